@@ -1,0 +1,88 @@
+"""Building log entries and proof bundles (the issuing side of :mod:`verifier`)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from anchoring.log import MerkleLog
+from verifier.bundle import FORMAT_V1, Bundle
+from verifier.checkpoint import Checkpoint
+from verifier.digests import sm3_hex
+from verifier.merkle import leaf_hash
+from verifier.models import Entry, Manifest
+from verifier.note import SignerKey
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """RFC 3339 UTC with milliseconds, e.g. ``2026-11-26T06:00:00.123Z``."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def new_salt() -> str:
+    """16 random bytes, hex: keeps a proof from revealing neighbouring entries."""
+    return secrets.token_hex(16)
+
+
+def make_entry(
+    kind: str, entry_id: str, body: dict[str, Any], *, at: str | None = None, salt: str | None = None
+) -> Entry:
+    return Entry(
+        v=1,
+        kind=kind,
+        id=entry_id,
+        at=at or utc_timestamp(),
+        body=body,
+        salt=salt or new_salt(),
+    )
+
+
+def evidence_entry(manifest: Manifest, *, at: str | None = None, salt: str | None = None) -> Entry:
+    """The ``evidence`` entry committing to ``manifest`` by SHA-256 and SM3."""
+    data = manifest.canonical()
+    body = {"manifest_sha256": hashlib.sha256(data).hexdigest(), "manifest_sm3": sm3_hex(data)}
+    return make_entry("evidence", manifest.evidence_id, body, at=at, salt=salt)
+
+
+def sign_checkpoint(log: MerkleLog, signer: SignerKey, size: int | None = None) -> str:
+    """Signed C2SP checkpoint of ``log`` at ``size`` (default: its current size)."""
+    size = log.size if size is None else size
+    return Checkpoint(signer.name, size, log.root(size)).sign(signer)
+
+
+def sealed_bundle(
+    log: MerkleLog,
+    entry: Entry,
+    index: int,
+    checkpoint_note: str,
+    tree_size: int,
+    *,
+    origin: str,
+    manifest: Manifest | None = None,
+    receipt: str | None = None,
+) -> Bundle:
+    """The ``sealed`` bundle of the entry at ``index``, against a checkpoint of ``tree_size``."""
+    leaf = leaf_hash(entry.leaf_data())
+    stored = log.leaf_hash(index)
+    if stored != leaf:
+        raise ValueError(f"leaf {index} in the log is {stored.hex()}, not this entry's {leaf.hex()}")
+    return Bundle.model_validate(
+        {
+            "format": FORMAT_V1,
+            "status": "sealed",
+            "log_origin": origin,
+            "entry": entry.model_dump(mode="json"),
+            "leaf_hash": leaf.hex(),
+            "manifest": manifest.model_dump(mode="json") if manifest else None,
+            "receipt": receipt,
+            "inclusion": {
+                "index": index,
+                "tree_size": tree_size,
+                "hashes": [h.hex() for h in log.inclusion_proof(index, tree_size)],
+            },
+            "checkpoint": checkpoint_note,
+        }
+    )

@@ -1,0 +1,1 @@
+"""Shared test support: throwaway real services and sample data builders."""

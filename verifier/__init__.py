@@ -1,0 +1,38 @@
+"""Evidence Anchor verifier — CONSENSUS-CRITICAL.
+
+Everything in this package decides whether a proof we issued is accepted:
+Merkle hashing and proofs (RFC 9162), canonical JSON (RFC 8785), signed notes
+and checkpoints (C2SP), receipts, the ``evidence-proof/v1`` bundle format and
+the tiered verification. Changing any of it can invalidate every proof
+already issued, so formats change only with a format version bump.
+
+The package imports nothing from ``anchoring`` or ``evidence_api`` and does no
+I/O outside its CLI: a court must be able to run it alone.
+"""
+
+from verifier.bundle import FORMAT_V1, Bundle, load_bundle
+from verifier.errors import VerifierError
+from verifier.merkle import (
+    leaf_hash,
+    node_hash,
+    root_from_inclusion_proof,
+    verify_consistency,
+    verify_inclusion,
+)
+from verifier.verify import Outcome, Report, Status, verify_bundle
+
+__all__ = [
+    "FORMAT_V1",
+    "Bundle",
+    "Outcome",
+    "Report",
+    "Status",
+    "VerifierError",
+    "leaf_hash",
+    "load_bundle",
+    "node_hash",
+    "root_from_inclusion_proof",
+    "verify_bundle",
+    "verify_consistency",
+    "verify_inclusion",
+]

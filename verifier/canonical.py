@@ -1,0 +1,64 @@
+"""Strict JSON in, RFC 8785 canonical JSON out.
+
+Consensus-critical: log entries and manifests are hashed as their RFC 8785
+(JSON Canonicalization Scheme) serialisation, so the bytes produced here are
+part of every proof. Parsing is deliberately stricter than :func:`json.loads`:
+duplicate object keys, ``NaN``/``Infinity``, invalid UTF-8, excessive nesting and
+oversized input are all refused with a :class:`JSONFormatError`, because an
+ambiguous document could mean different things to different verifiers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import rfc8785
+
+from verifier.errors import JSONFormatError
+
+def canonical_json(obj: Any) -> bytes:
+    """RFC 8785 canonical UTF-8 bytes of ``obj`` (integers must fit in ±2^53)."""
+    try:
+        return rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise JSONFormatError(f"cannot canonicalise: {exc}") from exc
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise JSONFormatError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise JSONFormatError(f"{name} is not valid JSON")
+
+
+def parse_json(data: bytes | str, *, max_bytes: int, what: str = "JSON") -> Any:
+    """Parse ``data`` as strict, bounded JSON.
+
+    ``max_bytes`` bounds the encoded size; it is checked before decoding.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if len(raw) > max_bytes:
+        raise JSONFormatError(f"{what} is {len(raw)} bytes, limit {max_bytes}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JSONFormatError(f"{what} is not valid UTF-8 (byte {exc.start})") from exc
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except RecursionError as exc:
+        raise JSONFormatError(f"{what} nests too deeply") from exc
+    except json.JSONDecodeError as exc:
+        raise JSONFormatError(
+            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc

@@ -1,0 +1,152 @@
+"""``evidence-verify``: verify a proof bundle offline, tier by tier.
+
+Exit codes: 0 verified, 1 failed, 2 incomplete (some tier could not be
+checked), 3 unusable input (a one-line reason on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from verifier.bundle import MAX_BUNDLE_BYTES, load_bundle
+from verifier.digests import FileDigest, digest_stream
+from verifier.errors import FormatError, VerifierError
+from verifier.note import VerifierKey
+from verifier.verify import EXIT_UNUSABLE, Report, Status, verify_bundle
+
+STATUS_LABELS = {
+    Status.VERIFIED: "通过 verified",
+    Status.FAILED: "失败 FAILED",
+    Status.NOT_CHECKED: "未核验 not checked",
+    Status.NOT_APPLICABLE: "不适用 n/a",
+    Status.SKIPPED: "跳过 skipped",
+}
+OUTCOME_LABELS = {
+    "verified": "核验通过 VERIFIED",
+    "failed": "核验失败 FAILED",
+    "incomplete": "核验未完成 INCOMPLETE",
+}
+
+
+class UsageError(Exception):
+    """Input the CLI cannot use (exit 3)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="evidence-verify",
+        description=(
+            "Verify an Evidence Anchor proof bundle offline: file hashes, manifest, "
+            "RFC 9162 inclusion proof, checkpoint signature and (when online) the "
+            "on-chain anchor. Needs no access to the issuer's database."
+        ),
+        epilog="exit codes: 0 verified, 1 failed, 2 incomplete, 3 unusable input",
+    )
+    p.add_argument("bundle", metavar="BUNDLE.json", help="the proof bundle (evidence-proof/v1)")
+    p.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an evidence file to hash and check against the manifest (repeatable)",
+    )
+    p.add_argument(
+        "--log-key",
+        dest="log_keys",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="trusted log verifier key, as vkey text or a file holding it (repeatable)",
+    )
+    p.add_argument(
+        "--through",
+        type=int,
+        default=5,
+        choices=range(1, 6),
+        metavar="N",
+        help="check tiers 1..N only; higher tiers are reported as skipped (default 5)",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    return p
+
+
+def _read_bundle(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BUNDLE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read bundle {path}: {exc.strerror}") from exc
+    return data
+
+
+def _load_key(value: str) -> VerifierKey:
+    text = value
+    if Path(value).is_file():
+        try:
+            text = Path(value).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--log-key {value}: cannot read key file") from exc
+    try:
+        return VerifierKey.from_text(text)
+    except FormatError as exc:
+        raise UsageError(f"--log-key: {exc}") from exc
+
+
+def _hash_files(paths: Sequence[str]) -> list[FileDigest]:
+    out = []
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                out.append(digest_stream(Path(path).name, fh))
+        except OSError as exc:
+            raise UsageError(f"cannot read file {path}: {exc.strerror}") from exc
+    return out
+
+
+def render_table(report: Report) -> str:
+    lines = [
+        f"证据编号 evidence id : {report.evidence_id} ({report.kind})",
+        f"叶子哈希 leaf hash   : {report.leaf_hash}",
+    ]
+    if report.checkpoint is not None:
+        lines.append(
+            f"检查点 checkpoint    : {report.checkpoint.origin} size {report.checkpoint.size} "
+            f"root {report.checkpoint.root.hex()}"
+        )
+    lines.append("")
+    for t in report.tiers:
+        head = f"{t.tier} {t.name_zh} {t.name}"
+        lines.append(f"  {head:<24} {STATUS_LABELS[t.status]:<20} {t.detail}")
+    lines.append("")
+    lines.append(f"结论 outcome: {OUTCOME_LABELS[report.outcome.value]}")
+    return "\n".join(lines)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        bundle = load_bundle(_read_bundle(args.bundle))
+        keys = [_load_key(k) for k in args.log_keys]
+        files = _hash_files(args.files)
+    except (UsageError, FormatError) as exc:
+        print(f"evidence-verify: unusable input: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    try:
+        report = verify_bundle(bundle, files=files, log_keys=keys, through=args.through)
+    except VerifierError as exc:  # defensive: tiers report their own failures
+        print(f"evidence-verify: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(render_table(report))
+    return report.exit_code
+
+
+def main() -> None:
+    sys.exit(run())

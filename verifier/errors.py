@@ -1,0 +1,116 @@
+"""One exception tree for everything the verifier can refuse.
+
+Every error carries a one-line, human-actionable message (``str(err)``) and a
+longer ``diagnostics()`` text. The CLI maps :class:`FormatError` (the input is
+unusable) to exit code 3 and reports every other :class:`VerifierError` as a
+failed tier.
+"""
+
+from __future__ import annotations
+
+
+class VerifierError(Exception):
+    """Root of every error raised by :mod:`verifier`."""
+
+    hint: str = ""
+
+    def diagnostics(self) -> str:
+        """A longer explanation: what went wrong and what to do about it."""
+        text = str(self)
+        return f"{text}\n\n{self.hint}" if self.hint else text
+
+
+# --- Merkle proofs (RFC 9162 §2.1) -------------------------------------------------
+
+
+class MerkleError(VerifierError):
+    """A Merkle inclusion or consistency proof does not hold."""
+
+
+class HashLengthError(MerkleError):
+    """A hash is not exactly 32 bytes (SHA-256)."""
+
+    def __init__(self, what: str, length: int) -> None:
+        super().__init__(f"{what} is {length} bytes, want 32 (SHA-256)")
+        self.what = what
+        self.length = length
+
+
+class IndexOutOfRangeError(MerkleError):
+    """The leaf index is not below the tree size."""
+
+    def __init__(self, index: int, size: int) -> None:
+        super().__init__(f"leaf index {index} is out of range for tree size {size}")
+        self.index = index
+        self.size = size
+
+
+class TreeSizeError(MerkleError):
+    """Tree sizes are negative, or out of order (size1 > size2)."""
+
+
+class ProofLengthError(MerkleError):
+    """The proof has the wrong number of hashes for its (index, size)."""
+
+    def __init__(self, got: int, want: int) -> None:
+        super().__init__(f"wrong proof size {got}, want {want}")
+        self.got = got
+        self.want = want
+
+
+class RootMismatchError(MerkleError):
+    """The root calculated from a proof differs from the expected root."""
+
+    hint = (
+        "The proof does not lead to the tree head it claims. Either the entry is "
+        "not in that tree, or the proof, index, size or root was altered."
+    )
+
+    def __init__(self, expected: bytes, calculated: bytes, what: str = "root") -> None:
+        super().__init__(
+            f"{what} mismatch: expected {expected.hex()}, calculated {calculated.hex()}"
+        )
+        self.expected_root = expected
+        self.calculated_root = calculated
+
+
+# --- Formats ------------------------------------------------------------------------
+
+
+class FormatError(VerifierError):
+    """Input that cannot be used at all: malformed, oversized or of an unknown version."""
+
+
+class JSONFormatError(FormatError):
+    """Bytes that are not strict, bounded JSON (bad UTF-8, duplicate keys, NaN, too deep)."""
+
+
+class NoteFormatError(FormatError):
+    """A signed note (or checkpoint, or key) that does not follow its C2SP grammar."""
+
+
+class BundleFormatError(FormatError):
+    """A proof bundle that does not validate against ``evidence-proof/v1``."""
+
+
+class UnknownFormatVersionError(BundleFormatError):
+    """A bundle of a format version this verifier does not implement."""
+
+    hint = "Upgrade evidence-verify, or ask the issuer for an evidence-proof/v1 bundle."
+
+
+# --- Signatures ---------------------------------------------------------------------
+
+
+class SignatureError(VerifierError):
+    """A signed note is not signed by the trusted key, or its signature is invalid."""
+
+
+class UnknownSignerError(SignatureError):
+    """No signature line on the note is from a trusted key."""
+
+    hint = "Pass the log's verifier key (vkey) with --log-key; obtain it out of band."
+
+
+class InvalidSignatureError(SignatureError):
+    """A signature line from a trusted key does not verify."""

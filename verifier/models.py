@@ -1,0 +1,134 @@
+"""Log entries and evidence manifests: the JSON objects whose canonical bytes we hash.
+
+Consensus-critical. An entry's leaf data is ``canonical_json(entry)``
+(RFC 8785); an evidence entry commits to its manifest through the SHA-256 and
+SM3 of ``canonical_json(manifest)``. Models are strict (no coercion, no
+unknown fields) and every field is bounded, so a model dumps back to exactly
+the JSON it was loaded from.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from verifier.canonical import canonical_json
+
+Hex32 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", min_length=64, max_length=64)]
+Salt = Annotated[str, Field(pattern=r"^[0-9a-f]{32,64}$")]
+Timestamp = Annotated[
+    str,
+    Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$", max_length=40),
+]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+ShortText = Annotated[str, Field(max_length=256)]
+LongText = Annotated[str, Field(max_length=4096)]
+
+#: Canonical entry bytes are bounded: an entry is a small commitment, not a document.
+MAX_ENTRY_BYTES = 16 * 1024
+MAX_MANIFEST_FILES = 1000
+MAX_ENV_ITEMS = 64
+MAX_FILE_SIZE = 2**53 - 1
+_BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class Entry(_Strict):
+    """A log entry. ``kind`` says how to read ``body``:
+
+    - ``evidence``: ``{"manifest_sha256": hex, "manifest_sm3": hex}``
+    - ``stamp``: ``{"sha256": hex}`` (a digest submitted without its file)
+    - ``custody``, ``takedown`` and later kinds: small objects defined by their issuers.
+    """
+
+    v: Literal[1]
+    kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    id: Identifier
+    at: Timestamp
+    body: dict[str, Any]
+    salt: Salt
+
+    @model_validator(mode="after")
+    def _check_body(self) -> Entry:
+        if self.kind == "evidence":
+            _require_hex_keys(self.body, ("manifest_sha256", "manifest_sm3"))
+        elif self.kind == "stamp":
+            _require_hex_keys(self.body, ("sha256",))
+        size = len(canonical_json(self.model_dump(mode="json")))
+        if size > MAX_ENTRY_BYTES:
+            raise ValueError(f"entry is {size} canonical bytes, limit {MAX_ENTRY_BYTES}")
+        return self
+
+    def leaf_data(self) -> bytes:
+        """The RFC 9162 leaf data: the entry's RFC 8785 canonical bytes."""
+        return canonical_json(self.model_dump(mode="json"))
+
+
+def _require_hex_keys(body: dict[str, Any], keys: tuple[str, ...]) -> None:
+    if set(body) != set(keys):
+        raise ValueError(f"body must have exactly the keys {sorted(keys)}")
+    for key in keys:
+        value = body[key]
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError(f"body.{key} must be 64 lowercase hex digits")
+
+
+class ManifestFile(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    media_type: Annotated[str, Field(min_length=1, max_length=127)]
+    size: Annotated[int, Field(ge=0, le=MAX_FILE_SIZE)]
+    sha256: Hex32
+    sm3: Hex32
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        if _BAD_NAME.search(name) or name in (".", ".."):
+            raise ValueError("file name must not contain '/', '\\' or control characters")
+        return name
+
+
+# No field below has a default: a model then dumps to exactly the JSON it was
+# loaded from, so re-serialising a manifest can never change its digest.
+
+
+class Source(_Strict):
+    url: Annotated[str, Field(max_length=2048)] | None
+    platform: ShortText | None
+    entity: ShortText | None
+
+
+class Capture(_Strict):
+    tool: ShortText
+    environment: Annotated[dict[str, ShortText], Field(max_length=MAX_ENV_ITEMS)]
+
+
+class Manifest(_Strict):
+    """Describes one evidence package; stored beside its files."""
+
+    v: Literal[1]
+    evidence_id: Identifier
+    files: Annotated[list[ManifestFile], Field(min_length=1, max_length=MAX_MANIFEST_FILES)]
+    source: Source
+    captured_at: Timestamp
+    capture: Capture
+    submitter: ShortText
+    case: ShortText | None
+    notes: LongText | None
+    salt: Salt
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Manifest:
+        names = [f.name for f in self.files]
+        if len(set(names)) != len(names):
+            raise ValueError("file names in a manifest must be unique")
+        return self
+
+    def canonical(self) -> bytes:
+        """RFC 8785 canonical bytes; their SHA-256 and SM3 go into the entry."""
+        return canonical_json(self.model_dump(mode="json"))

@@ -1,0 +1,261 @@
+"""C2SP signed notes with Ed25519 keys (https://c2sp.org/signed-note).
+
+Consensus-critical: checkpoints and receipts are signed notes; changing the
+grammar or the key-ID rule here would orphan every signature we issued.
+
+A signed note is UTF-8 text ending in a newline, a blank line, then one or
+more signature lines ``— <key name> <base64(key ID || signature)>``. For
+Ed25519 (signature type 0x01) the key ID is the first four bytes of
+SHA-256(name || 0x0A || 0x01 || public key) and the signature covers the text
+including its final newline. Verifier keys travel in the ``vkey`` text form
+``<name>+<hex key ID>+<base64(0x01 || public key)>``; signer keys in Go's
+``PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 || seed)>`` form.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from Crypto.PublicKey.ECC import EccKey
+from Crypto.Signature import eddsa
+
+from verifier.errors import (
+    InvalidSignatureError,
+    NoteFormatError,
+    UnknownSignerError,
+)
+
+ALG_ED25519 = 0x01
+SIG_PREFIX = "\u2014 "  # em dash, space
+#: Go's note.Open refuses more signatures than this; so do we.
+MAX_SIGNATURES = 100
+#: Notes are small (a checkpoint is ~200 bytes); anything bigger is hostile.
+MAX_NOTE_BYTES = 64 * 1024
+MAX_NAME_CHARS = 256
+
+
+def _b64decode(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise NoteFormatError(f"{what} is not valid base64") from exc
+
+
+def check_key_name(name: str) -> None:
+    """Key names are non-empty UTF-8 with no whitespace and no ``+``."""
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise NoteFormatError(f"key name must be 1..{MAX_NAME_CHARS} characters")
+    if "+" in name or any(ch.isspace() or ord(ch) < 0x20 for ch in name):
+        raise NoteFormatError(f"key name {name!r} contains whitespace or '+'")
+
+
+def key_id(name: str, public_key: bytes) -> bytes:
+    """The 4-byte C2SP key ID of an Ed25519 key."""
+    data = name.encode("utf-8") + b"\n" + bytes([ALG_ED25519]) + public_key
+    return hashlib.sha256(data).digest()[:4]
+
+
+@dataclass(frozen=True)
+class VerifierKey:
+    """A named Ed25519 public key that verifies note signatures."""
+
+    name: str
+    public_key: bytes
+
+    def __post_init__(self) -> None:
+        check_key_name(self.name)
+        if len(self.public_key) != 32:
+            raise NoteFormatError("Ed25519 public key must be 32 bytes")
+
+    @property
+    def key_id(self) -> bytes:
+        return key_id(self.name, self.public_key)
+
+    def to_text(self) -> str:
+        """The ``vkey`` text form."""
+        blob = base64.b64encode(bytes([ALG_ED25519]) + self.public_key).decode()
+        return f"{self.name}+{self.key_id.hex()}+{blob}"
+
+    @classmethod
+    def from_text(cls, text: str) -> VerifierKey:
+        """Parse a ``vkey``; the embedded key ID must match the name and key."""
+        text = text.strip()
+        parts = text.split("+", 2)  # base64 may itself contain "+"
+        if len(parts) != 3:
+            raise NoteFormatError("verifier key must be <name>+<hex key id>+<base64 key>")
+        name, hex_id, blob = parts
+        check_key_name(name)
+        if len(hex_id) != 8:
+            raise NoteFormatError("verifier key ID must be 8 hex digits")
+        raw = _b64decode(blob, "verifier key")
+        if len(raw) != 33 or raw[0] != ALG_ED25519:
+            raise NoteFormatError("verifier key is not an Ed25519 (type 0x01) key")
+        vk = cls(name, raw[1:])
+        if vk.key_id.hex() != hex_id.lower():
+            raise NoteFormatError("verifier key ID does not match its name and key")
+        return vk
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        """True if ``signature`` is this key's Ed25519 signature over ``message``."""
+        if len(signature) != 64:
+            return False
+        try:
+            key = eddsa.import_public_key(self.public_key)
+            eddsa.new(key, "rfc8032").verify(message, signature)
+        except ValueError:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class SignerKey:
+    """A named Ed25519 private key (32-byte seed) that signs notes."""
+
+    name: str
+    seed: bytes
+
+    def __post_init__(self) -> None:
+        check_key_name(self.name)
+        if len(self.seed) != 32:
+            raise NoteFormatError("Ed25519 seed must be 32 bytes")
+
+    @classmethod
+    def generate(cls, name: str) -> SignerKey:
+        return cls(name, secrets.token_bytes(32))
+
+    def _key(self) -> EccKey:
+        return eddsa.import_private_key(self.seed)
+
+    def verifier(self) -> VerifierKey:
+        raw = self._key().public_key().export_key(format="raw")
+        return VerifierKey(self.name, bytes(raw))
+
+    def sign(self, message: bytes) -> bytes:
+        return bytes(eddsa.new(self._key(), "rfc8032").sign(message))
+
+    def to_text(self) -> str:
+        """Go's ``PRIVATE+KEY+name+id+base64`` form. Keep it secret."""
+        blob = base64.b64encode(bytes([ALG_ED25519]) + self.seed).decode()
+        return f"PRIVATE+KEY+{self.name}+{self.verifier().key_id.hex()}+{blob}"
+
+    @classmethod
+    def from_text(cls, text: str) -> SignerKey:
+        parts = text.strip().split("+", 4)
+        if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
+            raise NoteFormatError("signer key must be PRIVATE+KEY+<name>+<hex id>+<base64>")
+        raw = _b64decode(parts[4], "signer key")
+        if len(raw) != 33 or raw[0] != ALG_ED25519:
+            raise NoteFormatError("signer key is not an Ed25519 (type 0x01) key")
+        sk = cls(parts[2], raw[1:])
+        if sk.verifier().key_id.hex() != parts[3].lower():
+            raise NoteFormatError("signer key ID does not match its name and key")
+        return sk
+
+
+@dataclass(frozen=True)
+class NoteSignature:
+    name: str
+    key_id: bytes
+    signature: bytes
+
+    def to_line(self) -> str:
+        blob = base64.b64encode(self.key_id + self.signature).decode()
+        return f"{SIG_PREFIX}{self.name} {blob}\n"
+
+
+@dataclass(frozen=True)
+class Note:
+    """A parsed, not yet verified, signed note."""
+
+    text: str
+    signatures: tuple[NoteSignature, ...]
+
+
+def check_note_text(text: str) -> None:
+    """Note text: non-empty, ends in a newline, no blank line, no control characters."""
+    if not text.endswith("\n"):
+        raise NoteFormatError("note text must end with a newline")
+    if "\n\n" in text or text.startswith("\n"):
+        raise NoteFormatError("note text must not contain a blank line")
+    if any(ord(ch) < 0x20 and ch != "\n" for ch in text):
+        raise NoteFormatError("note text contains a control character")
+
+
+def sign_note(text: str, *signers: SignerKey) -> str:
+    """Sign ``text`` with each signer and return the full signed note."""
+    check_note_text(text)
+    if not signers:
+        raise NoteFormatError("a signed note needs at least one signer")
+    message = text.encode("utf-8")
+    lines = []
+    for signer in signers:
+        vk = signer.verifier()
+        lines.append(NoteSignature(vk.name, vk.key_id, signer.sign(message)).to_line())
+    note = text + "\n" + "".join(lines)
+    if len(note.encode("utf-8")) > MAX_NOTE_BYTES:
+        raise NoteFormatError(f"signed note exceeds {MAX_NOTE_BYTES} bytes")
+    return note
+
+
+def parse_note(note: str | bytes) -> Note:
+    """Split a signed note into its text and signature lines; checks syntax only."""
+    raw = note.encode("utf-8") if isinstance(note, str) else note
+    if len(raw) > MAX_NOTE_BYTES:
+        raise NoteFormatError(f"signed note is {len(raw)} bytes, limit {MAX_NOTE_BYTES}")
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NoteFormatError("signed note is not valid UTF-8") from exc
+    split = decoded.rfind("\n\n")
+    if split < 0:
+        raise NoteFormatError("signed note has no blank line before its signatures")
+    text, sig_block = decoded[: split + 1], decoded[split + 2 :]
+    check_note_text(text)
+    if not sig_block.endswith("\n"):
+        raise NoteFormatError("signature block must end with a newline")
+    sig_lines = sig_block[:-1].split("\n")
+    if len(sig_lines) > MAX_SIGNATURES:
+        raise NoteFormatError(f"signed note has more than {MAX_SIGNATURES} signatures")
+    sigs = []
+    for line in sig_lines:
+        if not line.startswith(SIG_PREFIX):
+            raise NoteFormatError("signature line must start with an em dash and a space")
+        fields = line[len(SIG_PREFIX) :].split(" ")
+        if len(fields) != 2:
+            raise NoteFormatError("signature line must be '— <name> <base64>'")
+        name, blob = fields
+        check_key_name(name)
+        raw_sig = _b64decode(blob, "signature")
+        if len(raw_sig) < 5:
+            raise NoteFormatError("signature is too short to hold a key ID")
+        sigs.append(NoteSignature(name, raw_sig[:4], raw_sig[4:]))
+    return Note(text, tuple(sigs))
+
+
+def open_note(note: str | bytes, verifiers: Iterable[VerifierKey]) -> tuple[Note, VerifierKey]:
+    """Parse ``note`` and verify it against the trusted ``verifiers``.
+
+    Returns the note and the key that verified it. As in Go's ``note.Open``,
+    the first signature line matching a trusted (name, key ID) decides: a bad
+    signature from a trusted key rejects the note. Lines from unknown keys are
+    ignored.
+    """
+    parsed = parse_note(note)
+    trusted = {(vk.name, vk.key_id): vk for vk in verifiers}
+    message = parsed.text.encode("utf-8")
+    for sig in parsed.signatures:
+        vk = trusted.get((sig.name, sig.key_id))
+        if vk is None:
+            continue
+        if not vk.verify(message, sig.signature):
+            raise InvalidSignatureError(
+                f"signature by {sig.name} (key {sig.key_id.hex()}) does not verify"
+            )
+        return parsed, vk
+    names = ", ".join(sorted({s.name for s in parsed.signatures}))
+    raise UnknownSignerError(f"note is not signed by a trusted key (signed by: {names})")
