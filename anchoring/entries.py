@@ -28,7 +28,12 @@ def new_salt() -> str:
 
 
 def make_entry(
-    kind: str, entry_id: str, body: dict[str, Any], *, at: str | None = None, salt: str | None = None
+    kind: str,
+    entry_id: str,
+    body: dict[str, Any],
+    *,
+    at: str | None = None,
+    salt: str | None = None,
 ) -> Entry:
     return Entry(
         v=1,
@@ -68,7 +73,9 @@ def sealed_bundle(
     leaf = leaf_hash(entry.leaf_data())
     stored = log.leaf_hash(index)
     if stored != leaf:
-        raise ValueError(f"leaf {index} in the log is {stored.hex()}, not this entry's {leaf.hex()}")
+        raise ValueError(
+            f"leaf {index} in the log is {stored.hex()}, not this entry's {leaf.hex()}"
+        )
     return Bundle.model_validate(
         {
             "format": FORMAT_V1,

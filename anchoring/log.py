@@ -61,8 +61,8 @@ class MerkleLog:
         push = stack.append
         pop = stack.pop
         index = old_size
-        for digest in leaf_hashes:
-            level, node_index = 0, index
+        for leaf in leaf_hashes:
+            level, node_index, digest = 0, index, leaf
             emit((0, index, digest))
             # Merge while the new node completes a bigger perfect subtree.
             while node_index & 1:

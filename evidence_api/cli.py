@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from evidence_api.db import upgrade
 from verifier.errors import VerifierError
 from verifier.note import SignerKey
 
@@ -15,19 +16,21 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 db_app = typer.Typer(help="Database schema (one Alembic migration history).", no_args_is_help=True)
-keys_app = typer.Typer(help="Log signing keys (Ed25519, C2SP signed-note form).", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Log signing keys (Ed25519, C2SP signed-note form).", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 
 
 @db_app.command("upgrade")
 def db_upgrade(
-    url: Annotated[str, typer.Option("--url", envvar="EVIDENCE_DATABASE_URL", help="SQLAlchemy URL")],
+    url: Annotated[
+        str, typer.Option("--url", envvar="EVIDENCE_DATABASE_URL", help="SQLAlchemy URL")
+    ],
     revision: Annotated[str, typer.Option(help="target revision")] = "head",
 ) -> None:
     """Create or migrate the schema at URL to REVISION."""
-    from evidence_api.db import upgrade
-
     upgrade(url, revision)
     typer.echo(f"database at revision {revision}")
 

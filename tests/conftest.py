@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from evidence_api.db import make_engine, upgrade
+from tests.support.postgres import postgres_database
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -30,8 +31,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """URL of a fresh PostgreSQL database for this test session (a real server)."""
-    from tests.support.postgres import postgres_database
-
     try:
         with postgres_database() as url:
             yield url
@@ -52,8 +51,6 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture
 def postgres_engine(postgres_url: str) -> Iterator[Engine]:
     """A migrated PostgreSQL database, emptied after each test."""
-    from sqlalchemy import text
-
     upgrade(postgres_url)
     engine = make_engine(postgres_url)
     yield engine

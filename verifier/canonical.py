@@ -17,6 +17,7 @@ import rfc8785
 
 from verifier.errors import JSONFormatError
 
+
 def canonical_json(obj: Any) -> bytes:
     """RFC 8785 canonical UTF-8 bytes of ``obj`` (integers must fit in ±2^53)."""
     try:

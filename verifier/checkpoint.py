@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 
 from verifier.errors import NoteFormatError, SignatureError
 from verifier.merkle import HASH_SIZE, MAX_TREE_SIZE
-from verifier.note import SignerKey, VerifierKey, check_note_text, open_note, sign_note
+from verifier.note import (
+    SignerKey,
+    VerifierKey,
+    check_note_text,
+    open_note,
+    parse_note,
+    sign_note,
+)
 
 MAX_EXTENSIONS = 16
 MAX_ORIGIN_CHARS = 256
@@ -82,8 +89,6 @@ class Checkpoint:
 
 def parse_signed_checkpoint(note: str | bytes) -> Checkpoint:
     """Parse a signed checkpoint's body without checking any signature."""
-    from verifier.note import parse_note
-
     return Checkpoint.from_text(parse_note(note).text)
 
 

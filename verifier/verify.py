@@ -168,7 +168,9 @@ def _tier_manifest(bundle: Bundle) -> TierResult:
     sm = sm3_hex(data)
     if sha != entry.body["manifest_sha256"]:
         return TierResult(
-            2, Status.FAILED, f"manifest SHA-256 {sha} is not the entry's {entry.body['manifest_sha256']}"
+            2,
+            Status.FAILED,
+            f"manifest SHA-256 {sha} is not the entry's {entry.body['manifest_sha256']}",
         )
     if sm != entry.body["manifest_sm3"]:
         return TierResult(
@@ -184,11 +186,15 @@ def _tier_manifest(bundle: Bundle) -> TierResult:
 def _tier_inclusion(bundle: Bundle, leaf: bytes) -> tuple[TierResult, Checkpoint | None]:
     if leaf.hex() != bundle.leaf_hash:
         return (
-            TierResult(3, Status.FAILED, f"leaf_hash {bundle.leaf_hash} is not the entry's {leaf.hex()}"),
+            TierResult(
+                3, Status.FAILED, f"leaf_hash {bundle.leaf_hash} is not the entry's {leaf.hex()}"
+            ),
             None,
         )
     if bundle.inclusion is None or bundle.checkpoint is None:
-        return TierResult(3, Status.NOT_CHECKED, "pending: not yet sealed; fetch the bundle again"), None
+        return TierResult(
+            3, Status.NOT_CHECKED, "pending: not yet sealed; fetch the bundle again"
+        ), None
     try:
         checkpoint = parse_signed_checkpoint(bundle.checkpoint)
     except VerifierError as exc:
@@ -197,7 +203,9 @@ def _tier_inclusion(bundle: Bundle, leaf: bytes) -> tuple[TierResult, Checkpoint
     if proof.tree_size != checkpoint.size:
         return (
             TierResult(
-                3, Status.FAILED, f"proof is for size {proof.tree_size}, checkpoint is {checkpoint.size}"
+                3,
+                Status.FAILED,
+                f"proof is for size {proof.tree_size}, checkpoint is {checkpoint.size}",
             ),
             checkpoint,
         )
@@ -206,7 +214,9 @@ def _tier_inclusion(bundle: Bundle, leaf: bytes) -> tuple[TierResult, Checkpoint
     except VerifierError as exc:
         return TierResult(3, Status.FAILED, str(exc)), checkpoint
     return (
-        TierResult(3, Status.VERIFIED, f"leaf {proof.index} is in the tree of size {checkpoint.size}"),
+        TierResult(
+            3, Status.VERIFIED, f"leaf {proof.index} is in the tree of size {checkpoint.size}"
+        ),
         checkpoint,
     )
 
@@ -226,7 +236,9 @@ def _tier_signature(bundle: Bundle, leaf: bytes, log_keys: Sequence[VerifierKey]
         return TierResult(4, Status.FAILED, str(exc))
     if checkpoint.origin != bundle.log_origin:
         return TierResult(
-            4, Status.FAILED, f"checkpoint origin {checkpoint.origin!r} is not {bundle.log_origin!r}"
+            4,
+            Status.FAILED,
+            f"checkpoint origin {checkpoint.origin!r} is not {bundle.log_origin!r}",
         )
     return TierResult(4, Status.VERIFIED, f"signed by {checkpoint.origin}")
 
@@ -252,7 +264,9 @@ def verify_bundle(
         status, detail = anchor_check(bundle)
         tiers.append(TierResult(5, status, detail))
     tiers = [
-        t if t.tier <= through else TierResult(t.tier, Status.SKIPPED, f"skipped (--through {through})")
+        t
+        if t.tier <= through
+        else TierResult(t.tier, Status.SKIPPED, f"skipped (--through {through})")
         for t in tiers
     ]
     return Report(

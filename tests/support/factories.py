@@ -22,7 +22,9 @@ def signer(seed: bytes = FIXED_SEED, origin: str = ORIGIN) -> SignerKey:
     return SignerKey(origin, seed)
 
 
-def manifest_for(files: dict[str, bytes], evidence_id: str = "ev-0001", salt: str = "11" * 16) -> Manifest:
+def manifest_for(
+    files: dict[str, bytes], evidence_id: str = "ev-0001", salt: str = "11" * 16
+) -> Manifest:
     """A manifest describing ``files`` (name -> content)."""
     return Manifest.model_validate(
         {
@@ -74,12 +76,21 @@ def sealed_evidence(
     key: SignerKey | None = None,
 ) -> Sealed:
     """Build a log with ``before`` stamps, one evidence entry, ``after`` stamps; seal it."""
-    files = files if files is not None else {"page.html": b"<html>shop</html>", "shot.png": b"\x89PNG..."}
+    files = (
+        files
+        if files is not None
+        else {"page.html": b"<html>shop</html>", "shot.png": b"\x89PNG..."}
+    )
     key = key or signer()
     log = MerkleLog(MemoryNodeStore())
     stamps = [
-        make_entry("stamp", f"st-{i}", {"sha256": hashlib.sha256(bytes([i])).hexdigest()},
-                   at="2026-11-26T06:00:00.000Z", salt=f"{i:032x}")
+        make_entry(
+            "stamp",
+            f"st-{i}",
+            {"sha256": hashlib.sha256(bytes([i])).hexdigest()},
+            at="2026-11-26T06:00:00.000Z",
+            salt=f"{i:032x}",
+        )
         for i in range(before + after)
     ]
     log.append(e.leaf_data() for e in stamps[:before])
