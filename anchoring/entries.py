@@ -58,6 +58,38 @@ def sign_checkpoint(log: MerkleLog, signer: SignerKey, size: int | None = None) 
     return Checkpoint(signer.name, size, log.root(size)).sign(signer)
 
 
+def _bundle(
+    status: str,
+    entry: Entry,
+    *,
+    origin: str,
+    manifest: Manifest | None,
+    receipt: str | None,
+    inclusion: dict[str, Any] | None = None,
+    checkpoint: str | None = None,
+) -> Bundle:
+    return Bundle.model_validate(
+        {
+            "format": FORMAT_V1,
+            "status": status,
+            "log_origin": origin,
+            "entry": entry.model_dump(mode="json"),
+            "leaf_hash": leaf_hash(entry.leaf_data()).hex(),
+            "manifest": manifest.model_dump(mode="json") if manifest else None,
+            "receipt": receipt,
+            "inclusion": inclusion,
+            "checkpoint": checkpoint,
+        }
+    )
+
+
+def pending_bundle(
+    entry: Entry, receipt: str, *, origin: str, manifest: Manifest | None = None
+) -> Bundle:
+    """The ``pending`` bundle: the entry and its receipt, before any seal."""
+    return _bundle("pending", entry, origin=origin, manifest=manifest, receipt=receipt)
+
+
 def sealed_bundle(
     log: MerkleLog,
     entry: Entry,
@@ -76,20 +108,17 @@ def sealed_bundle(
         raise ValueError(
             f"leaf {index} in the log is {stored.hex()}, not this entry's {leaf.hex()}"
         )
-    return Bundle.model_validate(
-        {
-            "format": FORMAT_V1,
-            "status": "sealed",
-            "log_origin": origin,
-            "entry": entry.model_dump(mode="json"),
-            "leaf_hash": leaf.hex(),
-            "manifest": manifest.model_dump(mode="json") if manifest else None,
-            "receipt": receipt,
-            "inclusion": {
-                "index": index,
-                "tree_size": tree_size,
-                "hashes": [h.hex() for h in log.inclusion_proof(index, tree_size)],
-            },
-            "checkpoint": checkpoint_note,
-        }
+    inclusion = {
+        "index": index,
+        "tree_size": tree_size,
+        "hashes": [h.hex() for h in log.inclusion_proof(index, tree_size)],
+    }
+    return _bundle(
+        "sealed",
+        entry,
+        origin=origin,
+        manifest=manifest,
+        receipt=receipt,
+        inclusion=inclusion,
+        checkpoint=checkpoint_note,
     )

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from evidence_api.config import ConfigurationError, check_production, get_settings
 from evidence_api.db import upgrade
 from verifier.errors import VerifierError
 from verifier.note import SignerKey
@@ -16,11 +17,73 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 db_app = typer.Typer(help="Database schema (one Alembic migration history).", no_args_is_help=True)
+admin_app = typer.Typer(help="Administration: tokens.", no_args_is_help=True)
 keys_app = typer.Typer(
     help="Log signing keys (Ed25519, C2SP signed-note form).", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(admin_app, name="admin")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="listen address (EVIDENCE_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (EVIDENCE_PORT)")] = None,
+) -> None:
+    """Start the HTTP service (embedded defaults: SQLite, ./data, in-process sealing)."""
+    import uvicorn  # noqa: PLC0415 - only this command needs the server
+
+    from evidence_api.app import create_app  # noqa: PLC0415
+
+    settings = get_settings()
+    try:
+        check_production(settings)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(
+        f"Evidence Anchor on http://{host or settings.host}:{port or settings.port} "
+        f"(mode {settings.mode}, data {settings.data_dir.resolve()}); API docs at /docs"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
+
+
+@admin_app.command("create-token")
+def create_token_cmd(
+    role: Annotated[str, typer.Option(help="admin | officer | appraiser | platform")],
+    name: Annotated[str, typer.Option(help="who holds the token, e.g. 'officer Zhang'")],
+    platform: Annotated[
+        str | None, typer.Option(help="platform code (platform tokens only)")
+    ] = None,
+) -> None:
+    """Create a bearer token. It is printed once and stored only as a hash."""
+    from evidence_api.auth import create_token  # noqa: PLC0415
+    from evidence_api.errors import ApiError  # noqa: PLC0415
+    from evidence_api.runtime import build_runtime  # noqa: PLC0415
+
+    try:
+        runtime = build_runtime(get_settings(), start_sealer=False)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        with runtime.session() as session:
+            row, plaintext = create_token(session, role=role, name=name, platform=platform)
+            token_id = row.id
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.close()
+    typer.echo(plaintext)
+    typer.echo(f"token {token_id} ({role}) created; it is shown only once", err=True)
 
 
 @db_app.command("upgrade")

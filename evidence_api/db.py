@@ -6,7 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event
+
+from anchoring.schema import metadata as log_metadata
+from evidence_api.models import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -38,3 +41,12 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` up to ``revision`` (default: the newest)."""
     command.upgrade(alembic_config(url), revision)
+
+
+def schema_metadata() -> MetaData:
+    """Every table the migration history creates (the log's and the service's)."""
+    combined = MetaData()
+    for source in (log_metadata, Base.metadata):
+        for table in source.tables.values():
+            table.to_metadata(combined)
+    return combined

@@ -20,9 +20,11 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from Crypto.PublicKey.ECC import EccKey
 from Crypto.Signature import eddsa
+from Crypto.Signature.eddsa import EdDSASigScheme
 
 from verifier.errors import (
     InvalidSignatureError,
@@ -128,15 +130,20 @@ class SignerKey:
     def generate(cls, name: str) -> SignerKey:
         return cls(name, secrets.token_bytes(32))
 
-    def _key(self) -> EccKey:
-        return eddsa.import_private_key(self.seed)
+    @cached_property
+    def _signer(self) -> EdDSASigScheme:
+        return eddsa.new(eddsa.import_private_key(self.seed), "rfc8032")
+
+    @cached_property
+    def _verifier(self) -> VerifierKey:
+        key: EccKey = eddsa.import_private_key(self.seed)
+        return VerifierKey(self.name, bytes(key.public_key().export_key(format="raw")))
 
     def verifier(self) -> VerifierKey:
-        raw = self._key().public_key().export_key(format="raw")
-        return VerifierKey(self.name, bytes(raw))
+        return self._verifier
 
     def sign(self, message: bytes) -> bytes:
-        return bytes(eddsa.new(self._key(), "rfc8032").sign(message))
+        return bytes(self._signer.sign(message))
 
     def to_text(self) -> str:
         """Go's ``PRIVATE+KEY+name+id+base64`` form. Keep it secret."""

@@ -21,47 +21,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Engine,
-    Integer,
-    LargeBinary,
-    MetaData,
-    Table,
-    bindparam,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from anchoring.errors import ConcurrentAppendError, MissingNodeError
 from anchoring.layout import NodeID
+from anchoring.schema import HASH, TILE_WIDTH, merkle_log, merkle_tile, metadata
 
-TILE_WIDTH = 64
-HASH = 32
+__all__ = ["SqlNodeStore", "merkle_log", "merkle_tile", "metadata", "tile_id"]
+
 LEVEL_SHIFT = 56
 #: ids per IN look-up
 LOOKUP_BATCH = 1000
-
-metadata = MetaData()
-# SQLite only aliases the rowid for a column declared exactly INTEGER PRIMARY KEY.
-_TileId = BigInteger().with_variant(Integer(), "sqlite")
-
-merkle_tile = Table(
-    "merkle_tile",
-    metadata,
-    Column("id", _TileId, primary_key=True, autoincrement=False),
-    Column("hashes", LargeBinary(TILE_WIDTH * HASH), nullable=False),
-)
-
-merkle_log = Table(
-    "merkle_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("size", BigInteger, nullable=False),
-)
 
 
 def tile_id(level: int, index: int) -> int:

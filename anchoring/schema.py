@@ -1,0 +1,66 @@
+"""SQL tables of the log (SQLAlchemy Core). Created by the Alembic history in
+``evidence_api/migrations`` (0001 the tree, 0002 the entry queue and checkpoints)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+TILE_WIDTH = 64
+HASH = 32
+
+metadata = MetaData()
+# SQLite only aliases the rowid for a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+merkle_tile = Table(
+    "merkle_tile",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=False),
+    Column("hashes", LargeBinary(TILE_WIDTH * HASH), nullable=False),
+)
+
+merkle_log = Table(
+    "merkle_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+#: Every entry ever accepted, in receive order. ``leaf_index`` is NULL while
+#: the entry is pending and set, once, by the sealer in the same transaction
+#: that appends its leaf to the tree.
+log_entry = Table(
+    "log_entry",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("entry_id", String(128), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("entry", Text, nullable=False),  # RFC 8785 canonical JSON: the leaf data
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("receipt", Text, nullable=False),
+    Column("leaf_index", BigInteger, nullable=True, unique=True),
+    Column("sealed_at", DateTime(timezone=True), nullable=True),
+    Index("ix_log_entry_leaf_hash", "leaf_hash"),
+)
+
+#: Every signed checkpoint the sealer produced.
+log_checkpoint = Table(
+    "log_checkpoint",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,143 @@
+"""The FastAPI application: ``create_app(settings)``; nothing is built at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from evidence_api.config import Settings, get_settings
+from evidence_api.errors import ApiError
+from evidence_api.routes import evidence, log
+from evidence_api.routes.deps import RuntimeDep
+from evidence_api.runtime import Runtime, build_runtime
+from evidence_api.storage import StorageError
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Evidence Anchor — 区块链电子取证存证服务.
+
+Officers submit captures; files are stored under Object Lock, hashed (SHA-256 and
+SM3) into an RFC 9162 Merkle log whose signed checkpoints anyone can monitor.
+Every proof bundle verifies offline with `evidence-verify`.
+
+Authentication: `Authorization: Bearer <token>` (`evidence admin create-token`).
+Errors are RFC 9457 problem documents with a precise `detail`.
+"""
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, object] = {
+        "type": f"https://evidence-anchor.invalid/problems/{title}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if field is not None:
+        body["field"] = field
+    return JSONResponse(
+        body, status_code=status, headers=headers, media_type="application/problem+json"
+    )
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return problem(exc.status, exc.code, exc.detail, field=exc.field, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0]
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        where = ".".join(loc) or "request"
+        return problem(422, "invalid_input", f"{where}: {err.get('msg', 'invalid')}", field=where)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def database_error(_: Request, exc: Exception) -> JSONResponse:
+        logger.warning("database error: %s", exc)
+        return problem(
+            503,
+            "unavailable",
+            "the database is unavailable; retry later",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(StorageError)
+    async def storage_error(_: Request, exc: StorageError) -> JSONResponse:
+        return problem(
+            503,
+            "unavailable",
+            f"evidence storage is unavailable: {exc}",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error")
+        return problem(500, "internal_error", "internal error; it has been logged")
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """The app; its runtime (database, store, key, sealer) is built at startup."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = runtime is None
+        app.state.runtime = runtime or build_runtime(settings or get_settings())
+        try:
+            yield
+        finally:
+            if own:
+                app.state.runtime.close()
+
+    app = FastAPI(
+        title="Evidence Anchor 区块链电子取证",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    _install_handlers(app)
+    app.include_router(evidence.router)
+    app.include_router(log.router)
+
+    @app.get("/healthz", tags=["health"], summary="The process is up")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Database and storage are reachable")
+    def readyz(rt: RuntimeDep) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            with rt.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except DBAPIError as exc:
+            checks["database"] = f"unavailable: {type(exc.orig).__name__}"
+        try:
+            rt.store.check()
+            checks["storage"] = "ok"
+        except StorageError as exc:
+            checks["storage"] = f"unavailable: {exc}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+            headers=None if ready else {"Retry-After": "5"},
+        )
+
+    return app

@@ -1,0 +1,109 @@
+"""Settings from ``EVIDENCE_*`` environment variables (pydantic-settings).
+
+Embedded mode (the default) needs nothing configured: SQLite and a local
+folder under ``data_dir``, a log key generated there. Production mode refuses
+to start with development defaults (see :func:`check_production`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EVIDENCE_", extra="ignore")
+
+    mode: Literal["embedded", "production"] = Field(
+        "embedded", description="embedded: everything local; production: refuses dev defaults"
+    )
+    data_dir: Path = Field(Path("data"), description="data folder (SQLite, objects, dev keys)")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<data_dir>/evidence.db"
+    )
+    host: str = Field("127.0.0.1", description="address `evidence serve` listens on")
+    port: int = Field(8000, description="port `evidence serve` listens on")
+
+    storage: Literal["local", "s3"] = Field("local", description="object store kind")
+    storage_dir: Path | None = Field(
+        None, description="local store folder; default <data_dir>/objects"
+    )
+    s3_endpoint: str = Field("127.0.0.1:9000", description="S3 endpoint host:port")
+    s3_access_key: str = Field("", description="S3 access key")
+    s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key")
+    s3_bucket: str = Field("evidence", description="bucket (created with Object Lock)")
+    s3_secure: bool = Field(False, description="use HTTPS to reach S3")
+    s3_region: str | None = Field(None, description="S3 region")
+    retention_days: int = Field(
+        3650, ge=1, le=36500, description="COMPLIANCE retention of every stored object"
+    )
+
+    log_origin: str = Field("evidence.local/log", description="log origin = signing key name")
+    log_key: SecretStr | None = Field(None, description="log signing key, PRIVATE+KEY+... text")
+    log_key_file: Path | None = Field(None, description="file holding the log signing key")
+    seal_interval: float = Field(1.0, gt=0, le=3600, description="seconds between seals")
+    max_batch: int = Field(1000, ge=1, le=100_000, description="entries that trigger a seal")
+    max_merge_delay: int = Field(
+        60, ge=1, le=86400, description="seconds within which a receipt promises inclusion"
+    )
+    run_sealer: bool = Field(True, description="seal in-process on a timer (embedded mode)")
+
+    max_file_bytes: int = Field(2 * GiB, ge=1, description="largest accepted evidence file")
+    max_request_bytes: int = Field(
+        8 * GiB, ge=1024, description="largest request body (checked from Content-Length)"
+    )
+    max_files: int = Field(50, ge=1, le=1000, description="files per submission")
+    max_metadata_bytes: int = Field(64 * 1024, ge=1024, description="metadata part limit")
+    max_stamps: int = Field(1000, ge=1, le=10_000, description="digests per /v1/stamps request")
+    spool_dir: Path | None = Field(
+        None, description="temp folder for uploads; default <data_dir>/spool"
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'evidence.db'}"
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        return self.storage_dir or self.data_dir / "objects"
+
+    @property
+    def resolved_spool_dir(self) -> Path:
+        return self.spool_dir or self.data_dir / "spool"
+
+    @property
+    def dev_key_path(self) -> Path:
+        return self.data_dir / "log-dev.key"
+
+
+class ConfigurationError(Exception):
+    """Settings that must not be used (e.g. development defaults in production)."""
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse development defaults in production mode."""
+    if settings.mode != "production":
+        return
+    problems = []
+    if settings.log_key is None and settings.log_key_file is None:
+        problems.append("no log signing key configured (EVIDENCE_LOG_KEY or EVIDENCE_LOG_KEY_FILE)")
+    if settings.log_key_file is not None and settings.log_key_file.resolve() == (
+        settings.dev_key_path.resolve()
+    ):
+        problems.append("the log key is the generated development key")
+    if settings.storage == "s3" and not settings.s3_secret_key.get_secret_value():
+        problems.append("S3 secret key is empty")
+    if problems:
+        raise ConfigurationError("refusing to start in production mode: " + "; ".join(problems))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,174 @@
+"""``/v1/evidence`` and ``/v1/stamps``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from evidence_api.errors import PayloadTooLargeError
+from evidence_api.routes.deps import Reader, RuntimeDep, Submitter
+from evidence_api.schemas import (
+    EvidenceCreated,
+    EvidencePage,
+    EvidencePublic,
+    Problem,
+    StampRequest,
+    StampResponse,
+)
+from evidence_api.services import evidence as evidence_service
+from evidence_api.services import intake
+from evidence_api.upload import receive_form
+
+router = APIRouter(prefix="/v1", tags=["evidence 证据"])
+
+EvidenceId = Annotated[str, Path(pattern=r"^ev-[0-9a-f]{28}$", description="evidence id")]
+ERRORS = {s: {"model": Problem} for s in (400, 401, 403, 404, 409, 413, 422, 503)}
+
+MULTIPART_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["metadata", "files"],
+                    "properties": {
+                        "metadata": {
+                            "type": "string",
+                            "description": "JSON; see the EvidenceMetadata schema",
+                        },
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/evidence",
+    status_code=201,
+    response_model=EvidenceCreated,
+    responses=ERRORS,
+    openapi_extra=MULTIPART_DOC,
+    summary="Submit evidence (提交证据)",
+)
+async def submit_evidence(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: Submitter,
+    idempotency_key: Annotated[
+        str | None,
+        Header(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$"),
+    ] = None,
+) -> JSONResponse:
+    """Files are hashed (SHA-256, SM3) while they stream in, stored under Object Lock,
+    and recorded in the log; the answer carries the signed receipt."""
+    settings = runtime.settings
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_request_bytes:
+        raise PayloadTooLargeError(
+            f"request body of {declared} bytes exceeds the limit of {settings.max_request_bytes}"
+        )
+    form = await receive_form(
+        request.stream(),
+        request.headers.get("content-type"),
+        spool=settings.resolved_spool_dir,
+        max_file_bytes=settings.max_file_bytes,
+        max_files=settings.max_files,
+        max_metadata_bytes=settings.max_metadata_bytes,
+    )
+    try:
+        metadata = intake.parse_metadata(form.metadata, settings.max_metadata_bytes)
+        result = await run_in_threadpool(
+            intake.submit_evidence, runtime, principal, metadata, form.files, idempotency_key
+        )
+    finally:
+        form.cleanup()
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return JSONResponse(result.created.model_dump(mode="json"), status_code=201, headers=headers)
+
+
+@router.post(
+    "/stamps",
+    response_model=StampResponse,
+    responses=ERRORS,
+    summary="Timestamp digests without their files (哈希存证)",
+)
+def submit_stamps(body: StampRequest, runtime: RuntimeDep, principal: Submitter) -> StampResponse:
+    return intake.submit_stamps(runtime, principal, body.digests)
+
+
+@router.get(
+    "/evidence", response_model=EvidencePage, responses=ERRORS, summary="List evidence (证据列表)"
+)
+def list_evidence(
+    runtime: RuntimeDep,
+    _: Reader,
+    case: Annotated[str | None, Query(max_length=256, description="case reference")] = None,
+    platform: Annotated[str | None, Query(max_length=256)] = None,
+    entity: Annotated[str | None, Query(max_length=256)] = None,
+    since: Annotated[datetime | None, Query(description="received at or after")] = None,
+    until: Annotated[datetime | None, Query(description="received before")] = None,
+    limit: Annotated[int, Query(ge=1, le=evidence_service.MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> EvidencePage:
+    flt = evidence_service.EvidenceFilter(case, platform, entity, since, until)
+    return evidence_service.list_evidence(runtime, flt, limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/evidence/{evidence_id}",
+    response_model=EvidencePublic,
+    responses=ERRORS,
+    summary="One evidence item (证据详情)",
+)
+def get_evidence(evidence_id: EvidenceId, runtime: RuntimeDep, _: Reader) -> EvidencePublic:
+    return evidence_service.get_evidence(runtime, evidence_id)
+
+
+@router.get(
+    "/evidence/{evidence_id}/files/{name}",
+    responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}}},
+    response_class=StreamingResponse,
+    summary="Download a file; recorded as a custody entry (调取记录)",
+)
+def download_file(
+    evidence_id: EvidenceId,
+    name: Annotated[str, Path(min_length=1, max_length=255)],
+    runtime: RuntimeDep,
+    principal: Reader,
+    purpose: Annotated[
+        str, Query(min_length=1, max_length=256, description="why the file is read (调取目的)")
+    ],
+) -> StreamingResponse:
+    download = evidence_service.open_file(runtime, principal, evidence_id, name, purpose)
+    return StreamingResponse(
+        download.chunks,
+        media_type=download.media_type,
+        headers={
+            "Content-Length": str(download.size),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(download.name)}",
+            "X-Content-SHA256": download.sha256,
+            "X-Custody-Entry": download.custody_entry,
+        },
+    )
+
+
+@router.get(
+    "/evidence/{evidence_id}/proof",
+    responses={**ERRORS, 200: {"description": "evidence-proof/v1 bundle"}},
+    summary="Proof bundle: pending, then sealed, then anchored (证明包)",
+)
+def proof(evidence_id: EvidenceId, runtime: RuntimeDep, _: Reader) -> JSONResponse:
+    bundle = evidence_service.proof_bundle(runtime, evidence_id)
+    return JSONResponse(bundle.model_dump(mode="json"))

@@ -1,0 +1,53 @@
+"""Public log API: the latest signed checkpoint and proofs, for monitors."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+
+from evidence_api.routes.deps import RuntimeDep
+from evidence_api.schemas import ConsistencyProofOut, InclusionProofOut, Problem
+from evidence_api.services import log as log_service
+
+router = APIRouter(prefix="/v1/log", tags=["log 日志"])
+ERRORS = {s: {"model": Problem} for s in (404, 422, 503)}
+Size = Annotated[int, Query(ge=0, le=2**63 - 1)]
+
+
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    responses=ERRORS,
+    summary="Latest signed checkpoint (C2SP tlog-checkpoint signed note)",
+)
+def get_checkpoint(runtime: RuntimeDep) -> PlainTextResponse:
+    return PlainTextResponse(log_service.checkpoint(runtime).note)
+
+
+@router.get("/key", response_class=PlainTextResponse, summary="The log's verifier key (vkey)")
+def get_key(runtime: RuntimeDep) -> PlainTextResponse:
+    return PlainTextResponse(runtime.signer.verifier().to_text() + "\n")
+
+
+@router.get("/proof/inclusion", response_model=InclusionProofOut, responses=ERRORS)
+def inclusion_proof(
+    runtime: RuntimeDep,
+    index: Size | None = None,
+    leaf_hash: Annotated[str | None, Query(min_length=64, max_length=64)] = None,
+    size: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+) -> InclusionProofOut:
+    """RFC 9162 inclusion proof of a leaf (by index or leaf hash) in the tree of ``size``
+    (default: the latest checkpoint)."""
+    return log_service.inclusion(runtime, index=index, leaf_hash_hex=leaf_hash, size=size)
+
+
+@router.get("/proof/consistency", response_model=ConsistencyProofOut, responses=ERRORS)
+def consistency_proof(
+    runtime: RuntimeDep,
+    first: Annotated[int, Query(alias="from", ge=1, le=2**63 - 1)],
+    second: Annotated[int | None, Query(alias="to", ge=1, le=2**63 - 1)] = None,
+) -> ConsistencyProofOut:
+    """RFC 9162 consistency proof between two published tree sizes."""
+    return log_service.consistency(runtime, first=first, second=second)

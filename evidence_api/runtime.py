@@ -1,0 +1,94 @@
+"""Everything a running service holds: settings, engine, store, key, sealer.
+
+Built by :func:`build_runtime` when the app starts (never at import time) and
+shared by routes, the CLI and (later) the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from anchoring.sealer import SealerThread
+from evidence_api.config import Settings, check_production
+from evidence_api.db import make_engine, upgrade
+from evidence_api.keys import load_signer
+from evidence_api.storage import ObjectStore
+from evidence_api.storage.factory import make_store
+from verifier.note import SignerKey
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: ObjectStore
+    signer: SignerKey
+    sealer: SealerThread | None = field(default=None)
+    _since_poke: int = field(default=0)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def queued(self, count: int) -> None:
+        """Note ``count`` newly queued entries; seal early once ``max_batch`` are waiting."""
+        self._since_poke += count
+        if self.sealer is not None and self._since_poke >= self.settings.max_batch:
+            self._since_poke = 0
+            self.sealer.poke()
+
+    def close(self) -> None:
+        if self.sealer is not None:
+            self.sealer.stop()
+        self.engine.dispose()
+
+
+def build_store(settings: Settings) -> ObjectStore:
+    if settings.storage == "s3":
+        return make_store(
+            "s3",
+            endpoint=settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            bucket=settings.s3_bucket,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+            retention_days=settings.retention_days,
+        )
+    return make_store("local", root=settings.resolved_storage_dir)
+
+
+def build_runtime(settings: Settings, *, start_sealer: bool | None = None) -> Runtime:
+    """Check the settings, migrate the database, open the store, load the key."""
+    check_production(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.resolved_spool_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    upgrade(url)
+    engine = make_engine(url)
+    signer = load_signer(settings)
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessionmaker(engine, expire_on_commit=False),
+        store=build_store(settings),
+        signer=signer,
+    )
+    if start_sealer if start_sealer is not None else settings.run_sealer:
+        runtime.sealer = SealerThread(
+            engine, signer, interval=settings.seal_interval, max_batch=settings.max_batch
+        )
+        runtime.sealer.start()
+    log.info("log %s ready; verifier key %s", settings.log_origin, signer.verifier().to_text())
+    return runtime

@@ -1,0 +1,1 @@
+"""Business logic, callable from routes, the CLI and workers alike."""

@@ -1,0 +1,185 @@
+"""Reading evidence: listing, details, file downloads (with custody entries), proofs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from anchoring.entries import make_entry, utc_timestamp
+from anchoring.proofs import bundle_for
+from anchoring.queue import QueuedEntry, enqueue, get_entry
+from evidence_api.auth import Principal
+from evidence_api.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
+from evidence_api.models import Evidence
+from evidence_api.runtime import Runtime
+from evidence_api.schemas import EvidencePage, EvidencePublic, FilePublic, ManifestDigests
+from evidence_api.services.ids import new_id
+from evidence_api.storage import StorageError
+from verifier.bundle import Bundle
+from verifier.canonical import parse_json
+from verifier.merkle import leaf_hash
+from verifier.models import Manifest
+from verifier.receipt import Receipt
+
+MAX_PAGE = 200
+
+
+def public(row: Evidence) -> EvidencePublic:
+    return EvidencePublic(
+        evidence_id=row.id,
+        created_at=row.created_at,
+        case_ref=row.case_ref,
+        platform=row.platform,
+        entity=row.entity,
+        source_url=row.source_url,
+        captured_at=row.captured_at,
+        manifest=ManifestDigests(sha256=row.manifest_sha256, sm3=row.manifest_sm3),
+        leaf_hash=row.leaf_hash,
+        files=[
+            FilePublic(
+                name=f.name, media_type=f.media_type, size=f.size, sha256=f.sha256, sm3=f.sm3
+            )
+            for f in row.files
+        ],
+    )
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("s") or not raw[1:].isdigit() or len(raw) > 21:
+            raise ValueError(raw)
+        return int(raw[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInputError("cursor is not one this API issued", field="cursor") from exc
+
+
+@dataclass(frozen=True)
+class EvidenceFilter:
+    case_ref: str | None = None
+    platform: str | None = None
+    entity: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def list_evidence(
+    runtime: Runtime, flt: EvidenceFilter, *, limit: int, cursor: str | None
+) -> EvidencePage:
+    """Newest first; ``cursor`` continues after the last item of the previous page."""
+    query = select(Evidence).order_by(Evidence.seq.desc()).limit(limit + 1)
+    if cursor:
+        query = query.where(Evidence.seq < decode_cursor(cursor))
+    for column, value in (
+        (Evidence.case_ref, flt.case_ref),
+        (Evidence.platform, flt.platform),
+        (Evidence.entity, flt.entity),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if flt.since is not None:
+        query = query.where(Evidence.created_at >= flt.since)
+    if flt.until is not None:
+        query = query.where(Evidence.created_at < flt.until)
+    with runtime.session() as session:
+        rows = list(session.execute(query).scalars())
+        items = [public(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+    return EvidencePage(items=items, next_cursor=next_cursor)
+
+
+def _load(runtime: Runtime, evidence_id: str) -> Evidence:
+    with runtime.session() as session:
+        row = session.execute(
+            select(Evidence).where(Evidence.id == evidence_id)
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError(f"no evidence {evidence_id!r}")
+        _ = row.files  # load while the session is open
+    return row
+
+
+def get_evidence(runtime: Runtime, evidence_id: str) -> EvidencePublic:
+    return public(_load(runtime, evidence_id))
+
+
+def record_custody(
+    runtime: Runtime,
+    principal: Principal,
+    evidence_id: str,
+    action: str,
+    purpose: str,
+    file: str | None,
+) -> str:
+    """Append a ``custody`` entry: who (pseudonym) did what to which evidence, and why."""
+    received = datetime.now(UTC)
+    body: dict[str, object] = {
+        "evidence_id": evidence_id,
+        "action": action,
+        "reader": principal.pseudonym,
+        "role": principal.role,
+        "purpose": purpose,
+    }
+    if file is not None:
+        body["file"] = file
+    entry = make_entry("custody", new_id("cu"), body, at=utc_timestamp(received))
+    leaf = leaf_hash(entry.leaf_data())
+    receipt = Receipt(runtime.signer.name, leaf, entry.at, runtime.settings.max_merge_delay).sign(
+        runtime.signer
+    )
+    with runtime.session() as session:
+        enqueue(session.connection(), [QueuedEntry(entry, leaf, received, receipt)])
+    runtime.queued(1)
+    return entry.id
+
+
+@dataclass(frozen=True)
+class FileDownload:
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+    custody_entry: str
+    chunks: Iterator[bytes]
+
+
+def open_file(
+    runtime: Runtime, principal: Principal, evidence_id: str, name: str, purpose: str
+) -> FileDownload:
+    row = _load(runtime, evidence_id)
+    match = next((f for f in row.files if f.name == name), None)
+    if match is None:
+        raise NotFoundError(f"evidence {evidence_id!r} has no file {name!r}")
+    try:
+        runtime.store.check()
+    except StorageError as exc:
+        raise ServiceUnavailableError(f"evidence storage is unavailable: {exc}") from exc
+    # The custody entry is recorded before the first byte leaves.
+    custody = record_custody(runtime, principal, evidence_id, "download", purpose, name)
+    return FileDownload(
+        name=match.name,
+        media_type=match.media_type,
+        size=match.size,
+        sha256=match.sha256,
+        custody_entry=custody,
+        chunks=runtime.store.open_stream(match.storage_key),
+    )
+
+
+def proof_bundle(runtime: Runtime, evidence_id: str) -> Bundle:
+    row = _load(runtime, evidence_id)
+    manifest = Manifest.model_validate(parse_json(row.manifest, max_bytes=1 << 20))
+    with runtime.engine.connect() as conn:
+        record = get_entry(conn, evidence_id)
+        if record is None:  # pragma: no cover - evidence and entry commit together
+            raise NotFoundError(f"no log entry for {evidence_id!r}")
+        return bundle_for(conn, record, origin=runtime.signer.name, manifest=manifest)
