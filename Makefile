@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-unit test-integration bench lint fmt lock clean
+.PHONY: install run test test-unit bench lint fmt lock clean
 
 install: $(STAMP)
 
@@ -14,6 +14,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+## run: the service on embedded defaults (SQLite, ./data, local storage, in-process sealing)
+run: install
+	$(BIN)/evidence serve
 
 ## test: unit, integration and e2e tests (starts throwaway services itself)
 test: install

@@ -19,7 +19,7 @@ from anchoring.layout import (
     inclusion_plan,
     perfect_subtrees,
 )
-from anchoring.store.base import NodeStore
+from anchoring.store.base import NodeRun, NodeStore
 from verifier.merkle import HASH_SIZE, leaf_hash, node_hash
 
 
@@ -42,74 +42,78 @@ class MerkleLog:
 
         Returns the index of the first appended leaf.
         """
-        old_size = self.store.size()
-        if not leaf_hashes:
-            return old_size
         for h in leaf_hashes:
             if len(h) != HASH_SIZE:
                 raise ValueError(f"leaf hash is {len(h)} bytes, want {HASH_SIZE}")
-        frontier_ids = perfect_subtrees(0, old_size)
-        # Stack of (level, index, hash) along the right border, lowest level last.
-        stack = [
-            (level, index, digest)
-            for (level, index), digest in zip(
-                frontier_ids, self.store.get_nodes(frontier_ids), strict=True
+        with self.store.snapshot() as store:
+            old_size = store.size()
+            if not leaf_hashes:
+                return old_size
+            # The right border: perfect subtrees of the current tree, lowest level last.
+            stack = store.get_nodes(perfect_subtrees(0, old_size))
+            # New nodes of level l get the consecutive indices from old_size >> l on.
+            runs: list[list[bytes]] = [[] for _ in range(65)]
+            index = old_size
+            pop, push = stack.pop, stack.append
+            for leaf in leaf_hashes:
+                runs[0].append(leaf)
+                digest = leaf
+                level, node_index = 0, index
+                while node_index & 1:  # the new node completes a bigger subtree
+                    digest = node_hash(pop(), digest)
+                    level += 1
+                    node_index >>= 1
+                    runs[level].append(digest)
+                push(digest)
+                index += 1
+            store.append(
+                [NodeRun(level, old_size >> level, run) for level, run in enumerate(runs) if run],
+                old_size,
+                index,
             )
-        ]
-        new_nodes: list[tuple[int, int, bytes]] = []
-        emit = new_nodes.append
-        push = stack.append
-        pop = stack.pop
-        index = old_size
-        for leaf in leaf_hashes:
-            level, node_index, digest = 0, index, leaf
-            emit((0, index, digest))
-            # Merge while the new node completes a bigger perfect subtree.
-            while node_index & 1:
-                _, _, left = pop()
-                digest = node_hash(left, digest)
-                level += 1
-                node_index >>= 1
-                emit((level, node_index, digest))
-            push((level, node_index, digest))
-            index += 1
-        self.store.append(new_nodes, old_size, index)
         return old_size
 
     # --- reading ---------------------------------------------------------------------
 
-    def _check_size(self, size: int) -> None:
-        current = self.store.size()
+    @staticmethod
+    def _check_size(store: NodeStore, size: int) -> None:
+        current = store.size()
         if not 0 <= size <= current:
             raise SizeOutOfRangeError(f"size {size} is outside 0..{current}")
 
-    def _resolve(self, plan: Plan) -> list[bytes]:
+    @staticmethod
+    def _resolve(store: NodeStore, plan: Plan) -> list[bytes]:
         """Fetch every node the plan names in one batch, then fold each group."""
         ids: list[NodeID] = [node for group in plan for node in group]
-        hashes = dict(zip(ids, self.store.get_nodes(ids), strict=True))
+        hashes = dict(zip(ids, store.get_nodes(ids), strict=True))
         return [fold([hashes[node] for node in group]) for group in plan]
 
     def root(self, size: int | None = None) -> bytes:
         """MTH of the first ``size`` leaves (default: all of them)."""
-        size = self.store.size() if size is None else size
-        self._check_size(size)
-        return fold(self.store.get_nodes(perfect_subtrees(0, size)))
+        with self.store.snapshot() as store:
+            size = store.size() if size is None else size
+            self._check_size(store, size)
+            return fold(store.get_nodes(perfect_subtrees(0, size)))
 
     def leaf_hash(self, index: int) -> bytes:
-        if not 0 <= index < self.store.size():
-            raise SizeOutOfRangeError(f"leaf index {index} is outside 0..{self.store.size() - 1}")
-        return self.store.get_nodes([(0, index)])[0]
+        with self.store.snapshot() as store:
+            size = store.size()
+            if not 0 <= index < size:
+                raise SizeOutOfRangeError(f"leaf index {index} is outside 0..{size - 1}")
+            return store.get_nodes([(0, index)])[0]
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size``."""
-        self._check_size(size)
-        if not 0 <= index < size:
-            raise SizeOutOfRangeError(f"leaf index {index} is outside 0..{size - 1}")
-        return self._resolve(inclusion_plan(index, size))
+        with self.store.snapshot() as store:
+            self._check_size(store, size)
+            if not 0 <= index < size:
+                raise SizeOutOfRangeError(f"leaf index {index} is outside 0..{size - 1}")
+            return self._resolve(store, inclusion_plan(index, size))
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         """RFC 9162 consistency proof from the tree of ``size1`` to that of ``size2``."""
-        self._check_size(size2)
-        if not 0 <= size1 <= size2:
-            raise SizeOutOfRangeError(f"size1 {size1} is outside 0..{size2}")
-        return self._resolve(consistency_plan(size1, size2))
+        with self.store.snapshot() as store:
+            self._check_size(store, size2)
+            if not 0 <= size1 <= size2:
+                raise SizeOutOfRangeError(f"size1 {size1} is outside 0..{size2}")
+            return self._resolve(store, consistency_plan(size1, size2))

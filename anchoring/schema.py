@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     Index,
@@ -35,6 +36,8 @@ merkle_log = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="merkle_log_single_row"),
+    CheckConstraint("size >= 0", name="merkle_log_size_nonnegative"),
 )
 
 #: Every entry ever accepted, in receive order. ``leaf_index`` is NULL while

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from evidence_api.db import make_engine, upgrade
+from evidence_api.db import make_engine, schema_metadata, upgrade
 from tests.support.postgres import postgres_database
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -55,5 +55,7 @@ def postgres_engine(postgres_url: str) -> Iterator[Engine]:
     engine = make_engine(postgres_url)
     yield engine
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE merkle_tile, merkle_log"))
+        tables = ", ".join(schema_metadata().tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        conn.execute(text("INSERT INTO merkle_log (id, size) VALUES (1, 0)"))
     engine.dispose()

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from verifier.canonical import parse_json
+from verifier.checkpoint import parse_signed_checkpoint
 from verifier.errors import BundleFormatError, UnknownFormatVersionError
 from verifier.merkle import MAX_PROOF_HASHES, MAX_TREE_SIZE
 from verifier.models import Entry, Hex32, Manifest
@@ -87,6 +88,11 @@ class Bundle(_Strict):
             raise ValueError("a sealed bundle has no anchor; its status would be 'anchored'")
         if self.status == "anchored" and self.anchor is None:
             raise ValueError("an anchored bundle needs its anchor record")
+        if self.anchor is not None and self.checkpoint is not None:
+            # The anchor must record the very tree head the inclusion proof is against.
+            checkpoint = parse_signed_checkpoint(self.checkpoint)
+            if (self.anchor.size, self.anchor.root) != (checkpoint.size, checkpoint.root.hex()):
+                raise ValueError("anchor (size, root) differs from the checkpoint's")
         return self
 
     def to_json(self) -> str:
@@ -100,7 +106,11 @@ class Bundle(_Strict):
 
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    loc = ".".join(str(part) for part in err["loc"]) or "bundle"
+    # repr() keeps a hostile key (say, one holding a newline) on one line.
+    loc = (
+        ".".join(str(part) if str(part).isprintable() else repr(part) for part in err["loc"])
+        or "bundle"
+    )
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{loc}: {err['msg']}{more}"
 

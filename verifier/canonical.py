@@ -63,3 +63,5 @@ def parse_json(data: bytes | str, *, max_bytes: int, what: str = "JSON") -> Any:
         raise JSONFormatError(
             f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
+    except ValueError as exc:  # e.g. an integer literal beyond sys.get_int_max_str_digits()
+        raise JSONFormatError(f"{what} holds a number that is too long") from exc

@@ -22,6 +22,7 @@ from verifier.merkle import HASH_SIZE, MAX_TREE_SIZE
 from verifier.note import (
     SignerKey,
     VerifierKey,
+    b64decode_strict,
     check_note_text,
     open_note,
     parse_note,
@@ -72,10 +73,7 @@ class Checkpoint:
             raise NoteFormatError("checkpoint size has leading zeros")
         if len(size_text) > 20:
             raise NoteFormatError("checkpoint size is too large")
-        try:
-            root = base64.b64decode(root_text.encode("ascii"), validate=True)
-        except (ValueError, UnicodeEncodeError) as exc:
-            raise NoteFormatError("checkpoint root is not valid base64") from exc
+        root = b64decode_strict(root_text, "checkpoint root")
         return cls(origin, int(size_text), root, tuple(extensions))
 
     def sign(self, signer: SignerKey) -> str:

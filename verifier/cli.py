@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from verifier.bundle import MAX_BUNDLE_BYTES, load_bundle
 from verifier.digests import FileDigest, digest_stream
@@ -32,12 +33,24 @@ OUTCOME_LABELS = {
 }
 
 
+def one_line(text: str) -> str:
+    """Control characters (a newline in a file name, say) shown escaped, never raw."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 class UsageError(Exception):
     """Input the CLI cannot use (exit 3)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 3 (unusable input), not argparse's 2 (our "incomplete")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_UNUSABLE, f"evidence-verify: unusable input: {one_line(message)}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="evidence-verify",
         description=(
             "Verify an Evidence Anchor proof bundle offline: file hashes, manifest, "
@@ -86,11 +99,11 @@ def _read_bundle(path: str) -> bytes:
 
 def _load_key(value: str) -> VerifierKey:
     text = value
-    if Path(value).is_file():
-        try:
+    try:
+        if Path(value).is_file():
             text = Path(value).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--log-key {value}: cannot read key file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--log-key {value[:80]}: cannot read key file") from exc
     try:
         return VerifierKey.from_text(text)
     except FormatError as exc:
@@ -134,12 +147,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         keys = [_load_key(k) for k in args.log_keys]
         files = _hash_files(args.files)
     except (UsageError, FormatError) as exc:
-        print(f"evidence-verify: unusable input: {exc}", file=sys.stderr)
+        print(f"evidence-verify: unusable input: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_UNUSABLE
     try:
         report = verify_bundle(bundle, files=files, log_keys=keys, through=args.through)
     except VerifierError as exc:  # defensive: tiers report their own failures
-        print(f"evidence-verify: {exc}", file=sys.stderr)
+        print(f"evidence-verify: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_UNUSABLE
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))

@@ -160,6 +160,8 @@ def verify_consistency(
     if size1 == 0:
         if root1 != EMPTY_ROOT:
             raise RootMismatchError(EMPTY_ROOT, root1, "empty-tree root1")
+        if size2 == 0 and root2 != EMPTY_ROOT:
+            raise RootMismatchError(EMPTY_ROOT, root2, "empty-tree root2")
         return
     if size1 == size2:
         if root1 != root2:

@@ -12,20 +12,32 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from verifier.canonical import canonical_json
 
 Hex32 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", min_length=64, max_length=64)]
-Salt = Annotated[str, Field(pattern=r"^[0-9a-f]{32,64}$")]
+Salt = Annotated[str, Field(pattern=r"^(?:[0-9a-f]{2}){16,32}$")]
 Timestamp = Annotated[
     str,
-    Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$", max_length=40),
+    Field(
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$",
+        max_length=40,
+    ),
 ]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 ShortText = Annotated[str, Field(max_length=256)]
 LongText = Annotated[str, Field(max_length=4096)]
 
+#: Entry bodies nest at most this deep (an entry is a small commitment).
+MAX_BODY_DEPTH = 8
 #: Canonical entry bytes are bounded: an entry is a small commitment, not a document.
 MAX_ENTRY_BYTES = 16 * 1024
 MAX_MANIFEST_FILES = 1000
@@ -38,6 +50,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+def _exactly_one(value: Any) -> Any:
+    """``v`` must be the JSON integer 1: not ``true``, not ``1.0``."""
+    if type(value) is not int:
+        raise ValueError("v must be the integer 1")
+    return value
+
+
+Version = Annotated[Literal[1], BeforeValidator(_exactly_one)]
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """True if containers nest more than ``limit`` levels (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 class Entry(_Strict):
     """A log entry. ``kind`` says how to read ``body``:
 
@@ -46,7 +81,7 @@ class Entry(_Strict):
     - ``custody``, ``takedown`` and later kinds: small objects defined by their issuers.
     """
 
-    v: Literal[1]
+    v: Version
     kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
     id: Identifier
     at: Timestamp
@@ -59,6 +94,8 @@ class Entry(_Strict):
             _require_hex_keys(self.body, ("manifest_sha256", "manifest_sm3"))
         elif self.kind == "stamp":
             _require_hex_keys(self.body, ("sha256",))
+        if _too_deep(self.body, MAX_BODY_DEPTH):
+            raise ValueError(f"body nests deeper than {MAX_BODY_DEPTH} levels")
         size = len(canonical_json(self.model_dump(mode="json")))
         if size > MAX_ENTRY_BYTES:
             raise ValueError(f"entry is {size} canonical bytes, limit {MAX_ENTRY_BYTES}")
@@ -105,13 +142,15 @@ class Source(_Strict):
 
 class Capture(_Strict):
     tool: ShortText
-    environment: Annotated[dict[str, ShortText], Field(max_length=MAX_ENV_ITEMS)]
+    environment: Annotated[
+        dict[Annotated[str, Field(max_length=64)], ShortText], Field(max_length=MAX_ENV_ITEMS)
+    ]
 
 
 class Manifest(_Strict):
     """Describes one evidence package; stored beside its files."""
 
-    v: Literal[1]
+    v: Version
     evidence_id: Identifier
     files: Annotated[list[ManifestFile], Field(min_length=1, max_length=MAX_MANIFEST_FILES)]
     source: Source

@@ -41,11 +41,15 @@ MAX_NOTE_BYTES = 64 * 1024
 MAX_NAME_CHARS = 256
 
 
-def _b64decode(text: str, what: str) -> bytes:
+def b64decode_strict(text: str, what: str) -> bytes:
+    """Standard base64 with padding, in its one canonical spelling."""
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise NoteFormatError(f"{what} is not valid base64") from exc
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise NoteFormatError(f"{what} is not canonical base64")
+    return raw
 
 
 def check_key_name(name: str) -> None:
@@ -94,7 +98,7 @@ class VerifierKey:
         check_key_name(name)
         if len(hex_id) != 8:
             raise NoteFormatError("verifier key ID must be 8 hex digits")
-        raw = _b64decode(blob, "verifier key")
+        raw = b64decode_strict(blob, "verifier key")
         if len(raw) != 33 or raw[0] != ALG_ED25519:
             raise NoteFormatError("verifier key is not an Ed25519 (type 0x01) key")
         vk = cls(name, raw[1:])
@@ -155,7 +159,7 @@ class SignerKey:
         parts = text.strip().split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise NoteFormatError("signer key must be PRIVATE+KEY+<name>+<hex id>+<base64>")
-        raw = _b64decode(parts[4], "signer key")
+        raw = b64decode_strict(parts[4], "signer key")
         if len(raw) != 33 or raw[0] != ALG_ED25519:
             raise NoteFormatError("signer key is not an Ed25519 (type 0x01) key")
         sk = cls(parts[2], raw[1:])
@@ -237,7 +241,7 @@ def parse_note(note: str | bytes) -> Note:
             raise NoteFormatError("signature line must be '— <name> <base64>'")
         name, blob = fields
         check_key_name(name)
-        raw_sig = _b64decode(blob, "signature")
+        raw_sig = b64decode_strict(blob, "signature")
         if len(raw_sig) < 5:
             raise NoteFormatError("signature is too short to hold a key ID")
         sigs.append(NoteSignature(name, raw_sig[:4], raw_sig[4:]))
@@ -247,22 +251,27 @@ def parse_note(note: str | bytes) -> Note:
 def open_note(note: str | bytes, verifiers: Iterable[VerifierKey]) -> tuple[Note, VerifierKey]:
     """Parse ``note`` and verify it against the trusted ``verifiers``.
 
-    Returns the note and the key that verified it. As in Go's ``note.Open``,
-    the first signature line matching a trusted (name, key ID) decides: a bad
-    signature from a trusted key rejects the note. Lines from unknown keys are
-    ignored.
+    Returns the note and the first trusted key that verified it. As in Go's
+    ``note.Open``, every line from a trusted (name, key ID) is checked — the
+    first line per key counts — and one bad signature from a trusted key
+    rejects the whole note. Lines from unknown keys are ignored.
     """
     parsed = parse_note(note)
     trusted = {(vk.name, vk.key_id): vk for vk in verifiers}
     message = parsed.text.encode("utf-8")
+    seen: set[tuple[str, bytes]] = set()
+    first: VerifierKey | None = None
     for sig in parsed.signatures:
         vk = trusted.get((sig.name, sig.key_id))
-        if vk is None:
+        if vk is None or (sig.name, sig.key_id) in seen:
             continue
+        seen.add((sig.name, sig.key_id))
         if not vk.verify(message, sig.signature):
             raise InvalidSignatureError(
                 f"signature by {sig.name} (key {sig.key_id.hex()}) does not verify"
             )
-        return parsed, vk
+        first = first or vk
+    if first is not None:
+        return parsed, first
     names = ", ".join(sorted({s.name for s in parsed.signatures}))
     raise UnknownSignerError(f"note is not signed by a trusted key (signed by: {names})")

@@ -21,7 +21,7 @@ from verifier.errors import NoteFormatError, SignatureError
 from verifier.note import SignerKey, VerifierKey, check_note_text, open_note, sign_note
 
 RECEIPT_HEADER = "evidence-anchor/receipt/v1"
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 MAX_MERGE_DELAY = 7 * 24 * 3600
 
@@ -56,7 +56,7 @@ class Receipt:
         _, origin, leaf_hex, received_at, delay = lines
         if not _HEX64.fullmatch(leaf_hex):
             raise NoteFormatError("receipt leaf hash must be 64 lowercase hex digits")
-        if not delay.isascii() or not delay.isdigit() or len(delay) > 9:
+        if not re.fullmatch(r"[1-9][0-9]{0,8}", delay):
             raise NoteFormatError("receipt merge delay must be a decimal number of seconds")
         return cls(origin, bytes.fromhex(leaf_hex), received_at, int(delay))
 

@@ -128,10 +128,17 @@ def _tier_files(bundle: Bundle, files: Sequence[FileDigest] | None) -> TierResul
         count = len(bundle.manifest.files)
         return TierResult(1, Status.NOT_CHECKED, f"no files given ({count} in the manifest)")
     by_name = {f.name: f for f in bundle.manifest.files}
-    by_sha = {f.sha256: f for f in bundle.manifest.files}
     matched: set[str] = set()
     for given in files:
-        listed = by_name.get(given.name) or by_sha.get(given.sha256)
+        # By name first; a renamed copy is matched by content among unmatched files.
+        listed = by_name.get(given.name) or next(
+            (
+                f
+                for f in bundle.manifest.files
+                if f.sha256 == given.sha256 and f.name not in matched
+            ),
+            None,
+        )
         if listed is None:
             return TierResult(1, Status.FAILED, f"{given.name}: not in the manifest")
         for label, got, want in (
@@ -229,6 +236,12 @@ def _tier_signature(bundle: Bundle, leaf: bytes, log_keys: Sequence[VerifierKey]
             receipt = open_receipt(bundle.receipt, log_keys)
             if receipt.leaf_hash != leaf:
                 return TierResult(4, Status.FAILED, "receipt is for another leaf")
+            if receipt.origin != bundle.log_origin:
+                return TierResult(
+                    4,
+                    Status.FAILED,
+                    f"receipt is from {receipt.origin!r}, not {bundle.log_origin!r}",
+                )
         if bundle.checkpoint is None:
             return TierResult(4, Status.NOT_CHECKED, "receipt signature valid; no checkpoint yet")
         checkpoint = open_checkpoint(bundle.checkpoint, log_keys)

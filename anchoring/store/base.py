@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from anchoring.layout import NodeID
+
+
+@dataclass(frozen=True)
+class NodeRun:
+    """New perfect-subtree hashes of one level, at consecutive indices from ``first``."""
+
+    level: int
+    first: int
+    hashes: Sequence[bytes]
 
 
 class NodeStore(Protocol):
@@ -22,6 +33,17 @@ class NodeStore(Protocol):
         """Hashes of ``ids``, in order; ``MissingNodeError`` if any is absent."""
         ...
 
-    def append(self, nodes: Iterable[tuple[int, int, bytes]], old_size: int, new_size: int) -> None:
-        """Store ``(level, index, hash)`` triples and move the size from old to new."""
+    def append(self, runs: Sequence[NodeRun], old_size: int, new_size: int) -> None:
+        """Store the new nodes and move the size from ``old_size`` to ``new_size``."""
         ...
+
+    def snapshot(self) -> AbstractContextManager[NodeStore]:
+        """A view on one consistent state (one transaction for SQL) for a read or an append."""
+        ...
+
+
+def iter_nodes(runs: Sequence[NodeRun]) -> Iterator[tuple[int, int, bytes]]:
+    """Every ``(level, index, hash)`` in ``runs``."""
+    for run in runs:
+        for offset, digest in enumerate(run.hashes):
+            yield run.level, run.first + offset, digest

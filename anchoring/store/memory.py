@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from anchoring.errors import ConcurrentAppendError, MissingNodeError
 from anchoring.layout import NodeID
+from anchoring.store.base import NodeRun
 
 
 class MemoryNodeStore:
@@ -17,6 +19,10 @@ class MemoryNodeStore:
     def size(self) -> int:
         return self._size
 
+    @contextmanager
+    def snapshot(self) -> Iterator[MemoryNodeStore]:
+        yield self
+
     def get_nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
         self.reads += len(ids)
         levels = self._levels
@@ -25,21 +31,18 @@ class MemoryNodeStore:
         except IndexError as exc:
             raise MissingNodeError(f"node missing among {list(ids)[:4]}") from exc
 
-    def append(self, nodes: Iterable[tuple[int, int, bytes]], old_size: int, new_size: int) -> None:
+    def append(self, runs: Sequence[NodeRun], old_size: int, new_size: int) -> None:
         if old_size != self._size:
             raise ConcurrentAppendError(f"store size is {self._size}, writer expected {old_size}")
         levels = self._levels
-        staged = list(nodes)
-        expected: dict[int, int] = {}
-        for level, index, _ in staged:  # validate before mutating: all or nothing
-            want = expected.get(level)
-            if want is None:
-                want = len(levels[level]) if level < len(levels) else 0
-            if index != want:
-                raise MissingNodeError(f"node ({level}, {index}) out of order, want index {want}")
-            expected[level] = want + 1
-        for level, _, digest in staged:
-            while len(levels) <= level:
+        for run in runs:  # validate before mutating: all or nothing
+            have = len(levels[run.level]) if run.level < len(levels) else 0
+            if run.first != have:
+                raise MissingNodeError(
+                    f"level {run.level} run starts at {run.first}, store holds {have} nodes"
+                )
+        for run in runs:
+            while len(levels) <= run.level:
                 levels.append([])
-            levels[level].append(digest)
+            levels[run.level].extend(run.hashes)
         self._size = new_size

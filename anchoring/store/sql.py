@@ -18,14 +18,16 @@ call runs in its own transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from anchoring.errors import ConcurrentAppendError, MissingNodeError
 from anchoring.layout import NodeID
 from anchoring.schema import HASH, TILE_WIDTH, merkle_log, merkle_tile, metadata
+from anchoring.store.base import NodeRun
 
 __all__ = ["SqlNodeStore", "merkle_log", "merkle_tile", "metadata", "tile_id"]
 
@@ -52,6 +54,19 @@ class SqlNodeStore:
             with self._bind.begin() as conn:
                 yield conn
 
+    @contextmanager
+    def snapshot(self) -> Iterator[SqlNodeStore]:
+        """This store bound to one connection and transaction (itself, if already bound)."""
+        if isinstance(self._bind, Connection):
+            yield self
+            return
+        with self._bind.begin() as conn:
+            view = SqlNodeStore(conn)
+            try:
+                yield view
+            finally:
+                self.reads += view.reads
+
     def size(self) -> int:
         with self._conn() as conn:
             return _size(conn)
@@ -72,28 +87,33 @@ class SqlNodeStore:
             out.append(digest)
         return out
 
-    def append(self, nodes: Iterable[tuple[int, int, bytes]], old_size: int, new_size: int) -> None:
-        # Group the new hashes by tile, in order; each level's nodes arrive in index order.
-        grouped: dict[int, bytearray] = {}
-        first_index: dict[int, int] = {}
-        for level, index, digest in nodes:
-            key = tile_id(level, index)
-            buf = grouped.get(key)
-            if buf is None:
-                grouped[key] = buf = bytearray()
-                first_index[key] = index
-            buf += digest
+    def append(self, runs: Sequence[NodeRun], old_size: int, new_size: int) -> None:
+        # Cut each level's run into tile-aligned slices; only a level's first
+        # tile can already hold a prefix (the level's previous partial tile).
+        fresh: dict[int, bytes] = {}
+        extend: dict[int, tuple[int, bytes]] = {}
+        tile_bytes = TILE_WIDTH * HASH
+        for run in runs:
+            blob = b"".join(run.hashes)
+            offset = run.first % TILE_WIDTH
+            key = tile_id(run.level, run.first)
+            pos = 0
+            if offset:
+                head = (TILE_WIDTH - offset) * HASH
+                extend[key] = (offset * HASH, blob[:head])
+                pos, key = head, key + 1
+            while pos < len(blob):
+                fresh[key] = blob[pos : pos + tile_bytes]
+                pos, key = pos + tile_bytes, key + 1
         with self._conn() as conn:
             _advance_size(conn, old_size, new_size)
-            # Tiles that start mid-way already hold a prefix: extend them.
-            partial = {k for k, i in first_index.items() if i % TILE_WIDTH}
-            existing = _fetch_tiles(conn, partial)
+            existing = _fetch_tiles(conn, set(extend))
             updates = []
-            for key in partial:
+            for key, (prefix_len, tail) in extend.items():
                 prefix = existing.get(key, b"")
-                if len(prefix) != (first_index[key] % TILE_WIDTH) * HASH:
+                if len(prefix) != prefix_len:
                     raise MissingNodeError(f"tile {key:#x} does not end where the log does")
-                updates.append({"key": key, "hashes": prefix + grouped.pop(key)})
+                updates.append({"key": key, "hashes": prefix + tail})
             if updates:
                 conn.execute(
                     update(merkle_tile)
@@ -101,10 +121,9 @@ class SqlNodeStore:
                     .values(hashes=bindparam("hashes")),
                     updates,
                 )
-            if grouped:
+            if fresh:
                 conn.execute(
-                    insert(merkle_tile),
-                    [{"id": key, "hashes": bytes(buf)} for key, buf in grouped.items()],
+                    insert(merkle_tile), [{"id": k, "hashes": v} for k, v in fresh.items()]
                 )
 
 
@@ -116,7 +135,11 @@ def _size(conn: Connection) -> int:
 def _advance_size(conn: Connection, old_size: int, new_size: int) -> None:
     """Compare-and-set the size, so a second writer fails here rather than corrupting tiles."""
     if old_size == 0 and conn.execute(select(merkle_log.c.id)).first() is None:
-        conn.execute(insert(merkle_log).values(id=1, size=0))
+        # Migration 0002 seeds this row; this covers a database migrated only to 0001.
+        try:
+            conn.execute(insert(merkle_log).values(id=1, size=0))
+        except IntegrityError as exc:  # another first writer inserted it: it won
+            raise ConcurrentAppendError("another writer created the log first") from exc
     moved = conn.execute(
         update(merkle_log)
         .where(merkle_log.c.id == 1, merkle_log.c.size == old_size)

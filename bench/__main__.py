@@ -1,0 +1,331 @@
+"""Run every benchmark: ``python -m bench [--quick] [--sizes 1e4,1e5,1e6] [--out FILE]``.
+
+Tables go to stdout, progress to stderr, and a machine-readable summary to
+``.bench/results.json`` (or ``--out``). The exit status is 0 unless a
+cross-check fails (our root or proofs disagree with pymerkle's or fail to
+verify); a target missed is reported as MISS, not as a failure, because a
+shared machine can miss one by chance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pymerkle
+
+from bench import log_append, proofs, verify_bundle
+from bench.common import (
+    MISS,
+    NOT_JUDGED,
+    PASS,
+    Progress,
+    Row,
+    Settings,
+    fmt_number,
+    fmt_ratio,
+    format_table,
+)
+from bench.trees import LABELS, PYMERKLE_SQLITE, all_trees
+
+REPO = Path(__file__).resolve().parent.parent
+
+FULL_SIZES = (10**4, 10**5, 10**6)
+QUICK_SIZES = (10**3, 10**4)
+DEFAULT_OUT = REPO / ".bench" / "results.json"
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    """``"1e4,1e5"`` or ``"10000,100_000"`` -> (10000, 100000)."""
+    try:
+        sizes = {int(float(part)) if "e" in part.lower() else int(part) for part in text.split(",")}
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"sizes must be integers like 1e4,1e5: {text!r}") from exc
+    if not sizes or min(sizes) < 2:
+        raise argparse.ArgumentTypeError("every size must be at least 2 leaves")
+    return tuple(sorted(sizes))
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=(
+            "Benchmark the Merkle log (append throughput; inclusion and consistency proof "
+            "latency, in memory and on SQLite) and offline bundle verification, each figure "
+            "beside pymerkle 7 measured in the same run on the same leaves. Also checks that "
+            "our roots and proofs agree with pymerkle's. Exit status: 0, or 1 if a "
+            "cross-check fails; a missed target prints MISS but does not fail the run."
+        ),
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run in seconds: sizes 1e3,1e4 and fewer samples",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        help="comma-separated tree sizes (default 1e4,1e5,1e6; --quick: 1e3,1e4)",
+    )
+    parser.add_argument("--batch", type=_positive, default=10_000, help="leaves per append call")
+    parser.add_argument(
+        "--samples", type=_positive, help="random queries per proof kind and size (default 500)"
+    )
+    parser.add_argument(
+        "--bundle-samples", type=_positive, help="timed rounds per bundle part (default 2000)"
+    )
+    parser.add_argument("--seed", type=int, default=20261126, help="seed of the proof queries")
+    parser.add_argument(
+        "--baseline-budget",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="skip a baseline whose next size would take longer than this to build",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"JSON summary (default {DEFAULT_OUT})"
+    )
+    return parser.parse_args(argv)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    quick = bool(args.quick)
+    return Settings(
+        sizes=args.sizes or (QUICK_SIZES if quick else FULL_SIZES),
+        batch=args.batch,
+        proof_samples=args.samples or (200 if quick else 500),
+        bundle_samples=args.bundle_samples or (300 if quick else 2000),
+        seed=args.seed,
+        baseline_budget_s=args.baseline_budget,
+        quick=quick,
+    )
+
+
+@dataclass
+class Results:
+    settings: Settings
+    checkpoints: list[log_append.Checkpoint] = field(default_factory=list)
+    proof_results: list[proofs.ProofResult] = field(default_factory=list)
+    checks: list[proofs.CrossCheck] = field(default_factory=list)
+    bundles: list[verify_bundle.BundleResult] = field(default_factory=list)
+
+    @property
+    def checks_ok(self) -> bool:
+        return all(not c.problems for c in self.checks)
+
+    def rows(self) -> dict[str, list[Row]]:
+        s = self.settings
+        return {
+            "append": log_append.append_rows(self.checkpoints),
+            "proof": proofs.proof_rows(self.proof_results, s.sizes),
+            "flat": proofs.flatness_rows(self.proof_results, s.sizes),
+            "bundle": [row for b in self.bundles for row in verify_bundle.bundle_rows(b)],
+        }
+
+
+def run(settings: Settings, progress: Progress) -> Results:
+    results = Results(settings)
+    _run_log(settings, progress, results)
+    gc.collect()  # the big trees are gone: free them before timing the small bundle checks
+    for make in (
+        verify_bundle.factory_sample,
+        lambda: verify_bundle.deep_sample(max(settings.sizes)),
+    ):
+        sample = make()
+        progress(f"bundle: {sample.label}, {settings.bundle_samples} rounds")
+        results.bundles.append(verify_bundle.measure(sample, settings.bundle_samples))
+    return results
+
+
+def _run_log(settings: Settings, progress: Progress, results: Results) -> None:
+    """Figures 1 and 2: grow the trees; at each size, time proofs and cross-check."""
+    with tempfile.TemporaryDirectory(prefix="evidence-bench-") as tmp:
+        scratch = Path(tmp) / "warm-up"
+        scratch.mkdir()
+        log_append.warm_up(all_trees(scratch))
+        trees = all_trees(Path(tmp))
+        try:
+            for checkpoint, live in log_append.grow(trees, settings, progress):
+                n = checkpoint.size
+                results.checkpoints.append(checkpoint)
+                progress(f"proofs: n={n:,}, {settings.proof_samples} queries per kind")
+                results.proof_results += proofs.measure(
+                    n, live, settings.proof_samples, settings.seed
+                )
+                progress(f"cross-check: n={n:,}")
+                check = proofs.cross_check(n, live, settings.proof_samples, settings.seed)
+                results.checks.append(check)
+                for problem in check.problems[:10]:
+                    progress(f"cross-check FAILED: {problem}")
+        finally:
+            for tree in trees:
+                tree.close()
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+def render(results: Results) -> str:
+    s = results.settings
+    rows = results.rows()
+    out = [
+        format_table(
+            f"Figure 1: append throughput, leaves/s (batches of up to {s.batch:,} leaves per "
+            "append call, the same batches for every tree)",
+            rows["append"],
+            "ratio = ours / baseline (times faster). pymerkle SqliteTree only stores leaf "
+            "hashes when appending;\nits interior hashes are computed on read: "
+            + _sqlite_root_note(results),
+        ),
+        "",
+        format_table(
+            f"Figure 2: proof latency, ms ({s.proof_samples} random queries per kind and size, "
+            f"seed {s.seed}; the trees built in figure 1)",
+            rows["proof"],
+            "ratio = baseline / ours (times faster). inclusion: random leaf in the tree of n; "
+            "consistency: random size1 < n to n.",
+        ),
+    ]
+    if rows["flat"]:
+        out += [
+            "",
+            format_table(
+                "Figure 2b: flat in n (p50 at the largest size / p50 at the smallest)",
+                rows["flat"],
+                f"proof length grows as log2 n: log2({max(s.sizes):,})/log2({min(s.sizes):,}) "
+                f"= {_log_ratio(s.sizes):.2f}",
+            ),
+        ]
+    out += [
+        "",
+        format_table(
+            f"Figure 3: bundle verification, tiers 2-4 without file hashing, ms "
+            f"({s.bundle_samples} rounds)",
+            rows["bundle"],
+            "share = ours / baseline. Merkle rows: ratio = pymerkle / ours (times faster), "
+            "same index and tree size.",
+        ),
+        "",
+        _cross_check_text(results),
+        "",
+        _summary(rows),
+    ]
+    return "\n".join(out)
+
+
+def _log_ratio(sizes: tuple[int, ...]) -> float:
+    return (max(sizes) - 1).bit_length() / max((min(sizes) - 1).bit_length(), 1)
+
+
+def _sqlite_root_note(results: Results) -> str:
+    parts = [
+        f"n={c.n:,} {c.root_seconds[PYMERKLE_SQLITE]:.2f} s"
+        for c in results.checks
+        if PYMERKLE_SQLITE in c.root_seconds
+    ]
+    return "first root read at " + ", ".join(parts) if parts else "(skipped)"
+
+
+def _cross_check_text(results: Results) -> str:
+    lines = ["Cross-check: the same leaves give the same root in every tree (RFC 9162)"]
+    for c in results.checks:
+        names = " = ".join(LABELS[name] for name in c.roots)
+        state = "agree" if c.roots_agree else "DIFFER"
+        root = next(iter(c.roots.values()))
+        lines.append(f"  n={c.n:>9,}: roots {state}: {root}  ({names})")
+        verdict = "ok" if not c.problems else f"{len(c.problems)} PROBLEMS"
+        lines.append(
+            f"  {'':12} {c.checked_proofs} sample proofs cross-checked and verified: {verdict}"
+        )
+        lines.extend(f"    ! {p}" for p in c.problems[:10])
+    return "\n".join(lines)
+
+
+def _summary(rows: dict[str, list[Row]]) -> str:
+    targeted = [r for group in rows.values() for r in group if r.target]
+    passed = sum(r.verdict == PASS for r in targeted)
+    missed = [r for r in targeted if r.verdict == MISS]
+    unjudged = sum(r.verdict == NOT_JUDGED for r in targeted)
+    lines = [
+        f"Targets: {passed} PASS, {len(missed)} MISS, {unjudged} N/A (baseline skipped)"
+        f" of {len(targeted)}"
+    ]
+    lines += [
+        f"  MISS: {r.figure}: {fmt_number(r.ours, r.unit)} {r.unit}, ratio {fmt_ratio(r)}"
+        f" (target {r.target})"
+        for r in missed
+    ]
+    return "\n".join(lines)
+
+
+def summary_json(results: Results, seconds: float) -> dict[str, Any]:
+    rows = results.rows()
+    return {
+        "meta": _meta(seconds),
+        "settings": asdict(results.settings),
+        "ok": results.checks_ok,
+        "figures": [row.as_dict() for group in rows.values() for row in group],
+        "append": log_append.append_raw(results.checkpoints, results.settings.batch),
+        "proofs": proofs.proof_raw(results.proof_results),
+        "bundles": [verify_bundle.bundle_raw(b) for b in results.bundles],
+        "cross_checks": [{**asdict(c), "roots_agree": c.roots_agree} for c in results.checks],
+    }
+
+
+def _meta(seconds: float) -> dict[str, Any]:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 1),
+        "git_commit": commit or None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "pymerkle": pymerkle.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = settings_from(args)
+    progress = Progress()
+    progress(
+        f"sizes {', '.join(f'{n:,}' for n in settings.sizes)}; batch {settings.batch:,}; "
+        f"{settings.proof_samples} proof queries; {settings.bundle_samples} bundle rounds"
+    )
+    results = run(settings, progress)
+    print(render(results), flush=True)
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary_json(results, progress.elapsed()), indent=2) + "\n")
+    progress(f"wrote {out}")
+    if not results.checks_ok:
+        print("CROSS-CHECK FAILED: see the problems above", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

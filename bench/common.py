@@ -1,0 +1,276 @@
+"""Shared pieces of the benchmarks: settings, timing, percentiles, result rows, tables.
+
+Machines running these are shared and noisy, so no figure is printed alone:
+every row carries its baseline, measured in the same run on the same leaves,
+and the ratio between the two.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+#: ``N/A``: the row has a target but its baseline was skipped, so it cannot be judged.
+Verdict = Literal["PASS", "MISS", "N/A", "-"]
+PASS: Verdict = "PASS"
+MISS: Verdict = "MISS"
+NOT_JUDGED: Verdict = "N/A"
+NO_TARGET: Verdict = "-"
+#: How a row's ratio reads: ``speedup`` (how many times faster ours is than the
+#: baseline), ``share`` (ours as a fraction of the baseline), ``none`` (no ratio).
+RatioKind = Literal["speedup", "share", "none"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    sizes: tuple[int, ...]
+    #: leaves per append call (every implementation gets the same batches)
+    batch: int
+    #: random queries per proof kind and tree size
+    proof_samples: int
+    #: timed rounds per bundle verification part
+    bundle_samples: int
+    seed: int
+    #: a baseline whose next tree size would take longer than this is skipped
+    baseline_budget_s: float
+    quick: bool
+
+
+def leaf_data(index: int) -> bytes:
+    """The data of leaf ``index``: the same bytes for every implementation."""
+    return b"evidence-anchor bench leaf %012d" % index
+
+
+# --- timing -------------------------------------------------------------------------------
+
+
+class Progress:
+    """Progress lines on stderr, stamped with the time since the run began."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def __call__(self, message: str) -> None:
+        print(f"[{self.elapsed():7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Keep the cyclic garbage collector out of timed calls; callers collect between them.
+
+    A full collection walks every live object, pymerkle's millions of tree
+    nodes included, and costs tens of milliseconds; left on, it lands on
+    whichever call happens to allocate at the time, so one tree's garbage is
+    charged to another. Paused, every call is timed without it, and
+    :func:`collect_young` runs between calls, untimed. This favours pymerkle,
+    whose trees are made of many cyclic objects; ours are lists of bytes.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def collect_young() -> None:
+    """Collect the young generations (cheap: only objects made since the last call)."""
+    gc.collect(1)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) with linear interpolation between ranks.
+
+    The same definition as NumPy's default, so figures can be re-derived from
+    the raw samples with any common tool.
+    """
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile {q} is outside 0..100")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """p50/p99 of a set of samples, in milliseconds: wall-clock time (the figure) and
+    the thread's CPU time over the same calls.
+
+    The two part where the thread was off the CPU: on a shared machine a wall
+    p99 far above the CPU p99 is mostly a neighbour's doing (or I/O waits).
+    """
+
+    p50_ms: float
+    p99_ms: float
+    cpu_p50_ms: float
+    cpu_p99_ms: float
+    samples: int
+
+    @classmethod
+    def of_seconds(cls, wall: Sequence[float], cpu: Sequence[float]) -> Latency:
+        ms = [s * 1e3 for s in wall]
+        cpu_ms = [s * 1e3 for s in cpu]
+        return cls(
+            percentile(ms, 50),
+            percentile(ms, 99),
+            percentile(cpu_ms, 50),
+            percentile(cpu_ms, 99),
+            len(ms),
+        )
+
+    def stat(self, name: str) -> float:
+        return self.p50_ms if name == "p50" else self.p99_ms
+
+    def waited(self) -> bool:
+        """True when the wall p99 is mostly time spent off the CPU."""
+        return self.p99_ms > 2 * self.cpu_p99_ms and self.p99_ms - self.cpu_p99_ms > 0.5
+
+
+def waited_note(figure: str, lines: dict[str, Latency]) -> str:
+    """A note giving the CPU-time p99 of each line when any of them mostly waited."""
+    if not any(lat.waited() for lat in lines.values()):
+        return ""
+    cpu = ", ".join(f"{name} {lat.cpu_p99_ms:.3f} ms" for name, lat in lines.items())
+    return (
+        f"{figure}: p99 on CPU time: {cpu}; the rest of the wall time was spent off"
+        " the CPU (waiting for a core on a shared machine, or for I/O)"
+    )
+
+
+def time_interleaved(
+    calls: dict[str, Callable[[int], object]], rounds: int, warmup: int = 10
+) -> dict[str, Latency]:
+    """Time ``fn(round)`` for every call once per round, rotating their order each round.
+
+    Interleaving spreads a noisy neighbour's bursts over every line instead of
+    charging them to whichever one happened to run at the time. The round
+    number lets a call pick that round's query, so all lines answer the same
+    queries.
+    """
+    names = list(calls)
+    for r in range(min(warmup, rounds)):
+        for name in names:
+            calls[name](r)
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    clock, cpu_clock = time.perf_counter, time.thread_time
+    with gc_paused():
+        for r in range(rounds):
+            shift = r % len(names)
+            for name in names[shift:] + names[:shift]:
+                fn = calls[name]
+                cpu_start = cpu_clock()
+                start = clock()
+                fn(r)
+                end = clock()
+                cpu[name].append(cpu_clock() - cpu_start)
+                wall[name].append(end - start)
+            collect_young()
+    return {name: Latency.of_seconds(wall[name], cpu[name]) for name in names}
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One printed line: a figure of ours beside its baseline."""
+
+    id: str
+    figure: str
+    unit: str
+    ours: float
+    baseline: float | None
+    baseline_name: str
+    ratio_kind: RatioKind = "speedup"
+    higher_is_better: bool = False
+    target: str = ""
+    verdict: Verdict = NO_TARGET
+    note: str = ""
+    ratio: float | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ratio = self._ratio()
+
+    def _ratio(self) -> float | None:
+        if self.ratio_kind == "none":
+            return None
+        if self.baseline is None or self.ours <= 0 or self.baseline <= 0:
+            return None
+        if self.ratio_kind == "speedup" and not self.higher_is_better:
+            return self.baseline / self.ours  # latency: how many times faster ours is
+        return self.ours / self.baseline
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verdict(ok: bool) -> Verdict:
+    return PASS if ok else MISS
+
+
+def fmt_number(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "leaves/s":
+        return f"{value:,.0f}"
+    if unit == "ms":
+        return f"{value:.3f}" if value < 10 else f"{value:,.1f}"
+    if unit == "x":
+        return f"{value:.2f}x"
+    return f"{value:.4g}"
+
+
+def fmt_ratio(row: Row) -> str:
+    if row.ratio is None:
+        return "-"
+    if row.ratio_kind == "share":
+        return f"{row.ratio * 100:.0f}%"
+    return f"{row.ratio:.2f}x"
+
+
+def format_table(title: str, rows: Sequence[Row], legend: str = "") -> str:
+    header = ("figure", "unit", "ours", "baseline", "vs", "ratio", "target", "")
+    lines = [
+        (
+            r.figure,
+            r.unit,
+            fmt_number(r.ours, r.unit) + ("*" if r.note and r.baseline is not None else ""),
+            fmt_number(r.baseline, r.unit) if r.baseline is not None else "skipped*",
+            r.baseline_name,
+            fmt_ratio(r),
+            r.target or "-",
+            r.verdict,
+        )
+        for r in rows
+    ]
+    widths = [max([len(h), *(len(line[i]) for line in lines)]) for i, h in enumerate(header)]
+    right = {2, 3, 5}
+
+    def render(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "-" * len(render(header))
+    out = [title, rule, render(header), rule, *(render(line) for line in lines), rule]
+    if legend:
+        out.append(legend)
+    out.extend(dict.fromkeys(f"  * {r.note}" for r in rows if r.note))
+    return "\n".join(out)

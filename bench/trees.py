@@ -1,0 +1,134 @@
+"""The four trees the log benchmarks compare, behind one small interface.
+
+- ``ours-memory``: :class:`MerkleLog` over :class:`MemoryNodeStore`;
+- ``ours-sqlite``: :class:`MerkleLog` over :class:`SqlNodeStore` on a migrated
+  SQLite file (WAL, ``synchronous=NORMAL``, as :func:`make_engine` sets up);
+- ``pymerkle-memory``: pymerkle 7 ``InmemoryTree`` (the baseline);
+- ``pymerkle-sqlite``: pymerkle 7 ``SqliteTree`` (a second reference line).
+
+pymerkle is GPL-3.0 and a benchmark-only dependency: it is imported here, under
+``bench/``, and nowhere in the product packages. It numbers leaves from 1;
+the adapters below take 0-based indices like ours and convert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import pymerkle
+from sqlalchemy import Engine
+
+from anchoring.log import MerkleLog
+from anchoring.store import MemoryNodeStore
+from anchoring.store.sql import SqlNodeStore
+from evidence_api.db import make_engine, upgrade
+
+OURS_MEMORY = "ours-memory"
+OURS_SQLITE = "ours-sqlite"
+PYMERKLE_MEMORY = "pymerkle-memory"
+PYMERKLE_SQLITE = "pymerkle-sqlite"
+
+LABELS = {
+    OURS_MEMORY: "ours, MemoryNodeStore",
+    OURS_SQLITE: "ours, SqlNodeStore/SQLite",
+    PYMERKLE_MEMORY: "pymerkle InmemoryTree",
+    PYMERKLE_SQLITE: "pymerkle SqliteTree",
+}
+
+
+class BenchTree(Protocol):
+    name: str
+    is_baseline: bool
+
+    def append(self, batch: Sequence[bytes]) -> None: ...
+
+    def root(self, size: int | None = None) -> bytes: ...
+
+    def inclusion(self, index: int, size: int) -> object:
+        """The implementation's own inclusion proof of 0-based leaf ``index``."""
+        ...
+
+    def consistency(self, size1: int, size2: int) -> object: ...
+
+    def close(self) -> None: ...
+
+
+class OursTree:
+    is_baseline = False
+
+    def __init__(self, name: str, log: MerkleLog, engine: Engine | None = None) -> None:
+        self.name = name
+        self.log = log
+        self._engine = engine
+
+    def append(self, batch: Sequence[bytes]) -> None:
+        self.log.append(batch)
+
+    def root(self, size: int | None = None) -> bytes:
+        return self.log.root(size)
+
+    def inclusion(self, index: int, size: int) -> list[bytes]:
+        return self.log.inclusion_proof(index, size)
+
+    def consistency(self, size1: int, size2: int) -> list[bytes]:
+        return self.log.consistency_proof(size1, size2)
+
+    def leaf_hash(self, index: int) -> bytes:
+        return self.log.leaf_hash(index)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+class PymerkleTree:
+    """pymerkle with its defaults: SHA-256 and "security" on, i.e. RFC 9162 prefixes."""
+
+    is_baseline = True
+
+    def __init__(self, name: str, tree: Any) -> None:
+        self.name = name
+        self.tree = tree
+
+    def append(self, batch: Sequence[bytes]) -> None:
+        # InmemoryTree.append_entries is a loop over append_entry; SqliteTree's is
+        # its bulk insert, one transaction per call: the same batches as ours.
+        self.tree.append_entries(batch)
+
+    def root(self, size: int | None = None) -> bytes:
+        return bytes(self.tree.get_root(size))
+
+    def inclusion(self, index: int, size: int) -> pymerkle.InclusionProof:
+        return self.tree.prove_inclusion(index + 1, size)
+
+    def consistency(self, size1: int, size2: int) -> pymerkle.ConsistencyProof:
+        return self.tree.prove_consistency(size1, size2)
+
+    def close(self) -> None:
+        if isinstance(self.tree, pymerkle.SqliteTree):
+            self.tree.close()
+
+
+def ours_memory() -> OursTree:
+    return OursTree(OURS_MEMORY, MerkleLog(MemoryNodeStore()))
+
+
+def ours_sqlite(directory: Path) -> OursTree:
+    url = f"sqlite:///{directory / 'ours.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    return OursTree(OURS_SQLITE, MerkleLog(SqlNodeStore(engine)), engine)
+
+
+def pymerkle_memory() -> PymerkleTree:
+    return PymerkleTree(PYMERKLE_MEMORY, pymerkle.InmemoryTree())
+
+
+def pymerkle_sqlite(directory: Path) -> PymerkleTree:
+    return PymerkleTree(PYMERKLE_SQLITE, pymerkle.SqliteTree(str(directory / "pymerkle.db")))
+
+
+def all_trees(directory: Path) -> list[BenchTree]:
+    return [ours_memory(), ours_sqlite(directory), pymerkle_memory(), pymerkle_sqlite(directory)]

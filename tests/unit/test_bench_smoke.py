@@ -1,0 +1,130 @@
+"""Smoke test of the benchmarks: ``python -m bench --quick`` runs, reports every figure
+with a positive value beside its baseline, and our roots equal pymerkle's on the same
+leaves (both are RFC 9162 trees: SHA-256 with 0x00/0x01 prefixes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.__main__ import main
+from bench.common import leaf_data
+from bench.proofs import cross_check
+from bench.trees import (
+    OURS_MEMORY,
+    OURS_SQLITE,
+    PYMERKLE_MEMORY,
+    PYMERKLE_SQLITE,
+    ours_memory,
+    pymerkle_memory,
+)
+
+QUICK_SIZES = (1_000, 10_000)
+ALL_TREES = {OURS_MEMORY, OURS_SQLITE, PYMERKLE_MEMORY, PYMERKLE_SQLITE}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench") / "r.json"
+    assert main(["--quick", "--out", str(out)]) == 0
+    data: dict[str, Any] = json.loads(out.read_text())
+    return data
+
+
+def expected_figures() -> set[str]:
+    ids = set()
+    for n in QUICK_SIZES:
+        for impl, base in (
+            (OURS_MEMORY, PYMERKLE_MEMORY),
+            (OURS_SQLITE, PYMERKLE_MEMORY),
+            (OURS_SQLITE, PYMERKLE_SQLITE),
+        ):
+            ids.add(f"append.{impl}.vs.{base}.n={n}")
+        for kind in ("inclusion", "consistency"):
+            for impl in (OURS_MEMORY, OURS_SQLITE):
+                ids |= {f"proof.{kind}.{impl}.{stat}.n={n}" for stat in ("p50", "p99")}
+                ids.add(f"flat.{kind}.{impl}")
+    for n in (9, max(QUICK_SIZES)):  # the factory's bundle, then one in a log as big as the run's
+        ids |= {f"bundle.{part}.p50.n={n}" for part in ("parse", "leaf", "tier2", "tier3", "tier4")}
+        ids |= {
+            f"bundle.{part}.{stat}.n={n}" for part in ("full", "merkle") for stat in ("p50", "p99")
+        }
+    return ids
+
+
+def test_every_figure_is_reported_with_positive_numbers(results: dict[str, Any]) -> None:
+    figures = {f["id"]: f for f in results["figures"]}
+    missing = expected_figures() - set(figures)
+    assert not missing, f"figures missing from the JSON: {sorted(missing)}"
+    for fig in figures.values():
+        assert fig["ours"] > 0, fig
+        assert fig["baseline"] is not None and fig["baseline"] > 0, fig  # no skips at 1e4
+        if fig["ratio_kind"] != "none":
+            assert fig["ratio"] > 0, fig
+        assert fig["verdict"] in (("PASS", "MISS") if fig["target"] else ("-",)), fig
+
+
+def test_targets_are_the_issues(results: dict[str, Any]) -> None:
+    figures = {f["id"]: f for f in results["figures"]}
+    n = max(QUICK_SIZES)
+    assert figures[f"append.{OURS_MEMORY}.vs.{PYMERKLE_MEMORY}.n={n}"]["target"] == ">= 3.00x"
+    assert figures[f"proof.inclusion.{OURS_SQLITE}.p99.n={n}"]["target"] == "<= 5 ms"
+    assert figures[f"bundle.full.p50.n={n}"]["target"] == "<= 1 ms"
+
+
+def test_raw_measurements_cover_every_tree_and_size(results: dict[str, Any]) -> None:
+    measured = {(a["impl"], a["n"]) for a in results["append"] if a.get("leaves_per_s")}
+    assert measured == {(impl, n) for impl in ALL_TREES for n in QUICK_SIZES}
+    timed = {(p["impl"], p["kind"], p["n"]) for p in results["proofs"] if p["p99_ms"] > 0}
+    assert len(timed) == 3 * 2 * len(QUICK_SIZES)
+
+
+def test_our_roots_equal_pymerkles_on_the_same_leaves(results: dict[str, Any]) -> None:
+    assert results["ok"] is True
+    checks = {c["n"]: c for c in results["cross_checks"]}
+    assert set(checks) == set(QUICK_SIZES)
+    for n, check in checks.items():
+        assert set(check["roots"]) == ALL_TREES, n
+        assert check["roots_agree"] is True, check["roots"]
+        assert len(set(check["roots"].values())) == 1, check["roots"]
+        assert check["checked_proofs"] > 0
+        assert check["problems"] == []
+
+
+def test_cross_check_reports_trees_built_on_different_leaves() -> None:
+    ours, theirs = ours_memory(), pymerkle_memory()
+    ours.append([leaf_data(i) for i in range(100)])
+    theirs.append([leaf_data(i + 1) for i in range(100)])
+    check = cross_check(100, [ours, theirs], samples=8, seed=1)
+    assert not check.roots_agree
+    assert any("roots differ" in p for p in check.problems)
+    assert any("differs from pymerkle's path" in p for p in check.problems)
+
+
+def test_help_exits_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    assert "--quick" in capsys.readouterr().out
+
+
+def test_bad_sizes_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--sizes", "1"])
+    assert exc.value.code == 2
+    assert "at least 2" in capsys.readouterr().err
+
+
+def test_pymerkle_stays_out_of_product_code() -> None:
+    """pymerkle is GPL-3.0: only bench/ may import it."""
+    repo = Path(__file__).resolve().parents[2]
+    offenders = [
+        str(path.relative_to(repo))
+        for package in ("verifier", "anchoring", "evidence_api")
+        for path in (repo / package).rglob("*.py")
+        if "pymerkle" in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
