@@ -204,7 +204,7 @@ async def receive_form(
     )
     parser = MultipartParser(
         boundary,
-        {  # type: ignore[arg-type]
+        {
             "on_part_begin": receiver.on_part_begin,
             "on_part_data": receiver.on_part_data,
             "on_part_end": receiver.on_part_end,

@@ -16,9 +16,9 @@ from evidence_api.schemas import (
     EvidenceCreated,
     EvidencePage,
     EvidencePublic,
-    Problem,
     StampRequest,
     StampResponse,
+    problem_responses,
 )
 from evidence_api.services import evidence as evidence_service
 from evidence_api.services import intake
@@ -27,7 +27,7 @@ from evidence_api.upload import receive_form
 router = APIRouter(prefix="/v1", tags=["evidence 证据"])
 
 EvidenceId = Annotated[str, Path(pattern=r"^ev-[0-9a-f]{28}$", description="evidence id")]
-ERRORS = {s: {"model": Problem} for s in (400, 401, 403, 404, 409, 413, 422, 503)}
+ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 MULTIPART_DOC = {
     "requestBody": {

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from evidence_api.routes.deps import RuntimeDep
-from evidence_api.schemas import ConsistencyProofOut, InclusionProofOut, Problem
+from evidence_api.schemas import ConsistencyProofOut, InclusionProofOut, problem_responses
 from evidence_api.services import log as log_service
 
 router = APIRouter(prefix="/v1/log", tags=["log 日志"])
-ERRORS = {s: {"model": Problem} for s in (404, 422, 503)}
+ERRORS = problem_responses(404, 422, 503)
 Size = Annotated[int, Query(ge=0, le=2**63 - 1)]
 
 
