@@ -41,7 +41,7 @@ fmt: install
 ## lock: re-resolve requirements.lock (needs uv; not part of the normal flow)
 lock:
 	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
-		--index-url https://pypi.org/simple -o requirements.lock
+		--index-url https://pypi.org/simple --prerelease=if-necessary-or-explicit -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
