@@ -11,6 +11,7 @@ ambiguous document could mean different things to different verifiers.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import rfc8785
@@ -39,6 +40,14 @@ def _reject_constant(name: str) -> Any:
     raise JSONFormatError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A number like ``1e400`` would become infinity (and then ``null``): refuse it."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise JSONFormatError(f"number {text[:40]} is out of range")
+    return value
+
+
 def parse_json(data: bytes | str, *, max_bytes: int, what: str = "JSON") -> Any:
     """Parse ``data`` as strict, bounded JSON.
 
@@ -56,6 +65,7 @@ def parse_json(data: bytes | str, *, max_bytes: int, what: str = "JSON") -> Any:
             text,
             object_pairs_hook=_reject_duplicates,
             parse_constant=_reject_constant,
+            parse_float=_finite_float,
         )
     except RecursionError as exc:
         raise JSONFormatError(f"{what} nests too deeply") from exc

@@ -134,7 +134,7 @@ def render_table(report: Report) -> str:
     lines.append("")
     for t in report.tiers:
         head = f"{t.tier} {t.name_zh} {t.name}"
-        lines.append(f"  {head:<24} {STATUS_LABELS[t.status]:<20} {t.detail}")
+        lines.append(f"  {head:<24} {STATUS_LABELS[t.status]:<20} {one_line(t.detail)}")
     lines.append("")
     lines.append(f"结论 outcome: {OUTCOME_LABELS[report.outcome.value]}")
     return "\n".join(lines)
