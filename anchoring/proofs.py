@@ -1,12 +1,14 @@
-"""Proof bundles for entries in the SQL log (pending → sealed; anchored later)."""
+"""Proof bundles for entries in the SQL log: pending → sealed → anchored."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
+from anchoring.anchorer import checkpoint_note, latest_anchor
 from anchoring.entries import pending_bundle, sealed_bundle
 from anchoring.log import MerkleLog
 from anchoring.queue import EntryRecord, latest_checkpoint
+from anchoring.schema import chain_binding
 from anchoring.store.sql import SqlNodeStore
 from verifier.bundle import Bundle
 from verifier.canonical import parse_json
@@ -20,12 +22,44 @@ def entry_of(record: EntryRecord) -> Entry:
 def bundle_for(
     conn: Connection, record: EntryRecord, *, origin: str, manifest: Manifest | None = None
 ) -> Bundle:
-    """The freshest bundle for ``record``: sealed against the latest checkpoint, else pending."""
+    """The best bundle for ``record``: anchored if a confirmed anchor covers it,
+    else sealed against the latest checkpoint, else pending."""
     entry = entry_of(record)
-    checkpoint = latest_checkpoint(conn)
-    if record.leaf_index is None or checkpoint is None or checkpoint.size <= record.leaf_index:
+    if record.leaf_index is None:
         return pending_bundle(entry, record.receipt, origin=origin, manifest=manifest)
     tree = MerkleLog(SqlNodeStore(conn))
+    anchor = latest_anchor(conn)
+    binding = conn.execute(select(chain_binding)).first()
+    if anchor is not None and binding is not None and record.leaf_index < anchor.size:
+        note = checkpoint_note(conn, anchor.size)
+        if note is not None:
+            sealed = sealed_bundle(
+                tree,
+                entry,
+                record.leaf_index,
+                note,
+                anchor.size,
+                origin=origin,
+                manifest=manifest,
+                receipt=record.receipt,
+            )
+            data = sealed.model_dump(mode="json")
+            data["status"] = "anchored"
+            data["anchor"] = {
+                "chain_id": binding.chain_id,
+                "contract": binding.contract_address,
+                "log_id": binding.log_id,
+                "tx_hash": anchor.tx_hash,
+                "block_number": anchor.block_number,
+                "block_hash": anchor.block_hash,
+                "block_timestamp": anchor.block_timestamp,
+                "size": anchor.size,
+                "root": anchor.root.hex(),
+            }
+            return Bundle.model_validate(data)
+    checkpoint = latest_checkpoint(conn)
+    if checkpoint is None or checkpoint.size <= record.leaf_index:
+        return pending_bundle(entry, record.receipt, origin=origin, manifest=manifest)
     return sealed_bundle(
         tree,
         entry,

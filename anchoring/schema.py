@@ -67,3 +67,41 @@ log_checkpoint = Table(
     Column("note", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+#: Which chain and contract this log anchors to; checked at every start.
+chain_binding = Table(
+    "chain_binding",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("chain_id", BigInteger, nullable=False),
+    Column("genesis_hash", String(66), nullable=False),
+    Column("contract_address", String(42), nullable=False),
+    Column("code_hash", String(66), nullable=False),
+    Column("log_id", String(66), nullable=False),
+    Column("bound_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("id = 1", name="chain_binding_single_row"),
+)
+
+#: One row per anchoring transaction we sent (or found on chain). States:
+#: submitted -> included -> confirmed; included/submitted -> dropped when a
+#: reorg or the mempool loses it (the checkpoint is then sent again).
+anchor_tx = Table(
+    "anchor_tx",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("prev_size", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("tx_hash", String(66), nullable=False, unique=True),
+    Column("nonce", BigInteger, nullable=True),
+    Column("sender", String(42), nullable=True),
+    Column("block_number", BigInteger, nullable=True),
+    Column("block_hash", String(66), nullable=True),
+    Column("block_timestamp", BigInteger, nullable=True),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("detail", Text, nullable=True),
+    Index("ix_anchor_tx_state", "state"),
+    Index("ix_anchor_tx_size", "size"),
+)

@@ -10,7 +10,6 @@ leaves either the whole seal or none of it.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -76,37 +75,3 @@ def seal_pending(engine: Engine, signer: SignerKey, *, max_batch: int) -> list[S
     while (result := seal_once(engine, signer, max_batch=max_batch)) is not None:
         results.append(result)
     return results
-
-
-class SealerThread:
-    """Seals every ``interval`` seconds, or at once when :meth:`poke` is called
-    (the intake pokes when ``max_batch`` entries have queued up)."""
-
-    def __init__(self, engine: Engine, signer: SignerKey, *, interval: float, max_batch: int):
-        self._engine = engine
-        self._signer = signer
-        self._interval = interval
-        self._max_batch = max_batch
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sealer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def poke(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self._interval)
-            self._wake.clear()
-            try:
-                seal_pending(self._engine, self._signer, max_batch=self._max_batch)
-            except Exception:  # keep sealing after a transient failure (e.g. DB restart)
-                log.exception("seal failed; retrying in %.1f s", self._interval)

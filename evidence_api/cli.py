@@ -24,6 +24,8 @@ keys_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(admin_app, name="admin")
+chain_app = typer.Typer(help="The anchoring chain: status, rebind.", no_args_is_help=True)
+app.add_typer(chain_app, name="chain")
 
 
 @app.command("serve")
@@ -35,10 +37,14 @@ def serve(
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from evidence_api.app import create_app  # noqa: PLC0415
+    from evidence_api.keys import load_signer  # noqa: PLC0415
 
     settings = get_settings()
     try:
         check_production(settings)
+        # The key too, before the server starts: a refused key is one line, not a
+        # traceback from the app's startup.
+        load_signer(settings)
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -55,6 +61,77 @@ def serve(
     )
 
 
+@app.command("worker")
+def worker(loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO") -> None:
+    """Run a Celery worker for the seal, anchor and confirm tasks (EVIDENCE_BROKER_URL)."""
+    from evidence_api.worker import run_worker  # noqa: PLC0415 - only this command needs Celery
+
+    run_worker(get_settings(), loglevel=loglevel)
+
+
+@app.command("beat")
+def beat(loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO") -> None:
+    """Run Celery beat: seal every EVIDENCE_SEAL_INTERVAL, anchor every EVIDENCE_ANCHOR_INTERVAL."""
+    from evidence_api.worker import run_beat  # noqa: PLC0415
+
+    run_beat(get_settings(), loglevel=loglevel)
+
+
+@chain_app.command("rebind")
+def chain_rebind(
+    yes: Annotated[
+        bool, typer.Option("--yes", help="confirm: anchor again on the new chain")
+    ] = False,
+) -> None:
+    """Bind the log to the configured chain/contract after a chain change, and re-anchor.
+
+    Anchors on the old chain stop counting; the newest checkpoint is anchored
+    again on the new one. Refused without --yes.
+    """
+    from evidence_api.runtime import build_runtime  # noqa: PLC0415
+
+    if not yes:
+        typer.echo("error: rebinding re-anchors the log on another chain; pass --yes", err=True)
+        raise typer.Exit(2)
+    runtime = build_runtime(
+        get_settings(), start_sealer=False, start_anchorer=False, rebind_chain=True
+    )
+    try:
+        if runtime.chain is None:
+            typer.echo("error: EVIDENCE_CHAIN=none; nothing to bind", err=True)
+            raise typer.Exit(2)
+        client = runtime.chain.client
+        typer.echo(f"bound to chain {client.chain_id()} contract {client.address}")
+    finally:
+        runtime.close()
+
+
+@chain_app.command("status")
+def chain_status() -> None:
+    """Show the chain binding and the newest anchors."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from anchoring.schema import anchor_tx, chain_binding  # noqa: PLC0415
+    from evidence_api.db import make_engine  # noqa: PLC0415
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    with engine.connect() as conn:
+        binding = conn.execute(select(chain_binding)).first()
+        rows = conn.execute(select(anchor_tx).order_by(anchor_tx.c.id.desc()).limit(10)).all()
+    if binding is None:
+        typer.echo("not bound to a chain yet")
+    else:
+        typer.echo(
+            f"chain {binding.chain_id} contract {binding.contract_address} log {binding.log_id}"
+        )
+    for row in rows:
+        typer.echo(
+            f"  size {row.size:>10}  {row.state:<10} tx {row.tx_hash} block {row.block_number}"
+        )
+    engine.dispose()
+
+
 @admin_app.command("create-token")
 def create_token_cmd(
     role: Annotated[str, typer.Option(help="admin | officer | appraiser | platform")],
@@ -69,7 +146,9 @@ def create_token_cmd(
     from evidence_api.runtime import build_runtime  # noqa: PLC0415
 
     try:
-        runtime = build_runtime(get_settings(), start_sealer=False)
+        runtime = build_runtime(
+            get_settings(), start_sealer=False, start_anchorer=False, connect_chain=False
+        )
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -55,6 +55,29 @@ class Settings(BaseSettings):
     )
     run_sealer: bool = Field(True, description="seal in-process on a timer (embedded mode)")
 
+    chain: Literal["anvil", "rpc", "tester", "none"] = Field(
+        "anvil",
+        description="anvil: managed local node; rpc: EVIDENCE_CHAIN_RPC_URL; "
+        "tester: in-process chain (anchors vanish at exit); none: no anchoring",
+    )
+    chain_rpc_url: str | None = Field(None, description="JSON-RPC URL (chain=rpc)")
+    chain_key: SecretStr | None = Field(None, description="anchoring account's private key (hex)")
+    chain_key_file: Path | None = Field(None, description="file holding the anchoring key")
+    contract_address: str | None = Field(
+        None, description="EvidenceLog address; deployed and recorded when unset (dev chains)"
+    )
+    confirmations: int = Field(1, ge=1, le=1000, description="blocks before an anchor is final")
+    anchor_interval: float = Field(1.0, gt=0, le=3600, description="seconds between anchor runs")
+    run_anchorer: bool = Field(True, description="anchor in-process on a timer (embedded mode)")
+    anvil_port: int | None = Field(None, description="port of the managed anvil; default free")
+    anvil_block_time: float | None = Field(
+        None, description="managed anvil block time in s; default: mine each transaction"
+    )
+    broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker (worker/beat)")
+    result_backend: str = Field(
+        "redis://127.0.0.1:6379/1", description="Celery result backend (worker/beat)"
+    )
+
     max_file_bytes: int = Field(2 * GiB, ge=1, description="largest accepted evidence file")
     max_request_bytes: int = Field(
         8 * GiB, ge=1024, description="largest request body (checked from Content-Length)"
@@ -98,6 +121,14 @@ def check_production(settings: Settings) -> None:
         settings.dev_key_path.resolve()
     ):
         problems.append("the log key is the generated development key")
+    if settings.chain == "tester":
+        problems.append("the in-process tester chain keeps no anchors; use chain=rpc")
+    if (
+        settings.chain in ("anvil", "rpc")
+        and settings.chain_key is None
+        and (settings.chain_key_file is None)
+    ):
+        problems.append("no anchoring key configured (EVIDENCE_CHAIN_KEY or _FILE)")
     if settings.storage == "s3" and not settings.s3_secret_key.get_secret_value():
         problems.append("S3 secret key is empty")
     if problems:

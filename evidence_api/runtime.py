@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from anchoring.sealer import SealerThread
+from anchoring.anchorer import anchor_step, confirm_step
+from anchoring.periodic import Periodic
+from anchoring.sealer import seal_pending
+from evidence_api.chain_setup import ChainContext, open_chain
 from evidence_api.config import Settings, check_production
 from evidence_api.db import make_engine, upgrade
 from evidence_api.keys import load_signer
@@ -32,7 +35,9 @@ class Runtime:
     sessions: sessionmaker[Session]
     store: ObjectStore
     signer: SignerKey
-    sealer: SealerThread | None = field(default=None)
+    chain: ChainContext | None = field(default=None)
+    sealer: Periodic | None = field(default=None)
+    anchorer: Periodic | None = field(default=None)
     _since_poke: int = field(default=0)
 
     @contextmanager
@@ -48,9 +53,22 @@ class Runtime:
             self._since_poke = 0
             self.sealer.poke()
 
+    def seal(self) -> None:
+        seal_pending(self.engine, self.signer, max_batch=self.settings.max_batch)
+
+    def anchor(self) -> None:
+        """One anchoring round: advance in-flight transactions, then send the newest."""
+        if self.chain is None:
+            return
+        confirm_step(self.engine, self.chain.client, self.chain.config)
+        anchor_step(self.engine, self.chain.client, self.chain.config)
+
     def close(self) -> None:
-        if self.sealer is not None:
-            self.sealer.stop()
+        for worker in (self.sealer, self.anchorer):
+            if worker is not None:
+                worker.stop()
+        if self.chain is not None:
+            self.chain.close()
         self.engine.dispose()
 
 
@@ -69,8 +87,16 @@ def build_store(settings: Settings) -> ObjectStore:
     return make_store("local", root=settings.resolved_storage_dir)
 
 
-def build_runtime(settings: Settings, *, start_sealer: bool | None = None) -> Runtime:
-    """Check the settings, migrate the database, open the store, load the key."""
+def build_runtime(
+    settings: Settings,
+    *,
+    start_sealer: bool | None = None,
+    start_anchorer: bool | None = None,
+    connect_chain: bool = True,
+    rebind_chain: bool = False,
+) -> Runtime:
+    """Check the settings, migrate the database, open the store, load the key,
+    connect the chain; start the in-process sealer and anchorer if asked."""
     check_production(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.resolved_spool_dir.mkdir(parents=True, exist_ok=True)
@@ -85,10 +111,18 @@ def build_runtime(settings: Settings, *, start_sealer: bool | None = None) -> Ru
         store=build_store(settings),
         signer=signer,
     )
+    try:
+        if connect_chain:
+            runtime.chain = open_chain(settings, engine, rebind=rebind_chain)
+    except Exception:
+        engine.dispose()
+        raise
     if start_sealer if start_sealer is not None else settings.run_sealer:
-        runtime.sealer = SealerThread(
-            engine, signer, interval=settings.seal_interval, max_batch=settings.max_batch
-        )
+        runtime.sealer = Periodic("sealer", settings.seal_interval, runtime.seal)
         runtime.sealer.start()
+    run_anchorer = start_anchorer if start_anchorer is not None else settings.run_anchorer
+    if run_anchorer and runtime.chain is not None:
+        runtime.anchorer = Periodic("anchorer", settings.anchor_interval, runtime.anchor)
+        runtime.anchorer.start()
     log.info("log %s ready; verifier key %s", settings.log_origin, signer.verifier().to_text())
     return runtime

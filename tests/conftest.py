@@ -18,6 +18,9 @@ from tests.support.postgres import postgres_database
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Tests that anchor say so (EVIDENCE_CHAIN=rpc/anvil/tester); the rest run without a chain.
+os.environ.setdefault("EVIDENCE_CHAIN", "none")
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
