@@ -4,16 +4,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# npm ci (the pinned solc and anvil) again when node_modules is gone or the lock file changed
+NODE_STAMP := contracts/node_modules/.installed
 
-.PHONY: install run test test-unit bench lint fmt lock clean
+.PHONY: install run test test-unit bench lint fmt lock clean contracts
 
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+$(NODE_STAMP): contracts/package-lock.json contracts/package.json
+	npm ci --prefix contracts --no-audit --no-fund
+	@touch $(NODE_STAMP)
+
+## contracts: reinstall the pinned compiler and rebuild contracts/build/EvidenceLog.json
+contracts:
+	npm ci --prefix contracts --no-audit --no-fund
+	@touch $(NODE_STAMP)
+	node contracts/compile.js
 
 ## run: the service on embedded defaults (SQLite, ./data, local storage, in-process sealing)
 run: install

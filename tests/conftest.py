@@ -16,6 +16,9 @@ from sqlalchemy import Engine, text
 from evidence_api.db import make_engine, schema_metadata, upgrade
 from tests.support.postgres import postgres_database
 
+# anvil, anvil_w3, tester_w3 fixtures
+pytest_plugins = ["tests.support.chain_fixtures"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # Tests that anchor say so (EVIDENCE_CHAIN=rpc/anvil/tester); the rest run without a chain.
