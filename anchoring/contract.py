@@ -9,7 +9,6 @@ time.
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,17 @@ from typing import Any
 from eth_abi.abi import decode as abi_decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+
+from verifier.chain import log_id_for
+
+__all__ = [
+    "Artifact",
+    "ArtifactError",
+    "artifact_path",
+    "decode_revert",
+    "load_artifact",
+    "log_id_for",
+]
 
 ARTIFACT_ENV = "EVIDENCE_CONTRACT_ARTIFACT"
 #: The committed artifact, relative to this file: <repo>/contracts/build/EvidenceLog.json.
@@ -71,16 +81,6 @@ def load_artifact(path: Path | None = None) -> Artifact:
         if not (isinstance(code, str) and code.startswith("0x") and len(code) > 2):
             raise ArtifactError(f"contract artifact {source}: {name} is not 0x-prefixed hex")
     return Artifact(abi=abi, bytecode=bytecode, deployed_bytecode=deployed)
-
-
-def log_id_for(origin: str) -> bytes:
-    """The contract's ``logId`` of a log: SHA-256 of its checkpoint origin line, UTF-8 encoded.
-
-    The origin is the first line of the log's C2SP checkpoint (e.g. ``"evidence.example/log"``),
-    which already names the log uniquely; hashing it gives a fixed-size key anybody can
-    recompute from a checkpoint alone: ``printf %s "$ORIGIN" | sha256sum``.
-    """
-    return hashlib.sha256(origin.encode("utf-8")).digest()
 
 
 # --- revert decoding -------------------------------------------------------------------------

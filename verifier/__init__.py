@@ -6,8 +6,10 @@ and checkpoints (C2SP), receipts, the ``evidence-proof/v1`` bundle format and
 the tiered verification. Changing any of it can invalidate every proof
 already issued, so formats change only with a format version bump.
 
-The package imports nothing from ``anchoring`` or ``evidence_api`` and does no
-I/O outside its CLI: a court must be able to run it alone.
+The package imports nothing from ``anchoring`` or ``evidence_api``. Its core
+modules do no I/O; the CLI reads files, and :mod:`verifier.chain` queries the
+JSON-RPC endpoints a user names for tier 5 (the only network access, and only
+when asked). A court must be able to run it alone.
 """
 
 from verifier.bundle import FORMAT_V1, Bundle, load_bundle

@@ -12,11 +12,30 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from itertools import accumulate
 from typing import Any
 
 import rfc8785
 
 from verifier.errors import JSONFormatError
+
+#: Deepest bracket nesting :func:`parse_json` accepts (a bundle needs about 10).
+MAX_JSON_DEPTH = 64
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def nesting_depth(text: str) -> int:
+    """Maximum bracket nesting of JSON text, ignoring brackets inside strings.
+
+    Checked before :func:`json.loads`: its C parser recurses once per level,
+    and a library that raises the interpreter's recursion limit (web3 does)
+    would turn a deeply nested document into a crash instead of an error.
+    """
+    brackets = _BRACKETS.findall(_STRING.sub("", text))
+    steps = (1 if b in "[{" else -1 for b in brackets)
+    return max(accumulate(steps, initial=0))
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -60,6 +79,8 @@ def parse_json(data: bytes | str, *, max_bytes: int, what: str = "JSON") -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise JSONFormatError(f"{what} is not valid UTF-8 (byte {exc.start})") from exc
+    if nesting_depth(text) > MAX_JSON_DEPTH:
+        raise JSONFormatError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(
             text,

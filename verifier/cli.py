@@ -1,4 +1,8 @@
-"""``evidence-verify``: verify a proof bundle offline, tier by tier.
+"""``evidence-verify``: verify a proof bundle, tier by tier.
+
+Offline by default: tier 5 (the on-chain anchor) is then "not checked". With
+``--rpc URL`` (repeatable), ``--contract`` and ``--chain-id`` it is checked live
+against every endpoint given (:mod:`verifier.chain`).
 
 Exit codes: 0 verified, 1 failed, 2 incomplete (some tier could not be
 checked), 3 unusable input (a one-line reason on stderr, never a traceback).
@@ -9,15 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from verifier.bundle import MAX_BUNDLE_BYTES, load_bundle
+from verifier.chain import MAX_CHAIN_ID, MAX_CONFIRMATIONS, make_anchor_check
 from verifier.digests import FileDigest, digest_stream
 from verifier.errors import FormatError, VerifierError
 from verifier.note import VerifierKey
-from verifier.verify import EXIT_UNUSABLE, Report, Status, verify_bundle
+from verifier.verify import EXIT_UNUSABLE, AnchorCheck, Report, Status, verify_bundle
 
 STATUS_LABELS = {
     Status.VERIFIED: "通过 verified",
@@ -52,12 +57,23 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="evidence-verify",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Verify an Evidence Anchor proof bundle offline: file hashes, manifest, "
-            "RFC 9162 inclusion proof, checkpoint signature and (when online) the "
-            "on-chain anchor. Needs no access to the issuer's database."
+            "Verify an Evidence Anchor proof bundle: file hashes, manifest, RFC 9162 inclusion\n"
+            "proof, checkpoint signature and the on-chain anchor. Needs no access to the\n"
+            "issuer's database. Offline unless --rpc is given: tier 5 (anchor) is then\n"
+            "reported as not checked."
         ),
-        epilog="exit codes: 0 verified, 1 failed, 2 incomplete, 3 unusable input",
+        epilog=(
+            "tier 5: with --rpc (one or more JSON-RPC endpoints), --contract and --chain-id\n"
+            "(the trusted EvidenceLog address and chain id, obtained out of band, never from\n"
+            "the bundle), every endpoint must confirm that the contract records the bundle's\n"
+            "checkpoint (size, root) in the stated block and transaction, with at least\n"
+            "--min-confirmations blocks. An unreachable endpoint or too few confirmations\n"
+            "leave tier 5 not checked; endpoints that disagree fail it.\n"
+            "\n"
+            "exit codes: 0 verified, 1 failed, 2 incomplete, 3 unusable input"
+        ),
     )
     p.add_argument("bundle", metavar="BUNDLE.json", help="the proof bundle (evidence-proof/v1)")
     p.add_argument(
@@ -84,8 +100,65 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="check tiers 1..N only; higher tiers are reported as skipped (default 5)",
     )
+    p.add_argument(
+        "--rpc",
+        dest="rpc_urls",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an http(s) JSON-RPC endpoint of the chain, for tier 5 (repeatable: all must agree)",
+    )
+    p.add_argument(
+        "--contract",
+        metavar="ADDR",
+        help="the trusted EvidenceLog contract address (0x + 40 hex digits); needed with --rpc",
+    )
+    p.add_argument(
+        "--chain-id",
+        type=_bounded_int(1, MAX_CHAIN_ID),
+        metavar="N",
+        help="the trusted chain id (EIP-155), checked against each endpoint; needed with --rpc",
+    )
+    p.add_argument(
+        "--min-confirmations",
+        type=_bounded_int(1, MAX_CONFIRMATIONS),
+        default=1,
+        metavar="K",
+        help="blocks (the anchor's included) needed before tier 5 passes (default 1)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer in {low}..{high}")
+        return int(text)
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _anchor_check(args: argparse.Namespace) -> AnchorCheck | None:
+    if not args.rpc_urls:
+        return None
+    missing = [
+        flag
+        for flag, value in (("--contract", args.contract), ("--chain-id", args.chain_id))
+        if value is None
+    ]
+    if missing:
+        raise UsageError(
+            f"--rpc needs {' and '.join(missing)}: the trusted contract and chain, "
+            "never taken from the bundle"
+        )
+    return make_anchor_check(
+        args.rpc_urls,
+        contract=args.contract,
+        chain_id=args.chain_id,
+        min_confirmations=args.min_confirmations,
+    )
 
 
 def _read_bundle(path: str) -> bytes:
@@ -145,12 +218,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         bundle = load_bundle(_read_bundle(args.bundle))
         keys = [_load_key(k) for k in args.log_keys]
+        anchor_check = _anchor_check(args)
         files = _hash_files(args.files)
     except (UsageError, FormatError) as exc:
         print(f"evidence-verify: unusable input: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_UNUSABLE
     try:
-        report = verify_bundle(bundle, files=files, log_keys=keys, through=args.through)
+        report = verify_bundle(
+            bundle, files=files, log_keys=keys, anchor_check=anchor_check, through=args.through
+        )
     except VerifierError as exc:  # defensive: tiers report their own failures
         print(f"evidence-verify: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_UNUSABLE

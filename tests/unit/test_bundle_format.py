@@ -155,7 +155,8 @@ MALFORMED: dict[str, tuple[bytes, type[FormatError], str]] = {
         JSONFormatError,
         "deep",
     ),
-    "body-nested-400-deep": (nested(400), BundleFormatError, "entry"),
+    "body-nested-400-deep": (nested(400), JSONFormatError, "deeper than 64"),
+    "body-nested-20-deep": (nested(20), BundleFormatError, "entry"),
     "oversize": (
         SEALED_JSON.encode() + b" " * (MAX_BUNDLE_BYTES + 1 - len(SEALED_JSON.encode())),
         JSONFormatError,
@@ -436,6 +437,18 @@ def test_unknown_key_with_newline_still_gives_one_line() -> None:
 
 
 def test_deep_custody_body_is_a_format_error() -> None:
-    # Deep enough to exhaust a recursive depth check, shallow enough for json.loads.
-    with pytest.raises(BundleFormatError, match="entry"):
+    # Refused by the bracket scan before json.loads, whatever the recursion limit is.
+    with pytest.raises(JSONFormatError, match="deeper than 64"):
         load_bundle(nested(900))
+
+
+def test_nesting_is_refused_at_the_limit_even_with_a_huge_recursion_limit() -> None:
+    import sys  # noqa: PLC0415
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)  # what importing web3 does
+    try:
+        with pytest.raises(JSONFormatError, match="deeper than 64"):
+            load_bundle("[" * 50_000 + "]" * 50_000)
+    finally:
+        sys.setrecursionlimit(old)

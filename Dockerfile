@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# Evidence Anchor: one image for the API (`evidence serve`), the Celery worker (`evidence
+# worker`) and beat (`evidence beat`); see docker-compose.yml. Every dependency is installed
+# from requirements.lock, pinned by hash; the project itself with --no-deps.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
+
+RUN python -m venv /opt/venv
+
+# Dependencies first: this layer changes only with the lock.
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install --require-hashes --no-deps -r /tmp/requirements.lock \
+    && rm /tmp/requirements.lock
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY verifier verifier
+COPY anchoring anchoring
+COPY evidence_api evidence_api
+COPY contracts/build contracts/build
+# Installed in place, as `make install` does: anchoring reads the committed contract artifact
+# at contracts/build/EvidenceLog.json beside the source.
+RUN pip install --no-deps --no-build-isolation -e . \
+    && useradd --system --uid 10001 --home-dir /var/lib/evidence --create-home evidence
+
+USER evidence
+ENV EVIDENCE_DATA_DIR=/var/lib/evidence
+WORKDIR /var/lib/evidence
+EXPOSE 8000
+CMD ["evidence", "serve"]

@@ -1,0 +1,416 @@
+"""docker-compose.yml, Dockerfile and .dockerignore stay true to the code and safe to run.
+
+No Docker engine is needed: the compose file is parsed and checked. PyYAML is
+not a dependency of this project, so the file is read by the small parser
+below, which accepts only the YAML subset the file uses (block mappings and
+sequences, plain / quoted scalars, JSON-style flow lists, ``|`` literals) and
+refuses everything else loudly rather than misread it. When PyYAML happens to
+be importable, both readings are compared.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evidence_api.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+DOCKERIGNORE = (ROOT / ".dockerignore").read_text(encoding="utf-8")
+
+APP_SERVICES = ("api", "worker", "beat")
+REQUIRED_SERVICES = {"minio", "minio-init", "postgres", "redis", "anvil", *APP_SERVICES}
+LONG_RUNNING = {"minio", "postgres", "redis", "anvil", *APP_SERVICES}
+SETTINGS_VARS = {f"EVIDENCE_{name.upper()}" for name in Settings.model_fields}
+
+
+# --- a parser for the YAML subset the compose file uses ------------------------------------------
+
+
+class YamlSubsetError(ValueError):
+    pass
+
+
+_KEY = re.compile(r'([A-Za-z0-9_.\-]+|"[^"\\]*"):(?: +(.*))?')
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _strip_comment(text: str) -> str:
+    """Drop a ``#`` comment that starts outside quotes after a space (or at the start)."""
+    quote = ""
+    for pos, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'" and (pos == 0 or text[pos - 1] in " [,:"):
+            quote = ch
+        elif ch == "#" and (pos == 0 or text[pos - 1] == " "):
+            return text[:pos].rstrip()
+    return text.rstrip()
+
+
+def _scalar(text: str, line: int) -> Any:
+    if text.startswith('"'):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise YamlSubsetError(f"line {line}: bad double-quoted scalar") from exc
+        return value
+    if text.startswith("'"):
+        if len(text) < 2 or not text.endswith("'"):
+            raise YamlSubsetError(f"line {line}: bad single-quoted scalar")
+        return text[1:-1].replace("''", "'")
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise YamlSubsetError(f"line {line}: flow lists must be JSON arrays") from exc
+        if not all(isinstance(item, str) for item in value):
+            raise YamlSubsetError(f"line {line}: flow lists must hold strings")
+        return value
+    if text[0] in "{&*!|>%@`" or text.startswith(("- ", "? ")):
+        raise YamlSubsetError(f"line {line}: unsupported YAML: {text[:40]!r}")
+    return text
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        if "\t" in text:
+            raise YamlSubsetError("tabs are not allowed")
+        self.lines = text.splitlines()
+        self.i = 0
+
+    def _skip(self) -> None:
+        while self.i < len(self.lines) and not _strip_comment(self.lines[self.i].strip()):
+            self.i += 1
+
+    def _more(self, indent: int) -> bool:
+        self._skip()
+        return self.i < len(self.lines) and _indent(self.lines[self.i]) >= indent
+
+    def block(self, indent: int) -> Any:
+        self._skip()
+        head = self.lines[self.i].strip()
+        return (
+            self.sequence(indent) if head == "-" or head.startswith("- ") else self.mapping(indent)
+        )
+
+    def mapping(self, indent: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        while self._more(indent):
+            line = self.lines[self.i]
+            if _indent(line) != indent:
+                raise YamlSubsetError(f"line {self.i + 1}: unexpected indentation")
+            match = _KEY.fullmatch(_strip_comment(line.strip()))
+            if match is None:
+                raise YamlSubsetError(f"line {self.i + 1}: not a 'key: value' line")
+            key = json.loads(match[1]) if match[1].startswith('"') else match[1]
+            if key in out:
+                raise YamlSubsetError(f"line {self.i + 1}: duplicate key {key!r}")
+            self.i += 1
+            out[key] = self.value(match[2] or "", indent, self.i)
+        return out
+
+    def sequence(self, indent: int) -> list[Any]:
+        out: list[Any] = []
+        while self._more(indent):
+            line = self.lines[self.i]
+            content = _strip_comment(line.strip())
+            if _indent(line) != indent or not content.startswith("- "):
+                raise YamlSubsetError(f"line {self.i + 1}: expected a '- item' line")
+            rest = content[2:].strip()
+            self.i += 1
+            if _KEY.fullmatch(rest) and not rest.startswith(('"', "'")):
+                raise YamlSubsetError(f"line {self.i}: mappings inside lists are not supported")
+            out.append(self.value(rest, indent, self.i))
+        return out
+
+    def value(self, rest: str, indent: int, line: int) -> Any:
+        if rest == "|":
+            return self.literal(indent)
+        if rest:
+            return _scalar(rest, line)
+        if self._more(indent + 1):
+            return self.block(_indent(self.lines[self.i]))
+        return None
+
+    def literal(self, indent: int) -> str:
+        body: list[str] = []
+        while self.i < len(self.lines) and (
+            not self.lines[self.i].strip() or _indent(self.lines[self.i]) > indent
+        ):
+            body.append(self.lines[self.i])
+            self.i += 1
+        while body and not body[-1].strip():
+            body.pop()
+        if not body:
+            raise YamlSubsetError(f"line {self.i}: empty literal block")
+        cut = _indent(body[0])
+        return "\n".join(text[cut:] for text in body) + "\n"
+
+
+def parse_yaml_subset(text: str) -> Any:
+    parser = _Parser(text)
+    document = parser.block(0)
+    parser._skip()
+    if parser.i != len(parser.lines):
+        raise YamlSubsetError(f"line {parser.i + 1}: trailing content")
+    return document
+
+
+COMPOSE: dict[str, Any] = parse_yaml_subset(COMPOSE_TEXT)
+SERVICES: dict[str, Any] = COMPOSE["services"]
+
+
+def env(service: str) -> dict[str, str]:
+    """A service's environment as a mapping (compose also allows a ``KEY=value`` list)."""
+    raw = SERVICES[service].get("environment") or {}
+    if isinstance(raw, list):
+        return dict(item.split("=", 1) for item in raw)
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+# --- the parser itself --------------------------------------------------------------------------
+
+
+def test_parser_reads_the_subset() -> None:
+    text = (
+        "# comment\n"
+        "a:\n"
+        "  b: plain # trailing\n"
+        '  c: "quoted # not a comment"\n'
+        "  d: 'it''s'\n"
+        '  e: ["x", "y"]\n'
+        "  f:\n"
+        "    - one\n"
+        "    - |\n"
+        "      line 1 # kept\n"
+        "        indented\n"
+        "  g:\n"
+        "  h: url://u:${P:?x}@host:1/db\n"
+    )
+    assert parse_yaml_subset(text) == {
+        "a": {
+            "b": "plain",
+            "c": "quoted # not a comment",
+            "d": "it's",
+            "e": ["x", "y"],
+            "f": ["one", "line 1 # kept\n  indented\n"],
+            "g": None,
+            "h": "url://u:${P:?x}@host:1/db",
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a:\n\tb: 1\n",
+        "a: &anchor x\n",
+        "a: *alias\n",
+        "a: {b: 1}\n",
+        "a: 1\na: 2\n",
+        "a:\n  - b: 1\n",
+        "a: >\n  folded\n",
+        "a:\n    b: 1\n  c: 2\n",
+        "just text\n",
+    ],
+    ids=[
+        "tab",
+        "anchor",
+        "alias",
+        "flow-mapping",
+        "duplicate-key",
+        "mapping-in-list",
+        "folded",
+        "bad-indent",
+        "not-a-mapping",
+    ],
+)
+def test_parser_refuses_what_it_does_not_understand(text: str) -> None:
+    with pytest.raises(YamlSubsetError):
+        parse_yaml_subset(text)
+
+
+def _plain(value: Any) -> Any:
+    """PyYAML's reading with scalars as the strings the subset parser keeps."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def test_pyyaml_reads_the_same_when_available() -> None:
+    try:
+        import yaml  # type: ignore[import-untyped]  # noqa: PLC0415 - optional cross-check
+    except ImportError:
+        return  # nothing to compare with; the subset parser's own tests above still ran
+    assert _plain(yaml.safe_load(COMPOSE_TEXT)) == COMPOSE
+
+
+# --- the compose file ---------------------------------------------------------------------------
+
+
+def test_required_services_are_present() -> None:
+    assert set(SERVICES) >= REQUIRED_SERVICES
+
+
+def test_every_evidence_variable_is_a_setting() -> None:
+    for name in SERVICES:
+        unknown = {k for k in env(name) if k.startswith("EVIDENCE_")} - SETTINGS_VARS
+        assert not unknown, f"{name}: not in evidence_api.config.Settings: {sorted(unknown)}"
+    # ... and so is every EVIDENCE_* name mentioned anywhere (comments, interpolations, image).
+    for where, text in (("docker-compose.yml", COMPOSE_TEXT), ("Dockerfile", DOCKERFILE)):
+        mentioned = set(re.findall(r"EVIDENCE_[A-Z0-9_]*[A-Z0-9]", text))
+        assert mentioned <= SETTINGS_VARS, f"{where}: {sorted(mentioned - SETTINGS_VARS)}"
+
+
+def test_app_services_run_in_production_mode_on_one_database_and_broker() -> None:
+    envs = {name: env(name) for name in APP_SERVICES}
+    for name, values in envs.items():
+        assert values["EVIDENCE_MODE"] == "production", name
+        assert values["EVIDENCE_DATABASE_URL"].startswith("postgresql+psycopg://"), name
+        assert "@postgres:5432/" in values["EVIDENCE_DATABASE_URL"], name
+        assert values["EVIDENCE_BROKER_URL"].startswith("redis://redis:6379/"), name
+    for key in ("EVIDENCE_DATABASE_URL", "EVIDENCE_BROKER_URL", "EVIDENCE_RESULT_BACKEND"):
+        assert len({values[key] for values in envs.values()}) == 1, key
+    # Whatever api and worker both set, they set alike (same bucket, chain, key files, ...).
+    api, worker = envs["api"], envs["worker"]
+    assert {k: api[k] for k in api.keys() & worker.keys()} == {
+        k: worker[k] for k in api.keys() & worker.keys()
+    }
+    for values in (api, worker):
+        assert values["EVIDENCE_STORAGE"] == "s3"
+        assert values["EVIDENCE_CHAIN"] == "rpc"  # `evidence worker` refuses a managed anvil
+    # The worker seals and anchors; the API does not do it a second time in-process.
+    assert api["EVIDENCE_RUN_SEALER"] == api["EVIDENCE_RUN_ANCHORER"] == "false"
+
+
+def test_keys_come_from_secret_files_never_from_the_file() -> None:
+    declared = COMPOSE["secrets"]
+    for name, secret in declared.items():
+        assert set(secret) == {"file"} and secret["file"].startswith("./secrets/"), name
+    for service in ("api", "worker"):
+        values = env(service)
+        assert "EVIDENCE_LOG_KEY" not in values and "EVIDENCE_CHAIN_KEY" not in values
+        mounted = set(SERVICES[service].get("secrets", []))
+        for var in ("EVIDENCE_LOG_KEY_FILE", "EVIDENCE_CHAIN_KEY_FILE"):
+            path = values[var]
+            assert path.startswith("/run/secrets/"), (service, var)
+            assert path.removeprefix("/run/secrets/") in mounted & set(declared), (service, var)
+
+
+#: Names whose value is a secret: it must come from the environment (.env), required, no default.
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|(^|_)KEY$")
+REQUIRED_INTERPOLATION = re.compile(r"\$\{[A-Z][A-Z0-9_]*:\?[^}]*\}")
+
+
+def test_no_secret_values_in_the_file() -> None:
+    for name in SERVICES:
+        for var, value in env(name).items():
+            if SECRET_NAME.search(var) and "ACCESS_KEY" not in var:
+                assert REQUIRED_INTERPOLATION.fullmatch(value), f"{name}: {var} = {value!r}"
+            if var.endswith("DATABASE_URL"):
+                # user:${PASSWORD:?...}@host: the password is interpolated, never written here
+                assert re.search(r"://[^:/@]+:\$\{[A-Z_]+:\?[^}]*\}@", value), name
+    # No private key or other 32-byte hex secret anywhere, in particular no anvil dev key.
+    for where, text in (("docker-compose.yml", COMPOSE_TEXT), ("Dockerfile", DOCKERFILE)):
+        assert not re.search(r"[0-9a-fA-F]{64}", text), where
+        assert "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80" not in text
+
+
+def test_minio_bucket_job_creates_the_bucket_with_object_lock() -> None:
+    job = SERVICES["minio-init"]
+    script = "\n".join(job["command"]) if isinstance(job["command"], list) else job["command"]
+    make_bucket = [line for line in script.splitlines() if line.strip().startswith("mc mb")]
+    assert len(make_bucket) == 1 and "--with-lock" in make_bucket[0].split()
+    assert "mc retention set --default COMPLIANCE" in script
+    assert job["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert job["restart"] == "no"  # one-shot
+    # The service waits for it.
+    assert (
+        SERVICES["api"]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    )
+
+
+def test_long_running_services_have_healthchecks() -> None:
+    for name in LONG_RUNNING:
+        test = SERVICES[name].get("healthcheck", {}).get("test")
+        assert isinstance(test, list) and test[0] in ("CMD", "CMD-SHELL") and len(test) > 1, name
+    for name in ("worker", "beat"):
+        assert SERVICES[name]["depends_on"]["api"]["condition"] == "service_healthy"
+
+
+def test_state_lives_in_named_volumes() -> None:
+    declared = set(COMPOSE["volumes"])
+    used: set[str] = set()
+    for name, service in SERVICES.items():
+        for mount in service.get("volumes", []):
+            source = mount.split(":", 1)[0]
+            assert not source.startswith((".", "/", "~")), f"{name}: bind mount {mount}"
+            used.add(source)
+    assert used == declared
+    for name, path in [
+        ("minio", "/data"),
+        ("postgres", "/var/lib/postgresql/data"),
+        ("redis", "/data"),
+        ("anvil", "/state"),
+    ]:
+        assert any(m.split(":")[1] == path for m in SERVICES[name]["volumes"]), name
+
+
+def test_anvil_persists_its_state_in_its_volume() -> None:
+    command = SERVICES["anvil"]["command"]
+    state = command[command.index("--state") + 1]
+    mount = SERVICES["anvil"]["volumes"][0].split(":")[1]
+    assert state.startswith(mount + "/")
+    assert "--state-interval" in command
+
+
+def test_app_services_run_evidence_commands_from_one_image() -> None:
+    assert [SERVICES[name]["command"] for name in APP_SERVICES] == [
+        ["evidence", "serve"],
+        ["evidence", "worker"],
+        ["evidence", "beat"],
+    ]
+    assert {SERVICES[name]["image"] for name in APP_SERVICES} == {"evidence-anchor:latest"}
+    assert all(SERVICES[name]["build"] == "." for name in APP_SERVICES)
+
+
+def test_verifier_service_is_a_placeholder_not_a_fake() -> None:
+    assert not [name for name in SERVICES if "verifier" in name]
+    comments = [line for line in COMPOSE_TEXT.splitlines() if line.strip().startswith("#")]
+    assert any("evidence verifier serve" in line for line in comments)
+
+
+# --- the image ----------------------------------------------------------------------------------
+
+
+def test_dockerfile_installs_the_lock_with_hashes_and_the_project_without_deps() -> None:
+    runs = [line for line in DOCKERFILE.splitlines() if "pip install" in line]
+    assert any("--require-hashes" in r and "-r /tmp/requirements.lock" in r for r in runs)
+    assert all("--no-deps" in r for r in runs)
+    assert re.search(r"^USER (?!root)\S+", DOCKERFILE, re.MULTILINE)
+    assert "COPY contracts/build" in DOCKERFILE  # the contract artifact the anchorer reads
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out_of_the_context() -> None:
+    lines = [line.strip() for line in DOCKERIGNORE.splitlines()]
+    patterns = [line for line in lines if line and not line.startswith("#")]
+    assert patterns[0] == "*"  # an allow-list: everything else is excluded
+    allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    assert not allowed & {"secrets", ".env", "data", ".venv", ".git", "tests"}
+    for copied in re.findall(r"^COPY (\S+)", DOCKERFILE, re.MULTILINE):
+        assert copied.rstrip("/") in allowed, copied
