@@ -1,10 +1,19 @@
-"""Run every benchmark: ``python -m bench [--quick] [--sizes 1e4,1e5,1e6] [--out FILE]``.
+"""Run the benchmarks: ``python -m bench [SECTION ...] [--quick] [--sizes ...] [--out FILE]``.
+
+Sections (default: all of them, about 6 minutes on 2 cores; ``--quick`` well under a minute):
+
+* ``log``: the Merkle log and the offline verifier (figures 1-3, beside pymerkle);
+* ``ingest``: evidence and stamps through the HTTP API of a real ``evidence serve``
+  on SeaweedFS S3, beside raw S3 PUTs of the same bytes (figure 4);
+* ``memory``: the server's peak RSS while it receives a 1 GiB upload (figure 5);
+* ``sealing``: 100,000 stamps submitted and sealed, none lost or duplicated (figure 6).
 
 Tables go to stdout, progress to stderr, and a machine-readable summary to
 ``.bench/results.json`` (or ``--out``). The exit status is 0 unless a
 cross-check fails (our root or proofs disagree with pymerkle's or fail to
-verify); a target missed is reported as MISS, not as a failure, because a
-shared machine can miss one by chance.
+verify) or a service check fails (a file not stored intact, an entry lost or
+duplicated, a section that could not run); a target missed is reported as
+MISS, not as a failure, because a shared machine can miss one by chance.
 """
 
 from __future__ import annotations
@@ -17,6 +26,9 @@ import platform
 import subprocess
 import sys
 import tempfile
+import traceback
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +36,7 @@ from typing import Any
 
 import pymerkle
 
-from bench import log_append, proofs, verify_bundle
+from bench import ingest, log_append, memory, proofs, sealing, verify_bundle
 from bench.common import (
     MISS,
     NOT_JUDGED,
@@ -43,6 +55,7 @@ REPO = Path(__file__).resolve().parent.parent
 FULL_SIZES = (10**4, 10**5, 10**6)
 QUICK_SIZES = (10**3, 10**4)
 DEFAULT_OUT = REPO / ".bench" / "results.json"
+SECTIONS = ("log", "ingest", "memory", "sealing")
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -67,17 +80,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description=(
-            "Benchmark the Merkle log (append throughput; inclusion and consistency proof "
-            "latency, in memory and on SQLite) and offline bundle verification, each figure "
-            "beside pymerkle 7 measured in the same run on the same leaves. Also checks that "
-            "our roots and proofs agree with pymerkle's. Exit status: 0, or 1 if a "
-            "cross-check fails; a missed target prints MISS but does not fail the run."
+            "Sections: log = the Merkle log (append throughput; inclusion and consistency "
+            "proof latency, in memory and on SQLite) and offline bundle verification, each "
+            "figure beside pymerkle 7 measured in the same run on the same leaves, with a check "
+            "that our roots and proofs agree with pymerkle's; ingest = evidence/s, MB/s and "
+            "stamps/s through a real `evidence serve` on SeaweedFS S3, beside raw S3 PUTs of "
+            "the same bytes; memory = the server's peak RSS during a 1 GiB upload, beside its "
+            "idle RSS; sealing = 100,000 stamps sealed, none lost or duplicated. Exit status: "
+            "0, or 1 if a cross-check or a service check fails; a missed target prints MISS but "
+            "does not fail the run."
         ),
+    )
+    parser.add_argument(
+        "sections",
+        nargs="*",
+        metavar="SECTION",
+        help=f"sections to run, any of {', '.join(SECTIONS)} (default: all)",
     )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run in seconds: sizes 1e3,1e4 and fewer samples",
+        help="smoke run in well under a minute: sizes 1e3,1e4, fewer samples, small uploads, "
+        "3,000 stamps sealed",
     )
     parser.add_argument(
         "--sizes",
@@ -102,7 +126,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help=f"JSON summary (default {DEFAULT_OUT})"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.sections if name not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section {unknown[0]!r}: choose from {', '.join(SECTIONS)}")
+    args.sections = tuple(name for name in SECTIONS if name in args.sections) or SECTIONS
+    return args
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -121,14 +150,32 @@ def settings_from(args: argparse.Namespace) -> Settings:
 @dataclass
 class Results:
     settings: Settings
+    sections: tuple[str, ...] = SECTIONS
     checkpoints: list[log_append.Checkpoint] = field(default_factory=list)
     proof_results: list[proofs.ProofResult] = field(default_factory=list)
     checks: list[proofs.CrossCheck] = field(default_factory=list)
     bundles: list[verify_bundle.BundleResult] = field(default_factory=list)
+    ingest: ingest.IngestResult | None = None
+    memory: memory.MemoryResult | None = None
+    sealing: sealing.SealingResult | None = None
+    #: sections that raised instead of finishing: name -> the error
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def checks_ok(self) -> bool:
         return all(not c.problems for c in self.checks)
+
+    @property
+    def service_problems(self) -> list[str]:
+        found = [f"{name}: {error}" for name, error in self.failed.items()]
+        for part in (self.ingest, self.memory, self.sealing):
+            if part is not None:
+                found += part.problems
+        return found
+
+    @property
+    def ok(self) -> bool:
+        return self.checks_ok and not self.service_problems
 
     def rows(self) -> dict[str, list[Row]]:
         s = self.settings
@@ -137,21 +184,60 @@ class Results:
             "proof": proofs.proof_rows(self.proof_results, s.sizes),
             "flat": proofs.flatness_rows(self.proof_results, s.sizes),
             "bundle": [row for b in self.bundles for row in verify_bundle.bundle_rows(b)],
+            "ingest": ingest.rows(self.ingest) if self.ingest else [],
+            "memory": memory.rows(self.memory) if self.memory else [],
+            "sealing": sealing.rows(self.sealing) if self.sealing else [],
         }
 
 
-def run(settings: Settings, progress: Progress) -> Results:
-    results = Results(settings)
-    _run_log(settings, progress, results)
-    gc.collect()  # the big trees are gone: free them before timing the small bundle checks
-    for make in (
-        verify_bundle.factory_sample,
-        lambda: verify_bundle.deep_sample(max(settings.sizes)),
-    ):
-        sample = make()
-        progress(f"bundle: {sample.label}, {settings.bundle_samples} rounds")
-        results.bundles.append(verify_bundle.measure(sample, settings.bundle_samples))
+def run(settings: Settings, progress: Progress, sections: tuple[str, ...] = SECTIONS) -> Results:
+    results = Results(settings, sections)
+    if "log" in sections:
+        _run_log(settings, progress, results)
+        gc.collect()  # the big trees are gone: free them before timing the small bundle checks
+        for make in (
+            verify_bundle.factory_sample,
+            lambda: verify_bundle.deep_sample(max(settings.sizes)),
+        ):
+            sample = make()
+            progress(f"bundle: {sample.label}, {settings.bundle_samples} rounds")
+            results.bundles.append(verify_bundle.measure(sample, settings.bundle_samples))
+        gc.collect()
+    _run_services(settings, progress, results)
     return results
+
+
+def _run_services(settings: Settings, progress: Progress, results: Results) -> None:
+    """Figures 4-6 on a real ``evidence serve``; one SeaweedFS serves every section."""
+    quick = settings.quick
+    steps: dict[str, Callable[[ingest.SharedS3], None]] = {
+        "ingest": lambda s3: setattr(
+            results, "ingest", ingest.run(ingest.IngestSettings.make(quick), s3, progress)
+        ),
+        "memory": lambda s3: setattr(
+            results, "memory", memory.run(memory.MemorySettings.make(quick), s3, progress)
+        ),
+        "sealing": lambda s3: setattr(
+            results,
+            "sealing",
+            sealing.run(sealing.SealingSettings.make(quick, settings.seed), s3, progress),
+        ),
+    }
+    wanted = [name for name in steps if name in results.sections]
+    if not wanted:
+        return
+    with ExitStack() as stack:
+        s3 = ingest.SharedS3(stack, progress)
+        for name in wanted:
+            progress(
+                f"section {name} (load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs)"
+            )
+            try:
+                steps[name](s3)
+            except Exception as exc:  # report it, run the other sections, fail the run
+                traceback.print_exc(file=sys.stderr)
+                results.failed[name] = f"{type(exc).__name__}: {exc}"
+                progress(f"section {name} FAILED: {results.failed[name]}")
 
 
 def _run_log(settings: Settings, progress: Progress, results: Results) -> None:
@@ -183,8 +269,15 @@ def _run_log(settings: Settings, progress: Progress, results: Results) -> None:
 
 
 def render(results: Results) -> str:
-    s = results.settings
     rows = results.rows()
+    out = _render_log(results, rows) if "log" in results.sections else []
+    out += _render_services(results, rows)
+    out += [_summary(rows)]
+    return "\n".join(out)
+
+
+def _render_log(results: Results, rows: dict[str, list[Row]]) -> list[str]:
+    s = results.settings
     out = [
         format_table(
             f"Figure 1: append throughput, leaves/s (batches of up to {s.batch:,} leaves per "
@@ -225,9 +318,47 @@ def render(results: Results) -> str:
         "",
         _cross_check_text(results),
         "",
-        _summary(rows),
     ]
-    return "\n".join(out)
+    return out
+
+
+def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
+    out: list[str] = []
+    if results.ingest is not None:
+        st = results.ingest.settings
+        out += [
+            format_table(
+                "Figure 4: intake through the HTTP API (evidence serve, SQLite, SeaweedFS S3 "
+                f"with Object Lock); {st.small_threads} client threads for 3 x 50 KB, "
+                f"{st.large_threads} for 1 x 20 MB, {st.stamps_threads} for stamps",
+                rows["ingest"],
+                ingest.legend(results.ingest),
+            ),
+            "",
+        ]
+    if results.memory is not None:
+        out += [
+            format_table(
+                "Figure 5: server memory while it receives one large upload "
+                "(httpx streams it from a file)",
+                rows["memory"],
+                memory.legend(results.memory),
+            ),
+            "",
+        ]
+    if results.sealing is not None:
+        out += [
+            format_table(
+                f"Figure 6: sealing {results.sealing.entries:,} stamps "
+                f"({results.sealing.settings.requests} requests of {ingest.STAMPS_PER_REQUEST:,})",
+                rows["sealing"],
+                sealing.legend(results.sealing),
+            ),
+            "",
+        ]
+    for name, error in results.failed.items():
+        out += [f"Section {name} FAILED: {error}", ""]
+    return out
 
 
 def _log_ratio(sizes: tuple[int, ...]) -> float:
@@ -280,12 +411,17 @@ def summary_json(results: Results, seconds: float) -> dict[str, Any]:
     return {
         "meta": _meta(seconds),
         "settings": asdict(results.settings),
-        "ok": results.checks_ok,
+        "sections": list(results.sections),
+        "ok": results.ok,
         "figures": [row.as_dict() for group in rows.values() for row in group],
         "append": log_append.append_raw(results.checkpoints, results.settings.batch),
         "proofs": proofs.proof_raw(results.proof_results),
         "bundles": [verify_bundle.bundle_raw(b) for b in results.bundles],
         "cross_checks": [{**asdict(c), "roots_agree": c.roots_agree} for c in results.checks],
+        "ingest": ingest.raw(results.ingest) if results.ingest else None,
+        "memory": memory.raw(results.memory) if results.memory else None,
+        "sealing": sealing.raw(results.sealing) if results.sealing else None,
+        "service_problems": results.service_problems,
     }
 
 
@@ -303,6 +439,7 @@ def _meta(seconds: float) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         "pymerkle": pymerkle.__version__,
     }
 
@@ -311,11 +448,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = settings_from(args)
     progress = Progress()
+    sections: tuple[str, ...] = args.sections
     progress(
-        f"sizes {', '.join(f'{n:,}' for n in settings.sizes)}; batch {settings.batch:,}; "
-        f"{settings.proof_samples} proof queries; {settings.bundle_samples} bundle rounds"
+        f"sections {', '.join(sections)}; sizes {', '.join(f'{n:,}' for n in settings.sizes)}; "
+        f"batch {settings.batch:,}; {settings.proof_samples} proof queries; "
+        f"{settings.bundle_samples} bundle rounds"
     )
-    results = run(settings, progress)
+    results = run(settings, progress, sections)
     print(render(results), flush=True)
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -323,6 +462,9 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"wrote {out}")
     if not results.checks_ok:
         print("CROSS-CHECK FAILED: see the problems above", file=sys.stderr)
+        return 1
+    if results.service_problems:
+        print("SERVICE CHECK FAILED: see the problems above", file=sys.stderr)
         return 1
     return 0
 

@@ -1,6 +1,8 @@
 """Smoke test of the benchmarks: ``python -m bench --quick`` runs, reports every figure
 with a positive value beside its baseline, and our roots equal pymerkle's on the same
-leaves (both are RFC 9162 trees: SHA-256 with 0x00/0x01 prefixes)."""
+leaves (both are RFC 9162 trees: SHA-256 with 0x00/0x01 prefixes). The service sections
+(ingest, memory, sealing) run on a real ``evidence serve`` and SeaweedFS: every upload
+arrives intact and no sealed stamp is lost or duplicated."""
 
 from __future__ import annotations
 
@@ -21,9 +23,12 @@ from bench.trees import (
     ours_memory,
     pymerkle_memory,
 )
+from tests.support.seaweed import WEED
 
 QUICK_SIZES = (1_000, 10_000)
 ALL_TREES = {OURS_MEMORY, OURS_SQLITE, PYMERKLE_MEMORY, PYMERKLE_SQLITE}
+HAVE_S3 = WEED.is_file()
+PER_S = ("evidence_per_s", "mb_per_s")
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +57,11 @@ def expected_figures() -> set[str]:
         ids |= {
             f"bundle.{part}.{stat}.n={n}" for part in ("full", "merkle") for stat in ("p50", "p99")
         }
+    ids |= {"memory.local.peak_rss", "sealing.first_submit_to_sealed", "sealing.sealer_capacity"}
+    if HAVE_S3:
+        ids |= {f"ingest.{size}.{unit}" for size in ("small", "large") for unit in PER_S}
+        ids |= {f"ingest.stamps.vs.{base}" for base in ("sign_only", "in_process", "enqueue")}
+        ids.add("memory.s3.peak_rss")
     return ids
 
 
@@ -73,6 +83,48 @@ def test_targets_are_the_issues(results: dict[str, Any]) -> None:
     assert figures[f"append.{OURS_MEMORY}.vs.{PYMERKLE_MEMORY}.n={n}"]["target"] == ">= 3.00x"
     assert figures[f"proof.inclusion.{OURS_SQLITE}.p99.n={n}"]["target"] == "<= 5 ms"
     assert figures[f"bundle.full.p50.n={n}"]["target"] == "<= 1 ms"
+
+
+def test_service_targets_are_the_issues(results: dict[str, Any]) -> None:
+    figures = {f["id"]: f for f in results["figures"]}
+    assert figures["memory.local.peak_rss"]["target"] == "< 150 MiB"
+    if HAVE_S3:
+        assert figures["ingest.small.evidence_per_s"]["target"] == ">= 200 evidence/s"
+        assert figures["ingest.large.mb_per_s"]["target"] == ">= 60% of raw"
+        assert figures["ingest.stamps.vs.sign_only"]["target"] == ">= 10k digests/s"
+
+
+def test_uploads_arrive_intact(results: dict[str, Any]) -> None:
+    uploads = {u["storage"]: u for u in results["memory"]["uploads"]}
+    assert set(uploads) == ({"local", "s3"} if HAVE_S3 else {"local"})
+    for upload in uploads.values():
+        assert upload["status"] == 201
+        assert upload["intact"] is True
+        assert upload["sha256_reported"] == upload["sha256_local"]
+        assert upload["samples"] > 1
+        assert upload["peak_rss"] >= upload["idle_rss"] > 0
+    if HAVE_S3:
+        ingest = results["ingest"]
+        assert ingest["problems"] == []
+        assert ingest["small"]["ours"]["items"] == ingest["small"]["raw"]["items"] > 0
+        assert ingest["stamps"]["digests"] > 0
+
+
+def test_no_sealed_stamp_is_lost_or_duplicated(results: dict[str, Any]) -> None:
+    sealing = results["sealing"]
+    assert sealing["entries"] == 3_000
+    assert sealing["checks"], sealing
+    assert all(sealing["checks"].values()), sealing["checks"]
+    assert sealing["problems"] == []
+    assert sealing["proofs_checked"] >= 100
+    assert results["service_problems"] == []
+
+
+def test_sections_can_be_chosen(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["nosuch"])
+    assert exc.value.code == 2
+    assert "unknown section" in capsys.readouterr().err
 
 
 def test_raw_measurements_cover_every_tree_and_size(results: dict[str, Any]) -> None:
