@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -39,6 +40,10 @@ class Runtime:
     sealer: Periodic | None = field(default=None)
     anchorer: Periodic | None = field(default=None)
     _since_poke: int = field(default=0)
+    #: Stores a submission's objects concurrently (S3 round trips dominate small files).
+    io_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="store")
+    )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -69,6 +74,7 @@ class Runtime:
                 worker.stop()
         if self.chain is not None:
             self.chain.close()
+        self.io_pool.shutdown(wait=True)
         self.engine.dispose()
 
 
@@ -83,6 +89,8 @@ def build_store(settings: Settings) -> ObjectStore:
             secure=settings.s3_secure,
             region=settings.s3_region,
             retention_days=settings.retention_days,
+            # Skip the HEAD before each write: a repeat writes a fresh locked version.
+            check_existing=False,
         )
     return make_store("local", root=settings.resolved_storage_dir)
 

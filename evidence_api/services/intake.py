@@ -86,11 +86,18 @@ def _idempotent_answer(
     return record.response
 
 
-def _store_all(runtime: Runtime, files: list[ReceivedFile]) -> list[StoredObject]:
+def _store_all(
+    runtime: Runtime, files: list[ReceivedFile], manifest: bytes
+) -> tuple[list[StoredObject], StoredObject]:
+    """Write every file and the manifest concurrently; all must succeed."""
+    store, pool = runtime.store, runtime.io_pool
+    pending = [pool.submit(store.put_file, f.path, f.digest, f.media_type) for f in files]
+    pending.append(pool.submit(store.put_bytes, manifest, "application/json"))
     try:
-        return [runtime.store.put_file(f.path, f.digest, f.media_type) for f in files]
+        done = [future.result() for future in pending]
     except StorageError as exc:
         raise ServiceUnavailableError(f"evidence storage is unavailable: {exc}") from exc
+    return done[:-1], done[-1]
 
 
 @dataclass(frozen=True)
@@ -118,7 +125,6 @@ def submit_evidence(
     if previous is not None:
         return Submitted(EvidenceCreated.model_validate_json(previous), replayed=True)
 
-    stored = _store_all(runtime, files)
     evidence_id = new_id("ev")
     received = datetime.now(UTC)
     manifest = Manifest.model_validate(
@@ -149,10 +155,7 @@ def submit_evidence(
         }
     )
     manifest_bytes = manifest.canonical()
-    try:
-        manifest_obj = runtime.store.put_bytes(manifest_bytes, "application/json")
-    except StorageError as exc:
-        raise ServiceUnavailableError(f"evidence storage is unavailable: {exc}") from exc
+    stored, manifest_obj = _store_all(runtime, files, manifest_bytes)
     entry = evidence_entry(manifest, at=utc_timestamp(received))
     leaf, receipt = _receipt(runtime, entry)
     created = EvidenceCreated(

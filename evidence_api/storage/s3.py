@@ -203,7 +203,11 @@ class S3ObjectStore:
         retention_days: int,
         part_size: int = 16 * MIB,
         client: Minio | None = None,
+        check_existing: bool = True,
     ) -> None:
+        """``check_existing=False`` skips the HEAD before each write: the object is
+        written as a fresh, locked version whatever the key already holds (keys are
+        content addresses, so a repeat stores the same bytes), saving a round trip."""
         if retention_days < 1:
             raise ValueError(f"retention_days must be at least 1, got {retention_days}")
         if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
@@ -215,6 +219,7 @@ class S3ObjectStore:
         self.region = region
         self.retention_days = retention_days
         self.part_size = part_size
+        self.check_existing = check_existing
         # Building the client does no I/O; the first request connects.
         self._client = client or Minio(
             endpoint,
@@ -302,7 +307,7 @@ class S3ObjectStore:
         stored = StoredObject(key, digest.size, digest.sha256, digest.sm3)
         self._ensure_ready()
         until = self._retain_until()
-        existing = self._head(key)
+        existing = self._head(key) if self.check_existing else None
         if existing is not None:
             if self._holds(key, existing, source, digest):
                 self._keep_retained(key, existing, until)
@@ -328,9 +333,7 @@ class S3ObjectStore:
         self, key: str, source: BinaryIO, digest: FileDigest, media_type: str, until: datetime
     ) -> _Written:
         data = source.read(digest.size + 1)  # one byte more shows a longer file
-        hasher = DualHasher()
-        hasher.update(data)
-        _require_same(hasher.result(""), digest)
+        _require_same(_sha256_digest(data), digest)
         checksum = _b64(bytes.fromhex(digest.sha256))
         with _translate(f"writing {key}"):
             result = self._client.put_object(
@@ -363,16 +366,17 @@ class S3ObjectStore:
         upload_id = _upload_id(response)
         parts: list[tuple[str, bytes]] = []  # (ETag, raw SHA-256) of each part
         try:
-            hasher = DualHasher()
+            whole, size = hashlib.sha256(), 0
             while part := source.read(part_size):
-                hasher.update(part)
+                whole.update(part)
+                size += len(part)
                 sha256 = hashlib.sha256(part).digest()
                 parts.append(
                     (self._upload_part(key, upload_id, len(parts) + 1, part, sha256), sha256)
                 )
                 del part  # drop the buffer before reading the next one
             # Last chance to refuse: nothing is visible until Complete.
-            _require_same(hasher.result(""), digest)
+            _require_same(FileDigest("", size, whole.hexdigest(), digest.sm3), digest)
             version_id = self._complete(key, upload_id, parts)
         except BaseException:
             # Best effort: an upload left behind holds no visible object, and
@@ -575,8 +579,14 @@ class S3ObjectStore:
             )
 
 
+def _sha256_digest(data: bytes) -> FileDigest:
+    """Size and SHA-256 of ``data`` (SM3 left empty: :func:`_require_same` ignores it)."""
+    return FileDigest("", len(data), hashlib.sha256(data).hexdigest(), "")
+
+
 def _require_same(read: FileDigest, claimed: FileDigest) -> None:
-    if (read.size, read.sha256, read.sm3) != (claimed.size, claimed.sha256, claimed.sm3):
+    # Size and SHA-256 decide: re-computing SM3 too would cost a second SM3 pass per file.
+    if (read.size, read.sha256) != (claimed.size, claimed.sha256):
         raise StorageIntegrityError(
             f"the file is not what its digest says: read size {read.size}, sha256 "
             f"{read.sha256}; expected size {claimed.size}, sha256 {claimed.sha256}; "
