@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -87,6 +88,7 @@ class Entry(_Strict):
     at: Timestamp
     body: dict[str, Any]
     salt: Salt
+    _leaf_data: bytes = PrivateAttr(default=b"")
 
     @model_validator(mode="after")
     def _check_body(self) -> Entry:
@@ -96,14 +98,18 @@ class Entry(_Strict):
             _require_hex_keys(self.body, ("sha256",))
         if _too_deep(self.body, MAX_BODY_DEPTH):
             raise ValueError(f"body nests deeper than {MAX_BODY_DEPTH} levels")
-        size = len(canonical_json(self.model_dump(mode="json")))
-        if size > MAX_ENTRY_BYTES:
-            raise ValueError(f"entry is {size} canonical bytes, limit {MAX_ENTRY_BYTES}")
+        data = canonical_json(self.model_dump(mode="json"))
+        if len(data) > MAX_ENTRY_BYTES:
+            raise ValueError(f"entry is {len(data)} canonical bytes, limit {MAX_ENTRY_BYTES}")
+        # The model is frozen, so the canonical bytes computed here stay right.
+        self._leaf_data = data
         return self
 
     def leaf_data(self) -> bytes:
         """The RFC 9162 leaf data: the entry's RFC 8785 canonical bytes."""
-        return canonical_json(self.model_dump(mode="json"))
+        if not self._leaf_data:  # built without validation (model_construct)
+            return canonical_json(self.model_dump(mode="json"))
+        return self._leaf_data
 
 
 def _require_hex_keys(body: dict[str, Any], keys: tuple[str, ...]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from verifier.errors import (
 
 ALG_ED25519 = 0x01
 SIG_PREFIX = "\u2014 "  # em dash, space
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # control characters other than newline
 #: Go's note.Open refuses more signatures than this; so do we.
 MAX_SIGNATURES = 100
 #: Notes are small (a checkpoint is ~200 bytes); anything bigger is hostile.
@@ -205,7 +207,7 @@ def check_note_text(text: str) -> None:
         raise NoteFormatError("note text must end with a newline")
     if "\n\n" in text or text.startswith("\n"):
         raise NoteFormatError("note text must not contain a blank line")
-    if any(ord(ch) < 0x20 and ch != "\n" for ch in text):
+    if _CONTROL.search(text):
         raise NoteFormatError("note text contains a control character")
 
 

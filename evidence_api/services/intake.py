@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,6 +40,8 @@ from verifier.errors import JSONFormatError
 from verifier.merkle import leaf_hash
 from verifier.models import Entry, Manifest
 from verifier.receipt import Receipt
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def parse_metadata(raw: bytes | None, max_bytes: int) -> EvidenceMetadata:
@@ -232,7 +235,7 @@ def normalise_digests(digests: list[str], limit: int) -> list[str]:
     out = []
     for i, digest in enumerate(digests):
         value = digest.lower()
-        if len(value) != 64 or any(ch not in "0123456789abcdef" for ch in value):
+        if not _HEX64.fullmatch(value):
             raise InvalidInputError(
                 f"digests[{i}]: must be a SHA-256 digest of 64 hex digits", field=f"digests[{i}]"
             )
