@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 
 from evidence_api.errors import BadRequestError, InvalidInputError, PayloadTooLargeError
 from verifier.digests import DualHasher, FileDigest
@@ -24,6 +25,8 @@ _MEDIA_TYPE = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}"
 )
 MAX_FILENAME_BYTES = 255
+#: Bytes handed to the parser thread at a time (bounds the memory of one upload).
+FEED_BYTES = 1 << 20
 
 
 @dataclass
@@ -215,8 +218,18 @@ async def receive_form(
         },
     )
     try:
+        # Parse (hash, spool) in a worker thread, a megabyte at a time: hashlib
+        # releases the GIL, so concurrent uploads hash on every core while the
+        # event loop keeps serving.
+        buffer = bytearray()
         async for chunk in chunks:
-            parser.write(chunk)
+            buffer += chunk
+            if len(buffer) >= FEED_BYTES:
+                data = bytes(buffer)
+                buffer.clear()
+                await run_in_threadpool(parser.write, data)
+        if buffer:
+            await run_in_threadpool(parser.write, bytes(buffer))
         parser.finalize()
     except Exception as exc:
         receiver.abort()
