@@ -108,16 +108,46 @@ class VerifierKey:
             raise NoteFormatError("verifier key ID does not match its name and key")
         return vk
 
+    @cached_property
+    def _check(self) -> Callable[[bytes, bytes], bool]:
+        """OpenSSL's Ed25519 verification (``cryptography``) when installed, else
+        pycryptodome's; both implement RFC 8032 §5.1.7. OpenSSL is ~20x faster
+        than the pycryptodome 3.x the chain libraries pin."""
+        try:
+            from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+                Ed25519PublicKey,
+            )
+        except ImportError:  # pragma: no cover - cryptography is a dependency
+
+            def slow(message: bytes, signature: bytes) -> bool:
+                try:
+                    key = eddsa.import_public_key(self.public_key)
+                    eddsa.new(key, "rfc8032").verify(message, signature)
+                except ValueError:
+                    return False
+                return True
+
+            return slow
+        try:
+            public = Ed25519PublicKey.from_public_bytes(self.public_key)
+        except ValueError:
+            return lambda message, signature: False
+
+        def fast(message: bytes, signature: bytes) -> bool:
+            try:
+                public.verify(signature, message)
+            except InvalidSignature:
+                return False
+            return True
+
+        return fast
+
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True if ``signature`` is this key's Ed25519 signature over ``message``."""
         if len(signature) != 64:
             return False
-        try:
-            key = eddsa.import_public_key(self.public_key)
-            eddsa.new(key, "rfc8032").verify(message, signature)
-        except ValueError:
-            return False
-        return True
+        return self._check(message, signature)
 
 
 @dataclass(frozen=True)
