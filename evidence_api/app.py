@@ -62,8 +62,14 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         err = exc.errors()[0]
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-        where = ".".join(loc) or "request"
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":  # loc holds a character position, not a field
+            return problem(422, "invalid_input", "body: is not valid JSON", field="body")
+        # Named as the services name fields: list items as ``digests[3]``, not ``digests.3``.
+        where = ""
+        for part in loc[1:] if loc[:1] in (("body",), ("query",), ("path",), ("header",)) else loc:
+            where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
+        where = where or (str(loc[0]) if loc else "request")
         return problem(422, "invalid_input", f"{where}: {err.get('msg', 'invalid')}", field=where)
 
     @app.exception_handler(OperationalError)
@@ -92,12 +98,18 @@ def _install_handlers(app: FastAPI) -> None:
         return problem(500, "internal_error", "internal error; it has been logged")
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
-    """The app; its runtime (database, store, key, sealer) is built at startup."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    close_runtime: bool = False,
+) -> FastAPI:
+    """The app; its runtime (database, store, key, sealer) is built at startup, unless
+    ``runtime`` is given (closed at shutdown only with ``close_runtime``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own = runtime is None
+        own = runtime is None or close_runtime
         app.state.runtime = runtime or build_runtime(settings or get_settings())
         try:
             yield

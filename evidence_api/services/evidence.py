@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from evidence_api.models import Evidence
 from evidence_api.runtime import Runtime
 from evidence_api.schemas import EvidencePage, EvidencePublic, FilePublic, ManifestDigests
 from evidence_api.services.ids import new_id
-from evidence_api.storage import StorageError
+from evidence_api.storage import StorageError, StorageIntegrityError
 from verifier.bundle import Bundle
 from verifier.canonical import parse_json
 from verifier.merkle import leaf_hash
@@ -29,10 +30,15 @@ from verifier.receipt import Receipt
 MAX_PAGE = 200
 
 
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC. SQLite hands back the stored UTC time without its zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def public(row: Evidence) -> EvidencePublic:
     return EvidencePublic(
         evidence_id=row.id,
-        created_at=row.created_at,
+        created_at=_utc(row.created_at),
         case_ref=row.case_ref,
         platform=row.platform,
         entity=row.entity,
@@ -86,10 +92,17 @@ def list_evidence(
     ):
         if value is not None:
             query = query.where(column == value)
+    # Compared in UTC: SQLite stores the UTC wall time and would compare a
+    # +08:00 bound as if it were UTC. A bound without a zone is ambiguous.
+    for name, bound in (("since", flt.since), ("until", flt.until)):
+        if bound is not None and bound.tzinfo is None:
+            raise InvalidInputError(
+                f"{name}: must include a time zone (e.g. 2026-11-26T14:00:00+08:00)", field=name
+            )
     if flt.since is not None:
-        query = query.where(Evidence.created_at >= flt.since)
+        query = query.where(Evidence.created_at >= flt.since.astimezone(UTC))
     if flt.until is not None:
-        query = query.where(Evidence.created_at < flt.until)
+        query = query.where(Evidence.created_at < flt.until.astimezone(UTC))
     with runtime.session() as session:
         rows = list(session.execute(query).scalars())
         items = [public(r) for r in rows[:limit]]
@@ -171,8 +184,37 @@ def open_file(
         size=match.size,
         sha256=match.sha256,
         custody_entry=custody,
-        chunks=runtime.store.open_stream(match.storage_key),
+        chunks=_checked(runtime.store.open_stream(match.storage_key), match.size, match.sha256),
     )
+
+
+def _checked(chunks: Iterator[bytes], size: int, sha256: str) -> Iterator[bytes]:
+    """Pass ``chunks`` on, holding the last one back until all of them are shown to be
+    ``size`` bytes hashing to ``sha256``.
+
+    The response declares ``Content-Length: size``; were the last byte sent before
+    the check, a client would hold a complete response of other bytes (say, a new
+    version someone put over the key in S3) before any error could be raised. So
+    the check runs first, and a mismatch leaves the response visibly cut short.
+    """
+    hasher = hashlib.sha256()
+    seen = 0
+    held = b""
+    for chunk in chunks:
+        seen += len(chunk)
+        if seen > size:
+            raise StorageIntegrityError(f"stored object is longer than the recorded {size} bytes")
+        hasher.update(chunk)
+        if held:
+            yield held
+        held = chunk
+    if seen != size or hasher.hexdigest() != sha256:
+        raise StorageIntegrityError(
+            f"stored object ({seen} bytes, sha256 {hasher.hexdigest()}) is not the recorded "
+            f"file ({size} bytes, sha256 {sha256}); nothing more is sent"
+        )
+    if held:
+        yield held
 
 
 def proof_bundle(runtime: Runtime, evidence_id: str) -> Bundle:

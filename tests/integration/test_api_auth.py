@@ -1,0 +1,277 @@
+"""Who may call what: a role x endpoint matrix, derived from the OpenAPI schema.
+
+Every operation the app publishes is either listed in :data:`PUBLIC` or in
+:data:`POLICY` with the roles it admits; an operation in neither fails
+:func:`test_every_route_is_classified`, and every operation not in
+:data:`PUBLIC` must refuse a caller without a token, so a new route that
+forgets its dependency fails :func:`test_role_matrix`.
+
+Tokens come from ``evidence admin create-token``: shown once, stored only as
+their SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from evidence_api.app import create_app
+from evidence_api.auth import ROLES, TOKEN_PREFIX, create_token
+from evidence_api.config import Settings
+from evidence_api.models import ApiToken
+from tests.support.api import (
+    Stack,
+    auth_header,
+    create_token_cli,
+    evidence_form,
+    running_stack,
+    submit,
+    wait_for_bundle,
+)
+
+SUBMITTERS = frozenset({"officer", "admin"})
+READERS = frozenset({"officer", "admin", "appraiser"})
+
+#: (method, path) -> roles admitted. The platform role has no route yet.
+POLICY: dict[tuple[str, str], frozenset[str]] = {
+    ("POST", "/v1/evidence"): SUBMITTERS,
+    ("POST", "/v1/stamps"): SUBMITTERS,
+    ("GET", "/v1/evidence"): READERS,
+    ("GET", "/v1/evidence/{evidence_id}"): READERS,
+    ("GET", "/v1/evidence/{evidence_id}/files/{name}"): READERS,
+    ("GET", "/v1/evidence/{evidence_id}/proof"): READERS,
+}
+#: Operations anyone may call: the log API (monitors, verifiers) and health checks.
+PUBLIC: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/v1/log/checkpoint"),
+        ("GET", "/v1/log/key"),
+        ("GET", "/v1/log/proof/inclusion"),
+        ("GET", "/v1/log/proof/consistency"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+    }
+)
+
+
+def published_operations() -> list[tuple[str, str]]:
+    """Every (method, path) in the app's OpenAPI schema; building the app connects to nothing."""
+    schema = create_app(Settings()).openapi()
+    return sorted(
+        (method.upper(), path)
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    )
+
+
+OPERATIONS = published_operations()
+MALFORMED = {
+    "empty": "",
+    "scheme-only": "Bearer",
+    "basic": "Basic dXNlcjpwYXNzd29yZA==",
+    "token-scheme": f"Token {TOKEN_PREFIX}{'A' * 43}",
+    "short": "Bearer ea_short",
+    "unknown": f"Bearer {TOKEN_PREFIX}{'A' * 43}",
+    "no-prefix": f"Bearer {'A' * 46}",
+}
+UNAUTHORIZED = {
+    "empty": "missing bearer token (Authorization: Bearer <token>)",
+    "scheme-only": "authorization must be 'Bearer <token>'",
+    "basic": "authorization must be 'Bearer <token>'",
+    "token-scheme": "authorization must be 'Bearer <token>'",
+    "short": "invalid or revoked token",
+    "unknown": "invalid or revoked token",
+    "no-prefix": "invalid or revoked token",
+}
+
+
+@dataclass
+class World:
+    """A running stack with one token per role and one sealed evidence item to read."""
+
+    stack: Stack
+    evidence_id: str
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data = tmp_path_factory.mktemp("auth") / "data"
+    with running_stack(Settings(data_dir=data, seal_interval=0.1)) as stack:
+        created = submit(stack, {"page.html": b"<p>page</p>"}).json()
+        wait_for_bundle(stack.client, created["evidence_id"], stack.auth("officer"))
+        yield World(stack, created["evidence_id"])
+
+
+def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str]], Any]:
+    """A valid request to the operation, given the auth headers to send with it."""
+    url = path.replace("{evidence_id}", world.evidence_id).replace("{name}", "page.html")
+    url = re.sub(r"\{[^}]+\}", "x", url)  # a route added later: any value will do for 401
+    kwargs: dict[str, Any] = {}
+    if (method, path) == ("POST", "/v1/evidence"):
+        kwargs["files"] = evidence_form({"p.html": os.urandom(16)})
+    elif (method, path) == ("POST", "/v1/stamps"):
+        kwargs["json"] = {"digests": [hashlib.sha256(os.urandom(8)).hexdigest()]}
+    elif path.endswith("/files/{name}"):
+        kwargs["params"] = {"purpose": "auth matrix"}
+    elif path == "/v1/log/proof/inclusion":
+        kwargs["params"] = {"index": 0}
+    elif path == "/v1/log/proof/consistency":
+        kwargs["params"] = {"from": 1}
+
+    def send(headers: dict[str, str]) -> Any:
+        return world.stack.client.request(method, url, headers=headers, **kwargs)
+
+    return send
+
+
+def test_every_route_is_classified() -> None:
+    published = set(OPERATIONS)
+    unknown = published - set(POLICY) - PUBLIC
+    assert not unknown, f"new routes: add them to POLICY (with their roles) or PUBLIC: {unknown}"
+    assert set(POLICY) | PUBLIC == published, "POLICY or PUBLIC lists a route the app lacks"
+    assert {"POST", "GET"} <= {method for method, _ in published}
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+def test_role_matrix(world: World, method: str, path: str) -> None:
+    stack = world.stack
+    send = request_for(world, method, path)
+    if (method, path) in PUBLIC:
+        response = send({})
+        assert response.status_code == 200, response.text
+        return
+
+    response = send({})
+    assert response.status_code == 401, f"{method} {path} answers without a token"
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="evidence"'
+    assert response.json()["detail"] == UNAUTHORIZED["empty"]
+    for label, value in MALFORMED.items():
+        response = send({"Authorization": value})
+        assert response.status_code == 401, label
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="evidence"', label
+        assert response.json()["detail"] == UNAUTHORIZED[label], label
+
+    allowed = POLICY.get((method, path), frozenset())
+    for role in ROLES:
+        response = send(stack.auth(role))
+        if role in allowed:
+            assert response.status_code in (200, 201), (role, response.text)
+        else:
+            assert response.status_code == 403, (role, response.text)
+            assert response.json()["detail"] == (
+                f"role {role!r} may not do this; allowed: "
+                + ", ".join(r for r in ("officer", "admin", "appraiser") if r in allowed)
+            )
+
+
+def test_revoked_token_is_refused(world: World) -> None:
+    stack = world.stack
+    with stack.runtime.session() as session:
+        _, token = create_token(session, role="officer", name="leaving officer")
+    assert stack.client.get("/v1/evidence", headers=auth_header(token)).status_code == 200
+    with stack.runtime.session() as session:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.name == "leaving officer")
+            .values(revoked_at=datetime.now(UTC))
+        )
+    response = stack.client.get("/v1/evidence", headers=auth_header(token))
+    assert response.status_code == 401
+    assert response.json()["detail"] == "invalid or revoked token"
+
+
+# --- tokens from the command line ------------------------------------------------------
+
+
+def test_create_token_prints_it_once_and_stores_only_its_hash(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"EVIDENCE_DATA_DIR": str(data)}
+    result = create_token_cli(env, "officer", "officer Zhang 张三")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    token = lines[0]
+    assert token.startswith(TOKEN_PREFIX)
+    assert len(token) == len(TOKEN_PREFIX) + 43
+    assert result.stderr.strip() == "token 1 (officer) created; it is shown only once"
+
+    second = create_token_cli(env, "appraiser", "appraiser Li")
+    assert second.returncode == 0, second.stderr
+    appraiser = second.stdout.strip()
+    assert appraiser != token
+
+    with running_stack(Settings(data_dir=data, seal_interval=0.1), tokens={"officer": token}) as s:
+        created = submit(s, {"a.html": b"<p>a</p>"})
+        assert created.status_code == 201, created.text
+        listed = s.client.get("/v1/evidence", headers=auth_header(appraiser))
+        assert listed.status_code == 200
+        assert [i["evidence_id"] for i in listed.json()["items"]] == [created.json()["evidence_id"]]
+        refused = s.client.post(
+            "/v1/evidence", files=evidence_form({"b.html": b"b"}), headers=auth_header(appraiser)
+        )
+        assert refused.status_code == 403
+        with s.runtime.session() as session:
+            rows = session.execute(select(ApiToken).order_by(ApiToken.id)).scalars().all()
+            stored = [(r.role, r.name, r.token_hash) for r in rows]
+
+    assert stored == [
+        ("officer", "officer Zhang 张三", hashlib.sha256(token.encode()).hexdigest()),
+        ("appraiser", "appraiser Li", hashlib.sha256(appraiser.encode()).hexdigest()),
+    ]
+    # Neither token, nor its random part, is anywhere in the database files.
+    db_files = sorted(data.glob("evidence.db*"))
+    assert db_files
+    for path in db_files:
+        raw = path.read_bytes()
+        for plaintext in (token, appraiser):
+            assert plaintext.encode() not in raw, path
+            assert plaintext[len(TOKEN_PREFIX) :].encode() not in raw, path
+
+
+def test_create_token_refuses_bad_roles_and_platform_bindings(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"EVIDENCE_DATA_DIR": str(data)}
+    cases: list[tuple[tuple[str, str, str | None], str]] = [
+        (
+            ("platform", "mall operator", None),
+            "error: a platform token needs --platform CODE (lowercase letters, digits, - or _)",
+        ),
+        (
+            ("platform", "mall operator", "Bad Code"),
+            "error: a platform token needs --platform CODE (lowercase letters, digits, - or _)",
+        ),
+        (
+            ("officer", "officer Wang", "example-mall"),
+            "error: only platform tokens are bound to a platform",
+        ),
+        (("root", "root", None), "error: role must be one of admin, officer, appraiser, platform"),
+    ]
+    for (role, name, platform), message in cases:
+        result = create_token_cli(env, role, name, platform)
+        assert result.returncode == 2, (role, platform, result.stdout)
+        assert result.stdout == ""
+        assert result.stderr.strip() == message
+
+    made = create_token_cli(env, "platform", "mall operator", "example-mall")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    with running_stack(Settings(data_dir=data), tokens={"platform": token}) as s:
+        with s.runtime.session() as session:
+            row = session.execute(select(ApiToken)).scalar_one()
+            assert (row.role, row.platform) == ("platform", "example-mall")
+        # A platform sees only its own takedown orders; none of the evidence routes.
+        response = s.client.get("/v1/evidence", headers=auth_header(token))
+        assert response.status_code == 403
+        assert response.json()["detail"] == (
+            "role 'platform' may not do this; allowed: officer, admin, appraiser"
+        )
