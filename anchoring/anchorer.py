@@ -17,7 +17,6 @@ loses it. Both are idempotent and safe to run from any number of processes:
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -124,23 +123,48 @@ def anchor_step(engine: Engine, chain: ChainClient, cfg: AnchorConfig) -> Outcom
                 return "already_anchored"
             raise
         now = _now()
-        conn.execute(
-            insert(anchor_tx).values(
-                size=checkpoint.size,
-                root=checkpoint.root,
-                prev_size=onchain.size,
+        earlier = conn.execute(
+            select(anchor_tx.c.id, anchor_tx.c.state).where(anchor_tx.c.tx_hash == tx.tx_hash)
+        ).first()
+        if earlier is not None:
+            # Byte for byte a transaction we sent before (same nonce, call and fees: the
+            # fees did not move since), which a reorg or the mempool lost. It is sent again
+            # under its own row: a second row with the same hash would be refused, forever.
+            _set(
+                conn,
+                earlier.id,
                 state="submitted",
-                tx_hash=tx.tx_hash,
-                nonce=tx.nonce,
-                sender=chain.sender,
+                block_number=None,
+                block_hash=None,
+                block_timestamp=None,
                 submitted_at=now,
-                updated_at=now,
+                detail=f"sent again (was {earlier.state})",
             )
-        )
+        else:
+            conn.execute(
+                insert(anchor_tx).values(
+                    size=checkpoint.size,
+                    root=checkpoint.root,
+                    prev_size=onchain.size,
+                    state="submitted",
+                    tx_hash=tx.tx_hash,
+                    nonce=tx.nonce,
+                    sender=chain.sender,
+                    submitted_at=now,
+                    updated_at=now,
+                )
+            )
     # Committed first: a crash from here on is reconciled by confirm_step.
     chain.broadcast(tx)
     log.info("anchor sent: size %d tx %s", checkpoint.size, tx.tx_hash)
     return "sent"
+
+
+def _age(at: datetime) -> float:
+    """Seconds since ``at``. SQLite hands timestamps back naive; they were written in UTC."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (_now() - at).total_seconds()
 
 
 def _set(conn: Connection, row_id: int, **values: object) -> None:
@@ -180,9 +204,7 @@ def confirm_step(engine: Engine, chain: ChainClient, cfg: AnchorConfig) -> None:
                         block_timestamp=None,
                         detail="reorg",
                     )
-                elif not chain.tx_known(row.tx_hash) and (
-                    time.time() - row.submitted_at.timestamp() > cfg.drop_after
-                ):
+                elif not chain.tx_known(row.tx_hash) and _age(row.submitted_at) > cfg.drop_after:
                     _set(conn, row.id, state="dropped", detail="unknown to the node")
                 continue
             if receipt.status != 1:

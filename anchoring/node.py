@@ -8,6 +8,7 @@ the next start, so anchors survive restarts.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -57,6 +58,36 @@ def rpc_ready(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def _block_number(block: dict[str, dict[str, str]]) -> int:
+    return int(block["header"]["number"], 16)
+
+
+def keep_first_genesis(state_file: Path) -> None:
+    """Work around anvil (1.7.1) adding a genesis block to its state at every start.
+
+    Each start with ``--state`` makes a fresh genesis block, stamped with the start
+    time, and the dump keeps it beside the loaded ones; at the next load any of them
+    may become block 0. The chain's genesis hash, which the chain binding checks at
+    every start, then changes between restarts and the service refuses its own chain.
+    The earliest genesis is the chain's (the first start made it; block 1 builds on
+    it), and a state holding only that one loads with it as block 0.
+    """
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        blocks = state["blocks"]
+        genesis = [block for block in blocks if _block_number(block) == 0]
+        if len(genesis) < 2:
+            return
+        first = min(genesis, key=lambda block: int(block["header"]["timestamp"], 16))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("anvil state %s left as it is: %s", state_file, exc)
+        return
+    state["blocks"] = [b for b in blocks if b is first or _block_number(b) != 0]
+    temporary = state_file.with_name(state_file.name + ".tmp")
+    temporary.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(temporary, state_file)
+
+
 class ManagedAnvil:
     """Start, watch and stop an anvil process whose state lives in ``state_file``."""
 
@@ -85,6 +116,8 @@ class ManagedAnvil:
                 "anvil is not installed (run `make install`, or set EVIDENCE_ANVIL_BIN)"
             )
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        if self.state_file.exists():
+            keep_first_genesis(self.state_file)
         args = [
             str(binary),
             "--host",

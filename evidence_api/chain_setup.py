@@ -11,12 +11,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from anchoring.contract import log_id_for
 from sqlalchemy import Engine, delete, insert, select, update
 from web3 import EthereumTesterProvider, Web3
 
 from anchoring.anchorer import AnchorConfig
 from anchoring.chain import ChainClient, deploy
+from anchoring.contract import log_id_for
 from anchoring.node import ANVIL_DEV_KEY, ManagedAnvil, anvil_binary
 from anchoring.schema import anchor_tx, chain_binding
 from evidence_api.config import ConfigurationError, Settings

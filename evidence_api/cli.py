@@ -38,13 +38,15 @@ def serve(
 
     from evidence_api.app import create_app  # noqa: PLC0415
     from evidence_api.keys import load_signer  # noqa: PLC0415
+    from evidence_api.runtime import build_runtime  # noqa: PLC0415
 
     settings = get_settings()
     try:
         check_production(settings)
-        # The key too, before the server starts: a refused key is one line, not a
-        # traceback from the app's startup.
+        # The key and the chain binding too, before the server starts: a refused key or
+        # chain is one line, not a traceback from the app's startup.
         load_signer(settings)
+        runtime = build_runtime(settings)
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -52,13 +54,18 @@ def serve(
         f"Evidence Anchor on http://{host or settings.host}:{port or settings.port} "
         f"(mode {settings.mode}, data {settings.data_dir.resolve()}); API docs at /docs"
     )
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-        timeout_graceful_shutdown=10,
-    )
+    try:
+        # The app closes the runtime at shutdown (uvicorn re-raises SIGTERM once it has
+        # shut down, so nothing after this call runs then); closing again is harmless.
+        uvicorn.run(
+            create_app(runtime=runtime, close_runtime=True),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level="info",
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        runtime.close()
 
 
 @app.command("worker")

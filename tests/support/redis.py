@@ -27,7 +27,7 @@ def redis_server() -> Iterator[str]:
         raise RuntimeError("redis-server is not installed")
     port = _free_port()
     workdir = tempfile.mkdtemp(prefix="evidence-redis-")
-    proc = subprocess.Popen(  # noqa: S603 - the machine's redis-server
+    proc = subprocess.Popen(
         [
             binary,
             "--port",
