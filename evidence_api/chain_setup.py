@@ -117,7 +117,14 @@ def open_chain(settings: Settings, engine: Engine, *, rebind: bool = False) -> C
             client = ChainClient(w3, address, key)
             _check(client, binding)
         confirmations = settings.confirmations
-        return ChainContext(client, AnchorConfig(log_id, confirmations=confirmations), node, mode)
+        return ChainContext(
+            client,
+            AnchorConfig(
+                log_id, confirmations=confirmations, drop_after=settings.anchor_drop_after
+            ),
+            node,
+            mode,
+        )
     except Exception:
         if node is not None:
             node.stop()

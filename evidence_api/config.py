@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     confirmations: int = Field(1, ge=1, le=1000, description="blocks before an anchor is final")
     anchor_interval: float = Field(1.0, gt=0, le=3600, description="seconds between anchor runs")
     run_anchorer: bool = Field(True, description="anchor in-process on a timer (embedded mode)")
+    anchor_drop_after: float = Field(
+        30.0, gt=0, le=86400, description="seconds before a tx the node forgot is re-sent"
+    )
     anvil_port: int | None = Field(None, description="port of the managed anvil; default free")
     anvil_block_time: float | None = Field(
         None, description="managed anvil block time in s; default: mine each transaction"

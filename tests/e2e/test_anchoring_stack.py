@@ -432,8 +432,8 @@ def test_worker_killed_and_chain_stopped_mid_stream_every_item_anchored_once(
         items = submitter.accepted
         assert not submitter.refused, submitter.refused[:5]
         progress(f"{len(items)} items accepted, none refused; waiting for the anchorer")
-        # A transaction the restarted node forgot is dropped after AnchorConfig.drop_after
-        # (30 s), then sent again: allow for that.
+        # A transaction the restarted node forgot is dropped after EVIDENCE_ANCHOR_DROP_AFTER
+        # (8 s here), then sent again: allow for that.
         wait_settled(stack, len(items), timeout=120)
         states = check_consistent(stack, items)
         rows = {r.id: r for r in stack.anchor_rows()}

@@ -663,6 +663,8 @@ def anchoring_stack(
             "EVIDENCE_ANCHOR_INTERVAL": str(anchor_interval),
             "EVIDENCE_RUN_SEALER": "false" if celery else "true",
             "EVIDENCE_RUN_ANCHORER": "false" if celery else "true",
+            # A transaction a restarted node forgot is re-sent after this many seconds.
+            "EVIDENCE_ANCHOR_DROP_AFTER": "8",
         }
         redis_url = None
         if celery:
