@@ -19,15 +19,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from anchoring.chain import ChainClient, RevertError
+from anchoring.errors import RevertError
 from anchoring.log import MerkleLog
 from anchoring.queue import latest_checkpoint
 from anchoring.schema import anchor_tx, chain_binding, log_checkpoint
 from anchoring.store.sql import SqlNodeStore
+
+if TYPE_CHECKING:  # web3 is loaded only where a chain is actually used
+    from anchoring.chain import ChainClient
 
 log = logging.getLogger(__name__)
 

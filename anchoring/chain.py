@@ -19,26 +19,21 @@ from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 
 from anchoring.contract import Artifact, decode_revert, load_artifact
+from anchoring.errors import ChainError, ChainUnavailableError, RevertError
+
+__all__ = [
+    "ChainClient",
+    "ChainError",
+    "ChainUnavailableError",
+    "OnChainCheckpoint",
+    "Receipt",
+    "RevertError",
+    "SentTx",
+    "deploy",
+]
 
 #: Gas estimates are padded by this factor: the proof path may differ slightly by then.
 GAS_MARGIN = 1.25
-
-
-class ChainError(Exception):
-    """The chain refused or failed an operation."""
-
-
-class ChainUnavailableError(ChainError):
-    """The RPC endpoint cannot be reached."""
-
-
-class RevertError(ChainError):
-    """A call or transaction reverted with a (decoded, when known) custom error."""
-
-    def __init__(self, name: str, args: tuple[Any, ...]) -> None:
-        super().__init__(f"reverted: {name}{args}")
-        self.name = name
-        self.args_decoded = args
 
 
 @dataclass(frozen=True)

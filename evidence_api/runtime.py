@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,13 +19,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from anchoring.anchorer import anchor_step, confirm_step
 from anchoring.periodic import Periodic
 from anchoring.sealer import seal_pending
-from evidence_api.chain_setup import ChainContext, open_chain
 from evidence_api.config import Settings, check_production
 from evidence_api.db import make_engine, upgrade
 from evidence_api.keys import load_signer
 from evidence_api.storage import ObjectStore
 from evidence_api.storage.factory import make_store
 from verifier.note import SignerKey
+
+if TYPE_CHECKING:  # web3 is imported only when a chain is configured
+    from evidence_api.chain_setup import ChainContext
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +123,9 @@ def build_runtime(
         signer=signer,
     )
     try:
-        if connect_chain:
+        if connect_chain and settings.chain != "none":
+            from evidence_api.chain_setup import open_chain  # noqa: PLC0415 - loads web3
+
             runtime.chain = open_chain(settings, engine, rebind=rebind_chain)
     except Exception:
         engine.dispose()
