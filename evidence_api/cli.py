@@ -24,6 +24,8 @@ keys_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(admin_app, name="admin")
+verifier_app = typer.Typer(help="The verification service (read-only).", no_args_is_help=True)
+app.add_typer(verifier_app, name="verifier")
 chain_app = typer.Typer(help="The anchoring chain: status, rebind.", no_args_is_help=True)
 app.add_typer(chain_app, name="chain")
 
@@ -137,6 +139,20 @@ def chain_status() -> None:
             f"  size {row.size:>10}  {row.state:<10} tx {row.tx_hash} block {row.block_number}"
         )
     engine.dispose()
+
+
+@verifier_app.command("serve")
+def verifier_serve(
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="listen port")] = 8100,
+) -> None:
+    """Start the read-only verification service (no database; trust roots from
+    VERIFIER_LOG_KEYS, VERIFIER_RPC_URLS, VERIFIER_CONTRACT, VERIFIER_CHAIN_ID)."""
+    import uvicorn  # noqa: PLC0415
+
+    from verifier.service import create_verifier_app  # noqa: PLC0415
+
+    uvicorn.run(create_verifier_app(), host=host, port=port, log_level="info")
 
 
 @admin_app.command("create-token")

@@ -389,10 +389,19 @@ def test_app_services_run_evidence_commands_from_one_image() -> None:
     assert all(SERVICES[name]["build"] == "." for name in APP_SERVICES)
 
 
-def test_verifier_service_is_a_placeholder_not_a_fake() -> None:
-    assert not [name for name in SERVICES if "verifier" in name]
-    comments = [line for line in COMPOSE_TEXT.splitlines() if line.strip().startswith("#")]
-    assert any("evidence verifier serve" in line for line in comments)
+def test_verifier_service_is_read_only_and_holds_no_secrets() -> None:
+    verifier = SERVICES["verifier"]
+    assert verifier["command"][:3] == ["evidence", "verifier", "serve"]
+    env = verifier["environment"]
+    # Trust roots only: no database, no storage, no keys, no EVIDENCE_* settings at all.
+    assert set(env) == {
+        "VERIFIER_LOG_KEYS",
+        "VERIFIER_RPC_URLS",
+        "VERIFIER_CHAIN_ID",
+        "VERIFIER_CONTRACT",
+        "VERIFIER_MIN_CONFIRMATIONS",
+    }
+    assert "secrets" not in verifier and "volumes" not in verifier
 
 
 # --- the image ----------------------------------------------------------------------------------
