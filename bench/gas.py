@@ -1,4 +1,4 @@
-"""Gas per anchor of the EvidenceLog contract: ``python -m bench.gas [--sizes ...] [--chain ...]``.
+"""Gas per anchor of the EvidenceLog contract: ``python -m bench.gas [--quick] [--sizes ...]``.
 
 For each tree size s (default 10, 100, ..., 1e7) a fresh log anchors s/2 and then s, with a
 real RFC 9162 consistency proof from :class:`anchoring.MerkleLog`. Trees of ten million leaves
@@ -36,6 +36,10 @@ from anchoring.store.base import NodeRun, NodeStore
 from verifier.merkle import consistency_proof_length, leaf_hash, node_hash, verify_consistency
 
 DEFAULT_SIZES = tuple(10**e for e in range(1, 8))
+#: ``--quick``: three sizes on eth-tester alone, a few seconds. The trees are virtual, so a
+#: size costs the same time whatever it is: these still span the target's crossing point.
+QUICK_SIZES = (10, 1_000, 100_000)
+QUICK_CHAINS = ("eth-tester",)
 TARGET_BASE = 60_000
 TARGET_PER_LEVEL = 1_500
 
@@ -113,6 +117,17 @@ def anvil_available() -> bool:
     except ImportError:
         return False
     return ANVIL.is_file()
+
+
+def default_chains(quick: bool = False) -> tuple[str, ...]:
+    """eth-tester, and anvil when installed; ``quick``: eth-tester alone."""
+    if quick:
+        return QUICK_CHAINS
+    return ("eth-tester", *(("anvil",) if anvil_available() else ()))
+
+
+def default_sizes(quick: bool = False) -> tuple[int, ...]:
+    return QUICK_SIZES if quick else DEFAULT_SIZES
 
 
 CHAINS: dict[str, Callable[[], AbstractContextManager[Chain]]] = {
@@ -281,13 +296,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Gas per EvidenceLog anchor against the target 60,000 + 1,500*log2(size).",
     )
     parser.add_argument(
-        "--sizes", type=_sizes, default=DEFAULT_SIZES, help="tree sizes (default 1e1..1e7)"
+        "--quick",
+        action="store_true",
+        help="a few seconds: sizes 10, 1e3, 1e5 on eth-tester alone",
+    )
+    parser.add_argument(
+        "--sizes", type=_sizes, help="tree sizes (default 1e1..1e7; --quick: 10,1e3,1e5)"
     )
     parser.add_argument(
         "--chain",
         action="append",
         choices=sorted(CHAINS),
-        help="chain(s) to measure on (default: eth-tester, and anvil when installed)",
+        help="chain(s) to measure on (default: eth-tester, and anvil when installed; "
+        "--quick: eth-tester)",
     )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     return parser.parse_args(argv)
@@ -306,8 +327,8 @@ def run(chains: Sequence[str], sizes: Sequence[int], artifact: Artifact) -> list
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    chains = args.chain or ["eth-tester", *(["anvil"] if anvil_available() else [])]
-    rows = run(chains, args.sizes, load_artifact())
+    chains = args.chain or default_chains(args.quick)
+    rows = run(chains, args.sizes or default_sizes(args.quick), load_artifact())
     print(format_rows(rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

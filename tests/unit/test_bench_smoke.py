@@ -1,8 +1,10 @@
-"""Smoke test of the benchmarks: ``python -m bench --quick`` runs, reports every figure
-with a positive value beside its baseline, and our roots equal pymerkle's on the same
-leaves (both are RFC 9162 trees: SHA-256 with 0x00/0x01 prefixes). The service sections
-(ingest, memory, sealing) run on a real ``evidence serve`` and SeaweedFS: every upload
-arrives intact and no sealed stamp is lost or duplicated."""
+"""Smoke test of the benchmarks: ``python -m bench log ingest memory sealing --quick`` runs,
+reports every figure with a positive value beside its baseline, and our roots equal pymerkle's
+on the same leaves (both are RFC 9162 trees: SHA-256 with 0x00/0x01 prefixes). The service
+sections (ingest, memory, sealing) run on a real ``evidence serve`` and SeaweedFS: every upload
+arrives intact and no sealed stamp is lost or duplicated. The ``gas`` section (eth-tester, a
+few seconds) and the ``anchor`` section (anvil, Redis and both service stacks, about 45 s)
+each have a quick run of their own."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from bench.__main__ import main
+from bench import anchor, gas
+from bench.__main__ import SECTIONS, main, parse_args
 from bench.common import leaf_data
 from bench.proofs import cross_check
 from bench.trees import (
@@ -29,14 +32,34 @@ QUICK_SIZES = (1_000, 10_000)
 ALL_TREES = {OURS_MEMORY, OURS_SQLITE, PYMERKLE_MEMORY, PYMERKLE_SQLITE}
 HAVE_S3 = WEED.is_file()
 PER_S = ("evidence_per_s", "mb_per_s")
+#: the default sections but the chain ones, which have their own smoke runs below
+CORE_SECTIONS = ["log", "ingest", "memory", "sealing"]
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench") / "r.json"
-    assert main(["--quick", "--out", str(out)]) == 0
+    assert main([*CORE_SECTIONS, "--quick", "--out", str(out)]) == 0
     data: dict[str, Any] = json.loads(out.read_text())
     return data
+
+
+def run_quick(section: str, tmp_path: Path) -> dict[str, Any]:
+    out = tmp_path / f"{section}.json"
+    assert main([section, "--quick", "--out", str(out)]) == 0
+    data: dict[str, Any] = json.loads(out.read_text())
+    assert data["sections"] == [section]
+    assert data["ok"] is True
+    assert data["service_problems"] == []
+    return data
+
+
+def assert_positive_and_judged(figures: dict[str, dict[str, Any]]) -> None:
+    for fig in figures.values():
+        assert fig["ours"] > 0, fig
+        assert fig["baseline"] is not None and fig["baseline"] > 0, fig
+        assert fig["ratio"] > 0, fig
+        assert fig["verdict"] in (("PASS", "MISS") if fig["target"] else ("-",)), fig
 
 
 def expected_figures() -> set[str]:
@@ -125,6 +148,48 @@ def test_sections_can_be_chosen(capsys: pytest.CaptureFixture[str]) -> None:
         main(["nosuch"])
     assert exc.value.code == 2
     assert "unknown section" in capsys.readouterr().err
+
+
+def test_the_default_run_includes_gas_and_anchor(results: dict[str, Any]) -> None:
+    assert {"gas", "anchor"} <= set(parse_args([]).sections) == set(SECTIONS)
+    assert parse_args(["--quick"]).sections == SECTIONS
+    # the core smoke run leaves them to their own tests
+    assert results["sections"] == CORE_SECTIONS
+    assert results["gas"] is None and results["anchor"] is None
+    assert not any(f["id"].startswith(("gas.", "anchor.")) for f in results["figures"])
+
+
+def test_gas_quick_reports_every_size_beside_the_target(tmp_path: Path) -> None:
+    data = run_quick("gas", tmp_path)
+    figures = {f["id"]: f for f in data["figures"]}
+    assert set(figures) == {f"gas.eth-tester.n={n}" for n in gas.QUICK_SIZES}
+    assert_positive_and_judged(figures)
+    for row in data["gas"]:
+        fig = figures[f"gas.{row['chain']}.n={row['size']}"]
+        assert fig["baseline"] == pytest.approx(gas.target_gas(row["size"]) / 1e3)
+        assert fig["verdict"] == ("PASS" if row["mean"] <= row["target"] else "MISS")
+        assert 21_000 < row["gas_even"] < row["gas_odd"], row  # odd also writes a meta slot
+
+
+@pytest.mark.slow
+@pytest.mark.chain
+@pytest.mark.redis
+def test_anchor_quick_reports_latency_and_gas_per_item(tmp_path: Path) -> None:
+    """About 45 s: anvil with 1 s blocks, the Celery and the embedded stack in turn."""
+    data = run_quick("anchor", tmp_path)
+    figures = {f["id"]: f for f in data["figures"]}
+    expected = {f"anchor.latency.{s}.p{q}" for s in anchor.STACKS for q in (50, 99)}
+    expected |= {f"anchor.gas.batch={b}" for b in (1, 100, 10_000)}
+    expected |= {f"anchor.gas.as_run.{s}" for s in anchor.STACKS}
+    assert set(figures) == expected
+    assert_positive_and_judged(figures)
+    assert figures["anchor.latency.celery.p50"]["target"] == "<= 3 s"
+    raw = data["anchor"]
+    assert raw["problems"] == []
+    for lat in raw["latency"]:
+        assert len(lat["latencies_s"]) == lat["submitted"] == raw["settings"]["submissions"]
+    # a batch of 10,000 items per anchor is far cheaper per item than a transaction each
+    assert figures["anchor.gas.batch=10000"]["ratio"] > 1_000
 
 
 def test_raw_measurements_cover_every_tree_and_size(results: dict[str, Any]) -> None:
