@@ -302,7 +302,7 @@ class IngestSettings:
     def make(cls, quick: bool) -> IngestSettings:
         if quick:
             return cls(quick, 4, 24, 2, 2, 4, 2, 1)
-        return cls(quick, 8, 300, 2, 10, 4, 10, 2)
+        return cls(quick, 8, 300, 2, 10, 2, 10, 2)
 
 
 @dataclass
