@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -23,13 +22,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import CheckConstraint, Engine, MetaData, create_engine, inspect, make_url, text
+from sqlalchemy import CheckConstraint, Engine, MetaData, inspect
 
 from anchoring import MerkleLog
 from anchoring.store.sql import SqlNodeStore, merkle_log
 from anchoring.store.sql import metadata as log_metadata
 from evidence_api.db import MIGRATIONS, alembic_config, make_engine, schema_metadata, upgrade
 from evidence_api.models import Base
+from tests.support.api import fresh_postgres_database
 from verifier.merkle import leaf_hash, node_hash
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,17 +42,8 @@ EVIDENCE_CLI = Path(sys.executable).parent / "evidence"
 @pytest.fixture
 def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
     """An empty database of its own on the session's PostgreSQL server."""
-    server = make_url(postgres_url)
-    name = f"evidence_migrations_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield server.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with fresh_postgres_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.process import stop_process, tail
+
 REPO = Path(__file__).resolve().parents[2]
 ANVIL = REPO / "contracts" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 #: anvil's first well-known development account, funded on every anvil chain (public test key).
@@ -94,7 +96,7 @@ def anvil(
             answered = _wait_ready(url, process, started, timeout, logdir / "anvil.out")
             yield Anvil(url, answered, process, time.monotonic() - started)
         finally:
-            _stop(process)
+            stop_process(process)
     finally:
         shutil.rmtree(logdir, ignore_errors=True)
 
@@ -104,30 +106,12 @@ def _wait_ready(
 ) -> int:
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"anvil exited with {process.returncode}:\n{_tail(log)}")
+            raise RuntimeError(f"anvil exited with {process.returncode}:\n{tail(log)}")
         try:
             return int(str(rpc(url, "eth_chainId", timeout=1.0)), 16)
         except (OSError, urllib.error.URLError, ValueError, RuntimeError) as exc:
             if time.monotonic() - started > timeout:
                 raise RuntimeError(
-                    f"anvil at {url} not ready after {timeout} s ({exc}):\n{_tail(log)}"
+                    f"anvil at {url} not ready after {timeout} s ({exc}):\n{tail(log)}"
                 ) from exc
         time.sleep(0.02)
-
-
-def _stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """SIGTERM (anvil dumps ``--state`` on it), then SIGKILL after ``grace`` seconds."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no output)"

@@ -24,6 +24,8 @@ from pathlib import Path
 import urllib3
 from minio import Minio
 
+from tests.support.process import stop_process, tail
+
 WEED = Path(sys.executable).parent / "weed"
 ACCESS_KEY = "evidence-test"
 SECRET_KEY = "evidence-test-secret-0123456789"  # a throwaway test server's key
@@ -168,7 +170,7 @@ def seaweed_s3(timeout: float = 30.0) -> Iterator[SeaweedS3]:
                 startup_seconds=time.monotonic() - started,
             )
         finally:
-            _stop(process)
+            stop_process(process, grace=3.0)
             # weed also opens a unix socket per gRPC port in /tmp (not configurable)
             # and removes it on a clean stop; ports were ours, so are the names.
             grpc = {"master": master_grpc, "volume": volume_grpc, "filer": filer_grpc}
@@ -186,7 +188,7 @@ def _wait_ready(
     while True:
         if process.poll() is not None:
             raise RuntimeError(
-                f"weed mini exited with {process.returncode}:\n{_tail(server.root / 'weed.out')}"
+                f"weed mini exited with {process.returncode}:\n{tail(server.root / 'weed.out')}"
             )
         try:
             client.list_buckets()
@@ -195,28 +197,6 @@ def _wait_ready(
             if time.monotonic() - started > timeout:
                 raise RuntimeError(
                     f"SeaweedFS S3 at {server.endpoint} not ready after {timeout} s ({exc}):\n"
-                    f"{_tail(server.root / 'weed.out')}"
+                    f"{tail(server.root / 'weed.out')}"
                 ) from exc
         time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes], grace: float = 3.0) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds.
-
-    A graceful stop of ``weed mini`` takes about 1.3 s but now and then hangs
-    after the S3 gateway has stopped; the data is thrown away, so we do not wait.
-    """
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no output)"
