@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Evidence Anchor: one image for the API (`evidence serve`), the Celery worker (`evidence
 # worker`) and beat (`evidence beat`); see docker-compose.yml. Every dependency is installed
-# from requirements.lock, pinned by hash; the project itself with --no-deps.
+# from requirements-runtime.lock (no dev or benchmark-only packages), pinned by hash; the project itself with --no-deps.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -13,9 +13,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN python -m venv /opt/venv
 
 # Dependencies first: this layer changes only with the lock.
-COPY requirements.lock /tmp/requirements.lock
-RUN pip install --require-hashes --no-deps -r /tmp/requirements.lock \
-    && rm /tmp/requirements.lock
+COPY requirements-runtime.lock /tmp/requirements-runtime.lock
+RUN pip install --require-hashes --no-deps -r /tmp/requirements-runtime.lock \
+    && rm /tmp/requirements-runtime.lock
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

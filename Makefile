@@ -50,10 +50,16 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## lock: re-resolve requirements.lock (needs uv; not part of the normal flow)
+## lock: re-resolve requirements.lock (dev) and requirements-runtime.lock (images); needs uv
 lock:
 	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
 		--index-url https://pypi.org/simple --prerelease=if-necessary-or-explicit -o requirements.lock
+	# The image's lock: runtime packages only, at exactly the versions the tests ran.
+	grep -E '^[a-z0-9_.-]+==' requirements.lock | sed 's/ \\$$//' > .lock-constraints.txt
+	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+		--index-url https://pypi.org/simple --prerelease=if-necessary-or-explicit \
+		-c .lock-constraints.txt -o requirements-runtime.lock
+	rm -f .lock-constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

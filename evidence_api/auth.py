@@ -43,10 +43,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(
-    session: Session, *, role: str, name: str, platform: str | None = None
-) -> tuple[ApiToken, str]:
-    """Create a token; returns the row and the plaintext, which is never stored."""
+def check_token_request(role: str, name: str, platform: str | None) -> None:
+    """Refuse a bad role, name or platform binding (``InvalidInputError``), touching nothing."""
     if role not in ROLES:
         raise InvalidInputError(f"role must be one of {', '.join(ROLES)}", field="role")
     if not 1 <= len(name) <= 128:
@@ -59,6 +57,13 @@ def create_token(
             )
     elif platform is not None:
         raise InvalidInputError("only platform tokens are bound to a platform", field="platform")
+
+
+def create_token(
+    session: Session, *, role: str, name: str, platform: str | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the plaintext, which is never stored."""
+    check_token_request(role, name, platform)
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         name=name,

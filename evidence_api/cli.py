@@ -164,10 +164,15 @@ def create_token_cmd(
     ] = None,
 ) -> None:
     """Create a bearer token. It is printed once and stored only as a hash."""
-    from evidence_api.auth import create_token  # noqa: PLC0415
+    from evidence_api.auth import check_token_request, create_token  # noqa: PLC0415
     from evidence_api.errors import ApiError  # noqa: PLC0415
     from evidence_api.runtime import build_runtime  # noqa: PLC0415
 
+    try:  # refuse bad arguments before touching the database
+        check_token_request(role, name, platform)
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
     try:
         runtime = build_runtime(
             get_settings(), start_sealer=False, start_anchorer=False, connect_chain=False

