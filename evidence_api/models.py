@@ -57,6 +57,9 @@ class Evidence(Base):
     manifest_sha256: Mapped[str] = mapped_column(String(64))
     manifest_sm3: Mapped[str] = mapped_column(String(64))
     manifest_key: Mapped[str] = mapped_column(String(80))
+    #: The S3 version written for ``manifest_key`` (None: local store, or recorded
+    #: before versions were; read the newest then).
+    manifest_version: Mapped[str | None] = mapped_column(String(1024))
     leaf_hash: Mapped[str] = mapped_column(String(64))
 
     files: Mapped[list[EvidenceFile]] = relationship(
@@ -77,6 +80,10 @@ class EvidenceFile(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     sm3: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(80))
+    #: The S3 version written for ``storage_key``; downloads read exactly it, so a
+    #: version or delete marker put over the key later is never what is served.
+    #: None: local store, or recorded before versions were (the newest is read).
+    storage_version: Mapped[str | None] = mapped_column(String(1024))
 
     evidence: Mapped[Evidence] = relationship(back_populates="files")
 

@@ -178,13 +178,16 @@ def open_file(
         raise ServiceUnavailableError(f"evidence storage is unavailable: {exc}") from exc
     # The custody entry is recorded before the first byte leaves.
     custody = record_custody(runtime, principal, evidence_id, "download", purpose, name)
+    # The version recorded at intake, not the newest: on S3 anyone with write
+    # access can stack other bytes or a delete marker on the key, never on it.
+    chunks = runtime.store.open_stream(match.storage_key, version_id=match.storage_version)
     return FileDownload(
         name=match.name,
         media_type=match.media_type,
         size=match.size,
         sha256=match.sha256,
         custody_entry=custody,
-        chunks=_checked(runtime.store.open_stream(match.storage_key), match.size, match.sha256),
+        chunks=_checked(chunks, match.size, match.sha256),
     )
 
 

@@ -189,6 +189,7 @@ def submit_evidence(
                 manifest_sha256=entry.body["manifest_sha256"],
                 manifest_sm3=entry.body["manifest_sm3"],
                 manifest_key=manifest_obj.key,
+                manifest_version=manifest_obj.version_id,
                 leaf_hash=leaf.hex(),
             )
             row.files = [
@@ -200,6 +201,7 @@ def submit_evidence(
                     sha256=f.digest.sha256,
                     sm3=f.digest.sm3,
                     storage_key=obj.key,
+                    storage_version=obj.version_id,
                 )
                 for i, (f, obj) in enumerate(zip(files, stored, strict=True))
             ]

@@ -4,6 +4,13 @@ Adapters: :mod:`evidence_api.storage.local` (embedded default: a local folder,
 written atomically and read-only afterwards) and :mod:`evidence_api.storage.s3`
 (S3 with Object Lock through the ``minio`` SDK; every object under COMPLIANCE
 retention). Both key objects by content: ``sha256/<64 hex>``.
+
+A key names content, but on S3 it does not name one set of bytes: anyone with
+write access to the bucket can put a newer version on top of the locked one,
+or a delete marker. So a write reports the version it created
+(:attr:`StoredObject.version_id`), the caller records it, and a read asks for
+exactly that version; the locked original is then what is served, whatever
+has been stacked on it since.
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ class StoredObject:
     size: int
     sha256: str
     sm3: str
+    #: The version of ``key`` that holds these bytes, to read back with
+    #: ``open_stream(key, version_id=...)``. ``None`` where the store keeps a
+    #: single version per key (the local folder, an S3 bucket without versions).
+    version_id: str | None = None
 
 
 def content_key(sha256_hex: str) -> str:
@@ -59,8 +70,16 @@ class ObjectStore(Protocol):
         """Store a small object (e.g. a manifest) held in memory."""
         ...
 
-    def open_stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        """Yield the object's bytes in chunks (``ObjectNotFoundError`` if absent)."""
+    def open_stream(
+        self, key: str, chunk_size: int = 1 << 20, version_id: str | None = None
+    ) -> Iterator[bytes]:
+        """Yield the object's bytes in chunks (``ObjectNotFoundError`` if absent).
+
+        ``version_id`` (from :attr:`StoredObject.version_id`) reads exactly that
+        version; ``None`` reads the newest. Either way the bytes are checked
+        against the key and ``StorageIntegrityError`` raised after the last chunk
+        if they differ.
+        """
         ...
 
     def check(self) -> None:

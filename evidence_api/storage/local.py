@@ -93,8 +93,14 @@ class LocalObjectStore:
         with io.BytesIO(data) as source:  # shares the buffer, no copy
             return self._put(source, digest)
 
-    def open_stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def open_stream(
+        self, key: str, chunk_size: int = 1 << 20, version_id: str | None = None
+    ) -> Iterator[bytes]:
         """Open the object now (so a missing one fails here) and yield its chunks.
+
+        ``version_id`` is ignored: a folder keeps one version per key, and the
+        objects this store writes report none (a version recorded by another
+        store names nothing here).
 
         The chunks are hashed as they go out; if they do not hash to the key,
         ``StorageIntegrityError`` is raised after the last one, so a consumer

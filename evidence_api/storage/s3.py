@@ -42,9 +42,16 @@ then extended to ``now + retention_days`` if it ends earlier, so that every
 submission of the same content is retained for the full period. If the newest
 version under the key is *not* that content (someone with S3 write access put
 other bytes there), a fresh version is written on top; the locked original
-stays intact below it either way. :meth:`S3ObjectStore.open_stream` hashes
-what it yields and raises ``StorageIntegrityError`` at the end if the bytes do
-not match the key.
+stays intact below it either way.
+
+Reading: a write returns the id of the version that holds the bytes (the one
+it created, or the existing one it proved and locked) in
+:attr:`StoredObject.version_id`. :meth:`S3ObjectStore.open_stream` given that
+id reads exactly that version, so a newer version or a delete marker put over
+the key later changes nothing for the reader; without it, it reads the newest
+version (objects recorded before versions were). Either way it hashes what it
+yields and raises ``StorageIntegrityError`` at the end if the bytes do not
+match the key.
 
 Errors: connection failures, timeouts, 5xx and refusals of service (bad
 credentials, missing bucket) are ``StorageUnavailableError``; a missing object
@@ -108,6 +115,9 @@ _CORRUPTED = frozenset({"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch
 #: "No retention on this version" (AWS says the first, SeaweedFS the second).
 _NO_RETENTION = frozenset({"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"})
 _CHECKSUM_MODE = {"x-amz-checksum-mode": "ENABLED"}
+#: Longest version id we accept (and the database column holds); AWS ids are 32
+#: characters, SeaweedFS's fewer. Longer is refused rather than truncated.
+MAX_VERSION_ID = 1024
 
 
 def default_http_client(
@@ -283,16 +293,20 @@ class S3ObjectStore:
         with io.BytesIO(data) as source:  # shares the buffer, no copy
             return self._put(source, hasher.result(""), media_type)
 
-    def open_stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def open_stream(
+        self, key: str, chunk_size: int = 1 << 20, version_id: str | None = None
+    ) -> Iterator[bytes]:
         """Start the download now (a missing object fails here) and yield its chunks.
 
-        ``StorageIntegrityError`` after the last chunk if the bytes do not
-        hash to the key.
+        ``version_id`` reads that version (whatever was put over the key since);
+        ``None`` the newest. ``StorageIntegrityError`` after the last chunk if
+        the bytes do not hash to the key.
         """
         _sha256_of_key(key)
-        with _translate(f"reading {key}"):
-            response = self._client.get_object(self.bucket, key)
-        return self._read_verified(response, key, chunk_size)
+        what = f"reading {key}" + (f" version {version_id}" if version_id is not None else "")
+        with _translate(what):
+            response = self._client.get_object(self.bucket, key, version_id=version_id)
+        return self._read_verified(response, key, chunk_size, version_id)
 
     def check(self) -> None:
         with _translate(f"checking bucket {self.bucket}"):
@@ -304,14 +318,14 @@ class S3ObjectStore:
 
     def _put(self, source: BinaryIO, digest: FileDigest, media_type: str) -> StoredObject:
         key = content_key(digest.sha256)
-        stored = StoredObject(key, digest.size, digest.sha256, digest.sm3)
         self._ensure_ready()
         until = self._retain_until()
         existing = self._head(key) if self.check_existing else None
         if existing is not None:
             if self._holds(key, existing, source, digest):
                 self._keep_retained(key, existing, until)
-                return stored
+                # That version is now proven and locked: readers ask for it by id.
+                return self._stored(key, digest, existing.version_id)
             log.warning(
                 "newest version of %s (size %d) is not its content; writing it again",
                 key,
@@ -322,7 +336,19 @@ class S3ObjectStore:
         else:
             written = self._put_multipart(key, source, digest, media_type, until)
         self._verify(key, written, digest, until)
-        return stored
+        return self._stored(key, digest, written.version_id)
+
+    @staticmethod
+    def _stored(key: str, digest: FileDigest, version_id: str | None) -> StoredObject:
+        # The id goes into the database and back into a query string; an
+        # unbounded one from a misbehaving server must not get that far.
+        if version_id is not None and len(version_id) > MAX_VERSION_ID:
+            raise StorageIntegrityError(
+                f"{key} was stored under a version id of {len(version_id)} characters; "
+                f"expected at most {MAX_VERSION_ID}"
+            )
+        # An empty header means no versions, like an absent one.
+        return StoredObject(key, digest.size, digest.sha256, digest.sm3, version_id or None)
 
     def _retain_until(self) -> datetime:
         # Whole seconds: S3 stores the date at second precision.
@@ -561,7 +587,9 @@ class S3ObjectStore:
     # -- reading ------------------------------------------------------------
 
     @staticmethod
-    def _read_verified(response: BaseHTTPResponse, key: str, chunk_size: int) -> Iterator[bytes]:
+    def _read_verified(
+        response: BaseHTTPResponse, key: str, chunk_size: int, version_id: str | None
+    ) -> Iterator[bytes]:
         expected = _sha256_of_key(key)
         hasher = hashlib.sha256()
         try:
@@ -572,11 +600,17 @@ class S3ObjectStore:
         finally:
             response.close()
             response.release_conn()
-        if hasher.hexdigest() != expected:
+        if hasher.hexdigest() == expected:
+            return
+        if version_id is None:
             raise StorageIntegrityError(
                 f"{key} read back with sha256 {hasher.hexdigest()}: the newest version under "
                 "the key is not its content (the locked original is kept as an older version)"
             )
+        raise StorageIntegrityError(
+            f"{key} version {version_id} read back with sha256 {hasher.hexdigest()}: the "
+            "version recorded at intake does not hold its content; the store needs investigation"
+        )
 
 
 def _sha256_digest(data: bytes) -> FileDigest:

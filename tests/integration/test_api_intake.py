@@ -28,12 +28,14 @@ import pytest
 from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
 from minio.retention import Retention
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
 
 from anchoring.schema import log_entry
 from evidence_api.auth import hash_token
 from evidence_api.config import Settings
-from evidence_api.models import ApiToken, Evidence
+from evidence_api.db import make_engine
+from evidence_api.models import ApiToken, Evidence, EvidenceFile
 from evidence_api.storage import content_key
 from tests.support.api import (
     Backend,
@@ -84,6 +86,16 @@ def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
         yield running
 
 
+@contextlib.contextmanager
+def database(url: str) -> Iterator[Engine]:
+    """An engine on the database a service subprocess uses, disposed of afterwards."""
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def evidence_files() -> dict[str, bytes]:
     """A page, a screenshot-sized binary and an empty file, with awkward names."""
     return {
@@ -126,7 +138,20 @@ def test_submission_is_stored_sealed_within_2s_and_verifies(
         with stack.runtime.session() as session:
             row = session.execute(select(Evidence).where(Evidence.id == evidence_id)).scalar_one()
             stored = {f.name: f.storage_key for f in row.files}
+            recorded = {f.name: f.storage_version for f in row.files}
             manifest_key, manifest_text = row.manifest_key, row.manifest
+            manifest_version = row.manifest_version
+        # The version each object was written as: S3 names one, a folder none.
+        if backend.seaweed is None:
+            assert set(recorded.values()) == {None}
+            assert manifest_version is None
+        else:
+            client = backend.seaweed.client()
+            bucket = backend.settings.s3_bucket
+            for name, key in stored.items():
+                assert recorded[name] == client.stat_object(bucket, key).version_id
+            assert manifest_version == client.stat_object(bucket, manifest_key).version_id
+            assert None not in (*recorded.values(), manifest_version)
         manifest = json.loads(manifest_text)
         for listed in manifest["files"]:
             key = stored[listed["name"]]
@@ -209,38 +234,87 @@ def test_stored_evidence_cannot_be_deleted_or_overwritten_through_s3(
 
 
 @pytest.mark.s3
-def test_a_version_planted_over_the_key_is_never_served_as_the_evidence(
+def test_downloads_read_the_recorded_version_whatever_is_put_over_the_key(
     seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
-    """S3 lets anyone with write access put a new version on top of a locked one; a
-    client of the real server must then get a visibly broken download, never a
-    complete 200 of the planted bytes (same size, so Content-Length cannot tell)."""
+    """S3 lets anyone with write access put a new version, or a delete marker, on top
+    of a locked one. Downloads read the version recorded at intake, so a client of
+    the real server still gets the evidence, complete, with a 200. A row recorded
+    before versions were (``storage_version`` NULL) reads the newest: then the
+    client gets a visibly broken download or a 503, never a complete 200 of the
+    planted bytes (same size, so Content-Length cannot tell)."""
     data = os.urandom(2 * 1024 * 1024 + 123)  # three 1 MiB chunks on the way out
     s3 = s3_settings(seaweed.endpoint, seaweed.access_key, seaweed.secret_key)
-    token = provision_tokens(Settings(data_dir=tmp_path / "data"))["officer"]
+    bucket = s3["s3_bucket"]
+    settings = Settings(data_dir=tmp_path / "data")
+    token = provision_tokens(settings)["officer"]
     env = {
         "EVIDENCE_DATA_DIR": str(tmp_path / "data"),
         "EVIDENCE_STORAGE": "s3",
         "EVIDENCE_S3_ENDPOINT": seaweed.endpoint,
         "EVIDENCE_S3_ACCESS_KEY": seaweed.access_key,
         "EVIDENCE_S3_SECRET_KEY": seaweed.secret_key,
-        "EVIDENCE_S3_BUCKET": s3["s3_bucket"],
+        "EVIDENCE_S3_BUCKET": bucket,
         "EVIDENCE_RETENTION_DAYS": "1",
     }
+    s3_client = seaweed.client()
     with (
+        database(settings.resolved_database_url) as engine,
         serve_subprocess(env, tmp_path / "serve.log") as server,
         httpx.Client(base_url=server.base_url, headers=auth_header(token), timeout=30) as client,
     ):
+
+        def set_recorded_version(version: str | None) -> None:
+            with engine.begin() as conn:
+                conn.execute(update(EvidenceFile).values(storage_version=version))
+
         created = client.post("/v1/evidence", files=evidence_form({"page.bin": data}))
         assert created.status_code == 201, created.text
-        url = f"/v1/evidence/{created.json()['evidence_id']}/files/page.bin"
-        assert client.get(url, params={"purpose": "before"}).content == data
-
-        planted = os.urandom(len(data))
+        evidence_id = created.json()["evidence_id"]
+        url = f"/v1/evidence/{evidence_id}/files/page.bin"
         key = content_key(hashlib.sha256(data).hexdigest())
-        seaweed.client().put_object(s3["s3_bucket"], key, io.BytesIO(planted), len(planted))
+
+        # Intake recorded the versions it wrote: the file's and the manifest's.
+        locked = s3_client.stat_object(bucket, key).version_id
+        assert locked is not None
+        with Session(engine) as session:
+            row = session.execute(select(Evidence).where(Evidence.id == evidence_id)).scalar_one()
+            assert [f.storage_version for f in row.files] == [locked]
+            assert row.manifest_version is not None
+            assert (
+                row.manifest_version == s3_client.stat_object(bucket, row.manifest_key).version_id
+            )
+
+        def download(purpose: str) -> httpx.Response:
+            return client.get(url, params={"purpose": purpose})
+
+        assert download("before").content == data
+
+        # A newer version of other bytes, same size.
+        planted = os.urandom(len(data))
+        s3_client.put_object(bucket, key, io.BytesIO(planted), len(planted))
+        after_plant = download("after a planted version")
+        assert after_plant.status_code == 200, after_plant.text
+        assert after_plant.content == data
+        assert after_plant.headers["X-Content-SHA256"] == hashlib.sha256(data).hexdigest()
+
+        # Recorded before versions were: the newest is read, and cut short.
+        set_recorded_version(None)
         with pytest.raises(httpx.RemoteProtocolError):
-            client.get(url, params={"purpose": "after"})
+            download("legacy row, planted version")
+        set_recorded_version(locked)
+
+        # A delete marker on top of both.
+        s3_client.remove_object(bucket, key)
+        with pytest.raises(S3Error, match="NoSuchKey"):
+            s3_client.stat_object(bucket, key)
+        after_delete = download("after a delete marker")
+        assert after_delete.status_code == 200, after_delete.text
+        assert after_delete.content == data
+
+        set_recorded_version(None)
+        hidden = download("legacy row, delete marker")
+        assert hidden.status_code == 503, hidden.text
         assert client.get("/healthz").status_code == 200
 
 

@@ -45,8 +45,10 @@ def write_random(path: Path, size: int) -> FileDigest:
         return digest_stream(path.name, stream)
 
 
-def read_all(store: S3ObjectStore, key: str, chunk_size: int = 1 << 20) -> bytes:
-    return b"".join(store.open_stream(key, chunk_size))
+def read_all(
+    store: S3ObjectStore, key: str, chunk_size: int = 1 << 20, version_id: str | None = None
+) -> bytes:
+    return b"".join(store.open_stream(key, chunk_size, version_id=version_id))
 
 
 def versions(client: Minio, bucket: str, key: str) -> list[tuple[str | None, bool]]:
@@ -229,12 +231,18 @@ def test_overwrite_adds_a_version_and_leaves_the_locked_one_intact(
     with pytest.raises(S3Error, match="AccessDenied"):
         client.remove_object(s3_store.bucket, stored.key, version_id=locked)
 
-    # The adapter does not hand out the forged bytes as evidence …
+    # The version recorded at the write still reads back as the evidence; the
+    # newest is refused rather than handed out as evidence …
+    assert stored.version_id == locked
+    assert read_all(s3_store, stored.key, version_id=stored.version_id) == original
     with pytest.raises(StorageIntegrityError, match="not its content"):
         read_all(s3_store, stored.key)
-    # … and storing the evidence again puts a retained copy back on top.
-    assert s3_store.put_bytes(original, "application/octet-stream") == stored
+    # … and storing the evidence again puts a retained copy back on top, a new version.
+    again = s3_store.put_bytes(original, "application/octet-stream")
+    assert replace(again, version_id=None) == replace(stored, version_id=None)
+    assert again.version_id not in (None, locked, result.version_id)
     assert read_all(s3_store, stored.key) == original
+    assert read_all(s3_store, stored.key, version_id=again.version_id) == original
     assert len(versions(client, s3_store.bucket, stored.key)) == 3
 
 
@@ -262,6 +270,68 @@ def test_delete_without_version_only_hides_the_locked_version(
     assert read_all(s3_store, stored.key) == original
 
 
+def test_a_write_returns_the_version_it_created(
+    s3_store: S3ObjectStore, seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    client = seaweed.client()
+    path = tmp_path / "page.html"
+    digest = write_random(path, 5000)
+    from_file = s3_store.put_file(path, digest, "text/html")
+    from_bytes = s3_store.put_bytes(b'{"v":1}', "application/json")
+    for stored in (from_file, from_bytes):
+        assert stored.version_id, stored
+        assert stored.version_id == the_only_version(client, s3_store.bucket, stored.key)
+
+
+def test_the_recorded_version_is_read_whatever_is_put_over_the_key(
+    s3_store: S3ObjectStore, seaweed: SeaweedS3
+) -> None:
+    """A newer version of other bytes, then a delete marker on top: reading the
+    version the write returned still yields the evidence, while the newest is
+    refused and then gone."""
+    client = seaweed.client()
+    original = os.urandom(3000)
+    stored = s3_store.put_bytes(original, "application/octet-stream")
+
+    planted = os.urandom(len(original))
+    client.put_object(s3_store.bucket, stored.key, io.BytesIO(planted), len(planted))
+    with pytest.raises(StorageIntegrityError, match="not its content"):
+        read_all(s3_store, stored.key)
+    assert read_all(s3_store, stored.key, 1000, version_id=stored.version_id) == original
+
+    client.remove_object(s3_store.bucket, stored.key)  # a delete marker, newest of three
+    assert [marker for _, marker in versions(client, s3_store.bucket, stored.key)].count(True) == 1
+    with pytest.raises(ObjectNotFoundError):
+        s3_store.open_stream(stored.key)
+    assert read_all(s3_store, stored.key, version_id=stored.version_id) == original
+
+
+def test_a_recorded_version_that_does_not_hold_the_content_is_refused(
+    s3_store: S3ObjectStore, seaweed: SeaweedS3
+) -> None:
+    """The integrity check covers versioned reads too: a version id naming other
+    bytes under the key (a mix-up, or a forged database row) yields no evidence."""
+    client = seaweed.client()
+    original = os.urandom(2000)
+    key = content_key(hashlib.sha256(original).hexdigest())
+    planted = os.urandom(len(original))
+    forged = client.put_object(s3_store.bucket, key, io.BytesIO(planted), len(planted))
+    assert forged.version_id is not None
+
+    with pytest.raises(StorageIntegrityError, match="version recorded at intake"):
+        read_all(s3_store, key, version_id=forged.version_id)
+
+
+def test_a_version_that_is_not_there_is_not_found(s3_store: S3ObjectStore) -> None:
+    stored = s3_store.put_bytes(os.urandom(100), "application/octet-stream")
+    assert stored.version_id is not None
+    other = s3_store.put_bytes(os.urandom(100), "application/octet-stream")
+    assert other.version_id is not None
+    # A real version id, but of another key.
+    with pytest.raises(ObjectNotFoundError):
+        s3_store.open_stream(stored.key, version_id=other.version_id)
+
+
 def test_storing_the_same_content_again_is_idempotent(
     s3_store: S3ObjectStore, seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
@@ -278,6 +348,7 @@ def test_storing_the_same_content_again_is_idempotent(
 
     assert again == first
     assert the_only_version(client, s3_store.bucket, first.key) == version_id
+    assert again.version_id == version_id
     extended = client.get_object_retention(s3_store.bucket, first.key)
     assert extended is not None
     assert extended.mode == COMPLIANCE
@@ -298,9 +369,10 @@ def test_storing_content_someone_preseeded_without_retention_locks_it(
     key = content_key(hashlib.sha256(data).hexdigest())
     planted = client.put_object(s3_store.bucket, key, io.BytesIO(data), len(data))
 
-    s3_store.put_bytes(data, "application/octet-stream")
+    stored = s3_store.put_bytes(data, "application/octet-stream")
 
     assert the_only_version(client, s3_store.bucket, key) == planted.version_id
+    assert stored.version_id == planted.version_id  # proven to hold the bytes, then locked
     retention = client.get_object_retention(s3_store.bucket, key, version_id=planted.version_id)
     assert retention is not None
     assert retention.mode == COMPLIANCE
@@ -319,9 +391,10 @@ def test_a_planted_same_size_object_is_not_taken_for_the_evidence(
     planted = os.urandom(4000)
     client.put_object(s3_store.bucket, key, io.BytesIO(planted), len(planted))
 
-    s3_store.put_bytes(original, "application/octet-stream")
+    stored = s3_store.put_bytes(original, "application/octet-stream")
 
     assert len(versions(client, s3_store.bucket, key)) == 2
+    assert stored.version_id == versions(client, s3_store.bucket, key)[0][0]
     assert read_all(s3_store, key) == original
     retention = client.get_object_retention(s3_store.bucket, key)
     assert retention is not None
@@ -362,6 +435,8 @@ def test_large_file_goes_up_in_a_checksummed_multipart_upload(
     data = path.read_bytes()
     parts = [data[i : i + MIN_PART_SIZE] for i in range(0, len(data), MIN_PART_SIZE)]
     composite = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest()
+    assert stored.version_id is not None
+    assert stored.version_id == head.version_id
     assert head.etag is not None
     assert head.etag.endswith("-3")
     assert head.metadata is not None

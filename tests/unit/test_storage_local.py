@@ -61,6 +61,23 @@ def test_put_file_stores_a_read_only_copy_under_its_content_key(
     assert leftovers(store.root) == []
 
 
+def test_a_folder_reports_no_version_and_reads_its_one_copy_whatever_is_asked(
+    store: LocalObjectStore, tmp_path: Path
+) -> None:
+    """Versions are an S3 matter: a folder keeps one copy per key, so a write
+    reports none and a version recorded elsewhere does not stop the read."""
+    source = tmp_path / "page.html"
+    digest = write(source, b"<p>evidence</p>")
+    assert store.put_file(source, digest, "text/html").version_id is None
+    stored = store.put_bytes(b'{"v":1}', "application/json")
+    assert stored.version_id is None
+    key = content_key(digest.sha256)
+    assert b"".join(store.open_stream(key, version_id=None)) == b"<p>evidence</p>"
+    assert b"".join(store.open_stream(key, version_id="3HL4kqtJlcpXroDTDmJ")) == (
+        b"<p>evidence</p>"
+    )
+
+
 def test_open_stream_yields_chunks_of_at_most_chunk_size(store: LocalObjectStore) -> None:
     data = bytes(range(256)) * 40
     stored = store.put_bytes(data, "application/octet-stream")
