@@ -7,6 +7,7 @@ shared by routes, the CLI and (later) the workers.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ class Runtime:
     sealer: Periodic | None = field(default=None)
     anchorer: Periodic | None = field(default=None)
     _since_poke: int = field(default=0)
+    _poke_lock: threading.Lock = field(default_factory=threading.Lock)
     #: Stores a submission's objects concurrently (S3 round trips dominate small files).
     io_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="store")
@@ -56,9 +58,12 @@ class Runtime:
 
     def queued(self, count: int) -> None:
         """Note ``count`` newly queued entries; seal early once ``max_batch`` are waiting."""
-        self._since_poke += count
-        if self.sealer is not None and self._since_poke >= self.settings.max_batch:
-            self._since_poke = 0
+        with self._poke_lock:  # requests queue entries from many threads
+            self._since_poke += count
+            due = self._since_poke >= self.settings.max_batch
+            if due:
+                self._since_poke = 0
+        if due and self.sealer is not None:
             self.sealer.poke()
 
     def seal(self) -> None:
