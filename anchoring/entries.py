@@ -67,6 +67,7 @@ def _bundle(
     receipt: str | None,
     inclusion: dict[str, Any] | None = None,
     checkpoint: str | None = None,
+    anchor: dict[str, Any] | None = None,
 ) -> Bundle:
     return Bundle.model_validate(
         {
@@ -79,6 +80,7 @@ def _bundle(
             "receipt": receipt,
             "inclusion": inclusion,
             "checkpoint": checkpoint,
+            "anchor": anchor,
         }
     )
 
@@ -100,8 +102,10 @@ def sealed_bundle(
     origin: str,
     manifest: Manifest | None = None,
     receipt: str | None = None,
+    anchor: dict[str, Any] | None = None,
 ) -> Bundle:
-    """The ``sealed`` bundle of the entry at ``index``, against a checkpoint of ``tree_size``."""
+    """The bundle of the entry at ``index`` against a checkpoint of ``tree_size``:
+    ``sealed``, or ``anchored`` when the ``anchor`` record of that checkpoint is given."""
     leaf = leaf_hash(entry.leaf_data())
     stored = log.leaf_hash(index)
     if stored != leaf:
@@ -114,11 +118,12 @@ def sealed_bundle(
         "hashes": [h.hex() for h in log.inclusion_proof(index, tree_size)],
     }
     return _bundle(
-        "sealed",
+        "sealed" if anchor is None else "anchored",
         entry,
         origin=origin,
         manifest=manifest,
         receipt=receipt,
         inclusion=inclusion,
         checkpoint=checkpoint_note,
+        anchor=anchor,
     )

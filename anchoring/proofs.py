@@ -33,7 +33,7 @@ def bundle_for(
     if anchor is not None and binding is not None and record.leaf_index < anchor.size:
         note = checkpoint_note(conn, anchor.size)
         if note is not None:
-            sealed = sealed_bundle(
+            return sealed_bundle(
                 tree,
                 entry,
                 record.leaf_index,
@@ -42,21 +42,18 @@ def bundle_for(
                 origin=origin,
                 manifest=manifest,
                 receipt=record.receipt,
+                anchor={
+                    "chain_id": binding.chain_id,
+                    "contract": binding.contract_address,
+                    "log_id": binding.log_id,
+                    "tx_hash": anchor.tx_hash,
+                    "block_number": anchor.block_number,
+                    "block_hash": anchor.block_hash,
+                    "block_timestamp": anchor.block_timestamp,
+                    "size": anchor.size,
+                    "root": anchor.root.hex(),
+                },
             )
-            data = sealed.model_dump(mode="json")
-            data["status"] = "anchored"
-            data["anchor"] = {
-                "chain_id": binding.chain_id,
-                "contract": binding.contract_address,
-                "log_id": binding.log_id,
-                "tx_hash": anchor.tx_hash,
-                "block_number": anchor.block_number,
-                "block_hash": anchor.block_hash,
-                "block_timestamp": anchor.block_timestamp,
-                "size": anchor.size,
-                "root": anchor.root.hex(),
-            }
-            return Bundle.model_validate(data)
     checkpoint = latest_checkpoint(conn)
     if checkpoint is None or checkpoint.size <= record.leaf_index:
         return pending_bundle(entry, record.receipt, origin=origin, manifest=manifest)

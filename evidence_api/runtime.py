@@ -25,7 +25,10 @@ from evidence_api.db import make_engine, upgrade
 from evidence_api.keys import load_signer
 from evidence_api.storage import ObjectStore
 from evidence_api.storage.factory import make_store
+from verifier.merkle import leaf_hash
+from verifier.models import Entry
 from verifier.note import SignerKey
+from verifier.receipt import Receipt
 
 if TYPE_CHECKING:  # web3 is imported only when a chain is configured
     from evidence_api.chain_setup import ChainContext
@@ -65,6 +68,14 @@ class Runtime:
                 self._since_poke = 0
         if due and self.sealer is not None:
             self.sealer.poke()
+
+    def sign_receipt(self, entry: Entry) -> tuple[bytes, str]:
+        """The entry's leaf hash and the log's signed receipt promising its inclusion."""
+        leaf = leaf_hash(entry.leaf_data())
+        note = Receipt(self.signer.name, leaf, entry.at, self.settings.max_merge_delay).sign(
+            self.signer
+        )
+        return leaf, note
 
     def seal(self) -> None:
         seal_pending(self.engine, self.signer, max_batch=self.settings.max_batch)

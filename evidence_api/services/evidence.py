@@ -23,9 +23,7 @@ from evidence_api.services.ids import new_id
 from evidence_api.storage import StorageError, StorageIntegrityError
 from verifier.bundle import Bundle
 from verifier.canonical import parse_json
-from verifier.merkle import leaf_hash
 from verifier.models import Manifest
-from verifier.receipt import Receipt
 
 MAX_PAGE = 200
 
@@ -145,10 +143,7 @@ def record_custody(
     if file is not None:
         body["file"] = file
     entry = make_entry("custody", new_id("cu"), body, at=utc_timestamp(received))
-    leaf = leaf_hash(entry.leaf_data())
-    receipt = Receipt(runtime.signer.name, leaf, entry.at, runtime.settings.max_merge_delay).sign(
-        runtime.signer
-    )
+    leaf, receipt = runtime.sign_receipt(entry)
     with runtime.session() as session:
         enqueue(session.connection(), [QueuedEntry(entry, leaf, received, receipt)])
     runtime.queued(1)

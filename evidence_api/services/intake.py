@@ -37,9 +37,7 @@ from evidence_api.storage import StorageError, StoredObject
 from evidence_api.upload import ReceivedFile
 from verifier.canonical import parse_json
 from verifier.errors import JSONFormatError
-from verifier.merkle import leaf_hash
-from verifier.models import Entry, Manifest
-from verifier.receipt import Receipt
+from verifier.models import Manifest
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -59,14 +57,6 @@ def parse_metadata(raw: bytes | None, max_bytes: int) -> EvidenceMetadata:
         loc = ".".join(str(p) for p in err["loc"])
         where = f"metadata.{loc}" if loc else "metadata"
         raise InvalidInputError(f"{where}: {err['msg']}", field=where) from exc
-
-
-def _receipt(runtime: Runtime, entry: Entry) -> tuple[bytes, str]:
-    leaf = leaf_hash(entry.leaf_data())
-    note = Receipt(runtime.signer.name, leaf, entry.at, runtime.settings.max_merge_delay).sign(
-        runtime.signer
-    )
-    return leaf, note
 
 
 def _idempotent_answer(
@@ -160,7 +150,7 @@ def submit_evidence(
     manifest_bytes = manifest.canonical()
     stored, manifest_obj = _store_all(runtime, files, manifest_bytes)
     entry = evidence_entry(manifest, at=utc_timestamp(received))
-    leaf, receipt = _receipt(runtime, entry)
+    leaf, receipt = runtime.sign_receipt(entry)
     created = EvidenceCreated(
         evidence_id=evidence_id,
         received_at=entry.at,
@@ -253,7 +243,7 @@ def submit_stamps(runtime: Runtime, principal: Principal, digests: list[str]) ->
     queued, receipts = [], []
     for value in values:
         entry = make_entry("stamp", new_id("st"), {"sha256": value}, at=at)
-        leaf, receipt = _receipt(runtime, entry)
+        leaf, receipt = runtime.sign_receipt(entry)
         queued.append(QueuedEntry(entry, leaf, received, receipt))
         receipts.append(
             StampReceipt(digest=value, entry_id=entry.id, leaf_hash=leaf.hex(), receipt=receipt)
