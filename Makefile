@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # npm ci (the pinned solc and anvil) again when node_modules is gone or the lock file changed
 NODE_STAMP := contracts/node_modules/.installed
 
-.PHONY: install run test test-unit bench lint fmt lock clean contracts
+.PHONY: install sysdeps run test test-unit bench lint fmt lock clean contracts
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -21,6 +21,21 @@ $(NODE_STAMP): contracts/package-lock.json contracts/package.json
 	npm ci --prefix contracts --no-audit --no-fund
 	@touch $(NODE_STAMP)
 
+# Debian packages the browser and report tests need: chromium (driven by
+# Playwright; never `playwright install`), a CJK TrueType font for the PDF
+# report, poppler-utils (PDF -> PNG). Installed only when missing.
+SYSDEPS_BIN := /usr/bin/chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/bin/pdftoppm
+sysdeps:
+	@for f in $(SYSDEPS_BIN); do test -e $$f || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing chromium fonts-wqy-microhei poppler-utils (apt)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			chromium fonts-wqy-microhei poppler-utils >/dev/null || \
+		{ $$SUDO apt-get update >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends chromium fonts-wqy-microhei poppler-utils >/dev/null; }; \
+	fi
+
 ## contracts: reinstall the pinned compiler and rebuild contracts/build/EvidenceLog.json
 contracts:
 	npm ci --prefix contracts --no-audit --no-fund
@@ -32,7 +47,7 @@ run: install
 	$(BIN)/evidence serve
 
 ## test: unit, integration and e2e tests (starts throwaway services itself)
-test: install
+test: install sysdeps
 	bash tests/run.sh
 
 test-unit: install
