@@ -9,6 +9,10 @@ from alembic.config import Config
 from sqlalchemy import Engine, MetaData, create_engine, event
 
 from anchoring.schema import metadata as log_metadata
+
+# The supervision workflow's tables register themselves on ``Base`` when imported.
+from evidence_api import models_registry as _registry  # noqa: F401
+from evidence_api import models_takedown as _takedown  # noqa: F401
 from evidence_api.models import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
