@@ -37,7 +37,7 @@ from Crypto.Hash import keccak
 from verifier.bundle import Anchor, Bundle
 from verifier.canonical import parse_json
 from verifier.errors import FormatError, JSONFormatError, VerifierError
-from verifier.verify import AnchorCheck, Status
+from verifier.verify import AnchorCheck, AnchorVerdict, Status
 
 #: Largest JSON-RPC answer read, in bytes (a block header without transactions is ~1 KiB,
 #: a mainnet block's hash list ~100 KiB).
@@ -560,8 +560,14 @@ def utc_text(timestamp: int) -> str:
 
 def combine(
     results: Sequence[EndpointResult], want: Expected, min_confirmations: int
-) -> tuple[Status, str]:
-    """One verdict from every endpoint's answer (the outcome rules of §10.4)."""
+) -> AnchorVerdict:
+    """One verdict from every endpoint's answer (the outcome rules of §10.4).
+
+    The verdict's ``facts`` always name the endpoints asked; when every endpoint
+    confirmed the anchor they also give the block and the least confirmation count
+    (the report prints them; no fact is shown from a chain the endpoints dispute).
+    """
+    asked = {"endpoints": ", ".join(r.name for r in results)}
     confirmed = [r for r in results if r.state == "confirmed"]
     failed = [r for r in results if r.state == "failed"]
     names = ", ".join(r.name for r in confirmed)
@@ -569,15 +575,21 @@ def combine(
         reasons = "; ".join(f"{r.name}: {r.reason}" for r in failed)
         if confirmed:
             verb = "confirms" if len(confirmed) == 1 else "confirm"
-            return Status.FAILED, f"endpoints disagree: {names} {verb} the anchor; {reasons}"
-        return Status.FAILED, reasons
+            return AnchorVerdict(
+                Status.FAILED, f"endpoints disagree: {names} {verb} the anchor; {reasons}", asked
+            )
+        return AnchorVerdict(Status.FAILED, reasons, asked)
     answered = [r for r in results if r.genesis is not None]
     if len({r.genesis for r in answered}) > 1:
         told = ", ".join(f"{r.name} {_0x(r.genesis or b'')}" for r in answered)
-        return Status.FAILED, f"endpoints disagree on the chain's genesis block: {told}"
+        return AnchorVerdict(
+            Status.FAILED, f"endpoints disagree on the chain's genesis block: {told}", asked
+        )
     if len({r.prev_size for r in confirmed}) > 1:
         told = ", ".join(f"{r.name} prevSize {r.prev_size}" for r in confirmed)
-        return Status.FAILED, f"endpoints disagree on the Anchored event: {told}"
+        return AnchorVerdict(
+            Status.FAILED, f"endpoints disagree on the Anchored event: {told}", asked
+        )
     problems = [
         f"could not reach {r.name}: {r.reason}"
         if r.state == "unavailable"
@@ -587,22 +599,32 @@ def combine(
     ]
     if problems:
         also = f" ({names} confirmed the anchor)" if confirmed else ""
-        return Status.NOT_CHECKED, "; ".join(problems) + also
+        return AnchorVerdict(Status.NOT_CHECKED, "; ".join(problems) + also, asked)
     least = min(r.confirmations for r in confirmed)
-    facts = (
+    facts: dict[str, str | int] = {
+        "confirmations": least,
+        "min_confirmations": min_confirmations,
+        "block_number": want.block_number,
+        "block_timestamp": want.block_timestamp,
+        "block_time": utc_text(want.block_timestamp),
+        **asked,
+    }
+    told = (
         f"size {want.size} recorded in block {want.block_number} at "
         f"{utc_text(want.block_timestamp)} (UTC) by tx {_0x(want.tx_hash)}"
     )
     if least < min_confirmations:
-        return (
+        return AnchorVerdict(
             Status.NOT_CHECKED,
-            f"not yet final: {least} of {min_confirmations} confirmations; {facts}; "
+            f"not yet final: {least} of {min_confirmations} confirmations; {told}; "
             f"endpoints: {names}",
+            facts,
         )
-    return (
+    return AnchorVerdict(
         Status.VERIFIED,
-        f"{facts}; {least} confirmation{'' if least == 1 else 's'} "
+        f"{told}; {least} confirmation{'' if least == 1 else 's'} "
         f"(need {min_confirmations}); endpoints: {names}",
+        facts,
     )
 
 

@@ -16,9 +16,10 @@ is a callable the caller provides, and is not called when tier 5 is skipped.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
 from verifier.bundle import Bundle
 from verifier.checkpoint import Checkpoint, open_checkpoint, parse_signed_checkpoint
@@ -55,11 +56,25 @@ TIER_NAMES = {
 }
 
 
+#: Facts a tier established, for reports (e.g. tier 5: ``confirmations``, ``block_number``).
+Facts = Mapping[str, str | int]
+
+
+def _no_facts() -> Facts:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class TierResult:
     tier: int
     status: Status
     detail: str
+    #: Read-only; a mapping passed in is copied, so a caller cannot change a result later.
+    facts: Facts = field(default_factory=_no_facts, hash=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.facts, MappingProxyType):
+            object.__setattr__(self, "facts", MappingProxyType(dict(self.facts)))
 
     @property
     def name(self) -> str:
@@ -99,15 +114,49 @@ class Report:
             "kind": self.kind,
             "leaf_hash": self.leaf_hash,
             "tree_size": self.checkpoint.size if self.checkpoint else None,
-            "tiers": [
-                {"tier": t.tier, "name": t.name, "status": t.status.value, "detail": t.detail}
-                for t in self.tiers
-            ],
+            "tiers": [_tier_dict(t) for t in self.tiers],
         }
 
 
-#: Tier 5: given the bundle, return (status, detail). Supplied by the caller.
-AnchorCheck = Callable[[Bundle], tuple[Status, str]]
+def _tier_dict(t: TierResult) -> dict[str, object]:
+    out: dict[str, object] = {
+        "tier": t.tier,
+        "name": t.name,
+        "status": t.status.value,
+        "detail": t.detail,
+    }
+    if t.facts:
+        out["facts"] = dict(t.facts)
+    return out
+
+
+class AnchorVerdict(tuple[Status, str]):
+    """``(status, detail)`` that also carries the facts tier 5 established.
+
+    Still a pair, so ``status, detail = check(bundle)`` and comparisons with a
+    plain tuple keep working for every existing caller.
+    """
+
+    facts: Facts
+
+    def __new__(cls, status: Status, detail: str, facts: Facts | None = None) -> AnchorVerdict:
+        verdict = super().__new__(cls, (status, detail))
+        verdict.facts = MappingProxyType(dict(facts or {}))
+        return verdict
+
+
+#: Tier 5: given the bundle, return (status, detail), optionally with a third element, the
+#: facts (or an :class:`AnchorVerdict`, which carries them). Supplied by the caller.
+AnchorCheck = Callable[[Bundle], tuple[Status, str] | tuple[Status, str, Facts]]
+
+
+def _anchor_tier(answer: tuple[Status, str] | tuple[Status, str, Facts]) -> TierResult:
+    if len(answer) == 3:
+        status, detail, facts = answer
+    else:
+        status, detail = answer
+        facts = getattr(answer, "facts", None) or {}
+    return TierResult(5, status, detail, facts)
 
 
 def _tier_files(bundle: Bundle, files: Sequence[FileDigest] | None) -> TierResult:
@@ -276,8 +325,7 @@ def verify_bundle(
     elif through < 5:
         tiers.append(TierResult(5, Status.SKIPPED, f"skipped (--through {through})"))
     else:
-        status, detail = anchor_check(bundle)
-        tiers.append(TierResult(5, status, detail))
+        tiers.append(_anchor_tier(anchor_check(bundle)))
     tiers = [
         t
         if t.tier <= through
