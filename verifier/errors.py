@@ -114,3 +114,56 @@ class UnknownSignerError(SignatureError):
 
 class InvalidSignatureError(SignatureError):
     """A signature line from a trusted key does not verify."""
+
+
+# --- Evidence packages (evidence-package/v1) --------------------------------------------
+
+
+class PackageError(FormatError):
+    """An evidence package (ZIP or directory) that is refused as a whole.
+
+    A hostile or inconsistent package is never partly verified: the CLI exits 3
+    and the service answers 422 with the one-line reason.
+    """
+
+
+class ZipBombError(PackageError):
+    """A member (or the whole package) inflates beyond the size or ratio limits."""
+
+    hint = (
+        "The package expands to far more data than it holds, or than a package may. "
+        "Ask the issuer for a fresh export; do not unpack it with other tools."
+    )
+
+
+class UnsafePathError(PackageError):
+    """A member name that is absolute, climbs with '..', uses '\\', a drive letter,
+    a NUL or another control character, or appears twice."""
+
+
+class LinkError(PackageError):
+    """A symbolic or hard link in the package (a ZIP link member, a link in a directory)."""
+
+
+class TooManyEntriesError(PackageError):
+    """More members than a package may hold."""
+
+
+class TruncatedPackageError(PackageError):
+    """Not a readable ZIP: truncated, corrupt, a CRC error, an unsupported feature."""
+
+
+class PackageLayoutError(PackageError):
+    """A member that is missing, unknown, not a regular file, or malformed
+    (package.json, chain.json, log-key.vkey, proof.json)."""
+
+
+class PackageMismatchError(PackageError):
+    """The package contradicts itself: manifest.json is not the proof's manifest or does
+    not hash to the entry's digests, or a files/ member is not the file its manifest
+    describes (size, SHA-256, SM3), is missing, or is not in the manifest."""
+
+    hint = (
+        "Something in the package was changed after export, or the package was "
+        "assembled from different evidence. Ask the issuer for a fresh export."
+    )
