@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from evidence_api.models import Evidence
 from evidence_api.runtime import Runtime
 from evidence_api.schemas import EvidencePage, EvidencePublic, FilePublic, ManifestDigests
 from evidence_api.services.ids import new_id
+from evidence_api.services.pagination import decode_cursor, encode_cursor
 from evidence_api.storage import StorageError, StorageIntegrityError
 from verifier.bundle import Bundle
 from verifier.canonical import parse_json
@@ -51,20 +50,6 @@ def public(row: Evidence) -> EvidencePublic:
             for f in row.files
         ],
     )
-
-
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("s") or not raw[1:].isdigit() or len(raw) > 21:
-            raise ValueError(raw)
-        return int(raw[1:])
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInputError("cursor is not one this API issued", field="cursor") from exc
 
 
 @dataclass(frozen=True)
