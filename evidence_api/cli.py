@@ -146,13 +146,20 @@ def verifier_serve(
     host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="listen port")] = 8100,
 ) -> None:
-    """Start the read-only verification service (no database; trust roots from
-    VERIFIER_LOG_KEYS, VERIFIER_RPC_URLS, VERIFIER_CONTRACT, VERIFIER_CHAIN_ID)."""
+    """Start the read-only verification service and portal (no database; trust roots from
+    VERIFIER_LOG_KEYS, VERIFIER_RPC_URLS, VERIFIER_CONTRACT, VERIFIER_CHAIN_ID; lookup via
+    VERIFIER_LOG_URL; see verifier.service_config for every VERIFIER_* setting)."""
     import uvicorn  # noqa: PLC0415
 
-    from verifier.service import create_verifier_app  # noqa: PLC0415
+    from verifier.service import ServiceConfig, create_verifier_app  # noqa: PLC0415
 
-    uvicorn.run(create_verifier_app(), host=host, port=port, log_level="info")
+    try:  # a bad VERIFIER_* value is one line, not a traceback
+        config = ServiceConfig.from_env()
+    except VerifierError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"Verification service on http://{host}:{port}; portal at /verify, docs at /docs")
+    uvicorn.run(create_verifier_app(config), host=host, port=port, log_level="info")
 
 
 @admin_app.command("create-token")

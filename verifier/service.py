@@ -1,152 +1,342 @@
 """The verification service: a read-only HTTP front for :func:`verifier.verify_bundle`.
 
-It holds no evidence and needs no database: a client posts a proof bundle
-(and, optionally, the digests of files it hashed locally, so the files never
-leave the client's machine) and gets the tiered result back. Its trust roots
-— log keys, chain id, contract, RPC endpoints — are its own configuration,
-never taken from the request. Started by ``evidence verifier serve``.
+It holds no evidence and needs no database. A client posts a proof bundle
+(with the digests of files it hashed locally, so the files never leave its
+machine) or a whole evidence package, and gets every tier back with a plain
+explanation, or the appraisal report as a PDF. It looks up public entries in
+the evidence API's log and verifies what it gets back itself, and it serves
+the portal, whose JavaScript asks it only for the chain check. Its trust
+roots — log keys, chain id, contract, RPC endpoints — are its own
+configuration (:mod:`verifier.service_config`), never taken from a request,
+a package or the log. Started by ``evidence verifier serve``.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
-from verifier.bundle import MAX_BUNDLE_BYTES, bundle_from_obj
-from verifier.canonical import parse_json
-from verifier.chain import make_anchor_check
-from verifier.digests import FileDigest
-from verifier.errors import FormatError, VerifierError
-from verifier.note import VerifierKey
-from verifier.verify import AnchorCheck, verify_bundle
+from verifier.chain import endpoint_name
+from verifier.service_config import ServiceConfig, ServiceConfigError
+from verifier.service_http import (
+    Problem,
+    install_problem_handlers,
+    media_type,
+    problem_docs,
+    read_body,
+    spool_body,
+)
+from verifier.service_lookup import (
+    RETRY_AFTER,
+    LookupFailedError,
+    UpstreamUnavailableError,
+    fetch_matches,
+    matched_by,
+    parse_query,
+)
+from verifier.service_portal import serve as serve_portal
+from verifier.service_verify import (
+    MAX_REQUEST_BYTES,
+    AnchorCheckRequest,
+    FileDigestIn,
+    InputError,
+    VerifyInput,
+    VerifyRequest,
+    log_outcome,
+    parse_anchor_json,
+    parse_verify_json,
+    read_package_input,
+    report_dict,
+    tier_dict,
+)
+from verifier.verify import Report, verify_bundle
 
-MAX_REQUEST_BYTES = MAX_BUNDLE_BYTES + 256 * 1024
-Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+__all__ = [
+    "MAX_REQUEST_BYTES",
+    "FileDigestIn",
+    "ServiceConfig",
+    "ServiceConfigError",
+    "VerifyRequest",
+    "create_verifier_app",
+]
+
+ZIP = "application/zip"
+JSON_TYPES = ("", "application/json", "text/plain")
+Through = Annotated[int, Query(ge=1, le=5, description="check tiers up to this one (1-5)")]
+Lang = Annotated[Literal["zh", "en"], Query(description="report language 报告语言")]
+
+DESCRIPTION = """
+Evidence Anchor verification service — 证据核验服务 (read-only, no database).
+
+Verifies `evidence-proof/v1` bundles and `evidence-package/v1` packages tier by tier
+(files, manifest, inclusion, checkpoint signature, blockchain anchor), with the
+service's own trust roots (see `GET /v1/config`). The portal is at `/verify`.
+Errors are RFC 9457 problem documents (`application/problem+json`) with a precise
+`detail`.
+"""
+
+VERIFY_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": VerifyRequest.model_json_schema()},
+            ZIP: {
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "an evidence-package/v1 ZIP as the raw request body "
+                    "(证据包 ZIP，作为请求体原样上传)",
+                }
+            },
+        },
+    }
+}
+ANCHOR_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": AnchorCheckRequest.model_json_schema()}},
+    }
+}
 
 
-class FileDigestIn(BaseModel):
-    """A file the client hashed itself (SHA-256 and SM3)."""
+class _Service:
+    """The configuration and trusted checks every route shares."""
 
-    model_config = ConfigDict(extra="forbid")
+    def __init__(self, cfg: ServiceConfig) -> None:
+        self.cfg = cfg
+        self.check = cfg.anchor_check()
 
-    name: Annotated[str, Field(min_length=1, max_length=255)]
-    size: Annotated[int, Field(ge=0, le=2**53 - 1)]
-    sha256: Hex64
-    sm3: Hex64
+    async def verify_input(self, request: Request, through: int) -> VerifyInput:
+        """The bundle and files of a verify request: JSON, or a package ZIP."""
+        kind = media_type(request)
+        if kind == ZIP:
+            spool = await spool_body(request, self.cfg.max_package_bytes, self.cfg.spool_dir)
+            try:
+                return await run_in_threadpool(read_package_input, spool, through)
+            except InputError as exc:
+                raise Problem(422, str(exc)) from exc
+            finally:
+                spool.close()
+        if kind not in JSON_TYPES:
+            raise Problem(415, f"send application/json or {ZIP}, not {kind[:60]!r}")
+        body = await read_body(request, MAX_REQUEST_BYTES)
+        try:
+            return parse_verify_json(body)
+        except InputError as exc:
+            raise Problem(422, str(exc)) from exc
 
-
-class VerifyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    bundle: dict[str, Any] = Field(description="an evidence-proof/v1 bundle")
-    files: Annotated[list[FileDigestIn], Field(max_length=1000)] = Field(default_factory=list)
-    through: Annotated[int, Field(ge=1, le=5)] = 5
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    """Trust roots of the service (environment ``VERIFIER_*``)."""
-
-    log_keys: tuple[VerifierKey, ...] = ()
-    rpc_urls: tuple[str, ...] = ()
-    contract: str | None = None
-    chain_id: int | None = None
-    min_confirmations: int = 1
-    extra: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_env(cls) -> ServiceConfig:
-        keys = tuple(
-            VerifierKey.from_text(k) for k in os.environ.get("VERIFIER_LOG_KEYS", "").split() if k
+    def run(self, data: VerifyInput) -> Report:
+        """Every tier, with the service's own trust roots (never the input's)."""
+        return verify_bundle(
+            data.bundle,
+            files=data.files,
+            log_keys=self.cfg.log_keys,
+            anchor_check=self.check,
+            through=data.through,
         )
-        rpc = tuple(u for u in os.environ.get("VERIFIER_RPC_URLS", "").split() if u)
-        chain_id = os.environ.get("VERIFIER_CHAIN_ID")
-        return cls(
-            log_keys=keys,
-            rpc_urls=rpc,
-            contract=os.environ.get("VERIFIER_CONTRACT") or None,
-            chain_id=int(chain_id) if chain_id else None,
-            min_confirmations=int(os.environ.get("VERIFIER_MIN_CONFIRMATIONS", "1")),
+
+    def render(self, data: VerifyInput, report: Report, portal: str, lang: str) -> bytes:
+        # Imported here: reportlab is only needed for reports.
+        from verifier.report import ReportInput, render_pdf  # noqa: PLC0415
+
+        pdf: bytes = render_pdf(
+            ReportInput(
+                report=report,
+                bundle=data.bundle,
+                files=data.files,
+                generated_at=datetime.now(UTC),
+                portal_url=f"{portal}?leaf={report.leaf_hash}",
+                trusted_keys=[k.to_text() for k in self.cfg.log_keys],
+                rpc_endpoints=[endpoint_name(u) for u in self.cfg.rpc_urls]
+                if self.check is not None
+                else [],
+                lang="en" if lang == "en" else "zh",
+            )
         )
+        return pdf
 
-    def anchor_check(self) -> AnchorCheck | None:
-        if not self.rpc_urls or self.contract is None or self.chain_id is None:
-            return None
-        return make_anchor_check(
-            list(self.rpc_urls),
-            contract=self.contract,
-            chain_id=self.chain_id,
-            min_confirmations=self.min_confirmations,
-        )
-
-
-def _problem(status: int, detail: str) -> JSONResponse:
-    return JSONResponse(
-        {"title": "unusable_input", "status": status, "detail": detail},
-        status_code=status,
-        media_type="application/problem+json",
-    )
+    def lookup(self, evidence_id: str | None, sha256: str | None) -> dict[str, object]:
+        try:
+            query = parse_query(evidence_id, sha256)
+        except ValueError as exc:
+            raise Problem(422, str(exc)) from exc
+        if self.cfg.log_url is None:
+            raise Problem(404, "lookup is not configured on this service (VERIFIER_LOG_URL)")
+        try:
+            bundles = fetch_matches(self.cfg.log_url, query, timeout=self.cfg.log_timeout)
+        except UpstreamUnavailableError as exc:
+            raise Problem(503, str(exc), headers={"Retry-After": str(RETRY_AFTER)}) from exc
+        except LookupFailedError as exc:
+            raise Problem(exc.status, str(exc)) from exc
+        matches = []
+        for bundle in bundles:
+            report = self.run(VerifyInput(bundle))
+            matches.append(
+                {
+                    "bundle": bundle.model_dump(mode="json"),
+                    "matched_by": matched_by(bundle, query),
+                    "log_outcome": log_outcome(report.tiers),
+                    "report": report_dict(report),
+                }
+            )
+        return {"query": {query.field: query.value}, "matches": matches}
 
 
 def create_verifier_app(config: ServiceConfig | None = None) -> FastAPI:
-    cfg = config or ServiceConfig.from_env()
-    check = cfg.anchor_check()
+    """The app. ``config`` defaults to :meth:`ServiceConfig.from_env`, which raises
+    :class:`ServiceConfigError` (one line) for a bad ``VERIFIER_*`` value."""
+    service = _Service(config or ServiceConfig.from_env())
     app = FastAPI(
         title="Evidence Anchor verifier 证据核验服务",
-        version="0.1.0",
-        description="Verifies evidence-proof/v1 bundles tier by tier. Read-only; no database.",
+        version="0.2.0",
+        description=DESCRIPTION,
     )
+    install_problem_handlers(app)
+    _add_info_routes(app, service)
+    _add_verify_routes(app, service)
+    _add_lookup_route(app, service)
+    _add_portal_routes(app, service)
+    return app
 
-    @app.get("/healthz", tags=["health"])
+
+def _add_info_routes(app: FastAPI, service: _Service) -> None:
+    cfg = service.cfg
+
+    @app.get("/healthz", tags=["health"], summary="The process is up 服务存活")
     def healthz() -> dict[str, object]:
         return {
             "status": "ok",
             "log_keys": [k.to_text() for k in cfg.log_keys],
-            "chain_check": check is not None,
+            "chain_check": service.check is not None,
         }
 
+    @app.get(
+        "/v1/config",
+        tags=["config 配置"],
+        summary="Trust roots the service verifies with 本服务使用的信任根",
+    )
+    def get_config() -> dict[str, object]:
+        """The log keys and chain the service trusts, for the portal to show and use."""
+        return {
+            "log_keys": [k.to_text() for k in cfg.log_keys],
+            "chain": cfg.chain,
+            "min_confirmations": cfg.min_confirmations if service.check is not None else None,
+            "lang_default": "zh",
+            "max_package_bytes": cfg.max_package_bytes,
+            "lookup": cfg.log_url is not None,
+        }
+
+
+def _add_verify_routes(app: FastAPI, service: _Service) -> None:
     @app.post(
         "/v1/verify",
         tags=["verify 核验"],
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": VerifyRequest.model_json_schema()}},
-            }
-        },
+        summary="Verify a bundle or an evidence package 核验证明包或证据包",
+        responses=problem_docs(413, 415, 422),
+        openapi_extra=VERIFY_BODY,
     )
-    async def verify(request: Request) -> JSONResponse:
-        """Verify a bundle; ``files`` are digests the client computed (the files stay with it)."""
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-            return _problem(413, f"request exceeds {MAX_REQUEST_BYTES} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_REQUEST_BYTES:
-                return _problem(413, f"request exceeds {MAX_REQUEST_BYTES} bytes")
-        try:
-            raw = parse_json(bytes(body), max_bytes=MAX_REQUEST_BYTES, what="request")
-            req = VerifyRequest.model_validate(raw)
-            bundle = bundle_from_obj(req.bundle)
-        except FormatError as exc:
-            return _problem(422, str(exc))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"]) or "request"
-            return _problem(422, f"{loc}: {first['msg']}")
-        files = [FileDigest(f.name, f.size, f.sha256, f.sm3) for f in req.files]
-        try:
-            report = verify_bundle(
-                bundle, files=files, log_keys=cfg.log_keys, anchor_check=check, through=req.through
-            )
-        except VerifierError as exc:
-            return _problem(422, str(exc))
-        return JSONResponse(report.to_dict())
+    async def verify(request: Request, through: Through = 5) -> JSONResponse:
+        """JSON `{bundle, files, through}` — `files` are digests the client computed, the
+        files stay with it — or an evidence package as an `application/zip` body (its files
+        are hashed here; `?through=` applies). Answers every tier with its Chinese name and
+        a plain explanation in Chinese and English."""
+        data = await service.verify_input(request, through)
+        report = await run_in_threadpool(service.run, data)
+        body = report_dict(report)
+        if data.package is not None:
+            body["package"] = data.package
+        return JSONResponse(body)
 
-    return app
+    @app.post(
+        "/v1/verify/report",
+        tags=["verify 核验"],
+        summary="Appraisal report (PDF) 核验报告（PDF）",
+        responses={
+            200: {"content": {"application/pdf": {}}, "description": "the report"},
+            **problem_docs(413, 415, 422),
+        },
+        response_class=Response,
+        openapi_extra=VERIFY_BODY,
+    )
+    async def verify_report(request: Request, through: Through = 5, lang: Lang = "zh") -> Response:
+        """The same inputs as `POST /v1/verify`; the answer is the 核验报告 as a PDF,
+        Chinese by default (`?lang=en` for English)."""
+        data = await service.verify_input(request, through)
+        report = await run_in_threadpool(service.run, data)
+        portal = service.cfg.portal_url or str(request.base_url).rstrip("/") + "/verify"
+        pdf = await run_in_threadpool(service.render, data, report, portal, lang)
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="report-{report.evidence_id}.pdf"'
+            },
+        )
+
+    @app.post(
+        "/v1/anchor-check",
+        tags=["verify 核验"],
+        summary="Tier 5 only: the blockchain anchor 仅核验区块链锚定",
+        responses=problem_docs(413, 415, 422),
+        openapi_extra=ANCHOR_BODY,
+    )
+    async def anchor_check(request: Request) -> JSONResponse:
+        """For the portal, which checks tiers 1-4 in the browser: is the bundle's checkpoint
+        recorded on the service's trusted chain? `not_checked` when none is configured."""
+        kind = media_type(request)
+        if kind not in JSON_TYPES:
+            raise Problem(415, f"send application/json, not {kind[:60]!r}")
+        body = await read_body(request, MAX_REQUEST_BYTES)
+        try:
+            bundle = parse_anchor_json(body)
+        except InputError as exc:
+            raise Problem(422, str(exc)) from exc
+        report = await run_in_threadpool(service.run, VerifyInput(bundle))
+        return JSONResponse(tier_dict(report.tiers[4]))
+
+
+def _add_lookup_route(app: FastAPI, service: _Service) -> None:
+    @app.get(
+        "/v1/lookup",
+        tags=["lookup 查询"],
+        summary="Look up public entries by evidence id or SHA-256 按证据编号或哈希查询",
+        responses=problem_docs(404, 422, 502, 503),
+    )
+    def lookup(
+        evidence_id: Annotated[str | None, Query(max_length=64)] = None,
+        sha256: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> JSONResponse:
+        """Asks the evidence API's public lookup (`VERIFIER_LOG_URL`), then verifies every
+        bundle it returns (tiers 3-5) with this service's own trusted key and chain: the log
+        is not trusted. An evidence bundle found by a file's SHA-256 carries no manifest (it
+        holds non-public details), so the link from the file to that evidence is shown as
+        `file_digest_unproven` until the package is verified."""
+        return JSONResponse(service.lookup(evidence_id, sha256))
+
+
+def _add_portal_routes(app: FastAPI, service: _Service) -> None:
+    root = service.cfg.portal_dir
+
+    @app.get(
+        "/verify",
+        tags=["portal 门户"],
+        summary="The verification portal 核验门户",
+        response_class=Response,
+        responses={200: {"content": {"text/html": {}}}, **problem_docs(404)},
+    )
+    def portal(request: Request) -> Response:
+        return serve_portal(request, root, "index.html")
+
+    @app.get(
+        "/verify/static/{path:path}",
+        tags=["portal 门户"],
+        summary="The portal's scripts and styles 门户静态文件",
+        response_class=Response,
+        responses=problem_docs(404),
+    )
+    def portal_static(path: str, request: Request) -> Response:
+        return serve_portal(request, root, path)

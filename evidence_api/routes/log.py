@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from evidence_api.routes.deps import RuntimeDep
 from evidence_api.schemas import ConsistencyProofOut, InclusionProofOut, problem_responses
 from evidence_api.services import log as log_service
+from evidence_api.services import lookup as lookup_service
 
 router = APIRouter(prefix="/v1/log", tags=["log 日志"])
 ERRORS = problem_responses(404, 422, 503)
@@ -51,3 +52,30 @@ def consistency_proof(
 ) -> ConsistencyProofOut:
     """RFC 9162 consistency proof between two published tree sizes."""
     return log_service.consistency(runtime, first=first, second=second)
+
+
+@router.get(
+    "/lookup",
+    responses={
+        **ERRORS,
+        200: {"description": "{matches: [evidence-proof/v1 bundle without manifest, …]}"},
+    },
+    summary="Public lookup by entry id or SHA-256 (公开查询，按编号或哈希)",
+)
+def lookup(
+    runtime: RuntimeDep,
+    evidence_id: Annotated[
+        str | None, Query(max_length=64, description="an evidence (ev-…) or stamp (st-…) id")
+    ] = None,
+    sha256: Annotated[
+        str | None, Query(max_length=64, description="SHA-256 of a file or a stamped digest")
+    ] = None,
+) -> JSONResponse:
+    """No token needed. The proof bundles of the matching entries, each without its
+    manifest (which holds non-public metadata): at most 20, evidence first. A verifier
+    checks them itself; 404 when nothing matches."""
+    bundles = lookup_service.lookup(runtime, evidence_id=evidence_id, sha256=sha256)
+    return JSONResponse(
+        {"matches": [b.model_dump(mode="json") for b in bundles]},
+        headers={"Cache-Control": "no-cache"},
+    )

@@ -1,0 +1,94 @@
+"""The public lookup: proof bundles of public entries, by entry id or by SHA-256.
+
+Anyone may ask (no token), so it answers only what an entry already shows to
+whoever holds its proof: the entry, the receipt, the inclusion proof, the
+checkpoint and the anchor — never the manifest, which holds non-public
+metadata (submitter, case, notes, source URL). A caller who has the file can
+still prove the link from file to evidence with the evidence package.
+
+By SHA-256 it finds evidence having a file with that digest (through the
+indexed ``evidence_file.sha256``) and stamps of that digest. Stamp digests
+live only inside the entry's canonical JSON (``log_entry.entry``) and have
+no index of their own, so that half is a scan of the stamp entries, stopped
+at :data:`MAX_MATCHES`; an indexed column would need a migration of its own.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Connection, select
+
+from anchoring.proofs import bundle_for
+from anchoring.queue import EntryRecord, get_entry
+from anchoring.schema import log_entry
+from evidence_api.errors import InvalidInputError, NotFoundError
+from evidence_api.models import Evidence, EvidenceFile
+from evidence_api.runtime import Runtime
+from verifier.bundle import Bundle
+
+#: Matches answered at most (evidence first, oldest first; then stamps).
+MAX_MATCHES = 20
+#: Entries whose proofs are public: evidence (``ev-``) and stamps (``st-``).
+ENTRY_ID = re.compile(r"^(?:ev|st)-[0-9a-f]{28}$")
+PUBLIC_KINDS = ("evidence", "stamp")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def lookup(runtime: Runtime, *, evidence_id: str | None, sha256: str | None) -> list[Bundle]:
+    """Manifest-less bundles for ``evidence_id`` or ``sha256`` (exactly one is given)."""
+    if (evidence_id is None) == (sha256 is None):
+        raise InvalidInputError("give exactly one of evidence_id and sha256", field="evidence_id")
+    with runtime.engine.connect() as conn:
+        if evidence_id is not None:
+            if not ENTRY_ID.fullmatch(evidence_id):
+                raise InvalidInputError(
+                    "evidence_id: must be ev-… or st-… followed by 28 lower-case hex digits",
+                    field="evidence_id",
+                )
+            record = get_entry(conn, evidence_id)
+            records = [record] if record is not None and record.kind in PUBLIC_KINDS else []
+            what = f"evidence_id {evidence_id}"
+        else:
+            assert sha256 is not None
+            digest = sha256.strip().lower()
+            if not _SHA256.fullmatch(digest):
+                raise InvalidInputError(
+                    "sha256: must be a SHA-256 digest of 64 hex digits", field="sha256"
+                )
+            records = by_digest(conn, digest)
+            what = f"sha256 {digest}"
+        if not records:
+            raise NotFoundError(f"no public entry with {what}")
+        return [bundle_for(conn, r, origin=runtime.signer.name) for r in records]
+
+
+def by_digest(conn: Connection, digest: str) -> list[EntryRecord]:
+    """Evidence entries having a file of SHA-256 ``digest``, then stamps of ``digest``."""
+    holders = (
+        select(Evidence.id)
+        .join(EvidenceFile, EvidenceFile.evidence_seq == Evidence.seq)
+        .where(EvidenceFile.sha256 == digest)
+    )
+    ids = list(
+        conn.execute(
+            select(log_entry.c.entry_id)
+            .where(log_entry.c.kind == "evidence", log_entry.c.entry_id.in_(holders))
+            .order_by(log_entry.c.seq)
+            .limit(MAX_MATCHES)
+        ).scalars()
+    )
+    if len(ids) < MAX_MATCHES:
+        # The entry column holds RFC 8785 canonical JSON, so a stamp of ``digest`` contains
+        # exactly this text (``digest`` is 64 checked hex digits: no LIKE wildcard in it).
+        ids += conn.execute(
+            select(log_entry.c.entry_id)
+            .where(
+                log_entry.c.kind == "stamp",
+                log_entry.c.entry.contains(f'"body":{{"sha256":"{digest}"}}', autoescape=True),
+            )
+            .order_by(log_entry.c.seq)
+            .limit(MAX_MATCHES - len(ids))
+        ).scalars()
+    records = [get_entry(conn, entry_id) for entry_id in ids]
+    return [r for r in records if r is not None]

@@ -1,0 +1,176 @@
+"""Plain explanations of each verification tier, in Chinese and English.
+
+An appraiser or judge who has never heard of Merkle trees reads a tier's
+result here: what the tier proves (``purpose``) and what this particular
+result means for the evidence (``explanation``). One table, shared by the
+verification service, the portal's server answers and the appraisal report,
+so that every surface tells a reader the same thing.
+
+Wording only: nothing here decides a result (that is :mod:`verifier.verify`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from verifier.verify import TIER_NAMES, Status, TierResult
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What a tier proves and what one result of it means, in both languages."""
+
+    tier: int
+    name: str
+    name_zh: str
+    purpose_zh: str
+    purpose_en: str
+    explanation_zh: str
+    explanation_en: str
+
+    def fields(self) -> dict[str, str]:
+        """The keys the service adds to each tier of a report."""
+        return {
+            "name_zh": self.name_zh,
+            "purpose_zh": self.purpose_zh,
+            "purpose_en": self.purpose_en,
+            "explanation_zh": self.explanation_zh,
+            "explanation_en": self.explanation_en,
+        }
+
+
+#: What each tier proves when it is verified (independent of the result).
+PURPOSE: Final[dict[int, tuple[str, str]]] = {
+    1: (
+        "核对文件本身：逐字节计算文件的 SHA-256 与 SM3 哈希值，与证据清单中固定的值比对。",
+        "Checks the files themselves: their SHA-256 and SM3 digests, computed byte by byte, "
+        "are compared with the values fixed in the evidence manifest.",
+    ),
+    2: (
+        "核对证据清单：清单（文件列表、来源、取证时间等）的哈希值必须与写入日志的条目一致。",
+        "Checks the evidence manifest: the digests of the manifest (file list, source, "
+        "capture time) must be the ones written into the log entry.",
+    ),
+    3: (
+        "核对日志收录：用默克尔包含证明（RFC 9162）计算，证明该条目确实在日志的这棵树中。",
+        "Checks that the log holds the entry: a Merkle inclusion proof (RFC 9162) shows the "
+        "entry is in the log's tree.",
+    ),
+    4: (
+        "核对日志签名：树根（检查点）由受信任的日志公钥签名，证明它出自该日志且未被改写。",
+        "Checks the log's signature: the tree head (checkpoint) is signed by the trusted log "
+        "key, so it comes from that log and was not rewritten.",
+    ),
+    5: (
+        "核对区块链锚定：受信任区块链上的合约记录了同一树根及其区块时间，此后任何人（包括运营方）"
+        "都无法改写历史。",
+        "Checks the blockchain anchor: the contract on the trusted chain recorded the same "
+        "tree head at a block time; from then on nobody, not even the operator, can rewrite "
+        "that history.",
+    ),
+}
+
+#: What a result means, per tier and status (skipped and not applicable are shared below).
+MEANING: Final[dict[tuple[int, Status], tuple[str, str]]] = {
+    (1, Status.VERIFIED): (
+        "文件与清单记录的哈希值完全一致：自取证固定以来，文件没有被改动过一个字节。",
+        "The files match the digests in the manifest exactly: not one byte has changed since "
+        "the evidence was fixed.",
+    ),
+    (1, Status.FAILED): (
+        "文件的哈希值与清单记录不一致：该文件已被改动，或并非本证据中的文件。",
+        "A file's digest differs from the manifest: the file was changed, or it is not a file "
+        "of this evidence.",
+    ),
+    (1, Status.NOT_CHECKED): (
+        "未提供全部文件（或证明中没有清单），因此没有核对文件内容；其余各层只证明日志中的记录。",
+        "Not all files were given (or the proof carries no manifest), so the file contents were "
+        "not checked; the other tiers only prove what the log recorded.",
+    ),
+    (2, Status.VERIFIED): (
+        "证据清单的 SHA-256 与 SM3 哈希值与日志条目一致：清单在存证后未被改动。",
+        "The manifest's SHA-256 and SM3 digests are the log entry's: the manifest has not "
+        "changed since it was recorded.",
+    ),
+    (2, Status.FAILED): (
+        "证据清单与日志条目不一致：清单被改动过，或不属于这条记录。",
+        "The manifest does not match the log entry: it was changed, or it belongs to another "
+        "record.",
+    ),
+    (2, Status.NOT_CHECKED): (
+        "证明中没有附带证据清单（清单含非公开信息），因此未核对；证据包中包含清单。",
+        "The proof carries no manifest (it holds non-public details), so this was not checked; "
+        "the evidence package contains it.",
+    ),
+    (3, Status.VERIFIED): (
+        "包含证明成立：该条目确实是日志这棵默克尔树中的一片叶子。",
+        "The inclusion proof holds: the entry is a leaf of the log's Merkle tree.",
+    ),
+    (3, Status.FAILED): (
+        "包含证明不成立：由证明计算出的树根与检查点不符，该条目不在所称的日志中，或证明被篡改。",
+        "The inclusion proof does not hold: the root it leads to is not the checkpoint's; the "
+        "entry is not in that log, or the proof was altered.",
+    ),
+    (3, Status.NOT_CHECKED): (
+        "该条目尚未封存进日志树（待处理）；稍后重新获取证明即可完成核验。",
+        "The entry is not yet sealed into the log's tree (pending); fetch the proof again "
+        "later to complete this check.",
+    ),
+    (4, Status.VERIFIED): (
+        "检查点由受信任的日志公钥签名，签名有效。",
+        "The checkpoint is signed by the trusted log key, and the signature is valid.",
+    ),
+    (4, Status.FAILED): (
+        "签名无效，或并非受信任的日志公钥所签：该检查点不能视为出自该日志。",
+        "The signature is invalid or not by the trusted log key: the checkpoint cannot be "
+        "taken as coming from that log.",
+    ),
+    (4, Status.NOT_CHECKED): (
+        "未配置受信任的日志公钥，无法核对签名；请向运营方获取并核对公开的公钥。",
+        "No trusted log key is configured, so the signature was not checked; obtain the log's "
+        "published key from the operator and compare it.",
+    ),
+    (5, Status.VERIFIED): (
+        "区块链上的合约记录了同一树根，已有足够的区块确认：该记录在所示区块时间已经存在，且不可改写。",
+        "The contract on the chain records the same tree head, with enough confirmations: the "
+        "record existed at the block time shown and cannot be rewritten.",
+    ),
+    (5, Status.FAILED): (
+        "区块链上的记录与证明不符（链、合约、树根或交易不一致）：锚定不成立。",
+        "The chain does not record what the proof claims (chain, contract, root or transaction "
+        "differ): the anchor does not hold.",
+    ),
+    (5, Status.NOT_CHECKED): (
+        "尚未锚定到区块链，或此次未能查询区块链（离线、节点不可达或确认数不足）。",
+        "Not yet anchored on the chain, or the chain could not be queried this time (offline, "
+        "unreachable node, or too few confirmations).",
+    ),
+}
+
+_NOT_APPLICABLE = (
+    "该类条目不涉及此项核对。",
+    "This check does not apply to this kind of entry.",
+)
+_SKIPPED = (
+    "按要求跳过此项核对。",
+    "This check was skipped on request.",
+)
+
+
+def explain(tier: int, status: Status | str) -> Explanation:
+    """The explanation of ``status`` for ``tier`` (1–5); raises ``KeyError`` for others."""
+    state = Status(status)
+    name, name_zh = TIER_NAMES[tier]
+    purpose_zh, purpose_en = PURPOSE[tier]
+    if state is Status.NOT_APPLICABLE:
+        zh, en = _NOT_APPLICABLE
+    elif state is Status.SKIPPED:
+        zh, en = _SKIPPED
+    else:
+        zh, en = MEANING[(tier, state)]
+    return Explanation(tier, name, name_zh, purpose_zh, purpose_en, zh, en)
+
+
+def explain_result(result: TierResult) -> Explanation:
+    return explain(result.tier, result.status)

@@ -1,0 +1,182 @@
+"""Configuration of the verification service (environment ``VERIFIER_*``).
+
+The service's trust roots — the log keys, the chain id, the contract and the RPC
+endpoints — are its own configuration, never taken from a request or from
+what the evidence API answers. A bad value refuses the start with one line
+naming the variable (:class:`ServiceConfigError`), never a traceback.
+
+========================== ====================================================
+``VERIFIER_LOG_KEYS``      trusted log verifier keys (vkey text), whitespace-separated
+``VERIFIER_RPC_URLS``      JSON-RPC endpoints for tier 5, whitespace-separated
+``VERIFIER_CHAIN_ID``      the trusted chain id
+``VERIFIER_CONTRACT``      the trusted EvidenceLog contract address
+``VERIFIER_MIN_CONFIRMATIONS`` confirmations tier 5 needs (default 1)
+``VERIFIER_LOG_URL``       the evidence API whose public lookup ``/v1/lookup`` asks
+``VERIFIER_LOG_TIMEOUT``   seconds for one lookup request upstream (default 10)
+``VERIFIER_PORTAL_URL``    public URL of the portal, for the report's QR code
+                           (default: the request's base URL + ``/verify``)
+``VERIFIER_MAX_PACKAGE_BYTES`` largest package upload (default 2 GiB)
+``VERIFIER_SPOOL_DIR``     where uploads are spooled (default: the system temp dir)
+========================== ====================================================
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from verifier.chain import ChainConfigError, make_anchor_check
+from verifier.errors import FormatError, VerifierError
+from verifier.note import VerifierKey
+from verifier.verify import AnchorCheck
+
+DEFAULT_MAX_PACKAGE_BYTES = 2 * 2**30
+MAX_PACKAGE_BYTES_LIMIT = 2**40
+DEFAULT_LOG_TIMEOUT = 10.0
+MAX_LOG_KEYS = 16
+MAX_URL_CHARS = 2048
+#: The portal's files, shipped inside the package (``package-data``).
+PORTAL_DIR = Path(__file__).resolve().parent / "portal"
+
+
+class ServiceConfigError(FormatError):
+    """A ``VERIFIER_*`` setting that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Trust roots and limits of the service (environment ``VERIFIER_*``)."""
+
+    log_keys: tuple[VerifierKey, ...] = ()
+    rpc_urls: tuple[str, ...] = ()
+    contract: str | None = None
+    chain_id: int | None = None
+    min_confirmations: int = 1
+    extra: dict[str, str] = field(default_factory=dict)
+    log_url: str | None = None
+    log_timeout: float = DEFAULT_LOG_TIMEOUT
+    portal_url: str | None = None
+    max_package_bytes: int = DEFAULT_MAX_PACKAGE_BYTES
+    spool_dir: Path | None = None
+    portal_dir: Path = PORTAL_DIR
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceConfig:
+        """Read and check every ``VERIFIER_*`` variable; raises :class:`ServiceConfigError`."""
+        env = os.environ if env is None else env
+        rpc = tuple(u for u in env.get("VERIFIER_RPC_URLS", "").split() if u)
+        contract = env.get("VERIFIER_CONTRACT", "").strip() or None
+        chain_id = _int(env, "VERIFIER_CHAIN_ID", None, 1, 2**53 - 1)
+        chain = {"VERIFIER_RPC_URLS": rpc, "VERIFIER_CONTRACT": contract,
+                 "VERIFIER_CHAIN_ID": chain_id}  # fmt: skip
+        missing = [name for name, value in chain.items() if not value]
+        if 0 < len(missing) < len(chain):
+            raise ServiceConfigError(
+                f"{', '.join(missing)} not set: tier 5 needs VERIFIER_RPC_URLS, "
+                "VERIFIER_CONTRACT and VERIFIER_CHAIN_ID together (or none of them)"
+            )
+        spool = env.get("VERIFIER_SPOOL_DIR", "").strip()
+        if spool and not Path(spool).is_dir():
+            raise ServiceConfigError(f"VERIFIER_SPOOL_DIR {spool[:200]!r} is not a directory")
+        config = cls(
+            log_keys=_keys(env.get("VERIFIER_LOG_KEYS", "")),
+            rpc_urls=rpc,
+            contract=contract,
+            chain_id=chain_id,
+            min_confirmations=_int(env, "VERIFIER_MIN_CONFIRMATIONS", 1, 1, 1_000_000) or 1,
+            log_url=_url(env, "VERIFIER_LOG_URL"),
+            log_timeout=_seconds(env, "VERIFIER_LOG_TIMEOUT", DEFAULT_LOG_TIMEOUT),
+            portal_url=_url(env, "VERIFIER_PORTAL_URL"),
+            max_package_bytes=_int(
+                env,
+                "VERIFIER_MAX_PACKAGE_BYTES",
+                DEFAULT_MAX_PACKAGE_BYTES,
+                1,
+                MAX_PACKAGE_BYTES_LIMIT,
+            )
+            or DEFAULT_MAX_PACKAGE_BYTES,
+            spool_dir=Path(spool) if spool else None,
+        )
+        try:
+            config.anchor_check()
+        except ChainConfigError as exc:  # names the CLI option: say which variable instead
+            raise ServiceConfigError(f"VERIFIER_RPC_URLS/CONTRACT/CHAIN_ID: {exc}") from exc
+        return config
+
+    def anchor_check(self) -> AnchorCheck | None:
+        """The tier-5 check against the trusted chain, or None when none is configured."""
+        if not self.rpc_urls or self.contract is None or self.chain_id is None:
+            return None
+        return make_anchor_check(
+            list(self.rpc_urls),
+            contract=self.contract,
+            chain_id=self.chain_id,
+            min_confirmations=self.min_confirmations,
+        )
+
+    @property
+    def chain(self) -> dict[str, object] | None:
+        """The trusted chain facts, as the portal shows them (None: tier 5 is off)."""
+        if not self.rpc_urls or self.contract is None or self.chain_id is None:
+            return None
+        return {"chain_id": self.chain_id, "contract": self.contract}
+
+
+def _keys(text: str) -> tuple[VerifierKey, ...]:
+    keys = []
+    for i, word in enumerate(text.split()):
+        try:
+            keys.append(VerifierKey.from_text(word))
+        except VerifierError as exc:
+            raise ServiceConfigError(f"VERIFIER_LOG_KEYS: key {i + 1}: {exc}") from exc
+    if len(keys) > MAX_LOG_KEYS:
+        raise ServiceConfigError(f"VERIFIER_LOG_KEYS: at most {MAX_LOG_KEYS} keys")
+    return tuple(keys)
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise ServiceConfigError(f"{name} must be an integer in {low}..{high}, got {raw[:40]!r}")
+    return int(raw)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 300:  # also refuses nan and inf
+        raise ServiceConfigError(f"{name} must be seconds in (0, 300], got {raw[:40]!r}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(raw)
+        _ = parts.port  # a bad port raises here
+    except ValueError as exc:
+        raise ServiceConfigError(f"{name} {raw[:80]!r}: {exc}") from exc
+    if (
+        len(raw) > MAX_URL_CHARS
+        or not raw.isprintable()
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+    ):
+        raise ServiceConfigError(
+            f"{name} {raw[:80]!r}: must be an http:// or https:// URL without query or fragment"
+        )
+    return raw.rstrip("/")
