@@ -1,0 +1,468 @@
+"""The sections of the appraisal report, each a list of platypus flowables.
+
+Pure: each function reads the :class:`~verifier.report.ReportInput` (and the
+verification report inside it) and returns flowables; nothing is verified here.
+What a section shows is what the verifier found, in the order a reader checks
+it: conclusion, evidence, files, log, chain, tiers, trust, law, signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from reportlab.lib import colors  # type: ignore[import-untyped]
+from reportlab.platypus import (  # type: ignore[import-untyped]
+    Flowable,
+    KeepTogether,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from verifier.bundle import Bundle
+from verifier.checkpoint import parse_signed_checkpoint
+from verifier.digests import FileDigest
+from verifier.errors import VerifierError
+from verifier.explain import explain
+from verifier.models import ManifestFile
+from verifier.note import VerifierKey, parse_note
+from verifier.report_style import (
+    CONTENT_WIDTH,
+    OUTCOME_BACKGROUNDS,
+    STATUS_COLOURS,
+    Styles,
+    grid_table,
+    kv_table,
+    unix_times,
+    utc_and_beijing,
+)
+from verifier.report_text import (
+    LEGAL_BASIS,
+    OUTCOME_LABELS,
+    STATUS_LABELS,
+    TIER_TITLES,
+    Lang,
+    both,
+    label,
+    pick,
+)
+from verifier.verify import Status, TierResult
+
+if TYPE_CHECKING:
+    from verifier.report import ReportInput
+
+FileState = Literal["match", "mismatch", "not_given", "not_listed"]
+
+
+@dataclass(frozen=True)
+class FileLine:
+    """One row of the file table: what the manifest lists, and what was hashed."""
+
+    name: str
+    size: int
+    sha256: str
+    sm3: str
+    hashed: FileDigest | None
+    state: FileState
+
+
+def match_files(listed: Sequence[ManifestFile], given: Sequence[FileDigest]) -> list[FileLine]:
+    """Pair hashed files with manifest files, as tier 1 does: by name, then by content."""
+    by_name = {f.name: f for f in listed}
+    found: dict[str, FileDigest] = {}
+    extra: list[FileDigest] = []
+    for digest in given:
+        match = by_name.get(digest.name) if digest.name not in found else None
+        if match is None:
+            match = next(
+                (f for f in listed if f.sha256 == digest.sha256 and f.name not in found), None
+            )
+        if match is None:
+            extra.append(digest)
+        else:
+            found[match.name] = digest
+    lines = []
+    for f in listed:
+        hashed = found.get(f.name)
+        state: FileState = "not_given"
+        if hashed is not None:
+            same = (hashed.size, hashed.sha256, hashed.sm3) == (f.size, f.sha256, f.sm3)
+            state = "match" if same else "mismatch"
+        lines.append(FileLine(f.name, f.size, f.sha256, f.sm3, hashed, state))
+    lines.extend(FileLine(d.name, d.size, d.sha256, d.sm3, d, "not_listed") for d in extra)
+    return lines
+
+
+def _stamp_lines(stamped: str, given: Sequence[FileDigest]) -> list[FileLine]:
+    return [
+        FileLine(d.name, d.size, d.sha256, d.sm3, d, "match" if d.sha256 == stamped else "mismatch")
+        for d in given
+    ]
+
+
+def _tier(data: ReportInput, number: int) -> TierResult | None:
+    return next((t for t in data.report.tiers if t.tier == number), None)
+
+
+def _status_text(status: Status, lang: Lang) -> tuple[str, object]:
+    return both(STATUS_LABELS[status], lang), STATUS_COLOURS[status.value]
+
+
+# --- header and conclusion -------------------------------------------------------------------
+
+
+def header(data: ReportInput, s: Styles, number: str, qr: Flowable | None) -> list[Flowable]:
+    lang = data.lang
+    utc, beijing = utc_and_beijing(data.generated_at)
+    left: list[Flowable] = [
+        s.title(label("title", lang)),
+        s.markup(label("subtitle", lang), 10, alignment=1, spaceAfter=8),
+        s.text(f"{label('report_no', lang)}: {number}", 9),
+        s.text(f"{label('generated', lang)}: {utc}", 9),
+        s.text(f"{label('generated', lang)}: {beijing}", 9),
+    ]
+    if qr is None:
+        return left
+    right = [qr, s.text(label("scan", lang), 7.5, alignment=1)]
+    table = Table([[left, right]], colWidths=[CONTENT_WIDTH - 100, 100])
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    return [table]
+
+
+def conclusion(data: ReportInput, s: Styles) -> list[Flowable]:
+    lang = data.lang
+    outcome = data.report.outcome
+    colour = {"verified": "verified", "failed": "failed", "incomplete": "not_checked"}
+    head = s.markup(
+        f"{label('conclusion', lang)}：" if lang == "zh" else f"{label('conclusion', lang)}: ",
+        11,
+    )
+    verdict = s.text(
+        both(OUTCOME_LABELS[outcome], lang),
+        20,
+        textColor=STATUS_COLOURS[colour[outcome.value]],
+        spaceBefore=4,
+        spaceAfter=6,
+    )
+    cells: list[Flowable] = [head, verdict]
+    for t in data.report.tiers:
+        if t.status is Status.VERIFIED:
+            continue
+        name = pick(TIER_TITLES[t.tier], lang)
+        status = pick(STATUS_LABELS[t.status], lang)
+        line = (
+            f"第 {t.tier} 层（{name}）{status}：{t.detail}"
+            if lang == "zh"
+            else f"Tier {t.tier} ({name}) {status}: {t.detail}"
+        )
+        cells.append(s.text(line, 9))
+    if len(cells) == 2:
+        cells.append(
+            s.text("全部五个层级均核验通过。" if lang == "zh" else "All five tiers verified.", 9)
+        )
+    box = Table([[cells]], colWidths=[CONTENT_WIDTH])
+    box.setStyle(
+        TableStyle(
+            [
+                ("BACKGROUND", (0, 0), (-1, -1), OUTCOME_BACKGROUNDS[outcome.value]),
+                ("BOX", (0, 0), (-1, -1), 1.2, STATUS_COLOURS[colour[outcome.value]]),
+                ("LEFTPADDING", (0, 0), (-1, -1), 10),
+                ("TOPPADDING", (0, 0), (-1, -1), 6),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 8),
+            ]
+        )
+    )
+    return [Spacer(1, 6), box]
+
+
+# --- evidence, files ---------------------------------------------------------------------------
+
+
+def evidence(data: ReportInput, s: Styles) -> list[Flowable]:
+    lang, bundle = data.lang, data.bundle
+    rows = [
+        (label("evidence_id", lang), s.text(bundle.entry.id)),
+        (label("kind", lang), s.text(bundle.entry.kind)),
+    ]
+    manifest = bundle.manifest
+    if manifest is not None:
+        absent = "—"
+        env = ", ".join(f"{k}={v}" for k, v in sorted(manifest.capture.environment.items()))
+        rows += [
+            (label("source_url", lang), s.text(manifest.source.url or absent)),
+            (label("platform", lang), s.text(manifest.source.platform or absent)),
+            (label("entity", lang), s.text(manifest.source.entity or absent)),
+            (label("captured_at", lang), s.text(manifest.captured_at)),
+            (label("capture_tool", lang), s.text(manifest.capture.tool)),
+            (label("capture_env", lang), s.text(env or absent)),
+            (label("submitter", lang), s.text(manifest.submitter)),
+            (label("case", lang), s.text(manifest.case or absent)),
+        ]
+        if manifest.notes:
+            rows.append((label("notes", lang), s.text(manifest.notes)))
+    out: list[Flowable] = [s.heading(label("sec_evidence", lang)), kv_table(s, rows)]
+    if manifest is None and bundle.entry.kind == "evidence":
+        out.append(s.text(label("no_manifest", lang), 8.5, spaceBefore=3))
+    return out
+
+
+_STATE_COLOURS = {
+    "match": "verified",
+    "mismatch": "failed",
+    "not_given": "not_checked",
+    "not_listed": "failed",
+}
+
+
+def _file_rows(
+    s: Styles, lang: Lang, number: int, line: FileLine, first_row: int
+) -> tuple[list[list[object]], list[tuple[object, ...]]]:
+    none = "—"
+    state_label = label(line.state, lang)
+    rows: list[list[object]] = [
+        [
+            s.text(str(number)),
+            s.text(label("file_name", lang), 8),
+            s.text(line.name),
+            s.text(state_label, textColor=STATUS_COLOURS[_STATE_COLOURS[line.state]]),
+        ],
+        ["", s.text(label("file_size", lang), 8), s.text(str(line.size)), ""],
+        ["", s.text("SHA-256", 8), s.hex(line.sha256), ""],
+        ["", s.text("SM3", 8), s.hex(line.sm3 or none), ""],
+    ]
+    if line.state == "mismatch" and line.hashed is not None:
+        hashed = label("hashed", lang)
+        rows += [
+            [
+                "",
+                s.text(f"{hashed} {label('file_size', lang)}", 8),
+                s.text(str(line.hashed.size)),
+                "",
+            ],
+            ["", s.text(f"{hashed} SHA-256", 8), s.hex(line.hashed.sha256), ""],
+            ["", s.text(f"{hashed} SM3", 8), s.hex(line.hashed.sm3), ""],
+        ]
+    last = first_row + len(rows) - 1
+    spans: list[tuple[object, ...]] = [
+        ("SPAN", (0, first_row), (0, last)),
+        ("SPAN", (3, first_row), (3, last)),
+        ("LINEABOVE", (0, first_row), (-1, first_row), 1.0, colors.black),
+    ]
+    return rows, spans
+
+
+def files(data: ReportInput, s: Styles) -> list[Flowable]:
+    lang, bundle = data.lang, data.bundle
+    out: list[Flowable] = [s.heading(label("sec_files", lang))]
+    entry = bundle.entry
+    if entry.kind == "stamp":
+        stamped = str(entry.body["sha256"])
+        out.append(kv_table(s, [(label("stamp_digest", lang), s.hex(stamped))]))
+        lines = _stamp_lines(stamped, data.files)
+        if not lines:
+            out.append(s.text(label("not_given", lang), 8.5, spaceBefore=3))
+            return out
+    elif bundle.manifest is not None:
+        lines = match_files(bundle.manifest.files, data.files)
+    elif entry.kind == "evidence":
+        return [*out, s.text(label("no_manifest", lang), 9)]
+    else:
+        return [*out, s.text(label("no_files", lang), 9)]
+    head = [
+        s.text(label("file_no", lang), 8),
+        s.text("", 8),
+        s.text(f"{label('file_name', lang)} / {label('file_size', lang)} / SHA-256 / SM3", 8),
+        s.text(label("file_match", lang), 8),
+    ]
+    rows: list[list[object]] = [head]
+    extra: list[tuple[object, ...]] = []
+    for number, line in enumerate(lines, start=1):
+        more, spans = _file_rows(s, lang, number, line, len(rows))
+        rows += more
+        extra += spans
+    widths = (28, 66, CONTENT_WIDTH - 28 - 66 - 66, 66)
+    out.append(grid_table(rows, widths, header=True, extra=extra))
+    return out
+
+
+# --- log entry, checkpoint, anchor -------------------------------------------------------------
+
+
+def _key_text(text: str) -> str:
+    try:
+        key = VerifierKey.from_text(text.strip())
+    except VerifierError:
+        return text.strip()
+    return f"{key.name} ({key.key_id.hex()})"
+
+
+def log_entry(data: ReportInput, s: Styles) -> list[Flowable]:
+    lang, bundle = data.lang, data.bundle
+    entry = bundle.entry
+    rows = [
+        (label("kind", lang), s.text(entry.kind)),
+        (label("entry_at", lang), s.text(entry.at)),
+        (label("leaf_hash", lang), s.hex(data.report.leaf_hash)),
+    ]
+    if entry.kind == "evidence":
+        rows += [
+            (label("manifest_sha256", lang), s.hex(str(entry.body["manifest_sha256"]))),
+            (label("manifest_sm3", lang), s.hex(str(entry.body["manifest_sm3"]))),
+        ]
+    if bundle.inclusion is not None:
+        rows.append((label("leaf_index", lang), s.text(str(bundle.inclusion.index))))
+    rows += _checkpoint_rows(bundle, s, lang)
+    return [s.heading(label("sec_log", lang)), kv_table(s, rows)]
+
+
+def _checkpoint_rows(bundle: Bundle, s: Styles, lang: Lang) -> list[tuple[str, object]]:
+    if bundle.checkpoint is None:
+        return [(label("cp_origin", lang), s.text(label("not_sealed", lang)))]
+    try:
+        checkpoint = parse_signed_checkpoint(bundle.checkpoint)
+        signatures = parse_note(bundle.checkpoint).signatures
+    except VerifierError as exc:
+        return [(label("cp_origin", lang), s.text(f"unreadable checkpoint: {exc}"))]
+    signers = "; ".join(
+        f"{sig.name} ({label('key_hash', lang)} {sig.key_id.hex()})" for sig in signatures
+    )
+    return [
+        (label("cp_origin", lang), s.text(checkpoint.origin)),
+        (label("tree_size", lang), s.text(str(checkpoint.size))),
+        (label("cp_root", lang), s.hex(checkpoint.root.hex())),
+        (label("cp_signer", lang), s.text(signers)),
+    ]
+
+
+def anchor(data: ReportInput, s: Styles) -> list[Flowable]:
+    lang = data.lang
+    out: list[Flowable] = [s.heading(label("sec_anchor", lang))]
+    record = data.bundle.anchor
+    if record is None:
+        return [*out, s.text(label("not_anchored", lang), 9)]
+    utc, beijing = unix_times(record.block_timestamp)
+    tier5 = _tier(data, 5)
+    facts = tier5.facts if tier5 is not None else {}
+    if "confirmations" in facts:
+        confirmations = str(facts["confirmations"])
+        if "min_confirmations" in facts:
+            need = label("confirmations_need", lang)
+            confirmations += f" ({need} {facts['min_confirmations']})"
+    elif tier5 is not None and tier5.status is not Status.NOT_CHECKED:
+        confirmations = pick(STATUS_LABELS[tier5.status], lang)
+    else:
+        confirmations = label("not_queried", lang)
+    rows = [
+        (label("chain_id", lang), s.text(str(record.chain_id))),
+        (label("contract", lang), s.hex(record.contract)),
+        (label("log_id", lang), s.hex(record.log_id)),
+        (label("tx_hash", lang), s.hex(record.tx_hash)),
+        (label("block_number", lang), s.text(str(record.block_number))),
+        (label("block_hash", lang), s.hex(record.block_hash)),
+        (label("block_time", lang), [s.text(utc), s.text(beijing)]),
+        (label("tree_size", lang), s.text(str(record.size))),
+        (label("cp_root", lang), s.hex(record.root)),
+        (label("confirmations", lang), s.text(confirmations)),
+    ]
+    endpoints = str(facts.get("endpoints", "")) or ", ".join(data.rpc_endpoints)
+    if endpoints:
+        rows.append((label("rpc_endpoints", lang), s.text(endpoints)))
+    return [*out, kv_table(s, rows)]
+
+
+# --- tiers, trust, law, signature ------------------------------------------------------------
+
+
+def tiers(data: ReportInput, s: Styles) -> list[Flowable]:
+    lang = data.lang
+    head = [s.text(label(key, lang), 8) for key in ("tier", "tier_name", "result", "detail")]
+    rows: list[list[object]] = [head]
+    colon = "：" if lang == "zh" else ": "
+    for t in data.report.tiers:
+        why = explain(t.tier, t.status)
+        purpose = why.purpose_zh if lang == "zh" else why.purpose_en
+        meaning = why.explanation_zh if lang == "zh" else why.explanation_en
+        status_text, colour = _status_text(t.status, lang)
+        title = TIER_TITLES[t.tier]
+        rows.append(
+            [
+                s.text(str(t.tier)),
+                [s.text(pick(title, lang)), s.text(pick(title, "en" if lang == "zh" else "zh"), 8)],
+                s.text(status_text, textColor=colour),
+                [
+                    s.text(t.detail, 8.5),
+                    s.text(f"{label('proves', lang)}{colon}{purpose}", 8, spaceBefore=3),
+                    s.text(f"{label('meaning', lang)}{colon}{meaning}", 8, spaceBefore=2),
+                ],
+            ]
+        )
+    widths = (30, 86, 66, CONTENT_WIDTH - 30 - 86 - 66)
+    return [s.heading(label("sec_tiers", lang)), grid_table(rows, widths, header=True)]
+
+
+def trust(data: ReportInput, s: Styles) -> list[Flowable]:
+    lang = data.lang
+    none = label("none", lang)
+    keys: list[Flowable] = [s.text(_key_text(k)) for k in data.trusted_keys] or [s.text(none)]
+    keys += [s.hex(k.strip(), 7) for k in data.trusted_keys]
+    endpoints = [s.text(e) for e in data.rpc_endpoints] or [s.text(none)]
+    rows = [(label("trusted_keys", lang), keys), (label("rpc_endpoints", lang), endpoints)]
+    if data.bundle.anchor is not None:
+        record = data.bundle.anchor
+        rows.append(
+            (
+                label("contract", lang),
+                [s.text(f"{label('chain_id', lang)} {record.chain_id}"), s.hex(record.contract)],
+            )
+        )
+    table = grid_table(
+        [(s.text(name, 8.5), value) for name, value in rows], (120, CONTENT_WIDTH - 120)
+    )
+    return [
+        s.heading(label("sec_trust", lang)),
+        table,
+        s.text(label("trust_note", lang), 8, spaceBefore=3),
+    ]
+
+
+def legal_basis(data: ReportInput, s: Styles) -> list[Flowable]:
+    lang = data.lang
+    out: list[Flowable] = [s.heading(label("sec_law", lang))]
+    for (law_zh, law_en), articles in LEGAL_BASIS:
+        name = law_zh if lang == "zh" else f"{law_zh} ({law_en})"
+        out.append(s.text(name, 9.5, spaceBefore=4, spaceAfter=2))
+        for article, zh, en in articles:
+            out.append(
+                s.text(
+                    f"{article}：{zh}" if lang == "zh" else f"{article}: {en}", 8.5, leftIndent=12
+                )
+            )
+    out.append(s.text(label("law_note", lang), 7.5, spaceBefore=3, textColor=colors.grey))
+    return out
+
+
+def signature(data: ReportInput, s: Styles, font_note: str) -> list[Flowable]:
+    lang = data.lang
+    blank = ""
+    table = Table(
+        [[s.text(f"{label('appraiser', lang)}:"), blank, s.text(f"{label('date', lang)}:"), blank]],
+        colWidths=[90, 190, 50, CONTENT_WIDTH - 330],
+        rowHeights=[36],
+    )
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "BOTTOM"),
+                ("LINEBELOW", (1, 0), (1, 0), 0.7, colors.black),
+                ("LINEBELOW", (3, 0), (3, 0), 0.7, colors.black),
+            ]
+        )
+    )
+    return [
+        KeepTogether([s.heading(label("sec_sign", lang)), table]),
+        Spacer(1, 10),
+        s.text(label("repeat", lang), 8, textColor=colors.grey),
+        s.text(f"{label('font_note', lang)}: {font_note}", 7, textColor=colors.grey),
+    ]

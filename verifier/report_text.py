@@ -1,0 +1,216 @@
+"""Every fixed text of the appraisal report, in Chinese and in English, in one table.
+
+Wording only. What each tier proves and what its result means comes from
+:mod:`verifier.explain` (shared with the verification service and the portal);
+this module holds the report's own labels, the legal basis and the notes.
+
+The legal basis is summarised, not quoted: each line says what an article
+provides for, and the reader is referred to the official text.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from verifier.verify import Outcome, Status
+
+Lang = Literal["zh", "en"]
+
+#: key -> (Chinese, English)
+LABELS: Final[dict[str, tuple[str, str]]] = {
+    "title": ("电子证据核验报告", "Electronic Evidence Verification Report"),
+    "subtitle": (
+        "Electronic Evidence Verification Report",
+        "电子证据核验报告",
+    ),
+    "report_no": ("报告编号", "Report number"),
+    "generated": ("生成时间", "Generated"),
+    "utc": ("协调世界时 UTC", "UTC"),
+    "beijing": ("北京时间 UTC+08:00", "Beijing time (UTC+08:00)"),
+    "conclusion": ("核验结论", "Conclusion"),
+    "failed_at": ("未通过的层级", "Failed tier"),
+    "open_at": ("未完成的层级", "Tiers not checked"),
+    "scan": ("扫码在线核验", "Scan to verify online"),
+    "sec_evidence": ("一、证据概况", "1. Evidence summary"),
+    "evidence_id": ("证据编号", "Evidence id"),
+    "kind": ("条目类型", "Entry kind"),
+    "source_url": ("来源网址", "Source URL"),
+    "platform": ("平台", "Platform"),
+    "entity": ("经营主体", "Entity"),
+    "captured_at": ("取证时间", "Captured at"),
+    "capture_tool": ("取证工具", "Capture tool"),
+    "capture_env": ("取证环境", "Capture environment"),
+    "submitter": ("提交人", "Submitter"),
+    "case": ("案件", "Case"),
+    "notes": ("备注", "Notes"),
+    "no_manifest": (
+        "证明中未附证据清单，以下文件信息无法列出。",
+        "The proof carries no manifest; its files cannot be listed.",
+    ),
+    "sec_files": ("二、文件及其哈希值", "2. Files and their digests"),
+    "file_no": ("序号", "No."),
+    "file_name": ("文件名", "File name"),
+    "file_size": ("大小（字节）", "Size (bytes)"),
+    "file_match": ("核对结果", "Check"),
+    "match": ("一致", "matches"),
+    "mismatch": ("不一致", "DIFFERS"),
+    "not_given": ("未提供文件", "file not given"),
+    "not_listed": ("不在清单中", "not in the manifest"),
+    "hashed": ("实测", "hashed"),
+    "stamp_digest": ("存证哈希值（SHA-256）", "Stamped digest (SHA-256)"),
+    "no_files": ("本条目不含文件。", "This entry has no files."),
+    "sec_log": ("三、日志条目与检查点", "3. Log entry and checkpoint"),
+    "entry_at": ("记录时间", "Recorded at"),
+    "leaf_index": ("叶子序号", "Leaf index"),
+    "leaf_hash": ("叶子哈希", "Leaf hash"),
+    "tree_size": ("树大小", "Tree size"),
+    "manifest_sha256": ("清单 SHA-256", "Manifest SHA-256"),
+    "manifest_sm3": ("清单 SM3", "Manifest SM3"),
+    "cp_origin": ("日志标识", "Log origin"),
+    "cp_root": ("树根", "Root hash"),
+    "cp_signer": ("签名密钥", "Signing key"),
+    "key_hash": ("密钥哈希", "key hash"),
+    "not_sealed": ("尚未封存（无检查点）", "not yet sealed (no checkpoint)"),
+    "sec_anchor": ("四、区块链锚定", "4. Blockchain anchor"),
+    "chain_id": ("链标识", "Chain id"),
+    "contract": ("合约地址", "Contract"),
+    "log_id": ("日志 ID", "Log id"),
+    "tx_hash": ("交易哈希", "Transaction"),
+    "block_number": ("区块高度", "Block number"),
+    "block_hash": ("区块哈希", "Block hash"),
+    "block_time": ("区块时间", "Block time"),
+    "confirmations": ("确认数", "Confirmations"),
+    "confirmations_need": ("要求至少", "required at least"),
+    "not_queried": ("未查询（离线）", "not queried (offline)"),
+    "not_anchored": ("尚未锚定到区块链。", "Not yet anchored on a blockchain."),
+    "sec_tiers": ("五、逐层核验结果", "5. Result of each tier"),
+    "tier": ("层级", "Tier"),
+    "tier_name": ("核验项目", "Check"),
+    "result": ("结果", "Result"),
+    "detail": ("详情", "Detail"),
+    "proves": ("证明内容", "What it proves"),
+    "meaning": ("结果含义", "What this result means"),
+    "sec_trust": ("六、核验所依据的信任配置", "6. Trust configuration used"),
+    "trusted_keys": ("受信任的日志公钥", "Trusted log keys"),
+    "rpc_endpoints": ("区块链节点", "Chain endpoints"),
+    "none": ("无", "none"),
+    "trust_note": (
+        "以上公钥与合约由核验人自行提供并与运营方公开发布的信息核对；"
+        "证据包中附带的公钥与链信息仅供参考，核验时不予信任。",
+        "The keys and contract above were supplied by the appraiser and compared with what the "
+        "operator publishes; the key and chain facts inside an evidence package are shown for "
+        "reference only and are never trusted.",
+    ),
+    "sec_law": ("七、法律依据", "7. Legal basis"),
+    "law_note": (
+        "以上为条文要旨的概括，具体以官方公布的条文为准。",
+        "Summaries of what each article provides for (unofficial); the official Chinese text "
+        "prevails.",
+    ),
+    "sec_sign": ("八、鉴定人签名", "8. Appraiser"),
+    "appraiser": ("鉴定人签名", "Appraiser's signature"),
+    "date": ("日期", "Date"),
+    "repeat": (
+        "本报告由独立核验程序 evidence-verify 生成；任何人可使用同一证据包与公开的日志公钥、"
+        "合约地址重复全部核验步骤。",
+        "This report was produced by the independent verifier evidence-verify; anyone can "
+        "repeat every step with the same evidence package, the log's published key and the "
+        "contract address.",
+    ),
+    "font_note": ("字体", "Font"),
+    "page": ("第 {n} 页 共 {m} 页", "Page {n} of {m}"),
+}
+
+STATUS_LABELS: Final[dict[Status, tuple[str, str]]] = {
+    Status.VERIFIED: ("通过", "verified"),
+    Status.FAILED: ("未通过", "FAILED"),
+    Status.NOT_CHECKED: ("未核验", "not checked"),
+    Status.NOT_APPLICABLE: ("不适用", "not applicable"),
+    Status.SKIPPED: ("跳过", "skipped"),
+}
+
+OUTCOME_LABELS: Final[dict[Outcome, tuple[str, str]]] = {
+    Outcome.VERIFIED: ("核验通过", "VERIFIED"),
+    Outcome.FAILED: ("核验失败", "FAILED"),
+    Outcome.INCOMPLETE: ("核验未完成", "INCOMPLETE"),
+}
+
+TIER_TITLES: Final[dict[int, tuple[str, str]]] = {
+    1: ("文件哈希", "File digests"),
+    2: ("清单与条目", "Manifest and entry"),
+    3: ("默克尔包含证明", "Merkle inclusion"),
+    4: ("检查点签名", "Checkpoint signature"),
+    5: ("区块链锚定", "Blockchain anchor"),
+}
+
+#: (law, [(article, Chinese summary, English summary)])
+LEGAL_BASIS: Final[tuple[tuple[tuple[str, str], tuple[tuple[str, str, str], ...]], ...]] = (
+    (
+        ("《人民法院在线诉讼规则》", "Online Litigation Rules of the People's Courts"),
+        (
+            (
+                "第十六条",
+                "规定通过区块链技术存储并经技术核验一致的电子数据，可以认定其上链后未经篡改"
+                "（有相反证据足以推翻的除外）。",
+                "Art. 16 provides that electronic data stored by blockchain technology and "
+                "found consistent on technical verification may be held not to have been "
+                "tampered with after it was put on chain, unless rebutted.",
+            ),
+            (
+                "第十七条",
+                "规定对区块链存储的电子数据上链后真实性的审查，包括存证平台、技术与过程等因素。",
+                "Art. 17 provides for the review of the authenticity of blockchain-stored data "
+                "after it was put on chain, considering the storage platform, its technology "
+                "and its process.",
+            ),
+            (
+                "第十八条",
+                "规定对电子数据上链存储前真实性的审查。",
+                "Art. 18 provides for the review of the authenticity of the data before it was "
+                "put on chain.",
+            ),
+            (
+                "第十九条",
+                "规定就区块链存储电子数据的技术问题听取有专门知识的人的意见、委托鉴定或调取其他"
+                "证据核对的审查方式。",
+                "Art. 19 provides for expert opinion, judicial appraisal, or cross-checking "
+                "against other evidence on the technical questions of blockchain-stored data.",
+            ),
+        ),
+    ),
+    (
+        (
+            "《最高人民法院关于互联网法院审理案件若干问题的规定》",
+            "Provisions of the Supreme People's Court on Several Issues Concerning the Trial "
+            "of Cases by Internet Courts",
+        ),
+        (
+            (
+                "第十一条",
+                "规定对电子数据生成、收集、存储、传输过程真实性的审查；通过电子签名、可信时间戳、"
+                "哈希值校验、区块链等技术手段收集、固定和防篡改，能够证明其真实性的，应当确认。",
+                "Art. 11 provides for the review of the authenticity of electronic data's "
+                "generation, collection, storage and transmission; data collected, fixed and "
+                "protected against tampering by electronic signature, trusted timestamp, hash "
+                "verification, blockchain and similar means, where this proves authenticity, "
+                "shall be confirmed.",
+            ),
+        ),
+    ),
+)
+
+
+def label(key: str, lang: Lang) -> str:
+    """The text of ``key`` in ``lang``."""
+    zh, en = LABELS[key]
+    return zh if lang == "zh" else en
+
+
+def pick(pair: tuple[str, str], lang: Lang) -> str:
+    return pair[0] if lang == "zh" else pair[1]
+
+
+def both(pair: tuple[str, str], lang: Lang) -> str:
+    """``中文 English`` with the report's language first (names courts read in both)."""
+    first, second = (pair[0], pair[1]) if lang == "zh" else (pair[1], pair[0])
+    return f"{first} {second}"
