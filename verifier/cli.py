@@ -1,8 +1,16 @@
-"""``evidence-verify``: verify a proof bundle, tier by tier.
+"""``evidence-verify``: verify an evidence package or a proof bundle, tier by tier.
+
+The input is an evidence package (``evidence-package/v1``, a ZIP or the same tree
+as a folder; :mod:`verifier.package`) or a proof bundle (JSON), told apart by
+content, never by name. A package brings its own files; its log key and chain
+facts are printed for the reader to compare with the operator's published
+ones, and never trusted: trust comes only from ``--log-key``, ``--contract``
+and ``--chain-id``.
 
 Offline by default: tier 5 (the on-chain anchor) is then "not checked". With
 ``--rpc URL`` (repeatable), ``--contract`` and ``--chain-id`` it is checked live
-against every endpoint given (:mod:`verifier.chain`).
+against every endpoint given (:mod:`verifier.chain`). ``--report out.pdf`` writes
+the appraisal report (核验报告, :mod:`verifier.report`).
 
 Exit codes: 0 verified, 1 failed, 2 incomplete (some tier could not be
 checked), 3 unusable input (a one-line reason on stderr, never a traceback).
@@ -11,18 +19,28 @@ checked), 3 unusable input (a one-line reason on stderr, never a traceback).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import urlsplit
 
-from verifier.bundle import MAX_BUNDLE_BYTES, load_bundle
+from verifier.bundle import MAX_BUNDLE_BYTES, Bundle, load_bundle
 from verifier.chain import MAX_CHAIN_ID, MAX_CONFIRMATIONS, make_anchor_check
 from verifier.digests import FileDigest, digest_stream
 from verifier.errors import FormatError, VerifierError
 from verifier.note import VerifierKey
+from verifier.package import EvidencePackage, looks_like_zip, read_package, read_package_stream
 from verifier.verify import EXIT_UNUSABLE, AnchorCheck, Report, Status, verify_bundle
+
+#: The QR code's target in a report when neither --portal-url nor the environment names one.
+DEFAULT_PORTAL_URL = "https://verify.example.invalid/verify"
+PORTAL_URL_ENV = "EVIDENCE_VERIFY_PORTAL_URL"
 
 STATUS_LABELS = {
     Status.VERIFIED: "通过 verified",
@@ -59,30 +77,51 @@ def _parser() -> argparse.ArgumentParser:
         prog="evidence-verify",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Verify an Evidence Anchor proof bundle: file hashes, manifest, RFC 9162 inclusion\n"
-            "proof, checkpoint signature and the on-chain anchor. Needs no access to the\n"
-            "issuer's database. Offline unless --rpc is given: tier 5 (anchor) is then\n"
-            "reported as not checked."
+            "核验证据包或证明包：文件哈希、清单、RFC 9162 包含证明、检查点签名与链上锚定。\n"
+            "Verify an Evidence Anchor evidence package or proof bundle: file hashes, manifest,\n"
+            "RFC 9162 inclusion proof, checkpoint signature and the on-chain anchor. Needs no\n"
+            "access to the issuer's database. Offline unless --rpc is given: tier 5 (anchor) is\n"
+            "then reported as not checked."
         ),
         epilog=(
-            "tier 5: with --rpc (one or more JSON-RPC endpoints), --contract and --chain-id\n"
-            "(the trusted EvidenceLog address and chain id, obtained out of band, never from\n"
-            "the bundle), every endpoint must confirm that the contract records the bundle's\n"
-            "checkpoint (size, root) in the stated block and transaction, with at least\n"
-            "--min-confirmations blocks. An unreachable endpoint or too few confirmations\n"
-            "leave tier 5 not checked; endpoints that disagree fail it.\n"
+            "input 输入: an evidence package (evidence-package/v1: a ZIP, or the same tree\n"
+            "unpacked into a folder) brings its own files; --file is then refused. A package's\n"
+            "log-key.vkey and chain.json are shown, never trusted: compare them with what the\n"
+            "log's operator publishes, then pass them yourself, e.g.\n"
+            "  evidence-verify package.zip --log-key log-key.vkey \\\n"
+            "      --rpc URL --contract 0x... --chain-id N --report report.pdf\n"
+            "A proof bundle (evidence-proof/v1 JSON) needs the files given with --file.\n"
+            "Hostile or inconsistent packages (zip bombs, unsafe paths, links, too many\n"
+            "entries, damaged ZIPs, files that differ from the manifest) are refused: exit 3.\n"
             "\n"
-            "exit codes: 0 verified, 1 failed, 2 incomplete, 3 unusable input"
+            "tier 5 区块链锚定: with --rpc (one or more JSON-RPC endpoints), --contract and\n"
+            "--chain-id (the trusted EvidenceLog address and chain id, obtained out of band,\n"
+            "never from the bundle or package), every endpoint must confirm that the contract\n"
+            "records the bundle's checkpoint (size, root) in the stated block and transaction,\n"
+            "with at least --min-confirmations blocks. An unreachable endpoint or too few\n"
+            "confirmations leave tier 5 not checked; endpoints that disagree fail it.\n"
+            "\n"
+            "report 核验报告: --report out.pdf writes the appraisal report (Chinese by default,\n"
+            "--lang en for English) with a QR code to the portal (--portal-url, or\n"
+            f"${PORTAL_URL_ENV}, default {DEFAULT_PORTAL_URL}).\n"
+            "\n"
+            "exit codes 退出码: 0 verified, 1 failed, 2 incomplete, 3 unusable input"
         ),
     )
-    p.add_argument("bundle", metavar="BUNDLE.json", help="the proof bundle (evidence-proof/v1)")
+    p.add_argument(
+        "input",
+        metavar="INPUT",
+        help="PACKAGE.zip | DIR | BUNDLE.json: 证据包（ZIP 或目录）或证明包 — an evidence package "
+        "(ZIP or folder) or a proof bundle, told apart by content",
+    )
     p.add_argument(
         "--file",
         dest="files",
         action="append",
         default=[],
         metavar="PATH",
-        help="an evidence file to hash and check against the manifest (repeatable)",
+        help="证据文件 an evidence file to hash and check against the bundle's manifest "
+        "(repeatable; not with a package)",
     )
     p.add_argument(
         "--log-key",
@@ -127,6 +166,23 @@ def _parser() -> argparse.ArgumentParser:
         help="blocks (the anchor's included) needed before tier 5 passes (default 1)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--report",
+        metavar="OUT.pdf",
+        help="核验报告 write the appraisal report (PDF) to this path",
+    )
+    p.add_argument(
+        "--lang",
+        choices=("zh", "en"),
+        default="zh",
+        help="report language 报告语言 (default zh)",
+    )
+    p.add_argument(
+        "--portal-url",
+        metavar="URL",
+        help=f"the verification portal for the report's QR code (default ${PORTAL_URL_ENV} "
+        f"or {DEFAULT_PORTAL_URL})",
+    )
     return p
 
 
@@ -161,13 +217,29 @@ def _anchor_check(args: argparse.Namespace) -> AnchorCheck | None:
     )
 
 
-def _read_bundle(path: str) -> bytes:
+@dataclass(frozen=True)
+class Loaded:
+    """What INPUT turned out to be: a bundle, and the package it came in (if any)."""
+
+    bundle: Bundle
+    package: EvidencePackage | None = None
+
+
+def _load_input(path: str) -> Loaded:
+    """A folder or a ZIP is a package, anything else a bundle: by content, not by name."""
     try:
+        if os.path.isdir(path):
+            package = read_package(path)
+            return Loaded(package.bundle, package)
         with open(path, "rb") as fh:
-            data = fh.read(MAX_BUNDLE_BYTES + 1)
+            head = fh.read(4)
+            if looks_like_zip(head):
+                package = read_package_stream(fh)
+                return Loaded(package.bundle, package)
+            data = head + fh.read(MAX_BUNDLE_BYTES + 1 - len(head))
     except OSError as exc:
-        raise UsageError(f"cannot read bundle {path}: {exc.strerror}") from exc
-    return data
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    return Loaded(load_bundle(data))
 
 
 def _load_key(value: str) -> VerifierKey:
@@ -194,6 +266,63 @@ def _hash_files(paths: Sequence[str]) -> list[FileDigest]:
     return out
 
 
+def key_fingerprint(text: str) -> str:
+    """``name+keyid``, and the SHA-256 of the raw Ed25519 public key (to read aloud)."""
+    key = VerifierKey.from_text(text)
+    return f"{key.name}+{key.key_id.hex()}, SHA-256 {hashlib.sha256(key.public_key).hexdigest()}"
+
+
+def package_facts(package: EvidencePackage) -> dict[str, object]:
+    """What a package says about itself: shown, never trusted."""
+    chain = package.chain
+    return {
+        "source": package.source,
+        "files": len(package.files),
+        "log_key_text": package.log_key_text,
+        "log_key_fingerprint": key_fingerprint(package.log_key_text)
+        if package.log_key_text
+        else None,
+        "chain": None
+        if chain is None
+        else {"chain_id": chain.chain_id, "contract": chain.contract, "log_id": chain.log_id},
+        "trusted": False,
+    }
+
+
+def render_package(
+    package: EvidencePackage, keys: Sequence[VerifierKey], args: argparse.Namespace
+) -> str:
+    """The package's own key and chain facts, with how to pass them after checking them."""
+    lines = [
+        f"证据包 package       : {package.source}, {len(package.files)} files hashed "
+        "(SHA-256 + SM3), consistent with its manifest"
+    ]
+    if package.log_key_text is not None:
+        lines.append(
+            "包内日志公钥 package log key (informational, NOT trusted): "
+            + one_line(key_fingerprint(package.log_key_text))
+        )
+        if not keys:
+            lines.append(
+                "  核对后传入 compare it with the key the log's operator publishes, then pass "
+                "--log-key log-key.vkey"
+            )
+        elif package.log_key_text.strip() not in {k.to_text() for k in keys}:
+            lines.append("  note: the package's key is not among the keys you passed")
+    chain = package.chain
+    if chain is not None:
+        lines.append(
+            "包内链信息 package chain facts (informational, NOT trusted): "
+            f"chain id {chain.chain_id}, contract {chain.contract}, log id {chain.log_id}"
+        )
+        if not args.rpc_urls:
+            lines.append(
+                "  tier 5: confirm them out of band, then pass --rpc URL "
+                f"--contract {chain.contract} --chain-id {chain.chain_id}"
+            )
+    return "\n".join(lines)
+
+
 def render_table(report: Report) -> str:
     lines = [
         f"证据编号 evidence id : {report.evidence_id} ({report.kind})",
@@ -213,26 +342,109 @@ def render_table(report: Report) -> str:
     return "\n".join(lines)
 
 
+def _portal_base(args: argparse.Namespace) -> str:
+    base: str = args.portal_url or os.environ.get(PORTAL_URL_ENV) or DEFAULT_PORTAL_URL
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(f"--portal-url must be an http(s) URL, not {base[:80]!r}")
+    return base
+
+
+def endpoint_name(url: str) -> str:
+    """``scheme://host[:port]`` of an RPC URL: its path or user part may hold an API key."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def _check_report_path(path: str) -> None:
+    """Refuse an unwritable --report before the (possibly long) verification."""
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise UsageError(f"--report: no such folder {parent}")
+    if Path(path).is_dir():
+        raise UsageError(f"--report: {path} is a folder")
+
+
+def write_report(
+    args: argparse.Namespace,
+    report: Report,
+    bundle: Bundle,
+    files: Sequence[FileDigest],
+    keys: Sequence[VerifierKey],
+) -> None:
+    # Imported here: reportlab and the CJK font load only when a report is asked for.
+    from verifier.report import ReportInput, render_pdf  # noqa: PLC0415
+
+    base = _portal_base(args)
+    joiner = "&" if "?" in base else "?"
+    pdf = render_pdf(
+        ReportInput(
+            report=report,
+            bundle=bundle,
+            files=tuple(files),
+            generated_at=datetime.now(UTC),
+            portal_url=f"{base}{joiner}leaf={report.leaf_hash}",
+            trusted_keys=[k.to_text() for k in keys],
+            rpc_endpoints=[endpoint_name(u) for u in args.rpc_urls],
+            lang=args.lang,
+        )
+    )
+    target = Path(args.report)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        partial.write_bytes(pdf)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UsageError(f"--report: cannot write {args.report}: {exc.strerror}") from exc
+
+
+def _unusable(exc: Exception) -> int:
+    print(f"evidence-verify: unusable input: {one_line(str(exc))}", file=sys.stderr)
+    return EXIT_UNUSABLE
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        bundle = load_bundle(_read_bundle(args.bundle))
+        if args.report is not None:
+            _check_report_path(args.report)
+            _portal_base(args)
         keys = [_load_key(k) for k in args.log_keys]
         anchor_check = _anchor_check(args)
-        files = _hash_files(args.files)
+        loaded = _load_input(args.input)
+        if loaded.package is not None and args.files:
+            raise UsageError(
+                "--file cannot be used with a package: its files come from the package itself"
+            )
+        files = list(loaded.package.files) if loaded.package else _hash_files(args.files)
     except (UsageError, FormatError) as exc:
-        print(f"evidence-verify: unusable input: {one_line(str(exc))}", file=sys.stderr)
-        return EXIT_UNUSABLE
+        return _unusable(exc)
     try:
         report = verify_bundle(
-            bundle, files=files, log_keys=keys, anchor_check=anchor_check, through=args.through
+            loaded.bundle,
+            files=files,
+            log_keys=keys,
+            anchor_check=anchor_check,
+            through=args.through,
         )
     except VerifierError as exc:  # defensive: tiers report their own failures
         print(f"evidence-verify: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_UNUSABLE
+    if args.report is not None:
+        try:
+            write_report(args, report, loaded.bundle, files, keys)
+        except (UsageError, FormatError) as exc:  # ReportError is a FormatError
+            return _unusable(exc)
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        out = report.to_dict()
+        if loaded.package is not None:
+            out["package"] = package_facts(loaded.package)
+        print(json.dumps(out, ensure_ascii=False, indent=2))
     else:
+        if loaded.package is not None:
+            print(render_package(loaded.package, keys, args) + "\n")
         print(render_table(report))
     return report.exit_code
 

@@ -149,6 +149,10 @@ class TooManyEntriesError(PackageError):
     """More members than a package may hold."""
 
 
+class PackageReadError(PackageError):
+    """The package cannot be read at all (no such file, permission denied, I/O error)."""
+
+
 class TruncatedPackageError(PackageError):
     """Not a readable ZIP: truncated, corrupt, a CRC error, an unsupported feature."""
 
