@@ -1,0 +1,70 @@
+// Runs the shared verification vectors (tests/support/vectors.py) through the portal's
+// verify.js and returns what it concluded, for the Python test to compare with Python's.
+// No imports: the caller passes the verify.js module, so the same code runs under Node
+// (tests/js/run_vectors.mjs) and inside Chromium (loaded from a blob: URL).
+
+function fromB64(text) {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+async function attempt(v, fn) {
+  try {
+    return await fn();
+  } catch (exc) {
+    if (exc instanceof v.FormatError) return { error: "format", message: exc.message };
+    return { error: "crash", message: `${exc && exc.name}: ${exc && exc.message}` };
+  }
+}
+
+async function runBundle(v, vec) {
+  return attempt(v, async () => {
+    const bundle = v.loadBundle(fromB64(vec.bundle_b64));
+    const files = [];
+    for (const [name, b64] of Object.entries(vec.files)) {
+      files.push(await v.digestBytes(name, fromB64(b64)));
+    }
+    const logKeys = [];
+    for (const text of vec.log_keys) logKeys.push(await v.parseVerifierKey(text));
+    return v.verifyBundle(bundle, { files, logKeys, through: vec.through });
+  });
+}
+
+export async function runVectors(v, vectors) {
+  const bundles = [];
+  for (const vec of vectors.bundles) bundles.push({ name: vec.name, result: await runBundle(v, vec) });
+  const canonical = [];
+  for (const vec of vectors.canonical) {
+    canonical.push(
+      await attempt(v, async () => {
+        const value = v.parseJson(vec.input, { maxBytes: 1 << 20 });
+        return { canonical_b64: btoa(String.fromCharCode(...v.canonicalJson(value))) };
+      }),
+    );
+  }
+  const hashes = [];
+  for (const vec of vectors.hashes) {
+    const data = fromB64(vec.input_b64);
+    const split = Math.floor(data.length / 3); // incremental hashers fed in uneven pieces
+    const js = new v.Sha256().update(data.subarray(0, split)).update(data.subarray(split));
+    const sm = new v.Sm3().update(data.subarray(0, split)).update(data.subarray(split));
+    hashes.push({
+      sha256_webcrypto: v.bytesToHex(await v.sha256(data)),
+      sha256_js: js.hexdigest(),
+      sm3: sm.hexdigest(),
+      digest: await v.digestBytes("x", data),
+    });
+  }
+  const keys = [];
+  for (const vec of vectors.keys) {
+    keys.push(
+      await attempt(v, async () => {
+        await v.parseVerifierKey(vec.input);
+        return { ok: true };
+      }),
+    );
+  }
+  return { bundles, canonical, hashes, keys };
+}

@@ -1,0 +1,944 @@
+"""Shared verification vectors: the Python verifier's answers, for the JavaScript one to match.
+
+Every vector is built with the issuing code (``anchoring``) and then, often, damaged in one
+named way (``modified-proof@2-bit-@7``, ``wrong-key``, ``file-byte-changed`` …). Its expected
+result is *computed* here by :func:`verifier.verify.verify_bundle` (or is the format error
+:func:`verifier.bundle.load_bundle` raises), never written by hand, so the portal's
+``verify.js`` is held to whatever the Python verifier does.
+
+Also: RFC 8785 canonical JSON vectors (input text -> canonical bytes, or refused), SM3 and
+SHA-256 vectors (``hashlib``), and verifier-key vectors (``VerifierKey.from_text``).
+
+Everything is deterministic (fixed seeds and salts): signatures are RFC 8032 Ed25519.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from anchoring.entries import evidence_entry, make_entry, pending_bundle, sealed_bundle
+from anchoring.log import MerkleLog
+from anchoring.store import MemoryNodeStore
+from tests.support.factories import ORIGIN, manifest_for, signer
+from verifier.bundle import load_bundle
+from verifier.canonical import canonical_json, parse_json
+from verifier.checkpoint import Checkpoint
+from verifier.digests import digest_stream, sm3_hex
+from verifier.errors import FormatError
+from verifier.merkle import leaf_hash
+from verifier.models import Entry, Manifest
+from verifier.note import SignerKey, VerifierKey, sign_note
+from verifier.receipt import Receipt
+from verifier.verify import verify_bundle
+
+FILES = {"page.html": b"<html>shop</html>", "shot.png": b"\x89PNG\r\n\x1a\n" + bytes(range(200))}
+OTHER_SEED = bytes(range(1, 33))
+AT = "2026-11-26T06:00:01.000Z"
+
+Json = dict[str, Any]
+
+
+@dataclass
+class BundleVector:
+    """One bundle, the files and trusted keys given with it, and Python's verdict."""
+
+    name: str
+    #: the defect class (``valid`` for undamaged bundles)
+    defect: str
+    bundle: bytes
+    files: dict[str, bytes] = field(default_factory=dict)
+    log_keys: list[str] = field(default_factory=list)
+    through: int = 5
+    expected: Json = field(default_factory=dict)
+
+    def to_json(self) -> Json:
+        return {
+            "name": self.name,
+            "defect": self.defect,
+            "bundle_b64": base64.b64encode(self.bundle).decode(),
+            "files": {k: base64.b64encode(v).decode() for k, v in self.files.items()},
+            "log_keys": self.log_keys,
+            "through": self.through,
+            "expected": self.expected,
+        }
+
+
+def python_verdict(
+    bundle: bytes, files: dict[str, bytes], log_keys: list[str], through: int
+) -> Json:
+    """What ``evidence-verify`` concludes: a format error (exit 3) or the tiered report."""
+    try:
+        loaded = load_bundle(bundle)
+    except FormatError as exc:
+        return {"error": "format", "message": str(exc)}
+    digests = [digest_stream(name, io.BytesIO(data)) for name, data in files.items()]
+    keys = [VerifierKey.from_text(k) for k in log_keys]
+    report = verify_bundle(loaded, files=digests, log_keys=keys, through=through)
+    return report.to_dict()
+
+
+# --- building logs and bundles ----------------------------------------------------------------
+
+
+def stamps(count: int, start: int = 0) -> list[Entry]:
+    return [
+        make_entry(
+            "stamp",
+            f"st-{i}",
+            {"sha256": hashlib.sha256(bytes([i % 256, i // 256])).hexdigest()},
+            at="2026-11-26T06:00:00.000Z",
+            salt=f"{i:032x}",
+        )
+        for i in range(start, start + count)
+    ]
+
+
+@dataclass
+class Built:
+    log: MerkleLog
+    key: SignerKey
+    entry: Entry
+    index: int
+    manifest: Manifest | None
+    bundle: Json
+    files: dict[str, bytes]
+
+    @property
+    def vkey(self) -> str:
+        return self.key.verifier().to_text()
+
+
+def build(
+    before: int = 5,
+    after: int = 3,
+    *,
+    entry: Entry | None = None,
+    files: dict[str, bytes] | None = None,
+    key: SignerKey | None = None,
+    with_manifest: bool = True,
+) -> Built:
+    """A log of ``before`` stamps, the entry, ``after`` stamps; the entry's sealed bundle."""
+    key = key or signer()
+    files = FILES if files is None else files
+    manifest = manifest_for(files) if entry is None else None
+    entry = entry or evidence_entry(manifest_for(files), at=AT, salt="22" * 16)
+    log = MerkleLog(MemoryNodeStore())
+    if before:
+        log.append(e.leaf_data() for e in stamps(before))
+    index = log.append([entry.leaf_data()])
+    if after:
+        log.append(e.leaf_data() for e in stamps(after, before + 1))
+    note = Checkpoint(key.name, log.size, log.root()).sign(key)
+    bundle = sealed_bundle(
+        log,
+        entry,
+        index,
+        note,
+        log.size,
+        origin=key.name,
+        manifest=manifest if with_manifest else None,
+    )
+    return Built(log, key, entry, index, manifest, bundle.model_dump(mode="json"), files)
+
+
+def anchor_record(b: Built) -> Json:
+    return {
+        "chain_id": 31337,
+        "contract": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        "log_id": "0x" + "ab" * 32,
+        "tx_hash": "0x" + "cd" * 32,
+        "block_number": 7,
+        "block_hash": "0x" + "ef" * 32,
+        "block_timestamp": 1_795_000_000,
+        "size": b.log.size,
+        "root": b.log.root().hex(),
+    }
+
+
+def encode(bundle: Json, indent: int | None = 2) -> bytes:
+    return json.dumps(bundle, ensure_ascii=False, indent=indent).encode()
+
+
+def flip_hex(value: str, bit: int) -> str:
+    raw = bytearray(bytes.fromhex(value))
+    raw[bit // 8] ^= 0x80 >> (bit % 8)
+    return raw.hex()
+
+
+def flip_b64_bit(blob: str, bit: int) -> str:
+    raw = bytearray(base64.b64decode(blob))
+    raw[bit // 8] ^= 0x80 >> (bit % 8)
+    return base64.b64encode(bytes(raw)).decode()
+
+
+def replace_signature(note: str, edit: Callable[[str], str]) -> str:
+    """Apply ``edit`` to the base64 blob of the note's first signature line."""
+    text, sigs = note.split("\n\n", 1)
+    first, *rest = sigs.split("\n")
+    prefix, blob = first.rsplit(" ", 1)
+    return text + "\n\n" + "\n".join([f"{prefix} {edit(blob)}", *rest])
+
+
+def resign(b: Built, cp: Checkpoint, key: SignerKey | None = None) -> str:
+    return sign_note(cp.to_text(), key or b.key)
+
+
+# --- the vectors --------------------------------------------------------------------------------
+
+
+class VectorSet:
+    """Collects vectors and computes each one's expected result with the Python verifier."""
+
+    def __init__(self) -> None:
+        self.items: list[BundleVector] = []
+
+    def add(
+        self,
+        name: str,
+        defect: str,
+        bundle: Json | bytes,
+        *,
+        files: dict[str, bytes] | None = None,
+        keys: list[str] | None = None,
+        through: int = 5,
+    ) -> None:
+        raw = bundle if isinstance(bundle, bytes) else encode(bundle)
+        files = files or {}
+        keys = keys or []
+        vec = BundleVector(name, defect, raw, files, keys, through)
+        vec.expected = python_verdict(raw, files, keys, through)
+        self.items.append(vec)
+
+
+def _valid(vs: VectorSet) -> None:
+    for before, after in [(0, 0), (5, 3), (7, 0), (0, 7), (15, 16), (31, 0), (12, 19)]:
+        b = build(before, after)
+        vs.add(
+            f"valid-sealed@{b.index}-of-{b.log.size}",
+            "valid",
+            b.bundle,
+            files=b.files,
+            keys=[b.vkey],
+        )
+    b = build()
+    vs.add("valid-no-files", "valid", b.bundle, keys=[b.vkey])
+    vs.add("valid-no-key", "valid", b.bundle, files=b.files)
+    vs.add("valid-through-3", "valid", b.bundle, files=b.files, keys=[b.vkey], through=3)
+    vs.add("valid-through-1", "valid", b.bundle, files=b.files, keys=[b.vkey], through=1)
+    vs.add(
+        "valid-one-of-two-files",
+        "valid",
+        b.bundle,
+        files={"page.html": FILES["page.html"]},
+        keys=[b.vkey],
+    )
+    renamed = {"copy-of-shot.png": FILES["shot.png"], "page.html": FILES["page.html"]}
+    vs.add("valid-renamed-file", "valid", b.bundle, files=renamed, keys=[b.vkey])
+    vs.add("valid-compact-json", "valid", encode(b.bundle, None), files=b.files, keys=[b.vkey])
+    escaped = json.dumps(b.bundle, ensure_ascii=True, sort_keys=True, indent="\t").encode()
+    vs.add("valid-escaped-sorted-json", "valid", escaped, files=b.files, keys=[b.vkey])
+    reordered = {k: b.bundle[k] for k in reversed(list(b.bundle))}
+    reordered["manifest"] = {k: b.bundle["manifest"][k] for k in reversed(b.bundle["manifest"])}
+    vs.add("valid-reordered-keys", "valid", reordered, files=b.files, keys=[b.vkey])
+    other = signer(OTHER_SEED, "other.test/log").verifier().to_text()
+    vs.add("valid-two-trusted-keys", "valid", b.bundle, files=b.files, keys=[other, b.vkey])
+    vs.add(
+        "valid-anchored-offline",
+        "valid",
+        {**b.bundle, "status": "anchored", "anchor": anchor_record(b)},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "valid-no-manifest",
+        "valid",
+        build(with_manifest=False).bundle,
+        files=b.files,
+        keys=[b.vkey],
+    )
+    # A stamp (a digest without its file) and a custody entry (no files at all).
+    data = b"stamped bytes"
+    stamp = make_entry(
+        "stamp", "st-x", {"sha256": hashlib.sha256(data).hexdigest()}, at=AT, salt="33" * 16
+    )
+    sb = build(3, 2, entry=stamp)
+    vs.add("valid-stamp", "valid", sb.bundle, files={"x.bin": data}, keys=[sb.vkey])
+    vs.add(
+        "stamp-wrong-file",
+        "file-byte-changed",
+        sb.bundle,
+        files={"x.bin": data + b"!"},
+        keys=[sb.vkey],
+    )
+    vs.add("valid-stamp-no-file", "valid", sb.bundle, keys=[sb.vkey])
+    # Canonical JSON inside the leaf: floats, escapes, non-BMP keys (UTF-16 order), nesting.
+    body = {
+        "reason": '调取 "证据"\n\t\u0001',
+        "ratio": 1.5e1,
+        "tiny": 1e-7,
+        "big": 1e21,
+        "neg": -0.0,
+        "\U0001f600": 1,
+        "\uffff": 2,
+        "e\u0301": [True, False, None, {"a": [1, 2, {"b": {}}]}],
+    }
+    custody = make_entry("custody", "cu-1", body, at=AT, salt="44" * 16)
+    cb = build(2, 1, entry=custody)
+    vs.add("valid-custody-canonical-body", "valid", cb.bundle, keys=[cb.vkey])
+    vs.add(
+        "valid-custody-float-spelling",
+        "valid",
+        encode(cb.bundle).replace(b'"ratio": 15.0', b'"ratio": 1.5E+1'),
+        keys=[cb.vkey],
+    )
+    # A checkpoint with extension lines (signed), and an extra signature from an unknown key.
+    cp = Checkpoint(b.key.name, b.log.size, b.log.root(), ("ext one", "ext two"))
+    vs.add(
+        "valid-checkpoint-extensions",
+        "valid",
+        {**b.bundle, "checkpoint": resign(b, cp)},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    stranger = SignerKey("stranger.test/log", OTHER_SEED)
+    cp = Checkpoint(b.key.name, b.log.size, b.log.root())
+    vs.add(
+        "valid-extra-unknown-signature",
+        "valid",
+        {**b.bundle, "checkpoint": sign_note(cp.to_text(), b.key, stranger)},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    _pending(vs)
+
+
+def _pending(vs: VectorSet) -> None:
+    key = signer()
+    manifest = manifest_for(FILES)
+    entry = evidence_entry(manifest, at=AT, salt="22" * 16)
+    leaf = leaf_hash(entry.leaf_data())
+    receipt = Receipt(key.name, leaf, "2026-11-26T06:00:01.5Z", 600).sign(key)
+    bundle = pending_bundle(entry, receipt, origin=key.name, manifest=manifest)
+    pb = bundle.model_dump(mode="json")
+    vkey = key.verifier().to_text()
+    vs.add("valid-pending", "valid", pb, files=FILES, keys=[vkey])
+    other_leaf = Receipt(key.name, bytes(32), "2026-11-26T06:00:01Z", 600).sign(key)
+    vs.add(
+        "pending-receipt-for-another-leaf",
+        "entry-tampered",
+        {**pb, "receipt": other_leaf},
+        files=FILES,
+        keys=[vkey],
+    )
+    renamed = SignerKey("other.test/log", bytes(range(32)))
+    foreign = Receipt(renamed.name, leaf, "2026-11-26T06:00:01Z", 600).sign(renamed)
+    vs.add(
+        "pending-receipt-wrong-origin",
+        "wrong-origin",
+        {**pb, "receipt": foreign},
+        files=FILES,
+        keys=[renamed.verifier().to_text()],
+    )
+    vs.add(
+        "pending-receipt-bad-signature",
+        "wrong-signature",
+        {**pb, "receipt": replace_signature(receipt, lambda s: flip_b64_bit(s, 40))},
+        files=FILES,
+        keys=[vkey],
+    )
+    vs.add(
+        "pending-receipt-bad-delay",
+        "bad-note",
+        {
+            **pb,
+            "receipt": sign_note(
+                (receipt.split("\n\n")[0] + "\n").replace("\n600\n", "\n0600\n"), key
+            ),
+        },
+        files=FILES,
+        keys=[vkey],
+    )
+
+
+def _proofs(vs: VectorSet) -> None:
+    b = build(12, 19)  # index 12 of 32: a five-hash proof
+    hashes: list[str] = b.bundle["inclusion"]["hashes"]
+    inc = b.bundle["inclusion"]
+
+    def with_inclusion(**changes: Any) -> Json:
+        return {**b.bundle, "inclusion": {**inc, **changes}}
+
+    for i in range(len(hashes)):
+        for bit in (0, 7, 128, 255):
+            flipped = [*hashes]
+            flipped[i] = flip_hex(hashes[i], bit)
+            vs.add(
+                f"modified-proof@{i}-bit-@{bit}",
+                "proof-bit-flip",
+                with_inclusion(hashes=flipped),
+                files=b.files,
+                keys=[b.vkey],
+            )
+    for bit in (0, 100, 255):
+        vs.add(
+            f"modified-leaf-hash-bit-@{bit}",
+            "leaf-hash-flip",
+            {**b.bundle, "leaf_hash": flip_hex(b.bundle["leaf_hash"], bit)},
+            files=b.files,
+            keys=[b.vkey],
+        )
+        root = bytearray(b.log.root())
+        root[bit // 8] ^= 0x80 >> (bit % 8)
+        cp = Checkpoint(b.key.name, b.log.size, bytes(root))
+        vs.add(
+            f"modified-root-bit-@{bit}-resigned",
+            "root-flip",
+            {**b.bundle, "checkpoint": resign(b, cp)},
+            files=b.files,
+            keys=[b.vkey],
+        )
+        # The changed text under the original signature.
+        unsigned = cp.to_text() + "\n" + b.bundle["checkpoint"].split("\n\n", 1)[1]
+        vs.add(
+            f"modified-root-bit-@{bit}-unsigned",
+            "root-flip",
+            {**b.bundle, "checkpoint": unsigned},
+            files=b.files,
+            keys=[b.vkey],
+        )
+    for delta in (-1, 1, 3):
+        vs.add(
+            f"wrong-index{delta:+d}",
+            "wrong-index",
+            with_inclusion(index=inc["index"] + delta),
+            files=b.files,
+            keys=[b.vkey],
+        )
+    vs.add(
+        "index-equals-size",
+        "wrong-index",
+        with_inclusion(index=inc["tree_size"]),
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add("index-negative", "wrong-index", with_inclusion(index=-1), files=b.files, keys=[b.vkey])
+    vs.add(
+        "tree-size+1",
+        "wrong-size",
+        with_inclusion(tree_size=inc["tree_size"] + 1),
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add("tree-size-0", "wrong-size", with_inclusion(tree_size=0), files=b.files, keys=[b.vkey])
+    vs.add(
+        "tree-size-2^64",
+        "wrong-size",
+        with_inclusion(tree_size=2**64),
+        files=b.files,
+        keys=[b.vkey],
+    )
+    for size in (b.log.size + 1, b.log.size - 1, 2**63):
+        cp = Checkpoint(b.key.name, size, b.log.root())
+        vs.add(
+            f"wrong-size-{size}-resigned",
+            "wrong-size",
+            {**with_inclusion(tree_size=size), "checkpoint": resign(b, cp)},
+            files=b.files,
+            keys=[b.vkey],
+        )
+    vs.add(
+        "truncated-proof",
+        "truncated-proof",
+        with_inclusion(hashes=hashes[:-1]),
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "empty-proof", "truncated-proof", with_inclusion(hashes=[]), files=b.files, keys=[b.vkey]
+    )
+    vs.add(
+        "extended-proof",
+        "extended-proof",
+        with_inclusion(hashes=[*hashes, "00" * 32]),
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "proof-of-65-hashes",
+        "extended-proof",
+        with_inclusion(hashes=["00" * 32] * 65),
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "swapped-proof-hashes",
+        "proof-bit-flip",
+        with_inclusion(hashes=[hashes[1], hashes[0], *hashes[2:]]),
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "proof-hash-upper-case",
+        "bad-json",
+        with_inclusion(hashes=[hashes[0].upper(), *hashes[1:]]),
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "proof-hash-short",
+        "bad-json",
+        with_inclusion(hashes=[hashes[0][:62], *hashes[1:]]),
+        files=b.files,
+        keys=[b.vkey],
+    )
+    # Another leaf's valid proof for this entry, and this proof against another log's root.
+    vs.add(
+        "proof-of-another-leaf",
+        "wrong-index",
+        with_inclusion(hashes=[h.hex() for h in b.log.inclusion_proof(13, b.log.size)]),
+        files=b.files,
+        keys=[b.vkey],
+    )
+
+
+def _signatures(vs: VectorSet) -> None:
+    b = build()
+    note = b.bundle["checkpoint"]
+    for bit in (32, 40, 300, 543):  # bits 0..31 are the key ID, then 512 signature bits
+        vs.add(
+            f"signature-bit-@{bit}",
+            "wrong-signature",
+            {
+                **b.bundle,
+                "checkpoint": replace_signature(note, partial(flip_b64_bit, bit=bit)),
+            },
+            files=b.files,
+            keys=[b.vkey],
+        )
+    vs.add(
+        "signature-key-id-changed",
+        "wrong-key",
+        {**b.bundle, "checkpoint": replace_signature(note, lambda s: flip_b64_bit(s, 0))},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "signature-truncated",
+        "wrong-signature",
+        {
+            **b.bundle,
+            "checkpoint": replace_signature(
+                note, lambda s: base64.b64encode(base64.b64decode(s)[:-1]).decode()
+            ),
+        },
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "signature-non-canonical-base64",
+        "bad-note",
+        {**b.bundle, "checkpoint": replace_signature(note, lambda s: s[:-2] + "B=")},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    impostor = SignerKey(b.key.name, OTHER_SEED)  # the same name, another key
+    cp = Checkpoint(b.key.name, b.log.size, b.log.root())
+    vs.add(
+        "signed-by-wrong-key",
+        "wrong-key",
+        {**b.bundle, "checkpoint": resign(b, cp, impostor)},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "trusting-another-key",
+        "wrong-key",
+        b.bundle,
+        files=b.files,
+        keys=[impostor.verifier().to_text()],
+    )
+    bad_first = replace_signature(
+        sign_note(cp.to_text(), b.key, b.key), lambda s: flip_b64_bit(s, 100)
+    )
+    vs.add(
+        "bad-then-good-signature-same-key",
+        "wrong-signature",
+        {**b.bundle, "checkpoint": bad_first},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    text, sigs = sign_note(cp.to_text(), b.key).split("\n\n")
+    bad_line = replace_signature(note, lambda s: flip_b64_bit(s, 100)).split("\n\n")[1]
+    vs.add(
+        "good-then-bad-signature-same-key",
+        "wrong-signature",
+        {**b.bundle, "checkpoint": f"{text}\n\n{sigs}{bad_line}"},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    # Origins: a log signed under another name; a checkpoint whose origin is not its signer.
+    ob = build(key=SignerKey("other.test/log", bytes(range(32))))
+    vs.add(
+        "wrong-origin",
+        "wrong-origin",
+        {**ob.bundle, "log_origin": ORIGIN},
+        files=ob.files,
+        keys=[ob.vkey],
+    )
+    cp = Checkpoint("other.test/log", b.log.size, b.log.root())
+    vs.add(
+        "checkpoint-origin-not-signer",
+        "wrong-origin",
+        {**b.bundle, "checkpoint": sign_note(cp.to_text(), b.key)},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    # Malformed checkpoint bodies in a sealed bundle are tier failures, not format errors.
+    for label, body in [
+        ("leading-zero-size", f"{b.key.name}\n0{b.log.size}\n"),
+        ("non-decimal-size", f"{b.key.name}\n+{b.log.size}\n"),
+        ("no-root", f"{b.key.name}\n{b.log.size}\n"),
+    ]:
+        root = base64.b64encode(b.log.root()).decode()
+        text = body + (root + "\n" if label != "no-root" else "")
+        vs.add(
+            f"checkpoint-{label}",
+            "bad-note",
+            {**b.bundle, "checkpoint": sign_note(text, b.key)},
+            files=b.files,
+            keys=[b.vkey],
+        )
+    vs.add(
+        "checkpoint-no-signature-block",
+        "bad-note",
+        {**b.bundle, "checkpoint": note.split("\n\n")[0] + "\n"},
+        files=b.files,
+        keys=[b.vkey],
+    )
+
+
+def _content(vs: VectorSet) -> None:
+    b = build()
+    m = b.bundle["manifest"]
+    vs.add(
+        "manifest-notes-changed",
+        "manifest-tampered",
+        {**b.bundle, "manifest": {**m, "notes": "added later"}},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "manifest-entity-changed",
+        "manifest-tampered",
+        {**b.bundle, "manifest": {**m, "source": {**m["source"], "entity": "另一家店"}}},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    f0 = m["files"][0]
+    vs.add(
+        "manifest-file-digest-changed",
+        "manifest-tampered",
+        {
+            **b.bundle,
+            "manifest": {
+                **m,
+                "files": [{**f0, "sha256": flip_hex(f0["sha256"], 3)}, *m["files"][1:]],
+            },
+        },
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "manifest-file-sm3-changed",
+        "manifest-tampered",
+        {
+            **b.bundle,
+            "manifest": {**m, "files": [{**f0, "sm3": flip_hex(f0["sm3"], 3)}, *m["files"][1:]]},
+        },
+        files=b.files,
+        keys=[b.vkey],
+    )
+    # A manifest for another evidence id whose digests *are* in a (re-issued) entry.
+    other = manifest_for(FILES, evidence_id="ev-0002")
+    data = other.canonical()
+    entry = make_entry(
+        "evidence",
+        "ev-0001",
+        {"manifest_sha256": hashlib.sha256(data).hexdigest(), "manifest_sm3": sm3_hex(data)},
+        at=AT,
+        salt="22" * 16,
+    )
+    xb = build(entry=entry)
+    vs.add(
+        "manifest-for-another-evidence",
+        "manifest-tampered",
+        {**xb.bundle, "manifest": other.model_dump(mode="json")},
+        files=FILES,
+        keys=[xb.vkey],
+    )
+    e = b.bundle["entry"]
+    vs.add(
+        "entry-time-changed",
+        "entry-tampered",
+        {**b.bundle, "entry": {**e, "at": "2026-11-26T06:00:02.000Z"}},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "entry-digest-changed",
+        "entry-tampered",
+        {
+            **b.bundle,
+            "entry": {
+                **e,
+                "body": {**e["body"], "manifest_sha256": flip_hex(e["body"]["manifest_sha256"], 9)},
+            },
+        },
+        files=b.files,
+        keys=[b.vkey],
+    )
+    vs.add(
+        "entry-salt-changed",
+        "entry-tampered",
+        {**b.bundle, "entry": {**e, "salt": "23" * 16}},
+        files=b.files,
+        keys=[b.vkey],
+    )
+    for name, data in b.files.items():
+        for pos in (0, len(data) // 2, len(data) - 1):
+            changed = bytearray(data)
+            changed[pos] ^= 0x01
+            vs.add(
+                f"file-byte-changed-{name}@{pos}",
+                "file-byte-changed",
+                b.bundle,
+                files={**b.files, name: bytes(changed)},
+                keys=[b.vkey],
+            )
+    vs.add(
+        "file-truncated",
+        "file-byte-changed",
+        b.bundle,
+        files={**b.files, "page.html": FILES["page.html"][:-1]},
+        keys=[b.vkey],
+    )
+    vs.add(
+        "file-extended",
+        "file-byte-changed",
+        b.bundle,
+        files={**b.files, "page.html": FILES["page.html"] + b"\n"},
+        keys=[b.vkey],
+    )
+    vs.add(
+        "file-not-in-manifest",
+        "file-byte-changed",
+        b.bundle,
+        files={**b.files, "extra.txt": b"extra"},
+        keys=[b.vkey],
+    )
+
+
+def _format(vs: VectorSet) -> None:
+    b = build()
+    good = encode(b.bundle)
+    m, e = b.bundle["manifest"], b.bundle["entry"]
+
+    def fmt(name: str, data: Json | bytes) -> None:
+        vs.add(name, "bad-json", data, files=b.files, keys=[b.vkey])
+
+    fmt("not-json", b"<html>not a bundle</html>")
+    fmt("empty", b"")
+    fmt("trailing-garbage", good + b" x")
+    fmt("json-array", b"[]")
+    fmt("utf8-bom", b"\xef\xbb\xbf" + good)
+    fmt("invalid-utf8", good.replace(b"evidence.test/log", b"evidence.test/l\xff", 1))
+    fmt(
+        "duplicate-key",
+        good.replace(b'"status": "sealed",', b'"status": "sealed", "status": "sealed",', 1),
+    )
+    fmt("nan", good.replace(b'"tree_size": ', b'"x": NaN, "tree_size": ', 1))
+    fmt("infinity-in-body", json.dumps(b.bundle).replace('"v": 1,', '"v": Infinity,', 1).encode())
+    fmt(
+        "index-as-float",
+        good.replace(b'"index": 12', b'"index": 12.0').replace(b'"index": 5', b'"index": 5.0'),
+    )
+    fmt("index-as-exponent", good.replace(b'"index": 5', b'"index": 5e0'))
+    fmt("v-as-true", {**b.bundle, "entry": {**e, "v": True}})
+    fmt("v-as-float", good.replace(b'"v": 1', b'"v": 1.0', 1))
+    fmt(
+        "size-as-string",
+        {
+            **b.bundle,
+            "manifest": {**m, "files": [{**m["files"][0], "size": "17"}, *m["files"][1:]]},
+        },
+    )
+    fmt("huge-number", good.replace(b'"tree_size": 9', b'"tree_size": 1e400'))
+    fmt("big-int-in-custody-body", _custody_with({"n": 2**60}))
+    fmt("unknown-field", {**b.bundle, "extra": 1})
+    fmt("unknown-entry-field", {**b.bundle, "entry": {**e, "note": "x"}})
+    fmt("format-v2", {**b.bundle, "format": "evidence-proof/v2"})
+    fmt("format-missing", {k: v for k, v in b.bundle.items() if k != "format"})
+    fmt("sealed-with-anchor", {**b.bundle, "anchor": anchor_record(b)})
+    fmt("anchored-without-anchor", {**b.bundle, "status": "anchored"})
+    fmt("pending-with-proof", {**b.bundle, "status": "pending", "receipt": "x"})
+    anchor = {**anchor_record(b), "size": b.log.size + 1}
+    fmt("anchor-size-not-checkpoint", {**b.bundle, "status": "anchored", "anchor": anchor})
+    anchor = {**anchor_record(b), "contract": "0x1234"}
+    fmt("anchor-bad-contract", {**b.bundle, "status": "anchored", "anchor": anchor})
+    fmt(
+        "anchored-bad-checkpoint",
+        {**b.bundle, "status": "anchored", "anchor": anchor_record(b), "checkpoint": "not a note"},
+    )
+    fmt("manifest-duplicate-names", {**b.bundle, "manifest": {**m, "files": [m["files"][0]] * 2}})
+    fmt(
+        "manifest-name-with-slash",
+        {
+            **b.bundle,
+            "manifest": {
+                **m,
+                "files": [{**m["files"][0], "name": "../etc/passwd"}, *m["files"][1:]],
+            },
+        },
+    )
+    fmt("manifest-no-files", {**b.bundle, "manifest": {**m, "files": []}})
+    fmt(
+        "manifest-notes-absent",
+        {**b.bundle, "manifest": {k: v for k, v in m.items() if k != "notes"}},
+    )
+    fmt("manifest-notes-too-long", {**b.bundle, "manifest": {**m, "notes": "长" * 4097}})
+    fmt("entry-odd-salt", {**b.bundle, "entry": {**e, "salt": "2" * 33}})
+    fmt("entry-bad-time", {**b.bundle, "entry": {**e, "at": "2026-11-26 06:00:01Z"}})
+    fmt("entry-body-extra-key", {**b.bundle, "entry": {**e, "body": {**e["body"], "x": "y"}}})
+    fmt("log-origin-empty", {**b.bundle, "log_origin": ""})
+    fmt("leaf-hash-upper-case", {**b.bundle, "leaf_hash": b.bundle["leaf_hash"].upper()})
+    fmt("checkpoint-empty", {**b.bundle, "checkpoint": ""})
+    deep: Any = "x"
+    for _ in range(8):
+        deep = {"d": deep}
+    fmt("custody-body-too-deep", _custody_with({"a": deep}))
+    fmt("custody-body-too-big", _custody_with({"a": "x" * 17_000}))
+    fmt(
+        "custody-lone-surrogate",
+        encode(_custody_with({"a": "placeholder"})).replace(b"placeholder", b"\\ud800"),
+    )
+    nested = b"[" * 70 + b"]" * 70
+    fmt("nested-70", good.replace(b'"status": "sealed"', b'"status": "sealed", "x": ' + nested))
+    fmt("oversized", good[:-2] + b', "pad": "' + b"x" * (1024 * 1024) + b'"}')
+
+
+def _custody_with(body: Json) -> Json:
+    """A well-formed custody bundle whose body is then replaced (so the issuer's checks pass)."""
+    custody = make_entry("custody", "cu-2", {"a": "b"}, at=AT, salt="55" * 16)
+    cb = build(1, 1, entry=custody)
+    return {**cb.bundle, "entry": {**cb.bundle["entry"], "body": body}}
+
+
+def bundle_vectors() -> list[BundleVector]:
+    vs = VectorSet()
+    for part in (_valid, _proofs, _signatures, _content, _format):
+        part(vs)
+    names = [v.name for v in vs.items]
+    assert len(names) == len(set(names)), "vector names must be unique"
+    return vs.items
+
+
+# --- canonical JSON, hashes, keys -------------------------------------------------------------
+
+CANONICAL_INPUTS = [
+    "{}",
+    "[]",
+    '{"b":1,"a":2}',
+    '{"a":{"c":[3,2,1],"b":null},"A":true}',
+    '"\\u0000\\u001f\\u007f\\b\\f\\n\\r\\t\\"\\\\/"',
+    '"é\\u00e9 \\u4e2d 😀 \\ud83d\\ude00"',
+    '{"\\ud83d\\ude00":1,"\\uffff":2,"\\ue000":3,"z":4}',
+    '{"€":1,"\\r":2,"1":3,"\\u0080":4,"ö":5}',
+    "[1.0, 1.5, -0.0, 0.1, 1e21, 1e20, 1e-7, 1e-6, 5e-324, 1.7976931348623157e308]",
+    "[123456789012345680000.0, 9007199254740993.0, 0.000001, 33e-1, -1E+2]",
+    "[9007199254740991, -9007199254740991, 0, -0]",
+    "[9007199254740992]",
+    "[-9007199254740992]",
+    '"\\ud800"',
+    '{"a":1,"a":2}',
+    "[NaN]",
+    "[1e400]",
+    "[01]",
+    '  {  "x" : [ true , false , null ] }  ',
+    '{"nested":' + "[" * 64 + "]" * 64 + "}",
+    "[" * 65 + "]" * 65,
+    '"\u2028\u2029"',
+]
+
+
+def canonical_vectors() -> list[Json]:
+    out = []
+    for text in CANONICAL_INPUTS:
+        try:
+            result: Json = {
+                "canonical_b64": base64.b64encode(
+                    canonical_json(parse_json(text, max_bytes=1 << 20))
+                ).decode()
+            }
+        except FormatError as exc:
+            result = {"error": "format", "message": str(exc)}
+        out.append({"input": text, **result})
+    return out
+
+
+def hash_vectors() -> list[Json]:
+    inputs = [b"", b"abc", b"abcd" * 16]
+    inputs += [bytes(range(256)) * 4 + bytes(n) for n in (0, 55, 56, 63, 64, 65, 119, 120)]
+    inputs.append(hashlib.shake_256(b"evidence").digest(1_000_003))
+    return [
+        {
+            "input_b64": base64.b64encode(data).decode(),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "sm3": sm3_hex(data),
+        }
+        for data in inputs
+    ]
+
+
+def key_vectors() -> list[Json]:
+    good = signer().verifier().to_text()
+    name, hex_id, blob = good.split("+", 2)
+    texts = [
+        good,
+        f"  {good}\n",
+        f"{name}+{hex_id.upper()}+{blob}",
+        f"{name}+{'0' * 8}+{blob}",
+        f"{name}+{hex_id}+{blob[:-1]}",
+        f"{name}+{hex_id}",
+        f"{name}x+{hex_id}+{blob}",
+        f"a\x85b+{hex_id}+{blob}",
+        f"a\ufeffb+{hex_id}+{blob}",
+        f"{name}+{hex_id}+" + base64.b64encode(b"\x02" + bytes(32)).decode(),
+    ]
+    out = []
+    for text in texts:
+        try:
+            VerifierKey.from_text(text)
+            out.append({"input": text, "ok": True})
+        except FormatError as exc:
+            out.append({"input": text, "ok": False, "message": str(exc)})
+    return out
+
+
+def all_vectors() -> Json:
+    return {
+        "bundles": [v.to_json() for v in bundle_vectors()],
+        "canonical": canonical_vectors(),
+        "hashes": hash_vectors(),
+        "keys": key_vectors(),
+    }
+
+
+def iter_defects(vectors: list[BundleVector]) -> Iterator[str]:
+    return iter(sorted({v.defect for v in vectors}))

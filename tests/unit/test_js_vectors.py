@@ -1,0 +1,177 @@
+"""The portal's JavaScript verifier (verifier/portal/verify.js, run by Node) agrees with the
+Python verifier on the shared vectors of tests/support/vectors.py: every tier's status and
+detail of every bundle, valid and damaged, the same refusals of unusable input, RFC 8785
+canonical bytes, SHA-256 and SM3 digests and verifier-key parsing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.vectors import all_vectors
+
+REPO = Path(__file__).resolve().parents[2]
+RUNNER = REPO / "tests" / "js" / "run_vectors.mjs"
+NODE = shutil.which("node")
+
+#: Every class of damage the vectors must cover, and the tier (or "format") it must break.
+FAILURE_CLASSES: dict[str, int | str] = {
+    "proof-bit-flip": 3,
+    "leaf-hash-flip": 3,
+    "root-flip": 3,
+    "wrong-index": 3,
+    "wrong-size": 3,
+    "truncated-proof": 3,
+    "extended-proof": 3,
+    "wrong-signature": 4,
+    "wrong-key": 4,
+    "wrong-origin": 4,
+    "bad-note": 4,
+    "manifest-tampered": 2,
+    "entry-tampered": 3,
+    "file-byte-changed": 1,
+    "bad-json": "format",
+}
+
+
+def run_node(vectors: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    if NODE is None:
+        pytest.skip("node is not installed")
+    path = tmp_path / "vectors.json"
+    path.write_text(json.dumps(vectors), encoding="utf-8")
+    done = subprocess.run(
+        [NODE, str(RUNNER), str(path), str(REPO / "verifier" / "portal" / "verify.js")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def comparable(report: dict[str, Any]) -> dict[str, Any]:
+    """What both verifiers must agree on (a format error's wording is the library's own)."""
+    if "error" in report:
+        return {"error": report["error"]}
+    return {
+        "outcome": report["outcome"],
+        "evidence_id": report["evidence_id"],
+        "kind": report["kind"],
+        "leaf_hash": report["leaf_hash"],
+        "tree_size": None if report["tree_size"] is None else str(report["tree_size"]),
+        "tiers": [(t["tier"], t["name"], t["status"], t["detail"]) for t in report["tiers"]],
+    }
+
+
+def disagreements(vectors: dict[str, Any], js: dict[str, Any]) -> list[str]:
+    out = []
+    assert [r["name"] for r in js["bundles"]] == [v["name"] for v in vectors["bundles"]]
+    for vec, got in zip(vectors["bundles"], js["bundles"], strict=True):
+        want, have = comparable(vec["expected"]), comparable(got["result"])
+        if want != have:
+            out.append(f"{vec['name']}: python {want} != js {have}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def vectors() -> dict[str, Any]:
+    return all_vectors()
+
+
+@pytest.fixture(scope="module")
+def js(vectors: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return run_node(vectors, tmp_path_factory.mktemp("js"))
+
+
+def test_bundle_vectors_agree_tier_by_tier(vectors: dict[str, Any], js: dict[str, Any]) -> None:
+    assert not [r for r in js["bundles"] if r["result"].get("error") == "crash"]
+    problems = disagreements(vectors, js)
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_vectors_cover_verified_and_every_failure_class(vectors: dict[str, Any]) -> None:
+    """Agreement must not be vacuous: valid bundles verify, and each defect breaks its tier."""
+    by_class: dict[str, list[dict[str, Any]]] = {}
+    for vec in vectors["bundles"]:
+        by_class.setdefault(vec["defect"], []).append(vec["expected"])
+    assert set(by_class) == {"valid", *FAILURE_CLASSES}
+    valid = by_class["valid"]
+    assert len(valid) >= 20
+    assert all("error" not in r and r["outcome"] != "failed" for r in valid)
+    statuses = Counter(t["status"] for r in valid for t in r["tiers"])
+    for status in ("verified", "not_checked", "not_applicable", "skipped"):
+        assert statuses[status] > 0, status
+    # At least one valid bundle is verified in tiers 1 to 4 all at once.
+    assert any(all(t["status"] == "verified" for t in r["tiers"][:4]) for r in valid)
+    for defect, tier in FAILURE_CLASSES.items():
+        results = by_class[defect]
+        if not isinstance(tier, int):
+            assert sum("error" in r for r in results) >= 30, defect
+            continue
+        broken = [
+            r for r in results if "error" not in r and r["tiers"][tier - 1]["status"] == "failed"
+        ]
+        assert broken, f"no {defect} vector fails tier {tier}"
+
+
+def test_canonical_json_vectors_agree(vectors: dict[str, Any], js: dict[str, Any]) -> None:
+    for vec, got in zip(vectors["canonical"], js["canonical"], strict=True):
+        if "error" in vec:
+            assert got.get("error") == "format", (vec["input"], got)
+        else:
+            assert got.get("canonical_b64") == vec["canonical_b64"], (vec["input"], got)
+    assert sum("error" in v for v in vectors["canonical"]) >= 5
+    assert sum("error" not in v for v in vectors["canonical"]) >= 10
+
+
+def test_sha256_and_sm3_vectors_agree(vectors: dict[str, Any], js: dict[str, Any]) -> None:
+    for vec, got in zip(vectors["hashes"], js["hashes"], strict=True):
+        assert got["sha256_webcrypto"] == got["sha256_js"] == vec["sha256"]
+        assert got["sm3"] == got["digest"]["sm3"] == vec["sm3"]
+        assert got["digest"]["sha256"] == vec["sha256"]
+    # SM3("abc"), GB/T 32905-2016 appendix A.1 (recompute: openssl dgst -sm3 <<< -n abc).
+    abc = next(v for v in vectors["hashes"] if v["input_b64"] == "YWJj")
+    assert abc["sm3"] == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+
+
+def test_verifier_key_vectors_agree(vectors: dict[str, Any], js: dict[str, Any]) -> None:
+    for vec, got in zip(vectors["keys"], js["keys"], strict=True):
+        assert got.get("ok", False) == vec["ok"], (vec, got)
+        if not vec["ok"]:
+            assert got["error"] == "format", got
+    assert {v["ok"] for v in vectors["keys"]} == {True, False}
+
+
+def test_a_broken_verifier_is_caught(vectors: dict[str, Any], tmp_path: Path) -> None:
+    """The comparison itself can fail: a JS verifier that skips the proof check disagrees."""
+    source = (REPO / "verifier" / "portal").resolve()
+    broken = tmp_path / "portal"
+    shutil.copytree(source, broken)
+    merkle = broken / "merkle.js"
+    text = merkle.read_text(encoding="utf-8")
+    assert "if (!bytesEqual(calculated, root))" in text
+    merkle.write_text(text.replace("if (!bytesEqual(calculated, root))", "if (false)"))
+    if NODE is None:
+        pytest.skip("node is not installed")
+    path = tmp_path / "vectors.json"
+    path.write_text(json.dumps(vectors), encoding="utf-8")
+    done = subprocess.run(
+        [NODE, str(RUNNER), str(path), str(broken / "verify.js")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    problems = disagreements(vectors, json.loads(done.stdout))
+    assert any(p.startswith("modified-proof@") for p in problems)
