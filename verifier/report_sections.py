@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Literal
 from reportlab.lib import colors  # type: ignore[import-untyped]
 from reportlab.platypus import (  # type: ignore[import-untyped]
     Flowable,
-    KeepTogether,
     Spacer,
     Table,
     TableStyle,
@@ -202,7 +201,7 @@ def evidence(data: ReportInput, s: Styles) -> list[Flowable]:
         ]
         if manifest.notes:
             rows.append((label("notes", lang), s.text(manifest.notes)))
-    out: list[Flowable] = [s.heading(label("sec_evidence", lang)), kv_table(s, rows)]
+    out: list[Flowable] = [*s.section(label("sec_evidence", lang)), kv_table(s, rows)]
     if manifest is None and bundle.entry.kind == "evidence":
         out.append(s.text(label("no_manifest", lang), 8.5, spaceBefore=3))
     return out
@@ -255,7 +254,7 @@ def _file_rows(
 
 def files(data: ReportInput, s: Styles) -> list[Flowable]:
     lang, bundle = data.lang, data.bundle
-    out: list[Flowable] = [s.heading(label("sec_files", lang))]
+    out: list[Flowable] = [*s.section(label("sec_files", lang))]
     entry = bundle.entry
     if entry.kind == "stamp":
         stamped = str(entry.body["sha256"])
@@ -282,7 +281,7 @@ def files(data: ReportInput, s: Styles) -> list[Flowable]:
         more, spans = _file_rows(s, lang, number, line, len(rows))
         rows += more
         extra += spans
-    widths = (28, 66, CONTENT_WIDTH - 28 - 66 - 66, 66)
+    widths = (28, 78, CONTENT_WIDTH - 28 - 78 - 60, 60)
     out.append(grid_table(rows, widths, header=True, extra=extra))
     return out
 
@@ -314,7 +313,7 @@ def log_entry(data: ReportInput, s: Styles) -> list[Flowable]:
     if bundle.inclusion is not None:
         rows.append((label("leaf_index", lang), s.text(str(bundle.inclusion.index))))
     rows += _checkpoint_rows(bundle, s, lang)
-    return [s.heading(label("sec_log", lang)), kv_table(s, rows)]
+    return [*s.section(label("sec_log", lang)), kv_table(s, rows)]
 
 
 def _checkpoint_rows(bundle: Bundle, s: Styles, lang: Lang) -> list[tuple[str, object]]:
@@ -338,7 +337,7 @@ def _checkpoint_rows(bundle: Bundle, s: Styles, lang: Lang) -> list[tuple[str, o
 
 def anchor(data: ReportInput, s: Styles) -> list[Flowable]:
     lang = data.lang
-    out: list[Flowable] = [s.heading(label("sec_anchor", lang))]
+    out: list[Flowable] = [*s.section(label("sec_anchor", lang))]
     record = data.bundle.anchor
     if record is None:
         return [*out, s.text(label("not_anchored", lang), 9)]
@@ -399,7 +398,7 @@ def tiers(data: ReportInput, s: Styles) -> list[Flowable]:
             ]
         )
     widths = (30, 86, 66, CONTENT_WIDTH - 30 - 86 - 66)
-    return [s.heading(label("sec_tiers", lang)), grid_table(rows, widths, header=True)]
+    return [*s.section(label("sec_tiers", lang)), grid_table(rows, widths, header=True)]
 
 
 def trust(data: ReportInput, s: Styles) -> list[Flowable]:
@@ -421,7 +420,7 @@ def trust(data: ReportInput, s: Styles) -> list[Flowable]:
         [(s.text(name, 8.5), value) for name, value in rows], (120, CONTENT_WIDTH - 120)
     )
     return [
-        s.heading(label("sec_trust", lang)),
+        *s.section(label("sec_trust", lang)),
         table,
         s.text(label("trust_note", lang), 8, spaceBefore=3),
     ]
@@ -429,7 +428,7 @@ def trust(data: ReportInput, s: Styles) -> list[Flowable]:
 
 def legal_basis(data: ReportInput, s: Styles) -> list[Flowable]:
     lang = data.lang
-    out: list[Flowable] = [s.heading(label("sec_law", lang))]
+    out: list[Flowable] = [*s.section(label("sec_law", lang))]
     for (law_zh, law_en), articles in LEGAL_BASIS:
         name = law_zh if lang == "zh" else f"{law_zh} ({law_en})"
         out.append(s.text(name, 9.5, spaceBefore=4, spaceAfter=2))
@@ -448,7 +447,7 @@ def signature(data: ReportInput, s: Styles, font_note: str) -> list[Flowable]:
     blank = ""
     table = Table(
         [[s.text(f"{label('appraiser', lang)}:"), blank, s.text(f"{label('date', lang)}:"), blank]],
-        colWidths=[90, 190, 50, CONTENT_WIDTH - 330],
+        colWidths=[120, 180, 50, CONTENT_WIDTH - 350],
         rowHeights=[36],
     )
     table.setStyle(
@@ -461,7 +460,8 @@ def signature(data: ReportInput, s: Styles, font_note: str) -> list[Flowable]:
         )
     )
     return [
-        KeepTogether([s.heading(label("sec_sign", lang)), table]),
+        *s.section(label("sec_sign", lang)),
+        table,
         Spacer(1, 10),
         s.text(label("repeat", lang), 8, textColor=colors.grey),
         s.text(f"{label('font_note', lang)}: {font_note}", 7, textColor=colors.grey),

@@ -18,7 +18,13 @@ from xml.sax.saxutils import escape
 from reportlab.lib import colors  # type: ignore[import-untyped]
 from reportlab.lib.enums import TA_CENTER  # type: ignore[import-untyped]
 from reportlab.lib.styles import ParagraphStyle  # type: ignore[import-untyped]
-from reportlab.platypus import Paragraph, Table, TableStyle  # type: ignore[import-untyped]
+from reportlab.platypus import (  # type: ignore[import-untyped]
+    CondPageBreak,
+    Flowable,
+    Paragraph,
+    Table,
+    TableStyle,
+)
 
 #: Width of the text area on A4 with 18 mm margins, in points.
 CONTENT_WIDTH = 595.27 - 2 * 51.0
@@ -102,9 +108,15 @@ class Styles:
             12,
             spaceBefore=10,
             spaceAfter=4,
-            keepWithNext=1,
             textColor=colors.HexColor("#102a43"),
         )
+
+    def section(self, value: str) -> list[Flowable]:
+        """A section heading, on a new page when less than a few lines would follow it.
+
+        (Not ``keepWithNext``: that would move a long table whole to the next page.)
+        """
+        return [CondPageBreak(90), self.heading(value)]
 
     def title(self, value: str, size: float = 18) -> Paragraph:
         return self.markup(escape(value), size, alignment=TA_CENTER, spaceAfter=2)
