@@ -299,8 +299,13 @@ class _ZipSource:
         ordered = sorted(infos, key=lambda i: i.header_offset)
         ends = [i.header_offset for i in ordered[1:]] + [self._zip.start_dir]
         for info, limit in zip(ordered, ends, strict=True):
+            if not 0 <= info.header_offset <= self._zip.start_dir - _LOCAL_HEADER_BYTES:
+                raise TruncatedPackageError(
+                    f"not a readable ZIP: member {show(info.orig_filename)} lies outside the "
+                    "archive (damaged or truncated)"
+                )
             end = info.header_offset + _LOCAL_HEADER_BYTES + info.compress_size
-            if info.header_offset < 0 or end > limit:
+            if end > limit:
                 raise ZipBombError(
                     f"member {show(info.orig_filename)} overlaps the next member or the "
                     "central directory"
