@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from evidence_api.config import Settings, get_settings
 from evidence_api.errors import ApiError
-from evidence_api.routes import evidence, log
+from evidence_api.routes import evidence, log, registry
 from evidence_api.routes.deps import RuntimeDep
 from evidence_api.runtime import Runtime, build_runtime
 from evidence_api.storage import StorageError
@@ -126,6 +126,7 @@ def create_app(
     _install_handlers(app)
     app.include_router(evidence.router)
     app.include_router(log.router)
+    app.include_router(registry.router)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     def healthz() -> dict[str, str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +50,27 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/evidence/{evidence_id}"): READERS,
     ("GET", "/v1/evidence/{evidence_id}/files/{name}"): READERS,
     ("GET", "/v1/evidence/{evidence_id}/proof"): READERS,
+}
+#: The registries: admins manage platforms; officers and admins read them and keep
+#: entities and cases; appraisers and platforms have no business there.
+ADMINS = frozenset({"admin"})
+POLICY |= {
+    ("POST", "/v1/platforms"): ADMINS,
+    ("GET", "/v1/platforms"): SUBMITTERS,
+    ("GET", "/v1/platforms/{code}"): SUBMITTERS,
+    ("PATCH", "/v1/platforms/{code}"): ADMINS,
+    ("POST", "/v1/platforms/{code}/webhook-secret"): ADMINS,
+    ("POST", "/v1/entities"): SUBMITTERS,
+    ("GET", "/v1/entities"): SUBMITTERS,
+    ("GET", "/v1/entities/{entity_id}"): SUBMITTERS,
+    ("PATCH", "/v1/entities/{entity_id}"): SUBMITTERS,
+    ("POST", "/v1/cases"): SUBMITTERS,
+    ("GET", "/v1/cases"): SUBMITTERS,
+    ("GET", "/v1/cases/{case_id}"): SUBMITTERS,
+    ("PATCH", "/v1/cases/{case_id}"): SUBMITTERS,
+    ("POST", "/v1/cases/{case_id}/transition"): SUBMITTERS,
+    ("POST", "/v1/cases/{case_id}/evidence"): SUBMITTERS,
+    ("GET", "/v1/cases/{case_id}/events"): SUBMITTERS,
 }
 #: Operations anyone may call: the log API (monitors, verifiers) and health checks.
 PUBLIC: frozenset[tuple[str, str]] = frozenset(
@@ -112,8 +134,40 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(stack, created["evidence_id"])
 
 
+def registry_request(world: World, method: str, path: str) -> Callable[[dict[str, str]], Any]:
+    """A valid registry request; what it needs (a platform, an entity, a fresh case to
+    move) is made through the API as an admin, before the request under test."""
+    client, admin = world.stack.client, world.stack.auth("admin")
+
+    def made(url: str, body: dict[str, Any]) -> Any:
+        response = client.post(url, json=body, headers=admin)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def send(headers: dict[str, str]) -> Any:
+        code = made("/v1/platforms", {"code": f"m-{uuid.uuid4().hex[:8]}", "name": "m"})["code"]
+        entity = made("/v1/entities", {"platform": code, "shop_name": "shop"})["id"]
+        case = made("/v1/cases", {"number": uuid.uuid4().hex, "title": "t"})["id"]
+        url = path.format(code=code, entity_id=entity, case_id=case)
+        body: dict[str, Any] | None = {
+            ("POST", "/v1/platforms"): {"code": f"m-{uuid.uuid4().hex[:8]}", "name": "m"},
+            ("PATCH", "/v1/platforms/{code}"): {"name": "renamed"},
+            ("POST", "/v1/entities"): {"platform": code, "shop_name": "shop"},
+            ("PATCH", "/v1/entities/{entity_id}"): {"risk_grade": "B"},
+            ("POST", "/v1/cases"): {"number": uuid.uuid4().hex, "title": "t"},
+            ("PATCH", "/v1/cases/{case_id}"): {"title": "t2"},
+            ("POST", "/v1/cases/{case_id}/transition"): {"to": "filed"},
+            ("POST", "/v1/cases/{case_id}/evidence"): {"evidence_ids": [world.evidence_id]},
+        }.get((method, path))
+        return client.request(method, url, headers=headers, json=body)
+
+    return send
+
+
 def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str]], Any]:
     """A valid request to the operation, given the auth headers to send with it."""
+    if path.startswith(("/v1/platforms", "/v1/entities", "/v1/cases")):
+        return registry_request(world, method, path)
     url = path.replace("{evidence_id}", world.evidence_id).replace("{name}", "page.html")
     url = re.sub(r"\{[^}]+\}", "x", url)  # a route added later: any value will do for 401
     kwargs: dict[str, Any] = {}
