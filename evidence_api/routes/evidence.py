@@ -22,6 +22,7 @@ from evidence_api.schemas import (
 )
 from evidence_api.services import evidence as evidence_service
 from evidence_api.services import intake
+from evidence_api.services import package as package_service
 from evidence_api.upload import receive_form
 
 router = APIRouter(prefix="/v1", tags=["evidence 证据"])
@@ -175,3 +176,30 @@ def download_file(
 def proof(evidence_id: EvidenceId, runtime: RuntimeDep, _: Reader) -> JSONResponse:
     bundle = evidence_service.proof_bundle(runtime, evidence_id)
     return JSONResponse(bundle.model_dump(mode="json"))
+
+
+@router.get(
+    "/evidence/{evidence_id}/package",
+    responses={**ERRORS, 200: {"content": {"application/zip": {}}}},
+    response_class=StreamingResponse,
+    summary="Evidence package (ZIP) for offline verification; a custody entry (证据包导出)",
+)
+def export_package(
+    evidence_id: EvidenceId,
+    runtime: RuntimeDep,
+    principal: Reader,
+    purpose: Annotated[
+        str, Query(min_length=1, max_length=256, description="why it is exported (导出目的)")
+    ],
+) -> StreamingResponse:
+    """The files, manifest.json, proof.json, the log key, the chain facts and a README
+    (evidence-package/v1, docs/package-format.md), streamed as a ZIP."""
+    export = package_service.export_package(runtime, principal, evidence_id, purpose)
+    return StreamingResponse(
+        export.chunks,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f"attachment; filename={export.filename}",
+            "X-Custody-Entry": export.custody_entry,
+        },
+    )
