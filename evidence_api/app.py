@@ -15,6 +15,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from evidence_api.config import Settings, get_settings
 from evidence_api.errors import ApiError
 from evidence_api.routes import evidence, log, registry
+from evidence_api.routes import platform as platform_routes
+from evidence_api.routes import takedowns as takedown_routes
 from evidence_api.routes.deps import RuntimeDep
 from evidence_api.runtime import Runtime, build_runtime
 from evidence_api.storage import StorageError
@@ -127,6 +129,8 @@ def create_app(
     app.include_router(evidence.router)
     app.include_router(log.router)
     app.include_router(registry.router)
+    app.include_router(takedown_routes.router)
+    app.include_router(platform_routes.router)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     def healthz() -> dict[str, str]:

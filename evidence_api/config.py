@@ -81,6 +81,30 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/1", description="Celery result backend (worker/beat)"
     )
 
+    run_supervisor: bool = Field(
+        True, description="scan for overdue takedowns and send webhooks in-process (embedded)"
+    )
+    overdue_interval: float = Field(
+        10.0, gt=0, le=3600, description="seconds between scans for overdue takedown orders"
+    )
+    webhook_interval: float = Field(
+        2.0, gt=0, le=3600, description="seconds between webhook dispatch runs"
+    )
+    webhook_timeout: float = Field(
+        10.0, gt=0, le=120, description="seconds a webhook receiver has to answer"
+    )
+    webhook_max_attempts: int = Field(
+        8, ge=1, le=50, description="attempts per webhook delivery before it is marked failed"
+    )
+    webhook_backoff: float = Field(
+        5.0, gt=0, le=3600, description="seconds before the first retry; doubled per attempt"
+    )
+    webhook_allow_hosts: str = Field(
+        "",
+        description="comma-separated hosts or IPs webhooks may reach even when private, "
+        "loopback or link-local (e.g. 127.0.0.1)",
+    )
+
     max_file_bytes: int = Field(2 * GiB, ge=1, description="largest accepted evidence file")
     max_request_bytes: int = Field(
         8 * GiB, ge=1024, description="largest request body (checked from Content-Length)"

@@ -46,6 +46,8 @@ class Runtime:
     chain: ChainContext | None = field(default=None)
     sealer: Periodic | None = field(default=None)
     anchorer: Periodic | None = field(default=None)
+    #: overdue scan and webhook dispatch timers (embedded mode)
+    supervisors: list[Periodic] = field(default_factory=list)
     _since_poke: int = field(default=0)
     _poke_lock: threading.Lock = field(default_factory=threading.Lock)
     #: Stores a submission's objects concurrently (S3 round trips dominate small files).
@@ -88,7 +90,7 @@ class Runtime:
         anchor_step(self.engine, self.chain.client, self.chain.config)
 
     def close(self) -> None:
-        for worker in (self.sealer, self.anchorer):
+        for worker in (self.sealer, self.anchorer, *self.supervisors):
             if worker is not None:
                 worker.stop()
         if self.chain is not None:
@@ -121,6 +123,7 @@ def build_runtime(
     start_anchorer: bool | None = None,
     connect_chain: bool = True,
     rebind_chain: bool = False,
+    start_supervisor: bool | None = None,
 ) -> Runtime:
     """Check the settings, migrate the database, open the store, load the key,
     connect the chain; start the in-process sealer and anchorer if asked."""
@@ -153,5 +156,10 @@ def build_runtime(
     if run_anchorer and runtime.chain is not None:
         runtime.anchorer = Periodic("anchorer", settings.anchor_interval, runtime.anchor)
         runtime.anchorer.start()
+    if start_supervisor if start_supervisor is not None else settings.run_supervisor:
+        # imported here: the takedown services import this module
+        from evidence_api.services.takedowns_supervision import start_in_process  # noqa: PLC0415
+
+        runtime.supervisors = start_in_process(runtime)
     log.info("log %s ready; verifier key %s", settings.log_origin, signer.verifier().to_text())
     return runtime

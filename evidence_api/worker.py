@@ -8,13 +8,16 @@ single writer per log and one anchoring transaction in flight).
 from __future__ import annotations
 
 from anchoring import tasks
+from evidence_api import tasks_supervision
 from evidence_api.config import Settings
 from evidence_api.runtime import build_runtime
 
 
 def _configure(settings: Settings) -> None:
     def factory() -> tasks.TaskContext:
-        runtime = build_runtime(settings, start_sealer=False, start_anchorer=False)
+        runtime = build_runtime(
+            settings, start_sealer=False, start_anchorer=False, start_supervisor=False
+        )
         chain = runtime.chain
         return tasks.TaskContext(
             engine=runtime.engine,
@@ -31,6 +34,7 @@ def _configure(settings: Settings) -> None:
         anchor_interval=settings.anchor_interval,
         context_factory=factory,
     )
+    tasks_supervision.configure(settings)  # overdue scans and webhooks on the same beat
 
 
 def run_worker(settings: Settings, *, loglevel: str = "INFO") -> None:

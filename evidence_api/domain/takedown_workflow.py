@@ -80,7 +80,10 @@ class InvalidTransition(Exception):  # noqa: N818 - the name says what happened
     def __init__(self, current: Status, action: Action) -> None:
         self.current = current
         self.action = action
-        self.allowed: Mapping[Action, Status] = TRANSITIONS[current]
+        #: what a caller may do instead (``overdue`` is the service's, never named here)
+        self.allowed: Mapping[Action, Status] = {
+            a: s for a, s in TRANSITIONS[current].items() if a is not Action.OVERDUE
+        }
         if self.allowed:
             options = ", ".join(f"{a.value} → {s.value}" for a, s in self.allowed.items())
             detail = f"allowed from {current.value}: {options}"

@@ -18,7 +18,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,23 @@ POLICY |= {
     ("POST", "/v1/cases/{case_id}/transition"): SUBMITTERS,
     ("POST", "/v1/cases/{case_id}/evidence"): SUBMITTERS,
     ("GET", "/v1/cases/{case_id}/events"): SUBMITTERS,
+}
+#: Takedown orders: officers and admins issue and follow them; platform tokens alone use
+#: the platform API (their own orders only, see test_api_takedowns.py for isolation).
+PLATFORMS = frozenset({"platform"})
+POLICY |= {
+    ("POST", "/v1/takedowns"): SUBMITTERS,
+    ("GET", "/v1/takedowns"): SUBMITTERS,
+    ("GET", "/v1/takedowns/{order_id}"): SUBMITTERS,
+    ("GET", "/v1/takedowns/{order_id}/proofs"): SUBMITTERS,
+    ("GET", "/v1/platform/takedowns"): PLATFORMS,
+    ("GET", "/v1/platform/takedowns/{order_id}"): PLATFORMS,
+    ("GET", "/v1/platform/takedowns/{order_id}/proofs"): PLATFORMS,
+    ("GET", "/v1/platform/takedowns/{order_id}/evidence/{evidence_id}"): PLATFORMS,
+    ("GET", "/v1/platform/takedowns/{order_id}/evidence/{evidence_id}/files/{name}"): PLATFORMS,
+    ("POST", "/v1/platform/takedowns/{order_id}/ack"): PLATFORMS,
+    ("POST", "/v1/platform/takedowns/{order_id}/complete"): PLATFORMS,
+    ("POST", "/v1/platform/takedowns/{order_id}/dispute"): PLATFORMS,
 }
 #: Operations anyone may call: the log API (monitors, verifiers) and health checks.
 PUBLIC: frozenset[tuple[str, str]] = frozenset(
@@ -164,10 +181,56 @@ def registry_request(world: World, method: str, path: str) -> Callable[[dict[str
     return send
 
 
+def takedown_request(world: World, method: str, path: str) -> Callable[[dict[str, str]], Any]:
+    """A valid takedown request: a fresh order to the platform tokens' platform
+    (``example-mall``) citing the world's evidence, acknowledged first for ``complete``."""
+    client, officer = world.stack.client, world.stack.auth("officer")
+    order_body = {
+        "platform": "example-mall",
+        "listing_urls": ["https://example-mall.example/item/1"],
+        "legal_basis": "《电子商务法》第三十八条",
+        "reason": "auth matrix",
+        "evidence_ids": [world.evidence_id],
+        "deadline": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+        "grant_files": True,
+    }
+
+    def send(headers: dict[str, str]) -> Any:
+        if client.get("/v1/platforms/example-mall", headers=officer).status_code == 404:
+            made = client.post(
+                "/v1/platforms",
+                json={"code": "example-mall", "name": "Example Mall"},
+                headers=world.stack.auth("admin"),
+            )
+            assert made.status_code == 201, made.text
+        issued = client.post("/v1/takedowns", json=order_body, headers=officer)
+        assert issued.status_code == 201, issued.text
+        order = issued.json()["order_id"]
+        if path.endswith("/complete"):
+            acked = client.post(
+                f"/v1/platform/takedowns/{order}/ack", headers=world.stack.auth("platform")
+            )
+            assert acked.status_code == 200, acked.text
+        url = path.format(order_id=order, evidence_id=world.evidence_id, name="page.html")
+        body: dict[str, Any] | None = {
+            "/v1/takedowns": order_body,
+            "/v1/platform/takedowns/{order_id}/complete": {
+                "note": "removed",
+                "removed_at": datetime.now(UTC).isoformat(),
+            },
+            "/v1/platform/takedowns/{order_id}/dispute": {"reason": "not ours"},
+        }.get(path)
+        return client.request(method, url, headers=headers, json=body if method == "POST" else None)
+
+    return send
+
+
 def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str]], Any]:
     """A valid request to the operation, given the auth headers to send with it."""
     if path.startswith(("/v1/platforms", "/v1/entities", "/v1/cases")):
         return registry_request(world, method, path)
+    if path.startswith(("/v1/takedowns", "/v1/platform/")):
+        return takedown_request(world, method, path)
     url = path.replace("{evidence_id}", world.evidence_id).replace("{name}", "page.html")
     url = re.sub(r"\{[^}]+\}", "x", url)  # a route added later: any value will do for 401
     kwargs: dict[str, Any] = {}
@@ -224,7 +287,9 @@ def test_role_matrix(world: World, method: str, path: str) -> None:
             assert response.status_code == 403, (role, response.text)
             assert response.json()["detail"] == (
                 f"role {role!r} may not do this; allowed: "
-                + ", ".join(r for r in ("officer", "admin", "appraiser") if r in allowed)
+                + ", ".join(
+                    r for r in ("officer", "admin", "appraiser", "platform") if r in allowed
+                )
             )
 
 

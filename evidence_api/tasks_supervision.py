@@ -1,0 +1,72 @@
+"""Celery tasks ``evidence.takedown_overdue`` and ``evidence.webhook_dispatch`` and their
+beat entries, on the one app of :mod:`anchoring.tasks`.
+
+``evidence worker`` and ``evidence beat`` call :func:`configure` after
+``anchoring.tasks.configure``; it adds the two entries to the beat schedule and
+tells the tasks how to build their runtime (lazily, once per worker process,
+without in-process timers: beat drives them here). Tasks take no arguments and
+are idempotent: they act on the database's current state, and every change
+re-checks it under the platform's feed lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from anchoring.tasks import app
+from evidence_api.config import Settings
+from evidence_api.runtime import Runtime, build_runtime
+
+OVERDUE_TASK = "evidence.takedown_overdue"
+WEBHOOK_TASK = "evidence.webhook_dispatch"
+
+_factory: Callable[[], Runtime] | None = None
+_runtime: Runtime | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Add the supervision entries to the beat schedule; set the runtime factory."""
+    global _factory, _runtime  # noqa: PLW0603 - one lazily built runtime per process
+    _runtime = None
+
+    def factory() -> Runtime:
+        return build_runtime(
+            settings,
+            start_sealer=False,
+            start_anchorer=False,
+            connect_chain=False,
+            start_supervisor=False,
+        )
+
+    _factory = factory
+    schedule: dict[str, dict[str, Any]] = dict(app.conf.beat_schedule or {})
+    schedule["takedown-overdue"] = {"task": OVERDUE_TASK, "schedule": settings.overdue_interval}
+    schedule["webhook-dispatch"] = {"task": WEBHOOK_TASK, "schedule": settings.webhook_interval}
+    app.conf.beat_schedule = schedule
+
+
+def runtime() -> Runtime:
+    global _runtime  # noqa: PLW0603
+    if _runtime is None:
+        if _factory is None:
+            raise RuntimeError("evidence_api.tasks_supervision.configure() was not called")
+        _runtime = _factory()
+    return _runtime
+
+
+def takedown_overdue() -> int:
+    from evidence_api.services.takedowns_supervision import overdue_tick  # noqa: PLC0415
+
+    return overdue_tick(runtime())
+
+
+def webhook_dispatch() -> int:
+    from evidence_api.services.takedowns_supervision import webhook_tick  # noqa: PLC0415
+
+    return webhook_tick(runtime())
+
+
+# Registered by call rather than decorator: Celery's decorator is untyped.
+overdue_task = app.task(name=OVERDUE_TASK)(takedown_overdue)
+webhook_task = app.task(name=WEBHOOK_TASK)(webhook_dispatch)
