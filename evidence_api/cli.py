@@ -17,7 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 db_app = typer.Typer(help="Database schema (one Alembic migration history).", no_args_is_help=True)
-admin_app = typer.Typer(help="Administration: tokens.", no_args_is_help=True)
+admin_app = typer.Typer(help="Administration: tokens, platforms.", no_args_is_help=True)
 keys_app = typer.Typer(
     help="Log signing keys (Ed25519, C2SP signed-note form).", no_args_is_help=True
 )
@@ -198,6 +198,49 @@ def create_token_cmd(
         runtime.close()
     typer.echo(plaintext)
     typer.echo(f"token {token_id} ({role}) created; it is shown only once", err=True)
+
+
+@admin_app.command("create-platform")
+def create_platform_cmd(
+    code: Annotated[str, typer.Option(help="platform code (what platform tokens bind to)")],
+    name: Annotated[str, typer.Option(help="display name, e.g. 某某商城")],
+    webhook_url: Annotated[
+        str | None, typer.Option(help="http(s) endpoint for signed deliveries")
+    ] = None,
+) -> None:
+    """Register a platform; prints its generated webhook secret, shown only once."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from evidence_api.errors import ApiError  # noqa: PLC0415
+    from evidence_api.runtime import build_runtime  # noqa: PLC0415
+    from evidence_api.services.registry_platforms import create_platform  # noqa: PLC0415
+    from evidence_api.services.registry_schemas import PlatformCreate  # noqa: PLC0415
+
+    try:  # refuse bad arguments before touching the database
+        body = PlatformCreate(code=code, name=name, webhook_url=webhook_url)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(part) for part in err["loc"]).replace("_", "-")
+        typer.echo(f"error: --{where}: {err['msg']}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        runtime = build_runtime(
+            get_settings(), start_sealer=False, start_anchorer=False, connect_chain=False
+        )
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        created = create_platform(runtime, body)
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.close()
+    typer.echo(created.webhook_secret)
+    typer.echo(
+        f"platform {created.code!r} created; its webhook secret is shown only once", err=True
+    )
 
 
 @db_app.command("upgrade")

@@ -131,9 +131,12 @@ def update_entity(runtime: Runtime, entity_id: int, body: EntityUpdate) -> Entit
         if name in given and getattr(body, name) is None:
             raise InvalidInputError(f"{name}: may not be null", field=name)
     uscc = normalise_uscc(body.uscc) if "uscc" in given else None
+    where: tuple[str | None, str | None] = (body.platform, body.shop_id)  # for a 409
     try:
         with runtime.session() as session:
             row = entity_by_id(session, entity_id)
+            shop_id = body.shop_id if "shop_id" in given else row.shop_id
+            where = (body.platform or _code_of(session, row), shop_id)
             if body.platform is not None:
                 row.platform_id = platform_by_code(session, body.platform, field="platform").id
             if body.shop_name is not None:
@@ -147,7 +150,7 @@ def update_entity(runtime: Runtime, entity_id: int, body: EntityUpdate) -> Entit
             session.flush()
             return public(row, _code_of(session, row))
     except IntegrityError as exc:
-        raise _duplicate(body.platform or "(this)", body.shop_id) from exc
+        raise _duplicate(where[0] or "(unknown)", where[1]) from exc
 
 
 def get_entity(runtime: Runtime, entity_id: int) -> EntityPublic:

@@ -10,10 +10,13 @@ written out here, not read from the workflow module.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
 from itertools import product
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +27,14 @@ from evidence_api.config import Settings
 from evidence_api.models_registry import CaseEvent, Platform
 from evidence_api.services import registry_cases
 from evidence_api.services.registry_schemas import CaseTransition
-from tests.support.api import Stack, auth_header, fresh_postgres_database, running_stack, submit
+from tests.support.api import (
+    EVIDENCE_CLI,
+    Stack,
+    auth_header,
+    fresh_postgres_database,
+    running_stack,
+    submit,
+)
 from tests.unit.test_uscc import reference_check
 
 ALIBABA = "91330100716105852F"
@@ -344,7 +354,9 @@ def test_entity_references_and_duplicates(stack: Stack) -> None:
     ] == ("shop_url")
     moved = ok(call(stack, "PATCH", url, json={"platform": other, "shop_id": "s-2"}))
     assert moved["platform"] == other
-    assert problem(call(stack, "PATCH", url, json={"shop_id": "s-1"}), 409)["field"] == "shop_id"
+    taken = problem(call(stack, "PATCH", url, json={"shop_id": "s-1"}), 409)
+    assert taken["detail"] == f"platform {other!r} already has an entity with shop_id 's-1'"
+    assert ok(call(stack, "GET", url))["shop_id"] == "s-2"
     assert (
         problem(call(stack, "GET", "/v1/entities/999999999"), 404)["detail"]
         == "no trading entity 999999999"
@@ -658,3 +670,51 @@ def test_a_token_for_another_role_sees_its_own_answer(stack: Stack) -> None:
         201,
     )
     assert case["officer"] == "second admin"
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def test_admin_create_platform_command(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("EVIDENCE_")},
+        "EVIDENCE_DATA_DIR": str(tmp_path / "data"),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(EVIDENCE_CLI), "admin", "create-platform", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    bad = run("--code", "Bad Code", "--name", "x")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: --code: ")
+    assert not (tmp_path / "data").exists()  # refused before the database
+    made = run(
+        "--code", "example-mall", "--name", "示例商城", "--webhook-url", "https://h.example.com/x"
+    )
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert len(secret) == 43
+    assert (
+        made.stderr.strip()
+        == "platform 'example-mall' created; its webhook secret is shown only once"
+    )
+    again = run("--code", "example-mall", "--name", "x")
+    assert (again.returncode, again.stderr.strip()) == (
+        2,
+        "error: platform 'example-mall' already exists",
+    )
+    with running_stack(Settings(data_dir=tmp_path / "data")) as stack:
+        read = ok(call(stack, "GET", "/v1/platforms/example-mall"))
+        assert (read["name"], read["webhook_url"], read["webhook_secret_set"]) == (
+            "示例商城",
+            "https://h.example.com/x",
+            True,
+        )
+        assert stored_secret(stack, "example-mall") == secret
