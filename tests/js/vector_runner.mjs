@@ -68,3 +68,27 @@ export async function runVectors(v, vectors) {
   }
   return { bundles, canonical, hashes, keys };
 }
+
+/** Evidence packages: `pkg` is the portal's package.js module. */
+export async function runPackageVectors(pkg, vectors) {
+  const out = [];
+  for (const vec of vectors) {
+    let result;
+    try {
+      const read = await pkg.readPackage(new Blob([fromB64(vec.zip_b64)]));
+      result = {
+        ok: true,
+        evidence_id: read.bundle.entry.id,
+        files: read.files,
+        log_key_text: read.logKeyText,
+      };
+    } catch (exc) {
+      result =
+        exc instanceof pkg.PackageError
+          ? { error: exc.kind, message: exc.message }
+          : { error: "crash", message: `${exc && exc.name}: ${exc && exc.message}` };
+    }
+    out.push({ name: vec.name, result });
+  }
+  return out;
+}

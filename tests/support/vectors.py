@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from anchoring.entries import evidence_entry, make_entry, pending_bundle, sealed_bundle
@@ -942,3 +943,70 @@ def all_vectors() -> Json:
 
 def iter_defects(vectors: list[BundleVector]) -> Iterator[str]:
     return iter(sorted({v.defect for v in vectors}))
+
+
+# --- evidence packages (ZIP) ------------------------------------------------------------------
+
+
+def python_package_verdict(data: bytes) -> Json:
+    """What :func:`verifier.package.read_package_stream` makes of a ZIP: its files or a refusal."""
+    from verifier.errors import PackageError  # noqa: PLC0415
+    from verifier.package import read_package_stream  # noqa: PLC0415
+
+    try:
+        package = read_package_stream(io.BytesIO(data))
+    except PackageError as exc:
+        return {"error": type(exc).__name__, "message": str(exc)}
+    return {
+        "ok": True,
+        "evidence_id": package.bundle.entry.id,
+        "files": [
+            {"name": f.name, "size": f.size, "sha256": f.sha256, "sm3": f.sm3}
+            for f in package.files
+        ],
+        "log_key_text": package.log_key_text,
+    }
+
+
+def package_vectors(tmp: Path) -> list[Json]:
+    """Valid and hostile packages. The hostile ones are the package reader's own list
+    (``tests/unit/test_package.py``: traversal, links, 100,000 entries, truncation, CRC,
+    overlap, mismatches …) plus a deflate bomb, so the portal refuses what the CLI refuses."""
+    from tests.support.factories import sealed_evidence  # noqa: PLC0415
+    from tests.unit.test_package import (  # noqa: PLC0415
+        HOSTILE,
+        Raw,
+        members_of,
+        raw_package,
+        raw_zip,
+        seal_manifest,
+        with_file_sizes,
+        write_zip,
+        zeros_crc,
+        zeros_deflated,
+    )
+
+    sealed = sealed_evidence({**FILES, "big.bin": hashlib.shake_256(b"big").digest(300_000)})
+    cases: dict[str, bytes] = {}
+    cases["valid-deflated"] = write_zip(tmp / "valid.zip", members_of(sealed)).read_bytes()
+    cases["valid-stored"] = raw_zip(raw_package(sealed))
+    cases["valid-without-key"] = write_zip(
+        tmp / "nokey.zip", members_of(sealed, key=False)
+    ).read_bytes()
+    # A manifest naming 300 MiB of zeros, deflated about 1000:1: refused while inflating.
+    size = 300 << 20
+    bombed = seal_manifest(with_file_sizes(manifest_for({"zeros.bin": b""}), {"zeros.bin": size}))
+    bomb = Raw("files/zeros.bin", zeros_deflated(size), method=8, size=size, crc=zeros_crc(size))
+    cases["deflate-bomb-300MiB"] = raw_zip(raw_package(bombed, bomb))
+    for name, hostile in HOSTILE.items():
+        folder = tmp / name
+        folder.mkdir()
+        cases[name] = hostile.build(sealed, folder).read_bytes()
+    return [
+        {
+            "name": name,
+            "zip_b64": base64.b64encode(data).decode(),
+            "expected": python_package_verdict(data),
+        }
+        for name, data in cases.items()
+    ]

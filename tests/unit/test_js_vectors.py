@@ -1,7 +1,9 @@
 """The portal's JavaScript verifier (verifier/portal/verify.js, run by Node) agrees with the
 Python verifier on the shared vectors of tests/support/vectors.py: every tier's status and
 detail of every bundle, valid and damaged, the same refusals of unusable input, RFC 8785
-canonical bytes, SHA-256 and SM3 digests and verifier-key parsing."""
+canonical bytes, SHA-256 and SM3 digests and verifier-key parsing; and its ZIP reader
+(zip.js, package.js) accepts the packages the Python reader accepts, with the same digests,
+and refuses each hostile package the Python reader refuses, for the same reason class."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.vectors import all_vectors
+from tests.support.vectors import all_vectors, package_vectors
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = REPO / "tests" / "js" / "run_vectors.mjs"
@@ -83,8 +85,8 @@ def disagreements(vectors: dict[str, Any], js: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def vectors() -> dict[str, Any]:
-    return all_vectors()
+def vectors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return {**all_vectors(), "packages": package_vectors(tmp_path_factory.mktemp("packages"))}
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +153,28 @@ def test_verifier_key_vectors_agree(vectors: dict[str, Any], js: dict[str, Any])
     assert {v["ok"] for v in vectors["keys"]} == {True, False}
 
 
+def test_package_vectors_agree(vectors: dict[str, Any], js: dict[str, Any]) -> None:
+    results = {r["name"]: r["result"] for r in js["packages"]}
+    for vec in vectors["packages"]:
+        got, want = results[vec["name"]], vec["expected"]
+        if want.get("ok"):
+            assert got.get("ok"), (vec["name"], got)
+            assert got["files"] == want["files"], vec["name"]
+            assert got["log_key_text"] == want["log_key_text"], vec["name"]
+        else:
+            assert got.get("error") == want["error"], (vec["name"], want, got)
+    refused = {v["expected"].get("error") for v in vectors["packages"]} - {None}
+    assert {
+        "ZipBombError",
+        "UnsafePathError",
+        "LinkError",
+        "TooManyEntriesError",
+        "TruncatedPackageError",
+        "PackageMismatchError",
+    } <= refused
+    assert sum(bool(v["expected"].get("ok")) for v in vectors["packages"]) >= 3
+
+
 def test_a_broken_verifier_is_caught(vectors: dict[str, Any], tmp_path: Path) -> None:
     """The comparison itself can fail: a JS verifier that skips the proof check disagrees."""
     source = (REPO / "verifier" / "portal").resolve()
@@ -163,7 +187,7 @@ def test_a_broken_verifier_is_caught(vectors: dict[str, Any], tmp_path: Path) ->
     if NODE is None:
         pytest.skip("node is not installed")
     path = tmp_path / "vectors.json"
-    path.write_text(json.dumps(vectors), encoding="utf-8")
+    path.write_text(json.dumps({**vectors, "packages": []}), encoding="utf-8")
     done = subprocess.run(
         [NODE, str(RUNNER), str(path), str(broken / "verify.js")],
         capture_output=True,

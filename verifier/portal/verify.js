@@ -23,6 +23,7 @@ export { JsonFloat, canonicalJson, parseJson, toJsonText } from "./json.js";
 export { inclusionProofLength, leafHash, nodeHash, rootFromInclusionProof, verifyInclusion } from "./merkle.js";
 export { openCheckpoint, parseNote, parseSignedCheckpoint, parseVerifierKey } from "./note.js";
 export { FORMAT_V1, MAX_BUNDLE_BYTES, bundleFromObj, loadBundle } from "./bundle.js";
+export { PackageError } from "./zip.js";
 
 export const VERIFIED = "verified";
 export const FAILED = "failed";
