@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from verifier.chain import endpoint_name
+from verifier.errors import VerifierError
 from verifier.service_config import ServiceConfig, ServiceConfigError
 from verifier.service_http import (
     Problem,
@@ -142,26 +143,31 @@ class _Service:
     def render(self, data: VerifyInput, report: Report, portal: str, lang: str) -> bytes:
         # Imported here: reportlab is only needed for reports.
         from verifier.report import ReportInput, render_pdf  # noqa: PLC0415
+        from verifier.report_font import ReportFontError  # noqa: PLC0415
 
-        pdf: bytes = render_pdf(
-            ReportInput(
-                report=report,
-                bundle=data.bundle,
-                files=data.files,
-                generated_at=datetime.now(UTC),
-                portal_url=f"{portal}?leaf={report.leaf_hash}",
-                trusted_keys=[k.to_text() for k in self.cfg.log_keys],
-                rpc_endpoints=[endpoint_name(u) for u in self.cfg.rpc_urls]
-                if self.check is not None
-                else [],
-                lang="en" if lang == "en" else "zh",
-            )
+        chain_used = self.check is not None and report.tiers[4].status.value != "skipped"
+        request = ReportInput(
+            report=report,
+            bundle=data.bundle,
+            files=data.files,
+            generated_at=datetime.now(UTC),
+            portal_url=f"{portal}?leaf={report.leaf_hash}",
+            trusted_keys=[k.to_text() for k in self.cfg.log_keys],
+            rpc_endpoints=[endpoint_name(u) for u in self.cfg.rpc_urls] if chain_used else [],
+            lang="en" if lang == "en" else "zh",
         )
-        return pdf
-
-    def lookup(self, evidence_id: str | None, sha256: str | None) -> dict[str, object]:
         try:
-            query = parse_query(evidence_id, sha256)
+            return render_pdf(request)
+        except ReportFontError as exc:  # the service's set-up, not the request
+            raise Problem(503, f"reports are unavailable here: {exc}") from exc
+        except VerifierError as exc:
+            raise Problem(422, f"no report for this input: {exc}") from exc
+
+    def lookup(
+        self, evidence_id: str | None, sha256: str | None, leaf_hash: str | None
+    ) -> dict[str, object]:
+        try:
+            query = parse_query(evidence_id, sha256, leaf_hash)
         except ValueError as exc:
             raise Problem(422, str(exc)) from exc
         if self.cfg.log_url is None:
@@ -303,19 +309,22 @@ def _add_lookup_route(app: FastAPI, service: _Service) -> None:
     @app.get(
         "/v1/lookup",
         tags=["lookup 查询"],
-        summary="Look up public entries by evidence id or SHA-256 按证据编号或哈希查询",
+        summary="Look up public entries by id, SHA-256 or leaf hash 按编号、哈希或叶哈希查询",
         responses=problem_docs(404, 422, 502, 503),
     )
     def lookup(
         evidence_id: Annotated[str | None, Query(max_length=64)] = None,
         sha256: Annotated[str | None, Query(max_length=64)] = None,
+        leaf_hash: Annotated[
+            str | None, Query(max_length=64, description="as in the report's QR code")
+        ] = None,
     ) -> JSONResponse:
         """Asks the evidence API's public lookup (`VERIFIER_LOG_URL`), then verifies every
         bundle it returns (tiers 3-5) with this service's own trusted key and chain: the log
         is not trusted. An evidence bundle found by a file's SHA-256 carries no manifest (it
         holds non-public details), so the link from the file to that evidence is shown as
         `file_digest_unproven` until the package is verified."""
-        return JSONResponse(service.lookup(evidence_id, sha256))
+        return JSONResponse(service.lookup(evidence_id, sha256, leaf_hash))
 
 
 def _add_portal_routes(app: FastAPI, service: _Service) -> None:

@@ -39,7 +39,7 @@ ENTRY_ID = re.compile(r"^(?:ev|st)-[0-9a-f]{28}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 RETRY_AFTER = 5
 
-Field = Literal["evidence_id", "sha256"]
+Field = Literal["evidence_id", "sha256", "leaf_hash"]
 
 
 class LookupFailedError(Exception):
@@ -75,10 +75,14 @@ class Query:
         return urllib.parse.urlencode([(self.field, self.value)])
 
 
-def parse_query(evidence_id: str | None, sha256: str | None) -> Query:
-    """Exactly one of the two, each of its shape; raises ``ValueError`` with the reason."""
-    if (evidence_id is None) == (sha256 is None):
-        raise ValueError("give exactly one of evidence_id and sha256")
+def parse_query(evidence_id: str | None, sha256: str | None, leaf_hash: str | None = None) -> Query:
+    """Exactly one of the three, each of its shape; raises ``ValueError`` with the reason.
+
+    ``leaf_hash`` is what the report's QR code carries (``/verify?leaf=…``).
+    """
+    given = [v is not None for v in (evidence_id, sha256, leaf_hash)]
+    if sum(given) != 1:
+        raise ValueError("give exactly one of evidence_id, sha256 and leaf_hash")
     if evidence_id is not None:
         if not ENTRY_ID.fullmatch(evidence_id):
             raise ValueError(
@@ -86,11 +90,11 @@ def parse_query(evidence_id: str | None, sha256: str | None) -> Query:
                 "28 lower-case hex digits"
             )
         return Query("evidence_id", evidence_id)
-    assert sha256 is not None
-    value = sha256.strip().lower()
+    field: Field = "sha256" if sha256 is not None else "leaf_hash"
+    value = (sha256 or leaf_hash or "").strip().lower()
     if not SHA256.fullmatch(value):
-        raise ValueError("sha256: must be a SHA-256 digest of 64 hex digits")
-    return Query("sha256", value)
+        raise ValueError(f"{field}: must be a SHA-256 hash of 64 hex digits")
+    return Query(field, value)
 
 
 # --- the one HTTP request -----------------------------------------------------------
@@ -208,6 +212,12 @@ def mismatch(bundle: Bundle, query: Query) -> str | None:
         if entry.id != query.value:
             return f"is entry {entry.id!r}, not {query.value!r}"
         return None
+    if query.field == "leaf_hash":
+        # Tier 3 recomputes the leaf from the entry: a bundle claiming a leaf it is not fails
+        # there; here the claim must at least answer the question.
+        if bundle.leaf_hash != query.value:
+            return f"is leaf {bundle.leaf_hash}, not {query.value}"
+        return None
     if entry.kind == "stamp":
         if entry.body["sha256"] != query.value:
             return f"is a stamp of {entry.body['sha256']}, not of {query.value}"
@@ -227,6 +237,8 @@ def matched_by(bundle: Bundle, query: Query) -> str:
     """How a verified bundle relates to the query, for the reader."""
     if query.field == "evidence_id":
         return "entry_id"
+    if query.field == "leaf_hash":
+        return "leaf_hash"
     if bundle.entry.kind == "stamp":
         return "stamp_digest"
     return "manifest_file" if bundle.manifest is not None else "file_digest_unproven"

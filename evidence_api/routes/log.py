@@ -60,7 +60,7 @@ def consistency_proof(
         **ERRORS,
         200: {"description": "{matches: [evidence-proof/v1 bundle without manifest, …]}"},
     },
-    summary="Public lookup by entry id or SHA-256 (公开查询，按编号或哈希)",
+    summary="Public lookup by entry id, SHA-256 or leaf hash (公开查询，按编号、哈希或叶哈希)",
 )
 def lookup(
     runtime: RuntimeDep,
@@ -70,11 +70,16 @@ def lookup(
     sha256: Annotated[
         str | None, Query(max_length=64, description="SHA-256 of a file or a stamped digest")
     ] = None,
+    leaf_hash: Annotated[
+        str | None, Query(max_length=64, description="a sealed entry's RFC 9162 leaf hash")
+    ] = None,
 ) -> JSONResponse:
     """No token needed. The proof bundles of the matching entries, each without its
     manifest (which holds non-public metadata): at most 20, evidence first. A verifier
     checks them itself; 404 when nothing matches."""
-    bundles = lookup_service.lookup(runtime, evidence_id=evidence_id, sha256=sha256)
+    bundles = lookup_service.lookup(
+        runtime, evidence_id=evidence_id, sha256=sha256, leaf_hash=leaf_hash
+    )
     return JSONResponse(
         {"matches": [b.model_dump(mode="json") for b in bundles]},
         headers={"Cache-Control": "no-cache"},

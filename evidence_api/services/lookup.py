@@ -1,4 +1,4 @@
-"""The public lookup: proof bundles of public entries, by entry id or by SHA-256.
+"""The public lookup: proof bundles of public entries, by entry id, SHA-256 or leaf hash.
 
 Anyone may ask (no token), so it answers only what an entry already shows to
 whoever holds its proof: the entry, the receipt, the inclusion proof, the
@@ -20,7 +20,7 @@ import re
 from sqlalchemy import Connection, select
 
 from anchoring.proofs import bundle_for
-from anchoring.queue import EntryRecord, get_entry
+from anchoring.queue import EntryRecord, find_by_leaf_hash, get_entry
 from anchoring.schema import log_entry
 from evidence_api.errors import InvalidInputError, NotFoundError
 from evidence_api.models import Evidence, EvidenceFile
@@ -35,10 +35,18 @@ PUBLIC_KINDS = ("evidence", "stamp")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def lookup(runtime: Runtime, *, evidence_id: str | None, sha256: str | None) -> list[Bundle]:
-    """Manifest-less bundles for ``evidence_id`` or ``sha256`` (exactly one is given)."""
-    if (evidence_id is None) == (sha256 is None):
-        raise InvalidInputError("give exactly one of evidence_id and sha256", field="evidence_id")
+def lookup(
+    runtime: Runtime,
+    *,
+    evidence_id: str | None,
+    sha256: str | None,
+    leaf_hash: str | None = None,
+) -> list[Bundle]:
+    """Manifest-less bundles for ``evidence_id``, ``sha256`` or ``leaf_hash`` (exactly one)."""
+    if sum(v is not None for v in (evidence_id, sha256, leaf_hash)) != 1:
+        raise InvalidInputError(
+            "give exactly one of evidence_id, sha256 and leaf_hash", field="evidence_id"
+        )
     with runtime.engine.connect() as conn:
         if evidence_id is not None:
             if not ENTRY_ID.fullmatch(evidence_id):
@@ -46,21 +54,29 @@ def lookup(runtime: Runtime, *, evidence_id: str | None, sha256: str | None) -> 
                     "evidence_id: must be ev-… or st-… followed by 28 lower-case hex digits",
                     field="evidence_id",
                 )
-            record = get_entry(conn, evidence_id)
-            records = [record] if record is not None and record.kind in PUBLIC_KINDS else []
+            found = [get_entry(conn, evidence_id)]
             what = f"evidence_id {evidence_id}"
-        else:
-            assert sha256 is not None
-            digest = sha256.strip().lower()
-            if not _SHA256.fullmatch(digest):
-                raise InvalidInputError(
-                    "sha256: must be a SHA-256 digest of 64 hex digits", field="sha256"
-                )
-            records = by_digest(conn, digest)
+        elif sha256 is not None:
+            digest = _hex32(sha256, "sha256")
+            found = list(by_digest(conn, digest))
             what = f"sha256 {digest}"
+        else:
+            assert leaf_hash is not None
+            leaf = _hex32(leaf_hash, "leaf_hash")
+            # Indexed; only sealed leaves (a pending entry is looked up by its id).
+            found = [find_by_leaf_hash(conn, bytes.fromhex(leaf))]
+            what = f"sealed leaf_hash {leaf}"
+        records = [r for r in found if r is not None and r.kind in PUBLIC_KINDS]
         if not records:
             raise NotFoundError(f"no public entry with {what}")
         return [bundle_for(conn, r, origin=runtime.signer.name) for r in records]
+
+
+def _hex32(value: str, name: str) -> str:
+    digest = value.strip().lower()
+    if not _SHA256.fullmatch(digest):
+        raise InvalidInputError(f"{name}: must be a SHA-256 hash of 64 hex digits", field=name)
+    return digest
 
 
 def by_digest(conn: Connection, digest: str) -> list[EntryRecord]:

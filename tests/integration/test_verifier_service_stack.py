@@ -180,6 +180,11 @@ def test_the_public_lookup_needs_no_token_and_hands_out_no_manifest(deployed: De
     only_stamp = httpx.get(url, params={"sha256": sha256(ONLY_STAMPED)}, timeout=10).json()
     assert [m["entry"]["id"] for m in only_stamp["matches"]] == [deployed.stamp_ids[1]]
 
+    by_leaf = httpx.get(url, params={"leaf_hash": deployed.bundle["leaf_hash"]}, timeout=10)
+    assert by_leaf.status_code == 200, by_leaf.text
+    assert [m["entry"]["id"] for m in by_leaf.json()["matches"]] == [deployed.evidence_id]
+    assert by_leaf.json()["matches"][0]["manifest"] is None
+
 
 @pytest.mark.parametrize(
     ("params", "status", "needle"),
@@ -190,6 +195,8 @@ def test_the_public_lookup_needs_no_token_and_hands_out_no_manifest(deployed: De
         ({"evidence_id": "ev-1"}, 422, "evidence_id"),
         ({"sha256": "xyz"}, 422, "sha256"),
         ({"sha256": "0" * 64, "evidence_id": "ev-" + "0" * 28}, 422, "exactly one"),
+        ({"leaf_hash": "0" * 64}, 404, "no public entry"),
+        ({"leaf_hash": "0" * 63}, 422, "leaf_hash"),
     ],
 )
 def test_the_public_lookup_refuses_precisely(
@@ -228,6 +235,16 @@ def test_lookup_by_id_reverifies_tiers_3_to_5(deployed: Deployment) -> None:
     tier5 = match["report"]["tiers"][4]
     assert tier5["facts"]["confirmations"] >= 1
     assert tier5["name_zh"] == "区块链锚定"
+
+
+def test_lookup_by_the_leaf_hash_of_the_report_qr_code(deployed: Deployment) -> None:
+    answer = deployed.verifier().get(
+        "/v1/lookup", params={"leaf_hash": deployed.bundle["leaf_hash"]}
+    )
+    assert answer.status_code == 200, answer.text
+    [match] = answer.json()["matches"]
+    assert (match["matched_by"], match["log_outcome"]) == ("leaf_hash", "verified")
+    assert match["bundle"]["entry"]["id"] == deployed.evidence_id
 
 
 def test_lookup_by_file_digest_finds_evidence_and_stamps(deployed: Deployment) -> None:

@@ -433,6 +433,11 @@ def test_verifier_serve_refuses_a_bad_setting_in_one_line(
 def test_lookup_query_shapes() -> None:
     assert parse_query("ev-" + "0" * 28, None) == Query("evidence_id", "ev-" + "0" * 28)
     assert parse_query(None, "AB" * 32) == Query("sha256", "ab" * 32)
+    assert parse_query(None, None, "cd" * 32) == Query("leaf_hash", "cd" * 32)
+    with pytest.raises(ValueError, match="exactly one"):
+        parse_query(None, "ab" * 32, "cd" * 32)
+    with pytest.raises(ValueError, match="leaf_hash"):
+        parse_query(None, None, "cd" * 31)
     for evidence_id, sha in (
         (None, None),
         ("ev-" + "0" * 28, "ab" * 32),
@@ -489,6 +494,12 @@ def test_what_upstream_answers_is_checked_before_anything_is_verified() -> None:
     got = fetch_matches("http://log", by_id, timeout=1, fetch=fetch)
     assert [b.entry.id for b in got] == [sealed.entry.id]
     assert fetch.urls == [f"http://log/v1/log/lookup?evidence_id={sealed.entry.id}"]
+
+    by_leaf = Query("leaf_hash", sealed.bundle.leaf_hash)
+    assert len(fetch_matches("http://log", by_leaf, timeout=1, fetch=_answer(bundle))) == 1
+    with pytest.raises(UpstreamInvalidError, match="is leaf"):
+        other_leaf = Query("leaf_hash", "ee" * 32)
+        fetch_matches("http://log", other_leaf, timeout=1, fetch=_answer(bundle))
 
     other_id = Query("evidence_id", "ev-" + "f" * 28)
     with pytest.raises(UpstreamInvalidError, match="is entry"):
