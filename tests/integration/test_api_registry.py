@@ -289,7 +289,11 @@ def uscc_with_check(first17: str) -> str:
             "allowed: 1 2 3 9",
         ),
         ("wrong-check", ALIBABA[:17] + "E", "check character should be 'F', got 'E'"),
-        ("transposed", "91331000716105852F", None),
+        (
+            "transposed",
+            "91331000716105852F",
+            f"check character should be {reference_check('91331000716105852')!r}, got 'F'",
+        ),
     ],
 )
 def test_invalid_uscc_is_422_with_the_reason(
@@ -391,6 +395,9 @@ def test_entity_filters_and_pages(stack: Stack) -> None:
     assert ids(q="%") == set(made)
     assert ids(q="店_1%", risk_grade="B") == {made[1]}
     assert len({e["id"] for e in all_pages(stack, "/v1/entities", 50, uscc=ALIBABA)}) >= 5
+    assert len(ok(call(stack, "GET", "/v1/entities", params={"limit": 200}))["items"]) >= 12
+    too_many = call(stack, "GET", "/v1/entities", params={"limit": 201})
+    assert problem(too_many, 422)["field"] == "limit"
     bad = call(stack, "GET", "/v1/entities", params={"cursor": "bm90LWEtY3Vyc29y"})
     assert problem(bad, 422)["detail"] == "cursor is not one this API issued"
     assert (
@@ -445,13 +452,10 @@ def test_the_whole_workflow_and_its_history(stack: Stack) -> None:
     assert case["status"]["code"] == "closed" and case["allowed_next"] == []
     events = all_pages(stack, f"/v1/cases/{case['id']}/events", 2)
     with stack.runtime.session() as session:
-        token_id = (
-            session.execute(select(CaseEvent.actor).where(CaseEvent.case_id == case["id"]))
-            .scalars()
-            .all()
-        )
-    assert set(token_id) == {events[0]["actor"]}
-    assert events[0]["actor"].startswith("token-")
+        officer = authenticate(session, f"Bearer {stack.tokens['officer']}").pseudonym
+        actors = session.execute(select(CaseEvent.actor).where(CaseEvent.case_id == case["id"]))
+        assert set(actors.scalars()) == {officer}
+    assert {e["actor"] for e in events} == {officer}
     assert [
         (e["kind"], (e["from_status"] or {}).get("code"), e["to_status"]["code"], e["step"])
         for e in events
@@ -660,7 +664,7 @@ def test_registries_are_closed_to_appraisers_and_platforms(stack: Stack, role: s
         assert body["detail"].startswith(f"role {role!r} may not do this"), (method, url)
 
 
-def test_a_token_for_another_role_sees_its_own_answer(stack: Stack) -> None:
+def test_the_responsible_officer_defaults_to_the_caller(stack: Stack) -> None:
     with stack.runtime.session() as session:
         _, admin = create_token(session, role="admin", name="second admin")
     case = ok(
