@@ -96,6 +96,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/v1/log/key"),
         ("GET", "/v1/log/proof/inclusion"),
         ("GET", "/v1/log/proof/consistency"),
+        ("GET", "/v1/log/lookup"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
     }
@@ -244,6 +245,8 @@ def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str
         kwargs["params"] = {"index": 0}
     elif path == "/v1/log/proof/consistency":
         kwargs["params"] = {"from": 1}
+    elif path == "/v1/log/lookup":
+        kwargs["params"] = {"evidence_id": world.evidence_id}
 
     def send(headers: dict[str, str]) -> Any:
         return world.stack.client.request(method, url, headers=headers, **kwargs)
