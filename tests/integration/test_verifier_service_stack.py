@@ -400,6 +400,24 @@ def test_an_uploaded_package_verifies_every_tier(deployed: Deployment) -> None:
     assert [f["sm3"] for f in body["package"]["files"]] == [sm3_hex(d) for d in FILES.values()]
 
 
+def test_a_package_exported_by_the_evidence_api_verifies_every_tier(
+    deployed: Deployment,
+) -> None:
+    with deployed.stack.client() as client:
+        exported = client.get(
+            f"/v1/evidence/{deployed.evidence_id}/package", params={"purpose": "鉴定 appraisal"}
+        )
+    assert exported.status_code == 200, exported.text[:300]
+    answer = deployed.verifier().post(
+        "/v1/verify", content=exported.content, headers={"content-type": "application/zip"}
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["outcome"] == "verified", body
+    assert body["evidence_id"] == deployed.evidence_id
+    assert body["package"]["log_key_text"] == deployed.stack.vkey.strip()
+
+
 def test_a_package_with_a_changed_file_is_refused(deployed: Deployment) -> None:
     changed = {**FILES, "page.html": FILES["page.html"].replace(b"shop", b"shoq")}
     data = package_zip(deployed.bundle, changed, deployed.stack.vkey, None)
