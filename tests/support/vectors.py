@@ -850,6 +850,33 @@ def bundle_vectors() -> list[BundleVector]:
     return vs.items
 
 
+# --- comparing the two verifiers -------------------------------------------------------------
+
+
+def comparable(report: dict[str, Any]) -> dict[str, Any]:
+    """What both verifiers must agree on (a format error's wording is the library's own)."""
+    if "error" in report:
+        return {"error": report["error"]}
+    return {
+        "outcome": report["outcome"],
+        "evidence_id": report["evidence_id"],
+        "kind": report["kind"],
+        "leaf_hash": report["leaf_hash"],
+        "tree_size": None if report["tree_size"] is None else str(report["tree_size"]),
+        "tiers": [(t["tier"], t["name"], t["status"], t["detail"]) for t in report["tiers"]],
+    }
+
+
+def disagreements(vectors: dict[str, Any], js: dict[str, Any]) -> list[str]:
+    out = []
+    assert [r["name"] for r in js["bundles"]] == [v["name"] for v in vectors["bundles"]]
+    for vec, got in zip(vectors["bundles"], js["bundles"], strict=True):
+        want, have = comparable(vec["expected"]), comparable(got["result"])
+        if want != have:
+            out.append(f"{vec['name']}: python {want} != js {have}")
+    return out
+
+
 # --- canonical JSON, hashes, keys -------------------------------------------------------------
 
 CANONICAL_INPUTS = [

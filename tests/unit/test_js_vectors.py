@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.vectors import all_vectors, package_vectors
+from tests.support.vectors import all_vectors, disagreements, package_vectors
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = REPO / "tests" / "js" / "run_vectors.mjs"
@@ -58,30 +58,6 @@ def run_node(vectors: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
-
-
-def comparable(report: dict[str, Any]) -> dict[str, Any]:
-    """What both verifiers must agree on (a format error's wording is the library's own)."""
-    if "error" in report:
-        return {"error": report["error"]}
-    return {
-        "outcome": report["outcome"],
-        "evidence_id": report["evidence_id"],
-        "kind": report["kind"],
-        "leaf_hash": report["leaf_hash"],
-        "tree_size": None if report["tree_size"] is None else str(report["tree_size"]),
-        "tiers": [(t["tier"], t["name"], t["status"], t["detail"]) for t in report["tiers"]],
-    }
-
-
-def disagreements(vectors: dict[str, Any], js: dict[str, Any]) -> list[str]:
-    out = []
-    assert [r["name"] for r in js["bundles"]] == [v["name"] for v in vectors["bundles"]]
-    for vec, got in zip(vectors["bundles"], js["bundles"], strict=True):
-        want, have = comparable(vec["expected"]), comparable(got["result"])
-        if want != have:
-            out.append(f"{vec['name']}: python {want} != js {have}")
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,371 @@
+// The portal's page: reads what the visitor chooses, hashes the files *locally*, runs the
+// tiers with verify.js and shows each one with a plain explanation. The only requests it
+// makes go to this verification service: GET /v1/config (its trust roots), POST
+// /v1/anchor-check with the proof alone (tier 5), and POST /v1/verify/report with the
+// proof and the digests computed here (the PDF). Evidence files are never sent anywhere.
+
+import { FormatError, loadBundle, parseJson, parseVerifierKey, toJsonText, verifyBundle, digestBlob, MAX_BUNDLE_BYTES } from "./verify.js";
+import { PackageError, looksLikeZip, readPackage } from "./package.js";
+import { DEFAULT_LANG, LANGS, OUTCOME_LABELS, STATUS_LABELS, TIER_TITLES, explain, t } from "./i18n.js";
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  lang: DEFAULT_LANG,
+  config: null, // the service's /v1/config, or null when it could not be read
+  keys: [], // trusted verifier keys parsed from the config
+  last: null, // {report, bundleText, files, pkg}
+  busy: false,
+};
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined) continue;
+    if (k === "class") node.className = v;
+    else if (k.startsWith("data-") || k.startsWith("aria-") || k === "lang" || k === "role") node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+// --- language -----------------------------------------------------------------------------
+
+function applyLang() {
+  const lang = state.lang;
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.title = `${t("title", lang)} · ${t("title", lang === "zh" ? "en" : "zh")}`;
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n, lang);
+  for (const node of document.querySelectorAll("[data-i18n-aria-label]")) {
+    node.setAttribute("aria-label", t(node.dataset.i18nAriaLabel, lang));
+  }
+  $("lang-toggle").setAttribute("lang", lang === "zh" ? "en" : "zh-CN");
+  renderTrust();
+  if (state.last) render(state.last);
+}
+
+function toggleLang() {
+  state.lang = state.lang === "zh" ? "en" : "zh";
+  const url = new URL(location.href);
+  url.searchParams.set("lang", state.lang);
+  history.replaceState(null, "", url);
+  applyLang();
+}
+
+// --- the service's trust roots --------------------------------------------------------------
+
+async function loadConfig() {
+  try {
+    const response = await fetch("/v1/config", { headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const config = await response.json();
+    const keys = [];
+    for (const text of config.log_keys || []) keys.push(await parseVerifierKey(text));
+    state.config = config;
+    state.keys = keys;
+  } catch (exc) {
+    state.config = null;
+    state.keys = [];
+    console.warn("portal: /v1/config unavailable", exc);
+  }
+  renderTrust();
+}
+
+function renderTrust() {
+  const lang = state.lang;
+  const cfg = state.config;
+  $("trust-keys").replaceChildren(
+    ...(state.keys.length ? state.keys.map((k) => el("div", {}, k.text)) : [t("trust_none", lang)]),
+  );
+  $("trust-chain").textContent =
+    cfg && cfg.chain ? t("chain_value", lang, { chain_id: cfg.chain.chain_id, contract: cfg.chain.contract }) : t("trust_none", lang);
+  const warning = $("trust-warning");
+  warning.hidden = cfg !== null;
+  warning.textContent = cfg === null ? t("trust_unavailable", lang) : "";
+}
+
+// --- reading the input ----------------------------------------------------------------------
+
+async function head(file, n) {
+  return new Uint8Array(await file.slice(0, n).arrayBuffer());
+}
+
+/** Sort the chosen files into {packages, proofs: [{file, bytes}], evidence}: by content. */
+async function classify(files) {
+  const out = { packages: [], proofs: [], evidence: [] };
+  for (const file of files) {
+    const first = await head(file, 4);
+    if (looksLikeZip(first)) {
+      out.packages.push(file);
+      continue;
+    }
+    if (file.size <= MAX_BUNDLE_BYTES) {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const start = bytes.findIndex((b) => ![0x20, 0x09, 0x0a, 0x0d].includes(b));
+      if (start >= 0 && bytes[start] === 0x7b && isProof(bytes)) {
+        out.proofs.push({ file, bytes });
+        continue;
+      }
+    }
+    out.evidence.push(file);
+  }
+  return out;
+}
+
+/** A JSON object whose format names an evidence proof (even one this verifier refuses). */
+function isProof(bytes) {
+  try {
+    const obj = parseJson(bytes, { maxBytes: MAX_BUNDLE_BYTES, what: "proof" });
+    return typeof obj.format === "string" && obj.format.startsWith("evidence-proof/");
+  } catch {
+    // Not strict JSON: a proof that does not parse is shown as an error if it says it is one.
+    return new TextDecoder().decode(bytes.subarray(0, 4096)).includes('"evidence-proof/');
+  }
+}
+
+function progress(done, total) {
+  const bar = $("progress");
+  bar.max = Math.max(total, 1);
+  bar.value = done;
+}
+
+function status(text) {
+  $("status").textContent = text;
+}
+
+function showError(text) {
+  $("error-text").textContent = text;
+  $("error").hidden = false;
+}
+
+async function anchorCheck(bundleText) {
+  try {
+    const response = await fetch("/v1/anchor-check", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: `{"bundle":${bundleText}}`,
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.detail || `HTTP ${response.status}`);
+    return { status: body.status, detail: body.detail, facts: body.facts || {} };
+  } catch (exc) {
+    return { status: "not_checked", detail: t("anchor_unreachable", "en", { reason: exc.message }) };
+  }
+}
+
+async function verifyChosen(fileList) {
+  const lang = state.lang;
+  $("error").hidden = true;
+  $("results").hidden = true;
+  state.last = null;
+  progress(0, 1);
+  const chosen = await classify([...fileList]);
+  let bundle;
+  let bundleText;
+  let files = [];
+  let pkg = null;
+  if (chosen.packages.length) {
+    if (chosen.packages.length > 1 || chosen.proofs.length || chosen.evidence.length) {
+      return showError(t("error_package_and_files", lang));
+    }
+    status(t("reading_package", lang));
+    try {
+      pkg = await readPackage(chosen.packages[0], { onProgress: progress });
+    } catch (exc) {
+      if (exc instanceof PackageError) return showError(t("error_package", lang, { reason: exc.message }));
+      throw exc;
+    }
+    bundle = pkg.bundle;
+    files = pkg.files;
+    bundleText = toJsonText(bundle.raw);
+  } else {
+    if (!chosen.proofs.length) return showError(t("error_no_proof", lang));
+    if (chosen.proofs.length > 1) return showError(t("error_two_proofs", lang));
+    try {
+      bundle = loadBundle(chosen.proofs[0].bytes);
+    } catch (exc) {
+      if (exc instanceof FormatError) return showError(t("error_unusable", lang, { reason: exc.message }));
+      throw exc;
+    }
+    bundleText = new TextDecoder().decode(chosen.proofs[0].bytes);
+    const total = chosen.evidence.reduce((n, f) => n + f.size, 0);
+    let before = 0;
+    for (const file of chosen.evidence) {
+      status(t("hashing", state.lang, { name: file.name }));
+      files.push(await digestBlob(file.name, file, (done) => progress(before + done, total)));
+      before += file.size;
+    }
+  }
+  progress(1, 1);
+  status(t("checking", state.lang));
+  const check =
+    state.config === null
+      ? null
+      : async () => {
+          status(t("asking_chain", state.lang));
+          return anchorCheck(bundleText);
+        };
+  const report = await verifyBundle(bundle, { files, logKeys: state.keys, anchorCheck: check });
+  state.last = { report, bundleText, files, pkg };
+  render(state.last);
+  status(t("done", state.lang));
+}
+
+// --- showing the result ---------------------------------------------------------------------
+
+function tierCard(tier, lang) {
+  const { purpose, meaning } = explain(tier.tier, tier.status, lang);
+  const title = `${t("tier_label", lang, { n: tier.tier })} · ${TIER_TITLES[tier.tier][lang]}`;
+  const facts = tier.facts && Object.keys(tier.facts).length
+    ? [el("dt", {}, t("facts_title", lang)), el("dd", { class: "mono" }, Object.entries(tier.facts).map(([k, v]) => `${k}: ${v}`).join("; "))]
+    : [];
+  return el(
+    "li",
+    { class: "tier", "data-tier": String(tier.tier), "data-status": tier.status, "aria-label": title },
+    el(
+      "header",
+      {},
+      el("h3", {}, title),
+      el("span", { class: "badge", "data-status": tier.status }, STATUS_LABELS[tier.status][lang]),
+    ),
+    el(
+      "dl",
+      {},
+      el("dt", {}, t("what_it_means", lang)),
+      el("dd", { class: "meaning" }, meaning),
+      el("dt", {}, t("what_it_proves", lang)),
+      el("dd", { class: "purpose" }, purpose),
+      el("dt", {}, t("technical_detail", lang)),
+      el("dd", { class: "detail", lang: "en" }, tier.detail),
+      ...facts,
+    ),
+  );
+}
+
+function render({ report, files, pkg }) {
+  const lang = state.lang;
+  const summary = $("summary");
+  summary.dataset.outcome = report.outcome;
+  summary.replaceChildren(
+    el("span", { class: "outcome" }, OUTCOME_LABELS[report.outcome][lang]),
+    el("span", {}, `${t("evidence_id", lang)}: `, el("code", {}, report.evidence_id)),
+    el("span", {}, `${t("tree_size", lang)}: ${report.tree_size ?? "—"}`),
+    el("span", {}, `${t("leaf_hash", lang)}: `, el("code", {}, report.leaf_hash)),
+  );
+  const expected = new URL(location.href).searchParams.get("leaf");
+  const leaf = $("leaf-check");
+  leaf.hidden = !expected;
+  if (expected) {
+    const same = expected.toLowerCase() === report.leaf_hash;
+    leaf.textContent = `${t("leaf_expected", lang, { leaf: expected })} ${t(same ? "leaf_matches" : "leaf_differs", lang)}`;
+  }
+  $("tiers").replaceChildren(...report.tiers.map((tier) => tierCard(tier, lang)));
+  $("digests").tBodies[0].replaceChildren(
+    ...files.map((f) =>
+      el("tr", {}, el("td", {}, f.name), el("td", {}, String(f.size)), el("td", { class: "mono" }, f.sha256), el("td", { class: "mono" }, f.sm3)),
+    ),
+  );
+  const info = $("package-info");
+  info.hidden = !pkg;
+  if (pkg) {
+    const trusted = pkg.logKeyText && state.keys.some((k) => k.text === pkg.logKeyText);
+    const rows = [];
+    if (pkg.logKeyText) {
+      rows.push(el("dt", {}, t("package_key", lang)), el("dd", { class: "mono" }, pkg.logKeyText, " — ", t(trusted ? "package_key_same" : "package_key_differs", lang)));
+    }
+    if (pkg.chain) {
+      rows.push(el("dt", {}, t("package_chain", lang)), el("dd", { class: "mono" }, t("chain_value", lang, pkg.chain)));
+    }
+    info.replaceChildren(el("h3", {}, t("package_title", lang)), el("dl", {}, ...rows));
+  }
+  $("results").hidden = false;
+}
+
+// --- the PDF report -------------------------------------------------------------------------
+
+async function downloadReport() {
+  if (!state.last) return;
+  const lang = state.lang;
+  const button = $("report-button");
+  const note = $("report-status");
+  button.disabled = true;
+  note.textContent = t("report_working", lang);
+  try {
+    const digests = state.last.files.map(({ name, size, sha256, sm3 }) => ({ name, size, sha256, sm3 }));
+    const response = await fetch(`/v1/verify/report?lang=${lang}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/pdf" },
+      body: `{"bundle":${state.last.bundleText},"files":${JSON.stringify(digests)}}`,
+    });
+    if (!response.ok) {
+      let reason = `HTTP ${response.status}`;
+      try {
+        reason = (await response.json()).detail || reason;
+      } catch {
+        // not a problem document
+      }
+      throw new Error(reason);
+    }
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: `report-${state.last.report.evidence_id}.pdf` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    note.textContent = "";
+  } catch (exc) {
+    note.textContent = t("report_failed", lang, { reason: exc.message });
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// --- wiring ---------------------------------------------------------------------------------
+
+async function run(fileList) {
+  if (state.busy || !fileList || !fileList.length) return;
+  state.busy = true;
+  document.body.setAttribute("aria-busy", "true");
+  try {
+    await verifyChosen(fileList);
+  } catch (exc) {
+    showError(t("error_unusable", state.lang, { reason: exc.message }));
+  } finally {
+    state.busy = false;
+    document.body.removeAttribute("aria-busy");
+  }
+}
+
+function wire() {
+  $("lang-toggle").addEventListener("click", toggleLang);
+  $("files").addEventListener("change", (event) => run(event.target.files));
+  $("report-button").addEventListener("click", downloadReport);
+  const zone = $("drop-zone");
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    run(event.dataTransfer.files);
+  });
+}
+
+async function main() {
+  const wanted = new URL(location.href).searchParams.get("lang");
+  state.lang = LANGS.includes(wanted) ? wanted : DEFAULT_LANG;
+  wire();
+  applyLang();
+  if (!globalThis.crypto || !globalThis.crypto.subtle) showError(t("error_webcrypto", state.lang));
+  await loadConfig();
+  if (state.config && LANGS.includes(state.config.lang_default) && !wanted) {
+    state.lang = state.config.lang_default;
+    applyLang();
+  }
+  document.body.dataset.ready = "true";
+}
+
+main();
