@@ -213,10 +213,12 @@ def test_missing_bundle_path_exits_3(setup: Setup, capsys: pytest.CaptureFixture
     assert str(missing) in run_unusable([str(missing)], capsys)
 
 
-def test_bundle_path_that_is_a_directory_exits_3(
+def test_directory_that_is_not_a_package_exits_3(
     setup: Setup, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run_unusable([str(setup.bundle.parent)], capsys)
+    # A directory is read as an unpacked evidence package; this one holds loose files.
+    line = run_unusable([str(setup.bundle.parent)], capsys)
+    assert "unknown member" in line
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory"])

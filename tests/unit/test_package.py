@@ -682,3 +682,24 @@ def test_readme_by_hand_steps_run_and_pass(sealed: Sealed, tmp_path: Path) -> No
     digest = hashlib.sha256((root / "manifest.json").read_bytes()).hexdigest()
     assert f"manifest SHA-256 清单哈希 : {digest}" in readme
     assert f"0x82e9b0bb{'cd' * 32}{sealed.log.size:064x}" in readme
+
+
+def test_format_document_states_the_readers_limits() -> None:
+    """docs/package-format.md quotes the limits and member caps the reader enforces."""
+    from verifier.package import CD_BYTES_PER_ENTRY, MAX_NAME_CHARS, SMALL_MEMBERS  # noqa: PLC0415
+
+    doc = (Path(__file__).parents[2] / "docs" / "package-format.md").read_text(encoding="utf-8")
+    limits = PackageLimits()
+    for row in (
+        f"| `max_entries` | {limits.max_entries:,} |".replace(",", " "),
+        f"| `max_member_bytes` | {limits.max_member_bytes >> 30} GiB |",
+        f"| `max_total_bytes` | {limits.max_total_bytes >> 30} GiB |",
+        f"| `max_ratio` | {limits.max_ratio} |",
+        f"| `ratio_grace_bytes` | {limits.ratio_grace_bytes >> 20} MiB |",
+        f"(`max_entries` + 1) × {CD_BYTES_PER_ENTRY} bytes",
+        f"longer than {MAX_NAME_CHARS} characters",
+    ):
+        assert row in doc, row
+    for name, cap in SMALL_MEMBERS.items():
+        shown = f"{cap >> 20} MiB" if cap >= 1 << 20 else str(cap)
+        assert f"| `{name}` |" in doc and shown in doc.split(f"| `{name}` |")[1].split("\n")[0]
