@@ -14,6 +14,8 @@ Sections (default: all of them, about 8 minutes on 2 cores, ``anchor`` and ``gas
   per item (figure 8);
 * ``gas``: gas per ``EvidenceLog.anchor`` transaction by log size, 10 to 1e7 leaves, on
   eth-tester and anvil, beside the target 60,000 + 1,500 * log2(size) (figure 9).
+* ``takedowns``: 50 platform clients polling their takedown feed while officers issue
+  1,000 orders: none lost or duplicated; poll latency beside an idle poll (figure 10).
 
 Tables go to stdout, progress to stderr, and a machine-readable summary to
 ``.bench/results.json`` (or ``--out``). The exit status is 0 unless a
@@ -44,7 +46,17 @@ from typing import Any
 import pymerkle
 
 from anchoring.contract import load_artifact
-from bench import anchor, gas, ingest, log_append, memory, proofs, sealing, verify_bundle
+from bench import (
+    anchor,
+    gas,
+    ingest,
+    log_append,
+    memory,
+    proofs,
+    sealing,
+    takedowns,
+    verify_bundle,
+)
 from bench.common import (
     MISS,
     NOT_JUDGED,
@@ -64,7 +76,7 @@ REPO = Path(__file__).resolve().parent.parent
 FULL_SIZES = (10**4, 10**5, 10**6)
 QUICK_SIZES = (10**3, 10**4)
 DEFAULT_OUT = REPO / ".bench" / "results.json"
-SECTIONS = ("log", "ingest", "memory", "sealing", "anchor", "gas")
+SECTIONS = ("log", "ingest", "memory", "sealing", "anchor", "gas", "takedowns")
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -174,6 +186,7 @@ class Results:
     memory: memory.MemoryResult | None = None
     sealing: sealing.SealingResult | None = None
     anchor: anchor.AnchorResult | None = None
+    takedowns: takedowns.TakedownResult | None = None
     #: gas per anchor, one row per chain and log size
     gas: list[gas.GasRow] = field(default_factory=list)
     #: sections that raised instead of finishing: name -> the error
@@ -186,7 +199,7 @@ class Results:
     @property
     def service_problems(self) -> list[str]:
         found = [f"{name}: {error}" for name, error in self.failed.items()]
-        for part in (self.ingest, self.memory, self.sealing, self.anchor):
+        for part in (self.ingest, self.memory, self.sealing, self.anchor, self.takedowns):
             if part is not None:
                 found += part.problems
         return found
@@ -207,6 +220,7 @@ class Results:
             "sealing": sealing.rows(self.sealing) if self.sealing else [],
             "anchor": anchor.rows(self.anchor) if self.anchor else [],
             "gas": gas_rows(self.gas),
+            "takedowns": takedowns.rows(self.takedowns) if self.takedowns else [],
         }
 
 
@@ -250,6 +264,11 @@ def _run_services(settings: Settings, progress: Progress, results: Results) -> N
             anchor.run(anchor.AnchorSettings.make(quick, settings.seed), progress),
         ),
         "gas": lambda s3: results.gas.extend(_run_gas(quick, progress)),
+        "takedowns": lambda s3: setattr(
+            results,
+            "takedowns",
+            takedowns.run(takedowns.TakedownSettings.make(quick), progress),
+        ),
     }
     wanted = [name for name in steps if name in results.sections]
     if not wanted:
@@ -450,6 +469,15 @@ def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
             ),
             "",
         ]
+    if results.takedowns is not None:
+        out += [
+            format_table(
+                "Figure 10: takedown feed polling under load, ms (evidence serve, SQLite)",
+                rows["takedowns"],
+                takedowns.legend(results.takedowns),
+            ),
+            "",
+        ]
     for name, error in results.failed.items():
         out += [f"Section {name} FAILED: {error}", ""]
     return out
@@ -516,6 +544,7 @@ def summary_json(results: Results, seconds: float) -> dict[str, Any]:
         "memory": memory.raw(results.memory) if results.memory else None,
         "sealing": sealing.raw(results.sealing) if results.sealing else None,
         "anchor": anchor.raw(results.anchor) if results.anchor else None,
+        "takedowns": takedowns.raw(results.takedowns) if results.takedowns else None,
         "gas": [row.as_dict() for row in results.gas] if "gas" in results.sections else None,
         "service_problems": results.service_problems,
     }
