@@ -703,3 +703,46 @@ def test_format_document_states_the_readers_limits() -> None:
     for name, cap in SMALL_MEMBERS.items():
         shown = f"{cap >> 20} MiB" if cap >= 1 << 20 else str(cap)
         assert f"| `{name}` |" in doc and shown in doc.split(f"| `{name}` |")[1].split("\n")[0]
+
+
+# --- the report from the CLI ---------------------------------------------------------------------
+
+
+def test_cli_writes_the_report_for_a_package(
+    sealed: Sealed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pypdf  # noqa: PLC0415
+
+    path = write_zip(tmp_path / "p.zip", members_of(sealed))
+    out = tmp_path / "核验报告.pdf"
+    argv = [str(path), "--log-key", sealed.signer.verifier().to_text(), "--through", "4"]
+    assert run([*argv, "--report", str(out), "--lang", "en"]) == 0
+    capsys.readouterr()
+    assert out.read_bytes().startswith(b"%PDF-")
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(out).pages)
+    assert sealed.entry.id in text
+    for data in sealed.files.values():
+        assert hashlib.sha256(data).hexdigest() in text
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--report", "/nonexistent-folder/r.pdf"], "--report: no such folder"),
+        (["--report", "{tmp}"], "is a folder"),
+        (["--report", "{tmp}/r.pdf", "--portal-url", "ftp://x/verify"], "--portal-url"),
+    ],
+    ids=["missing-folder", "folder", "bad-portal-url"],
+)
+def test_cli_report_problems_exit_3_before_verifying(
+    extra: list[str],
+    fragment: str,
+    sealed: Sealed,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write_zip(tmp_path / "p.zip", members_of(sealed))
+    argv = [str(path), *(a.replace("{tmp}", str(tmp_path)) for a in extra)]
+    assert fragment in one_stderr_line(argv, capsys)
+    assert not (tmp_path / "r.pdf").exists()
