@@ -400,7 +400,11 @@ def test_verifier_service_is_read_only_and_holds_no_secrets() -> None:
         "VERIFIER_CHAIN_ID",
         "VERIFIER_CONTRACT",
         "VERIFIER_MIN_CONFIRMATIONS",
+        "VERIFIER_LOG_URL",
+        "VERIFIER_PORTAL_URL",
     }
+    # Lookups go to the API over HTTP (public endpoints), never to its database.
+    assert env["VERIFIER_LOG_URL"] == "http://api:8000"
     assert "secrets" not in verifier and "volumes" not in verifier
 
 
