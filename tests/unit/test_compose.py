@@ -417,6 +417,8 @@ def test_dockerfile_installs_the_lock_with_hashes_and_the_project_without_deps()
     assert all("--no-deps" in r for r in runs)
     assert re.search(r"^USER (?!root)\S+", DOCKERFILE, re.MULTILINE)
     assert "COPY contracts/build" in DOCKERFILE  # the contract artifact the anchorer reads
+    # The report font the verifier service embeds (the path verifier.report looks up first).
+    assert "fonts-wqy-microhei" in DOCKERFILE
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_context() -> None:
