@@ -50,6 +50,7 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/evidence/{evidence_id}"): READERS,
     ("GET", "/v1/evidence/{evidence_id}/files/{name}"): READERS,
     ("GET", "/v1/evidence/{evidence_id}/proof"): READERS,
+    ("GET", "/v1/evidence/{evidence_id}/package"): READERS,
 }
 #: The registries: admins manage platforms; officers and admins read them and keep
 #: entities and cases; appraisers and platforms have no business there.
@@ -239,7 +240,7 @@ def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str
         kwargs["files"] = evidence_form({"p.html": os.urandom(16)})
     elif (method, path) == ("POST", "/v1/stamps"):
         kwargs["json"] = {"digests": [hashlib.sha256(os.urandom(8)).hexdigest()]}
-    elif path.endswith("/files/{name}"):
+    elif path.endswith(("/files/{name}", "/package")):
         kwargs["params"] = {"purpose": "auth matrix"}
     elif path == "/v1/log/proof/inclusion":
         kwargs["params"] = {"index": 0}
