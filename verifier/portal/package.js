@@ -184,8 +184,12 @@ export async function readPackage(blob, { limits = LIMITS, onProgress = () => {}
     if (m.size !== want) {
       fail("PackageMismatchError", `${show(m.name)} declares ${m.size} bytes, the manifest ${want}`);
     }
-    const got = await digestChunks(listed.name, want, memberChunks(zip, m), (done) =>
-      onProgress(before + done, total),
+    const got = await digestChunks(
+      listed.name,
+      want,
+      memberChunks(zip, m),
+      (done) => onProgress(before + done, total),
+      { preallocate: false },
     );
     for (const [label, have, wanted] of [
       ["SHA-256", got.sha256, listed.sha256],

@@ -11,7 +11,7 @@
 //   5 anchor      the chain records that (size, root).
 // Statuses: verified, failed, not_checked, not_applicable, skipped (as in Python).
 
-import { VerifyError, bytesToHex, hexToBytes, pyRepr } from "./bytes.js";
+import { VerifyError, bytesToHex, concatBytes, hexToBytes, pyRepr } from "./bytes.js";
 import { Sha256, Sm3, sha256 } from "./hashes.js";
 import { canonicalJson } from "./json.js";
 import { leafHash, verifyInclusion } from "./merkle.js";
@@ -72,22 +72,32 @@ export async function digestBytes(name, bytes) {
  * beyond it SHA-256 runs incrementally in JS, so memory stays bounded.
  * `onProgress(done, size)` is called after every chunk.
  */
-export async function digestChunks(name, size, chunks, onProgress = () => {}) {
-  const whole = size <= WEBCRYPTO_MAX_BYTES ? new Uint8Array(size) : null;
-  const js = whole ? null : new Sha256();
+export async function digestChunks(name, size, chunks, onProgress = () => {}, { preallocate = true } = {}) {
+  // A local file's size is real, so its buffer is allocated at once; a ZIP member's size is
+  // only declared (a bomb can declare anything), so its chunks are kept as they arrive.
+  const inMemory = size <= WEBCRYPTO_MAX_BYTES;
+  const whole = inMemory && preallocate ? new Uint8Array(size) : null;
+  const parts = inMemory && !preallocate ? [] : null;
+  const js = inMemory ? null : new Sha256();
   const sm = new Sm3();
   let done = 0;
+  let painted = Date.now();
   for await (const chunk of chunks) {
     if (done + chunk.length > size) throw new VerifyError(`${name}: longer than its ${size} bytes`);
     if (whole) whole.set(chunk, done);
+    else if (parts) parts.push(chunk);
     else js.update(chunk);
     sm.update(chunk);
     done += chunk.length;
-    onProgress(done, size);
-    await new Promise((r) => setTimeout(r, 0)); // let the page repaint the progress bar
+    if (Date.now() - painted > 100) {
+      onProgress(done, size);
+      await new Promise((r) => setTimeout(r, 0)); // let the page repaint the progress bar
+      painted = Date.now();
+    }
   }
+  onProgress(done, size);
   if (done !== size) throw new VerifyError(`${name}: ${done} bytes read, expected ${size}`);
-  const sha = whole ? bytesToHex(await sha256(whole)) : js.hexdigest();
+  const sha = js ? js.hexdigest() : bytesToHex(await sha256(whole || concatBytes(...parts)));
   return { name, size, sha256: sha, sm3: sm.hexdigest() };
 }
 
