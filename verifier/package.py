@@ -219,8 +219,6 @@ def _end_of_central_directory(fp: IO[bytes]) -> tuple[int, int, int]:
             "not a readable ZIP: no end-of-central-directory record (truncated, or not a ZIP)"
         )
     _, disk, cd_disk, _, entries, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
-    if disk != 0 or cd_disk != 0:
-        raise TruncatedPackageError("not a readable ZIP: multi-disk archives are not supported")
     # As zipfile does: a ZIP64 locator right before the end record wins, whatever the
     # end record says, so its counts are the ones to bound.
     loc_at = at - _EOCD64_LOCATOR.size
@@ -230,9 +228,11 @@ def _end_of_central_directory(fp: IO[bytes]) -> tuple[int, int, int]:
         record = _EOCD64.unpack_from(tail, record_at) if record_at >= 0 else None
         if record is None or record[0] != b"PK\x06\x06":
             raise TruncatedPackageError("not a readable ZIP: the ZIP64 end record is damaged")
-        entries, cd_size = record[7], record[8]
+        disk, cd_disk, entries, cd_size = record[4], record[5], record[7], record[8]
     elif entries == 0xFFFF or 0xFFFFFFFF in (cd_size, cd_offset):
         raise TruncatedPackageError("not a readable ZIP: the ZIP64 end records are missing")
+    if disk != 0 or cd_disk != 0:
+        raise TruncatedPackageError("not a readable ZIP: multi-disk archives are not supported")
     return entries, cd_size, size
 
 

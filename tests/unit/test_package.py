@@ -328,6 +328,12 @@ def _cut_out_middle(s: Sealed, tmp: Path) -> Path:
     return _write(tmp / "cut.zip", data[:at] + data[at + 64 :])
 
 
+def _multi_disk(s: Sealed, tmp: Path) -> Path:
+    data = bytearray(raw_zip(raw_package(s)))
+    data[-18:-16] = struct.pack("<H", 1)  # "number of this disk" in the end record
+    return _write(tmp / "disk.zip", bytes(data))
+
+
 def _many_entries(s: Sealed, tmp: Path) -> Path:
     raws = [Raw(f"files/{i}") for i in range(100_000)]
     path = tmp / "many.zip"
@@ -403,6 +409,7 @@ HOSTILE: dict[str, Hostile] = {
     "truncated-central-directory": Hostile(
         _truncated(lambda n: n - 30), TruncatedPackageError, "not a readable ZIP"
     ),
+    "multi-disk": Hostile(_multi_disk, TruncatedPackageError, "multi-disk"),
     "member-data-cut-out": Hostile(_cut_out_middle, TruncatedPackageError, "not a readable ZIP"),
     "not-a-zip": Hostile(
         lambda s, tmp: _write(tmp / "x.zip", b"PK\x03\x04" + b"\x00" * 100),
