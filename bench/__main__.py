@@ -16,6 +16,8 @@ Sections (default: all of them, about 8 minutes on 2 cores, ``anchor`` and ``gas
   eth-tester and anvil, beside the target 60,000 + 1,500 * log2(size) (figure 9).
 * ``takedowns``: 50 platform clients polling their takedown feed while officers issue
   1,000 orders: none lost or duplicated; poll latency beside an idle poll (figure 10).
+* ``browser``: the portal in headless Chromium verifies a 100 MB file (SHA-256 + SM3 and
+  tiers 1-4; 10 MB with ``--quick``), beside ``sha256sum`` of the same file.
 
 Tables go to stdout, progress to stderr, and a machine-readable summary to
 ``.bench/results.json`` (or ``--out``). The exit status is 0 unless a
@@ -48,6 +50,7 @@ import pymerkle
 from anchoring.contract import load_artifact
 from bench import (
     anchor,
+    browser,
     gas,
     ingest,
     log_append,
@@ -76,7 +79,7 @@ REPO = Path(__file__).resolve().parent.parent
 FULL_SIZES = (10**4, 10**5, 10**6)
 QUICK_SIZES = (10**3, 10**4)
 DEFAULT_OUT = REPO / ".bench" / "results.json"
-SECTIONS = ("log", "ingest", "memory", "sealing", "anchor", "gas", "takedowns")
+SECTIONS = ("log", "ingest", "memory", "sealing", "anchor", "gas", "takedowns", "browser")
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -187,6 +190,7 @@ class Results:
     sealing: sealing.SealingResult | None = None
     anchor: anchor.AnchorResult | None = None
     takedowns: takedowns.TakedownResult | None = None
+    browser: browser.BrowserResult | None = None
     #: gas per anchor, one row per chain and log size
     gas: list[gas.GasRow] = field(default_factory=list)
     #: sections that raised instead of finishing: name -> the error
@@ -199,7 +203,14 @@ class Results:
     @property
     def service_problems(self) -> list[str]:
         found = [f"{name}: {error}" for name, error in self.failed.items()]
-        for part in (self.ingest, self.memory, self.sealing, self.anchor, self.takedowns):
+        for part in (
+            self.ingest,
+            self.memory,
+            self.sealing,
+            self.anchor,
+            self.takedowns,
+            self.browser,
+        ):
             if part is not None:
                 found += part.problems
         return found
@@ -221,6 +232,7 @@ class Results:
             "anchor": anchor.rows(self.anchor) if self.anchor else [],
             "gas": gas_rows(self.gas),
             "takedowns": takedowns.rows(self.takedowns) if self.takedowns else [],
+            "browser": browser.rows(self.browser) if self.browser else [],
         }
 
 
@@ -268,6 +280,9 @@ def _run_services(settings: Settings, progress: Progress, results: Results) -> N
             results,
             "takedowns",
             takedowns.run(takedowns.TakedownSettings.make(quick), progress),
+        ),
+        "browser": lambda s3: setattr(
+            results, "browser", browser.run(browser.BrowserSettings.make(quick), progress)
         ),
     }
     wanted = [name for name in steps if name in results.sections]
@@ -478,6 +493,15 @@ def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
             ),
             "",
         ]
+    if results.browser is not None:
+        out += [
+            format_table(
+                "In-browser verification: the portal in headless Chromium, ms",
+                rows["browser"],
+                browser.legend(results.browser),
+            ),
+            "",
+        ]
     for name, error in results.failed.items():
         out += [f"Section {name} FAILED: {error}", ""]
     return out
@@ -545,6 +569,7 @@ def summary_json(results: Results, seconds: float) -> dict[str, Any]:
         "sealing": sealing.raw(results.sealing) if results.sealing else None,
         "anchor": anchor.raw(results.anchor) if results.anchor else None,
         "takedowns": takedowns.raw(results.takedowns) if results.takedowns else None,
+        "browser": browser.raw(results.browser) if results.browser else None,
         "gas": [row.as_dict() for row in results.gas] if "gas" in results.sections else None,
         "service_problems": results.service_problems,
     }

@@ -82,22 +82,22 @@ def portal(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         yield Portal(server.url, sealed, bundle, folder, contract)
 
 
-def open_portal(page: Any, portal: Portal, query: str = "") -> None:
-    page.goto(f"{portal.url}/verify{query}")
-    page.wait_for_selector("body[data-ready='true']", timeout=TIMEOUT_MS)
+def open_portal(tab: Any, portal: Portal, query: str = "") -> None:
+    tab.goto(f"{portal.url}/verify{query}")
+    tab.wait_for_selector("body[data-ready='true']", timeout=TIMEOUT_MS)
 
 
-def choose(page: Any, paths: list[Path]) -> dict[int, str]:
+def choose(tab: Any, paths: list[Path]) -> dict[int, str]:
     """Choose files on the page, wait for the result, return {tier: status}."""
-    page.evaluate("document.getElementById('results').hidden = true")
-    page.set_input_files("#files", [str(p) for p in paths])
-    page.wait_for_selector("#results:not([hidden]) li.tier[data-tier='5']", timeout=TIMEOUT_MS)
-    cards = page.query_selector_all("li.tier")
+    tab.evaluate("document.getElementById('results').hidden = true")
+    tab.set_input_files("#files", [str(p) for p in paths])
+    tab.wait_for_selector("#results:not([hidden]) li.tier[data-tier='5']", timeout=TIMEOUT_MS)
+    cards = tab.query_selector_all("li.tier")
     return {int(c.get_attribute("data-tier")): c.get_attribute("data-status") for c in cards}
 
 
-def card_text(page: Any, tier: int, part: str) -> str:
-    text: str = page.inner_text(f"li.tier[data-tier='{tier}'] .{part}")
+def card_text(tab: Any, tier: int, part: str) -> str:
+    text: str = tab.inner_text(f"li.tier[data-tier='{tier}'] .{part}")
     return text
 
 
@@ -140,7 +140,11 @@ def test_file_and_proof_verify_in_every_tier_then_one_byte_fails_tier_1(
     tmp_path: Path,
 ) -> None:
     requests: list[Any] = []
-    page.on("request", lambda request: requests.append(request))
+
+    def record(request: Any) -> None:
+        requests.append(request)
+
+    page.on("request", record)
     open_portal(page, portal)
     assert page.inner_text("h1") == "电子证据核验"
     assert portal.sealed.signer.verifier().to_text() in page.inner_text("#trust-keys")
