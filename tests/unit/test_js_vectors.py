@@ -8,6 +8,7 @@ and refuses each hostile package the Python reader refuses, for the same reason 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -175,3 +176,43 @@ def test_a_broken_verifier_is_caught(vectors: dict[str, Any], tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     problems = disagreements(vectors, json.loads(done.stdout))
     assert any(p.startswith("modified-proof@") for p in problems)
+
+
+def test_portal_explanations_are_verifier_explain(tmp_path: Path) -> None:
+    """The portal tells a reader what the service and the report tell them (verifier.explain),
+    in both languages, for every tier and status; and every interface string exists in both."""
+    from verifier.explain import explain  # noqa: PLC0415
+    from verifier.verify import Status  # noqa: PLC0415
+
+    if NODE is None:
+        pytest.skip("node is not installed")
+    script = tmp_path / "dump.mjs"
+    script.write_text(
+        "import * as i from " + json.dumps((REPO / "verifier/portal/i18n.js").as_uri()) + ";\n"
+        "const out = {strings: i.STRINGS, explained: {}};\n"
+        "for (const tier of [1, 2, 3, 4, 5]) for (const s of "
+        + json.dumps([s.value for s in Status])
+        + ") for (const lang of ['zh', 'en']) out.explained[`${tier}/${s}/${lang}`] ="
+        " i.explain(tier, s, lang);\n"
+        "process.stdout.write(JSON.stringify(out));\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [NODE, str(script)], capture_output=True, text=True, timeout=60, check=True
+    )
+    dumped = json.loads(done.stdout)
+    for tier in range(1, 6):
+        for status in Status:
+            want = explain(tier, status)
+            for lang in ("zh", "en"):
+                got = dumped["explained"][f"{tier}/{status.value}/{lang}"]
+                assert got["purpose"] == getattr(want, f"purpose_{lang}"), (tier, status, lang)
+                assert got["meaning"] == getattr(want, f"explanation_{lang}"), (tier, status, lang)
+    strings = dumped["strings"]
+    assert all(entry["zh"].strip() and entry["en"].strip() for entry in strings.values())
+    html = (REPO / "verifier/portal/index.html").read_text(encoding="utf-8")
+    used = set(re.findall(r'data-i18n(?:-aria-label)?="([a-z_]+)"', html))
+    assert used and used <= set(strings), used - set(strings)
+    app = (REPO / "verifier/portal/app.js").read_text(encoding="utf-8")
+    called = set(re.findall(r'\bt\("([a-z_]+)"', app))
+    assert called and called <= set(strings), called - set(strings)
