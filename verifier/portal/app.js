@@ -4,9 +4,26 @@
 // /v1/anchor-check with the proof alone (tier 5), and POST /v1/verify/report with the
 // proof and the digests computed here (the PDF). Evidence files are never sent anywhere.
 
-import { FormatError, loadBundle, parseJson, parseVerifierKey, toJsonText, verifyBundle, digestBlob, MAX_BUNDLE_BYTES } from "./verify.js";
+import {
+  DEFAULT_LANG,
+  LANGS,
+  OUTCOME_LABELS,
+  STATUS_LABELS,
+  TIER_TITLES,
+  explain,
+  t,
+} from "./i18n.js";
 import { PackageError, looksLikeZip, readPackage } from "./package.js";
-import { DEFAULT_LANG, LANGS, OUTCOME_LABELS, STATUS_LABELS, TIER_TITLES, explain, t } from "./i18n.js";
+import {
+  FormatError,
+  MAX_BUNDLE_BYTES,
+  digestBlob,
+  loadBundle,
+  parseJson,
+  parseVerifierKey,
+  toJsonText,
+  verifyBundle,
+} from "./verify.js";
 
 const $ = (id) => document.getElementById(id);
 
