@@ -115,9 +115,8 @@ async function endRecords(blob) {
     unreadable("no end-of-central-directory record (truncated, or not a ZIP)");
   }
   const v = new DataView(tail.buffer, tail.byteOffset);
-  if (v.getUint16(at + 4, true) !== 0 || v.getUint16(at + 6, true) !== 0) {
-    unreadable("multi-disk archives are not supported");
-  }
+  let disk = v.getUint16(at + 4, true);
+  let cdDisk = v.getUint16(at + 6, true);
   let entries = v.getUint16(at + 10, true);
   let cdSize = v.getUint32(at + 12, true);
   let cdOffset = v.getUint32(at + 16, true);
@@ -127,6 +126,9 @@ async function endRecords(blob) {
   if (loc >= 0 && v.getUint32(loc, true) === 0x07064b50) {
     const rec = loc - EOCD64;
     if (rec < 0 || v.getUint32(rec, true) !== 0x06064b50) unreadable("the ZIP64 end record is damaged");
+    // As zipfile does: a ZIP64 locator right before the end record wins.
+    disk = v.getUint32(rec + 16, true);
+    cdDisk = v.getUint32(rec + 20, true);
     entries = u64(v, rec + 32);
     cdSize = u64(v, rec + 40);
     cdOffset = u64(v, rec + 48);
@@ -134,6 +136,7 @@ async function endRecords(blob) {
   } else if (entries === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
     unreadable("the ZIP64 end records are missing");
   }
+  if (disk !== 0 || cdDisk !== 0) unreadable("multi-disk archives are not supported");
   const cdStart = recordsStart - cdSize;
   const shift = cdStart - cdOffset; // bytes prepended to the archive (as zipfile allows)
   if (cdStart < 0 || shift < 0) unreadable("bad central directory size or offset");
