@@ -18,6 +18,8 @@ Sections (default: all of them, about 8 minutes on 2 cores, ``anchor`` and ``gas
   1,000 orders: none lost or duplicated; poll latency beside an idle poll (figure 10).
 * ``browser``: the portal in headless Chromium verifies a 100 MB file (SHA-256 + SM3 and
   tiers 1-4; 10 MB with ``--quick``), beside ``sha256sum`` of the same file.
+* ``package``: full verification of an exported 3 x 1 MB evidence package (tiers 1-5 on a
+  local anvil) by ``evidence-verify`` and in process, beside ``sha256sum`` and hashlib.
 
 Tables go to stdout, progress to stderr, and a machine-readable summary to
 ``.bench/results.json`` (or ``--out``). The exit status is 0 unless a
@@ -55,6 +57,7 @@ from bench import (
     ingest,
     log_append,
     memory,
+    package,
     proofs,
     sealing,
     takedowns,
@@ -79,7 +82,17 @@ REPO = Path(__file__).resolve().parent.parent
 FULL_SIZES = (10**4, 10**5, 10**6)
 QUICK_SIZES = (10**3, 10**4)
 DEFAULT_OUT = REPO / ".bench" / "results.json"
-SECTIONS = ("log", "ingest", "memory", "sealing", "anchor", "gas", "takedowns", "browser")
+SECTIONS = (
+    "log",
+    "ingest",
+    "memory",
+    "sealing",
+    "anchor",
+    "gas",
+    "takedowns",
+    "browser",
+    "package",
+)
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -191,6 +204,7 @@ class Results:
     anchor: anchor.AnchorResult | None = None
     takedowns: takedowns.TakedownResult | None = None
     browser: browser.BrowserResult | None = None
+    package: package.PackageResult | None = None
     #: gas per anchor, one row per chain and log size
     gas: list[gas.GasRow] = field(default_factory=list)
     #: sections that raised instead of finishing: name -> the error
@@ -210,6 +224,7 @@ class Results:
             self.anchor,
             self.takedowns,
             self.browser,
+            self.package,
         ):
             if part is not None:
                 found += part.problems
@@ -233,6 +248,7 @@ class Results:
             "gas": gas_rows(self.gas),
             "takedowns": takedowns.rows(self.takedowns) if self.takedowns else [],
             "browser": browser.rows(self.browser) if self.browser else [],
+            "package": package.rows(self.package) if self.package else [],
         }
 
 
@@ -283,6 +299,9 @@ def _run_services(settings: Settings, progress: Progress, results: Results) -> N
         ),
         "browser": lambda s3: setattr(
             results, "browser", browser.run(browser.BrowserSettings.make(quick), progress)
+        ),
+        "package": lambda s3: setattr(
+            results, "package", package.run(package.PackageSettings.make(quick), progress)
         ),
     }
     wanted = [name for name in steps if name in results.sections]
@@ -502,6 +521,13 @@ def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
             ),
             "",
         ]
+    if results.package is not None:
+        out += [
+            format_table(
+                package.title(results.package), rows["package"], package.legend(results.package)
+            ),
+            "",
+        ]
     for name, error in results.failed.items():
         out += [f"Section {name} FAILED: {error}", ""]
     return out
@@ -570,6 +596,7 @@ def summary_json(results: Results, seconds: float) -> dict[str, Any]:
         "anchor": anchor.raw(results.anchor) if results.anchor else None,
         "takedowns": takedowns.raw(results.takedowns) if results.takedowns else None,
         "browser": browser.raw(results.browser) if results.browser else None,
+        "package": package.raw(results.package) if results.package else None,
         "gas": [row.as_dict() for row in results.gas] if "gas" in results.sections else None,
         "service_problems": results.service_problems,
     }
