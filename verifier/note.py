@@ -23,10 +23,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from Crypto.PublicKey.ECC import EccKey
-from Crypto.Signature import eddsa
-from Crypto.Signature.eddsa import EdDSASigScheme
-
 from verifier.errors import (
     InvalidSignatureError,
     NoteFormatError,
@@ -119,6 +115,7 @@ class VerifierKey:
                 Ed25519PublicKey,
             )
         except ImportError:  # pragma: no cover - cryptography is a dependency
+            from Crypto.Signature import eddsa  # noqa: PLC0415
 
             def slow(message: bytes, signature: bytes) -> bool:
                 try:
@@ -178,13 +175,19 @@ class SignerKey:
                 Ed25519PrivateKey,
             )
         except ImportError:  # pragma: no cover - cryptography is a service dependency
-            scheme: EdDSASigScheme = eddsa.new(eddsa.import_private_key(self.seed), "rfc8032")
+            from Crypto.Signature import eddsa  # noqa: PLC0415
+
+            scheme = eddsa.new(eddsa.import_private_key(self.seed), "rfc8032")
             return lambda message: bytes(scheme.sign(message))
         return Ed25519PrivateKey.from_private_bytes(self.seed).sign
 
     @cached_property
     def _verifier(self) -> VerifierKey:
-        key: EccKey = eddsa.import_private_key(self.seed)
+        # pycryptodome is imported here, not at module level: loading it costs the
+        # command-line verifier ~65 ms at every start, and only key derivation needs it.
+        from Crypto.Signature import eddsa  # noqa: PLC0415
+
+        key = eddsa.import_private_key(self.seed)
         return VerifierKey(self.name, bytes(key.public_key().export_key(format="raw")))
 
     def verifier(self) -> VerifierKey:
