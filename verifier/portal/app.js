@@ -3,6 +3,8 @@
 // makes go to this verification service: GET /v1/config (its trust roots), POST
 // /v1/anchor-check with the proof alone (tier 5), and POST /v1/verify/report with the
 // proof and the digests computed here (the PDF). Evidence files are never sent anywhere.
+// Every URL is relative to the page (served at <prefix>/verify), so the service works
+// mounted under any prefix, e.g. /verifier inside `evidence serve`.
 
 import {
   DEFAULT_LANG,
@@ -26,6 +28,9 @@ import {
 } from "./verify.js";
 
 const $ = (id) => document.getElementById(id);
+
+/** A URL of this service: ``v1/config`` from ``<prefix>/verify`` is ``<prefix>/v1/config``. */
+const api = (path) => new URL(path, document.baseURI);
 
 const state = {
   lang: DEFAULT_LANG,
@@ -74,7 +79,7 @@ function toggleLang() {
 
 async function loadConfig() {
   try {
-    const response = await fetch("/v1/config", { headers: { Accept: "application/json" } });
+    const response = await fetch(api("v1/config"), { headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const config = await response.json();
     const keys = [];
@@ -158,7 +163,7 @@ function showError(text) {
 
 async function anchorCheck(bundleText) {
   try {
-    const response = await fetch("/v1/anchor-check", {
+    const response = await fetch(api("v1/anchor-check"), {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: `{"bundle":${bundleText}}`,
@@ -310,7 +315,7 @@ async function downloadReport() {
   note.textContent = t("report_working", lang);
   try {
     const digests = state.last.files.map(({ name, size, sha256, sm3 }) => ({ name, size, sha256, sm3 }));
-    const response = await fetch(`/v1/verify/report?lang=${lang}`, {
+    const response = await fetch(api(`v1/verify/report?lang=${lang}`), {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/pdf" },
       body: `{"bundle":${state.last.bundleText},"files":${JSON.stringify(digests)}}`,
