@@ -41,10 +41,16 @@ def serve(
     from evidence_api.app import create_app  # noqa: PLC0415
     from evidence_api.keys import load_signer  # noqa: PLC0415
     from evidence_api.runtime import build_runtime  # noqa: PLC0415
+    from evidence_api.verifier_mount import (  # noqa: PLC0415
+        api_base_url,
+        mount_prefix,
+        mount_verifier,
+    )
 
     settings = get_settings()
     try:
         check_production(settings)
+        mount_prefix(settings.verifier_mount)
         # The key and the chain binding too, before the server starts: a refused key or
         # chain is one line, not a traceback from the app's startup.
         load_signer(settings)
@@ -52,15 +58,24 @@ def serve(
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    api = create_app(runtime=runtime, close_runtime=True)
+    try:  # the portal trusts exactly this runtime's key and chain
+        here = api_base_url(host or settings.host, port or settings.port)
+        portal = mount_verifier(api, runtime, here)
+    except ConfigurationError as exc:
+        runtime.close()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     typer.echo(
         f"Evidence Anchor on http://{host or settings.host}:{port or settings.port} "
         f"(mode {settings.mode}, data {settings.data_dir.resolve()}); API docs at /docs"
+        + (f"; verification portal at {portal}" if portal else "")
     )
     try:
         # The app closes the runtime at shutdown (uvicorn re-raises SIGTERM once it has
         # shut down, so nothing after this call runs then); closing again is harmless.
         uvicorn.run(
-            create_app(runtime=runtime, close_runtime=True),
+            api,
             host=host or settings.host,
             port=port or settings.port,
             log_level="info",

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="address `evidence serve` listens on")
     port: int = Field(8000, description="port `evidence serve` listens on")
+    verifier_mount: str = Field(
+        "/verifier",
+        max_length=200,
+        description="path prefix where `evidence serve` also serves the verification portal "
+        "and API (trusting this log's key and chain); empty: not served",
+    )
 
     storage: Literal["local", "s3"] = Field("local", description="object store kind")
     storage_dir: Path | None = Field(

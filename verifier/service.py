@@ -273,7 +273,9 @@ def _add_verify_routes(app: FastAPI, service: _Service) -> None:
         Chinese by default (`?lang=en` for English)."""
         data = await service.verify_input(request, through)
         report = await run_in_threadpool(service.run, data)
-        portal = service.cfg.portal_url or str(request.base_url).rstrip("/") + "/verify"
+        # root_path carries a mount prefix (e.g. /verifier in `evidence serve`); base_url not.
+        here = request.base_url.replace(path=request.scope.get("root_path", "") + "/verify")
+        portal = service.cfg.portal_url or str(here)
         pdf = await run_in_threadpool(service.render, data, report, portal, lang)
         return Response(
             pdf,

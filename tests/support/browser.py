@@ -65,9 +65,10 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A session-wide headless Chromium."""
+    """A headless Chromium per test module (each module that imports this fixture owns one;
+    two alive at once would be two sync Playwright instances in one thread, which fails)."""
     missing = chromium_missing()
     if missing:
         pytest.skip(missing)
