@@ -30,6 +30,21 @@ router = APIRouter(prefix="/v1", tags=["evidence 证据"])
 EvidenceId = Annotated[str, Path(pattern=r"^ev-[0-9a-f]{28}$", description="evidence id")]
 ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
+
+def file_response(download: evidence_service.FileDownload) -> StreamingResponse:
+    """A stored evidence file as an attachment, with its digest and its custody entry."""
+    return StreamingResponse(
+        download.chunks,
+        media_type=download.media_type,
+        headers={
+            "Content-Length": str(download.size),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(download.name)}",
+            "X-Content-SHA256": download.sha256,
+            "X-Custody-Entry": download.custody_entry,
+        },
+    )
+
+
 MULTIPART_DOC = {
     "requestBody": {
         "required": True,
@@ -155,17 +170,7 @@ def download_file(
         str, Query(min_length=1, max_length=256, description="why the file is read (调取目的)")
     ],
 ) -> StreamingResponse:
-    download = evidence_service.open_file(runtime, principal, evidence_id, name, purpose)
-    return StreamingResponse(
-        download.chunks,
-        media_type=download.media_type,
-        headers={
-            "Content-Length": str(download.size),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(download.name)}",
-            "X-Content-SHA256": download.sha256,
-            "X-Custody-Entry": download.custody_entry,
-        },
-    )
+    return file_response(evidence_service.open_file(runtime, principal, evidence_id, name, purpose))
 
 
 @router.get(

@@ -7,7 +7,6 @@ is not its own is answered 404, exactly like what does not exist.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
@@ -15,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from evidence_api.auth import Principal
 from evidence_api.domain.takedown_workflow import Action
 from evidence_api.routes.deps import RuntimeDep, require
+from evidence_api.routes.evidence import file_response
 from evidence_api.schemas import problem_responses
 from evidence_api.services import takedowns_platform as service
 from evidence_api.services import takedowns_views
@@ -106,17 +106,7 @@ def file(
     runtime: RuntimeDep,
     principal: PlatformToken,
 ) -> StreamingResponse:
-    download = service.open_cited_file(runtime, principal, order_id, evidence_id, name)
-    return StreamingResponse(
-        download.chunks,
-        media_type=download.media_type,
-        headers={
-            "Content-Length": str(download.size),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(download.name)}",
-            "X-Content-SHA256": download.sha256,
-            "X-Custody-Entry": download.custody_entry,
-        },
-    )
+    return file_response(service.open_cited_file(runtime, principal, order_id, evidence_id, name))
 
 
 @router.post(
