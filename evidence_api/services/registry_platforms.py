@@ -25,6 +25,7 @@ from evidence_api.services.registry_schemas import (
     PlatformUpdate,
     PlatformWithSecret,
 )
+from evidence_api.services.webhooks import allowed_hosts, literal_target_problem
 
 MAX_PAGE = 200
 
@@ -50,11 +51,15 @@ def public(row: Platform) -> PlatformPublic:
     )
 
 
-def _check_webhook(row: Platform) -> None:
+def _check_webhook(row: Platform, allow_hosts: str) -> None:
     if row.webhook_enabled and row.webhook_url is None:
         raise InvalidInputError(
             "webhook_enabled: a webhook needs a webhook_url", field="webhook_enabled"
         )
+    if row.webhook_url is not None:
+        problem = literal_target_problem(row.webhook_url, allowed_hosts(allow_hosts))
+        if problem is not None:
+            raise InvalidInputError(f"webhook_url: {problem}", field="webhook_url")
 
 
 def platform_by_code(session: Session, code: str, *, field: str | None = None) -> Platform:
@@ -82,7 +87,7 @@ def create_platform(runtime: Runtime, body: PlatformCreate) -> PlatformWithSecre
         created_at=now,
         updated_at=now,
     )
-    _check_webhook(row)
+    _check_webhook(row, runtime.settings.webhook_allow_hosts)
     try:
         with runtime.session() as session:
             session.add(row)
@@ -115,7 +120,7 @@ def update_platform(runtime: Runtime, code: str, body: PlatformUpdate) -> Platfo
                     "webhook_secret: may not be null; rotate it instead", field="webhook_secret"
                 )
             row.webhook_secret = body.webhook_secret
-        _check_webhook(row)
+        _check_webhook(row, runtime.settings.webhook_allow_hosts)
         row.updated_at = datetime.now(UTC)
         session.flush()
         return public(row)

@@ -69,6 +69,29 @@ def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
+def literal_target_problem(url: str, allow: frozenset[str]) -> str | None:
+    """Why ``url`` is refused at registration without a DNS lookup, or None.
+
+    A literal non-public address (or ``localhost``) is refused at once unless
+    allow-listed; names are resolved and checked again at every delivery
+    (:func:`resolve_target`), since what they resolve to can change.
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    if not host or host in allow:
+        return None
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"webhook host {host!r} is loopback; allow it with EVIDENCE_WEBHOOK_ALLOW_HOSTS"
+    try:
+        ip = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return None
+    if _is_public(ip):
+        return None
+    return (
+        f"webhook host {host!r} is not a public address; allow it with EVIDENCE_WEBHOOK_ALLOW_HOSTS"
+    )
+
+
 def resolve_target(url: str, allow: frozenset[str]) -> Target:
     """Check ``url`` and pick the address to connect to; :class:`WebhookTargetError` if not."""
     parts = urlsplit(url)

@@ -144,7 +144,9 @@ def test_platform_secret_is_shown_once_and_never_read_back(stack: Stack) -> None
 
 def test_platform_secret_from_the_admin_is_kept_not_echoed(stack: Stack) -> None:
     mine = "s" * 20 + "-chosen-by-the-admin-" + tag()
-    created = new_platform(stack, webhook_url="http://10.0.0.8:8080/hook", webhook_secret=mine)
+    created = new_platform(
+        stack, webhook_url="http://hooks.platform.example:8080/hook", webhook_secret=mine
+    )
     assert created["webhook_secret"] is None
     assert stored_secret(stack, created["code"]) == mine
     other = "o" * 40
@@ -159,6 +161,38 @@ def test_platform_secret_from_the_admin_is_kept_not_echoed(stack: Stack) -> None
     )
     assert "webhook_secret" not in updated
     assert stored_secret(stack, created["code"]) == other
+
+
+def test_webhook_urls_to_literal_private_addresses_are_refused_at_registration(
+    stack: Stack,
+) -> None:
+    """Literal loopback, private and link-local targets are refused up front (names are
+    resolved and checked at every delivery instead)."""
+    created = new_platform(stack)
+    url = f"/v1/platforms/{created['code']}"
+    for bad, shown in (
+        ("http://127.0.0.1:9000/hook", "'127.0.0.1'"),
+        ("http://10.0.0.8/hook", "'10.0.0.8'"),
+        ("http://169.254.169.254/latest/meta-data", "'169.254.169.254'"),
+        ("http://[::1]:8080/h", "'::1'"),
+        ("http://localhost/h", "'localhost' is loopback"),
+    ):
+        body = problem(call(stack, "PATCH", url, "admin", json={"webhook_url": bad}), 422)
+        assert body["field"] == "webhook_url", bad
+        assert shown in body["detail"] and "EVIDENCE_WEBHOOK_ALLOW_HOSTS" in body["detail"], body
+    refused = problem(
+        call(
+            stack,
+            "POST",
+            "/v1/platforms",
+            "admin",
+            json={"code": f"p-{tag()}", "name": "x", "webhook_url": "http://192.168.1.5/h"},
+        ),
+        422,
+    )
+    assert refused["field"] == "webhook_url"
+    public = ok(call(stack, "PATCH", url, "admin", json={"webhook_url": "http://8.8.8.8/h"}))
+    assert public["webhook_url"] == "http://8.8.8.8/h"
 
 
 def test_platform_update_and_its_checks(stack: Stack) -> None:
