@@ -3,8 +3,10 @@
 A real ``evidence serve`` subprocess (uvicorn, SQLite, local store) on loopback.
 ``clients`` platform clients (threads, one httpx keep-alive connection each),
 spread over ``platforms`` platforms, poll ``GET /v1/platform/takedowns?since=<cursor>``
-continuously while ``officers`` officer threads issue ``orders`` orders spread across
-the platforms, each citing one evidence item. When the officers are done, every
+every ``poll_interval`` seconds, as a platform's integration would (a page that says
+``more`` is fetched at once; clients start spread over one interval), while
+``officers`` officer threads issue ``orders`` orders spread across the platforms, each
+citing one evidence item. When the officers are done, every
 client drains its feed; then each client's view must hold exactly its platform's
 orders, each once (the service check: an order lost or duplicated fails the run).
 
@@ -41,6 +43,9 @@ class TakedownSettings:
     orders: int
     officers: int
     idle_polls: int
+    #: Seconds between a client's polls. 0 polls back to back: the server is then
+    #: saturated by design and latency is queueing (clients x service time).
+    poll_interval: float = 1.0
 
     @staticmethod
     def make(quick: bool) -> TakedownSettings:
@@ -123,8 +128,12 @@ def _evidence(client: httpx.Client) -> str:
 
 
 class _Poller(threading.Thread):
-    def __init__(self, base_url: str, token: str, stop: threading.Event) -> None:
+    def __init__(
+        self, base_url: str, token: str, stop: threading.Event, interval: float, offset: float
+    ) -> None:
         super().__init__(daemon=True)
+        self.interval = interval
+        self.offset = offset
         self.client = httpx.Client(base_url=base_url, headers=_headers(token), timeout=60)
         self.stop = stop
         self.seen: list[str] = []
@@ -133,8 +142,12 @@ class _Poller(threading.Thread):
 
     def run(self) -> None:
         cursor: str | None = None
+        next_poll = time.perf_counter() + self.offset
         try:
             while True:
+                if self.interval > 0 and not self.stop.is_set():
+                    time.sleep(max(0.0, next_poll - time.perf_counter()))
+                    next_poll = max(next_poll + self.interval, time.perf_counter())
                 finished = self.stop.is_set()
                 params = {"limit": 100, **({"since": cursor} if cursor else {})}
                 started = time.perf_counter()
@@ -144,6 +157,8 @@ class _Poller(threading.Thread):
                 page = response.json()
                 self.seen += [item["order_id"] for item in page["items"]]
                 cursor = page["next_cursor"]
+                if page["more"]:
+                    next_poll = time.perf_counter()  # the rest of the backlog, at once
                 if finished and not page["more"]:
                     return
         except Exception as exc:  # reported as a problem, not a crash
@@ -176,9 +191,13 @@ def run(s: TakedownSettings, progress: Progress) -> TakedownResult:
             f"{s.orders:,} orders to {s.platforms} platforms"
         )
         stop = threading.Event()
+        spread = s.poll_interval / max(1, s.clients)
         pollers = {
-            code: [_Poller(svc.base_url, t, stop) for t in tokens]
-            for code, tokens in svc.platform_tokens.items()
+            code: [
+                _Poller(svc.base_url, t, stop, s.poll_interval, spread * (n * len(codes) + k))
+                for n, t in enumerate(tokens)
+            ]
+            for k, (code, tokens) in enumerate(svc.platform_tokens.items())
         }
         for group in pollers.values():
             for poller in group:
@@ -249,8 +268,8 @@ def rows(result: TakedownResult) -> list[Row]:
         out.append(
             Row(
                 id=f"takedowns.poll.p{q}",
-                figure=f"platform feed poll p{q}, {s.clients} clients while {s.orders:,} orders "
-                "are issued",
+                figure=f"platform feed poll p{q}, {s.clients} clients polling every "
+                f"{s.poll_interval:g} s while {s.orders:,} orders are issued",
                 unit="ms",
                 ours=percentile(result.poll_ms, q) if result.poll_ms else 0.0,
                 baseline=percentile(result.idle_ms, q) if result.idle_ms else None,
@@ -278,7 +297,9 @@ def legend(result: TakedownResult) -> str:
     verdict = "none lost or duplicated" if not result.problems else "; ".join(result.problems[:5])
     return (
         f"{result.polls:,} polls returned {result.orders_seen:,} order views; every client saw "
-        f"its platform's orders: {verdict}.\nshare = ours / baseline (the idle poll)."
+        f"its platform's orders: {verdict}.\nshare = ours / baseline (the idle poll). "
+        f"Clients poll every {result.settings.poll_interval:g} s (poll_interval = 0: back to "
+        "back, which saturates the one server process; latency is then queueing)."
     )
 
 
