@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from evidence_api.config import Settings
 from evidence_api.storage.s3 import S3ObjectStore
+from tests.support.api import Backend, Stack, backend_params, open_backend, running_stack
 from tests.support.seaweed import WEED, SeaweedS3, seaweed_s3
 
 
@@ -36,3 +39,26 @@ def s3_store(seaweed: SeaweedS3) -> S3ObjectStore:
     )
     store.ensure_bucket()
     return store
+
+
+# --- the API on each backend (a test file may define its own ``backend``/``stack``) --------
+
+
+@pytest.fixture(params=backend_params())
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Fresh storage and a fresh database of the parametrized kind."""
+    with open_backend(request, request.param, tmp_path / "data") as found:
+        yield found
+
+
+@pytest.fixture
+def stack(backend: Backend) -> Iterator[Stack]:
+    with running_stack(backend.settings.model_copy(update={"seal_interval": 0.1})) as running:
+        yield running
+
+
+@pytest.fixture
+def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
+    """One backend is enough where only request parsing is under test."""
+    with running_stack(Settings(data_dir=tmp_path / "data", seal_interval=0.1)) as running:
+        yield running

@@ -42,7 +42,6 @@ from tests.support.api import (
     Stack,
     assert_verifies,
     auth_header,
-    backend_params,
     evidence_form,
     metadata,
     open_backend,
@@ -64,26 +63,6 @@ from verifier.receipt import open_receipt
 
 def sm3_hex(data: bytes) -> str:
     return hashlib.new("sm3", data).hexdigest()
-
-
-@pytest.fixture(params=backend_params())
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """Fresh storage and a fresh database of the parametrized kind."""
-    with open_backend(request, request.param, tmp_path / "data") as found:
-        yield found
-
-
-@pytest.fixture
-def stack(backend: Backend) -> Iterator[Stack]:
-    with running_stack(backend.settings.model_copy(update={"seal_interval": 0.1})) as running:
-        yield running
-
-
-@pytest.fixture
-def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
-    """One backend is enough where only request parsing is under test."""
-    with running_stack(Settings(data_dir=tmp_path / "data", seal_interval=0.1)) as running:
-        yield running
 
 
 @contextlib.contextmanager

@@ -22,7 +22,6 @@ import subprocess
 import time
 import tracemalloc
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +36,7 @@ from evidence_api.storage import StorageIntegrityError, content_key
 from evidence_api.storage.local import LocalObjectStore
 from tests.support.api import (
     VERIFY_CLI,
-    Backend,
     Stack,
-    backend_params,
-    open_backend,
     running_stack,
     submit,
     wait_for_bundle,
@@ -52,24 +48,6 @@ from verifier.package import read_package
 
 PURPOSE = "司法鉴定 judicial appraisal 泉市监案〔2026〕1号"
 MEMBERS = {"package.json", "README.txt", "manifest.json", "proof.json", "log-key.vkey"}
-
-
-@pytest.fixture(params=backend_params())
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    with open_backend(request, request.param, tmp_path / "data") as found:
-        yield found
-
-
-@pytest.fixture
-def stack(backend: Backend) -> Iterator[Stack]:
-    with running_stack(backend.settings.model_copy(update={"seal_interval": 0.1})) as running:
-        yield running
-
-
-@pytest.fixture
-def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
-    with running_stack(Settings(data_dir=tmp_path / "data", seal_interval=0.1)) as running:
-        yield running
 
 
 def evidence_files() -> dict[str, bytes]:
