@@ -220,8 +220,10 @@ def _0x(raw: bytes) -> str:
 Transport = Callable[[str, bytes], bytes]
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A JSON-RPC endpoint has one address; a redirect is an error, never followed."""
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error, never followed (a JSON-RPC endpoint, or the log the
+    verification service asks, has one address): urllib then raises the 3xx as an
+    :class:`urllib.error.HTTPError`."""
 
     def redirect_request(
         self,
@@ -254,7 +256,7 @@ class UrllibTransport:
             urllib.request.HTTPSHandler(),
             urllib.request.HTTPDefaultErrorHandler(),
             urllib.request.HTTPErrorProcessor(),
-            _NoRedirect(),
+            NoRedirect(),
         ):
             self._opener.add_handler(handler)
 

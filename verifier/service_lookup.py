@@ -21,11 +21,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import Message
-from typing import IO, Literal
+from typing import Literal
 
 from verifier.bundle import Bundle, bundle_from_obj
 from verifier.canonical import parse_json
+from verifier.chain import NoRedirect
 from verifier.errors import FormatError
 
 #: Matches the evidence API returns at most (and the most this service accepts).
@@ -100,21 +100,6 @@ def parse_query(evidence_id: str | None, sha256: str | None, leaf_hash: str | No
 # --- the one HTTP request -----------------------------------------------------------
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer we did not ask for: refused, never followed."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: Message,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        raise urllib.error.HTTPError(req.full_url, code, f"redirect refused ({msg})", headers, fp)
-
-
 #: ``(url, timeout) -> (status, content type, body)``; tests may pass their own.
 Fetch = Callable[[str, float], tuple[int, str, bytes]]
 
@@ -128,7 +113,7 @@ def urllib_fetch(
     does not answer within ``timeout`` seconds (each socket operation, and the
     whole body, checked between reads).
     """
-    opener = urllib.request.build_opener(_NoRedirect())
+    opener = urllib.request.build_opener(NoRedirect())
     request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
     deadline = time.monotonic() + timeout
     try:
