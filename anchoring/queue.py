@@ -59,6 +59,9 @@ def enqueue(conn: Connection, items: Sequence[QueuedEntry]) -> None:
                 "leaf_hash": item.leaf_hash,
                 "received_at": item.received_at,
                 "receipt": item.receipt,
+                "stamp_sha256": (
+                    bytes.fromhex(item.entry.body["sha256"]) if item.entry.kind == "stamp" else None
+                ),
             }
             for item in items
         ],

@@ -55,7 +55,11 @@ log_entry = Table(
     Column("receipt", Text, nullable=False),
     Column("leaf_index", BigInteger, nullable=True, unique=True),
     Column("sealed_at", DateTime(timezone=True), nullable=True),
+    #: A ``stamp`` entry's digest (``body.sha256``), so the public lookup by SHA-256 is
+    #: an index seek, not a scan of the entries' JSON. None for other kinds.
+    Column("stamp_sha256", LargeBinary(32), nullable=True),
     Index("ix_log_entry_leaf_hash", "leaf_hash"),
+    Index("ix_log_entry_stamp_sha256", "stamp_sha256"),
 )
 
 #: Every signed checkpoint the sealer produced.

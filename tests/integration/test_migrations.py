@@ -9,10 +9,12 @@ shell.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import CheckConstraint, Engine, MetaData, inspect
+from sqlalchemy import CheckConstraint, Engine, MetaData, inspect, select, text
 
 from anchoring import MerkleLog
+from anchoring.entries import make_entry
+from anchoring.queue import QueuedEntry, enqueue
+from anchoring.schema import log_entry
 from anchoring.store.sql import SqlNodeStore, merkle_log
 from anchoring.store.sql import metadata as log_metadata
 from evidence_api.db import MIGRATIONS, alembic_config, make_engine, schema_metadata, upgrade
@@ -205,6 +210,62 @@ def test_downgrade_base_then_upgrade_head(fresh_url: str, engine_of: Any) -> Non
 
     command.upgrade(config, "head")
     check_migrated_to_head(engine)
+
+
+def test_stamp_digests_are_filled_in_for_entries_recorded_before_0008(
+    fresh_url: str, engine_of: Any
+) -> None:
+    """0008 indexes a stamp's digest; stamps already in the log get it from their JSON,
+    other kinds stay without one, and stamps recorded afterwards carry it from the start."""
+    config = alembic_config(fresh_url)
+    command.upgrade(config, "0007_takedowns")
+    engine = engine_of(fresh_url)
+    digests = [hashlib.sha256(bytes([i])).digest() for i in range(3)]
+    old = [make_entry("stamp", f"st-old-{i}", {"sha256": d.hex()}) for i, d in enumerate(digests)]
+    other = make_entry("custody", "cu-old", {"evidence_id": "ev-x", "action": "download"})
+    rows = [
+        {
+            "entry_id": e.id,
+            "kind": e.kind,
+            "entry": e.leaf_data().decode(),
+            "leaf_hash": leaf_hash(e.leaf_data()),
+            "received_at": datetime.now(UTC),
+            "receipt": "-",
+        }
+        for e in [*old, other]
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO log_entry (entry_id, kind, entry, leaf_hash, received_at, receipt) "
+                "VALUES (:entry_id, :kind, :entry, :leaf_hash, :received_at, :receipt)"
+            ),
+            rows,
+        )
+    command.upgrade(config, "head")
+    new = make_entry("stamp", "st-new", {"sha256": digests[0].hex()})
+    with engine.begin() as conn:
+        enqueue(conn, [QueuedEntry(new, leaf_hash(new.leaf_data()), datetime.now(UTC), "-")])
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(log_entry.c.entry_id, log_entry.c.stamp_sha256)).all())
+        seek = list(
+            conn.execute(
+                select(log_entry.c.entry_id)
+                .where(log_entry.c.stamp_sha256 == digests[0])
+                .order_by(log_entry.c.seq)
+            ).scalars()
+        )
+    assert {k: (bytes(v) if v is not None else None) for k, v in stored.items()} == {
+        "st-old-0": digests[0],
+        "st-old-1": digests[1],
+        "st-old-2": digests[2],
+        "cu-old": None,
+        "st-new": digests[0],
+    }
+    assert seek == ["st-old-0", "st-new"]
+    assert "ix_log_entry_stamp_sha256" in {
+        ix["name"] for ix in inspect(engine).get_indexes("log_entry")
+    }
 
 
 # --- the console script -------------------------------------------------------------
