@@ -55,7 +55,7 @@ from minio import Minio
 from bench.common import Progress, Row, percentile, verdict
 from evidence_api.auth import Principal, create_token
 from evidence_api.config import Settings as ServiceSettings
-from evidence_api.runtime import build_runtime
+from evidence_api.runtime import NO_TIMERS, build_runtime
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -162,7 +162,7 @@ def service_fields(
 def _offline() -> dict[str, bool]:
     """``build_runtime`` options for a runtime that only writes (no sealer, no chain)."""
     options = inspect.signature(build_runtime).parameters
-    wanted = {"start_sealer": False, "start_anchorer": False, "connect_chain": False}
+    wanted = {**NO_TIMERS, "connect_chain": False}
     return {name: value for name, value in wanted.items() if name in options}
 
 

@@ -33,7 +33,7 @@ from bench.ingest import service_fields, support
 from evidence_api.auth import create_token
 from evidence_api.config import Settings as ServiceSettings
 from evidence_api.models_registry import Platform
-from evidence_api.runtime import build_runtime
+from evidence_api.runtime import NO_TIMERS, build_runtime
 
 
 @dataclass(frozen=True)
@@ -76,13 +76,7 @@ class _Service:
 def _service(root: Path, s: TakedownSettings) -> Iterator[_Service]:
     fields = service_fields(root, storage="local") | {"run_supervisor": "false"}
     settings = ServiceSettings(**fields)  # type: ignore[arg-type]
-    runtime = build_runtime(
-        settings,
-        start_sealer=False,
-        start_anchorer=False,
-        connect_chain=False,
-        start_supervisor=False,
-    )
+    runtime = build_runtime(settings, **NO_TIMERS, connect_chain=False)
     codes = [f"bench-mall-{i:02d}" for i in range(s.platforms)]
     tokens: dict[str, list[str]] = {code: [] for code in codes}
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +11,9 @@ from evidence_api.config import ConfigurationError, check_production, get_settin
 from evidence_api.db import upgrade
 from verifier.errors import VerifierError
 from verifier.note import SignerKey
+
+if TYPE_CHECKING:  # the runtime pulls in the whole service: loaded by commands that use it
+    from evidence_api.runtime import Runtime
 
 app = typer.Typer(
     help="Evidence Anchor: blockchain-anchored electronic evidence (区块链电子取证).",
@@ -112,14 +115,12 @@ def chain_rebind(
     Anchors on the old chain stop counting; the newest checkpoint is anchored
     again on the new one. Refused without --yes.
     """
-    from evidence_api.runtime import build_runtime  # noqa: PLC0415
+    from evidence_api.runtime import NO_TIMERS, build_runtime  # noqa: PLC0415
 
     if not yes:
         typer.echo("error: rebinding re-anchors the log on another chain; pass --yes", err=True)
         raise typer.Exit(2)
-    runtime = build_runtime(
-        get_settings(), start_sealer=False, start_anchorer=False, rebind_chain=True
-    )
+    runtime = build_runtime(get_settings(), **NO_TIMERS, rebind_chain=True)
     try:
         if runtime.chain is None:
             typer.echo("error: EVIDENCE_CHAIN=none; nothing to bind", err=True)
@@ -177,6 +178,18 @@ def verifier_serve(
     uvicorn.run(create_verifier_app(config), host=host, port=port, log_level="info")
 
 
+def _admin_runtime() -> Runtime:
+    """A runtime for a one-shot admin command: no chain, no background timers; a bad
+    configuration is one ``error:`` line and exit 2."""
+    from evidence_api.runtime import NO_TIMERS, build_runtime  # noqa: PLC0415
+
+    try:
+        return build_runtime(get_settings(), **NO_TIMERS, connect_chain=False)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 @admin_app.command("create-token")
 def create_token_cmd(
     role: Annotated[str, typer.Option(help="admin | officer | appraiser | platform")],
@@ -188,20 +201,13 @@ def create_token_cmd(
     """Create a bearer token. It is printed once and stored only as a hash."""
     from evidence_api.auth import check_token_request, create_token  # noqa: PLC0415
     from evidence_api.errors import ApiError  # noqa: PLC0415
-    from evidence_api.runtime import build_runtime  # noqa: PLC0415
 
     try:  # refuse bad arguments before touching the database
         check_token_request(role, name, platform)
     except ApiError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
-    try:
-        runtime = build_runtime(
-            get_settings(), start_sealer=False, start_anchorer=False, connect_chain=False
-        )
-    except ConfigurationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    runtime = _admin_runtime()
     try:
         with runtime.session() as session:
             row, plaintext = create_token(session, role=role, name=name, platform=platform)
@@ -227,7 +233,6 @@ def create_platform_cmd(
     from pydantic import ValidationError  # noqa: PLC0415
 
     from evidence_api.errors import ApiError  # noqa: PLC0415
-    from evidence_api.runtime import build_runtime  # noqa: PLC0415
     from evidence_api.services.registry_platforms import create_platform  # noqa: PLC0415
     from evidence_api.services.registry_schemas import PlatformCreate  # noqa: PLC0415
 
@@ -238,13 +243,7 @@ def create_platform_cmd(
         where = ".".join(str(part) for part in err["loc"]).replace("_", "-")
         typer.echo(f"error: --{where}: {err['msg']}", err=True)
         raise typer.Exit(2) from exc
-    try:
-        runtime = build_runtime(
-            get_settings(), start_sealer=False, start_anchorer=False, connect_chain=False
-        )
-    except ConfigurationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    runtime = _admin_runtime()
     try:
         created = create_platform(runtime, body)
     except ApiError as exc:

@@ -116,6 +116,16 @@ def build_store(settings: Settings) -> ObjectStore:
     return make_store("local", root=settings.resolved_storage_dir)
 
 
+#: ``build_runtime`` options for a process that runs none of the in-process timers
+#: (sealer, anchorer, takedown supervision): an admin command, a Celery worker, a
+#: benchmark's writer. Those timers then run elsewhere, or not at all.
+NO_TIMERS: dict[str, bool] = {
+    "start_sealer": False,
+    "start_anchorer": False,
+    "start_supervisor": False,
+}
+
+
 def build_runtime(
     settings: Settings,
     *,

@@ -16,7 +16,7 @@ from typing import Any
 
 from anchoring.tasks import app
 from evidence_api.config import Settings
-from evidence_api.runtime import Runtime, build_runtime
+from evidence_api.runtime import NO_TIMERS, Runtime, build_runtime
 
 OVERDUE_TASK = "evidence.takedown_overdue"
 WEBHOOK_TASK = "evidence.webhook_dispatch"
@@ -31,13 +31,7 @@ def configure(settings: Settings) -> None:
     _runtime = None
 
     def factory() -> Runtime:
-        return build_runtime(
-            settings,
-            start_sealer=False,
-            start_anchorer=False,
-            connect_chain=False,
-            start_supervisor=False,
-        )
+        return build_runtime(settings, **NO_TIMERS, connect_chain=False)
 
     _factory = factory
     schedule: dict[str, dict[str, Any]] = dict(app.conf.beat_schedule or {})

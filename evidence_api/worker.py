@@ -10,14 +10,12 @@ from __future__ import annotations
 from anchoring import tasks
 from evidence_api import tasks_supervision
 from evidence_api.config import Settings
-from evidence_api.runtime import build_runtime
+from evidence_api.runtime import NO_TIMERS, build_runtime
 
 
 def _configure(settings: Settings) -> None:
     def factory() -> tasks.TaskContext:
-        runtime = build_runtime(
-            settings, start_sealer=False, start_anchorer=False, start_supervisor=False
-        )
+        runtime = build_runtime(settings, **NO_TIMERS)
         chain = runtime.chain
         return tasks.TaskContext(
             engine=runtime.engine,
