@@ -28,6 +28,7 @@ from evidence_api.services.takedowns_schemas import (
     TakedownPage,
     TakedownProofs,
 )
+from verifier.bundle import Bundle
 
 MAX_PAGE = 200
 
@@ -74,21 +75,29 @@ def list_orders(
     return TakedownPage(items=items, next_cursor=next_cursor)
 
 
-def _proof_status(conn: Connection, runtime: Runtime, entry_id: str) -> str | None:
+def _events(session: Session, order: TakedownOrder) -> list[TakedownEvent]:
+    """The order's state changes, oldest first."""
+    return list(
+        session.execute(
+            select(TakedownEvent)
+            .where(TakedownEvent.order_seq == order.seq)
+            .order_by(TakedownEvent.change_seq)
+        ).scalars()
+    )
+
+
+def _bundle(conn: Connection, runtime: Runtime, entry_id: str) -> Bundle:
+    """The proof bundle of a state change's ``takedown`` entry."""
     record = get_entry(conn, entry_id)
     if record is None:  # pragma: no cover - the event and its entry commit together
-        return None
-    return bundle_for(conn, record, origin=runtime.signer.name).status
+        raise NotFoundError(f"no log entry {entry_id!r}")
+    return bundle_for(conn, record, origin=runtime.signer.name)
 
 
 def history(
     session: Session, runtime: Runtime, order: TakedownOrder, *, proof_status: bool
 ) -> list[EventPublic]:
-    events = session.execute(
-        select(TakedownEvent)
-        .where(TakedownEvent.order_seq == order.seq)
-        .order_by(TakedownEvent.change_seq)
-    ).scalars()
+    events = _events(session, order)
     conn = session.connection()
     return [
         EventPublic(
@@ -102,7 +111,7 @@ def history(
             removed_at=utc(e.removed_at) if e.removed_at else None,
             entry_id=e.entry_id,
             leaf_hash=e.leaf_hash,
-            proof_status=_proof_status(conn, runtime, e.entry_id) if proof_status else None,
+            proof_status=_bundle(conn, runtime, e.entry_id).status if proof_status else None,
         )
         for e in events
     ]
@@ -166,26 +175,14 @@ def order_proofs(runtime: Runtime, order_id: str, *, platform: str | None = None
         order, owner = load_order(session, order_id)
         if platform is not None and owner.code != platform:
             raise NotFoundError(f"no takedown order {order_id!r}")
-        events = list(
-            session.execute(
-                select(TakedownEvent)
-                .where(TakedownEvent.order_seq == order.seq)
-                .order_by(TakedownEvent.change_seq)
-            ).scalars()
-        )
         conn = session.connection()
-        entries = []
-        for e in events:
-            record = get_entry(conn, e.entry_id)
-            if record is None:  # pragma: no cover - committed together
-                raise NotFoundError(f"no log entry {e.entry_id!r}")
-            bundle = bundle_for(conn, record, origin=runtime.signer.name)
-            entries.append(
-                EntryProof(
-                    change_seq=e.change_seq,
-                    to_status=e.to_status,
-                    entry_id=e.entry_id,
-                    bundle=bundle.model_dump(mode="json"),
-                )
+        entries = [
+            EntryProof(
+                change_seq=e.change_seq,
+                to_status=e.to_status,
+                entry_id=e.entry_id,
+                bundle=_bundle(conn, runtime, e.entry_id).model_dump(mode="json"),
             )
+            for e in _events(session, order)
+        ]
     return TakedownProofs(order_id=order_id, entries=entries)
