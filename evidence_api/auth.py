@@ -22,7 +22,9 @@ Role = Literal["admin", "officer", "appraiser", "platform"]
 ROLES: tuple[str, ...] = get_args(Role)
 TOKEN_PREFIX = "ea_"  # noqa: S105 - a prefix, not a secret
 _TOKEN_SHAPE = re.compile(r"ea_[A-Za-z0-9_-]{43}")
-_PLATFORM_CODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+#: What a platform code may be (the platform registry's key; tokens are bound to it).
+PLATFORM_CODE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_PLATFORM_CODE = re.compile(PLATFORM_CODE)
 
 
 @dataclass(frozen=True)

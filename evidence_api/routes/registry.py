@@ -16,7 +16,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from evidence_api.auth import Principal
+from evidence_api.auth import PLATFORM_CODE, Principal
 from evidence_api.routes.deps import RuntimeDep, require
 from evidence_api.schemas import problem_responses
 from evidence_api.services import registry_cases as cases
@@ -46,7 +46,7 @@ from evidence_api.services.registry_schemas import (
 Admin = Annotated[Principal, Depends(require("admin"))]
 Officer = Annotated[Principal, Depends(require("officer", "admin"))]
 
-Code = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="platform code")]
+Code = Annotated[str, Path(pattern=PLATFORM_CODE, description="platform code")]
 EntityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="trading entity id")]
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1, description="case id")]
 Limit = Annotated[int, Query(ge=1, le=platforms.MAX_PAGE)]

@@ -12,12 +12,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from evidence_api.auth import PLATFORM_CODE
 from evidence_api.domain.case_workflow import STATUSES
 
 PlatformCode = Annotated[
     str,
     Field(
-        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        pattern=PLATFORM_CODE,
         description="lowercase letters, digits, - or _ (platform tokens are bound to it)",
     ),
 ]

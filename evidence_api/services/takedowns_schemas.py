@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from evidence_api.auth import PLATFORM_CODE
 from evidence_api.schemas import FilePublic, ManifestDigests
 
 MAX_LISTING_URLS = 100
 MAX_CITED_EVIDENCE = 100
-PLATFORM_CODE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 EVIDENCE_ID = r"^ev-[0-9a-f]{28}$"
 ORDER_ID = r"^td-[0-9a-f]{28}$"
 
