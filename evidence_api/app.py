@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from evidence_api.config import Settings, get_settings
@@ -136,20 +135,9 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Database and storage are reachable")
+    @app.get("/readyz", tags=["health"], summary="Database, storage, chain and store integrity are ready")
     def readyz(rt: RuntimeDep) -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            with rt.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except DBAPIError as exc:
-            checks["database"] = f"unavailable: {type(exc.orig).__name__}"
-        try:
-            rt.store.check()
-            checks["storage"] = "ok"
-        except StorageError as exc:
-            checks["storage"] = f"unavailable: {exc}"
+        checks = rt.readiness()
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "unavailable", "checks": checks},

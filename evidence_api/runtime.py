@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,6 +48,8 @@ class Runtime:
     anchorer: Periodic | None = field(default=None)
     #: overdue scan and webhook dispatch timers (embedded mode)
     supervisors: list[Periodic] = field(default_factory=list)
+    #: extra readiness checks by name (see :meth:`readiness`)
+    checks: dict[str, Callable[[], str]] = field(default_factory=dict)
     _since_poke: int = field(default=0)
     _poke_lock: threading.Lock = field(default_factory=threading.Lock)
     #: Stores a submission's objects concurrently (S3 round trips dominate small files).
@@ -88,6 +90,44 @@ class Runtime:
             return
         confirm_step(self.engine, self.chain.client, self.chain.config)
         anchor_step(self.engine, self.chain.client, self.chain.config)
+
+    def readiness(self) -> dict[str, str]:
+        """Each dependency's state for ``/readyz``: ``"ok"`` or why it is not ready.
+
+        Features add their own check to :attr:`checks` (name -> callable returning
+        ``"ok"`` or a reason); a check that raises is reported as not ready.
+        """
+        states: dict[str, str] = {}
+        for name, check in (
+            ("database", self._database_ready),
+            ("storage", self._storage_ready),
+            *self.checks.items(),
+        ):
+            try:
+                states[name] = check()
+            except Exception as exc:  # a check must never turn /readyz into a 500
+                states[name] = f"unavailable: {type(exc).__name__}: {exc}"[:300]
+        return states
+
+    def _database_ready(self) -> str:
+        from sqlalchemy import text  # noqa: PLC0415
+        from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except DBAPIError as exc:
+            return f"unavailable: {type(exc.orig).__name__}"
+        return "ok"
+
+    def _storage_ready(self) -> str:
+        from evidence_api.storage import StorageError  # noqa: PLC0415
+
+        try:
+            self.store.check()
+        except StorageError as exc:
+            return f"unavailable: {exc}"
+        return "ok"
 
     def close(self) -> None:
         for worker in (self.sealer, self.anchorer, *self.supervisors):
