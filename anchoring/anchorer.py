@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -163,11 +163,14 @@ def anchor_step(engine: Engine, chain: ChainClient, cfg: AnchorConfig) -> Outcom
     return "sent"
 
 
+def _aware(at: datetime) -> datetime:
+    """SQLite hands timestamps back naive; they were written in UTC."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
 def _age(at: datetime) -> float:
-    """Seconds since ``at``. SQLite hands timestamps back naive; they were written in UTC."""
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    return (_now() - at).total_seconds()
+    """Seconds since ``at``."""
+    return (_now() - _aware(at)).total_seconds()
 
 
 def _set(conn: Connection, row_id: int, **values: object) -> None:
@@ -176,8 +179,32 @@ def _set(conn: Connection, row_id: int, **values: object) -> None:
     )
 
 
-def confirm_step(engine: Engine, chain: ChainClient, cfg: AnchorConfig) -> None:
-    """Advance every in-flight transaction; detect reorgs of recent anchors."""
+def _forgotten(
+    row: Any, chain: ChainClient, cfg: AnchorConfig, node_restarted_at: datetime | None
+) -> bool:
+    """A submitted transaction the node does not know: lost for good once ``drop_after``
+    passed, or at once when the node restarted after it was sent (a restarted node
+    keeps no pool, so waiting would only delay the re-send)."""
+    if chain.tx_known(row.tx_hash):
+        return False
+    if _age(row.submitted_at) > cfg.drop_after:
+        return True
+    return node_restarted_at is not None and _aware(row.submitted_at) < node_restarted_at
+
+
+def confirm_step(
+    engine: Engine,
+    chain: ChainClient,
+    cfg: AnchorConfig,
+    *,
+    node_restarted_at: datetime | None = None,
+) -> None:
+    """Advance every in-flight transaction; detect reorgs of recent anchors.
+
+    ``node_restarted_at``: when the chain node last came back after dying, if known
+    (the managed anvil); transactions sent before it that it does not know are
+    dropped at once, and sent again by :func:`anchor_step`.
+    """
     head = chain.head()
     with engine.begin() as conn:
         rows = conn.execute(
@@ -207,7 +234,7 @@ def confirm_step(engine: Engine, chain: ChainClient, cfg: AnchorConfig) -> None:
                         block_timestamp=None,
                         detail="reorg",
                     )
-                elif not chain.tx_known(row.tx_hash) and _age(row.submitted_at) > cfg.drop_after:
+                elif _forgotten(row, chain, cfg, node_restarted_at):
                     _set(conn, row.id, state="dropped", detail="unknown to the node")
                 continue
             if receipt.status != 1:

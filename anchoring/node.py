@@ -1,20 +1,44 @@
-"""The embedded chain: a managed anvil subprocess with its state in the data folder.
+"""The embedded chain: a supervised anvil subprocess with its state in the data folder.
 
 anvil comes from the pinned npm package ``@foundry-rs/anvil-linux-amd64``
 (installed under ``contracts/node_modules`` by ``make``). Its state is dumped
 to ``<data_dir>/anvil-state.json`` every second and at exit, and reloaded at
 the next start, so anchors survive restarts.
+
+The node is supervised for as long as the service runs it:
+
+- **one node per state file**: an exclusive ``flock`` on ``anvil-state.json.lock``
+  is held from start to stop. Two anvils on one state file would each dump their
+  own chain into it, and the next start would load whichever wrote last (the
+  chain rewound); a second service on the same data folder is refused instead.
+- **restarted when it dies**, on the same port and state file, after a growing
+  pause (:func:`backoff`), by a supervisor thread;
+- **dies with its parent**: its own process group, and on Linux
+  ``PR_SET_PDEATHSIG`` so the kernel kills it when the service dies, even by
+  ``kill -9`` (the signal is tied to the thread that started the child: the
+  supervisor thread, which lives as long as the node).
+
+A restarted anvil comes back from its last dump, so it may have lost the last
+second of blocks and its pending transactions; the anchorer asks the chain
+what it holds and sends again (see :attr:`ManagedAnvil.restarted_at`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -26,10 +50,35 @@ ANVIL_PACKAGE_BIN = REPO / "contracts/node_modules/@foundry-rs/anvil-linux-amd64
 #: anvil's first well-known development account (funded on every anvil chain).
 ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ANVIL_CHAIN_ID = 31337
+#: The managed anvil's port unless configured (``EVIDENCE_ANVIL_PORT``): anvil's own default.
+DEFAULT_ANVIL_PORT = 8545
+
+#: Restart pauses: 1, 2, 4, 8, then 10 s; back to 1 s once a node stayed up this long.
+BACKOFF_FIRST = 1.0
+BACKOFF_CAP = 10.0
+STABLE_AFTER = 30.0
+#: How often the supervisor looks at the process.
+WATCH_INTERVAL = 0.1
+#: How long a start waits for its port to be released (a predecessor still exiting).
+PORT_RELEASE_WAIT = 5.0
+
+_PR_SET_PDEATHSIG = 1
 
 
 class NodeError(Exception):
     """The managed chain node could not be started."""
+
+
+class NodeLockedError(NodeError):
+    """Another process already runs the node of this state file."""
+
+
+class PortInUseError(NodeError):
+    """Something else listens on the node's port."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port 127.0.0.1:{port} is already in use by another program")
+        self.port = port
 
 
 def anvil_binary() -> Path | None:
@@ -46,6 +95,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something listens on ``host:port`` (a socket in TIME_WAIT does not count)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def rpc_ready(url: str, timeout: float = 1.0) -> bool:
     try:
         r = httpx.post(
@@ -56,6 +116,32 @@ def rpc_ready(url: str, timeout: float = 1.0) -> bool:
         return r.status_code == 200 and "result" in r.json()
     except (httpx.HTTPError, ValueError):
         return False
+
+
+def backoff(attempt: int, *, first: float = BACKOFF_FIRST, cap: float = BACKOFF_CAP) -> float:
+    """Seconds to wait before restart ``attempt`` (0-based): doubling from ``first`` up to
+    ``cap``, so a node that keeps dying does not spin while one that died once is back soon."""
+    if attempt < 0:
+        raise ValueError(f"attempt must be >= 0, got {attempt}")
+    return float(min(cap, first * 2 ** min(attempt, 32)))
+
+
+def next_attempt(attempt: int, uptime: float, *, stable_after: float = STABLE_AFTER) -> int:
+    """The restart attempt number after a node that ran ``uptime`` seconds died: a node
+    that was up for ``stable_after`` s starts over at 0; one that died sooner keeps
+    backing off (a crash loop must not restart every second forever)."""
+    return 0 if uptime >= stable_after else attempt + 1
+
+
+def exit_reason(returncode: int) -> str:
+    """``anvil exited with 3`` / ``anvil killed by SIGKILL``."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"anvil killed by {name}"
+    return f"anvil exited with {returncode}"
 
 
 def _block_number(block: dict[str, dict[str, str]]) -> int:
@@ -88,8 +174,82 @@ def keep_first_genesis(state_file: Path) -> None:
     os.replace(temporary, state_file)
 
 
+class StateLock:
+    """An exclusive, non-blocking ``flock`` on ``<state file>.lock``, held until released.
+
+    The kernel drops it when the holder dies (even by ``kill -9``), so a stale lock
+    file never blocks a later start. The holder's pid is written into it for the
+    error message of the process that is refused.
+    """
+
+    def __init__(self, state_file: Path) -> None:
+        self.path = state_file.with_name(state_file.name + ".lock")
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        if self._fd is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise NodeLockedError(
+                f"another process (pid {holder}) already runs the chain node of "
+                f"{self.path.parent.resolve()} (lock {self.path.name}); a second node on the "
+                "same state would rewind the chain: stop the other service, or give this "
+                "one another data folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the last descriptor releases the flock
+            self._fd = None
+
+
+def _libc_prctl() -> Callable[[int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl: Callable[[int, int], int] = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+def _die_with_parent(prctl: Callable[[int, int], int] | None, parent: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the child is SIGKILLed when the thread that forked it exits.
+
+    Runs between fork and exec: only async-signal-safe work (``prctl`` was looked up
+    before the fork). If the parent died before the ``prctl``, exit at once.
+    """
+
+    def preexec() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    return preexec
+
+
 class ManagedAnvil:
-    """Start, watch and stop an anvil process whose state lives in ``state_file``."""
+    """Start, supervise and stop an anvil process whose state lives in ``state_file``.
+
+    :meth:`start` takes the state file's lock, starts anvil from a supervisor
+    thread and returns its URL once it answers; from then on the supervisor
+    restarts it (same port, same state) whenever it dies, until :meth:`stop`.
+    """
 
     def __init__(
         self,
@@ -104,17 +264,142 @@ class ManagedAnvil:
         self.block_time = block_time
         self.log_file = log_file or state_file.with_suffix(".log")
         self.process: subprocess.Popen[bytes] | None = None
+        #: called (from the supervisor thread) after each restart
+        self.on_restart: list[Callable[[], None]] = []
+        self.restarts = 0
+        #: when the node last came back after dying (None: never restarted)
+        self.restarted_at: datetime | None = None
+        self._lock = StateLock(state_file)
+        self._down: str | None = "not started"
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def lock_path(self) -> Path:
+        return self._lock.path
+
+    def status(self) -> str:
+        """``"ok"`` while the node runs, else ``"unavailable: <why>"`` (for ``/readyz``)."""
+        down = self._down
+        if down is None and (self.process is None or self.process.poll() is not None):
+            down = "anvil is not running"  # died since the supervisor last looked
+        return "ok" if down is None else f"unavailable: {down}"
+
     def start(self, timeout: float = 20.0) -> str:
+        if anvil_binary() is None:
+            raise NodeError(
+                "anvil is not installed (run `make install`, or set EVIDENCE_ANVIL_BIN)"
+            )
+        self._lock.acquire()
+        self._stopping.clear()
+        started = threading.Event()
+        failure: list[NodeError] = []
+        self._thread = threading.Thread(
+            target=self._supervise,
+            args=(timeout, started, failure),
+            name=f"anvil-supervisor-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        started.wait()
+        if failure:
+            self._thread.join()
+            self._thread = None
+            self._lock.release()
+            raise failure[0]
+        log.info("managed anvil on %s (state %s)", self.url, self.state_file)
+        return self.url
+
+    def stop(self) -> None:
+        """Stop supervising; SIGTERM anvil so it dumps its state (kill if it lingers);
+        release the state file's lock."""
+        self._stopping.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+            self._thread = None
+        self._terminate()
+        self._down = "stopped"
+        self._lock.release()
+
+    def _terminate(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    # --- the supervisor thread -------------------------------------------------------
+
+    def _supervise(
+        self, timeout: float, started: threading.Event, failure: list[NodeError]
+    ) -> None:
+        try:
+            self._spawn(timeout)
+        except NodeError as exc:
+            failure.append(exc)
+            return
+        finally:
+            started.set()
+        attempt = 0
+        while not self._stopping.is_set():
+            up_since = time.monotonic()
+            process = self.process
+            assert process is not None
+            while process.poll() is None:
+                if self._stopping.wait(WATCH_INTERVAL):
+                    return
+            died = time.monotonic()
+            attempt = next_attempt(attempt, died - up_since) if self.restarts else 0
+            self._went_down(exit_reason(process.returncode) + "; restarting")
+            if not self._restart(timeout, attempt, died):
+                return
+
+    def _restart(self, timeout: float, attempt: int, died: float) -> bool:
+        """Restart until it answers or :meth:`stop`; False when stopped first."""
+        while not self._stopping.wait(backoff(attempt)):
+            try:
+                self._spawn(timeout)
+            except NodeError as exc:
+                self._went_down(f"restart failed ({exc}); retrying")
+                attempt += 1
+                continue
+            self.restarts += 1
+            self.restarted_at = datetime.now(UTC)
+            log.info(
+                "managed anvil back on %s after %.1f s down (restart %d)",
+                self.url,
+                time.monotonic() - died,
+                self.restarts,
+            )
+            for callback in self.on_restart:
+                try:
+                    callback()
+                except Exception:  # a listener's bug must not stop the supervision
+                    log.exception("anvil restart listener failed")
+            return True
+        return False
+
+    def _went_down(self, why: str) -> None:
+        """Record the node as down; one WARNING per change of reason, not per attempt."""
+        if why != self._down:
+            log.warning("managed anvil on %s is down: %s", self.url, why)
+        self._down = why
+
+    def _spawn(self, timeout: float) -> None:
         binary = anvil_binary()
         if binary is None:
             raise NodeError(
                 "anvil is not installed (run `make install`, or set EVIDENCE_ANVIL_BIN)"
             )
+        self._wait_for_port()
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         if self.state_file.exists():
             keep_first_genesis(self.state_file)
@@ -134,26 +419,30 @@ class ManagedAnvil:
         ]
         if self.block_time:
             args += ["--block-time", str(self.block_time)]
+        preexec = _die_with_parent(_libc_prctl(), os.getpid())
         with open(self.log_file, "ab") as out:
-            self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+            process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                process_group=0,  # a Ctrl-C to the service's group is the service's to handle
+                preexec_fn=preexec,  # noqa: PLW1509 - prctl only, looked up before the fork
+            )
+        self.process = process
         deadline = time.monotonic() + timeout
         while not rpc_ready(self.url):
-            if self.process.poll() is not None:
-                raise NodeError(f"anvil exited with {self.process.returncode}; see {self.log_file}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise NodeError(f"anvil did not answer within {timeout} s")
+            if process.poll() is not None:
+                raise NodeError(f"{exit_reason(process.returncode)}; see {self.log_file}")
+            if time.monotonic() > deadline or self._stopping.is_set():
+                self._terminate()
+                raise NodeError(f"anvil did not answer within {timeout} s; see {self.log_file}")
             time.sleep(0.05)
-        log.info("managed anvil on %s (state %s)", self.url, self.state_file)
-        return self.url
+        self._down = None
 
-    def stop(self) -> None:
-        """SIGTERM, so anvil dumps its state; kill if it does not exit."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    def _wait_for_port(self) -> None:
+        """A predecessor being killed may hold the port a moment; anything else is an error."""
+        deadline = time.monotonic() + PORT_RELEASE_WAIT
+        while port_in_use(self.port):
+            if time.monotonic() > deadline or self._stopping.is_set():
+                raise PortInUseError(self.port)
+            time.sleep(0.1)

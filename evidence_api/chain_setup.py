@@ -17,7 +17,14 @@ from web3 import EthereumTesterProvider, Web3
 from anchoring.anchorer import AnchorConfig
 from anchoring.chain import ChainClient, deploy
 from anchoring.contract import log_id_for
-from anchoring.node import ANVIL_DEV_KEY, ManagedAnvil, anvil_binary
+from anchoring.node import (
+    ANVIL_DEV_KEY,
+    ManagedAnvil,
+    NodeError,
+    PortInUseError,
+    anvil_binary,
+    rpc_ready,
+)
 from anchoring.schema import anchor_tx, chain_binding
 from evidence_api.config import ConfigurationError, Settings
 
@@ -34,12 +41,37 @@ class ChainBindingError(ConfigurationError):
     """The configured chain is not the one this log was anchored to."""
 
 
+#: How long ``/readyz`` waits for the chain's RPC to answer.
+READY_TIMEOUT = 2.0
+
+
 @dataclass
 class ChainContext:
     client: ChainClient
     config: AnchorConfig
     node: ManagedAnvil | None
     mode: str
+    #: the JSON-RPC endpoint anchoring uses (None: the in-process tester chain)
+    rpc_url: str | None = None
+
+    @property
+    def node_restarted_at(self) -> datetime | None:
+        """When the managed node last came back after dying: transactions sent before
+        that and unknown to it were forgotten with its pool, not merely slow."""
+        return self.node.restarted_at if self.node is not None else None
+
+    def readiness(self) -> str:
+        """``"ok"``, or why anchoring cannot reach its chain (the ``chain`` check of
+        ``/readyz``): the managed node down or restarting, or the RPC not answering."""
+        if self.node is not None:
+            state = self.node.status()
+            if state != "ok":
+                return state
+        if self.rpc_url is None:
+            return "ok"
+        if not rpc_ready(self.rpc_url, timeout=READY_TIMEOUT):
+            return f"unavailable: the chain RPC {self.rpc_url} does not answer"
+        return "ok"
 
     def close(self) -> None:
         if self.node is not None:
@@ -73,7 +105,15 @@ def _connect(settings: Settings) -> tuple[Web3, str, ManagedAnvil | None, str]:
             port=settings.anvil_port,
             block_time=settings.anvil_block_time,
         )
-        url = node.start()
+        try:
+            url = node.start()
+        except PortInUseError as exc:
+            raise ConfigurationError(
+                f"the managed anvil cannot listen: {exc}; set EVIDENCE_ANVIL_PORT "
+                "(setting anvil_port) to a free port, or 0 for any free port"
+            ) from exc
+        except NodeError as exc:  # another service on this data folder, or no anvil
+            raise ConfigurationError(str(exc)) from exc
         return (
             Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 10})),
             _key(settings, ANVIL_DEV_KEY),
@@ -124,6 +164,7 @@ def open_chain(settings: Settings, engine: Engine, *, rebind: bool = False) -> C
             ),
             node,
             mode,
+            rpc_url=node.url if node is not None else settings.chain_rpc_url,
         )
     except Exception:
         if node is not None:

@@ -78,7 +78,12 @@ class Settings(BaseSettings):
     anchor_drop_after: float = Field(
         30.0, gt=0, le=86400, description="seconds before a tx the node forgot is re-sent"
     )
-    anvil_port: int | None = Field(None, description="port of the managed anvil; default free")
+    anvil_port: int = Field(
+        8545,
+        ge=0,
+        le=65535,
+        description="port of the managed anvil (its RPC URL is printed at start); 0: any free port",
+    )
     anvil_block_time: float | None = Field(
         None, description="managed anvil block time in s; default: mine each transaction"
     )

@@ -88,7 +88,12 @@ class Runtime:
         """One anchoring round: advance in-flight transactions, then send the newest."""
         if self.chain is None:
             return
-        confirm_step(self.engine, self.chain.client, self.chain.config)
+        confirm_step(
+            self.engine,
+            self.chain.client,
+            self.chain.config,
+            node_restarted_at=self.chain.node_restarted_at,
+        )
         anchor_step(self.engine, self.chain.client, self.chain.config)
 
     def readiness(self) -> dict[str, str]:
@@ -166,6 +171,13 @@ NO_TIMERS: dict[str, bool] = {
 }
 
 
+def _watch_chain(runtime: Runtime, chain: ChainContext) -> None:
+    """``/readyz`` reports the chain; a restarted managed node wakes the anchorer."""
+    runtime.checks["chain"] = chain.readiness
+    if chain.node is not None and runtime.anchorer is not None:
+        chain.node.on_restart.append(runtime.anchorer.poke)
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -206,6 +218,8 @@ def build_runtime(
     if run_anchorer and runtime.chain is not None:
         runtime.anchorer = Periodic("anchorer", settings.anchor_interval, runtime.anchor)
         runtime.anchorer.start()
+    if runtime.chain is not None:
+        _watch_chain(runtime, runtime.chain)
     if start_supervisor if start_supervisor is not None else settings.run_supervisor:
         # imported here: the takedown services import this module
         from evidence_api.services.takedowns_supervision import start_in_process  # noqa: PLC0415

@@ -23,6 +23,8 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # Tests that anchor say so (EVIDENCE_CHAIN=rpc/anvil/tester); the rest run without a chain.
 os.environ.setdefault("EVIDENCE_CHAIN", "none")
+# A managed anvil takes any free port: tests run side by side, and 8545 is the user's.
+os.environ.setdefault("EVIDENCE_ANVIL_PORT", "0")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -35,6 +35,7 @@ from tests.support.api import (
     auth_header,
     create_token_cli,
     evidence_form,
+    free_port,
     serve_subprocess,
     wait_for_bundle,
 )
@@ -50,9 +51,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     if anvil_binary() is None:
         pytest.skip("anvil is not installed: run `make install`")
     for name in list(os.environ):
-        if name.startswith("EVIDENCE_"):  # nothing configured but these two
+        if name.startswith("EVIDENCE_"):  # nothing configured but these
             monkeypatch.delenv(name)
-    return {"EVIDENCE_DATA_DIR": str(tmp_path / "data"), "EVIDENCE_CHAIN": "anvil"}
+    return {
+        "EVIDENCE_DATA_DIR": str(tmp_path / "data"),
+        "EVIDENCE_CHAIN": "anvil",
+        # the default 8545 is fixed; tests run side by side
+        "EVIDENCE_ANVIL_PORT": str(free_port()),
+    }
 
 
 def evidence(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
