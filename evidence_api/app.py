@@ -10,9 +10,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evidence_api.config import Settings, get_settings
 from evidence_api.errors import ApiError
+from evidence_api.guard import AuthFailures
+from evidence_api.limits import restore_recursion_limit
+from evidence_api.observability import instrument
 from evidence_api.routes import evidence, log, registry
 from evidence_api.routes import platform as platform_routes
 from evidence_api.routes import takedowns as takedown_routes
@@ -55,6 +59,17 @@ def problem(
     )
 
 
+#: Problem titles of the framework's own refusals (unknown route, wrong method, ...).
+HTTP_TITLES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+}
+
+
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -72,6 +87,13 @@ def _install_handlers(app: FastAPI) -> None:
             where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
         where = where or (str(loc[0]) if loc else "request")
         return problem(422, "invalid_input", f"{where}: {err.get('msg', 'invalid')}", field=where)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown routes (404), wrong methods (405) and the framework's own refusals.
+        title = HTTP_TITLES.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        return problem(exc.status_code, title, detail, headers=dict(exc.headers or {}))
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
@@ -112,6 +134,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = runtime is None or close_runtime
         app.state.runtime = runtime or build_runtime(settings or get_settings())
+        restore_recursion_limit()  # building the runtime may have imported web3
         try:
             yield
         finally:
@@ -125,6 +148,8 @@ def create_app(
         lifespan=lifespan,
     )
     _install_handlers(app)
+    limits = runtime.settings if runtime is not None else settings or get_settings()
+    app.state.auth_failures = AuthFailures(limits.auth_failure_limit, limits.auth_failure_window)
     app.include_router(evidence.router)
     app.include_router(log.router)
     app.include_router(registry.router)
@@ -135,7 +160,7 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Database, storage, chain and store integrity are ready")
+    @app.get("/readyz", tags=["health"], summary="Database, storage, chain and integrity ready")
     def readyz(rt: RuntimeDep) -> JSONResponse:
         checks = rt.readiness()
         ready = all(v == "ok" for v in checks.values())
@@ -145,4 +170,5 @@ def create_app(
             headers=None if ready else {"Retry-After": "5"},
         )
 
+    instrument(app)  # last: outermost, around every middleware (request ids, /metrics)
     return app

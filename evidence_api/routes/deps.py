@@ -24,17 +24,22 @@ def require(*roles: str) -> Callable[..., Principal]:
     """A dependency admitting only bearer tokens of ``roles`` (401 without, 403 wrong role)."""
 
     def dependency(
+        request: Request,
         runtime: RuntimeDep,
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> Principal:
-        with runtime.session() as session:
-            principal = authenticate(session, authorization)
+        # The request guard (evidence_api.guard) checked the token before the body was read.
+        principal: Principal | None = getattr(request.state, "principal", None)
+        if principal is None:
+            with runtime.session() as session:
+                principal = authenticate(session, authorization)
         if principal.role not in roles:
             raise ForbiddenError(
                 f"role {principal.role!r} may not do this; allowed: {', '.join(roles)}"
             )
         return principal
 
+    dependency.roles = roles  # type: ignore[attr-defined]  # read by the request guard
     return dependency
 
 

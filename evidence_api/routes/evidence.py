@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from evidence_api.errors import PayloadTooLargeError
+from evidence_api.guard import GuardedRoute, streamed_body
 from evidence_api.routes.deps import Reader, RuntimeDep, Submitter
 from evidence_api.schemas import (
     EvidenceCreated,
@@ -25,7 +25,7 @@ from evidence_api.services import intake
 from evidence_api.services import package as package_service
 from evidence_api.upload import receive_form
 
-router = APIRouter(prefix="/v1", tags=["evidence 证据"])
+router = APIRouter(prefix="/v1", tags=["evidence 证据"], route_class=GuardedRoute)
 
 EvidenceId = Annotated[str, Path(pattern=r"^ev-[0-9a-f]{28}$", description="evidence id")]
 ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
@@ -78,6 +78,7 @@ MULTIPART_DOC = {
     openapi_extra=MULTIPART_DOC,
     summary="Submit evidence (提交证据)",
 )
+@streamed_body("max_request_bytes")
 async def submit_evidence(
     request: Request,
     runtime: RuntimeDep,
@@ -89,12 +90,7 @@ async def submit_evidence(
 ) -> JSONResponse:
     """Files are hashed (SHA-256, SM3) while they stream in, stored under Object Lock,
     and recorded in the log; the answer carries the signed receipt."""
-    settings = runtime.settings
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_request_bytes:
-        raise PayloadTooLargeError(
-            f"request body of {declared} bytes exceeds the limit of {settings.max_request_bytes}"
-        )
+    settings = runtime.settings  # the guard has bounded the body (max_request_bytes)
     form = await receive_form(
         request.stream(),
         request.headers.get("content-type"),

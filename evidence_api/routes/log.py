@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from evidence_api.guard import GuardedRoute
 from evidence_api.routes.deps import RuntimeDep
 from evidence_api.schemas import ConsistencyProofOut, InclusionProofOut, problem_responses
 from evidence_api.services import log as log_service
 from evidence_api.services import lookup as lookup_service
 
-router = APIRouter(prefix="/v1/log", tags=["log 日志"])
+router = APIRouter(prefix="/v1/log", tags=["log 日志"], route_class=GuardedRoute)
 ERRORS = problem_responses(404, 422, 503)
 Size = Annotated[int, Query(ge=0, le=2**63 - 1)]
 

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from evidence_api.auth import Principal
 from evidence_api.domain.takedown_workflow import Action
+from evidence_api.guard import GuardedRoute
 from evidence_api.routes.deps import RuntimeDep, require
 from evidence_api.routes.evidence import file_response
 from evidence_api.schemas import problem_responses
@@ -31,7 +32,9 @@ from evidence_api.services.takedowns_schemas import (
     TakedownPublic,
 )
 
-router = APIRouter(prefix="/v1/platform/takedowns", tags=["platform 平台接口"])
+router = APIRouter(
+    prefix="/v1/platform/takedowns", tags=["platform 平台接口"], route_class=GuardedRoute
+)
 
 PlatformToken = Annotated[Principal, Depends(require("platform"))]
 OrderId = Annotated[str, Path(pattern=ORDER_ID, description="takedown order id")]

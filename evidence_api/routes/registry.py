@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from evidence_api.auth import PLATFORM_CODE, Principal
+from evidence_api.guard import GuardedRoute
 from evidence_api.routes.deps import RuntimeDep, require
 from evidence_api.schemas import problem_responses
 from evidence_api.services import registry_cases as cases
@@ -54,9 +55,13 @@ Cursor = Annotated[str | None, Query(max_length=64)]
 READ = problem_responses(401, 403, 404, 422, 503)
 WRITE = problem_responses(401, 403, 404, 409, 422, 503)
 
-platform_router = APIRouter(prefix="/v1/platforms", tags=["platforms 平台"])
-entity_router = APIRouter(prefix="/v1/entities", tags=["entities 网络交易经营者"])
-case_router = APIRouter(prefix="/v1/cases", tags=["cases 案件"])
+platform_router = APIRouter(
+    prefix="/v1/platforms", tags=["platforms 平台"], route_class=GuardedRoute
+)
+entity_router = APIRouter(
+    prefix="/v1/entities", tags=["entities 网络交易经营者"], route_class=GuardedRoute
+)
+case_router = APIRouter(prefix="/v1/cases", tags=["cases 案件"], route_class=GuardedRoute)
 
 # --- platforms ------------------------------------------------------------------------
 
@@ -241,7 +246,7 @@ def case_events(
     return cases.case_events(runtime, case_id, limit=limit, cursor=cursor)
 
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 router.include_router(platform_router)
 router.include_router(entity_router)
 router.include_router(case_router)

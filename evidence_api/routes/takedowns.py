@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from evidence_api.guard import GuardedRoute
 from evidence_api.routes.deps import RuntimeDep, Submitter
 from evidence_api.schemas import problem_responses
 from evidence_api.services import takedowns, takedowns_views
@@ -18,7 +19,7 @@ from evidence_api.services.takedowns_schemas import (
     TakedownPublic,
 )
 
-router = APIRouter(prefix="/v1/takedowns", tags=["takedowns 下架通知"])
+router = APIRouter(prefix="/v1/takedowns", tags=["takedowns 下架通知"], route_class=GuardedRoute)
 
 OrderId = Annotated[str, Path(pattern=ORDER_ID, description="takedown order id")]
 ERRORS = problem_responses(401, 403, 404, 422, 503)
