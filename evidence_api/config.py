@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(
         10.0, gt=0, le=120, description="seconds a webhook receiver has to answer"
     )
+    webhook_deadline: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="seconds one webhook delivery may take in all (connect, send, answer); "
+        "a receiver still dripping its answer then is cut off and retried later",
+    )
     webhook_max_attempts: int = Field(
         8, ge=1, le=50, description="attempts per webhook delivery before it is marked failed"
     )
@@ -115,6 +122,12 @@ class Settings(BaseSettings):
         description="comma-separated hosts or IPs webhooks may reach even when private, "
         "loopback or link-local (e.g. 127.0.0.1)",
     )
+    secrets_key: SecretStr | None = Field(
+        None,
+        description="32-byte key (64 hex digits or base64) sealing webhook secrets at rest "
+        "(AES-256-GCM); embedded default: generated into <data_dir>/secrets-dev.key",
+    )
+    secrets_key_file: Path | None = Field(None, description="file holding EVIDENCE_SECRETS_KEY")
 
     max_file_bytes: int = Field(2 * GiB, ge=1, description="largest accepted evidence file")
     max_request_bytes: int = Field(
@@ -159,6 +172,11 @@ def check_production(settings: Settings) -> None:
         settings.dev_key_path.resolve()
     ):
         problems.append("the log key is the generated development key")
+    if settings.secrets_key is None and settings.secrets_key_file is None:
+        problems.append(
+            "no key sealing webhook secrets at rest (EVIDENCE_SECRETS_KEY or _FILE; "
+            "e.g. `openssl rand -hex 32`)"
+        )
     if settings.chain == "tester":
         problems.append("the in-process tester chain keeps no anchors; use chain=rpc")
     if (

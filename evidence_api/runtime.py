@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from anchoring.anchorer import anchor_step, confirm_step
 from anchoring.periodic import Periodic
+from anchoring.schema import log_entry
 from anchoring.sealer import seal_pending
 from evidence_api.config import Settings, check_production
 from evidence_api.db import make_engine, upgrade
@@ -171,6 +172,12 @@ NO_TIMERS: dict[str, bool] = {
 }
 
 
+def _log_started(engine: Engine) -> bool:
+    """Whether the database holds any log entry (sealed or queued)."""
+    with engine.connect() as conn:
+        return conn.execute(select(log_entry.c.seq).limit(1)).first() is not None
+
+
 def _watch_chain(runtime: Runtime, chain: ChainContext) -> None:
     """``/readyz`` reports the chain; a restarted managed node wakes the anchorer."""
     runtime.checks["chain"] = chain.readiness
@@ -186,6 +193,7 @@ def build_runtime(
     connect_chain: bool = True,
     rebind_chain: bool = False,
     start_supervisor: bool | None = None,
+    init: bool = False,
 ) -> Runtime:
     """Check the settings, migrate the database, open the store, load the key,
     connect the chain; start the in-process sealer and anchorer if asked."""
@@ -195,7 +203,9 @@ def build_runtime(
     url = settings.resolved_database_url
     upgrade(url)
     engine = make_engine(url)
-    signer = load_signer(settings)
+    # A log already in the database with its key missing is the wrong data folder,
+    # not a new deployment: no new key then, unless ``init`` (``--init``) says so.
+    signer = load_signer(settings, may_create=init or not _log_started(engine))
     runtime = Runtime(
         settings=settings,
         engine=engine,
@@ -204,6 +214,10 @@ def build_runtime(
         signer=signer,
     )
     try:
+        # imported here: the platform services import this module
+        from evidence_api.services.registry_platforms import seal_stored_secrets  # noqa: PLC0415
+
+        seal_stored_secrets(runtime)  # webhook secrets an older version left in clear
         if connect_chain and settings.chain != "none":
             from evidence_api.chain_setup import open_chain  # noqa: PLC0415 - loads web3
 

@@ -120,10 +120,20 @@ def all_pages(stack: Stack, url: str, limit: int, **params: Any) -> list[dict[st
 
 
 def stored_secret(stack: Stack, code: str) -> str | None:
+    """The platform's secret as the service opens it; the row holds it only sealed."""
+    from evidence_api import secretbox  # noqa: PLC0415 - the webhook secrets' at-rest format
+
     with stack.runtime.session() as session:
-        return session.execute(
+        raw = session.execute(
             select(Platform.webhook_secret).where(Platform.code == code)
         ).scalar_one()
+    if raw is None:
+        return None
+    assert secretbox.is_sealed(raw), "a webhook secret stored in clear"
+    key = secretbox.load_key(stack.settings)
+    opened = secretbox.open_sealed(key, raw, secretbox.platform_context(code))
+    assert opened not in raw
+    return opened
 
 
 def test_platform_secret_is_shown_once_and_never_read_back(stack: Stack) -> None:
