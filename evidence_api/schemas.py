@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from evidence_api.timestamps import check_client_time
+
 Short = Annotated[str, Field(min_length=1, max_length=256)]
 
 
@@ -41,8 +43,7 @@ class EvidenceMetadata(BaseModel):
     @field_validator("captured_at")
     @classmethod
     def _aware_past(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must include a time zone (e.g. 2026-11-26T14:00:00+08:00)")
+        check_client_time(value)
         if value.astimezone(UTC) > datetime.now(UTC) + timedelta(minutes=5):
             raise ValueError("is in the future")
         return value

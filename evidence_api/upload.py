@@ -68,6 +68,17 @@ def check_filename(raw: bytes) -> str:
     return name
 
 
+#: Longest media type a manifest records (RFC 6838 allows 127 per name; we keep 127 in all).
+MAX_MEDIA_TYPE = 127
+_FILENAME = re.compile(rb'(?:^|;)\s*filename\s*=\s*"((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+
+
+def _raw_filename(disposition: bytes) -> bytes | None:
+    """The quoted ``filename`` of a Content-Disposition header, exactly as sent."""
+    match = _FILENAME.search(disposition)
+    return match.group(1) if match else None
+
+
 class _Receiver:
     def __init__(
         self, spool: Path, *, max_file_bytes: int, max_files: int, max_metadata_bytes: int
@@ -120,11 +131,21 @@ class _Receiver:
             if b"filename" not in options:
                 raise InvalidInputError("a files part needs a filename", field="files")
             self._kind = "file"
-            self._name = check_filename(options[b"filename"])
+            raw_name = _raw_filename(self._headers.get(b"content-disposition", b""))
+            # python-multipart turns 'C:\\x' into 'x' (an old browser fix-up): a name with
+            # a backslash is refused as a path instead of being shortened silently.
+            self._name = check_filename(
+                raw_name if raw_name is not None and b"\\" in raw_name else options[b"filename"]
+            )
             if any(f.name == self._name for f in self.form.files):
                 raise InvalidInputError(f"duplicate file name {self._name!r}", field="files")
             ctype = self._headers.get(b"content-type", b"application/octet-stream")
             media = parse_options_header(ctype)[0].decode("latin-1").lower()
+            if len(media) > MAX_MEDIA_TYPE:
+                raise InvalidInputError(
+                    f"file {self._name!r}: Content-Type exceeds {MAX_MEDIA_TYPE} characters",
+                    field="files",
+                )
             self._media_type = media if _MEDIA_TYPE.fullmatch(media) else "application/octet-stream"
             fd, path = tempfile.mkstemp(dir=self.spool, prefix="upload-")
             self._fh = os.fdopen(fd, "wb")

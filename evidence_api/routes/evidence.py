@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
@@ -23,6 +22,7 @@ from evidence_api.schemas import (
 from evidence_api.services import evidence as evidence_service
 from evidence_api.services import intake
 from evidence_api.services import package as package_service
+from evidence_api.timestamps import ClientTime
 from evidence_api.upload import receive_form
 
 router = APIRouter(prefix="/v1", tags=["evidence 证据"], route_class=GuardedRoute)
@@ -132,8 +132,8 @@ def list_evidence(
     case: Annotated[str | None, Query(max_length=256, description="case reference")] = None,
     platform: Annotated[str | None, Query(max_length=256)] = None,
     entity: Annotated[str | None, Query(max_length=256)] = None,
-    since: Annotated[datetime | None, Query(description="received at or after")] = None,
-    until: Annotated[datetime | None, Query(description="received before")] = None,
+    since: Annotated[ClientTime | None, Query(description="received at or after")] = None,
+    until: Annotated[ClientTime | None, Query(description="received before")] = None,
     limit: Annotated[int, Query(ge=1, le=evidence_service.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EvidencePage:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evidence_api.auth import PLATFORM_CODE
 from evidence_api.schemas import FilePublic, ManifestDigests
+from evidence_api.timestamps import check_client_time
 
 MAX_LISTING_URLS = 100
 MAX_CITED_EVIDENCE = 100
@@ -22,7 +23,10 @@ Note = Annotated[str, Field(min_length=1, max_length=4096)]
 def _aware(value: datetime, name: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"{name} must include a time zone (e.g. 2026-11-30T18:00:00+08:00)")
-    return value
+    try:
+        return check_client_time(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from exc
 
 
 class TakedownCreate(BaseModel):
