@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -37,12 +38,14 @@ app.add_typer(chain_app, name="chain")
 def serve(
     host: Annotated[str | None, typer.Option(help="listen address (EVIDENCE_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="listen port (EVIDENCE_PORT)")] = None,
+    init: Annotated[
+        bool, typer.Option("--init", help="sign an existing log with a new key (key lost)")
+    ] = False,
 ) -> None:
     """Start the HTTP service (embedded defaults: SQLite, ./data, in-process sealing)."""
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from evidence_api.app import create_app  # noqa: PLC0415
-    from evidence_api.keys import load_signer  # noqa: PLC0415
     from evidence_api.runtime import build_runtime  # noqa: PLC0415
     from evidence_api.verifier_mount import (  # noqa: PLC0415
         api_base_url,
@@ -56,8 +59,7 @@ def serve(
         mount_prefix(settings.verifier_mount)
         # The key and the chain binding too, before the server starts: a refused key or
         # chain is one line, not a traceback from the app's startup.
-        load_signer(settings)
-        runtime = build_runtime(settings)
+        runtime = build_runtime(settings, init=init)  # loads the key (refused: one line)
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -178,13 +180,53 @@ def verifier_serve(
     uvicorn.run(create_verifier_app(config), host=host, port=port, log_level="info")
 
 
-def _admin_runtime() -> Runtime:
+def _say_data_dir() -> None:
+    """One line on stderr naming the data folder (and database) this command acts on:
+    run from another directory, ``data`` would be another, empty, deployment."""
+    settings = get_settings()
+    where = f"data folder {settings.data_dir.resolve()}"
+    if settings.database_url is not None:
+        where += " (database from EVIDENCE_DATABASE_URL)"
+    typer.echo(where, err=True)
+
+
+@admin_app.callback()
+def _admin_callback() -> None:
+    _say_data_dir()
+
+
+@keys_app.callback()
+def _keys_callback() -> None:
+    _say_data_dir()
+
+
+@chain_app.callback()
+def _chain_callback() -> None:
+    _say_data_dir()
+
+
+INIT_HELP = "create a new deployment (database and log key) if there is none in the data folder"
+
+
+def _admin_runtime(*, init: bool = False) -> Runtime:
     """A runtime for a one-shot admin command: no chain, no background timers; a bad
-    configuration is one ``error:`` line and exit 2."""
+    configuration is one ``error:`` line and exit 2.
+
+    Without ``init``, a data folder with no log key (and none configured) is refused
+    rather than silently made into a second, empty deployment."""
     from evidence_api.runtime import NO_TIMERS, build_runtime  # noqa: PLC0415
 
+    settings = get_settings()
+    configured = settings.log_key is not None or settings.log_key_file is not None
+    if not init and not configured and not settings.dev_key_path.exists():
+        typer.echo(
+            f"error: no deployment in {settings.data_dir.resolve()} (no log key there); run "
+            "from the deployment's folder or set EVIDENCE_DATA_DIR, or pass --init to create one",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
-        return build_runtime(get_settings(), **NO_TIMERS, connect_chain=False)
+        return build_runtime(settings, **NO_TIMERS, connect_chain=False, init=init)
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -197,20 +239,42 @@ def create_token_cmd(
     platform: Annotated[
         str | None, typer.Option(help="platform code (platform tokens only)")
     ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(help="lifetime (90d, 12h, 30m) or last day/instant (ISO 8601, UTC)"),
+    ] = None,
+    display_name: Annotated[
+        str | None, typer.Option(help="the holder as shown in reports, e.g. 张三")
+    ] = None,
+    unit: Annotated[
+        str | None, typer.Option(help="the holder's unit, e.g. 泉州市市场监督管理局")
+    ] = None,
+    init: Annotated[bool, typer.Option("--init", help=INIT_HELP)] = False,
 ) -> None:
     """Create a bearer token. It is printed once and stored only as a hash."""
-    from evidence_api.auth import check_token_request, create_token  # noqa: PLC0415
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from evidence_api.auth import check_token_request, create_token, parse_expiry  # noqa: PLC0415
     from evidence_api.errors import ApiError  # noqa: PLC0415
 
     try:  # refuse bad arguments before touching the database
-        check_token_request(role, name, platform)
+        check_token_request(role, name, platform, display_name=display_name, unit=unit)
+        expires_at = parse_expiry(expires, datetime.now(UTC)) if expires is not None else None
     except ApiError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
-    runtime = _admin_runtime()
+    runtime = _admin_runtime(init=init)
     try:
         with runtime.session() as session:
-            row, plaintext = create_token(session, role=role, name=name, platform=platform)
+            row, plaintext = create_token(
+                session,
+                role=role,
+                name=name,
+                platform=platform,
+                expires_at=expires_at,
+                display_name=display_name,
+                unit=unit,
+            )
             token_id = row.id
     except ApiError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
@@ -218,7 +282,73 @@ def create_token_cmd(
     finally:
         runtime.close()
     typer.echo(plaintext)
-    typer.echo(f"token {token_id} ({role}) created; it is shown only once", err=True)
+    until = f", valid until {expires_at.isoformat()}" if expires_at is not None else ""
+    typer.echo(f"token {token_id} ({role}) created{until}; it is shown only once", err=True)
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    if moment.tzinfo is None:  # SQLite gives back naive UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@admin_app.command("list-tokens")
+def list_tokens_cmd() -> None:
+    """List every token (never its secret: only its hash is stored)."""
+    from evidence_api.auth import is_expired, list_tokens  # noqa: PLC0415
+
+    runtime = _admin_runtime()
+    try:
+        with runtime.session() as session:
+            rows = list_tokens(session)
+    finally:
+        runtime.close()
+    now = datetime.now(UTC)
+    header = ("id", "name", "display name", "unit", "role", "platform", "created", "expires")
+    table = [(*header, "revoked")]
+    for row in rows:
+        revoked = _when(row.revoked_at) if row.revoked_at is not None else "-"
+        expires = _when(row.expires_at) + (" (expired)" if is_expired(row, now) else "")
+        table.append(
+            (
+                str(row.id),
+                row.name,
+                row.display_name or "-",
+                row.unit or "-",
+                row.role,
+                row.platform or "-",
+                _when(row.created_at),
+                expires,
+                revoked,
+            )
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    for line in table:
+        cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        typer.echo("  ".join(cells).rstrip())
+
+
+@admin_app.command("revoke-token")
+def revoke_token_cmd(
+    token_id: Annotated[int, typer.Argument(help="the token's id (evidence admin list-tokens)")],
+) -> None:
+    """Revoke a token: refused from its next request on."""
+    from evidence_api.auth import revoke_token  # noqa: PLC0415
+    from evidence_api.errors import ApiError  # noqa: PLC0415
+
+    runtime = _admin_runtime()
+    try:
+        with runtime.session() as session:
+            row = revoke_token(session, token_id)
+            when = _when(row.revoked_at)
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.close()
+    typer.echo(f"token {token_id} revoked at {when}", err=True)
 
 
 @admin_app.command("create-platform")
@@ -228,6 +358,7 @@ def create_platform_cmd(
     webhook_url: Annotated[
         str | None, typer.Option(help="http(s) endpoint for signed deliveries")
     ] = None,
+    init: Annotated[bool, typer.Option("--init", help=INIT_HELP)] = False,
 ) -> None:
     """Register a platform; prints its generated webhook secret, shown only once."""
     from pydantic import ValidationError  # noqa: PLC0415
@@ -243,7 +374,7 @@ def create_platform_cmd(
         where = ".".join(str(part) for part in err["loc"]).replace("_", "-")
         typer.echo(f"error: --{where}: {err['msg']}", err=True)
         raise typer.Exit(2) from exc
-    runtime = _admin_runtime()
+    runtime = _admin_runtime(init=init)
     try:
         created = create_platform(runtime, body)
     except ApiError as exc:

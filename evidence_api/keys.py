@@ -35,8 +35,11 @@ def _generate_dev_key(path: Path, origin: str) -> None:
         os.fsync(fh.fileno())
 
 
-def load_signer(settings: Settings) -> SignerKey:
-    """The configured log key; its name must be the log origin."""
+def load_signer(settings: Settings, *, may_create: bool = True) -> SignerKey:
+    """The configured log key; its name must be the log origin.
+
+    ``may_create=False`` (the database already holds a log) refuses to generate a
+    development key: a new key for an existing log means the wrong data folder."""
     if settings.log_key is not None:
         text, source = settings.log_key.get_secret_value(), "EVIDENCE_LOG_KEY"
     else:
@@ -46,6 +49,13 @@ def load_signer(settings: Settings) -> SignerKey:
                 raise ConfigurationError("production mode needs EVIDENCE_LOG_KEY(_FILE)")
             path = settings.dev_key_path
             if not path.exists():
+                if not may_create:
+                    raise ConfigurationError(
+                        f"the database already holds a log but there is no log key at "
+                        f"{path.resolve()}: set EVIDENCE_DATA_DIR to the deployment's data "
+                        "folder (or EVIDENCE_LOG_KEY_FILE), or pass --init to sign it with "
+                        "a new key"
+                    )
                 _generate_dev_key(path, settings.log_origin)
         try:
             text, source = path.read_text(encoding="utf-8"), str(path)

@@ -37,6 +37,13 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: After this instant the token is refused (None: no expiry).
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The holder as shown to people (case histories, custody, reports); log entries
+    #: carry only the pseudonym ``token-<id>``.
+    display_name: Mapped[str | None] = mapped_column(String(128))
+    #: The holder's unit (organisation), e.g. 泉州市市场监督管理局.
+    unit: Mapped[str | None] = mapped_column(String(256))
 
 
 class Evidence(Base):

@@ -32,7 +32,9 @@ class Platform(Base):
     """An e-commerce platform that receives takedown orders.
 
     ``code`` is what platform tokens are bound to (``ApiToken.platform``).
-    The webhook secret signs deliveries (HMAC-SHA256), so it is kept, not hashed.
+    The webhook secret signs deliveries (HMAC-SHA256), so it is kept, not hashed:
+    sealed with AES-256-GCM (``aesgcm1:...``, :mod:`evidence_api.secretbox`), which
+    needs up to 217 characters for a 128-character secret.
     """
 
     __tablename__ = "platform"
@@ -41,7 +43,7 @@ class Platform(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(128))
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
-    webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    webhook_secret: Mapped[str | None] = mapped_column(String(512))
     webhook_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -6,29 +6,35 @@ beat entries, on the one app of :mod:`anchoring.tasks`.
 tells the tasks how to build their runtime (lazily, once per worker process,
 without in-process timers: beat drives them here). Tasks take no arguments and
 are idempotent: they act on the database's current state, and every change
-re-checks it under the platform's feed lock.
+re-checks it under the platform's feed lock. The webhook task starts the
+worker process's :class:`~evidence_api.services.webhooks.Dispatcher` lanes and
+returns: a slow receiver holds neither the task nor another platform's lane.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchoring.tasks import app
 from evidence_api.config import Settings
 from evidence_api.runtime import NO_TIMERS, Runtime, build_runtime
+
+if TYPE_CHECKING:
+    from evidence_api.services.webhooks import Dispatcher
 
 OVERDUE_TASK = "evidence.takedown_overdue"
 WEBHOOK_TASK = "evidence.webhook_dispatch"
 
 _factory: Callable[[], Runtime] | None = None
 _runtime: Runtime | None = None
+_dispatcher: Dispatcher | None = None
 
 
 def configure(settings: Settings) -> None:
     """Add the supervision entries to the beat schedule; set the runtime factory."""
-    global _factory, _runtime  # noqa: PLW0603 - one lazily built runtime per process
-    _runtime = None
+    global _factory, _runtime, _dispatcher  # noqa: PLW0603 - one lazily built runtime per process
+    _runtime = _dispatcher = None
 
     def factory() -> Runtime:
         return build_runtime(settings, **NO_TIMERS, connect_chain=False)
@@ -55,10 +61,20 @@ def takedown_overdue() -> int:
     return overdue_tick(runtime())
 
 
+def dispatcher() -> Dispatcher:
+    """This worker process's webhook dispatcher (its lanes persist between tasks)."""
+    global _dispatcher  # noqa: PLW0603
+    if _dispatcher is None:
+        from evidence_api.services.webhooks import Dispatcher  # noqa: PLC0415
+
+        _dispatcher = Dispatcher(runtime())
+    return _dispatcher
+
+
 def webhook_dispatch() -> int:
     from evidence_api.services.takedowns_supervision import webhook_tick  # noqa: PLC0415
 
-    return webhook_tick(runtime())
+    return webhook_tick(dispatcher())
 
 
 # Registered by call rather than decorator: Celery's decorator is untyped.

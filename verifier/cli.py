@@ -35,7 +35,7 @@ from verifier.chain import MAX_CHAIN_ID, MAX_CONFIRMATIONS, make_anchor_check
 from verifier.digests import FileDigest, digest_stream
 from verifier.errors import FormatError, VerifierError
 from verifier.note import VerifierKey
-from verifier.package import EvidencePackage, looks_like_zip, read_package, read_package_stream
+from verifier.package import EvidencePackage, is_zip_file, read_package, read_package_stream
 from verifier.verify import EXIT_UNUSABLE, AnchorCheck, Report, Status, verify_bundle
 
 #: The QR code's target in a report when neither --portal-url nor the environment names one.
@@ -232,11 +232,10 @@ def _load_input(path: str) -> Loaded:
             package = read_package(path)
             return Loaded(package.bundle, package)
         with open(path, "rb") as fh:
-            head = fh.read(4)
-            if looks_like_zip(head):
+            if is_zip_file(fh):  # by its end record: a stub before it is still a ZIP
                 package = read_package_stream(fh)
                 return Loaded(package.bundle, package)
-            data = head + fh.read(MAX_BUNDLE_BYTES + 1 - len(head))
+            data = fh.read(MAX_BUNDLE_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     return Loaded(load_bundle(data))

@@ -1,8 +1,12 @@
 """Platforms: the e-commerce platforms that receive takedown orders (admin-managed).
 
-The webhook secret signs deliveries (HMAC-SHA256), so it is stored as given.
-It leaves the service once: in the answer that generated it (creation without a
-secret, or a rotation). An admin may also supply one; it is never echoed.
+The webhook secret signs deliveries (HMAC-SHA256), so it cannot be hashed; it
+is stored sealed with AES-256-GCM under ``EVIDENCE_SECRETS_KEY``
+(:mod:`evidence_api.secretbox`), bound to the platform's code. It leaves the
+service once: in the answer that generated it (creation without a secret, or a
+rotation). An admin may also supply one; it is never echoed. Secrets stored in
+clear before ``0010_webhook_secrets`` are sealed at the next start
+(:func:`seal_stored_secrets`).
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from evidence_api import secretbox
 from evidence_api.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.models_registry import Platform
 from evidence_api.runtime import Runtime
@@ -37,6 +42,40 @@ def utc(moment: datetime) -> datetime:
 
 def new_secret() -> str:
     return secrets.token_urlsafe(32)  # 43 characters, 256 bits
+
+
+def sealed_secret(runtime: Runtime, code: str, secret: str) -> str:
+    """``secret`` as it is stored for platform ``code``: sealed."""
+    key = secretbox.load_key(runtime.settings)
+    return secretbox.seal(key, secret, secretbox.platform_context(code))
+
+
+def seal_stored_secrets(runtime: Runtime) -> int:
+    """Seal every webhook secret still stored in clear; how many were.
+
+    Run at every start (:func:`evidence_api.runtime.build_runtime`): the
+    migration that made room for sealed secrets has no key, so the service,
+    which has it, seals what an older version left in clear. Each row is
+    updated only if it still holds the clear value it was read with.
+    """
+    with runtime.session() as session:
+        rows = session.execute(
+            select(Platform.id, Platform.code, Platform.webhook_secret).where(
+                Platform.webhook_secret.is_not(None),
+                Platform.webhook_secret.not_like(secretbox.PREFIX + "%"),
+            )
+        ).all()
+    for pid, code, clear in rows:
+        if clear is None:  # pragma: no cover - excluded by the query
+            continue
+        with runtime.session() as session:
+            session.execute(
+                update(Platform)
+                .where(Platform.id == pid, Platform.webhook_secret == clear)
+                .values(webhook_secret=sealed_secret(runtime, code, clear))
+                .execution_options(synchronize_session=False)
+            )
+    return len(rows)
 
 
 def public(row: Platform) -> PlatformPublic:
@@ -77,12 +116,13 @@ def platform_by_code(session: Session, code: str, *, field: str | None = None) -
 
 def create_platform(runtime: Runtime, body: PlatformCreate) -> PlatformWithSecret:
     now = datetime.now(UTC)
-    generated = None if body.webhook_secret is not None else new_secret()
+    secret = body.webhook_secret if body.webhook_secret is not None else new_secret()
+    generated = None if body.webhook_secret is not None else secret
     row = Platform(
         code=body.code,
         name=body.name,
         webhook_url=body.webhook_url,
-        webhook_secret=body.webhook_secret or generated,
+        webhook_secret=sealed_secret(runtime, body.code, secret),
         webhook_enabled=body.webhook_enabled,
         created_at=now,
         updated_at=now,
@@ -119,7 +159,7 @@ def update_platform(runtime: Runtime, code: str, body: PlatformUpdate) -> Platfo
                 raise InvalidInputError(
                     "webhook_secret: may not be null; rotate it instead", field="webhook_secret"
                 )
-            row.webhook_secret = body.webhook_secret
+            row.webhook_secret = sealed_secret(runtime, row.code, body.webhook_secret)
         _check_webhook(row, runtime.settings.webhook_allow_hosts)
         row.updated_at = datetime.now(UTC)
         session.flush()
@@ -131,7 +171,7 @@ def rotate_secret(runtime: Runtime, code: str) -> PlatformWithSecret:
     secret = new_secret()
     with runtime.session() as session:
         row = platform_by_code(session, code)
-        row.webhook_secret = secret
+        row.webhook_secret = sealed_secret(runtime, row.code, secret)
         row.updated_at = datetime.now(UTC)
         session.flush()
         out = public(row)

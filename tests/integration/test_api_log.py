@@ -228,6 +228,10 @@ def dev_key(tmp_path: Path) -> Path:
     return settings.dev_key_path
 
 
+#: a configured key sealing webhook secrets (production refuses to start without one)
+SK = "11" * 32
+
+
 def test_production_refuses_missing_and_development_keys(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with pytest.raises(ConfigurationError, match="no log signing key configured"):
@@ -242,11 +246,13 @@ def test_production_refuses_missing_and_development_keys(tmp_path: Path) -> None
             "the log key is the generated development key",
         ),
         (
-            Settings(mode="production", data_dir=data, log_key_file=copied),
+            Settings(mode="production", data_dir=data, log_key_file=copied, secrets_key=SK),
             f"{copied} is a development key; refusing production mode",
         ),
         (
-            Settings(mode="production", data_dir=data, log_key=generated.read_text()),
+            Settings(
+                mode="production", data_dir=data, log_key=generated.read_text(), secrets_key=SK
+            ),
             "EVIDENCE_LOG_KEY is a development key; refusing production mode",
         ),
     ]:
@@ -303,6 +309,7 @@ def test_serve_in_production_exits_without_a_real_key(tmp_path: Path) -> None:
             "EVIDENCE_MODE": "production",
             "EVIDENCE_DATA_DIR": str(data),
             "EVIDENCE_LOG_KEY_FILE": str(copied),
+            "EVIDENCE_SECRETS_KEY": "11" * 32,
         }
     )
     assert with_dev_key.returncode == 2, with_dev_key.stdout + with_dev_key.stderr
@@ -330,6 +337,7 @@ def test_serve_in_production_with_a_real_key_signs_with_it(tmp_path: Path) -> No
         "EVIDENCE_DATA_DIR": str(tmp_path / "data"),
         "EVIDENCE_LOG_KEY_FILE": str(key),
         "EVIDENCE_LOG_ORIGIN": origin,
+        "EVIDENCE_SECRETS_KEY": "11" * 32,  # production needs one (webhook secrets at rest)
     }
     with serve_subprocess(env, tmp_path / "serve.log") as server:
         served = httpx.get(f"{server.base_url}/v1/log/key", timeout=5).text.strip()

@@ -306,7 +306,8 @@ def test_keys_come_from_secret_files_never_from_the_file() -> None:
         values = env(service)
         assert "EVIDENCE_LOG_KEY" not in values and "EVIDENCE_CHAIN_KEY" not in values
         mounted = set(SERVICES[service].get("secrets", []))
-        for var in ("EVIDENCE_LOG_KEY_FILE", "EVIDENCE_CHAIN_KEY_FILE"):
+        keys = ("EVIDENCE_LOG_KEY_FILE", "EVIDENCE_CHAIN_KEY_FILE", "EVIDENCE_SECRETS_KEY_FILE")
+        for var in keys:
             path = values[var]
             assert path.startswith("/run/secrets/"), (service, var)
             assert path.removeprefix("/run/secrets/") in mounted & set(declared), (service, var)
@@ -320,7 +321,8 @@ REQUIRED_INTERPOLATION = re.compile(r"\$\{[A-Z][A-Z0-9_]*:\?[^}]*\}")
 def test_no_secret_values_in_the_file() -> None:
     for name in SERVICES:
         for var, value in env(name).items():
-            if SECRET_NAME.search(var) and "ACCESS_KEY" not in var:
+            # a *_FILE names a mounted Docker secret (test_keys_come_from_secret_files...)
+            if SECRET_NAME.search(var) and "ACCESS_KEY" not in var and not var.endswith("_FILE"):
                 assert REQUIRED_INTERPOLATION.fullmatch(value), f"{name}: {var} = {value!r}"
             if var.endswith("DATABASE_URL"):
                 # user:${PASSWORD:?...}@host: the password is interpolated, never written here
