@@ -734,3 +734,33 @@ def read_package(path: str | Path, limits: PackageLimits = PackageLimits()) -> E
 def looks_like_zip(head: bytes) -> bool:
     """True if ``head`` (a file's first bytes) starts a ZIP archive."""
     return head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC))
+
+
+def has_zip_end_record(tail: bytes) -> bool:
+    """True if ``tail`` (a file's last 65 557 bytes, or all of it) ends with a ZIP
+    end-of-central-directory record: ``PK\x05\x06``, then 18 bytes, then exactly the
+    comment length it declares. This is what makes a file a ZIP (format §3): data
+    before the first local header, such as a self-extractor stub, changes nothing."""
+    at = tail.rfind(EMPTY_ZIP_MAGIC)
+    while at >= 0:
+        if len(tail) - at >= _EOCD.size:
+            comment = int.from_bytes(tail[at + 20 : at + 22], "little")
+            if at + _EOCD.size + comment == len(tail):
+                return True
+        at = tail.rfind(EMPTY_ZIP_MAGIC, 0, at)
+    return False
+
+
+def is_zip_file(fp: IO[bytes]) -> bool:
+    """Whether the seekable file ``fp`` is a ZIP archive, told by its start or its end
+    record (a stub before the first local header is allowed); leaves ``fp`` at 0."""
+    fp.seek(0)
+    head = fp.read(4)
+    if looks_like_zip(head):
+        fp.seek(0)
+        return True
+    size = fp.seek(0, os.SEEK_END)
+    fp.seek(max(0, size - (_EOCD.size + 0xFFFF)))
+    tail = fp.read()
+    fp.seek(0)
+    return has_zip_end_record(tail)

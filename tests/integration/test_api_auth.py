@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from evidence_api.auth import ROLES, TOKEN_PREFIX, create_token
 from evidence_api.config import Settings
 from evidence_api.models import ApiToken
 from tests.support.api import (
+    EVIDENCE_CLI,
     Stack,
     auth_header,
     create_token_cli,
@@ -319,14 +321,17 @@ def test_revoked_token_is_refused(world: World) -> None:
 def test_create_token_prints_it_once_and_stores_only_its_hash(tmp_path: Path) -> None:
     data = tmp_path / "data"
     env = {"EVIDENCE_DATA_DIR": str(data)}
-    result = create_token_cli(env, "officer", "officer Zhang 张三")
+    result = create_token_cli(env, "officer", "officer Zhang 张三", None, "--init")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 1
     token = lines[0]
     assert token.startswith(TOKEN_PREFIX)
     assert len(token) == len(TOKEN_PREFIX) + 43
-    assert result.stderr.strip() == "token 1 (officer) created; it is shown only once"
+    assert result.stderr.splitlines() == [
+        f"data folder {data.resolve()}",
+        "token 1 (officer) created; it is shown only once",
+    ]
 
     second = create_token_cli(env, "appraiser", "appraiser Li")
     assert second.returncode == 0, second.stderr
@@ -383,8 +388,24 @@ def test_create_token_refuses_bad_roles_and_platform_bindings(tmp_path: Path) ->
         result = create_token_cli(env, role, name, platform)
         assert result.returncode == 2, (role, platform, result.stdout)
         assert result.stdout == ""
-        assert result.stderr.strip() == message
+        assert result.stderr.splitlines() == [f"data folder {data.resolve()}", message]
 
+    # A platform the registry does not know is refused; once registered, it binds.
+    unknown = create_token_cli(env, "platform", "mall operator", "example-mall", "--init")
+    assert (unknown.returncode, unknown.stdout) == (2, "")
+    assert unknown.stderr.splitlines()[-1] == (
+        "error: no platform 'example-mall' in the registry; register it first "
+        "(evidence admin create-platform)"
+    )
+    registered = subprocess.run(
+        [str(EVIDENCE_CLI), "admin", "create-platform", "--code", "example-mall", "--name", "示例"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert registered.returncode == 0, registered.stderr
     made = create_token_cli(env, "platform", "mall operator", "example-mall")
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()

@@ -741,20 +741,26 @@ def test_admin_create_platform_command(tmp_path: Path) -> None:
 
     bad = run("--code", "Bad Code", "--name", "x")
     assert bad.returncode == 2
-    assert bad.stderr.startswith("error: --code: ")
+    assert bad.stderr.splitlines()[-1].startswith("error: --code: ")
     assert not (tmp_path / "data").exists()  # refused before the database
     made = run(
-        "--code", "example-mall", "--name", "示例商城", "--webhook-url", "https://h.example.com/x"
+        "--code",
+        "example-mall",
+        "--name",
+        "示例商城",
+        "--webhook-url",
+        "https://h.example.com/x",
+        "--init",
     )
     assert made.returncode == 0, made.stderr
     secret = made.stdout.strip()
     assert len(secret) == 43
-    assert (
-        made.stderr.strip()
-        == "platform 'example-mall' created; its webhook secret is shown only once"
-    )
+    assert made.stderr.splitlines() == [
+        f"data folder {(tmp_path / 'data').resolve()}",
+        "platform 'example-mall' created; its webhook secret is shown only once",
+    ]
     again = run("--code", "example-mall", "--name", "x")
-    assert (again.returncode, again.stderr.strip()) == (
+    assert (again.returncode, again.stderr.splitlines()[-1]) == (
         2,
         "error: platform 'example-mall' already exists",
     )

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from evidence_api.app import create_app
 from evidence_api.auth import create_token
 from evidence_api.config import Settings
 from evidence_api.db import make_engine, upgrade
+from evidence_api.models_registry import Platform
 from evidence_api.runtime import Runtime, build_runtime
 from evidence_api.storage.local import LocalObjectStore
 from tests.support.redis import redis_server
@@ -76,9 +78,18 @@ class Stack:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
 
+def ensure_example_platform(session: Session) -> None:
+    """Register ``example-mall`` (the test platform token's binding) if it is not yet."""
+    if session.execute(select(Platform.id).where(Platform.code == "example-mall")).first():
+        return
+    now = datetime.now(UTC)
+    session.add(Platform(code="example-mall", name="示例商城", created_at=now, updated_at=now))
+
+
 def make_tokens(runtime: Runtime) -> dict[str, str]:
     tokens = {}
     with runtime.session() as session:
+        ensure_example_platform(session)
         for role in ROLES:
             _, tokens[role] = create_token(
                 session,
@@ -315,10 +326,11 @@ def multipart_body(
 
 
 def create_token_cli(
-    env: dict[str, str], role: str, name: str, platform: str | None = None
+    env: dict[str, str], role: str, name: str, platform: str | None = None, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    """``evidence admin create-token`` in a subprocess with ``env`` added to the environment."""
-    args = [str(EVIDENCE_CLI), "admin", "create-token", "--role", role, "--name", name]
+    """``evidence admin create-token`` in a subprocess with ``env`` added to the environment
+    (``extra``: more options, e.g. ``--init`` in a data folder with no deployment yet)."""
+    args = [str(EVIDENCE_CLI), "admin", "create-token", "--role", role, "--name", name, *extra]
     if platform is not None:
         args += ["--platform", platform]
     return subprocess.run(
@@ -479,6 +491,7 @@ def provision_tokens(settings: Settings) -> dict[str, str]:
     engine = make_engine(url)
     try:
         with Session(engine) as session, session.begin():
+            ensure_example_platform(session)
             return {
                 role: create_token(
                     session,
