@@ -66,6 +66,14 @@ def seal_once(engine: Engine, signer: SignerKey, *, max_batch: int) -> SealResul
         root = tree.root(size)
         note = Checkpoint(signer.name, size, root).sign(signer)
         conn.execute(insert(log_checkpoint).values(size=size, root=root, note=note, created_at=now))
+    # One line per signed checkpoint (after the commit: only what is durable is logged).
+    log.info(
+        "sealed %d entries: checkpoint size %d root %s",
+        len(rows),
+        size,
+        root.hex()[:16],
+        extra={"log_size": size, "sealed": len(rows), "root_prefix": root.hex()[:16]},
+    )
     return SealResult(first, len(rows), size, note)
 
 

@@ -46,6 +46,7 @@ def serve(
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from evidence_api.app import create_app  # noqa: PLC0415
+    from evidence_api.observability import configure_logging  # noqa: PLC0415
     from evidence_api.runtime import build_runtime  # noqa: PLC0415
     from evidence_api.verifier_mount import (  # noqa: PLC0415
         api_base_url,
@@ -54,6 +55,7 @@ def serve(
     )
 
     settings = get_settings()
+    configure_logging(settings)  # one handler for ours and uvicorn's (JSON or text)
     try:
         check_production(settings)
         mount_prefix(settings.verifier_mount)
@@ -83,7 +85,8 @@ def serve(
             api,
             host=host or settings.host,
             port=port or settings.port,
-            log_level="info",
+            log_config=None,  # configure_logging above: no second set of handlers
+            log_level=settings.log_level.lower(),
             timeout_graceful_shutdown=10,
         )
     finally:
@@ -428,5 +431,30 @@ def keys_public(
     typer.echo(signer.verifier().to_text())
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from verifier.cli import package_version  # noqa: PLC0415
+
+        typer.echo(f"evidence {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Evidence Anchor: blockchain-anchored electronic evidence (区块链电子取证)."""
+
+
 def main() -> None:
-    app()
+    try:
+        app()  # click already turns a reader gone mid-command (`| head`) into a quiet exit 1
+    except BrokenPipeError:
+        from verifier.cli import quiet_broken_pipe  # noqa: PLC0415
+
+        quiet_broken_pipe()

@@ -36,6 +36,15 @@ class Settings(BaseSettings):
         description="path prefix where `evidence serve` also serves the verification portal "
         "and API (trusting this log's key and chain); empty: not served",
     )
+    log_format: Literal["json", "text"] | None = Field(
+        None, description="json: one JSON object per line; text; default json in production"
+    )
+    log_level: str = Field(
+        "INFO", pattern=r"(?i)^(debug|info|warning|error|critical)$", description="log level"
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="bearer token /metrics requires; unset: /metrics is open"
+    )
 
     storage: Literal["local", "s3"] = Field("local", description="object store kind")
     storage_dir: Path | None = Field(

@@ -13,21 +13,27 @@ against every endpoint given (:mod:`verifier.chain`). ``--report out.pdf`` write
 the appraisal report (核验报告, :mod:`verifier.report`).
 
 Exit codes: 0 verified, 1 failed, 2 incomplete (some tier could not be
-checked), 3 unusable input (a one-line reason on stderr, never a traceback).
+checked), 3 unusable input (a one-line reason on stderr, never a traceback);
+141 when the output's reader went away (``| head``), quietly.
+
+Hashing an input of :data:`PROGRESS_MIN_BYTES` or more shows progress on stderr
+(``--quiet``: none); the verifier core never sees it, the CLI watches its own reads.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, Any, BinaryIO, NoReturn, TextIO, cast
 from urllib.parse import urlsplit
 
 from verifier.bundle import MAX_BUNDLE_BYTES, Bundle, load_bundle
@@ -41,6 +47,14 @@ from verifier.verify import EXIT_UNUSABLE, AnchorCheck, Report, Status, verify_b
 #: The QR code's target in a report when neither --portal-url nor the environment names one.
 DEFAULT_PORTAL_URL = "https://verify.example.invalid/verify"
 PORTAL_URL_ENV = "EVIDENCE_VERIFY_PORTAL_URL"
+#: The distribution whose version ``--version`` prints, and the version shown when its
+#: metadata is missing (run from a source tree that was never installed).
+DISTRIBUTION = "evidence-anchor"
+FALLBACK_VERSION = "0.1.0"
+#: Inputs smaller than this hash in about a second: no progress is shown for them.
+PROGRESS_MIN_BYTES = 64 * 1024 * 1024
+#: The exit code when stdout's reader went away (as for a process SIGPIPE stopped).
+EXIT_BROKEN_PIPE = 141
 
 STATUS_LABELS = {
     Status.VERIFIED: "通过 verified",
@@ -63,6 +77,99 @@ def one_line(text: str) -> str:
 
 class UsageError(Exception):
     """Input the CLI cannot use (exit 3)."""
+
+
+def package_version() -> str:
+    """The installed ``evidence-anchor`` version (``evidence --version`` prints it too)."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return FALLBACK_VERSION
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.1f} MiB"
+
+
+class Progress:
+    """Hashing progress of one input on ``stream``: on a terminal one line rewritten in
+    place (at most ten times a second), elsewhere (a log) one line per 10%."""
+
+    def __init__(self, label: str, total: int, stream: TextIO) -> None:
+        self.label = one_line(label)
+        self.total = max(total, 1)
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._shown_at = 0.0
+        self._step = -1
+
+    def update(self, done: int) -> None:
+        done = min(done, self.total)
+        percent = 100 * done // self.total
+        if self.tty:
+            now = time.monotonic()
+            if now - self._shown_at < 0.1 and done < self.total:
+                return
+            self._shown_at = now
+            self.stream.write(f"\r{self._text(done, percent)}")
+        elif percent // 10 > self._step:
+            self._step = percent // 10
+            self.stream.write(self._text(done, percent) + "\n")
+        else:
+            return
+        self.stream.flush()
+
+    def finish(self) -> None:
+        self.update(self.total)
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _text(self, done: int, percent: int) -> str:
+        return f"hashing 正在计算哈希 {self.label}: {_mib(done)} / {_mib(self.total)} ({percent}%)"
+
+
+class _Watched:
+    """A binary file whose reads are reported to a :class:`Progress` (bytes read so far);
+    every other attribute is the file's own (``seek``, ``tell``: a ZIP reader needs them)."""
+
+    def __init__(self, fh: IO[bytes], progress: Progress) -> None:
+        self._fh = fh
+        self._progress = progress
+        self._read = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self._fh.read(n)
+        self._read += len(data)
+        self._progress.update(self._read)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
+#: Wraps an opened input (its file, name and size) to report hashing progress, or not.
+Watch = Callable[[BinaryIO, str, int], BinaryIO]
+
+
+def no_progress(fh: BinaryIO, _name: str, _size: int) -> BinaryIO:
+    return fh
+
+
+def progress_on(stream: TextIO, min_bytes: int = PROGRESS_MIN_BYTES) -> Watch:
+    """A :data:`Watch` that shows progress on ``stream`` for inputs of ``min_bytes`` or more."""
+
+    def watch(fh: BinaryIO, name: str, size: int) -> BinaryIO:
+        if size < min_bytes:
+            return fh
+        return cast(BinaryIO, _Watched(fh, Progress(name, size, stream)))
+
+    return watch
+
+
+def _finish(fh: BinaryIO) -> None:
+    if isinstance(fh, _Watched):
+        fh._progress.finish()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,9 +212,15 @@ def _parser() -> argparse.ArgumentParser:
             "--lang en for English) with a QR code to the portal (--portal-url, or\n"
             f"${PORTAL_URL_ENV}, default {DEFAULT_PORTAL_URL}).\n"
             "\n"
-            "exit codes 退出码: 0 verified, 1 failed, 2 incomplete, 3 unusable input"
+            "progress 进度: hashing a file or ZIP package of 64 MiB or more shows progress\n"
+            "on stderr (a line updated in place on a terminal, else a line per 10%);\n"
+            "--quiet shows none. Folders are hashed without progress.\n"
+            "\n"
+            "exit codes 退出码: 0 verified, 1 failed, 2 incomplete, 3 unusable input;\n"
+            "141 (quietly) when the reader of the output went away, e.g. `| head -1`"
         ),
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     p.add_argument(
         "input",
         metavar="INPUT",
@@ -167,6 +280,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help=f"no hashing progress on stderr (shown for inputs of {PROGRESS_MIN_BYTES >> 20} "
+        "MiB or more)",
+    )
+    p.add_argument(
         "--report",
         metavar="OUT.pdf",
         help="核验报告 write the appraisal report (PDF) to this path",
@@ -225,7 +345,7 @@ class Loaded:
     package: EvidencePackage | None = None
 
 
-def _load_input(path: str) -> Loaded:
+def _load_input(path: str, watch: Watch = no_progress) -> Loaded:
     """A folder or a ZIP is a package, anything else a bundle: by content, not by name."""
     try:
         if os.path.isdir(path):
@@ -233,7 +353,9 @@ def _load_input(path: str) -> Loaded:
             return Loaded(package.bundle, package)
         with open(path, "rb") as fh:
             if is_zip_file(fh):  # by its end record: a stub before it is still a ZIP
-                package = read_package_stream(fh)
+                watched = watch(fh, Path(path).name, os.fstat(fh.fileno()).st_size)
+                package = read_package_stream(watched)
+                _finish(watched)
                 return Loaded(package.bundle, package)
             data = fh.read(MAX_BUNDLE_BYTES + 1)
     except OSError as exc:
@@ -254,12 +376,15 @@ def _load_key(value: str) -> VerifierKey:
         raise UsageError(f"--log-key: {exc}") from exc
 
 
-def _hash_files(paths: Sequence[str]) -> list[FileDigest]:
+def _hash_files(paths: Sequence[str], watch: Watch = no_progress) -> list[FileDigest]:
     out = []
     for path in paths:
         try:
             with open(path, "rb") as fh:
-                out.append(digest_stream(Path(path).name, fh))
+                name = Path(path).name
+                watched = watch(fh, name, os.fstat(fh.fileno()).st_size)
+                out.append(digest_stream(name, watched))
+                _finish(watched)
         except OSError as exc:
             raise UsageError(f"cannot read file {path}: {exc.strerror}") from exc
     return out
@@ -412,12 +537,13 @@ def run(argv: Sequence[str] | None = None) -> int:
             _portal_base(args)
         keys = [_load_key(k) for k in args.log_keys]
         anchor_check = _anchor_check(args)
-        loaded = _load_input(args.input)
+        watch = no_progress if args.quiet else progress_on(sys.stderr)
+        loaded = _load_input(args.input, watch)
         if loaded.package is not None and args.files:
             raise UsageError(
                 "--file cannot be used with a package: its files come from the package itself"
             )
-        files = list(loaded.package.files) if loaded.package else _hash_files(args.files)
+        files = list(loaded.package.files) if loaded.package else _hash_files(args.files, watch)
     except (UsageError, FormatError) as exc:
         return _unusable(exc)
     try:
@@ -448,5 +574,23 @@ def run(argv: Sequence[str] | None = None) -> int:
     return report.exit_code
 
 
+def quiet_broken_pipe() -> NoReturn:
+    """stdout's reader went away (``| head``): no traceback, exit 141 (as ``yes | head``).
+
+    What is still buffered goes to /dev/null, so the interpreter's last flush cannot
+    fail again; nothing more is written."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout closed or replaced: nothing to redirect
+        pass
+    sys.exit(EXIT_BROKEN_PIPE)
+
+
 def main() -> None:
-    sys.exit(run())
+    try:
+        code = run()
+        sys.stdout.flush()  # a reader gone by now is found here, not at interpreter exit
+    except BrokenPipeError:
+        quiet_broken_pipe()
+    sys.exit(code)
