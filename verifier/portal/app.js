@@ -15,7 +15,8 @@ import {
   explain,
   t,
 } from "./i18n.js";
-import { PackageError, looksLikeZip, readPackage } from "./package.js";
+import { PackageError, readPackage } from "./package.js";
+import { isZipBlob } from "./zip.js";
 import {
   FormatError,
   MAX_BUNDLE_BYTES,
@@ -109,16 +110,12 @@ function renderTrust() {
 
 // --- reading the input ----------------------------------------------------------------------
 
-async function head(file, n) {
-  return new Uint8Array(await file.slice(0, n).arrayBuffer());
-}
-
 /** Sort the chosen files into {packages, proofs: [{file, bytes}], evidence}: by content. */
 async function classify(files) {
   const out = { packages: [], proofs: [], evidence: [] };
   for (const file of files) {
-    const first = await head(file, 4);
-    if (looksLikeZip(first)) {
+    if (await isZipBlob(file)) {
+      // by its start or its end record: a stub before the first local header is still a ZIP
       out.packages.push(file);
       continue;
     }

@@ -100,6 +100,32 @@ function decodeName(bytes, utf8Flag) {
   return out;
 }
 
+/**
+ * True if `tail` (a file's last 65 557 bytes, or all of it) ends with a ZIP end record:
+ * `PK\x05\x06`, 18 bytes, then exactly the comment length it declares. This is what makes
+ * a file a ZIP (package-format §3; verifier.package.has_zip_end_record): data before the
+ * first local header, such as a self-extractor stub, changes nothing.
+ */
+export function hasZipEndRecord(tail) {
+  for (let at = tail.length - EOCD; at >= 0; at--) {
+    if (tail[at] === 0x50 && tail[at + 1] === 0x4b && tail[at + 2] === 5 && tail[at + 3] === 6) {
+      const comment = tail[at + 20] | (tail[at + 21] << 8);
+      if (at + EOCD + comment === tail.length) return true;
+    }
+  }
+  return false;
+}
+
+/** True if the Blob is a ZIP: it starts with a local header or an end record, or ends with one. */
+export async function isZipBlob(blob) {
+  const head = new Uint8Array(await blob.slice(0, 4).arrayBuffer());
+  if (head.length === 4 && head[0] === 0x50 && head[1] === 0x4b) {
+    if ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6)) return true;
+  }
+  const tailLen = Math.min(blob.size, EOCD + 0xffff);
+  return hasZipEndRecord(new Uint8Array(await blob.slice(blob.size - tailLen).arrayBuffer()));
+}
+
 /** (entries, central directory size and start, offset shift) from the end records. */
 async function endRecords(blob) {
   const tailLen = Math.min(blob.size, EOCD + 0xffff);
