@@ -148,6 +148,25 @@ class Settings(BaseSettings):
     spool_dir: Path | None = Field(
         None, description="temp folder for uploads; default <data_dir>/spool"
     )
+    spool_stale_after: float = Field(
+        3600.0,
+        ge=60,
+        le=7 * 86400,
+        description="seconds after which an upload-* spool file no process has touched "
+        "is a crash's leftover, removed at start",
+    )
+    run_integrity: bool = Field(
+        True, description="check the store against the log at start and on a timer"
+    )
+    integrity_interval: float = Field(
+        3600.0, gt=0, le=7 * 86400, description="seconds between integrity passes"
+    )
+    integrity_recent: int = Field(
+        100, ge=0, le=100_000, description="newest evidence items and leaves each pass checks"
+    )
+    integrity_sample: int = Field(
+        50, ge=0, le=100_000, description="random older evidence items and leaves per pass"
+    )
 
     @property
     def resolved_database_url(self) -> str:

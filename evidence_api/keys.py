@@ -4,6 +4,7 @@ only) generated into the data folder as a *development* key."""
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from evidence_api.config import ConfigurationError, Settings
@@ -35,6 +36,24 @@ def _generate_dev_key(path: Path, origin: str) -> None:
         os.fsync(fh.fileno())
 
 
+def _refuse_shared_key_file(path: Path) -> None:
+    """Production mode: the log key file is readable by its owner alone (0600 or 0400).
+
+    Anyone who reads it can sign checkpoints in the log's name; a key file that
+    the group or everyone may read has to be treated as disclosed.
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read log key {path}: {exc.strerror}") from exc
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"log key file {path} has mode {mode:04o}: group or others may read or change it; "
+            f"refusing production mode (chmod 600 {path}, and replace the key if others "
+            "could read it)"
+        )
+
+
 def load_signer(settings: Settings, *, may_create: bool = True) -> SignerKey:
     """The configured log key; its name must be the log origin.
 
@@ -57,6 +76,8 @@ def load_signer(settings: Settings, *, may_create: bool = True) -> SignerKey:
                         "a new key"
                     )
                 _generate_dev_key(path, settings.log_origin)
+        if settings.mode == "production":
+            _refuse_shared_key_file(path)
         try:
             text, source = path.read_text(encoding="utf-8"), str(path)
         except OSError as exc:

@@ -111,3 +111,23 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IntegrityIncident(Base):
+    """A mismatch the store's integrity check (or a read) found: an object, a row, a
+    manifest, a log entry or the tree is not what the log committed to.
+
+    ``item`` names what is damaged (``evidence:<id>``, ``leaf:<index>``,
+    ``entry:<id>``, ``checkpoint:<size>``); every check re-examines the items of
+    open incidents, and closes an incident (``resolved_at``) once its item passes.
+    """
+
+    __tablename__ = "integrity_incident"
+    __table_args__ = (Index("ix_integrity_incident_open", "resolved_at", "item"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    item: Mapped[str] = mapped_column(String(160))
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

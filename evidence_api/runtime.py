@@ -22,6 +22,7 @@ from anchoring.periodic import Periodic
 from anchoring.schema import log_entry
 from anchoring.sealer import seal_pending
 from evidence_api.config import Settings, check_production
+from evidence_api.data_files import prepare_data_dir
 from evidence_api.db import make_engine, upgrade
 from evidence_api.keys import load_signer
 from evidence_api.storage import ObjectStore
@@ -169,6 +170,7 @@ NO_TIMERS: dict[str, bool] = {
     "start_sealer": False,
     "start_anchorer": False,
     "start_supervisor": False,
+    "start_integrity": False,
 }
 
 
@@ -194,12 +196,12 @@ def build_runtime(
     rebind_chain: bool = False,
     start_supervisor: bool | None = None,
     init: bool = False,
+    start_integrity: bool | None = None,
 ) -> Runtime:
     """Check the settings, migrate the database, open the store, load the key,
     connect the chain; start the in-process sealer and anchorer if asked."""
     check_production(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.resolved_spool_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)  # private folders and database; a crash's uploads removed
     url = settings.resolved_database_url
     upgrade(url)
     engine = make_engine(url)
@@ -239,5 +241,10 @@ def build_runtime(
         from evidence_api.services.takedowns_supervision import start_in_process  # noqa: PLC0415
 
         runtime.supervisors = start_in_process(runtime)
+    from evidence_api.services.integrity import start_integrity_checks  # noqa: PLC0415
+
+    run_integrity = start_integrity if start_integrity is not None else settings.run_integrity
+    if (integrity := start_integrity_checks(runtime, run=run_integrity)) is not None:
+        runtime.supervisors.append(integrity)
     log.info("log %s ready; verifier key %s", settings.log_origin, signer.verifier().to_text())
     return runtime

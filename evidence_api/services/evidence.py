@@ -17,11 +17,11 @@ from evidence_api.errors import InvalidInputError, NotFoundError, ServiceUnavail
 from evidence_api.models import Evidence
 from evidence_api.runtime import Runtime
 from evidence_api.schemas import EvidencePage, EvidencePublic, FilePublic, ManifestDigests
+from evidence_api.services import integrity
 from evidence_api.services.ids import new_id
 from evidence_api.services.pagination import decode_cursor, encode_cursor
-from evidence_api.storage import StorageError, StorageIntegrityError
+from evidence_api.storage import StorageError, StorageIntegrityError, content_key
 from verifier.bundle import Bundle
-from verifier.canonical import parse_json
 from verifier.models import Manifest
 
 MAX_PAGE = 200
@@ -32,23 +32,21 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def public(row: Evidence) -> EvidencePublic:
+def public(row: Evidence, manifest: Manifest) -> EvidencePublic:
+    """What users see of ``row``: every value the log covers is read from ``manifest``
+    (checked against the log entry by :mod:`~evidence_api.services.integrity`), never
+    from the row's own, unlogged copy of it."""
     return EvidencePublic(
         evidence_id=row.id,
         created_at=_utc(row.created_at),
-        case_ref=row.case_ref,
-        platform=row.platform,
-        entity=row.entity,
-        source_url=row.source_url,
-        captured_at=row.captured_at,
+        case_ref=manifest.case,
+        platform=manifest.source.platform,
+        entity=manifest.source.entity,
+        source_url=manifest.source.url,
+        captured_at=manifest.captured_at,
         manifest=ManifestDigests(sha256=row.manifest_sha256, sm3=row.manifest_sm3),
         leaf_hash=row.leaf_hash,
-        files=[
-            FilePublic(
-                name=f.name, media_type=f.media_type, size=f.size, sha256=f.sha256, sm3=f.sm3
-            )
-            for f in row.files
-        ],
+        files=[FilePublic(**f.model_dump()) for f in manifest.files],
     )
 
 
@@ -88,7 +86,9 @@ def list_evidence(
         query = query.where(Evidence.created_at < flt.until.astimezone(UTC))
     with runtime.session() as session:
         rows = list(session.execute(query).scalars())
-        items = [public(r) for r in rows[:limit]]
+    shown = rows[:limit]
+    manifests = integrity.verified_manifests(runtime, shown)
+    items = [public(r, m) for r, m in zip(shown, manifests, strict=True)]
     next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
     return EvidencePage(items=items, next_cursor=next_cursor)
 
@@ -105,7 +105,8 @@ def _load(runtime: Runtime, evidence_id: str) -> Evidence:
 
 
 def get_evidence(runtime: Runtime, evidence_id: str) -> EvidencePublic:
-    return public(_load(runtime, evidence_id))
+    row = _load(runtime, evidence_id)
+    return public(row, integrity.verified_manifest(runtime, row))
 
 
 def record_custody(
@@ -149,24 +150,34 @@ def open_file(
     runtime: Runtime, principal: Principal, evidence_id: str, name: str, purpose: str
 ) -> FileDownload:
     row = _load(runtime, evidence_id)
-    match = next((f for f in row.files if f.name == name), None)
+    # The file as the logged manifest describes it (the row's copy may differ).
+    logged = integrity.verified_manifest(runtime, row)
+    match = next((f for f in logged.files if f.name == name), None)
     if match is None:
         raise NotFoundError(f"evidence {evidence_id!r} has no file {name!r}")
     try:
         runtime.store.check()
     except StorageError as exc:
         raise ServiceUnavailableError(f"evidence storage is unavailable: {exc}") from exc
+    # The whole object is hashed before anything is sent: a mismatch is refused
+    # (409 and an incident), not discovered after most of the file went out.
+    try:
+        integrity.verified_evidence(runtime, row, [name])
+    except StorageError as exc:
+        raise ServiceUnavailableError(f"evidence storage is unavailable: {exc}") from exc
     # The custody entry is recorded before the first byte leaves.
     custody = record_custody(runtime, principal, evidence_id, "download", purpose, name)
     # The version recorded at intake, not the newest: on S3 anyone with write
     # access can stack other bytes or a delete marker on the key, never on it.
-    chunks = runtime.store.open_stream(match.storage_key, version_id=match.storage_version)
+    version = next((f.storage_version for f in row.files if f.name == name), None)
+    chunks = runtime.store.open_stream(content_key(match.sha256), version_id=version)
     return FileDownload(
         name=match.name,
         media_type=match.media_type,
         size=match.size,
         sha256=match.sha256,
         custody_entry=custody,
+        # Checked again as it goes: the object could change between the two reads.
         chunks=_checked(chunks, match.size, match.sha256),
     )
 
@@ -202,7 +213,7 @@ def _checked(chunks: Iterator[bytes], size: int, sha256: str) -> Iterator[bytes]
 
 def proof_bundle(runtime: Runtime, evidence_id: str) -> Bundle:
     row = _load(runtime, evidence_id)
-    manifest = Manifest.model_validate(parse_json(row.manifest, max_bytes=1 << 20))
+    manifest = integrity.verified_manifest(runtime, row)  # 409 if it is not the logged one
     with runtime.engine.connect() as conn:
         record = get_entry(conn, evidence_id)
         if record is None:  # pragma: no cover - evidence and entry commit together

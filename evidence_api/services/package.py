@@ -35,6 +35,7 @@ from evidence_api.auth import Principal
 from evidence_api.errors import ServiceUnavailableError
 from evidence_api.runtime import Runtime
 from evidence_api.services import evidence as evidence_service
+from evidence_api.services import integrity
 from evidence_api.services.evidence import _checked
 from evidence_api.services.package_readme import ChainFacts, render_readme
 from evidence_api.storage import StorageError, StorageIntegrityError
@@ -204,6 +205,8 @@ def export_package(
         raise ServiceUnavailableError(f"evidence storage is unavailable: {exc}") from exc
     moment = datetime.now(UTC)
     members = _members(runtime, evidence_id, bundle, utc_timestamp(moment))
+    # Every object hashed in full first: a mismatch is a 409 and an incident, not a cut ZIP.
+    integrity.verified_evidence(runtime, evidence_service._load(runtime, evidence_id))
     # The custody entry is recorded before the first byte leaves.
     custody = evidence_service.record_custody(
         runtime, principal, evidence_id, "export", purpose, None

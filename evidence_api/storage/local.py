@@ -1,12 +1,22 @@
 """The embedded object store: a local folder, written atomically, read-only afterwards.
 
 Layout: ``<root>/sha256/<first 2 hex>/<64 hex>``. A write copies the source
-into a temp file in the object's own directory while hashing it (SHA-256 and
-SM3 in one pass), compares the result with the digest the caller computed
-when it received the file, fsyncs the file, makes it read-only (0o444),
-renames it into place and fsyncs the directory. A crash therefore leaves
-either no object or the whole object, never a torn one; at worst a stray
-``.incoming-*`` temp file, which no key can name.
+into a temp file under ``<root>/.incoming`` while hashing it (SHA-256 and SM3
+in one pass), compares the result with the digest the caller computed when it
+received the file, fsyncs the file, makes it read-only for its owner alone
+(0o400), renames it into place and fsyncs the directory. A crash therefore
+leaves either no object or the whole object, never a torn one; at worst a stray
+temp file in ``.incoming``, which no key can name.
+
+Write-once, as far as a folder can be: the ``sha256`` directory and each
+``sha256/<2 hex>`` directory are read-only (0o500) except for the instant a
+rename puts a new object in (under an exclusive ``flock`` on ``<root>/.lock``,
+so concurrent writers, threads or processes, never reopen or reseal a directory
+under each other). The service's own user cannot delete or replace a stored
+object by accident or through a bug; it could still ``chmod`` a directory back
+(it owns it), and root can do anything, which is why the README sends
+deployments that need real WORM to S3 Object Lock. Nothing is readable by
+others (objects 0o400, directories 0o500 and 0o700).
 
 Keys are validated before they touch the file system: anything but
 ``sha256/<64 lowercase hex>`` is refused with :class:`ObjectNotFoundError`
@@ -18,6 +28,7 @@ The media type is not stored here: the manifest records it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
 import re
@@ -38,7 +49,12 @@ from verifier.digests import CHUNK, DualHasher, FileDigest
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _KEY = re.compile(r"sha256/([0-9a-f]{64})")
-READ_ONLY = 0o444
+#: An object: its owner may read it, nobody may write it, others see nothing.
+READ_ONLY = 0o400
+#: A sealed object directory: listable and traversable by its owner only.
+SEALED_DIR = 0o500
+#: A directory while a new object is renamed into it (under the store's lock).
+OPEN_DIR = 0o700
 
 
 def _sha256_of_key(key: str) -> str:
@@ -134,8 +150,9 @@ class LocalObjectStore:
         if self._existing(target, key, digest.size):
             return stored
         try:
-            self._make_dirs(target.parent)
-            fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+            staging = self.root / ".incoming"
+            staging.mkdir(mode=OPEN_DIR, parents=True, exist_ok=True)
+            fd, temp_name = tempfile.mkstemp(dir=staging, prefix="object-")
         except OSError as exc:
             raise StorageUnavailableError(f"cannot write to {self.root}: {exc}") from exc
         temp = Path(temp_name)
@@ -152,10 +169,11 @@ class LocalObjectStore:
                     f"{digest.size}, sha256 {digest.sha256}, sm3 {digest.sm3}; nothing stored"
                 )
             os.chmod(temp, READ_ONLY)
-            # Same directory, so the rename is atomic; identical content under
-            # a content key makes replacing a concurrent twin harmless.
-            os.replace(temp, target)
-            _fsync_dir(target.parent)
+            with self._opened(target.parent):
+                # Same file system, so the rename is atomic; identical content under
+                # a content key makes replacing a concurrent twin harmless.
+                os.replace(temp, target)
+                _fsync_dir(target.parent)
         except OSError as exc:
             raise StorageUnavailableError(f"cannot store {key} in {self.root}: {exc}") from exc
         finally:
@@ -190,6 +208,27 @@ class LocalObjectStore:
             )
         return True
 
+    @contextlib.contextmanager
+    def _opened(self, directory: Path) -> Iterator[None]:
+        """``directory`` (``<root>/sha256/<2 hex>``) created if missing and writable for
+        the duration, under the store's lock; sealed read-only again afterwards, its
+        parent too."""
+        parents = [directory.parent, directory]
+        lock_fd = os.open(self.root / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(lock_fd, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                for path in parents:
+                    if path.is_dir():
+                        path.chmod(OPEN_DIR)
+                self._make_dirs(directory)
+                yield
+            finally:
+                for path in reversed(parents):
+                    with contextlib.suppress(FileNotFoundError):
+                        path.chmod(SEALED_DIR)
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def _make_dirs(self, directory: Path) -> None:
         """Create ``directory`` and its parents, fsyncing each parent that gained an entry."""
         missing: list[Path] = []
@@ -199,7 +238,7 @@ class LocalObjectStore:
             current = current.parent
         for new in reversed(missing):
             try:
-                new.mkdir()
+                new.mkdir(mode=OPEN_DIR)
             except FileExistsError:
                 if not new.is_dir():  # a file in the way, not a concurrent writer's dir
                     raise

@@ -213,8 +213,9 @@ def principal(stack: Stack, role: str = "officer") -> Principal:
 
 
 def test_altered_stored_object_cuts_the_zip_short(sqlite_stack: Stack, tmp_path: Path) -> None:
-    """What the route streams is exactly the service's generator; it stops before the
-    altered file's last chunk and before the central directory."""
+    """What the route streams is exactly the service's generator; an object altered
+    after the export's up-front check (which hashes every object before the first byte)
+    stops it before the altered file's last chunk and before the central directory."""
     stack = sqlite_stack
     files = {"a.html": b"<p>original</p>", "b.bin": os.urandom(3 << 20)}
     evidence_id = submit(stack, files).json()["evidence_id"]
@@ -222,12 +223,12 @@ def test_altered_stored_object_cuts_the_zip_short(sqlite_stack: Stack, tmp_path:
     store = stack.runtime.store
     assert isinstance(store, LocalObjectStore)
     path = store.path_of(content_key(hashlib.sha256(files["b.bin"]).hexdigest()))
+
+    exported = package_service.export_package(stack.runtime, principal(stack), evidence_id, PURPOSE)
     path.chmod(stat.S_IWUSR | stat.S_IRUSR)
     altered = bytearray(path.read_bytes())
     altered[-1] ^= 0x01
     path.write_bytes(bytes(altered))
-
-    exported = package_service.export_package(stack.runtime, principal(stack), evidence_id, PURPOSE)
     received = bytearray()
     with pytest.raises(StorageIntegrityError, match=r"has been altered|is not the recorded file"):
         for chunk in exported.chunks:

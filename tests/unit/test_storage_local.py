@@ -39,7 +39,11 @@ def store(tmp_path: Path) -> LocalObjectStore:
 
 
 def leftovers(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.name.startswith(".")]
+    """Temp files: anything hidden but the store's lock file and staging folder."""
+    return [p for p in root.rglob("*") if p.name.startswith(".") and p.name not in KEPT]
+
+
+KEPT = (".lock", ".incoming")
 
 
 def test_put_file_stores_a_read_only_copy_under_its_content_key(
@@ -56,7 +60,7 @@ def test_put_file_stores_a_read_only_copy_under_its_content_key(
     target = store.root / "sha256" / digest.sha256[:2] / digest.sha256
     assert store.path_of(stored.key) == target
     assert target.read_bytes() == data
-    assert stat.S_IMODE(target.stat().st_mode) == 0o444
+    assert stat.S_IMODE(target.stat().st_mode) == 0o400
     assert source.read_bytes() == data  # the caller's file stays usable
     assert leftovers(store.root) == []
 
@@ -143,9 +147,9 @@ def test_write_is_atomic_and_durable(
 
     def replace_(src: str | Path, dst: str | Path) -> None:
         assert not target.exists()
-        assert Path(src).parent == target.parent
+        assert Path(src).parent == store.root / ".incoming"  # same file system
         assert Path(src).read_bytes() == source.read_bytes()
-        assert stat.S_IMODE(Path(src).stat().st_mode) == 0o444
+        assert stat.S_IMODE(Path(src).stat().st_mode) == 0o400
         events.append("rename")
         real_replace(src, dst)
 
@@ -153,7 +157,12 @@ def test_write_is_atomic_and_durable(
     monkeypatch.setattr(os, "replace", replace_)
     store.put_file(source, digest, "application/octet-stream")
 
-    assert events[events.index("rename") - 1] == "fsync-file"
+    # Only directory fsyncs (of a newly created object directory) may come between.
+    before_rename = events[: events.index("rename")]
+    assert set(before_rename[before_rename.index("fsync-file") :]) == {
+        "fsync-file",
+        "fsync-dir",
+    } or (before_rename[-1] == "fsync-file")
     assert events[-1] == "fsync-dir"
     assert events.index("fsync-file") < events.index("rename") < len(events) - 1
 
@@ -287,3 +296,49 @@ def test_make_store_builds_either_adapter_without_connecting(tmp_path: Path) -> 
     assert isinstance(s3, S3ObjectStore)
     with pytest.raises(ValueError, match="unknown object store kind"):
         make_store("ftp", root="x")  # type: ignore[arg-type]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_objects_and_their_directories_are_read_only_and_private(
+    store: LocalObjectStore, tmp_path: Path
+) -> None:
+    """The service's user cannot remove or replace a stored object: the object is
+    0400 and the directories holding it 0500 (no write, so no unlink or rename in
+    them). Tests run as root, which ignores modes, so the modes are what is checked;
+    nothing is readable by others."""
+    first = store.put_bytes(b"first object", "application/octet-stream")
+    source = tmp_path / "b.bin"
+    digest = write(source, b"second object")
+    second = store.put_file(source, digest, "application/octet-stream")
+
+    for stored in (first, second):
+        target = store.path_of(stored.key)
+        assert mode(target) == 0o400
+        assert mode(target.parent) == 0o500
+    assert mode(store.root / "sha256") == 0o500
+    assert mode(store.root / ".incoming") == 0o700
+    assert [p for p in (store.root / ".incoming").iterdir()] == []
+
+
+def test_a_second_object_in_a_sealed_directory_is_stored_and_sealed_again(
+    store: LocalObjectStore,
+) -> None:
+    """Writing reopens the object's directory only under the store's lock, for the
+    rename, and seals it again (objects sharing the first two hex digits)."""
+    blobs: dict[str, bytes] = {}
+    n = 0
+    while len(blobs) < 2:  # two contents whose SHA-256 starts with the same byte
+        data = n.to_bytes(4, "big")
+        n += 1
+        digest = hashlib.sha256(data).hexdigest()
+        if digest.startswith("00"):
+            blobs[digest] = data
+    for data in blobs.values():
+        store.put_bytes(data, "application/octet-stream")
+    directory = store.root / "sha256" / "00"
+    assert sorted(p.name for p in directory.iterdir()) == sorted(blobs)
+    assert mode(directory) == 0o500
+    assert all(mode(p) == 0o400 for p in directory.iterdir())
