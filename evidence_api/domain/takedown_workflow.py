@@ -119,3 +119,12 @@ def is_overdue(current: Status, deadline: datetime, now: datetime) -> bool:
     if deadline.tzinfo is None or now.tzinfo is None:
         raise ValueError("deadline and now must be time-zone aware")
     return current in OPEN and now >= deadline
+
+
+def removal_precedes_order(removed_at: datetime, issued_at: datetime) -> bool:
+    """True when a reported removal time is before the order was issued: a listing
+    cannot have been taken down *in answer to* an order that did not exist yet (both
+    time-zone aware; SQLite's naive UTC is the caller's to mark)."""
+    if removed_at.tzinfo is None or issued_at.tzinfo is None:
+        raise ValueError("removed_at and issued_at must be time-zone aware")
+    return removed_at < issued_at

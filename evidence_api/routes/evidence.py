@@ -129,7 +129,14 @@ def submit_stamps(body: StampRequest, runtime: RuntimeDep, principal: Submitter)
 def list_evidence(
     runtime: RuntimeDep,
     _: Reader,
-    case: Annotated[str | None, Query(max_length=256, description="case reference")] = None,
+    case: Annotated[
+        str | None,
+        Query(
+            max_length=256,
+            description="a case: evidence linked to the case with this number (or id), or "
+            "submitted with this case reference",
+        ),
+    ] = None,
     platform: Annotated[str | None, Query(max_length=256)] = None,
     entity: Annotated[str | None, Query(max_length=256)] = None,
     since: Annotated[ClientTime | None, Query(description="received at or after")] = None,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from anchoring.entries import make_entry, utc_timestamp
 from anchoring.proofs import bundle_for
@@ -17,7 +17,7 @@ from evidence_api.errors import InvalidInputError, NotFoundError, ServiceUnavail
 from evidence_api.models import Evidence
 from evidence_api.runtime import Runtime
 from evidence_api.schemas import EvidencePage, EvidencePublic, FilePublic, ManifestDigests
-from evidence_api.services import integrity
+from evidence_api.services import integrity, registry_cases
 from evidence_api.services.ids import new_id
 from evidence_api.services.pagination import decode_cursor, encode_cursor
 from evidence_api.storage import StorageError, StorageIntegrityError, content_key
@@ -66,8 +66,10 @@ def list_evidence(
     query = select(Evidence).order_by(Evidence.seq.desc()).limit(limit + 1)
     if cursor:
         query = query.where(Evidence.seq < decode_cursor(cursor))
+    if flt.case_ref is not None:  # named at submission, or linked to that case since
+        linked = registry_cases.evidence_linked_to(flt.case_ref)
+        query = query.where(or_(Evidence.case_ref == flt.case_ref, Evidence.id.in_(linked)))
     for column, value in (
-        (Evidence.case_ref, flt.case_ref),
         (Evidence.platform, flt.platform),
         (Evidence.entity, flt.entity),
     ):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,20 @@ def status_code(name: str, *, field: str) -> str:
         return workflow.check_status(code)
     except workflow.UnknownStatusError as exc:
         raise InvalidInputError(f"{field}: {exc}", field=field) from exc
+
+
+def evidence_linked_to(case: str) -> Select[str]:
+    """The ids of the evidence linked to the case numbered ``case`` (or, all digits, with
+    that id): what ``GET /v1/evidence?case=`` means besides the submission's own
+    ``case_ref``."""
+    match: ColumnElement[bool] = CaseFile.number == case
+    if case.isdigit() and len(case) <= 18:
+        match = or_(match, CaseFile.id == int(case))
+    return (
+        select(CaseEvidence.evidence_id)
+        .join(CaseFile, CaseFile.id == CaseEvidence.case_id)
+        .where(match)
+    )
 
 
 def _status(code: str | None) -> Status | None:

@@ -8,14 +8,14 @@ exactly as if it did not exist (404), so ids never leak.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence_api.auth import Principal
 from evidence_api.domain import takedown_workflow as wf
-from evidence_api.errors import ForbiddenError, NotFoundError
+from evidence_api.errors import ForbiddenError, InvalidInputError, NotFoundError
 from evidence_api.models_registry import Platform
 from evidence_api.models_takedown import TakedownFeed, TakedownOrder
 from evidence_api.runtime import Runtime
@@ -163,6 +163,16 @@ def act(
         raise ForbiddenError("only the service marks orders overdue")
     if removed_at is not None:
         removed_at = takedowns.check_removed_at(removed_at)
+        with runtime.session() as session:
+            issued_at = _own_order(session, principal, order_id).issued_at
+        if issued_at.tzinfo is None:  # SQLite gives back naive UTC
+            issued_at = issued_at.replace(tzinfo=UTC)
+        if wf.removal_precedes_order(removed_at, issued_at):
+            raise InvalidInputError(
+                f"removed_at: {removed_at.isoformat()} is before the order was issued "
+                f"({issued_at.astimezone(UTC).isoformat()})",
+                field="removed_at",
+            )
     return takedowns.change_state(
         runtime,
         order_id,

@@ -189,7 +189,7 @@ def test_issue_ack_complete_every_change_in_the_log_and_verifies(
     acked = world.client.post(f"/v1/platform/takedowns/{oid}/ack", headers=world.platform("mall-a"))
     assert acked.status_code == 200, acked.text
     assert acked.json()["status"] == "acknowledged"
-    removed = datetime.now(UTC) - timedelta(minutes=1)
+    removed = datetime.now(UTC)  # after the order was issued (before it: 422)
     done = world.client.post(
         f"/v1/platform/takedowns/{oid}/complete",
         json={"note": "已下架 removed", "removed_at": removed.isoformat()},
