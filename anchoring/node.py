@@ -37,11 +37,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-
-import httpx
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +105,25 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+_CHAIN_ID_CALL = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+
+
 def rpc_ready(url: str, timeout: float = 1.0) -> bool:
+    """Whether a JSON-RPC node answers ``eth_chainId`` at ``url``.
+
+    Plain urllib: ``/readyz`` asks this on every probe, and httpx would log each
+    request at INFO.
+    """
+    request = urllib.request.Request(  # noqa: S310 - http(s) URLs from our settings
+        url,
+        data=_CHAIN_ID_CALL.encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     try:
-        r = httpx.post(
-            url,
-            json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
-            timeout=timeout,
-        )
-        return r.status_code == 200 and "result" in r.json()
-    except (httpx.HTTPError, ValueError):
+        with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310
+            return reply.status == 200 and "result" in json.loads(reply.read(65536))
+    except (OSError, ValueError):  # URLError, HTTPError and timeouts are OSErrors
         return False
 
 

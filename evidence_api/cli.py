@@ -78,6 +78,10 @@ def serve(
         f"(mode {settings.mode}, data {settings.data_dir.resolve()}); API docs at /docs"
         + (f"; verification portal at {portal}" if portal else "")
     )
+    from evidence_api.trust_roots import runtime_trust_roots  # noqa: PLC0415
+
+    typer.echo("Trust roots for verifiers (tier 5; give them out of band):")
+    typer.echo("\n".join("  " + line for line in runtime_trust_roots(runtime).lines()))
     try:
         # The app closes the runtime at shutdown (uvicorn re-raises SIGTERM once it has
         # shut down, so nothing after this call runs then); closing again is harmless.
@@ -138,28 +142,19 @@ def chain_rebind(
 
 @chain_app.command("status")
 def chain_status() -> None:
-    """Show the chain binding and the newest anchors."""
-    from sqlalchemy import select  # noqa: PLC0415
+    """Show the chain binding, the trust roots for tier 5 (RPC URL, chain id, contract,
+    log key id) and the newest anchors."""
+    from evidence_api.trust_roots import (  # noqa: PLC0415
+        StatusUnavailableError,
+        chain_status_lines,
+    )
 
-    from anchoring.schema import anchor_tx, chain_binding  # noqa: PLC0415
-    from evidence_api.db import make_engine  # noqa: PLC0415
-
-    settings = get_settings()
-    engine = make_engine(settings.resolved_database_url)
-    with engine.connect() as conn:
-        binding = conn.execute(select(chain_binding)).first()
-        rows = conn.execute(select(anchor_tx).order_by(anchor_tx.c.id.desc()).limit(10)).all()
-    if binding is None:
-        typer.echo("not bound to a chain yet")
-    else:
-        typer.echo(
-            f"chain {binding.chain_id} contract {binding.contract_address} log {binding.log_id}"
-        )
-    for row in rows:
-        typer.echo(
-            f"  size {row.size:>10}  {row.state:<10} tx {row.tx_hash} block {row.block_number}"
-        )
-    engine.dispose()
+    try:  # no database yet, or unreachable: one line, not a traceback
+        lines = chain_status_lines(get_settings())
+    except StatusUnavailableError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo("\n".join(lines))
 
 
 @verifier_app.command("serve")
@@ -180,6 +175,7 @@ def verifier_serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"Verification service on http://{host}:{port}; portal at /verify, docs at /docs")
+    typer.echo("\n".join("  " + line for line in config.describe()))
     uvicorn.run(create_verifier_app(config), host=host, port=port, log_level="info")
 
 

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verifier.chain import ChainConfigError, make_anchor_check
+from verifier.chain import ChainConfigError, endpoint_name, make_anchor_check
 from verifier.errors import FormatError, VerifierError
 from verifier.note import VerifierKey
 from verifier.verify import AnchorCheck
@@ -116,6 +116,27 @@ class ServiceConfig:
             chain_id=self.chain_id,
             min_confirmations=self.min_confirmations,
         )
+
+    def describe(self) -> list[str]:
+        """The trust roots, one per line, for the start banner: what an operator compares
+        with the log's own (``evidence chain status``, the ``evidence serve`` banner).
+        RPC URLs show only scheme, host and port: a path or query often holds an API key."""
+        lines = [f"trusted log key  {k.to_text()} (key id {k.key_id.hex()})" for k in self.log_keys]
+        if not lines:
+            lines.append("trusted log key  none: tiers 3 and 4 fail (set VERIFIER_LOG_KEYS)")
+        if self.chain is None:
+            lines.append(
+                "trusted chain    none: tier 5 is skipped (set VERIFIER_RPC_URLS, "
+                "VERIFIER_CONTRACT and VERIFIER_CHAIN_ID)"
+            )
+            return lines
+        lines += [
+            f"chain id         {self.chain_id}",
+            f"contract         {self.contract}",
+            *(f"RPC URL          {endpoint_name(url)}" for url in self.rpc_urls),
+            f"confirmations    {self.min_confirmations}",
+        ]
+        return lines
 
     @property
     def chain(self) -> dict[str, object] | None:

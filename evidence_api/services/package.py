@@ -39,6 +39,7 @@ from evidence_api.services import integrity
 from evidence_api.services.evidence import _checked
 from evidence_api.services.package_readme import ChainFacts, render_readme
 from evidence_api.storage import StorageError, StorageIntegrityError
+from evidence_api.trust_roots import configured_rpc_url
 from verifier.bundle import Bundle
 from verifier.package import PACKAGE_FORMAT_V1
 
@@ -100,12 +101,20 @@ class _Sink(io.RawIOBase):
 
 
 def chain_facts(runtime: Runtime) -> ChainFacts | None:
-    """The chain this log is bound to (recorded at its first start), if any."""
+    """The chain this log is bound to (recorded at its first start), if any, and the RPC
+    URL the service reaches it on (the README states it; ``chain.json`` keeps its three
+    fields, which the reader checks exactly)."""
     with runtime.engine.connect() as conn:
         row = conn.execute(select(chain_binding)).first()
     if row is None:
         return None
-    return ChainFacts(int(row.chain_id), str(row.contract_address), str(row.log_id))
+    rpc_url = runtime.chain.rpc_url if runtime.chain is not None else None
+    return ChainFacts(
+        int(row.chain_id),
+        str(row.contract_address),
+        str(row.log_id),
+        rpc_url or configured_rpc_url(runtime.settings),
+    )
 
 
 def _stored_manifest(runtime: Runtime, evidence_id: str, bundle: Bundle) -> bytes:

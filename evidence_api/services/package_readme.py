@@ -27,6 +27,9 @@ class ChainFacts:
     chain_id: int
     contract: str
     log_id: str
+    #: the JSON-RPC endpoint the exporting service anchors through (informational: a
+    #: verifier asks a node it trusts; a loopback URL only works on the service's host)
+    rpc_url: str | None = None
 
 
 # Folds an RFC 9162 §2.1.3.2 inclusion proof; prints the leaf hash and the root it leads to.
@@ -110,6 +113,10 @@ def _facts(bundle: Bundle, vkey: str, chain: ChainFacts | None, exported_at: str
             f"contract 合约地址         : {chain.contract}",
             f"log id 日志标识           : {chain.log_id}",
         ]
+        if chain.rpc_url:
+            lines.append(
+                f"RPC URL 节点地址          : {chain.rpc_url} (exporter's node 导出方节点)"
+            )
     if bundle.anchor is not None:
         a = bundle.anchor
         lines += [

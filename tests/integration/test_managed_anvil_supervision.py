@@ -322,3 +322,44 @@ def test_a_taken_anvil_port_is_refused_naming_the_setting(
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"127.0.0.1:{taken} is already in use" in done.stderr
     assert "EVIDENCE_ANVIL_PORT" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_banner_and_chain_status_state_the_trust_roots(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Item 9: what tier 5 needs is printed where a newcomer looks, and it is right."""
+    log_path = tmp_path / "serve.log"
+    with serve_subprocess(env, log_path) as server:
+        vkey = httpx.get(f"{server.base_url}/v1/log/key", timeout=30).text.strip()
+        status = subprocess.run(
+            [str(EVIDENCE_CLI), "chain", "status"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    engine = engine_of(env)
+    try:
+        with engine.connect() as conn:
+            binding = conn.execute(select(chain_binding)).one()
+    finally:
+        engine.dispose()
+    key_id = vkey.split("+")[1]
+    rpc_url = f"http://127.0.0.1:{env['EVIDENCE_ANVIL_PORT']}"
+    expected = [
+        f"log key   {vkey} (key id {key_id})",
+        f"RPC URL   {rpc_url}",
+        f"chain id  {binding.chain_id}",
+        f"contract  {binding.contract_address}",
+        f"log id    {binding.log_id}",
+    ]
+    banner = log_path.read_text(errors="replace")
+    for line in expected:
+        assert f"  {line}\n" in banner, (line, banner[-3000:])
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines()[0] == (
+        f"chain {binding.chain_id} contract {binding.contract_address} log {binding.log_id}"
+    )
+    for line in expected:
+        assert f"  {line}\n" in status.stdout, (line, status.stdout)
