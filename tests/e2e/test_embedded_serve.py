@@ -44,8 +44,11 @@ def test_embedded_serve_takes_evidence_and_its_bundle_verifies(
         token = made.stdout.strip()
 
         with httpx.Client(base_url=server.base_url, timeout=30) as client:
-            ready = client.get("/readyz").json()
-            assert ready["status"] == "ready", ready
+            deadline = time.monotonic() + 30  # the first integrity pass runs after start
+            while (ready := client.get("/readyz").json())["status"] != "ready":
+                assert time.monotonic() < deadline, ready
+                time.sleep(0.05)
+            assert ready["checks"]["integrity"] == "ok", ready
             assert {"database", "storage", "chain"} <= set(ready["checks"]), ready
             response = client.post(
                 "/v1/evidence",

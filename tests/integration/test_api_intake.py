@@ -277,10 +277,12 @@ def test_downloads_read_the_recorded_version_whatever_is_put_over_the_key(
         assert after_plant.content == data
         assert after_plant.headers["X-Content-SHA256"] == hashlib.sha256(data).hexdigest()
 
-        # Recorded before versions were: the newest is read, and cut short.
+        # Recorded before versions were: the newest is read, hashed first, and refused
+        # before the first byte (an integrity incident).
         set_recorded_version(None)
-        with pytest.raises(httpx.RemoteProtocolError):
-            download("legacy row, planted version")
+        planted_read = download("legacy row, planted version")
+        assert planted_read.status_code == 409, planted_read.text
+        assert planted_read.json()["title"] == "integrity_failure"
         set_recorded_version(locked)
 
         # A delete marker on top of both.
@@ -293,7 +295,8 @@ def test_downloads_read_the_recorded_version_whatever_is_put_over_the_key(
 
         set_recorded_version(None)
         hidden = download("legacy row, delete marker")
-        assert hidden.status_code == 503, hidden.text
+        assert hidden.status_code == 409, hidden.text  # the object it names is gone
+        assert "is missing" in hidden.json()["detail"]
         assert client.get("/healthz").status_code == 200
 
 
