@@ -34,7 +34,7 @@ class Platform(Base):
     ``code`` is what platform tokens are bound to (``ApiToken.platform``).
     The webhook secret signs deliveries (HMAC-SHA256), so it is kept, not hashed:
     sealed with AES-256-GCM (``aesgcm1:...``, :mod:`evidence_api.secretbox`), which
-    needs up to 217 characters for a 128-character secret.
+    needs up to 216 characters for a 128-character secret.
     """
 
     __tablename__ = "platform"

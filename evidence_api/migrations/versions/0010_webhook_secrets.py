@@ -2,7 +2,7 @@
 
 ``platform.webhook_secret`` grows from 128 to 512 characters to hold a secret
 sealed with AES-256-GCM (``aesgcm1:`` + base64url of nonce, ciphertext and tag:
-217 characters for the longest, 128-character secret; see
+216 characters for the longest, 128-character secret; see
 :mod:`evidence_api.secretbox`).
 
 The migration does not seal the secrets already stored: it has no key (it runs
