@@ -156,11 +156,13 @@ def no_progress(fh: BinaryIO, _name: str, _size: int) -> BinaryIO:
     return fh
 
 
-def progress_on(stream: TextIO, min_bytes: int = PROGRESS_MIN_BYTES) -> Watch:
-    """A :data:`Watch` that shows progress on ``stream`` for inputs of ``min_bytes`` or more."""
+def progress_on(stream: TextIO, min_bytes: int | None = None) -> Watch:
+    """A :data:`Watch` that shows progress on ``stream`` for inputs of ``min_bytes``
+    (default :data:`PROGRESS_MIN_BYTES`) or more."""
+    threshold = PROGRESS_MIN_BYTES if min_bytes is None else min_bytes
 
     def watch(fh: BinaryIO, name: str, size: int) -> BinaryIO:
-        if size < min_bytes:
+        if size < threshold:
             return fh
         return cast(BinaryIO, _Watched(fh, Progress(name, size, stream)))
 
