@@ -20,7 +20,10 @@ The node is supervised for as long as the service runs it:
 
 A restarted anvil comes back from its last dump, so it may have lost the last
 second of blocks and its pending transactions; the anchorer asks the chain
-what it holds and sends again (see :attr:`ManagedAnvil.restarted_at`).
+what it holds and sends again (see :attr:`ManagedAnvil.restarted_at`). anvil
+rewrites the dump in place, so one killed mid-write leaves it cut short: the
+supervisor keeps the last complete dump beside it (``.last-good``) and starts
+from that instead (:func:`restore_state`).
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ STABLE_AFTER = 30.0
 WATCH_INTERVAL = 0.1
 #: How long a start waits for its port to be released (a predecessor still exiting).
 PORT_RELEASE_WAIT = 5.0
+#: How often the supervisor copies a complete state dump aside (see :func:`backup_state`).
+BACKUP_INTERVAL = 5.0
 
 _PR_SET_PDEATHSIG = 1
 
@@ -155,6 +160,74 @@ def exit_reason(returncode: int) -> str:
 
 def _block_number(block: dict[str, dict[str, str]]) -> int:
     return int(block["header"]["number"], 16)
+
+
+def backup_path(state_file: Path) -> Path:
+    return state_file.with_name(state_file.name + ".last-good")
+
+
+def _complete_dump(data: bytes) -> bool:
+    try:
+        state = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(state, dict) and isinstance(state.get("blocks"), list)
+
+
+def backup_state(state_file: Path) -> bool:
+    """Copy ``state_file`` aside (atomically) if it holds a complete dump.
+
+    anvil rewrites its state file in place (``O_TRUNC``, then write): a node killed
+    mid-write leaves it cut short, and a node started on that would fail, or start
+    a fresh chain. A dump read while anvil writes it does not parse and is skipped.
+    """
+    try:
+        data = state_file.read_bytes()
+    except OSError:
+        return False
+    if not _complete_dump(data):
+        return False
+    backup = backup_path(state_file)
+    temporary = backup.with_name(backup.name + ".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, backup)
+    return True
+
+
+def restore_state(state_file: Path) -> bool:
+    """Before a start: a state file left cut short is replaced by the last complete copy.
+
+    Returns whether it was restored. Without a complete copy, :class:`NodeError`: a
+    fresh chain in place of the log's would be worse than no chain (the operator
+    decides; ``/readyz`` says why).
+    """
+    try:
+        data = state_file.read_bytes()
+    except FileNotFoundError:
+        return False
+    if _complete_dump(data):
+        return False
+    backup = backup_path(state_file)
+    try:
+        good = backup.read_bytes()
+    except FileNotFoundError:
+        good = b""
+    if not _complete_dump(good):
+        raise NodeError(
+            f"the chain state {state_file} is incomplete ({len(data)} bytes; anvil was "
+            f"killed while writing it) and there is no complete copy at {backup.name}"
+        )
+    temporary = state_file.with_name(state_file.name + ".tmp")
+    temporary.write_bytes(good)
+    os.replace(temporary, state_file)
+    log.warning(
+        "chain state %s was cut short (%d bytes); restored the copy from %s: the newest "
+        "blocks are lost and anchors in them are sent again",
+        state_file,
+        len(data),
+        backup.name,
+    )
+    return True
 
 
 def keep_first_genesis(state_file: Path) -> None:
@@ -362,9 +435,13 @@ class ManagedAnvil:
             up_since = time.monotonic()
             process = self.process
             assert process is not None
+            backed_up = time.monotonic()
             while process.poll() is None:
                 if self._stopping.wait(WATCH_INTERVAL):
                     return
+                if time.monotonic() - backed_up >= BACKUP_INTERVAL:
+                    backup_state(self.state_file)
+                    backed_up = time.monotonic()
             died = time.monotonic()
             attempt = next_attempt(attempt, died - up_since) if self.restarts else 0
             self._went_down(exit_reason(process.returncode) + "; restarting")
@@ -411,7 +488,9 @@ class ManagedAnvil:
         self._wait_for_port()
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         if self.state_file.exists():
+            restore_state(self.state_file)
             keep_first_genesis(self.state_file)
+            backup_state(self.state_file)
         args = [
             str(binary),
             "--host",

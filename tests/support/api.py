@@ -146,7 +146,9 @@ def serve_subprocess(env: dict[str, str], log_path: Path) -> Iterator[Server]:
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        deadline = time.monotonic() + 30
+        # Generous: a cold start (imports, every migration, anvil) on a loaded machine
+        # has taken over 20 s.
+        deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"evidence serve exited: {log_path.read_text()[-2000:]}")

@@ -15,12 +15,16 @@ from anchoring.node import (
     BACKOFF_CAP,
     BACKOFF_FIRST,
     STABLE_AFTER,
+    NodeError,
     NodeLockedError,
     StateLock,
     backoff,
+    backup_path,
+    backup_state,
     exit_reason,
     next_attempt,
     port_in_use,
+    restore_state,
 )
 from anchoring.periodic import MAX_REASON_CHARS, FailureState, Periodic, failure_reason
 
@@ -122,3 +126,51 @@ def test_periodic_logs_one_warning_per_outage_not_one_per_tick(
     assert [level for level, _ in lines] == ["WARNING", "INFO"], lines
     assert "chain node down" in lines[0][1] and "25 failed runs" in lines[1][1]
     assert not [r for r in caplog.records if r.levelname != "DEBUG" and r.exc_info]
+
+
+# --- a state file anvil left cut short ------------------------------------------------------
+
+DUMP = b'{"block": {}, "blocks": [{"header": {"number": "0x0", "timestamp": "0x1"}}]}'
+
+
+def test_backup_keeps_a_complete_dump_and_skips_one_being_written(tmp_path: Path) -> None:
+    state = tmp_path / "anvil-state.json"
+    state.write_bytes(DUMP)
+    assert backup_state(state)
+    assert backup_path(state).read_bytes() == DUMP
+    state.write_bytes(DUMP[:40])  # anvil mid-write: O_TRUNC, then the bytes
+    assert not backup_state(state)
+    assert backup_path(state).read_bytes() == DUMP  # the good copy stays
+    assert not backup_state(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("cut", [0, 1, 40, len(DUMP) - 1], ids=lambda n: f"cut-at-{n}")
+def test_a_cut_short_state_is_restored_from_the_last_complete_copy(
+    tmp_path: Path, cut: int
+) -> None:
+    state = tmp_path / "anvil-state.json"
+    state.write_bytes(DUMP)
+    backup_state(state)
+    state.write_bytes(DUMP[:cut])
+    assert restore_state(state)
+    assert state.read_bytes() == DUMP
+
+
+def test_a_complete_or_absent_state_is_left_alone(tmp_path: Path) -> None:
+    state = tmp_path / "anvil-state.json"
+    assert not restore_state(state)
+    assert not state.exists()
+    state.write_bytes(DUMP)
+    backup_path(state).write_bytes(b'{"blocks": []}')
+    assert not restore_state(state)
+    assert state.read_bytes() == DUMP
+
+
+def test_a_cut_short_state_without_a_copy_refuses_rather_than_start_a_fresh_chain(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "anvil-state.json"
+    state.write_bytes(DUMP[:10])
+    with pytest.raises(NodeError, match=r"incomplete .*no complete copy"):
+        restore_state(state)
+    assert state.read_bytes() == DUMP[:10]  # left for the operator, not replaced
