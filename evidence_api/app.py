@@ -17,6 +17,7 @@ from evidence_api.errors import ApiError
 from evidence_api.guard import AuthFailures
 from evidence_api.limits import restore_recursion_limit
 from evidence_api.observability import instrument
+from evidence_api.openapi import allowed_methods, install_openapi
 from evidence_api.routes import evidence, log, registry
 from evidence_api.routes import platform as platform_routes
 from evidence_api.routes import takedowns as takedown_routes
@@ -89,11 +90,14 @@ def _install_handlers(app: FastAPI) -> None:
         return problem(422, "invalid_input", f"{where}: {err.get('msg', 'invalid')}", field=where)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Unknown routes (404), wrong methods (405) and the framework's own refusals.
         title = HTTP_TITLES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else title
-        return problem(exc.status_code, title, detail, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the resource, not one route's
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+        return problem(exc.status_code, title, detail, headers=headers)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
@@ -148,6 +152,7 @@ def create_app(
         lifespan=lifespan,
     )
     _install_handlers(app)
+    install_openapi(app)
     limits = runtime.settings if runtime is not None else settings or get_settings()
     app.state.auth_failures = AuthFailures(limits.auth_failure_limit, limits.auth_failure_window)
     app.include_router(evidence.router)

@@ -136,6 +136,11 @@ class GuardedRoute(APIRoute):
     Needs ``app.state.runtime`` (settings, sessions) and ``app.state.auth_failures``.
     """
 
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if route_roles(self) is not None:  # documented: the bearer scheme and its refusals
+            self.openapi_extra = {"security": [{"bearer": []}], **(self.openapi_extra or {})}
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         streamed = getattr(self.endpoint, "streamed_limit", None)
@@ -161,9 +166,7 @@ async def guard_request(request: Request, policy: Policy) -> None:
     if policy.roles is not None:
         await _authorise(request, policy.roles)
     if declared is not None and declared > limit:
-        raise PayloadTooLargeError(
-            f"request body of {declared} bytes exceeds the limit of {limit}"
-        )
+        raise PayloadTooLargeError(f"request body of {declared} bytes exceeds the limit of {limit}")
     if policy.json and request.method in ("POST", "PUT", "PATCH"):
         body = await _read_bounded(request.receive, limit)
         _check_json(body, settings.max_json_depth)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from evidence_api.timestamps import check_client_time
+from evidence_api.timestamps import Rfc3339, check_client_time
 
 Short = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -22,7 +22,7 @@ class EvidenceMetadata(BaseModel):
     )
     platform: Short = Field(description="platform code or name, e.g. 'example-mall'")
     entity: Short | None = Field(None, description="online trading entity / shop name")
-    captured_at: datetime = Field(description="capture time, RFC 3339 with a time zone")
+    captured_at: Rfc3339 = Field(description="capture time, RFC 3339 with a time zone")
     case_ref: Short | None = Field(None, description="case reference (案件编号)")
     notes: Annotated[str, Field(max_length=4096)] | None = None
     capture_tool: Short = Field(description="capture tool and version")

@@ -8,10 +8,11 @@ client-sent time is therefore checked here, once, and refused with a message.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 #: Earliest and latest accepted instants (UTC).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -31,5 +32,20 @@ def check_client_time(value: datetime) -> datetime:
     return value
 
 
-#: A client-sent time: zone required, within [EARLIEST, LATEST].
-ClientTime = Annotated[datetime, AfterValidator(check_client_time)]
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?")
+
+
+def rfc3339_only(value: object) -> object:
+    """Refuse what pydantic would read as a Unix time (``0.5``, ``1700000000``): a
+    client time is an RFC 3339 string, as the OpenAPI document says."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or _NUMBER.fullmatch(value.strip()):
+        raise ValueError("must be an RFC 3339 date-time string (e.g. 2026-11-26T14:00:00+08:00)")
+    return value
+
+
+#: An RFC 3339 date-time string (not a number read as a Unix time).
+Rfc3339 = Annotated[datetime, BeforeValidator(rfc3339_only)]
+#: A client-sent time: RFC 3339, zone required, within [EARLIEST, LATEST].
+ClientTime = Annotated[datetime, BeforeValidator(rfc3339_only), AfterValidator(check_client_time)]

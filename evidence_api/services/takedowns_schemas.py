@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evidence_api.auth import PLATFORM_CODE
 from evidence_api.schemas import FilePublic, ManifestDigests
-from evidence_api.timestamps import check_client_time
+from evidence_api.timestamps import Rfc3339, check_client_time
 
 MAX_LISTING_URLS = 100
 MAX_CITED_EVIDENCE = 100
@@ -48,7 +48,7 @@ class TakedownCreate(BaseModel):
         list[Annotated[str, Field(pattern=EVIDENCE_ID)]],
         Field(min_length=1, max_length=MAX_CITED_EVIDENCE),
     ] = Field(description="evidence the order cites; the platform may read these (and only these)")
-    deadline: datetime = Field(description="deadline (期限), RFC 3339 with a time zone, future")
+    deadline: Rfc3339 = Field(description="deadline (期限), RFC 3339 with a time zone, future")
     grant_files: bool = Field(
         False, description="the platform may download the cited evidence's files"
     )
@@ -89,7 +89,7 @@ class AckBody(BaseModel):
 class CompleteBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: Note = Field(description="what was done (处理说明)")
-    removed_at: datetime = Field(description="when the listings were removed (下架时间), RFC 3339")
+    removed_at: Rfc3339 = Field(description="when the listings were removed (下架时间), RFC 3339")
 
     @field_validator("removed_at")
     @classmethod
