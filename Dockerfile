@@ -2,7 +2,8 @@
 # Evidence Anchor: one image for the API (`evidence serve`), the Celery worker (`evidence
 # worker`) and beat (`evidence beat`); see docker-compose.yml. Every dependency is installed
 # from requirements-runtime.lock (no dev or benchmark-only packages), pinned by hash; the project itself with --no-deps.
-FROM python:3.11-slim-bookworm
+# Pinned to an exact release (docker-compose.yml pins every other image the same way).
+FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -31,8 +32,11 @@ COPY evidence_api evidence_api
 COPY contracts/build contracts/build
 # Installed in place, as `make install` does: anchoring reads the committed contract artifact
 # at contracts/build/EvidenceLog.json beside the source.
+# /srv/trust: where docker-compose.yml's trust-roots job publishes the verifier's trust roots
+# (a named volume takes this folder's owner when first mounted, so the job may write it).
 RUN pip install --no-deps --no-build-isolation -e . \
-    && useradd --system --uid 10001 --home-dir /var/lib/evidence --create-home evidence
+    && useradd --system --uid 10001 --home-dir /var/lib/evidence --create-home evidence \
+    && install -d -o evidence -g evidence -m 0755 /srv/trust
 
 USER evidence
 ENV EVIDENCE_DATA_DIR=/var/lib/evidence

@@ -25,6 +25,7 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 DOCKERIGNORE = (ROOT / ".dockerignore").read_text(encoding="utf-8")
 
 APP_SERVICES = ("api", "worker", "beat")
+APP_IMAGE = "evidence-anchor:0.1.0"
 REQUIRED_SERVICES = {"minio", "minio-init", "postgres", "redis", "anvil", *APP_SERVICES}
 LONG_RUNNING = {"minio", "postgres", "redis", "anvil", *APP_SERVICES}
 SETTINGS_VARS = {f"EVIDENCE_{name.upper()}" for name in Settings.model_fields}
@@ -387,19 +388,20 @@ def test_app_services_run_evidence_commands_from_one_image() -> None:
         ["evidence", "worker"],
         ["evidence", "beat"],
     ]
-    assert {SERVICES[name]["image"] for name in APP_SERVICES} == {"evidence-anchor:latest"}
+    assert {SERVICES[name]["image"] for name in APP_SERVICES} == {APP_IMAGE}
     assert all(SERVICES[name]["build"] == "." for name in APP_SERVICES)
 
 
 def test_verifier_service_is_read_only_and_holds_no_secrets() -> None:
     verifier = SERVICES["verifier"]
-    assert verifier["command"][:3] == ["evidence", "verifier", "serve"]
+    assert verifier["entrypoint"] == ["/bin/sh", "-euc"]
+    script = verifier["command"][0].splitlines()
+    assert script[-1] == "exec evidence verifier serve --host 0.0.0.0 --port 8100"
     env = verifier["environment"]
     # Trust roots only: no database, no storage, no keys, no EVIDENCE_* settings at all.
     assert set(env) == {
         "VERIFIER_LOG_KEYS",
         "VERIFIER_RPC_URLS",
-        "VERIFIER_CHAIN_ID",
         "VERIFIER_CONTRACT",
         "VERIFIER_MIN_CONFIRMATIONS",
         "VERIFIER_LOG_URL",
@@ -407,7 +409,86 @@ def test_verifier_service_is_read_only_and_holds_no_secrets() -> None:
     }
     # Lookups go to the API over HTTP (public endpoints), never to its database.
     assert env["VERIFIER_LOG_URL"] == "http://api:8000"
-    assert "secrets" not in verifier and "volumes" not in verifier
+    assert "secrets" not in verifier
+    assert verifier["volumes"] == ["trust-roots:/srv/trust:ro"]  # the published roots, read-only
+
+
+# --- `docker compose up` in one step ------------------------------------------------------------
+
+#: What the compose file interpolates must be set in .env: the verifier's trust roots are
+#: not among them (they are published by the trust-roots job, not typed in by hand).
+_REQUIRED = re.compile(r"\$\{([A-Z0-9_]+):\?")
+
+
+def test_the_verifier_needs_no_hand_copied_trust_roots() -> None:
+    required = set(_REQUIRED.findall(COMPOSE_TEXT))
+    assert not {name for name in required if name.startswith("VERIFIER_")}, required
+    env = SERVICES["verifier"]["environment"]
+    # A value set in .env may still pin a root by hand; unset, it is empty (the file then wins).
+    assert env["VERIFIER_LOG_KEYS"] == "${VERIFIER_LOG_KEYS:-}"
+    assert env["VERIFIER_CONTRACT"] == "${VERIFIER_CONTRACT:-}"
+
+
+def test_trust_roots_are_published_after_the_api_deployed_the_contract() -> None:
+    job = SERVICES["trust-roots"]
+    assert job["image"] == APP_IMAGE and job["restart"] == "no"
+    assert job["depends_on"] == {"api": {"condition": "service_healthy"}}
+    command = job["command"]
+    assert command[:3] == ["python", "-m", "evidence_api.publish_trust"]
+    out = command[3]
+    assert command[4:] == ["--api", SERVICES["verifier"]["environment"]["VERIFIER_LOG_URL"]]
+    assert job["volumes"] == ["trust-roots:/srv/trust"]
+    assert out.startswith("/srv/trust/")
+    # The same database as the API; no secrets (the vkey comes from the public /v1/log/key).
+    assert job["environment"] == {"EVIDENCE_DATABASE_URL": env("api")["EVIDENCE_DATABASE_URL"]}
+    assert "secrets" not in job
+    # The verifier starts only once the file exists, and sources exactly it.
+    verifier = SERVICES["verifier"]
+    assert verifier["depends_on"]["trust-roots"] == {"condition": "service_completed_successfully"}
+    assert f". {out}" in verifier["command"][0].splitlines()
+    assert "trust-roots" in COMPOSE["volumes"]
+    # The image creates the folder for the evidence user, so the job may write the volume.
+    assert "install -d -o evidence -g evidence -m 0755 /srv/trust" in DOCKERFILE
+
+
+def test_the_published_file_sets_what_the_verifier_requires() -> None:
+    from evidence_api.publish_trust import verifier_env  # noqa: PLC0415
+    from verifier.service_config import ServiceConfig  # noqa: PLC0415
+
+    vkey = "evidence.example/log+01020304+" + "A" * 43 + "="
+    text = verifier_env(vkey, 31337, "0x" + "ab" * 20)
+    assert text.splitlines()[1:] == [
+        f"VERIFIER_LOG_KEYS=${{VERIFIER_LOG_KEYS:-{vkey}}}",
+        "VERIFIER_CHAIN_ID=${VERIFIER_CHAIN_ID:-31337}",
+        "VERIFIER_CONTRACT=${VERIFIER_CONTRACT:-0x" + "ab" * 20 + "}",
+    ]
+    published = {"VERIFIER_LOG_KEYS", "VERIFIER_CHAIN_ID", "VERIFIER_CONTRACT"}
+    # Together with the service's own environment: every tier-5 root is set.
+    given = set(SERVICES["verifier"]["environment"]) | published
+    assert {"VERIFIER_RPC_URLS", "VERIFIER_CONTRACT", "VERIFIER_CHAIN_ID"} <= given
+    assert "VERIFIER_LOG_KEYS" in given
+    assert callable(ServiceConfig.from_env)
+    with pytest.raises(ValueError, match="not a plain token"):
+        verifier_env("x; rm -rf /", 1, "0x00")
+
+
+_PINNED = re.compile(
+    r"(@sha256:[0-9a-f]{64}$)"  # a digest
+    r"|(:(v?\d+\.\d+\.\d+|RELEASE\.[0-9TZ-]+)(-[a-z0-9]+)*$)"  # an exact version
+    r"|(^postgres:\d+\.\d+-[a-z0-9]+$)"  # PostgreSQL's releases have two parts since 10
+)
+
+
+def test_every_image_is_pinned() -> None:
+    for name, service in SERVICES.items():
+        image = service["image"]
+        assert _PINNED.search(image), f"{name}: {image} is not pinned by digest or exact version"
+    base = re.findall(r"^FROM (\S+)", DOCKERFILE, re.MULTILINE)
+    assert base and all(_PINNED.search(image) for image in base), base
+    # The app image carries the project's version.
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert version is not None
+    assert f"evidence-anchor:{version.group(1)}" == APP_IMAGE
 
 
 # --- the image ----------------------------------------------------------------------------------

@@ -44,3 +44,43 @@ def test_quickstart_verify_command_verifies_the_example() -> None:
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "核验通过" in done.stdout
+
+
+def _shell_blocks() -> list[str]:
+    return re.findall(r"^```sh\n(.*?)^```", README, re.MULTILINE | re.DOTALL)
+
+
+def test_urls_in_shell_examples_are_sent_as_typed() -> None:
+    """curl sends a URL's bytes as they are: a raw 司法鉴定 in a query string is refused by
+    the server (400) and ``-o`` saves the error page silently. Queries with non-ASCII
+    values go through ``-G --data-urlencode`` instead."""
+    blocks = _shell_blocks()
+    assert blocks
+    urls = [u for block in blocks for u in re.findall(r"https?://[^\s\"']+", block)]
+    assert any("/package" in u for u in urls)
+    for url in urls:  # (a path may hold a placeholder such as ev-…; a query may not)
+        assert url.partition("?")[2].isascii(), url
+    joined = "\n".join(blocks).replace("\\\n", " ")
+    package = next(line for line in joined.splitlines() if "/package" in line)
+    assert re.search(r"\bcurl\b.*\s-\w*G\w*\s", package), package
+    assert '--data-urlencode "purpose=司法鉴定"' in package
+    assert re.search(r"\s-\w*f\w*\s", package), "curl -f: an error is not saved as ev.zip"
+
+
+def test_readme_names_what_make_needs() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    first_screen = README[: README.index("## What is here")]
+    assert "npm ci" in makefile
+    assert "Needs only" not in first_screen
+    for needed in ("Python 3.11+", "`make`", "Node.js", "`npm`", "chromium", "redis-server"):
+        assert needed in first_screen, needed
+
+
+def test_admin_commands_are_documented() -> None:
+    from evidence_api.cli import admin_app  # noqa: PLC0415
+
+    names = {c.name for c in admin_app.registered_commands}
+    assert {"create-token", "list-tokens", "revoke-token", "create-platform"} <= names
+    for name in names:
+        assert f"`evidence admin {name}" in README, name
+    assert "--init" in README and "data folder" in README
