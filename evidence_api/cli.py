@@ -48,6 +48,7 @@ def serve(
     from evidence_api.app import create_app  # noqa: PLC0415
     from evidence_api.observability import configure_logging  # noqa: PLC0415
     from evidence_api.runtime import build_runtime  # noqa: PLC0415
+    from evidence_api.server import uvicorn_options  # noqa: PLC0415
     from evidence_api.verifier_mount import (  # noqa: PLC0415
         api_base_url,
         mount_prefix,
@@ -92,6 +93,7 @@ def serve(
             log_config=None,  # configure_logging above: no second set of handlers
             log_level=settings.log_level.lower(),
             timeout_graceful_shutdown=10,
+            **uvicorn_options(settings),  # header deadline, per-client and total connections
         )
     finally:
         runtime.close()
@@ -454,3 +456,6 @@ def main() -> None:
         from verifier.cli import quiet_broken_pipe  # noqa: PLC0415
 
         quiet_broken_pipe()
+    except ConfigurationError as exc:  # a bad EVIDENCE_* value anywhere: one line, exit 2
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -140,7 +140,39 @@ class Settings(BaseSettings):
 
     max_file_bytes: int = Field(2 * GiB, ge=1, description="largest accepted evidence file")
     max_request_bytes: int = Field(
-        8 * GiB, ge=1024, description="largest request body (checked from Content-Length)"
+        8 * GiB, ge=1024, description="largest upload body, counted as it streams (chunked too)"
+    )
+    max_json_bytes: int = Field(
+        1 * MiB,
+        ge=1024,
+        le=64 * MiB,
+        description="largest body of a JSON route (and of any route that takes no upload), "
+        "counted while it streams",
+    )
+    max_json_depth: int = Field(
+        32, ge=4, le=512, description="deepest bracket nesting of a JSON body"
+    )
+    auth_failure_limit: int = Field(
+        30, ge=1, le=100_000, description="invalid tokens one client may present per window"
+    )
+    auth_failure_window: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="seconds over which invalid tokens are counted; "
+        "past the limit the client gets 429 with Retry-After",
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, le=600, description="seconds a client has to send a request's headers"
+    )
+    keepalive_timeout: float = Field(
+        5.0, gt=0, le=600, description="seconds an idle keep-alive connection is kept"
+    )
+    max_connections_per_client: int = Field(
+        100, ge=1, le=100_000, description="concurrent connections from one client address"
+    )
+    max_connections: int = Field(
+        2048, ge=1, le=1_000_000, description="concurrent connections; beyond: 503"
     )
     max_files: int = Field(50, ge=1, le=1000, description="files per submission")
     max_metadata_bytes: int = Field(64 * 1024, ge=1024, description="metadata part limit")
@@ -221,4 +253,15 @@ def check_production(settings: Settings) -> None:
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a bad value is a :class:`ConfigurationError`
+    naming the variable (one line for the CLI, not a traceback)."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"EVIDENCE_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid setting: {problems}") from None

@@ -224,6 +224,9 @@ def build_runtime(
             from evidence_api.chain_setup import open_chain  # noqa: PLC0415 - loads web3
 
             runtime.chain = open_chain(settings, engine, rebind=rebind_chain)
+            from evidence_api.limits import restore_recursion_limit  # noqa: PLC0415
+
+            restore_recursion_limit()  # web3's imports raised it (see evidence_api.limits)
     except Exception:
         engine.dispose()
         raise
