@@ -11,6 +11,7 @@ clear before ``0010_webhook_secrets`` are sealed at the next start
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import UTC, datetime
 
@@ -33,6 +34,8 @@ from evidence_api.services.registry_schemas import (
 from evidence_api.services.webhooks import allowed_hosts, literal_target_problem
 
 MAX_PAGE = 200
+
+log = logging.getLogger(__name__)
 
 
 def utc(moment: datetime) -> datetime:
@@ -65,6 +68,7 @@ def seal_stored_secrets(runtime: Runtime) -> int:
                 Platform.webhook_secret.not_like(secretbox.PREFIX + "%"),
             )
         ).all()
+    _warn_unopenable(runtime)
     for pid, code, clear in rows:
         if clear is None:  # pragma: no cover - excluded by the query
             continue
@@ -76,6 +80,31 @@ def seal_stored_secrets(runtime: Runtime) -> int:
                 .execution_options(synchronize_session=False)
             )
     return len(rows)
+
+
+def _warn_unopenable(runtime: Runtime) -> None:
+    """Say at start, once, which sealed secrets this key does not open (a lost or
+    replaced EVIDENCE_SECRETS_KEY): their deliveries fail until the secrets are rotated."""
+    key = secretbox.load_key(runtime.settings)
+    with runtime.session() as session:
+        sealed = session.execute(
+            select(Platform.code, Platform.webhook_secret).where(
+                Platform.webhook_secret.like(secretbox.PREFIX + "%")
+            )
+        ).all()
+    lost = []
+    for code, stored in sealed:
+        try:
+            secretbox.open_sealed(key, stored or "", secretbox.platform_context(code))
+        except secretbox.SecretError:
+            lost.append(code)
+    if lost:
+        log.warning(
+            "the webhook secrets of %d platform(s) do not open with this EVIDENCE_SECRETS_KEY "
+            "(%s); their deliveries fail until each secret is rotated",
+            len(lost),
+            ", ".join(lost[:20]),
+        )
 
 
 def public(row: Platform) -> PlatformPublic:

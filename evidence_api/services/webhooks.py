@@ -111,9 +111,10 @@ def literal_target_problem(url: str, allow: frozenset[str]) -> str | None:
         return None
     if host == "localhost" or host.endswith(".localhost"):
         return f"webhook host {host!r} is loopback; allow it with EVIDENCE_WEBHOOK_ALLOW_HOSTS"
-    if netcheck.parse_address(host) is None:
+    literal = host.split("%", 1)[0]  # an IPv6 zone (fe80::1%25eth0) names no other host
+    if netcheck.parse_address(literal) is None:
         return None
-    problem = target_problem(host, host, allow)
+    problem = target_problem(literal, host, allow)
     if problem is None:
         return None
     return (

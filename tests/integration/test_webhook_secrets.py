@@ -11,6 +11,7 @@ platform's row does not open there, and the attempt says so.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from evidence_api import secretbox
@@ -239,3 +241,18 @@ def test_a_sealed_secret_copied_to_another_platform_does_not_open(tmp_path: Path
     assert got == []  # nothing signed with a secret that did not open
     assert attempt["status_code"] is None
     assert attempt["error"].startswith("webhook secret: sealed value does not open")
+
+
+def test_a_replaced_key_is_named_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    first = settings_of(Settings(data_dir=tmp_path / "data", secrets_key="01" * 32))
+    with running_stack(first) as stack:
+        for code in ("mall-kept", "mall-lost"):
+            admin(stack, "POST", "/v1/platforms", json={"code": code, "name": code})
+    replaced = first.model_copy(update={"secrets_key": SecretStr("02" * 32)})
+    with caplog.at_level(logging.WARNING), running_stack(replaced):
+        pass
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert (
+        "the webhook secrets of 2 platform(s) do not open with this EVIDENCE_SECRETS_KEY "
+        "(mall-kept, mall-lost); their deliveries fail until each secret is rotated"
+    ) in warnings

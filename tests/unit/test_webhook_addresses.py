@@ -180,6 +180,7 @@ def test_allow_list_lets_a_listed_host_or_address_through() -> None:
         "http://198.18.0.1/hook",
         "http://192.0.0.9/hook",
         "http://localhost:8080/hook",
+        "http://[fe80::1%25eth0]/hook",
     ],
 )
 def test_literal_special_addresses_are_refused_at_registration(url: str) -> None:
