@@ -37,7 +37,8 @@ CHUNK = b"10000\r\n" + b"y" * 0x10000 + b"\r\n"
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str]]]:
-    """A server with a 1 MiB upload limit and 5 bad tokens per minute and client."""
+    """A server on the managed chain with a 1 MiB upload limit and 5 bad tokens per
+    minute and client."""
     root = tmp_path_factory.mktemp("guard")
     data = root / "data"
     tokens = provision_tokens(Settings(data_dir=data))
@@ -46,6 +47,10 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
         "EVIDENCE_MAX_REQUEST_BYTES": str(MiB),
         "EVIDENCE_AUTH_FAILURE_LIMIT": "5",
         "EVIDENCE_HEADER_TIMEOUT": "2",
+        # the managed chain, as `make run` has it: its web3 imports raised the recursion
+        # limit to 100,000, which is what let a deep body overflow the C stack
+        "EVIDENCE_CHAIN": "anvil",
+        "EVIDENCE_ANVIL_PORT": "0",
     }
     with serve_subprocess(env, root / "serve.log") as server:
         yield server, tokens

@@ -1,0 +1,69 @@
+"""The request guard's pure parts: JSON nesting at the edge, the bad-token window,
+and the recursion limit web3's imports raise."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from evidence_api.guard import AuthFailures, json_depth_exceeds
+from evidence_api.limits import RECURSION_LIMIT, restore_recursion_limit
+
+
+@pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+def test_depth_at_the_limit_passes_and_one_more_is_refused(opener: bytes) -> None:
+    closer = b"]" if opener == b"[" else b"}"
+    at_limit = opener * 32 + b"1" + closer * 32
+    assert not json_depth_exceeds(at_limit, 32)
+    assert json_depth_exceeds(opener + at_limit + closer, 32)
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    body = b'{"a": "' + b"[" * 1000 + b'", "b": "\\"[[[["}'
+    assert not json_depth_exceeds(body, 2)
+
+
+def test_a_huge_document_is_refused_at_the_first_level_over() -> None:
+    assert json_depth_exceeds(b"[" * 10_000_000, 32)
+
+
+def test_siblings_do_not_add_up() -> None:
+    assert not json_depth_exceeds(b"[" + b"[[]]," * 10_000 + b"[]]", 3)
+
+
+def test_bad_tokens_over_the_limit_wait_until_the_window_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("evidence_api.guard.time.monotonic", lambda: now[0])
+    failures = AuthFailures(limit=3, window=60)
+    for _ in range(3):
+        assert failures.retry_after("10.0.0.1") is None
+        failures.failed("10.0.0.1")
+    assert failures.retry_after("10.0.0.1") == 61
+    assert failures.retry_after("10.0.0.2") is None  # per client
+    now[0] += 30
+    assert failures.retry_after("10.0.0.1") == 31
+    now[0] += 30.5
+    assert failures.retry_after("10.0.0.1") is None
+
+
+def test_the_failure_table_is_bounded() -> None:
+    failures = AuthFailures(limit=1, window=60)
+    for i in range(AuthFailures.MAX_CLIENTS + 50):
+        failures.failed(f"client-{i}")
+    assert len(failures._seen) == AuthFailures.MAX_CLIENTS
+
+
+def test_recursion_limit_raised_by_a_library_is_put_back() -> None:
+    before = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(100_000)  # what py_ecc does at import
+        restore_recursion_limit()
+        assert sys.getrecursionlimit() == RECURSION_LIMIT
+        sys.setrecursionlimit(500)  # a lower limit is left alone
+        restore_recursion_limit()
+        assert sys.getrecursionlimit() == 500
+    finally:
+        sys.setrecursionlimit(before)
