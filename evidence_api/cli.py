@@ -178,7 +178,15 @@ def verifier_serve(
         raise typer.Exit(2) from exc
     typer.echo(f"Verification service on http://{host}:{port}; portal at /verify, docs at /docs")
     typer.echo("\n".join("  " + line for line in config.describe()))
-    uvicorn.run(create_verifier_app(config), host=host, port=port, log_level="info")
+    from evidence_api.server import uvicorn_options  # noqa: PLC0415
+
+    uvicorn.run(
+        create_verifier_app(config),
+        host=host,
+        port=port,
+        log_level="info",
+        **uvicorn_options(get_settings()),  # the same connection limits as the API
+    )
 
 
 def _say_data_dir() -> None:
