@@ -240,6 +240,7 @@ def test_production_refuses_missing_and_development_keys(tmp_path: Path) -> None
     generated = dev_key(tmp_path)
     copied = tmp_path / "copied.key"
     copied.write_text(generated.read_text())
+    copied.chmod(0o600)  # a shared key file is refused for its mode before its content
     for settings, message in [
         (
             Settings(mode="production", data_dir=generated.parent, log_key_file=generated),
@@ -304,6 +305,7 @@ def test_serve_in_production_exits_without_a_real_key(tmp_path: Path) -> None:
 
     copied = tmp_path / "copied.key"
     copied.write_text(dev_key(tmp_path).read_text())
+    copied.chmod(0o600)  # (a key file others may read is refused for that first)
     with_dev_key = _serve(
         {
             "EVIDENCE_MODE": "production",
