@@ -202,3 +202,11 @@ def test_loopback_is_reached_only_through_the_allow_list() -> None:
     assert (target.addresses, target.port, target.path) == (("127.0.0.1",), 9, "/hook?x=1")
     with pytest.raises(WebhookTargetError):
         resolve_target("http://127.0.0.1:9/hook", frozenset())
+
+
+def test_a_name_is_resolved_and_every_address_checked_at_each_attempt() -> None:
+    """``localhost`` resolves (from /etc/hosts, no DNS server) to loopback only."""
+    with pytest.raises(WebhookTargetError, match="resolves to non-public address"):
+        resolve_target("http://localhost:9/hook", frozenset())
+    target = resolve_target("http://localhost:9/hook", frozenset({"localhost"}))
+    assert target.host == "localhost" and "127.0.0.1" in target.addresses
