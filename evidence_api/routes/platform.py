@@ -87,7 +87,7 @@ def proofs(order_id: OrderId, runtime: RuntimeDep, principal: PlatformToken) -> 
 @router.get(
     "/{order_id}/evidence/{evidence_id}",
     response_model=CitedEvidence,
-    responses=ERRORS,
+    responses=ACT_ERRORS,  # 409: the item fails its integrity check
     summary="One cited evidence item and its proof bundle (证据)",
 )
 def evidence(
@@ -98,7 +98,7 @@ def evidence(
 
 @router.get(
     "/{order_id}/evidence/{evidence_id}/files/{name}",
-    responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}}},
+    responses={**ACT_ERRORS, 200: {"content": {"application/octet-stream": {}}}},
     response_class=StreamingResponse,
     summary="A cited file, when the order grants files; recorded as a custody entry (调取)",
 )
