@@ -401,9 +401,9 @@ class ManagedAnvil:
         release the state file's lock."""
         self._stopping.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
+            self._thread.join()  # the supervisor terminates the node as it leaves
             self._thread = None
-        self._terminate()
+        self._terminate()  # never started by a supervisor, or it is this thread
         self._down = "stopped"
         self._lock.release()
 
@@ -430,6 +430,14 @@ class ManagedAnvil:
             return
         finally:
             started.set()
+        try:
+            self._watch(timeout)
+        finally:
+            # Here, not in stop(): the kernel SIGKILLs the node when this thread ends
+            # (PR_SET_PDEATHSIG), before it could dump its state on a SIGTERM.
+            self._terminate()
+
+    def _watch(self, timeout: float) -> None:
         attempt = 0
         while not self._stopping.is_set():
             up_since = time.monotonic()

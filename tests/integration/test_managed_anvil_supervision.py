@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -34,7 +35,7 @@ from sqlalchemy import Engine, select
 from web3 import Web3
 
 from anchoring.contract import load_artifact
-from anchoring.node import anvil_binary
+from anchoring.node import ManagedAnvil, NodeLockedError, anvil_binary, rpc_ready
 from anchoring.schema import anchor_tx, chain_binding, log_entry
 from evidence_api.db import make_engine
 from tests.support.api import (
@@ -89,7 +90,7 @@ def anvil_of(server: Server) -> psutil.Process:
 
 def gone(process: psutil.Process) -> bool:
     try:
-        return process.status() == psutil.STATUS_ZOMBIE
+        return bool(process.status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
 
@@ -363,3 +364,37 @@ def test_the_banner_and_chain_status_state_the_trust_roots(
     )
     for line in expected:
         assert f"  {line}\n" in status.stdout, (line, status.stdout)
+
+
+# --- the supervisor itself, on a real anvil ------------------------------------------------
+
+
+def test_a_killed_node_comes_back_on_its_port_and_a_stop_lets_it_dump_its_state(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    state = tmp_path / "anvil-state.json"
+    node = ManagedAnvil(state, port=free_port())
+    url = node.start()
+    try:
+        assert node.status() == "ok" and node.restarted_at is None
+        with pytest.raises(NodeLockedError):  # one node per state file
+            ManagedAnvil(state, port=free_port()).start()
+        first = node.process
+        assert first is not None
+        first.send_signal(signal.SIGKILL)
+        wait_until(lambda: node.status() != "ok", 10, "the node reported down")
+        assert node.status().startswith("unavailable: "), node.status()
+        wait_until(lambda: node.restarts == 1 and node.status() == "ok", 20, "a restart")
+        assert node.process is not first and node.url == url
+        assert node.restarted_at is not None
+        assert rpc_ready(url)
+    finally:
+        node.stop()
+    # Stopped by SIGTERM from the supervisor, not SIGKILLed by the kernel as the
+    # supervisor thread ended: anvil exits cleanly and its state is a complete dump.
+    assert node.process is not None and node.process.returncode == 0
+    assert json.loads(state.read_text())["blocks"]
+    assert node.status() == "unavailable: stopped"
+    again = ManagedAnvil(state, port=free_port())
+    again.start()  # the lock was released
+    again.stop()

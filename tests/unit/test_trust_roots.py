@@ -23,7 +23,7 @@ LOG_ID = "0x" + "cd" * 32
 
 
 def test_the_managed_anvil_defaults_to_a_fixed_port() -> None:
-    settings = Settings(_env_file=None, chain="anvil", anvil_port=8545)  # type: ignore[call-arg]
+    settings = Settings(chain="anvil", anvil_port=8545)
     assert Settings.model_fields["anvil_port"].default == 8545
     assert configured_rpc_url(settings) == "http://127.0.0.1:8545"
     # 0: any free port, known only once it runs
