@@ -11,6 +11,7 @@ Wording only: nothing here decides a result (that is :mod:`verifier.verify`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -174,3 +175,117 @@ def explain(tier: int, status: Status | str) -> Explanation:
 
 def explain_result(result: TierResult) -> Explanation:
     return explain(result.tier, result.status)
+
+
+#: A tier's ``detail`` (English, from :mod:`verifier.verify` and :mod:`verifier.chain`) in
+#: Chinese, for the Chinese report: (pattern, template) tried in order; the template's
+#: ``{name}`` fields are the pattern's groups (digests, names and numbers kept as they are).
+_DETAILS_ZH: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
+    (re.compile(pattern, re.DOTALL), template)
+    for pattern, template in (
+        (r"no file given \(pass --file\)", "未提供文件（请用 --file 提供）"),
+        (r"no files given \((?P<n>\d+) in the manifest\)", "未提供文件（清单列有 {n} 个）"),
+        (r"all (?P<n>\d+) files match SHA-256 and SM3", "全部 {n} 个文件的 SHA-256 与 SM3 均一致"),
+        (
+            r"(?P<m>\d+) of (?P<n>\d+) files match; not given: (?P<names>.*)",
+            "{n} 个文件中 {m} 个一致；未提供：{names}",
+        ),
+        (r"(?P<name>.+): not in the manifest", "{name}：不在证据清单中"),
+        (
+            r"(?P<name>.+): (?P<what>size|SHA-256|SM3) (?P<got>\S+) differs from the "
+            r"manifest's (?P<want>\S+)",
+            "{name}：{what} 实测为 {got}，与清单记载的 {want} 不一致",
+        ),
+        (r"SHA-256 (?P<d>\S+) matches the stamped digest", "SHA-256 {d} 与存证哈希值一致"),
+        (
+            r"(?P<name>.+): SHA-256 differs from the stamp (?P<d>\S+)",
+            "{name}：SHA-256 与存证哈希值 {d} 不一致",
+        ),
+        (r"a (?P<kind>\S+) entry has no files", "{kind} 类条目不含文件"),
+        (r"a (?P<kind>\S+) entry has no manifest", "{kind} 类条目不含证据清单"),
+        (r"bundle carries no manifest", "证明中未附证据清单"),
+        (
+            r"manifest SHA-256 (?P<d>\S+) and SM3 are in the entry",
+            "证据清单的 SHA-256（{d}）与 SM3 均记载于日志条目中",
+        ),
+        (
+            r"manifest (?P<alg>SHA-256|SM3) (?P<got>\S+) is not the entry's (?P<want>\S+)",
+            "证据清单的 {alg} 为 {got}，不是日志条目记载的 {want}",
+        ),
+        (
+            r"manifest is for (?P<a>\S+), entry for (?P<b>\S+)",
+            "证据清单属于 {a}，日志条目属于 {b}",
+        ),
+        (
+            r"leaf_hash (?P<a>\S+) is not the entry's (?P<b>\S+)",
+            "叶子哈希 {a} 不是该条目的叶子哈希 {b}",
+        ),
+        (
+            r"pending: not yet sealed; fetch the bundle again",
+            "待处理：尚未封存入日志树，请稍后重新获取证明",
+        ),
+        (
+            r"leaf (?P<i>\d+) is in the tree of size (?P<n>\d+)",
+            "第 {i} 号叶子在规模为 {n} 的日志树中",
+        ),
+        (
+            r"proof is for size (?P<a>\d+), checkpoint is (?P<b>\d+)",
+            "包含证明针对规模 {a}，检查点规模为 {b}",
+        ),
+        (
+            r"no trusted log key given \(pass --log-key\)",
+            "未提供可信日志公钥（请用 --log-key 提供）",
+        ),
+        (r"receipt is for another leaf", "回执属于另一个叶子"),
+        (r"receipt signature valid; no checkpoint yet", "回执签名有效；尚无检查点"),
+        (r"signed by (?P<o>\S+)", "由 {o} 签名"),
+        (r"(?P<s>\S+): not yet anchored", "{s}：尚未上链锚定"),
+        (r"chain not checked \(offline\)", "未查询区块链（离线核验）"),
+        (r"skipped \(--through (?P<n>\d+)\)", "已跳过（--through {n}）"),
+        (
+            r"the bundle's chain id (?P<a>\S+) is not the trusted (?P<b>\S+)",
+            "证明中的链 ID {a} 不是可信的 {b}",
+        ),
+        (
+            r"the bundle's contract (?P<a>\S+) is not the trusted (?P<b>\S+)",
+            "证明中的合约 {a} 不是可信的 {b}",
+        ),
+        (r"endpoints disagree(?P<rest>.*)", "各节点结果不一致（原文：endpoints disagree{rest}）"),
+        (
+            r"size (?P<size>\d+) recorded in block (?P<block>\d+) at (?P<at>.+?) \(UTC\) by tx "
+            r"(?P<tx>\S+); (?P<n>\d+) confirmations? \(need (?P<need>\d+)\); "
+            r"endpoints: (?P<names>.*)",
+            "规模 {size} 的日志树根于 {at}（UTC）记录在第 {block} 号区块（交易 {tx}）；"
+            "已有 {n} 个确认（要求至少 {need} 个）；查询节点：{names}",
+        ),
+        (
+            r"not yet final: (?P<n>\d+) of (?P<need>\d+) confirmations; size (?P<size>\d+) "
+            r"recorded in block (?P<block>\d+) at (?P<at>.+?) \(UTC\) by tx (?P<tx>\S+); "
+            r"endpoints: (?P<names>.*)",
+            "尚未达到最终确认：{n} 个确认（要求至少 {need} 个）；规模 {size} 的日志树根于 "
+            "{at}（UTC）记录在第 {block} 号区块（交易 {tx}）；查询节点：{names}",
+        ),
+        (r"not yet final: (?P<rest>.*)", "尚未达到最终确认（原文：{rest}）"),
+    )
+)
+
+
+def detail_zh(result: TierResult) -> str:
+    """``result.detail`` in Chinese (the Chinese report's wording). A detail with no
+    translation keeps its English text after a Chinese lead naming the result, so a
+    Chinese reader never sees a bare English sentence."""
+    for pattern, template in _DETAILS_ZH:
+        found = pattern.fullmatch(result.detail)
+        if found is not None:
+            return template.format(**found.groupdict())
+    lead = _STATUS_ZH.get(result.status, "结果")
+    return f"{lead}（原文：{result.detail}）"
+
+
+_STATUS_ZH: Final[dict[Status, str]] = {
+    Status.VERIFIED: "通过",
+    Status.FAILED: "未通过",
+    Status.NOT_CHECKED: "未核验",
+    Status.NOT_APPLICABLE: "不适用",
+    Status.SKIPPED: "已跳过",
+}

@@ -24,7 +24,7 @@ from verifier.bundle import Bundle
 from verifier.checkpoint import parse_signed_checkpoint
 from verifier.digests import FileDigest
 from verifier.errors import VerifierError
-from verifier.explain import explain
+from verifier.explain import detail_zh, explain
 from verifier.models import ManifestFile
 from verifier.note import VerifierKey, parse_note
 from verifier.report_style import (
@@ -35,6 +35,7 @@ from verifier.report_style import (
     Styles,
     grid_table,
     kv_table,
+    recorded_time,
     unix_times,
     utc_and_beijing,
 )
@@ -116,16 +117,25 @@ def _status_text(status: Status, lang: Lang) -> tuple[str, object]:
 def header(data: ReportInput, s: Styles, number: str, qr: Flowable | None) -> list[Flowable]:
     lang = data.lang
     utc, beijing = utc_and_beijing(data.generated_at)
+    times = [  # a Chinese report reads in Beijing time first (北京时间, with its offset)
+        s.text(f"{label('generated_beijing', lang)}: {beijing}", 9),
+        s.text(f"{label('generated_utc', lang)}: {utc}", 9),
+    ]
     left: list[Flowable] = [
         s.title(label("title", lang)),
         s.markup(label("subtitle", lang), 10, alignment=1, spaceAfter=8),
         s.text(f"{label('report_no', lang)}: {number}", 9),
-        s.text(f"{label('generated', lang)}: {utc}", 9),
-        s.text(f"{label('generated', lang)}: {beijing}", 9),
+        *(times if lang == "zh" else times[::-1]),
     ]
-    if qr is None:
+    if qr is None or data.portal_url is None:
         return left
-    right = [qr, s.text(label("scan", lang), 7.5, alignment=1)]
+    # The code's target printed under it: a reader without a phone types it in, and can
+    # see where the code leads before scanning it.
+    right = [
+        qr,
+        s.text(label("scan", lang), 7.5, alignment=1),
+        s.text(data.portal_url, 6, alignment=1, splitLongWords=True),
+    ]
     table = Table([[left, right]], colWidths=[CONTENT_WIDTH - 100, 100])
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
     return [table]
@@ -153,7 +163,7 @@ def conclusion(data: ReportInput, s: Styles) -> list[Flowable]:
         name = pick(TIER_TITLES[t.tier], lang)
         status = pick(STATUS_LABELS[t.status], lang)
         line = (
-            f"第 {t.tier} 层（{name}）{status}：{t.detail}"
+            f"第 {t.tier} 层（{name}）{status}：{detail_zh(t)}"
             if lang == "zh"
             else f"Tier {t.tier} ({name}) {status}: {t.detail}"
         )
@@ -194,7 +204,7 @@ def evidence(data: ReportInput, s: Styles) -> list[Flowable]:
             (label("source_url", lang), s.text(manifest.source.url or absent)),
             (label("platform", lang), s.text(manifest.source.platform or absent)),
             (label("entity", lang), s.text(manifest.source.entity or absent)),
-            (label("captured_at", lang), s.text(manifest.captured_at)),
+            (label("captured_at", lang), s.text(recorded_time(manifest.captured_at, lang))),
             (label("capture_tool", lang), s.text(manifest.capture.tool)),
             (label("capture_env", lang), s.text(env or absent)),
             (label("submitter", lang), s.text(manifest.submitter)),
@@ -302,7 +312,7 @@ def log_entry(data: ReportInput, s: Styles) -> list[Flowable]:
     entry = bundle.entry
     rows = [
         (label("kind", lang), s.text(entry.kind)),
-        (label("entry_at", lang), s.text(entry.at)),
+        (label("entry_at", lang), s.text(recorded_time(entry.at, lang))),
         (label("leaf_hash", lang), s.hex(data.report.leaf_hash)),
     ]
     if entry.kind == "evidence":
@@ -391,7 +401,7 @@ def tiers(data: ReportInput, s: Styles) -> list[Flowable]:
                 [s.text(pick(title, lang)), s.text(pick(title, "en" if lang == "zh" else "zh"), 8)],
                 s.text(status_text, textColor=colour),
                 [
-                    s.text(t.detail, 8.5),
+                    s.text(detail_zh(t) if lang == "zh" else t.detail, 8.5),
                     s.text(f"{label('proves', lang)}{colon}{purpose}", 8, spaceBefore=3),
                     s.text(f"{label('meaning', lang)}{colon}{meaning}", 8, spaceBefore=2),
                 ],

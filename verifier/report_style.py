@@ -67,6 +67,20 @@ def utc_and_beijing(moment: datetime) -> tuple[str, str]:
     )
 
 
+def recorded_time(text: str, lang: str) -> str:
+    """A time as a manifest or entry records it (RFC 3339), for the report: in Chinese in
+    Beijing time with its offset, ``2026-11-26 14:00:00 (UTC+08:00)``, the recorded value
+    kept beside it (it is what the digests cover); in English as recorded. A value that
+    does not parse is shown as it is."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if moment.tzinfo is None or lang != "zh":
+        return text
+    return f"{utc_and_beijing(moment)[1]}（记录值 {text}）"
+
+
 def unix_times(timestamp: int) -> tuple[str, str]:
     """:func:`utc_and_beijing` of Unix seconds; a time beyond year 9999 is shown as it is."""
     try:
