@@ -21,6 +21,11 @@ in the background at start and then every ``integrity_interval`` seconds.
 ``/readyz`` reports ``integrity`` as ``checking`` until the first pass has
 finished, then not ready while any incident is open, naming the items.
 
+The passes run in the API process in every mode (``EVIDENCE_RUN_INTEGRITY``),
+Celery deployments included: a pass only reads, and the API is what ``/readyz``
+describes. Incidents live in the database, so every replica turns not ready
+on an incident any of them found; replicas each run their own bounded pass.
+
 Reads check too: a download or a package export verifies its chain and hashes
 each object in full *before* the first byte leaves (:func:`verified_evidence`,
 :func:`verify_object`); a mismatch is an incident and a 409 ``integrity_failure``
