@@ -53,6 +53,7 @@ MULTIPART_DOC = {
                 "schema": {
                     "type": "object",
                     "required": ["metadata", "files"],
+                    "additionalProperties": False,
                     "properties": {
                         "metadata": {
                             "type": "string",

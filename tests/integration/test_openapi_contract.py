@@ -25,7 +25,7 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CONFIG = Path(__file__).resolve().parents[1] / "support" / "schemathesis.toml"
 SEED = 20261202
 #: Test cases per operation; gives more than MIN_REQUESTS requests per token.
-MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "60"))
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "75"))
 MIN_REQUESTS = 5000
 
 pytestmark = pytest.mark.slow
