@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from evidence_api.auth import Principal
+from evidence_api.auth import Principal, holders
 from evidence_api.domain import case_workflow as workflow
 from evidence_api.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.models import Evidence
@@ -76,12 +76,15 @@ def _links(session: Session, case_ids: list[int]) -> dict[int, list[LinkedEviden
     rows = session.execute(
         select(CaseEvidence).where(CaseEvidence.case_id.in_(case_ids)).order_by(CaseEvidence.id)
     ).scalars()
-    for link in rows:
+    links = list(rows)
+    names = holders(session, {link.linked_by for link in links})
+    for link in links:
         found[link.case_id].append(
             LinkedEvidence(
                 evidence_id=link.evidence_id,
                 linked_at=utc(link.linked_at),
                 linked_by=link.linked_by,
+                linked_by_name=names.get(link.linked_by),
             )
         )
     return found
@@ -292,6 +295,8 @@ def case_events(runtime: Runtime, case_id: int, *, limit: int, cursor: str | Non
     with runtime.session() as session:
         _case(session, case_id)
         rows = list(session.execute(query).scalars())
+        # Names at display time: the stored history keeps the pseudonym only.
+        names = holders(session, {e.actor for e in rows[:limit]})
     items = [
         CaseEventPublic(
             id=e.id,
@@ -304,6 +309,7 @@ def case_events(runtime: Runtime, case_id: int, *, limit: int, cursor: str | Non
             evidence_id=e.evidence_id,
             note=e.note,
             actor=e.actor,
+            actor_name=names.get(e.actor),
             at=utc(e.at),
         )
         for e in rows[:limit]

@@ -222,6 +222,9 @@ class LinkedEvidence(BaseModel):
     evidence_id: str
     linked_at: datetime
     linked_by: str
+    linked_by_name: str | None = Field(
+        None, description="who linked it: display name and unit of the token's holder"
+    )
 
 
 class CasePublic(BaseModel):
@@ -256,6 +259,11 @@ class CaseEventPublic(BaseModel):
     evidence_id: str | None
     note: str | None
     actor: str = Field(description="the caller's pseudonym (token-<id>)")
+    actor_name: str | None = Field(
+        None,
+        description="the actor's display name and unit, resolved when shown (the log and "
+        "the history keep only the pseudonym); null for a token with no name on record",
+    )
     at: datetime
 
 
