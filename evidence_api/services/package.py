@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from anchoring.entries import utc_timestamp
 from anchoring.schema import chain_binding
-from evidence_api.auth import Principal
+from evidence_api.auth import Principal, holders
 from evidence_api.errors import ServiceUnavailableError
 from evidence_api.runtime import Runtime
 from evidence_api.services import evidence as evidence_service
@@ -130,6 +130,14 @@ def _stored_manifest(runtime: Runtime, evidence_id: str, bundle: Bundle) -> byte
     return stored
 
 
+def _submitter_name(runtime: Runtime, bundle: Bundle) -> str | None:
+    """Who the manifest's pseudonymous submitter is, from the token records (or None)."""
+    assert bundle.manifest is not None
+    pseudonym = bundle.manifest.submitter
+    with runtime.session() as session:
+        return holders(session, {pseudonym}).get(pseudonym)
+
+
 def _members(runtime: Runtime, evidence_id: str, bundle: Bundle, exported_at: str) -> list[_Member]:
     row = evidence_service._load(runtime, evidence_id)
     assert bundle.manifest is not None
@@ -146,7 +154,9 @@ def _members(runtime: Runtime, evidence_id: str, bundle: Bundle, exported_at: st
     }
     small = {
         "package.json": json.dumps(index, ensure_ascii=False, indent=2).encode() + b"\n",
-        "README.txt": render_readme(bundle, vkey, chain, exported_at).encode(),
+        "README.txt": render_readme(
+            bundle, vkey, chain, exported_at, _submitter_name(runtime, bundle)
+        ).encode(),
         "manifest.json": manifest,
         "proof.json": bundle.to_json().encode(),
         "log-key.vkey": (vkey + "\n").encode(),

@@ -87,7 +87,9 @@ def _files_table(bundle: Bundle) -> str:
     return "\n".join(rows)
 
 
-def _facts(bundle: Bundle, vkey: str, chain: ChainFacts | None, exported_at: str) -> str:
+def _facts(
+    bundle: Bundle, vkey: str, chain: ChainFacts | None, exported_at: str, submitter: str | None
+) -> str:
     body = bundle.entry.body
     lines = [
         f"evidence id 证据编号      : {bundle.entry.id}",
@@ -104,6 +106,13 @@ def _facts(bundle: Bundle, vkey: str, chain: ChainFacts | None, exported_at: str
             f"tree size 树大小          : {checkpoint.size}",
             f"root 根哈希               : {checkpoint.root.hex()}",
         ]
+    if submitter is not None and bundle.manifest is not None:
+        # The person behind the manifest's pseudonym, as the exporter's records name them:
+        # informational, like this whole file (the log and the digests carry no names).
+        lines.append(
+            f"submitter 提交人          : {submitter} = {bundle.manifest.submitter} "
+            "(exporter's records, not covered by the log 导出方记录，不在日志覆盖范围内)"
+        )
     key = VerifierKey.from_text(vkey)
     lines.append(f"log key 日志公钥          : {vkey}")
     lines.append(f"  key id 公钥标识        : {key.key_id.hex()}")
@@ -140,8 +149,15 @@ def _signer_name(bundle: Bundle) -> str:
     return parse_note(bundle.checkpoint).signatures[0].name
 
 
-def render_readme(bundle: Bundle, vkey: str, chain: ChainFacts | None, exported_at: str) -> str:
-    """The README.txt text for a package of ``bundle``; ``vkey`` is the log's key text."""
+def render_readme(
+    bundle: Bundle,
+    vkey: str,
+    chain: ChainFacts | None,
+    exported_at: str,
+    submitter: str | None = None,
+) -> str:
+    """The README.txt text for a package of ``bundle``; ``vkey`` is the log's key text;
+    ``submitter`` the display name and unit behind the manifest's pseudonym, if known."""
     call = _call_data(bundle, chain)
     contract = chain.contract if chain is not None else "<合约地址 contract>"
     chain_id = str(chain.chain_id) if chain is not None else "<链标识 chain id>"
@@ -157,7 +173,7 @@ def render_readme(bundle: Bundle, vkey: str, chain: ChainFacts | None, exported_
         f"--rpc <RPC-URL> --contract {contract} --chain-id {chain_id}"
     )
     return TEMPLATE.format(
-        facts=_facts(bundle, vkey, chain, exported_at),
+        facts=_facts(bundle, vkey, chain, exported_at, submitter),
         files=_files_table(bundle),
         inclusion_script=INCLUSION_SCRIPT,
         signature_script=SIGNATURE_SCRIPT,
