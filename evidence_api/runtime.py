@@ -201,6 +201,9 @@ def build_runtime(
     """Check the settings, migrate the database, open the store, load the key,
     connect the chain; start the in-process sealer and anchorer if asked."""
     check_production(settings)
+    key_given = settings.log_key is not None or settings.log_key_file is not None
+    if key_given or settings.mode == "production" or settings.dev_key_path.exists():
+        load_signer(settings, may_create=False)  # a bad key: refused before anything is migrated
     prepare_data_dir(settings)  # private folders and database; a crash's uploads removed
     url = settings.resolved_database_url
     upgrade(url)

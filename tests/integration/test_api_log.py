@@ -271,6 +271,7 @@ def test_key_name_must_be_the_log_origin(tmp_path: Path) -> None:
             data_dir=tmp_path / mode,
             log_origin="evidence.example.gov.cn/log",
             log_key_file=key,
+            secrets_key=SK,
         )
         with pytest.raises(ConfigurationError) as refused:
             build_runtime(settings)
