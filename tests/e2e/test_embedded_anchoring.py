@@ -141,7 +141,7 @@ def test_embedded_chain_anchors_survives_restart_and_refuses_another_chain(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     data = Path(env["EVIDENCE_DATA_DIR"])
-    made = create_token_cli(env, "officer", "officer Lin")
+    made = create_token_cli(env, "officer", "officer Lin", None, "--init")  # before the first start
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
     first_files = {"listing.html": "<html>假冒 手袋 ¥199 (1)</html>".encode()}
