@@ -36,6 +36,13 @@ class Settings(BaseSettings):
         description="path prefix where `evidence serve` also serves the verification portal "
         "and API (trusting this log's key and chain); empty: not served",
     )
+    portal_url: str | None = Field(
+        None,
+        max_length=1024,
+        pattern=r"^https?://\S+$",
+        description="the verification portal as the public reaches it, put in the QR code of "
+        "every report (and printed under it); default: the portal `evidence serve` mounts",
+    )
     log_format: Literal["json", "text"] | None = Field(
         None, description="json: one JSON object per line; text; default json in production"
     )

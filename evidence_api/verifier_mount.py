@@ -88,10 +88,14 @@ def chain_trust(runtime: Runtime) -> ChainTrust | None:
 
 def verifier_config(runtime: Runtime, api_url: str) -> ServiceConfig:
     """Trust roots from the runtime (its key, its chain binding, its confirmations); lookups
-    go to this API at ``api_url``; uploads spool into the API's spool folder."""
+    go to this API at ``api_url``; uploads spool into the API's spool folder. The reports'
+    QR code points at ``EVIDENCE_PORTAL_URL``, else at this mounted portal: from the
+    settings, never from a request's Host header."""
     settings = runtime.settings
     chain = chain_trust(runtime)
+    prefix = mount_prefix(settings.verifier_mount) or ""
     return ServiceConfig(
+        portal_url=settings.portal_url or f"{api_url}{prefix}/verify",
         log_keys=(runtime.signer.verifier(),),
         rpc_urls=(chain.rpc_url,) if chain else (),
         contract=chain.contract if chain else None,
