@@ -214,7 +214,10 @@ def test_embedded_chain_anchors_survives_restart_and_refuses_another_chain(
     refused = evidence(env, "serve")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "Traceback" not in refused.stderr
-    (line,) = [x for x in refused.stderr.splitlines() if x.strip()]
+    # the start's log lines, then one error line, last
+    lines = [x for x in refused.stderr.splitlines() if x.strip()]
+    (line,) = [x for x in lines if x.startswith("error:")]
+    assert line == lines[-1]
     assert line.startswith("error: refusing to anchor on a different chain: ")
     assert "genesis hash" in line and "`evidence chain rebind`" in line
 

@@ -149,7 +149,10 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data = tmp_path_factory.mktemp("auth") / "data"
-    with running_stack(Settings(data_dir=data, seal_interval=0.1)) as stack:
+    # The matrix presents bad tokens on every route on purpose: the 429 that repeated bad
+    # tokens earn (tests/integration/test_request_guard.py) would answer in their place.
+    settings = Settings(data_dir=data, seal_interval=0.1, auth_failure_limit=100_000)
+    with running_stack(settings) as stack:
         created = submit(stack, {"page.html": b"<p>page</p>"}).json()
         wait_for_bundle(stack.client, created["evidence_id"], stack.auth("officer"))
         yield World(stack, created["evidence_id"])
