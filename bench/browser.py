@@ -143,8 +143,8 @@ def _bundle_for(path: Path) -> tuple[str, str]:
 def run(settings: BrowserSettings, progress: Progress) -> BrowserResult:
     browser_support = support("browser")
     from verifier.note import VerifierKey  # noqa: PLC0415
-    from verifier.service import create_verifier_app  # noqa: PLC0415
-    from verifier.service_config import ServiceConfig  # noqa: PLC0415
+    from verifier.service.app import create_verifier_app  # noqa: PLC0415
+    from verifier.service.config import ServiceConfig  # noqa: PLC0415
 
     result = BrowserResult(settings)
     missing = browser_support.chromium_missing()

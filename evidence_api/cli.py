@@ -166,10 +166,10 @@ def verifier_serve(
 ) -> None:
     """Start the read-only verification service and portal (no database; trust roots from
     VERIFIER_LOG_KEYS, VERIFIER_RPC_URLS, VERIFIER_CONTRACT, VERIFIER_CHAIN_ID; lookup via
-    VERIFIER_LOG_URL; see verifier.service_config for every VERIFIER_* setting)."""
+    VERIFIER_LOG_URL; see verifier.service.config for every VERIFIER_* setting)."""
     import uvicorn  # noqa: PLC0415
 
-    from verifier.service import ServiceConfig, create_verifier_app  # noqa: PLC0415
+    from verifier.service.app import ServiceConfig, create_verifier_app  # noqa: PLC0415
 
     try:  # a bad VERIFIER_* value is one line, not a traceback
         config = ServiceConfig.from_env()

@@ -25,8 +25,8 @@ from anchoring.schema import chain_binding
 from evidence_api.config import ConfigurationError
 from evidence_api.runtime import Runtime
 from verifier.errors import VerifierError
-from verifier.service import create_verifier_app
-from verifier.service_config import ServiceConfig
+from verifier.service.app import create_verifier_app
+from verifier.service.config import ServiceConfig
 
 #: One or more path segments of URL-safe characters, no trailing slash: ``/verifier``.
 _PREFIX = re.compile(r"(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+")

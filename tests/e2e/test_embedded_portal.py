@@ -49,9 +49,9 @@ from tests.support.browser import (
     page,  # noqa: F401 - fixture
 )
 from tests.support.factories import sealed_evidence
-from verifier.service import create_verifier_app
-from verifier.service_config import ServiceConfig
-from verifier.service_portal import CSP
+from verifier.service.app import create_verifier_app
+from verifier.service.config import ServiceConfig
+from verifier.service.static import CSP
 
 pytestmark = [pytest.mark.browser, pytest.mark.chain, pytest.mark.slow]
 

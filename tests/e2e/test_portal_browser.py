@@ -35,8 +35,8 @@ from tests.support.browser import (
 from tests.support.factories import Sealed, sealed_evidence
 from tests.support.vectors import all_vectors, disagreements, package_vectors
 from verifier.bundle import Bundle
-from verifier.service import create_verifier_app
-from verifier.service_config import ServiceConfig
+from verifier.service.app import create_verifier_app
+from verifier.service.config import ServiceConfig
 
 pytestmark = [pytest.mark.browser, pytest.mark.chain]
 

@@ -44,9 +44,9 @@ from tests.support.api import (
 from verifier.digests import FileDigest, sm3_hex
 from verifier.models import Manifest
 from verifier.note import VerifierKey
-from verifier.service import ServiceConfig, create_verifier_app
-from verifier.service_config import PORTAL_DIR
-from verifier.service_portal import CSP
+from verifier.service.app import ServiceConfig, create_verifier_app
+from verifier.service.config import PORTAL_DIR
+from verifier.service.static import CSP
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 

@@ -453,7 +453,7 @@ def test_trust_roots_are_published_after_the_api_deployed_the_contract() -> None
 
 def test_the_published_file_sets_what_the_verifier_requires() -> None:
     from evidence_api.publish_trust import verifier_env  # noqa: PLC0415
-    from verifier.service_config import ServiceConfig  # noqa: PLC0415
+    from verifier.service.config import ServiceConfig  # noqa: PLC0415
 
     vkey = "evidence.example/log+01020304+" + "A" * 43 + "="
     text = verifier_env(vkey, 31337, "0x" + "ab" * 20)

@@ -1,4 +1,4 @@
-"""The portal's JavaScript verifier (verifier/portal/verify.js, run by Node) agrees with the
+"""The portal's JavaScript verifier (verifier/service/portal/verify.js, run by Node) agrees with the
 Python verifier on the shared vectors of tests/support/vectors.py: every tier's status and
 detail of every bundle, valid and damaged, the same refusals of unusable input, RFC 8785
 canonical bytes, SHA-256 and SM3 digests and verifier-key parsing; and its ZIP reader
@@ -49,7 +49,7 @@ def run_node(vectors: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     path = tmp_path / "vectors.json"
     path.write_text(json.dumps(vectors), encoding="utf-8")
     done = subprocess.run(
-        [NODE, str(RUNNER), str(path), str(REPO / "verifier" / "portal" / "verify.js")],
+        [NODE, str(RUNNER), str(path), str(REPO / "verifier" / "service" / "portal" / "verify.js")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -154,7 +154,7 @@ def test_package_vectors_agree(vectors: dict[str, Any], js: dict[str, Any]) -> N
 
 def test_a_broken_verifier_is_caught(vectors: dict[str, Any], tmp_path: Path) -> None:
     """The comparison itself can fail: a JS verifier that skips the proof check disagrees."""
-    source = (REPO / "verifier" / "portal").resolve()
+    source = (REPO / "verifier" / "service" / "portal").resolve()
     broken = tmp_path / "portal"
     shutil.copytree(source, broken)
     merkle = broken / "merkle.js"
@@ -188,7 +188,9 @@ def test_portal_explanations_are_verifier_explain(tmp_path: Path) -> None:
         pytest.skip("node is not installed")
     script = tmp_path / "dump.mjs"
     script.write_text(
-        "import * as i from " + json.dumps((REPO / "verifier/portal/i18n.js").as_uri()) + ";\n"
+        "import * as i from "
+        + json.dumps((REPO / "verifier/service/portal/i18n.js").as_uri())
+        + ";\n"
         "const out = {strings: i.STRINGS, explained: {}};\n"
         "for (const tier of [1, 2, 3, 4, 5]) for (const s of "
         + json.dumps([s.value for s in Status])
@@ -210,9 +212,9 @@ def test_portal_explanations_are_verifier_explain(tmp_path: Path) -> None:
                 assert got["meaning"] == getattr(want, f"explanation_{lang}"), (tier, status, lang)
     strings = dumped["strings"]
     assert all(entry["zh"].strip() and entry["en"].strip() for entry in strings.values())
-    html = (REPO / "verifier/portal/index.html").read_text(encoding="utf-8")
+    html = (REPO / "verifier/service/portal/index.html").read_text(encoding="utf-8")
     used = set(re.findall(r'data-i18n(?:-aria-label)?="([a-z_]+)"', html))
     assert used and used <= set(strings), used - set(strings)
-    app = (REPO / "verifier/portal/app.js").read_text(encoding="utf-8")
+    app = (REPO / "verifier/service/portal/app.js").read_text(encoding="utf-8")
     called = set(re.findall(r'\bt\("([a-z_]+)"', app))
     assert called and called <= set(strings), called - set(strings)

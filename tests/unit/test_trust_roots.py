@@ -16,7 +16,7 @@ from evidence_api.config import Settings, get_settings
 from evidence_api.services.package_readme import ChainFacts, render_readme
 from evidence_api.trust_roots import TrustRoots, configured_rpc_url
 from tests.support.factories import sealed_evidence
-from verifier.service_config import ServiceConfig
+from verifier.service.config import ServiceConfig
 
 CONTRACT = "0x" + "ab" * 20
 LOG_ID = "0x" + "cd" * 32

@@ -19,7 +19,7 @@ from evidence_api.verifier_mount import (
     mount_verifier,
     verifier_config,
 )
-from verifier.service_portal import CSP
+from verifier.service.static import CSP
 
 
 @pytest.mark.parametrize(

@@ -23,10 +23,10 @@ from tests.support.factories import Sealed, sealed_evidence
 from verifier.bundle import bundle_from_obj
 from verifier.digests import FileDigest, sm3_hex
 from verifier.explain import MEANING, PURPOSE, explain
-from verifier.service import MAX_REQUEST_BYTES, ServiceConfig, create_verifier_app
-from verifier.service_config import ServiceConfigError
-from verifier.service_http import Problem
-from verifier.service_lookup import (
+from verifier.service.app import MAX_REQUEST_BYTES, ServiceConfig, create_verifier_app
+from verifier.service.config import ServiceConfigError
+from verifier.service.http import Problem
+from verifier.service.lookup import (
     MAX_MATCHES,
     NotFoundUpstreamError,
     Query,
@@ -35,7 +35,7 @@ from verifier.service_lookup import (
     fetch_matches,
     parse_query,
 )
-from verifier.service_portal import CSP, resolve_asset
+from verifier.service.static import CSP, resolve_asset
 from verifier.verify import TIER_NAMES, Status
 
 PROBLEM = "application/problem+json"

@@ -64,7 +64,7 @@ def test_portal_classifies_like_the_python_reader(sealed: Sealed, tmp_path: Path
         json.dumps({k: base64.b64encode(v).decode() for k, v in cases.items()}), encoding="utf-8"
     )
     script = tmp_path / "run.mjs"
-    portal = (REPO / "verifier" / "portal").as_uri()
+    portal = (REPO / "verifier" / "service" / "portal").as_uri()
     script.write_text(SCRIPT.replace("PORTAL", portal), encoding="utf-8")
     done = subprocess.run(
         [NODE, str(script), str(tmp_path / "cases.json")],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,24 +20,23 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from verifier.service.problem import (
+    MEDIA_TYPE,
+    PROBLEM_SCHEMA,
+    STATUS_TITLES,
+    problem_body,
+    validation_problem,
+)
+
 logger = logging.getLogger(__name__)
 
-PROBLEM_TYPE = "https://evidence-anchor.invalid/problems/"
 #: Uploads stay in memory up to this size, then move to a temporary file.
 SPOOL_MEMORY_BYTES = 8 * 2**20
 #: Bytes written to the spool per thread-pool call (keeps disk writes off the event loop).
 SPOOL_WRITE_BYTES = 2**20
 
-_TITLES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "unusable_input",
-    502: "bad_upstream",
-    503: "unavailable",
-}
+#: A request this service refuses with 422 is well formed but cannot be verified.
+_TITLES = {**STATUS_TITLES, 422: "unusable_input"}
 
 
 class Problem(Exception):  # noqa: N818 - it is the RFC 9457 name
@@ -49,45 +48,38 @@ class Problem(Exception):  # noqa: N818 - it is the RFC 9457 name
         detail: str,
         *,
         title: str | None = None,
+        field: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.title = title or _TITLES.get(status, "error")
+        self.field = field
         self.headers = headers or {}
 
 
 def problem_response(
-    status: int, detail: str, *, title: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     name = title or _TITLES.get(status, "error")
-    return JSONResponse(
-        {"type": PROBLEM_TYPE + name, "title": name, "status": status, "detail": detail},
-        status_code=status,
-        headers=headers,
-        media_type="application/problem+json",
-    )
+    return _send(problem_body(status, name, detail, field), headers)
 
 
-#: OpenAPI ``responses`` for problem documents.
-PROBLEM_SCHEMA = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-    },
-}
+def _send(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=body["status"], headers=headers, media_type=MEDIA_TYPE)
 
 
 def problem_docs(*statuses: int) -> dict[int | str, dict[str, object]]:
     return {
         status: {
             "description": _TITLES.get(status, "error"),
-            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+            "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
         }
         for status in statuses
     }
@@ -96,13 +88,13 @@ def problem_docs(*statuses: int) -> dict[int | str, dict[str, object]]:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def on_problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, title=exc.title, headers=exc.headers)
+        return problem_response(
+            exc.status, exc.detail, title=exc.title, field=exc.field, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        err = exc.errors()[0]
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "body", "path")]
-        return problem_response(422, f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}")
+        return _send(validation_problem(exc.errors()[0]))
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -7,7 +7,7 @@ explanation, or the appraisal report as a PDF. It looks up public entries in
 the evidence API's log and verifies what it gets back itself, and it serves
 the portal, whose JavaScript asks it only for the chain check. Its trust
 roots — log keys, chain id, contract, RPC endpoints — are its own
-configuration (:mod:`verifier.service_config`), never taken from a request,
+configuration (:mod:`verifier.service.config`), never taken from a request,
 a package or the log. Started by ``evidence verifier serve``.
 """
 
@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from verifier.chain import endpoint_name
 from verifier.errors import VerifierError
-from verifier.service_config import ServiceConfig, ServiceConfigError
-from verifier.service_http import (
+from verifier.service.config import ServiceConfig, ServiceConfigError
+from verifier.service.http import (
     Problem,
     install_problem_handlers,
     media_type,
@@ -31,7 +31,7 @@ from verifier.service_http import (
     read_body,
     spool_body,
 )
-from verifier.service_lookup import (
+from verifier.service.lookup import (
     RETRY_AFTER,
     LookupFailedError,
     UpstreamUnavailableError,
@@ -39,8 +39,8 @@ from verifier.service_lookup import (
     matched_by,
     parse_query,
 )
-from verifier.service_portal import serve as serve_portal
-from verifier.service_verify import (
+from verifier.service.static import serve as serve_portal
+from verifier.service.verify import (
     MAX_REQUEST_BYTES,
     AnchorCheckRequest,
     FileDigestIn,

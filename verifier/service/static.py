@@ -1,4 +1,4 @@
-"""Serving the portal's static files (``verifier/portal/``) safely.
+"""Serving the portal's static files (``verifier/service/portal/``) safely.
 
 The portal hashes evidence in the visitor's browser; it must not be able to
 load or send anything anywhere but this service. So every answer carries a
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi import Request, Response
 
-from verifier.service_http import Problem
+from verifier.service.http import Problem
 
 CSP = "; ".join(
     (
