@@ -22,7 +22,7 @@ from verifier.bundle import Bundle
 from verifier.chain import endpoint_name, make_anchor_check
 from verifier.digests import digest_stream
 from verifier.report import ReportInput, render_pdf
-from verifier.report_style import unix_times
+from verifier.report.style import unix_times
 from verifier.verify import Status, verify_bundle
 
 pytestmark = pytest.mark.chain

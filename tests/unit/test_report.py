@@ -36,8 +36,8 @@ from verifier.report import (
     render_pdf,
     report_number,
 )
-from verifier.report_font import DEBIAN_FONTS, FONT_ENV, report_font
-from verifier.report_sections import match_files
+from verifier.report.font import DEBIAN_FONTS, FONT_ENV, report_font
+from verifier.report.sections import match_files
 from verifier.verify import AnchorVerdict, Report, Status, TierResult, verify_bundle
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"

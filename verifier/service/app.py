@@ -143,7 +143,7 @@ class _Service:
     def render(self, data: VerifyInput, report: Report, portal: str, lang: str) -> bytes:
         # Imported here: reportlab is only needed for reports.
         from verifier.report import ReportInput, render_pdf  # noqa: PLC0415
-        from verifier.report_font import ReportFontError  # noqa: PLC0415
+        from verifier.report.font import ReportFontError  # noqa: PLC0415
 
         chain_used = self.check is not None and report.tiers[4].status.value != "skipped"
         request = ReportInput(

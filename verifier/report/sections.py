@@ -1,6 +1,6 @@
 """The sections of the appraisal report, each a list of platypus flowables.
 
-Pure: each function reads the :class:`~verifier.report.ReportInput` (and the
+Pure: each function reads the :class:`~verifier.report.model.ReportInput` (and the
 verification report inside it) and returns flowables; nothing is verified here.
 What a section shows is what the verifier found, in the order a reader checks
 it: conclusion, evidence, files, log, chain, tiers, trust, law, signature.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from reportlab.lib import colors  # type: ignore[import-untyped]
 from reportlab.platypus import (  # type: ignore[import-untyped]
@@ -27,7 +27,8 @@ from verifier.errors import VerifierError
 from verifier.explain import detail_zh, explain
 from verifier.models import ManifestFile
 from verifier.note import VerifierKey, parse_note
-from verifier.report_style import (
+from verifier.report.model import ReportInput
+from verifier.report.style import (
     CONTENT_WIDTH,
     OUTCOME_BACKGROUNDS,
     SHADE,
@@ -39,7 +40,7 @@ from verifier.report_style import (
     unix_times,
     utc_and_beijing,
 )
-from verifier.report_text import (
+from verifier.report.text import (
     LEGAL_BASIS,
     OUTCOME_LABELS,
     STATUS_LABELS,
@@ -50,9 +51,6 @@ from verifier.report_text import (
     pick,
 )
 from verifier.verify import Status, TierResult
-
-if TYPE_CHECKING:
-    from verifier.report import ReportInput
 
 FileState = Literal["match", "mismatch", "not_given", "not_listed"]
 
