@@ -53,8 +53,8 @@ import httpx
 from minio import Minio
 
 from bench.common import Progress, Row, percentile, verdict
-from evidence_api.auth import Principal, create_token
-from evidence_api.config import Settings as ServiceSettings
+from evidence_api.core.auth import Principal, create_token
+from evidence_api.core.config import Settings as ServiceSettings
 from evidence_api.runtime import NO_TIMERS, build_runtime
 
 REPO = Path(__file__).resolve().parent.parent
@@ -171,7 +171,7 @@ def evidence_service(
     root: Path, *, storage: str = "local", s3: Any = None, bucket: str = "evidence"
 ) -> Iterator[Service]:
     """Migrate a fresh SQLite database, create an officer token on it (through
-    ``evidence_api.auth.create_token``), then run ``evidence serve`` on it."""
+    ``evidence_api.core.auth.create_token``), then run ``evidence serve`` on it."""
     root.mkdir(parents=True, exist_ok=True)
     fields = service_fields(root, storage=storage, s3=s3, bucket=bucket)
     settings = ServiceSettings(**fields)  # type: ignore[arg-type]
@@ -416,7 +416,7 @@ def _put_raw(
 
 def _raw_client(s3: Any) -> Minio:
     # the same connection pool the service's S3ObjectStore uses
-    from evidence_api.storage.s3 import default_http_client  # noqa: PLC0415
+    from evidence_api.core.storage.s3 import default_http_client  # noqa: PLC0415
 
     return Minio(
         s3.endpoint,
@@ -531,7 +531,7 @@ class _InProcess:
 
     def __init__(self, root: Path) -> None:
         from anchoring.schema import metadata  # noqa: PLC0415
-        from evidence_api.db import make_engine  # noqa: PLC0415
+        from evidence_api.core.db import make_engine  # noqa: PLC0415
 
         fields = service_fields(root / "in-process", storage="local")
         fields["run_sealer"] = "false"
@@ -556,8 +556,8 @@ def measure_stamps(
 ) -> StampsResult:
     from anchoring.entries import make_entry, utc_timestamp  # noqa: PLC0415
     from anchoring.queue import QueuedEntry, enqueue  # noqa: PLC0415
-    from evidence_api.services import intake  # noqa: PLC0415
-    from evidence_api.services.ids import new_id  # noqa: PLC0415
+    from evidence_api.core.ids import new_id  # noqa: PLC0415
+    from evidence_api.intake import submit as intake  # noqa: PLC0415
     from verifier.merkle import leaf_hash  # noqa: PLC0415
     from verifier.note import SignerKey  # noqa: PLC0415
     from verifier.receipt import Receipt  # noqa: PLC0415

@@ -5,7 +5,7 @@ The package is made the way the product makes it: the embedded stack of ``bench.
 (``tests.support.api.anchoring_stack`` without Celery: anvil, ``evidence serve`` on SQLite
 and the local object store, its own sealer and anchorer; its first start deploys EvidenceLog)
 takes the three files through ``POST /v1/evidence``, seals and anchors them on anvil, and
-exports them through ``GET /v1/evidence/{id}/package`` (``evidence_api.services.package``).
+exports them through ``GET /v1/evidence/{id}/package`` (``evidence_api.intake.package``).
 The service is then stopped: an appraiser has the ZIP, the log key and the chain facts (from
 the operator's publication; here the chain binding the service recorded, checked against the
 node) and a chain node, nothing else. anvil keeps running.

@@ -61,8 +61,8 @@ from bench.ingest import (
     post_stamps,
     random_digests,
 )
-from evidence_api.db import make_engine, upgrade
-from evidence_api.services.ids import new_id
+from evidence_api.core.db import make_engine, upgrade
+from evidence_api.core.ids import new_id
 from verifier.checkpoint import open_checkpoint
 from verifier.merkle import leaf_hash, verify_inclusion
 from verifier.note import SignerKey, VerifierKey

@@ -30,9 +30,9 @@ import httpx
 
 from bench.common import Progress, Row, percentile
 from bench.ingest import service_fields, support
-from evidence_api.auth import create_token
-from evidence_api.config import Settings as ServiceSettings
-from evidence_api.models_registry import Platform
+from evidence_api.core.auth import create_token
+from evidence_api.core.config import Settings as ServiceSettings
+from evidence_api.registry.models import Platform
 from evidence_api.runtime import NO_TIMERS, build_runtime
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from anchoring.log import MerkleLog
 from anchoring.store import MemoryNodeStore
 from anchoring.store.sql import SqlNodeStore
-from evidence_api.db import make_engine, upgrade
+from evidence_api.core.db import make_engine, upgrade
 
 OURS_MEMORY = "ours-memory"
 OURS_SQLITE = "ours-sqlite"

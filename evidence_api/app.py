@@ -12,18 +12,20 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from evidence_api.config import Settings, get_settings
-from evidence_api.errors import ApiError
-from evidence_api.guard import AuthFailures
-from evidence_api.limits import restore_recursion_limit
-from evidence_api.observability import instrument
-from evidence_api.openapi import allowed_methods, install_openapi
-from evidence_api.routes import evidence, log, registry
-from evidence_api.routes import platform as platform_routes
-from evidence_api.routes import takedowns as takedown_routes
-from evidence_api.routes.deps import RuntimeDep
+from evidence_api.core.config import Settings, get_settings
+from evidence_api.core.deps import RuntimeDep
+from evidence_api.core.errors import ApiError
+from evidence_api.core.guard import AuthFailures
+from evidence_api.core.limits import restore_recursion_limit
+from evidence_api.core.observability import instrument
+from evidence_api.core.openapi import allowed_methods, install_openapi
+from evidence_api.core.storage import StorageError
+from evidence_api.intake import routes as evidence
+from evidence_api.log import routes as log
+from evidence_api.registry import routes as registry
 from evidence_api.runtime import Runtime, build_runtime
-from evidence_api.storage import StorageError
+from evidence_api.takedowns import platform_routes
+from evidence_api.takedowns import routes as takedown_routes
 
 logger = logging.getLogger(__name__)
 

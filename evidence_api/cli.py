@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from evidence_api.config import ConfigurationError, check_production, get_settings
-from evidence_api.db import upgrade
+from evidence_api.core.config import ConfigurationError, check_production, get_settings
+from evidence_api.core.db import upgrade
 from verifier.errors import VerifierError
 from verifier.note import SignerKey
 
@@ -46,9 +46,9 @@ def serve(
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from evidence_api.app import create_app  # noqa: PLC0415
-    from evidence_api.observability import configure_logging  # noqa: PLC0415
+    from evidence_api.core.observability import configure_logging  # noqa: PLC0415
+    from evidence_api.core.server import uvicorn_options  # noqa: PLC0415
     from evidence_api.runtime import build_runtime  # noqa: PLC0415
-    from evidence_api.server import uvicorn_options  # noqa: PLC0415
     from evidence_api.verifier_mount import (  # noqa: PLC0415
         api_base_url,
         mount_prefix,
@@ -79,7 +79,7 @@ def serve(
         f"(mode {settings.mode}, data {settings.data_dir.resolve()}); API docs at /docs"
         + (f"; verification portal at {portal}" if portal else "")
     )
-    from evidence_api.trust_roots import runtime_trust_roots  # noqa: PLC0415
+    from evidence_api.trust.roots import runtime_trust_roots  # noqa: PLC0415
 
     typer.echo("Trust roots for verifiers (tier 5; give them out of band):")
     typer.echo("\n".join("  " + line for line in runtime_trust_roots(runtime).lines()))
@@ -146,7 +146,7 @@ def chain_rebind(
 def chain_status() -> None:
     """Show the chain binding, the trust roots for tier 5 (RPC URL, chain id, contract,
     log key id) and the newest anchors."""
-    from evidence_api.trust_roots import (  # noqa: PLC0415
+    from evidence_api.trust.roots import (  # noqa: PLC0415
         StatusUnavailableError,
         chain_status_lines,
     )
@@ -178,7 +178,7 @@ def verifier_serve(
         raise typer.Exit(2) from exc
     typer.echo(f"Verification service on http://{host}:{port}; portal at /verify, docs at /docs")
     typer.echo("\n".join("  " + line for line in config.describe()))
-    from evidence_api.server import uvicorn_options  # noqa: PLC0415
+    from evidence_api.core.server import uvicorn_options  # noqa: PLC0415
 
     uvicorn.run(
         create_verifier_app(config),
@@ -263,8 +263,8 @@ def create_token_cmd(
     """Create a bearer token. It is printed once and stored only as a hash."""
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    from evidence_api.auth import check_token_request, create_token, parse_expiry  # noqa: PLC0415
-    from evidence_api.errors import ApiError  # noqa: PLC0415
+    from evidence_api.core.auth import check_token_request, create_token, parse_expiry  # noqa: PLC0415
+    from evidence_api.core.errors import ApiError  # noqa: PLC0415
 
     try:  # refuse bad arguments before touching the database
         check_token_request(role, name, platform, display_name=display_name, unit=unit)
@@ -306,7 +306,7 @@ def _when(moment: datetime | None) -> str:
 @admin_app.command("list-tokens")
 def list_tokens_cmd() -> None:
     """List every token (never its secret: only its hash is stored)."""
-    from evidence_api.auth import is_expired, list_tokens  # noqa: PLC0415
+    from evidence_api.core.auth import is_expired, list_tokens  # noqa: PLC0415
 
     runtime = _admin_runtime()
     try:
@@ -344,8 +344,8 @@ def revoke_token_cmd(
     token_id: Annotated[int, typer.Argument(help="the token's id (evidence admin list-tokens)")],
 ) -> None:
     """Revoke a token: refused from its next request on."""
-    from evidence_api.auth import revoke_token  # noqa: PLC0415
-    from evidence_api.errors import ApiError  # noqa: PLC0415
+    from evidence_api.core.auth import revoke_token  # noqa: PLC0415
+    from evidence_api.core.errors import ApiError  # noqa: PLC0415
 
     runtime = _admin_runtime()
     try:
@@ -372,9 +372,9 @@ def create_platform_cmd(
     """Register a platform; prints its generated webhook secret, shown only once."""
     from pydantic import ValidationError  # noqa: PLC0415
 
-    from evidence_api.errors import ApiError  # noqa: PLC0415
-    from evidence_api.services.registry_platforms import create_platform  # noqa: PLC0415
-    from evidence_api.services.registry_schemas import PlatformCreate  # noqa: PLC0415
+    from evidence_api.core.errors import ApiError  # noqa: PLC0415
+    from evidence_api.registry.platforms import create_platform  # noqa: PLC0415
+    from evidence_api.registry.schemas import PlatformCreate  # noqa: PLC0415
 
     try:  # refuse bad arguments before touching the database
         body = PlatformCreate(code=code, name=name, webhook_url=webhook_url)

@@ -21,19 +21,19 @@ from anchoring.anchorer import anchor_step, confirm_step
 from anchoring.periodic import Periodic
 from anchoring.schema import log_entry
 from anchoring.sealer import seal_pending
-from evidence_api.config import Settings, check_production
-from evidence_api.data_files import prepare_data_dir
-from evidence_api.db import make_engine, upgrade
-from evidence_api.keys import load_signer
-from evidence_api.storage import ObjectStore
-from evidence_api.storage.factory import make_store
+from evidence_api.core.config import Settings, check_production
+from evidence_api.core.data_files import prepare_data_dir
+from evidence_api.core.db import make_engine, upgrade
+from evidence_api.core.keys import load_signer
+from evidence_api.core.storage import ObjectStore
+from evidence_api.core.storage.factory import make_store
 from verifier.merkle import leaf_hash
 from verifier.models import Entry
 from verifier.note import SignerKey
 from verifier.receipt import Receipt
 
 if TYPE_CHECKING:  # web3 is imported only when a chain is configured
-    from evidence_api.chain_setup import ChainContext
+    from evidence_api.core.chain_setup import ChainContext
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class Runtime:
         return "ok"
 
     def _storage_ready(self) -> str:
-        from evidence_api.storage import StorageError  # noqa: PLC0415
+        from evidence_api.core.storage import StorageError  # noqa: PLC0415
 
         try:
             self.store.check()
@@ -220,16 +220,16 @@ def build_runtime(
     )
     try:
         # imported here: the platform services import this module
-        from evidence_api.services.registry_platforms import seal_stored_secrets  # noqa: PLC0415
+        from evidence_api.registry.platforms import seal_stored_secrets  # noqa: PLC0415
 
         seal_stored_secrets(runtime)  # webhook secrets an older version left in clear
         if connect_chain and settings.chain != "none":
-            from evidence_api.chain_setup import open_chain  # noqa: PLC0415 - loads web3
+            from evidence_api.core.chain_setup import open_chain  # noqa: PLC0415 - loads web3
 
             runtime.chain = open_chain(settings, engine, rebind=rebind_chain)
-            from evidence_api.limits import restore_recursion_limit  # noqa: PLC0415
+            from evidence_api.core.limits import restore_recursion_limit  # noqa: PLC0415
 
-            restore_recursion_limit()  # web3's imports raised it (see evidence_api.limits)
+            restore_recursion_limit()  # web3's imports raised it (see evidence_api.core.limits)
     except Exception:
         engine.dispose()
         raise
@@ -244,10 +244,10 @@ def build_runtime(
         _watch_chain(runtime, runtime.chain)
     if start_supervisor if start_supervisor is not None else settings.run_supervisor:
         # imported here: the takedown services import this module
-        from evidence_api.services.takedowns_supervision import start_in_process  # noqa: PLC0415
+        from evidence_api.takedowns.supervision import start_in_process  # noqa: PLC0415
 
         runtime.supervisors = start_in_process(runtime)
-    from evidence_api.services.integrity import start_integrity_checks  # noqa: PLC0415
+    from evidence_api.integrity.service import start_integrity_checks  # noqa: PLC0415
 
     run_integrity = start_integrity if start_integrity is not None else settings.run_integrity
     if (integrity := start_integrity_checks(runtime, run=run_integrity)) is not None:

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from anchoring.schema import chain_binding
-from evidence_api.config import ConfigurationError
+from evidence_api.core.config import ConfigurationError
 from evidence_api.runtime import Runtime
 from verifier.errors import VerifierError
 from verifier.service.app import create_verifier_app

@@ -8,9 +8,9 @@ single writer per log and one anchoring transaction in flight).
 from __future__ import annotations
 
 from anchoring import tasks
-from evidence_api import tasks_supervision
-from evidence_api.config import Settings
+from evidence_api.core.config import Settings
 from evidence_api.runtime import NO_TIMERS, build_runtime
+from evidence_api.takedowns import tasks as tasks_supervision
 
 
 def _configure(settings: Settings) -> None:

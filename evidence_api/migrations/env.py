@@ -1,7 +1,7 @@
 """Alembic environment: the project's single migration history.
 
 The database URL comes from the Alembic config (set by
-:func:`evidence_api.db.upgrade`) — never from a module-level engine.
+:func:`evidence_api.core.db.upgrade`) — never from a module-level engine.
 """
 
 from __future__ import annotations

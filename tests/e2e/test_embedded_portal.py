@@ -31,7 +31,7 @@ import pytest
 from fastapi import FastAPI
 
 from anchoring.node import anvil_binary
-from evidence_api.db import make_engine
+from evidence_api.core.db import make_engine
 from tests.support.api import (
     EVIDENCE_CLI,
     auth_header,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evidence_api.config import Settings
-from evidence_api.storage.s3 import S3ObjectStore
+from evidence_api.core.config import Settings
+from evidence_api.core.storage.s3 import S3ObjectStore
 from tests.support.api import Backend, Stack, backend_params, open_backend, running_stack
 from tests.support.seaweed import WEED, SeaweedS3, seaweed_s3
 

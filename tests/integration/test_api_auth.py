@@ -27,9 +27,9 @@ import pytest
 from sqlalchemy import select, update
 
 from evidence_api.app import create_app
-from evidence_api.auth import ROLES, TOKEN_PREFIX, create_token
-from evidence_api.config import Settings
-from evidence_api.models import ApiToken
+from evidence_api.core.auth import ROLES, TOKEN_PREFIX, create_token
+from evidence_api.core.config import Settings
+from evidence_api.core.models import ApiToken
 from tests.support.api import (
     EVIDENCE_CLI,
     Stack,

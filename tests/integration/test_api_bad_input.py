@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import make_url
 
-from evidence_api.config import Settings
+from evidence_api.core.config import Settings
 from tests.support.api import (
     Server,
     Stack,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from evidence_api.config import Settings
+from evidence_api.core.config import Settings
 from tests.support.api import Stack, metadata, running_stack, table_counts
 
 RECORDS = ("log_entry", "evidence", "evidence_file")

@@ -32,11 +32,12 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from anchoring.schema import log_entry
-from evidence_api.auth import hash_token
-from evidence_api.config import Settings
-from evidence_api.db import make_engine
-from evidence_api.models import ApiToken, Evidence, EvidenceFile
-from evidence_api.storage import content_key
+from evidence_api.core.auth import hash_token
+from evidence_api.core.config import Settings
+from evidence_api.core.db import make_engine
+from evidence_api.core.models import ApiToken
+from evidence_api.core.storage import content_key
+from evidence_api.intake.models import Evidence, EvidenceFile
 from tests.support.api import (
     Backend,
     Stack,

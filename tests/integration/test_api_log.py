@@ -23,8 +23,8 @@ from sqlalchemy import select
 
 from anchoring.schema import log_checkpoint, log_entry
 from anchoring.sealer import seal_pending
-from evidence_api.config import ConfigurationError, Settings
-from evidence_api.keys import DEV_MARKER
+from evidence_api.core.config import ConfigurationError, Settings
+from evidence_api.core.keys import DEV_MARKER
 from evidence_api.runtime import build_runtime
 from tests.support.api import (
     EVIDENCE_CLI,

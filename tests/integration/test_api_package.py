@@ -29,11 +29,11 @@ import pytest
 from sqlalchemy import select
 
 from anchoring.schema import log_entry
-from evidence_api.auth import Principal, authenticate
-from evidence_api.config import Settings
-from evidence_api.services import package as package_service
-from evidence_api.storage import StorageIntegrityError, content_key
-from evidence_api.storage.local import LocalObjectStore
+from evidence_api.core.auth import Principal, authenticate
+from evidence_api.core.config import Settings
+from evidence_api.core.storage import StorageIntegrityError, content_key
+from evidence_api.core.storage.local import LocalObjectStore
+from evidence_api.intake import package as package_service
 from tests.support.api import (
     VERIFY_CLI,
     Stack,

@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from evidence_api.auth import authenticate, create_token
-from evidence_api.config import Settings
-from evidence_api.models_registry import CaseEvent, Platform
-from evidence_api.services import registry_cases
-from evidence_api.services.registry_schemas import CaseTransition
+from evidence_api.core.auth import authenticate, create_token
+from evidence_api.core.config import Settings
+from evidence_api.registry import cases as registry_cases
+from evidence_api.registry.models import CaseEvent, Platform
+from evidence_api.registry.schemas import CaseTransition
 from tests.support.api import (
     EVIDENCE_CLI,
     Stack,
@@ -121,7 +121,7 @@ def all_pages(stack: Stack, url: str, limit: int, **params: Any) -> list[dict[st
 
 def stored_secret(stack: Stack, code: str) -> str | None:
     """The platform's secret as the service opens it; the row holds it only sealed."""
-    from evidence_api import secretbox  # noqa: PLC0415 - the webhook secrets' at-rest format
+    from evidence_api.core import secretbox  # noqa: PLC0415 - the webhook secrets' at-rest format
 
     with stack.runtime.session() as session:
         raw = session.execute(

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from anchoring.schema import log_entry
-from evidence_api.config import Settings
+from evidence_api.core.config import Settings
 from tests.support.api import (
     Backend,
     assert_verifies,

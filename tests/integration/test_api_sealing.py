@@ -34,7 +34,7 @@ from sqlalchemy import Engine, func, select
 from anchoring.log import MerkleLog
 from anchoring.schema import log_checkpoint, log_entry
 from anchoring.store.sql import SqlNodeStore
-from evidence_api.config import Settings
+from evidence_api.core.config import Settings
 from tests.support.api import Stack, fresh_postgres_database, running_stack
 from tests.support.reference import ReferenceTree
 from verifier.checkpoint import open_checkpoint

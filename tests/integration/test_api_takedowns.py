@@ -30,10 +30,10 @@ import pytest
 from sqlalchemy import select
 
 from anchoring.schema import log_entry
-from evidence_api.auth import create_token
-from evidence_api.config import Settings
-from evidence_api.models_registry import Platform
-from evidence_api.services import webhook_sign
+from evidence_api.core.auth import create_token
+from evidence_api.core.config import Settings
+from evidence_api.registry.models import Platform
+from evidence_api.takedowns import webhook_sign
 from tests.support.api import (
     BACKENDS,
     Backend,

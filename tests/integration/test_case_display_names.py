@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from evidence_api.auth import create_token
-from evidence_api.models_registry import CaseEvent, CaseEvidence
+from evidence_api.core.auth import create_token
+from evidence_api.registry.models import CaseEvent, CaseEvidence
 from tests.support.api import Stack, auth_header, submit
 
 

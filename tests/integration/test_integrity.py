@@ -26,12 +26,13 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from anchoring.schema import log_entry, merkle_tile
-from evidence_api.config import Settings
-from evidence_api.db import make_engine
-from evidence_api.models import Evidence, EvidenceFile, IntegrityIncident
-from evidence_api.services.integrity import IntegrityChecker
-from evidence_api.storage import content_key
-from evidence_api.storage.local import LocalObjectStore
+from evidence_api.core.config import Settings
+from evidence_api.core.db import make_engine
+from evidence_api.core.storage import content_key
+from evidence_api.core.storage.local import LocalObjectStore
+from evidence_api.intake.models import Evidence, EvidenceFile
+from evidence_api.integrity.models import IntegrityIncident
+from evidence_api.integrity.service import IntegrityChecker
 from tests.support.api import (
     Stack,
     fresh_postgres_database,

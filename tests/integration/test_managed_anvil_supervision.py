@@ -37,7 +37,7 @@ from web3 import Web3
 from anchoring.contract import load_artifact
 from anchoring.node import ManagedAnvil, NodeLockedError, anvil_binary, rpc_ready
 from anchoring.schema import anchor_tx, chain_binding, log_entry
-from evidence_api.db import make_engine
+from evidence_api.core.db import make_engine
 from tests.support.api import (
     EVIDENCE_CLI,
     Server,

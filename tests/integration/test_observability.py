@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import make_url
 
-from evidence_api.config import Settings
+from evidence_api.core.config import Settings
 from tests.support.api import (
     auth_header,
     create_token_cli,

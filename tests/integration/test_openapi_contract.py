@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from evidence_api.config import Settings
+from evidence_api.core.config import Settings
 from tests.support.api import provision_tokens, serve_subprocess
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"

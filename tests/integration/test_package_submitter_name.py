@@ -12,7 +12,7 @@ import zipfile
 from sqlalchemy import select
 
 from anchoring.schema import log_entry
-from evidence_api.auth import create_token
+from evidence_api.core.auth import create_token
 from tests.support.api import Stack, auth_header, evidence_form
 
 

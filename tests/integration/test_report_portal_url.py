@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
 from evidence_api.app import create_app
-from evidence_api.config import Settings
+from evidence_api.core.config import Settings
 from evidence_api.verifier_mount import mount_verifier
 from tests.support.api import running_stack, submit, wait_for_bundle
 

@@ -25,7 +25,7 @@ import httpx
 import psutil
 import pytest
 
-from evidence_api.config import Settings
+from evidence_api.core.config import Settings
 from tests.support.api import Server, provision_tokens, serve_subprocess
 
 MiB = 1 << 20

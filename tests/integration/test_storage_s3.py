@@ -20,14 +20,14 @@ from minio.commonconfig import COMPLIANCE, ENABLED, GOVERNANCE
 from minio.error import S3Error
 from minio.retention import Retention
 
-from evidence_api.storage import (
+from evidence_api.core.storage import (
     ObjectNotFoundError,
     StorageError,
     StorageIntegrityError,
     StorageUnavailableError,
     content_key,
 )
-from evidence_api.storage.s3 import MIN_PART_SIZE, S3ObjectStore
+from evidence_api.core.storage.s3 import MIN_PART_SIZE, S3ObjectStore
 from tests.support.seaweed import SeaweedS3, free_port
 from verifier.digests import DualHasher, FileDigest, digest_stream
 

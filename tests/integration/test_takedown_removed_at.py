@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evidence_api.config import Settings
+from evidence_api.core.config import Settings
 from tests.integration.test_api_takedowns import World
 from tests.support.api import running_stack
 

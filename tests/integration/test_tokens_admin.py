@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from evidence_api.auth import TOKEN_PREFIX, create_token
-from evidence_api.config import ConfigurationError, Settings
-from evidence_api.db import make_engine
-from evidence_api.models import ApiToken
+from evidence_api.core.auth import TOKEN_PREFIX, create_token
+from evidence_api.core.config import ConfigurationError, Settings
+from evidence_api.core.db import make_engine
+from evidence_api.core.models import ApiToken
 from evidence_api.runtime import build_runtime
 from tests.support.api import (
     EVIDENCE_CLI,

@@ -25,12 +25,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from evidence_api.auth import create_token
-from evidence_api.config import Settings
-from evidence_api.models_registry import Platform
-from evidence_api.models_takedown import WebhookAttempt, WebhookDelivery
-from evidence_api.services import webhook_sign
-from evidence_api.services.registry_platforms import sealed_secret
+from evidence_api.core.auth import create_token
+from evidence_api.core.config import Settings
+from evidence_api.registry.models import Platform
+from evidence_api.registry.platforms import sealed_secret
+from evidence_api.takedowns import webhook_sign
+from evidence_api.takedowns.models import WebhookAttempt, WebhookDelivery
 from tests.support.api import Stack, running_stack, submit
 
 DEADLINE_S = 3.0

@@ -27,10 +27,10 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
-from evidence_api import secretbox
-from evidence_api.config import Settings
-from evidence_api.models_registry import Platform
-from evidence_api.services import webhook_sign
+from evidence_api.core import secretbox
+from evidence_api.core.config import Settings
+from evidence_api.registry.models import Platform
+from evidence_api.takedowns import webhook_sign
 from tests.support.api import Stack, backend_params, open_backend, running_stack, submit
 
 KINDS = [p for p in backend_params() if p.id in ("sqlite-local", "postgres-s3")]

@@ -29,12 +29,12 @@ from web3 import Web3
 from anchoring.node import ANVIL_DEV_KEY, ManagedAnvil
 from anchoring.schema import anchor_tx, chain_binding
 from evidence_api.app import create_app
-from evidence_api.auth import create_token
-from evidence_api.config import Settings
-from evidence_api.db import make_engine, upgrade
-from evidence_api.models_registry import Platform
+from evidence_api.core.auth import create_token
+from evidence_api.core.config import Settings
+from evidence_api.core.db import make_engine, upgrade
+from evidence_api.core.storage.local import LocalObjectStore
+from evidence_api.registry.models import Platform
 from evidence_api.runtime import Runtime, build_runtime
-from evidence_api.storage.local import LocalObjectStore
 from tests.support.redis import redis_server
 from tests.support.seaweed import SeaweedS3
 

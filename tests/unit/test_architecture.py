@@ -78,7 +78,7 @@ def top_level(names: set[str]) -> set[str]:
     ("source", "found"),
     [
         ("import anchoring.log", "anchoring"),
-        ("from evidence_api.db import upgrade", "evidence_api"),
+        ("from evidence_api.core.db import upgrade", "evidence_api"),
         ("from pymerkle import InmemoryTree", "pymerkle"),
         ("def f():\n    import pymerkle.hasher", "pymerkle"),
         ("if TYPE_CHECKING:\n    from anchoring import MerkleLog", "anchoring"),

@@ -10,7 +10,7 @@ from itertools import product
 
 import pytest
 
-from evidence_api.domain.case_workflow import (
+from evidence_api.registry.case_workflow import (
     FINAL,
     INITIAL,
     STATUSES,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from evidence_api.config import Settings
+from evidence_api.core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
@@ -271,7 +271,7 @@ def test_required_services_are_present() -> None:
 def test_every_evidence_variable_is_a_setting() -> None:
     for name in SERVICES:
         unknown = {k for k in env(name) if k.startswith("EVIDENCE_")} - SETTINGS_VARS
-        assert not unknown, f"{name}: not in evidence_api.config.Settings: {sorted(unknown)}"
+        assert not unknown, f"{name}: not in evidence_api.core.config.Settings: {sorted(unknown)}"
     # ... and so is every EVIDENCE_* name mentioned anywhere (comments, interpolations, image).
     for where, text in (("docker-compose.yml", COMPOSE_TEXT), ("Dockerfile", DOCKERFILE)):
         mentioned = set(re.findall(r"EVIDENCE_[A-Z0-9_]*[A-Z0-9]", text))
@@ -434,7 +434,7 @@ def test_trust_roots_are_published_after_the_api_deployed_the_contract() -> None
     assert job["image"] == APP_IMAGE and job["restart"] == "no"
     assert job["depends_on"] == {"api": {"condition": "service_healthy"}}
     command = job["command"]
-    assert command[:3] == ["python", "-m", "evidence_api.publish_trust"]
+    assert command[:3] == ["python", "-m", "evidence_api.trust.publish"]
     out = command[3]
     assert command[4:] == ["--api", SERVICES["verifier"]["environment"]["VERIFIER_LOG_URL"]]
     assert job["volumes"] == ["trust-roots:/srv/trust"]
@@ -452,7 +452,7 @@ def test_trust_roots_are_published_after_the_api_deployed_the_contract() -> None
 
 
 def test_the_published_file_sets_what_the_verifier_requires() -> None:
-    from evidence_api.publish_trust import verifier_env  # noqa: PLC0415
+    from evidence_api.trust.publish import verifier_env  # noqa: PLC0415
     from verifier.service.config import ServiceConfig  # noqa: PLC0415
 
     vkey = "evidence.example/log+01020304+" + "A" * 43 + "="

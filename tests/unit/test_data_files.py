@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from evidence_api.data_files import clean_spool, private_dir, private_sqlite
+from evidence_api.core.data_files import clean_spool, private_dir, private_sqlite
 
 
 def mode(path: Path) -> int:

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from evidence_api.guard import AuthFailures, json_depth_exceeds
-from evidence_api.limits import RECURSION_LIMIT, restore_recursion_limit
+from evidence_api.core.guard import AuthFailures, json_depth_exceeds
+from evidence_api.core.limits import RECURSION_LIMIT, restore_recursion_limit
 
 
 @pytest.mark.parametrize("opener", [b"[", b'{"a":'])
@@ -36,7 +36,7 @@ def test_bad_tokens_over_the_limit_wait_until_the_window_passes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr("evidence_api.guard.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("evidence_api.core.guard.time.monotonic", lambda: now[0])
     failures = AuthFailures(limit=3, window=60)
     for _ in range(3):
         assert failures.retry_after("10.0.0.1") is None

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evidence_api.config import ConfigurationError, Settings
-from evidence_api.keys import load_signer
+from evidence_api.core.config import ConfigurationError, Settings
+from evidence_api.core.keys import load_signer
 from verifier.note import SignerKey
 
 ORIGIN = "evidence.example/log"

@@ -22,8 +22,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.routing import Mount
 
 from evidence_api.app import create_app
-from evidence_api.config import Settings
-from evidence_api.observability import (
+from evidence_api.core.config import Settings
+from evidence_api.core.observability import (
     MAX_REQUEST_ID,
     REQUEST_ID,
     UNMATCHED,

@@ -652,7 +652,7 @@ def test_console_script_refuses_a_bomb_in_one_line(
 
 def test_readme_by_hand_steps_run_and_pass(sealed: Sealed, tmp_path: Path) -> None:
     """The README's scripts, run as printed with python3 and openssl, confirm tiers 3 and 4."""
-    from evidence_api.services.package_readme import ChainFacts, render_readme  # noqa: PLC0415
+    from evidence_api.intake.package_readme import ChainFacts, render_readme  # noqa: PLC0415
 
     vkey = sealed.signer.verifier().to_text()
     chain = ChainFacts(31337, "0x" + "ab" * 20, "0x" + "cd" * 32)

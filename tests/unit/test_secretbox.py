@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evidence_api import secretbox
-from evidence_api.config import ConfigurationError, Settings, check_production
+from evidence_api.core import secretbox
+from evidence_api.core.config import ConfigurationError, Settings, check_production
 
 KEY = bytes(range(32))  # 000102...1f
 SECRET = "whsec_" + "k" * 37

@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evidence_api.storage import (
+from evidence_api.core.storage import (
     ObjectNotFoundError,
     StorageIntegrityError,
     StorageUnavailableError,
     content_key,
 )
-from evidence_api.storage.factory import make_store
-from evidence_api.storage.local import LocalObjectStore
-from evidence_api.storage.s3 import S3ObjectStore
+from evidence_api.core.storage.factory import make_store
+from evidence_api.core.storage.local import LocalObjectStore
+from evidence_api.core.storage.s3 import S3ObjectStore
 from verifier.digests import FileDigest, digest_stream, sm3_hex
 
 # sha256sum /dev/null

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evidence_api.domain.takedown_workflow import (
+from evidence_api.takedowns.workflow import (
     FINAL,
     LABELS,
     OPEN,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from evidence_api.auth import MAX_LIFETIME, parse_expiry
-from evidence_api.errors import InvalidInputError
+from evidence_api.core.auth import MAX_LIFETIME, parse_expiry
+from evidence_api.core.errors import InvalidInputError
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 

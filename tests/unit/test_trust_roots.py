@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from evidence_api.cli import app
-from evidence_api.config import Settings, get_settings
-from evidence_api.services.package_readme import ChainFacts, render_readme
-from evidence_api.trust_roots import TrustRoots, configured_rpc_url
+from evidence_api.core.config import Settings, get_settings
+from evidence_api.intake.package_readme import ChainFacts, render_readme
+from evidence_api.trust.roots import TrustRoots, configured_rpc_url
 from tests.support.factories import sealed_evidence
 from verifier.service.config import ServiceConfig
 

@@ -3,7 +3,7 @@
 The expected check characters are computed by a second, table-driven
 implementation written here from the standard's description (the alphabet is
 derived by deleting I O Z S V from 0-9A-Z, the weights are recomputed as
-``pow(3, i, 31)``), not by :mod:`evidence_api.domain.uscc`. Detection of every
+``pow(3, i, 31)``), not by :mod:`evidence_api.registry.uscc`. Detection of every
 single-character substitution and adjacent transposition is checked
 exhaustively for a real code and by property for generated ones.
 """
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evidence_api.domain.uscc import (
+from evidence_api.registry.uscc import (
     ALPHABET,
     AUTHORITIES,
     WEIGHTS,

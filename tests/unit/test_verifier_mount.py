@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from evidence_api.app import create_app
-from evidence_api.config import ConfigurationError, Settings
+from evidence_api.core.config import ConfigurationError, Settings
 from evidence_api.runtime import Runtime, build_runtime
 from evidence_api.verifier_mount import (
     api_base_url,

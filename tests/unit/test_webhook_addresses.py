@@ -3,7 +3,7 @@
 One row per entry of the IANA IPv4 and IPv6 Special-Purpose Address Registries
 (https://www.iana.org/assignments/iana-ipv4-special-registry,
 https://www.iana.org/assignments/iana-ipv6-special-registry), written out here
-independently of :mod:`evidence_api.services.netcheck`'s own table: its first
+independently of :mod:`evidence_api.takedowns.netcheck`'s own table: its first
 and last address and, where the block carries an IPv4 address, a form that
 carries a non-global one. Then the forms the issue reported (``100.100.100.200``,
 ``[2002:7f00:1::]``), multicast, and global addresses that must stay allowed.
@@ -15,8 +15,8 @@ import ipaddress
 
 import pytest
 
-from evidence_api.services import netcheck
-from evidence_api.services.webhooks import (
+from evidence_api.takedowns import netcheck
+from evidence_api.takedowns.webhooks import (
     WebhookTargetError,
     allowed_hosts,
     literal_target_problem,

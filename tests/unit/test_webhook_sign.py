@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evidence_api.services.webhook_sign import (
+from evidence_api.takedowns.webhook_sign import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     MAX_HEADER_CHARS,

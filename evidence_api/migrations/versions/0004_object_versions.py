@@ -19,7 +19,7 @@ down_revision = "0003_anchoring"
 branch_labels = None
 depends_on = None
 
-#: Same bound as ``evidence_api.storage.s3.MAX_VERSION_ID``.
+#: Same bound as ``evidence_api.core.storage.s3.MAX_VERSION_ID``.
 VERSION_ID = sa.String(1024)
 
 

@@ -3,13 +3,13 @@
 ``platform.webhook_secret`` grows from 128 to 512 characters to hold a secret
 sealed with AES-256-GCM (``aesgcm1:`` + base64url of nonce, ciphertext and tag:
 216 characters for the longest, 128-character secret; see
-:mod:`evidence_api.secretbox`).
+:mod:`evidence_api.core.secretbox`).
 
 The migration does not seal the secrets already stored: it has no key (it runs
 from ``evidence db upgrade`` as well as at start, and a key belongs to the
 service's settings, not to the migration history). The service seals every
 secret still in clear at its next start
-(:func:`evidence_api.services.registry_platforms.seal_stored_secrets`), and
+(:func:`evidence_api.registry.platforms.seal_stored_secrets`), and
 until then reads a value without the prefix as clear.
 
 Downgrade: code older than this revision would sign with the sealed text as if
@@ -32,7 +32,7 @@ down_revision = "0009_tokens"
 branch_labels = None
 depends_on = None
 
-SEALED_PREFIX = "aesgcm1:"  # evidence_api.secretbox.PREFIX, frozen here as of this revision
+SEALED_PREFIX = "aesgcm1:"  # evidence_api.core.secretbox.PREFIX, frozen here as of this revision
 
 
 def upgrade() -> None:

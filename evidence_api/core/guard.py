@@ -1,0 +1,292 @@
+"""The request guard: who may send a body, and how big and how deep it may be.
+
+Every API route is a :class:`GuardedRoute`. Before FastAPI reads a byte of the
+body (it reads the body before it resolves dependencies):
+
+1. a route that needs a bearer token gets it checked (401/403), and a client
+   that keeps presenting bad tokens is refused with 429 and ``Retry-After``;
+2. a declared ``Content-Length`` over the route's limit is refused (413);
+3. the body is counted while it streams, chunked or not, and cut at the limit
+   (413): the upload route gets ``max_request_bytes``, every other route the
+   small ``max_json_bytes``;
+4. a JSON body is read whole (it is small), checked to be UTF-8 and nested at
+   most ``max_json_depth`` levels, and only then handed to FastAPI's parser:
+   ``[[[[…`` 100,000 deep is a 400, never a C-stack overflow.
+
+The principal found in step 1 is left in ``request.state.principal`` so the
+route's dependency does not look the token up twice. Routes that are not API
+routes (unknown paths, the mounted verification service) never read a body
+here; the verification service bounds its own.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Message, Receive
+
+from evidence_api.core.auth import authenticate
+from evidence_api.core.errors import (
+    ApiError,
+    BadRequestError,
+    ForbiddenError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """True when ``body`` nests brackets deeper than ``limit`` (brackets in strings
+    do not count). Stops at the first level over the limit: linear, early exit."""
+    depth = 0
+    for match in _JSON_TOKENS.finditer(body):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+class AuthFailures:
+    """Bad tokens per client over a sliding window; past ``limit`` the client waits."""
+
+    MAX_CLIENTS = 10_000
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        times = self._seen.get(client)
+        if times is None:
+            times = self._seen[client] = deque()
+            while len(self._seen) > self.MAX_CLIENTS:  # bounded memory under a spray
+                self._seen.popitem(last=False)
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+    def retry_after(self, client: str) -> int | None:
+        """Seconds ``client`` must wait, or None when it may try a token."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(client, now)
+            if len(times) < self.limit:
+                return None
+            return max(1, int(times[0] + self.window - now) + 1)
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            self._recent(client, time.monotonic()).append(time.monotonic())
+
+
+def streamed_body(limit_setting: str) -> Callable[[_F], _F]:
+    """Mark an endpoint that streams its own body (a multipart upload) and name the
+    ``Settings`` field that bounds it; every other body is small JSON."""
+
+    def mark(endpoint: _F) -> _F:
+        endpoint.streamed_limit = limit_setting  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+def route_roles(route: APIRoute) -> tuple[str, ...] | None:
+    """The roles a route's ``require(...)`` dependency admits (None: no token needed)."""
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        roles = getattr(dependant.call, "roles", None)
+        if roles is not None:
+            return tuple(roles)
+        stack.extend(dependant.dependencies)
+    return None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a route admits: the roles that may call it (None: public), the ``Settings``
+    field bounding its body, and whether that body is JSON to check before parsing."""
+
+    roles: tuple[str, ...] | None
+    limit_setting: str
+    json: bool
+
+
+class GuardedRoute(APIRoute):
+    """An ``APIRoute`` whose handler runs the guard before FastAPI reads the body.
+
+    Needs ``app.state.runtime`` (settings, sessions) and ``app.state.auth_failures``.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if route_roles(self) is not None:  # documented: the bearer scheme and its refusals
+            self.openapi_extra = {"security": [{"bearer": []}], **(self.openapi_extra or {})}
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        streamed = getattr(self.endpoint, "streamed_limit", None)
+        policy = Policy(
+            route_roles(self),
+            limit_setting=streamed or "max_json_bytes",
+            json=streamed is None and self.body_field is not None,
+        )
+
+        async def guarded(request: Request) -> Response:
+            await guard_request(request, policy)
+            return await handler(request)
+
+        return guarded
+
+
+async def guard_request(request: Request, policy: Policy) -> None:
+    """Authenticate, then bound (and for JSON, check) the body; raises :class:`ApiError`."""
+    runtime = request.app.state.runtime
+    settings = runtime.settings
+    limit: int = getattr(settings, policy.limit_setting)
+    declared = _declared_length(request)
+    if policy.roles is not None:
+        await _authorise(request, policy.roles)
+    if declared is not None and declared > limit:
+        raise PayloadTooLargeError(f"request body of {declared} bytes exceeds the limit of {limit}")
+    if policy.json and request.method in ("POST", "PUT", "PATCH"):
+        body = await _read_bounded(request.receive, limit)
+        _check_json(body, settings.max_json_depth)
+        request._body = body  # FastAPI's body read returns this; nothing more is read
+    else:
+        request._receive = _counting(request.receive, limit)
+
+
+async def _authorise(request: Request, roles: tuple[str, ...]) -> None:
+    failures: AuthFailures = request.app.state.auth_failures
+    authorization = request.headers.get("authorization", "")
+    client = request.client.host if request.client else "unknown"
+    if authorization:
+        wait = failures.retry_after(client)
+        if wait is not None:
+            raise _TooManyFailuresError(
+                f"too many invalid tokens from this client; retry in {wait} s", wait
+            )
+    runtime = request.app.state.runtime
+
+    def check() -> Any:
+        with runtime.session() as session:
+            return authenticate(session, authorization or None)
+
+    try:
+        principal = await run_in_threadpool(check)
+    except UnauthorizedError:
+        if authorization:
+            failures.failed(client)
+        raise
+    if principal.role not in roles:
+        raise ForbiddenError(
+            f"role {principal.role!r} may not do this; allowed: {', '.join(roles)}"
+        )
+    request.state.principal = principal
+
+
+def _check_json(body: bytes, depth: int) -> None:
+    if not body:
+        return
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _BadJsonError(f"body: is not valid UTF-8 (byte {exc.start})") from exc
+    if json_depth_exceeds(body, depth):
+        raise _BadJsonError(f"body: JSON nests deeper than {depth} levels")
+
+
+class _BadJsonError(ApiError):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="body")
+
+
+class _TooManyFailuresError(ApiError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+def _declared_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length", "")
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 19:
+        raise BadRequestError("Content-Length must be a decimal number of bytes")
+    return int(raw)
+
+
+async def _read_bounded(receive: Receive, limit: int) -> bytes:
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _DisconnectedError()
+        body += message.get("body", b"")
+        if len(body) > limit:
+            raise PayloadTooLargeError(f"request body exceeds this route's limit of {limit} bytes")
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+class _DisconnectedError(ApiError):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self) -> None:
+        super().__init__("the client went away before its body was complete")
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    """``receive`` that refuses (413) as soon as more than ``limit`` bytes arrived."""
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise PayloadTooLargeError(
+                    f"request body exceeds this route's limit of {limit} bytes"
+                )
+        return message
+
+    return counted

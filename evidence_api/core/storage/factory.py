@@ -1,0 +1,25 @@
+"""Build the configured object store (the settings decide which one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from evidence_api.core.storage.base import ObjectStore
+from evidence_api.core.storage.local import LocalObjectStore
+from evidence_api.core.storage.s3 import S3ObjectStore
+
+
+def make_store(kind: Literal["local", "s3"], **kwargs: Any) -> ObjectStore:
+    """Build a store from settings; connects to nothing.
+
+    ``local``: ``root``. ``s3``: ``endpoint``, ``access_key``, ``secret_key``,
+    ``bucket``, ``secure``, ``region``, ``retention_days`` (optionally
+    ``part_size``); its bucket is checked (and created with Object Lock if
+    absent) before the first write, or at start-up by ``ensure_bucket()``.
+    """
+    if kind == "local":
+        return LocalObjectStore(Path(kwargs["root"]))
+    if kind == "s3":
+        return S3ObjectStore(**kwargs)
+    raise ValueError(f"unknown object store kind {kind!r} (want 'local' or 's3')")

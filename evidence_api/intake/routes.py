@@ -1,0 +1,214 @@
+"""``/v1/evidence`` and ``/v1/stamps``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from evidence_api.core.deps import Reader, RuntimeDep, Submitter
+from evidence_api.core.guard import GuardedRoute, streamed_body
+from evidence_api.core.schemas import problem_responses
+from evidence_api.core.timestamps import ClientTime
+from evidence_api.intake import package as package_service
+from evidence_api.intake import service as evidence_service
+from evidence_api.intake import submit as intake
+from evidence_api.intake.schemas import (
+    EvidenceCreated,
+    EvidencePage,
+    EvidencePublic,
+    StampRequest,
+    StampResponse,
+)
+from evidence_api.intake.upload import receive_form
+
+router = APIRouter(prefix="/v1", tags=["evidence 证据"], route_class=GuardedRoute)
+
+EvidenceId = Annotated[str, Path(pattern=r"^ev-[0-9a-f]{28}$", description="evidence id")]
+ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
+
+
+def file_response(download: evidence_service.FileDownload) -> StreamingResponse:
+    """A stored evidence file as an attachment, with its digest and its custody entry."""
+    return StreamingResponse(
+        download.chunks,
+        media_type=download.media_type,
+        headers={
+            "Content-Length": str(download.size),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(download.name)}",
+            "X-Content-SHA256": download.sha256,
+            "X-Custody-Entry": download.custody_entry,
+        },
+    )
+
+
+MULTIPART_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["metadata", "files"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "metadata": {
+                            "type": "string",
+                            "description": "JSON; see the EvidenceMetadata schema",
+                        },
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/evidence",
+    status_code=201,
+    response_model=EvidenceCreated,
+    responses=ERRORS,
+    openapi_extra=MULTIPART_DOC,
+    summary="Submit evidence (提交证据)",
+)
+@streamed_body("max_request_bytes")
+async def submit_evidence(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: Submitter,
+    idempotency_key: Annotated[
+        str | None,
+        Header(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$"),
+    ] = None,
+) -> JSONResponse:
+    """Files are hashed (SHA-256, SM3) while they stream in, stored under Object Lock,
+    and recorded in the log; the answer carries the signed receipt."""
+    settings = runtime.settings  # the guard has bounded the body (max_request_bytes)
+    form = await receive_form(
+        request.stream(),
+        request.headers.get("content-type"),
+        spool=settings.resolved_spool_dir,
+        max_file_bytes=settings.max_file_bytes,
+        max_files=settings.max_files,
+        max_metadata_bytes=settings.max_metadata_bytes,
+    )
+    try:
+        metadata = intake.parse_metadata(form.metadata, settings.max_metadata_bytes)
+        result = await run_in_threadpool(
+            intake.submit_evidence, runtime, principal, metadata, form.files, idempotency_key
+        )
+    finally:
+        form.cleanup()
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return JSONResponse(result.created.model_dump(mode="json"), status_code=201, headers=headers)
+
+
+@router.post(
+    "/stamps",
+    response_model=StampResponse,
+    responses=ERRORS,
+    summary="Timestamp digests without their files (哈希存证)",
+)
+def submit_stamps(body: StampRequest, runtime: RuntimeDep, principal: Submitter) -> Response:
+    result = intake.submit_stamps(runtime, principal, body.digests)
+    # Serialised once, here: FastAPI would validate the 1,000 receipts against the
+    # response model again before encoding them.
+    return Response(result.model_dump_json(), media_type="application/json")
+
+
+@router.get(
+    "/evidence", response_model=EvidencePage, responses=ERRORS, summary="List evidence (证据列表)"
+)
+def list_evidence(
+    runtime: RuntimeDep,
+    _: Reader,
+    case: Annotated[
+        str | None,
+        Query(
+            max_length=256,
+            description="a case: evidence linked to the case with this number (or id), or "
+            "submitted with this case reference",
+        ),
+    ] = None,
+    platform: Annotated[str | None, Query(max_length=256)] = None,
+    entity: Annotated[str | None, Query(max_length=256)] = None,
+    since: Annotated[ClientTime | None, Query(description="received at or after")] = None,
+    until: Annotated[ClientTime | None, Query(description="received before")] = None,
+    limit: Annotated[int, Query(ge=1, le=evidence_service.MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> EvidencePage:
+    flt = evidence_service.EvidenceFilter(case, platform, entity, since, until)
+    return evidence_service.list_evidence(runtime, flt, limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/evidence/{evidence_id}",
+    response_model=EvidencePublic,
+    responses=ERRORS,
+    summary="One evidence item (证据详情)",
+)
+def get_evidence(evidence_id: EvidenceId, runtime: RuntimeDep, _: Reader) -> EvidencePublic:
+    return evidence_service.get_evidence(runtime, evidence_id)
+
+
+@router.get(
+    "/evidence/{evidence_id}/files/{name}",
+    responses={**ERRORS, 200: {"content": {"application/octet-stream": {}}}},
+    response_class=StreamingResponse,
+    summary="Download a file; recorded as a custody entry (调取记录)",
+)
+def download_file(
+    evidence_id: EvidenceId,
+    name: Annotated[str, Path(min_length=1, max_length=255)],
+    runtime: RuntimeDep,
+    principal: Reader,
+    purpose: Annotated[
+        str, Query(min_length=1, max_length=256, description="why the file is read (调取目的)")
+    ],
+) -> StreamingResponse:
+    return file_response(evidence_service.open_file(runtime, principal, evidence_id, name, purpose))
+
+
+@router.get(
+    "/evidence/{evidence_id}/proof",
+    responses={**ERRORS, 200: {"description": "evidence-proof/v1 bundle"}},
+    summary="Proof bundle: pending, then sealed, then anchored (证明包)",
+)
+def proof(evidence_id: EvidenceId, runtime: RuntimeDep, _: Reader) -> JSONResponse:
+    bundle = evidence_service.proof_bundle(runtime, evidence_id)
+    return JSONResponse(bundle.model_dump(mode="json"))
+
+
+@router.get(
+    "/evidence/{evidence_id}/package",
+    responses={**ERRORS, 200: {"content": {"application/zip": {}}}},
+    response_class=StreamingResponse,
+    summary="Evidence package (ZIP) for offline verification; a custody entry (证据包导出)",
+)
+def export_package(
+    evidence_id: EvidenceId,
+    runtime: RuntimeDep,
+    principal: Reader,
+    purpose: Annotated[
+        str, Query(min_length=1, max_length=256, description="why it is exported (导出目的)")
+    ],
+) -> StreamingResponse:
+    """The files, manifest.json, proof.json, the log key, the chain facts and a README
+    (evidence-package/v1, docs/package-format.md), streamed as a ZIP."""
+    export = package_service.export_package(runtime, principal, evidence_id, purpose)
+    return StreamingResponse(
+        export.chunks,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f"attachment; filename={export.filename}",
+            "X-Custody-Entry": export.custody_entry,
+        },
+    )

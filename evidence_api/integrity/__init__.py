@@ -1,0 +1,1 @@
+"""The store's integrity passes and the incidents they record."""

@@ -1,0 +1,1 @@
+"""The public log API: checkpoints, inclusion and consistency proofs, lookups."""

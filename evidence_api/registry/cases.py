@@ -1,0 +1,347 @@
+"""Cases (案件): number, title, entity, responsible officer, workflow status, evidence.
+
+Every change is a :class:`~evidence_api.registry.models.CaseEvent` written in the
+same transaction as the change itself, so the history cannot miss or invent one.
+A status change is a conditional UPDATE (``WHERE status = <the status read>``):
+of two officers moving the same case at once, one wins and the other gets the
+409 a stale request deserves. A closed case (结案) is read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, Select, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from evidence_api.core.auth import Principal, holders
+from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
+from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.intake.models import Evidence
+from evidence_api.registry import case_workflow as workflow
+from evidence_api.registry.entities import entity_by_id
+from evidence_api.registry.models import CaseEvent, CaseEvidence, CaseFile
+from evidence_api.registry.platforms import utc
+from evidence_api.registry.schemas import (
+    CaseCreate,
+    CaseEventPage,
+    CaseEventPublic,
+    CasePage,
+    CasePublic,
+    CaseTransition,
+    CaseUpdate,
+    EvidenceLink,
+    LinkedEvidence,
+    LinkResult,
+    Status,
+)
+from evidence_api.runtime import Runtime
+
+MAX_PAGE = 200
+_BY_LABEL = {label: code for code, label in workflow.STATUSES.items()}
+
+
+def status_code(name: str, *, field: str) -> str:
+    """A status given by code (``filed``) or label (``立案``); 422 naming ``field`` otherwise."""
+    code = _BY_LABEL.get(name, name)
+    try:
+        return workflow.check_status(code)
+    except workflow.UnknownStatusError as exc:
+        raise InvalidInputError(f"{field}: {exc}", field=field) from exc
+
+
+def evidence_linked_to(case: str) -> Select[str]:
+    """The ids of the evidence linked to the case numbered ``case`` (or, all digits, with
+    that id): what ``GET /v1/evidence?case=`` means besides the submission's own
+    ``case_ref``."""
+    match: ColumnElement[bool] = CaseFile.number == case
+    if case.isdigit() and len(case) <= 18:
+        match = or_(match, CaseFile.id == int(case))
+    return (
+        select(CaseEvidence.evidence_id)
+        .join(CaseFile, CaseFile.id == CaseEvidence.case_id)
+        .where(match)
+    )
+
+
+def _status(code: str | None) -> Status | None:
+    return None if code is None else Status(code=code, label=workflow.STATUSES[code])
+
+
+def _links(session: Session, case_ids: list[int]) -> dict[int, list[LinkedEvidence]]:
+    """The evidence linked to each case, in link order (one query for a whole page)."""
+    found: dict[int, list[LinkedEvidence]] = {case_id: [] for case_id in case_ids}
+    rows = session.execute(
+        select(CaseEvidence).where(CaseEvidence.case_id.in_(case_ids)).order_by(CaseEvidence.id)
+    ).scalars()
+    links = list(rows)
+    names = holders(session, {link.linked_by for link in links})
+    for link in links:
+        found[link.case_id].append(
+            LinkedEvidence(
+                evidence_id=link.evidence_id,
+                linked_at=utc(link.linked_at),
+                linked_by=link.linked_by,
+                linked_by_name=names.get(link.linked_by),
+            )
+        )
+    return found
+
+
+def _public(row: CaseFile, evidence: list[LinkedEvidence]) -> CasePublic:
+    return CasePublic(
+        id=row.id,
+        number=row.number,
+        title=row.title,
+        entity_id=row.entity_id,
+        officer=row.officer,
+        status=Status(code=row.status, label=workflow.STATUSES[row.status]),
+        allowed_next=[
+            Status(code=s, label=workflow.STATUSES[s]) for s in workflow.allowed_next(row.status)
+        ],
+        evidence=evidence,
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+    )
+
+
+def _one(session: Session, row: CaseFile) -> CasePublic:
+    return _public(row, _links(session, [row.id])[row.id])
+
+
+def _case(session: Session, case_id: int) -> CaseFile:
+    row = session.get(CaseFile, case_id)
+    if row is None:
+        raise NotFoundError(f"no case {case_id}")
+    return row
+
+
+def _open_case(session: Session, case_id: int) -> CaseFile:
+    row = _case(session, case_id)
+    if row.status == workflow.FINAL:
+        raise ConflictError(
+            f"case {row.number!r} is {workflow.describe(row.status)}; it can no longer be changed"
+        )
+    return row
+
+
+def _event(
+    session: Session,
+    row: CaseFile,
+    principal: Principal,
+    kind: str,
+    at: datetime,
+    **fields: str | None,
+) -> None:
+    session.add(CaseEvent(case_id=row.id, kind=kind, actor=principal.pseudonym, at=at, **fields))
+
+
+def create_case(runtime: Runtime, principal: Principal, body: CaseCreate) -> CasePublic:
+    """A new case in 线索 (clue): every case starts as a lead and is filed by transition."""
+    now = datetime.now(UTC)
+    try:
+        with runtime.session() as session:
+            if body.entity_id is not None:
+                entity_by_id(session, body.entity_id, field="entity_id")
+            row = CaseFile(
+                number=body.number,
+                title=body.title,
+                entity_id=body.entity_id,
+                officer=body.officer or principal.name,
+                status=workflow.INITIAL,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            _event(session, row, principal, "created", now, to_status=row.status)
+            session.flush()
+            return _one(session, row)
+    except IntegrityError as exc:
+        raise ConflictError(f"case number {body.number!r} already exists", field="number") from exc
+
+
+def get_case(runtime: Runtime, case_id: int) -> CasePublic:
+    with runtime.session() as session:
+        return _one(session, _case(session, case_id))
+
+
+def update_case(
+    runtime: Runtime, principal: Principal, case_id: int, body: CaseUpdate
+) -> CasePublic:
+    """Change title, entity or officer (checked as on creation); one ``updated`` event."""
+    given = body.model_fields_set
+    for name in ("title", "officer"):
+        if name in given and getattr(body, name) is None:
+            raise InvalidInputError(f"{name}: may not be null", field=name)
+    now = datetime.now(UTC)
+    with runtime.session() as session:
+        row = _open_case(session, case_id)
+        changed = []
+        if "entity_id" in given and body.entity_id != row.entity_id:
+            if body.entity_id is not None:
+                entity_by_id(session, body.entity_id, field="entity_id")
+            row.entity_id = body.entity_id
+            changed.append("entity_id")
+        for name in ("title", "officer"):
+            value = getattr(body, name)
+            if name in given and value != getattr(row, name):
+                setattr(row, name, value)
+                changed.append(name)
+        if changed:
+            row.updated_at = now
+            _event(session, row, principal, "updated", now, note="changed: " + ", ".join(changed))
+        session.flush()
+        return _one(session, row)
+
+
+def transition_case(
+    runtime: Runtime, principal: Principal, case_id: int, body: CaseTransition
+) -> CasePublic:
+    """Move the case one step; 409 naming the allowed next statuses otherwise."""
+    target = status_code(body.to, field="to")
+    now = datetime.now(UTC)
+    with runtime.session() as session:
+        row = _case(session, case_id)
+        current = row.status
+        try:
+            workflow.transition(current, target)
+        except workflow.TransitionError as exc:
+            raise ConflictError(str(exc), field="to") from exc
+        moved = session.execute(
+            update(CaseFile)
+            .where(CaseFile.id == case_id, CaseFile.status == current)
+            .values(status=target, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConflictError(
+                f"case {row.number!r} changed status meanwhile; read it again and retry",
+                field="to",
+            )
+        _event(
+            session,
+            row,
+            principal,
+            "transition",
+            now,
+            from_status=current,
+            to_status=target,
+            note=body.note,
+        )
+        session.flush()
+        session.refresh(row)
+        return _one(session, row)
+
+
+def link_evidence(
+    runtime: Runtime, principal: Principal, case_id: int, body: EvidenceLink
+) -> LinkResult:
+    """Link evidence ids to the case; 404 naming every id that does not exist.
+
+    Linking what is already linked changes nothing (a retry is safe).
+    """
+    wanted = list(dict.fromkeys(body.evidence_ids))  # in order, once each
+    now = datetime.now(UTC)
+    try:
+        with runtime.session() as session:
+            row = _open_case(session, case_id)
+            known = set(
+                session.execute(select(Evidence.id).where(Evidence.id.in_(wanted))).scalars()
+            )
+            missing = [e for e in wanted if e not in known]
+            if missing:
+                raise NotFoundError(f"no evidence {', '.join(missing)}", field="evidence_ids")
+            present = set(
+                session.execute(
+                    select(CaseEvidence.evidence_id).where(
+                        CaseEvidence.case_id == row.id, CaseEvidence.evidence_id.in_(wanted)
+                    )
+                ).scalars()
+            )
+            new = [e for e in wanted if e not in present]
+            for evidence_id in new:
+                session.add(
+                    CaseEvidence(
+                        case_id=row.id,
+                        evidence_id=evidence_id,
+                        linked_by=principal.pseudonym,
+                        linked_at=now,
+                    )
+                )
+                _event(session, row, principal, "evidence_linked", now, evidence_id=evidence_id)
+            if new:
+                row.updated_at = now
+            session.flush()
+    except IntegrityError as exc:
+        raise ConflictError(
+            "the same evidence was linked concurrently; retry", field="evidence_ids"
+        ) from exc
+    return LinkResult(linked=new, already_linked=[e for e in wanted if e in present])
+
+
+def case_events(runtime: Runtime, case_id: int, *, limit: int, cursor: str | None) -> CaseEventPage:
+    """The case's history, oldest first; ``cursor`` continues after the previous page."""
+    query = (
+        select(CaseEvent)
+        .where(CaseEvent.case_id == case_id)
+        .order_by(CaseEvent.id)
+        .limit(limit + 1)
+    )
+    if cursor:
+        query = query.where(CaseEvent.id > decode_cursor(cursor))
+    with runtime.session() as session:
+        _case(session, case_id)
+        rows = list(session.execute(query).scalars())
+        # Names at display time: the stored history keeps the pseudonym only.
+        names = holders(session, {e.actor for e in rows[:limit]})
+    items = [
+        CaseEventPublic(
+            id=e.id,
+            kind=e.kind,
+            from_status=_status(e.from_status),
+            to_status=_status(e.to_status),
+            step=workflow.TRANSITIONS.get((e.from_status, e.to_status))
+            if e.kind == "transition" and e.from_status and e.to_status
+            else None,
+            evidence_id=e.evidence_id,
+            note=e.note,
+            actor=e.actor,
+            actor_name=names.get(e.actor),
+            at=utc(e.at),
+        )
+        for e in rows[:limit]
+    ]
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return CaseEventPage(items=items, next_cursor=next_cursor)
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    status: str | None = None
+    officer: str | None = None
+    entity_id: int | None = None
+    number: str | None = None
+
+
+def list_cases(runtime: Runtime, flt: CaseFilter, *, limit: int, cursor: str | None) -> CasePage:
+    """Newest first; ``cursor`` continues after the last item of the previous page."""
+    query = select(CaseFile).order_by(CaseFile.id.desc()).limit(limit + 1)
+    if cursor:
+        query = query.where(CaseFile.id < decode_cursor(cursor))
+    if flt.status is not None:
+        query = query.where(CaseFile.status == status_code(flt.status, field="status"))
+    if flt.officer is not None:
+        query = query.where(CaseFile.officer == flt.officer)
+    if flt.entity_id is not None:
+        query = query.where(CaseFile.entity_id == flt.entity_id)
+    if flt.number is not None:
+        query = query.where(CaseFile.number == flt.number)
+    with runtime.session() as session:
+        rows = list(session.execute(query).scalars())
+        links = _links(session, [r.id for r in rows[:limit]])
+        items = [_public(r, links[r.id]) for r in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return CasePage(items=items, next_cursor=next_cursor)

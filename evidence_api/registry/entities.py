@@ -1,0 +1,205 @@
+"""Online trading entities (网络交易经营者): one shop on one platform.
+
+The 统一社会信用代码 is checked with :mod:`evidence_api.registry.uscc` on create
+and on update alike, after trimming and upper-casing (codes are often typed from
+a photo of the licence); a bad one is a 422 saying what is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
+from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.registry.models import Platform, TradingEntity
+from evidence_api.registry.platforms import platform_by_code, utc
+from evidence_api.registry.schemas import (
+    RISK_GRADES,
+    EntityCreate,
+    EntityPage,
+    EntityPublic,
+    EntityUpdate,
+    UsccPublic,
+)
+from evidence_api.registry.uscc import UsccError, parse_uscc
+from evidence_api.runtime import Runtime
+
+MAX_PAGE = 200
+
+
+def normalise_uscc(raw: str | None) -> str | None:
+    """The checked, upper-cased code; 422 (field ``uscc``) with the standard's reason."""
+    if raw is None:
+        return None
+    code = raw.strip().upper()
+    try:
+        parse_uscc(code)
+    except UsccError as exc:
+        raise InvalidInputError(
+            f"uscc: not a valid 统一社会信用代码 (GB 32100-2015): {exc.reason}", field="uscc"
+        ) from exc
+    return code
+
+
+def _uscc_public(code: str | None) -> UsccPublic | None:
+    if code is None:
+        return None
+    info = parse_uscc(code)
+    return UsccPublic(
+        code=code,
+        authority=f"{info.authority} {info.authority_label}",
+        organisation_type=f"{info.organisation_type} {info.organisation_type_label}",
+        division=info.division,
+    )
+
+
+def public(row: TradingEntity, platform_code: str) -> EntityPublic:
+    return EntityPublic(
+        id=row.id,
+        platform=platform_code,
+        shop_name=row.shop_name,
+        shop_id=row.shop_id,
+        shop_url=row.shop_url,
+        uscc=_uscc_public(row.uscc),
+        risk_grade=row.risk_grade,
+        risk_grade_label=RISK_GRADES.get(row.risk_grade) if row.risk_grade else None,
+        risk_class=row.risk_class,
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+    )
+
+
+def _duplicate(platform: str, shop_id: str | None) -> ConflictError:
+    return ConflictError(
+        f"platform {platform!r} already has an entity with shop_id {shop_id!r}", field="shop_id"
+    )
+
+
+def entity_by_id(session: Session, entity_id: int, *, field: str | None = None) -> TradingEntity:
+    """Entity ``entity_id``: 404, or 422 naming ``field`` when a request body cited it."""
+    row = session.get(TradingEntity, entity_id)
+    if row is None:
+        if field is not None:
+            raise InvalidInputError(f"{field}: no trading entity {entity_id}", field=field)
+        raise NotFoundError(f"no trading entity {entity_id}")
+    return row
+
+
+def _code_of(session: Session, row: TradingEntity) -> str:
+    code: str = session.execute(
+        select(Platform.code).where(Platform.id == row.platform_id)
+    ).scalar_one()
+    return code
+
+
+def create_entity(runtime: Runtime, body: EntityCreate) -> EntityPublic:
+    uscc = normalise_uscc(body.uscc)
+    now = datetime.now(UTC)
+    try:
+        with runtime.session() as session:
+            platform = platform_by_code(session, body.platform, field="platform")
+            row = TradingEntity(
+                platform_id=platform.id,
+                shop_name=body.shop_name,
+                shop_id=body.shop_id,
+                shop_url=body.shop_url,
+                uscc=uscc,
+                risk_grade=body.risk_grade,
+                risk_class=body.risk_class,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            return public(row, platform.code)
+    except IntegrityError as exc:
+        raise _duplicate(body.platform, body.shop_id) from exc
+
+
+NOT_NULL = ("platform", "shop_name")
+
+
+def update_entity(runtime: Runtime, entity_id: int, body: EntityUpdate) -> EntityPublic:
+    """Change the named fields, checked as on creation; ``null`` clears optional ones."""
+    given = body.model_fields_set
+    for name in NOT_NULL:
+        if name in given and getattr(body, name) is None:
+            raise InvalidInputError(f"{name}: may not be null", field=name)
+    uscc = normalise_uscc(body.uscc) if "uscc" in given else None
+    where: tuple[str | None, str | None] = (body.platform, body.shop_id)  # for a 409
+    try:
+        with runtime.session() as session:
+            row = entity_by_id(session, entity_id)
+            shop_id = body.shop_id if "shop_id" in given else row.shop_id
+            where = (body.platform or _code_of(session, row), shop_id)
+            if body.platform is not None:
+                row.platform_id = platform_by_code(session, body.platform, field="platform").id
+            if body.shop_name is not None:
+                row.shop_name = body.shop_name
+            if "uscc" in given:
+                row.uscc = uscc
+            for name in ("shop_id", "shop_url", "risk_grade", "risk_class"):
+                if name in given:
+                    setattr(row, name, getattr(body, name))
+            row.updated_at = datetime.now(UTC)
+            session.flush()
+            return public(row, _code_of(session, row))
+    except IntegrityError as exc:
+        raise _duplicate(where[0] or "(unknown)", where[1]) from exc
+
+
+def get_entity(runtime: Runtime, entity_id: int) -> EntityPublic:
+    with runtime.session() as session:
+        row = entity_by_id(session, entity_id)
+        return public(row, _code_of(session, row))
+
+
+@dataclass(frozen=True)
+class EntityFilter:
+    platform: str | None = None
+    uscc: str | None = None
+    risk_grade: str | None = None
+    #: Part of the shop name, case-insensitive.
+    q: str | None = None
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filtered(query: Select[TradingEntity, str], flt: EntityFilter) -> Select[TradingEntity, str]:
+    if flt.platform is not None:
+        query = query.where(Platform.code == flt.platform)
+    if flt.uscc is not None:
+        query = query.where(TradingEntity.uscc == flt.uscc.strip().upper())
+    if flt.risk_grade is not None:
+        query = query.where(TradingEntity.risk_grade == flt.risk_grade)
+    if flt.q is not None:
+        pattern = f"%{_like_escaped(flt.q.lower())}%"
+        query = query.where(func.lower(TradingEntity.shop_name).like(pattern, escape="\\"))
+    return query
+
+
+def list_entities(
+    runtime: Runtime, flt: EntityFilter, *, limit: int, cursor: str | None
+) -> EntityPage:
+    """Newest first; ``cursor`` continues after the last item of the previous page."""
+    query = (
+        select(TradingEntity, Platform.code)
+        .join(Platform, Platform.id == TradingEntity.platform_id)
+        .order_by(TradingEntity.id.desc())
+        .limit(limit + 1)
+    )
+    if cursor:
+        query = query.where(TradingEntity.id < decode_cursor(cursor))
+    query = _filtered(query, flt)
+    with runtime.session() as session:
+        rows = list(session.execute(query).all())
+        items = [public(row, code) for row, code in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
+    return EntityPage(items=items, next_cursor=next_cursor)

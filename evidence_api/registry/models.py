@@ -1,0 +1,126 @@
+"""Registries of the supervision workflow: platforms, online trading entities, cases.
+
+Tables share :data:`evidence_api.core.models.Base`, so the one Alembic history
+(``0005_platforms``, ``0006_registries``) creates them.
+
+Codes, not labels, are stored (``status='filed'``, ``risk_grade='B'``): the
+Chinese labels belong to :mod:`evidence_api.registry.case_workflow` and the API,
+so a label can be reworded without a migration.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from anchoring.schema import BigId
+from evidence_api.core.models import Base
+
+
+class Platform(Base):
+    """An e-commerce platform that receives takedown orders.
+
+    ``code`` is what platform tokens are bound to (``ApiToken.platform``).
+    The webhook secret signs deliveries (HMAC-SHA256), so it is kept, not hashed:
+    sealed with AES-256-GCM (``aesgcm1:...``, :mod:`evidence_api.core.secretbox`), which
+    needs up to 216 characters for a 128-character secret.
+    """
+
+    __tablename__ = "platform"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    webhook_url: Mapped[str | None] = mapped_column(String(2048))
+    webhook_secret: Mapped[str | None] = mapped_column(String(512))
+    webhook_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TradingEntity(Base):
+    """An online trading entity (网络交易经营者): one shop on one platform.
+
+    ``uscc`` is the 统一社会信用代码 (GB 32100-2015), checked before it is stored;
+    it is optional because individual sellers often have none. A shop id is
+    unique on its platform (NULLs, i.e. unknown ids, never collide).
+    """
+
+    __tablename__ = "trading_entity"
+    __table_args__ = (UniqueConstraint("platform_id", "shop_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id"), index=True)
+    shop_name: Mapped[str] = mapped_column(String(256), index=True)
+    shop_id: Mapped[str | None] = mapped_column(String(128))
+    shop_url: Mapped[str | None] = mapped_column(String(2048))
+    uscc: Mapped[str | None] = mapped_column(String(18), index=True)
+    #: 企业信用风险分类: A (低) .. D (高); None: not yet graded.
+    risk_grade: Mapped[str | None] = mapped_column(String(1), index=True)
+    #: Free-text risk category (e.g. 食品, 化妆品, 直播带货).
+    risk_class: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseFile(Base):
+    """A case (案件): number, title, the entity concerned, officer and workflow status.
+
+    ``status`` is a code of :mod:`evidence_api.registry.case_workflow`; every change
+    of it is a :class:`CaseEvent`.
+    """
+
+    __tablename__ = "case_file"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(256))
+    entity_id: Mapped[int | None] = mapped_column(ForeignKey("trading_entity.id"), index=True)
+    officer: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseEvidence(Base):
+    """Evidence linked to a case (by the evidence's public id); each link once."""
+
+    __tablename__ = "case_evidence"
+    __table_args__ = (UniqueConstraint("case_id", "evidence_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
+    evidence_id: Mapped[str] = mapped_column(ForeignKey("evidence.id"), index=True)
+    linked_by: Mapped[str] = mapped_column(String(64))
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CaseEvent(Base):
+    """One line of a case's history: creation, an edit, a status change or an evidence link.
+
+    ``actor`` is the caller's pseudonym (``token-<id>``), as in log entries.
+    """
+
+    __tablename__ = "case_event"
+    __table_args__ = (Index("ix_case_event_case_id_id", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    evidence_id: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

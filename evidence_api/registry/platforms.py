@@ -1,0 +1,224 @@
+"""Platforms: the e-commerce platforms that receive takedown orders (admin-managed).
+
+The webhook secret signs deliveries (HMAC-SHA256), so it cannot be hashed; it
+is stored sealed with AES-256-GCM under ``EVIDENCE_SECRETS_KEY``
+(:mod:`evidence_api.core.secretbox`), bound to the platform's code. It leaves the
+service once: in the answer that generated it (creation without a secret, or a
+rotation). An admin may also supply one; it is never echoed. Secrets stored in
+clear before ``0010_webhook_secrets`` are sealed at the next start
+(:func:`seal_stored_secrets`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from evidence_api.core import secretbox
+from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
+from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.registry.models import Platform
+from evidence_api.registry.schemas import (
+    PlatformCreate,
+    PlatformPage,
+    PlatformPublic,
+    PlatformUpdate,
+    PlatformWithSecret,
+)
+from evidence_api.runtime import Runtime
+from evidence_api.takedowns.webhooks import allowed_hosts, literal_target_problem
+
+MAX_PAGE = 200
+
+log = logging.getLogger(__name__)
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` in UTC. SQLite hands back the stored UTC time without its zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)  # 43 characters, 256 bits
+
+
+def sealed_secret(runtime: Runtime, code: str, secret: str) -> str:
+    """``secret`` as it is stored for platform ``code``: sealed."""
+    key = secretbox.load_key(runtime.settings)
+    return secretbox.seal(key, secret, secretbox.platform_context(code))
+
+
+def seal_stored_secrets(runtime: Runtime) -> int:
+    """Seal every webhook secret still stored in clear; how many were.
+
+    Run at every start (:func:`evidence_api.runtime.build_runtime`): the
+    migration that made room for sealed secrets has no key, so the service,
+    which has it, seals what an older version left in clear. Each row is
+    updated only if it still holds the clear value it was read with.
+    """
+    with runtime.session() as session:
+        rows = session.execute(
+            select(Platform.id, Platform.code, Platform.webhook_secret).where(
+                Platform.webhook_secret.is_not(None),
+                Platform.webhook_secret.not_like(secretbox.PREFIX + "%"),
+            )
+        ).all()
+    _warn_unopenable(runtime)
+    for pid, code, clear in rows:
+        if clear is None:  # pragma: no cover - excluded by the query
+            continue
+        with runtime.session() as session:
+            session.execute(
+                update(Platform)
+                .where(Platform.id == pid, Platform.webhook_secret == clear)
+                .values(webhook_secret=sealed_secret(runtime, code, clear))
+                .execution_options(synchronize_session=False)
+            )
+    return len(rows)
+
+
+def _warn_unopenable(runtime: Runtime) -> None:
+    """Say at start, once, which sealed secrets this key does not open (a lost or
+    replaced EVIDENCE_SECRETS_KEY): their deliveries fail until the secrets are rotated."""
+    key = secretbox.load_key(runtime.settings)
+    with runtime.session() as session:
+        sealed = session.execute(
+            select(Platform.code, Platform.webhook_secret).where(
+                Platform.webhook_secret.like(secretbox.PREFIX + "%")
+            )
+        ).all()
+    lost = []
+    for code, stored in sealed:
+        try:
+            secretbox.open_sealed(key, stored or "", secretbox.platform_context(code))
+        except secretbox.SecretError:
+            lost.append(code)
+    if lost:
+        log.warning(
+            "the webhook secrets of %d platform(s) do not open with this EVIDENCE_SECRETS_KEY "
+            "(%s); their deliveries fail until each secret is rotated",
+            len(lost),
+            ", ".join(lost[:20]),
+        )
+
+
+def public(row: Platform) -> PlatformPublic:
+    return PlatformPublic(
+        code=row.code,
+        name=row.name,
+        webhook_url=row.webhook_url,
+        webhook_enabled=row.webhook_enabled,
+        webhook_secret_set=row.webhook_secret is not None,
+        created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at),
+    )
+
+
+def _check_webhook(row: Platform, allow_hosts: str) -> None:
+    if row.webhook_enabled and row.webhook_url is None:
+        raise InvalidInputError(
+            "webhook_enabled: a webhook needs a webhook_url", field="webhook_enabled"
+        )
+    if row.webhook_url is not None:
+        problem = literal_target_problem(row.webhook_url, allowed_hosts(allow_hosts))
+        if problem is not None:
+            raise InvalidInputError(f"webhook_url: {problem}", field="webhook_url")
+
+
+def platform_by_code(session: Session, code: str, *, field: str | None = None) -> Platform:
+    """The platform ``code``: 404, or 422 naming ``field`` when it came in a request body."""
+    row = session.execute(select(Platform).where(Platform.code == code)).scalar_one_or_none()
+    if row is None:
+        message = f"no platform {code!r}"
+        if field is not None:
+            raise InvalidInputError(
+                f"{field}: {message} (an admin registers it first)", field=field
+            )
+        raise NotFoundError(message)
+    return row
+
+
+def create_platform(runtime: Runtime, body: PlatformCreate) -> PlatformWithSecret:
+    now = datetime.now(UTC)
+    secret = body.webhook_secret if body.webhook_secret is not None else new_secret()
+    generated = None if body.webhook_secret is not None else secret
+    row = Platform(
+        code=body.code,
+        name=body.name,
+        webhook_url=body.webhook_url,
+        webhook_secret=sealed_secret(runtime, body.code, secret),
+        webhook_enabled=body.webhook_enabled,
+        created_at=now,
+        updated_at=now,
+    )
+    _check_webhook(row, runtime.settings.webhook_allow_hosts)
+    try:
+        with runtime.session() as session:
+            session.add(row)
+            session.flush()
+            out = public(row)
+    except IntegrityError as exc:
+        raise ConflictError(f"platform {body.code!r} already exists", field="code") from exc
+    return PlatformWithSecret(**out.model_dump(), webhook_secret=generated)
+
+
+def update_platform(runtime: Runtime, code: str, body: PlatformUpdate) -> PlatformPublic:
+    given = body.model_fields_set
+    with runtime.session() as session:
+        row = platform_by_code(session, code)
+        if "name" in given:
+            if body.name is None:
+                raise InvalidInputError("name: may not be null", field="name")
+            row.name = body.name
+        if "webhook_url" in given:
+            row.webhook_url = body.webhook_url
+            if body.webhook_url is None and "webhook_enabled" not in given:
+                row.webhook_enabled = False
+        if "webhook_enabled" in given:
+            if body.webhook_enabled is None:
+                raise InvalidInputError("webhook_enabled: may not be null", field="webhook_enabled")
+            row.webhook_enabled = body.webhook_enabled
+        if "webhook_secret" in given:
+            if body.webhook_secret is None:
+                raise InvalidInputError(
+                    "webhook_secret: may not be null; rotate it instead", field="webhook_secret"
+                )
+            row.webhook_secret = sealed_secret(runtime, row.code, body.webhook_secret)
+        _check_webhook(row, runtime.settings.webhook_allow_hosts)
+        row.updated_at = datetime.now(UTC)
+        session.flush()
+        return public(row)
+
+
+def rotate_secret(runtime: Runtime, code: str) -> PlatformWithSecret:
+    """A new generated secret, shown once; the old one stops signing at once."""
+    secret = new_secret()
+    with runtime.session() as session:
+        row = platform_by_code(session, code)
+        row.webhook_secret = sealed_secret(runtime, row.code, secret)
+        row.updated_at = datetime.now(UTC)
+        session.flush()
+        out = public(row)
+    return PlatformWithSecret(**out.model_dump(), webhook_secret=secret)
+
+
+def get_platform(runtime: Runtime, code: str) -> PlatformPublic:
+    with runtime.session() as session:
+        return public(platform_by_code(session, code))
+
+
+def list_platforms(runtime: Runtime, *, limit: int, cursor: str | None) -> PlatformPage:
+    """Newest first; ``cursor`` continues after the last item of the previous page."""
+    query = select(Platform).order_by(Platform.id.desc()).limit(limit + 1)
+    if cursor:
+        query = query.where(Platform.id < decode_cursor(cursor))
+    with runtime.session() as session:
+        rows = list(session.execute(query).scalars())
+        items = [public(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return PlatformPage(items=items, next_cursor=next_cursor)

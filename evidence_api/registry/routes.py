@@ -1,0 +1,250 @@
+"""``/v1/platforms``, ``/v1/entities``, ``/v1/cases``: the registries of the supervision work.
+
+Who may call what (and why):
+
+- platforms: admins create and change them (webhook settings and secret); officers
+  and admins read them (an officer picks the platform an order goes to);
+- entities and cases: officers and admins, read and write;
+- appraisers and platform tokens get 403: appraisers work from evidence ids and
+  proof bundles, and enforcement files (suspects, officers, case status) are not
+  theirs to browse; a platform sees its own orders only (the takedown API).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from evidence_api.core.auth import PLATFORM_CODE, Principal
+from evidence_api.core.deps import RuntimeDep, require
+from evidence_api.core.guard import GuardedRoute
+from evidence_api.core.schemas import problem_responses
+from evidence_api.registry import cases, entities, platforms
+from evidence_api.registry.schemas import (
+    CaseCreate,
+    CaseEventPage,
+    CasePage,
+    CasePublic,
+    CaseTransition,
+    CaseUpdate,
+    EntityCreate,
+    EntityPage,
+    EntityPublic,
+    EntityUpdate,
+    EvidenceLink,
+    LinkResult,
+    PlatformCreate,
+    PlatformPage,
+    PlatformPublic,
+    PlatformUpdate,
+    PlatformWithSecret,
+    RiskGrade,
+)
+
+Admin = Annotated[Principal, Depends(require("admin"))]
+Officer = Annotated[Principal, Depends(require("officer", "admin"))]
+
+Code = Annotated[str, Path(pattern=PLATFORM_CODE, description="platform code")]
+EntityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="trading entity id")]
+CaseId = Annotated[int, Path(ge=1, le=2**63 - 1, description="case id")]
+Limit = Annotated[int, Query(ge=1, le=platforms.MAX_PAGE)]
+Cursor = Annotated[str | None, Query(max_length=64)]
+READ = problem_responses(401, 403, 404, 422, 503)
+WRITE = problem_responses(401, 403, 404, 409, 422, 503)
+
+platform_router = APIRouter(
+    prefix="/v1/platforms", tags=["platforms 平台"], route_class=GuardedRoute
+)
+entity_router = APIRouter(
+    prefix="/v1/entities", tags=["entities 网络交易经营者"], route_class=GuardedRoute
+)
+case_router = APIRouter(prefix="/v1/cases", tags=["cases 案件"], route_class=GuardedRoute)
+
+# --- platforms ------------------------------------------------------------------------
+
+
+@platform_router.post(
+    "",
+    status_code=201,
+    response_model=PlatformWithSecret,
+    responses=WRITE,
+    summary="Register a platform (登记平台)",
+)
+def create_platform(body: PlatformCreate, runtime: RuntimeDep, _: Admin) -> PlatformWithSecret:
+    """Without ``webhook_secret`` one is generated and shown in this answer only."""
+    return platforms.create_platform(runtime, body)
+
+
+@platform_router.get("", response_model=PlatformPage, responses=READ, summary="List platforms")
+def list_platforms(
+    runtime: RuntimeDep, _: Officer, limit: Limit = 50, cursor: Cursor = None
+) -> PlatformPage:
+    return platforms.list_platforms(runtime, limit=limit, cursor=cursor)
+
+
+@platform_router.get(
+    "/{code}", response_model=PlatformPublic, responses=READ, summary="Read a platform"
+)
+def get_platform(code: Code, runtime: RuntimeDep, _: Officer) -> PlatformPublic:
+    return platforms.get_platform(runtime, code)
+
+
+@platform_router.patch(
+    "/{code}", response_model=PlatformPublic, responses=WRITE, summary="Change a platform"
+)
+def update_platform(
+    code: Code, body: PlatformUpdate, runtime: RuntimeDep, _: Admin
+) -> PlatformPublic:
+    """Name and webhook settings; the code is fixed (tokens are bound to it)."""
+    return platforms.update_platform(runtime, code, body)
+
+
+@platform_router.post(
+    "/{code}/webhook-secret",
+    response_model=PlatformWithSecret,
+    responses=WRITE,
+    summary="Rotate the webhook secret (shown once)",
+)
+def rotate_webhook_secret(code: Code, runtime: RuntimeDep, _: Admin) -> PlatformWithSecret:
+    return platforms.rotate_secret(runtime, code)
+
+
+# --- entities -------------------------------------------------------------------------
+
+
+@entity_router.post(
+    "",
+    status_code=201,
+    response_model=EntityPublic,
+    responses=WRITE,
+    summary="Register an online trading entity (登记网络交易经营者)",
+)
+def create_entity(body: EntityCreate, runtime: RuntimeDep, _: Officer) -> EntityPublic:
+    """The 统一社会信用代码, when given, must pass GB 32100-2015 (422 says why not)."""
+    return entities.create_entity(runtime, body)
+
+
+@entity_router.get("", response_model=EntityPage, responses=READ, summary="List entities")
+def list_entities(
+    runtime: RuntimeDep,
+    _: Officer,
+    platform: Annotated[str | None, Query(max_length=64, description="platform code")] = None,
+    uscc: Annotated[str | None, Query(max_length=64, description="统一社会信用代码")] = None,
+    risk_grade: Annotated[RiskGrade | None, Query()] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=256, description="part of the shop name")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> EntityPage:
+    flt = entities.EntityFilter(platform=platform, uscc=uscc, risk_grade=risk_grade, q=q)
+    return entities.list_entities(runtime, flt, limit=limit, cursor=cursor)
+
+
+@entity_router.get(
+    "/{entity_id}", response_model=EntityPublic, responses=READ, summary="Read an entity"
+)
+def get_entity(entity_id: EntityId, runtime: RuntimeDep, _: Officer) -> EntityPublic:
+    return entities.get_entity(runtime, entity_id)
+
+
+@entity_router.patch(
+    "/{entity_id}", response_model=EntityPublic, responses=WRITE, summary="Change an entity"
+)
+def update_entity(
+    entity_id: EntityId, body: EntityUpdate, runtime: RuntimeDep, _: Officer
+) -> EntityPublic:
+    return entities.update_entity(runtime, entity_id, body)
+
+
+# --- cases ----------------------------------------------------------------------------
+
+
+@case_router.post(
+    "",
+    status_code=201,
+    response_model=CasePublic,
+    responses=WRITE,
+    summary="Open a case as a lead (线索)",
+)
+def create_case(body: CaseCreate, runtime: RuntimeDep, principal: Officer) -> CasePublic:
+    return cases.create_case(runtime, principal, body)
+
+
+@case_router.get("", response_model=CasePage, responses=READ, summary="List cases")
+def list_cases(
+    runtime: RuntimeDep,
+    _: Officer,
+    status: Annotated[
+        str | None, Query(max_length=16, description="status code or label, e.g. filed or 立案")
+    ] = None,
+    officer: Annotated[str | None, Query(max_length=128)] = None,
+    entity_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    number: Annotated[str | None, Query(max_length=64, description="案件编号")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> CasePage:
+    flt = cases.CaseFilter(status=status, officer=officer, entity_id=entity_id, number=number)
+    return cases.list_cases(runtime, flt, limit=limit, cursor=cursor)
+
+
+@case_router.get("/{case_id}", response_model=CasePublic, responses=READ, summary="Read a case")
+def get_case(case_id: CaseId, runtime: RuntimeDep, _: Officer) -> CasePublic:
+    return cases.get_case(runtime, case_id)
+
+
+@case_router.patch(
+    "/{case_id}",
+    response_model=CasePublic,
+    responses=WRITE,
+    summary="Change title, entity or officer",
+)
+def update_case(
+    case_id: CaseId, body: CaseUpdate, runtime: RuntimeDep, principal: Officer
+) -> CasePublic:
+    return cases.update_case(runtime, principal, case_id, body)
+
+
+@case_router.post(
+    "/{case_id}/transition",
+    response_model=CasePublic,
+    responses=WRITE,
+    summary="Move the case along 线索 → 立案 → 调查 → 处理 → 结案",
+)
+def transition_case(
+    case_id: CaseId, body: CaseTransition, runtime: RuntimeDep, principal: Officer
+) -> CasePublic:
+    """One step forward; 线索 → 结案 is 不予立案. Anything else: 409 naming the allowed moves."""
+    return cases.transition_case(runtime, principal, case_id, body)
+
+
+@case_router.post(
+    "/{case_id}/evidence",
+    response_model=LinkResult,
+    responses=WRITE,
+    summary="Link evidence to the case",
+)
+def link_evidence(
+    case_id: CaseId, body: EvidenceLink, runtime: RuntimeDep, principal: Officer
+) -> LinkResult:
+    """404 names every evidence id that does not exist; already linked ones are skipped."""
+    return cases.link_evidence(runtime, principal, case_id, body)
+
+
+@case_router.get(
+    "/{case_id}/events",
+    response_model=CaseEventPage,
+    responses=READ,
+    summary="The case's history (办案记录), oldest first",
+)
+def case_events(
+    case_id: CaseId, runtime: RuntimeDep, _: Officer, limit: Limit = 50, cursor: Cursor = None
+) -> CaseEventPage:
+    return cases.case_events(runtime, case_id, limit=limit, cursor=cursor)
+
+
+router = APIRouter(route_class=GuardedRoute)
+router.include_router(platform_router)
+router.include_router(entity_router)
+router.include_router(case_router)

@@ -1,1 +1,0 @@
-"""HTTP routes: parse, authorise, call a service function, shape the response."""

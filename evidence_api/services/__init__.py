@@ -1,1 +1,0 @@
-"""Business logic, callable from routes, the CLI and workers alike."""

@@ -1,0 +1,75 @@
+"""``/v1/takedowns``: officers issue takedown orders and follow them (责令下架通知)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from evidence_api.core.deps import RuntimeDep, Submitter
+from evidence_api.core.guard import GuardedRoute
+from evidence_api.core.schemas import problem_responses
+from evidence_api.takedowns import service as takedowns
+from evidence_api.takedowns import views as takedowns_views
+from evidence_api.takedowns.schemas import (
+    ORDER_ID,
+    TakedownCreate,
+    TakedownDetail,
+    TakedownPage,
+    TakedownProofs,
+    TakedownPublic,
+)
+
+router = APIRouter(prefix="/v1/takedowns", tags=["takedowns 下架通知"], route_class=GuardedRoute)
+
+OrderId = Annotated[str, Path(pattern=ORDER_ID, description="takedown order id")]
+ERRORS = problem_responses(401, 403, 404, 422, 503)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TakedownPublic,
+    responses=ERRORS,
+    summary="Issue a takedown order to a platform (下达下架通知)",
+)
+def issue(body: TakedownCreate, runtime: RuntimeDep, principal: Submitter) -> TakedownPublic:
+    """The order and its issuance are a `takedown` entry in the log; the platform sees it
+    in its feed at once. 422: unknown platform, evidence (each named) or case; a
+    deadline that is not in the future; a URL that is not http(s)."""
+    return takedowns.issue_order(runtime, principal, body)
+
+
+@router.get("", response_model=TakedownPage, responses=ERRORS, summary="List orders (下架通知列表)")
+def list_orders(
+    runtime: RuntimeDep,
+    _: Submitter,
+    platform: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    case: Annotated[str | None, Query(max_length=64, description="case number")] = None,
+    limit: Annotated[int, Query(ge=1, le=takedowns_views.MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> TakedownPage:
+    return takedowns_views.list_orders(
+        runtime, platform=platform, status=status, case_number=case, limit=limit, cursor=cursor
+    )
+
+
+@router.get(
+    "/{order_id}",
+    response_model=TakedownDetail,
+    responses=ERRORS,
+    summary="An order: state, history with log entries, webhook deliveries (通知详情)",
+)
+def detail(order_id: OrderId, runtime: RuntimeDep, _: Submitter) -> TakedownDetail:
+    return takedowns_views.order_detail(runtime, order_id)
+
+
+@router.get(
+    "/{order_id}/proofs",
+    response_model=TakedownProofs,
+    responses=ERRORS,
+    summary="Proof bundles of every state change of an order (证明包)",
+)
+def proofs(order_id: OrderId, runtime: RuntimeDep, _: Submitter) -> TakedownProofs:
+    return takedowns_views.order_proofs(runtime, order_id)

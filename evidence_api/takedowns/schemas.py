@@ -1,0 +1,212 @@
+"""Request and response bodies of the takedown APIs (officer and platform)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from evidence_api.core.auth import PLATFORM_CODE
+from evidence_api.core.timestamps import Rfc3339, check_client_time
+from evidence_api.intake.schemas import FilePublic, ManifestDigests
+
+MAX_LISTING_URLS = 100
+MAX_CITED_EVIDENCE = 100
+EVIDENCE_ID = r"^ev-[0-9a-f]{28}$"
+ORDER_ID = r"^td-[0-9a-f]{28}$"
+
+Url = Annotated[str, Field(min_length=1, max_length=2048)]
+Note = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must include a time zone (e.g. 2026-11-30T18:00:00+08:00)")
+    try:
+        return check_client_time(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from exc
+
+
+class TakedownCreate(BaseModel):
+    """``POST /v1/takedowns``: an order to one platform (责令删除/下架通知)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    platform: Annotated[str, Field(pattern=PLATFORM_CODE)] = Field(
+        description="platform code (平台代码), as registered under /v1/platforms"
+    )
+    listing_urls: Annotated[list[Url], Field(min_length=1, max_length=MAX_LISTING_URLS)] = Field(
+        description="listings to take down (http/https URLs)"
+    )
+    legal_basis: Annotated[str, Field(min_length=1, max_length=512)] = Field(
+        description="legal basis (法律依据), e.g. 《电子商务法》第三十八条"
+    )
+    reason: Note = Field(description="reason (理由)")
+    evidence_ids: Annotated[
+        list[Annotated[str, Field(pattern=EVIDENCE_ID)]],
+        Field(min_length=1, max_length=MAX_CITED_EVIDENCE),
+    ] = Field(description="evidence the order cites; the platform may read these (and only these)")
+    deadline: Rfc3339 = Field(description="deadline (期限), RFC 3339 with a time zone, future")
+    grant_files: bool = Field(
+        False, description="the platform may download the cited evidence's files"
+    )
+    case_number: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="case number (案件编号) of a registered case"
+    )
+
+    @field_validator("listing_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for i, url in enumerate(urls):
+            if not url.lower().startswith(("http://", "https://")) or len(url) < 9:
+                raise ValueError(f"listing_urls[{i}] must be an http:// or https:// URL")
+            if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+                raise ValueError(f"listing_urls[{i}] must not contain spaces or control characters")
+        if len(set(urls)) != len(urls):
+            raise ValueError("listing_urls must not repeat a URL")
+        return urls
+
+    @field_validator("evidence_ids")
+    @classmethod
+    def _unique(cls, ids: list[str]) -> list[str]:
+        if len(set(ids)) != len(ids):
+            raise ValueError("evidence_ids must not repeat an id")
+        return ids
+
+    @field_validator("deadline")
+    @classmethod
+    def _deadline_aware(cls, value: datetime) -> datetime:
+        return _aware(value, "deadline")
+
+
+class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Note | None = None
+
+
+class CompleteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Note = Field(description="what was done (处理说明)")
+    removed_at: Rfc3339 = Field(description="when the listings were removed (下架时间), RFC 3339")
+
+    @field_validator("removed_at")
+    @classmethod
+    def _removed_aware(cls, value: datetime) -> datetime:
+        return _aware(value, "removed_at")
+
+
+class DisputeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Note = Field(description="why the platform disputes the order (异议理由)")
+
+
+class TakedownPublic(BaseModel):
+    """An order as both officers and its platform see it."""
+
+    order_id: str
+    platform: str
+    status: str
+    status_label: str
+    #: position in the platform's change feed (``since`` cursors count these)
+    change_seq: int
+    listing_urls: list[str]
+    legal_basis: str
+    reason: str
+    evidence_ids: list[str]
+    deadline: datetime
+    grant_files: bool
+    case_number: str | None
+    issued_at: datetime
+    issued_by: str
+    updated_at: datetime
+    content_sha256: str = Field(
+        description="SHA-256 of the RFC 8785 canonical JSON of `content` (in the issuance entry)"
+    )
+    allowed_actions: list[str]
+
+
+class EventPublic(BaseModel):
+    change_seq: int
+    from_status: str | None
+    to_status: str
+    label: str
+    at: datetime
+    actor: str
+    note: str | None
+    removed_at: datetime | None
+    entry_id: str = Field(description="the `takedown` log entry recording this change")
+    leaf_hash: str
+    proof_status: str | None = Field(None, description="pending, sealed or anchored (officer view)")
+
+
+class AttemptPublic(BaseModel):
+    number: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class DeliveryPublic(BaseModel):
+    delivery_id: str
+    event: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    last_error: str | None
+    log: list[AttemptPublic]
+
+
+class TakedownDetail(TakedownPublic):
+    """The officer's view: the order, what its hash covers, its history and deliveries."""
+
+    content: dict[str, Any]
+    history: list[EventPublic]
+    deliveries: list[DeliveryPublic]
+
+
+class TakedownPage(BaseModel):
+    items: list[TakedownPublic]
+    next_cursor: str | None
+
+
+class FeedPage(BaseModel):
+    """A page of the platform's change feed, oldest change first."""
+
+    items: list[TakedownPublic]
+    next_cursor: str = Field(
+        description="pass as `since` next time; unchanged when nothing new has committed"
+    )
+    more: bool = Field(description="true when more changes are ready now")
+
+
+class CitedEvidence(BaseModel):
+    evidence_id: str
+    manifest: ManifestDigests
+    files: list[FilePublic]
+    bundle: dict[str, Any] = Field(description="evidence-proof/v1 bundle, manifest included")
+
+
+class PlatformTakedown(TakedownPublic):
+    """What a platform sees of its own order: the order, its history, the cited evidence."""
+
+    content: dict[str, Any]
+    history: list[EventPublic]
+    evidence: list[CitedEvidence]
+
+
+class EntryProof(BaseModel):
+    change_seq: int
+    to_status: str
+    entry_id: str
+    bundle: dict[str, Any]
+
+
+class TakedownProofs(BaseModel):
+    """Proof bundles of every ``takedown`` entry of one order, oldest first."""
+
+    order_id: str
+    entries: list[EntryProof]

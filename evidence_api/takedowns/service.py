@@ -1,0 +1,412 @@
+"""Takedown orders: issuing, changing state, listing and the officer's view.
+
+Every change, issuance included, happens in one transaction that
+
+1. takes the platform's feed lock and its next ``change_seq``
+   (:func:`_next_change_seq`: ``UPDATE takedown_feed ... RETURNING``, held to commit),
+2. reads the order's current state under that lock and asks
+   :mod:`evidence_api.takedowns.workflow` whether the change is allowed,
+3. writes the order, a :class:`TakedownEvent`, the ``takedown`` log entry (queued for
+   the sealer with its signed receipt) and, when the platform has a webhook, the
+   delivery to send.
+
+So the log, the history and the feed can never disagree, and per platform the
+feed commits in ``change_seq`` order (see :mod:`evidence_api.takedowns.models`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from anchoring.entries import make_entry, utc_timestamp
+from anchoring.queue import QueuedEntry, enqueue
+from evidence_api.core.auth import Principal
+from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
+from evidence_api.core.ids import new_id
+from evidence_api.intake.models import Evidence
+from evidence_api.registry.models import CaseFile, Platform
+from evidence_api.runtime import Runtime
+from evidence_api.takedowns import workflow as wf
+from evidence_api.takedowns.models import (
+    TakedownEvent,
+    TakedownEvidence,
+    TakedownFeed,
+    TakedownOrder,
+    WebhookDelivery,
+)
+from evidence_api.takedowns.schemas import TakedownCreate, TakedownPublic
+from verifier.canonical import canonical_json
+
+#: the actor of changes the service makes itself (overdue)
+SYSTEM_ACTOR = "system"
+MAX_DEADLINE_AHEAD = timedelta(days=366)
+#: a removal time may be this far ahead of the server's clock (clock skew), no more
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` in UTC. SQLite hands back the stored UTC time without its zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- content and views ------------------------------------------------------------------
+
+
+def order_content(row: TakedownOrder, platform_code: str) -> dict[str, Any]:
+    """What the issuance entry commits to: ``sha256(canonical_json(content))``.
+
+    Shown as ``content`` in the order's views, so anyone holding the issuance
+    entry's proof can recompute the digest from what the order says.
+    """
+    return {
+        "order_id": row.id,
+        "platform": platform_code,
+        "listing_urls": json.loads(row.listing_urls),
+        "legal_basis": row.legal_basis,
+        "reason": row.reason,
+        "evidence_ids": [e.evidence_id for e in row.evidence],
+        "deadline": utc_timestamp(utc(row.deadline)),
+        "grant_files": row.grant_files,
+        "case_number": row.case_number,
+        "issued_at": utc_timestamp(utc(row.issued_at)),
+        "issued_by": row.issued_by,
+    }
+
+
+def content_sha256(content: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+def public(row: TakedownOrder, platform_code: str) -> TakedownPublic:
+    status = wf.Status(row.status)
+    return TakedownPublic(
+        order_id=row.id,
+        platform=platform_code,
+        status=status.value,
+        status_label=wf.LABELS[status],
+        change_seq=row.change_seq,
+        listing_urls=json.loads(row.listing_urls),
+        legal_basis=row.legal_basis,
+        reason=row.reason,
+        evidence_ids=[e.evidence_id for e in row.evidence],
+        deadline=utc(row.deadline),
+        grant_files=row.grant_files,
+        case_number=row.case_number,
+        issued_at=utc(row.issued_at),
+        issued_by=row.issued_by,
+        updated_at=utc(row.updated_at),
+        content_sha256=row.content_sha256,
+        allowed_actions=[a.value for a in wf.platform_actions(status)],
+    )
+
+
+# --- the feed lock ----------------------------------------------------------------------
+
+
+def _next_change_seq(conn: Connection, platform_id: int) -> int:
+    """Lock the platform's feed row until commit and return its next ``change_seq``.
+
+    The increment is the transaction's first write, so on SQLite it takes the
+    database's write lock (waiting out others) and on PostgreSQL the row lock;
+    concurrent changes for one platform queue here and commit in seq order.
+    """
+    feed = TakedownFeed.__table__
+    assert isinstance(feed, Table)
+    bump = (
+        update(feed)
+        .where(feed.c.platform_id == platform_id)
+        .values(last_seq=feed.c.last_seq + 1)
+        .returning(feed.c.last_seq)
+    )
+    seq = conn.execute(bump).scalar_one_or_none()
+    if seq is not None:
+        return int(seq)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(
+        dialect.insert(feed)
+        .values(platform_id=platform_id, last_seq=0)
+        .on_conflict_do_nothing(index_elements=["platform_id"])
+    )
+    return int(conn.execute(bump).scalar_one())
+
+
+# --- changes ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One state change to record."""
+
+    order: TakedownOrder
+    platform: Platform
+    change_seq: int
+    from_status: wf.Status | None
+    to_status: wf.Status
+    at: datetime
+    actor: str
+    note: str | None = None
+    removed_at: datetime | None = None
+    #: extra fields of the entry body (digests of the order, note or reason)
+    body: dict[str, Any] | None = None
+
+
+def _record(runtime: Runtime, session: Session, change: Change) -> TakedownEvent:
+    """Write the event, its ``takedown`` entry and the webhook delivery (same transaction)."""
+    order = change.order
+    body: dict[str, Any] = {
+        "order_id": order.id,
+        "platform": change.platform.code,
+        "change": change.change_seq,
+        "to": change.to_status.value,
+        "actor": change.actor,
+    }
+    if change.from_status is not None:
+        body["from"] = change.from_status.value
+    body |= change.body or {}
+    entry = make_entry("takedown", new_id("tk"), body, at=utc_timestamp(change.at))
+    leaf, receipt = runtime.sign_receipt(entry)
+    enqueue(session.connection(), [QueuedEntry(entry, leaf, change.at, receipt)])
+    event = TakedownEvent(
+        order_seq=order.seq,
+        change_seq=change.change_seq,
+        from_status=change.from_status.value if change.from_status else None,
+        to_status=change.to_status.value,
+        at=change.at,
+        actor=change.actor,
+        note=change.note,
+        removed_at=change.removed_at,
+        entry_id=entry.id,
+        leaf_hash=leaf.hex(),
+    )
+    session.add(event)
+    session.flush()
+    platform = change.platform
+    if platform.webhook_enabled and platform.webhook_url and platform.webhook_secret:
+        delivery_id = new_id("dl")
+        payload = {
+            "delivery_id": delivery_id,
+            "event": f"takedown.{change.to_status.value}",
+            "order_id": order.id,
+            "platform": platform.code,
+            "status": change.to_status.value,
+            "previous_status": change.from_status.value if change.from_status else None,
+            "change_seq": change.change_seq,
+            "at": utc_timestamp(change.at),
+            "entry_id": entry.id,
+            "order_url": f"/v1/platform/takedowns/{order.id}",
+        }
+        session.add(
+            WebhookDelivery(
+                id=delivery_id,
+                platform_id=platform.id,
+                order_seq=order.seq,
+                event_id=event.id,
+                event=payload["event"],
+                payload=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                state="pending",
+                attempts=0,
+                next_attempt_at=change.at,
+                created_at=change.at,
+            )
+        )
+    return event
+
+
+def _check_references(session: Session, req: TakedownCreate) -> Platform:
+    platform = session.execute(
+        select(Platform).where(Platform.code == req.platform)
+    ).scalar_one_or_none()
+    if platform is None:
+        raise InvalidInputError(f"platform: no platform {req.platform!r}", field="platform")
+    found = set(
+        session.execute(select(Evidence.id).where(Evidence.id.in_(req.evidence_ids))).scalars()
+    )
+    unknown = [e for e in req.evidence_ids if e not in found]
+    if unknown:
+        raise InvalidInputError(
+            f"evidence_ids: unknown evidence {', '.join(unknown)}", field="evidence_ids"
+        )
+    if req.case_number is not None:
+        case = session.execute(
+            select(CaseFile.id).where(CaseFile.number == req.case_number)
+        ).scalar_one_or_none()
+        if case is None:
+            raise InvalidInputError(
+                f"case_number: no case {req.case_number!r}", field="case_number"
+            )
+    return platform
+
+
+def issue_order(runtime: Runtime, principal: Principal, req: TakedownCreate) -> TakedownPublic:
+    """Issue an order (status ``issued``), with its ``takedown`` entry; 422 on bad input."""
+    now = datetime.now(UTC)
+    deadline = req.deadline.astimezone(UTC)
+    if deadline <= now:
+        raise InvalidInputError(
+            f"deadline: {req.deadline.isoformat()} is not in the future", field="deadline"
+        )
+    if deadline > now + MAX_DEADLINE_AHEAD:
+        raise InvalidInputError("deadline: more than 366 days ahead", field="deadline")
+    with runtime.session() as session:
+        platform = _check_references(session, req)
+    with runtime.session() as session:
+        seq = _next_change_seq(session.connection(), platform.id)
+        platform = session.get_one(Platform, platform.id)
+        order = TakedownOrder(
+            id=new_id("td"),
+            platform_id=platform.id,
+            change_seq=seq,
+            status=wf.Status.ISSUED.value,
+            listing_urls=json.dumps(req.listing_urls, ensure_ascii=False),
+            legal_basis=req.legal_basis,
+            reason=req.reason,
+            deadline=deadline,
+            grant_files=req.grant_files,
+            case_number=req.case_number,
+            issued_by=principal.pseudonym,
+            issued_at=now,
+            updated_at=now,
+            content_sha256="",
+            evidence=[
+                TakedownEvidence(position=i, evidence_id=e) for i, e in enumerate(req.evidence_ids)
+            ],
+        )
+        order.content_sha256 = content_sha256(order_content(order, platform.code))
+        session.add(order)
+        session.flush()
+        change = Change(
+            order,
+            platform,
+            seq,
+            None,
+            wf.Status.ISSUED,
+            now,
+            principal.pseudonym,
+            body={"order_sha256": order.content_sha256, "deadline": utc_timestamp(deadline)},
+        )
+        _record(runtime, session, change)
+        result = public(order, platform.code)
+    runtime.queued(1)
+    return result
+
+
+def change_state(
+    runtime: Runtime,
+    order_id: str,
+    action: wf.Action,
+    *,
+    actor: str,
+    platform_code: str | None = None,
+    note: str | None = None,
+    removed_at: datetime | None = None,
+    now: datetime | None = None,
+) -> TakedownPublic:
+    """Apply ``action`` to the order; 404 if it is not there (or, with ``platform_code``,
+    not that platform's); 409 naming the allowed actions if the state forbids it."""
+    at = now or datetime.now(UTC)
+    with runtime.session() as session:
+        found = session.execute(
+            select(TakedownOrder.platform_id, Platform.code)
+            .join(Platform, Platform.id == TakedownOrder.platform_id)
+            .where(TakedownOrder.id == order_id)
+        ).first()
+    if found is None or (platform_code is not None and found.code != platform_code):
+        raise NotFoundError(f"no takedown order {order_id!r}")
+    body: dict[str, Any] = {}
+    if note is not None:
+        body["note_sha256" if action is not wf.Action.DISPUTE else "reason_sha256"] = sha256_text(
+            note
+        )
+    if removed_at is not None:
+        body["removed_at"] = utc_timestamp(removed_at)
+    with runtime.session() as session:
+        seq = _next_change_seq(session.connection(), found.platform_id)
+        # Read under the feed lock: every change of this platform's orders waits for it.
+        order = session.execute(
+            select(TakedownOrder).where(TakedownOrder.id == order_id)
+        ).scalar_one()
+        current = wf.Status(order.status)
+        try:
+            target = wf.next_status(current, action)
+        except wf.InvalidTransition as exc:
+            raise ConflictError(str(exc), field="status") from exc
+        order.status = target.value
+        order.change_seq = seq
+        order.updated_at = at
+        platform = session.get_one(Platform, found.platform_id)
+        change = Change(order, platform, seq, current, target, at, actor, note, removed_at, body)
+        _record(runtime, session, change)
+        session.flush()
+        result = public(order, platform.code)
+    runtime.queued(1)
+    return result
+
+
+def check_removed_at(removed_at: datetime, now: datetime | None = None) -> datetime:
+    """A removal time in UTC; 422 if it is in the future (beyond clock skew)."""
+    moment = removed_at.astimezone(UTC)
+    if moment > (now or datetime.now(UTC)) + CLOCK_SKEW:
+        raise InvalidInputError(
+            f"removed_at: {removed_at.isoformat()} is in the future", field="removed_at"
+        )
+    return moment
+
+
+def scan_overdue(runtime: Runtime, *, now: datetime | None = None, limit: int = 500) -> int:
+    """Mark open orders whose deadline has passed ``overdue``; returns how many.
+
+    Safe to run anywhere at once (embedded timer, several Celery workers): each
+    change re-checks the state under the platform's feed lock, so an order
+    acknowledged or already marked in the meantime is left alone.
+    """
+    at = now or datetime.now(UTC)
+    with runtime.session() as session:
+        due = list(
+            session.execute(
+                select(TakedownOrder.id)
+                .where(
+                    TakedownOrder.status.in_([s.value for s in wf.OPEN]),
+                    TakedownOrder.deadline <= at,
+                )
+                .order_by(TakedownOrder.deadline)
+                .limit(limit)
+            ).scalars()
+        )
+    marked = 0
+    for order_id in due:
+        try:
+            change_state(runtime, order_id, wf.Action.OVERDUE, actor=SYSTEM_ACTOR, now=at)
+            marked += 1
+        except ConflictError:
+            continue  # changed since the scan read it
+    return marked
+
+
+def load_order(session: Session, order_id: str) -> tuple[TakedownOrder, Platform]:
+    """The order and its platform, or 404."""
+    found = session.execute(
+        select(TakedownOrder, Platform)
+        .join(Platform, Platform.id == TakedownOrder.platform_id)
+        .where(TakedownOrder.id == order_id)
+    ).first()
+    if found is None:
+        raise NotFoundError(f"no takedown order {order_id!r}")
+    return found[0], found[1]
+
+
+def platform_id_of(session: Session, code: str | None) -> int | None:
+    if code is None:
+        return None
+    return session.execute(select(Platform.id).where(Platform.code == code)).scalar_one_or_none()

@@ -1,0 +1,528 @@
+"""Webhook dispatch: signed POSTs of takedown events to platforms, with retries.
+
+Deliveries are written in the same transaction as the change they announce
+(an outbox), so none is lost; a :class:`Dispatcher` sends those that are due,
+at least once each: a worker that dies mid-send leaves its claim to expire and
+the delivery is sent again with the same ``X-Evidence-Delivery`` id, which the
+receiver uses to ignore repeats. Every attempt is logged (status, error,
+duration). Failures back off exponentially (``webhook_backoff`` doubled per
+attempt, at most an hour) until ``webhook_max_attempts``, then the delivery is
+``failed`` and stays in the officer's view.
+
+Isolation: each platform has its own lane (a thread sending that platform's due
+deliveries one after another, in order); lanes run concurrently, and a tick
+never waits for a lane, so a slow or dead receiver delays only its own
+platform. Each attempt has an overall deadline (``webhook_deadline``: connect,
+send and answer together), enforced by closing the socket when it passes;
+``webhook_timeout`` alone bounds each read, which a receiver dripping one byte
+per read could stretch indefinitely.
+
+Webhook URLs must not become an SSRF hole: the host is resolved at every
+attempt, every address it resolves to must pass
+:func:`evidence_api.takedowns.netcheck.address_problem` unless the host or
+address is in ``EVIDENCE_WEBHOOK_ALLOW_HOSTS``, and the connection goes to an
+address that was checked (no second resolution, so no DNS-rebinding window;
+no redirects followed).
+
+Secrets are stored sealed (:mod:`evidence_api.core.secretbox`) and opened only to
+sign an attempt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import logging
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import ColumnElement, select, update
+
+from evidence_api.core import secretbox
+from evidence_api.registry.models import Platform
+from evidence_api.runtime import Runtime
+from evidence_api.takedowns import netcheck, webhook_sign
+from evidence_api.takedowns.models import WebhookAttempt, WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 3600.0
+#: how much of an answer is read (and then ignored): receivers need only answer 2xx
+MAX_ANSWER_BYTES = 64 * 1024
+USER_AGENT = "evidence-anchor-webhook/1"
+#: platforms sent to at once by one process; past that, a platform waits for a free lane
+#: (never for a particular other platform)
+MAX_LANES = 32
+#: deliveries one lane sends before it makes way (the next tick starts it again)
+LANE_BATCH = 100
+
+
+class WebhookTargetError(Exception):
+    """The webhook URL is unusable or points somewhere the service must not connect."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    path: str
+    #: every address the host resolved to, each checked; tried in this order
+    addresses: tuple[str, ...]
+
+    @property
+    def address(self) -> str:
+        return self.addresses[0]
+
+
+def allowed_hosts(setting: str) -> frozenset[str]:
+    return frozenset(h.strip().lower() for h in setting.split(",") if h.strip())
+
+
+def target_problem(address: str, host: str, allow: frozenset[str]) -> str | None:
+    """Why a connection to ``address`` (which ``host`` resolved to) is refused, or None.
+
+    :func:`evidence_api.takedowns.netcheck.address_problem` decides; a host or an
+    address in ``EVIDENCE_WEBHOOK_ALLOW_HOSTS`` is let through (tests deliver to
+    ``127.0.0.1``).
+    """
+    ip = netcheck.parse_address(address)
+    if ip is None:
+        return f"{address!r} is not an IP address"
+    if host in allow or address in allow or str(ip) in allow:
+        return None
+    return netcheck.address_problem(ip)
+
+
+def literal_target_problem(url: str, allow: frozenset[str]) -> str | None:
+    """Why ``url`` is refused at registration without a DNS lookup, or None.
+
+    A literal non-public address (or ``localhost``) is refused at once unless
+    allow-listed; names are resolved and checked again at every delivery
+    (:func:`resolve_target`), since what they resolve to can change.
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    if not host or host in allow:
+        return None
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"webhook host {host!r} is loopback; allow it with EVIDENCE_WEBHOOK_ALLOW_HOSTS"
+    literal = host.split("%", 1)[0]  # an IPv6 zone (fe80::1%25eth0) names no other host
+    if netcheck.parse_address(literal) is None:
+        return None
+    problem = target_problem(literal, host, allow)
+    if problem is None:
+        return None
+    return (
+        f"webhook host {host!r} is not a public address ({problem}); "
+        "allow it with EVIDENCE_WEBHOOK_ALLOW_HOSTS"
+    )
+
+
+def resolve_target(url: str, allow: frozenset[str]) -> Target:
+    """Check ``url`` and pick the addresses to connect to; :class:`WebhookTargetError` if not."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise WebhookTargetError("webhook URL must be http:// or https://")
+    if parts.username or parts.password:
+        raise WebhookTargetError("webhook URL must not carry credentials")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise WebhookTargetError("webhook URL has no host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise WebhookTargetError(f"webhook URL has a bad port: {exc}") from exc
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise WebhookTargetError(f"cannot resolve {host!r}: {exc}") from exc
+    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:  # pragma: no cover - getaddrinfo raises instead
+        raise WebhookTargetError(f"{host!r} resolves to no address")
+    for address in addresses:  # every one: a name must not mix public and private answers
+        problem = target_problem(address, host, allow)
+        if problem is not None:
+            raise WebhookTargetError(
+                f"webhook host {host!r} resolves to non-public address {address} ({problem}); "
+                "allow it with EVIDENCE_WEBHOOK_ALLOW_HOSTS"
+            )
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(parts.scheme, host, port, path, addresses)
+
+
+class DeadlineExceededError(OSError):
+    """The attempt's overall deadline passed; the connection was cut."""
+
+
+class _Deadline:
+    """Closes a connection's socket when ``seconds`` have passed since it was made.
+
+    Socket timeouts bound each read or write, not their sum; shutting the socket
+    down from a timer thread ends a blocked read or write at once, whatever the
+    receiver does (a TLS socket is shut at the TCP level, under its TLS layer).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.ends = time.monotonic() + seconds
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        left = self.ends - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceededError(f"deadline of {self.seconds:g} s passed")
+        return left
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock
+            expired = self.expired
+        if expired:
+            self._shut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.expired = True
+            sock = self._sock
+        if sock is not None:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # already closed
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the TCP socket, even under TLS
+
+
+def _connect(target: Target, timeout: float, deadline: _Deadline) -> socket.socket:
+    """A TCP connection to the first checked address that answers."""
+    error: OSError | None = None
+    for address in target.addresses:
+        try:
+            sock = socket.create_connection(
+                (address, target.port), min(timeout, deadline.remaining())
+            )
+        except DeadlineExceededError:
+            raise
+        except OSError as exc:
+            error = exc
+            continue
+        deadline.watch(sock)
+        return sock
+    assert error is not None
+    raise error
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """HTTP to a checked address, under an overall deadline."""
+
+    def __init__(self, target: Target, timeout: float, deadline: _Deadline) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self._target, self._deadline = target, deadline
+
+    def connect(self) -> None:
+        self.sock = _connect(self._target, self.timeout or 10.0, self._deadline)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to a checked address, with SNI and certificate checks for the host name."""
+
+    def __init__(self, target: Target, timeout: float, deadline: _Deadline) -> None:
+        self._tls = ssl.create_default_context()
+        super().__init__(target.host, target.port, timeout=timeout, context=self._tls)
+        self._target, self._deadline = target, deadline
+
+    def connect(self) -> None:
+        sock = _connect(self._target, self.timeout or 10.0, self._deadline)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        self._deadline.watch(self.sock)
+
+
+def host_header(target: Target) -> str:
+    default_port = 443 if target.scheme == "https" else 80
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return host if target.port == default_port else f"{host}:{target.port}"
+
+
+def post(
+    target: Target, body: bytes, headers: dict[str, str], timeout: float, deadline: float
+) -> int:
+    """POST ``body`` to ``target``; the status code (redirects are not followed).
+
+    ``timeout`` bounds each network operation, ``deadline`` the whole exchange:
+    past it, :class:`DeadlineExceededError`.
+    """
+    limit = _Deadline(deadline)
+    conn: http.client.HTTPConnection
+    per_read = min(timeout, deadline)
+    if target.scheme == "https":
+        conn = _PinnedHTTPS(target, per_read, limit)
+    else:
+        conn = _PinnedHTTP(target, per_read, limit)
+    try:
+        conn.request(
+            "POST",
+            target.path,
+            body=body,
+            headers={
+                "Host": host_header(target),
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": USER_AGENT,
+                **headers,
+            },
+        )
+        answer = conn.getresponse()
+        answer.read(MAX_ANSWER_BYTES)
+        if limit.expired:
+            raise DeadlineExceededError(f"deadline of {deadline:g} s passed")
+        return int(answer.status)
+    except (OSError, http.client.HTTPException) as exc:
+        if limit.expired and not isinstance(exc, DeadlineExceededError):
+            raise DeadlineExceededError(
+                f"deadline of {deadline:g} s passed before a complete answer"
+            ) from exc
+        raise
+    finally:
+        limit.cancel()
+        conn.close()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def attempt(
+    url: str | None, secret: str | None, delivery: WebhookDelivery, *, runtime: Runtime
+) -> Outcome:
+    """One signed POST of ``delivery`` (``secret`` in clear); never raises."""
+    started = time.monotonic()
+
+    def done(code: int | None, error: str | None) -> Outcome:
+        return Outcome(code, error, int((time.monotonic() - started) * 1000))
+
+    if not url or not secret:
+        return done(None, "the platform has no webhook URL or secret")
+    settings = runtime.settings
+    try:
+        target = resolve_target(url, allowed_hosts(settings.webhook_allow_hosts))
+        body = delivery.payload.encode("utf-8")
+        headers = webhook_sign.delivery_headers(
+            secret, int(time.time()), body, delivery_id=delivery.id, event=delivery.event
+        )
+        code = post(target, body, headers, settings.webhook_timeout, settings.webhook_deadline)
+    except WebhookTargetError as exc:
+        return done(None, f"refused: {exc}"[:512])
+    except DeadlineExceededError as exc:
+        return done(None, f"deadline: {exc}"[:512])
+    except (OSError, http.client.HTTPException) as exc:
+        return done(None, f"{type(exc).__name__}: {exc}"[:512])
+    return done(code, None if 200 <= code < 300 else f"HTTP {code}")
+
+
+def backoff(settings_backoff: float, attempts: int) -> timedelta:
+    """Wait after the ``attempts``-th failure: ``backoff * 2**(attempts-1)``, at most an hour."""
+    return timedelta(seconds=min(settings_backoff * 2 ** max(attempts - 1, 0), MAX_BACKOFF_S))
+
+
+def lease(runtime: Runtime) -> timedelta:
+    """How long a claim holds: one attempt's deadline, and a margin to record it."""
+    return timedelta(seconds=runtime.settings.webhook_deadline + 30)
+
+
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
+
+
+def due_platforms(runtime: Runtime, now: datetime, *, skip: set[int], limit: int) -> list[int]:
+    """Ids of platforms with a due delivery, besides those in ``skip``."""
+    query = select(WebhookDelivery.platform_id).where(*_due(now)).distinct().limit(limit)
+    if skip:
+        query = query.where(WebhookDelivery.platform_id.not_in(skip))
+    with runtime.session() as session:
+        return [int(pid) for pid in session.execute(query).scalars()]
+
+
+def claim_next(runtime: Runtime, platform_id: int, now: datetime) -> int | None:
+    """Claim the platform's next due delivery by pushing its next attempt past the send
+    (a lease), or None. A claim another dispatcher won first is skipped; a dead
+    dispatcher's claims simply expire."""
+    for _ in range(5):
+        with runtime.session() as session:
+            row = session.execute(
+                select(WebhookDelivery.seq, WebhookDelivery.next_attempt_at)
+                .where(*_due(now), WebhookDelivery.platform_id == platform_id)
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.seq)
+                .limit(1)
+            ).first()
+            if row is None:
+                return None
+            seq, seen = row
+            result = session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.seq == seq,
+                    WebhookDelivery.state == "pending",
+                    WebhookDelivery.next_attempt_at == seen,
+                )
+                .values(next_attempt_at=now + lease(runtime))
+                .execution_options(synchronize_session=False)
+            )
+        if getattr(result, "rowcount", 0) == 1:
+            return int(seq)
+    return None
+
+
+def open_secret(runtime: Runtime, platform: Platform) -> str | None:
+    """The platform's webhook secret in clear (None when it has none)."""
+    if platform.webhook_secret is None:
+        return None
+    key = secretbox.load_key(runtime.settings)
+    return secretbox.open_sealed(
+        key, platform.webhook_secret, secretbox.platform_context(platform.code)
+    )
+
+
+def deliver(runtime: Runtime, seq: int, *, now: datetime | None = None) -> Outcome:
+    """Send one claimed delivery and record the attempt and the delivery's new state."""
+    with runtime.session() as session:
+        delivery = session.get_one(WebhookDelivery, seq)
+        platform = session.get_one(Platform, delivery.platform_id)
+        url = platform.webhook_url if platform.webhook_enabled else None
+        secret: str | None = None
+        sealed_error: str | None = None
+        try:
+            secret = open_secret(runtime, platform)
+        except secretbox.SecretError as exc:
+            sealed_error = str(exc)
+    if sealed_error is not None:
+        outcome = Outcome(None, f"webhook secret: {sealed_error}"[:512], 0)
+    else:
+        outcome = attempt(url, secret, delivery, runtime=runtime)
+    at = now or datetime.now(UTC)
+    settings = runtime.settings
+    with runtime.session() as session:
+        row = session.get_one(WebhookDelivery, seq)
+        row.attempts += 1
+        session.add(
+            WebhookAttempt(
+                delivery_seq=seq,
+                number=row.attempts,
+                at=at,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                duration_ms=outcome.duration_ms,
+            )
+        )
+        if outcome.ok:
+            row.state, row.delivered_at, row.last_error = "delivered", at, None
+        else:
+            row.last_error = outcome.error
+            if row.attempts >= settings.webhook_max_attempts:
+                row.state = "failed"
+            else:
+                row.next_attempt_at = at + backoff(settings.webhook_backoff, row.attempts)
+    return outcome
+
+
+class Dispatcher:
+    """One process's webhook sender: a lane (thread) per platform with due deliveries.
+
+    :meth:`tick` (on a timer, or a Celery beat task) starts a lane for each
+    platform that has due deliveries and none running here, and returns at
+    once; a lane sends its platform's due deliveries in order, one at a time,
+    then ends. Several processes may dispatch at once: claims are leases in the
+    database.
+    """
+
+    def __init__(self, runtime: Runtime, *, max_lanes: int = MAX_LANES) -> None:
+        self.runtime = runtime
+        self.max_lanes = max_lanes
+        self._lanes: dict[int, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def busy(self) -> set[int]:
+        with self._lock:
+            return set(self._lanes)
+
+    def tick(self) -> int:
+        """Start lanes for the platforms with due deliveries; how many were started."""
+        if self._stop.is_set():
+            return 0
+        running = self.busy()
+        free = self.max_lanes - len(running)
+        if free <= 0:
+            return 0
+        started = 0
+        for platform_id in due_platforms(self.runtime, datetime.now(UTC), skip=running, limit=free):
+            lane = threading.Thread(
+                target=self._lane, args=(platform_id,), name=f"webhook-{platform_id}", daemon=True
+            )
+            with self._lock:
+                if platform_id in self._lanes:
+                    continue
+                self._lanes[platform_id] = lane
+            lane.start()
+            started += 1
+        return started
+
+    def _lane(self, platform_id: int) -> None:
+        try:
+            for _ in range(LANE_BATCH):
+                if self._stop.is_set():
+                    return
+                seq = claim_next(self.runtime, platform_id, datetime.now(UTC))
+                if seq is None:
+                    return
+                deliver(self.runtime, seq)
+        except Exception:  # a database hiccup ends the lane; the next tick starts it again
+            log.exception("webhook lane of platform %d failed", platform_id)
+        finally:
+            with self._lock:
+                self._lanes.pop(platform_id, None)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the running lanes to end; whether they all did within ``timeout``."""
+        ends = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                lanes = list(self._lanes.values())
+            if not lanes:
+                return True
+            for lane in lanes:
+                left = None if ends is None else max(ends - time.monotonic(), 0)
+                lane.join(left)
+                if ends is not None and time.monotonic() >= ends:
+                    return not self.busy()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Start no more sends; wait up to ``timeout`` for those in flight."""
+        self._stop.set()
+        self.wait(timeout)
+
+
+def dispatch_due(runtime: Runtime, *, timeout: float | None = None) -> int:
+    """Send every due delivery now, lanes in parallel, and wait for them; how many lanes ran."""
+    dispatcher = Dispatcher(runtime)
+    started = dispatcher.tick()
+    dispatcher.wait(timeout)
+    return started

@@ -1,0 +1,1 @@
+"""Trust roots a verifier needs (log key, chain binding) and publishing them."""
