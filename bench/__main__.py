@@ -20,6 +20,9 @@ Sections (default: all of them, about 8 minutes on 2 cores, ``anchor`` and ``gas
   tiers 1-4; 10 MB with ``--quick``), beside ``sha256sum`` of the same file.
 * ``package``: full verification of an exported 3 x 1 MB evidence package (tiers 1-5 on a
   local anvil) by ``evidence-verify`` and in process, beside ``sha256sum`` and hashlib.
+* ``start``: process start, median of the rounds beside ``python -c pass``: the ``--help`` of
+  ``evidence``, ``evidence admin create-token`` and ``evidence-verify``; ``evidence serve``
+  (SQLite, local store, managed anvil) until ``/healthz`` answers.
 
 Tables go to stdout, progress to stderr, and a machine-readable summary to
 ``.bench/results.json`` (or ``--out``). The exit status is 0 unless a
@@ -60,6 +63,7 @@ from bench import (
     package,
     proofs,
     sealing,
+    start,
     takedowns,
     verify_bundle,
 )
@@ -92,6 +96,7 @@ SECTIONS = (
     "takedowns",
     "browser",
     "package",
+    "start",
 )
 
 
@@ -205,6 +210,7 @@ class Results:
     takedowns: takedowns.TakedownResult | None = None
     browser: browser.BrowserResult | None = None
     package: package.PackageResult | None = None
+    start: start.StartResult | None = None
     #: gas per anchor, one row per chain and log size
     gas: list[gas.GasRow] = field(default_factory=list)
     #: sections that raised instead of finishing: name -> the error
@@ -225,6 +231,7 @@ class Results:
             self.takedowns,
             self.browser,
             self.package,
+            self.start,
         ):
             if part is not None:
                 found += part.problems
@@ -249,6 +256,7 @@ class Results:
             "takedowns": takedowns.rows(self.takedowns) if self.takedowns else [],
             "browser": browser.rows(self.browser) if self.browser else [],
             "package": package.rows(self.package) if self.package else [],
+            "start": start.rows(self.start) if self.start else [],
         }
 
 
@@ -302,6 +310,9 @@ def _run_services(settings: Settings, progress: Progress, results: Results) -> N
         ),
         "package": lambda s3: setattr(
             results, "package", package.run(package.PackageSettings.make(quick), progress)
+        ),
+        "start": lambda s3: setattr(
+            results, "start", start.run(start.StartSettings.make(quick), progress)
         ),
     }
     wanted = [name for name in steps if name in results.sections]
@@ -528,6 +539,8 @@ def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
             ),
             "",
         ]
+    if results.start is not None:
+        out += [format_table(start.TITLE, rows["start"], start.legend(results.start)), ""]
     for name, error in results.failed.items():
         out += [f"Section {name} FAILED: {error}", ""]
     return out
@@ -597,6 +610,7 @@ def summary_json(results: Results, seconds: float) -> dict[str, Any]:
         "takedowns": takedowns.raw(results.takedowns) if results.takedowns else None,
         "browser": browser.raw(results.browser) if results.browser else None,
         "package": package.raw(results.package) if results.package else None,
+        "start": start.raw(results.start) if results.start else None,
         "gas": [row.as_dict() for row in results.gas] if "gas" in results.sections else None,
         "service_problems": results.service_problems,
     }
