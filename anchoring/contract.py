@@ -20,7 +20,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from verifier.chain import log_id_for
+from verifier.chain.abi import log_id_for
 
 __all__ = [
     "Artifact",

@@ -43,7 +43,7 @@ from typing import Any
 
 from bench.common import Progress, Row, collect_young, format_table, gc_paused, percentile
 from bench.ingest import support
-from verifier.chain import make_anchor_check
+from verifier.chain.anchor import make_anchor_check
 from verifier.note import VerifierKey
 from verifier.package import read_package
 from verifier.verify import AnchorCheck, Report, verify_bundle

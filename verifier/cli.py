@@ -9,7 +9,7 @@ and ``--chain-id``.
 
 Offline by default: tier 5 (the on-chain anchor) is then "not checked". With
 ``--rpc URL`` (repeatable), ``--contract`` and ``--chain-id`` it is checked live
-against every endpoint given (:mod:`verifier.chain`). ``--report out.pdf`` writes
+against every endpoint given (:mod:`verifier.chain.anchor`). ``--report out.pdf`` writes
 the appraisal report (核验报告, :mod:`verifier.report`).
 
 Exit codes: 0 verified, 1 failed, 2 incomplete (some tier could not be
@@ -37,7 +37,8 @@ from typing import IO, Any, BinaryIO, NoReturn, TextIO, cast
 from urllib.parse import urlsplit
 
 from verifier.bundle import MAX_BUNDLE_BYTES, Bundle, load_bundle
-from verifier.chain import MAX_CHAIN_ID, MAX_CONFIRMATIONS, make_anchor_check
+from verifier.chain.anchor import MAX_CHAIN_ID, MAX_CONFIRMATIONS, make_anchor_check
+from verifier.chain.rpc import endpoint_name
 from verifier.digests import FileDigest, digest_stream
 from verifier.errors import FormatError, VerifierError
 from verifier.note import VerifierKey
@@ -474,13 +475,6 @@ def _portal_base(args: argparse.Namespace) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(f"--portal-url must be an http(s) URL, not {base[:80]!r}")
     return base
-
-
-def endpoint_name(url: str) -> str:
-    """``scheme://host[:port]`` of an RPC URL: its path or user part may hold an API key."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
 def _check_report_path(path: str) -> None:

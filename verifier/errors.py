@@ -171,3 +171,23 @@ class PackageMismatchError(PackageError):
         "Something in the package was changed after export, or the package was "
         "assembled from different evidence. Ask the issuer for a fresh export."
     )
+
+
+# --- tier 5 (verifier.chain) ---------------------------------------------------------
+
+
+class ChainCheckError(VerifierError):
+    """Root of the tier-5 errors."""
+
+
+class ChainConfigError(ChainCheckError, FormatError):
+    """The tier-5 configuration (endpoints, contract, chain id, depth) cannot be used."""
+
+
+class EndpointUnavailableError(ChainCheckError):
+    """An endpoint did not answer the question: unreachable, timed out, an HTTP error,
+    or a JSON-RPC error object. Tier 5 is then not checked, not failed."""
+
+
+class MalformedAnswerError(ChainCheckError):
+    """An endpoint answered with something that is not a valid answer. Tier 5 fails."""

@@ -7,7 +7,7 @@ Every tier is reported, never just "OK":
 3. inclusion — the entry's leaf is in the checkpoint's tree (RFC 9162);
 4. checkpoint — signed by the trusted log key;
 5. anchor — the chain records that (size, root); checked by a caller-supplied
-   function, since it needs the network (:func:`verifier.chain.make_anchor_check`).
+   function, since it needs the network (:func:`verifier.chain.anchor.make_anchor_check`).
 
 Pure: file digests are computed by the caller and passed in; the chain check
 is a callable the caller provides, and is not called when tier 5 is skipped.
@@ -130,33 +130,26 @@ def _tier_dict(t: TierResult) -> dict[str, object]:
     return out
 
 
-class AnchorVerdict(tuple[Status, str]):
-    """``(status, detail)`` that also carries the facts tier 5 established.
+@dataclass(frozen=True)
+class AnchorVerdict:
+    """What tier 5 found: a status, a one-line detail, and the facts it established."""
 
-    Still a pair, so ``status, detail = check(bundle)`` and comparisons with a
-    plain tuple keep working for every existing caller.
-    """
+    status: Status
+    detail: str
+    #: Read-only; a mapping passed in is copied, so a caller cannot change a verdict later.
+    facts: Facts = field(default_factory=_no_facts, hash=False)
 
-    facts: Facts
-
-    def __new__(cls, status: Status, detail: str, facts: Facts | None = None) -> AnchorVerdict:
-        verdict = super().__new__(cls, (status, detail))
-        verdict.facts = MappingProxyType(dict(facts or {}))
-        return verdict
-
-
-#: Tier 5: given the bundle, return (status, detail), optionally with a third element, the
-#: facts (or an :class:`AnchorVerdict`, which carries them). Supplied by the caller.
-AnchorCheck = Callable[[Bundle], tuple[Status, str] | tuple[Status, str, Facts]]
+    def __post_init__(self) -> None:
+        if not isinstance(self.facts, MappingProxyType):
+            object.__setattr__(self, "facts", MappingProxyType(dict(self.facts)))
 
 
-def _anchor_tier(answer: tuple[Status, str] | tuple[Status, str, Facts]) -> TierResult:
-    if len(answer) == 3:
-        status, detail, facts = answer
-    else:
-        status, detail = answer
-        facts = getattr(answer, "facts", None) or {}
-    return TierResult(5, status, detail, facts)
+#: Tier 5: given the bundle, its :class:`AnchorVerdict`. Supplied by the caller.
+AnchorCheck = Callable[[Bundle], AnchorVerdict]
+
+
+def _anchor_tier(verdict: AnchorVerdict) -> TierResult:
+    return TierResult(5, verdict.status, verdict.detail, verdict.facts)
 
 
 def _tier_files(bundle: Bundle, files: Sequence[FileDigest] | None) -> TierResult:

@@ -19,7 +19,8 @@ from tests.integration.test_tier5_anvil import anchor_checkpoint
 from tests.support.anvil import Anvil, rpc
 from tests.support.factories import sealed_evidence
 from verifier.bundle import Bundle
-from verifier.chain import endpoint_name, make_anchor_check
+from verifier.chain.anchor import make_anchor_check
+from verifier.chain.rpc import endpoint_name
 from verifier.digests import digest_stream
 from verifier.report import ReportInput, render_pdf
 from verifier.report.style import unix_times

@@ -25,7 +25,7 @@ from tests.support.anvil import ANVIL, DEV_KEY, free_port, rpc
 from tests.support.anvil import anvil as start_anvil
 from tests.support.factories import Sealed, sealed_evidence
 from verifier.bundle import Bundle
-from verifier.chain import log_id_for
+from verifier.chain.abi import log_id_for
 
 pytestmark = pytest.mark.chain
 

@@ -25,29 +25,30 @@ from eth_utils.crypto import keccak as eth_keccak
 
 from tests.support.factories import ORIGIN, sealed_evidence
 from verifier.bundle import Bundle
-from verifier.chain import (
+from verifier.chain.abi import (
     ANCHORED_TOPIC,
     CHECKPOINT_AT_SELECTOR,
-    MAX_CONFIRMATIONS,
-    MAX_ENDPOINTS,
-    MAX_RECEIPT_LOGS,
-    MAX_RESPONSE_BYTES,
-    ChainConfigError,
-    EndpointUnavailableError,
-    MalformedAnswerError,
-    UrllibTransport,
     decode_anchored,
     decode_checkpoint_at,
     encode_checkpoint_at,
-    endpoint_name,
     log_id_for,
+)
+from verifier.chain.anchor import (
+    MAX_CONFIRMATIONS,
+    MAX_ENDPOINTS,
+    MAX_RECEIPT_LOGS,
     make_anchor_check,
-    quantity,
     utc_text,
 )
+from verifier.chain.rpc import MAX_RESPONSE_BYTES, UrllibTransport, endpoint_name, quantity
 from verifier.cli import run
-from verifier.errors import FormatError
-from verifier.verify import Status, verify_bundle
+from verifier.errors import (
+    ChainConfigError,
+    EndpointUnavailableError,
+    FormatError,
+    MalformedAnswerError,
+)
+from verifier.verify import AnchorVerdict, Status, verify_bundle
 
 CHAIN_ID = 31337
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -207,7 +208,8 @@ def check(
         min_confirmations=min_confirmations,
         transport=FakeTransport(nodes),
     )
-    return anchor_check(bundle)
+    verdict = anchor_check(bundle)
+    return verdict.status, verdict.detail
 
 
 def reply(result: Any, request_id: int | None = None) -> Callable[[dict[str, Any]], bytes]:
@@ -558,7 +560,8 @@ def test_transport_error_type_is_unreachable() -> None:
         raise EndpointUnavailableError("HTTP 503 Service Unavailable")
 
     anchor_check = make_anchor_check([URL], contract=CONTRACT, chain_id=CHAIN_ID, transport=down)
-    assert anchor_check(BUNDLE) == (
+    verdict = anchor_check(BUNDLE)
+    assert (verdict.status, verdict.detail) == (
         Status.NOT_CHECKED,
         f"could not reach {URL}: HTTP 503 Service Unavailable",
     )
@@ -743,7 +746,7 @@ def test_block_time_beyond_year_9999_is_shown_raw() -> None:
 
 
 def test_tier_5_is_not_asked_when_skipped() -> None:
-    def never(bundle: Bundle) -> tuple[Status, str]:
+    def never(bundle: Bundle) -> AnchorVerdict:
         raise AssertionError("tier 5 was asked although skipped")
 
     report = verify_bundle(BUNDLE, anchor_check=never, through=4)

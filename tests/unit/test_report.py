@@ -26,7 +26,8 @@ from anchoring.log import MerkleLog
 from anchoring.store import MemoryNodeStore
 from tests.support.factories import ORIGIN, Sealed, sealed_evidence
 from verifier.bundle import Bundle
-from verifier.chain import EndpointResult, Expected, combine, log_id_for
+from verifier.chain.abi import log_id_for
+from verifier.chain.anchor import EndpointResult, Expected, combine
 from verifier.digests import FileDigest, digest_stream
 from verifier.report import (
     ReportError,
@@ -81,9 +82,10 @@ def digests(files: Mapping[str, bytes]) -> list[FileDigest]:
     return [digest_stream(name, io.BytesIO(data)) for name, data in files.items()]
 
 
-def chain_says(bundle: Bundle) -> tuple[Status, str, Mapping[str, str | int]]:
-    """A tier-5 check that answers with the optional third element, the facts."""
-    return Status.VERIFIED, f"size {bundle.anchor.size if bundle.anchor else 0} recorded", FACTS
+def chain_says(bundle: Bundle) -> AnchorVerdict:
+    """A tier-5 check that answers with facts."""
+    size = bundle.anchor.size if bundle.anchor else 0
+    return AnchorVerdict(Status.VERIFIED, f"size {size} recorded", FACTS)
 
 
 def make_input(
@@ -387,9 +389,8 @@ def confirmed(name: str, confirmations: int) -> EndpointResult:
 
 def test_chain_facts_give_the_least_confirmations_of_all_endpoints() -> None:
     verdict = combine([confirmed("a", 5), confirmed("b", 3)], expected(), 2)
-    status, detail = verdict  # still a pair for every existing caller
-    assert status is Status.VERIFIED
-    assert verdict == (Status.VERIFIED, detail)
+    assert verdict.status is Status.VERIFIED
+    assert verdict == AnchorVerdict(Status.VERIFIED, verdict.detail, dict(verdict.facts))
     assert dict(verdict.facts) == {
         "confirmations": 3,
         "min_confirmations": 2,
@@ -402,24 +403,24 @@ def test_chain_facts_give_the_least_confirmations_of_all_endpoints() -> None:
 
 def test_chain_facts_when_not_final_and_when_failed() -> None:
     waiting = combine([confirmed("a", 1)], expected(), 4)
-    assert waiting[0] is Status.NOT_CHECKED
+    assert waiting.status is Status.NOT_CHECKED
     assert waiting.facts["confirmations"] == 1
     failed = combine(
         [confirmed("a", 5), EndpointResult("b", "failed", "wrong root")], expected(), 1
     )
-    assert failed[0] is Status.FAILED
+    assert failed.status is Status.FAILED
     assert dict(failed.facts) == {"endpoints": "a, b"}  # no chain facts from a disputed chain
 
 
 def test_facts_reach_the_report_and_its_json() -> None:
-    plain = verify_bundle(BUNDLE, anchor_check=lambda b: (Status.VERIFIED, "ok"))
+    plain = verify_bundle(BUNDLE, anchor_check=lambda b: AnchorVerdict(Status.VERIFIED, "ok"))
     assert dict(plain.tiers[4].facts) == {}
     assert "facts" not in plain.to_dict()["tiers"][4]  # type: ignore[index]
     with_pair = verify_bundle(
         BUNDLE, anchor_check=lambda b: AnchorVerdict(Status.VERIFIED, "ok", FACTS)
     )
-    with_triple = verify_bundle(BUNDLE, anchor_check=chain_says)
-    for report in (with_pair, with_triple):
+    with_check = verify_bundle(BUNDLE, anchor_check=chain_says)
+    for report in (with_pair, with_check):
         tiers: list[dict[str, object]] = report.to_dict()["tiers"]  # type: ignore[assignment]
         assert tiers[4]["facts"] == FACTS
         assert all("facts" not in t for t in tiers[:4])

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from verifier.chain import endpoint_name
+from verifier.chain.rpc import endpoint_name
 from verifier.errors import VerifierError
 from verifier.service.config import ServiceConfig, ServiceConfigError
 from verifier.service.http import (

@@ -28,8 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from verifier.chain import ChainConfigError, endpoint_name, make_anchor_check
-from verifier.errors import FormatError, VerifierError
+from verifier.chain.anchor import make_anchor_check
+from verifier.chain.rpc import endpoint_name
+from verifier.errors import ChainConfigError, FormatError, VerifierError
 from verifier.note import VerifierKey
 from verifier.verify import AnchorCheck
 

@@ -25,7 +25,7 @@ from typing import Literal
 
 from verifier.bundle import Bundle, bundle_from_obj
 from verifier.canonical import parse_json
-from verifier.chain import NoRedirect
+from verifier.chain.rpc import NoRedirect
 from verifier.errors import FormatError
 
 #: Matches the evidence API returns at most (and the most this service accepts).
