@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import sys
@@ -478,7 +479,13 @@ def _portal_base(args: argparse.Namespace) -> str:
 
 
 def _check_report_path(path: str) -> None:
-    """Refuse an unwritable --report before the (possibly long) verification."""
+    """Refuse an unwritable --report, or one this install cannot render, before the
+    (possibly long) verification."""
+    if importlib.util.find_spec("reportlab") is None:
+        raise UsageError(
+            "--report needs reportlab, which is not installed here: "
+            "pip install 'reportlab>=4.2' (verification itself does not need it)"
+        )
     parent = Path(path).parent
     if not parent.is_dir():
         raise UsageError(f"--report: no such folder {parent}")

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 
 from anchoring.schema import chain_binding
 from evidence_api.core.config import Settings
+from verifier.chain.rpc import endpoint_name
 from verifier.errors import VerifierError
 from verifier.note import VerifierKey
 
@@ -54,7 +55,12 @@ class TrustRoots:
             out.append("chain     not bound to a chain yet")
             return out
         out += [
-            f"RPC URL   {self.rpc_url or '(none: the in-process tester chain)'}",
+            "RPC URL   "
+            + (
+                endpoint_name(self.rpc_url)
+                if self.rpc_url
+                else "(none: the in-process tester chain)"
+            ),
             f"chain id  {self.chain_id}",
             f"contract  {self.contract}",
             f"log id    {self.log_id}",
