@@ -1,6 +1,7 @@
 """anchoring.MerkleLog on a MemoryNodeStore, against the RFC 9162 reference and the verifier.
 
-For trees of up to 1,000 leaves appended in random batch splits, every root at
+For trees of up to 1,000 leaves appended in random batch splits (10 generated logs per
+property here, 60 in tests/integration/test_log_properties_full.py), every root at
 every historical size is the reference MTH, and every inclusion and
 consistency proof (edge and random indices and sizes) (a) verifies, (b) is
 exactly the reference proof, and (c) stops verifying after any one-bit change
@@ -28,11 +29,14 @@ from verifier.merkle import EMPTY_ROOT, leaf_hash, node_hash, verify_consistency
 MAX_LEAVES = 1000
 BIG = 2**20 - 1
 
+#: The full property run (tests/integration/test_log_properties_full.py): 60 logs per property.
 PROPERTY = settings(
     max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+#: The unit tier checks the same properties on fewer generated logs, to stay fast.
+UNIT_PROPERTY = settings(PROPERTY, max_examples=10)
 
 # Sizes where the tree changes shape: around powers of two.
 EDGE_SIZES = sorted({0, 1, 2, 3} | {p + d for p in (4, 8, 64, 128, 256, 512) for d in (-1, 0, 1)})
@@ -177,9 +181,13 @@ def test_known_answers_for_reference_and_log() -> None:
 # --- roots --------------------------------------------------------------------------
 
 
-@PROPERTY
+@UNIT_PROPERTY
 @given(built_logs())
 def test_root_at_every_historical_size_is_reference_mth(built: Built) -> None:
+    check_roots(built)
+
+
+def check_roots(built: Built) -> None:
     log, ref = built.log, built.ref
     for size in range(built.n + 1):
         assert log.root(size) == ref.mth(size), size
@@ -216,11 +224,15 @@ def check_inclusion(built: Built, index: int, size: int, rnd: random.Random) -> 
             verify_inclusion(leaf, index, size, proof[:-1], root)
 
 
-@PROPERTY
+@UNIT_PROPERTY
 @given(built_logs(), st.randoms(use_true_random=False))
 def test_inclusion_proofs_verify_match_reference_and_detect_bit_flips(
     built: Built, rnd: random.Random
 ) -> None:
+    check_inclusions(built, rnd)
+
+
+def check_inclusions(built: Built, rnd: random.Random) -> None:
     for size in historical_sizes(built.n, rnd):
         for index in edge_indices(size, rnd) if size else []:
             check_inclusion(built, index, size, rnd)
@@ -269,23 +281,17 @@ def consistency_pairs(n: int, rnd: random.Random) -> list[tuple[int, int]]:
     return sorted(pairs)
 
 
-@PROPERTY
+@UNIT_PROPERTY
 @given(built_logs(), st.randoms(use_true_random=False))
 def test_consistency_proofs_verify_match_reference_and_detect_bit_flips(
     built: Built, rnd: random.Random
 ) -> None:
+    check_consistencies(built, rnd)
+
+
+def check_consistencies(built: Built, rnd: random.Random) -> None:
     for size1, size2 in consistency_pairs(built.n, rnd):
         check_consistency(built, size1, size2, rnd)
-
-
-def test_every_proof_of_every_small_tree() -> None:
-    built = Built(leaves_for(7, 70), [1, 2, 3, 57, 7])
-    rnd = random.Random(70)
-    for size2 in range(71):
-        for index in range(size2):
-            check_inclusion(built, index, size2, rnd)
-        for size1 in range(size2 + 1):
-            check_consistency(built, size1, size2, rnd)
 
 
 def test_every_bit_of_one_proof_and_root_matters() -> None:

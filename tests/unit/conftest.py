@@ -1,0 +1,39 @@
+"""The unit tier stays honest: a unit test starts no subprocess (no server, chain node, Node.js,
+browser or CLI run). Anything that does belongs in ``tests/integration`` or ``tests/e2e``
+(docs/design.md §9).
+
+While a unit test runs (its fixtures included), ``subprocess.Popen`` refuses to start, and with
+it ``subprocess.run``, ``check_output`` and ``asyncio``'s subprocesses, which all go through it.
+Outside the unit tests (xdist starting its workers, the other tiers) nothing is changed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+_popen_init = subprocess.Popen.__init__
+
+
+class SubprocessInUnitTestError(AssertionError):
+    """A unit test tried to start a process."""
+
+
+def _refuse(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+    shown = " ".join(map(str, args)) if isinstance(args, list | tuple) else str(args)
+    raise SubprocessInUnitTestError(
+        f"tests/unit starts no subprocess, but this test ran: {shown[:200]}\n"
+        "Move it to tests/integration (or tests/e2e): docs/design.md §9."
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    subprocess.Popen.__init__ = _refuse  # type: ignore[assignment,method-assign]
+    try:
+        yield
+    finally:
+        subprocess.Popen.__init__ = _popen_init  # type: ignore[method-assign]
