@@ -7,9 +7,9 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from anchoring.issuing import issue_checkpoint
 from anchoring.log import MerkleLog
 from verifier.bundle import FORMAT_V1, Bundle
-from verifier.checkpoint import Checkpoint
 from verifier.digests import sm3_hex
 from verifier.merkle import leaf_hash
 from verifier.models import Entry, Manifest
@@ -55,7 +55,7 @@ def evidence_entry(manifest: Manifest, *, at: str | None = None, salt: str | Non
 def sign_checkpoint(log: MerkleLog, signer: SignerKey, size: int | None = None) -> str:
     """Signed C2SP checkpoint of ``log`` at ``size`` (default: its current size)."""
     size = log.size if size is None else size
-    return Checkpoint(signer.name, size, log.root(size)).sign(signer)
+    return issue_checkpoint(signer, size, log.root(size))
 
 
 def _bundle(

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
+from anchoring.issuing import issue_checkpoint
 from anchoring.log import MerkleLog
 from anchoring.schema import log_checkpoint, log_entry, merkle_log
 from anchoring.store.sql import SqlNodeStore
-from verifier.checkpoint import Checkpoint
 from verifier.note import SignerKey
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def seal_once(engine: Engine, signer: SignerKey, *, max_batch: int) -> SealResul
         )
         size = first + len(rows)
         root = tree.root(size)
-        note = Checkpoint(signer.name, size, root).sign(signer)
+        note = issue_checkpoint(signer, size, root)
         conn.execute(insert(log_checkpoint).values(size=size, root=root, note=note, created_at=now))
     # One line per signed checkpoint (after the commit: only what is durable is logged).
     log.info(

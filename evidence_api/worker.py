@@ -1,38 +1,44 @@
-"""``evidence worker`` and ``evidence beat``: sealing and anchoring on Celery.
+"""``evidence worker`` and ``evidence beat``: the background jobs on Celery.
 
-Production runs the same functions as embedded mode, as Celery tasks on a
-Redis broker, so any number of workers can run (the database lock keeps a
-single writer per log and one anchoring transaction in flight).
+Production runs the same jobs as embedded mode (:mod:`evidence_api.jobs`), as
+Celery tasks on a Redis broker, so any number of workers can run (the database
+lock keeps a single writer per log and one anchoring transaction in flight).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from anchoring import tasks
 from evidence_api.core.config import Settings
+from evidence_api.core.runtime import Runtime
+from evidence_api.jobs import register_tasks
 from evidence_api.runtime import NO_TIMERS, build_runtime
-from evidence_api.takedowns import tasks as tasks_supervision
+
+_runtime: Runtime | None = None
 
 
-def _configure(settings: Settings) -> None:
-    def factory() -> tasks.TaskContext:
-        runtime = build_runtime(settings, **NO_TIMERS)
-        chain = runtime.chain
-        return tasks.TaskContext(
-            engine=runtime.engine,
-            signer=runtime.signer,
-            max_batch=settings.max_batch,
-            chain=chain.client if chain else None,
-            anchor_config=chain.config if chain else None,
-        )
+def _configure(settings: Settings) -> Callable[[], Runtime]:
+    """Register the jobs' tasks and beat schedule; this process's runtime is built on
+    first use (once, without in-process timers: beat drives the jobs here)."""
+    global _runtime  # noqa: PLW0603 - one lazily built runtime per process
+    _runtime = None
 
+    def runtime() -> Runtime:
+        global _runtime  # noqa: PLW0603
+        if _runtime is None:
+            _runtime = build_runtime(settings, **NO_TIMERS)
+        return _runtime
+
+    schedule = register_tasks(tasks.app, runtime, settings)
     tasks.configure(
         broker_url=settings.broker_url,
         result_backend=settings.result_backend,
-        seal_interval=settings.seal_interval,
-        anchor_interval=settings.anchor_interval,
-        context_factory=factory,
+        schedule=schedule,
+        # A stale tick is worthless: the next one does the same work.
+        expires=max(settings.seal_interval, settings.anchor_interval) * 10,
     )
-    tasks_supervision.configure(settings)  # overdue scans and webhooks on the same beat
+    return runtime
 
 
 def run_worker(settings: Settings, *, loglevel: str = "INFO") -> None:
@@ -41,8 +47,8 @@ def run_worker(settings: Settings, *, loglevel: str = "INFO") -> None:
             "evidence worker: use EVIDENCE_CHAIN=rpc with the node's URL; "
             "a managed anvil belongs to `evidence serve` in embedded mode"
         )
-    _configure(settings)
-    tasks.context()  # fail fast: database, key and chain binding checked before consuming
+    runtime = _configure(settings)
+    runtime()  # fail fast: database, key and chain binding checked before consuming
     tasks.app.worker_main(
         ["worker", f"--loglevel={loglevel}", "--pool=solo", "--without-gossip", "--without-mingle"]
     )

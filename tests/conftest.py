@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from evidence_api.core.db import make_engine, schema_metadata, upgrade
+from evidence_api.core.db import make_engine, upgrade
+from evidence_api.schema import schema_metadata
 from tests.support.postgres import postgres_database
 
 # anvil, anvil_w3, tester_w3 fixtures

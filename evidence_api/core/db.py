@@ -6,14 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, MetaData, create_engine, event
-
-from anchoring.schema import metadata as log_metadata
-from evidence_api.core.models import Base
-
-# The supervision workflow's tables register themselves on ``Base`` when imported.
-from evidence_api.registry import models as _registry  # noqa: F401
-from evidence_api.takedowns import models as _takedown  # noqa: F401
+from sqlalchemy import Engine, create_engine, event
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 
@@ -45,12 +38,3 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` up to ``revision`` (default: the newest)."""
     command.upgrade(alembic_config(url), revision)
-
-
-def schema_metadata() -> MetaData:
-    """Every table the migration history creates (the log's and the service's)."""
-    combined = MetaData()
-    for source in (log_metadata, Base.metadata):
-        for table in source.tables.values():
-            table.to_metadata(combined)
-    return combined

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 
 from evidence_api.core.auth import Principal, authenticate
 from evidence_api.core.errors import ForbiddenError
-from evidence_api.runtime import Runtime
+from evidence_api.core.runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:

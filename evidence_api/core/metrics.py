@@ -36,14 +36,13 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Select, func, select, text
+from sqlalchemy import Connection, Select, column, func, select, table, text
 
 from anchoring.schema import anchor_tx, log_checkpoint, log_entry
 from evidence_api.core.errors import UnauthorizedError
-from evidence_api.takedowns.models import WebhookDelivery
 
 if TYPE_CHECKING:
-    from evidence_api.runtime import Runtime
+    from evidence_api.core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +50,8 @@ log = logging.getLogger(__name__)
 COUNT_CAP = 100_000
 #: Seconds the chain may take to tell its head block at scrape time.
 CHAIN_DEADLINE = 2.0
+#: The takedown workflow's webhook queue, read by name: core imports no feature package.
+_WEBHOOKS = table("webhook_delivery", column("seq"), column("state"))
 #: Latency buckets (seconds): API calls take milliseconds, uploads up to minutes.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 #: Request bodies counted as evidence intake (method, route template).
@@ -149,7 +150,7 @@ class StateCollector(Collector):
                 select(func.min(log_entry.c.received_at)).where(pending_where)
             ).scalar()
             webhooks = _capped_count(
-                conn, select(WebhookDelivery.seq).where(WebhookDelivery.state == "pending")
+                conn, select(_WEBHOOKS.c.seq).where(_WEBHOOKS.c.state == "pending")
             )
             anchored = None
             if runtime.chain is not None:

@@ -33,12 +33,12 @@ from anchoring.entries import utc_timestamp
 from anchoring.schema import chain_binding
 from evidence_api.core.auth import Principal, holders
 from evidence_api.core.errors import ServiceUnavailableError
+from evidence_api.core.runtime import Runtime
 from evidence_api.core.storage import StorageError, StorageIntegrityError
 from evidence_api.intake import service as evidence_service
 from evidence_api.intake.package_readme import ChainFacts, render_readme
 from evidence_api.intake.service import _checked
 from evidence_api.integrity import service as integrity
-from evidence_api.runtime import Runtime
 from evidence_api.trust.roots import configured_rpc_url
 from verifier.bundle import Bundle
 from verifier.package import PACKAGE_FORMAT_V1

@@ -16,12 +16,12 @@ from evidence_api.core.auth import Principal
 from evidence_api.core.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from evidence_api.core.ids import new_id
 from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.core.runtime import Runtime
 from evidence_api.core.storage import StorageError, StorageIntegrityError, content_key
 from evidence_api.intake.models import Evidence
 from evidence_api.intake.schemas import EvidencePage, EvidencePublic, FilePublic, ManifestDigests
 from evidence_api.integrity import service as integrity
 from evidence_api.registry import cases as registry_cases
-from evidence_api.runtime import Runtime
 from verifier.bundle import Bundle
 from verifier.models import Manifest
 

@@ -23,6 +23,7 @@ from anchoring.queue import QueuedEntry, enqueue
 from evidence_api.core.auth import Principal
 from evidence_api.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from evidence_api.core.ids import new_id
+from evidence_api.core.runtime import Runtime
 from evidence_api.core.storage import StorageError, StoredObject
 from evidence_api.intake.models import Evidence, EvidenceFile, IdempotencyRecord
 from evidence_api.intake.schemas import (
@@ -34,7 +35,6 @@ from evidence_api.intake.schemas import (
     StampResponse,
 )
 from evidence_api.intake.upload import ReceivedFile
-from evidence_api.runtime import Runtime
 from verifier.canonical import parse_json
 from verifier.errors import JSONFormatError
 from verifier.models import Manifest

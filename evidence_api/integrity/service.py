@@ -48,11 +48,11 @@ from sqlalchemy import Connection, func, select, update
 
 from anchoring.errors import LogError
 from anchoring.log import MerkleLog
-from anchoring.periodic import Periodic
 from anchoring.queue import EntryRecord, get_entry, latest_checkpoint
 from anchoring.schema import log_checkpoint, log_entry
 from anchoring.store.sql import SqlNodeStore
 from evidence_api.core.errors import ApiError
+from evidence_api.core.runtime import Runtime
 from evidence_api.core.storage import (
     ObjectNotFoundError,
     StorageIntegrityError,
@@ -61,7 +61,6 @@ from evidence_api.core.storage import (
 )
 from evidence_api.intake.models import Evidence
 from evidence_api.integrity.models import IntegrityIncident
-from evidence_api.runtime import Runtime
 from verifier.canonical import parse_json
 from verifier.checkpoint import open_checkpoint
 from verifier.digests import DualHasher, sm3_hex
@@ -684,17 +683,3 @@ class IntegrityChecker:
             len(findings),
         )
         return findings
-
-
-def start_integrity_checks(runtime: Runtime, *, run: bool) -> Periodic | None:
-    """Register ``/readyz``'s ``integrity`` check; with ``run``, start the timer whose
-    first pass runs at once (in the background, so the start stays fast)."""
-    checker = IntegrityChecker(runtime)
-    runtime.checks["integrity"] = checker.readiness
-    if not run:
-        checker.mark_done()
-        return None
-    timer = Periodic("integrity", runtime.settings.integrity_interval, checker.run_pass)
-    timer.poke()  # the first pass at once
-    timer.start()
-    return timer

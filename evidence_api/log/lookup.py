@@ -21,8 +21,8 @@ from anchoring.proofs import bundle_for
 from anchoring.queue import EntryRecord, find_by_leaf_hash, get_entry
 from anchoring.schema import log_entry
 from evidence_api.core.errors import InvalidInputError, NotFoundError
+from evidence_api.core.runtime import Runtime
 from evidence_api.intake.models import Evidence, EvidenceFile
-from evidence_api.runtime import Runtime
 from verifier.bundle import Bundle
 
 #: Matches answered at most (evidence first, oldest first; then stamps).

@@ -7,8 +7,8 @@ from anchoring.log import MerkleLog
 from anchoring.queue import CheckpointRecord, find_by_leaf_hash, latest_checkpoint
 from anchoring.store.sql import SqlNodeStore
 from evidence_api.core.errors import InvalidInputError, NotFoundError
+from evidence_api.core.runtime import Runtime
 from evidence_api.log.schemas import ConsistencyProofOut, InclusionProofOut
-from evidence_api.runtime import Runtime
 
 
 def checkpoint(runtime: Runtime) -> CheckpointRecord:

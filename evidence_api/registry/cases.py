@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from evidence_api.core.auth import Principal, holders
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.core.runtime import Runtime
 from evidence_api.intake.models import Evidence
 from evidence_api.registry import case_workflow as workflow
 from evidence_api.registry.entities import entity_by_id
@@ -37,7 +38,6 @@ from evidence_api.registry.schemas import (
     LinkResult,
     Status,
 )
-from evidence_api.runtime import Runtime
 
 MAX_PAGE = 200
 _BY_LABEL = {label: code for code, label in workflow.STATUSES.items()}

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.core.runtime import Runtime
 from evidence_api.registry.models import Platform, TradingEntity
 from evidence_api.registry.platforms import platform_by_code, utc
 from evidence_api.registry.schemas import (
@@ -27,7 +28,6 @@ from evidence_api.registry.schemas import (
     UsccPublic,
 )
 from evidence_api.registry.uscc import UsccError, parse_uscc
-from evidence_api.runtime import Runtime
 
 MAX_PAGE = 200
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from evidence_api.core import secretbox
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.core.runtime import Runtime
 from evidence_api.registry.models import Platform
 from evidence_api.registry.schemas import (
     PlatformCreate,
@@ -30,7 +31,6 @@ from evidence_api.registry.schemas import (
     PlatformUpdate,
     PlatformWithSecret,
 )
-from evidence_api.runtime import Runtime
 from evidence_api.takedowns.webhooks import allowed_hosts, literal_target_problem
 
 MAX_PAGE = 200

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from evidence_api.core.auth import Principal
 from evidence_api.core.errors import ForbiddenError, InvalidInputError, NotFoundError
 from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.core.runtime import Runtime
 from evidence_api.intake import service as evidence_service
 from evidence_api.registry.models import Platform
-from evidence_api.runtime import Runtime
 from evidence_api.takedowns import service as takedowns
 from evidence_api.takedowns import workflow as wf
 from evidence_api.takedowns.models import TakedownFeed, TakedownOrder

@@ -31,9 +31,9 @@ from anchoring.queue import QueuedEntry, enqueue
 from evidence_api.core.auth import Principal
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.ids import new_id
+from evidence_api.core.runtime import Runtime
 from evidence_api.intake.models import Evidence
 from evidence_api.registry.models import CaseFile, Platform
-from evidence_api.runtime import Runtime
 from evidence_api.takedowns import workflow as wf
 from evidence_api.takedowns.models import (
     TakedownEvent,

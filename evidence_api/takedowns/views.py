@@ -9,8 +9,8 @@ from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
 from evidence_api.core.errors import InvalidInputError, NotFoundError
 from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.core.runtime import Runtime
 from evidence_api.registry.models import Platform
-from evidence_api.runtime import Runtime
 from evidence_api.takedowns import workflow as wf
 from evidence_api.takedowns.models import (
     TakedownEvent,

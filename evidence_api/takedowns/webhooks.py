@@ -44,8 +44,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import ColumnElement, select, update
 
 from evidence_api.core import secretbox
+from evidence_api.core.runtime import Runtime
 from evidence_api.registry.models import Platform
-from evidence_api.runtime import Runtime
 from evidence_api.takedowns import netcheck, webhook_sign
 from evidence_api.takedowns.models import WebhookAttempt, WebhookDelivery
 

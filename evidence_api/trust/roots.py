@@ -25,7 +25,7 @@ from verifier.errors import VerifierError
 from verifier.note import VerifierKey
 
 if TYPE_CHECKING:
-    from evidence_api.runtime import Runtime
+    from evidence_api.core.runtime import Runtime
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,9 @@ from anchoring.queue import QueuedEntry, enqueue
 from anchoring.schema import log_entry
 from anchoring.store.sql import SqlNodeStore, merkle_log
 from anchoring.store.sql import metadata as log_metadata
-from evidence_api.core.db import MIGRATIONS, alembic_config, make_engine, schema_metadata, upgrade
+from evidence_api.core.db import MIGRATIONS, alembic_config, make_engine, upgrade
 from evidence_api.core.models import Base
+from evidence_api.schema import schema_metadata
 from tests.support.api import fresh_postgres_database
 from verifier.merkle import leaf_hash, node_hash
 

@@ -4,18 +4,22 @@
   issuer's code, so it imports nothing from ``anchoring`` or ``evidence_api``.
 * ``pymerkle`` is GPL-3.0 and a benchmark baseline only: no product module
   imports it.
-* Importing any product module connects to nothing, opens no database and
-  builds no engine or storage client (settings and engines are built on use).
+* Importing any product module connects to nothing (checked in a fresh
+  interpreter: ``tests/integration/test_import_side_effects.py``).
+* No import cycles between product modules. Every import counts, those inside
+  functions and under ``if TYPE_CHECKING:`` too: deferring an import hides a cycle
+  from the interpreter, not from the reader. A module's own parent packages add
+  no edge (Python initialises them first in any case).
+* ``evidence_api`` imports downward only: ``evidence_api.core`` imports no
+  feature package, and no feature package (nor ``core``) imports the composition
+  roots (``app``, ``cli``, ``runtime``, ``worker``, ``jobs``, ``schema``,
+  ``verifier_mount``).
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -128,119 +132,143 @@ def test_pymerkle_is_a_dev_only_dependency() -> None:
     assert "pymerkle" not in runtime
 
 
-# --- importing connects to nothing -------------------------------------------------------
+# --- no cycles, no upward imports --------------------------------------------------------
 
-# Run in a fresh interpreter: every connection primitive raises, then every
-# product module is imported. Alembic's env.py is a script Alembic runs with
-# its own context, not a module one imports, so it is left out.
-IMPORT_ALL = textwrap.dedent(
-    """
-    import importlib, json, pkgutil, socket, sqlite3, sys
 
-    class Forbidden(BaseException):
-        pass
+def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Each module's imports among ``modules``: a name resolved to its longest prefix
+    that is one of them, the module's own parent packages left out."""
 
-    def forbid(what):
-        def refuse(*args, **kwargs):
-            raise Forbidden(f"{what} at import time")
-        return refuse
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
 
-    socket.socket.connect = forbid("socket connect")
-    socket.socket.connect_ex = forbid("socket connect")
-    socket.create_connection = forbid("socket connect")
-    socket.getaddrinfo = forbid("DNS lookup")
-    sqlite3.connect = forbid("SQLite connection")
-    try:
-        import psycopg
-        psycopg.connect = forbid("PostgreSQL connection")
-        psycopg.Connection.connect = classmethod(forbid("PostgreSQL connection"))
-    except ImportError:
-        pass
-    import sqlalchemy, sqlalchemy.engine
-    sqlalchemy.create_engine = forbid("SQLAlchemy engine")
-    sqlalchemy.engine.create_engine = forbid("SQLAlchemy engine")
-    try:
-        import minio
-        minio.Minio.__init__ = forbid("S3 client")
-    except ImportError:
-        pass
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        parents = {module.rsplit(".", n)[0] for n in range(1, module.count(".") + 1)}
+        source = path.read_text(encoding="utf-8")
+        names = imported_names(source, module, path.name == "__init__.py")
+        targets = {resolve(name) for name in names}
+        graph[module] = {t for t in targets if t is not None and t != module} - parents
+    return graph
 
-    # The guard must really guard.
-    try:
-        socket.create_connection(("127.0.0.1", 9))
-    except Forbidden:
-        pass
-    else:
-        sys.exit("socket guard not in place")
 
-    SKIP = {"evidence_api.migrations.env"}
-    imported, failed = [], {}
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
 
-    def onerror(name):
-        failed[name] = repr(sys.exc_info()[1])
-
-    for package in sys.argv[1:]:
-        root = importlib.import_module(package)
-        imported.append(package)
-        for info in pkgutil.walk_packages(root.__path__, package + ".", onerror=onerror):
-            if info.name in SKIP:
-                continue
-            try:
-                importlib.import_module(info.name)
-            except BaseException as exc:
-                failed[info.name] = repr(exc)
+    def visit(start: str) -> None:  # iterative: no recursion limit on deep graphs
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        while work:
+            node, edges = work[-1]
+            for nxt in edges:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    work.append((nxt, iter(sorted(graph[nxt]))))
+                    break
+                if nxt in stack:
+                    low[node] = min(low[node], index[nxt])
             else:
-                imported.append(info.name)
-    print(json.dumps({"imported": imported, "failed": failed}))
-    sys.exit(1 if failed else 0)
-    """
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return sorted(found)
+
+
+@pytest.mark.parametrize(
+    ("graph", "expected"),
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, []),
+        ({"a": {"b"}, "b": {"a"}}, [["a", "b"]]),
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}, [["a", "b", "c"]]),
+        ({"a": {"b"}, "b": {"a"}, "c": {"d"}, "d": {"c"}}, [["a", "b"], ["c", "d"]]),
+    ],
+    ids=["chain", "pair", "triangle", "two-pairs"],
 )
+def test_cycle_finder(graph: dict[str, set[str]], expected: list[list[str]]) -> None:
+    assert cycles(graph) == expected
 
 
-def test_importing_every_product_module_connects_to_nothing() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", IMPORT_ALL, *PRODUCT_PACKAGES],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-    assert proc.stdout, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["failed"] == {}
-    assert proc.returncode == 0, proc.stderr
-    imported = set(result["imported"])
-    expected = {
-        module_name(p)
-        for p in PRODUCT_MODULES
-        if module_name(p) != "evidence_api.migrations.env" and "versions" not in p.parts
+def test_graph_counts_deferred_imports_and_skips_parents(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    paths = {
+        "pkg": tmp_path / "pkg" / "__init__.py",
+        "pkg.a": tmp_path / "pkg" / "a.py",
+        "pkg.b": tmp_path / "pkg" / "b.py",
+        "pkg.c": tmp_path / "pkg" / "c.py",
     }
-    assert expected <= imported, sorted(expected - imported)
+    paths["pkg"].write_text("from pkg.a import f\n")
+    paths["pkg.a"].write_text("from pkg import b\n")
+    paths["pkg.b"].write_text("def g():\n    from pkg.a import f\n")
+    paths["pkg.c"].write_text("if TYPE_CHECKING:\n    from pkg.b import g\n")
+    graph = import_graph(paths)
+    assert graph == {"pkg": {"pkg.a"}, "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": {"pkg.b"}}
+    assert cycles(graph) == [["pkg.a", "pkg.b"]]
 
 
-def test_import_guard_catches_modules_that_connect(tmp_path: Path) -> None:
-    package = tmp_path / "leaky"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "net.py").write_text(
-        "import socket\nsocket.create_connection(('example.com', 80))\n"
-    )
-    (package / "db.py").write_text("import sqlite3\nsqlite3.connect(':memory:')\n")
-    (package / "engine.py").write_text(
-        "from sqlalchemy import create_engine\ncreate_engine('sqlite://')\n"
-    )
-    (package / "quiet.py").write_text("X = 1\n")
-    proc = subprocess.run(
-        [sys.executable, "-c", IMPORT_ALL, "leaky"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-        check=False,
-    )
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert proc.returncode == 1
-    assert set(result["failed"]) == {"leaky.net", "leaky.db", "leaky.engine"}
-    assert all("at import time" in reason for reason in result["failed"].values())
-    assert "leaky.quiet" in result["imported"]
+PRODUCT_GRAPH = import_graph({module_name(p): p for p in PRODUCT_MODULES})
+
+
+def test_no_import_cycles_between_product_modules() -> None:
+    assert cycles(PRODUCT_GRAPH) == []
+
+
+EVIDENCE_ROOTS = {
+    f"evidence_api.{name}"
+    for name in ("app", "cli", "runtime", "worker", "jobs", "schema", "verifier_mount")
+}
+EVIDENCE_FEATURES = ("intake", "integrity", "log", "registry", "takedowns", "trust")
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_evidence_api_layers_are_found() -> None:
+    assert set(PRODUCT_GRAPH) >= EVIDENCE_ROOTS
+    for package in ("core", *EVIDENCE_FEATURES):
+        assert f"evidence_api.{package}" in PRODUCT_GRAPH
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted(m for m in PRODUCT_GRAPH if _within(m, "evidence_api.core")),
+)
+def test_core_imports_no_feature_and_no_root(module: str) -> None:
+    upward = {
+        target
+        for target in PRODUCT_GRAPH[module]
+        if target in EVIDENCE_ROOTS
+        or any(_within(target, f"evidence_api.{f}") for f in EVIDENCE_FEATURES)
+    }
+    assert upward == set()
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted(
+        m for m in PRODUCT_GRAPH if any(_within(m, f"evidence_api.{f}") for f in EVIDENCE_FEATURES)
+    ),
+)
+def test_features_import_no_composition_root(module: str) -> None:
+    assert PRODUCT_GRAPH[module] & EVIDENCE_ROOTS == set()

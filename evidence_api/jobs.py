@@ -1,0 +1,188 @@
+"""The background jobs, declared once: sealing, anchoring, the overdue scan,
+webhook dispatch and the store's integrity passes.
+
+Each :class:`Job` names its timer, the settings giving its interval and turning
+its in-process timer on, and its steps. The same declaration runs two ways:
+
+* in-process timers (:func:`start_timers`, called by
+  :func:`evidence_api.runtime.build_runtime`; embedded mode): one
+  :class:`~anchoring.periodic.Periodic` per job, running its steps in order;
+* Celery beat (:func:`register_tasks`, called by ``evidence worker`` and
+  ``evidence beat``): one task per step, scheduled at the job's interval, on the
+  app of :mod:`anchoring.tasks`. A job without task names (the integrity passes)
+  runs in the API process only, in every mode.
+
+Every step acts on the database's current state and is idempotent, so both may
+run at once. A job's :attr:`Job.start` builds what its steps need in one process
+(the webhook dispatcher's lanes outlive a tick); :attr:`Job.off` is called where
+the job's timer does not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from anchoring.periodic import Periodic
+from evidence_api.core.config import Settings
+from evidence_api.core.runtime import Runtime
+
+Step = Callable[[], object]
+
+
+@dataclass
+class Running:
+    """One process's instance of a job: its steps, and how to stop what they started."""
+
+    steps: Sequence[Step]
+    stop: Callable[[float], None] = lambda _timeout: None
+    #: run the first time at once rather than after one interval
+    at_once: bool = False
+
+
+@dataclass(frozen=True)
+class Job:
+    #: the timer's (thread's) name, also its beat entries' prefix
+    name: str
+    #: the :class:`~evidence_api.core.config.Settings` field of its interval (seconds)
+    interval: str
+    #: the settings field turning its in-process timer on
+    switch: str
+    start: Callable[[Runtime], Running]
+    #: Celery task names, one per step; empty: never on Celery
+    tasks: tuple[str, ...] = ()
+    #: runs only with a chain configured
+    needs_chain: bool = False
+    off: Callable[[Runtime], None] = field(default=lambda _runtime: None)
+
+
+def _seal(runtime: Runtime) -> Running:
+    return Running([lambda: sum(r.count for r in runtime.seal())])
+
+
+def _anchor(runtime: Runtime) -> Running:
+    return Running([runtime.confirm, runtime.anchor])
+
+
+def _overdue(runtime: Runtime) -> Running:
+    from evidence_api.takedowns.service import scan_overdue  # noqa: PLC0415
+
+    return Running([lambda: scan_overdue(runtime)])
+
+
+def _webhooks(runtime: Runtime) -> Running:
+    from evidence_api.takedowns.webhooks import Dispatcher  # noqa: PLC0415
+
+    dispatcher = Dispatcher(runtime)  # its per-platform lanes outlive a tick
+    return Running([dispatcher.tick], stop=dispatcher.stop)
+
+
+def _integrity_checker(runtime: Runtime) -> Any:
+    from evidence_api.integrity.service import IntegrityChecker  # noqa: PLC0415
+
+    checker = IntegrityChecker(runtime)
+    runtime.checks["integrity"] = checker.readiness
+    return checker
+
+
+def _integrity(runtime: Runtime) -> Running:
+    checker = _integrity_checker(runtime)
+    return Running([checker.run_pass], at_once=True)  # the first pass at once, in the background
+
+
+def _integrity_off(runtime: Runtime) -> None:
+    _integrity_checker(runtime).mark_done()
+
+
+JOBS: tuple[Job, ...] = (
+    Job("sealer", "seal_interval", "run_sealer", _seal, tasks=("evidence.seal",)),
+    Job(
+        "anchorer",
+        "anchor_interval",
+        "run_anchorer",
+        _anchor,
+        tasks=("evidence.confirm", "evidence.anchor"),
+        needs_chain=True,
+    ),
+    Job(
+        "overdue",
+        "overdue_interval",
+        "run_supervisor",
+        _overdue,
+        tasks=("evidence.takedown_overdue",),
+    ),
+    Job(
+        "webhooks",
+        "webhook_interval",
+        "run_supervisor",
+        _webhooks,
+        tasks=("evidence.webhook_dispatch",),
+    ),
+    Job("integrity", "integrity_interval", "run_integrity", _integrity, off=_integrity_off),
+)
+
+
+class JobTimer(Periodic):
+    """A job on an in-process timer; stopping it also stops what its steps started."""
+
+    def __init__(self, job: Job, runtime: Runtime) -> None:
+        self.running = job.start(runtime)
+        super().__init__(job.name, getattr(runtime.settings, job.interval), self._tick)
+
+    def _tick(self) -> None:
+        for step in self.running.steps:
+            step()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        self.running.stop(timeout)
+
+
+def start_timers(runtime: Runtime, switches: dict[str, bool | None]) -> None:
+    """Start the in-process timer of each job switched on (``switches`` by settings field
+    name override the settings); call :attr:`Job.off` for the others."""
+    for job in JOBS:
+        wanted = switches.get(job.switch)
+        on = wanted if wanted is not None else bool(getattr(runtime.settings, job.switch))
+        if job.needs_chain and runtime.chain is None:
+            continue
+        if not on:
+            job.off(runtime)
+            continue
+        timer = JobTimer(job, runtime)
+        runtime.timers[job.name] = timer
+        if timer.running.at_once:
+            timer.poke()
+        timer.start()
+
+
+def register_tasks(
+    app: Any, runtime: Callable[[], Runtime], settings: Settings
+) -> dict[str, dict[str, Any]]:
+    """Register one Celery task per job step on ``app``; the beat schedule to install.
+
+    ``runtime`` builds this process's runtime on first use (once per worker process,
+    without in-process timers: beat drives the jobs here).
+    """
+    schedule: dict[str, dict[str, Any]] = {}
+    for job in JOBS:
+        running: list[Running] = []  # one per process, built on the first task
+
+        def step(index: int, job: Job = job, running: list[Running] = running) -> object:
+            if not running:
+                running.append(job.start(runtime()))
+            return running[0].steps[index]()
+
+        for index, name in enumerate(job.tasks):
+            app.task(name=name)(_bound(step, index))
+            beat = job.name if len(job.tasks) == 1 else name.rpartition(".")[2]
+            schedule[beat] = {"task": name, "schedule": getattr(settings, job.interval)}
+    return schedule
+
+
+def _bound(step: Callable[[int], object], index: int) -> Callable[[], object]:
+    def task() -> object:
+        return step(index)
+
+    return task
