@@ -33,7 +33,7 @@ from tests.support.browser import (
     run_vectors_in_page,
 )
 from tests.support.factories import Sealed, sealed_evidence
-from tests.support.vectors import all_vectors, disagreements, package_vectors
+from tests.support.vectors import disagreements, load
 from verifier.bundle import Bundle
 from verifier.service.app import create_verifier_app
 from verifier.service.config import ServiceConfig
@@ -109,7 +109,7 @@ def test_vectors_agree_in_chromium(
     portal: Portal,
     tmp_path: Path,
 ) -> None:
-    vectors = {**all_vectors(), "packages": package_vectors(tmp_path)}
+    vectors = load()  # the committed testdata/vectors
     open_portal(page, portal)
     js = run_vectors_in_page(page, vectors)
     assert not [r for r in js["bundles"] if r["result"].get("error") == "crash"]

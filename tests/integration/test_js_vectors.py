@@ -1,5 +1,7 @@
 """The portal's JavaScript verifier (verifier/service/portal/verify.js, run by Node) agrees with the
-Python verifier on the shared vectors of tests/support/vectors.py: every tier's status and
+Python verifier on the shared vectors committed under testdata/vectors (made by
+tests/support/vectors.py; tests/unit/test_vectors_files.py keeps them equal to what the code
+generates), read by the Node runner from those files: every tier's status and
 detail of every bundle, valid and damaged, the same refusals of unusable input, RFC 8785
 canonical bytes, SHA-256 and SM3 digests and verifier-key parsing; and its ZIP reader
 (zip.js, package.js) accepts the packages the Python reader accepts, with the same digests,
@@ -17,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.vectors import all_vectors, disagreements, package_vectors
+from tests.support.vectors import TESTDATA, disagreements, load
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNER = REPO / "tests" / "js" / "run_vectors.mjs"
@@ -43,11 +45,10 @@ FAILURE_CLASSES: dict[str, int | str] = {
 }
 
 
-def run_node(vectors: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+def run_node(path: Path) -> dict[str, Any]:
+    """The Node runner on ``path``: the testdata folder, or one JSON file of every group."""
     if NODE is None:
         pytest.skip("node is not installed")
-    path = tmp_path / "vectors.json"
-    path.write_text(json.dumps(vectors), encoding="utf-8")
     done = subprocess.run(
         [NODE, str(RUNNER), str(path), str(REPO / "verifier" / "service" / "portal" / "verify.js")],
         capture_output=True,
@@ -62,13 +63,13 @@ def run_node(vectors: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def vectors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return {**all_vectors(), "packages": package_vectors(tmp_path_factory.mktemp("packages"))}
+def vectors() -> dict[str, Any]:
+    return load()
 
 
 @pytest.fixture(scope="module")
-def js(vectors: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return run_node(vectors, tmp_path_factory.mktemp("js"))
+def js() -> dict[str, Any]:
+    return run_node(TESTDATA)
 
 
 def test_bundle_vectors_agree_tier_by_tier(vectors: dict[str, Any], js: dict[str, Any]) -> None:

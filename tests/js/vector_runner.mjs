@@ -1,5 +1,5 @@
-// Runs the shared verification vectors (tests/support/vectors.py) through the portal's
-// verify.js and returns what it concluded, for the Python test to compare with Python's.
+// Runs the shared verification vectors (testdata/vectors, made by tests/support/vectors.py)
+// through the portal's verify.js and returns what it concluded, for the Python test to compare with Python's.
 // No imports: the caller passes the verify.js module, so the same code runs under Node
 // (tests/js/run_vectors.mjs) and inside Chromium (loaded from a blob: URL).
 

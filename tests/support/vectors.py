@@ -879,35 +879,40 @@ def disagreements(vectors: dict[str, Any], js: dict[str, Any]) -> list[str]:
 
 # --- canonical JSON, hashes, keys -------------------------------------------------------------
 
-CANONICAL_INPUTS = [
-    "{}",
-    "[]",
-    '{"b":1,"a":2}',
-    '{"a":{"c":[3,2,1],"b":null},"A":true}',
-    '"\\u0000\\u001f\\u007f\\b\\f\\n\\r\\t\\"\\\\/"',
-    '"é\\u00e9 \\u4e2d 😀 \\ud83d\\ude00"',
-    '{"\\ud83d\\ude00":1,"\\uffff":2,"\\ue000":3,"z":4}',
-    '{"€":1,"\\r":2,"1":3,"\\u0080":4,"ö":5}',
-    "[1.0, 1.5, -0.0, 0.1, 1e21, 1e20, 1e-7, 1e-6, 5e-324, 1.7976931348623157e308]",
-    "[123456789012345680000.0, 9007199254740993.0, 0.000001, 33e-1, -1E+2]",
-    "[9007199254740991, -9007199254740991, 0, -0]",
-    "[9007199254740992]",
-    "[-9007199254740992]",
-    '"\\ud800"',
-    '{"a":1,"a":2}',
-    "[NaN]",
-    "[1e400]",
-    "[01]",
-    '  {  "x" : [ true , false , null ] }  ',
-    '{"nested":' + "[" * 64 + "]" * 64 + "}",
-    "[" * 65 + "]" * 65,
-    '"\u2028\u2029"',
-]
+#: name -> JSON text: canonicalised, or refused as a format error
+CANONICAL_INPUTS = {
+    "empty-object": "{}",
+    "empty-array": "[]",
+    "keys-out-of-order": '{"b":1,"a":2}',
+    "nested-keys-case-sensitive": '{"a":{"c":[3,2,1],"b":null},"A":true}',
+    "control-characters-escaped": '"\\u0000\\u001f\\u007f\\b\\f\\n\\r\\t\\"\\\\/"',
+    "non-ascii-and-surrogate-pairs": '"é\\u00e9 \\u4e2d 😀 \\ud83d\\ude00"',
+    "keys-sorted-by-utf16-units": '{"\\ud83d\\ude00":1,"\\uffff":2,"\\ue000":3,"z":4}',
+    "keys-sorted-rfc8785-example": '{"€":1,"\\r":2,"1":3,"\\u0080":4,"ö":5}',
+    "numbers-es6-form": (
+        "[1.0, 1.5, -0.0, 0.1, 1e21, 1e20, 1e-7, 1e-6, 5e-324, 1.7976931348623157e308]"
+    ),
+    "numbers-large-and-exponents": (
+        "[123456789012345680000.0, 9007199254740993.0, 0.000001, 33e-1, -1E+2]"
+    ),
+    "integers-at-safe-limit": "[9007199254740991, -9007199254740991, 0, -0]",
+    "integer-above-safe-limit": "[9007199254740992]",
+    "integer-below-safe-limit": "[-9007199254740992]",
+    "lone-surrogate": '"\\ud800"',
+    "duplicate-key": '{"a":1,"a":2}',
+    "nan": "[NaN]",
+    "number-overflow": "[1e400]",
+    "leading-zero": "[01]",
+    "insignificant-whitespace": '  {  "x" : [ true , false , null ] }  ',
+    "depth-65-object-then-arrays": '{"nested":' + "[" * 64 + "]" * 64 + "}",
+    "depth-65-arrays": "[" * 65 + "]" * 65,
+    "raw-line-separators": '"\u2028\u2029"',
+}
 
 
 def canonical_vectors() -> list[Json]:
     out = []
-    for text in CANONICAL_INPUTS:
+    for name, text in CANONICAL_INPUTS.items():
         try:
             result: Json = {
                 "canonical_b64": base64.b64encode(
@@ -916,46 +921,49 @@ def canonical_vectors() -> list[Json]:
             }
         except FormatError as exc:
             result = {"error": "format", "message": str(exc)}
-        out.append({"input": text, **result})
+        out.append({"name": name, "input": text, **result})
     return out
 
 
 def hash_vectors() -> list[Json]:
-    inputs = [b"", b"abc", b"abcd" * 16]
-    inputs += [bytes(range(256)) * 4 + bytes(n) for n in (0, 55, 56, 63, 64, 65, 119, 120)]
-    inputs.append(hashlib.shake_256(b"evidence").digest(1_000_003))
+    """SHA-256 and SM3 of inputs around the 64-byte block and its padding edges."""
+    inputs = {"empty": b"", "abc": b"abc", "abcd-x16": b"abcd" * 16}
+    for n in (0, 55, 56, 63, 64, 65, 119, 120):
+        inputs[f"bytes-0-255-x4-then-{n}-zeros"] = bytes(range(256)) * 4 + bytes(n)
+    inputs["shake256-evidence-1000003-bytes"] = hashlib.shake_256(b"evidence").digest(1_000_003)
     return [
         {
+            "name": name,
             "input_b64": base64.b64encode(data).decode(),
             "sha256": hashlib.sha256(data).hexdigest(),
             "sm3": sm3_hex(data),
         }
-        for data in inputs
+        for name, data in inputs.items()
     ]
 
 
 def key_vectors() -> list[Json]:
     good = signer().verifier().to_text()
     name, hex_id, blob = good.split("+", 2)
-    texts = [
-        good,
-        f"  {good}\n",
-        f"{name}+{hex_id.upper()}+{blob}",
-        f"{name}+{'0' * 8}+{blob}",
-        f"{name}+{hex_id}+{blob[:-1]}",
-        f"{name}+{hex_id}",
-        f"{name}x+{hex_id}+{blob}",
-        f"a\x85b+{hex_id}+{blob}",
-        f"a\ufeffb+{hex_id}+{blob}",
-        f"{name}+{hex_id}+" + base64.b64encode(b"\x02" + bytes(32)).decode(),
-    ]
+    texts = {
+        "valid": good,
+        "surrounding-whitespace": f"  {good}\n",
+        "key-id-uppercase": f"{name}+{hex_id.upper()}+{blob}",
+        "key-id-wrong": f"{name}+{'0' * 8}+{blob}",
+        "key-truncated": f"{name}+{hex_id}+{blob[:-1]}",
+        "key-missing": f"{name}+{hex_id}",
+        "name-not-the-key-ids": f"{name}x+{hex_id}+{blob}",
+        "name-with-nel": f"a\x85b+{hex_id}+{blob}",
+        "name-with-bom": f"a\ufeffb+{hex_id}+{blob}",
+        "unknown-algorithm": f"{name}+{hex_id}+" + base64.b64encode(b"\x02" + bytes(32)).decode(),
+    }
     out = []
-    for text in texts:
+    for label, text in texts.items():
         try:
             VerifierKey.from_text(text)
-            out.append({"input": text, "ok": True})
+            out.append({"name": label, "input": text, "ok": True})
         except FormatError as exc:
-            out.append({"input": text, "ok": False, "message": str(exc)})
+            out.append({"name": label, "input": text, "ok": False, "message": str(exc)})
     return out
 
 
@@ -1037,3 +1045,141 @@ def package_vectors(tmp: Path) -> list[Json]:
         }
         for name, data in cases.items()
     ]
+
+
+# --- the committed files: testdata/vectors/ ---------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+TESTDATA = REPO / "testdata" / "vectors"
+FORMAT = "evidence-anchor-vectors/v1"
+REGENERATE = "python -m tests.support.vectors --write"
+#: group -> what its vectors are (the schema is docs/proof-format.md §14)
+GROUPS = {
+    "bundles": "proof bundles, valid and damaged in one named way, with the files and trusted "
+    "log keys given to the verifier and its report (or its format error)",
+    "canonical": "RFC 8785 canonical JSON: input text -> canonical bytes, or refused",
+    "hashes": "SHA-256 and SM3 digests",
+    "keys": "C2SP verifier keys: accepted or refused",
+    "packages": "evidence packages (ZIP files under packages/), valid and hostile, with the "
+    "package reader's files and digests or its refusal",
+}
+
+
+def generate(tmp: Path) -> dict[str, list[Json]]:
+    """Every group, computed from the code now; packages carry their ZIP bytes (``zip_b64``)."""
+    return {**all_vectors(), "packages": package_vectors(tmp)}
+
+
+def package_file(name: str) -> str:
+    return f"packages/{name}.zip"
+
+
+def documents(vectors: dict[str, list[Json]]) -> dict[str, bytes]:
+    """The files of ``testdata/vectors``: relative path -> bytes. A package's ZIP is a file of
+    its own (``packages/NAME.zip``), its group file names it."""
+    files: dict[str, bytes] = {}
+    for group, description in GROUPS.items():
+        items = vectors[group]
+        if group == "packages":
+            listed = []
+            for vec in items:
+                files[package_file(vec["name"])] = base64.b64decode(vec["zip_b64"])
+                listed.append({"name": vec["name"], "zip": package_file(vec["name"]), **_rest(vec)})
+            items = listed
+        document = {
+            "format": FORMAT,
+            "group": group,
+            "description": description,
+            "regenerate": REGENERATE,
+            "vectors": items,
+        }
+        text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+        files[f"{group}.json"] = text.encode("utf-8")
+    return files
+
+
+def _rest(vec: Json) -> Json:
+    return {k: v for k, v in vec.items() if k not in ("name", "zip_b64")}
+
+
+def load(root: Path = TESTDATA) -> dict[str, list[Json]]:
+    """The committed vectors, in the shape :func:`generate` returns (packages with ``zip_b64``)."""
+    out: dict[str, list[Json]] = {}
+    for group in GROUPS:
+        document = json.loads((root / f"{group}.json").read_text(encoding="utf-8"))
+        if document.get("format") != FORMAT or document.get("group") != group:
+            raise ValueError(f"{root / group}.json is not a {FORMAT} {group} file")
+        items = document["vectors"]
+        if group == "packages":
+            items = [
+                {
+                    "name": vec["name"],
+                    "zip_b64": base64.b64encode((root / vec["zip"]).read_bytes()).decode(),
+                    **{k: v for k, v in vec.items() if k not in ("name", "zip")},
+                }
+                for vec in items
+            ]
+        out[group] = items
+    return out
+
+
+def committed_files(root: Path = TESTDATA) -> dict[str, bytes]:
+    """What ``root`` holds now: relative path -> bytes."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def write(root: Path = TESTDATA) -> list[str]:
+    """Regenerate ``root`` from the code; returns the files that changed (stale ones removed)."""
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="vectors-") as tmp:
+        files = documents(generate(Path(tmp)))
+    before = committed_files(root) if root.exists() else {}
+    changed = sorted({p for p in files if before.get(p) != files[p]} | (set(before) - set(files)))
+    for rel in set(before) - set(files):
+        (root / rel).unlink()
+    for rel, data in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if before.get(rel) != data:
+            target.write_bytes(data)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.support.vectors",
+        description="The shared verification vectors under testdata/vectors: check that the "
+        "committed files are what the code generates (default), or --write them.",
+    )
+    parser.add_argument("--write", action="store_true", help="regenerate the files")
+    parser.add_argument("--root", type=Path, default=TESTDATA, help=f"default {TESTDATA}")
+    args = parser.parse_args(argv)
+    if args.write:
+        changed = write(args.root)
+        print(
+            f"{len(changed)} files rewritten under {args.root}"
+            + "".join(f"\n  {rel}" for rel in changed)
+        )
+        return 0
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="vectors-") as tmp:
+        want = documents(generate(Path(tmp)))
+    have = committed_files(args.root) if args.root.exists() else {}
+    stale = sorted(p for p in set(want) | set(have) if want.get(p) != have.get(p))
+    for rel in stale:
+        print(f"stale: {rel}")
+    if stale:
+        print(f"regenerate with: {REGENERATE}")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,12 +4,15 @@ browser or CLI run). Anything that does belongs in ``tests/integration`` or ``te
 
 While a unit test runs (its fixtures included), ``subprocess.Popen`` refuses to start, and with
 it ``subprocess.run``, ``check_output`` and ``asyncio``'s subprocesses, which all go through it.
-Outside the unit tests (xdist starting its workers, the other tiers) nothing is changed.
+One exception: ``ctypes.util.find_library`` (a library locating its shared object, as
+pycryptodome does for GMP on first import, runs ``ldconfig -p``). Outside the unit tests (xdist
+starting its workers, the other tiers) nothing is changed.
 """
 
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +25,19 @@ class SubprocessInUnitTestError(AssertionError):
     """A unit test tried to start a process."""
 
 
+def _library_lookup() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "ctypes.util":
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 def _refuse(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+    if _library_lookup():
+        _popen_init(self, args, *rest, **kwargs)
+        return
     shown = " ".join(map(str, args)) if isinstance(args, list | tuple) else str(args)
     raise SubprocessInUnitTestError(
         f"tests/unit starts no subprocess, but this test ran: {shown[:200]}\n"

@@ -76,9 +76,14 @@ def members_of(sealed: Sealed, *, key: bool = True) -> dict[str, bytes]:
 
 
 def write_zip(path: Path, members: dict[str, bytes]) -> Path:
+    """A deflated ZIP of ``members``, the same bytes every time (a fixed member time): the
+    shared vectors under testdata/ are built with it."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
-            zf.writestr(name, data)
+            info = zipfile.ZipInfo(name, date_time=(2026, 11, 26, 6, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o600 << 16  # what writestr gives a name
+            zf.writestr(info, data)
     return path
 
 
