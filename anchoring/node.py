@@ -1,29 +1,7 @@
 """The embedded chain: a supervised anvil subprocess with its state in the data folder.
 
-anvil comes from the pinned npm package ``@foundry-rs/anvil-linux-amd64``
-(installed under ``contracts/node_modules`` by ``make``). Its state is dumped
-to ``<data_dir>/anvil-state.json`` every second and at exit, and reloaded at
-the next start, so anchors survive restarts.
-
-The node is supervised for as long as the service runs it:
-
-- **one node per state file**: an exclusive ``flock`` on ``anvil-state.json.lock``
-  is held from start to stop. Two anvils on one state file would each dump their
-  own chain into it, and the next start would load whichever wrote last (the
-  chain rewound); a second service on the same data folder is refused instead.
-- **restarted when it dies**, on the same port and state file, after a growing
-  pause (:func:`backoff`), by a supervisor thread;
-- **dies with its parent**: its own process group, and on Linux
-  ``PR_SET_PDEATHSIG`` so the kernel kills it when the service dies, even by
-  ``kill -9`` (the signal is tied to the thread that started the child: the
-  supervisor thread, which lives as long as the node).
-
-A restarted anvil comes back from its last dump, so it may have lost the last
-second of blocks and its pending transactions; the anchorer asks the chain
-what it holds and sends again (see :attr:`ManagedAnvil.restarted_at`). anvil
-rewrites the dump in place, so one killed mid-write leaves it cut short: the
-supervisor keeps the last complete dump beside it (``.last-good``) and starts
-from that instead (:func:`restore_state`).
+One node per state file (a ``flock``), restarted when it dies, killed with its parent, started
+from the last complete state dump (docs/design.md §11.6).
 """
 
 from __future__ import annotations

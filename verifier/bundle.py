@@ -49,7 +49,7 @@ class InclusionProof(_Strict):
 
 
 class Anchor(_Strict):
-    """Where the checkpoint (size, root) was recorded on chain (DESIGN §4)."""
+    """Where the checkpoint (size, root) was recorded on chain (docs/design.md §4)."""
 
     chain_id: Annotated[int, Field(ge=1, le=2**53 - 1)]
     contract: Address

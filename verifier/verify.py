@@ -1,4 +1,4 @@
-"""Tiered verification of a proof bundle (DESIGN §5).
+"""Tiered verification of a proof bundle (docs/design.md §5).
 
 Every tier is reported, never just "OK":
 

@@ -1,37 +1,7 @@
 """The store checks itself: objects, manifests, rows and the tree against the log.
 
-What the log commits to is the chain of trust, and everything else must agree
-with it:
-
-- a log entry's canonical JSON hashes to its stored leaf hash, which is the
-  tree's leaf at its index, which is included (RFC 9162) in the newest signed
-  checkpoint, whose signature is the log key's and whose root is the tree's;
-- an ``evidence`` entry's body holds the manifest's SHA-256 and SM3: the
-  manifest text in the database and the manifest object in the store hash to
-  them;
-- every object hashes (SHA-256 and SM3, streamed) to what the manifest says
-  for its file, and the database row repeats what the manifest says (source,
-  capture time, files) without a difference.
-
-A **pass** (:meth:`IntegrityChecker.run_pass`) is bounded: the newest
-``integrity_recent`` evidence items and leaves, ``integrity_sample`` random
-older ones, and every item an open incident names (so a damaged item stays
-reported until it is repaired, whichever items the sample picks). A pass runs
-in the background at start and then every ``integrity_interval`` seconds.
-``/readyz`` reports ``integrity`` as ``checking`` until the first pass has
-finished, then not ready while any incident is open, naming the items.
-
-The passes run in the API process in every mode (``EVIDENCE_RUN_INTEGRITY``),
-Celery deployments included: a pass only reads, and the API is what ``/readyz``
-describes. Incidents live in the database, so every replica turns not ready
-on an incident any of them found; replicas each run their own bounded pass.
-
-Reads check too: a download or a package export verifies its chain and hashes
-each object in full *before* the first byte leaves (:func:`verified_evidence`,
-:func:`verify_object`); a mismatch is an incident and a 409 ``integrity_failure``
-problem, never a response cut short or a 500.
-
-A full audit of every item is a separate command (the trust work).
+Bounded passes in the background (``/readyz`` is not ready while an incident is open), and
+every download or export checked in full before its first byte leaves (docs/design.md §11.3).
 """
 
 from __future__ import annotations

@@ -1,41 +1,7 @@
-"""统一社会信用代码 (unified social credit code), GB 32100-2015: parse and check.
+"""统一社会信用代码 (unified social credit code), GB 32100-2015: parse and check (no I/O).
 
-Layout of the 18 characters (positions 1-based, as the standard counts them):
-
-====  =====================================================================
-1     登记管理部门代码 (registration authority), see :data:`AUTHORITIES`
-2     机构类别代码 (organisation type), allowed values depend on position 1
-3-8   登记管理机关行政区划码 (administrative division of the registering
-      office, GB/T 2260): six digits
-9-17  主体标识码 (组织机构代码, GB 11714): eight characters and its own check
-18    校验码: check character over positions 1-17 (weights 3^i mod 31)
-====  =====================================================================
-
-The alphabet is ``0-9`` and ``A-Z`` without ``I O Z S V`` (31 characters); a
-character's value is its index in :data:`ALPHABET`. The check character is
-``ALPHABET[(31 - sum(value_i * weight_i) mod 31) mod 31]``; the weights are
-``3**i mod 31`` for i = 0..16. A weighted sum modulo a prime with every weight
-non-zero and distinct neighbours catches every single substitution and every
-adjacent transposition (the unit tests prove it exhaustively for one code and by
-property for many).
-
-The registration-authority table is the standard's (1-9, then A for 中央军委改革和
-编制办公室 and N for 农业 added by later notices, and Y for 其他); letters B-G are
-not assigned, so they are refused rather than guessed at.
-
-**Not enforced: the GB 11714 check of positions 9-17.** The rule itself is well
-known (weights 3 7 9 10 5 8 4 2, check = 11 - sum mod 11, 10 -> ``X``,
-11 -> ``0``) and :func:`organization_code_check` computes it, but codes issued
-to 个体工商户 and other bodies without a legacy organisation code are not all
-documented to satisfy it, and refusing a real registered code is worse than
-accepting one whose inner digit we cannot vouch for. :class:`Uscc` reports the
-result as ``organization_code_ok`` for whoever wants it.
-
-The same division code check is deliberately shallow (six digits): national
-registrations use ``100000`` and divisions are renamed over time, so a GB/T 2260
-table lookup would refuse real codes.
-
-Consensus about what a valid code *is* lives here only; no I/O.
+The layout, the mod-31 check character, the authority table, and why the GB 11714 check of
+positions 9-17 is reported but not enforced: docs/design.md §11.7.
 """
 
 from __future__ import annotations

@@ -1,30 +1,8 @@
 """Which IP addresses an outbound connection (a webhook) may go to (pure; no I/O).
 
-A webhook URL is chosen by whoever registers a platform, so the service must
-not become a way to reach what only it can reach: loopback, the private
-network, the cloud metadata service (``169.254.169.254``, and Alibaba Cloud's
-``100.100.100.200`` in the CGNAT block) and the like. :func:`address_problem`
-refuses, and says why:
-
-- every block of the IANA IPv4 and IPv6 Special-Purpose Address Registries
-  (:data:`IPV4_SPECIAL`, :data:`IPV6_SPECIAL`), whatever the registry says
-  about their global reachability: none of them is a place a platform
-  receives webhooks;
-- IPv4 multicast and class E, and every IPv6 address outside global unicast
-  ``2000::/3`` (multicast, unique-local, link- and site-local, the reserved
-  ``::/8`` with IPv4-compatible forms such as ``::127.0.0.1``);
-- anything :attr:`ipaddress.IPv4Address.is_global` (or the IPv6 one) calls not
-  global, as a second opinion that follows Python's own table;
-- IPv6 forms that carry an IPv4 address are judged by that address: NAT64
-  ``64:ff9b::/96`` (RFC 6052: ``64:ff9b::7f00:1`` is ``127.0.0.1``) and 6to4
-  ``2002::/16`` (``2002:7f00:1::`` is ``127.0.0.1``) pass only when the IPv4
-  address inside them would; IPv4-mapped ``::ffff:0:0/96``, the local-use
-  NAT64 ``64:ff9b:1::/48`` and Teredo ``2001::/32`` are refused outright.
-
-The tables are explicit rather than left to :mod:`ipaddress` because its
-notion of "private" changed between Python patch releases (3.11.7, used here,
-still calls ``100.100.100.200`` not private and ``2002:7f00:1::`` global).
-tests/unit/test_webhook_addresses.py has one row per registry entry.
+:func:`address_problem` refuses every IANA special-purpose block, non-global IPv6 and IPv4
+hidden in IPv6 forms, and says why; explicit tables, not :mod:`ipaddress`'s changing notion of
+"private" (docs/design.md §11.5; tests/unit/test_webhook_addresses.py: one row per entry).
 """
 
 from __future__ import annotations

@@ -1,31 +1,8 @@
 """Webhook dispatch: signed POSTs of takedown events to platforms, with retries.
 
-Deliveries are written in the same transaction as the change they announce
-(an outbox), so none is lost; a :class:`Dispatcher` sends those that are due,
-at least once each: a worker that dies mid-send leaves its claim to expire and
-the delivery is sent again with the same ``X-Evidence-Delivery`` id, which the
-receiver uses to ignore repeats. Every attempt is logged (status, error,
-duration). Failures back off exponentially (``webhook_backoff`` doubled per
-attempt, at most an hour) until ``webhook_max_attempts``, then the delivery is
-``failed`` and stays in the officer's view.
-
-Isolation: each platform has its own lane (a thread sending that platform's due
-deliveries one after another, in order); lanes run concurrently, and a tick
-never waits for a lane, so a slow or dead receiver delays only its own
-platform. Each attempt has an overall deadline (``webhook_deadline``: connect,
-send and answer together), enforced by closing the socket when it passes;
-``webhook_timeout`` alone bounds each read, which a receiver dripping one byte
-per read could stretch indefinitely.
-
-Webhook URLs must not become an SSRF hole: the host is resolved at every
-attempt, every address it resolves to must pass
-:func:`evidence_api.takedowns.netcheck.address_problem` unless the host or
-address is in ``EVIDENCE_WEBHOOK_ALLOW_HOSTS``, and the connection goes to an
-address that was checked (no second resolution, so no DNS-rebinding window;
-no redirects followed).
-
-Secrets are stored sealed (:mod:`evidence_api.core.secretbox`) and opened only to
-sign an attempt.
+An outbox written with the change it announces, at-least-once delivery with a stable delivery
+id, one lane per platform, an overall deadline per attempt, and connections only to checked
+addresses (docs/design.md §11.4).
 """
 
 from __future__ import annotations

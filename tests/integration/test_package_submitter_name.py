@@ -1,6 +1,6 @@
 """An exported package names the person behind the submitter's pseudonym in its README
 (informational: the exporter's token records), while the manifest, the log entries and
-the custody entry keep only ``token-<id>`` (DESIGN §3: no personal data in entries).
+the custody entry keep only ``token-<id>`` (docs/design.md §3: no personal data in entries).
 """
 
 from __future__ import annotations

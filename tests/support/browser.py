@@ -1,7 +1,7 @@
 """A real headless Chromium for portal tests and the browser benchmark, and a live server.
 
 Debian's ``/usr/bin/chromium`` driven by Playwright (never ``playwright install``), with the
-flags DESIGN §9 lists. ``live_server`` runs an ASGI app (the real verification service) with
+flags docs/design.md §9 lists. ``live_server`` runs an ASGI app (the real verification service) with
 uvicorn on a free loopback port in a thread, for the browser to load the portal from.
 
 The vector runner (``tests/js/vector_runner.mjs``) is evaluated in the page as a function

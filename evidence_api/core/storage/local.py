@@ -1,28 +1,8 @@
 """The embedded object store: a local folder, written atomically, read-only afterwards.
 
-Layout: ``<root>/sha256/<first 2 hex>/<64 hex>``. A write copies the source
-into a temp file under ``<root>/.incoming`` while hashing it (SHA-256 and SM3
-in one pass), compares the result with the digest the caller computed when it
-received the file, fsyncs the file, makes it read-only for its owner alone
-(0o400), renames it into place and fsyncs the directory. A crash therefore
-leaves either no object or the whole object, never a torn one; at worst a stray
-temp file in ``.incoming``, which no key can name.
-
-Write-once, as far as a folder can be: the ``sha256`` directory and each
-``sha256/<2 hex>`` directory are read-only (0o500) except for the instant a
-rename puts a new object in (under an exclusive ``flock`` on ``<root>/.lock``,
-so concurrent writers, threads or processes, never reopen or reseal a directory
-under each other). The service's own user cannot delete or replace a stored
-object by accident or through a bug; it could still ``chmod`` a directory back
-(it owns it), and root can do anything, which is why the README sends
-deployments that need real WORM to S3 Object Lock. Nothing is readable by
-others (objects 0o400, directories 0o500 and 0o700).
-
-Keys are validated before they touch the file system: anything but
-``sha256/<64 lowercase hex>`` is refused with :class:`ObjectNotFoundError`
-(no object can ever live under such a key, and callers need only one error
-for "not there"), so ``../`` and absolute paths never reach :func:`open`.
-The media type is not stored here: the manifest records it.
+Layout ``<root>/sha256/<2 hex>/<64 hex>``; a write hashes while it copies into
+``.incoming``, fsyncs, renames into place under a lock, and leaves files 0o400 and directories
+0o500. Keys other than ``sha256/<64 hex>`` never reach the file system (docs/design.md §11.2).
 """
 
 from __future__ import annotations

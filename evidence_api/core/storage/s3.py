@@ -1,61 +1,8 @@
 """S3 with Object Lock (MinIO, SeaweedFS, Ceph RGW, AWS) through the ``minio`` SDK.
 
-Every object is written under COMPLIANCE retention until ``now +
-retention_days``: nobody, this service included, can delete or shorten it
-before then. Keys are content addresses (``sha256/<hex>``), so a second write
-of the same content is a no-op.
-
-Integrity on the way in:
-
-* The file is re-hashed (SHA-256 and SM3) as it is read for upload and must
-  match the caller's :class:`FileDigest`; a mismatch stores nothing
-  (``StorageIntegrityError``).
-* Up to ``part_size`` bytes: one PutObject carrying ``x-amz-checksum-sha256``
-  (base64 of the raw SHA-256 of the whole object). The server recomputes it
-  and refuses the write if the bytes it received differ (``BadDigest``).
-* Larger: a multipart upload with ``x-amz-checksum-algorithm: SHA256``; every
-  UploadPart carries the ``x-amz-checksum-sha256`` of that part (the server
-  refuses a part whose bytes differ) and CompleteMultipartUpload lists each
-  part's checksum. S3 has no full-object SHA-256 for multipart uploads (a
-  full-object checksum header on CreateMultipartUpload is refused, and the
-  ``FULL_OBJECT`` checksum type exists only for the CRC algorithms), so the
-  object gets a COMPOSITE checksum: SHA-256 over the concatenated raw part
-  digests, suffixed ``-<parts>``. We compute the same value from the bytes we
-  sent, while the whole-file SHA-256 of those same bytes is checked against
-  the caller's digest before the upload is completed (else it is aborted).
-  ``minio`` 7.2's ``put_object`` sends no checksums on multipart uploads, so
-  this path drives the S3 calls through the client's ``_execute`` (signing,
-  region and error handling stay the SDK's).
-* After the write: HeadObject of the written version with
-  ``x-amz-checksum-mode: ENABLED``; the size must match, the checksum must
-  match if the server returns one, and the version must carry COMPLIANCE
-  retention. Anything else is ``StorageIntegrityError``.
-
-Memory stays bounded: at most one part (``part_size``, 16 MiB by default) is
-held at a time, about twice that on the single-PUT path.
-
-An object already under the key counts as stored only once it is shown to
-hold those bytes (keys are predictable, so a planted same-size object must not
-pass): by its full-object SHA-256 checksum, or by its composite one recomputed
-from the local file, or else by downloading and hashing it. Its retention is
-then extended to ``now + retention_days`` if it ends earlier, so that every
-submission of the same content is retained for the full period. If the newest
-version under the key is *not* that content (someone with S3 write access put
-other bytes there), a fresh version is written on top; the locked original
-stays intact below it either way.
-
-Reading: a write returns the id of the version that holds the bytes (the one
-it created, or the existing one it proved and locked) in
-:attr:`StoredObject.version_id`. :meth:`S3ObjectStore.open_stream` given that
-id reads exactly that version, so a newer version or a delete marker put over
-the key later changes nothing for the reader; without it, it reads the newest
-version (objects recorded before versions were). Either way it hashes what it
-yields and raises ``StorageIntegrityError`` at the end if the bytes do not
-match the key.
-
-Errors: connection failures, timeouts, 5xx and refusals of service (bad
-credentials, missing bucket) are ``StorageUnavailableError``; a missing object
-or a malformed key is ``ObjectNotFoundError``.
+Every object is written under COMPLIANCE retention at its content address and checked end to
+end: re-hashed on the way in, the server's SHA-256 checksum (whole-object or composite), the
+written version read back, hashed again on the way out (docs/design.md §11.1).
 """
 
 from __future__ import annotations
