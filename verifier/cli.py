@@ -43,8 +43,9 @@ from verifier.chain.rpc import endpoint_name
 from verifier.digests import FileDigest, digest_stream
 from verifier.errors import FormatError, VerifierError
 from verifier.note import VerifierKey
-from verifier.package import EvidencePackage, is_zip_file, read_package, read_package_stream
+from verifier.package import EvidencePackage, read_package, read_package_stream
 from verifier.verify import EXIT_UNUSABLE, AnchorCheck, Report, Status, verify_bundle
+from verifier.zipread import is_zip_file
 
 #: The QR code's target in a report when neither --portal-url nor the environment names one.
 DEFAULT_PORTAL_URL = "https://verify.example.invalid/verify"

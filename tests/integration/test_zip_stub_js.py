@@ -18,7 +18,7 @@ import pytest
 from tests.support.factories import Sealed, sealed_evidence
 from tests.unit.test_package import members_of, write_zip
 from tests.unit.test_package_stub import STUB
-from verifier.package import has_zip_end_record
+from verifier.zipread import has_zip_end_record
 
 REPO = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node")

@@ -16,7 +16,8 @@ import pytest
 from tests.support.factories import Sealed, sealed_evidence
 from tests.unit.test_package import members_of, write_zip
 from verifier.cli import run
-from verifier.package import has_zip_end_record, is_zip_file, read_package
+from verifier.package import read_package
+from verifier.zipread import has_zip_end_record, is_zip_file
 
 STUB = b"MZ\x90\x00" + b"self-extractor stub " * 50
 
