@@ -46,7 +46,10 @@ def serve(
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from evidence_api.app import create_app  # noqa: PLC0415
-    from evidence_api.core.observability import configure_logging  # noqa: PLC0415
+    from evidence_api.core.observability import (  # noqa: PLC0415
+        StartupLogs,
+        configure_logging,
+    )
     from evidence_api.core.server import uvicorn_options  # noqa: PLC0415
     from evidence_api.runtime import build_runtime  # noqa: PLC0415
     from evidence_api.verifier_mount import (  # noqa: PLC0415
@@ -56,7 +59,9 @@ def serve(
     )
 
     settings = get_settings()
-    configure_logging(settings)  # one handler for ours and uvicorn's (JSON or text)
+    # One handler for ours and uvicorn's (JSON or text); what the start logs is held
+    # until it succeeds, so that a refused start is its one error line.
+    startup = StartupLogs(configure_logging(settings))
     try:
         check_production(settings)
         mount_prefix(settings.verifier_mount)
@@ -64,6 +69,7 @@ def serve(
         # chain is one line, not a traceback from the app's startup.
         runtime = build_runtime(settings, init=init)  # loads the key (refused: one line)
     except ConfigurationError as exc:
+        startup.drop()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     api = create_app(runtime=runtime, close_runtime=True)
@@ -72,8 +78,10 @@ def serve(
         portal = mount_verifier(api, runtime, here)
     except ConfigurationError as exc:
         runtime.close()
+        startup.drop()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    startup.release()
     typer.echo(
         f"Evidence Anchor on http://{host or settings.host}:{port or settings.port} "
         f"(mode {settings.mode}, data {settings.data_dir.resolve()}); API docs at /docs"
@@ -298,8 +306,6 @@ def create_token_cmd(
 def _when(moment: datetime | None) -> str:
     if moment is None:
         return "-"
-    if moment.tzinfo is None:  # SQLite gives back naive UTC
-        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -385,7 +391,8 @@ def create_platform_cmd(
         raise typer.Exit(2) from exc
     runtime = _admin_runtime(init=init)
     try:
-        created = create_platform(runtime, body)
+        with runtime.session() as session:
+            created = create_platform(session, runtime.settings, body)
     except ApiError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from exc

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import re
 import sys
 import time
@@ -145,6 +146,36 @@ def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler
         logger.handlers.clear()
         logger.propagate = True
     return handler
+
+
+class StartupLogs:
+    """Records logged while the service starts, held back from ``handler``: written
+    once the start succeeds (:meth:`release`), dropped when it is refused
+    (:meth:`drop`), so that a refused start prints its one error line alone."""
+
+    def __init__(self, handler: logging.Handler, capacity: int = 100_000) -> None:
+        self.handler = handler
+        self.held = logging.handlers.MemoryHandler(
+            capacity, flushLevel=logging.CRITICAL + 1, target=handler, flushOnClose=False
+        )
+        root = logging.getLogger()
+        root.removeHandler(handler)
+        root.addHandler(self.held)
+
+    def _restore(self) -> None:
+        root = logging.getLogger()
+        root.removeHandler(self.held)
+        root.addHandler(self.handler)
+
+    def release(self) -> None:
+        self.held.flush()
+        self._restore()
+        self.held.close()
+
+    def drop(self) -> None:
+        self.held.buffer.clear()
+        self._restore()
+        self.held.close()
 
 
 # --- the request context middleware -----------------------------------------------------
