@@ -221,6 +221,7 @@ def test_unauthenticated_giant_bodies_are_refused_unread(
     finally:
         for s in socks:
             s.close()
+    print(f"server RSS peak {peak / MiB:.0f} MiB; 400 MB body refused after {sent} bytes")
     assert peak < 200 * MiB, f"server RSS {peak / MiB:.0f} MiB"
     assert sorted((server.log_path.parent / "data" / "spool").iterdir()) == []
     alive(server)
