@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 from evidence_api.core.storage.base import ObjectStore
 from evidence_api.core.storage.local import LocalObjectStore
-from evidence_api.core.storage.s3 import S3ObjectStore
 
 
 def make_store(kind: Literal["local", "s3"], **kwargs: Any) -> ObjectStore:
@@ -21,5 +20,8 @@ def make_store(kind: Literal["local", "s3"], **kwargs: Any) -> ObjectStore:
     if kind == "local":
         return LocalObjectStore(Path(kwargs["root"]))
     if kind == "s3":
+        # minio and the S3 store cost most of a second to import: only S3 deployments pay it
+        from evidence_api.core.storage.s3 import S3ObjectStore  # noqa: PLC0415
+
         return S3ObjectStore(**kwargs)
     raise ValueError(f"unknown object store kind {kind!r} (want 'local' or 's3')")
