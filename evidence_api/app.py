@@ -26,6 +26,7 @@ from evidence_api.registry import routes as registry
 from evidence_api.runtime import Runtime, build_runtime
 from evidence_api.takedowns import platform_routes
 from evidence_api.takedowns import routes as takedown_routes
+from verifier.service.problem import MEDIA_TYPE, problem_body, status_title, validation_problem
 
 logger = logging.getLogger(__name__)
 
@@ -49,28 +50,17 @@ def problem(
     field: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, object] = {
-        "type": f"https://evidence-anchor.invalid/problems/{title}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if field is not None:
-        body["field"] = field
     return JSONResponse(
-        body, status_code=status, headers=headers, media_type="application/problem+json"
+        problem_body(status, title, detail, field),
+        status_code=status,
+        headers=headers,
+        media_type=MEDIA_TYPE,
     )
 
 
-#: Problem titles of the framework's own refusals (unknown route, wrong method, ...).
-HTTP_TITLES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "invalid_input",
-}
+#: Problem titles of the framework's own refusals (unknown route, wrong method, ...);
+#: another status is titled ``error``.
+HTTP_TITLES = {status: status_title(status) for status in (400, 404, 405, 413, 415, 422)}
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -80,16 +70,8 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        err = exc.errors()[0]
-        loc = tuple(err.get("loc", ()))
-        if err.get("type") == "json_invalid":  # loc holds a character position, not a field
-            return problem(422, "invalid_input", "body: is not valid JSON", field="body")
-        # Named as the services name fields: list items as ``digests[3]``, not ``digests.3``.
-        where = ""
-        for part in loc[1:] if loc[:1] in (("body",), ("query",), ("path",), ("header",)) else loc:
-            where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
-        where = where or (str(loc[0]) if loc else "request")
-        return problem(422, "invalid_input", f"{where}: {err.get('msg', 'invalid')}", field=where)
+        body = validation_problem(exc.errors()[0])  # fields named as in the verifier service
+        return JSONResponse(body, status_code=422, media_type=MEDIA_TYPE)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,36 +1,66 @@
-"""The ``evidence`` command: administration of an Evidence Anchor deployment."""
+"""The ``evidence`` command: administration of an Evidence Anchor deployment.
+
+Building the command tree imports only typer: each command imports what it uses (settings,
+database, runtime, keys) when it runs, so ``--help`` starts in a fraction of a second.
+"""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from evidence_api.core.config import ConfigurationError, check_production, get_settings
-from evidence_api.core.db import upgrade
-from verifier.errors import VerifierError
-from verifier.note import SignerKey
-
 if TYPE_CHECKING:  # the runtime pulls in the whole service: loaded by commands that use it
+    from evidence_api.core.config import Settings
     from evidence_api.runtime import Runtime
 
+
+def get_settings() -> Settings:
+    """The settings (pydantic-settings), imported when a command first needs them."""
+    from evidence_api.core.config import get_settings as settings  # noqa: PLC0415
+
+    return settings()
+
+
+def _configuration_error() -> type[Exception]:
+    from evidence_api.core.config import ConfigurationError  # noqa: PLC0415
+
+    return ConfigurationError
+
+
+# Help is click's plain text, not rich's panels: rendering it with rich costs more than the
+# rest of `evidence admin create-token --help` together.
 app = typer.Typer(
     help="Evidence Anchor: blockchain-anchored electronic evidence (区块链电子取证).",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Database schema (one Alembic migration history).", no_args_is_help=True)
-admin_app = typer.Typer(help="Administration: tokens, platforms.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Database schema (one Alembic migration history).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+admin_app = typer.Typer(
+    help="Administration: tokens, platforms.", no_args_is_help=True, rich_markup_mode=None
+)
 keys_app = typer.Typer(
-    help="Log signing keys (Ed25519, C2SP signed-note form).", no_args_is_help=True
+    help="Log signing keys (Ed25519, C2SP signed-note form).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(admin_app, name="admin")
-verifier_app = typer.Typer(help="The verification service (read-only).", no_args_is_help=True)
+verifier_app = typer.Typer(
+    help="The verification service (read-only).", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(verifier_app, name="verifier")
-chain_app = typer.Typer(help="The anchoring chain: status, rebind.", no_args_is_help=True)
+chain_app = typer.Typer(
+    help="The anchoring chain: status, rebind.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(chain_app, name="chain")
 
 
@@ -46,6 +76,7 @@ def serve(
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
     from evidence_api.app import create_app  # noqa: PLC0415
+    from evidence_api.core.config import ConfigurationError, check_production  # noqa: PLC0415
     from evidence_api.core.observability import (  # noqa: PLC0415
         StartupLogs,
         configure_logging,
@@ -177,6 +208,7 @@ def verifier_serve(
     VERIFIER_LOG_URL; see verifier.service.config for every VERIFIER_* setting)."""
     import uvicorn  # noqa: PLC0415
 
+    from verifier.errors import VerifierError  # noqa: PLC0415
     from verifier.service.app import ServiceConfig, create_verifier_app  # noqa: PLC0415
 
     try:  # a bad VERIFIER_* value is one line, not a traceback
@@ -207,19 +239,28 @@ def _say_data_dir() -> None:
     typer.echo(where, err=True)
 
 
+def _acting() -> bool:
+    """False when the command line asks for help (eager: the subcommand only prints it and
+    acts on no data folder, so its settings need not be read)."""
+    return "--help" not in sys.argv[1:]
+
+
 @admin_app.callback()
 def _admin_callback() -> None:
-    _say_data_dir()
+    if _acting():
+        _say_data_dir()
 
 
 @keys_app.callback()
 def _keys_callback() -> None:
-    _say_data_dir()
+    if _acting():
+        _say_data_dir()
 
 
 @chain_app.callback()
 def _chain_callback() -> None:
-    _say_data_dir()
+    if _acting():
+        _say_data_dir()
 
 
 INIT_HELP = "create a new deployment (database and log key) if there is none in the data folder"
@@ -231,6 +272,7 @@ def _admin_runtime(*, init: bool = False) -> Runtime:
 
     Without ``init``, a data folder with no log key (and none configured) is refused
     rather than silently made into a second, empty deployment."""
+    from evidence_api.core.config import ConfigurationError  # noqa: PLC0415
     from evidence_api.runtime import NO_TIMERS, build_runtime  # noqa: PLC0415
 
     settings = get_settings()
@@ -412,6 +454,8 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="target revision")] = "head",
 ) -> None:
     """Create or migrate the schema at URL to REVISION."""
+    from evidence_api.core.db import upgrade  # noqa: PLC0415
+
     upgrade(url, revision)
     typer.echo(f"database at revision {revision}")
 
@@ -425,6 +469,8 @@ def keys_generate(
     if out.exists():
         typer.echo(f"error: {out} exists; refusing to overwrite a signing key", err=True)
         raise typer.Exit(2)
+    from verifier.note import SignerKey  # noqa: PLC0415
+
     signer = SignerKey.generate(origin)
     out.touch(mode=0o600)
     out.write_text(signer.to_text() + "\n", encoding="utf-8")
@@ -436,6 +482,9 @@ def keys_public(
     key_file: Annotated[Path, typer.Argument(help="private key file")],
 ) -> None:
     """Print the verifier key (vkey) of a signing key file."""
+    from verifier.errors import VerifierError  # noqa: PLC0415
+    from verifier.note import SignerKey  # noqa: PLC0415
+
     try:
         signer = SignerKey.from_text(key_file.read_text(encoding="utf-8"))
     except (OSError, VerifierError) as exc:
@@ -471,6 +520,9 @@ def main() -> None:
         from verifier.cli import quiet_broken_pipe  # noqa: PLC0415
 
         quiet_broken_pipe()
-    except ConfigurationError as exc:  # a bad EVIDENCE_* value anywhere: one line, exit 2
+    except Exception as exc:
+        if not isinstance(exc, _configuration_error()):
+            raise
+        # a bad EVIDENCE_* value anywhere: one line, exit 2
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None

@@ -152,13 +152,8 @@ def create_token(
     return row, plaintext
 
 
-def _utc(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def is_expired(row: ApiToken, now: datetime) -> bool:
-    return row.expires_at is not None and _utc(row.expires_at) <= now
+    return row.expires_at is not None and row.expires_at <= now
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
-    DateTime,
     Integer,
     MetaData,
     String,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from evidence_api.core.db import UtcDateTime
 
 
 class Base(DeclarativeBase):
@@ -28,10 +29,10 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(16))
     platform: Mapped[str | None] = mapped_column(String(64))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: After this instant the token is refused (None: no expiry).
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     #: The holder as shown to people (case histories, custody, reports); log entries
     #: carry only the pseudonym ``token-<id>``.
     display_name: Mapped[str | None] = mapped_column(String(128))

@@ -19,20 +19,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from verifier.service.problem import PROBLEM_SCHEMA
+
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "type": "object",
-    "description": "RFC 9457 problem details",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string", "description": "URI naming the kind of problem"},
-        "title": {"type": "string", "description": "short code, e.g. invalid_input"},
-        "status": {"type": "integer", "description": "the HTTP status"},
-        "detail": {"type": "string", "description": "what was wrong, for a person"},
-        "field": {"type": "string", "description": "the input the problem concerns"},
-    },
-}
 #: Refusals any operation can answer, and those of operations that need a token.
 COMMON = {
     "400": "malformed request (e.g. a body that is not UTF-8 JSON)",

@@ -6,7 +6,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -17,6 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from anchoring.schema import BigId
+from evidence_api.core.db import UtcDateTime
 from evidence_api.core.models import Base
 
 
@@ -27,7 +27,7 @@ class Evidence(Base):
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     submitter_token_id: Mapped[int] = mapped_column(ForeignKey("api_token.id"))
     case_ref: Mapped[str | None] = mapped_column(String(256), index=True)
     platform: Mapped[str | None] = mapped_column(String(256), index=True)
@@ -84,4 +84,4 @@ class IdempotencyRecord(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -15,7 +15,7 @@ from anchoring.queue import QueuedEntry, enqueue, get_entry
 from evidence_api.core.auth import Principal
 from evidence_api.core.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from evidence_api.core.ids import new_id
-from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.core.runtime import Runtime
 from evidence_api.core.storage import StorageError, StorageIntegrityError, content_key
 from evidence_api.intake.models import Evidence
@@ -28,18 +28,13 @@ from verifier.models import Manifest
 MAX_PAGE = 200
 
 
-def _utc(moment: datetime) -> datetime:
-    """``moment`` in UTC. SQLite hands back the stored UTC time without its zone."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def public(row: Evidence, manifest: Manifest) -> EvidencePublic:
     """What users see of ``row``: every value the log covers is read from ``manifest``
     (checked against the log entry by :mod:`~evidence_api.integrity.service`), never
     from the row's own, unlogged copy of it."""
     return EvidencePublic(
         evidence_id=row.id,
-        created_at=_utc(row.created_at),
+        created_at=row.created_at,
         case_ref=manifest.case,
         platform=manifest.source.platform,
         entity=manifest.source.entity,
@@ -64,9 +59,7 @@ def list_evidence(
     runtime: Runtime, flt: EvidenceFilter, *, limit: int, cursor: str | None
 ) -> EvidencePage:
     """Newest first; ``cursor`` continues after the last item of the previous page."""
-    query = select(Evidence).order_by(Evidence.seq.desc()).limit(limit + 1)
-    if cursor:
-        query = query.where(Evidence.seq < decode_cursor(cursor))
+    query = keyset(select(Evidence), Evidence.seq, limit=limit, cursor=cursor)
     if flt.case_ref is not None:  # named at submission, or linked to that case since
         linked = registry_cases.evidence_linked_to(flt.case_ref)
         query = query.where(or_(Evidence.case_ref == flt.case_ref, Evidence.id.in_(linked)))
@@ -92,7 +85,7 @@ def list_evidence(
     shown = rows[:limit]
     manifests = integrity.verified_manifests(runtime, shown)
     items = [public(r, m) for r, m in zip(shown, manifests, strict=True)]
-    next_cursor = encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, lambda r: r.seq)
     return EvidencePage(items=items, next_cursor=next_cursor)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
-    DateTime,
     Index,
     String,
     Text,
@@ -13,6 +12,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from anchoring.schema import BigId
+from evidence_api.core.db import UtcDateTime
 from evidence_api.core.models import Base
 
 
@@ -29,8 +29,8 @@ class IntegrityIncident(Base):
     __table_args__ = (Index("ix_integrity_incident_open", "resolved_at", "item"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    found_at: Mapped[datetime] = mapped_column(UtcDateTime())
     item: Mapped[str] = mapped_column(String(160))
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text)
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -18,13 +18,12 @@ from sqlalchemy.orm import Session
 
 from evidence_api.core.auth import Principal, holders
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
-from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.core.runtime import Runtime
 from evidence_api.intake.models import Evidence
 from evidence_api.registry import case_workflow as workflow
 from evidence_api.registry.entities import entity_by_id
 from evidence_api.registry.models import CaseEvent, CaseEvidence, CaseFile
-from evidence_api.registry.platforms import utc
 from evidence_api.registry.schemas import (
     CaseCreate,
     CaseEventPage,
@@ -82,7 +81,7 @@ def _links(session: Session, case_ids: list[int]) -> dict[int, list[LinkedEviden
         found[link.case_id].append(
             LinkedEvidence(
                 evidence_id=link.evidence_id,
-                linked_at=utc(link.linked_at),
+                linked_at=link.linked_at,
                 linked_by=link.linked_by,
                 linked_by_name=names.get(link.linked_by),
             )
@@ -102,8 +101,8 @@ def _public(row: CaseFile, evidence: list[LinkedEvidence]) -> CasePublic:
             Status(code=s, label=workflow.STATUSES[s]) for s in workflow.allowed_next(row.status)
         ],
         evidence=evidence,
-        created_at=utc(row.created_at),
-        updated_at=utc(row.updated_at),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -284,14 +283,13 @@ def link_evidence(
 
 def case_events(runtime: Runtime, case_id: int, *, limit: int, cursor: str | None) -> CaseEventPage:
     """The case's history, oldest first; ``cursor`` continues after the previous page."""
-    query = (
-        select(CaseEvent)
-        .where(CaseEvent.case_id == case_id)
-        .order_by(CaseEvent.id)
-        .limit(limit + 1)
+    query = keyset(
+        select(CaseEvent).where(CaseEvent.case_id == case_id),
+        CaseEvent.id,
+        limit=limit,
+        cursor=cursor,
+        newest_first=False,
     )
-    if cursor:
-        query = query.where(CaseEvent.id > decode_cursor(cursor))
     with runtime.session() as session:
         _case(session, case_id)
         rows = list(session.execute(query).scalars())
@@ -310,11 +308,11 @@ def case_events(runtime: Runtime, case_id: int, *, limit: int, cursor: str | Non
             note=e.note,
             actor=e.actor,
             actor_name=names.get(e.actor),
-            at=utc(e.at),
+            at=e.at,
         )
         for e in rows[:limit]
     ]
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, lambda r: r.id)
     return CaseEventPage(items=items, next_cursor=next_cursor)
 
 
@@ -328,9 +326,7 @@ class CaseFilter:
 
 def list_cases(runtime: Runtime, flt: CaseFilter, *, limit: int, cursor: str | None) -> CasePage:
     """Newest first; ``cursor`` continues after the last item of the previous page."""
-    query = select(CaseFile).order_by(CaseFile.id.desc()).limit(limit + 1)
-    if cursor:
-        query = query.where(CaseFile.id < decode_cursor(cursor))
+    query = keyset(select(CaseFile), CaseFile.id, limit=limit, cursor=cursor)
     if flt.status is not None:
         query = query.where(CaseFile.status == status_code(flt.status, field="status"))
     if flt.officer is not None:
@@ -343,5 +339,5 @@ def list_cases(runtime: Runtime, flt: CaseFilter, *, limit: int, cursor: str | N
         rows = list(session.execute(query).scalars())
         links = _links(session, [r.id for r in rows[:limit]])
         items = [_public(r, links[r.id]) for r in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, lambda r: r.id)
     return CasePage(items=items, next_cursor=next_cursor)

@@ -15,10 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
-from evidence_api.core.pagination import decode_cursor, encode_cursor
-from evidence_api.core.runtime import Runtime
+from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.registry.models import Platform, TradingEntity
-from evidence_api.registry.platforms import platform_by_code, utc
+from evidence_api.registry.platforms import platform_by_code
 from evidence_api.registry.schemas import (
     RISK_GRADES,
     EntityCreate,
@@ -69,8 +68,8 @@ def public(row: TradingEntity, platform_code: str) -> EntityPublic:
         risk_grade=row.risk_grade,
         risk_grade_label=RISK_GRADES.get(row.risk_grade) if row.risk_grade else None,
         risk_class=row.risk_class,
-        created_at=utc(row.created_at),
-        updated_at=utc(row.updated_at),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -97,26 +96,25 @@ def _code_of(session: Session, row: TradingEntity) -> str:
     return code
 
 
-def create_entity(runtime: Runtime, body: EntityCreate) -> EntityPublic:
+def create_entity(session: Session, body: EntityCreate) -> EntityPublic:
     uscc = normalise_uscc(body.uscc)
     now = datetime.now(UTC)
     try:
-        with runtime.session() as session:
-            platform = platform_by_code(session, body.platform, field="platform")
-            row = TradingEntity(
-                platform_id=platform.id,
-                shop_name=body.shop_name,
-                shop_id=body.shop_id,
-                shop_url=body.shop_url,
-                uscc=uscc,
-                risk_grade=body.risk_grade,
-                risk_class=body.risk_class,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-            session.flush()
-            return public(row, platform.code)
+        platform = platform_by_code(session, body.platform, field="platform")
+        row = TradingEntity(
+            platform_id=platform.id,
+            shop_name=body.shop_name,
+            shop_id=body.shop_id,
+            shop_url=body.shop_url,
+            uscc=uscc,
+            risk_grade=body.risk_grade,
+            risk_class=body.risk_class,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        return public(row, platform.code)
     except IntegrityError as exc:
         raise _duplicate(body.platform, body.shop_id) from exc
 
@@ -124,7 +122,7 @@ def create_entity(runtime: Runtime, body: EntityCreate) -> EntityPublic:
 NOT_NULL = ("platform", "shop_name")
 
 
-def update_entity(runtime: Runtime, entity_id: int, body: EntityUpdate) -> EntityPublic:
+def update_entity(session: Session, entity_id: int, body: EntityUpdate) -> EntityPublic:
     """Change the named fields, checked as on creation; ``null`` clears optional ones."""
     given = body.model_fields_set
     for name in NOT_NULL:
@@ -133,30 +131,28 @@ def update_entity(runtime: Runtime, entity_id: int, body: EntityUpdate) -> Entit
     uscc = normalise_uscc(body.uscc) if "uscc" in given else None
     where: tuple[str | None, str | None] = (body.platform, body.shop_id)  # for a 409
     try:
-        with runtime.session() as session:
-            row = entity_by_id(session, entity_id)
-            shop_id = body.shop_id if "shop_id" in given else row.shop_id
-            where = (body.platform or _code_of(session, row), shop_id)
-            if body.platform is not None:
-                row.platform_id = platform_by_code(session, body.platform, field="platform").id
-            if body.shop_name is not None:
-                row.shop_name = body.shop_name
-            if "uscc" in given:
-                row.uscc = uscc
-            for name in ("shop_id", "shop_url", "risk_grade", "risk_class"):
-                if name in given:
-                    setattr(row, name, getattr(body, name))
-            row.updated_at = datetime.now(UTC)
-            session.flush()
-            return public(row, _code_of(session, row))
+        row = entity_by_id(session, entity_id)
+        shop_id = body.shop_id if "shop_id" in given else row.shop_id
+        where = (body.platform or _code_of(session, row), shop_id)
+        if body.platform is not None:
+            row.platform_id = platform_by_code(session, body.platform, field="platform").id
+        if body.shop_name is not None:
+            row.shop_name = body.shop_name
+        if "uscc" in given:
+            row.uscc = uscc
+        for name in ("shop_id", "shop_url", "risk_grade", "risk_class"):
+            if name in given:
+                setattr(row, name, getattr(body, name))
+        row.updated_at = datetime.now(UTC)
+        session.flush()
+        return public(row, _code_of(session, row))
     except IntegrityError as exc:
         raise _duplicate(where[0] or "(unknown)", where[1]) from exc
 
 
-def get_entity(runtime: Runtime, entity_id: int) -> EntityPublic:
-    with runtime.session() as session:
-        row = entity_by_id(session, entity_id)
-        return public(row, _code_of(session, row))
+def get_entity(session: Session, entity_id: int) -> EntityPublic:
+    row = entity_by_id(session, entity_id)
+    return public(row, _code_of(session, row))
 
 
 @dataclass(frozen=True)
@@ -186,20 +182,19 @@ def _filtered(query: Select[TradingEntity, str], flt: EntityFilter) -> Select[Tr
 
 
 def list_entities(
-    runtime: Runtime, flt: EntityFilter, *, limit: int, cursor: str | None
+    session: Session, flt: EntityFilter, *, limit: int, cursor: str | None
 ) -> EntityPage:
     """Newest first; ``cursor`` continues after the last item of the previous page."""
-    query = (
-        select(TradingEntity, Platform.code)
-        .join(Platform, Platform.id == TradingEntity.platform_id)
-        .order_by(TradingEntity.id.desc())
-        .limit(limit + 1)
+    query = keyset(
+        select(TradingEntity, Platform.code).join(
+            Platform, Platform.id == TradingEntity.platform_id
+        ),
+        TradingEntity.id,
+        limit=limit,
+        cursor=cursor,
     )
-    if cursor:
-        query = query.where(TradingEntity.id < decode_cursor(cursor))
     query = _filtered(query, flt)
-    with runtime.session() as session:
-        rows = list(session.execute(query).all())
-        items = [public(row, code) for row, code in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
+    rows = list(session.execute(query).all())
+    items = [public(row, code) for row, code in rows[:limit]]
+    next_cursor = cursor_after(rows, limit, lambda r: r[0].id)
     return EntityPage(items=items, next_cursor=next_cursor)

@@ -14,7 +14,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from anchoring.schema import BigId
+from evidence_api.core.db import UtcDateTime
 from evidence_api.core.models import Base
 
 
@@ -45,8 +45,8 @@ class Platform(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(2048))
     webhook_secret: Mapped[str | None] = mapped_column(String(512))
     webhook_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class TradingEntity(Base):
@@ -70,8 +70,8 @@ class TradingEntity(Base):
     risk_grade: Mapped[str | None] = mapped_column(String(1), index=True)
     #: Free-text risk category (e.g. 食品, 化妆品, 直播带货).
     risk_class: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class CaseFile(Base):
@@ -89,8 +89,8 @@ class CaseFile(Base):
     entity_id: Mapped[int | None] = mapped_column(ForeignKey("trading_entity.id"), index=True)
     officer: Mapped[str] = mapped_column(String(128), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class CaseEvidence(Base):
@@ -103,7 +103,7 @@ class CaseEvidence(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"), index=True)
     evidence_id: Mapped[str] = mapped_column(ForeignKey("evidence.id"), index=True)
     linked_by: Mapped[str] = mapped_column(String(64))
-    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    linked_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class CaseEvent(Base):
@@ -123,4 +123,4 @@ class CaseEvent(Base):
     evidence_id: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -20,8 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from evidence_api.core import secretbox
+from evidence_api.core.config import Settings
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
-from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.core.runtime import Runtime
 from evidence_api.registry.models import Platform
 from evidence_api.registry.schemas import (
@@ -38,18 +39,13 @@ MAX_PAGE = 200
 log = logging.getLogger(__name__)
 
 
-def utc(moment: datetime) -> datetime:
-    """``moment`` in UTC. SQLite hands back the stored UTC time without its zone."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def new_secret() -> str:
     return secrets.token_urlsafe(32)  # 43 characters, 256 bits
 
 
-def sealed_secret(runtime: Runtime, code: str, secret: str) -> str:
+def sealed_secret(settings: Settings, code: str, secret: str) -> str:
     """``secret`` as it is stored for platform ``code``: sealed."""
-    key = secretbox.load_key(runtime.settings)
+    key = secretbox.load_key(settings)
     return secretbox.seal(key, secret, secretbox.platform_context(code))
 
 
@@ -76,7 +72,7 @@ def seal_stored_secrets(runtime: Runtime) -> int:
             session.execute(
                 update(Platform)
                 .where(Platform.id == pid, Platform.webhook_secret == clear)
-                .values(webhook_secret=sealed_secret(runtime, code, clear))
+                .values(webhook_secret=sealed_secret(runtime.settings, code, clear))
                 .execution_options(synchronize_session=False)
             )
     return len(rows)
@@ -114,8 +110,8 @@ def public(row: Platform) -> PlatformPublic:
         webhook_url=row.webhook_url,
         webhook_enabled=row.webhook_enabled,
         webhook_secret_set=row.webhook_secret is not None,
-        created_at=utc(row.created_at),
-        updated_at=utc(row.updated_at),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -143,7 +139,9 @@ def platform_by_code(session: Session, code: str, *, field: str | None = None) -
     return row
 
 
-def create_platform(runtime: Runtime, body: PlatformCreate) -> PlatformWithSecret:
+def create_platform(
+    session: Session, settings: Settings, body: PlatformCreate
+) -> PlatformWithSecret:
     now = datetime.now(UTC)
     secret = body.webhook_secret if body.webhook_secret is not None else new_secret()
     generated = None if body.webhook_secret is not None else secret
@@ -151,74 +149,69 @@ def create_platform(runtime: Runtime, body: PlatformCreate) -> PlatformWithSecre
         code=body.code,
         name=body.name,
         webhook_url=body.webhook_url,
-        webhook_secret=sealed_secret(runtime, body.code, secret),
+        webhook_secret=sealed_secret(settings, body.code, secret),
         webhook_enabled=body.webhook_enabled,
         created_at=now,
         updated_at=now,
     )
-    _check_webhook(row, runtime.settings.webhook_allow_hosts)
+    _check_webhook(row, settings.webhook_allow_hosts)
     try:
-        with runtime.session() as session:
-            session.add(row)
-            session.flush()
-            out = public(row)
+        session.add(row)
+        session.flush()  # a duplicate code: the caller's transaction is rolled back
+        out = public(row)
     except IntegrityError as exc:
         raise ConflictError(f"platform {body.code!r} already exists", field="code") from exc
     return PlatformWithSecret(**out.model_dump(), webhook_secret=generated)
 
 
-def update_platform(runtime: Runtime, code: str, body: PlatformUpdate) -> PlatformPublic:
+def update_platform(
+    session: Session, settings: Settings, code: str, body: PlatformUpdate
+) -> PlatformPublic:
     given = body.model_fields_set
-    with runtime.session() as session:
-        row = platform_by_code(session, code)
-        if "name" in given:
-            if body.name is None:
-                raise InvalidInputError("name: may not be null", field="name")
-            row.name = body.name
-        if "webhook_url" in given:
-            row.webhook_url = body.webhook_url
-            if body.webhook_url is None and "webhook_enabled" not in given:
-                row.webhook_enabled = False
-        if "webhook_enabled" in given:
-            if body.webhook_enabled is None:
-                raise InvalidInputError("webhook_enabled: may not be null", field="webhook_enabled")
-            row.webhook_enabled = body.webhook_enabled
-        if "webhook_secret" in given:
-            if body.webhook_secret is None:
-                raise InvalidInputError(
-                    "webhook_secret: may not be null; rotate it instead", field="webhook_secret"
-                )
-            row.webhook_secret = sealed_secret(runtime, row.code, body.webhook_secret)
-        _check_webhook(row, runtime.settings.webhook_allow_hosts)
-        row.updated_at = datetime.now(UTC)
-        session.flush()
-        return public(row)
+    row = platform_by_code(session, code)
+    if "name" in given:
+        if body.name is None:
+            raise InvalidInputError("name: may not be null", field="name")
+        row.name = body.name
+    if "webhook_url" in given:
+        row.webhook_url = body.webhook_url
+        if body.webhook_url is None and "webhook_enabled" not in given:
+            row.webhook_enabled = False
+    if "webhook_enabled" in given:
+        if body.webhook_enabled is None:
+            raise InvalidInputError("webhook_enabled: may not be null", field="webhook_enabled")
+        row.webhook_enabled = body.webhook_enabled
+    if "webhook_secret" in given:
+        if body.webhook_secret is None:
+            raise InvalidInputError(
+                "webhook_secret: may not be null; rotate it instead", field="webhook_secret"
+            )
+        row.webhook_secret = sealed_secret(settings, row.code, body.webhook_secret)
+    _check_webhook(row, settings.webhook_allow_hosts)
+    row.updated_at = datetime.now(UTC)
+    session.flush()
+    return public(row)
 
 
-def rotate_secret(runtime: Runtime, code: str) -> PlatformWithSecret:
+def rotate_secret(session: Session, settings: Settings, code: str) -> PlatformWithSecret:
     """A new generated secret, shown once; the old one stops signing at once."""
     secret = new_secret()
-    with runtime.session() as session:
-        row = platform_by_code(session, code)
-        row.webhook_secret = sealed_secret(runtime, row.code, secret)
-        row.updated_at = datetime.now(UTC)
-        session.flush()
-        out = public(row)
+    row = platform_by_code(session, code)
+    row.webhook_secret = sealed_secret(settings, row.code, secret)
+    row.updated_at = datetime.now(UTC)
+    session.flush()
+    out = public(row)
     return PlatformWithSecret(**out.model_dump(), webhook_secret=secret)
 
 
-def get_platform(runtime: Runtime, code: str) -> PlatformPublic:
-    with runtime.session() as session:
-        return public(platform_by_code(session, code))
+def get_platform(session: Session, code: str) -> PlatformPublic:
+    return public(platform_by_code(session, code))
 
 
-def list_platforms(runtime: Runtime, *, limit: int, cursor: str | None) -> PlatformPage:
+def list_platforms(session: Session, *, limit: int, cursor: str | None) -> PlatformPage:
     """Newest first; ``cursor`` continues after the last item of the previous page."""
-    query = select(Platform).order_by(Platform.id.desc()).limit(limit + 1)
-    if cursor:
-        query = query.where(Platform.id < decode_cursor(cursor))
-    with runtime.session() as session:
-        rows = list(session.execute(query).scalars())
-        items = [public(r) for r in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    query = keyset(select(Platform), Platform.id, limit=limit, cursor=cursor)
+    rows = list(session.execute(query).scalars())
+    items = [public(r) for r in rows[:limit]]
+    next_cursor = cursor_after(rows, limit, lambda r: r.id)
     return PlatformPage(items=items, next_cursor=next_cursor)

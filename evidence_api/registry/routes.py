@@ -73,21 +73,24 @@ case_router = APIRouter(prefix="/v1/cases", tags=["cases 案件"], route_class=G
 )
 def create_platform(body: PlatformCreate, runtime: RuntimeDep, _: Admin) -> PlatformWithSecret:
     """Without ``webhook_secret`` one is generated and shown in this answer only."""
-    return platforms.create_platform(runtime, body)
+    with runtime.session() as session:
+        return platforms.create_platform(session, runtime.settings, body)
 
 
 @platform_router.get("", response_model=PlatformPage, responses=READ, summary="List platforms")
 def list_platforms(
     runtime: RuntimeDep, _: Officer, limit: Limit = 50, cursor: Cursor = None
 ) -> PlatformPage:
-    return platforms.list_platforms(runtime, limit=limit, cursor=cursor)
+    with runtime.session() as session:
+        return platforms.list_platforms(session, limit=limit, cursor=cursor)
 
 
 @platform_router.get(
     "/{code}", response_model=PlatformPublic, responses=READ, summary="Read a platform"
 )
 def get_platform(code: Code, runtime: RuntimeDep, _: Officer) -> PlatformPublic:
-    return platforms.get_platform(runtime, code)
+    with runtime.session() as session:
+        return platforms.get_platform(session, code)
 
 
 @platform_router.patch(
@@ -97,7 +100,8 @@ def update_platform(
     code: Code, body: PlatformUpdate, runtime: RuntimeDep, _: Admin
 ) -> PlatformPublic:
     """Name and webhook settings; the code is fixed (tokens are bound to it)."""
-    return platforms.update_platform(runtime, code, body)
+    with runtime.session() as session:
+        return platforms.update_platform(session, runtime.settings, code, body)
 
 
 @platform_router.post(
@@ -107,7 +111,8 @@ def update_platform(
     summary="Rotate the webhook secret (shown once)",
 )
 def rotate_webhook_secret(code: Code, runtime: RuntimeDep, _: Admin) -> PlatformWithSecret:
-    return platforms.rotate_secret(runtime, code)
+    with runtime.session() as session:
+        return platforms.rotate_secret(session, runtime.settings, code)
 
 
 # --- entities -------------------------------------------------------------------------
@@ -122,7 +127,8 @@ def rotate_webhook_secret(code: Code, runtime: RuntimeDep, _: Admin) -> Platform
 )
 def create_entity(body: EntityCreate, runtime: RuntimeDep, _: Officer) -> EntityPublic:
     """The 统一社会信用代码, when given, must pass GB 32100-2015 (422 says why not)."""
-    return entities.create_entity(runtime, body)
+    with runtime.session() as session:
+        return entities.create_entity(session, body)
 
 
 @entity_router.get("", response_model=EntityPage, responses=READ, summary="List entities")
@@ -139,14 +145,16 @@ def list_entities(
     cursor: Cursor = None,
 ) -> EntityPage:
     flt = entities.EntityFilter(platform=platform, uscc=uscc, risk_grade=risk_grade, q=q)
-    return entities.list_entities(runtime, flt, limit=limit, cursor=cursor)
+    with runtime.session() as session:
+        return entities.list_entities(session, flt, limit=limit, cursor=cursor)
 
 
 @entity_router.get(
     "/{entity_id}", response_model=EntityPublic, responses=READ, summary="Read an entity"
 )
 def get_entity(entity_id: EntityId, runtime: RuntimeDep, _: Officer) -> EntityPublic:
-    return entities.get_entity(runtime, entity_id)
+    with runtime.session() as session:
+        return entities.get_entity(session, entity_id)
 
 
 @entity_router.patch(
@@ -155,7 +163,8 @@ def get_entity(entity_id: EntityId, runtime: RuntimeDep, _: Officer) -> EntityPu
 def update_entity(
     entity_id: EntityId, body: EntityUpdate, runtime: RuntimeDep, _: Officer
 ) -> EntityPublic:
-    return entities.update_entity(runtime, entity_id, body)
+    with runtime.session() as session:
+        return entities.update_entity(session, entity_id, body)
 
 
 # --- cases ----------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -26,9 +25,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from anchoring.schema import BigId
+from evidence_api.core.db import UtcDateTime
 from evidence_api.core.models import Base
 
-TZ = DateTime(timezone=True)
+TZ = UtcDateTime()
 
 
 class TakedownFeed(Base):

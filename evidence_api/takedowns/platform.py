@@ -165,8 +165,6 @@ def act(
         removed_at = takedowns.check_removed_at(removed_at)
         with runtime.session() as session:
             issued_at = _own_order(session, principal, order_id).issued_at
-        if issued_at.tzinfo is None:  # SQLite gives back naive UTC
-            issued_at = issued_at.replace(tzinfo=UTC)
         if wf.removal_precedes_order(removed_at, issued_at):
             raise InvalidInputError(
                 f"removed_at: {removed_at.isoformat()} is before the order was issued "

@@ -52,11 +52,6 @@ MAX_DEADLINE_AHEAD = timedelta(days=366)
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-def utc(moment: datetime) -> datetime:
-    """``moment`` in UTC. SQLite hands back the stored UTC time without its zone."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -77,10 +72,10 @@ def order_content(row: TakedownOrder, platform_code: str) -> dict[str, Any]:
         "legal_basis": row.legal_basis,
         "reason": row.reason,
         "evidence_ids": [e.evidence_id for e in row.evidence],
-        "deadline": utc_timestamp(utc(row.deadline)),
+        "deadline": utc_timestamp(row.deadline),
         "grant_files": row.grant_files,
         "case_number": row.case_number,
-        "issued_at": utc_timestamp(utc(row.issued_at)),
+        "issued_at": utc_timestamp(row.issued_at),
         "issued_by": row.issued_by,
     }
 
@@ -101,12 +96,12 @@ def public(row: TakedownOrder, platform_code: str) -> TakedownPublic:
         legal_basis=row.legal_basis,
         reason=row.reason,
         evidence_ids=[e.evidence_id for e in row.evidence],
-        deadline=utc(row.deadline),
+        deadline=row.deadline,
         grant_files=row.grant_files,
         case_number=row.case_number,
-        issued_at=utc(row.issued_at),
+        issued_at=row.issued_at,
         issued_by=row.issued_by,
-        updated_at=utc(row.updated_at),
+        updated_at=row.updated_at,
         content_sha256=row.content_sha256,
         allowed_actions=[a.value for a in wf.platform_actions(status)],
     )

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
 from evidence_api.core.errors import InvalidInputError, NotFoundError
-from evidence_api.core.pagination import decode_cursor, encode_cursor
+from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.core.runtime import Runtime
 from evidence_api.registry.models import Platform
 from evidence_api.takedowns import workflow as wf
@@ -27,7 +27,7 @@ from evidence_api.takedowns.schemas import (
     TakedownPage,
     TakedownProofs,
 )
-from evidence_api.takedowns.service import load_order, order_content, public, utc
+from evidence_api.takedowns.service import load_order, order_content, public
 from verifier.bundle import Bundle
 
 MAX_PAGE = 200
@@ -54,14 +54,14 @@ def list_orders(
 ) -> TakedownPage:
     """Newest first; ``cursor`` continues after the last item of the previous page."""
     wanted = status_filter(status)
-    query = (
-        select(TakedownOrder, Platform.code)
-        .join(Platform, Platform.id == TakedownOrder.platform_id)
-        .order_by(TakedownOrder.seq.desc())
-        .limit(limit + 1)
+    query = keyset(
+        select(TakedownOrder, Platform.code).join(
+            Platform, Platform.id == TakedownOrder.platform_id
+        ),
+        TakedownOrder.seq,
+        limit=limit,
+        cursor=cursor,
     )
-    if cursor:
-        query = query.where(TakedownOrder.seq < decode_cursor(cursor))
     if platform is not None:
         query = query.where(Platform.code == platform)
     if wanted is not None:
@@ -71,7 +71,7 @@ def list_orders(
     with runtime.session() as session:
         rows = list(session.execute(query).all())
         items = [public(order, code) for order, code in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1][0].seq) if len(rows) > limit else None
+    next_cursor = cursor_after(rows, limit, lambda r: r[0].seq)
     return TakedownPage(items=items, next_cursor=next_cursor)
 
 
@@ -105,10 +105,10 @@ def history(
             from_status=e.from_status,
             to_status=e.to_status,
             label=wf.LABELS[wf.Status(e.to_status)],
-            at=utc(e.at),
+            at=e.at,
             actor=e.actor,
             note=e.note,
-            removed_at=utc(e.removed_at) if e.removed_at else None,
+            removed_at=e.removed_at if e.removed_at else None,
             entry_id=e.entry_id,
             leaf_hash=e.leaf_hash,
             proof_status=_bundle(conn, runtime, e.entry_id).status if proof_status else None,
@@ -135,7 +135,7 @@ def deliveries(session: Session, order: TakedownOrder) -> list[DeliveryPublic]:
             attempts[a.delivery_seq].append(
                 AttemptPublic(
                     number=a.number,
-                    at=utc(a.at),
+                    at=a.at,
                     status_code=a.status_code,
                     error=a.error,
                     duration_ms=a.duration_ms,
@@ -147,8 +147,8 @@ def deliveries(session: Session, order: TakedownOrder) -> list[DeliveryPublic]:
             event=r.event,
             state=r.state,
             attempts=r.attempts,
-            next_attempt_at=utc(r.next_attempt_at),
-            delivered_at=utc(r.delivered_at) if r.delivered_at else None,
+            next_attempt_at=r.next_attempt_at,
+            delivered_at=r.delivered_at if r.delivered_at else None,
             last_error=r.last_error,
             log=attempts[r.seq],
         )

@@ -122,7 +122,7 @@ def add_platform(stack: Stack, code: str, url: str, secret: str) -> None:
                 name=f"{code} 平台",
                 webhook_enabled=True,
                 webhook_url=url,
-                webhook_secret=sealed_secret(stack.runtime, code, secret),
+                webhook_secret=sealed_secret(stack.runtime.settings, code, secret),
                 created_at=now,
                 updated_at=now,
             )
