@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # npm ci (the pinned solc and anvil) again when node_modules is gone or the lock file changed
 NODE_STAMP := contracts/node_modules/.installed
 
-.PHONY: install sysdeps run test test-unit bench lint fmt lock clean contracts
+.PHONY: install sysdeps run test test-unit bench lint fmt lock clean contracts verifier-dist
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -52,6 +52,11 @@ test: install sysdeps
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit
+
+## verifier-dist: the verifier core alone (evidence-verifier: wheel, sdist and the
+## hash-pinned requirements.lock of its dependencies) in build/verifier/
+verifier-dist: install
+	$(BIN)/python packaging/verifier/build.py build/verifier
 
 bench: install
 	$(BIN)/python -m bench
