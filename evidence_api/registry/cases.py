@@ -162,9 +162,8 @@ def create_case(runtime: Runtime, principal: Principal, body: CaseCreate) -> Cas
         raise ConflictError(f"case number {body.number!r} already exists", field="number") from exc
 
 
-def get_case(runtime: Runtime, case_id: int) -> CasePublic:
-    with runtime.session() as session:
-        return _one(session, _case(session, case_id))
+def get_case(session: Session, case_id: int) -> CasePublic:
+    return _one(session, _case(session, case_id))
 
 
 def update_case(
@@ -281,7 +280,7 @@ def link_evidence(
     return LinkResult(linked=new, already_linked=[e for e in wanted if e in present])
 
 
-def case_events(runtime: Runtime, case_id: int, *, limit: int, cursor: str | None) -> CaseEventPage:
+def case_events(session: Session, case_id: int, *, limit: int, cursor: str | None) -> CaseEventPage:
     """The case's history, oldest first; ``cursor`` continues after the previous page."""
     query = keyset(
         select(CaseEvent).where(CaseEvent.case_id == case_id),
@@ -290,11 +289,10 @@ def case_events(runtime: Runtime, case_id: int, *, limit: int, cursor: str | Non
         cursor=cursor,
         newest_first=False,
     )
-    with runtime.session() as session:
-        _case(session, case_id)
-        rows = list(session.execute(query).scalars())
-        # Names at display time: the stored history keeps the pseudonym only.
-        names = holders(session, {e.actor for e in rows[:limit]})
+    _case(session, case_id)
+    rows = list(session.execute(query).scalars())
+    # Names at display time: the stored history keeps the pseudonym only.
+    names = holders(session, {e.actor for e in rows[:limit]})
     items = [
         CaseEventPublic(
             id=e.id,
@@ -324,7 +322,7 @@ class CaseFilter:
     number: str | None = None
 
 
-def list_cases(runtime: Runtime, flt: CaseFilter, *, limit: int, cursor: str | None) -> CasePage:
+def list_cases(session: Session, flt: CaseFilter, *, limit: int, cursor: str | None) -> CasePage:
     """Newest first; ``cursor`` continues after the last item of the previous page."""
     query = keyset(select(CaseFile), CaseFile.id, limit=limit, cursor=cursor)
     if flt.status is not None:
@@ -335,9 +333,8 @@ def list_cases(runtime: Runtime, flt: CaseFilter, *, limit: int, cursor: str | N
         query = query.where(CaseFile.entity_id == flt.entity_id)
     if flt.number is not None:
         query = query.where(CaseFile.number == flt.number)
-    with runtime.session() as session:
-        rows = list(session.execute(query).scalars())
-        links = _links(session, [r.id for r in rows[:limit]])
-        items = [_public(r, links[r.id]) for r in rows[:limit]]
+    rows = list(session.execute(query).scalars())
+    links = _links(session, [r.id for r in rows[:limit]])
+    items = [_public(r, links[r.id]) for r in rows[:limit]]
     next_cursor = cursor_after(rows, limit, lambda r: r.id)
     return CasePage(items=items, next_cursor=next_cursor)

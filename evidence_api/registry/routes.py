@@ -195,12 +195,14 @@ def list_cases(
     cursor: Cursor = None,
 ) -> CasePage:
     flt = cases.CaseFilter(status=status, officer=officer, entity_id=entity_id, number=number)
-    return cases.list_cases(runtime, flt, limit=limit, cursor=cursor)
+    with runtime.session() as session:
+        return cases.list_cases(session, flt, limit=limit, cursor=cursor)
 
 
 @case_router.get("/{case_id}", response_model=CasePublic, responses=READ, summary="Read a case")
 def get_case(case_id: CaseId, runtime: RuntimeDep, _: Officer) -> CasePublic:
-    return cases.get_case(runtime, case_id)
+    with runtime.session() as session:
+        return cases.get_case(session, case_id)
 
 
 @case_router.patch(
@@ -250,7 +252,8 @@ def link_evidence(
 def case_events(
     case_id: CaseId, runtime: RuntimeDep, _: Officer, limit: Limit = 50, cursor: Cursor = None
 ) -> CaseEventPage:
-    return cases.case_events(runtime, case_id, limit=limit, cursor=cursor)
+    with runtime.session() as session:
+        return cases.case_events(session, case_id, limit=limit, cursor=cursor)
 
 
 router = APIRouter(route_class=GuardedRoute)

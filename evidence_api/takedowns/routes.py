@@ -50,9 +50,10 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=takedowns_views.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> TakedownPage:
-    return takedowns_views.list_orders(
-        runtime, platform=platform, status=status, case_number=case, limit=limit, cursor=cursor
-    )
+    with runtime.session() as session:
+        return takedowns_views.list_orders(
+            session, platform=platform, status=status, case_number=case, limit=limit, cursor=cursor
+        )
 
 
 @router.get(

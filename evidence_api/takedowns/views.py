@@ -44,7 +44,7 @@ def status_filter(value: str | None) -> str | None:
 
 
 def list_orders(
-    runtime: Runtime,
+    session: Session,
     *,
     platform: str | None,
     status: str | None,
@@ -68,9 +68,8 @@ def list_orders(
         query = query.where(TakedownOrder.status == wanted)
     if case_number is not None:
         query = query.where(TakedownOrder.case_number == case_number)
-    with runtime.session() as session:
-        rows = list(session.execute(query).all())
-        items = [public(order, code) for order, code in rows[:limit]]
+    rows = list(session.execute(query).all())
+    items = [public(order, code) for order, code in rows[:limit]]
     next_cursor = cursor_after(rows, limit, lambda r: r[0].seq)
     return TakedownPage(items=items, next_cursor=next_cursor)
 
