@@ -34,18 +34,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO, NoReturn, TextIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO, cast
 from urllib.parse import urlsplit
 
-from verifier.bundle import MAX_BUNDLE_BYTES, Bundle, load_bundle
-from verifier.chain.anchor import MAX_CHAIN_ID, MAX_CONFIRMATIONS, make_anchor_check
 from verifier.chain.rpc import endpoint_name
 from verifier.digests import FileDigest, digest_stream
 from verifier.errors import FormatError, VerifierError
 from verifier.note import VerifierKey
-from verifier.package import EvidencePackage, read_package, read_package_stream
-from verifier.verify import EXIT_UNUSABLE, AnchorCheck, Report, Status, verify_bundle
 from verifier.zipread import is_zip_file
+
+if (
+    TYPE_CHECKING
+):  # the formats and tiers (pydantic models) load when a command runs, not for --help
+    from verifier.bundle import Bundle
+    from verifier.package import EvidencePackage
+    from verifier.verify import AnchorCheck, Report
 
 #: The QR code's target in a report when neither --portal-url nor the environment names one.
 DEFAULT_PORTAL_URL = "https://verify.example.invalid/verify"
@@ -59,12 +62,13 @@ PROGRESS_MIN_BYTES = 64 * 1024 * 1024
 #: The exit code when stdout's reader went away (as for a process SIGPIPE stopped).
 EXIT_BROKEN_PIPE = 141
 
+#: By :class:`verifier.verify.Status` (a StrEnum: its members are these strings).
 STATUS_LABELS = {
-    Status.VERIFIED: "通过 verified",
-    Status.FAILED: "失败 FAILED",
-    Status.NOT_CHECKED: "未核验 not checked",
-    Status.NOT_APPLICABLE: "不适用 n/a",
-    Status.SKIPPED: "跳过 skipped",
+    "verified": "通过 verified",
+    "failed": "失败 FAILED",
+    "not_checked": "未核验 not checked",
+    "not_applicable": "不适用 n/a",
+    "skipped": "跳过 skipped",
 }
 OUTCOME_LABELS = {
     "verified": "核验通过 VERIFIED",
@@ -181,6 +185,8 @@ class _Parser(argparse.ArgumentParser):
     """Usage errors exit 3 (unusable input), not argparse's 2 (our "incomplete")."""
 
     def error(self, message: str) -> NoReturn:
+        from verifier.verify import EXIT_UNUSABLE  # noqa: PLC0415
+
         self.exit(EXIT_UNUSABLE, f"evidence-verify: unusable input: {one_line(message)}\n")
 
 
@@ -272,13 +278,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--chain-id",
-        type=_bounded_int(1, MAX_CHAIN_ID),
+        type=_bounded_int(1, _max_chain_id),
         metavar="N",
         help="the trusted chain id (EIP-155), checked against each endpoint; needed with --rpc",
     )
     p.add_argument(
         "--min-confirmations",
-        type=_bounded_int(1, MAX_CONFIRMATIONS),
+        type=_bounded_int(1, _max_confirmations),
         default=1,
         metavar="K",
         help="blocks (the anchor's included) needed before tier 5 passes (default 1)",
@@ -311,8 +317,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+def _max_chain_id() -> int:
+    from verifier.chain.anchor import MAX_CHAIN_ID  # noqa: PLC0415
+
+    return MAX_CHAIN_ID
+
+
+def _max_confirmations() -> int:
+    from verifier.chain.anchor import MAX_CONFIRMATIONS  # noqa: PLC0415
+
+    return MAX_CONFIRMATIONS
+
+
+def _bounded_int(low: int, limit: Callable[[], int]) -> Callable[[str], int]:
+    """An argparse type: an ASCII integer in ``low..limit()`` (the limit is looked up when a
+    value is parsed, so building the parser for ``--help`` loads no tier-5 code)."""
+
     def parse(text: str) -> int:
+        high = limit()
         if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
             raise argparse.ArgumentTypeError(f"must be an integer in {low}..{high}")
         return int(text)
@@ -322,6 +344,8 @@ def _bounded_int(low: int, high: int) -> Callable[[str], int]:
 
 
 def _anchor_check(args: argparse.Namespace) -> AnchorCheck | None:
+    from verifier.chain.anchor import make_anchor_check  # noqa: PLC0415
+
     if not args.rpc_urls:
         return None
     missing = [
@@ -352,6 +376,9 @@ class Loaded:
 
 def _load_input(path: str, watch: Watch = no_progress) -> Loaded:
     """A folder or a ZIP is a package, anything else a bundle: by content, not by name."""
+    from verifier.bundle import MAX_BUNDLE_BYTES, load_bundle  # noqa: PLC0415
+    from verifier.package import read_package, read_package_stream  # noqa: PLC0415
+
     try:
         if os.path.isdir(path):
             package = read_package(path)
@@ -529,12 +556,16 @@ def write_report(
 
 
 def _unusable(exc: Exception) -> int:
+    from verifier.verify import EXIT_UNUSABLE  # noqa: PLC0415
+
     print(f"evidence-verify: unusable input: {one_line(str(exc))}", file=sys.stderr)
     return EXIT_UNUSABLE
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from verifier.verify import EXIT_UNUSABLE, verify_bundle  # noqa: PLC0415
+
     try:
         if args.report is not None:
             _check_report_path(args.report)
