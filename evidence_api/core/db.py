@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
+
+if TYPE_CHECKING:  # Alembic loads only when there is something to migrate
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
+#: The newest migration: a database at it needs no Alembic run (a start skips loading Alembic
+#: and its scripts). tests/unit/test_db_head.py keeps it equal to Alembic's own head.
+HEAD = "0011_integrity"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -55,12 +60,32 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config  # noqa: PLC0415
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
+def current_revisions(url: str) -> set[str]:
+    """The revisions the database at ``url`` records (empty: none, or no database yet)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:  # no alembic_version table: a new database
+        return set()
+    finally:
+        engine.dispose()
+    return {str(row[0]) for row in rows}
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` up to ``revision`` (default: the newest)."""
+    """Bring the database at ``url`` up to ``revision`` (default: the newest). A database
+    already at :data:`HEAD` is left alone without loading Alembic (one SELECT)."""
+    if revision == "head" and current_revisions(url) == {HEAD}:
+        return
+    from alembic import command  # noqa: PLC0415
+
     command.upgrade(alembic_config(url), revision)
