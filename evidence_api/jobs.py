@@ -43,15 +43,15 @@ class Running:
 
 @dataclass(frozen=True)
 class Job:
-    #: the timer's (thread's) name, also its beat entries' prefix
+    #: the timer's (thread's) name
     name: str
     #: the :class:`~evidence_api.core.config.Settings` field of its interval (seconds)
     interval: str
     #: the settings field turning its in-process timer on
     switch: str
     start: Callable[[Runtime], Running]
-    #: Celery task names, one per step; empty: never on Celery
-    tasks: tuple[str, ...] = ()
+    #: (beat entry, Celery task name), one per step; empty: never on Celery
+    tasks: tuple[tuple[str, str], ...] = ()
     #: runs only with a chain configured
     needs_chain: bool = False
     off: Callable[[Runtime], None] = field(default=lambda _runtime: None)
@@ -96,13 +96,13 @@ def _integrity_off(runtime: Runtime) -> None:
 
 
 JOBS: tuple[Job, ...] = (
-    Job("sealer", "seal_interval", "run_sealer", _seal, tasks=("evidence.seal",)),
+    Job("sealer", "seal_interval", "run_sealer", _seal, tasks=(("seal", "evidence.seal"),)),
     Job(
         "anchorer",
         "anchor_interval",
         "run_anchorer",
         _anchor,
-        tasks=("evidence.confirm", "evidence.anchor"),
+        tasks=(("confirm", "evidence.confirm"), ("anchor", "evidence.anchor")),
         needs_chain=True,
     ),
     Job(
@@ -110,14 +110,14 @@ JOBS: tuple[Job, ...] = (
         "overdue_interval",
         "run_supervisor",
         _overdue,
-        tasks=("evidence.takedown_overdue",),
+        tasks=(("takedown-overdue", "evidence.takedown_overdue"),),
     ),
     Job(
         "webhooks",
         "webhook_interval",
         "run_supervisor",
         _webhooks,
-        tasks=("evidence.webhook_dispatch",),
+        tasks=(("webhook-dispatch", "evidence.webhook_dispatch"),),
     ),
     Job("integrity", "integrity_interval", "run_integrity", _integrity, off=_integrity_off),
 )
@@ -174,9 +174,8 @@ def register_tasks(
                 running.append(job.start(runtime()))
             return running[0].steps[index]()
 
-        for index, name in enumerate(job.tasks):
+        for index, (beat, name) in enumerate(job.tasks):
             app.task(name=name)(_bound(step, index))
-            beat = job.name if len(job.tasks) == 1 else name.rpartition(".")[2]
             schedule[beat] = {"task": name, "schedule": getattr(settings, job.interval)}
     return schedule
 
