@@ -65,7 +65,7 @@ def anvil(
     state: Path | None = None,
     chain_id: int | None = None,
     extra_args: Sequence[str] = (),
-    timeout: float = 15.0,
+    timeout: float = 60.0,  # generous: a loaded machine, several suites side by side
 ) -> Iterator[Anvil]:
     """Start anvil on a free 127.0.0.1 port, wait until ``eth_chainId`` answers, stop it after.
 

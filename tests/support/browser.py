@@ -111,10 +111,13 @@ def live_server(app: Any) -> Iterator[LiveServer]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # generous: a loaded machine
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start on port {port}")
+            raise RuntimeError(
+                f"uvicorn did not start on port {port} within 60 s (thread alive: "
+                f"{thread.is_alive()}; its errors are in the test's captured log)"
+            )
         time.sleep(0.02)
     try:
         yield LiveServer(f"http://127.0.0.1:{port}")

@@ -13,8 +13,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
+
+from tests.support.process import tail
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -49,22 +52,31 @@ def _throwaway_cluster() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    subprocess.run(
+    started = subprocess.run(
         [
             *as_pg,
             f"{bindir}/pg_ctl",
             "-D",
             data,
             "-w",
+            "-t",
+            "120",  # generous: a loaded machine
             "-l",
             f"{root}/log",
             "-o",
             f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
             "start",
         ],
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
     )
+    if started.returncode != 0:
+        server_log = tail(Path(root) / "log")
+        shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(
+            f"throwaway PostgreSQL did not start: {started.stderr.strip()}\n{server_log}"
+        )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:

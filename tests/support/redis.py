@@ -9,8 +9,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
+
+from tests.support.process import tail
 
 
 def _free_port() -> int:
@@ -27,6 +30,7 @@ def redis_server() -> Iterator[str]:
         raise RuntimeError("redis-server is not installed")
     port = _free_port()
     workdir = tempfile.mkdtemp(prefix="evidence-redis-")
+    log = open(Path(workdir) / "redis.log", "wb")  # noqa: SIM115 - closed once the child has it
     proc = subprocess.Popen(
         [
             binary,
@@ -41,19 +45,23 @@ def redis_server() -> Iterator[str]:
             "--dir",
             workdir,
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
+    log.close()
     url = f"redis://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # generous: a loaded machine
         while True:
             try:
                 redis.Redis.from_url(url, socket_timeout=1).ping()
                 break
             except redis.RedisError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
+                    raise RuntimeError(
+                        f"redis-server on port {port} did not start (exit {proc.poll()}):\n"
+                        + tail(Path(workdir) / "redis.log")
+                    ) from None
                 time.sleep(0.05)
         yield url
     finally:

@@ -110,7 +110,7 @@ def _identity_config(path: Path) -> None:
 
 
 @contextmanager
-def seaweed_s3(timeout: float = 30.0) -> Iterator[SeaweedS3]:
+def seaweed_s3(timeout: float = 120.0) -> Iterator[SeaweedS3]:
     """Start ``weed mini``, wait until S3 answers, yield its endpoint and keys, stop it."""
     if not WEED.is_file():
         raise FileNotFoundError(f"SeaweedFS binary not found at {WEED}")
