@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,8 +46,16 @@ def _refuse(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -
     )
 
 
+UNIT_DIR = Path(__file__).resolve().parent
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    # pytest calls this hook for every item of the session once this conftest is loaded
+    # (config.hook, not the item's path-aware ihook): only unit items are guarded.
+    if UNIT_DIR not in Path(str(item.path)).resolve().parents:
+        yield
+        return
     subprocess.Popen.__init__ = _refuse  # type: ignore[assignment,method-assign]
     try:
         yield
