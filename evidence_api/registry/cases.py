@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from evidence_api.core.auth import Principal, holders
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.pagination import cursor_after, keyset
-from evidence_api.core.runtime import Runtime
 from evidence_api.intake.models import Evidence
 from evidence_api.registry import case_workflow as workflow
 from evidence_api.registry.entities import entity_by_id
@@ -137,27 +136,26 @@ def _event(
     session.add(CaseEvent(case_id=row.id, kind=kind, actor=principal.pseudonym, at=at, **fields))
 
 
-def create_case(runtime: Runtime, principal: Principal, body: CaseCreate) -> CasePublic:
+def create_case(session: Session, principal: Principal, body: CaseCreate) -> CasePublic:
     """A new case in 线索 (clue): every case starts as a lead and is filed by transition."""
     now = datetime.now(UTC)
     try:
-        with runtime.session() as session:
-            if body.entity_id is not None:
-                entity_by_id(session, body.entity_id, field="entity_id")
-            row = CaseFile(
-                number=body.number,
-                title=body.title,
-                entity_id=body.entity_id,
-                officer=body.officer or principal.name,
-                status=workflow.INITIAL,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-            session.flush()
-            _event(session, row, principal, "created", now, to_status=row.status)
-            session.flush()
-            return _one(session, row)
+        if body.entity_id is not None:
+            entity_by_id(session, body.entity_id, field="entity_id")
+        row = CaseFile(
+            number=body.number,
+            title=body.title,
+            entity_id=body.entity_id,
+            officer=body.officer or principal.name,
+            status=workflow.INITIAL,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()  # a duplicate number: the caller's transaction is rolled back
+        _event(session, row, principal, "created", now, to_status=row.status)
+        session.flush()
+        return _one(session, row)
     except IntegrityError as exc:
         raise ConflictError(f"case number {body.number!r} already exists", field="number") from exc
 
@@ -167,7 +165,7 @@ def get_case(session: Session, case_id: int) -> CasePublic:
 
 
 def update_case(
-    runtime: Runtime, principal: Principal, case_id: int, body: CaseUpdate
+    session: Session, principal: Principal, case_id: int, body: CaseUpdate
 ) -> CasePublic:
     """Change title, entity or officer (checked as on creation); one ``updated`` event."""
     given = body.model_fields_set
@@ -175,67 +173,65 @@ def update_case(
         if name in given and getattr(body, name) is None:
             raise InvalidInputError(f"{name}: may not be null", field=name)
     now = datetime.now(UTC)
-    with runtime.session() as session:
-        row = _open_case(session, case_id)
-        changed = []
-        if "entity_id" in given and body.entity_id != row.entity_id:
-            if body.entity_id is not None:
-                entity_by_id(session, body.entity_id, field="entity_id")
-            row.entity_id = body.entity_id
-            changed.append("entity_id")
-        for name in ("title", "officer"):
-            value = getattr(body, name)
-            if name in given and value != getattr(row, name):
-                setattr(row, name, value)
-                changed.append(name)
-        if changed:
-            row.updated_at = now
-            _event(session, row, principal, "updated", now, note="changed: " + ", ".join(changed))
-        session.flush()
-        return _one(session, row)
+    row = _open_case(session, case_id)
+    changed = []
+    if "entity_id" in given and body.entity_id != row.entity_id:
+        if body.entity_id is not None:
+            entity_by_id(session, body.entity_id, field="entity_id")
+        row.entity_id = body.entity_id
+        changed.append("entity_id")
+    for name in ("title", "officer"):
+        value = getattr(body, name)
+        if name in given and value != getattr(row, name):
+            setattr(row, name, value)
+            changed.append(name)
+    if changed:
+        row.updated_at = now
+        _event(session, row, principal, "updated", now, note="changed: " + ", ".join(changed))
+    session.flush()
+    return _one(session, row)
 
 
 def transition_case(
-    runtime: Runtime, principal: Principal, case_id: int, body: CaseTransition
+    session: Session, principal: Principal, case_id: int, body: CaseTransition
 ) -> CasePublic:
     """Move the case one step; 409 naming the allowed next statuses otherwise."""
     target = status_code(body.to, field="to")
     now = datetime.now(UTC)
-    with runtime.session() as session:
-        row = _case(session, case_id)
-        current = row.status
-        try:
-            workflow.transition(current, target)
-        except workflow.TransitionError as exc:
-            raise ConflictError(str(exc), field="to") from exc
-        moved = session.execute(
-            update(CaseFile)
-            .where(CaseFile.id == case_id, CaseFile.status == current)
-            .values(status=target, updated_at=now)
-            .execution_options(synchronize_session=False)
+    row = _case(session, case_id)
+    current = row.status
+    try:
+        workflow.transition(current, target)
+    except workflow.TransitionError as exc:
+        raise ConflictError(str(exc), field="to") from exc
+    moved = session.execute(
+        update(CaseFile)
+        .where(CaseFile.id == case_id, CaseFile.status == current)
+        .values(status=target, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError(
+            f"case {row.number!r} changed status meanwhile; read it again and retry",
+            field="to",
         )
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            raise ConflictError(
-                f"case {row.number!r} changed status meanwhile; read it again and retry",
-                field="to",
-            )
-        _event(
-            session,
-            row,
-            principal,
-            "transition",
-            now,
-            from_status=current,
-            to_status=target,
-            note=body.note,
-        )
-        session.flush()
-        session.refresh(row)
-        return _one(session, row)
+    _event(
+        session,
+        row,
+        principal,
+        "transition",
+        now,
+        from_status=current,
+        to_status=target,
+        note=body.note,
+    )
+    session.flush()
+    session.refresh(row)
+    return _one(session, row)
 
 
 def link_evidence(
-    runtime: Runtime, principal: Principal, case_id: int, body: EvidenceLink
+    session: Session, principal: Principal, case_id: int, body: EvidenceLink
 ) -> LinkResult:
     """Link evidence ids to the case; 404 naming every id that does not exist.
 
@@ -244,35 +240,32 @@ def link_evidence(
     wanted = list(dict.fromkeys(body.evidence_ids))  # in order, once each
     now = datetime.now(UTC)
     try:
-        with runtime.session() as session:
-            row = _open_case(session, case_id)
-            known = set(
-                session.execute(select(Evidence.id).where(Evidence.id.in_(wanted))).scalars()
-            )
-            missing = [e for e in wanted if e not in known]
-            if missing:
-                raise NotFoundError(f"no evidence {', '.join(missing)}", field="evidence_ids")
-            present = set(
-                session.execute(
-                    select(CaseEvidence.evidence_id).where(
-                        CaseEvidence.case_id == row.id, CaseEvidence.evidence_id.in_(wanted)
-                    )
-                ).scalars()
-            )
-            new = [e for e in wanted if e not in present]
-            for evidence_id in new:
-                session.add(
-                    CaseEvidence(
-                        case_id=row.id,
-                        evidence_id=evidence_id,
-                        linked_by=principal.pseudonym,
-                        linked_at=now,
-                    )
+        row = _open_case(session, case_id)
+        known = set(session.execute(select(Evidence.id).where(Evidence.id.in_(wanted))).scalars())
+        missing = [e for e in wanted if e not in known]
+        if missing:
+            raise NotFoundError(f"no evidence {', '.join(missing)}", field="evidence_ids")
+        present = set(
+            session.execute(
+                select(CaseEvidence.evidence_id).where(
+                    CaseEvidence.case_id == row.id, CaseEvidence.evidence_id.in_(wanted)
                 )
-                _event(session, row, principal, "evidence_linked", now, evidence_id=evidence_id)
-            if new:
-                row.updated_at = now
-            session.flush()
+            ).scalars()
+        )
+        new = [e for e in wanted if e not in present]
+        for evidence_id in new:
+            session.add(
+                CaseEvidence(
+                    case_id=row.id,
+                    evidence_id=evidence_id,
+                    linked_by=principal.pseudonym,
+                    linked_at=now,
+                )
+            )
+            _event(session, row, principal, "evidence_linked", now, evidence_id=evidence_id)
+        if new:
+            row.updated_at = now
+        session.flush()
     except IntegrityError as exc:
         raise ConflictError(
             "the same evidence was linked concurrently; retry", field="evidence_ids"

@@ -178,7 +178,8 @@ def update_entity(
     summary="Open a case as a lead (线索)",
 )
 def create_case(body: CaseCreate, runtime: RuntimeDep, principal: Officer) -> CasePublic:
-    return cases.create_case(runtime, principal, body)
+    with runtime.session() as session:
+        return cases.create_case(session, principal, body)
 
 
 @case_router.get("", response_model=CasePage, responses=READ, summary="List cases")
@@ -214,7 +215,8 @@ def get_case(case_id: CaseId, runtime: RuntimeDep, _: Officer) -> CasePublic:
 def update_case(
     case_id: CaseId, body: CaseUpdate, runtime: RuntimeDep, principal: Officer
 ) -> CasePublic:
-    return cases.update_case(runtime, principal, case_id, body)
+    with runtime.session() as session:
+        return cases.update_case(session, principal, case_id, body)
 
 
 @case_router.post(
@@ -227,7 +229,8 @@ def transition_case(
     case_id: CaseId, body: CaseTransition, runtime: RuntimeDep, principal: Officer
 ) -> CasePublic:
     """One step forward; 线索 → 结案 is 不予立案. Anything else: 409 naming the allowed moves."""
-    return cases.transition_case(runtime, principal, case_id, body)
+    with runtime.session() as session:
+        return cases.transition_case(session, principal, case_id, body)
 
 
 @case_router.post(
@@ -240,7 +243,8 @@ def link_evidence(
     case_id: CaseId, body: EvidenceLink, runtime: RuntimeDep, principal: Officer
 ) -> LinkResult:
     """404 names every evidence id that does not exist; already linked ones are skipped."""
-    return cases.link_evidence(runtime, principal, case_id, body)
+    with runtime.session() as session:
+        return cases.link_evidence(session, principal, case_id, body)
 
 
 @case_router.get(

@@ -578,9 +578,10 @@ def test_concurrent_transitions_let_exactly_one_win(stack: Stack) -> None:
     def race() -> None:
         start.wait()
         try:
-            registry_cases.transition_case(
-                stack.runtime, principal, case["id"], CaseTransition(to="filed")
-            )
+            with stack.runtime.session() as session:
+                registry_cases.transition_case(
+                    session, principal, case["id"], CaseTransition(to="filed")
+                )
             results.append("moved")
         except Exception as exc:  # the type is what is asserted
             results.append(type(exc).__name__)
