@@ -66,15 +66,16 @@ def _anchor(runtime: Runtime) -> Running:
 
 
 def _overdue(runtime: Runtime) -> Running:
-    from evidence_api.takedowns.service import scan_overdue  # noqa: PLC0415
+    from evidence_api.takedowns.service import Ledger, scan_overdue  # noqa: PLC0415
 
-    return Running([lambda: scan_overdue(runtime)])
+    ledger = Ledger(runtime.session, runtime.sign_receipt, runtime.queued)
+    return Running([lambda: scan_overdue(ledger)])
 
 
 def _webhooks(runtime: Runtime) -> Running:
     from evidence_api.takedowns.webhooks import Dispatcher  # noqa: PLC0415
 
-    dispatcher = Dispatcher(runtime)  # its per-platform lanes outlive a tick
+    dispatcher = Dispatcher(runtime.session, runtime.settings)  # its lanes outlive a tick
     return Running([dispatcher.tick], stop=dispatcher.stop)
 
 

@@ -54,7 +54,7 @@ def _cited(order: TakedownOrder, evidence_id: str) -> None:
 
 
 def feed(
-    runtime: Runtime, principal: Principal, *, status: str | None, since: str | None, limit: int
+    session: Session, principal: Principal, *, status: str | None, since: str | None, limit: int
 ) -> FeedPage:
     """The platform's orders changed after cursor ``since``, oldest change first.
 
@@ -65,30 +65,29 @@ def feed(
     """
     wanted = status_filter(status)
     after = decode_cursor(since, field="since") if since else 0
-    with runtime.session() as session:
-        platform_id = takedowns.platform_id_of(session, principal.platform)
-        if platform_id is None:
-            return FeedPage(items=[], next_cursor=encode_cursor(after), more=False)
-        high = session.execute(
-            select(TakedownFeed.last_seq).where(TakedownFeed.platform_id == platform_id)
-        ).scalar_one_or_none()
-        if high is None or high <= after:
-            return FeedPage(items=[], next_cursor=encode_cursor(after), more=False)
-        query = (
-            select(TakedownOrder)
-            .where(
-                TakedownOrder.platform_id == platform_id,
-                TakedownOrder.change_seq > after,
-                TakedownOrder.change_seq <= high,
-            )
-            .order_by(TakedownOrder.change_seq)
-            .limit(limit + 1)
+    platform_id = takedowns.platform_id_of(session, principal.platform)
+    if platform_id is None:
+        return FeedPage(items=[], next_cursor=encode_cursor(after), more=False)
+    high = session.execute(
+        select(TakedownFeed.last_seq).where(TakedownFeed.platform_id == platform_id)
+    ).scalar_one_or_none()
+    if high is None or high <= after:
+        return FeedPage(items=[], next_cursor=encode_cursor(after), more=False)
+    query = (
+        select(TakedownOrder)
+        .where(
+            TakedownOrder.platform_id == platform_id,
+            TakedownOrder.change_seq > after,
+            TakedownOrder.change_seq <= high,
         )
-        if wanted is not None:
-            query = query.where(TakedownOrder.status == wanted)
-        rows = list(session.execute(query).scalars())
-        code = principal.platform or ""
-        items = [takedowns.public(r, code) for r in rows[:limit]]
+        .order_by(TakedownOrder.change_seq)
+        .limit(limit + 1)
+    )
+    if wanted is not None:
+        query = query.where(TakedownOrder.status == wanted)
+    rows = list(session.execute(query).scalars())
+    code = principal.platform or ""
+    items = [takedowns.public(r, code) for r in rows[:limit]]
     more = len(rows) > limit
     cursor = rows[limit - 1].change_seq if more else high
     return FeedPage(items=items, next_cursor=encode_cursor(cursor), more=more)
@@ -100,7 +99,7 @@ def platform_order(runtime: Runtime, principal: Principal, order_id: str) -> Pla
         order = _own_order(session, principal, order_id)
         code = principal.platform or ""
         base = takedowns.public(order, code)
-        events = history(session, runtime, order, proof_status=False)
+        events = history(session, runtime.signer.name, order, proof_status=False)
         content = takedowns.order_content(order, code)
         cited = [e.evidence_id for e in order.evidence]
     return PlatformTakedown(
@@ -149,7 +148,7 @@ def open_cited_file(
 
 
 def act(
-    runtime: Runtime,
+    ledger: takedowns.Ledger,
     principal: Principal,
     order_id: str,
     action: wf.Action,
@@ -163,7 +162,7 @@ def act(
         raise ForbiddenError("only the service marks orders overdue")
     if removed_at is not None:
         removed_at = takedowns.check_removed_at(removed_at)
-        with runtime.session() as session:
+        with ledger.transaction() as session:
             issued_at = _own_order(session, principal, order_id).issued_at
         if wf.removal_precedes_order(removed_at, issued_at):
             raise InvalidInputError(
@@ -172,7 +171,7 @@ def act(
                 field="removed_at",
             )
     return takedowns.change_state(
-        runtime,
+        ledger,
         order_id,
         action,
         actor=principal.pseudonym,

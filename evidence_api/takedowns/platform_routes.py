@@ -18,6 +18,7 @@ from evidence_api.core.schemas import problem_responses
 from evidence_api.intake.routes import file_response
 from evidence_api.takedowns import platform as service
 from evidence_api.takedowns import views as takedowns_views
+from evidence_api.takedowns.routes import ledger
 from evidence_api.takedowns.schemas import (
     EVIDENCE_ID,
     ORDER_ID,
@@ -61,7 +62,8 @@ def feed(
 ) -> FeedPage:
     """Poll with `since=<next_cursor>`: every order issued or changed after it, each at its
     current state, in commit order; none is skipped, whatever commits concurrently."""
-    return service.feed(runtime, principal, status=status, since=since, limit=limit)
+    with runtime.session() as session:
+        return service.feed(session, principal, status=status, since=since, limit=limit)
 
 
 @router.get(
@@ -81,7 +83,10 @@ def order(order_id: OrderId, runtime: RuntimeDep, principal: PlatformToken) -> P
     summary="Proof bundles of every state change of the order (证明包)",
 )
 def proofs(order_id: OrderId, runtime: RuntimeDep, principal: PlatformToken) -> TakedownProofs:
-    return takedowns_views.order_proofs(runtime, order_id, platform=principal.platform or "\x00")
+    with runtime.session() as session:
+        return takedowns_views.order_proofs(
+            session, runtime.signer.name, order_id, platform=principal.platform or "\x00"
+        )
 
 
 @router.get(
@@ -125,7 +130,7 @@ def ack(
     body: AckBody | None = None,
 ) -> TakedownPublic:
     note = body.note if body else None
-    return service.act(runtime, principal, order_id, Action.ACK, note=note)
+    return service.act(ledger(runtime), principal, order_id, Action.ACK, note=note)
 
 
 @router.post(
@@ -138,7 +143,12 @@ def complete(
     order_id: OrderId, body: CompleteBody, runtime: RuntimeDep, principal: PlatformToken
 ) -> TakedownPublic:
     return service.act(
-        runtime, principal, order_id, Action.COMPLETE, note=body.note, removed_at=body.removed_at
+        ledger(runtime),
+        principal,
+        order_id,
+        Action.COMPLETE,
+        note=body.note,
+        removed_at=body.removed_at,
     )
 
 
@@ -151,4 +161,4 @@ def complete(
 def dispute(
     order_id: OrderId, body: DisputeBody, runtime: RuntimeDep, principal: PlatformToken
 ) -> TakedownPublic:
-    return service.act(runtime, principal, order_id, Action.DISPUTE, note=body.reason)
+    return service.act(ledger(runtime), principal, order_id, Action.DISPUTE, note=body.reason)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from evidence_api.core.deps import RuntimeDep, Submitter
 from evidence_api.core.guard import GuardedRoute
+from evidence_api.core.runtime import Runtime
 from evidence_api.core.schemas import problem_responses
 from evidence_api.takedowns import service as takedowns
 from evidence_api.takedowns import views as takedowns_views
@@ -26,6 +27,11 @@ OrderId = Annotated[str, Path(pattern=ORDER_ID, description="takedown order id")
 ERRORS = problem_responses(401, 403, 404, 422, 503)
 
 
+def ledger(runtime: Runtime) -> takedowns.Ledger:
+    """What a takedown state change uses, out of the running service."""
+    return takedowns.Ledger(runtime.session, runtime.sign_receipt, runtime.queued)
+
+
 @router.post(
     "",
     status_code=201,
@@ -37,7 +43,7 @@ def issue(body: TakedownCreate, runtime: RuntimeDep, principal: Submitter) -> Ta
     """The order and its issuance are a `takedown` entry in the log; the platform sees it
     in its feed at once. 422: unknown platform, evidence (each named) or case; a
     deadline that is not in the future; a URL that is not http(s)."""
-    return takedowns.issue_order(runtime, principal, body)
+    return takedowns.issue_order(ledger(runtime), principal, body)
 
 
 @router.get("", response_model=TakedownPage, responses=ERRORS, summary="List orders (下架通知列表)")
@@ -63,7 +69,8 @@ def list_orders(
     summary="An order: state, history with log entries, webhook deliveries (通知详情)",
 )
 def detail(order_id: OrderId, runtime: RuntimeDep, _: Submitter) -> TakedownDetail:
-    return takedowns_views.order_detail(runtime, order_id)
+    with runtime.session() as session:
+        return takedowns_views.order_detail(session, runtime.signer.name, order_id)
 
 
 @router.get(
@@ -73,4 +80,5 @@ def detail(order_id: OrderId, runtime: RuntimeDep, _: Submitter) -> TakedownDeta
     summary="Proof bundles of every state change of an order (证明包)",
 )
 def proofs(order_id: OrderId, runtime: RuntimeDep, _: Submitter) -> TakedownProofs:
-    return takedowns_views.order_proofs(runtime, order_id)
+    with runtime.session() as session:
+        return takedowns_views.order_proofs(session, runtime.signer.name, order_id)

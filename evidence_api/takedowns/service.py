@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +33,6 @@ from anchoring.queue import QueuedEntry, enqueue
 from evidence_api.core.auth import Principal
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.ids import new_id
-from evidence_api.core.runtime import Runtime
 from evidence_api.intake.models import Evidence
 from evidence_api.registry.models import CaseFile, Platform
 from evidence_api.takedowns import workflow as wf
@@ -44,6 +45,7 @@ from evidence_api.takedowns.models import (
 )
 from evidence_api.takedowns.schemas import TakedownCreate, TakedownPublic
 from verifier.canonical import canonical_json
+from verifier.models import Entry
 
 #: the actor of changes the service makes itself (overdue)
 SYSTEM_ACTOR = "system"
@@ -157,7 +159,21 @@ class Change:
     body: dict[str, Any] | None = None
 
 
-def _record(runtime: Runtime, session: Session, change: Change) -> TakedownEvent:
+#: Opens a transaction: a session committed on success, rolled back on error.
+Transaction = Callable[[], AbstractContextManager[Session]]
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What recording a state change uses: its own transactions (the feed lock is taken
+    at the start of one), the receipt issuer, and the sealer's nudge."""
+
+    transaction: Transaction
+    sign_receipt: Callable[[Entry], tuple[bytes, str]]
+    queued: Callable[[int], None]
+
+
+def _record(ledger: Ledger, session: Session, change: Change) -> TakedownEvent:
     """Write the event, its ``takedown`` entry and the webhook delivery (same transaction)."""
     order = change.order
     body: dict[str, Any] = {
@@ -171,7 +187,7 @@ def _record(runtime: Runtime, session: Session, change: Change) -> TakedownEvent
         body["from"] = change.from_status.value
     body |= change.body or {}
     entry = make_entry("takedown", new_id("tk"), body, at=utc_timestamp(change.at))
-    leaf, receipt = runtime.sign_receipt(entry)
+    leaf, receipt = ledger.sign_receipt(entry)
     enqueue(session.connection(), [QueuedEntry(entry, leaf, change.at, receipt)])
     event = TakedownEvent(
         order_seq=order.seq,
@@ -244,7 +260,7 @@ def _check_references(session: Session, req: TakedownCreate) -> Platform:
     return platform
 
 
-def issue_order(runtime: Runtime, principal: Principal, req: TakedownCreate) -> TakedownPublic:
+def issue_order(ledger: Ledger, principal: Principal, req: TakedownCreate) -> TakedownPublic:
     """Issue an order (status ``issued``), with its ``takedown`` entry; 422 on bad input."""
     now = datetime.now(UTC)
     deadline = req.deadline.astimezone(UTC)
@@ -254,9 +270,9 @@ def issue_order(runtime: Runtime, principal: Principal, req: TakedownCreate) -> 
         )
     if deadline > now + MAX_DEADLINE_AHEAD:
         raise InvalidInputError("deadline: more than 366 days ahead", field="deadline")
-    with runtime.session() as session:
+    with ledger.transaction() as session:
         platform = _check_references(session, req)
-    with runtime.session() as session:
+    with ledger.transaction() as session:
         seq = _next_change_seq(session.connection(), platform.id)
         platform = session.get_one(Platform, platform.id)
         order = TakedownOrder(
@@ -291,14 +307,14 @@ def issue_order(runtime: Runtime, principal: Principal, req: TakedownCreate) -> 
             principal.pseudonym,
             body={"order_sha256": order.content_sha256, "deadline": utc_timestamp(deadline)},
         )
-        _record(runtime, session, change)
+        _record(ledger, session, change)
         result = public(order, platform.code)
-    runtime.queued(1)
+    ledger.queued(1)
     return result
 
 
 def change_state(
-    runtime: Runtime,
+    ledger: Ledger,
     order_id: str,
     action: wf.Action,
     *,
@@ -311,7 +327,7 @@ def change_state(
     """Apply ``action`` to the order; 404 if it is not there (or, with ``platform_code``,
     not that platform's); 409 naming the allowed actions if the state forbids it."""
     at = now or datetime.now(UTC)
-    with runtime.session() as session:
+    with ledger.transaction() as session:
         found = session.execute(
             select(TakedownOrder.platform_id, Platform.code)
             .join(Platform, Platform.id == TakedownOrder.platform_id)
@@ -326,7 +342,7 @@ def change_state(
         )
     if removed_at is not None:
         body["removed_at"] = utc_timestamp(removed_at)
-    with runtime.session() as session:
+    with ledger.transaction() as session:
         seq = _next_change_seq(session.connection(), found.platform_id)
         # Read under the feed lock: every change of this platform's orders waits for it.
         order = session.execute(
@@ -342,10 +358,10 @@ def change_state(
         order.updated_at = at
         platform = session.get_one(Platform, found.platform_id)
         change = Change(order, platform, seq, current, target, at, actor, note, removed_at, body)
-        _record(runtime, session, change)
+        _record(ledger, session, change)
         session.flush()
         result = public(order, platform.code)
-    runtime.queued(1)
+    ledger.queued(1)
     return result
 
 
@@ -359,7 +375,7 @@ def check_removed_at(removed_at: datetime, now: datetime | None = None) -> datet
     return moment
 
 
-def scan_overdue(runtime: Runtime, *, now: datetime | None = None, limit: int = 500) -> int:
+def scan_overdue(ledger: Ledger, *, now: datetime | None = None, limit: int = 500) -> int:
     """Mark open orders whose deadline has passed ``overdue``; returns how many.
 
     Safe to run anywhere at once (embedded timer, several Celery workers): each
@@ -367,7 +383,7 @@ def scan_overdue(runtime: Runtime, *, now: datetime | None = None, limit: int = 
     acknowledged or already marked in the meantime is left alone.
     """
     at = now or datetime.now(UTC)
-    with runtime.session() as session:
+    with ledger.transaction() as session:
         due = list(
             session.execute(
                 select(TakedownOrder.id)
@@ -382,7 +398,7 @@ def scan_overdue(runtime: Runtime, *, now: datetime | None = None, limit: int = 
     marked = 0
     for order_id in due:
         try:
-            change_state(runtime, order_id, wf.Action.OVERDUE, actor=SYSTEM_ACTOR, now=at)
+            change_state(ledger, order_id, wf.Action.OVERDUE, actor=SYSTEM_ACTOR, now=at)
             marked += 1
         except ConflictError:
             continue  # changed since the scan read it

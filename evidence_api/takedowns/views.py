@@ -9,7 +9,6 @@ from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
 from evidence_api.core.errors import InvalidInputError, NotFoundError
 from evidence_api.core.pagination import cursor_after, keyset
-from evidence_api.core.runtime import Runtime
 from evidence_api.registry.models import Platform
 from evidence_api.takedowns import workflow as wf
 from evidence_api.takedowns.models import (
@@ -85,16 +84,16 @@ def _events(session: Session, order: TakedownOrder) -> list[TakedownEvent]:
     )
 
 
-def _bundle(conn: Connection, runtime: Runtime, entry_id: str) -> Bundle:
+def _bundle(conn: Connection, origin: str, entry_id: str) -> Bundle:
     """The proof bundle of a state change's ``takedown`` entry."""
     record = get_entry(conn, entry_id)
     if record is None:  # pragma: no cover - the event and its entry commit together
         raise NotFoundError(f"no log entry {entry_id!r}")
-    return bundle_for(conn, record, origin=runtime.signer.name)
+    return bundle_for(conn, record, origin=origin)
 
 
 def history(
-    session: Session, runtime: Runtime, order: TakedownOrder, *, proof_status: bool
+    session: Session, origin: str, order: TakedownOrder, *, proof_status: bool
 ) -> list[EventPublic]:
     events = _events(session, order)
     conn = session.connection()
@@ -110,7 +109,7 @@ def history(
             removed_at=e.removed_at if e.removed_at else None,
             entry_id=e.entry_id,
             leaf_hash=e.leaf_hash,
-            proof_status=_bundle(conn, runtime, e.entry_id).status if proof_status else None,
+            proof_status=_bundle(conn, origin, e.entry_id).status if proof_status else None,
         )
         for e in events
     ]
@@ -155,33 +154,34 @@ def deliveries(session: Session, order: TakedownOrder) -> list[DeliveryPublic]:
     ]
 
 
-def order_detail(runtime: Runtime, order_id: str) -> TakedownDetail:
-    """The officer's view: state, what the issuance hash covers, history, deliveries."""
-    with runtime.session() as session:
-        order, platform = load_order(session, order_id)
-        base = public(order, platform.code)
-        return TakedownDetail(
-            **base.model_dump(),
-            content=order_content(order, platform.code),
-            history=history(session, runtime, order, proof_status=True),
-            deliveries=deliveries(session, order),
-        )
+def order_detail(session: Session, origin: str, order_id: str) -> TakedownDetail:
+    """The officer's view: state, what the issuance hash covers, history, deliveries;
+    ``origin`` names the log in the proof bundles."""
+    order, platform = load_order(session, order_id)
+    base = public(order, platform.code)
+    return TakedownDetail(
+        **base.model_dump(),
+        content=order_content(order, platform.code),
+        history=history(session, origin, order, proof_status=True),
+        deliveries=deliveries(session, order),
+    )
 
 
-def order_proofs(runtime: Runtime, order_id: str, *, platform: str | None = None) -> TakedownProofs:
+def order_proofs(
+    session: Session, origin: str, order_id: str, *, platform: str | None = None
+) -> TakedownProofs:
     """The proof bundle of every ``takedown`` entry of the order (404 if not ``platform``'s)."""
-    with runtime.session() as session:
-        order, owner = load_order(session, order_id)
-        if platform is not None and owner.code != platform:
-            raise NotFoundError(f"no takedown order {order_id!r}")
-        conn = session.connection()
-        entries = [
-            EntryProof(
-                change_seq=e.change_seq,
-                to_status=e.to_status,
-                entry_id=e.entry_id,
-                bundle=_bundle(conn, runtime, e.entry_id).model_dump(mode="json"),
-            )
-            for e in _events(session, order)
-        ]
+    order, owner = load_order(session, order_id)
+    if platform is not None and owner.code != platform:
+        raise NotFoundError(f"no takedown order {order_id!r}")
+    conn = session.connection()
+    entries = [
+        EntryProof(
+            change_seq=e.change_seq,
+            to_status=e.to_status,
+            entry_id=e.entry_id,
+            bundle=_bundle(conn, origin, e.entry_id).model_dump(mode="json"),
+        )
+        for e in _events(session, order)
+    ]
     return TakedownProofs(order_id=order_id, entries=entries)

@@ -16,15 +16,19 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, select, update
 
 from evidence_api.core import secretbox
-from evidence_api.core.runtime import Runtime
+from evidence_api.core.config import Settings
 from evidence_api.registry.models import Platform
 from evidence_api.takedowns import netcheck, webhook_sign
 from evidence_api.takedowns.models import WebhookAttempt, WebhookDelivery
+
+if TYPE_CHECKING:
+    from evidence_api.takedowns.service import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +292,7 @@ class Outcome:
 
 
 def attempt(
-    url: str | None, secret: str | None, delivery: WebhookDelivery, *, runtime: Runtime
+    url: str | None, secret: str | None, delivery: WebhookDelivery, *, settings: Settings
 ) -> Outcome:
     """One signed POST of ``delivery`` (``secret`` in clear); never raises."""
     started = time.monotonic()
@@ -298,7 +302,6 @@ def attempt(
 
     if not url or not secret:
         return done(None, "the platform has no webhook URL or secret")
-    settings = runtime.settings
     try:
         target = resolve_target(url, allowed_hosts(settings.webhook_allow_hosts))
         body = delivery.payload.encode("utf-8")
@@ -320,30 +323,34 @@ def backoff(settings_backoff: float, attempts: int) -> timedelta:
     return timedelta(seconds=min(settings_backoff * 2 ** max(attempts - 1, 0), MAX_BACKOFF_S))
 
 
-def lease(runtime: Runtime) -> timedelta:
+def lease(settings: Settings) -> timedelta:
     """How long a claim holds: one attempt's deadline, and a margin to record it."""
-    return timedelta(seconds=runtime.settings.webhook_deadline + 30)
+    return timedelta(seconds=settings.webhook_deadline + 30)
 
 
 def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return (WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now)
 
 
-def due_platforms(runtime: Runtime, now: datetime, *, skip: set[int], limit: int) -> list[int]:
+def due_platforms(
+    transaction: Transaction, now: datetime, *, skip: set[int], limit: int
+) -> list[int]:
     """Ids of platforms with a due delivery, besides those in ``skip``."""
     query = select(WebhookDelivery.platform_id).where(*_due(now)).distinct().limit(limit)
     if skip:
         query = query.where(WebhookDelivery.platform_id.not_in(skip))
-    with runtime.session() as session:
+    with transaction() as session:
         return [int(pid) for pid in session.execute(query).scalars()]
 
 
-def claim_next(runtime: Runtime, platform_id: int, now: datetime) -> int | None:
+def claim_next(
+    transaction: Transaction, settings: Settings, platform_id: int, now: datetime
+) -> int | None:
     """Claim the platform's next due delivery by pushing its next attempt past the send
     (a lease), or None. A claim another dispatcher won first is skipped; a dead
     dispatcher's claims simply expire."""
     for _ in range(5):
-        with runtime.session() as session:
+        with transaction() as session:
             row = session.execute(
                 select(WebhookDelivery.seq, WebhookDelivery.next_attempt_at)
                 .where(*_due(now), WebhookDelivery.platform_id == platform_id)
@@ -360,7 +367,7 @@ def claim_next(runtime: Runtime, platform_id: int, now: datetime) -> int | None:
                     WebhookDelivery.state == "pending",
                     WebhookDelivery.next_attempt_at == seen,
                 )
-                .values(next_attempt_at=now + lease(runtime))
+                .values(next_attempt_at=now + lease(settings))
                 .execution_options(synchronize_session=False)
             )
         if getattr(result, "rowcount", 0) == 1:
@@ -368,35 +375,36 @@ def claim_next(runtime: Runtime, platform_id: int, now: datetime) -> int | None:
     return None
 
 
-def open_secret(runtime: Runtime, platform: Platform) -> str | None:
+def open_secret(settings: Settings, platform: Platform) -> str | None:
     """The platform's webhook secret in clear (None when it has none)."""
     if platform.webhook_secret is None:
         return None
-    key = secretbox.load_key(runtime.settings)
+    key = secretbox.load_key(settings)
     return secretbox.open_sealed(
         key, platform.webhook_secret, secretbox.platform_context(platform.code)
     )
 
 
-def deliver(runtime: Runtime, seq: int, *, now: datetime | None = None) -> Outcome:
+def deliver(
+    transaction: Transaction, settings: Settings, seq: int, *, now: datetime | None = None
+) -> Outcome:
     """Send one claimed delivery and record the attempt and the delivery's new state."""
-    with runtime.session() as session:
+    with transaction() as session:
         delivery = session.get_one(WebhookDelivery, seq)
         platform = session.get_one(Platform, delivery.platform_id)
         url = platform.webhook_url if platform.webhook_enabled else None
         secret: str | None = None
         sealed_error: str | None = None
         try:
-            secret = open_secret(runtime, platform)
+            secret = open_secret(settings, platform)
         except secretbox.SecretError as exc:
             sealed_error = str(exc)
     if sealed_error is not None:
         outcome = Outcome(None, f"webhook secret: {sealed_error}"[:512], 0)
     else:
-        outcome = attempt(url, secret, delivery, runtime=runtime)
+        outcome = attempt(url, secret, delivery, settings=settings)
     at = now or datetime.now(UTC)
-    settings = runtime.settings
-    with runtime.session() as session:
+    with transaction() as session:
         row = session.get_one(WebhookDelivery, seq)
         row.attempts += 1
         session.add(
@@ -430,8 +438,11 @@ class Dispatcher:
     database.
     """
 
-    def __init__(self, runtime: Runtime, *, max_lanes: int = MAX_LANES) -> None:
-        self.runtime = runtime
+    def __init__(
+        self, transaction: Transaction, settings: Settings, *, max_lanes: int = MAX_LANES
+    ) -> None:
+        self.transaction = transaction
+        self.settings = settings
         self.max_lanes = max_lanes
         self._lanes: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
@@ -450,7 +461,9 @@ class Dispatcher:
         if free <= 0:
             return 0
         started = 0
-        for platform_id in due_platforms(self.runtime, datetime.now(UTC), skip=running, limit=free):
+        for platform_id in due_platforms(
+            self.transaction, datetime.now(UTC), skip=running, limit=free
+        ):
             lane = threading.Thread(
                 target=self._lane, args=(platform_id,), name=f"webhook-{platform_id}", daemon=True
             )
@@ -467,10 +480,10 @@ class Dispatcher:
             for _ in range(LANE_BATCH):
                 if self._stop.is_set():
                     return
-                seq = claim_next(self.runtime, platform_id, datetime.now(UTC))
+                seq = claim_next(self.transaction, self.settings, platform_id, datetime.now(UTC))
                 if seq is None:
                     return
-                deliver(self.runtime, seq)
+                deliver(self.transaction, self.settings, seq)
         except Exception:  # a database hiccup ends the lane; the next tick starts it again
             log.exception("webhook lane of platform %d failed", platform_id)
         finally:
@@ -497,9 +510,11 @@ class Dispatcher:
         self.wait(timeout)
 
 
-def dispatch_due(runtime: Runtime, *, timeout: float | None = None) -> int:
+def dispatch_due(
+    transaction: Transaction, settings: Settings, *, timeout: float | None = None
+) -> int:
     """Send every due delivery now, lanes in parallel, and wait for them; how many lanes ran."""
-    dispatcher = Dispatcher(runtime)
+    dispatcher = Dispatcher(transaction, settings)
     started = dispatcher.tick()
     dispatcher.wait(timeout)
     return started
