@@ -21,7 +21,6 @@ from anchoring.proofs import bundle_for
 from anchoring.queue import EntryRecord, find_by_leaf_hash, get_entry
 from anchoring.schema import log_entry
 from evidence_api.core.errors import InvalidInputError, NotFoundError
-from evidence_api.core.runtime import Runtime
 from evidence_api.intake.models import Evidence, EvidenceFile
 from verifier.bundle import Bundle
 
@@ -34,7 +33,8 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def lookup(
-    runtime: Runtime,
+    conn: Connection,
+    origin: str,
     *,
     evidence_id: str | None,
     sha256: str | None,
@@ -45,29 +45,28 @@ def lookup(
         raise InvalidInputError(
             "give exactly one of evidence_id, sha256 and leaf_hash", field="evidence_id"
         )
-    with runtime.engine.connect() as conn:
-        if evidence_id is not None:
-            if not ENTRY_ID.fullmatch(evidence_id):
-                raise InvalidInputError(
-                    "evidence_id: must be ev-… or st-… followed by 28 lower-case hex digits",
-                    field="evidence_id",
-                )
-            found = [get_entry(conn, evidence_id)]
-            what = f"evidence_id {evidence_id}"
-        elif sha256 is not None:
-            digest = _hex32(sha256, "sha256")
-            found = list(by_digest(conn, digest))
-            what = f"sha256 {digest}"
-        else:
-            assert leaf_hash is not None
-            leaf = _hex32(leaf_hash, "leaf_hash")
-            # Indexed; only sealed leaves (a pending entry is looked up by its id).
-            found = [find_by_leaf_hash(conn, bytes.fromhex(leaf))]
-            what = f"sealed leaf_hash {leaf}"
-        records = [r for r in found if r is not None and r.kind in PUBLIC_KINDS]
-        if not records:
-            raise NotFoundError(f"no public entry with {what}")
-        return [bundle_for(conn, r, origin=runtime.signer.name) for r in records]
+    if evidence_id is not None:
+        if not ENTRY_ID.fullmatch(evidence_id):
+            raise InvalidInputError(
+                "evidence_id: must be ev-… or st-… followed by 28 lower-case hex digits",
+                field="evidence_id",
+            )
+        found = [get_entry(conn, evidence_id)]
+        what = f"evidence_id {evidence_id}"
+    elif sha256 is not None:
+        digest = _hex32(sha256, "sha256")
+        found = list(by_digest(conn, digest))
+        what = f"sha256 {digest}"
+    else:
+        assert leaf_hash is not None
+        leaf = _hex32(leaf_hash, "leaf_hash")
+        # Indexed; only sealed leaves (a pending entry is looked up by its id).
+        found = [find_by_leaf_hash(conn, bytes.fromhex(leaf))]
+        what = f"sealed leaf_hash {leaf}"
+    records = [r for r in found if r is not None and r.kind in PUBLIC_KINDS]
+    if not records:
+        raise NotFoundError(f"no public entry with {what}")
+    return [bundle_for(conn, r, origin=origin) for r in records]
 
 
 def _hex32(value: str, name: str) -> str:

@@ -26,7 +26,8 @@ Size = Annotated[int, Query(ge=0, le=2**63 - 1)]
     summary="Latest signed checkpoint (C2SP tlog-checkpoint signed note)",
 )
 def get_checkpoint(runtime: RuntimeDep) -> PlainTextResponse:
-    return PlainTextResponse(log_service.checkpoint(runtime).note)
+    with runtime.engine.connect() as conn:
+        return PlainTextResponse(log_service.checkpoint(conn).note)
 
 
 @router.get("/key", response_class=PlainTextResponse, summary="The log's verifier key (vkey)")
@@ -43,7 +44,8 @@ def inclusion_proof(
 ) -> InclusionProofOut:
     """RFC 9162 inclusion proof of a leaf (by index or leaf hash) in the tree of ``size``
     (default: the latest checkpoint)."""
-    return log_service.inclusion(runtime, index=index, leaf_hash_hex=leaf_hash, size=size)
+    with runtime.engine.connect() as conn:
+        return log_service.inclusion(conn, index=index, leaf_hash_hex=leaf_hash, size=size)
 
 
 @router.get("/proof/consistency", response_model=ConsistencyProofOut, responses=ERRORS)
@@ -53,7 +55,8 @@ def consistency_proof(
     second: Annotated[int | None, Query(alias="to", ge=1, le=2**63 - 1)] = None,
 ) -> ConsistencyProofOut:
     """RFC 9162 consistency proof between two published tree sizes."""
-    return log_service.consistency(runtime, first=first, second=second)
+    with runtime.engine.connect() as conn:
+        return log_service.consistency(conn, first=first, second=second)
 
 
 @router.get(
@@ -79,9 +82,10 @@ def lookup(
     """No token needed. The proof bundles of the matching entries, each without its
     manifest (which holds non-public metadata): at most 20, evidence first. A verifier
     checks them itself; 404 when nothing matches."""
-    bundles = lookup_service.lookup(
-        runtime, evidence_id=evidence_id, sha256=sha256, leaf_hash=leaf_hash
-    )
+    with runtime.engine.connect() as conn:
+        bundles = lookup_service.lookup(
+            conn, runtime.signer.name, evidence_id=evidence_id, sha256=sha256, leaf_hash=leaf_hash
+        )
     return JSONResponse(
         {"matches": [b.model_dump(mode="json") for b in bundles]},
         headers={"Cache-Control": "no-cache"},
