@@ -64,6 +64,12 @@ def _no_facts() -> Facts:
     return MappingProxyType({})
 
 
+def _freeze_facts(result: TierResult | AnchorVerdict) -> None:
+    """Make a result's ``facts`` read-only (a mapping passed in is copied)."""
+    if not isinstance(result.facts, MappingProxyType):
+        object.__setattr__(result, "facts", MappingProxyType(dict(result.facts)))
+
+
 @dataclass(frozen=True)
 class TierResult:
     tier: int
@@ -73,8 +79,7 @@ class TierResult:
     facts: Facts = field(default_factory=_no_facts, hash=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.facts, MappingProxyType):
-            object.__setattr__(self, "facts", MappingProxyType(dict(self.facts)))
+        _freeze_facts(self)
 
     @property
     def name(self) -> str:
@@ -140,8 +145,7 @@ class AnchorVerdict:
     facts: Facts = field(default_factory=_no_facts, hash=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.facts, MappingProxyType):
-            object.__setattr__(self, "facts", MappingProxyType(dict(self.facts)))
+        _freeze_facts(self)
 
 
 #: Tier 5: given the bundle, its :class:`AnchorVerdict`. Supplied by the caller.

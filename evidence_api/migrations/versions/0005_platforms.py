@@ -10,12 +10,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from evidence_api.migrations.types import TZ
+
 revision = "0005_platforms"
 down_revision = "0004_object_versions"
 branch_labels = None
 depends_on = None
-
-TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:

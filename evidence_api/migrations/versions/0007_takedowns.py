@@ -10,13 +10,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from evidence_api.migrations.types import TZ, BigId
+
 revision = "0007_takedowns"
 down_revision = "0006_registries"
 branch_labels = None
 depends_on = None
-
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-TZ = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
