@@ -558,6 +558,7 @@ def measure_stamps(
     from anchoring.queue import QueuedEntry, enqueue  # noqa: PLC0415
     from evidence_api.core.ids import new_id  # noqa: PLC0415
     from evidence_api.intake import submit as intake  # noqa: PLC0415
+    from evidence_api.intake.routes import recorder  # noqa: PLC0415
     from verifier.merkle import leaf_hash  # noqa: PLC0415
     from verifier.note import SignerKey  # noqa: PLC0415
     from verifier.receipt import Receipt  # noqa: PLC0415
@@ -567,7 +568,9 @@ def measure_stamps(
     try:
         # warm-up: one request each way
         post_stamps(service, [random_digests(STAMPS_PER_REQUEST)], 1)
-        intake.submit_stamps(local.runtime, local.principal, random_digests(100))
+        stamped = recorder(local.runtime)
+        max_stamps = local.runtime.settings.max_stamps
+        intake.submit_stamps(stamped, local.principal, random_digests(100), max_stamps=max_stamps)
         http_s = sign_s = inproc_s = enqueue_s = 0.0
         latencies: list[float] = []
         per_round = settings.stamps_requests * STAMPS_PER_REQUEST
@@ -590,7 +593,7 @@ def measure_stamps(
             # baseline 2: the service function, in-process, no HTTP, no sealer
             start = time.perf_counter()
             for batch in batches:
-                intake.submit_stamps(local.runtime, local.principal, batch)
+                intake.submit_stamps(stamped, local.principal, batch, max_stamps=max_stamps)
             inproc_s += time.perf_counter() - start
             # baseline 3: inserting the same number of prepared rows
             receipt = Receipt(signer.name, leaves[0], at, 60).sign(signer)

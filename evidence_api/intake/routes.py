@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from evidence_api.core.deps import Reader, RuntimeDep, Submitter
 from evidence_api.core.guard import GuardedRoute, streamed_body
+from evidence_api.core.runtime import Runtime
 from evidence_api.core.schemas import problem_responses
 from evidence_api.core.timestamps import ClientTime
 from evidence_api.intake import package as package_service
@@ -29,6 +30,18 @@ router = APIRouter(prefix="/v1", tags=["evidence 证据"], route_class=GuardedRo
 
 EvidenceId = Annotated[str, Path(pattern=r"^ev-[0-9a-f]{28}$", description="evidence id")]
 ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
+
+
+def recorder(runtime: Runtime) -> intake.Recorder:
+    """What recording a submission uses, out of the running service."""
+    return intake.Recorder(
+        transaction=runtime.session,
+        store=runtime.store,
+        io_pool=runtime.io_pool,
+        sign_receipt=runtime.sign_receipt,
+        queued=runtime.queued,
+        max_merge_delay=runtime.settings.max_merge_delay,
+    )
 
 
 def file_response(download: evidence_service.FileDownload) -> StreamingResponse:
@@ -103,7 +116,12 @@ async def submit_evidence(
     try:
         metadata = intake.parse_metadata(form.metadata, settings.max_metadata_bytes)
         result = await run_in_threadpool(
-            intake.submit_evidence, runtime, principal, metadata, form.files, idempotency_key
+            intake.submit_evidence,
+            recorder(runtime),
+            principal,
+            metadata,
+            form.files,
+            idempotency_key,
         )
     finally:
         form.cleanup()
@@ -118,7 +136,9 @@ async def submit_evidence(
     summary="Timestamp digests without their files (哈希存证)",
 )
 def submit_stamps(body: StampRequest, runtime: RuntimeDep, principal: Submitter) -> Response:
-    result = intake.submit_stamps(runtime, principal, body.digests)
+    result = intake.submit_stamps(
+        recorder(runtime), principal, body.digests, max_stamps=runtime.settings.max_stamps
+    )
     # Serialised once, here: FastAPI would validate the 1,000 receipts against the
     # response model again before encoding them.
     return Response(result.model_dump_json(), media_type="application/json")

@@ -11,20 +11,23 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
+from concurrent.futures import Executor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from anchoring.entries import evidence_entry, make_entry, new_salt, utc_timestamp
 from anchoring.queue import QueuedEntry, enqueue
 from evidence_api.core.auth import Principal
 from evidence_api.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from evidence_api.core.ids import new_id
-from evidence_api.core.runtime import Runtime
-from evidence_api.core.storage import StorageError, StoredObject
+from evidence_api.core.storage import ObjectStore, StorageError, StoredObject
 from evidence_api.intake.models import Evidence, EvidenceFile, IdempotencyRecord
 from evidence_api.intake.schemas import (
     EvidenceCreated,
@@ -37,7 +40,7 @@ from evidence_api.intake.schemas import (
 from evidence_api.intake.upload import ReceivedFile
 from verifier.canonical import parse_json
 from verifier.errors import JSONFormatError
-from verifier.models import Manifest
+from verifier.models import Entry, Manifest
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -59,12 +62,26 @@ def parse_metadata(raw: bytes | None, max_bytes: int) -> EvidenceMetadata:
         raise InvalidInputError(f"{where}: {err['msg']}", field=where) from exc
 
 
+@dataclass(frozen=True)
+class Recorder:
+    """What recording a submission uses: its own transactions, the evidence store and
+    the pool that writes to it, the receipt issuer, the sealer's nudge, and the merge
+    delay the receipts promise."""
+
+    transaction: Callable[[], AbstractContextManager[Session]]
+    store: ObjectStore
+    io_pool: Executor
+    sign_receipt: Callable[[Entry], tuple[bytes, str]]
+    queued: Callable[[int], None]
+    max_merge_delay: int
+
+
 def _idempotent_answer(
-    runtime: Runtime, principal: Principal, key: str | None, fingerprint: str
+    recorder: Recorder, principal: Principal, key: str | None, fingerprint: str
 ) -> str | None:
     if key is None:
         return None
-    with runtime.session() as session:
+    with recorder.transaction() as session:
         record = session.execute(
             select(IdempotencyRecord).where(
                 IdempotencyRecord.token_id == principal.token_id, IdempotencyRecord.key == key
@@ -80,10 +97,10 @@ def _idempotent_answer(
 
 
 def _store_all(
-    runtime: Runtime, files: list[ReceivedFile], manifest: bytes
+    recorder: Recorder, files: list[ReceivedFile], manifest: bytes
 ) -> tuple[list[StoredObject], StoredObject]:
     """Write every file and the manifest concurrently; all must succeed."""
-    store, pool = runtime.store, runtime.io_pool
+    store, pool = recorder.store, recorder.io_pool
     pending = [pool.submit(store.put_file, f.path, f.digest, f.media_type) for f in files]
     pending.append(pool.submit(store.put_bytes, manifest, "application/json"))
     try:
@@ -100,7 +117,7 @@ class Submitted:
 
 
 def submit_evidence(
-    runtime: Runtime,
+    recorder: Recorder,
     principal: Principal,
     metadata: EvidenceMetadata,
     files: list[ReceivedFile],
@@ -114,7 +131,7 @@ def submit_evidence(
             sort_keys=True,
         ).encode()
     ).hexdigest()
-    previous = _idempotent_answer(runtime, principal, idempotency_key, fingerprint)
+    previous = _idempotent_answer(recorder, principal, idempotency_key, fingerprint)
     if previous is not None:
         return Submitted(EvidenceCreated.model_validate_json(previous), replayed=True)
 
@@ -148,9 +165,9 @@ def submit_evidence(
         }
     )
     manifest_bytes = manifest.canonical()
-    stored, manifest_obj = _store_all(runtime, files, manifest_bytes)
+    stored, manifest_obj = _store_all(recorder, files, manifest_bytes)
     entry = evidence_entry(manifest, at=utc_timestamp(received))
-    leaf, receipt = runtime.sign_receipt(entry)
+    leaf, receipt = recorder.sign_receipt(entry)
     created = EvidenceCreated(
         evidence_id=evidence_id,
         received_at=entry.at,
@@ -160,11 +177,11 @@ def submit_evidence(
         files=[FilePublic(**m.model_dump()) for m in manifest.files],
         leaf_hash=leaf.hex(),
         receipt=receipt,
-        max_merge_delay=runtime.settings.max_merge_delay,
+        max_merge_delay=recorder.max_merge_delay,
         proof_url=f"/v1/evidence/{evidence_id}/proof",
     )
     try:
-        with runtime.session() as session:
+        with recorder.transaction() as session:
             enqueue(session.connection(), [QueuedEntry(entry, leaf, received, receipt)])
             row = Evidence(
                 id=evidence_id,
@@ -209,11 +226,11 @@ def submit_evidence(
                 )
     except IntegrityError:
         # A concurrent retry with the same Idempotency-Key won the race.
-        previous = _idempotent_answer(runtime, principal, idempotency_key, fingerprint)
+        previous = _idempotent_answer(recorder, principal, idempotency_key, fingerprint)
         if previous is None:
             raise
         return Submitted(EvidenceCreated.model_validate_json(previous), replayed=True)
-    runtime.queued(1)
+    recorder.queued(1)
     return Submitted(created, replayed=False)
 
 
@@ -235,22 +252,24 @@ def normalise_digests(digests: list[str], limit: int) -> list[str]:
     return out
 
 
-def submit_stamps(runtime: Runtime, principal: Principal, digests: list[str]) -> StampResponse:
+def submit_stamps(
+    recorder: Recorder, principal: Principal, digests: list[str], *, max_stamps: int
+) -> StampResponse:
     """One ``stamp`` entry and one signed receipt per digest, in one transaction."""
-    values = normalise_digests(digests, runtime.settings.max_stamps)
+    values = normalise_digests(digests, max_stamps)
     received = datetime.now(UTC)
     at = utc_timestamp(received)
     queued, receipts = [], []
     for value in values:
         entry = make_entry("stamp", new_id("st"), {"sha256": value}, at=at)
-        leaf, receipt = runtime.sign_receipt(entry)
+        leaf, receipt = recorder.sign_receipt(entry)
         queued.append(QueuedEntry(entry, leaf, received, receipt))
         receipts.append(
             StampReceipt(digest=value, entry_id=entry.id, leaf_hash=leaf.hex(), receipt=receipt)
         )
-    with runtime.session() as session:
+    with recorder.transaction() as session:
         enqueue(session.connection(), queued)
-    runtime.queued(len(queued))
+    recorder.queued(len(queued))
     return StampResponse(
-        received_at=at, max_merge_delay=runtime.settings.max_merge_delay, receipts=receipts
+        received_at=at, max_merge_delay=recorder.max_merge_delay, receipts=receipts
     )
