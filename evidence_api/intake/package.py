@@ -33,13 +33,10 @@ from anchoring.entries import utc_timestamp
 from anchoring.schema import chain_binding
 from evidence_api.core.auth import Principal, holders
 from evidence_api.core.errors import ServiceUnavailableError
-from evidence_api.core.runtime import Runtime
-from evidence_api.core.storage import StorageError, StorageIntegrityError
+from evidence_api.core.storage import ObjectStore, StorageError, StorageIntegrityError
 from evidence_api.intake import service as evidence_service
 from evidence_api.intake.package_readme import ChainFacts, render_readme
 from evidence_api.intake.service import _checked
-from evidence_api.integrity import service as integrity
-from evidence_api.trust.roots import configured_rpc_url
 from verifier.bundle import Bundle
 from verifier.package import PACKAGE_FORMAT_V1
 
@@ -100,52 +97,52 @@ class _Sink(io.RawIOBase):
         return out
 
 
-def chain_facts(runtime: Runtime) -> ChainFacts | None:
+def chain_facts(archive: evidence_service.Archive, rpc_url: str | None) -> ChainFacts | None:
     """The chain this log is bound to (recorded at its first start), if any, and the RPC
     URL the service reaches it on (the README states it; ``chain.json`` keeps its three
     fields, which the reader checks exactly)."""
-    with runtime.engine.connect() as conn:
+    with archive.connect() as conn:
         row = conn.execute(select(chain_binding)).first()
     if row is None:
         return None
-    rpc_url = runtime.chain.rpc_url if runtime.chain is not None else None
-    return ChainFacts(
-        int(row.chain_id),
-        str(row.contract_address),
-        str(row.log_id),
-        rpc_url or configured_rpc_url(runtime.settings),
-    )
+    return ChainFacts(int(row.chain_id), str(row.contract_address), str(row.log_id), rpc_url)
 
 
-def _stored_manifest(runtime: Runtime, evidence_id: str, bundle: Bundle) -> bytes:
+def _stored_manifest(archive: evidence_service.Archive, evidence_id: str, bundle: Bundle) -> bytes:
     """The manifest object as stored (its recorded version), checked against the
     entry's digest and against the proof's manifest."""
-    row = evidence_service._load(runtime, evidence_id)
+    row = evidence_service.load(archive, evidence_id)
     assert bundle.manifest is not None
     canonical = bundle.manifest.canonical()
-    chunks = runtime.store.open_stream(row.manifest_key, version_id=row.manifest_version)
+    chunks = archive.store.open_stream(row.manifest_key, version_id=row.manifest_version)
     stored = b"".join(_checked(chunks, len(canonical), row.manifest_sha256))
     if stored != canonical:  # pragma: no cover - the SHA-256 check above already differs
         raise StorageIntegrityError(f"stored manifest of {evidence_id} is not its canonical form")
     return stored
 
 
-def _submitter_name(runtime: Runtime, bundle: Bundle) -> str | None:
+def _submitter_name(archive: evidence_service.Archive, bundle: Bundle) -> str | None:
     """Who the manifest's pseudonymous submitter is, from the token records (or None)."""
     assert bundle.manifest is not None
     pseudonym = bundle.manifest.submitter
-    with runtime.session() as session:
+    with archive.transaction() as session:
         return holders(session, {pseudonym}).get(pseudonym)
 
 
-def _members(runtime: Runtime, evidence_id: str, bundle: Bundle, exported_at: str) -> list[_Member]:
-    row = evidence_service._load(runtime, evidence_id)
+def _members(
+    archive: evidence_service.Archive,
+    facts: PackageFacts,
+    evidence_id: str,
+    bundle: Bundle,
+    exported_at: str,
+) -> list[_Member]:
+    row = evidence_service.load(archive, evidence_id)
     assert bundle.manifest is not None
-    manifest = _stored_manifest(runtime, evidence_id, bundle)
+    manifest = _stored_manifest(archive, evidence_id, bundle)
     by_name = {f.name: f for f in row.files}
     names = [f.name for f in bundle.manifest.files]
-    vkey = runtime.signer.verifier().to_text()
-    chain = chain_facts(runtime)
+    vkey = facts.log_key
+    chain = chain_facts(archive, facts.rpc_url)
     index = {
         "format": PACKAGE_FORMAT_V1,
         "evidence_id": evidence_id,
@@ -155,7 +152,7 @@ def _members(runtime: Runtime, evidence_id: str, bundle: Bundle, exported_at: st
     small = {
         "package.json": json.dumps(index, ensure_ascii=False, indent=2).encode() + b"\n",
         "README.txt": render_readme(
-            bundle, vkey, chain, exported_at, _submitter_name(runtime, bundle)
+            bundle, vkey, chain, exported_at, _submitter_name(archive, bundle)
         ).encode(),
         "manifest.json": manifest,
         "proof.json": bundle.to_json().encode(),
@@ -183,7 +180,7 @@ def _members(runtime: Runtime, evidence_id: str, bundle: Bundle, exported_at: st
     return out
 
 
-def zip_stream(runtime: Runtime, members: Iterable[_Member], moment: datetime) -> Iterator[bytes]:
+def zip_stream(store: ObjectStore, members: Iterable[_Member], moment: datetime) -> Iterator[bytes]:
     """The ZIP of ``members``, yielded as it is written (bounded memory: one chunk)."""
     sink = _Sink()
     stamp = moment.astimezone(UTC).timetuple()[:6]
@@ -200,7 +197,7 @@ def zip_stream(runtime: Runtime, members: Iterable[_Member], moment: datetime) -
             info.compress_type = zipfile.ZIP_STORED
             assert member.key is not None and member.sha256 is not None
             chunks = _checked(
-                runtime.store.open_stream(member.key, version_id=member.version),
+                store.open_stream(member.key, version_id=member.version),
                 member.size,
                 member.sha256,
             )
@@ -212,27 +209,40 @@ def zip_stream(runtime: Runtime, members: Iterable[_Member], moment: datetime) -
     yield sink.drain()
 
 
+@dataclass(frozen=True)
+class PackageFacts:
+    """What a package states besides the evidence: the log's verifier key (vkey text)
+    and the RPC URL the service reaches its chain on (None when not known)."""
+
+    log_key: str
+    rpc_url: str | None
+
+
 def export_package(
-    runtime: Runtime, principal: Principal, evidence_id: str, purpose: str
+    archive: evidence_service.Archive,
+    facts: PackageFacts,
+    principal: Principal,
+    evidence_id: str,
+    purpose: str,
 ) -> PackageExport:
     """Check what can be checked up front, record the custody entry, then hand back
     the ZIP stream (nothing has been sent yet)."""
-    bundle = evidence_service.proof_bundle(runtime, evidence_id)  # 404 if unknown
+    bundle = evidence_service.proof_bundle(archive, evidence_id)  # 404 if unknown
     try:
-        runtime.store.check()
+        archive.store.check()
     except StorageError as exc:
         raise ServiceUnavailableError(f"evidence storage is unavailable: {exc}") from exc
     moment = datetime.now(UTC)
-    members = _members(runtime, evidence_id, bundle, utc_timestamp(moment))
+    members = _members(archive, facts, evidence_id, bundle, utc_timestamp(moment))
     # Every object hashed in full first: a mismatch is a 409 and an incident, not a cut ZIP.
-    integrity.verified_evidence(runtime, evidence_service._load(runtime, evidence_id))
+    archive.verified_evidence(evidence_service.load(archive, evidence_id), None)
     # The custody entry is recorded before the first byte leaves.
     custody = evidence_service.record_custody(
-        runtime, principal, evidence_id, "export", purpose, None
+        archive, principal, evidence_id, "export", purpose, None
     )
     return PackageExport(
         evidence_id=evidence_id,
         custody_entry=custody,
         filename=f"{evidence_id}.zip",
-        chunks=(chunk for chunk in zip_stream(runtime, members, moment) if chunk),
+        chunks=(chunk for chunk in zip_stream(archive.store, members, moment) if chunk),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 from urllib.parse import quote
 
@@ -25,11 +26,37 @@ from evidence_api.intake.schemas import (
     StampResponse,
 )
 from evidence_api.intake.upload import receive_form
+from evidence_api.integrity import service as integrity
+from evidence_api.trust.roots import configured_rpc_url
 
 router = APIRouter(prefix="/v1", tags=["evidence 证据"], route_class=GuardedRoute)
 
 EvidenceId = Annotated[str, Path(pattern=r"^ev-[0-9a-f]{28}$", description="evidence id")]
 ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
+
+
+def archive(runtime: Runtime) -> evidence_service.Archive:
+    """What reading evidence uses, out of the running service."""
+    return evidence_service.Archive(
+        transaction=runtime.session,
+        connect=runtime.engine.connect,
+        store=runtime.store,
+        origin=runtime.signer.name,
+        sign_receipt=runtime.sign_receipt,
+        queued=runtime.queued,
+        verified_manifest=partial(integrity.verified_manifest, runtime),
+        verified_manifests=partial(integrity.verified_manifests, runtime),
+        verified_evidence=partial(integrity.verified_evidence, runtime),
+    )
+
+
+def package_facts(runtime: Runtime) -> package_service.PackageFacts:
+    """The log key and the chain's RPC URL a package states."""
+    rpc_url = runtime.chain.rpc_url if runtime.chain is not None else None
+    return package_service.PackageFacts(
+        log_key=runtime.signer.verifier().to_text(),
+        rpc_url=rpc_url or configured_rpc_url(runtime.settings),
+    )
 
 
 def recorder(runtime: Runtime) -> intake.Recorder:
@@ -166,7 +193,7 @@ def list_evidence(
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EvidencePage:
     flt = evidence_service.EvidenceFilter(case, platform, entity, since, until)
-    return evidence_service.list_evidence(runtime, flt, limit=limit, cursor=cursor)
+    return evidence_service.list_evidence(archive(runtime), flt, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -176,7 +203,7 @@ def list_evidence(
     summary="One evidence item (证据详情)",
 )
 def get_evidence(evidence_id: EvidenceId, runtime: RuntimeDep, _: Reader) -> EvidencePublic:
-    return evidence_service.get_evidence(runtime, evidence_id)
+    return evidence_service.get_evidence(archive(runtime), evidence_id)
 
 
 @router.get(
@@ -194,7 +221,8 @@ def download_file(
         str, Query(min_length=1, max_length=256, description="why the file is read (调取目的)")
     ],
 ) -> StreamingResponse:
-    return file_response(evidence_service.open_file(runtime, principal, evidence_id, name, purpose))
+    download = evidence_service.open_file(archive(runtime), principal, evidence_id, name, purpose)
+    return file_response(download)
 
 
 @router.get(
@@ -203,7 +231,7 @@ def download_file(
     summary="Proof bundle: pending, then sealed, then anchored (证明包)",
 )
 def proof(evidence_id: EvidenceId, runtime: RuntimeDep, _: Reader) -> JSONResponse:
-    bundle = evidence_service.proof_bundle(runtime, evidence_id)
+    bundle = evidence_service.proof_bundle(archive(runtime), evidence_id)
     return JSONResponse(bundle.model_dump(mode="json"))
 
 
@@ -223,7 +251,9 @@ def export_package(
 ) -> StreamingResponse:
     """The files, manifest.json, proof.json, the log key, the chain facts and a README
     (evidence-package/v1, docs/package-format.md), streamed as a ZIP."""
-    export = package_service.export_package(runtime, principal, evidence_id, purpose)
+    export = package_service.export_package(
+        archive(runtime), package_facts(runtime), principal, evidence_id, purpose
+    )
     return StreamingResponse(
         export.chunks,
         media_type="application/zip",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import Connection, or_, select
+from sqlalchemy.orm import Session
 
 from anchoring.entries import make_entry, utc_timestamp
 from anchoring.proofs import bundle_for
@@ -16,16 +18,38 @@ from evidence_api.core.auth import Principal
 from evidence_api.core.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from evidence_api.core.ids import new_id
 from evidence_api.core.pagination import cursor_after, keyset
-from evidence_api.core.runtime import Runtime
-from evidence_api.core.storage import StorageError, StorageIntegrityError, content_key
+from evidence_api.core.storage import (
+    ObjectStore,
+    StorageError,
+    StorageIntegrityError,
+    content_key,
+)
 from evidence_api.intake.models import Evidence
 from evidence_api.intake.schemas import EvidencePage, EvidencePublic, FilePublic, ManifestDigests
-from evidence_api.integrity import service as integrity
 from evidence_api.registry import cases as registry_cases
 from verifier.bundle import Bundle
-from verifier.models import Manifest
+from verifier.models import Entry, Manifest
 
 MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class Archive:
+    """What reading evidence uses, handed out by the running service: its own short
+    transactions and read connections, the evidence store, the log's origin (named in
+    proofs), the custody recorder (receipt issuer, sealer nudge), and the integrity
+    checks against the log (a refusal is recorded as an incident in a transaction of
+    its own; see :mod:`evidence_api.integrity.service`)."""
+
+    transaction: Callable[[], AbstractContextManager[Session]]
+    connect: Callable[[], AbstractContextManager[Connection]]
+    store: ObjectStore
+    origin: str
+    sign_receipt: Callable[[Entry], tuple[bytes, str]]
+    queued: Callable[[int], None]
+    verified_manifest: Callable[[Evidence], Manifest]
+    verified_manifests: Callable[[Sequence[Evidence]], list[Manifest]]
+    verified_evidence: Callable[[Evidence, Iterable[str] | None], Manifest]
 
 
 def public(row: Evidence, manifest: Manifest) -> EvidencePublic:
@@ -56,7 +80,7 @@ class EvidenceFilter:
 
 
 def list_evidence(
-    runtime: Runtime, flt: EvidenceFilter, *, limit: int, cursor: str | None
+    archive: Archive, flt: EvidenceFilter, *, limit: int, cursor: str | None
 ) -> EvidencePage:
     """Newest first; ``cursor`` continues after the last item of the previous page."""
     query = keyset(select(Evidence), Evidence.seq, limit=limit, cursor=cursor)
@@ -80,17 +104,18 @@ def list_evidence(
         query = query.where(Evidence.created_at >= flt.since.astimezone(UTC))
     if flt.until is not None:
         query = query.where(Evidence.created_at < flt.until.astimezone(UTC))
-    with runtime.session() as session:
+    with archive.transaction() as session:
         rows = list(session.execute(query).scalars())
     shown = rows[:limit]
-    manifests = integrity.verified_manifests(runtime, shown)
+    manifests = archive.verified_manifests(shown)
     items = [public(r, m) for r, m in zip(shown, manifests, strict=True)]
     next_cursor = cursor_after(rows, limit, lambda r: r.seq)
     return EvidencePage(items=items, next_cursor=next_cursor)
 
 
-def _load(runtime: Runtime, evidence_id: str) -> Evidence:
-    with runtime.session() as session:
+def load(archive: Archive, evidence_id: str) -> Evidence:
+    """The evidence row with its files (404 if unknown)."""
+    with archive.transaction() as session:
         row = session.execute(
             select(Evidence).where(Evidence.id == evidence_id)
         ).scalar_one_or_none()
@@ -100,13 +125,13 @@ def _load(runtime: Runtime, evidence_id: str) -> Evidence:
     return row
 
 
-def get_evidence(runtime: Runtime, evidence_id: str) -> EvidencePublic:
-    row = _load(runtime, evidence_id)
-    return public(row, integrity.verified_manifest(runtime, row))
+def get_evidence(archive: Archive, evidence_id: str) -> EvidencePublic:
+    row = load(archive, evidence_id)
+    return public(row, archive.verified_manifest(row))
 
 
 def record_custody(
-    runtime: Runtime,
+    archive: Archive,
     principal: Principal,
     evidence_id: str,
     action: str,
@@ -125,10 +150,10 @@ def record_custody(
     if file is not None:
         body["file"] = file
     entry = make_entry("custody", new_id("cu"), body, at=utc_timestamp(received))
-    leaf, receipt = runtime.sign_receipt(entry)
-    with runtime.session() as session:
+    leaf, receipt = archive.sign_receipt(entry)
+    with archive.transaction() as session:
         enqueue(session.connection(), [QueuedEntry(entry, leaf, received, receipt)])
-    runtime.queued(1)
+    archive.queued(1)
     return entry.id
 
 
@@ -143,30 +168,30 @@ class FileDownload:
 
 
 def open_file(
-    runtime: Runtime, principal: Principal, evidence_id: str, name: str, purpose: str
+    archive: Archive, principal: Principal, evidence_id: str, name: str, purpose: str
 ) -> FileDownload:
-    row = _load(runtime, evidence_id)
+    row = load(archive, evidence_id)
     # The file as the logged manifest describes it (the row's copy may differ).
-    logged = integrity.verified_manifest(runtime, row)
+    logged = archive.verified_manifest(row)
     match = next((f for f in logged.files if f.name == name), None)
     if match is None:
         raise NotFoundError(f"evidence {evidence_id!r} has no file {name!r}")
     try:
-        runtime.store.check()
+        archive.store.check()
     except StorageError as exc:
         raise ServiceUnavailableError(f"evidence storage is unavailable: {exc}") from exc
     # The whole object is hashed before anything is sent: a mismatch is refused
     # (409 and an incident), not discovered after most of the file went out.
     try:
-        integrity.verified_evidence(runtime, row, [name])
+        archive.verified_evidence(row, [name])
     except StorageError as exc:
         raise ServiceUnavailableError(f"evidence storage is unavailable: {exc}") from exc
     # The custody entry is recorded before the first byte leaves.
-    custody = record_custody(runtime, principal, evidence_id, "download", purpose, name)
+    custody = record_custody(archive, principal, evidence_id, "download", purpose, name)
     # The version recorded at intake, not the newest: on S3 anyone with write
     # access can stack other bytes or a delete marker on the key, never on it.
     version = next((f.storage_version for f in row.files if f.name == name), None)
-    chunks = runtime.store.open_stream(content_key(match.sha256), version_id=version)
+    chunks = archive.store.open_stream(content_key(match.sha256), version_id=version)
     return FileDownload(
         name=match.name,
         media_type=match.media_type,
@@ -207,11 +232,11 @@ def _checked(chunks: Iterator[bytes], size: int, sha256: str) -> Iterator[bytes]
         yield held
 
 
-def proof_bundle(runtime: Runtime, evidence_id: str) -> Bundle:
-    row = _load(runtime, evidence_id)
-    manifest = integrity.verified_manifest(runtime, row)  # 409 if it is not the logged one
-    with runtime.engine.connect() as conn:
+def proof_bundle(archive: Archive, evidence_id: str) -> Bundle:
+    row = load(archive, evidence_id)
+    manifest = archive.verified_manifest(row)  # 409 if it is not the logged one
+    with archive.connect() as conn:
         record = get_entry(conn, evidence_id)
         if record is None:  # pragma: no cover - evidence and entry commit together
             raise NotFoundError(f"no log entry for {evidence_id!r}")
-        return bundle_for(conn, record, origin=runtime.signer.name, manifest=manifest)
+        return bundle_for(conn, record, origin=archive.origin, manifest=manifest)

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from evidence_api.core.auth import Principal
 from evidence_api.core.errors import ForbiddenError, InvalidInputError, NotFoundError
 from evidence_api.core.pagination import decode_cursor, encode_cursor
-from evidence_api.core.runtime import Runtime
 from evidence_api.intake import service as evidence_service
 from evidence_api.registry.models import Platform
 from evidence_api.takedowns import service as takedowns
@@ -93,26 +92,28 @@ def feed(
     return FeedPage(items=items, next_cursor=encode_cursor(cursor), more=more)
 
 
-def platform_order(runtime: Runtime, principal: Principal, order_id: str) -> PlatformTakedown:
+def platform_order(
+    archive: evidence_service.Archive, principal: Principal, order_id: str
+) -> PlatformTakedown:
     """The order, its history, and each cited evidence item with its proof bundle."""
-    with runtime.session() as session:
+    with archive.transaction() as session:
         order = _own_order(session, principal, order_id)
         code = principal.platform or ""
         base = takedowns.public(order, code)
-        events = history(session, runtime.signer.name, order, proof_status=False)
+        events = history(session, archive.origin, order, proof_status=False)
         content = takedowns.order_content(order, code)
         cited = [e.evidence_id for e in order.evidence]
     return PlatformTakedown(
         **base.model_dump(),
         content=content,
         history=events,
-        evidence=[_evidence(runtime, evidence_id) for evidence_id in cited],
+        evidence=[_evidence(archive, evidence_id) for evidence_id in cited],
     )
 
 
-def _evidence(runtime: Runtime, evidence_id: str) -> CitedEvidence:
-    details = evidence_service.get_evidence(runtime, evidence_id)
-    bundle = evidence_service.proof_bundle(runtime, evidence_id)
+def _evidence(archive: evidence_service.Archive, evidence_id: str) -> CitedEvidence:
+    details = evidence_service.get_evidence(archive, evidence_id)
+    bundle = evidence_service.proof_bundle(archive, evidence_id)
     return CitedEvidence(
         evidence_id=evidence_id,
         manifest=details.manifest,
@@ -122,18 +123,22 @@ def _evidence(runtime: Runtime, evidence_id: str) -> CitedEvidence:
 
 
 def cited_evidence(
-    runtime: Runtime, principal: Principal, order_id: str, evidence_id: str
+    archive: evidence_service.Archive, principal: Principal, order_id: str, evidence_id: str
 ) -> CitedEvidence:
-    with runtime.session() as session:
+    with archive.transaction() as session:
         _cited(_own_order(session, principal, order_id), evidence_id)
-    return _evidence(runtime, evidence_id)
+    return _evidence(archive, evidence_id)
 
 
 def open_cited_file(
-    runtime: Runtime, principal: Principal, order_id: str, evidence_id: str, name: str
+    archive: evidence_service.Archive,
+    principal: Principal,
+    order_id: str,
+    evidence_id: str,
+    name: str,
 ) -> evidence_service.FileDownload:
     """Stream a cited file when the order grants files; the read is a custody entry."""
-    with runtime.session() as session:
+    with archive.transaction() as session:
         order = _own_order(session, principal, order_id)
         _cited(order, evidence_id)
         granted = order.grant_files
@@ -143,7 +148,7 @@ def open_cited_file(
             "its proof bundles are available"
         )
     return evidence_service.open_file(
-        runtime, principal, evidence_id, name, f"takedown order {order_id}"
+        archive, principal, evidence_id, name, f"takedown order {order_id}"
     )
 
 

@@ -15,7 +15,7 @@ from evidence_api.core.auth import Principal
 from evidence_api.core.deps import RuntimeDep, require
 from evidence_api.core.guard import GuardedRoute
 from evidence_api.core.schemas import problem_responses
-from evidence_api.intake.routes import file_response
+from evidence_api.intake.routes import archive, file_response
 from evidence_api.takedowns import platform as service
 from evidence_api.takedowns import views as takedowns_views
 from evidence_api.takedowns.routes import ledger
@@ -73,7 +73,7 @@ def feed(
     summary="An order, its history and the proof bundles of its evidence (通知详情)",
 )
 def order(order_id: OrderId, runtime: RuntimeDep, principal: PlatformToken) -> PlatformTakedown:
-    return service.platform_order(runtime, principal, order_id)
+    return service.platform_order(archive(runtime), principal, order_id)
 
 
 @router.get(
@@ -98,7 +98,7 @@ def proofs(order_id: OrderId, runtime: RuntimeDep, principal: PlatformToken) -> 
 def evidence(
     order_id: OrderId, evidence_id: EvidenceId, runtime: RuntimeDep, principal: PlatformToken
 ) -> CitedEvidence:
-    return service.cited_evidence(runtime, principal, order_id, evidence_id)
+    return service.cited_evidence(archive(runtime), principal, order_id, evidence_id)
 
 
 @router.get(
@@ -114,7 +114,8 @@ def file(
     runtime: RuntimeDep,
     principal: PlatformToken,
 ) -> StreamingResponse:
-    return file_response(service.open_cited_file(runtime, principal, order_id, evidence_id, name))
+    download = service.open_cited_file(archive(runtime), principal, order_id, evidence_id, name)
+    return file_response(download)
 
 
 @router.post(

@@ -34,6 +34,7 @@ from evidence_api.core.config import Settings
 from evidence_api.core.storage import StorageIntegrityError, content_key
 from evidence_api.core.storage.local import LocalObjectStore
 from evidence_api.intake import package as package_service
+from evidence_api.intake.routes import archive, package_facts
 from tests.support.api import (
     VERIFY_CLI,
     Stack,
@@ -224,7 +225,9 @@ def test_altered_stored_object_cuts_the_zip_short(sqlite_stack: Stack, tmp_path:
     assert isinstance(store, LocalObjectStore)
     path = store.path_of(content_key(hashlib.sha256(files["b.bin"]).hexdigest()))
 
-    exported = package_service.export_package(stack.runtime, principal(stack), evidence_id, PURPOSE)
+    exported = package_service.export_package(
+        archive(stack.runtime), package_facts(stack.runtime), principal(stack), evidence_id, PURPOSE
+    )
     path.chmod(stat.S_IWUSR | stat.S_IRUSR)
     altered = bytearray(path.read_bytes())
     altered[-1] ^= 0x01
@@ -254,7 +257,9 @@ def test_large_file_exports_in_bounded_memory(sqlite_stack: Stack, tmp_path: Pat
     who = principal(stack)
     tracemalloc.start()
     try:
-        exported = package_service.export_package(stack.runtime, who, evidence_id, PURPOSE)
+        exported = package_service.export_package(
+            archive(stack.runtime), package_facts(stack.runtime), who, evidence_id, PURPOSE
+        )
         with open(target, "wb") as out:
             for chunk in exported.chunks:
                 out.write(chunk)
