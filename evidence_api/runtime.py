@@ -107,7 +107,8 @@ def build_runtime(
     try:
         from evidence_api.registry.platforms import seal_stored_secrets  # noqa: PLC0415
 
-        seal_stored_secrets(runtime)  # webhook secrets an older version left in clear
+        # webhook secrets an older version left in clear
+        seal_stored_secrets(runtime.session, runtime.settings)
         if connect_chain and settings.chain != "none":
             from evidence_api.core.chain_setup import open_chain  # noqa: PLC0415 - loads web3
 

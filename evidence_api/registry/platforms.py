@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -23,7 +25,6 @@ from evidence_api.core import secretbox
 from evidence_api.core.config import Settings
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.pagination import cursor_after, keyset
-from evidence_api.core.runtime import Runtime
 from evidence_api.registry.models import Platform
 from evidence_api.registry.schemas import (
     PlatformCreate,
@@ -49,7 +50,9 @@ def sealed_secret(settings: Settings, code: str, secret: str) -> str:
     return secretbox.seal(key, secret, secretbox.platform_context(code))
 
 
-def seal_stored_secrets(runtime: Runtime) -> int:
+def seal_stored_secrets(
+    transaction: Callable[[], AbstractContextManager[Session]], settings: Settings
+) -> int:
     """Seal every webhook secret still stored in clear; how many were.
 
     Run at every start (:func:`evidence_api.runtime.build_runtime`): the
@@ -57,32 +60,34 @@ def seal_stored_secrets(runtime: Runtime) -> int:
     which has it, seals what an older version left in clear. Each row is
     updated only if it still holds the clear value it was read with.
     """
-    with runtime.session() as session:
+    with transaction() as session:
         rows = session.execute(
             select(Platform.id, Platform.code, Platform.webhook_secret).where(
                 Platform.webhook_secret.is_not(None),
                 Platform.webhook_secret.not_like(secretbox.PREFIX + "%"),
             )
         ).all()
-    _warn_unopenable(runtime)
+    _warn_unopenable(transaction, settings)
     for pid, code, clear in rows:
         if clear is None:  # pragma: no cover - excluded by the query
             continue
-        with runtime.session() as session:
+        with transaction() as session:
             session.execute(
                 update(Platform)
                 .where(Platform.id == pid, Platform.webhook_secret == clear)
-                .values(webhook_secret=sealed_secret(runtime.settings, code, clear))
+                .values(webhook_secret=sealed_secret(settings, code, clear))
                 .execution_options(synchronize_session=False)
             )
     return len(rows)
 
 
-def _warn_unopenable(runtime: Runtime) -> None:
+def _warn_unopenable(
+    transaction: Callable[[], AbstractContextManager[Session]], settings: Settings
+) -> None:
     """Say at start, once, which sealed secrets this key does not open (a lost or
     replaced EVIDENCE_SECRETS_KEY): their deliveries fail until the secrets are rotated."""
-    key = secretbox.load_key(runtime.settings)
-    with runtime.session() as session:
+    key = secretbox.load_key(settings)
+    with transaction() as session:
         sealed = session.execute(
             select(Platform.code, Platform.webhook_secret).where(
                 Platform.webhook_secret.like(secretbox.PREFIX + "%")
