@@ -171,6 +171,12 @@ class _Deadline:
         if expired:
             self._shut(sock)
 
+    @property
+    def passed(self) -> bool:
+        """The deadline is over, whether or not the timer thread has run yet (under load a
+        socket timeout equal to the deadline can fire first)."""
+        return self.expired or time.monotonic() >= self.ends
+
     def cancel(self) -> None:
         self._timer.cancel()
 
@@ -266,11 +272,11 @@ def post(
         )
         answer = conn.getresponse()
         answer.read(MAX_ANSWER_BYTES)
-        if limit.expired:
+        if limit.passed:
             raise DeadlineExceededError(f"deadline of {deadline:g} s passed")
         return int(answer.status)
     except (OSError, http.client.HTTPException) as exc:
-        if limit.expired and not isinstance(exc, DeadlineExceededError):
+        if limit.passed and not isinstance(exc, DeadlineExceededError):
             raise DeadlineExceededError(
                 f"deadline of {deadline:g} s passed before a complete answer"
             ) from exc
