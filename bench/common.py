@@ -7,6 +7,7 @@ and the ratio between the two.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import math
 import sys
@@ -274,3 +275,22 @@ def format_table(title: str, rows: Sequence[Row], legend: str = "") -> str:
         out.append(legend)
     out.extend(dict.fromkeys(f"  * {r.note}" for r in rows if r.note))
     return "\n".join(out)
+
+
+def section_args(
+    argv: list[str] | None, *, prog: str, description: str, quick_help: str, runs_help: str
+) -> argparse.Namespace:
+    """The command line every measured section takes: ``--quick`` and ``--runs N``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--runs", type=int, help=runs_help)
+    return parser.parse_args(argv)
+
+
+def report(rendered: str, problems: list[str]) -> int:
+    """Print a section's table; exit status 1 when its service checks found problems."""
+    print(rendered, flush=True)
+    if problems:
+        print("SERVICE CHECK FAILED: see the problems above", file=sys.stderr)
+        return 1
+    return 0

@@ -28,7 +28,6 @@ give the manifest's digests, or the section reports a problem.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import subprocess
@@ -41,7 +40,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import Progress, Row, collect_young, format_table, gc_paused, percentile
+from bench.common import (
+    Progress,
+    Row,
+    collect_young,
+    format_table,
+    gc_paused,
+    percentile,
+    report,
+    section_args,
+)
 from bench.ingest import support
 from verifier.chain.anchor import make_anchor_check
 from verifier.note import VerifierKey
@@ -464,20 +472,16 @@ def render(result: PackageResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    args = section_args(
+        argv,
         prog="python -m bench.package",
         description="Full verification of a 3 x 1 MB evidence package (tiers 1-5, local "
         "anvil) beside sha256sum and hashlib of the same bytes.",
+        quick_help="5 runs instead of 30",
+        runs_help="timed runs",
     )
-    parser.add_argument("--quick", action="store_true", help="5 runs instead of 30")
-    parser.add_argument("--runs", type=int, help="timed runs")
-    args = parser.parse_args(argv)
     result = run(PackageSettings.make(args.quick, args.runs), Progress())
-    print(render(result), flush=True)
-    if result.problems:
-        print("SERVICE CHECK FAILED: see the problems above", file=sys.stderr)
-        return 1
-    return 0
+    return report(render(result), result.problems)
 
 
 if __name__ == "__main__":

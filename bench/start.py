@@ -18,7 +18,6 @@ rounds, and the difference ours - ``python -c pass`` is what the target judges.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import socket
@@ -33,7 +32,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.common import NOT_JUDGED, Progress, Row, format_table, percentile, verdict
+from bench.common import (
+    NOT_JUDGED,
+    Progress,
+    Row,
+    format_table,
+    percentile,
+    report,
+    section_args,
+    verdict,
+)
 
 BIN = Path(sys.executable).parent
 #: the most a ``--help`` may take above the bare interpreter, s
@@ -277,20 +285,16 @@ def render(result: StartResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    args = section_args(
+        argv,
         prog="python -m bench.start",
         description="Start time of evidence --help, evidence admin create-token --help, "
         "evidence-verify --help and evidence serve (until /healthz), beside python -c pass.",
+        quick_help="7 rounds instead of 11",
+        runs_help="rounds",
     )
-    parser.add_argument("--quick", action="store_true", help="7 rounds instead of 11")
-    parser.add_argument("--runs", type=int, help="rounds")
-    args = parser.parse_args(argv)
     result = run(StartSettings.make(args.quick, args.runs), Progress())
-    print(render(result), flush=True)
-    if result.problems:
-        print("SERVICE CHECK FAILED: see the problems above", file=sys.stderr)
-        return 1
-    return 0
+    return report(render(result), result.problems)
 
 
 if __name__ == "__main__":
