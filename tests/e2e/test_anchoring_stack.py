@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,7 @@ from tests.support.api import (
     metadata,
     send_celery_task,
 )
+from tests.support.waiting import wait_until
 from verifier import cli as verify_cli
 
 pytestmark = [pytest.mark.chain, pytest.mark.redis, pytest.mark.slow]
@@ -64,14 +65,6 @@ def _needs_anvil() -> None:
 
 def progress(message: str) -> None:
     print(f"[anchoring e2e {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, poll: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(poll)
 
 
 # --- submitting -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,19 +48,12 @@ from tests.support.api import (
     submit,
 )
 from tests.support.redis import redis_server
+from tests.support.waiting import wait_until
 from verifier.canonical import canonical_json
 
 KINDS = [p for p in backend_params() if p.id in ("sqlite-local", "postgres-s3")]
 assert {p.id for p in KINDS} <= set(BACKENDS)
 FILES = {"listing.html": "<html>假冒商品 ¥99</html>".encode()}
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass

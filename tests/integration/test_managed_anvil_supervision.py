@@ -23,7 +23,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from tests.support.api import (
     metadata,
     serve_subprocess,
 )
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
@@ -69,14 +70,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "EVIDENCE_SEAL_INTERVAL": "0.2",
         "EVIDENCE_ANCHOR_INTERVAL": "0.5",
     }
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, poll: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(poll)
 
 
 def anvil_of(server: Server) -> psutil.Process:

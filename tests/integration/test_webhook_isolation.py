@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,18 +32,11 @@ from evidence_api.registry.platforms import sealed_secret
 from evidence_api.takedowns import webhook_sign
 from evidence_api.takedowns.models import WebhookAttempt, WebhookDelivery
 from tests.support.api import Stack, running_stack, submit
+from tests.support.waiting import wait_until
 
 DEADLINE_S = 3.0
 DRIP_EVERY_S = 4.0  # longer than nothing: per-read timeouts (10 s) never fire
 BACKOFF_S = 60.0
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,16 +32,9 @@ from evidence_api.core.config import Settings
 from evidence_api.registry.models import Platform
 from evidence_api.takedowns import webhook_sign
 from tests.support.api import Stack, backend_params, open_backend, running_stack, submit
+from tests.support.waiting import wait_until
 
 KINDS = [p for p in backend_params() if p.id in ("sqlite-local", "postgres-s3")]
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
