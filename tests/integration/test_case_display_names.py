@@ -11,20 +11,13 @@ from sqlalchemy import select
 
 from evidence_api.core.auth import create_token
 from evidence_api.registry.models import CaseEvent, CaseEvidence
-from tests.support.api import Stack, auth_header, submit
+from tests.support.api import Stack, auth_header, named_officer, submit
 
 
 def test_case_history_shows_display_name_and_unit(sqlite_stack: Stack) -> None:
     stack = sqlite_stack
+    pseudonym, token = named_officer(stack)
     with stack.runtime.session() as session:
-        row, token = create_token(
-            session,
-            role="officer",
-            name="officer Zhang",
-            display_name="张三",
-            unit="泉州市市场监督管理局",
-        )
-        pseudonym = f"token-{row.id}"
         _, plain = create_token(session, role="officer", name="officer Li")
     officer = auth_header(token)
     made = stack.client.post(

@@ -12,21 +12,12 @@ import zipfile
 from sqlalchemy import select
 
 from anchoring.schema import log_entry
-from evidence_api.core.auth import create_token
-from tests.support.api import Stack, auth_header, evidence_form
+from tests.support.api import Stack, auth_header, evidence_form, named_officer
 
 
 def test_package_readme_names_the_submitter_and_entries_do_not(sqlite_stack: Stack) -> None:
     stack = sqlite_stack
-    with stack.runtime.session() as session:
-        row, token = create_token(
-            session,
-            role="officer",
-            name="officer Zhang",
-            display_name="张三",
-            unit="泉州市市场监督管理局",
-        )
-    pseudonym = f"token-{row.id}"
+    pseudonym, token = named_officer(stack)
     made = stack.client.post(
         "/v1/evidence", files=evidence_form({"a.html": b"<p>a</p>"}), headers=auth_header(token)
     )

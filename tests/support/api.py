@@ -712,3 +712,20 @@ def send_celery_task(redis_url: str, name: str) -> None:
         app.send_task(name)
     finally:
         app.close()
+
+
+#: The person behind the officer token of :func:`named_officer`.
+OFFICER_NAME, OFFICER_UNIT = "张三", "泉州市市场监督管理局"
+
+
+def named_officer(stack: Stack) -> tuple[str, str]:
+    """An officer token with a display name and unit: (its pseudonym, the token)."""
+    with stack.runtime.session() as session:
+        row, token = create_token(
+            session,
+            role="officer",
+            name="officer Zhang",
+            display_name=OFFICER_NAME,
+            unit=OFFICER_UNIT,
+        )
+        return f"token-{row.id}", token
