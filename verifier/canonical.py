@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from itertools import accumulate
 from typing import Any
 
 import rfc8785
@@ -22,20 +21,27 @@ from verifier.errors import JSONFormatError
 
 #: Deepest bracket nesting :func:`parse_json` accepts (a bundle needs about 10).
 MAX_JSON_DEPTH = 64
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_BRACKETS = re.compile(r"[\[\]{}]")
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
-def nesting_depth(text: str) -> int:
-    """Maximum bracket nesting of JSON text, ignoring brackets inside strings.
+def exceeds_depth(text: str, limit: int) -> bool:
+    """True when JSON ``text`` nests brackets deeper than ``limit`` (brackets inside
+    strings do not count). Linear, and stops at the first level over the limit.
 
     Checked before :func:`json.loads`: its C parser recurses once per level,
     and a library that raises the interpreter's recursion limit (web3 does)
     would turn a deeply nested document into a crash instead of an error.
     """
-    brackets = _BRACKETS.findall(_STRING.sub("", text))
-    steps = (1 if b in "[{" else -1 for b in brackets)
-    return max(accumulate(steps, initial=0))
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        mark = match.group()
+        if mark in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif mark in "]}":
+            depth -= 1
+    return False
 
 
 _SAFE_INT = 2**53 - 1
@@ -127,7 +133,7 @@ def parse_json(data: bytes | str, *, max_bytes: int, what: str = "JSON") -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise JSONFormatError(f"{what} is not valid UTF-8 (byte {exc.start})") from exc
-    if nesting_depth(text) > MAX_JSON_DEPTH:
+    if exceeds_depth(text, MAX_JSON_DEPTH):
         raise JSONFormatError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(

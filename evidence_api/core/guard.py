@@ -21,7 +21,6 @@ here; the verification service bounds its own.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import OrderedDict, deque
@@ -42,24 +41,9 @@ from evidence_api.core.errors import (
     PayloadTooLargeError,
     UnauthorizedError,
 )
+from verifier.canonical import exceeds_depth
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-
-
-def json_depth_exceeds(body: bytes, limit: int) -> bool:
-    """True when ``body`` nests brackets deeper than ``limit`` (brackets in strings
-    do not count). Stops at the first level over the limit: linear, early exit."""
-    depth = 0
-    for match in _JSON_TOKENS.finditer(body):
-        token = match.group()
-        if token in (b"[", b"{"):
-            depth += 1
-            if depth > limit:
-                return True
-        elif token in (b"]", b"}"):
-            depth -= 1
-    return False
 
 
 class AuthFailures:
@@ -208,10 +192,10 @@ def _check_json(body: bytes, depth: int) -> None:
     if not body:
         return
     try:
-        body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _BadJsonError(f"body: is not valid UTF-8 (byte {exc.start})") from exc
-    if json_depth_exceeds(body, depth):
+    if exceeds_depth(text, depth):
         raise _BadJsonError(f"body: JSON nests deeper than {depth} levels")
 
 
@@ -241,14 +225,13 @@ def _declared_length(request: Request) -> int | None:
 
 
 async def _read_bounded(receive: Receive, limit: int) -> bytes:
-    body = bytearray()
+    """The whole body, refused (413) past ``limit`` bytes as it arrives."""
+    counted, body = _counting(receive, limit), bytearray()
     while True:
-        message = await receive()
+        message = await counted()
         if message["type"] == "http.disconnect":
             raise _DisconnectedError()
         body += message.get("body", b"")
-        if len(body) > limit:
-            raise PayloadTooLargeError(f"request body exceeds this route's limit of {limit} bytes")
         if not message.get("more_body", False):
             return bytes(body)
 
@@ -259,19 +242,6 @@ class _DisconnectedError(ApiError):
 
     def __init__(self) -> None:
         super().__init__("the client went away before its body was complete")
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def _counting(receive: Receive, limit: int) -> Receive:

@@ -7,29 +7,30 @@ import sys
 
 import pytest
 
-from evidence_api.core.guard import AuthFailures, json_depth_exceeds
+from evidence_api.core.guard import AuthFailures
 from evidence_api.core.limits import RECURSION_LIMIT, restore_recursion_limit
+from verifier.canonical import exceeds_depth
 
 
 @pytest.mark.parametrize("opener", [b"[", b'{"a":'])
 def test_depth_at_the_limit_passes_and_one_more_is_refused(opener: bytes) -> None:
     closer = b"]" if opener == b"[" else b"}"
     at_limit = opener * 32 + b"1" + closer * 32
-    assert not json_depth_exceeds(at_limit, 32)
-    assert json_depth_exceeds(opener + at_limit + closer, 32)
+    assert not exceeds_depth(at_limit.decode(), 32)
+    assert exceeds_depth((opener + at_limit + closer).decode(), 32)
 
 
 def test_brackets_inside_strings_do_not_count() -> None:
     body = b'{"a": "' + b"[" * 1000 + b'", "b": "\\"[[[["}'
-    assert not json_depth_exceeds(body, 2)
+    assert not exceeds_depth(body.decode(), 2)
 
 
 def test_a_huge_document_is_refused_at_the_first_level_over() -> None:
-    assert json_depth_exceeds(b"[" * 10_000_000, 32)
+    assert exceeds_depth((b"[" * 10_000_000).decode(), 32)
 
 
 def test_siblings_do_not_add_up() -> None:
-    assert not json_depth_exceeds(b"[" + b"[[]]," * 10_000 + b"[]]", 3)
+    assert not exceeds_depth((b"[" + b"[[]]," * 10_000 + b"[]]").decode(), 3)
 
 
 def test_bad_tokens_over_the_limit_wait_until_the_window_passes(
