@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (
-    Integer,
-    MetaData,
-    String,
-)
+from sqlalchemy import Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from anchoring.schema import BigId
 from evidence_api.core.db import UtcDateTime
 
 
 class Base(DeclarativeBase):
     metadata = MetaData()
+
+
+class OrderedChild:
+    """Mixin: a child row with its own surrogate key and its place among its parent's rows
+    (a file of an evidence package, the evidence an order cites)."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    position: Mapped[int] = mapped_column(Integer)
 
 
 class ApiToken(Base):

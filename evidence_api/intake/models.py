@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (
-    BigInteger,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from anchoring.schema import BigId
 from evidence_api.core.db import UtcDateTime
-from evidence_api.core.models import Base
+from evidence_api.core.models import Base, OrderedChild
 
 
 class Evidence(Base):
@@ -48,13 +40,11 @@ class Evidence(Base):
     )
 
 
-class EvidenceFile(Base):
+class EvidenceFile(OrderedChild, Base):
     __tablename__ = "evidence_file"
     __table_args__ = (UniqueConstraint("evidence_seq", "name"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     evidence_seq: Mapped[int] = mapped_column(ForeignKey("evidence.seq"), index=True)
-    position: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(255))
     media_type: Mapped[str] = mapped_column(String(127))
     size: Mapped[int] = mapped_column(BigInteger)

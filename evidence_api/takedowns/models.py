@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from anchoring.schema import BigId
 from evidence_api.core.db import UtcDateTime
-from evidence_api.core.models import Base
+from evidence_api.core.models import Base, OrderedChild
 
 TZ = UtcDateTime()
 
@@ -74,15 +74,13 @@ class TakedownOrder(Base):
     )
 
 
-class TakedownEvidence(Base):
+class TakedownEvidence(OrderedChild, Base):
     """Evidence an order cites (by public id): the only evidence its platform may read."""
 
     __tablename__ = "takedown_evidence"
     __table_args__ = (UniqueConstraint("order_seq", "evidence_id"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     order_seq: Mapped[int] = mapped_column(ForeignKey("takedown_order.seq"), index=True)
-    position: Mapped[int] = mapped_column(Integer)
     evidence_id: Mapped[str] = mapped_column(ForeignKey("evidence.id"), index=True)
 
 
