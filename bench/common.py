@@ -2,7 +2,10 @@
 
 Machines running these are shared and noisy, so no figure is printed alone:
 every row carries its baseline, measured in the same run on the same leaves,
-and the ratio between the two.
+and the ratio between the two. A row with a target carries its own verdict
+(PASS or MISS; N/A when its baseline was skipped), and :func:`exit_status`
+turns the rows and the checks into the exit status: a failed check is a broken
+run, a missed target a failed one unless the run only reports.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import gc
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -224,6 +227,77 @@ def verdict(ok: bool) -> Verdict:
     return PASS if ok else MISS
 
 
+# --- verdicts and the exit status ---------------------------------------------------------
+
+#: every check held and every target row passed (or the run only reports: ``--report-only``)
+EXIT_OK = 0
+#: a correctness failure: a cross-check or a service check failed, a section could not run,
+#: or a row has a target but no verdict; ``--report-only`` does not hide these
+EXIT_BROKEN = 1
+#: every check held, but at least one target row printed MISS
+EXIT_MISSED = 3
+
+
+def missed(rows: Iterable[Row]) -> list[Row]:
+    """The target rows that missed."""
+    return [r for r in rows if r.target and r.verdict == MISS]
+
+
+def unjudged(rows: Iterable[Row]) -> list[str]:
+    """Problems of rows that name a target but carry no verdict (a bench bug: such a row
+    could never miss), or a verdict without a target."""
+    found = []
+    for r in rows:
+        if r.target and r.verdict == NO_TARGET:
+            found.append(f"row {r.id} has the target {r.target!r} but no verdict")
+        elif not r.target and r.verdict != NO_TARGET:
+            found.append(f"row {r.id} has the verdict {r.verdict} but no target")
+    return found
+
+
+def tally(rows: Iterable[Row]) -> dict[str, int]:
+    """How many target rows got each verdict."""
+    counts: dict[str, int] = {PASS: 0, MISS: 0, NOT_JUDGED: 0}
+    for r in rows:
+        if r.target and r.verdict in counts:
+            counts[r.verdict] += 1
+    return counts
+
+
+def exit_status(rows: Iterable[Row], problems: Sequence[str], *, report_only: bool) -> int:
+    """The exit status of a run: :data:`EXIT_BROKEN` on any problem (a failed check, a
+    broken section, a target row without a verdict), else :data:`EXIT_MISSED` when a
+    target row missed and the run judges (not ``report_only``), else :data:`EXIT_OK`.
+
+    An N/A row (its baseline skipped) is neither: it is printed and counted, not judged.
+    """
+    rows = list(rows)
+    if problems or unjudged(rows):
+        return EXIT_BROKEN
+    if missed(rows) and not report_only:
+        return EXIT_MISSED
+    return EXIT_OK
+
+
+def verdict_summary(rows: Iterable[Row], *, report_only: bool) -> str:
+    """The closing lines of a run: the verdict counts, then each missed row."""
+    rows = list(rows)
+    counts = tally(rows)
+    judged = sum(counts.values())
+    lines = [
+        f"Targets: {counts[PASS]} PASS, {counts[MISS]} MISS, {counts[NOT_JUDGED]} N/A "
+        f"(baseline skipped) of {judged}"
+        + (" (--report-only: a MISS does not fail the run)" if report_only and counts[MISS] else "")
+    ]
+    lines += [
+        f"  MISS: {r.figure}: {fmt_number(r.ours, r.unit)} {r.unit}, ratio {fmt_ratio(r)}"
+        f" (target {r.target})"
+        for r in missed(rows)
+    ]
+    lines += [f"  BROKEN: {p}" for p in unjudged(rows)]
+    return "\n".join(lines)
+
+
 def fmt_number(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
@@ -277,20 +351,33 @@ def format_table(title: str, rows: Sequence[Row], legend: str = "") -> str:
     return "\n".join(out)
 
 
+REPORT_ONLY_HELP = (
+    "print every verdict but exit 0 when a target row misses (a failed check or a broken "
+    "section still exits 1)"
+)
+
+
 def section_args(
     argv: list[str] | None, *, prog: str, description: str, quick_help: str, runs_help: str
 ) -> argparse.Namespace:
-    """The command line every measured section takes: ``--quick`` and ``--runs N``."""
+    """The command line every measured section takes: ``--quick``, ``--runs N`` and
+    ``--report-only``."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument("--runs", type=int, help=runs_help)
+    parser.add_argument("--report-only", action="store_true", help=REPORT_ONLY_HELP)
     return parser.parse_args(argv)
 
 
-def report(rendered: str, problems: list[str]) -> int:
-    """Print a section's table; exit status 1 when its service checks found problems."""
+def report(
+    rendered: str, problems: list[str], rows: Sequence[Row], *, report_only: bool = False
+) -> int:
+    """Print a section's table and its verdicts; the exit status of :func:`exit_status`."""
     print(rendered, flush=True)
-    if problems:
-        print("SERVICE CHECK FAILED: see the problems above", file=sys.stderr)
-        return 1
-    return 0
+    print(verdict_summary(rows, report_only=report_only), flush=True)
+    status = exit_status(rows, problems, report_only=report_only)
+    if status == EXIT_BROKEN:
+        print("CHECK FAILED: see the problems above", file=sys.stderr)
+    elif status == EXIT_MISSED:
+        print("TARGET MISSED: see the MISS rows above", file=sys.stderr)
+    return status

@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         runs_help="rounds",
     )
     result = run(StartSettings.make(args.quick, args.runs), Progress())
-    return report(render(result), result.problems)
+    return report(render(result), result.problems, rows(result), report_only=args.report_only)
 
 
 if __name__ == "__main__":
