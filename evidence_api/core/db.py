@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:  # Alembic loads only when there is something to migrate
     from alembic.config import Config
@@ -16,6 +19,10 @@ MIGRATIONS = Path(__file__).parent.parent / "migrations"
 #: The newest migration: a database at it needs no Alembic run (a start skips loading Alembic
 #: and its scripts). tests/unit/test_db_head.py keeps it equal to Alembic's own head.
 HEAD = "0011_integrity"
+
+#: A unit of work: each call opens a session in a transaction that commits when the block
+#: ends (rolls back on an exception). Services take this, not the runtime.
+Transaction = Callable[[], AbstractContextManager[Session]]
 
 
 class UtcDateTime(TypeDecorator[datetime]):

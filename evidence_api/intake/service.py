@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, or_, select
-from sqlalchemy.orm import Session
 
 from anchoring.entries import make_entry, utc_timestamp
 from anchoring.proofs import bundle_for
 from anchoring.queue import QueuedEntry, enqueue, get_entry
 from evidence_api.core.auth import Principal
+from evidence_api.core.db import Transaction
 from evidence_api.core.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
 from evidence_api.core.ids import new_id
 from evidence_api.core.pagination import cursor_after, keyset
@@ -41,7 +41,7 @@ class Archive:
     checks against the log (a refusal is recorded as an incident in a transaction of
     its own; see :mod:`evidence_api.integrity.service`)."""
 
-    transaction: Callable[[], AbstractContextManager[Session]]
+    transaction: Transaction
     connect: Callable[[], AbstractContextManager[Connection]]
     store: ObjectStore
     origin: str

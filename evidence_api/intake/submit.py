@@ -4,6 +4,12 @@ Order matters for "nothing acknowledged is ever lost": files and the manifest
 are written to WORM storage first (an orphan object costs nothing), then one
 database transaction records the evidence, its pending log entry and the
 signed receipt; only after that commit does the client get its 201.
+
+Concurrent submissions share their commits (group commit, :class:`GroupCommit`):
+one writer thread per database takes every write waiting when its previous commit
+ends and records them in one transaction; each request is answered only once the
+transaction holding its write has committed. SQLite's single writer is then never
+queued on (no busy waits), and one commit (one fsync) serves many requests.
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable
-from concurrent.futures import Executor
-from contextlib import AbstractContextManager
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -25,6 +32,7 @@ from sqlalchemy.orm import Session
 from anchoring.entries import evidence_entry, make_entry, new_salt, utc_timestamp
 from anchoring.queue import QueuedEntry, enqueue
 from evidence_api.core.auth import Principal
+from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from evidence_api.core.ids import new_id
 from evidence_api.core.storage import ObjectStore, StorageError, StoredObject
@@ -62,13 +70,113 @@ def parse_metadata(raw: bytes | None, max_bytes: int) -> EvidenceMetadata:
         raise InvalidInputError(f"{where}: {err['msg']}", field=where) from exc
 
 
+T = TypeVar("T")
+
+#: Writes one group commit records at most (a batch of stamps counts once).
+MAX_GROUP = 256
+#: Seconds a writer thread waits for work before it ends (the next write starts another).
+WRITER_IDLE = 5.0
+
+
+class _Write:
+    __slots__ = ("future", "work")
+
+    def __init__(self, work: Callable[[Session], Any]) -> None:
+        self.work = work
+        self.future: Future[Any] = Future()
+
+
+class GroupCommit:
+    """Concurrent writes recorded by one thread, as many per transaction as are waiting.
+
+    :meth:`write` hands ``work(session)`` to the writer thread and returns its result
+    once the transaction holding it has committed (or raises what it raised). The
+    writer takes every write queued while its previous commit ran (up to
+    :data:`MAX_GROUP`), runs them in order in one transaction and commits once. If
+    that transaction fails (one write's unique key taken by a concurrent retry, the
+    database gone), each write of the group is run again alone in its own
+    transaction, so one write's failure is its own. ``work`` must therefore be
+    safe to run twice when its first transaction rolled back: it only adds rows.
+
+    The thread starts with the first write and ends after :data:`WRITER_IDLE`
+    seconds without one; a process holds one per database (:func:`group_commit`).
+    """
+
+    def __init__(self, transaction: Transaction, *, on_idle: Callable[[], None] = lambda: None):
+        self._transaction = transaction
+        self._on_idle = on_idle
+        self._queue: list[_Write] = []
+        self._ready = threading.Condition()
+        self._running = False
+
+    def write(self, work: Callable[[Session], T]) -> T:
+        item = _Write(work)
+        with self._ready:
+            self._queue.append(item)
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="group-commit", daemon=True).start()
+            self._ready.notify()
+        result: T = item.future.result()
+        return result
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                if not self._queue:
+                    self._ready.wait(WRITER_IDLE)
+                    if not self._queue:
+                        self._running = False
+                        self._on_idle()
+                        return
+                group = self._queue[:MAX_GROUP]
+                del self._queue[:MAX_GROUP]
+            self._commit(group)
+
+    def _commit(self, group: list[_Write]) -> None:
+        try:
+            with self._transaction() as session:
+                results = [item.work(session) for item in group]
+        except BaseException as exc:
+            if len(group) == 1:
+                group[0].future.set_exception(exc)
+                return
+            for item in group:  # each alone: only the write that fails fails
+                self._commit([item])
+            return
+        for item, result in zip(group, results, strict=True):
+            item.future.set_result(result)
+
+
+_WRITERS: dict[object, GroupCommit] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def group_commit(transaction: Transaction) -> GroupCommit:
+    """This process's :class:`GroupCommit` for ``transaction`` (the runtime's session
+    factory: one per database), made on first use; forgotten while it is idle."""
+    key: object = transaction
+    with _WRITERS_LOCK:
+        writer = _WRITERS.get(key)
+        if writer is None:
+
+            def forget() -> None:
+                with _WRITERS_LOCK:
+                    if _WRITERS.get(key) is writer:
+                        del _WRITERS[key]
+
+            writer = GroupCommit(transaction, on_idle=forget)
+            _WRITERS[key] = writer
+        return writer
+
+
 @dataclass(frozen=True)
 class Recorder:
     """What recording a submission uses: its own transactions, the evidence store and
     the pool that writes to it, the receipt issuer, the sealer's nudge, and the merge
     delay the receipts promise."""
 
-    transaction: Callable[[], AbstractContextManager[Session]]
+    transaction: Transaction
     store: ObjectStore
     io_pool: Executor
     sign_receipt: Callable[[Entry], tuple[bytes, str]]
@@ -180,50 +288,52 @@ def submit_evidence(
         max_merge_delay=recorder.max_merge_delay,
         proof_url=f"/v1/evidence/{evidence_id}/proof",
     )
-    try:
-        with recorder.transaction() as session:
-            enqueue(session.connection(), [QueuedEntry(entry, leaf, received, receipt)])
-            row = Evidence(
-                id=evidence_id,
-                created_at=received,
-                submitter_token_id=principal.token_id,
-                case_ref=metadata.case_ref,
-                platform=metadata.platform,
-                entity=metadata.entity,
-                source_url=metadata.source_url,
-                captured_at=manifest.captured_at,
-                manifest=manifest_bytes.decode("utf-8"),
-                manifest_sha256=entry.body["manifest_sha256"],
-                manifest_sm3=entry.body["manifest_sm3"],
-                manifest_key=manifest_obj.key,
-                manifest_version=manifest_obj.version_id,
-                leaf_hash=leaf.hex(),
+    def record(session: Session) -> None:
+        enqueue(session.connection(), [QueuedEntry(entry, leaf, received, receipt)])
+        row = Evidence(
+            id=evidence_id,
+            created_at=received,
+            submitter_token_id=principal.token_id,
+            case_ref=metadata.case_ref,
+            platform=metadata.platform,
+            entity=metadata.entity,
+            source_url=metadata.source_url,
+            captured_at=manifest.captured_at,
+            manifest=manifest_bytes.decode("utf-8"),
+            manifest_sha256=entry.body["manifest_sha256"],
+            manifest_sm3=entry.body["manifest_sm3"],
+            manifest_key=manifest_obj.key,
+            manifest_version=manifest_obj.version_id,
+            leaf_hash=leaf.hex(),
+        )
+        row.files = [
+            EvidenceFile(
+                position=i,
+                name=f.name,
+                media_type=f.media_type,
+                size=f.digest.size,
+                sha256=f.digest.sha256,
+                sm3=f.digest.sm3,
+                storage_key=obj.key,
+                storage_version=obj.version_id,
             )
-            row.files = [
-                EvidenceFile(
-                    position=i,
-                    name=f.name,
-                    media_type=f.media_type,
-                    size=f.digest.size,
-                    sha256=f.digest.sha256,
-                    sm3=f.digest.sm3,
-                    storage_key=obj.key,
-                    storage_version=obj.version_id,
+            for i, (f, obj) in enumerate(zip(files, stored, strict=True))
+        ]
+        session.add(row)
+        if idempotency_key is not None:
+            session.add(
+                IdempotencyRecord(
+                    token_id=principal.token_id,
+                    key=idempotency_key,
+                    fingerprint=fingerprint,
+                    status_code=201,
+                    response=created.model_dump_json(),
+                    created_at=received,
                 )
-                for i, (f, obj) in enumerate(zip(files, stored, strict=True))
-            ]
-            session.add(row)
-            if idempotency_key is not None:
-                session.add(
-                    IdempotencyRecord(
-                        token_id=principal.token_id,
-                        key=idempotency_key,
-                        fingerprint=fingerprint,
-                        status_code=201,
-                        response=created.model_dump_json(),
-                        created_at=received,
-                    )
-                )
+            )
+
+    try:
+        group_commit(recorder.transaction).write(record)
     except IntegrityError:
         # A concurrent retry with the same Idempotency-Key won the race.
         previous = _idempotent_answer(recorder, principal, idempotency_key, fingerprint)
@@ -267,8 +377,7 @@ def submit_stamps(
         receipts.append(
             StampReceipt(digest=value, entry_id=entry.id, leaf_hash=leaf.hex(), receipt=receipt)
         )
-    with recorder.transaction() as session:
-        enqueue(session.connection(), queued)
+    group_commit(recorder.transaction).write(lambda session: enqueue(session.connection(), queued))
     recorder.queued(len(queued))
     return StampResponse(
         received_at=at, max_merge_delay=recorder.max_merge_delay, receipts=receipts

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -23,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from evidence_api.core import secretbox
 from evidence_api.core.config import Settings
+from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.registry.models import Platform
@@ -50,9 +49,7 @@ def sealed_secret(settings: Settings, code: str, secret: str) -> str:
     return secretbox.seal(key, secret, secretbox.platform_context(code))
 
 
-def seal_stored_secrets(
-    transaction: Callable[[], AbstractContextManager[Session]], settings: Settings
-) -> int:
+def seal_stored_secrets(transaction: Transaction, settings: Settings) -> int:
     """Seal every webhook secret still stored in clear; how many were.
 
     Run at every start (:func:`evidence_api.runtime.build_runtime`): the
@@ -81,9 +78,7 @@ def seal_stored_secrets(
     return len(rows)
 
 
-def _warn_unopenable(
-    transaction: Callable[[], AbstractContextManager[Session]], settings: Settings
-) -> None:
+def _warn_unopenable(transaction: Transaction, settings: Settings) -> None:
     """Say at start, once, which sealed secrets this key does not open (a lost or
     replaced EVIDENCE_SECRETS_KEY): their deliveries fail until the secrets are rotated."""
     key = secretbox.load_key(settings)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from sqlalchemy.orm import Session
 from anchoring.entries import make_entry, utc_timestamp
 from anchoring.queue import QueuedEntry, enqueue
 from evidence_api.core.auth import Principal
+from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.ids import new_id
 from evidence_api.intake.models import Evidence
@@ -160,7 +160,6 @@ class Change:
 
 
 #: Opens a transaction: a session committed on success, rolled back on error.
-Transaction = Callable[[], AbstractContextManager[Session]]
 
 
 @dataclass(frozen=True)

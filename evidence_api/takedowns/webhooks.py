@@ -28,7 +28,7 @@ from evidence_api.takedowns import netcheck, webhook_sign
 from evidence_api.takedowns.models import WebhookAttempt, WebhookDelivery
 
 if TYPE_CHECKING:
-    from evidence_api.takedowns.service import Transaction
+    from evidence_api.core.db import Transaction
 
 log = logging.getLogger(__name__)
 
