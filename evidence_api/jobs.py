@@ -80,9 +80,9 @@ def _webhooks(runtime: Runtime) -> Running:
 
 
 def _integrity_checker(runtime: Runtime) -> Any:
-    from evidence_api.integrity.service import IntegrityChecker  # noqa: PLC0415
+    from evidence_api.integrity.service import Holdings, IntegrityChecker  # noqa: PLC0415
 
-    checker = IntegrityChecker(runtime)
+    checker = IntegrityChecker(Holdings.of(runtime))
     runtime.checks["integrity"] = checker.readiness
     return checker
 

@@ -37,6 +37,7 @@ ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 def archive(runtime: Runtime) -> evidence_service.Archive:
     """What reading evidence uses, out of the running service."""
+    holdings = integrity.Holdings.of(runtime)
     return evidence_service.Archive(
         transaction=runtime.session,
         connect=runtime.engine.connect,
@@ -44,9 +45,9 @@ def archive(runtime: Runtime) -> evidence_service.Archive:
         origin=runtime.signer.name,
         sign_receipt=runtime.sign_receipt,
         queued=runtime.queued,
-        verified_manifest=partial(integrity.verified_manifest, runtime),
-        verified_manifests=partial(integrity.verified_manifests, runtime),
-        verified_evidence=partial(integrity.verified_evidence, runtime),
+        verified_manifest=partial(integrity.verified_manifest, holdings),
+        verified_manifests=partial(integrity.verified_manifests, holdings),
+        verified_evidence=partial(integrity.verified_evidence, holdings),
     )
 
 

@@ -13,18 +13,20 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from anchoring.errors import LogError
 from anchoring.log import MerkleLog
 from anchoring.queue import EntryRecord, get_entry, latest_checkpoint
 from anchoring.schema import log_checkpoint, log_entry
 from anchoring.store.sql import SqlNodeStore
+from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ApiError
-from evidence_api.core.runtime import Runtime
 from evidence_api.core.storage import (
     ObjectNotFoundError,
+    ObjectStore,
     StorageIntegrityError,
     StorageUnavailableError,
     content_key,
@@ -37,6 +39,10 @@ from verifier.digests import DualHasher, sm3_hex
 from verifier.errors import VerifierError
 from verifier.merkle import leaf_hash, node_hash, verify_consistency, verify_inclusion
 from verifier.models import Entry, Manifest, ManifestFile
+from verifier.note import VerifierKey
+
+if TYPE_CHECKING:
+    from evidence_api.core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,32 @@ class IntegrityFailureError(ApiError):
 
     status = 409
     code = "integrity_failure"
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What the checks read and where they record: the object store, the database (reads
+    through ``engine``, incidents through ``transaction``), the log's key, and the pass
+    sizes (newest items checked every pass, older ones sampled)."""
+
+    store: ObjectStore
+    engine: Engine
+    transaction: Transaction
+    log_key: VerifierKey
+    recent: int = 0
+    sample: int = 0
+
+    @classmethod
+    def of(cls, runtime: Runtime) -> Holdings:
+        """The running service's holdings (built at the edge: routes and jobs)."""
+        return cls(
+            store=runtime.store,
+            engine=runtime.engine,
+            transaction=runtime.session,
+            log_key=runtime.signer.verifier(),
+            recent=runtime.settings.integrity_recent,
+            sample=runtime.settings.integrity_sample,
+        )
 
 
 @dataclass(frozen=True)
@@ -198,7 +230,7 @@ def row_findings(row: Evidence, manifest: Manifest) -> list[Finding]:
 
 
 def verify_object(
-    runtime: Runtime, item: str, key: str, version: str | None, expected: ManifestFile
+    holdings: Holdings, item: str, key: str, version: str | None, expected: ManifestFile
 ) -> Finding | None:
     """Hash the object in full (SHA-256 and SM3) and compare it with ``expected``.
 
@@ -208,7 +240,7 @@ def verify_object(
     """
     hasher = DualHasher()
     try:
-        for chunk in runtime.store.open_stream(key, version_id=version):
+        for chunk in holdings.store.open_stream(key, version_id=version):
             hasher.update(chunk)
     except ObjectNotFoundError:
         return Finding(item, "object_missing", f"object {key} of {expected.name!r} is missing")
@@ -227,7 +259,7 @@ def verify_object(
 
 
 def object_findings(
-    runtime: Runtime, row: Evidence, manifest: Manifest, names: Iterable[str] | None = None
+    holdings: Holdings, row: Evidence, manifest: Manifest, names: Iterable[str] | None = None
 ) -> list[Finding]:
     """The manifest object and each file object (or only ``names``) against the manifest."""
     item = _item(row.id)
@@ -242,7 +274,7 @@ def object_findings(
     )
     wanted = set(names) if names is not None else None
     if wanted is None:  # the stored manifest object too
-        stored = verify_object(runtime, item, row.manifest_key, row.manifest_version, as_file)
+        stored = verify_object(holdings, item, row.manifest_key, row.manifest_version, as_file)
         if stored is not None:
             found.append(stored)
     versions = {f.name: f.storage_version for f in row.files}
@@ -250,26 +282,26 @@ def object_findings(
         if wanted is not None and m.name not in wanted:
             continue
         key = content_key(m.sha256)  # the manifest's address, not the row's copy
-        if (bad := verify_object(runtime, item, key, versions.get(m.name), m)) is not None:
+        if (bad := verify_object(holdings, item, key, versions.get(m.name), m)) is not None:
             found.append(bad)
     return found
 
 
-def check_evidence(runtime: Runtime, row: Evidence) -> list[Finding]:
+def check_evidence(holdings: Holdings, row: Evidence) -> list[Finding]:
     """Every check of one evidence item: chain, row, objects."""
     try:
-        with runtime.engine.connect() as conn:
+        with holdings.engine.connect() as conn:
             manifest = logged_manifest(conn, row)
     except DamagedError as damaged:
         return [damaged.finding]
-    return row_findings(row, manifest) + object_findings(runtime, row, manifest)
+    return row_findings(row, manifest) + object_findings(holdings, row, manifest)
 
 
 # --- the tree: entries and tiles against the newest checkpoint ----------------------
 
 
 def check_tree(
-    runtime: Runtime, indices: Iterable[int], older: Iterable[int] = ()
+    holdings: Holdings, indices: Iterable[int], older: Iterable[int] = ()
 ) -> tuple[list[Finding], int]:
     """The newest checkpoint against the key and the tree; each leaf of ``indices``
     (below its size) against its entry and, by inclusion, against the root; each
@@ -281,12 +313,12 @@ def check_tree(
 
     Returns the findings and the newest checkpoint's size (0: no checkpoint yet).
     """
-    with runtime.engine.connect() as conn:
+    with holdings.engine.connect() as conn:
         record = latest_checkpoint(conn)
         if record is None:
             return [], 0
         size = int(record.size)
-        bad = _checkpoint_finding(runtime, record.note, size, record.root)
+        bad = _checkpoint_finding(holdings, record.note, size, record.root)
         if bad is not None:
             return [bad], size
         tree = MerkleLog(SqlNodeStore(conn))
@@ -311,7 +343,7 @@ def check_tree(
             )
         ).all():
             old_root = bytes(old.root)
-            finding = _checkpoint_finding(runtime, old.note, int(old.size), old_root)
+            finding = _checkpoint_finding(holdings, old.note, int(old.size), old_root)
             if finding is None:
                 try:
                     proof = tree.consistency_proof(int(old.size), size)
@@ -331,11 +363,11 @@ def check_tree(
         return findings, size
 
 
-def _checkpoint_finding(runtime: Runtime, note: str, size: int, root: bytes) -> Finding | None:
+def _checkpoint_finding(holdings: Holdings, note: str, size: int, root: bytes) -> Finding | None:
     """The checkpoint row's note is signed by the log key and says the row's size and root."""
     item = f"checkpoint:{size}"
     try:
-        signed = open_checkpoint(note, [runtime.signer.verifier()])
+        signed = open_checkpoint(note, [holdings.log_key])
     except VerifierError as exc:
         return Finding(item, "checkpoint", f"checkpoint signature: {exc}")
     if (signed.size, signed.root) != (size, root):
@@ -343,10 +375,10 @@ def _checkpoint_finding(runtime: Runtime, note: str, size: int, root: bytes) -> 
     return None
 
 
-def checkpoint_sample(runtime: Runtime, size: int, count: int) -> set[int]:
+def checkpoint_sample(holdings: Holdings, size: int, count: int) -> set[int]:
     """The checkpoint before the newest and up to ``count`` random older ones (sizes)."""
     picked: set[int] = set()
-    with runtime.engine.connect() as conn:
+    with holdings.engine.connect() as conn:
         previous = conn.execute(
             select(func.max(log_checkpoint.c.size)).where(log_checkpoint.c.size < size)
         ).scalar()
@@ -440,12 +472,12 @@ def _path_finding(
 # --- incidents ----------------------------------------------------------------------
 
 
-def record_incidents(runtime: Runtime, findings: Sequence[Finding]) -> None:
+def record_incidents(holdings: Holdings, findings: Sequence[Finding]) -> None:
     """Store each finding as an open incident (once per item and kind) and log it."""
     if not findings:
         return
     now = datetime.now(UTC)
-    with runtime.session() as session:
+    with holdings.transaction() as session:
         open_now = {
             (i.item, i.kind)
             for i in session.execute(
@@ -465,9 +497,9 @@ def record_incidents(runtime: Runtime, findings: Sequence[Finding]) -> None:
             )
 
 
-def open_items(runtime: Runtime) -> list[str]:
+def open_items(holdings: Holdings) -> list[str]:
     """The items of open incidents, oldest first."""
-    with runtime.session() as session:
+    with holdings.transaction() as session:
         rows = session.execute(
             select(IntegrityIncident.item)
             .where(IntegrityIncident.resolved_at.is_(None))
@@ -476,11 +508,11 @@ def open_items(runtime: Runtime) -> list[str]:
         return list(dict.fromkeys(rows))
 
 
-def _resolve(runtime: Runtime, items: Iterable[str]) -> None:
+def _resolve(holdings: Holdings, items: Iterable[str]) -> None:
     items = list(items)
     if not items:
         return
-    with runtime.session() as session:
+    with holdings.transaction() as session:
         session.execute(
             update(IntegrityIncident)
             .where(IntegrityIncident.resolved_at.is_(None), IntegrityIncident.item.in_(items))
@@ -489,9 +521,9 @@ def _resolve(runtime: Runtime, items: Iterable[str]) -> None:
     log.warning("integrity incidents closed: %s intact again", ", ".join(items))
 
 
-def refuse(runtime: Runtime, findings: Sequence[Finding]) -> IntegrityFailureError:
+def refuse(holdings: Holdings, findings: Sequence[Finding]) -> IntegrityFailureError:
     """Record ``findings`` and build the 409 that refuses to serve the item."""
-    record_incidents(runtime, findings)
+    record_incidents(holdings, findings)
     return IntegrityFailureError(
         "the stored evidence is not what the log committed to; it is not served and an "
         "integrity incident is recorded: " + "; ".join(f.detail for f in findings)[:1500]
@@ -501,20 +533,20 @@ def refuse(runtime: Runtime, findings: Sequence[Finding]) -> IntegrityFailureErr
 # --- reads --------------------------------------------------------------------------
 
 
-def verified_manifest(runtime: Runtime, row: Evidence) -> Manifest:
+def verified_manifest(holdings: Holdings, row: Evidence) -> Manifest:
     """The logged manifest of ``row`` for a read (409 and an incident if the chain breaks)."""
     try:
-        with runtime.engine.connect() as conn:
+        with holdings.engine.connect() as conn:
             return logged_manifest(conn, row)
     except DamagedError as damaged:
-        raise refuse(runtime, [damaged.finding]) from None
+        raise refuse(holdings, [damaged.finding]) from None
 
 
-def verified_manifests(runtime: Runtime, rows: Sequence[Evidence]) -> list[Manifest]:
+def verified_manifests(holdings: Holdings, rows: Sequence[Evidence]) -> list[Manifest]:
     """:func:`verified_manifest` of many rows with one entry query."""
     if not rows:
         return []
-    with runtime.engine.connect() as conn:
+    with holdings.engine.connect() as conn:
         found = conn.execute(
             select(log_entry).where(log_entry.c.entry_id.in_([r.id for r in rows]))
         ).all()
@@ -543,20 +575,20 @@ def verified_manifests(runtime: Runtime, rows: Sequence[Evidence]) -> list[Manif
             except DamagedError as exc:
                 damaged.append(exc.finding)
     if damaged:
-        raise refuse(runtime, damaged)
+        raise refuse(holdings, damaged)
     return out
 
 
 def verified_evidence(
-    runtime: Runtime, row: Evidence, names: Iterable[str] | None = None
+    holdings: Holdings, row: Evidence, names: Iterable[str] | None = None
 ) -> Manifest:
     """Before serving files of ``row``: its chain to the log, and every object (or those
     of ``names``) hashed in full against the manifest. 409 and an incident on a
     mismatch; ``StorageUnavailableError`` (503) if the store cannot be read."""
-    manifest = verified_manifest(runtime, row)
-    findings = object_findings(runtime, row, manifest, names)
+    manifest = verified_manifest(holdings, row)
+    findings = object_findings(holdings, row, manifest, names)
     if findings:
-        raise refuse(runtime, findings)
+        raise refuse(holdings, findings)
     return manifest
 
 
@@ -575,8 +607,8 @@ def _sample(low: int, high: int, count: int) -> set[int]:
 class IntegrityChecker:
     """Runs bounded passes; answers ``/readyz``'s ``integrity`` check."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, holdings: Holdings) -> None:
+        self.holdings = holdings
         self._first_done = threading.Event()
         self._pass_lock = threading.Lock()
         self.last_pass: datetime | None = None
@@ -584,7 +616,7 @@ class IntegrityChecker:
     def readiness(self) -> str:
         if not self._first_done.is_set():
             return "checking: the first integrity pass has not finished"
-        items = open_items(self.runtime)
+        items = open_items(self.holdings)
         if not items:
             return "ok"
         named = ", ".join(items[:READYZ_ITEMS])
@@ -608,12 +640,11 @@ class IntegrityChecker:
                 self._first_done.set()
 
     def _run_pass(self) -> list[Finding]:
-        settings = self.runtime.settings
-        recent, sample = settings.integrity_recent, settings.integrity_sample
-        reopened = open_items(self.runtime)
+        recent, sample = self.holdings.recent, self.holdings.sample
+        reopened = open_items(self.holdings)
         evidence_ids = {i.removeprefix("evidence:") for i in reopened if i.startswith("evidence:")}
         leaves = {int(i.removeprefix("leaf:")) for i in reopened if i.startswith("leaf:")}
-        with self.runtime.session() as session:
+        with self.holdings.transaction() as session:
             top = session.execute(select(func.max(Evidence.seq))).scalar() or 0
             low = session.execute(select(func.min(Evidence.seq))).scalar() or 0
             seqs = set(range(max(low, top - recent + 1), top + 1)) if top else set()
@@ -629,23 +660,23 @@ class IntegrityChecker:
                 _ = row.files  # loaded while the session is open
         findings: list[Finding] = []
         for row in rows:
-            findings += check_evidence(self.runtime, row)
-        with self.runtime.engine.connect() as conn:
+            findings += check_evidence(self.holdings, row)
+        with self.holdings.engine.connect() as conn:
             size = MerkleLog(SqlNodeStore(conn)).size
         leaves |= set(range(max(0, size - recent), size)) | _sample(
             0, max(0, size - recent), sample
         )
-        older = checkpoint_sample(self.runtime, size, sample)
+        older = checkpoint_sample(self.holdings, size, sample)
         older |= {
             int(i.removeprefix("checkpoint:")) for i in reopened if i.startswith("checkpoint:")
         }
-        tree_findings, newest = check_tree(self.runtime, leaves, older)
+        tree_findings, newest = check_tree(self.holdings, leaves, older)
         findings += tree_findings
-        record_incidents(self.runtime, findings)
+        record_incidents(self.holdings, findings)
         damaged = {f.item for f in findings}
         checked = {_item(r.id) for r in rows} | {f"leaf:{i}" for i in leaves}
         checked |= {f"checkpoint:{s}" for s in older | {newest}}
-        _resolve(self.runtime, [i for i in reopened if i in checked and i not in damaged])
+        _resolve(self.holdings, [i for i in reopened if i in checked and i not in damaged])
         log.info(
             "integrity pass: %d evidence items, %d leaves checked; %d findings",
             len(rows),

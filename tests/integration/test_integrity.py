@@ -32,7 +32,7 @@ from evidence_api.core.storage import content_key
 from evidence_api.core.storage.local import LocalObjectStore
 from evidence_api.intake.models import Evidence, EvidenceFile
 from evidence_api.integrity.models import IntegrityIncident
-from evidence_api.integrity.service import IntegrityChecker
+from evidence_api.integrity.service import Holdings, IntegrityChecker
 from tests.support.api import (
     Stack,
     fresh_postgres_database,
@@ -338,7 +338,7 @@ def test_a_repaired_item_closes_its_incident(tmp_path: Path) -> None:
         with running_stack(first.settings, first.tokens) as stack:
             assert integrity_state(stack)[0] == 503
             rewrite(path, SHOT)
-            assert IntegrityChecker(stack.runtime).run_pass() == []
+            assert IntegrityChecker(Holdings.of(stack.runtime)).run_pass() == []
             assert incidents(stack) == []
             assert stack.client.get("/readyz").json()["checks"]["integrity"] == "ok"
 
