@@ -1,12 +1,29 @@
 """Figure 3: offline verification of a sealed bundle, tiers 2-4 (no file hashing).
 
 The figure is ``load_bundle(json)`` then ``verify_bundle(bundle, log_keys=[vk])``
-on a bundle from ``tests.support.factories.sealed_evidence``. Beside it, the
-same work split into its parts, each timed on its own (parse; the entry's
-leaf hash; tier 2 manifest; tier 3 inclusion, with the checkpoint parse;
-tier 4 signatures), so a reader sees where the time goes; they should add
-up to about the whole. The Merkle check alone is set beside pymerkle's
-``verify_inclusion`` checking the same proof.
+on a bundle from ``tests.support.factories.sealed_evidence``, judged against
+the issue's 1 ms at p50.
+
+Its baseline is external: the irreducible work of the same verification done
+by another implementation on the same inputs in the same run,
+``bench/verify_baseline.mjs`` under Node.js, whose crypto is OpenSSL's: parse
+the bundle's JSON, hash the leaf, hash the manifest's canonical bytes with
+SHA-256 and SM3 and compare, fold the inclusion proof to the root, verify the
+receipt's and the checkpoint's Ed25519 signatures; each round must come out
+right. Why this and not the alternatives: timing our own parts against their
+sum only says where the time goes, not whether the whole is reasonable; a
+command per round (``openssl dgst``, ``openssl pkeyutl -verify``) would charge
+the baseline a process start (milliseconds) and flatter us by that; and the
+portal's JavaScript verifier is our own code. What the baseline leaves out is
+ours to justify: canonical JSON, the bundle's schema checks, the note and
+checkpoint formats' parsing. Node runs half of its rounds before ours and half
+after, so a neighbour's load drifting over the run is shared.
+
+Beside it, the same work split into its parts, each timed on its own (parse;
+the entry's leaf hash; tier 2 manifest; tier 3 inclusion, with the checkpoint
+parse; tier 4 signatures), unjudged, so a reader sees where the time goes.
+The Merkle check alone is set beside pymerkle's ``verify_inclusion`` checking
+the same proof.
 
 Two bundles: the factory's default (a 9-leaf log) and the same entry sealed
 in a log as big as the largest benchmarked size, so its proof is as long as
@@ -16,10 +33,15 @@ a big log's (20 hashes at 10^6).
 from __future__ import annotations
 
 import importlib
+import json
+import shutil
+import subprocess
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pymerkle
 from pymerkle.core import _inclusion_path_layout as _pymerkle_layout
@@ -30,7 +52,7 @@ from anchoring.store import MemoryNodeStore
 from bench.common import Latency, Row, leaf_data, time_interleaved, verdict, waited_note
 from verifier.bundle import Bundle, load_bundle
 from verifier.merkle import leaf_hash, verify_inclusion
-from verifier.note import SignerKey
+from verifier.note import SignerKey, VerifierKey, parse_note
 from verifier.verify import (  # the tier functions verify_bundle runs, timed one by one
     Status,
     _tier_inclusion,
@@ -52,6 +74,10 @@ PARTS = {
 }
 MERKLE = "verify_inclusion (merkle only)"
 PYMERKLE = "pymerkle verify_inclusion"
+EXTERNAL = "node crypto (OpenSSL): parse, hashes, proof, Ed25519"
+NODE_SCRIPT = Path(__file__).with_name("verify_baseline.mjs")
+#: the external baseline's untimed warm-up rounds (V8 compiles the loop)
+NODE_WARMUP = 200
 
 
 @dataclass(frozen=True)
@@ -129,6 +155,11 @@ def measure(sample: Sample, samples: int) -> BundleResult:
     peer_proof = pymerkle.InclusionProof("sha256", True, size, index + 1, rule, [leaf, *hashes])
     pymerkle.verify_inclusion(leaf, root, peer_proof)
 
+    payload = external_input(bundle, text, keys, root)
+    external_wall: list[float] = []
+    external_cpu: list[float] = []
+    first_half = samples // 2
+    run_external(payload, first_half, external_wall, external_cpu)
     calls = {
         FULL: lambda _: verify_bundle(load_bundle(text), log_keys=keys),
         PARTS["parse"]: lambda _: load_bundle(text),
@@ -140,22 +171,88 @@ def measure(sample: Sample, samples: int) -> BundleResult:
         PYMERKLE: lambda _: pymerkle.verify_inclusion(leaf, root, peer_proof),
     }
     latency = time_interleaved(calls, samples, warmup=20)
+    run_external(payload, samples - first_half, external_wall, external_cpu)
+    latency[EXTERNAL] = Latency.of_seconds(external_wall, external_cpu)
     return BundleResult(sample.label, size, len(hashes), len(text.encode()), latency)
+
+
+def external_input(
+    bundle: Bundle, text: str, keys: list[VerifierKey], root: bytes
+) -> dict[str, Any]:
+    """What ``verify_baseline.mjs`` verifies: the same bytes, the same proof, the same
+    signed messages and keys as tiers 2-4."""
+    if bundle.inclusion is None or bundle.checkpoint is None:
+        raise RuntimeError("the sample bundle is not sealed")
+    trusted = {(vk.name, vk.key_id): vk for vk in keys}
+    signatures = []
+    for note in (bundle.receipt, bundle.checkpoint):
+        if note is None:
+            continue
+        parsed = parse_note(note)
+        for sig in parsed.signatures:
+            vk = trusted.get((sig.name, sig.key_id))
+            if vk is not None:
+                signatures.append(
+                    {
+                        "message": parsed.text,
+                        "signature": sig.signature.hex(),
+                        "public_key": vk.public_key.hex(),
+                    }
+                )
+                break
+    manifest = bundle.manifest.canonical() if bundle.manifest is not None else None
+    return {
+        "bundle_json": text,
+        "leaf_data": bundle.entry.leaf_data().hex(),
+        "leaf_hash": bundle.leaf_hash,
+        "manifest": manifest.hex() if manifest is not None else None,
+        "manifest_sha256": bundle.entry.body.get("manifest_sha256"),
+        "manifest_sm3": bundle.entry.body.get("manifest_sm3"),
+        "index": bundle.inclusion.index,
+        "size": bundle.inclusion.tree_size,
+        "proof": [h.hex() for h in bundle.inclusion.hash_bytes()],
+        "root": root.hex(),
+        "signatures": signatures,
+        "warmup": NODE_WARMUP,
+    }
+
+
+def run_external(payload: dict[str, Any], rounds: int, wall: list[float], cpu: list[float]) -> None:
+    """Run ``rounds`` timed rounds of the external baseline; append their seconds."""
+    if rounds <= 0:
+        return
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("node is not installed: the external baseline needs Node.js 18+")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="verify-baseline-") as f:
+        json.dump({**payload, "rounds": rounds}, f)
+        f.flush()
+        done = subprocess.run(
+            [node, str(NODE_SCRIPT), f.name],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"the external baseline failed: {done.stderr.strip()[-2000:]}")
+    measured = json.loads(done.stdout)
+    wall += [ns / 1e9 for ns in measured["ns"]]
+    cpu += [us / 1e6 for us in measured["cpu_us"]]
 
 
 def bundle_rows(result: BundleResult) -> list[Row]:
     n = result.tree_size
     lat = result.latency
-    full = lat[FULL]
-    parts_p50 = sum(lat[name].p50_ms for name in PARTS.values())
+    full, external = lat[FULL], lat[EXTERNAL]
     rows = [
         Row(
             id=f"bundle.full.p50.n={n}",
             figure=f"bundle n={n:,} {FULL} p50",
             unit="ms",
             ours=full.p50_ms,
-            baseline=parts_p50,
-            baseline_name="sum of the parts below, p50",
+            baseline=external.p50_ms,
+            baseline_name=EXTERNAL,
             ratio_kind="share",
             target=f"<= {FULL_P50_TARGET_MS:g} ms",
             verdict=verdict(full.p50_ms <= FULL_P50_TARGET_MS),
@@ -165,10 +262,10 @@ def bundle_rows(result: BundleResult) -> list[Row]:
             figure=f"bundle n={n:,} {FULL} p99",
             unit="ms",
             ours=full.p99_ms,
-            baseline=sum(lat[name].p99_ms for name in PARTS.values()),
-            baseline_name="sum of the parts below, p99",
+            baseline=external.p99_ms,
+            baseline_name=EXTERNAL,
             ratio_kind="share",
-            note=waited_note(f"bundle n={n:,} {FULL} p99", {"full": full}),
+            note=waited_note(f"bundle n={n:,} {FULL} p99", {"ours": full, "node": external}),
         ),
     ]
     for key, name in PARTS.items():
