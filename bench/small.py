@@ -195,21 +195,27 @@ def check_durable(service: Service, evidence_ids: list[str], entry_ids: list[str
         entries = [r[0] for r in db.execute("SELECT entry_id FROM log_entry")]
     finally:
         db.close()
-    problems = [f"acknowledged evidence {i} is not in the database" for i in evidence_ids
-                if i not in have][:5]
+    problems = [
+        f"acknowledged evidence {i} is not in the database" for i in evidence_ids if i not in have
+    ][:5]
     counted: dict[str, int] = {}
     for e in entries:
         counted[e] = counted.get(e, 0) + 1
     problems += [f"entry {e} recorded {c} times" for e, c in counted.items() if c > 1][:5]
-    problems += [f"acknowledged entry {e} is not in the log" for e in entry_ids
-                 if e not in counted][:5]
-    problems += [f"acknowledged evidence {e} has no log entry" for e in evidence_ids
-                 if e not in counted][:5]
+    problems += [
+        f"acknowledged entry {e} is not in the log" for e in entry_ids if e not in counted
+    ][:5]
+    problems += [
+        f"acknowledged evidence {e} has no log entry" for e in evidence_ids if e not in counted
+    ][:5]
     return problems
 
 
 def run(
-    quick: bool, storages: list[str], s3: SharedS3 | None, progress: Progress,
+    quick: bool,
+    storages: list[str],
+    s3: SharedS3 | None,
+    progress: Progress,
     extra: dict[str, str] | None = None,
 ) -> SmallResult:
     result = SmallResult()
@@ -319,16 +325,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     extra = {"EVIDENCE_WORKERS": str(args.workers)} if args.workers else None
 
-    def progress(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+    progress = Progress()
 
     with ExitStack() as stack:
         shared = SharedS3(stack, progress)
         result = run(args.quick, args.storage.split(","), shared, progress, extra)
     for row in rows(result):
         base = f"{row.baseline:,.1f}" if row.baseline is not None else "-"
-        print(f"{row.id:42} {row.ours:10,.1f} {row.unit:8} beside {base:>10} "
-              f"{row.baseline_name:18} {row.target:12} {row.verdict}")
+        print(
+            f"{row.id:42} {row.ours:10,.1f} {row.unit:8} beside {base:>10} "
+            f"{row.baseline_name:18} {row.target:12} {row.verdict}"
+        )
     return 1 if result.problems else 0
 
 

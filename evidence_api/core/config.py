@@ -7,6 +7,7 @@ to start with development defaults (see :func:`check_production`).
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,14 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="address `evidence serve` listens on")
     port: int = Field(8000, description="port `evidence serve` listens on")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="server processes `evidence serve` runs on its port, sharing the "
+        "database; default 1 on SQLite or with the in-process chain (anvil, tester), "
+        "else the number of cores up to 4",
+    )
     verifier_mount: str = Field(
         "/verifier",
         max_length=200,
@@ -210,6 +219,17 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'evidence.db'}"
+
+    @property
+    def resolved_workers(self) -> int:
+        """:attr:`workers`, or its default: one process on SQLite (its single writer gains
+        nothing from more) or with a chain that lives in one process, else one per core up
+        to 4."""
+        if self.workers is not None:
+            return self.workers
+        if self.resolved_database_url.startswith("sqlite") or self.chain in ("anvil", "tester"):
+            return 1
+        return min(os.cpu_count() or 1, 4)
 
     @property
     def resolved_storage_dir(self) -> Path:

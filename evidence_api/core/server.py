@@ -12,15 +12,28 @@ hold. :class:`GuardedH11Protocol` adds both:
   closed;
 - a client address with ``max_connections_per_client`` open connections gets
   ``429`` (problem+json, ``Retry-After``) on the next one, which is then closed.
+
+Several worker processes (``EVIDENCE_WORKERS``) serve one listening socket, bound
+once by the first process (:func:`listening_socket`) and inherited by the others
+(:func:`spawn_workers`); the kernel hands each new connection to one of them. The
+limits above hold per process: a client address may hold
+``max_connections_per_client`` connections in each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
+import signal
+import socket
+import subprocess
+import sys
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 #: Open connections per client address, across the server's protocol instances.
@@ -128,3 +141,101 @@ def uvicorn_options(settings: Any) -> dict[str, Any]:
         "limit_concurrency": settings.max_connections,
         "h11_max_incomplete_event_size": 64 * 1024,  # request line + headers
     }
+
+
+def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """The service's TCP socket, bound and listening, to share with worker processes."""
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = info[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _prctl() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+#: looked up before any fork: the child between fork and exec only calls it
+_PRCTL = _prctl() if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """The worker gets SIGTERM when the process that started it ends (even by kill -9)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn_workers(
+    count: int, sock: socket.socket, command: Sequence[str]
+) -> list[subprocess.Popen[bytes]]:
+    """Start ``count`` worker processes running ``command`` followed by
+    ``--listen-fd <fd>``: each serves ``sock`` (inherited) until the first process ends."""
+    fd = sock.fileno()
+    return [
+        subprocess.Popen(  # noqa: S603 - our own command line
+            [*command, "--listen-fd", str(fd)],
+            pass_fds=(fd,),
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prepared libc call
+        )
+        for _ in range(count)
+    ]
+
+
+def stop_workers(workers: Sequence[subprocess.Popen[bytes]], timeout: float = 15.0) -> None:
+    """SIGTERM each worker (they finish their requests), then wait; SIGKILL stragglers."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def inherited_socket(fd: int) -> socket.socket:
+    """The listening socket a worker process was handed (its family read from the fd)."""
+    return socket.socket(fileno=fd)
+
+
+class Workers:
+    """The worker processes of one ``evidence serve`` and the socket they share with it:
+    :attr:`sockets` is what the first process's uvicorn serves (``None``: it binds its own
+    socket, there being no workers)."""
+
+    def __init__(
+        self, sock: socket.socket | None = None, processes: Sequence[subprocess.Popen[bytes]] = ()
+    ) -> None:
+        self.sockets = [sock] if sock is not None else None
+        self.processes = list(processes)
+
+    def stop(self) -> None:
+        stop_workers(self.processes)
+
+
+def start_workers(count: int, host: str, port: int, command: Sequence[str]) -> Workers:
+    """For ``count`` server processes in all: the listening socket, and ``count - 1``
+    workers running ``command`` on it (none, and no socket, when ``count`` is 1)."""
+    if count <= 1:
+        return Workers()
+    sock = listening_socket(host, port)
+    return Workers(sock, spawn_workers(count - 1, sock, command))
+
+
+def serve(app: Any, sock: socket.socket, settings: Any, **options: Any) -> None:
+    """Run uvicorn on the already listening ``sock`` with the service's connection limits."""
+    config = uvicorn.Config(app, **uvicorn_options(settings), **options)
+    uvicorn.Server(config).run(sockets=[sock])
