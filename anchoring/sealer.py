@@ -17,6 +17,8 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from anchoring.issuing import issue_checkpoint
 from anchoring.log import MerkleLog
+from anchoring.queue import CheckpointRecord
+from anchoring.reader import announce
 from anchoring.schema import log_checkpoint, log_entry, merkle_log
 from anchoring.store.sql import SqlNodeStore
 from verifier.note import SignerKey
@@ -66,6 +68,8 @@ def seal_once(engine: Engine, signer: SignerKey, *, max_batch: int) -> SealResul
         root = tree.root(size)
         note = issue_checkpoint(signer, size, root)
         conn.execute(insert(log_checkpoint).values(size=size, root=root, note=note, created_at=now))
+    # After the commit: readers in this process serve it from memory from now on.
+    announce(engine, CheckpointRecord(size, root, note, now))
     # One line per signed checkpoint (after the commit: only what is durable is logged).
     log.info(
         "sealed %d entries: checkpoint size %d root %s",

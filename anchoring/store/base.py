@@ -9,6 +9,9 @@ from typing import Protocol
 
 from anchoring.layout import NodeID
 
+#: ids per :meth:`NodeStore.size_and_nodes` call: a proof or a root needs at most 2 * 64 + 2
+MAX_READ = 1000
+
 
 @dataclass(frozen=True)
 class NodeRun:
@@ -31,6 +34,12 @@ class NodeStore(Protocol):
 
     def get_nodes(self, ids: Sequence[NodeID]) -> list[bytes]:
         """Hashes of ``ids``, in order; ``MissingNodeError`` if any is absent."""
+        ...
+
+    def size_and_nodes(self, ids: Sequence[NodeID]) -> tuple[int, list[bytes | None]]:
+        """The committed size and the hashes of ``ids`` (``None`` where absent), seen in one
+        consistent state without a transaction block: one statement on SQL, so a proof costs
+        one round trip. For O(log n) nodes (a root or a proof), at most ``MAX_READ`` ids."""
         ...
 
     def append(self, runs: Sequence[NodeRun], old_size: int, new_size: int) -> None:

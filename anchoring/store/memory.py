@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from anchoring.errors import ConcurrentAppendError, MissingNodeError
 from anchoring.layout import NodeID
-from anchoring.store.base import NodeRun
+from anchoring.store.base import MAX_READ, NodeRun
 
 
 class MemoryNodeStore:
@@ -30,6 +30,17 @@ class MemoryNodeStore:
             return [levels[level][index] for level, index in ids]
         except IndexError as exc:
             raise MissingNodeError(f"node missing among {list(ids)[:4]}") from exc
+
+    def size_and_nodes(self, ids: Sequence[NodeID]) -> tuple[int, list[bytes | None]]:
+        if len(ids) > MAX_READ:
+            raise ValueError(f"{len(ids)} ids in one read, at most {MAX_READ}")
+        self.reads += len(ids)
+        levels = self._levels
+        out: list[bytes | None] = []
+        for level, index in ids:
+            row = levels[level] if level < len(levels) else []
+            out.append(row[index] if 0 <= index < len(row) else None)
+        return self._size, out
 
     def append(self, runs: Sequence[NodeRun], old_size: int, new_size: int) -> None:
         if old_size != self._size:

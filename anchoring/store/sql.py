@@ -13,23 +13,28 @@ Tables (created by the Alembic migration ``0001_merkle_log``):
 The store works on a :class:`~sqlalchemy.engine.Connection` when given one, so
 the caller (the sealer) can append to the log in the same transaction that
 marks its entries sealed; given an :class:`~sqlalchemy.engine.Engine`, each
-call runs in its own transaction.
+call runs in its own transaction, except reads (:meth:`SqlNodeStore.size_and_nodes`):
+one statement reads the size and the tiles together, which needs no transaction
+block, so it runs in autocommit (:func:`read_retrying`): one round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from anchoring.errors import ConcurrentAppendError, MissingNodeError
 from anchoring.layout import NodeID
 from anchoring.schema import HASH, TILE_WIDTH, merkle_log, merkle_tile, metadata
-from anchoring.store.base import NodeRun
+from anchoring.store.base import MAX_READ, NodeRun
 
-__all__ = ["SqlNodeStore", "merkle_log", "merkle_tile", "metadata", "tile_id"]
+__all__ = ["SqlNodeStore", "merkle_log", "merkle_tile", "metadata", "read_retrying", "tile_id"]
+
+T = TypeVar("T")
 
 LEVEL_SHIFT = 56
 #: ids per IN look-up
@@ -39,6 +44,44 @@ LOOKUP_BATCH = 1000
 def tile_id(level: int, index: int) -> int:
     """The row id of the tile holding node ``(level, index)``."""
     return (level << LEVEL_SHIFT) | (index // TILE_WIDTH)
+
+
+#: The size and the tiles of a read in one statement: the size row outer-joined to the
+#: tiles, so the size comes back even when no tile matches (one row, tile NULL) or none
+#: is asked for. No size row (a database migrated only to 0001): no row, size 0.
+_SIZE_AND_TILES = (
+    select(merkle_log.c.size, merkle_tile.c.id, merkle_tile.c.hashes)
+    .select_from(
+        merkle_log.outerjoin(merkle_tile, merkle_tile.c.id.in_(bindparam("keys", expanding=True)))
+    )
+    .where(merkle_log.c.id == 1)
+)
+
+
+def read_retrying(engine: Engine, read: Callable[[Connection], T]) -> T:
+    """``read(conn)`` on a pooled connection outside any transaction block, and once more
+    on a fresh connection if the first one turns out to be dead.
+
+    Autocommit: on PostgreSQL no BEGIN and no COMMIT, so a one-statement read is one
+    round trip (SQLite's driver opens no transaction for a SELECT anyway). Instead of
+    pinging every connection before use (a round trip per request), a connection the
+    server dropped (restart, ``pg_terminate_backend``, an idle timeout) fails its
+    statement; SQLAlchemy then invalidates it and the pool, and the read, which
+    changes nothing, is simply repeated on a new connection.
+    """
+    try:
+        return _read_once(engine, read)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return _read_once(engine, read)
+
+
+def _read_once(engine: Engine, read: Callable[[Connection], T]) -> T:
+    with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        return read(conn)
 
 
 class SqlNodeStore:
@@ -86,6 +129,28 @@ class SqlNodeStore:
                 raise MissingNodeError(f"node ({level}, {index}) is not in merkle_tile")
             out.append(digest)
         return out
+
+    def size_and_nodes(self, ids: Sequence[NodeID]) -> tuple[int, list[bytes | None]]:
+        if len(ids) > MAX_READ:
+            raise ValueError(f"{len(ids)} ids in one read, at most {MAX_READ}")
+        keys = sorted({tile_id(level, index) for level, index in ids})
+
+        def read(conn: Connection) -> tuple[int, dict[int, bytes]]:
+            rows = conn.execute(_SIZE_AND_TILES, {"keys": keys}).all()
+            size = int(rows[0][0]) if rows else 0
+            return size, {int(r[1]): bytes(r[2]) for r in rows if r[1] is not None}
+
+        if isinstance(self._bind, Connection):
+            size, tiles = read(self._bind)
+        else:
+            size, tiles = read_retrying(self._bind, read)
+        self.reads += len(ids)
+        out: list[bytes | None] = []
+        for level, index in ids:
+            offset = (index % TILE_WIDTH) * HASH
+            digest = tiles.get(tile_id(level, index), b"")[offset : offset + HASH]
+            out.append(digest if len(digest) == HASH else None)
+        return size, out
 
     def append(self, runs: Sequence[NodeRun], old_size: int, new_size: int) -> None:
         # Cut each level's run into tile-aligned slices; only a level's first

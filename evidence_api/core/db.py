@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:  # Alembic loads only when there is something to migrate
@@ -63,7 +64,30 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # No pool_pre_ping: it costs a round trip on every checkout, as much as the one-statement
+    # proof read itself. A connection the server closed while it sat in the pool has its
+    # goodbye (an error message, then EOF) waiting on the socket, which a zero-timeout poll
+    # sees without a round trip; a connection that dies unnoticed fails its statement, and
+    # the reads that matter retry once (anchoring.store.sql.read_retrying).
+    engine = create_engine(url)
+    event.listen(engine, "checkout", _drop_if_closed_by_server)
+    return engine
+
+
+def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled connection with unread input: an idle PostgreSQL connection is sent
+    nothing unless the server is closing it. The pool then opens a fresh one."""
+    fileno = getattr(dbapi_conn, "fileno", None)
+    if fileno is None:
+        return
+    poller = select.poll()
+    try:
+        poller.register(fileno(), select.POLLIN)
+    except Exception as exc:  # closed on our side: no socket left (the error is the driver's)
+        raise DisconnectionError(f"pooled connection unusable: {exc}") from exc
+    closed = bool(poller.poll(0))
+    if closed:
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def alembic_config(url: str) -> Config:

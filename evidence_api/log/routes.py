@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from anchoring.reader import reader_for
 from evidence_api.core.deps import RuntimeDep
 from evidence_api.core.guard import GuardedRoute
 from evidence_api.core.schemas import problem_responses
@@ -26,8 +27,7 @@ Size = Annotated[int, Query(ge=0, le=2**63 - 1)]
     summary="Latest signed checkpoint (C2SP tlog-checkpoint signed note)",
 )
 def get_checkpoint(runtime: RuntimeDep) -> PlainTextResponse:
-    with runtime.engine.connect() as conn:
-        return PlainTextResponse(log_service.checkpoint(conn).note)
+    return PlainTextResponse(log_service.checkpoint(reader_for(runtime.engine)).note)
 
 
 @router.get("/key", response_class=PlainTextResponse, summary="The log's verifier key (vkey)")
@@ -44,8 +44,9 @@ def inclusion_proof(
 ) -> InclusionProofOut:
     """RFC 9162 inclusion proof of a leaf (by index or leaf hash) in the tree of ``size``
     (default: the latest checkpoint)."""
-    with runtime.engine.connect() as conn:
-        return log_service.inclusion(conn, index=index, leaf_hash_hex=leaf_hash, size=size)
+    return log_service.inclusion(
+        reader_for(runtime.engine), index=index, leaf_hash_hex=leaf_hash, size=size
+    )
 
 
 @router.get("/proof/consistency", response_model=ConsistencyProofOut, responses=ERRORS)
@@ -55,8 +56,7 @@ def consistency_proof(
     second: Annotated[int | None, Query(alias="to", ge=1, le=2**63 - 1)] = None,
 ) -> ConsistencyProofOut:
     """RFC 9162 consistency proof between two published tree sizes."""
-    with runtime.engine.connect() as conn:
-        return log_service.consistency(conn, first=first, second=second)
+    return log_service.consistency(reader_for(runtime.engine), first=first, second=second)
 
 
 @router.get(
