@@ -34,7 +34,8 @@ class DualHasher:
         self._sm3 = sm3()
         self.size = 0
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Hash ``chunk`` (a memoryview must be of bytes: its length counts them)."""
         self._sha256.update(chunk)
         self._sm3.update(chunk)
         self.size += len(chunk)

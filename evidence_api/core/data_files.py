@@ -87,4 +87,7 @@ def prepare_data_dir(settings: Settings) -> None:
     clean_spool(spool, settings.spool_stale_after)
     if settings.storage == "local":
         private_dir(settings.resolved_storage_dir)
+        incoming = settings.resolved_storage_dir / ".incoming"  # uploads land here too
+        if incoming.is_dir():
+            clean_spool(incoming, settings.spool_stale_after)
     private_sqlite(settings.resolved_database_url)

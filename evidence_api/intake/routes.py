@@ -136,7 +136,8 @@ async def submit_evidence(
     form = await receive_form(
         request.stream(),
         request.headers.get("content-type"),
-        spool=settings.resolved_spool_dir,
+        # where the store takes the file from without a copy (local: beside its objects)
+        spool=await run_in_threadpool(runtime.store.spool_dir, settings.resolved_spool_dir),
         max_file_bytes=settings.max_file_bytes,
         max_files=settings.max_files,
         max_metadata_bytes=settings.max_metadata_bytes,

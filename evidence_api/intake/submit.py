@@ -209,7 +209,8 @@ def _store_all(
 ) -> tuple[list[StoredObject], StoredObject]:
     """Write every file and the manifest concurrently; all must succeed."""
     store, pool = recorder.store, recorder.io_pool
-    pending = [pool.submit(store.put_file, f.path, f.digest, f.media_type) for f in files]
+    # Received into store.spool_dir: stored without a copy or a second hash.
+    pending = [pool.submit(store.put_spooled, f.path, f.digest, f.media_type) for f in files]
     pending.append(pool.submit(store.put_bytes, manifest, "application/json"))
     try:
         done = [future.result() for future in pending]

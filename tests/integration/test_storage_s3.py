@@ -411,6 +411,7 @@ def test_large_file_goes_up_in_a_checksummed_multipart_upload(
         s3_store.bucket,
         retention_days=1,
         part_size=MIN_PART_SIZE,
+        single_put_max=MIN_PART_SIZE,
     )
     path = tmp_path / "capture.mp4"
     digest = write_random(path, 12 * MIB + 123)
@@ -463,7 +464,8 @@ def test_a_file_that_does_not_match_its_digest_is_refused(
     s3_store: S3ObjectStore, seaweed: SeaweedS3, tmp_path: Path, defect: str, size: int
 ) -> None:
     """A tampered expectation stores nothing: neither under the claimed key nor
-    under the file's real one (single PUT: refused before sending; multipart:
+    under the file's real one (single PUT: a wrong size is refused before sending,
+    a wrong SHA-256 by the server, which checks the checksum we send; multipart:
     aborted before completion)."""
     store = S3ObjectStore(
         seaweed.endpoint,
@@ -472,6 +474,7 @@ def test_a_file_that_does_not_match_its_digest_is_refused(
         s3_store.bucket,
         retention_days=1,
         part_size=MIN_PART_SIZE,
+        single_put_max=MIN_PART_SIZE,
     )
     path = tmp_path / "evidence.bin"
     real = write_random(path, size)

@@ -11,6 +11,11 @@ or a delete marker. So a write reports the version it created
 (:attr:`StoredObject.version_id`), the caller records it, and a read asks for
 exactly that version; the locked original is then what is served, whatever
 has been stacked on it since.
+
+Intake writes each file once: it receives the upload into the folder the store
+names (:meth:`ObjectStore.spool_dir`) while hashing it, and hands the file to
+:meth:`ObjectStore.put_spooled`, which stores it without copying or hashing it
+again where it can (docs/design.md §11.1, §11.2).
 """
 
 from __future__ import annotations
@@ -64,6 +69,21 @@ class ObjectStore(Protocol):
         the stored size and SHA-256 after the write (``StorageIntegrityError``).
         Large files go up in a multipart upload; memory stays bounded.
         """
+        ...
+
+    def spool_dir(self, default: Path) -> Path:
+        """The folder to receive a file in for :meth:`put_spooled`: one the store can take
+        it from without a copy (the local store: its own staging folder, on the objects'
+        file system), else ``default``."""
+        ...
+
+    def put_spooled(self, path: Path, digest: FileDigest, media_type: str) -> StoredObject:
+        """Store the file at ``path``, received into :meth:`spool_dir` while ``digest``
+        was computed over exactly the bytes written to it: one pass, no copy and no
+        second hash (the local store fsyncs it and renames it into place; S3 sends it in
+        one PUT whose SHA-256 checksum the server verifies). The file is consumed: moved
+        into the store, or left for the caller to delete. A file elsewhere is stored as
+        :meth:`put_file` would."""
         ...
 
     def put_bytes(self, data: bytes, media_type: str) -> StoredObject:

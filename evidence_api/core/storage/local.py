@@ -1,8 +1,11 @@
 """The embedded object store: a local folder, written atomically, read-only afterwards.
 
-Layout ``<root>/sha256/<2 hex>/<64 hex>``; a write hashes while it copies into
-``.incoming``, fsyncs, renames into place under a lock, and leaves files 0o400 and directories
-0o500. Keys other than ``sha256/<64 hex>`` never reach the file system (docs/design.md §11.2).
+Layout ``<root>/sha256/<2 hex>/<64 hex>``. Uploads are received into ``.incoming``
+(:meth:`LocalObjectStore.spool_dir`) while intake hashes them, then fsynced and renamed into
+place (:meth:`~LocalObjectStore.put_spooled`): each byte written once, hashed once. Any other
+file is hashed while it is copied into ``.incoming``, then fsynced and renamed the same way.
+Renames happen under a lock; files end 0o400 and directories 0o500. Keys other than
+``sha256/<64 hex>`` never reach the file system (docs/design.md §11.2).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ READ_ONLY = 0o400
 SEALED_DIR = 0o500
 #: A directory while a new object is renamed into it (under the store's lock).
 OPEN_DIR = 0o700
+#: Where uploads are received and copies staged, on the objects' file system.
+INCOMING = ".incoming"
 
 
 def _sha256_of_key(key: str) -> str:
@@ -81,6 +86,49 @@ class LocalObjectStore:
         _check_digest(digest)
         with open(path, "rb") as source:
             return self._put(source, digest)
+
+    def spool_dir(self, default: Path) -> Path:
+        """``<root>/.incoming``: a file received there is renamed into place, never copied."""
+        staging = self.root / INCOMING
+        try:
+            staging.mkdir(mode=OPEN_DIR, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailableError(f"cannot write to {self.root}: {exc}") from exc
+        return staging
+
+    def put_spooled(self, path: Path, digest: FileDigest, media_type: str) -> StoredObject:
+        """fsync the received file, make it read-only and rename it under its key.
+
+        ``digest`` is what the receiver computed over the bytes it wrote, so the file is
+        neither copied nor hashed again. ``StorageIntegrityError`` if its size is not
+        ``digest.size`` (nothing stored). Already stored: the file is left for the
+        caller to delete. A file outside ``.incoming`` is copied by :meth:`put_file`.
+        """
+        _check_digest(digest)
+        if path.parent != self.root / INCOMING:
+            return self.put_file(path, digest, media_type)
+        key = content_key(digest.sha256)
+        target = self.path_of(key)
+        stored = StoredObject(key, digest.size, digest.sha256, digest.sm3)
+        if self._existing(target, key, digest.size):
+            return stored
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                if size != digest.size:
+                    raise StorageIntegrityError(
+                        f"the received file {path.name} has {size} bytes, its digest says "
+                        f"{digest.size}; nothing stored"
+                    )
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.chmod(path, READ_ONLY)
+            self._rename_into(path, target)
+        except OSError as exc:
+            raise StorageUnavailableError(f"cannot store {key} in {self.root}: {exc}") from exc
+        return stored
 
     def put_bytes(self, data: bytes, media_type: str) -> StoredObject:
         hasher = DualHasher()
@@ -130,7 +178,7 @@ class LocalObjectStore:
         if self._existing(target, key, digest.size):
             return stored
         try:
-            staging = self.root / ".incoming"
+            staging = self.root / INCOMING
             staging.mkdir(mode=OPEN_DIR, parents=True, exist_ok=True)
             fd, temp_name = tempfile.mkstemp(dir=staging, prefix="object-")
         except OSError as exc:
@@ -153,13 +201,22 @@ class LocalObjectStore:
                 # Same file system, so the rename is atomic; identical content under
                 # a content key makes replacing a concurrent twin harmless.
                 os.replace(temp, target)
-                _fsync_dir(target.parent)
+            # Outside the store's lock: concurrent writers' fsyncs then share journal commits.
+            _fsync_dir(target.parent)
         except OSError as exc:
             raise StorageUnavailableError(f"cannot store {key} in {self.root}: {exc}") from exc
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
         return stored
+
+    def _rename_into(self, source: Path, target: Path) -> None:
+        with self._opened(target.parent):
+            # Same file system, so the rename is atomic; identical content under
+            # a content key makes replacing a concurrent twin harmless.
+            os.replace(source, target)
+        # Outside the store's lock: concurrent writers' fsyncs then share journal commits.
+        _fsync_dir(target.parent)
 
     @staticmethod
     def _copy(source: BinaryIO, fd: int) -> FileDigest:

@@ -1,8 +1,11 @@
 """S3 with Object Lock (MinIO, SeaweedFS, Ceph RGW, AWS) through the ``minio`` SDK.
 
 Every object is written under COMPLIANCE retention at its content address and checked end to
-end: re-hashed on the way in, the server's SHA-256 checksum (whole-object or composite), the
-written version read back, hashed again on the way out (docs/design.md §11.1).
+end: the server verifies the SHA-256 checksum we send (whole-object, or per part and composite
+for multipart uploads), the written version is read back, and bytes are hashed again on the way
+out (docs/design.md §11.1). A file goes up in one PUT streamed from disk whose SHA-256 (the one
+intake computed) is both the signature's payload hash and the checksum, so it is read once and
+hashed by nobody on our side again.
 """
 
 from __future__ import annotations
@@ -22,15 +25,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import urlunsplit
 
 import certifi
 import urllib3
 from minio import Minio
+from minio import time as minio_time
 from minio.commonconfig import COMPLIANCE
 from minio.datatypes import CompleteMultipartUploadResult
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import DictType, check_bucket_name
 from minio.retention import Retention
+from minio.signer import sign_v4_s3
 from minio.xml import Element, SubElement, findtext, getbytes
 from urllib3.response import BaseHTTPResponse
 from urllib3.util import Retry, Timeout
@@ -52,6 +58,10 @@ MIB = 1 << 20
 MIN_PART_SIZE = 5 * MIB
 MAX_PART_SIZE = 5 * 1024 * MIB
 MAX_PARTS = 10_000
+#: S3's largest single PutObject; larger files go up in a multipart upload.
+MAX_SINGLE_PUT = 5 * 1024 * MIB
+#: Bytes read from the file and sent per socket write in a streamed PUT.
+SEND_BLOCK = MIB
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _KEY = re.compile(r"sha256/([0-9a-f]{64})")
@@ -78,6 +88,7 @@ def default_http_client(
     return urllib3.PoolManager(
         timeout=Timeout(connect=connect_timeout, read=read_timeout),
         maxsize=10,
+        blocksize=SEND_BLOCK,  # a streamed PUT sends its file a megabyte per write
         cert_reqs="CERT_REQUIRED",
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
         retries=Retry(
@@ -132,7 +143,8 @@ def _translate(what: str) -> Iterator[None]:
             raise ObjectNotFoundError(detail) from exc
         if exc.code in _CORRUPTED:
             raise StorageIntegrityError(
-                f"{detail} (the server received other bytes than were sent; nothing stored)"
+                f"{detail} (the file is not what its digest says, or it changed on the way; "
+                "the server stored nothing)"
             ) from exc
         if status >= 500 or status in (401, 403) or exc.code == "NoSuchBucket":
             raise StorageUnavailableError(detail) from exc
@@ -159,23 +171,31 @@ class S3ObjectStore:
         region: str | None = None,
         retention_days: int,
         part_size: int = 16 * MIB,
+        single_put_max: int = MAX_SINGLE_PUT,
         client: Minio | None = None,
         check_existing: bool = True,
     ) -> None:
-        """``check_existing=False`` skips the HEAD before each write: the object is
-        written as a fresh, locked version whatever the key already holds (keys are
-        content addresses, so a repeat stores the same bytes), saving a round trip."""
+        """Files up to ``single_put_max`` bytes go up in one streamed PUT, larger ones in
+        a multipart upload of ``part_size`` parts. ``check_existing=False`` skips the HEAD
+        before each write: the object is written as a fresh, locked version whatever the
+        key already holds (keys are content addresses, so a repeat stores the same bytes),
+        saving a round trip."""
         if retention_days < 1:
             raise ValueError(f"retention_days must be at least 1, got {retention_days}")
         if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
             raise ValueError(
                 f"part_size must be between {MIN_PART_SIZE} and {MAX_PART_SIZE}, got {part_size}"
             )
+        if not 0 <= single_put_max <= MAX_SINGLE_PUT:
+            raise ValueError(
+                f"single_put_max must be between 0 and {MAX_SINGLE_PUT}, got {single_put_max}"
+            )
         check_bucket_name(bucket)  # ValueError now rather than at the first request
         self.bucket = bucket
         self.region = region
         self.retention_days = retention_days
         self.part_size = part_size
+        self.single_put_max = single_put_max
         self.check_existing = check_existing
         # Building the client does no I/O; the first request connects.
         self._client = client or Minio(
@@ -229,10 +249,32 @@ class S3ObjectStore:
     # -- ObjectStore --------------------------------------------------------
 
     def put_file(self, path: Path, digest: FileDigest, media_type: str) -> StoredObject:
+        """Send the file as it is on disk; the server checks it against ``digest``.
+
+        Up to ``single_put_max``: one PUT streamed from the file, carrying
+        ``digest.sha256`` as its checksum, so S3 refuses other bytes (``BadDigest``,
+        nothing stored) and the file is read once and not hashed here. The size is
+        checked before anything is sent. Larger: a multipart upload, re-hashed as it is
+        read. ``StorageIntegrityError`` on any mismatch.
+        """
         if not _SHA256_HEX.fullmatch(digest.sha256):
             raise ValueError(f"digest.sha256 is not 64 lowercase hex: {digest.sha256!r}")
         with open(path, "rb") as source:
+            size = os.fstat(source.fileno()).st_size
+            if size != digest.size:
+                raise StorageIntegrityError(
+                    f"the file is not what its digest says: it has {size} bytes, expected "
+                    f"{digest.size}; nothing stored"
+                )
             return self._put(source, digest, media_type)
+
+    def spool_dir(self, default: Path) -> Path:
+        """``default``: the upload goes from there to S3 in one PUT, wherever it lies."""
+        return default
+
+    def put_spooled(self, path: Path, digest: FileDigest, media_type: str) -> StoredObject:
+        """:meth:`put_file`: one streamed PUT, the SHA-256 intake computed as its checksum."""
+        return self.put_file(path, digest, media_type)
 
     def put_bytes(self, data: bytes, media_type: str) -> StoredObject:
         hasher = DualHasher()
@@ -278,7 +320,7 @@ class S3ObjectStore:
                 key,
                 existing.size,
             )
-        if digest.size <= self.part_size:
+        if digest.size <= self.single_put_max:
             written = self._put_single(key, source, digest, media_type, until)
         else:
             written = self._put_multipart(key, source, digest, media_type, until)
@@ -305,22 +347,64 @@ class S3ObjectStore:
     def _put_single(
         self, key: str, source: BinaryIO, digest: FileDigest, media_type: str, until: datetime
     ) -> _Written:
-        data = source.read(digest.size + 1)  # one byte more shows a longer file
-        _require_same(_sha256_digest(data), digest)
+        """One PutObject streamed from ``source`` (exactly ``digest.size`` bytes from its
+        start), under COMPLIANCE retention, with ``x-amz-checksum-sha256``.
+
+        The SDK would read the body into memory and hash it again to sign it; the
+        request is built here instead, with ``digest.sha256`` as the signed payload
+        hash, so the file is read once and hashed by the server alone.
+        """
         checksum = _b64(bytes.fromhex(digest.sha256))
+        headers: DictType = {
+            "Content-Type": media_type,
+            "Content-Length": str(digest.size),
+            "x-amz-checksum-sha256": checksum,
+            "x-amz-object-lock-mode": COMPLIANCE,
+            "x-amz-object-lock-retain-until-date": until.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
         with _translate(f"writing {key}"):
-            result = self._client.put_object(
-                self.bucket,
-                key,
-                io.BytesIO(data),
-                len(data),
-                content_type=media_type,
-                # x-amz-* entries go out as headers, not as user metadata.
-                metadata={"x-amz-checksum-sha256": checksum},
-                retention=Retention(COMPLIANCE, until),
-                part_size=max(self.part_size, len(data)),
+            response = self._send("PUT", key, _Exactly(source, digest.size), headers, digest.sha256)
+        return _Written(response.headers.get("x-amz-version-id"), checksum)
+
+    def _send(
+        self, method: str, key: str, body: _Exactly, headers: DictType, payload_sha256: str
+    ) -> BaseHTTPResponse:
+        """A signed request whose body streams from a file; S3 errors raised as the SDK's."""
+        client = self._client
+        region = client._get_region(self.bucket)
+        url = client._base_url.build(
+            method=method, region=region, bucket_name=self.bucket, object_name=key
+        )
+        date = minio_time.utcnow()
+        headers = {
+            **headers,
+            "Host": url.netloc,
+            "User-Agent": client._user_agent,
+            "x-amz-date": minio_time.to_amz_date(date),
+            "x-amz-content-sha256": payload_sha256,
+        }
+        creds = client._provider.retrieve() if client._provider else None
+        if creds is not None:
+            if creds.session_token:
+                headers["X-Amz-Security-Token"] = creds.session_token
+            headers = sign_v4_s3(
+                method=method,
+                url=url,
+                region=region,
+                headers=headers,
+                credentials=creds,
+                content_sha256=payload_sha256,
+                date=date,
             )
-        return _Written(result.version_id, checksum)
+        response = client._http.urlopen(method, urlunsplit(url), body=body, headers=headers)
+        if response.status in (200, 204):
+            return response
+        if response.data and "xml" in response.headers.get("content-type", ""):
+            raise S3Error.fromxml(response)
+        raise ServerError(
+            f"{method} {key}: server failed with HTTP status code {response.status}",
+            response.status,
+        )
 
     def _put_multipart(
         self, key: str, source: BinaryIO, digest: FileDigest, media_type: str, until: datetime
@@ -560,9 +644,37 @@ class S3ObjectStore:
         )
 
 
-def _sha256_digest(data: bytes) -> FileDigest:
-    """Size and SHA-256 of ``data`` (SM3 left empty: :func:`_require_same` ignores it)."""
-    return FileDigest("", len(data), hashlib.sha256(data).hexdigest(), "")
+class _Exactly:
+    """The first ``size`` bytes of a file, as a request body: read a block at a time,
+    and rewound (``tell``/``seek``) when urllib3 retries the request."""
+
+    def __init__(self, source: BinaryIO, size: int) -> None:
+        self._source = source
+        self._size = size
+        self._pos = 0
+        source.seek(0)
+
+    def read(self, n: int = -1) -> bytes:
+        left = self._size - self._pos
+        want = left if n < 0 else min(n, left)
+        data = self._source.read(want)
+        if len(data) < want:
+            raise StorageIntegrityError(
+                f"the file ended after {self._pos + len(data)} of {self._size} bytes while "
+                "it was sent; nothing stored"
+            )
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence != io.SEEK_SET:
+            raise OSError("a request body is only rewound to a position")
+        self._source.seek(pos)
+        self._pos = pos
+        return pos
 
 
 def _require_same(read: FileDigest, claimed: FileDigest) -> None:
