@@ -3,7 +3,8 @@
 The artifact (ABI, creation and runtime bytecode) is built by ``contracts/compile.js`` and
 committed at ``contracts/build/EvidenceLog.json``; ``EVIDENCE_CONTRACT_ARTIFACT`` points
 elsewhere (e.g. an installed copy). Nothing here reads a file or connects to a chain at import
-time.
+time, and eth-abi / eth-utils are imported when a revert is decoded (not by the service's
+start).
 """
 
 from __future__ import annotations
@@ -15,10 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from eth_abi.abi import decode as abi_decode
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
 from verifier.chain.abi import log_id_for
 
@@ -97,6 +94,8 @@ def _type_string(param: Mapping[str, Any]) -> str:
 
 def error_selectors(abi: ABI) -> dict[bytes, tuple[str, list[str]]]:
     """``{selector: (error name, [arg types])}`` for the ABI's custom errors."""
+    from eth_utils.crypto import keccak  # noqa: PLC0415 - not at the service's start
+
     out: dict[bytes, tuple[str, list[str]]] = {}
     for entry in abi:
         if entry.get("type") != "error":
@@ -157,6 +156,8 @@ def decode_revert(exc: BaseException, abi: ABI) -> tuple[str, tuple[Any, ...]] |
     ``None`` means the exception carries no revert data, or data matching none of the ABI's
     errors (e.g. a revert string, a panic, or another contract's error).
     """
+    from eth_abi.abi import decode as abi_decode  # noqa: PLC0415 - not at the service's start
+
     data = _revert_data(exc)
     if data is None or len(data) < 4:
         return None
@@ -173,6 +174,8 @@ def decode_revert(exc: BaseException, abi: ABI) -> tuple[str, tuple[Any, ...]] |
 
 def _checksummed(kind: str, value: Any) -> Any:
     """Addresses as web3 returns them (EIP-55 checksummed), also inside arrays."""
+    from eth_utils.address import to_checksum_address  # noqa: PLC0415
+
     if kind == "address":
         return to_checksum_address(value)
     if kind.startswith("address[") and isinstance(value, tuple | list):

@@ -333,6 +333,10 @@ class ManagedAnvil:
         self._down: str | None = "not started"
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        #: set once the first spawn has a process (or failed), and once it answers (or failed)
+        self._launched = threading.Event()
+        self._answered = threading.Event()
+        self._failure: list[NodeError] = []
 
     @property
     def url(self) -> str:
@@ -350,29 +354,51 @@ class ManagedAnvil:
         return "ok" if down is None else f"unavailable: {down}"
 
     def start(self, timeout: float = 20.0) -> str:
+        """Start the node and return its URL once it answers (:meth:`launch`, then
+        :meth:`wait_ready`)."""
+        self.launch(timeout)
+        return self.wait_ready()
+
+    def launch(self, timeout: float = 20.0) -> None:
+        """Take the state file's lock and start anvil from the supervisor thread; return
+        as soon as its process runs, before it answers (:meth:`wait_ready` waits for
+        that). What refuses a start at once (no anvil, the lock held by another process,
+        the port taken, a state file cut short without a copy) raises here."""
         if anvil_binary() is None:
             raise NodeError(
                 "anvil is not installed (run `make install`, or set EVIDENCE_ANVIL_BIN)"
             )
         self._lock.acquire()
         self._stopping.clear()
-        started = threading.Event()
-        failure: list[NodeError] = []
+        self._launched.clear()
+        self._answered.clear()
+        self._failure.clear()
         self._thread = threading.Thread(
             target=self._supervise,
-            args=(timeout, started, failure),
+            args=(timeout,),
             name=f"anvil-supervisor-{self.port}",
             daemon=True,
         )
         self._thread.start()
-        started.wait()
-        if failure:
-            self._thread.join()
-            self._thread = None
-            self._lock.release()
-            raise failure[0]
+        self._launched.wait()
+        if self._failure:
+            self._failed()
+
+    def wait_ready(self) -> str:
+        """Wait until the node launched by :meth:`launch` answers; its URL. Raises
+        :class:`NodeError` if it exited, did not answer in time, or was stopped first."""
+        self._answered.wait()
+        if self._failure:
+            self._failed()
         log.info("managed anvil on %s (state %s)", self.url, self.state_file)
         return self.url
+
+    def _failed(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._lock.release()
+        raise self._failure[0]
 
     def stop(self) -> None:
         """Stop supervising; SIGTERM anvil so it dumps its state (kill if it lingers);
@@ -398,16 +424,15 @@ class ManagedAnvil:
 
     # --- the supervisor thread -------------------------------------------------------
 
-    def _supervise(
-        self, timeout: float, started: threading.Event, failure: list[NodeError]
-    ) -> None:
+    def _supervise(self, timeout: float) -> None:
         try:
             self._spawn(timeout)
         except NodeError as exc:
-            failure.append(exc)
+            self._failure.append(exc)
             return
         finally:
-            started.set()
+            self._launched.set()
+            self._answered.set()
         try:
             self._watch(timeout)
         finally:
@@ -503,6 +528,7 @@ class ManagedAnvil:
                 preexec_fn=preexec,  # noqa: PLW1509 - prctl only, looked up before the fork
             )
         self.process = process
+        self._launched.set()
         deadline = time.monotonic() + timeout
         while not rpc_ready(self.url):
             if process.poll() is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from evidence_api.core.config import Settings, get_settings
 from evidence_api.core.deps import RuntimeDep
@@ -61,6 +63,33 @@ def problem(
 #: Problem titles of the framework's own refusals (unknown route, wrong method, ...);
 #: another status is titled ``error``.
 HTTP_TITLES = {status: status_title(status) for status in (400, 404, 405, 413, 415, 422)}
+
+
+#: API paths whose answer states the chain (the package's ``chain.json``)
+NEEDS_CHAIN = re.compile(r"/v1/evidence/[^/]+/package")
+
+
+class ChainPending:
+    """While ``evidence serve`` is still binding its chain (it listens first), requests
+    whose answer states the chain get 503, problem+json with ``Retry-After``: never a
+    package without its chain facts, never a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and NEEDS_CHAIN.fullmatch(scope["path"]):
+            runtime = getattr(scope["app"].state, "runtime", None)
+            if runtime is not None and runtime.chain_pending:
+                reply = problem(
+                    503,
+                    "unavailable",
+                    "the service is still binding its chain; retry shortly",
+                    headers={"Retry-After": "2"},
+                )
+                await reply(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -139,11 +168,6 @@ def create_app(
     install_openapi(app)
     limits = runtime.settings if runtime is not None else settings or get_settings()
     app.state.auth_failures = AuthFailures(limits.auth_failure_limit, limits.auth_failure_window)
-    app.include_router(evidence.router)
-    app.include_router(log.router)
-    app.include_router(registry.router)
-    app.include_router(takedown_routes.router)
-    app.include_router(platform_routes.router)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     def healthz() -> dict[str, str]:
@@ -159,5 +183,13 @@ def create_app(
             headers=None if ready else {"Retry-After": "5"},
         )
 
+    # After the probes: a probe is matched before FastAPI builds the included routers'
+    # routes (their models' validators), which the first request through them does.
+    app.include_router(evidence.router)
+    app.include_router(log.router)
+    app.include_router(registry.router)
+    app.include_router(takedown_routes.router)
+    app.include_router(platform_routes.router)
+    app.add_middleware(ChainPending)
     instrument(app)  # last: outermost, around every middleware (request ids, /metrics)
     return app

@@ -22,10 +22,10 @@ from evidence_api.core.keys import load_signer
 from evidence_api.core.runtime import Runtime
 from evidence_api.core.storage import ObjectStore
 from evidence_api.core.storage.factory import make_store
-from evidence_api.jobs import start_timers
+from evidence_api.jobs import JOBS, JobTimer, start_timers
 
 if TYPE_CHECKING:  # web3 is imported only when a chain is configured
-    from evidence_api.core.chain_setup import ChainContext
+    from evidence_api.core.chain_setup import ChainBinding, ChainContext
 
 __all__ = ["NO_TIMERS", "Runtime", "build_runtime", "build_store"]
 
@@ -73,6 +73,38 @@ def _watch_chain(runtime: Runtime, chain: ChainContext) -> None:
         chain.node.on_restart.append(lambda: runtime.poke("anchorer"))
 
 
+def _start_chain_timers(runtime: Runtime, switches: dict[str, bool | None]) -> None:
+    """The timers :func:`start_timers` left out for want of a chain (the anchorer)."""
+    for job in JOBS:
+        wanted = switches.get(job.switch)
+        if not job.needs_chain or not (
+            wanted if wanted is not None else bool(getattr(runtime.settings, job.switch))
+        ):
+            continue
+        timer = JobTimer(job, runtime)
+        runtime.timers[job.name] = timer
+        timer.start()
+
+
+def _bind_later(runtime: Runtime, binding: ChainBinding, switches: dict[str, bool | None]) -> None:
+    """The chain is bound in the background: ``/readyz`` says so meanwhile; once bound,
+    the runtime holds it and the anchorer's timer starts (:attr:`ChainBinding.on_bound`'s
+    first callback; ``binding.start()`` is the caller's)."""
+
+    def bound(chain: ChainContext) -> None:
+        from evidence_api.core.limits import restore_recursion_limit  # noqa: PLC0415
+
+        restore_recursion_limit()  # web3's imports raised it (see evidence_api.core.limits)
+        runtime.chain = chain
+        if chain.node is not None:
+            chain.node.on_restart.append(lambda: runtime.poke("anchorer"))
+        _start_chain_timers(runtime, switches)
+
+    runtime.binding = binding
+    runtime.checks["chain"] = binding.readiness
+    binding.on_bound.insert(0, bound)
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -83,9 +115,14 @@ def build_runtime(
     start_supervisor: bool | None = None,
     init: bool = False,
     start_integrity: bool | None = None,
+    bind_later: bool = False,
 ) -> Runtime:
     """Check the settings, migrate the database, open the store, load the key,
-    connect the chain; start the background jobs' in-process timers if asked."""
+    connect the chain; start the background jobs' in-process timers if asked.
+
+    With ``bind_later`` the chain is only planned (its managed node launched): the
+    runtime's :attr:`~Runtime.binding` binds it once the caller starts it, and the
+    anchorer's timer starts then."""
     check_production(settings)
     key_given = settings.log_key is not None or settings.log_key_file is not None
     if key_given or settings.mode == "production" or settings.dev_key_path.exists():
@@ -109,7 +146,19 @@ def build_runtime(
 
         # webhook secrets an older version left in clear
         seal_stored_secrets(runtime.session, runtime.settings)
-        if connect_chain and settings.chain != "none":
+        switches = {
+            "run_sealer": start_sealer,
+            "run_anchorer": start_anchorer,
+            "run_supervisor": start_supervisor,
+            "run_integrity": start_integrity,
+        }
+        if connect_chain and settings.chain != "none" and bind_later:
+            from evidence_api.core.chain_setup import ChainBinding, plan_chain  # noqa: PLC0415
+
+            plan = plan_chain(settings)  # no web3 yet; the node launched
+            if plan is not None:
+                _bind_later(runtime, ChainBinding(plan, engine, rebind=rebind_chain), switches)
+        elif connect_chain and settings.chain != "none":
             from evidence_api.core.chain_setup import open_chain  # noqa: PLC0415 - loads web3
 
             runtime.chain = open_chain(settings, engine, rebind=rebind_chain)
@@ -121,14 +170,6 @@ def build_runtime(
         raise
     if runtime.chain is not None:
         _watch_chain(runtime, runtime.chain)
-    start_timers(
-        runtime,
-        {
-            "run_sealer": start_sealer,
-            "run_anchorer": start_anchorer,
-            "run_supervisor": start_supervisor,
-            "run_integrity": start_integrity,
-        },
-    )
+    start_timers(runtime, switches)
     log.info("log %s ready; verifier key %s", settings.log_origin, signer.verifier().to_text())
     return runtime

@@ -10,16 +10,21 @@ loopback URL, or the configured RPC URL) — never anything a request or a bundl
 
 Nothing here connects at import; :func:`mount_verifier` runs once the runtime exists
 (it reads the chain binding from the database and builds the app; the chain itself is
-asked only when a visitor verifies tier 5).
+asked only when a visitor verifies tier 5). While ``evidence serve`` is still binding its
+chain the mount answers 503 (problem+json, ``Retry-After``); the app is built once the
+chain is bound.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from anchoring.schema import chain_binding
 from evidence_api.core.config import ConfigurationError
@@ -27,6 +32,7 @@ from evidence_api.runtime import Runtime
 from verifier.errors import VerifierError
 from verifier.service.app import create_verifier_app
 from verifier.service.config import ServiceConfig
+from verifier.service.problem import MEDIA_TYPE, problem_body
 
 #: One or more path segments of URL-safe characters, no trailing slash: ``/verifier``.
 _PREFIX = re.compile(r"(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+")
@@ -106,21 +112,72 @@ def verifier_config(runtime: Runtime, api_url: str) -> ServiceConfig:
     )
 
 
+def _route_paths(routes: Iterable[object], prefix: str = "") -> Iterator[str]:
+    """The path of every route, included routers' routes one by one, read off the routers
+    as declared: FastAPI builds an included router's effective routes (their models'
+    validators: a third of a second) on its first request, not here."""
+    for route in routes:
+        router = getattr(route, "original_router", None)  # an included router (FastAPI 0.16x)
+        if router is not None:
+            context = getattr(route, "include_context", None)
+            yield from _route_paths(router.routes, prefix + str(getattr(context, "prefix", "")))
+        else:
+            yield prefix + str(getattr(route, "path", ""))
+
+
 def _overlaps(app: FastAPI, prefix: str) -> str | None:
     """An API path the mount would sit on (the API's own routes always win), or None.
 
-    The documented paths, plus the top-level ones (included routers are not listed in
-    ``app.routes`` one by one)."""
-    paths = [*app.openapi().get("paths", {}), *(getattr(r, "path", "") for r in app.routes)]
-    for path in map(str, paths):
+    The routes' own paths (the docs' too), not the generated OpenAPI document, which costs
+    more than the rest of a start."""
+    for path in _route_paths(app.routes):
         if path == prefix or path.startswith(prefix + "/"):
             return path
     return None
 
 
+#: ``Retry-After`` of the mount while the chain is being bound, s
+RETRY_AFTER = "2"
+
+
+class PendingVerifier:
+    """The mounted verifier until it can be built (the chain is being bound): every
+    request answers 503, problem+json with ``Retry-After``; then the app itself."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is not None:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        detail = "the verification portal opens once the chain is bound; retry shortly"
+        reply = JSONResponse(
+            problem_body(503, "unavailable", detail, None),
+            status_code=503,
+            headers={"Retry-After": RETRY_AFTER},
+            media_type=MEDIA_TYPE,
+        )
+        await reply(scope, receive, send)
+
+
+def build_verifier(runtime: Runtime, api_url: str) -> ASGIApp:
+    """The verifier app trusting this runtime's key and chain. Raises
+    :class:`ConfigurationError`."""
+    try:
+        return create_verifier_app(verifier_config(runtime, api_url))
+    except VerifierError as exc:  # e.g. an RPC URL the verifier refuses
+        raise ConfigurationError(f"the verification portal cannot start: {exc}") from exc
+
+
 def mount_verifier(app: FastAPI, runtime: Runtime, api_url: str) -> str | None:
     """Mount the verifier app on ``app`` at ``EVIDENCE_VERIFIER_MOUNT``; return the
-    portal's URL, or None when the mount is disabled. Raises :class:`ConfigurationError`."""
+    portal's URL, or None when the mount is disabled. Raises :class:`ConfigurationError`.
+
+    While the runtime's chain is being bound (:attr:`Runtime.binding`) the mount answers
+    503 and the app is built once it is bound (a failure then fails the binding)."""
     prefix = mount_prefix(runtime.settings.verifier_mount)
     if prefix is None:
         return None
@@ -130,9 +187,14 @@ def mount_verifier(app: FastAPI, runtime: Runtime, api_url: str) -> str | None:
             f"EVIDENCE_VERIFIER_MOUNT {prefix!r} overlaps the API's own {taken}; choose "
             "another prefix such as /verifier"
         )
-    try:
-        verifier = create_verifier_app(verifier_config(runtime, api_url))
-    except VerifierError as exc:  # e.g. an RPC URL the verifier refuses
-        raise ConfigurationError(f"the verification portal cannot start: {exc}") from exc
-    app.mount(prefix, verifier, name="verifier")
+    if runtime.binding is not None and runtime.chain_pending:
+        pending = PendingVerifier()
+
+        def build(_chain: object) -> None:
+            pending.app = build_verifier(runtime, api_url)
+
+        runtime.binding.on_bound.append(build)
+        app.mount(prefix, pending, name="verifier")
+    else:
+        app.mount(prefix, build_verifier(runtime, api_url), name="verifier")
     return f"{api_url}{prefix}/verify"

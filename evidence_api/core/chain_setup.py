@@ -3,19 +3,26 @@
 The first start binds the log to (chain id, genesis hash, contract address,
 contract code hash); every later start compares and refuses to run against a
 different chain unless ``evidence chain rebind`` is run explicitly.
+
+Two steps, so that ``evidence serve`` listens before the chain is bound:
+:func:`plan_chain` decides the chain and launches the managed node (no web3; what
+refuses a start at once, such as a held lock or a taken port, raises here), and
+:func:`bind_chain` waits for the node, connects (web3 is imported then) and binds.
+:class:`ChainBinding` runs the second step in a background thread.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, delete, insert, select, update
-from web3 import EthereumTesterProvider, Web3
 
 from anchoring.anchorer import AnchorConfig
-from anchoring.chain import ChainClient, deploy
 from anchoring.contract import log_id_for
 from anchoring.node import (
     ANVIL_DEV_KEY,
@@ -27,6 +34,11 @@ from anchoring.node import (
 )
 from anchoring.schema import anchor_tx, chain_binding
 from evidence_api.core.config import ConfigurationError, Settings
+
+if TYPE_CHECKING:  # web3 is imported when the chain is bound, not when this module is
+    from web3 import Web3
+
+    from anchoring.chain import ChainClient
 
 log = logging.getLogger(__name__)
 
@@ -93,20 +105,64 @@ def _key(settings: Settings, default: str | None) -> str:
     return default
 
 
-def _connect(settings: Settings) -> tuple[Web3, str, ManagedAnvil | None, str]:
+@dataclass
+class ChainPlan:
+    """The chain a start binds to, decided (and its managed node launched) before the
+    server listens: :func:`plan_chain`. Nothing here has imported web3 yet."""
+
+    settings: Settings
+    #: ``anvil``, ``rpc`` or ``tester`` (anvil asked for but not installed)
+    mode: str
+    #: the sender's key (None for the tester chain: its own funded account)
+    key: str | None
+    node: ManagedAnvil | None = None
+
+    def connect(self) -> tuple[Web3, str]:
+        """Wait for the managed node, then connect (this imports web3): ``(w3, key)``."""
+        from web3 import EthereumTesterProvider, Web3  # noqa: PLC0415 - ~1 s of imports
+
+        if self.node is not None:
+            try:
+                url = self.node.wait_ready()
+            except NodeError as exc:
+                raise ConfigurationError(str(exc)) from exc
+            w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 10}))
+            assert self.key is not None
+            return w3, self.key
+        if self.mode == "rpc":
+            rpc_url = self.settings.chain_rpc_url
+            assert rpc_url is not None and self.key is not None
+            return Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10})), self.key
+        provider = EthereumTesterProvider()
+        tester = provider.ethereum_tester
+        assert tester is not None
+        return Web3(provider), tester.backend.account_keys[0].to_hex()
+
+    def abandon(self) -> None:
+        """Stop the managed node (a start refused, or stopped before the chain was bound)."""
+        if self.node is not None:
+            self.node.stop()
+
+
+def plan_chain(settings: Settings) -> ChainPlan | None:
+    """Decide the chain and launch the managed node; None for ``EVIDENCE_CHAIN=none``.
+    Raises :class:`ConfigurationError` (no key, the node's lock or port taken, ...)."""
     mode = settings.chain
+    if mode == "none":
+        return None
     if mode == "anvil" and anvil_binary() is None:
         if settings.mode == "production":
             raise ConfigurationError("anvil is not installed")
         mode = "tester"
     if mode == "anvil":
+        key = _key(settings, ANVIL_DEV_KEY)
         node = ManagedAnvil(
             settings.data_dir / "anvil-state.json",
             port=settings.anvil_port,
             block_time=settings.anvil_block_time,
         )
         try:
-            url = node.start()
+            node.launch()
         except PortInUseError as exc:
             raise ConfigurationError(
                 f"the managed anvil cannot listen: {exc}; set EVIDENCE_ANVIL_PORT "
@@ -114,31 +170,29 @@ def _connect(settings: Settings) -> tuple[Web3, str, ManagedAnvil | None, str]:
             ) from exc
         except NodeError as exc:  # another service on this data folder, or no anvil
             raise ConfigurationError(str(exc)) from exc
-        return (
-            Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 10})),
-            _key(settings, ANVIL_DEV_KEY),
-            node,
-            mode,
-        )
+        return ChainPlan(settings, mode, key, node)
     if mode == "rpc":
         if not settings.chain_rpc_url:
             raise ConfigurationError("chain=rpc needs EVIDENCE_CHAIN_RPC_URL")
-        w3 = Web3(Web3.HTTPProvider(settings.chain_rpc_url, request_kwargs={"timeout": 10}))
-        return w3, _key(settings, None), None, mode
+        return ChainPlan(settings, mode, _key(settings, None))
     log.warning(TESTER_WARNING)
-    provider = EthereumTesterProvider()
-    tester = provider.ethereum_tester
-    assert tester is not None
-    key = tester.backend.account_keys[0].to_hex()
-    return Web3(provider), key, None, mode
+    return ChainPlan(settings, mode, None)
 
 
 def open_chain(settings: Settings, engine: Engine, *, rebind: bool = False) -> ChainContext | None:
     """Connect, then bind to (or check) the recorded chain and contract."""
-    if settings.chain == "none":
-        return None
-    w3, key, node, mode = _connect(settings)
+    plan = plan_chain(settings)
+    return None if plan is None else bind_chain(plan, engine, rebind=rebind)
+
+
+def bind_chain(plan: ChainPlan, engine: Engine, *, rebind: bool = False) -> ChainContext:
+    """Connect to the planned chain, then bind to (or check) the recorded chain and
+    contract; the node is stopped if this fails."""
+    from anchoring.chain import ChainClient, deploy  # noqa: PLC0415 - web3, eth-account
+
+    settings, mode, node = plan.settings, plan.mode, plan.node
     try:
+        w3, key = plan.connect()
         log_id = log_id_for(settings.log_origin)
         with engine.begin() as conn:
             binding = conn.execute(select(chain_binding)).first()
@@ -167,9 +221,78 @@ def open_chain(settings: Settings, engine: Engine, *, rebind: bool = False) -> C
             rpc_url=node.url if node is not None else settings.chain_rpc_url,
         )
     except Exception:
-        if node is not None:
-            node.stop()
+        plan.abandon()
         raise
+
+
+#: ``/readyz``'s chain check while the chain is being bound
+STARTING = "starting: the chain is being bound"
+
+
+@dataclass
+class ChainBinding:
+    """:func:`bind_chain` in a background thread (``evidence serve`` listens meanwhile).
+
+    Once bound, each ``on_bound`` callback runs in order with the context (in the
+    thread); if binding or a callback fails, ``on_failed`` gets the exception.
+    :meth:`readiness` is ``/readyz``'s chain check throughout."""
+
+    plan: ChainPlan
+    engine: Engine
+    rebind: bool = False
+    on_bound: list[Callable[[ChainContext], None]] = field(default_factory=list)
+    on_failed: list[Callable[[BaseException], None]] = field(default_factory=list)
+    #: the bound chain, once every ``on_bound`` callback has run
+    chain: ChainContext | None = None
+    error: BaseException | None = None
+    _thread: threading.Thread | None = None
+    _cancelled: threading.Event = field(default_factory=threading.Event)
+    _done: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="chain-binding", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        context: ChainContext | None = None
+        try:
+            context = bind_chain(self.plan, self.engine, rebind=self.rebind)
+            for callback in self.on_bound:
+                if self._cancelled.is_set():
+                    break
+                callback(context)
+            self.chain = context
+        except BaseException as exc:
+            if context is not None:
+                context.close()
+            self.error = exc
+            if not self._cancelled.is_set():
+                for failed in self.on_failed:
+                    failed(exc)
+        finally:
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether the binding has finished (bound or failed) within ``timeout`` s."""
+        return self._done.wait(timeout)
+
+    def readiness(self) -> str:
+        if self.error is not None:
+            return f"unavailable: {self.error}"[:300]
+        if self.chain is None:
+            return STARTING
+        return self.chain.readiness()
+
+    def cancel(self, timeout: float = 30.0) -> None:
+        """Stop binding (the process stops before the chain was bound): the node is stopped,
+        which ends a wait for it; the thread is given ``timeout`` s to finish."""
+        self._cancelled.set()
+        if not self._done.is_set():
+            self.plan.abandon()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
 
 def _bind(engine: Engine, client: ChainClient, log_id: bytes, *, replace: bool) -> None:

@@ -27,7 +27,7 @@ from verifier.models import Entry
 from verifier.note import SignerKey
 
 if TYPE_CHECKING:  # web3 is imported only when a chain is configured
-    from evidence_api.core.chain_setup import ChainContext
+    from evidence_api.core.chain_setup import ChainBinding, ChainContext
 
 
 @dataclass
@@ -38,6 +38,9 @@ class Runtime:
     store: ObjectStore
     signer: SignerKey
     chain: ChainContext | None = field(default=None)
+    #: the chain being bound in the background (``evidence serve``); ``chain`` is None
+    #: until it is bound
+    binding: ChainBinding | None = field(default=None)
     #: the in-process timers of the background jobs (:mod:`evidence_api.jobs`), by job name
     timers: dict[str, Periodic] = field(default_factory=dict)
     #: extra readiness checks by name (see :meth:`readiness`)
@@ -132,7 +135,14 @@ class Runtime:
             return f"unavailable: {exc}"
         return "ok"
 
+    @property
+    def chain_pending(self) -> bool:
+        """Whether a chain is configured but not bound yet (requests needing it: 503)."""
+        return self.binding is not None and self.binding.chain is None
+
     def close(self) -> None:
+        if self.binding is not None:
+            self.binding.cancel()
         for timer in self.timers.values():
             timer.stop()
         if self.chain is not None:
