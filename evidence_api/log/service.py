@@ -49,16 +49,26 @@ def _at_latest(
     reader: LogReader, conn: Connection, size: int | None, answer: Callable[[int], T]
 ) -> T:
     """``answer(tree_size)`` at the published ``size``. For the default size (the latest),
-    once more if its read saw the log beyond the held checkpoint: another process has
-    signed a newer one since, which is then read."""
+    once more at a newer checkpoint another process has signed since the one held: when
+    the answer's read saw the log beyond it, or when the held one refused the request
+    (an index or leaf not in it yet)."""
     tree_size = _published_size(reader, conn, size)
-    result = answer(tree_size)
-    held = reader.held(conn)
-    if size is None and held is not None and reader.stale(held):
-        latest = reader.refresh(conn)
-        if latest is not None and latest.size > tree_size:
-            result = answer(latest.size)
+    try:
+        result = answer(tree_size)
+    except (InvalidInputError, NotFoundError):
+        if size is not None or (newer := _newer(reader, conn, tree_size)) is None:
+            raise
+        return answer(newer)
+    stale = size is None and reader.stale(_exists(reader.held(conn)))
+    if stale and (newer := _newer(reader, conn, tree_size)) is not None:
+        result = answer(newer)
     return result
+
+
+def _newer(reader: LogReader, conn: Connection, size: int) -> int | None:
+    """The latest checkpoint's size, read again, if it is beyond ``size``."""
+    latest = reader.refresh(conn)
+    return latest.size if latest is not None and latest.size > size else None
 
 
 def inclusion(
