@@ -131,6 +131,61 @@ def test_put_sends_and_the_server_keeps_the_sha256_checksum(
     assert head.content_type == "image/png"
 
 
+def test_a_file_goes_up_in_one_put_streamed_from_disk_with_its_full_sha256(
+    s3_store: S3ObjectStore, seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    """Above the part size, still one PUT (up to ``single_put_max``): the whole-object
+    SHA-256 from intake is its checksum, and the file streams from disk a block at a
+    time instead of being read into memory."""
+    path = tmp_path / "capture.mp4"
+    digest = write_random(path, s3_store.part_size + 3 * MIB + 7)
+    spool = s3_store.spool_dir(tmp_path)
+    assert spool == tmp_path  # S3 takes the file from wherever intake put it
+
+    tracemalloc.start()
+    try:
+        stored = s3_store.put_spooled(path, digest, "video/mp4")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 4 * MIB, f"peak {peak} bytes for a {digest.size}-byte file"
+    head = seaweed.client().stat_object(
+        s3_store.bucket, stored.key, extra_headers={"x-amz-checksum-mode": "ENABLED"}
+    )
+    assert head.etag is not None and "-" not in head.etag  # not a multipart upload
+    assert head.metadata is not None
+    assert (
+        head.metadata["x-amz-checksum-sha256"]
+        == base64.b64encode(bytes.fromhex(digest.sha256)).decode()
+    )
+    assert head.version_id == stored.version_id
+    retention = seaweed.client().get_object_retention(s3_store.bucket, stored.key)
+    assert retention is not None
+    assert retention.mode == COMPLIANCE
+    assert read_all(s3_store, stored.key) == path.read_bytes()
+
+
+def test_a_file_changed_after_it_was_hashed_is_refused_by_the_server(
+    s3_store: S3ObjectStore, seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    """Nothing on our side hashes the file again: the server checks the streamed bytes
+    against the SHA-256 intake computed, so what is stored is exactly what was hashed."""
+    path = tmp_path / "evidence.bin"
+    digest = write_random(path, 3 * MIB)
+    with open(path, "r+b") as fh:  # one byte flipped, same size
+        fh.seek(2 * MIB)
+        byte = fh.read(1)
+        fh.seek(2 * MIB)
+        fh.write(bytes([byte[0] ^ 1]))
+
+    with pytest.raises(StorageIntegrityError, match="not what its digest says"):
+        s3_store.put_spooled(path, digest, "application/octet-stream")
+
+    client = seaweed.client()
+    assert list(client.list_objects(s3_store.bucket, recursive=True, include_version=True)) == []
+
+
 def test_server_refuses_a_put_whose_checksum_does_not_match(
     s3_store: S3ObjectStore, seaweed: SeaweedS3
 ) -> None:
