@@ -475,7 +475,7 @@ def legend(result: SealingResult) -> str:
         f"p99 {r.merge_delay_p99_s:.2f} s, promised <= {r.max_merge_delay} s.",
         "capacity: seal_pending sealed "
         + "; ".join(
-            f"{r.entries:,} pending entries in {seconds:.2f} s ({r.capacity_seals[b]} seals) on "
+            f"{r.entries:,} pending entries in {seconds:.2f} s ({r.capacity_seals.get(b, 0)} seals) on "
             f"{DB_LABELS[b]}"
             for b, seconds in r.capacity_seconds.items()
         )

@@ -200,6 +200,8 @@ def external_input(
                     }
                 )
                 break
+        else:
+            raise RuntimeError("a note of the sample bundle has no signature by its log key")
     manifest = bundle.manifest.canonical() if bundle.manifest is not None else None
     return {
         "bundle_json": text,

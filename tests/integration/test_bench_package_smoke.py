@@ -33,7 +33,7 @@ def test_package_section_quick(tmp_path: Path) -> None:
     need_anvil()
     assert "package" in SECTIONS
     out = tmp_path / "package.json"
-    assert main(["package", "--quick", "--out", str(out)]) == 0
+    assert main(["package", "--quick", "--report-only", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["sections"] == ["package"]
     assert data["ok"] is True

@@ -1,6 +1,9 @@
-"""Smoke test of the benchmarks: ``python -m bench log ingest memory sealing --quick`` runs,
-reports every figure with a positive value beside its baseline, and our roots equal pymerkle's
-on the same leaves (both are RFC 9162 trees: SHA-256 with 0x00/0x01 prefixes). The service
+"""Smoke test of the benchmarks: ``python -m bench log ingest memory sealing --quick
+--report-only`` runs, reports every figure with a positive value beside its baseline and every
+target row with its verdict, and our roots equal pymerkle's on the same leaves (both are RFC 9162
+trees: SHA-256 with 0x00/0x01 prefixes), the sealer's checkpoints on SQLite and PostgreSQL
+included. ``--report-only``: on a loaded machine a speed target can miss; what is checked here
+is that the bench runs and its cross-checks hold, not speed. The service
 sections (ingest, memory, sealing) run on a real ``evidence serve`` and SeaweedFS: every upload
 arrives intact and no sealed stamp is lost or duplicated. The ``gas`` section (eth-tester, a
 few seconds) and the ``anchor`` section (anvil, Redis and both service stacks, about 45 s)
@@ -17,6 +20,7 @@ import pytest
 from bench import anchor, gas
 from bench.__main__ import SECTIONS, main, parse_args
 from bench.common import leaf_data
+from bench.databases import BACKENDS
 from bench.proofs import cross_check
 from bench.trees import (
     OURS_MEMORY,
@@ -39,14 +43,14 @@ CORE_SECTIONS = ["log", "ingest", "memory", "sealing"]
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench") / "r.json"
-    assert main([*CORE_SECTIONS, "--quick", "--out", str(out)]) == 0
+    assert main([*CORE_SECTIONS, "--quick", "--report-only", "--out", str(out)]) == 0
     data: dict[str, Any] = json.loads(out.read_text())
     return data
 
 
 def run_quick(section: str, tmp_path: Path) -> dict[str, Any]:
     out = tmp_path / f"{section}.json"
-    assert main([section, "--quick", "--out", str(out)]) == 0
+    assert main([section, "--quick", "--report-only", "--out", str(out)]) == 0
     data: dict[str, Any] = json.loads(out.read_text())
     assert data["sections"] == [section]
     assert data["ok"] is True
@@ -71,6 +75,7 @@ def expected_figures() -> set[str]:
             (OURS_SQLITE, PYMERKLE_SQLITE),
         ):
             ids.add(f"append.{impl}.vs.{base}.n={n}")
+        ids |= {f"append.sealer.{db}.vs.{PYMERKLE_MEMORY}.n={n}" for db in BACKENDS}
         for kind in ("inclusion", "consistency"):
             for impl in (OURS_MEMORY, OURS_SQLITE):
                 ids |= {f"proof.{kind}.{impl}.{stat}.n={n}" for stat in ("p50", "p99")}
@@ -80,7 +85,8 @@ def expected_figures() -> set[str]:
         ids |= {
             f"bundle.{part}.{stat}.n={n}" for part in ("full", "merkle") for stat in ("p50", "p99")
         }
-    ids |= {"memory.local.peak_rss", "sealing.first_submit_to_sealed", "sealing.sealer_capacity"}
+    ids |= {"memory.local.peak_rss", "sealing.first_submit_to_sealed"}
+    ids |= {f"sealing.sealer_capacity.{db}" for db in BACKENDS}
     if HAVE_S3:
         ids |= {f"ingest.{size}.{unit}" for size in ("small", "large") for unit in PER_S}
         ids |= {f"ingest.stamps.vs.{base}" for base in ("sign_only", "in_process", "enqueue")}
@@ -103,9 +109,44 @@ def test_every_figure_is_reported_with_positive_numbers(results: dict[str, Any])
 def test_targets_are_the_issues(results: dict[str, Any]) -> None:
     figures = {f["id"]: f for f in results["figures"]}
     n = max(QUICK_SIZES)
-    assert figures[f"append.{OURS_MEMORY}.vs.{PYMERKLE_MEMORY}.n={n}"]["target"] == ">= 3.00x"
+    # "append >= 3x pymerkle" is judged on the real sealer into each SQL log, not a bare tree
+    for db in BACKENDS:
+        row = figures[f"append.sealer.{db}.vs.{PYMERKLE_MEMORY}.n={n}"]
+        assert row["target"] == ">= 3.00x"
+        assert row["baseline_name"] == "pymerkle InmemoryTree"
+        assert row["verdict"] == ("PASS" if row["ratio"] >= 3 else "MISS")
+        capacity = figures[f"sealing.sealer_capacity.{db}"]
+        assert capacity["target"] == ">= 10k entries/s"
+        assert capacity["verdict"] == ("PASS" if capacity["ours"] >= 10 else "MISS")
+    assert figures[f"append.{OURS_MEMORY}.vs.{PYMERKLE_MEMORY}.n={n}"]["target"] == ""
     assert figures[f"proof.inclusion.{OURS_SQLITE}.p99.n={n}"]["target"] == "<= 5 ms"
     assert figures[f"bundle.full.p50.n={n}"]["target"] == "<= 1 ms"
+    # the verification is set beside an external baseline, not its own parts
+    assert figures[f"bundle.full.p50.n={n}"]["baseline_name"].startswith("node crypto")
+
+
+def test_every_verdict_is_tallied_and_the_exit_status_recorded(results: dict[str, Any]) -> None:
+    targeted = [f for f in results["figures"] if f["target"]]
+    assert targeted and all(f["verdict"] in ("PASS", "MISS", "N/A") for f in targeted)
+    assert all(f["verdict"] == "-" for f in results["figures"] if not f["target"])
+    counts = {v: sum(f["verdict"] == v for f in targeted) for v in ("PASS", "MISS", "N/A")}
+    assert results["verdicts"] == counts
+    assert results["missed"] == [f["id"] for f in targeted if f["verdict"] == "MISS"]
+    assert results["report_only"] is True
+    assert results["exit_status"] == 0  # checks held; misses only reported
+
+
+def test_the_sealer_logs_carry_pymerkles_roots(results: dict[str, Any]) -> None:
+    sealer = results["sealer_append"]
+    assert sealer["problems"] == []
+    assert sealer["max_batch"] == 1_000
+    assert [cp["size"] for cp in sealer["checkpoints"]] == list(QUICK_SIZES)
+    for cp in sealer["checkpoints"]:
+        assert set(cp["seconds"]) == {*BACKENDS, PYMERKLE_MEMORY}
+        assert all(seconds > 0 for seconds in cp["seconds"].values())
+        # one seal (transaction, checkpoint) per max_batch pending entries, after the warm-up one
+        assert set(cp["seals"]) == set(BACKENDS)
+        assert all(seals == -(-(cp["size"] - 1) // 1_000) for seals in cp["seals"].values())
 
 
 def test_service_targets_are_the_issues(results: dict[str, Any]) -> None:
@@ -162,13 +203,15 @@ def test_the_default_run_includes_gas_and_anchor(results: dict[str, Any]) -> Non
 def test_gas_quick_reports_every_size_beside_the_target(tmp_path: Path) -> None:
     data = run_quick("gas", tmp_path)
     figures = {f["id"]: f for f in data["figures"]}
-    assert set(figures) == {f"gas.eth-tester.n={n}" for n in gas.QUICK_SIZES}
+    assert set(figures) == {
+        f"gas.eth-tester.n={n}.{a}" for n in gas.QUICK_SIZES for a in gas.ANCHORS
+    }
     assert_positive_and_judged(figures)
     for row in data["gas"]:
-        fig = figures[f"gas.{row['chain']}.n={row['size']}"]
+        fig = figures[f"gas.{row['chain']}.n={row['size']}.{row['anchor']}"]
         assert fig["baseline"] == pytest.approx(gas.target_gas(row["size"]) / 1e3)
-        assert fig["verdict"] == ("PASS" if row["mean"] <= row["target"] else "MISS")
-        assert 21_000 < row["gas_even"] < row["gas_odd"], row  # odd also writes a meta slot
+        assert fig["verdict"] == ("PASS" if row["gas"] <= row["target"] else "MISS")
+        assert 21_000 < row["gas"], row
 
 
 @pytest.mark.slow
@@ -204,7 +247,7 @@ def test_our_roots_equal_pymerkles_on_the_same_leaves(results: dict[str, Any]) -
     checks = {c["n"]: c for c in results["cross_checks"]}
     assert set(checks) == set(QUICK_SIZES)
     for n, check in checks.items():
-        assert set(check["roots"]) == ALL_TREES, n
+        assert set(check["roots"]) >= ALL_TREES, n
         assert check["roots_agree"] is True, check["roots"]
         assert len(set(check["roots"].values())) == 1, check["roots"]
         assert check["checked_proofs"] > 0

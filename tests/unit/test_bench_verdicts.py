@@ -4,6 +4,11 @@ always. Pure functions: no bench runs here."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from bench.common import (
@@ -111,3 +116,65 @@ def test_the_command_line_takes_report_only() -> None:
 
     assert parse_args(["--report-only"]).report_only is True
     assert parse_args([]).report_only is False
+
+
+def fake_run(problems: list[str]) -> Callable[..., Any]:
+    """``bench.__main__.run`` replaced: a sealing section whose PostgreSQL capacity misses."""
+    from bench import sealing  # noqa: PLC0415
+    from bench.__main__ import Results  # noqa: PLC0415
+
+    def run(settings: Any, progress: Any, sections: tuple[str, ...]) -> Results:
+        measured = sealing.SealingResult(
+            sealing.SealingSettings.make(quick=True),
+            entries=3_000,
+            submit_seconds=1.0,
+            sealed_seconds=1.1,
+            max_batch=1_000,
+            capacity_seconds={"sqlite": 0.1, "postgres": 1.0},  # 30k/s and 3k/s
+            capacity_seals={"sqlite": 3, "postgres": 3},
+            problems=list(problems),
+        )
+        return Results(settings, sections, sealing=measured)
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("flags", "problems", "status"),
+    [
+        ([], [], EXIT_MISSED),
+        (["--report-only"], [], EXIT_OK),
+        ([], ["entry st-1 lost"], EXIT_BROKEN),
+        (["--report-only"], ["entry st-1 lost"], EXIT_BROKEN),
+    ],
+)
+def test_main_exit_status_and_results_json(
+    flags: list[str],
+    problems: list[str],
+    status: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import bench.__main__ as cli  # noqa: PLC0415
+
+    monkeypatch.setattr(cli, "run", fake_run(problems))
+    monkeypatch.setattr(cli, "_meta", lambda seconds: {})  # no `git rev-parse` in unit tests
+    out = tmp_path / "r.json"
+    assert cli.main(["sealing", *flags, "--out", str(out)]) == status
+    data = json.loads(out.read_text())
+    assert data["exit_status"] == status
+    assert data["report_only"] is bool(flags)
+    assert data["verdicts"] == {PASS: 1, MISS: 1, NOT_JUDGED: 0}
+    assert data["missed"] == ["sealing.sealer_capacity.postgres"]
+    verdicts = {f["id"]: f["verdict"] for f in data["figures"] if f["target"]}
+    assert verdicts == {
+        "sealing.sealer_capacity.sqlite": PASS,
+        "sealing.sealer_capacity.postgres": MISS,
+    }
+    printed = capsys.readouterr()
+    assert "MISS: seal 3,000 stamps: seal_pending on a backlog of 3,000, PostgreSQL" in printed.out
+    if status == EXIT_MISSED:
+        assert "TARGET MISSED" in printed.err
+    if problems:
+        assert "SERVICE CHECK FAILED" in printed.err
