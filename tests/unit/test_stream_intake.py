@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evidence_api.core.config import Settings
+from evidence_api.core.data_files import prepare_data_dir
 from evidence_api.core.errors import BadRequestError, PayloadTooLargeError
 from evidence_api.core.storage import StorageIntegrityError, content_key
 from evidence_api.core.storage.local import LocalObjectStore
@@ -194,3 +196,20 @@ def test_a_body_that_breaks_off_leaves_nothing_in_the_spool(store: LocalObjectSt
             )
         )
     assert list(spool.iterdir()) == []
+
+
+def test_uploads_a_crash_left_in_the_local_store_are_removed_at_start(tmp_path: Path) -> None:
+    """Uploads land in ``<objects>/.incoming`` now, so the start-up clean-up looks there too
+    (only ``upload-*`` files nobody has touched for ``spool_stale_after``)."""
+    settings = Settings(data_dir=tmp_path / "data", storage="local", spool_stale_after=60)
+    incoming = LocalObjectStore(settings.resolved_storage_dir).spool_dir(tmp_path)
+    stale, fresh, other = incoming / "upload-old", incoming / "upload-new", incoming / "object-x"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"partial")
+    os.utime(stale, (1_000_000, 1_000_000))
+    os.utime(other, (1_000_000, 1_000_000))
+
+    prepare_data_dir(settings)
+
+    assert not stale.exists()
+    assert fresh.exists() and other.exists()
