@@ -110,11 +110,12 @@ class ChainClient:
         size, root, ts, block = self.contract.functions.latest(log_id).call()
         return OnChainCheckpoint(int(size), bytes(root), int(ts), int(block))
 
-    def checkpoint_at(self, log_id: bytes, size: int) -> OnChainCheckpoint | None:
-        root, ts, block = self.contract.functions.checkpointAt(log_id, size).call()
-        if bytes(root) == bytes(32):
+    def checkpoint_of(self, log_id: bytes, root: bytes) -> OnChainCheckpoint | None:
+        """The anchor of ``log_id`` whose root is ``root``; None if there is none."""
+        size, ts, block = self.contract.functions.checkpointOf(log_id, root).call()
+        if size == 0:
             return None
-        return OnChainCheckpoint(size, bytes(root), int(ts), int(block))
+        return OnChainCheckpoint(int(size), root, int(ts), int(block))
 
     def is_submitter(self, log_id: bytes, account: str | None = None) -> bool:
         return bool(self.contract.functions.isSubmitter(log_id, account or self.sender).call())

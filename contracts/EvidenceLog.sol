@@ -9,29 +9,30 @@ pragma solidity 0.8.37;
 /// submitter, can roll the log back, fork it, or rewrite its history.
 ///
 /// Storage layout (gas is a product metric; a fresh storage slot costs 22,100 gas, more than
-/// everything else an anchor does, so the layout minimises fresh slots per anchor). Per log:
+/// everything else an anchor does, so every anchor writes exactly one). Per log:
 ///
-/// * `_heads[logId]`, one slot rewritten by every anchor:
-///       bits   0..39   count   (uint40)  number of anchors so far
-///       bits  40..87   size    (uint48)  size of the latest anchor
-///       bits 128..255  pending (uint128) meta of the latest anchor while its index is even
-///                                        (zero otherwise)
-/// * `_roots[logId][i]`, one fresh slot per anchor: the root of anchor i.
-/// * `_metaPairs[logId][j]`, one fresh slot per *two* anchors: the metas of anchors 2j (bits
-///   0..127) and 2j+1 (bits 128..255), written when anchor 2j+1 is made; until then the meta of
-///   anchor 2j waits in its log's head, which is rewritten anyway.
+/// * `_latest[logId]`, one slot rewritten by every anchor: the root of the latest anchor;
+///   `OPEN` (0x00..01) once a submitter has been allowed and before the first anchor, so that
+///   the first anchor rewrites it too instead of paying for a fresh slot; zero for a log never
+///   set up.
+/// * `_records[logId][root]`, one fresh slot per anchor, keyed by its root:
+///       bits   0..47   size         (uint48)
+///       bits  48..87   timestamp    (uint40)  block.timestamp of the anchoring block
+///       bits  88..127  block number (uint40)
+///       bits 128..167  index        (uint40)  0 for the first anchor of the log
+///   A record is never zero (size >= 1), so zero means "never anchored".
 ///
-/// A meta is 128 bits: size (uint48, bits 0..47), block timestamp (uint40, bits 48..87), block
-/// number (uint40, bits 88..127). Hence sizes are limited to 2^48 - 1 leaves (`SizeTooLarge`);
-/// 40-bit timestamps and block numbers last until the year 36812 and block 1.1e12.
+/// Sizes are limited to 2^48 - 1 leaves (`SizeTooLarge`); 40-bit timestamps, block numbers and
+/// indices last until the year 36812, block 1.1e12 and 1.1e12 anchors.
 ///
-/// So an anchor at an even index writes one fresh slot (its root), one at an odd index two (its
-/// root and the meta pair), 1.5 on average: the least that holds 256 + 128 bits per anchor.
-/// Besides these, an anchor reads the submitter flag, the head and the previous root (three
-/// cold reads) and rewrites the head. Whole-transaction gas, as `python -m bench.gas` measures
-/// it: 21,000 intrinsic + ~1,500 fixed calldata + 6,300 cold reads + 2,900 head rewrite +
-/// 22,100 root (+ 22,100 meta pair at odd indices) + 1,893 event + ~2,000 other execution +
-/// ~1,050 per proof hash (512 calldata, one or two SHA-256 precompile calls).
+/// Every anchor, whatever its index, does the same storage work: three cold reads (submitter
+/// flag, latest root, the latest record; the first anchor skips the record), one rewrite (the
+/// latest root, non-zero to non-zero) and one fresh slot (its record). Whole-transaction gas, as
+/// `python -m bench.gas` measures it: 21,000 intrinsic + ~1,500 fixed calldata + 6,300 cold
+/// reads + 2,900 rewrite + 22,100 record + 1,893 event + ~1,500 other execution + ~1,000 per
+/// proof hash (512 calldata, one or two SHA-256 precompile calls). Lookups: `latest` and
+/// `checkpointOf` (by root) read two slots and one; there is no lookup by size, which would
+/// need a second fresh slot per anchor (docs/contract.md §6).
 contract EvidenceLog {
     /// @notice Largest log size the packed layout holds.
     uint64 public constant MAX_SIZE = type(uint48).max;
@@ -40,15 +41,15 @@ contract EvidenceLog {
     uint256 private constant _SHA256 = 0x02;
     uint256 private constant _MASK_40 = (1 << 40) - 1;
     uint256 private constant _MASK_48 = (1 << 48) - 1;
-    uint256 private constant _MASK_128 = (1 << 128) - 1;
+    /// @dev `_latest` of a log set up (a submitter allowed) but not yet anchored; never a root.
+    bytes32 private constant _OPEN = bytes32(uint256(1));
 
     address public owner;
     address public pendingOwner;
 
     mapping(bytes32 logId => mapping(address account => bool)) private _submitters;
-    mapping(bytes32 logId => uint256) private _heads;
-    mapping(bytes32 logId => mapping(uint256 index => bytes32)) private _roots;
-    mapping(bytes32 logId => mapping(uint256 pair => uint256)) private _metaPairs;
+    mapping(bytes32 logId => bytes32) private _latest;
+    mapping(bytes32 logId => mapping(bytes32 root => uint256)) private _records;
 
     /// @notice A checkpoint (size, root) of log `logId` was anchored; `prevSize` is the size
     /// of the checkpoint it extends (0 for the first anchor of the log).
@@ -58,6 +59,9 @@ contract EvidenceLog {
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
 
     error ZeroRoot();
+    /// @notice The root 0x00..01 marks a log with no anchor yet (a SHA-256 output is never it
+    /// in practice).
+    error ReservedRoot();
     error ZeroSize();
     /// @notice The size does not fit the packed layout (see `MAX_SIZE`).
     error SizeTooLarge(uint64 size, uint64 max);
@@ -67,6 +71,9 @@ contract EvidenceLog {
     error ProofLength(uint256 got, uint256 want);
     error OldRootMismatch(bytes32 expected, bytes32 calculated);
     error NewRootMismatch(bytes32 expected, bytes32 calculated);
+    /// @notice `root` is already the root of the anchor of `anchoredSize` leaves of this log:
+    /// a consistency proof between two sizes with one root takes a SHA-256 collision.
+    error RootReused(bytes32 root, uint64 anchoredSize);
     error NotSubmitter(bytes32 logId, address account);
     error NotOwner(address account);
     error NotPendingOwner(address account);
@@ -92,17 +99,20 @@ contract EvidenceLog {
     {
         if (!_submitters[logId][msg.sender]) revert NotSubmitter(logId, msg.sender);
         if (root == bytes32(0)) revert ZeroRoot();
+        if (root == _OPEN) revert ReservedRoot();
         if (size == 0) revert ZeroSize();
         if (size > MAX_SIZE) revert SizeTooLarge(size, MAX_SIZE);
 
-        uint256 head = _heads[logId];
-        uint256 count = head & _MASK_40;
-        uint64 prevSize = uint64((head >> 40) & _MASK_48);
-        if (count == 0) {
+        bytes32 prevRoot = _latest[logId];
+        uint64 prevSize;
+        uint256 index;
+        if (prevRoot == bytes32(0) || prevRoot == _OPEN) {
             if (consistencyProof.length != 0) revert ProofLength(consistencyProof.length, 0);
         } else {
+            uint256 prev = _records[logId][prevRoot];
+            prevSize = uint64(prev & _MASK_48);
+            index = ((prev >> 128) & _MASK_40) + 1;
             if (size < prevSize) revert Rollback(prevSize, size);
-            bytes32 prevRoot = _roots[logId][count - 1];
             if (size == prevSize) {
                 if (root == prevRoot) revert AlreadyAnchored(size);
                 revert Fork(size, prevRoot, root);
@@ -110,19 +120,13 @@ contract EvidenceLog {
             _verifyConsistency(prevSize, size, prevRoot, root, consistencyProof);
         }
 
+        mapping(bytes32 => uint256) storage records = _records[logId];
+        uint256 existing = records[root];
+        if (existing != 0) revert RootReused(root, uint64(existing & _MASK_48));
         // Truncation to 40 bits is the documented layout (valid until year 36812 / block 1.1e12).
-        uint256 meta =
-            uint256(size) | ((block.timestamp & _MASK_40) << 48) | ((block.number & _MASK_40) << 88);
-        _roots[logId][count] = root;
-        if (count & 1 == 0) {
-            // Even index: the meta waits in the head until its odd partner arrives.
-            head = (count + 1) | (uint256(size) << 40) | (meta << 128);
-        } else {
-            // Odd index: write the pair (the even partner from the head, this one) in one slot.
-            _metaPairs[logId][count >> 1] = (head >> 128) | (meta << 128);
-            head = (count + 1) | (uint256(size) << 40);
-        }
-        _heads[logId] = head;
+        records[root] = uint256(size) | ((block.timestamp & _MASK_40) << 48)
+            | ((block.number & _MASK_40) << 88) | (index << 128);
+        _latest[logId] = root;
         emit Anchored(logId, size, root, prevSize);
     }
 
@@ -134,37 +138,26 @@ contract EvidenceLog {
         view
         returns (uint64 size, bytes32 root, uint64 timestamp, uint64 blockNumber)
     {
-        uint256 head = _heads[logId];
-        uint256 count = head & _MASK_40;
-        if (count == 0) return (0, bytes32(0), 0, 0);
-        uint256 meta = _metaAt(logId, head, count - 1);
-        (size, timestamp, blockNumber) = _unpackMeta(meta);
-        root = _roots[logId][count - 1];
+        root = _latest[logId];
+        if (root == bytes32(0) || root == _OPEN) return (0, bytes32(0), 0, 0);
+        (size, timestamp, blockNumber) = _unpack(_records[logId][root]);
     }
 
-    /// @notice The anchor of log `logId` at exactly `size` leaves; all zero if there is none.
-    /// @dev Binary search: anchored sizes strictly increase with the anchor index.
-    function checkpointAt(bytes32 logId, uint64 size)
+    /// @notice The anchor of log `logId` whose root is `root`: its size and the time and number
+    /// of the block that anchored it; all zero if no anchor of this log has that root.
+    function checkpointOf(bytes32 logId, bytes32 root)
         external
         view
-        returns (bytes32 root, uint64 timestamp, uint64 blockNumber)
+        returns (uint64 size, uint64 timestamp, uint64 blockNumber)
     {
-        uint256 head = _heads[logId];
-        uint256 lo = 0;
-        uint256 hi = head & _MASK_40;
-        while (lo < hi) {
-            uint256 mid = (lo + hi) >> 1;
-            (uint64 midSize, uint64 ts, uint64 bn) = _unpackMeta(_metaAt(logId, head, mid));
-            if (midSize == size) return (_roots[logId][mid], ts, bn);
-            if (midSize < size) lo = mid + 1;
-            else hi = mid;
-        }
-        return (bytes32(0), 0, 0);
+        return _unpack(_records[logId][root]);
     }
 
     /// @notice Number of anchors of log `logId`.
     function anchorCount(bytes32 logId) external view returns (uint256) {
-        return _heads[logId] & _MASK_40;
+        bytes32 root = _latest[logId];
+        if (root == bytes32(0) || root == _OPEN) return 0;
+        return ((_records[logId][root] >> 128) & _MASK_40) + 1;
     }
 
     function isSubmitter(bytes32 logId, address account) external view returns (bool) {
@@ -177,6 +170,8 @@ contract EvidenceLog {
     function setSubmitter(bytes32 logId, address account, bool allowed) external onlyOwner {
         if (account == address(0)) revert ZeroAddress();
         _submitters[logId][account] = allowed;
+        // Set the log up once: its first anchor then rewrites `_latest` like every other one.
+        if (allowed && _latest[logId] == bytes32(0)) _latest[logId] = _OPEN;
         emit SubmitterSet(logId, account, allowed);
     }
 
@@ -197,21 +192,14 @@ contract EvidenceLog {
 
     // --- internals ----------------------------------------------------------------------------
 
-    function _metaAt(bytes32 logId, uint256 head, uint256 index) private view returns (uint256) {
-        // The latest anchor at an even index has not been paired yet: its meta is in the head.
-        if (index & 1 == 0 && index + 1 == head & _MASK_40) return head >> 128;
-        uint256 pair = _metaPairs[logId][index >> 1];
-        return index & 1 == 0 ? pair & _MASK_128 : pair >> 128;
-    }
-
-    function _unpackMeta(uint256 meta)
+    function _unpack(uint256 record)
         private
         pure
         returns (uint64 size, uint64 timestamp, uint64 blockNumber)
     {
-        size = uint64(meta & _MASK_48);
-        timestamp = uint64((meta >> 48) & _MASK_40);
-        blockNumber = uint64((meta >> 88) & _MASK_40);
+        size = uint64(record & _MASK_48);
+        timestamp = uint64((record >> 48) & _MASK_40);
+        blockNumber = uint64((record >> 88) & _MASK_40);
     }
 
     /// @dev RFC 9162 §2.1.4.2 verification, the same algorithm as verifier.merkle

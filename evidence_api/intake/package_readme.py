@@ -18,8 +18,8 @@ from verifier.note import VerifierKey, parse_note
 
 #: RFC 8410 DER prefix of an Ed25519 public key (SubjectPublicKeyInfo).
 ED25519_DER_PREFIX = "302a300506032b6570032100"
-#: Keccak-256("checkpointAt(bytes32,uint64)")[0:4]: the contract look-up (proof-format §10.4).
-CHECKPOINT_AT_SELECTOR = "82e9b0bb"
+#: Keccak-256("checkpointOf(bytes32,bytes32)")[0:4]: the contract look-up (proof-format §10.4).
+CHECKPOINT_OF_SELECTOR = "3988385a"
 
 
 @dataclass(frozen=True)
@@ -139,8 +139,8 @@ def _facts(
 def _call_data(bundle: Bundle, chain: ChainFacts | None) -> str | None:
     if chain is None or bundle.checkpoint is None:
         return None
-    size = parse_signed_checkpoint(bundle.checkpoint).size
-    return f"0x{CHECKPOINT_AT_SELECTOR}{chain.log_id.removeprefix('0x')}{size:064x}"
+    root = parse_signed_checkpoint(bundle.checkpoint).root
+    return f"0x{CHECKPOINT_OF_SELECTOR}{chain.log_id.removeprefix('0x')}{root.hex()}"
 
 
 def _signer_name(bundle: Bundle) -> str:
@@ -242,11 +242,11 @@ TEMPLATE = """\
   输出 “Signature Verified Successfully” 即通过。
 
   第 5 步 区块链锚定：向您信任的区块链节点查询 EvidenceLog 合约
-  checkpointAt(日志标识, 树大小)，返回的第一个 32 字节应等于上方根哈希，其后依次为区块
-  时间与区块号（proof.json 中 anchor 记录的交易与区块）：
+  checkpointOf(日志标识, 根哈希)，返回的第一个 32 字节（整数）应等于上方树大小，其后依次为
+  区块时间与区块号（proof.json 中 anchor 记录的交易与区块）；全为零表示未锚定：
     {eth_call}
-  若有 Foundry：cast call <合约地址> "checkpointAt(bytes32,uint64)(bytes32,uint64,uint64)"
-  <日志标识> <树大小> --rpc-url <RPC-URL>
+  若有 Foundry：cast call <合约地址> "checkpointOf(bytes32,bytes32)(uint64,uint64,uint64)"
+  <日志标识> 0x<根哈希> --rpc-url <RPC-URL>
 
 ======================================================================
 English
@@ -292,12 +292,12 @@ letter), then pass them to the verifier yourself.
    "Signature Verified Successfully" means it holds.
 
    Step 5, the anchor on chain: ask a chain node you trust for the EvidenceLog
-   contract's checkpointAt(log id, tree size). The first 32-byte word of the answer
-   must equal the root above; then come the block time and block number (the
-   transaction and block in proof.json's anchor record):
+   contract's checkpointOf(log id, root). The first 32-byte word of the answer, an
+   integer, must equal the tree size above; then come the block time and block number
+   (the transaction and block in proof.json's anchor record); all zero: not anchored:
     {eth_call}
-   With Foundry: cast call <contract> "checkpointAt(bytes32,uint64)(bytes32,uint64,uint64)"
-   <log id> <tree size> --rpc-url <RPC-URL>
+   With Foundry: cast call <contract> "checkpointOf(bytes32,bytes32)(uint64,uint64,uint64)"
+   <log id> 0x<root> --rpc-url <RPC-URL>
 
 The package format is specified in docs/package-format.md and the proof format in
 docs/proof-format.md of the Evidence Anchor source.

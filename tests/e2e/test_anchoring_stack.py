@@ -191,12 +191,12 @@ def anchored_events(stack: AnchoringStack) -> list[dict[str, Any]]:
     ]
 
 
-def checkpoint_at(stack: AnchoringStack, size: int) -> bytes:
-    """The root the contract records for ``size`` (32 zero bytes: none)."""
+def anchored_size(stack: AnchoringStack, root: bytes) -> int:
+    """The size the contract records for the anchor with ``root`` (0: none)."""
     w3 = stack.w3()
     contract = w3.eth.contract(address=stack.chain.contract, abi=load_artifact().abi)
-    root, _, _ = contract.functions.checkpointAt(stack.chain.log_id, size).call()
-    return bytes(root)
+    size, _, _ = contract.functions.checkpointOf(stack.chain.log_id, root).call()
+    return int(size)
 
 
 def fetch_bundles(stack: AnchoringStack, ids: list[str], threads: int = 4) -> list[dict[str, Any]]:
@@ -376,7 +376,8 @@ def check_consistent(stack: AnchoringStack, items: list[Accepted]) -> dict[str, 
     assert sorted(r.size for r in confirmed) == sizes
     by_size = {e["size"]: e for e in events}
     for row in confirmed:
-        assert checkpoint_at(stack, row.size) == bytes(row.root) == checkpoints[row.size]
+        assert bytes(row.root) == checkpoints[row.size]
+        assert anchored_size(stack, bytes(row.root)) == row.size
         assert row.tx_hash == by_size[row.size]["tx_hash"]
         assert row.block_number == by_size[row.size]["block"]
     assert not [r for r in rows if r.state in IN_FLIGHT]
@@ -475,7 +476,7 @@ def test_reorg_drops_the_anchor_and_the_checkpoint_is_anchored_again(tmp_path: P
         wait_settled(stack, 2, timeout=60)
         (lost,) = [r for r in stack.anchor_rows() if r.size == 2]
         assert lost.state == "confirmed" and lost.block_number > head_at_snapshot
-        assert checkpoint_at(stack, 2) == bytes(lost.root)
+        assert anchored_size(stack, bytes(lost.root)) == 2
         progress(f"size 2 anchored in block {lost.block_number} by {lost.tx_hash}")
 
         # Hold the schedule so that the confirm task below is the first to see the reorg.
@@ -484,7 +485,7 @@ def test_reorg_drops_the_anchor_and_the_checkpoint_is_anchored_again(tmp_path: P
         wait_until(lambda: queue.llen("celery") == 0, 30, "the task queue to drain")
         time.sleep(1)  # the task in hand, if any, finishes
         assert rpc(stack, "evm_revert", [snapshot]) is True
-        assert checkpoint_at(stack, 2) == bytes(32), "the revert left the anchor on chain"
+        assert anchored_size(stack, bytes(lost.root)) == 0, "the revert left the anchor on chain"
         progress(f"reverted to block {head_at_snapshot}: the size-2 anchor is gone")
 
         send_celery_task(stack.redis_url, "evidence.confirm")
@@ -506,7 +507,7 @@ def test_reorg_drops_the_anchor_and_the_checkpoint_is_anchored_again(tmp_path: P
         # Fees unchanged: the same signed transaction, sent again under the row it had.
         assert (again.id, again.tx_hash) == (lost.id, lost.tx_hash)
         assert again.detail == "sent again (was dropped)"
-        assert checkpoint_at(stack, 2) == bytes(lost.root)
+        assert anchored_size(stack, bytes(lost.root)) == 2
         events = anchored_events(stack)
         assert [e["size"] for e in events] == [1, 2]
         assert events[1]["block"] == again.block_number

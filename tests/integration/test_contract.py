@@ -97,9 +97,9 @@ class Deployed:
         size, root, ts, block = self.contract.functions.latest(log_id).call()
         return size, root, ts, block
 
-    def checkpoint_at(self, log_id: bytes, size: int) -> tuple[bytes, int, int]:
-        root, ts, block = self.contract.functions.checkpointAt(log_id, size).call()
-        return root, ts, block
+    def checkpoint_of(self, log_id: bytes, root: bytes) -> tuple[int, int, int]:
+        size, ts, block = self.contract.functions.checkpointOf(log_id, root).call()
+        return size, ts, block
 
     def count(self, log_id: bytes) -> int:
         return int(self.contract.functions.anchorCount(log_id).call())
@@ -126,6 +126,8 @@ def deployed(w3: Web3, artifact: Artifact) -> Deployed:
 
 
 LOG = log_id_for("evidence.test/log")
+#: The contract's marker of a log set up but not yet anchored; refused as a root.
+OPEN = b"\x00" * 31 + b"\x01"
 
 
 @pytest.fixture
@@ -171,9 +173,16 @@ def test_deployed_code_is_the_artifact_and_deployer_owns_it(
 
 
 def test_a_log_never_anchored_reads_as_zeros(deployed: Deployed) -> None:
-    assert deployed.latest(LOG) == (0, ZERO_HASH, 0, 0)
-    assert deployed.checkpoint_at(LOG, 1) == (ZERO_HASH, 0, 0)
-    assert deployed.count(LOG) == 0
+    root = merkle_log(1).root(1)
+    for _ in range(2):  # before and after it is set up (a submitter allowed)
+        assert deployed.latest(LOG) == (0, ZERO_HASH, 0, 0)
+        for probe in (root, ZERO_HASH, OPEN):
+            assert deployed.checkpoint_of(LOG, probe) == (0, 0, 0)
+        assert deployed.count(LOG) == 0
+        deployed.send(
+            deployed.contract.functions.setSubmitter(LOG, deployed.submitter, True),
+            deployed.owner,
+        )
 
 
 # --- anchoring ---------------------------------------------------------------------------
@@ -189,7 +198,7 @@ def test_first_anchor_takes_no_proof(anchoring: Deployed) -> None:
     receipt = anchoring.anchor(LOG, 7, root, [])
     ts, number = anchoring.block_facts(receipt)
     assert anchoring.latest(LOG) == (7, root, ts, number)
-    assert anchoring.checkpoint_at(LOG, 7) == (root, ts, number)
+    assert anchoring.checkpoint_of(LOG, root) == (7, ts, number)
     assert anchoring.count(LOG) == 1
     (event,) = anchoring.contract.events.Anchored().process_receipt(receipt)
     assert event["args"] == {"logId": LOG, "size": 7, "root": root, "prevSize": 0}
@@ -200,6 +209,7 @@ def test_extensions_with_real_consistency_proofs(anchoring: Deployed) -> None:
     log = merkle_log(5000, seed=1)
     sizes = sorted(rng.sample(range(1, 5001), 14))
     anchored: dict[int, tuple[bytes, int, int]] = {}
+    indices: dict[int, int] = {}
     previous = 0
     for size in sizes:
         root = log.root(size)
@@ -210,17 +220,26 @@ def test_extensions_with_real_consistency_proofs(anchoring: Deployed) -> None:
         (event,) = anchoring.contract.events.Anchored().process_receipt(receipt)
         assert event["args"] == {"logId": LOG, "size": size, "root": root, "prevSize": previous}
         anchored[size] = (root, *anchoring.block_facts(receipt))
+        indices[size] = anchoring.count(LOG) - 1
         previous = size
 
     assert anchoring.count(LOG) == len(sizes)
     last = sizes[-1]
     assert anchoring.latest(LOG) == (last, *anchored[last])
-    # Every anchor, at either parity of its index (the layout pairs metas), reads back.
-    for size, record in anchored.items():
-        assert anchoring.checkpoint_at(LOG, size) == record
-    for size in (0, sizes[0] - 1, sizes[3] + 1, last + 1, MAX_SIZE, 2**64 - 1):
+    assert sorted(indices.values()) == list(range(len(sizes)))
+    # Every anchor reads back by its root, whatever its index; roots of sizes never anchored,
+    # and the marker of an open log, read as zeros.
+    for size, (root, ts, block) in anchored.items():
+        assert anchoring.checkpoint_of(LOG, root) == (size, ts, block)
+    for size in (1, sizes[0] - 1, sizes[3] + 1, last + 1):
         if size not in anchored:
-            assert anchoring.checkpoint_at(LOG, size) == (ZERO_HASH, 0, 0)
+            assert anchoring.checkpoint_of(LOG, log.root(size)) == (0, 0, 0)
+    assert anchoring.checkpoint_of(LOG, OPEN) == (0, 0, 0)
+    assert anchoring.checkpoint_of(log_id_for("evidence.test/other"), anchored[last][0]) == (
+        0,
+        0,
+        0,
+    )
     # Block numbers strictly increase: one anchor per block on both chains.
     numbers = [anchored[s][2] for s in sizes]
     assert numbers == sorted(set(numbers))
@@ -263,7 +282,8 @@ def test_logs_are_independent(anchoring: Deployed) -> None:
     assert anchoring.latest(LOG)[:2] == (9, a.root(9))
     assert anchoring.latest(other)[:2] == (9, b.root(9))
     assert (anchoring.count(LOG), anchoring.count(other)) == (2, 1)
-    assert anchoring.checkpoint_at(other, 4) == (ZERO_HASH, 0, 0)
+    assert anchoring.checkpoint_of(other, a.root(4)) == (0, 0, 0)
+    assert anchoring.checkpoint_of(LOG, a.root(4))[0] == 4
 
 
 # --- refusals ----------------------------------------------------------------------------
@@ -292,6 +312,8 @@ def test_refusals_leave_the_log_unchanged(at_six: tuple[Deployed, MerkleLog]) ->
         ("fork", anchor_call(d, 6, other, []), "Fork", (6, root6, other)),
         ("already-anchored", anchor_call(d, 6, root6, []), "AlreadyAnchored", (6,)),
         ("zero-root", anchor_call(d, 10, ZERO_HASH, []), "ZeroRoot", ()),
+        ("reserved-root", anchor_call(d, 10, OPEN, []), "ReservedRoot", ()),
+        ("reserved-root-before-size", anchor_call(d, 0, OPEN, []), "ReservedRoot", ()),
         ("zero-size", anchor_call(d, 0, root10, []), "ZeroSize", ()),
         (
             "size-too-large",
@@ -420,6 +442,26 @@ def test_submitters_are_set_per_log_by_the_owner(deployed: Deployed) -> None:
     assert deployed.reverts(
         c.anchor(LOG, 3, log.root(3), log.consistency_proof(2, 3)), deployed.submitter
     ) == ("NotSubmitter", (LOG, deployed.submitter))
+
+
+def test_setting_submitters_again_keeps_the_log(anchoring: Deployed) -> None:
+    """Only the first setSubmitter of a log opens it; later ones never touch its anchors."""
+    c = anchoring.contract.functions
+    log = merkle_log(9, seed=8)
+    anchoring.anchor(LOG, 4, log.root(4), [])
+    before = anchoring.latest(LOG)
+    for account, allowed in (
+        (anchoring.stranger, True),
+        (anchoring.submitter, False),
+        (anchoring.stranger, False),
+        (anchoring.submitter, True),
+    ):
+        anchoring.send(c.setSubmitter(LOG, account, allowed), anchoring.owner)
+        assert anchoring.latest(LOG) == before
+        assert anchoring.count(LOG) == 1
+    anchoring.anchor(LOG, 9, log.root(9), log.consistency_proof(4, 9))
+    assert anchoring.latest(LOG)[:2] == (9, log.root(9))
+    assert anchoring.count(LOG) == 2
 
 
 def test_two_step_ownership_transfer(deployed: Deployed) -> None:

@@ -100,4 +100,4 @@ def test_readme_by_hand_steps_run_and_pass(sealed: Sealed, tmp_path: Path) -> No
     # Step 2's digests are printed in the README for comparison.
     digest = hashlib.sha256((root / "manifest.json").read_bytes()).hexdigest()
     assert f"manifest SHA-256 清单哈希 : {digest}" in readme
-    assert f"0x82e9b0bb{'cd' * 32}{sealed.log.size:064x}" in readme
+    assert f"0x3988385a{'cd' * 32}{sealed.log.root().hex()}" in readme

@@ -27,10 +27,10 @@ from tests.support.factories import ORIGIN, sealed_evidence
 from verifier.bundle import Bundle
 from verifier.chain.abi import (
     ANCHORED_TOPIC,
-    CHECKPOINT_AT_SELECTOR,
+    CHECKPOINT_OF_SELECTOR,
     decode_anchored,
-    decode_checkpoint_at,
-    encode_checkpoint_at,
+    decode_checkpoint_of,
+    encode_checkpoint_of,
     log_id_for,
 )
 from verifier.chain.anchor import (
@@ -113,9 +113,9 @@ class FakeNode:
     head: int = HEAD
     genesis: str = GENESIS
     code: bool = True
-    #: (logId, size) -> (root, timestamp, block number), as the contract stores them
-    records: dict[tuple[bytes, int], tuple[bytes, int, int]] = field(
-        default_factory=lambda: {(LOG_ID, SIZE): (ROOT, TIMESTAMP, BLOCK)}
+    #: (logId, root) -> (size, timestamp, block number), as the contract stores them
+    records: dict[tuple[bytes, bytes], tuple[int, int, int]] = field(
+        default_factory=lambda: {(LOG_ID, ROOT): (SIZE, TIMESTAMP, BLOCK)}
     )
     receipt: dict[str, Any] | None = field(
         default_factory=lambda: {
@@ -149,10 +149,10 @@ class FakeNode:
             if call["to"].lower() != CONTRACT.lower() or not self.code:
                 return "0x"
             data = bytes.fromhex(call["data"][2:])
-            assert data[:4] == CHECKPOINT_AT_SELECTOR and len(data) == 68
-            log_id, size = data[4:36], int.from_bytes(data[36:], "big")
-            root, ts, number = self.records.get((log_id, size), (bytes(32), 0, 0))
-            return "0x" + root.hex() + word(ts) + word(number)
+            assert data[:4] == CHECKPOINT_OF_SELECTOR and len(data) == 68
+            log_id, root = data[4:36], data[36:]
+            size, ts, number = self.records.get((log_id, root), (0, 0, 0))
+            return "0x" + word(size) + word(ts) + word(number)
         if method == "eth_getTransactionReceipt":
             return self.receipt if params == [TX] else None
         if method == "eth_getBlockByNumber":
@@ -227,9 +227,9 @@ def reply(result: Any, request_id: int | None = None) -> Callable[[dict[str, Any
 
 def test_selector_and_topic_known_answers() -> None:
     # Recompute: python3 -c "from Crypto.Hash import keccak;
-    #   print(keccak.new(digest_bits=256, data=b'checkpointAt(bytes32,uint64)').hexdigest()[:8])"
-    assert CHECKPOINT_AT_SELECTOR.hex() == "82e9b0bb"
-    assert eth_keccak(text="checkpointAt(bytes32,uint64)")[:4] == CHECKPOINT_AT_SELECTOR
+    #   print(keccak.new(digest_bits=256, data=b'checkpointOf(bytes32,bytes32)').hexdigest()[:8])"
+    assert CHECKPOINT_OF_SELECTOR.hex() == "3988385a"
+    assert eth_keccak(text="checkpointOf(bytes32,bytes32)")[:4] == CHECKPOINT_OF_SELECTOR
     assert eth_keccak(text="Anchored(bytes32,uint64,bytes32,uint64)") == ANCHORED_TOPIC
 
 
@@ -239,23 +239,25 @@ def test_log_id_is_sha256_of_the_utf8_origin() -> None:
     assert log_id_for("泉州/log") == hashlib.sha256("泉州/log".encode()).digest()
 
 
-@pytest.mark.parametrize("size", [0, 1, SIZE, 2**64 - 1])
-def test_calldata_is_the_abi_encoding(size: int) -> None:
-    expected = CHECKPOINT_AT_SELECTOR + abi_encode(["bytes32", "uint64"], [LOG_ID, size])
-    assert encode_checkpoint_at(LOG_ID, size) == expected
+@pytest.mark.parametrize("root", [bytes(32), ROOT, b"\xff" * 32])
+def test_calldata_is_the_abi_encoding(root: bytes) -> None:
+    expected = CHECKPOINT_OF_SELECTOR + abi_encode(["bytes32", "bytes32"], [LOG_ID, root])
+    assert encode_checkpoint_of(LOG_ID, root) == expected
 
 
-@pytest.mark.parametrize(("log_id", "size"), [(b"\x01" * 31, 1), (LOG_ID, -1), (LOG_ID, 2**64)])
-def test_calldata_refuses_bad_arguments(log_id: bytes, size: int) -> None:
+@pytest.mark.parametrize(
+    ("log_id", "root"), [(b"\x01" * 31, ROOT), (LOG_ID, ROOT[:31]), (LOG_ID, ROOT + b"\x00")]
+)
+def test_calldata_refuses_bad_arguments(log_id: bytes, root: bytes) -> None:
     with pytest.raises(ValueError):
-        encode_checkpoint_at(log_id, size)
+        encode_checkpoint_of(log_id, root)
 
 
 def test_return_words_decode_like_eth_abi() -> None:
-    data = abi_encode(["bytes32", "uint64", "uint64"], [ROOT, 2**64 - 1, BLOCK])
-    record = decode_checkpoint_at(data)
-    assert (record.root, record.timestamp, record.block_number) == tuple(
-        abi_decode(["bytes32", "uint64", "uint64"], data)
+    data = abi_encode(["uint64", "uint64", "uint64"], [SIZE, 2**64 - 1, BLOCK])
+    record = decode_checkpoint_of(data)
+    assert (record.size, record.timestamp, record.block_number) == tuple(
+        abi_decode(["uint64", "uint64", "uint64"], data)
     )
 
 
@@ -264,14 +266,15 @@ def test_return_words_decode_like_eth_abi() -> None:
     [
         b"\x00" * 95,
         b"\x00" * 97,
-        ROOT + (1 << 64).to_bytes(32, "big") + bytes.fromhex(word(BLOCK)),
-        ROOT + bytes(32) + b"\x80" + bytes(31),
+        ROOT + bytes(64),
+        bytes(32) + (1 << 64).to_bytes(32, "big") + bytes.fromhex(word(BLOCK)),
+        bytes(64) + b"\x80" + bytes(31),
     ],
-    ids=["short-95", "long-97", "timestamp-over-uint64", "block-high-bit"],
+    ids=["short-95", "long-97", "size-is-a-root", "timestamp-over-uint64", "block-high-bit"],
 )
 def test_return_words_are_strict(data: bytes) -> None:
     with pytest.raises(MalformedAnswerError):
-        decode_checkpoint_at(data)
+        decode_checkpoint_of(data)
 
 
 def test_anchored_event_decodes_and_is_strict() -> None:
@@ -408,10 +411,10 @@ def _set(path: str, value: Any) -> Callable[[FakeNode], None]:
 
 
 def _record(
-    root: bytes = ROOT, ts: int = TIMESTAMP, block: int = BLOCK
+    size: int = SIZE, ts: int = TIMESTAMP, block: int = BLOCK
 ) -> Callable[[FakeNode], None]:
     def apply(node: FakeNode) -> None:
-        node.records[(LOG_ID, SIZE)] = (root, ts, block)
+        node.records[(LOG_ID, ROOT)] = (size, ts, block)
 
     return apply
 
@@ -430,8 +433,8 @@ MISMATCHES: list[tuple[str, Callable[[FakeNode], None], str]] = [
         "serves chain id 1, not the trusted 31337",
     ),
     ("no-contract-code", _set("code", False), "no contract code at"),
-    ("size-never-anchored", _no_record, f"records no checkpoint of size {SIZE}"),
-    ("record-root-differs", _record(root=b"\x07" * 32), "records root 0707"),
+    ("root-never-anchored", _no_record, f"records no checkpoint with root {ROOT.hex()}"),
+    ("record-size-differs", _record(size=SIZE + 1), f"records size {SIZE + 1} for root"),
     ("record-timestamp-differs", _record(ts=TIMESTAMP + 1), "records block time"),
     ("record-block-differs", _record(block=BLOCK + 1), "records block number 11"),
     ("receipt-missing", _set("receipt", None), "is not on this chain"),
@@ -516,11 +519,11 @@ def test_endpoint_behind_with_a_record_is_inconsistent() -> None:
 
 def test_endpoints_that_disagree_fail_naming_both() -> None:
     other = FakeNode()
-    other.records[(LOG_ID, SIZE)] = (b"\x07" * 32, TIMESTAMP, BLOCK)
+    other.records[(LOG_ID, ROOT)] = (SIZE + 1, TIMESTAMP, BLOCK)
     status, detail = check({URL: FakeNode(), URL_B: other})
     assert status == Status.FAILED
     assert detail.startswith(f"endpoints disagree: {URL} confirms the anchor; {URL_B}: ")
-    assert "records root 0707" in detail
+    assert f"records size {SIZE + 1}" in detail
 
 
 def test_another_chain_still_syncing_disagrees_on_genesis() -> None:

@@ -1,8 +1,9 @@
 """The EvidenceLog contract's ABI, the two parts tier 5 uses — CONSENSUS-CRITICAL.
 
 Written out by hand (no web3): the ``logId`` of a log, the encoding of one
-call (``checkpointAt(bytes32,uint64)``) and the decoding of its result and of
-one event (``Anchored(bytes32,uint64,bytes32,uint64)``).
+call (``checkpointOf(bytes32,bytes32)``: the anchor of a log with a given
+root) and the decoding of its result and of one event
+(``Anchored(bytes32,uint64,bytes32,uint64)``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from Crypto.Hash import keccak
 
 from verifier.errors import MalformedAnswerError
 
-CHECKPOINT_AT_SIGNATURE = "checkpointAt(bytes32,uint64)"
+CHECKPOINT_OF_SIGNATURE = "checkpointOf(bytes32,bytes32)"
 ANCHORED_SIGNATURE = "Anchored(bytes32,uint64,bytes32,uint64)"
 
 
@@ -24,8 +25,8 @@ def keccak256(data: bytes) -> bytes:
     return keccak.new(digest_bits=256, data=data).digest()
 
 
-#: ``0x82e9b0bb``: the first four bytes of keccak256("checkpointAt(bytes32,uint64)").
-CHECKPOINT_AT_SELECTOR = keccak256(CHECKPOINT_AT_SIGNATURE.encode("ascii"))[:4]
+#: ``0x3988385a``: the first four bytes of keccak256("checkpointOf(bytes32,bytes32)").
+CHECKPOINT_OF_SELECTOR = keccak256(CHECKPOINT_OF_SIGNATURE.encode("ascii"))[:4]
 #: topic 0 of the ``Anchored`` event: keccak256("Anchored(bytes32,uint64,bytes32,uint64)").
 ANCHORED_TOPIC = keccak256(ANCHORED_SIGNATURE.encode("ascii"))
 
@@ -46,9 +47,10 @@ def log_id_for(origin: str) -> bytes:
 
 @dataclass(frozen=True)
 class Record:
-    """What ``checkpointAt(logId, size)`` returns; all zero when that size was never anchored."""
+    """What ``checkpointOf(logId, root)`` returns; all zero when no anchor of the log has that
+    root."""
 
-    root: bytes
+    size: int
     timestamp: int
     block_number: int
 
@@ -61,13 +63,13 @@ class AnchoredEvent:
     prev_size: int
 
 
-def encode_checkpoint_at(log_id: bytes, size: int) -> bytes:
-    """Calldata: selector ‖ logId (32 bytes) ‖ size as a 32-byte big-endian word."""
+def encode_checkpoint_of(log_id: bytes, root: bytes) -> bytes:
+    """Calldata: selector ‖ logId (32 bytes) ‖ root (32 bytes)."""
     if len(log_id) != WORD:
         raise ValueError(f"log id is {len(log_id)} bytes, want 32")
-    if not 0 <= size <= UINT64_MAX:
-        raise ValueError(f"size {size} is not a uint64")
-    return CHECKPOINT_AT_SELECTOR + log_id + size.to_bytes(WORD, "big")
+    if len(root) != WORD:
+        raise ValueError(f"root is {len(root)} bytes, want 32")
+    return CHECKPOINT_OF_SELECTOR + log_id + root
 
 
 def _uint64(word: bytes, what: str) -> int:
@@ -83,11 +85,13 @@ def _words(data: bytes, count: int, what: str) -> list[bytes]:
     return [data[i : i + WORD] for i in range(0, len(data), WORD)]
 
 
-def decode_checkpoint_at(data: bytes) -> Record:
-    """Decode ``(bytes32 root, uint64 timestamp, uint64 blockNumber)``: exactly 96 bytes."""
-    root, timestamp, block = _words(data, 3, "checkpointAt result")
+def decode_checkpoint_of(data: bytes) -> Record:
+    """Decode ``(uint64 size, uint64 timestamp, uint64 blockNumber)``: exactly 96 bytes."""
+    size, timestamp, block = _words(data, 3, "checkpointOf result")
     return Record(
-        root, _uint64(timestamp, "checkpointAt timestamp"), _uint64(block, "checkpointAt block")
+        _uint64(size, "checkpointOf size"),
+        _uint64(timestamp, "checkpointOf timestamp"),
+        _uint64(block, "checkpointOf block"),
     )
 
 

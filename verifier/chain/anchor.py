@@ -21,11 +21,10 @@ from typing import Literal
 from verifier.bundle import Anchor, Bundle
 from verifier.chain.abi import (
     ANCHORED_TOPIC,
-    WORD,
     Record,
     decode_anchored,
-    decode_checkpoint_at,
-    encode_checkpoint_at,
+    decode_checkpoint_of,
+    encode_checkpoint_of,
     log_id_for,
 )
 from verifier.chain.rpc import (
@@ -125,18 +124,21 @@ def _object(value: object, what: str) -> dict[str, object]:
 
 
 def _check_record(record: Record, want: Expected, head: int) -> None:
-    if record.root == bytes(WORD):
+    if record.size == 0:
         if head < want.block_number:
             raise _BehindError(f"at block {head}, before the anchor's block {want.block_number}")
-        raise _MismatchError(f"the contract records no checkpoint of size {want.size} for this log")
+        raise _MismatchError(
+            f"the contract records no checkpoint with root {want.root.hex()} for this log"
+        )
     for label, got, expected in (
-        ("root", record.root.hex(), want.root.hex()),
+        ("size", str(record.size), str(want.size)),
         ("block time", str(record.timestamp), str(want.block_timestamp)),
         ("block number", str(record.block_number), str(want.block_number)),
     ):
         if got != expected:
             raise _MismatchError(
-                f"the contract records {label} {got} for size {want.size}, the bundle {expected}"
+                f"the contract records {label} {got} for root {want.root.hex()}, "
+                f"the bundle {expected}"
             )
 
 
@@ -236,14 +238,14 @@ def check_anchor(client: RpcClient, want: Expected) -> tuple[int, int]:
     head = quantity(client.call("eth_blockNumber", []), "eth_blockNumber")
     call = {
         "to": to_hex(want.contract),
-        "data": to_hex(encode_checkpoint_at(want.log_id, want.size)),
+        "data": to_hex(encode_checkpoint_of(want.log_id, want.root)),
     }
     returned = hex_data(client.call("eth_call", [call, hex(head)]), "eth_call result")
     if not returned:
         if head < want.block_number:
             raise _BehindError(f"at block {head}, before the anchor's block {want.block_number}")
         raise _MismatchError(f"no contract code at {to_hex(want.contract)} (eth_call returned 0x)")
-    _check_record(decode_checkpoint_at(returned), want, head)
+    _check_record(decode_checkpoint_of(returned), want, head)
     receipt = client.call("eth_getTransactionReceipt", [to_hex(want.tx_hash)])
     prev_size = _check_receipt(receipt, want, head)
     _check_block(client.call("eth_getBlockByNumber", [hex(want.block_number), False]), want)
