@@ -135,6 +135,13 @@ class Server:
                 self.process.wait()
 
 
+def started(base_url: str) -> bool:
+    """Whether the service's start is over: its chain bound (``evidence serve`` listens
+    first; ``/readyz``'s chain check says "starting" until then) or refused."""
+    checks = httpx.get(f"{base_url}/readyz", timeout=30).json().get("checks", {})
+    return not str(checks.get("chain", "")).startswith("starting")
+
+
 @contextmanager
 def serve_subprocess(env: dict[str, str], log_path: Path) -> Iterator[Server]:
     port = free_port()
@@ -153,7 +160,9 @@ def serve_subprocess(env: dict[str, str], log_path: Path) -> Iterator[Server]:
             if process.poll() is not None:
                 raise RuntimeError(f"evidence serve exited: {log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200 and (
+                    started(server.base_url)
+                ):
                     break
             except httpx.HTTPError:
                 pass
