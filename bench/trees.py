@@ -1,19 +1,28 @@
-"""The four trees the log benchmarks compare, behind one small interface.
+"""The trees the log benchmarks compare, behind one small interface.
 
 - ``ours-memory``: :class:`MerkleLog` over :class:`MemoryNodeStore`;
 - ``ours-sqlite``: :class:`MerkleLog` over :class:`SqlNodeStore` on a migrated
   SQLite file (WAL, ``synchronous=NORMAL``, as :func:`make_engine` sets up);
+- ``ours-postgres``: the same on a throwaway PostgreSQL database (the compose
+  deployment's engine), created and dropped by the bench (:mod:`bench.databases`);
 - ``pymerkle-memory``: pymerkle 7 ``InmemoryTree`` (the baseline);
 - ``pymerkle-sqlite``: pymerkle 7 ``SqliteTree`` (a second reference line).
 
 pymerkle is GPL-3.0 and a benchmark-only dependency: it is imported here, under
 ``bench/``, and nowhere in the product packages. It numbers leaves from 1;
 the adapters below take 0-based indices like ours and convert.
+
+Our SQL trees answer proofs as the log API does: through a
+:class:`~anchoring.store.cache.NodeCache` (one statement per proof, autocommit),
+and :meth:`OursTree.cold` empties that cache and the connection pool. A tree
+can also be filled by a bulk copy of an in-memory one (:meth:`OursTree.copy_from`):
+one append of every stored node, the way to reach 10^7 leaves in a bench run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,17 +31,23 @@ from sqlalchemy import Engine
 
 from anchoring.log import MerkleLog
 from anchoring.store import MemoryNodeStore
+from anchoring.store.cache import NodeCache
 from anchoring.store.sql import SqlNodeStore
+from bench.databases import scratch_postgres
 from evidence_api.core.db import make_engine, upgrade
 
 OURS_MEMORY = "ours-memory"
 OURS_SQLITE = "ours-sqlite"
+OURS_POSTGRES = "ours-postgres"
+#: our trees on a database
+OURS_SQL = (OURS_SQLITE, OURS_POSTGRES)
 PYMERKLE_MEMORY = "pymerkle-memory"
 PYMERKLE_SQLITE = "pymerkle-sqlite"
 
 LABELS = {
     OURS_MEMORY: "ours, MemoryNodeStore",
     OURS_SQLITE: "ours, SqlNodeStore/SQLite",
+    OURS_POSTGRES: "ours, SqlNodeStore/PostgreSQL",
     PYMERKLE_MEMORY: "pymerkle InmemoryTree",
     PYMERKLE_SQLITE: "pymerkle SqliteTree",
 }
@@ -58,29 +73,56 @@ class BenchTree(Protocol):
 class OursTree:
     is_baseline = False
 
-    def __init__(self, name: str, log: MerkleLog, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        log: MerkleLog,
+        engine: Engine | None = None,
+        close: Callable[[], None] | None = None,
+    ) -> None:
         self.name = name
         self.log = log
         self._engine = engine
+        self._close = close
+        #: proofs are read as the log API reads them: on SQL, through a node cache
+        self.reader = log if engine is None else MerkleLog(SqlNodeStore(engine), NodeCache())
 
     def append(self, batch: Sequence[bytes]) -> None:
         self.log.append(batch)
 
+    def copy_from(self, source: MemoryNodeStore) -> None:
+        """Bulk copy: append every node ``source`` holds beyond this tree's size in one call."""
+        size = self.log.store.size()
+        self.log.store.append(source.runs(size), size, source.size())
+
     def root(self, size: int | None = None) -> bytes:
-        return self.log.root(size)
+        return self.reader.root(size)
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
-        return self.log.inclusion_proof(index, size)
+        return self.reader.inclusion_proof(index, size)
 
     def consistency(self, size1: int, size2: int) -> list[bytes]:
-        return self.log.consistency_proof(size1, size2)
+        return self.reader.consistency_proof(size1, size2)
 
     def leaf_hash(self, index: int) -> bytes:
-        return self.log.leaf_hash(index)
+        return self.reader.leaf_hash(index)
+
+    def cold(self) -> None:
+        """As after a restart: no cached node, no pooled connection (the next read opens one)."""
+        if self.reader.cache is not None:
+            self.reader.cache.clear()
+        if self._engine is not None:
+            self._engine.dispose()
+
+    @property
+    def has_cold_start(self) -> bool:
+        return self._engine is not None
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+        if self._close is not None:
+            self._close()
 
 
 class PymerkleTree:
@@ -122,6 +164,19 @@ def ours_sqlite(directory: Path) -> OursTree:
     return OursTree(OURS_SQLITE, MerkleLog(SqlNodeStore(engine)), engine)
 
 
+def ours_postgres() -> OursTree:
+    """Our tree on a fresh PostgreSQL database, which :meth:`OursTree.close` drops."""
+    stack = ExitStack()
+    try:
+        url = stack.enter_context(scratch_postgres())
+        upgrade(url)
+        engine = make_engine(url)
+    except BaseException:
+        stack.close()
+        raise
+    return OursTree(OURS_POSTGRES, MerkleLog(SqlNodeStore(engine)), engine, stack.close)
+
+
 def pymerkle_memory() -> PymerkleTree:
     return PymerkleTree(PYMERKLE_MEMORY, pymerkle.InmemoryTree())
 
@@ -131,4 +186,10 @@ def pymerkle_sqlite(directory: Path) -> PymerkleTree:
 
 
 def all_trees(directory: Path) -> list[BenchTree]:
-    return [ours_memory(), ours_sqlite(directory), pymerkle_memory(), pymerkle_sqlite(directory)]
+    return [
+        ours_memory(),
+        ours_sqlite(directory),
+        ours_postgres(),
+        pymerkle_memory(),
+        pymerkle_sqlite(directory),
+    ]

@@ -42,6 +42,15 @@ class MemoryNodeStore:
             out.append(row[index] if 0 <= index < len(row) else None)
         return self._size, out
 
+    def runs(self, since: int = 0) -> list[NodeRun]:
+        """Every node stored since the tree had ``since`` leaves, level by level: what
+        another store appends, with ``(since, size())``, to hold the same tree (a bulk copy)."""
+        return [
+            NodeRun(level, since >> level, nodes[since >> level :])
+            for level, nodes in enumerate(self._levels)
+            if len(nodes) > since >> level
+        ]
+
     def append(self, runs: Sequence[NodeRun], old_size: int, new_size: int) -> None:
         if old_size != self._size:
             raise ConcurrentAppendError(f"store size is {self._size}, writer expected {old_size}")
