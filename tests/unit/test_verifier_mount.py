@@ -4,7 +4,6 @@ service reaches itself on, and trust roots taken from the runtime (a real SQLite
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -52,10 +51,11 @@ def test_api_base_url_reaches_the_service_itself(host: str, want: str) -> None:
     assert api_base_url(host, 8000) == want
 
 
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
+@pytest.fixture(scope="module")
+def module_runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """One runtime for the module (building one migrates a database): no test writes to it."""
     settings = Settings(
-        data_dir=tmp_path / "data",
+        data_dir=tmp_path_factory.mktemp("mount") / "data",
         chain="none",
         confirmations=3,
         run_sealer=False,
@@ -67,6 +67,16 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
         yield built
     finally:
         built.close()
+
+
+@pytest.fixture
+def runtime(module_runtime: Runtime) -> Iterator[Runtime]:
+    """The module's runtime, its ``verifier_mount`` setting restored after each test."""
+    mount = module_runtime.settings.verifier_mount
+    try:
+        yield module_runtime
+    finally:
+        module_runtime.settings.verifier_mount = mount
 
 
 def test_trust_roots_are_the_runtimes_own(runtime: Runtime) -> None:
