@@ -24,6 +24,8 @@ from bench.databases import BACKENDS
 from bench.proofs import cross_check
 from bench.trees import (
     OURS_MEMORY,
+    OURS_POSTGRES,
+    OURS_SQL,
     OURS_SQLITE,
     PYMERKLE_MEMORY,
     PYMERKLE_SQLITE,
@@ -33,7 +35,7 @@ from bench.trees import (
 from tests.support.seaweed import WEED
 
 QUICK_SIZES = (1_000, 10_000)
-ALL_TREES = {OURS_MEMORY, OURS_SQLITE, PYMERKLE_MEMORY, PYMERKLE_SQLITE}
+ALL_TREES = {OURS_MEMORY, OURS_SQLITE, OURS_POSTGRES, PYMERKLE_MEMORY, PYMERKLE_SQLITE}
 HAVE_S3 = WEED.is_file()
 PER_S = ("evidence_per_s", "mb_per_s")
 #: the default sections but the chain ones, which have their own smoke runs below
@@ -77,15 +79,19 @@ def expected_figures() -> set[str]:
             ids.add(f"append.{impl}.vs.{base}.n={n}")
         ids |= {f"append.sealer.{db}.vs.{PYMERKLE_MEMORY}.n={n}" for db in BACKENDS}
         for kind in ("inclusion", "consistency"):
-            for impl in (OURS_MEMORY, OURS_SQLITE):
+            for impl in (OURS_MEMORY, *OURS_SQL):
                 ids |= {f"proof.{kind}.{impl}.{stat}.n={n}" for stat in ("p50", "p99")}
                 ids.add(f"flat.{kind}.{impl}")
+            for impl in OURS_SQL:  # also timed with GC on, and cold (new connection, no cache)
+                ids |= {f"proof.{kind}.{impl}.p99.n={n}.{mode}" for mode in ("gc-on", "cold")}
     for n in (9, max(QUICK_SIZES)):  # the factory's bundle, then one in a log as big as the run's
         ids |= {f"bundle.{part}.p50.n={n}" for part in ("parse", "leaf", "tier2", "tier3", "tier4")}
         ids |= {
             f"bundle.{part}.{stat}.n={n}" for part in ("full", "merkle") for stat in ("p50", "p99")
         }
     ids |= {"memory.local.peak_rss", "sealing.first_submit_to_sealed"}
+    ids |= {f"ingest.local.{row}" for row in ("large.mb_per_s", "large.vs_hashed")}
+    ids.add("ingest.local.tiny.evidence_per_s")
     ids |= {f"sealing.sealer_capacity.{db}" for db in BACKENDS}
     if HAVE_S3:
         ids |= {f"ingest.{size}.{unit}" for size in ("small", "large") for unit in PER_S}
@@ -152,6 +158,7 @@ def test_the_sealer_logs_carry_pymerkles_roots(results: dict[str, Any]) -> None:
 def test_service_targets_are_the_issues(results: dict[str, Any]) -> None:
     figures = {f["id"]: f for f in results["figures"]}
     assert figures["memory.local.peak_rss"]["target"] == "< 150 MiB"
+    assert figures["ingest.local.large.mb_per_s"]["target"] == ">= 60% of raw"
     if HAVE_S3:
         assert figures["ingest.small.evidence_per_s"]["target"] == ">= 200 evidence/s"
         assert figures["ingest.large.mb_per_s"]["target"] == ">= 60% of raw"
@@ -239,7 +246,7 @@ def test_raw_measurements_cover_every_tree_and_size(results: dict[str, Any]) -> 
     measured = {(a["impl"], a["n"]) for a in results["append"] if a.get("leaves_per_s")}
     assert measured == {(impl, n) for impl in ALL_TREES for n in QUICK_SIZES}
     timed = {(p["impl"], p["kind"], p["n"]) for p in results["proofs"] if p["p99_ms"] > 0}
-    assert len(timed) == 3 * 2 * len(QUICK_SIZES)
+    assert len(timed) == 4 * 2 * len(QUICK_SIZES)
 
 
 def test_our_roots_equal_pymerkles_on_the_same_leaves(results: dict[str, Any]) -> None:
