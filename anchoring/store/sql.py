@@ -120,15 +120,11 @@ class SqlNodeStore:
         with self._conn() as conn:
             tiles = _fetch_tiles(conn, {tile_id(level, index) for level, index in ids})
         self.reads += len(ids)
-        out = []
-        for level, index in ids:
-            blob = tiles.get(tile_id(level, index), b"")
-            offset = (index % TILE_WIDTH) * HASH
-            digest = blob[offset : offset + HASH]
-            if len(digest) != HASH:
-                raise MissingNodeError(f"node ({level}, {index}) is not in merkle_tile")
-            out.append(digest)
-        return out
+        out = _nodes_in(tiles, ids)
+        for node, digest in zip(ids, out, strict=True):
+            if digest is None:
+                raise MissingNodeError(f"node {node} is not in merkle_tile")
+        return [digest for digest in out if digest is not None]
 
     def size_and_nodes(self, ids: Sequence[NodeID]) -> tuple[int, list[bytes | None]]:
         if len(ids) > MAX_READ:
@@ -145,12 +141,7 @@ class SqlNodeStore:
         else:
             size, tiles = read_retrying(self._bind, read)
         self.reads += len(ids)
-        out: list[bytes | None] = []
-        for level, index in ids:
-            offset = (index % TILE_WIDTH) * HASH
-            digest = tiles.get(tile_id(level, index), b"")[offset : offset + HASH]
-            out.append(digest if len(digest) == HASH else None)
-        return size, out
+        return size, _nodes_in(tiles, ids)
 
     def append(self, runs: Sequence[NodeRun], old_size: int, new_size: int) -> None:
         # Cut each level's run into tile-aligned slices; only a level's first
@@ -190,6 +181,16 @@ class SqlNodeStore:
                 conn.execute(
                     insert(merkle_tile), [{"id": k, "hashes": v} for k, v in fresh.items()]
                 )
+
+
+def _nodes_in(tiles: dict[int, bytes], ids: Sequence[NodeID]) -> list[bytes | None]:
+    """Each node's hash cut from its tile; ``None`` where the tile is absent or too short."""
+    out: list[bytes | None] = []
+    for level, index in ids:
+        offset = (index % TILE_WIDTH) * HASH
+        digest = tiles.get(tile_id(level, index), b"")[offset : offset + HASH]
+        out.append(digest if len(digest) == HASH else None)
+    return out
 
 
 def _size(conn: Connection) -> int:
