@@ -170,7 +170,7 @@ def create_app(
     app.state.auth_failures = AuthFailures(limits.auth_failure_limit, limits.auth_failure_window)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:  # on the event loop: no worker thread needed
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], summary="Database, storage, chain and integrity ready")

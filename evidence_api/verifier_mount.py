@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -29,10 +30,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from anchoring.schema import chain_binding
 from evidence_api.core.config import ConfigurationError
 from evidence_api.runtime import Runtime
-from verifier.errors import VerifierError
-from verifier.service.app import create_verifier_app
-from verifier.service.config import ServiceConfig
 from verifier.service.problem import MEDIA_TYPE, problem_body
+
+if TYPE_CHECKING:  # the verifier service (tier 5's keccak among it) is loaded to build it
+    from verifier.service.config import ServiceConfig
 
 #: One or more path segments of URL-safe characters, no trailing slash: ``/verifier``.
 _PREFIX = re.compile(r"(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+")
@@ -97,6 +98,8 @@ def verifier_config(runtime: Runtime, api_url: str) -> ServiceConfig:
     go to this API at ``api_url``; uploads spool into the API's spool folder. The reports'
     QR code points at ``EVIDENCE_PORTAL_URL``, else at this mounted portal: from the
     settings, never from a request's Host header."""
+    from verifier.service.config import ServiceConfig  # noqa: PLC0415
+
     settings = runtime.settings
     chain = chain_trust(runtime)
     prefix = mount_prefix(settings.verifier_mount) or ""
@@ -166,6 +169,9 @@ class PendingVerifier:
 def build_verifier(runtime: Runtime, api_url: str) -> ASGIApp:
     """The verifier app trusting this runtime's key and chain. Raises
     :class:`ConfigurationError`."""
+    from verifier.errors import VerifierError  # noqa: PLC0415
+    from verifier.service.app import create_verifier_app  # noqa: PLC0415
+
     try:
         return create_verifier_app(verifier_config(runtime, api_url))
     except VerifierError as exc:  # e.g. an RPC URL the verifier refuses

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, delete, insert, select, update
 
 from anchoring.anchorer import AnchorConfig
-from anchoring.contract import log_id_for
 from anchoring.node import (
     ANVIL_DEV_KEY,
     ManagedAnvil,
@@ -189,6 +188,7 @@ def bind_chain(plan: ChainPlan, engine: Engine, *, rebind: bool = False) -> Chai
     """Connect to the planned chain, then bind to (or check) the recorded chain and
     contract; the node is stopped if this fails."""
     from anchoring.chain import ChainClient, deploy  # noqa: PLC0415 - web3, eth-account
+    from anchoring.contract import log_id_for  # noqa: PLC0415 - keccak
 
     settings, mode, node = plan.settings, plan.mode, plan.node
     try:
