@@ -58,7 +58,8 @@ test-unit: install
 verifier-dist: install
 	$(BIN)/python packaging/verifier/build.py build/verifier
 
-## bench: every section; fails (exit 3) when a target row prints MISS, 1 when a check fails.
+## bench: every section; fails when a target row prints MISS (python -m bench exits 3, make
+## reports "Error 3") or a check fails (exit 1).
 ## BENCH_ARGS passes options: make bench BENCH_ARGS="--quick --report-only"
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
