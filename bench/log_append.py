@@ -402,7 +402,7 @@ def sealer_legend(measured: SealerAppend) -> str:
         "each seal locks the log, appends, indexes every entry, signs and stores a checkpoint "
         f"in one transaction (seals at the largest size: {seals}){capped}.",
         "pymerkle appends the same entries' leaf data in the same batches, interleaved. "
-        "Every checkpoint verified and carried pymerkle's root"
+        "At each size the checkpoint each database signed verified and carried pymerkle's root"
         + (": FAILED, see below" if measured.problems else "."),
     ]
     lines += [f"  ! {p}" for p in measured.problems[:10]]
