@@ -178,3 +178,29 @@ def test_main_exit_status_and_results_json(
         assert "TARGET MISSED" in printed.err
     if problems:
         assert "SERVICE CHECK FAILED" in printed.err
+
+
+def test_the_append_target_is_judged_on_the_sealer_per_database() -> None:
+    from bench.log_append import SealerAppend, SealerCheckpoint, sealer_rows  # noqa: PLC0415
+
+    measured = SealerAppend(
+        max_batch=1_000,
+        checkpoints=[
+            SealerCheckpoint(
+                10_001,
+                {"sqlite": 0.1, "postgres": 2.0, "pymerkle-memory": 0.5},
+                {"sqlite": 10, "postgres": 10},
+                warm=1,
+            )
+        ],
+    )
+    rows = {r.id: r for r in sealer_rows(measured)}
+    sqlite = rows["append.sealer.sqlite.vs.pymerkle-memory.n=10001"]
+    postgres = rows["append.sealer.postgres.vs.pymerkle-memory.n=10001"]
+    assert sqlite.ours == pytest.approx(100_000)  # the warm-up leaf is not counted
+    assert sqlite.baseline == pytest.approx(20_000)
+    assert sqlite.ratio == pytest.approx(5.0)
+    assert (sqlite.target, sqlite.verdict) == (">= 3.00x", PASS)
+    assert postgres.ratio == pytest.approx(0.25)
+    assert postgres.verdict == MISS
+    assert unjudged(rows.values()) == []
