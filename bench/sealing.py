@@ -214,7 +214,10 @@ def run(settings: SealingSettings, _: SharedS3, progress: Progress) -> SealingRe
         _check(result, receipts, service, client, progress)
         result.max_batch = service.settings.max_batch
         for backend in BACKENDS:
-            _capacity(result, backend, Path(tmp) / "capacity", progress)
+            try:
+                _capacity(result, backend, Path(tmp) / "capacity", progress)
+            except Exception as exc:  # e.g. no PostgreSQL: a problem, the other rows stay
+                result.problems.append(f"capacity on {backend}: {type(exc).__name__}: {exc}")
     for problem in result.problems[:10]:
         progress(f"sealing: PROBLEM: {problem}")
     return result
@@ -475,8 +478,8 @@ def legend(result: SealingResult) -> str:
         f"p99 {r.merge_delay_p99_s:.2f} s, promised <= {r.max_merge_delay} s.",
         "capacity: seal_pending sealed "
         + "; ".join(
-            f"{r.entries:,} pending entries in {seconds:.2f} s ({r.capacity_seals.get(b, 0)} seals) on "
-            f"{DB_LABELS[b]}"
+            f"{r.entries:,} pending entries in {seconds:.2f} s "
+            f"({r.capacity_seals.get(b, 0)} seals) on {DB_LABELS[b]}"
             for b, seconds in r.capacity_seconds.items()
         )
         + ", in the bench process on a scratch database each, while the service sat idle.",
