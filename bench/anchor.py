@@ -17,11 +17,12 @@ tick and the confirmation tick. Target: p50 <= 3 s.
 Figure 8, gas per evidence item. Real ``anchor`` transactions on anvil (a block per
 transaction) against a real tree: a log of 10,000 leaves is anchored once, then grows by b
 leaves between anchors (b = 1, 100, 10,000), each anchor carrying its RFC 9162 consistency
-proof; gas per item = the transaction's ``gasUsed`` / b, the mean of 4 anchors. The naive baseline, one transaction per item: a
-7-byte contract assembled here (``PUSH1 1 PUSH1 0 CALLDATALOAD SSTORE STOP``) that stores the
-item's 32-byte digest (``digest -> 1``), the least a per-item design can write; its mean
-``gasUsed`` over 10 calls with fresh digests. Also the anchors sent during figure 7's run,
-their total gas over the items they covered ("as run").
+proof; gas per item = the transaction's ``gasUsed`` / b, the mean of 4 anchors. The naive
+baseline, one transaction per item: a 7-byte contract assembled here (``PUSH1 1 PUSH1 0
+CALLDATALOAD SSTORE STOP``) that stores the item's 32-byte digest (``digest -> 1``), the
+least a per-item design can write; its mean ``gasUsed`` over 10 calls with fresh digests.
+Also the anchors sent during figure 7's run, their total gas over the items they covered
+("as run").
 
 Progress goes to stderr, tables to stdout. Exit status 1 if a service check fails (an item
 not accepted or not anchored, the chain refusing a bench transaction); a missed target
