@@ -23,12 +23,13 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil  # type: ignore[import-untyped]
 
 from bench.common import Progress, Row, percentile, verdict
 from bench.ingest import (
@@ -109,6 +110,17 @@ def multipart(n: int, tag: int, payload: Payload) -> tuple[bytes, str, list[str]
     return b"".join(out), f"multipart/form-data; boundary={boundary}", digests
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the server and its worker processes have used."""
+    parent = psutil.Process(pid)
+    total = 0.0
+    for process in [parent, *parent.children(recursive=True)]:
+        with suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 @dataclass
 class Figure:
     label: str
@@ -116,6 +128,8 @@ class Figure:
     count: int
     seconds: float
     latencies: list[float]
+    #: server CPU (all its processes) per item, ms: unlike the rates, not skewed by a busy machine
+    cpu_ms: float = 0.0
 
     @property
     def per_s(self) -> float:
@@ -151,21 +165,25 @@ def post_small(
         answer: dict[str, Any] = response.json()
         return answer
 
+    cpu = server_cpu(service.pid)
     load = run_concurrent(count, clients, service.client, job, lambda c: c.close())
+    cpu_ms = (server_cpu(service.pid) - cpu) / count * 1e3
     problems = []
     for n, answer in enumerate(load.results):
         if [f["sha256"] for f in answer["files"]] != bodies[n][2]:
             problems.append(f"evidence {answer['evidence_id']}: files differ from those sent")
     ids = [a["evidence_id"] for a in load.results]
-    return Figure("", clients, count, load.seconds, load.latencies), ids, problems
+    return Figure("", clients, count, load.seconds, load.latencies, cpu_ms), ids, problems
 
 
 def get_healthz(service: Service, count: int, clients: int) -> Figure:
     def job(client: httpx.Client, n: int) -> None:
         client.get("/healthz").raise_for_status()
 
+    cpu = server_cpu(service.pid)
     load = run_concurrent(count, clients, service.client, job, lambda c: c.close())
-    return Figure("healthz", clients, count, load.seconds, load.latencies)
+    cpu_ms = (server_cpu(service.pid) - cpu) / count * 1e3
+    return Figure("healthz", clients, count, load.seconds, load.latencies, cpu_ms)
 
 
 def post_stamps(service: Service, requests: int, clients: int) -> tuple[Figure, list[str]]:
@@ -180,9 +198,12 @@ def post_stamps(service: Service, requests: int, clients: int) -> tuple[Figure, 
             raise RuntimeError("POST /v1/stamps answered for other digests than were sent")
         return [r["entry_id"] for r in receipts]
 
+    cpu = server_cpu(service.pid)
     load = run_concurrent(requests, clients, service.client, job, lambda c: c.close())
+    digests = requests * STAMPS_PER_REQUEST
+    cpu_ms = (server_cpu(service.pid) - cpu) / digests * 1e3
     ids = [i for batch in load.results for i in batch]
-    fig = Figure("stamps", clients, requests * STAMPS_PER_REQUEST, load.seconds, load.latencies)
+    fig = Figure("stamps", clients, digests, load.seconds, load.latencies, cpu_ms)
     return fig, ids
 
 
@@ -245,18 +266,25 @@ def run(
                     result.evidence.append(fig)
                     progress(
                         f"small {storage} {clients} clients: {fig.per_s:.1f} evidence/s, "
-                        f"p50 {fig.p50_ms:.0f} ms, p99 {fig.p99_ms:.0f} ms"
+                        f"p50 {fig.p50_ms:.0f} ms, p99 {fig.p99_ms:.0f} ms, "
+                        f"server CPU {fig.cpu_ms:.2f} ms/evidence"
                     )
                     if storage == storages[0]:
                         hz = get_healthz(service, count, clients)
                         result.healthz.append(hz)
-                        progress(f"healthz {clients} clients: {hz.per_s:.0f}/s")
+                        progress(
+                            f"healthz {clients} clients: {hz.per_s:.0f}/s, "
+                            f"server CPU {hz.cpu_ms:.2f} ms/request"
+                        )
                 stamp_ids: list[str] = []
                 if storage == storages[0]:
                     post_stamps(service, 2, 2)  # warm-up
                     fig, stamp_ids = post_stamps(service, 8 if quick else 30, 4)
                     result.stamps = fig
-                    progress(f"stamps: {fig.per_s:,.0f} digests/s")
+                    progress(
+                        f"stamps: {fig.per_s:,.0f} digests/s, "
+                        f"server CPU {fig.cpu_ms * 1e3:.0f} us/digest"
+                    )
                 result.problems += [
                     f"{storage}: {p}" for p in check_durable(service, acknowledged, stamp_ids)
                 ]
@@ -322,8 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=None, help="EVIDENCE_WORKERS")
     parser.add_argument("--storage", default="local,s3")
+    parser.add_argument(
+        "--server-path", help="PYTHONPATH of the server (e.g. an older tree, for a baseline)"
+    )
     args = parser.parse_args(argv)
-    extra = {"EVIDENCE_WORKERS": str(args.workers)} if args.workers else None
+    extra = {"EVIDENCE_WORKERS": str(args.workers)} if args.workers else {}
+    if args.server_path:
+        extra["PYTHONPATH"] = args.server_path
 
     progress = Progress()
 
