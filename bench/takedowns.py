@@ -143,7 +143,10 @@ class _Poller(threading.Thread):
                     time.sleep(max(0.0, next_poll - time.perf_counter()))
                     next_poll = max(next_poll + self.interval, time.perf_counter())
                 finished = self.stop.is_set()
-                params = {"limit": 100, **({"since": cursor} if cursor else {})}
+                params: dict[str, str | int] = {
+                    "limit": 100,
+                    **({"since": cursor} if cursor else {}),
+                }
                 started = time.perf_counter()
                 response = self.client.get("/v1/platform/takedowns", params=params)
                 self.latencies.append((time.perf_counter() - started) * 1000)
