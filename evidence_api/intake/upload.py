@@ -258,11 +258,24 @@ async def receive_form(
     # collects the next megabyte; at most one feed is in flight, so parts stay in order
     # and one upload holds about two megabytes.
     in_flight: asyncio.Future[None] | None = None
+    received = 0
     try:
         buffer = bytearray()
         async for chunk in chunks:
             buffer += chunk
-            if len(buffer) >= FEED_BYTES:
+            received += len(chunk)
+            if in_flight is not None and in_flight.done():
+                await in_flight  # raises what the worker refused (e.g. 413) at once
+                in_flight = None
+            if received > max_file_bytes:
+                # A file may now be over its limit: feed and await every chunk as it
+                # comes, so that the 413 goes out even if the client stops sending.
+                if in_flight is not None:
+                    await in_flight
+                    in_flight = None
+                await run_in_threadpool(_feed, parser, buffer)
+                buffer = bytearray()
+            elif len(buffer) >= FEED_BYTES:
                 if in_flight is not None:
                     await in_flight
                 # The parser gets this buffer itself (no copy); the loop fills a new one.

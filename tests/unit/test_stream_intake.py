@@ -213,3 +213,36 @@ def test_uploads_a_crash_left_in_the_local_store_are_removed_at_start(tmp_path: 
 
     assert not stale.exists()
     assert fresh.exists() and other.exists()
+
+
+def test_an_oversized_file_is_refused_while_the_client_waits(store: LocalObjectStore) -> None:
+    """The client sends a little more than the limit, then waits for the answer without
+    sending the rest: the 413 must not wait for more of the body."""
+    spool = store.spool_dir(store.root)
+    limit = upload.FEED_BYTES  # exactly one feed's worth: the refusal is in a later feed
+    data = body({"a.bin": os.urandom(4 * upload.FEED_BYTES)})
+    sent = len(data) - 3 * upload.FEED_BYTES + 1000  # the head and limit + ~1 KB of the file
+
+    async def then_wait() -> AsyncIterator[bytes]:
+        async for chunk in chunked(data[:sent], (65536,)):
+            yield chunk
+        await asyncio.Event().wait()  # never set: the client sends nothing more
+        yield b""  # pragma: no cover
+
+    async def scenario() -> None:
+        # a generous deadline only so that a regression fails instead of hanging
+        await asyncio.wait_for(
+            receive_form(
+                then_wait(),
+                CONTENT_TYPE,
+                spool=spool,
+                max_file_bytes=limit,
+                max_files=10,
+                max_metadata_bytes=1 << 16,
+            ),
+            timeout=120,
+        )
+
+    with pytest.raises(PayloadTooLargeError, match="exceeds the limit"):
+        asyncio.run(scenario())
+    assert list(spool.iterdir()) == []
