@@ -352,3 +352,19 @@ def test_reader_for_is_one_reader_per_engine(sqlite_engine: Engine, tmp_path: Pa
     for t in threads:
         t.join()
     assert all(r is reader for r in results)
+
+
+def test_a_bulk_copy_of_the_memory_log_holds_the_same_tree(engine: Engine) -> None:
+    """The bench's bulk path: every node the memory log holds beyond the SQL log's size,
+    appended in one call, level by level (tiles left partial, then completed)."""
+    memory = MemoryNodeStore()
+    writer, sql = MerkleLog(memory), SqlNodeStore(engine)
+    for size in (300, 1000, 1001, 2049):
+        writer.append(LEAVES[writer.size : size])
+        sql.append(memory.runs(sql.size()), sql.size(), size)
+        copied = MerkleLog(SqlNodeStore(engine))
+        assert copied.size == size
+        for at in {1, 63, 64, 65, size // 2, size - 1, size}:
+            assert copied.root(at) == writer.root(at), (size, at)
+            assert copied.inclusion_proof(at - 1, size) == writer.inclusion_proof(at - 1, size)
+            assert copied.consistency_proof(at, size) == writer.consistency_proof(at, size)
