@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sqlite3
 import sys
 import tempfile
 import uuid
@@ -30,8 +29,10 @@ from typing import Any
 
 import httpx
 import psutil  # type: ignore[import-untyped]
+from sqlalchemy import text
 
 from bench.common import Progress, Row, percentile, verdict
+from bench.databases import scratch_postgres
 from bench.ingest import (
     Payload,
     Service,
@@ -44,6 +45,7 @@ from bench.ingest import (
 )
 from evidence_api.core.auth import create_token
 from evidence_api.core.config import Settings as ServiceSettings
+from evidence_api.core.db import make_engine
 from evidence_api.runtime import build_runtime
 
 TARGET_EVIDENCE_S = 200.0
@@ -56,13 +58,20 @@ STAMPS_PER_REQUEST = 1000
 
 @contextmanager
 def small_service(
-    root: Path, *, storage: str, s3: Any = None, extra: dict[str, str] | None = None
+    root: Path,
+    *,
+    storage: str,
+    s3: Any = None,
+    extra: dict[str, str] | None = None,
+    database_url: str | None = None,
 ) -> Iterator[Service]:
-    """``evidence serve`` on a fresh SQLite database with an officer token; ``extra``:
-    more ``EVIDENCE_*`` values (e.g. ``{"EVIDENCE_WORKERS": "2"}``)."""
+    """``evidence serve`` on a fresh database (SQLite, or ``database_url``) with an officer
+    token; ``extra``: more ``EVIDENCE_*`` values (e.g. ``{"EVIDENCE_WORKERS": "2"}``)."""
     root.mkdir(parents=True, exist_ok=True)
     bucket = f"bench-small-{uuid.uuid4().hex[:12]}"
     fields = service_fields(root, storage=storage, s3=s3, bucket=bucket)
+    if database_url is not None:
+        fields["database_url"] = database_url
     settings = ServiceSettings(**fields)  # type: ignore[arg-type]
     runtime = build_runtime(settings, **_offline())
     try:
@@ -209,13 +218,13 @@ def post_stamps(service: Service, requests: int, clients: int) -> tuple[Figure, 
 
 def check_durable(service: Service, evidence_ids: list[str], entry_ids: list[str]) -> list[str]:
     """Every acknowledged evidence and stamp is in the database, once."""
-    path = service.database_url.removeprefix("sqlite:///")
-    db = sqlite3.connect(path)
+    engine = make_engine(service.database_url)
     try:
-        have = {r[0] for r in db.execute("SELECT id FROM evidence")}
-        entries = [r[0] for r in db.execute("SELECT entry_id FROM log_entry")]
+        with engine.connect() as conn:
+            have = set(conn.execute(text("SELECT id FROM evidence")).scalars())
+            entries = list(conn.execute(text("SELECT entry_id FROM log_entry")).scalars())
     finally:
-        db.close()
+        engine.dispose()
     problems = [
         f"acknowledged evidence {i} is not in the database" for i in evidence_ids if i not in have
     ][:5]
@@ -238,6 +247,7 @@ def run(
     s3: SharedS3 | None,
     progress: Progress,
     extra: dict[str, str] | None = None,
+    database: str = "sqlite",
 ) -> SmallResult:
     result = SmallResult()
     count = 64 if quick else 400
@@ -252,7 +262,13 @@ def run(
                     continue
                 server = s3.get()
             root = Path(tmp) / storage
-            with small_service(root, storage=storage, s3=server, extra=extra) as service:
+            with ExitStack() as scratch:
+                url = None
+                if database == "postgres":
+                    url = scratch.enter_context(scratch_postgres())
+                service = scratch.enter_context(
+                    small_service(root, storage=storage, s3=server, extra=extra, database_url=url)
+                )
                 progress(f"small {storage}: evidence serve pid {service.pid}")
                 tag += 1
                 post_small(service, 8, 4, tag, payload)  # warm-up, untimed
@@ -350,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=None, help="EVIDENCE_WORKERS")
     parser.add_argument("--storage", default="local,s3")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument(
         "--server-path", help="PYTHONPATH of the server (e.g. an older tree, for a baseline)"
     )
@@ -362,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with ExitStack() as stack:
         shared = SharedS3(stack, progress)
-        result = run(args.quick, args.storage.split(","), shared, progress, extra)
+        result = run(args.quick, args.storage.split(","), shared, progress, extra, args.database)
     for row in rows(result):
         base = f"{row.baseline:,.1f}" if row.baseline is not None else "-"
         print(
