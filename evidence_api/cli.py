@@ -7,13 +7,20 @@ database, runtime, keys) when it runs, so ``--help`` starts in a fraction of a s
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:  # the runtime pulls in the whole service: loaded by commands that use it
+    import socket
+
+    from fastapi import FastAPI
+
     from evidence_api.core.config import Settings
     from evidence_api.runtime import Runtime
 
@@ -75,13 +82,128 @@ def serve(
     """Start the HTTP service (embedded defaults: SQLite, ./data, in-process sealing)."""
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
-    from evidence_api.app import create_app  # noqa: PLC0415
-    from evidence_api.core.config import ConfigurationError, check_production  # noqa: PLC0415
     from evidence_api.core.observability import (  # noqa: PLC0415
         StartupLogs,
         configure_logging,
     )
     from evidence_api.core.server import uvicorn_options  # noqa: PLC0415
+
+    settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    # One handler for ours and uvicorn's (JSON or text); what the start logs is held
+    # until it succeeds, so that a refused start is its one error line.
+    startup = StartupLogs(configure_logging(settings))
+    try:
+        runtime, api, portal = _service(settings, init=init, host=host, port=port)
+    except typer.Exit:
+        startup.drop()
+        raise
+
+    def started(_chain: object = None) -> None:
+        """The start succeeded (its chain bound, if any): its logs, then the banner."""
+        startup.release()
+        _banner(runtime, f"http://{host}:{port}", portal)
+
+    server = _listening_server(
+        uvicorn.Config(
+            api,
+            host=host,
+            port=port,
+            log_config=None,  # configure_logging above: no second set of handlers
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=10,
+            **uvicorn_options(settings),  # header deadline, per-client and total connections
+        )
+    )
+    server.listening = [partial(_warm_routes, api)]
+    if runtime.binding is None:
+        started()
+    else:  # bound in the background once the socket listens; a failure stops the server
+        runtime.binding.on_bound.append(started)
+        runtime.binding.on_failed.append(server.refuse)
+        server.listening.insert(0, runtime.binding.start)
+    workers = _start_workers(settings, host, port)  # EVIDENCE_WORKERS - 1 more processes
+    try:
+        # The app closes the runtime at shutdown (uvicorn re-raises SIGTERM once it has
+        # shut down, so nothing after this call runs then); closing again is harmless.
+        server.run(sockets=workers.sockets)
+    finally:
+        workers.stop()  # they also get SIGTERM when this process ends any other way
+        runtime.close()
+    if server.refused:  # the chain refused or misconfigured: the start's one error line, last
+        startup.drop()
+        typer.echo(f"error: {_refusal(server.refused[0])}", err=True)
+        raise typer.Exit(2)
+    if not server.started:  # e.g. the API's port taken: uvicorn logged why
+        startup.release()
+        raise typer.Exit(3)
+
+
+def _check_workers(settings: Settings) -> None:
+    """More than one server process needs a chain reached over RPC (or none): the managed
+    anvil and eth-tester live inside the first process."""
+    from evidence_api.core.config import ConfigurationError  # noqa: PLC0415
+
+    if settings.resolved_workers > 1 and settings.chain in ("anvil", "tester"):
+        raise ConfigurationError(
+            f"EVIDENCE_WORKERS={settings.resolved_workers} needs EVIDENCE_CHAIN=rpc or none: "
+            f"the {settings.chain} chain runs inside one process"
+        )
+
+
+def _start_workers(settings: Settings, host: str, port: int) -> Any:
+    """The socket this process shares with ``EVIDENCE_WORKERS - 1`` worker processes, and
+    those processes (:func:`evidence_api.core.server.start_workers`)."""
+    from evidence_api.core.server import start_workers  # noqa: PLC0415
+
+    command = [sys.executable, "-c", "from evidence_api.cli import main; main()"]
+    command += ["serve-worker", "--host", host, "--port", str(port)]
+    return start_workers(settings.resolved_workers, host, port, command)
+
+
+@app.command("serve-worker", hidden=True)
+def serve_worker(
+    listen_fd: Annotated[int, typer.Option("--listen-fd", help="the inherited socket")],
+    host: Annotated[str | None, typer.Option(help="the address serve listens on")] = None,
+    port: Annotated[int | None, typer.Option(help="the port serve listens on")] = None,
+) -> None:
+    """One of EVIDENCE_WORKERS, started by ``evidence serve``: the API on the inherited
+    socket, no in-process timers (``serve`` runs them), the chain reached over RPC if any."""
+    from evidence_api.app import create_app  # noqa: PLC0415
+    from evidence_api.core import server  # noqa: PLC0415
+    from evidence_api.core.observability import configure_logging  # noqa: PLC0415
+    from evidence_api.runtime import NO_TIMERS, build_runtime  # noqa: PLC0415
+    from evidence_api.verifier_mount import api_base_url, mount_verifier  # noqa: PLC0415
+
+    settings = get_settings()
+    configure_logging(settings)
+    sock = server.inherited_socket(listen_fd)
+    runtime = build_runtime(settings, **NO_TIMERS, connect_chain=settings.chain == "rpc")
+    api = create_app(runtime=runtime, close_runtime=True)
+    mount_verifier(api, runtime, api_base_url(host or settings.host, port or settings.port))
+    try:
+        server.serve(
+            api,
+            sock,
+            settings,
+            log_config=None,
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        runtime.close()
+
+
+def _service(
+    settings: Settings, *, init: bool, host: str, port: int
+) -> tuple[Runtime, FastAPI, str | None]:
+    """The runtime (the chain's node launched, not yet bound), the app, the portal's URL.
+
+    The key, the database and the chain's node come before the server starts: a refused
+    key, lock or port is one ``error:`` line and exit 2, not a traceback from the app's
+    startup. The chain is bound once the server listens (``/readyz`` says "starting")."""
+    from evidence_api.app import create_app  # noqa: PLC0415
+    from evidence_api.core.config import ConfigurationError, check_production  # noqa: PLC0415
     from evidence_api.runtime import build_runtime  # noqa: PLC0415
     from evidence_api.verifier_mount import (  # noqa: PLC0415
         api_base_url,
@@ -89,53 +211,83 @@ def serve(
         mount_verifier,
     )
 
-    settings = get_settings()
-    # One handler for ours and uvicorn's (JSON or text); what the start logs is held
-    # until it succeeds, so that a refused start is its one error line.
-    startup = StartupLogs(configure_logging(settings))
     try:
         check_production(settings)
+        _check_workers(settings)
         mount_prefix(settings.verifier_mount)
-        # The key and the chain binding too, before the server starts: a refused key or
-        # chain is one line, not a traceback from the app's startup.
-        runtime = build_runtime(settings, init=init)  # loads the key (refused: one line)
+        runtime = build_runtime(settings, init=init, bind_later=True)
     except ConfigurationError as exc:
-        startup.drop()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     api = create_app(runtime=runtime, close_runtime=True)
     try:  # the portal trusts exactly this runtime's key and chain
-        here = api_base_url(host or settings.host, port or settings.port)
-        portal = mount_verifier(api, runtime, here)
+        portal = mount_verifier(api, runtime, api_base_url(host, port))
     except ConfigurationError as exc:
         runtime.close()
-        startup.drop()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    startup.release()
-    typer.echo(
-        f"Evidence Anchor on http://{host or settings.host}:{port or settings.port} "
-        f"(mode {settings.mode}, data {settings.data_dir.resolve()}); API docs at /docs"
-        + (f"; verification portal at {portal}" if portal else "")
-    )
+    return runtime, api, portal
+
+
+def _refusal(exc: BaseException) -> str:
+    """One line for a start refused after the server began to listen: the settings' own
+    message, or why the chain could not be bound (an RPC that does not answer, a
+    deployment that failed)."""
+    if isinstance(exc, _configuration_error()):
+        return str(exc)
+    text = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return f"the chain could not be bound: {type(exc).__name__}: {text}"
+
+
+def _banner(runtime: Runtime, url: str, portal: str | None) -> None:
+    """Where the service listens, its portal, and the trust roots for tier 5."""
     from evidence_api.trust.roots import runtime_trust_roots  # noqa: PLC0415
 
+    settings = runtime.settings
+    typer.echo(
+        f"Evidence Anchor on {url} (mode {settings.mode}, data "
+        f"{settings.data_dir.resolve()}); API docs at /docs"
+        + (f"; verification portal at {portal}" if portal else "")
+    )
     typer.echo("Trust roots for verifiers (tier 5; give them out of band):")
     typer.echo("\n".join("  " + line for line in runtime_trust_roots(runtime).lines()))
-    try:
-        # The app closes the runtime at shutdown (uvicorn re-raises SIGTERM once it has
-        # shut down, so nothing after this call runs then); closing again is harmless.
-        uvicorn.run(
-            api,
-            host=host or settings.host,
-            port=port or settings.port,
-            log_config=None,  # configure_logging above: no second set of handlers
-            log_level=settings.log_level.lower(),
-            timeout_graceful_shutdown=10,
-            **uvicorn_options(settings),  # header deadline, per-client and total connections
-        )
-    finally:
-        runtime.close()
+
+
+def _warm_routes(api: FastAPI) -> None:
+    """Build in the background what FastAPI builds on an included router's first request
+    (its routes' validators), so that the first API request does not wait for it."""
+    from fastapi import routing  # noqa: PLC0415
+
+    contexts = getattr(routing, "iter_route_contexts", None)
+    if contexts is not None:  # FastAPI 0.16x; older ones build the routes when included
+        threading.Thread(
+            target=lambda: list(contexts(api.routes)), name="warm-routes", daemon=True
+        ).start()
+
+
+def _listening_server(config: Any) -> Any:
+    """uvicorn's server, calling its ``listening`` once the socket listens; its ``refuse``
+    stops it and records why (a start refused after it began to listen)."""
+    import uvicorn  # noqa: PLC0415
+
+    class ListeningServer(uvicorn.Server):
+        def __init__(self, config: uvicorn.Config) -> None:
+            super().__init__(config)
+            #: called once the socket listens
+            self.listening: list[Callable[[], None]] = []
+            self.refused: list[BaseException] = []
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and not self.should_exit:
+                for then in self.listening:
+                    then()
+
+        def refuse(self, exc: BaseException) -> None:
+            self.refused.append(exc)
+            self.should_exit = True  # the main loop stops serving within 0.1 s
+
+    return ListeningServer(config)
 
 
 @app.command("worker")
