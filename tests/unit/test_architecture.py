@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -39,7 +40,8 @@ def modules_of(package: str) -> list[Path]:
     return sorted((ROOT / package).rglob("*.py"))
 
 
-def imported_names(source: str, module: str, is_package: bool) -> set[str]:
+@functools.cache  # each product module's source is scanned once, not once per rule
+def imported_names(source: str, module: str, is_package: bool) -> frozenset[str]:
     """Every module ``source`` imports, relative imports resolved, dynamic ones included."""
     anchor = module if is_package else module.rpartition(".")[0]
     names: set[str] = set()
@@ -62,16 +64,16 @@ def imported_names(source: str, module: str, is_package: bool) -> set[str]:
             and isinstance(node.args[0].value, str)
         ):
             names.add(node.args[0].value)
-    return names
+    return frozenset(names)
 
 
-def imports_of(path: Path) -> set[str]:
+def imports_of(path: Path) -> frozenset[str]:
     return imported_names(
         path.read_text(encoding="utf-8"), module_name(path), path.name == "__init__.py"
     )
 
 
-def top_level(names: set[str]) -> set[str]:
+def top_level(names: frozenset[str]) -> set[str]:
     return {name.split(".")[0] for name in names}
 
 
