@@ -115,13 +115,13 @@ def serve(
             **uvicorn_options(settings),  # header deadline, per-client and total connections
         )
     )
-    server.listening = [partial(_warm_routes, api)]
     if runtime.binding is None:
         started()
+        server.listening = [partial(_warm_routes, api, None)]
     else:  # bound in the background once the socket listens; a failure stops the server
         runtime.binding.on_bound.append(started)
         runtime.binding.on_failed.append(server.refuse)
-        server.listening.insert(0, runtime.binding.start)
+        server.listening = [runtime.binding.start, partial(_warm_routes, api, runtime.binding.wait)]
     workers = _start_workers(settings, host, port)  # EVIDENCE_WORKERS - 1 more processes
     try:
         # The app closes the runtime at shutdown (uvicorn re-raises SIGTERM once it has
@@ -253,16 +253,22 @@ def _banner(runtime: Runtime, url: str, portal: str | None) -> None:
     typer.echo("\n".join("  " + line for line in runtime_trust_roots(runtime).lines()))
 
 
-def _warm_routes(api: FastAPI) -> None:
+def _warm_routes(api: FastAPI, after: Callable[[], object] | None) -> None:
     """Build in the background what FastAPI builds on an included router's first request
-    (its routes' validators), so that the first API request does not wait for it."""
+    (its routes' validators), so that the first API request does not wait for it; ``after``
+    (the chain's binding) first, not to compete with it for the interpreter."""
     from fastapi import routing  # noqa: PLC0415
 
     contexts = getattr(routing, "iter_route_contexts", None)
-    if contexts is not None:  # FastAPI 0.16x; older ones build the routes when included
-        threading.Thread(
-            target=lambda: list(contexts(api.routes)), name="warm-routes", daemon=True
-        ).start()
+    if contexts is None:  # FastAPI 0.16x; older ones build the routes when included
+        return
+
+    def warm() -> None:
+        if after is not None:
+            after()
+        list(contexts(api.routes))
+
+    threading.Thread(target=warm, name="warm-routes", daemon=True).start()
 
 
 def _listening_server(config: Any) -> Any:
