@@ -6,7 +6,6 @@ from the last complete state dump (docs/design.md §11.6).
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import json
 import logging
@@ -280,6 +279,8 @@ def _libc_prctl() -> Callable[[int, int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
+        import ctypes  # noqa: PLC0415 - only to start a node
+
         libc = ctypes.CDLL(None, use_errno=True)
         prctl: Callable[[int, int], int] = libc.prctl
     except (OSError, AttributeError):
