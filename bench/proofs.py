@@ -18,8 +18,11 @@ request after a restart does). Every p99 on SQL is judged against 5 ms.
 Run alone, ``python -m bench.proofs --sizes 1e6,1e7`` builds the trees by the
 bulk path (the in-memory log grown, then every node copied into SQLite and
 PostgreSQL in one append each: :meth:`bench.trees.OursTree.copy_from`) and sets
-the SQL lines beside the in-memory log's (pymerkle cannot reach 10^7 leaves in a
-bench run); within ``python -m bench log`` the baseline is pymerkle's.
+each SQL line beside the previous read path on the same database, timed the same
+way (:class:`PreviousReads`: a pinged connection, a transaction of two statements,
+no cache), and the in-memory lines beside the in-memory log timed warm (pymerkle
+cannot reach 10^7 leaves in a bench run); within ``python -m bench log`` the
+baseline is pymerkle's.
 
 Every run also cross-checks the answers: our stores agree with each other,
 our inclusion proofs equal pymerkle's path (less its leading leaf hash), and
@@ -40,8 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pymerkle
+from sqlalchemy import create_engine
 
+from anchoring.layout import Plan, consistency_plan, fold, inclusion_plan
 from anchoring.store import MemoryNodeStore
+from anchoring.store.sql import SqlNodeStore
 from bench.common import (
     REPORT_ONLY_HELP,
     Latency,
@@ -81,9 +87,53 @@ WARM, WARM_GC, COLD = "warm", "warm, GC on", "cold"
 MODES = (WARM, WARM_GC, COLD)
 #: cold calls per kind and tree at most (each opens a connection)
 COLD_SAMPLES = 200
+#: the read path before one-statement proofs, on the same database as each SQL tree
+PREVIOUS = {impl: f"{impl}-previous" for impl in OURS_SQL}
 #: our lines, and the trees timed
 OURS = (OURS_MEMORY, *OURS_SQL)
-TIMED = (*OURS, PYMERKLE_MEMORY)
+TIMED = (*OURS, PYMERKLE_MEMORY, *PREVIOUS.values())
+
+
+class PreviousReads:
+    """A baseline for ``python -m bench.proofs``: proofs read the way the log read them
+    before they took one statement, from the same database as ``tree``: an engine that
+    pings every connection it checks out (``pool_pre_ping``, which ``make_engine`` set for
+    PostgreSQL), then a transaction (BEGIN ... COMMIT) of two statements, the size and then
+    the tiles, and no node cache."""
+
+    is_baseline = True
+    has_cold_start = True
+
+    def __init__(self, tree: OursTree) -> None:
+        assert tree.engine is not None
+        url = tree.engine.url
+        self.name = PREVIOUS[tree.name]
+        self.engine = (
+            create_engine(url, connect_args={"timeout": 30})
+            if url.get_backend_name() == "sqlite"
+            else create_engine(url, pool_pre_ping=True)
+        )
+
+    def _proof(self, plan: Plan, size: int) -> list[bytes]:
+        with self.engine.begin() as conn:
+            store = SqlNodeStore(conn)
+            if not size <= store.size():
+                raise ValueError(f"size {size} is beyond the log")
+            ids = [node for group in plan for node in group]
+            hashes = dict(zip(ids, store.get_nodes(ids), strict=True))
+            return [fold([hashes[node] for node in group]) for group in plan]
+
+    def inclusion(self, index: int, size: int) -> list[bytes]:
+        return self._proof(inclusion_plan(index, size), size)
+
+    def consistency(self, size1: int, size2: int) -> list[bytes]:
+        return self._proof(consistency_plan(size1, size2), size2)
+
+    def cold(self) -> None:
+        self.engine.dispose()
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -112,7 +162,9 @@ class ProofResult:
     mode: str = WARM
 
 
-def measure(n: int, trees: Sequence[BenchTree], samples: int, seed: int) -> list[ProofResult]:
+def measure(
+    n: int, trees: Sequence[BenchTree | PreviousReads], samples: int, seed: int
+) -> list[ProofResult]:
     """Time both proof kinds on every in-memory or SQL tree that is at ``n`` leaves: warm
     (GC paused) on every tree, warm with GC on and cold on ours."""
     q = queries(n, samples, seed)
@@ -122,11 +174,15 @@ def measure(n: int, trees: Sequence[BenchTree], samples: int, seed: int) -> list
         calls = {t.name: _caller(t, kind, q.of(kind)) for t in timed}
         for impl, latency in time_interleaved(calls, samples).items():
             results.append(ProofResult(n, kind, impl, latency, WARM))
-        ours = {name: call for name, call in calls.items() if name in OURS}
-        for impl, latency in _timed_gc_on(ours, samples).items():
+        gc_on = {name: call for name, call in calls.items() if name != PYMERKLE_MEMORY}
+        for impl, latency in _timed_gc_on(gc_on, samples).items():
             results.append(ProofResult(n, kind, impl, latency, WARM_GC))
-        restart = {t.name: t.cold for t in timed if isinstance(t, OursTree) and t.has_cold_start}
-        cold = {name: ours[name] for name in restart}
+        restart = {
+            t.name: t.cold
+            for t in timed
+            if isinstance(t, OursTree | PreviousReads) and t.has_cold_start
+        }
+        cold = {name: calls[name] for name in restart}
         for impl, latency in _timed_gc_on(cold, min(samples, COLD_SAMPLES), restart).items():
             results.append(ProofResult(n, kind, impl, latency, COLD))
     return results
@@ -161,14 +217,20 @@ def _timed_gc_on(
     return {name: Latency.of_seconds(wall[name], cpu[name]) for name in names}
 
 
-def _caller(tree: BenchTree, kind: str, qs: list[tuple[int, int]]) -> Callable[[int], object]:
-    prove = tree.inclusion if kind == "inclusion" else tree.consistency
+def _caller(
+    tree: BenchTree | PreviousReads, kind: str, qs: list[tuple[int, int]]
+) -> Callable[[int], object]:
+    prove = _prover(tree, kind)
 
     def call(r: int) -> object:
         a, b = qs[r]
         return prove(a, b)
 
     return call
+
+
+def _prover(tree: BenchTree | PreviousReads, kind: str) -> Callable[[int, int], object]:
+    return tree.inclusion if kind == "inclusion" else tree.consistency
 
 
 @dataclass
@@ -265,18 +327,22 @@ def proof_rows(
     results: Sequence[ProofResult], sizes: Sequence[int], baseline: str = PYMERKLE_MEMORY
 ) -> list[Row]:
     """Our lines at each size, kind and mode beside ``baseline`` timed warm on the same
-    queries; every SQL p99 judged against :data:`SQL_P99_TARGET_MS`."""
+    queries, or, where it was timed, beside the previous read path on the same database in
+    the same mode; every SQL p99 judged against :data:`SQL_P99_TARGET_MS`."""
     rows: list[Row] = []
     for n in sizes:
         for kind in KINDS:
-            base = _find(results, n, kind, baseline)
             for mode in MODES:
                 for impl in OURS:
                     ours = _find(results, n, kind, impl, mode)
                     if ours is None or (impl == baseline and mode == WARM):
                         continue
+                    base_name, base_mode = baseline, WARM
+                    if _find(results, n, kind, PREVIOUS.get(impl, ""), mode) is not None:
+                        base_name, base_mode = PREVIOUS[impl], mode
+                    base = _find(results, n, kind, base_name, base_mode)
                     rows += [
-                        _proof_row(n, kind, impl, mode, stat, ours, base, baseline)
+                        _proof_row(n, kind, impl, mode, stat, ours, base, base_name, base_mode)
                         for stat in ("p50", "p99")
                     ]
     return rows
@@ -291,10 +357,11 @@ def _proof_row(
     ours: Latency,
     base: Latency | None,
     baseline: str,
+    base_mode: str,
 ) -> Row:
     suffix = "" if mode == WARM else f", {mode}"
     figure = f"{kind} {stat} n={n:,} {impl}{suffix}"
-    note = f"{LABELS[baseline]}: skipped at n={n:,} (see figure 1)"
+    note = f"{_label(baseline)}: skipped at n={n:,} (see figure 1)"
     if base is not None:
         note = waited_note(figure, {"ours": ours, "baseline": base}) if stat == "p99" else ""
     row = Row(
@@ -303,13 +370,22 @@ def _proof_row(
         unit="ms",
         ours=ours.stat(stat),
         baseline=base.stat(stat) if base is not None else None,
-        baseline_name=LABELS[baseline] + ("" if mode == WARM else ", warm, GC paused"),
+        baseline_name=_label(baseline)
+        + ("" if base_mode == WARM else f", {base_mode}")
+        + (", warm, GC paused" if base_mode == WARM and mode != WARM else ""),
         note=note,
     )
     if impl in OURS_SQL and stat == "p99":
         row.target = f"<= {SQL_P99_TARGET_MS:g} ms"
         row.verdict = verdict(row.ours <= SQL_P99_TARGET_MS)
     return row
+
+
+def _label(name: str) -> str:
+    previous = {name: impl for impl, name in PREVIOUS.items()}
+    if name in previous:
+        return f"previous read path, {LABELS[previous[name]].split('/')[-1]}"
+    return LABELS[name]
 
 
 def _slug(mode: str) -> str:
@@ -393,6 +469,7 @@ def run_bulk(
         trees = [memory, ours_sqlite(Path(tmp)), ours_postgres()]
         store = memory.log.store
         assert isinstance(store, MemoryNodeStore)
+        previous = [PreviousReads(tree) for tree in trees[1:]]
         try:
             for n in sizes:
                 start = time.perf_counter()
@@ -405,12 +482,34 @@ def run_bulk(
                     progress(f"proofs: {tree.name} bulk copy ({time.perf_counter() - start:.1f} s)")
                 gc.collect()
                 progress(f"proofs: n={n:,}, {samples} queries per kind")
-                results += measure(n, trees, samples, seed)
-                checks.append(cross_check(n, trees, samples, seed))
+                results += measure(n, [*trees, *previous], samples, seed)
+                check = cross_check(n, trees, samples, seed)
+                check.problems += _check_previous(n, memory, previous, samples, seed)
+                checks.append(check)
         finally:
+            for old in previous:
+                old.close()
             for tree in trees:
                 tree.close()
     return results, checks
+
+
+def _check_previous(
+    n: int, memory: OursTree, previous: list[PreviousReads], samples: int, seed: int
+) -> list[str]:
+    """The previous read path answers what the in-memory log answers."""
+    q = queries(n, samples, seed)
+    return [
+        f"n={n:,}: {old.name} {kind}{args} differs from the in-memory log"
+        for kind in KINDS
+        for args in q.of(kind)[:CROSS_CHECKS]
+        for old in previous
+        if _prover(old, kind)(*args) != _prover(memory, kind)(*args)
+    ]
+
+
+def _caller_of(tree: OursTree | PreviousReads, kind: str) -> Callable[[int, int], list[bytes]]:
+    return tree.inclusion if kind == "inclusion" else tree.consistency
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -433,7 +532,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Proof latency, ms ({args.samples} random queries per kind and size, seed {args.seed}; "
         f"cold: at most {COLD_SAMPLES}, each on a new connection with an empty node cache)",
         rows,
-        "ratio = baseline / ours (times faster); baseline: the in-memory log, warm, GC "
+        "ratio = baseline / ours (times faster). Baseline of the SQL lines: the previous read "
+        "path (pool_pre_ping, BEGIN, the size, the tiles, COMMIT; no cache) on the same "
+        "database, timed the same way;\nof the memory lines: the in-memory log, warm, GC "
         "paused. inclusion: random leaf in the tree of n; consistency: random size1 < n to n."
         f"\nproofs cross-checked between the three stores and verified: {verified}"
         + ("" if not problems else "; PROBLEMS:\n  " + "\n  ".join(problems[:10])),

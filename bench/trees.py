@@ -82,7 +82,7 @@ class OursTree:
     ) -> None:
         self.name = name
         self.log = log
-        self._engine = engine
+        self.engine = engine
         self._close = close
         #: proofs are read as the log API reads them: on SQL, through a node cache
         self.reader = log if engine is None else MerkleLog(SqlNodeStore(engine), NodeCache())
@@ -111,16 +111,16 @@ class OursTree:
         """As after a restart: no cached node, no pooled connection (the next read opens one)."""
         if self.reader.cache is not None:
             self.reader.cache.clear()
-        if self._engine is not None:
-            self._engine.dispose()
+        if self.engine is not None:
+            self.engine.dispose()
 
     @property
     def has_cold_start(self) -> bool:
-        return self._engine is not None
+        return self.engine is not None
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
+        if self.engine is not None:
+            self.engine.dispose()
         if self._close is not None:
             self._close()
 
