@@ -49,6 +49,14 @@ class MerkleLog:
 
         Returns the index of the first appended leaf.
         """
+        return self.append_with_root(leaf_hashes)[0]
+
+    def append_with_root(self, leaf_hashes: Sequence[bytes]) -> tuple[int, bytes]:
+        """:meth:`append_hashes`, also returning the root of the grown tree.
+
+        The root is folded from the new right border, which the append holds in
+        memory anyway, so it costs no read of the store.
+        """
         if self.cache is not None:
             raise TypeError("a log with a node cache only reads: append through one without")
         for h in leaf_hashes:
@@ -56,16 +64,21 @@ class MerkleLog:
                 raise ValueError(f"leaf hash is {len(h)} bytes, want {HASH_SIZE}")
         with self.store.snapshot() as store:
             old_size = store.size()
-            if not leaf_hashes:
-                return old_size
             # The right border: perfect subtrees of the current tree, lowest level last.
             stack = store.get_nodes(perfect_subtrees(0, old_size))
+            if not leaf_hashes:
+                return old_size, fold(stack)
             # New nodes of level l get the consecutive indices from old_size >> l on.
             runs: list[list[bytes]] = [[] for _ in range(65)]
+            leaves = runs[0]
             index = old_size
             pop, push = stack.pop, stack.append
             for leaf in leaf_hashes:
-                runs[0].append(leaf)
+                leaves.append(leaf)
+                if not index & 1:  # a left child: completes nothing yet
+                    push(leaf)
+                    index += 1
+                    continue
                 digest = leaf
                 level, node_index = 0, index
                 while node_index & 1:  # the new node completes a bigger subtree
@@ -80,7 +93,8 @@ class MerkleLog:
                 old_size,
                 index,
             )
-        return old_size
+        # The border of the grown tree, in perfect_subtrees(0, index) order.
+        return old_size, fold(stack)
 
     # --- reading ---------------------------------------------------------------------
 

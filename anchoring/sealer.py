@@ -9,11 +9,13 @@ leaves either the whole seal or none of it.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, TextClause, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from anchoring.issuing import issue_checkpoint
 from anchoring.log import MerkleLog
@@ -43,29 +45,63 @@ def _lock_log(conn: Connection) -> None:
         conn.execute(insert(merkle_log).values(id=1, size=0))
 
 
-def seal_once(engine: Engine, signer: SignerKey, *, max_batch: int) -> SealResult | None:
-    """Seal up to ``max_batch`` pending entries; ``None`` if nothing was pending."""
-    with engine.begin() as conn:
-        _lock_log(conn)
-        rows = conn.execute(
-            select(log_entry.c.seq, log_entry.c.leaf_hash)
-            .where(log_entry.c.leaf_index.is_(None))
-            .order_by(log_entry.c.seq)
-            .limit(max_batch)
-        ).all()
-        if not rows:
-            return None
-        tree = MerkleLog(SqlNodeStore(conn))
-        first = tree.append_hashes([bytes(r.leaf_hash) for r in rows])
-        now = datetime.now(UTC)
+#: Each sealed entry's index in one statement: the i-th (from 0) of the seqs given gets
+#: ``first + i``. The row set is exactly the seqs the seal read, never a range or a
+#: sub-select: on PostgreSQL (READ COMMITTED) a row with a lower seq committed since the
+#: read would slip into those. PostgreSQL: the seqs as one bigint[]; SQLite: as one JSON
+#: array (``json_each``), so neither is bound by a limit on parameters.
+_MARK_SEALED: dict[str, TextClause] = {
+    "postgresql": text(
+        "UPDATE log_entry SET leaf_index = :first + v.n - 1, sealed_at = :now"
+        " FROM unnest(:seqs) WITH ORDINALITY AS v(s, n) WHERE log_entry.seq = v.s"
+    ).bindparams(
+        bindparam("seqs", type_=ARRAY(log_entry.c.seq.type)),
+        bindparam("now", type_=log_entry.c.sealed_at.type),
+    ),
+    "sqlite": text(
+        "UPDATE log_entry SET leaf_index = :first + j.key, sealed_at = :now"
+        " FROM json_each(:seqs) AS j WHERE log_entry.seq = j.value"
+    ).bindparams(bindparam("now", type_=log_entry.c.sealed_at.type)),
+}
+
+_PENDING = (
+    select(log_entry.c.seq, log_entry.c.leaf_hash)
+    .where(log_entry.c.leaf_index.is_(None))
+    .order_by(log_entry.c.seq)
+    .limit(bindparam("max_batch"))
+)
+
+
+def _mark_sealed(conn: Connection, seqs: list[int], first: int, now: datetime) -> None:
+    """Set ``leaf_index`` (``first`` on, in the order of ``seqs``) and ``sealed_at``."""
+    dialect = conn.dialect.name
+    statement = _MARK_SEALED.get(dialect)
+    if statement is None:  # any other database: one row at a time
         conn.execute(
             update(log_entry)
             .where(log_entry.c.seq == bindparam("s"))
             .values(leaf_index=bindparam("i"), sealed_at=now),
-            [{"s": r.seq, "i": first + n} for n, r in enumerate(rows)],
+            [{"s": s, "i": first + n} for n, s in enumerate(seqs)],
         )
+        return
+    bound = json.dumps(seqs) if dialect == "sqlite" else seqs
+    moved = conn.execute(statement, {"seqs": bound, "first": first, "now": now}).rowcount
+    if moved != len(seqs):  # the transaction rolls back: nothing of this seal is kept
+        raise RuntimeError(f"sealing {len(seqs)} entries marked {moved}")
+
+
+def seal_once(engine: Engine, signer: SignerKey, *, max_batch: int) -> SealResult | None:
+    """Seal up to ``max_batch`` pending entries; ``None`` if nothing was pending."""
+    with engine.begin() as conn:
+        _lock_log(conn)
+        rows = conn.execute(_PENDING, {"max_batch": max_batch}).all()
+        if not rows:
+            return None
+        seqs = [r[0] for r in rows]
+        first, root = MerkleLog(SqlNodeStore(conn)).append_with_root([bytes(r[1]) for r in rows])
+        now = datetime.now(UTC)
+        _mark_sealed(conn, seqs, first, now)
         size = first + len(rows)
-        root = tree.root(size)
         note = issue_checkpoint(signer, size, root)
         conn.execute(insert(log_checkpoint).values(size=size, root=root, note=note, created_at=now))
     # After the commit: readers in this process serve it from memory from now on.
