@@ -209,10 +209,10 @@ class _Receiver:
         self.form.cleanup()
 
 
-def _feed(parser: MultipartParser, data: bytearray) -> None:
-    # python-multipart reads its input by indexing, find, startswith and slicing, which a
-    # bytearray answers as bytes do; handing the buffer over saves copying every megabyte.
-    parser.write(data)  # type: ignore[arg-type]
+def _feed(parser: MultipartParser, chunks: list[bytes]) -> None:
+    # Chunk by chunk, as the server received them: joining them would copy every byte.
+    for chunk in chunks:
+        parser.write(chunk)
 
 
 def boundary_of(content_type: str | None) -> bytes:
@@ -260,9 +260,11 @@ async def receive_form(
     in_flight: asyncio.Future[None] | None = None
     received = 0
     try:
-        buffer = bytearray()
+        batch: list[bytes] = []
+        batched = 0
         async for chunk in chunks:
-            buffer += chunk
+            batch.append(chunk)
+            batched += len(chunk)
             received += len(chunk)
             if in_flight is not None and in_flight.done():
                 await in_flight  # raises what the worker refused (e.g. 413) at once
@@ -273,19 +275,18 @@ async def receive_form(
                 if in_flight is not None:
                     await in_flight
                     in_flight = None
-                await run_in_threadpool(_feed, parser, buffer)
-                buffer = bytearray()
-            elif len(buffer) >= FEED_BYTES:
+                await run_in_threadpool(_feed, parser, batch)
+                batch, batched = [], 0
+            elif batched >= FEED_BYTES:
                 if in_flight is not None:
                     await in_flight
-                # The parser gets this buffer itself (no copy); the loop fills a new one.
-                in_flight = asyncio.ensure_future(run_in_threadpool(_feed, parser, buffer))
-                buffer = bytearray()
+                in_flight = asyncio.ensure_future(run_in_threadpool(_feed, parser, batch))
+                batch, batched = [], 0
         if in_flight is not None:
             await in_flight
             in_flight = None
-        if buffer:
-            await run_in_threadpool(_feed, parser, buffer)
+        if batch:
+            await run_in_threadpool(_feed, parser, batch)
         parser.finalize()
     except BaseException as exc:
         if in_flight is not None:  # let the worker finish before its file is closed
