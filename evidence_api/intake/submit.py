@@ -289,6 +289,7 @@ def submit_evidence(
         max_merge_delay=recorder.max_merge_delay,
         proof_url=f"/v1/evidence/{evidence_id}/proof",
     )
+
     def record(session: Session) -> None:
         enqueue(session.connection(), [QueuedEntry(entry, leaf, received, receipt)])
         row = Evidence(
