@@ -48,12 +48,15 @@ def _lock_log(conn: Connection) -> None:
 #: Each sealed entry's index in one statement: the i-th (from 0) of the seqs given gets
 #: ``first + i``. The row set is exactly the seqs the seal read, never a range or a
 #: sub-select: on PostgreSQL (READ COMMITTED) a row with a lower seq committed since the
-#: read would slip into those. PostgreSQL: the seqs as one bigint[]; SQLite: as one JSON
-#: array (``json_each``), so neither is bound by a limit on parameters.
+#: read would slip into those. PostgreSQL: the seqs as one bigint[] (the ``= ANY`` makes the
+#: plan an index scan of those rows, not a hash join over the whole table); SQLite: as one
+#: JSON array (``json_each``, each row then found by its rowid). Neither is bound by a limit
+#: on parameters.
 _MARK_SEALED: dict[str, TextClause] = {
     "postgresql": text(
         "UPDATE log_entry SET leaf_index = :first + v.n - 1, sealed_at = :now"
-        " FROM unnest(:seqs) WITH ORDINALITY AS v(s, n) WHERE log_entry.seq = v.s"
+        " FROM unnest(:seqs) WITH ORDINALITY AS v(s, n)"
+        " WHERE log_entry.seq = v.s AND log_entry.seq = ANY(:seqs)"
     ).bindparams(
         bindparam("seqs", type_=ARRAY(log_entry.c.seq.type)),
         bindparam("now", type_=log_entry.c.sealed_at.type),
