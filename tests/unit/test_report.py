@@ -8,6 +8,7 @@ pypdf, and page 1 is rendered with poppler's pdftoppm (as a court's viewer would
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Mapping
@@ -106,8 +107,16 @@ def make_input(
     return ReportInput(**fields)
 
 
+@functools.lru_cache(maxsize=16)  # the same report's text is read by several tests
 def text_of(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+@functools.cache
+def rendered(lang: str = "zh", *, portal: bool = True) -> bytes:
+    """The report of :func:`make_input` in ``lang``, with or without its portal URL, rendered
+    once for the tests that read it (``test_same_input_same_bytes`` renders it again)."""
+    return render_pdf(make_input(lang=lang) if portal else make_input(lang=lang, portal_url=None))
 
 
 def flat(text: str) -> str:
@@ -117,14 +126,12 @@ def flat(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def zh() -> tuple[ReportInput, bytes]:
-    data = make_input()
-    return data, render_pdf(data)
+    return make_input(), rendered("zh")
 
 
 @pytest.fixture(scope="module")
 def en() -> tuple[ReportInput, bytes]:
-    data = make_input(lang="en")
-    return data, render_pdf(data)
+    return make_input(lang="en"), rendered("en")
 
 
 # --- what the report says ----------------------------------------------------------------------
@@ -296,7 +303,7 @@ def test_the_qr_code_points_to_the_portal(zh: tuple[ReportInput, bytes]) -> None
     assert widget.value == data.portal_url
     # Drawn as vector modules on page 1: hundreds of filled rectangles ("re" operators).
     with_qr = count_rectangles(pdf)
-    without_qr = count_rectangles(render_pdf(make_input(portal_url=None)))
+    without_qr = count_rectangles(rendered("zh", portal=False))
     assert with_qr - without_qr > 200, (with_qr, without_qr)
     assert "扫码在线核验" in text_of(pdf)
 

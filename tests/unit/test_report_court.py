@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_report import BUNDLE, flat, make_input, text_of
+from tests.unit.test_report import BUNDLE, flat, make_input, rendered, text_of
 from verifier.explain import detail_zh
 from verifier.report import render_pdf
 from verifier.verify import Status, TierResult, verify_bundle
@@ -17,7 +17,7 @@ from verifier.verify import Status, TierResult, verify_bundle
 
 @pytest.fixture(scope="module")
 def zh_text() -> str:
-    return text_of(render_pdf(make_input()))
+    return text_of(rendered("zh"))
 
 
 def test_times_are_in_beijing_time_with_the_offset(zh_text: str) -> None:
@@ -31,7 +31,7 @@ def test_times_are_in_beijing_time_with_the_offset(zh_text: str) -> None:
 
 
 def test_the_english_report_keeps_the_recorded_times() -> None:
-    text = text_of(render_pdf(make_input(lang="en")))
+    text = text_of(rendered("en"))
     assert "Generated (UTC): 2026-11-26 06:00:01 UTC" in text
     assert "2026-11-26T06:00:00Z" in text and "记录值" not in text
 
@@ -40,17 +40,19 @@ def test_the_portal_url_is_printed_under_the_qr_code(zh_text: str) -> None:
     data = make_input()
     assert data.portal_url is not None
     assert flat(data.portal_url) in flat(zh_text)
-    without = text_of(render_pdf(make_input(portal_url=None)))
+    without = text_of(rendered("zh", portal=False))
     assert "leaf=" not in without
 
 
 @pytest.mark.parametrize("case", ["verified", "incomplete"])
 def test_every_tier_detail_is_in_chinese_in_the_chinese_report(case: str) -> None:
     data = make_input()
+    pdf = rendered("zh")
     if case == "incomplete":
         report = verify_bundle(BUNDLE, files=[], log_keys=[])
         data = make_input(files={}, report=report, trusted_keys=[], rpc_endpoints=[])
-    text = flat(text_of(render_pdf(data)))
+        pdf = render_pdf(data)
+    text = flat(text_of(pdf))
     for tier in data.report.tiers:
         assert flat(detail_zh(tier)) in text, tier
         if tier.tier < 5:  # tier 5's detail here comes from the tests' stand-in chain
