@@ -213,6 +213,24 @@ def test_downgrade_base_then_upgrade_head(fresh_url: str, engine_of: Any) -> Non
     check_migrated_to_head(engine)
 
 
+def test_a_failed_upgrade_changes_nothing(fresh_url: str, engine_of: Any) -> None:
+    """One transaction for the whole upgrade, SQLite included (whose driver would otherwise
+    commit each DDL statement alone): a migration that fails near the end leaves the
+    database at the revision it started from, without the tables of the steps before it."""
+    config = alembic_config(fresh_url)
+    command.upgrade(config, "0005_platforms")
+    engine = engine_of(fresh_url)
+    before = table_names(engine)
+    with engine.begin() as conn:  # 0011 creates this table: its step fails
+        conn.execute(text("CREATE TABLE integrity_incident (id INTEGER PRIMARY KEY)"))
+
+    with pytest.raises(Exception, match="integrity_incident"):
+        command.upgrade(config, "head")
+
+    assert current_revision(engine) == "0005_platforms"
+    assert table_names(engine) == before | {"integrity_incident"}
+
+
 def test_stamp_digests_are_filled_in_for_entries_recorded_before_0008(
     fresh_url: str, engine_of: Any
 ) -> None:
