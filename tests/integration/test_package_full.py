@@ -17,11 +17,13 @@ from tests.unit.test_package import (
     bomb_member_of,
     bomb_sealed_of,
     check_bomb_refused_while_inflating,
+    inflating_is_refused,
     raw_package,
     raw_zip,
 )
 from verifier.errors import ZipBombError
 from verifier.package import PackageLimits, read_package
+from verifier.zipread import Budget
 
 pytestmark = pytest.mark.slow
 
@@ -33,10 +35,11 @@ def test_gigabyte_zip_bomb_is_refused_while_inflating(
 
 
 def test_gigabyte_zip_bomb_beyond_the_member_limit_is_refused_from_its_header(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "bomb.zip"
     path.write_bytes(raw_zip(raw_package(bomb_sealed_of(GiB), bomb_member_of(GiB))))
+    monkeypatch.setattr(Budget, "pump", inflating_is_refused)
     with pytest.raises(ZipBombError, match=f"declares {GiB} bytes, limit {GiB - 1}"):
         read_package(path, PackageLimits(max_member_bytes=GiB - 1))
 
