@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 TILE_WIDTH = 64
@@ -60,6 +61,13 @@ log_entry = Table(
     Column("stamp_sha256", LargeBinary(32), nullable=True),
     Index("ix_log_entry_leaf_hash", "leaf_hash"),
     Index("ix_log_entry_stamp_sha256", "stamp_sha256"),
+    #: the pending entries only (migration 0012): the sealer reads its batch through it
+    Index(
+        "ix_log_entry_pending",
+        "seq",
+        postgresql_where=text("leaf_index IS NULL"),
+        sqlite_where=text("leaf_index IS NULL"),
+    ),
 )
 
 #: Every signed checkpoint the sealer produced.
