@@ -218,28 +218,49 @@ def valid_codes(draw: st.DrawFn) -> str:
     return first17 + reference_check(first17)
 
 
-@settings(max_examples=300, deadline=None)
+#: The unit tier's example count per property; tests/integration/test_uscc_full.py runs the
+#: same properties on 1,000 generated codes each.
+UNIT = settings(max_examples=60, deadline=None)
+
+
+@UNIT
 @given(valid_codes())
 def test_generated_codes_are_accepted(code: str) -> None:
+    check_accepted(code)
+
+
+def check_accepted(code: str) -> None:
     assert parse_uscc(code).code == code
 
 
-@settings(max_examples=200, deadline=None)
+@UNIT
 @given(valid_codes(), st.data())
 def test_any_single_substitution_is_caught(code: str, data: st.DataObject) -> None:
+    check_substitution_caught(code, data)
+
+
+def check_substitution_caught(code: str, data: st.DataObject) -> None:
     variant = data.draw(st.sampled_from(substitutions(code)))
     assert rejected(variant)
 
 
-@settings(max_examples=200, deadline=None)
+@UNIT
 @given(valid_codes())
 def test_every_adjacent_transposition_is_caught(code: str) -> None:
+    check_transpositions_caught(code)
+
+
+def check_transpositions_caught(code: str) -> None:
     assert all(rejected(v) for v in transpositions(code))
 
 
-@settings(max_examples=200, deadline=None)
+@UNIT
 @given(valid_codes(), st.sampled_from(REF_ALPHABET))
 def test_a_wrong_check_character_names_the_right_one(code: str, wrong: str) -> None:
+    check_wrong_check_character(code, wrong)
+
+
+def check_wrong_check_character(code: str, wrong: str) -> None:
     if wrong == code[17]:
         return
     with pytest.raises(CheckCharacterError) as caught:
