@@ -25,6 +25,9 @@ Sections (default: all of them, about 8 minutes on 2 cores, ``anchor`` and ``gas
   tiers 1-4; 10 MB with ``--quick``), beside ``sha256sum`` of the same file.
 * ``package``: full verification of an exported 3 x 1 MB evidence package (tiers 1-5 on a
   local anvil) by ``evidence-verify`` and in process, beside ``sha256sum`` and hashlib.
+* ``small``: 1 KB evidence at 8 and 32 clients on the local store and S3 (evidence/s, p99,
+  beside ``GET /healthz`` at the same concurrency) and ``/v1/stamps`` digests/s; every
+  acknowledged item checked in the database afterwards.
 * ``start``: process start, median of the rounds beside ``python -c pass``: the ``--help`` of
   ``evidence``, ``evidence admin create-token`` and ``evidence-verify``; ``evidence serve``
   (SQLite, local store, managed anvil) until ``/healthz`` answers.
@@ -76,6 +79,7 @@ from bench import (
     package,
     proofs,
     sealing,
+    small,
     start,
     takedowns,
     verify_bundle,
@@ -111,6 +115,7 @@ SECTIONS = (
     "takedowns",
     "browser",
     "package",
+    "small",
     "start",
 )
 
@@ -230,6 +235,7 @@ class Results:
     takedowns: takedowns.TakedownResult | None = None
     browser: browser.BrowserResult | None = None
     package: package.PackageResult | None = None
+    small: small.SmallResult | None = None
     start: start.StartResult | None = None
     #: gas per anchor, one row per chain, log size and anchor (first, odd, even)
     gas: list[gas.GasRow] = field(default_factory=list)
@@ -251,6 +257,7 @@ class Results:
             self.takedowns,
             self.browser,
             self.package,
+            self.small,
             self.start,
         ):
             if part is not None:
@@ -291,6 +298,7 @@ class Results:
             "takedowns": takedowns.rows(self.takedowns) if self.takedowns else [],
             "browser": browser.rows(self.browser) if self.browser else [],
             "package": package.rows(self.package) if self.package else [],
+            "small": small.rows(self.small) if self.small else [],
             "start": start.rows(self.start) if self.start else [],
         }
 
@@ -350,6 +358,9 @@ def _run_services(settings: Settings, progress: Progress, results: Results) -> N
         ),
         "package": lambda s3: setattr(
             results, "package", package.run(package.PackageSettings.make(quick), progress)
+        ),
+        "small": lambda s3: setattr(
+            results, "small", small.run(quick, ["local", "s3"], s3, progress)
         ),
         "start": lambda s3: setattr(
             results, "start", start.run(start.StartSettings.make(quick), progress)
@@ -596,6 +607,8 @@ def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
             ),
             "",
         ]
+    if results.small is not None:
+        out += [format_table(small.TITLE, rows["small"], small.LEGEND), ""]
     if results.start is not None:
         out += [format_table(start.TITLE, rows["start"], start.legend(results.start)), ""]
     for name, error in results.failed.items():
@@ -657,6 +670,7 @@ def summary_json(results: Results, seconds: float, report_only: bool = False) ->
         "takedowns": takedowns.raw(results.takedowns) if results.takedowns else None,
         "browser": browser.raw(results.browser) if results.browser else None,
         "package": package.raw(results.package) if results.package else None,
+        "small": small.raw(results.small) if results.small else None,
         "start": start.raw(results.start) if results.start else None,
         "gas": [row.as_dict() for row in results.gas] if "gas" in results.sections else None,
         "service_problems": results.service_problems,
