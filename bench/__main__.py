@@ -529,8 +529,9 @@ def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
         st = results.ingest.settings
         out += [
             format_table(
-                "Figure 4: intake through the HTTP API (evidence serve, SQLite, SeaweedFS S3 "
-                f"with Object Lock); {st.small_threads} client threads for 3 x 50 KB, "
+                "Figure 4: intake through the HTTP API (evidence serve, SQLite; the local store "
+                "beside fsync'd writes, SeaweedFS S3 with Object Lock beside raw PUTs); "
+                f"{st.small_threads} client threads for 3 x 50 KB, "
                 f"{st.large_threads} for 1 x 20 MB, {st.stamps_threads} for stamps",
                 rows["ingest"],
                 ingest.legend(results.ingest),
