@@ -117,7 +117,8 @@ def test_seals_give_indices_in_seq_order(engine: Engine) -> None:
     assert check_log(engine, count) == [digest for _, _, digest, _ in rows]
     assert set(kept) >= {digest for _, _, digest, _ in rows}
     # each seal stamps its own entries with one time, later seals not earlier
-    times = [sealed for _, _, _, sealed in rows]
+    times = [sealed for _, _, _, sealed in rows if sealed is not None]
+    assert len(times) == count
     assert len(set(times[:700])) == 1 and times[0] <= times[700] <= times[-1]
     assert seal_once(engine, SIGNER, max_batch=700) is None, "nothing is left pending"
 
@@ -195,3 +196,38 @@ def test_concurrent_enqueue_while_sealing_loses_nothing(postgres_engine: Engine)
     with engine.connect() as conn:
         checkpoints = conn.execute(select(func.count()).select_from(log_checkpoint)).scalar_one()
     assert checkpoints >= len(sealed_batches)
+
+
+def test_a_seal_that_cannot_mark_every_entry_keeps_nothing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry read for the seal but gone by the time its index is set: the seal fails
+    and rolls back whole (no leaf, no index, no checkpoint), and the next one seals the rest."""
+    with engine.begin() as conn:
+        enqueue(conn, stamps("vanish", 10))
+    victim = entries(engine)[4][0]
+    append = MerkleLog.append_with_root
+
+    def append_then_vanish(self: MerkleLog, leaves: list[bytes]) -> tuple[int, bytes]:
+        out = append(self, leaves)
+        store = self.store
+        assert isinstance(store, SqlNodeStore)
+        conn = store._bind
+        assert not isinstance(conn, Engine)
+        conn.execute(delete(log_entry).where(log_entry.c.seq == victim))
+        return out
+
+    monkeypatch.setattr(MerkleLog, "append_with_root", append_then_vanish)
+    with pytest.raises(RuntimeError, match="sealing 10 entries marked 9"):
+        seal_once(engine, SIGNER, max_batch=100)
+    monkeypatch.undo()
+    rows = entries(engine)
+    assert len(rows) == 10 and all(index is None for _, index, _, _ in rows)
+    with engine.connect() as conn:
+        assert conn.execute(select(merkle_log.c.size)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(log_checkpoint)).scalar_one() == 0
+    assert MerkleLog(SqlNodeStore(engine)).size == 0
+    with engine.begin() as conn:
+        conn.execute(delete(log_entry).where(log_entry.c.seq == victim))
+    assert seal_pending(engine, SIGNER, max_batch=100)[-1].size == 9
+    check_log(engine, 9)
