@@ -107,11 +107,10 @@ class LocalObjectStore:
         _check_digest(digest)
         if path.parent != self.root / INCOMING:
             return self.put_file(path, digest, media_type)
-        key = content_key(digest.sha256)
-        target = self.path_of(key)
-        stored = StoredObject(key, digest.size, digest.sha256, digest.sm3)
-        if self._existing(target, key, digest.size):
+        target, stored, present = self._addressed(digest)
+        if present:
             return stored
+        key = stored.key
         try:
             fd = os.open(path, os.O_RDONLY)
             try:
@@ -171,12 +170,19 @@ class LocalObjectStore:
                 f"evidence folder {self.root} is not a writable directory: {exc}"
             ) from exc
 
-    def _put(self, source: BinaryIO, digest: FileDigest) -> StoredObject:
+    def _addressed(self, digest: FileDigest) -> tuple[Path, StoredObject, bool]:
+        """Where ``digest``'s content lives, what storing it gives, and whether it is
+        there already (content addressing: stored once)."""
         key = content_key(digest.sha256)
         target = self.path_of(key)
-        stored = StoredObject(key, digest.size, digest.sha256, digest.sm3)
-        if self._existing(target, key, digest.size):
+        present = self._existing(target, key, digest.size)
+        return target, StoredObject(key, digest.size, digest.sha256, digest.sm3), present
+
+    def _put(self, source: BinaryIO, digest: FileDigest) -> StoredObject:
+        target, stored, present = self._addressed(digest)
+        if present:
             return stored
+        key = stored.key
         try:
             staging = self.root / INCOMING
             staging.mkdir(mode=OPEN_DIR, parents=True, exist_ok=True)
