@@ -11,6 +11,7 @@ run, a missed target a failed one unless the run only reports.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import math
 import sys
@@ -156,26 +157,38 @@ def waited_note(figure: str, lines: dict[str, Latency]) -> str:
 
 
 def time_interleaved(
-    calls: dict[str, Callable[[int], object]], rounds: int, warmup: int = 10
+    calls: dict[str, Callable[[int], object]],
+    rounds: int,
+    warmup: int = 10,
+    *,
+    gc_on: bool = False,
+    before: dict[str, Callable[[], None]] | None = None,
 ) -> dict[str, Latency]:
     """Time ``fn(round)`` for every call once per round, rotating their order each round.
 
     Interleaving spreads a noisy neighbour's bursts over every line instead of
     charging them to whichever one happened to run at the time. The round
     number lets a call pick that round's query, so all lines answer the same
-    queries.
+    queries. The garbage collector is paused (and the young generation collected
+    between rounds) unless ``gc_on``: then it runs inside whichever call allocates
+    when a collection is due, as in a server. ``before[name]`` is called, untimed,
+    just before each of that line's calls (e.g. to empty a cache for a cold call).
     """
     names = list(calls)
+    if gc_on and not gc.isenabled():
+        raise RuntimeError("the garbage collector is off: these figures are with it on")
     for r in range(min(warmup, rounds)):
         for name in names:
             calls[name](r)
     wall: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
     clock, cpu_clock = time.perf_counter, time.thread_time
-    with gc_paused():
+    with contextlib.nullcontext() if gc_on else gc_paused():
         for r in range(rounds):
-            shift = r % len(names)
+            shift = r % max(len(names), 1)
             for name in names[shift:] + names[:shift]:
+                if before is not None:
+                    before[name]()
                 fn = calls[name]
                 cpu_start = cpu_clock()
                 start = clock()
@@ -183,7 +196,8 @@ def time_interleaved(
                 end = clock()
                 cpu[name].append(cpu_clock() - cpu_start)
                 wall[name].append(end - start)
-            collect_young()
+            if not gc_on:
+                collect_young()
     return {name: Latency.of_seconds(wall[name], cpu[name]) for name in names}
 
 

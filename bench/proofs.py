@@ -174,8 +174,8 @@ def measure(
         calls = {t.name: _caller(t, kind, q.of(kind)) for t in timed}
         for impl, latency in time_interleaved(calls, samples).items():
             results.append(ProofResult(n, kind, impl, latency, WARM))
-        gc_on = {name: call for name, call in calls.items() if name != PYMERKLE_MEMORY}
-        for impl, latency in _timed_gc_on(gc_on, samples).items():
+        gc_calls = {name: call for name, call in calls.items() if name != PYMERKLE_MEMORY}
+        for impl, latency in time_interleaved(gc_calls, samples, warmup=0, gc_on=True).items():
             results.append(ProofResult(n, kind, impl, latency, WARM_GC))
         restart = {
             t.name: t.cold
@@ -183,38 +183,11 @@ def measure(
             if isinstance(t, OursTree | PreviousReads) and t.has_cold_start
         }
         cold = {name: calls[name] for name in restart}
-        for impl, latency in _timed_gc_on(cold, min(samples, COLD_SAMPLES), restart).items():
+        for impl, latency in time_interleaved(
+            cold, min(samples, COLD_SAMPLES), warmup=0, gc_on=True, before=restart
+        ).items():
             results.append(ProofResult(n, kind, impl, latency, COLD))
     return results
-
-
-def _timed_gc_on(
-    calls: dict[str, Callable[[int], object]],
-    rounds: int,
-    before: dict[str, Callable[[], None]] | None = None,
-) -> dict[str, Latency]:
-    """Like :func:`bench.common.time_interleaved`, but with the garbage collector left on
-    (it runs inside whichever call allocates when a collection is due), and ``before[name]``
-    called, untimed, just before each of that line's calls."""
-    names = list(calls)
-    wall: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    clock, cpu_clock = time.perf_counter, time.thread_time
-    if not gc.isenabled():
-        raise RuntimeError("the garbage collector is off: these figures are with it on")
-    for r in range(rounds):
-        shift = r % max(len(names), 1)
-        for name in names[shift:] + names[:shift]:
-            if before is not None:
-                before[name]()
-            fn = calls[name]
-            cpu_start = cpu_clock()
-            start = clock()
-            fn(r)
-            end = clock()
-            cpu[name].append(cpu_clock() - cpu_start)
-            wall[name].append(end - start)
-    return {name: Latency.of_seconds(wall[name], cpu[name]) for name in names}
 
 
 def _caller(
