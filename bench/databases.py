@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, make_url, text
@@ -67,22 +67,15 @@ def scratch_postgres(admin_url: str | None = None) -> Iterator[str]:
 def scratch_engine(backend: str, directory: Path) -> Iterator[Engine]:
     """A migrated database of ``backend`` (``sqlite``: a file in ``directory``), as the
     service's engine (:func:`make_engine`) sees it; removed afterwards."""
-    if backend == SQLITE:
-        directory.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{directory / f'scratch-{uuid.uuid4().hex[:8]}.db'}"
-        upgrade(url)
-        engine = make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-        return
-    if backend != POSTGRES:
+    if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: choose from {', '.join(BACKENDS)}")
-    with scratch_postgres() as url:
+    with ExitStack() as stack:
+        if backend == SQLITE:
+            directory.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{directory / f'scratch-{uuid.uuid4().hex[:8]}.db'}"
+        else:
+            url = stack.enter_context(scratch_postgres())
         upgrade(url)
         engine = make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
+        stack.callback(engine.dispose)
+        yield engine

@@ -178,12 +178,22 @@ def _offline() -> dict[str, bool]:
 
 @contextmanager
 def evidence_service(
-    root: Path, *, storage: str = "local", s3: Any = None, bucket: str = "evidence"
+    root: Path,
+    *,
+    storage: str = "local",
+    s3: Any = None,
+    bucket: str = "evidence",
+    database_url: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> Iterator[Service]:
-    """Migrate a fresh SQLite database, create an officer token on it (through
-    ``evidence_api.core.auth.create_token``), then run ``evidence serve`` on it."""
+    """Migrate a fresh database (SQLite, or the empty one at ``database_url``), create an
+    officer token on it (through ``evidence_api.core.auth.create_token``), then run
+    ``evidence serve`` on it; ``extra``: more environment for the server (e.g.
+    ``{"EVIDENCE_WORKERS": "2"}``)."""
     root.mkdir(parents=True, exist_ok=True)
     fields = service_fields(root, storage=storage, s3=s3, bucket=bucket)
+    if database_url is not None:
+        fields["database_url"] = database_url
     settings = ServiceSettings(**fields)  # type: ignore[arg-type]
     runtime = build_runtime(settings, **_offline())  # migrates, makes the dev log key
     try:
@@ -192,6 +202,7 @@ def evidence_service(
     finally:
         runtime.close()
     env = {f"EVIDENCE_{key.upper()}": value for key, value in fields.items()}
+    env |= extra or {}
     log_path = root / "serve.log"
     with support("api").serve_subprocess(env, log_path) as server:
         yield Service(

@@ -22,8 +22,7 @@ import json
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,16 +37,12 @@ from bench.ingest import (
     Payload,
     Service,
     SharedS3,
-    _offline,
+    evidence_service,
     random_digests,
     run_concurrent,
-    service_fields,
     support,
 )
-from evidence_api.core.auth import create_token
-from evidence_api.core.config import Settings as ServiceSettings
 from evidence_api.core.db import make_engine
-from evidence_api.runtime import build_runtime
 
 TARGET_EVIDENCE_S = 200.0
 TARGET_P99_MS = 250.0
@@ -61,44 +56,6 @@ LEGEND = (
     "server); the baseline is GET /healthz at the same concurrency. Server CPU per item\n"
     "(all server processes, user + system) is in results.json."
 )
-
-
-@contextmanager
-def small_service(
-    root: Path,
-    *,
-    storage: str,
-    s3: Any = None,
-    extra: dict[str, str] | None = None,
-    database_url: str | None = None,
-) -> Iterator[Service]:
-    """``evidence serve`` on a fresh database (SQLite, or ``database_url``) with an officer
-    token; ``extra``: more ``EVIDENCE_*`` values (e.g. ``{"EVIDENCE_WORKERS": "2"}``)."""
-    root.mkdir(parents=True, exist_ok=True)
-    bucket = f"bench-small-{uuid.uuid4().hex[:12]}"
-    fields = service_fields(root, storage=storage, s3=s3, bucket=bucket)
-    if database_url is not None:
-        fields["database_url"] = database_url
-    settings = ServiceSettings(**fields)  # type: ignore[arg-type]
-    runtime = build_runtime(settings, **_offline())
-    try:
-        with runtime.session() as session:
-            _, token = create_token(session, role="officer", name="bench officer")
-    finally:
-        runtime.close()
-    env = {f"EVIDENCE_{key.upper()}": value for key, value in fields.items()}
-    env |= extra or {}
-    log_path = root / "serve.log"
-    with support("api").serve_subprocess(env, log_path) as server:
-        yield Service(
-            server.base_url,
-            token,
-            server.process.pid,
-            Path(fields["data_dir"]),
-            fields["database_url"],
-            log_path,
-            settings,
-        )
 
 
 def multipart(n: int, tag: int, payload: Payload) -> tuple[bytes, str, list[str]]:
@@ -274,7 +231,14 @@ def run(
                 if database == "postgres":
                     url = scratch.enter_context(scratch_postgres())
                 service = scratch.enter_context(
-                    small_service(root, storage=storage, s3=server, extra=extra, database_url=url)
+                    evidence_service(
+                        root,
+                        storage=storage,
+                        s3=server,
+                        bucket=f"bench-small-{uuid.uuid4().hex[:12]}",
+                        database_url=url,
+                        extra=extra,
+                    )
                 )
                 progress(f"small {storage}: evidence serve pid {service.pid}")
                 tag += 1
