@@ -857,6 +857,21 @@ def _large_row(id_: str, c: Comparison, base: Side, base_name: str, *, target: b
     )
 
 
+def _rate_row(id_: str, c: Comparison, base_name: str, **judged: Any) -> Row:
+    """Evidence/s beside the baseline's rate (``judged``: a target and its verdict)."""
+    return Row(
+        id=id_,
+        figure=f"evidence {c.label}, {c.ours.threads} threads",
+        unit="evidence/s",
+        ours=c.ours.per_s,
+        baseline=c.raw.per_s,
+        baseline_name=base_name,
+        ratio_kind="share",
+        higher_is_better=True,
+        **judged,
+    )
+
+
 def rows(result: IngestResult) -> list[Row]:
     out: list[Row] = []
     if result.local_large is not None:
@@ -877,29 +892,15 @@ def rows(result: IngestResult) -> list[Row]:
     if result.local_tiny is not None:
         c = result.local_tiny
         out.append(
-            Row(
-                id="ingest.local.tiny.evidence_per_s",
-                figure=f"evidence {c.label}, {c.ours.threads} threads",
-                unit="evidence/s",
-                ours=c.ours.per_s,
-                baseline=c.raw.per_s,
-                baseline_name="fsync'd writes, 2 files/evidence",
-                ratio_kind="share",
-                higher_is_better=True,
-            )
+            _rate_row("ingest.local.tiny.evidence_per_s", c, "fsync'd writes, 2 files/evidence")
         )
     if result.small is not None:
         c = result.small
         out += [
-            Row(
-                id="ingest.small.evidence_per_s",
-                figure=f"evidence {c.label}, {c.ours.threads} threads",
-                unit="evidence/s",
-                ours=c.ours.per_s,
-                baseline=c.raw.per_s,
-                baseline_name=f"raw PUTs, {SMALL_FILES + 1} objects/evidence",
-                ratio_kind="share",
-                higher_is_better=True,
+            _rate_row(
+                "ingest.small.evidence_per_s",
+                c,
+                f"raw PUTs, {SMALL_FILES + 1} objects/evidence",
                 target=f">= {SMALL_TARGET_EVIDENCE_S:g} evidence/s",
                 verdict=verdict(c.ours.per_s >= SMALL_TARGET_EVIDENCE_S),
             ),
@@ -918,54 +919,36 @@ def rows(result: IngestResult) -> list[Row]:
         c = result.large
         out += [
             _large_row("ingest.large.mb_per_s", c, c.raw, "raw PUTs, same bytes", target=True),
-            Row(
-                id="ingest.large.evidence_per_s",
-                figure=f"evidence {c.label}, {c.ours.threads} threads",
-                unit="evidence/s",
-                ours=c.ours.per_s,
-                baseline=c.raw.per_s,
-                baseline_name="raw PUTs, 2 objects/evidence",
-                ratio_kind="share",
-                higher_is_better=True,
-            ),
+            _rate_row("ingest.large.evidence_per_s", c, "raw PUTs, 2 objects/evidence"),
         ]
     if result.stamps is not None:
         s = result.stamps
         http = s.rate(s.http_seconds) / 1e3
         figure = f"/v1/stamps x{STAMPS_PER_REQUEST}/request, {s.threads} threads"
-        out += [
-            Row(
-                id="ingest.stamps.vs.sign_only",
+
+        def beside(id_: str, seconds: float, base_name: str, **judged: Any) -> Row:
+            return Row(
+                id=f"ingest.stamps.vs.{id_}",
                 figure=figure,
                 unit="k digests/s",
                 ours=http,
-                baseline=s.rate(s.sign_seconds) / 1e3,
-                baseline_name="Ed25519 receipt signing alone, 1 thread",
+                baseline=s.rate(seconds) / 1e3,
+                baseline_name=base_name,
                 ratio_kind="share",
                 higher_is_better=True,
+                **judged,
+            )
+
+        out += [
+            beside(
+                "sign_only",
+                s.sign_seconds,
+                "Ed25519 receipt signing alone, 1 thread",
                 target=f">= {STAMPS_TARGET_S / 1e3:g}k digests/s",
                 verdict=verdict(http * 1e3 >= STAMPS_TARGET_S),
             ),
-            Row(
-                id="ingest.stamps.vs.in_process",
-                figure=figure,
-                unit="k digests/s",
-                ours=http,
-                baseline=s.rate(s.inprocess_seconds) / 1e3,
-                baseline_name="intake.submit_stamps in-process, no HTTP",
-                ratio_kind="share",
-                higher_is_better=True,
-            ),
-            Row(
-                id="ingest.stamps.vs.enqueue",
-                figure=figure,
-                unit="k digests/s",
-                ours=http,
-                baseline=s.rate(s.enqueue_seconds) / 1e3,
-                baseline_name="SQLAlchemy insert of the rows alone",
-                ratio_kind="share",
-                higher_is_better=True,
-            ),
+            beside("in_process", s.inprocess_seconds, "intake.submit_stamps in-process, no HTTP"),
+            beside("enqueue", s.enqueue_seconds, "SQLAlchemy insert of the rows alone"),
         ]
     return out
 
