@@ -151,6 +151,21 @@ def _complete_dump(data: bytes) -> bool:
     return isinstance(state, dict) and isinstance(state.get("blocks"), list)
 
 
+def saved_block(state_file: Path) -> int | None:
+    """The newest block number in the complete dump at ``state_file`` (None: no complete
+    dump there yet)."""
+    try:
+        data = state_file.read_bytes()
+    except OSError:
+        return None
+    if not _complete_dump(data):
+        return None
+    try:
+        return int(json.loads(data).get("best_block_number", -1))
+    except (TypeError, ValueError):
+        return None
+
+
 def backup_state(state_file: Path) -> bool:
     """Copy ``state_file`` aside (atomically) if it holds a complete dump.
 
@@ -400,6 +415,19 @@ class ManagedAnvil:
             self._thread = None
         self._lock.release()
         raise self._failure[0]
+
+    def wait_saved(self, block: int, timeout: float = 30.0) -> None:
+        """Wait until the node's state file holds ``block`` (anvil dumps it every second):
+        what is recorded as bound to this chain must survive a ``kill -9`` right after.
+        ``NodeError`` if it is not saved within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while (saved := saved_block(self.state_file)) is None or saved < block:
+            if time.monotonic() > deadline:
+                raise NodeError(
+                    f"the chain node did not save block {block} to {self.state_file} within "
+                    f"{timeout:.0f} s (newest saved: {saved})"
+                )
+            time.sleep(0.1)
 
     def stop(self) -> None:
         """Stop supervising; SIGTERM anvil so it dumps its state (kill if it lingers);

@@ -205,6 +205,8 @@ def bind_chain(plan: ChainPlan, engine: Engine, *, rebind: bool = False) -> Chai
             client = ChainClient(w3, address, key)
             if not client.is_submitter(log_id):
                 client.set_submitter(log_id, client.sender)
+            if node is not None:  # the deployment is on disk before the binding records it
+                node.wait_saved(w3.eth.block_number)
             _bind(engine, client, log_id, replace=binding is not None)
         else:
             assert address is not None

@@ -25,6 +25,7 @@ from anchoring.node import (
     next_attempt,
     port_in_use,
     restore_state,
+    saved_block,
 )
 from anchoring.periodic import MAX_REASON_CHARS, FailureState, Periodic, failure_reason
 
@@ -174,3 +175,16 @@ def test_a_cut_short_state_without_a_copy_refuses_rather_than_start_a_fresh_chai
     with pytest.raises(NodeError, match=r"incomplete .*no complete copy"):
         restore_state(state)
     assert state.read_bytes() == DUMP[:10]  # left for the operator, not replaced
+
+
+def test_saved_block_reads_only_a_complete_dump(tmp_path: Path) -> None:
+    """What ``ManagedAnvil.wait_saved`` waits on: the newest block of a complete dump;
+    a missing file, a dump cut short or one without blocks counts as nothing saved."""
+    state = tmp_path / "anvil-state.json"
+    assert saved_block(state) is None
+    state.write_text('{"best_block_number": 7, "blocks": [{"number": "0x7"}]}')
+    assert saved_block(state) == 7
+    state.write_text('{"best_block_number": 8, "blocks": [{"numb')  # anvil mid-write
+    assert saved_block(state) is None
+    state.write_text('{"best_block_number": 9}')
+    assert saved_block(state) is None
