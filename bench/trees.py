@@ -107,10 +107,14 @@ class OursTree:
     def leaf_hash(self, index: int) -> bytes:
         return self.reader.leaf_hash(index)
 
-    def cold(self) -> None:
-        """As after a restart: no cached node, no pooled connection (the next read opens one)."""
+    def cold_cache(self) -> None:
+        """No cached node (the pooled connection is kept, as in a running server)."""
         if self.reader.cache is not None:
             self.reader.cache.clear()
+
+    def restart(self) -> None:
+        """As after a restart: no cached node, no pooled connection (the next read opens one)."""
+        self.cold_cache()
         if self.engine is not None:
             self.engine.dispose()
 
