@@ -503,7 +503,10 @@ def test_reorg_drops_the_anchor_and_the_checkpoint_is_anchored_again(tmp_path: P
         stack.start_beat()
         wait_settled(stack, 2, timeout=60)
         (again,) = [r for r in stack.anchor_rows() if r.size == 2 and r.state == "confirmed"]
-        assert again.block_hash != lost.block_hash
+        # Not asserted: a different block hash. anvil can mine the byte-identical block again
+        # (same parent, number and timestamp, the same signed transaction at the same fee),
+        # which is a legitimate outcome; what matters is below: the row went through
+        # "dropped", was sent again, and the chain holds the anchor again.
         # Fees unchanged: the same signed transaction, sent again under the row it had.
         assert (again.id, again.tx_hash) == (lost.id, lost.tx_hash)
         assert again.detail == "sent again (was dropped)"
