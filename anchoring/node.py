@@ -290,7 +290,8 @@ class StateLock:
             self._fd = None
 
 
-def _libc_prctl() -> Callable[[int, int], int] | None:
+def libc_prctl() -> Callable[[int, int], int] | None:
+    """libc's ``prctl`` (Linux), looked up now: call it before forking."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -303,8 +304,10 @@ def _libc_prctl() -> Callable[[int, int], int] | None:
     return prctl
 
 
-def _die_with_parent(prctl: Callable[[int, int], int] | None, parent: int) -> Callable[[], None]:
-    """A ``preexec_fn``: the child is SIGKILLed when the thread that forked it exits.
+def die_with_parent(
+    prctl: Callable[[int, int], int] | None, parent: int, signum: int = signal.SIGKILL
+) -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets ``signum`` when the thread that forked it exits.
 
     Runs between fork and exec: only async-signal-safe work (``prctl`` was looked up
     before the fork). If the parent died before the ``prctl``, exit at once.
@@ -312,7 +315,7 @@ def _die_with_parent(prctl: Callable[[int, int], int] | None, parent: int) -> Ca
 
     def preexec() -> None:
         if prctl is not None:
-            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            prctl(_PR_SET_PDEATHSIG, signum)
             if os.getppid() != parent:
                 os._exit(1)
 
@@ -547,7 +550,7 @@ class ManagedAnvil:
         ]
         if self.block_time:
             args += ["--block-time", str(self.block_time)]
-        preexec = _die_with_parent(_libc_prctl(), os.getpid())
+        preexec = die_with_parent(libc_prctl(), os.getpid())
         with open(self.log_file, "ab") as out:
             process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
                 args,

@@ -23,12 +23,11 @@ limits above hold per process: a client address may hold
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
+import os
 import signal
 import socket
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -159,35 +158,21 @@ def listening_socket(host: str, port: int, backlog: int = 2048) -> socket.socket
     return sock
 
 
-def _prctl() -> Any:
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-#: looked up before any fork: the child between fork and exec only calls it
-_PRCTL = _prctl() if sys.platform == "linux" else None
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """The worker gets SIGTERM when the process that started it ends (even by kill -9)."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def spawn_workers(
     count: int, sock: socket.socket, command: Sequence[str]
 ) -> list[subprocess.Popen[bytes]]:
     """Start ``count`` worker processes running ``command`` followed by
     ``--listen-fd <fd>``: each serves ``sock`` (inherited) until the first process ends."""
+    from anchoring.node import die_with_parent, libc_prctl  # noqa: PLC0415 - ctypes
+
     fd = sock.fileno()
+    # Looked up before the fork; the worker gets SIGTERM when this thread ends (even by kill -9).
+    preexec = die_with_parent(libc_prctl(), os.getpid(), signal.SIGTERM)
     return [
         subprocess.Popen(  # noqa: S603 - our own command line
             [*command, "--listen-fd", str(fd)],
             pass_fds=(fd,),
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prepared libc call
+            preexec_fn=preexec,  # noqa: PLW1509 - one prepared libc call
         )
         for _ in range(count)
     ]
