@@ -86,7 +86,7 @@ def serve(
         StartupLogs,
         configure_logging,
     )
-    from evidence_api.core.server import uvicorn_options  # noqa: PLC0415
+    from evidence_api.core.server import serve_options  # noqa: PLC0415
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
@@ -109,10 +109,7 @@ def serve(
             api,
             host=host,
             port=port,
-            log_config=None,  # configure_logging above: no second set of handlers
-            log_level=settings.log_level.lower(),
-            timeout_graceful_shutdown=10,
-            **uvicorn_options(settings),  # header deadline, per-client and total connections
+            **serve_options(settings),  # connection limits, logging, graceful shutdown
         )
     )
     if runtime.binding is None:
@@ -182,14 +179,7 @@ def serve_worker(
     api = create_app(runtime=runtime, close_runtime=True)
     mount_verifier(api, runtime, api_base_url(host or settings.host, port or settings.port))
     try:
-        server.serve(
-            api,
-            sock,
-            settings,
-            log_config=None,
-            log_level=settings.log_level.lower(),
-            timeout_graceful_shutdown=10,
-        )
+        server.serve(api, sock, settings)
     finally:
         runtime.close()
 

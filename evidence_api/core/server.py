@@ -220,7 +220,19 @@ def start_workers(count: int, host: str, port: int, command: Sequence[str]) -> W
     return Workers(sock, spawn_workers(count - 1, sock, command))
 
 
-def serve(app: Any, sock: socket.socket, settings: Any, **options: Any) -> None:
-    """Run uvicorn on the already listening ``sock`` with the service's connection limits."""
-    config = uvicorn.Config(app, **uvicorn_options(settings), **options)
-    uvicorn.Server(config).run(sockets=[sock])
+def serve_options(settings: Any) -> dict[str, Any]:
+    """Every ``uvicorn.Config`` option a server process of the service runs with: the
+    connection limits (:func:`uvicorn_options`), its log level, no logging setup of
+    uvicorn's own (``configure_logging`` already installed one handler for both), and a
+    graceful shutdown that waits at most 10 s."""
+    return {
+        "log_config": None,
+        "log_level": settings.log_level.lower(),
+        "timeout_graceful_shutdown": 10,
+        **uvicorn_options(settings),
+    }
+
+
+def serve(app: Any, sock: socket.socket, settings: Any) -> None:
+    """Run uvicorn on the already listening ``sock`` with :func:`serve_options`."""
+    uvicorn.Server(uvicorn.Config(app, **serve_options(settings))).run(sockets=[sock])
