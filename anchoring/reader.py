@@ -24,11 +24,10 @@ import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from anchoring.log import MerkleLog
 from anchoring.queue import CheckpointRecord, latest_checkpoint
-from anchoring.schema import merkle_log
 from anchoring.store.cache import NodeCache
 from anchoring.store.sql import SqlNodeStore, read_retrying
 
@@ -60,8 +59,8 @@ class LogReader:
         is the latest (one primary-key read), else read again."""
         held = self._checkpoint
         if held is not None:
-            size = conn.execute(select(merkle_log.c.size).where(merkle_log.c.id == 1)).scalar()
-            self.cache.saw_size(int(size or 0))
+            size = SqlNodeStore(conn).size()
+            self.cache.saw_size(size)
             if size == held.size:
                 return held
         return self.refresh(conn)
