@@ -140,10 +140,16 @@ class JobTimer(Periodic):
         self.running.stop(timeout)
 
 
-def start_timers(runtime: Runtime, switches: dict[str, bool | None]) -> None:
+def start_timers(
+    runtime: Runtime, switches: dict[str, bool | None], *, needing_chain: bool = False
+) -> None:
     """Start the in-process timer of each job switched on (``switches`` by settings field
-    name override the settings); call :attr:`Job.off` for the others."""
+    name override the settings); call :attr:`Job.off` for the others. A job that needs the
+    chain is left out while the runtime has none; ``needing_chain``: only those jobs (the
+    chain was bound after the others started)."""
     for job in JOBS:
+        if needing_chain and not job.needs_chain:
+            continue
         wanted = switches.get(job.switch)
         on = wanted if wanted is not None else bool(getattr(runtime.settings, job.switch))
         if job.needs_chain and runtime.chain is None:

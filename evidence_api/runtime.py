@@ -22,7 +22,7 @@ from evidence_api.core.keys import load_signer
 from evidence_api.core.runtime import Runtime
 from evidence_api.core.storage import ObjectStore
 from evidence_api.core.storage.factory import make_store
-from evidence_api.jobs import JOBS, JobTimer, start_timers
+from evidence_api.jobs import start_timers
 
 if TYPE_CHECKING:  # web3 is imported only when a chain is configured
     from evidence_api.core.chain_setup import ChainBinding, ChainContext
@@ -73,19 +73,6 @@ def _watch_chain(runtime: Runtime, chain: ChainContext) -> None:
         chain.node.on_restart.append(lambda: runtime.poke("anchorer"))
 
 
-def _start_chain_timers(runtime: Runtime, switches: dict[str, bool | None]) -> None:
-    """The timers :func:`start_timers` left out for want of a chain (the anchorer)."""
-    for job in JOBS:
-        wanted = switches.get(job.switch)
-        if not job.needs_chain or not (
-            wanted if wanted is not None else bool(getattr(runtime.settings, job.switch))
-        ):
-            continue
-        timer = JobTimer(job, runtime)
-        runtime.timers[job.name] = timer
-        timer.start()
-
-
 def _bind_later(runtime: Runtime, binding: ChainBinding, switches: dict[str, bool | None]) -> None:
     """The chain is bound in the background: ``/readyz`` says so meanwhile; once bound,
     the runtime holds it and the anchorer's timer starts (:attr:`ChainBinding.on_bound`'s
@@ -98,7 +85,7 @@ def _bind_later(runtime: Runtime, binding: ChainBinding, switches: dict[str, boo
         runtime.chain = chain
         if chain.node is not None:
             chain.node.on_restart.append(lambda: runtime.poke("anchorer"))
-        _start_chain_timers(runtime, switches)
+        start_timers(runtime, switches, needing_chain=True)  # the anchorer's
 
     runtime.binding = binding
     runtime.checks["chain"] = binding.readiness
