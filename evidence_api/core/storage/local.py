@@ -89,6 +89,11 @@ class LocalObjectStore:
 
     def spool_dir(self, default: Path) -> Path:
         """``<root>/.incoming``: a file received there is renamed into place, never copied."""
+        return self._staging()
+
+    def _staging(self) -> Path:
+        """``<root>/.incoming`` (made if missing), on the objects' file system: where uploads
+        are received and :meth:`put_file`'s copies are staged before their rename."""
         staging = self.root / INCOMING
         try:
             staging.mkdir(mode=OPEN_DIR, parents=True, exist_ok=True)
@@ -183,9 +188,8 @@ class LocalObjectStore:
         if present:
             return stored
         key = stored.key
+        staging = self._staging()
         try:
-            staging = self.root / INCOMING
-            staging.mkdir(mode=OPEN_DIR, parents=True, exist_ok=True)
             fd, temp_name = tempfile.mkstemp(dir=staging, prefix="object-")
         except OSError as exc:
             raise StorageUnavailableError(f"cannot write to {self.root}: {exc}") from exc
@@ -203,12 +207,7 @@ class LocalObjectStore:
                     f"{digest.size}, sha256 {digest.sha256}, sm3 {digest.sm3}; nothing stored"
                 )
             os.chmod(temp, READ_ONLY)
-            with self._opened(target.parent):
-                # Same file system, so the rename is atomic; identical content under
-                # a content key makes replacing a concurrent twin harmless.
-                os.replace(temp, target)
-            # Outside the store's lock: concurrent writers' fsyncs then share journal commits.
-            _fsync_dir(target.parent)
+            self._rename_into(temp, target)
         except OSError as exc:
             raise StorageUnavailableError(f"cannot store {key} in {self.root}: {exc}") from exc
         finally:
