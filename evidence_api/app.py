@@ -67,6 +67,8 @@ HTTP_TITLES = {status: status_title(status) for status in (400, 404, 405, 413, 4
 
 #: API paths whose answer states the chain (the package's ``chain.json``)
 NEEDS_CHAIN = re.compile(r"/v1/evidence/[^/]+/package")
+#: ``Retry-After`` (s) of what answers 503 while the chain is being bound
+CHAIN_RETRY_AFTER = "2"
 
 
 class ChainPending:
@@ -85,7 +87,7 @@ class ChainPending:
                     503,
                     "unavailable",
                     "the service is still binding its chain; retry shortly",
-                    headers={"Retry-After": "2"},
+                    headers={"Retry-After": CHAIN_RETRY_AFTER},
                 )
                 await reply(scope, receive, send)
                 return

@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from anchoring.schema import chain_binding
+from evidence_api.app import CHAIN_RETRY_AFTER, problem
 from evidence_api.core.config import ConfigurationError
 from evidence_api.runtime import Runtime
-from verifier.service.problem import MEDIA_TYPE, problem_body
 
 if TYPE_CHECKING:  # the verifier service (tier 5's keccak among it) is loaded to build it
     from verifier.service.config import ServiceConfig
@@ -139,10 +138,6 @@ def _overlaps(app: FastAPI, prefix: str) -> str | None:
     return None
 
 
-#: ``Retry-After`` of the mount while the chain is being bound, s
-RETRY_AFTER = "2"
-
-
 class PendingVerifier:
     """The mounted verifier until it can be built (the chain is being bound): every
     request answers 503, problem+json with ``Retry-After``; then the app itself."""
@@ -157,12 +152,7 @@ class PendingVerifier:
         if scope["type"] != "http":
             return
         detail = "the verification portal opens once the chain is bound; retry shortly"
-        reply = JSONResponse(
-            problem_body(503, "unavailable", detail, None),
-            status_code=503,
-            headers={"Retry-After": RETRY_AFTER},
-            media_type=MEDIA_TYPE,
-        )
+        reply = problem(503, "unavailable", detail, headers={"Retry-After": CHAIN_RETRY_AFTER})
         await reply(scope, receive, send)
 
 
