@@ -154,6 +154,52 @@ class Settings(BaseSettings):
     )
     secrets_key_file: Path | None = Field(None, description="file holding EVIDENCE_SECRETS_KEY")
 
+    capture_chromium: Path = Field(
+        Path("/usr/bin/chromium"),
+        description="the browser server-side captures run (Debian's chromium; never "
+        "`playwright install`)",
+    )
+    capture_concurrency: int = Field(
+        1, ge=1, le=16, description="captures one process (or Celery worker) runs at once"
+    )
+    capture_allow: str = Field(
+        "",
+        max_length=4096,
+        description="comma-separated hosts, IPs or CIDR blocks captures may reach even when "
+        "loopback, private or link-local (e.g. 127.0.0.1); empty: global addresses only",
+    )
+    capture_upstream_ca: Path | None = Field(
+        None,
+        description="PEM file of extra CA certificates the capture's recording proxy trusts "
+        "for HTTPS origins, beside the system's",
+    )
+    capture_second_resolver: str | None = Field(
+        None,
+        max_length=64,
+        description="IP of a second DNS resolver asked for the target's addresses (a "
+        "disagreement with the system resolver is a recorded warning); empty: not asked",
+    )
+    capture_ntp_servers: str = Field(
+        "",
+        max_length=1024,
+        description="comma-separated NTP servers the clock offset is measured against "
+        "before and after each capture; empty: not measured",
+    )
+    capture_echo_url: str | None = Field(
+        None,
+        max_length=1024,
+        pattern=r"^https?://\S+$",
+        description="a URL answering the egress IP as plain text, recorded per capture",
+    )
+    capture_total_seconds: float = Field(
+        120.0, gt=0, le=3600, description="longest capture, browser start to last file"
+    )
+    capture_max_bytes: int = Field(
+        100 * MiB, ge=1024, description="response bytes one capture may download in all"
+    )
+    capture_max_resources: int = Field(
+        2000, ge=1, le=100_000, description="requests one capture may make"
+    )
     max_file_bytes: int = Field(2 * GiB, ge=1, description="largest accepted evidence file")
     max_request_bytes: int = Field(
         8 * GiB, ge=1024, description="largest upload body, counted as it streams (chunked too)"
