@@ -4,7 +4,7 @@ produces and how it fails. Pure data; no I/O.
 * :mod:`evidence_api.capture.proxy` (the recording proxy) pins every connection to a
   checked address, enforces the byte/resource limits and writes the WARC;
 * :mod:`evidence_api.capture.browser` drives Chromium through it and returns a
-  :class:`CaptureOutput` (or raises :class:`CaptureFailed`);
+  :class:`CaptureOutput` (or raises :class:`CaptureError`);
 * :mod:`evidence_api.capture.service` turns the output into one evidence item through
   the same intake as uploads.
 """
@@ -115,7 +115,7 @@ class CaptureOutput:
     limits_hit: list[str] = field(default_factory=list)
 
 
-class CaptureFailed(Exception):
+class CaptureError(Exception):
     """The capture ended without evidence. ``reason`` is precise and shown to the
     officer (GET /v1/captures/{id}); ``limit`` names the limit hit, if one was."""
 
