@@ -6,10 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # npm ci (the pinned solc and anvil) again when node_modules is gone or the lock file changed
 NODE_STAMP := contracts/node_modules/.installed
+# npm ci (ReplayWeb.page's ui.js and sw.js, served by the verification portal) likewise
+REPLAY_DIR := verifier/service/replay
+REPLAY_STAMP := $(REPLAY_DIR)/node_modules/.installed
 
 .PHONY: install sysdeps run test test-unit bench lint fmt lock clean contracts verifier-dist
 
-install: $(STAMP) $(NODE_STAMP)
+install: $(STAMP) $(NODE_STAMP) $(REPLAY_STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +23,12 @@ $(STAMP): requirements.lock pyproject.toml
 $(NODE_STAMP): contracts/package-lock.json contracts/package.json
 	npm ci --prefix contracts --no-audit --no-fund
 	@touch $(NODE_STAMP)
+
+# --ignore-scripts: only the two built files are used; --loglevel=error: the package's
+# "engines" (node >= 22, for its Electron build) does not concern the served files.
+$(REPLAY_STAMP): $(REPLAY_DIR)/package-lock.json $(REPLAY_DIR)/package.json
+	npm ci --prefix $(REPLAY_DIR) --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(REPLAY_STAMP)
 
 # Debian packages the browser and report tests need: chromium (driven by
 # Playwright; never `playwright install`), a CJK TrueType font for the PDF
