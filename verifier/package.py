@@ -35,12 +35,14 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from verifier import capture
 from verifier.bundle import MAX_BUNDLE_BYTES, Bundle, load_bundle
 from verifier.canonical import parse_json
 from verifier.digests import DualHasher, FileDigest, sm3_hex
@@ -52,6 +54,7 @@ from verifier.errors import (
     PackageReadError,
     TooManyEntriesError,
 )
+from verifier.models import ManifestFile
 from verifier.note import VerifierKey
 from verifier.zipread import (
     Budget,
@@ -78,6 +81,8 @@ SMALL_MEMBERS: dict[str, int] = {
     "chain.json": 4096,
 }
 REQUIRED_MEMBERS = ("package.json", "manifest.json", "proof.json")
+#: A capture's WACZ is spooled (to be opened as a ZIP) in memory up to this, then on disk.
+WACZ_SPOOL_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -357,36 +362,97 @@ def _check_file_set(members: dict[str, Member], bundle: Bundle) -> None:
         )
 
 
+class _CaptureReading:
+    """For a capture's file: the WACZ spooled (to run :func:`~verifier.capture.check_wacz`
+    on the very bytes hashed) or a small record's bytes kept for the report, while the
+    file streams through the hashers once."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.spool: IO[bytes] | None = (
+            tempfile.SpooledTemporaryFile(max_size=WACZ_SPOOL_BYTES)  # noqa: SIM115
+            if name == capture.WACZ
+            else None
+        )
+        self.keep = capture.keep_limit(name)
+        self.parts: list[bytes] | None = [] if self.keep is not None else None
+        self.kept = 0
+
+    def sink(self, hasher: DualHasher) -> Callable[[bytes], None]:
+        def feed(chunk: bytes) -> None:
+            hasher.update(chunk)
+            if self.spool is not None:
+                self.spool.write(chunk)
+            if self.parts is not None and self.keep is not None:
+                self.kept += len(chunk)
+                if self.kept > self.keep:
+                    self.parts = None  # too large to print: left out, not refused
+                else:
+                    self.parts.append(chunk)
+
+        return feed
+
+    def result(self, got: FileDigest) -> capture.CheckedFile:
+        wacz = None
+        if self.spool is not None:
+            self.spool.seek(0)
+            wacz = capture.wacz_verdict(self.spool)
+        content = b"".join(self.parts) if self.parts is not None else None
+        return capture.CheckedFile(got.name, got.size, got.sha256, got.sm3, wacz, content)
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+
+
 def _hash_files(
     source: MemberSource, members: dict[str, Member], bundle: Bundle, budget: Budget
 ) -> tuple[FileDigest, ...]:
     assert bundle.manifest is not None
+    is_capture = capture.is_capture(bundle.manifest)
     out = []
     for listed in bundle.manifest.files:
         member = members[f"{FILES_DIR}/{listed.name}"]
-        shown = show(member.name)
-        if member.declared_size != listed.size:
-            raise PackageMismatchError(
-                f"{shown} declares {member.declared_size} bytes, the manifest {listed.size}"
-            )
-        hasher = DualHasher()
-        produced = budget.pump(source, member, hasher.update, listed.size)
-        if produced != listed.size:
-            raise PackageMismatchError(
-                f"{shown} holds {'more than ' if produced > listed.size else ''}{produced} "
-                f"bytes, the manifest {listed.size}"
-            )
-        got = hasher.result(listed.name)
-        for label, have, want in (
-            ("SHA-256", got.sha256, listed.sha256),
-            ("SM3", got.sm3, listed.sm3),
-        ):
-            if have != want:
-                raise PackageMismatchError(
-                    f"{shown} {label} {have} differs from the manifest's {want}"
-                )
-        out.append(got)
+        if not is_capture:
+            out.append(_hash_one(source, member, listed, budget, None))
+            continue
+        reading = _CaptureReading(listed.name)
+        try:
+            out.append(_hash_one(source, member, listed, budget, reading))
+        finally:
+            reading.close()
     return tuple(out)
+
+
+def _hash_one(
+    source: MemberSource,
+    member: Member,
+    listed: ManifestFile,
+    budget: Budget,
+    reading: _CaptureReading | None,
+) -> FileDigest:
+    """Stream one member through the hashers (and ``reading``), checked against its listing."""
+    shown = show(member.name)
+    if member.declared_size != listed.size:
+        raise PackageMismatchError(
+            f"{shown} declares {member.declared_size} bytes, the manifest {listed.size}"
+        )
+    hasher = DualHasher()
+    sink = reading.sink(hasher) if reading is not None else hasher.update
+    produced = budget.pump(source, member, sink, listed.size)
+    if produced != listed.size:
+        raise PackageMismatchError(
+            f"{shown} holds {'more than ' if produced > listed.size else ''}{produced} "
+            f"bytes, the manifest {listed.size}"
+        )
+    got = hasher.result(listed.name)
+    for label, have, want in (
+        ("SHA-256", got.sha256, listed.sha256),
+        ("SM3", got.sm3, listed.sm3),
+    ):
+        if have != want:
+            raise PackageMismatchError(f"{shown} {label} {have} differs from the manifest's {want}")
+    return got if reading is None else reading.result(got)
 
 
 def _assemble(source: MemberSource, limits: PackageLimits) -> EvidencePackage:

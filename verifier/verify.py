@@ -2,7 +2,9 @@
 
 Every tier is reported, never just "OK":
 
-1. files — each file's bytes hash to the manifest's SHA-256 and SM3;
+1. files — each file's bytes hash to the manifest's SHA-256 and SM3; for a server
+   capture, its WACZ also agrees with its own ``datapackage.json`` digests
+   (:mod:`verifier.capture`; the reader of the bytes checks it, tier 1 reads the verdict);
 2. manifest → entry — the manifest's digests are the entry's;
 3. inclusion — the entry's leaf is in the checkpoint's tree (RFC 9162);
 4. checkpoint — signed by the trusted log key;
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from verifier import capture
 from verifier.bundle import Bundle
 from verifier.checkpoint import Checkpoint, open_checkpoint, parse_signed_checkpoint
 from verifier.digests import FileDigest, sm3_hex
@@ -175,6 +178,7 @@ def _tier_files(bundle: Bundle, files: Sequence[FileDigest] | None) -> TierResul
         return TierResult(1, Status.NOT_CHECKED, f"no files given ({count} in the manifest)")
     by_name = {f.name: f for f in bundle.manifest.files}
     matched: set[str] = set()
+    wacz_given: FileDigest | None = None  # the file given for a capture's archive.wacz
     for given in files:
         # By name first; a renamed copy is matched by content among unmatched files.
         listed = by_name.get(given.name) or next(
@@ -200,14 +204,35 @@ def _tier_files(bundle: Bundle, files: Sequence[FileDigest] | None) -> TierResul
                     f" for {listed.name}",
                 )
         matched.add(listed.name)
+        if listed.name == capture.WACZ:
+            wacz_given = given
+    facts: dict[str, str | int] = {}
+    note = ""
+    if capture.is_capture(bundle.manifest) and wacz_given is not None:
+        verdict = wacz_given.wacz if isinstance(wacz_given, capture.CheckedFile) else None
+        if isinstance(verdict, capture.WaczError):
+            return TierResult(1, Status.FAILED, f"{capture.WACZ}: {verdict}", {"wacz": "failed"})
+        if verdict is None:
+            facts = {"wacz": "not_checked"}
+            note = f"; {capture.WACZ}: its datapackage.json digests not checked"
+        else:
+            facts = {"wacz": "verified", "wacz_resources": len(verdict.resources)}
+            note = (
+                f"; {capture.WACZ}: all {len(verdict.resources)} resources match "
+                "its datapackage.json"
+            )
     missing = sorted(set(by_name) - matched)
     if missing:
         return TierResult(
             1,
             Status.NOT_CHECKED,
-            f"{len(matched)} of {len(by_name)} files match; not given: {', '.join(missing[:5])}",
+            f"{len(matched)} of {len(by_name)} files match; not given: {', '.join(missing[:5])}"
+            + note,
+            facts,
         )
-    return TierResult(1, Status.VERIFIED, f"all {len(matched)} files match SHA-256 and SM3")
+    return TierResult(
+        1, Status.VERIFIED, f"all {len(matched)} files match SHA-256 and SM3{note}", facts
+    )
 
 
 def _tier_manifest(bundle: Bundle) -> TierResult:

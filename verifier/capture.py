@@ -1,0 +1,339 @@
+"""A server-side web capture (网页取证) as the verifier sees it: its WACZ and its records.
+
+A capture is an evidence item the service recorded itself (issue 13): its manifest's
+``capture.environment`` says ``recorded_by = server`` and names a ``capture_id``, and
+its files follow fixed names (copied here from ``evidence_api.capture.outcome``: the
+verifier is shipped alone and may not import the service).
+
+Two things live here, both pure (they read only the bytes they are given):
+
+- :func:`check_wacz`: the WACZ's own consistency. ``datapackage-digest.json`` must hold
+  the SHA-256 of ``datapackage.json``, and every resource ``datapackage.json`` lists
+  must be a member with exactly its ``bytes`` and ``hash``; no member may be missing
+  or undeclared. The archive is read by :mod:`verifier.zipread` (bounded, refusing zip
+  bombs and path tricks). The WACZ's own bytes are covered by the manifest like any
+  file (tier 1); this check adds that what it says about itself is true, so a replay
+  tool that trusts ``datapackage.json`` replays the very bytes that were anchored.
+- :func:`capture_facts`: what the appraisal report prints about the capture process
+  (URL, steps, redirects, certificates, DNS, clocks), read tolerantly from
+  ``environment.json``, ``main-document.json`` and the ``tls-*.pem`` files: a missing
+  or mistyped field is "not recorded", never a crash, and nothing is trusted for type.
+
+:class:`CheckedFile` carries a file's digest together with what the reader learnt from
+its bytes (the WACZ verdict; the small records' bytes, kept for the report), so the
+existing flow (package → ``verify_bundle`` → report) needs no second channel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from verifier.canonical import parse_json
+from verifier.digests import FileDigest
+from verifier.errors import FormatError, PackageError, VerifierError
+from verifier.models import Manifest
+from verifier.zipread import Budget, Member, ZipLimits, ZipSource, check_member_name, show
+
+# -- the files of a capture (evidence_api/capture/outcome.py; docs/capture.md §3) -----------
+
+SCREENSHOT = "screenshot.png"
+DOM = "dom.html"
+MHTML = "page.mhtml"
+WACZ = "archive.wacz"
+HAR = "traffic.har"
+VIDEO = "recording.webm"
+MAIN_DOCUMENT = "main-document.json"
+ENVIRONMENT = "environment.json"
+TLS_PREFIX, TLS_SUFFIX = "tls-", ".pem"
+
+#: ``capture.environment`` keys that mark a server capture.
+RECORDED_BY, RECORDED_BY_SERVER, CAPTURE_ID = "recorded_by", "server", "capture_id"
+
+# -- the WACZ's fixed members (WACZ 1.1.1) ---------------------------------------------------
+
+DATAPACKAGE = "datapackage.json"
+DATAPACKAGE_DIGEST = "datapackage-digest.json"
+#: Largest ``datapackage.json`` / ``datapackage-digest.json`` read (they list, not hold).
+MAX_DATAPACKAGE_BYTES = 4 << 20
+MAX_DIGEST_BYTES = 64 << 10
+#: The one hash algorithm the capture writes; others are refused, not skipped.
+HASH_PREFIX = "sha256:"
+
+
+@dataclass(frozen=True)
+class WaczLimits(ZipLimits):
+    """Bounds on one WACZ: those of :class:`~verifier.zipread.ZipLimits` (a capture is at
+    most ``CaptureLimits.max_bytes`` of traffic, far below them)."""
+
+
+def is_capture(manifest: Manifest | None) -> bool:
+    """Whether ``manifest`` describes a server capture (not an officer's upload)."""
+    if manifest is None:
+        return False
+    env = manifest.capture.environment
+    return env.get(RECORDED_BY) == RECORDED_BY_SERVER and bool(env.get(CAPTURE_ID))
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+class WaczError(VerifierError):
+    """``archive.wacz`` does not hold together. A failed tier 1, not an unusable input:
+    the WACZ's bytes are the anchored ones, what they say about themselves is wrong.
+    ``member`` names the WACZ member at fault, when one is."""
+
+    hint = (
+        "The web archive inside the capture contradicts its own index (datapackage.json). "
+        "Do not replay it; ask the issuer for a fresh export and report the capture id."
+    )
+
+    def __init__(self, message: str, member: str | None = None) -> None:
+        super().__init__(message)
+        self.member = member
+
+
+class WaczUnreadableError(WaczError):
+    """The ZIP reader refused the WACZ (a zip bomb, an unsafe or duplicate name, a link,
+    too many members, a damaged archive); ``cause`` is the reader's own typed error."""
+
+    def __init__(self, cause: PackageError) -> None:
+        super().__init__(f"not a safe, readable ZIP: {cause}")
+        self.cause = cause
+
+
+class WaczLayoutError(WaczError):
+    """``datapackage.json`` or ``datapackage-digest.json`` is missing or malformed."""
+
+
+class WaczMismatchError(WaczError):
+    """A digest or size differs from what ``datapackage.json`` (or its digest) states, or
+    a member is missing from the archive or not declared in ``datapackage.json``."""
+
+
+# -- the WACZ check --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WaczResource:
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class WaczCheck:
+    """A WACZ whose every declared resource was found and hashed as declared."""
+
+    datapackage_sha256: str
+    resources: tuple[WaczResource, ...]
+    wacz_version: str | None = None
+
+
+def check_wacz(data: bytes | IO[bytes], limits: WaczLimits = WaczLimits()) -> WaczCheck:
+    """Check a WACZ's internal digests; ``data`` is its bytes or a seekable binary file
+    (read, never closed). Raises a :class:`WaczError` naming what is wrong."""
+    fp: IO[bytes] = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    try:
+        source = ZipSource(fp, limits)
+    except PackageError as exc:
+        raise WaczUnreadableError(exc) from exc
+    try:
+        return _check(source, limits)
+    except PackageError as exc:  # raised while inflating: a bomb, a damaged member
+        raise WaczUnreadableError(exc) from exc
+    finally:
+        source.close()
+
+
+def _check(source: ZipSource, limits: WaczLimits) -> WaczCheck:
+    members = source.members()
+    budget = Budget(limits)
+    for name in (DATAPACKAGE, DATAPACKAGE_DIGEST):
+        if name not in members:
+            raise WaczLayoutError(f"the WACZ has no {name}", name)
+    package_bytes = _read_small(source, budget, members[DATAPACKAGE], MAX_DATAPACKAGE_BYTES)
+    digest_bytes = _read_small(source, budget, members[DATAPACKAGE_DIGEST], MAX_DIGEST_BYTES)
+    package_sha256 = hashlib.sha256(package_bytes).hexdigest()
+    _check_digest_record(digest_bytes, package_sha256)
+    package = _json_object(DATAPACKAGE, package_bytes)
+    declared = _resources(package, limits)
+    declared_paths = {r.path for r in declared}
+    for resource in declared:
+        if resource.path not in members:
+            raise WaczMismatchError(
+                f"resource {show(resource.path)} is in {DATAPACKAGE} but not in the archive",
+                resource.path,
+            )
+    extra = sorted(set(members) - declared_paths - {DATAPACKAGE, DATAPACKAGE_DIGEST})
+    if extra:
+        raise WaczMismatchError(
+            f"member {show(extra[0])} is in the archive but not declared in {DATAPACKAGE}"
+            + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""),
+            extra[0],
+        )
+    for resource in declared:
+        _check_resource(source, budget, members[resource.path], resource)
+    version = package.get("wacz_version")
+    return WaczCheck(
+        datapackage_sha256=package_sha256,
+        resources=tuple(declared),
+        wacz_version=version if isinstance(version, str) and len(version) <= 32 else None,
+    )
+
+
+def _read_small(source: ZipSource, budget: Budget, member: Member, limit: int) -> bytes:
+    if member.declared_size > limit:
+        raise WaczLayoutError(
+            f"{member.name} declares {member.declared_size} bytes, limit {limit}", member.name
+        )
+    parts: list[bytes] = []
+    if budget.pump(source, member, parts.append, limit) > limit:
+        raise WaczLayoutError(f"{member.name} is larger than {limit} bytes", member.name)
+    return b"".join(parts)
+
+
+def _json_object(name: str, data: bytes) -> dict[str, Any]:
+    try:
+        obj = parse_json(data, max_bytes=MAX_DATAPACKAGE_BYTES, what=name)
+    except FormatError as exc:
+        raise WaczLayoutError(str(exc), name) from exc
+    if not isinstance(obj, dict):
+        raise WaczLayoutError(f"{name} must be a JSON object", name)
+    return obj
+
+
+def _sha256_of(value: object, where: str, member: str) -> str:
+    """The hex digest of a ``"sha256:<64 hex>"`` field; anything else is refused."""
+    if not isinstance(value, str) or not value.startswith(HASH_PREFIX):
+        shown = repr(value)[:40]
+        raise WaczLayoutError(f"{where}: hash {shown} is not 'sha256:<hex>'", member)
+    digest = value.removeprefix(HASH_PREFIX).lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise WaczLayoutError(f"{where}: hash is not 64 hex digits", member)
+    return digest
+
+
+def _check_digest_record(data: bytes, package_sha256: str) -> None:
+    record = _json_object(DATAPACKAGE_DIGEST, data)
+    if record.get("path") != DATAPACKAGE:
+        raise WaczLayoutError(
+            f"{DATAPACKAGE_DIGEST}: path must be {DATAPACKAGE!r}", DATAPACKAGE_DIGEST
+        )
+    want = _sha256_of(record.get("hash"), DATAPACKAGE_DIGEST, DATAPACKAGE_DIGEST)
+    if want != package_sha256:
+        raise WaczMismatchError(
+            f"{DATAPACKAGE} SHA-256 {package_sha256} differs from {DATAPACKAGE_DIGEST}'s {want}",
+            DATAPACKAGE,
+        )
+
+
+def _resources(package: dict[str, Any], limits: WaczLimits) -> list[WaczResource]:
+    listed = package.get("resources")
+    if not isinstance(listed, list):
+        raise WaczLayoutError(f"{DATAPACKAGE}: resources must be a list", DATAPACKAGE)
+    if len(listed) > limits.max_entries:
+        raise WaczLayoutError(
+            f"{DATAPACKAGE} lists {len(listed)} resources, limit {limits.max_entries}",
+            DATAPACKAGE,
+        )
+    out: list[WaczResource] = []
+    seen: set[str] = set()
+    for number, item in enumerate(listed, start=1):
+        where = f"{DATAPACKAGE} resource {number}"
+        path = item.get("path") if isinstance(item, dict) else None
+        if not isinstance(path, str):
+            raise WaczLayoutError(f"{where}: path must be a string", DATAPACKAGE)
+        try:
+            check_member_name(path)
+        except PackageError as exc:
+            raise WaczLayoutError(f"{where}: {exc}", DATAPACKAGE) from exc
+        if path in seen or path in (DATAPACKAGE, DATAPACKAGE_DIGEST):
+            raise WaczLayoutError(f"{where}: {show(path)} is listed twice or reserved", path)
+        seen.add(path)
+        size = item.get("bytes")
+        if type(size) is not int or not 0 <= size <= limits.max_member_bytes:
+            raise WaczLayoutError(
+                f"{where} ({show(path)}): bytes must be an integer in 0..{limits.max_member_bytes}",
+                path,
+            )
+        out.append(WaczResource(path, size, _sha256_of(item.get("hash"), where, path)))
+    return out
+
+
+def _check_resource(
+    source: ZipSource, budget: Budget, member: Member, resource: WaczResource
+) -> None:
+    shown = show(resource.path)
+    if member.declared_size != resource.size:
+        raise WaczMismatchError(
+            f"resource {shown} is {member.declared_size} bytes in the archive, "
+            f"{resource.size} in {DATAPACKAGE}",
+            resource.path,
+        )
+    hasher = hashlib.sha256()
+    produced = budget.pump(source, member, hasher.update, resource.size)
+    if produced != resource.size:
+        raise WaczMismatchError(
+            f"resource {shown} holds {'more than ' if produced > resource.size else ''}"
+            f"{produced} bytes, {DATAPACKAGE} says {resource.size}",
+            resource.path,
+        )
+    got = hasher.hexdigest()
+    if got != resource.sha256:
+        raise WaczMismatchError(
+            f"resource {shown} SHA-256 {got} differs from {DATAPACKAGE}'s {resource.sha256}",
+            resource.path,
+        )
+
+
+# -- a file as read, with what its bytes showed ----------------------------------------------
+
+#: Bytes of the small records kept for the report (per file); larger ones are left out.
+KEEP_LIMITS: Mapping[str, int] = {
+    ENVIRONMENT: 4 << 20,
+    MAIN_DOCUMENT: 4 << 20,
+    SCREENSHOT: 32 << 20,
+}
+MAX_PEM_BYTES = 256 << 10
+
+
+def keep_limit(name: str) -> int | None:
+    """Most bytes of file ``name`` a reader keeps for the report; None: not kept."""
+    if name.startswith(TLS_PREFIX) and name.endswith(TLS_SUFFIX):
+        return MAX_PEM_BYTES
+    return KEEP_LIMITS.get(name)
+
+
+@dataclass(frozen=True)
+class CheckedFile(FileDigest):
+    """A file's digest and what the reader learnt from its bytes while hashing them.
+
+    ``wacz``: for ``archive.wacz`` of a capture, the :class:`WaczCheck`, or the
+    :class:`WaczError` that refused it. ``content``: the bytes of a small record
+    (:func:`keep_limit`), for the report. A plain :class:`FileDigest` (a client's own
+    digest, say) has neither: tier 1 then says the WACZ's inside was not checked.
+    """
+
+    wacz: WaczCheck | WaczError | None = field(default=None, compare=False)
+    content: bytes | None = field(default=None, compare=False, repr=False)
+
+
+def wacz_verdict(
+    data: bytes | IO[bytes], limits: WaczLimits = WaczLimits()
+) -> WaczCheck | WaczError:
+    """:func:`check_wacz`, its refusal returned rather than raised (for :class:`CheckedFile`)."""
+    try:
+        return check_wacz(data, limits)
+    except WaczError as exc:
+        return exc
+
+
+def file_contents(files: Sequence[FileDigest]) -> dict[str, bytes]:
+    """The kept bytes of each :class:`CheckedFile` in ``files``, by name."""
+    return {
+        f.name: f.content for f in files if isinstance(f, CheckedFile) and f.content is not None
+    }
