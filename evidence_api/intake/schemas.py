@@ -28,8 +28,13 @@ class EvidenceMetadata(BaseModel):
     capture_tool: Short = Field(description="capture tool and version")
     capture_environment: Annotated[
         dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=256)]],
-        Field(max_length=64),
-    ] = Field(default_factory=dict, description="e.g. OS, browser, network; up to 64 items")
+        Field(max_length=63),
+    ] = Field(
+        default_factory=dict,
+        description="e.g. OS, browser, network; up to 63 items. The server adds "
+        "recorded_by: officer (the manifest's 64th), so an upload stays visibly "
+        "officer-supplied; an officer may not type recorded_by",
+    )
 
     @field_validator("source_url")
     @classmethod
@@ -38,6 +43,15 @@ class EvidenceMetadata(BaseModel):
             raise ValueError("must be an http:// or https:// URL")
         if any(ord(ch) < 0x21 for ch in value):
             raise ValueError("must not contain spaces or control characters")
+        return value
+
+    @field_validator("capture_environment")
+    @classmethod
+    def _not_recorded_by(cls, value: dict[str, str]) -> dict[str, str]:
+        if "recorded_by" in value:
+            raise ValueError(
+                "recorded_by is set by the server (officer for uploads, server for captures)"
+            )
         return value
 
     @field_validator("captured_at")

@@ -225,6 +225,56 @@ class Submitted:
     replayed: bool
 
 
+#: ``capture.environment``'s key saying who wrote the capture facts: ``"officer"`` on an
+#: upload (typed by the officer, set by the server; an officer may not type it), ``"server"``
+#: on a server-side capture (:mod:`evidence_api.capture`).
+RECORDED_BY = "recorded_by"
+
+
+@dataclass(frozen=True)
+class Intake:
+    """One evidence item's manifest facts besides its files: what an upload's metadata
+    says (:func:`upload_intake`) or what a server-side capture recorded. Both are
+    recorded by :func:`record_evidence`, so logging, anchoring, packages and reports
+    never meet a second path."""
+
+    source_url: str | None
+    platform: str | None
+    entity: str | None
+    captured_at: str  #: RFC 3339 UTC
+    case_ref: str | None
+    notes: str | None
+    capture_tool: str
+    capture_environment: dict[str, str]
+
+
+def upload_intake(metadata: EvidenceMetadata) -> Intake:
+    """An upload's facts, its environment marked ``recorded_by: officer``: typed by the
+    officer, never by this system (the schema refuses an officer-typed ``recorded_by``)."""
+    return Intake(
+        source_url=metadata.source_url,
+        platform=metadata.platform,
+        entity=metadata.entity,
+        captured_at=utc_timestamp(metadata.captured_at),
+        case_ref=metadata.case_ref,
+        notes=metadata.notes,
+        capture_tool=metadata.capture_tool,
+        capture_environment={**metadata.capture_environment, RECORDED_BY: "officer"},
+    )
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A request's Idempotency-Key and its fingerprint, recorded with the evidence."""
+
+    key: str
+    fingerprint: str
+
+
+#: Work run in the evidence's own transaction, given its id (a capture's link to it).
+Link = Callable[[Session, str], None]
+
+
 def submit_evidence(
     recorder: Recorder,
     principal: Principal,
@@ -232,6 +282,8 @@ def submit_evidence(
     files: list[ReceivedFile],
     idempotency_key: str | None = None,
 ) -> Submitted:
+    """An upload (``POST /v1/evidence``): replayed for a known Idempotency-Key, else
+    recorded by :func:`record_evidence`."""
     if not files:
         raise InvalidInputError("at least one file is required", field="files")
     fingerprint = hashlib.sha256(
@@ -243,7 +295,35 @@ def submit_evidence(
     previous = _idempotent_answer(recorder, principal, idempotency_key, fingerprint)
     if previous is not None:
         return Submitted(EvidenceCreated.model_validate_json(previous), replayed=True)
+    idempotency = None if idempotency_key is None else Idempotency(idempotency_key, fingerprint)
+    try:
+        created = record_evidence(
+            recorder, principal, upload_intake(metadata), files, idempotency=idempotency
+        )
+    except IntegrityError:
+        # A concurrent retry with the same Idempotency-Key won the race.
+        previous = _idempotent_answer(recorder, principal, idempotency_key, fingerprint)
+        if previous is None:
+            raise
+        return Submitted(EvidenceCreated.model_validate_json(previous), replayed=True)
+    return Submitted(created, replayed=False)
 
+
+def record_evidence(
+    recorder: Recorder,
+    principal: Principal,
+    item: Intake,
+    files: list[ReceivedFile],
+    *,
+    idempotency: Idempotency | None = None,
+    link: Link | None = None,
+) -> EvidenceCreated:
+    """Record one evidence item, uploaded or captured: its files (received into
+    ``store.spool_dir`` and hashed while written) and its manifest stored first, then
+    one transaction records the evidence, its pending log entry and receipt, and
+    ``link(session, evidence_id)`` (a capture's row marked done): all or nothing."""
+    if not files:
+        raise InvalidInputError("at least one file is required", field="files")
     evidence_id = new_id("ev")
     received = datetime.now(UTC)
     manifest = Manifest.model_validate(
@@ -260,16 +340,12 @@ def submit_evidence(
                 }
                 for f in files
             ],
-            "source": {
-                "url": metadata.source_url,
-                "platform": metadata.platform,
-                "entity": metadata.entity,
-            },
-            "captured_at": utc_timestamp(metadata.captured_at),
-            "capture": {"tool": metadata.capture_tool, "environment": metadata.capture_environment},
+            "source": {"url": item.source_url, "platform": item.platform, "entity": item.entity},
+            "captured_at": item.captured_at,
+            "capture": {"tool": item.capture_tool, "environment": item.capture_environment},
             "submitter": principal.pseudonym,
-            "case": metadata.case_ref,
-            "notes": metadata.notes,
+            "case": item.case_ref,
+            "notes": item.notes,
             "salt": new_salt(),
         }
     )
@@ -296,10 +372,10 @@ def submit_evidence(
             id=evidence_id,
             created_at=received,
             submitter_token_id=principal.token_id,
-            case_ref=metadata.case_ref,
-            platform=metadata.platform,
-            entity=metadata.entity,
-            source_url=metadata.source_url,
+            case_ref=item.case_ref,
+            platform=item.platform,
+            entity=item.entity,
+            source_url=item.source_url,
             captured_at=manifest.captured_at,
             manifest=manifest_bytes.decode("utf-8"),
             manifest_sha256=entry.body["manifest_sha256"],
@@ -322,28 +398,24 @@ def submit_evidence(
             for i, (f, obj) in enumerate(zip(files, stored, strict=True))
         ]
         session.add(row)
-        if idempotency_key is not None:
+        if idempotency is not None:
             session.add(
                 IdempotencyRecord(
                     token_id=principal.token_id,
-                    key=idempotency_key,
-                    fingerprint=fingerprint,
+                    key=idempotency.key,
+                    fingerprint=idempotency.fingerprint,
                     status_code=201,
                     response=created.model_dump_json(),
                     created_at=received,
                 )
             )
+        if link is not None:
+            session.flush()  # the evidence row first: the link may refer to it
+            link(session, evidence_id)
 
-    try:
-        group_commit(recorder.transaction).write(record)
-    except IntegrityError:
-        # A concurrent retry with the same Idempotency-Key won the race.
-        previous = _idempotent_answer(recorder, principal, idempotency_key, fingerprint)
-        if previous is None:
-            raise
-        return Submitted(EvidenceCreated.model_validate_json(previous), replayed=True)
+    group_commit(recorder.transaction).write(record)
     recorder.queued(1)
-    return Submitted(created, replayed=False)
+    return created
 
 
 def normalise_digests(digests: list[str], limit: int) -> list[str]:

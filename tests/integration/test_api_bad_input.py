@@ -168,9 +168,15 @@ def test_invalid_metadata_json(stack: Stack, raw: bytes, detail: str) -> None:
             "String should have at most 256 characters",
         ),
         (
-            {"capture_environment": {f"k{i}": "v" for i in range(65)}},
+            {"capture_environment": {f"k{i}": "v" for i in range(64)}},
             "metadata.capture_environment",
-            "Dictionary should have at most 64 items after validation, not more",
+            "Dictionary should have at most 63 items after validation, not more",
+        ),
+        (
+            {"capture_environment": {"recorded_by": "server"}},
+            "metadata.capture_environment",
+            "Value error, recorded_by is set by the server (officer for uploads, server for "
+            "captures)",
         ),
     ],
     ids=[
@@ -186,6 +192,7 @@ def test_invalid_metadata_json(stack: Stack, raw: bytes, detail: str) -> None:
         "notes-too-long",
         "environment-value-too-long",
         "environment-too-many",
+        "environment-recorded-by-typed",
     ],
 )
 def test_invalid_metadata_field(
