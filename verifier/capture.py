@@ -36,6 +36,12 @@ from verifier.canonical import parse_json
 from verifier.digests import FileDigest
 from verifier.errors import FormatError, PackageError, VerifierError
 from verifier.models import Manifest
+from verifier.x509 import (
+    CertificateFormatError,
+    CertificateInfo,
+    certificate_info,
+    pem_certificates,
+)
 from verifier.zipread import Budget, Member, ZipLimits, ZipSource, check_member_name, show
 
 # -- the files of a capture (evidence_api/capture/outcome.py; docs/capture.md §3) -----------
@@ -337,3 +343,272 @@ def file_contents(files: Sequence[FileDigest]) -> dict[str, bytes]:
     return {
         f.name: f.content for f in files if isinstance(f, CheckedFile) and f.content is not None
     }
+
+
+# -- what the report prints about the capture process ----------------------------------------
+
+#: Longest text kept of one recorded value, and most items kept of one recorded list.
+MAX_FACT_CHARS = 512
+MAX_FACT_ITEMS = 64
+
+
+@dataclass(frozen=True)
+class StepFact:
+    number: int
+    action: str | None
+    started_at: str | None
+    ended_at: str | None
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class HopFact:
+    status: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class CertificateFact:
+    """The leaf of one origin's recorded chain (``tls-<host>-<port>.pem``)."""
+
+    file: str
+    origin: str
+    chain_length: int
+    info: CertificateInfo | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class CaptureFacts:
+    """What a capture recorded about itself, for the report. Every text is bounded and
+    printable-escaped later; ``None`` is "not recorded". Nothing here is verified: the
+    records are files of the evidence, and tier 1 checks their bytes."""
+
+    capture_id: str | None
+    requested_url: str | None
+    final_url: str | None
+    mode: str | None
+    tool: str | None
+    host: str | None
+    os: str | None
+    chromium: str | None
+    steps: tuple[StepFact, ...]
+    redirects: tuple[HopFact, ...]
+    certificates: tuple[CertificateFact, ...]
+    dns_system: str | None
+    dns_second: str | None
+    dns_agreement: str | None
+    clock_before: str | None
+    clock_after: str | None
+    self_check: str | None
+    limits_hit: tuple[str, ...]
+    warnings: tuple[str, ...]
+    proxy: str | None
+    tls: str | None
+    screenshot: bytes | None
+    #: the records that were not given (or were too large or unreadable), by file name
+    missing: tuple[str, ...] = ()
+
+
+def capture_facts(manifest: Manifest | None, files: Mapping[str, bytes]) -> CaptureFacts | None:
+    """The facts of a server capture from its manifest and whichever of its records are in
+    ``files`` (name -> bytes); None when ``manifest`` is not a capture's. Never raises on
+    what the records hold: a missing, mistyped or unreadable value is None."""
+    if manifest is None or not is_capture(manifest):
+        return None
+    flat: dict[str, Any] = dict(manifest.capture.environment)
+    missing: list[str] = []
+    env = _record(files, ENVIRONMENT, missing)
+    main = _record(files, MAIN_DOCUMENT, missing)
+    listed = {f.name for f in manifest.files}
+    for name in (SCREENSHOT,):
+        if name in listed and name not in files:
+            missing.append(name)
+    redirects = _hops(main)
+    final = _first(env, ("final_url",), ("page", "final_url"), ("result", "final_url"))
+    if final is None:
+        final = _first(main, ("final_url",), ("url",))
+    if final is None and redirects:
+        final = redirects[-1].url
+    dns = _dig(env, ("dns",))
+    return CaptureFacts(
+        capture_id=_first(env, (CAPTURE_ID,), ("capture", "id")) or _text(flat.get(CAPTURE_ID)),
+        requested_url=_first(env, ("url",), ("requested_url",), ("request", "url"))
+        or manifest.source.url,
+        final_url=final,
+        mode=_first(env, ("mode",), ("request", "mode")) or _text(flat.get("mode")),
+        tool=manifest.capture.tool,
+        host=_first(env, ("host", "id"), ("host_id",), ("host", "hostname"), ("host",))
+        or _text(flat.get("host_id") or flat.get("host")),
+        os=_os(env) or _text(flat.get("os")),
+        chromium=_first(
+            env, ("browser", "version"), ("chromium", "version"), ("chromium",), ("browser",)
+        )
+        or _text(flat.get("chromium") or flat.get("browser")),
+        steps=_steps(env),
+        redirects=redirects,
+        certificates=_certificates(manifest, files, missing),
+        dns_system=_first(dns, ("system",), ("system_resolver",)),
+        dns_second=_first(dns, ("second",), ("second_resolver",)),
+        dns_agreement=_first(dns, ("agreement",), ("agree",)),
+        clock_before=_clock(env, "before"),
+        clock_after=_clock(env, "after"),
+        self_check=_first(env, ("self_check",), ("selfcheck",)),
+        limits_hit=_texts(_dig(env, ("limits_hit",))),
+        warnings=_texts(_dig(env, ("warnings",))),
+        proxy=_first(env, ("proxy",)),
+        tls=_first(env, ("tls",)),
+        screenshot=files.get(SCREENSHOT),
+        missing=tuple(missing),
+    )
+
+
+def _record(files: Mapping[str, bytes], name: str, missing: list[str]) -> Any:
+    data = files.get(name)
+    if data is None:
+        missing.append(name)
+        return None
+    try:
+        return parse_json(data, max_bytes=KEEP_LIMITS[name], what=name)
+    except FormatError:
+        missing.append(name)
+        return None
+
+
+def _dig(obj: Any, path: Sequence[str]) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _first(obj: Any, *paths: Sequence[str]) -> str | None:
+    """The text of the first of ``paths`` that holds a value."""
+    for path in paths:
+        text = _text(_dig(obj, path))
+        if text is not None:
+            return text
+    return None
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_FACT_CHARS else text[: MAX_FACT_CHARS - 1] + "…"
+
+
+def _text(value: Any, depth: int = 0) -> str | None:
+    """A recorded value as one line: scalars as they are, lists joined, objects as
+    ``key: value`` pairs; None (and empty values) as None."""
+    if value is None or value in ("", [], {}):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return _clip(str(value))
+    if depth >= 3:
+        return "…"
+    if isinstance(value, list):
+        parts = [_text(v, depth + 1) for v in value[:MAX_FACT_ITEMS]]
+        return _clip(", ".join(p for p in parts if p is not None)) or None
+    if isinstance(value, dict):
+        pairs = []
+        for key, item in list(value.items())[:MAX_FACT_ITEMS]:
+            shown = _text(item, depth + 1)
+            if shown is not None:
+                pairs.append(f"{key}: {shown}" if depth == 0 else f"{key}={shown}")
+        return _clip("; ".join(pairs)) or None
+    return None
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value] if value is not None else []
+    out = [_text(v) for v in items[:MAX_FACT_ITEMS]]
+    return tuple(t for t in out if t is not None)
+
+
+def _os(env: Any) -> str | None:
+    parts = [
+        _first(env, ("host", "os"), ("os",)),
+        _first(env, ("host", "kernel"), ("kernel",)),
+    ]
+    shown = [p for p in parts if p is not None]
+    return " / ".join(shown) or None
+
+
+def _clock(env: Any, when: str) -> str | None:
+    return _first(
+        env,
+        ("clock", when),
+        ("clock", f"offset_{when}"),
+        ("clock_offset", when),
+        (f"clock_{when}",),
+        (f"clock_offset_{when}",),
+    )
+
+
+def _steps(env: Any) -> tuple[StepFact, ...]:
+    listed = _dig(env, ("steps",))
+    if not isinstance(listed, list):
+        return ()
+    out = []
+    for number, step in enumerate(listed[:MAX_FACT_ITEMS], start=1):
+        if not isinstance(step, dict):
+            out.append(StepFact(number, _text(step), None, None, None))
+            continue
+        action = _first(step, ("action",), ("step",), ("name",))
+        label = _first(step, ("label",), ("target",), ("describe",))
+        what = " ".join(p for p in (action, label) if p) or None
+        outcome = _first(step, ("error",), ("outcome",), ("status",), ("result",))
+        out.append(
+            StepFact(
+                number,
+                what,
+                _first(step, ("started_at",), ("start",), ("started",)),
+                _first(step, ("ended_at",), ("end",), ("ended",), ("finished_at",)),
+                outcome,
+            )
+        )
+    return tuple(out)
+
+
+def _hops(main: Any) -> tuple[HopFact, ...]:
+    listed = next(
+        (
+            v
+            for v in (_dig(main, (k,)) for k in ("hops", "redirects", "chain", "redirect_chain"))
+            if isinstance(v, list)
+        ),
+        main if isinstance(main, list) else None,
+    )
+    if not isinstance(listed, list):
+        return ()
+    return tuple(
+        HopFact(_first(hop, ("status",), ("status_code",)), _first(hop, ("url",)))
+        for hop in listed[:MAX_FACT_ITEMS]
+        if isinstance(hop, dict)
+    )
+
+
+def _certificates(
+    manifest: Manifest, files: Mapping[str, bytes], missing: list[str]
+) -> tuple[CertificateFact, ...]:
+    out = []
+    for listed in manifest.files:
+        name = listed.name
+        if not (name.startswith(TLS_PREFIX) and name.endswith(TLS_SUFFIX)):
+            continue
+        origin = name.removeprefix(TLS_PREFIX).removesuffix(TLS_SUFFIX)
+        host, _, port = origin.rpartition("-")
+        origin = f"{host}:{port}" if host and port.isdigit() else origin
+        data = files.get(name)
+        if data is None:
+            missing.append(name)
+            continue
+        try:
+            chain = pem_certificates(data)
+            if not chain:
+                raise CertificateFormatError("no certificate in the file")
+            out.append(CertificateFact(name, origin, len(chain), certificate_info(chain[0])))
+        except CertificateFormatError as exc:
+            out.append(CertificateFact(name, origin, 0, None, str(exc)))
+    return tuple(out)
