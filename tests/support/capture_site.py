@@ -19,9 +19,10 @@ Ordinary pages:
 * ``/lazy`` — a tall page with a ``loading=lazy`` image and an image whose ``src`` an
   IntersectionObserver sets when it scrolls into view (``/img/lazy.png``, ``/img/io.png``;
   each answers a distinct PNG), both below 3000 px of spacer.
-* ``/scroll`` — infinite scroll: 20 items (商品 1…), then JavaScript appends 20 more from
-  ``/api/items?page=N`` whenever the bottom comes into view, up to :data:`SCROLL_PAGES`
-  pages (100 items), then shows ``已全部加载``.
+* ``/scroll`` — infinite scroll: 20 items (商品 1…, 60 px each: taller than a viewport),
+  then on each scroll that brings the end within 200 px of view JavaScript appends 20 more
+  from ``/api/items?page=N``, up to :data:`SCROLL_PAGES` pages (100 items), then shows
+  ``已全部加载``.
 * ``/responsive`` — a media query (max-width: 600px) shows ``移动版`` on a phone-sized
   viewport and ``桌面版`` otherwise (the other text is display:none).
 * ``/login`` (GET form; POST ``user``/``password`` = :data:`LOGIN_USER`/:data:`LOGIN_PASSWORD`
@@ -247,14 +248,17 @@ function add(items) {{
     const li = document.createElement('li'); li.textContent = text; list.appendChild(li);
   }}
 }}
-add(Array.from({{length: 20}}, (_, i) => '商品 ' + (i + 1)));
-new IntersectionObserver(async es => {{
-  if (!es[0].isIntersecting || busy || page >= {SCROLL_PAGES}) return;
+async function more() {{
+  if (busy || page >= {SCROLL_PAGES}) return;
+  if (end.getBoundingClientRect().top > innerHeight + 200) return;
   busy = true;
   const r = await fetch('/api/items?page=' + (page + 1));
   add((await r.json()).items); page += 1; busy = false;
   if (page >= {SCROLL_PAGES}) end.textContent = '已全部加载';
-}}).observe(end);
+  more();
+}}
+add(Array.from({{length: 20}}, (_, i) => '商品 ' + (i + 1)));
+addEventListener('scroll', more, {{passive: true}});
 """
 
 
@@ -484,6 +488,7 @@ PAGES: dict[str, Handler] = {
         _page(
             "无限滚动",
             '<h1>无限滚动</h1><ul id="items"></ul><p id="end">加载更多…</p>'
+            "<style>li{height:60px}</style>"
             '<script src="/static/scroll.js"></script>',
         )
     ),
