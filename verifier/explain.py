@@ -12,7 +12,7 @@ Wording only: nothing here decides a result (that is :mod:`verifier.verify`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from verifier.verify import TIER_NAMES, Status, TierResult
@@ -173,8 +173,46 @@ def explain(tier: int, status: Status | str) -> Explanation:
     return Explanation(tier, name, name_zh, purpose_zh, purpose_en, zh, en)
 
 
+#: Tier 1 of a server capture also checks its WACZ against its own ``datapackage.json``
+#: (:mod:`verifier.capture`); the tier's ``facts["wacz"]`` says how that went. A failed WACZ
+#: replaces the general meaning; the other outcomes add a sentence to it.
+_WACZ_MEANING: Final[dict[str, tuple[str, str]]] = {
+    "failed": (
+        "网页取证的归档文件（archive.wacz）与其自身索引 datapackage.json 记载的摘要不一致："
+        "归档在封装后被改动，或封装有误；不应据此回放网页。",
+        "The capture's web archive (archive.wacz) contradicts the digests in its own index "
+        "(datapackage.json): the archive was changed after it was packaged, or was packaged "
+        "wrongly; do not replay the page from it.",
+    ),
+    "verified": (
+        "网页取证的归档文件（archive.wacz）中每个资源的大小与 SHA-256 均与其索引 "
+        "datapackage.json 一致，回放工具读取的正是存证时的字节。",
+        "Every resource in the capture's web archive (archive.wacz) has the size and SHA-256 "
+        "its index (datapackage.json) states: a replay tool reads the very bytes fixed.",
+    ),
+    "not_checked": (
+        "仅提供了归档文件（archive.wacz）的摘要而非文件本身，其内部索引未核对；"
+        "用证据包核验可一并核对。",
+        "Only the digest of the web archive (archive.wacz) was given, not its bytes, so its "
+        "internal index was not checked; verifying the evidence package checks it too.",
+    ),
+}
+
+
 def explain_result(result: TierResult) -> Explanation:
-    return explain(result.tier, result.status)
+    """:func:`explain`, with what tier 1 found in a capture's WACZ (``facts["wacz"]``)."""
+    base = explain(result.tier, result.status)
+    wacz = result.facts.get("wacz") if result.tier == 1 else None
+    if not isinstance(wacz, str) or wacz not in _WACZ_MEANING:
+        return base
+    zh, en = _WACZ_MEANING[wacz]
+    if wacz == "failed":
+        return replace(base, explanation_zh=zh, explanation_en=en)
+    return replace(
+        base,
+        explanation_zh=f"{base.explanation_zh}{zh}",
+        explanation_en=f"{base.explanation_en} {en}",
+    )
 
 
 #: A tier's ``detail`` (English, from :mod:`verifier.verify` and :mod:`verifier.chain`) in
@@ -270,16 +308,85 @@ _DETAILS_ZH: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
 )
 
 
+#: What tier 1 says of a capture's WACZ (``archive.wacz: ...``; :mod:`verifier.capture`),
+#: as a whole detail (failed) or after "; " (verified, not checked).
+_WACZ_ZH: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
+    (re.compile(pattern, re.DOTALL), template)
+    for pattern, template in (
+        (
+            r"all (?P<n>\d+) resources match its datapackage\.json",
+            "其 datapackage.json 所列全部 {n} 个资源的大小与 SHA-256 均一致",
+        ),
+        (
+            r"its datapackage\.json digests not checked",
+            "未核对其 datapackage.json 内部摘要（仅提供了文件摘要）",
+        ),
+        (r"not a safe, readable ZIP: (?P<why>.*)", "不是安全可读的 ZIP 归档（原文：{why}）"),
+        (r"the WACZ has no (?P<name>\S+)", "归档中缺少 {name}"),
+        (
+            r"datapackage\.json SHA-256 (?P<got>\S+) differs from datapackage-digest\.json's "
+            r"(?P<want>\S+)",
+            "datapackage.json 的 SHA-256 实测为 {got}，与 datapackage-digest.json 记载的 "
+            "{want} 不一致",
+        ),
+        (
+            r"resource (?P<name>.+) SHA-256 (?P<got>\S+) differs from datapackage\.json's "
+            r"(?P<want>\S+)",
+            "资源 {name} 的 SHA-256 实测为 {got}，与 datapackage.json 记载的 {want} 不一致",
+        ),
+        (
+            r"resource (?P<name>.+) is (?P<got>\d+) bytes in the archive, (?P<want>\d+) in "
+            r"datapackage\.json",
+            "资源 {name} 在归档中为 {got} 字节，datapackage.json 记载为 {want} 字节",
+        ),
+        (
+            r"resource (?P<name>.+) holds (?P<got>(?:more than )?\d+) bytes, datapackage\.json "
+            r"says (?P<want>\d+)",
+            "资源 {name} 实有 {got} 字节，datapackage.json 记载为 {want} 字节",
+        ),
+        (
+            r"resource (?P<name>.+) is in datapackage\.json but not in the archive",
+            "资源 {name} 列于 datapackage.json，但归档中没有",
+        ),
+        (
+            r"member (?P<name>.+) is in the archive but not declared in datapackage\.json"
+            r"(?P<more> \(and \d+ more\))?",
+            "归档成员 {name} 未在 datapackage.json 中声明{more}",
+        ),
+        (r"(?P<rest>.*)", "内部不一致（原文：{rest}）"),
+    )
+)
+_WACZ_LEAD = "archive.wacz: "
+
+
+def _wacz_zh(text: str) -> str:
+    for pattern, template in _WACZ_ZH:
+        found = pattern.fullmatch(text)
+        if found is not None:
+            groups = {k: v or "" for k, v in found.groupdict().items()}
+            if groups.get("more"):
+                groups["more"] = f"（另有 {groups['more'].split()[1]} 个）"
+            return template.format(**groups)
+    return text  # pragma: no cover - the last pattern matches everything
+
+
 def detail_zh(result: TierResult) -> str:
     """``result.detail`` in Chinese (the Chinese report's wording). A detail with no
     translation keeps its English text after a Chinese lead naming the result, so a
     Chinese reader never sees a bare English sentence."""
+    detail, note = result.detail, ""
+    wacz = result.facts.get("wacz") if result.tier == 1 else None
+    if wacz == "failed" and detail.startswith(_WACZ_LEAD):
+        return f"archive.wacz：{_wacz_zh(detail.removeprefix(_WACZ_LEAD))}"
+    head, sep, tail = detail.rpartition(f"; {_WACZ_LEAD}")
+    if wacz is not None and sep:
+        detail, note = head, f"；archive.wacz：{_wacz_zh(tail)}"
     for pattern, template in _DETAILS_ZH:
-        found = pattern.fullmatch(result.detail)
+        found = pattern.fullmatch(detail)
         if found is not None:
-            return template.format(**found.groupdict())
+            return template.format(**found.groupdict()) + note
     lead = _STATUS_ZH.get(result.status, "结果")
-    return f"{lead}（原文：{result.detail}）"
+    return f"{lead}（原文：{detail}）{note}"
 
 
 _STATUS_ZH: Final[dict[Status, str]] = {
