@@ -19,12 +19,14 @@ Every external probe is bounded in time (:data:`PROBE_DEADLINE` for all of ``bef
 probes together, run at once; DNS 3 s, echo 5 s and 64 bytes, NTP 3 s each) and never
 raises: a failure is recorded as an ``error``. Nothing is read or asked at import.
 
-**Warnings** (``warnings`` in both forms) are recorded, not fatal: a proxy variable that is
-set and does not point to the recording proxy (``NO_PROXY`` set at all, since it names
-hosts that would bypass a proxy); no common address between the system resolver and the
-second resolver; a second resolver that did not answer; an egress-IP or NTP probe that
-failed; an NTP server whose offset exceeds :data:`CLOCK_WARN_MS`; ``/etc/hosts`` changed
-during the capture; an extension loaded into the browser.
+**Warnings** (``warnings`` in both forms) are recorded, not fatal; each starts with a
+Chinese label: a proxy variable that is set and does not point to the recording proxy
+(``NO_PROXY`` set at all, since it names hosts that would bypass a proxy) (代理变量); no
+common address between the system and the second resolver (DNS 解析不一致); the system
+resolver failing (系统解析失败) or the second one not answering (第二解析器无应答); the
+echo URL failing (出口IP未测得); an NTP server failing (时钟未校验) or differing by more
+than :data:`CLOCK_WARN_MS` (时钟偏差); ``/etc/hosts`` changed during the capture (hosts
+文件变更); an extension loaded into the browser (浏览器扩展).
 
 **The manifest's ``capture.environment``** (all values strings, at most 256 characters,
 longer ones cut with ``…``; control characters become spaces). One line per key: the key,
@@ -34,73 +36,86 @@ what it means, an example. The docs copy this table.
 ``recorded_by`` — who wrote the record: always ``server`` (uploads have none); e.g. ``server``
 ``capture_id`` — the capture's id; e.g. ``cap_8f3a…``
 ``target_host`` — the URL's host as resolvers see it (lower case, IDNA); e.g. ``shop.example.cn``
-``host_id`` — capture host id: the setting ``host_id``; else the first 16 hex digits of ``sha256sum
-    /etc/machine-id``; else the hostname; e.g. ``3f1c9a0b5e7d2468``
+``host_id`` — capture host id: the setting ``host_id``; else the first 16 hex digits of
+    ``sha256sum /etc/machine-id`` (the raw id stays private); else the hostname;
+    e.g. ``3f1c9a0b5e7d2468``
 ``host_id_source`` — ``config``, ``machine-id`` or ``hostname``; e.g. ``machine-id``
 ``hostname`` — the host's name (``socket.gethostname()``); e.g. ``capture-1``
-``os`` — ``PRETTY_NAME`` of /etc/os-release, else ``platform.platform()``; e.g. ``Debian GNU/Linux
-    12 (bookworm)``
+``os`` — ``PRETTY_NAME`` of /etc/os-release, else ``platform.platform()``;
+    e.g. ``Debian GNU/Linux 12 (bookworm)``
 ``kernel`` — ``uname`` system, release and machine; e.g. ``Linux 6.1.0-18-amd64 x86_64``
 ``python`` — Python implementation and version; e.g. ``CPython 3.11.2``
 ``tool_version`` — evidence-anchor's version (the installed package); e.g. ``0.1.0``
-``playwright`` — Playwright's version (as the runner reports it, else installed); e.g. ``1.65.2``
+``playwright`` — Playwright's version as the runner reports it (before ``browser``: the
+    installed one); e.g. ``1.65.2``
 ``chromium`` — the browser's version as the runner reports it; e.g. ``141.0.7390.54``
-``launch_args`` — the browser's launch arguments, space-separated; e.g. ``--headless --no-sandbox
-    …``
-``browser_proxy`` — the proxy the browser was given (the recording proxy); e.g.
-    ``http://127.0.0.1:40123``
-``proxy_env`` — proxy variables set in the capturing process (``HTTP_PROXY``, ``HTTPS_PROXY``,
-    ``ALL_PROXY``, ``NO_PROXY``, any case) as ``NAME=value`` joined by ``; ``; ``none`` when none is
-    set; e.g. ``none``
-``proxy_env_clean`` — ``true`` when each is empty or points to the recording proxy; e.g. ``true``
-``hosts_sha256`` — SHA-256 of /etc/hosts before the capture (``sha256sum``); e.g. ``e3b0c442…`` (64
-    hex)
-``hosts_target_lines`` — the lines of /etc/hosts naming the target, joined by `` | ``; empty when
-    none; e.g. ``127.0.0.1 localhost``
-``hosts_changed`` — ``true`` when /etc/hosts' SHA-256 after the capture differs; e.g. ``false``
-``resolv_conf`` — /etc/resolv.conf's nameserver/search/domain/options/sortlist lines, joined by ``;
-    ``; e.g. ``nameserver 10.0.0.53``
-``dns_system`` — the target's addresses from the system resolver (getaddrinfo), A then AAAA,
-    comma-separated; else ``<status>: <error>``; e.g. ``127.0.0.1``
-``dns_second_server`` — the second resolver asked (setting), empty when not configured; e.g.
-    ``192.0.2.53:5353``
-``dns_second`` — its A and AAAA answers, comma-separated; else ``<status>`` with the error
-    (``unreachable: A: no answer within 3 s; …``); e.g. ``192.0.2.7``
-``dns_agree`` — ``yes`` (a common address, or both say none), ``no`` (none in common: a warning),
-    ``unknown`` (a side failed), ``not-asked``, ``not-a-name`` (the target is an IP address); e.g.
-    ``no``
-``egress_ip`` — the IP the echo URL saw, empty when no echo URL is set, else ``error: <reason>``;
-    e.g. ``203.0.113.9``
-``echo_url`` — the echo URL asked (setting), empty when not set; e.g. ``https://echo.example/ip``
-``ntp_servers`` — the NTP servers asked (setting), comma-separated; e.g.
-    ``ntp.ntsc.ac.cn,cn.pool.ntp.org``
-``clock_offset_before_ms`` — before the capture: NTP server time − local time in ms (positive: the
-    local clock is behind), of the first server that answered; empty when none answered or none is
-    configured; e.g. ``+2500.3``
-``clock_before`` — every server before: ``server +x.x ms stratum n`` or ``server error: …``, joined
-    by ``; ``; e.g. ``127.0.0.1:123 +2500.3 ms stratum 2``
-``clock_offset_after_ms`` — the same after the capture; e.g. ``+2500.1``
-``clock_after`` — every server after, as ``clock_before``; e.g. ``127.0.0.1:123 +2500.1 ms stratum
-    2``
-``started_at`` — RFC 3339 UTC: when the recorder's ``before`` began; e.g.
-    ``2026-12-02T18:26:33.120Z``
-``browser_started_at`` — RFC 3339 UTC: when the runner reported the browser started; e.g.
-    ``2026-12-02T18:26:36.402Z``
-``ended_at`` — RFC 3339 UTC: when the recorder's ``after`` ended; e.g. ``2026-12-02T18:26:51.877Z``
-``steps`` — how many steps were recorded (their times are in the file); e.g. ``4``
-``limits_hit`` — the names of the limits hit, comma-separated; empty when none; e.g.
-    ``max_page_height``
+``launch_args`` — the browser's launch arguments, space-separated;
+    e.g. ``--headless --no-sandbox --disable-gpu``
+``browser_proxy`` — the proxy the browser was given (the recording proxy);
+    e.g. ``http://127.0.0.1:40123``
+``proxy_env`` — the proxy variables set in the capturing process (``HTTP_PROXY``,
+    ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, any case) as ``NAME=value``, joined by
+    ``"; "``; ``none`` when none is set; e.g. ``none``
+``proxy_env_clean`` — ``true`` when each is empty or points to the recording proxy, else
+    ``false`` (and a warning per variable); e.g. ``true``
+``hosts_sha256`` — SHA-256 of /etc/hosts before the capture (as ``sha256sum /etc/hosts``);
+    ``error: …`` when unreadable; e.g. ``6ddf9e4f…`` (64 hex digits)
+``hosts_target_lines`` — the lines of /etc/hosts naming the target (or, for an IP target,
+    mapping its address), joined by ``" | "``; empty when none; e.g. ``127.0.0.1 localhost``
+``hosts_changed`` — ``true`` when /etc/hosts' SHA-256 after the capture differs (a
+    warning); e.g. ``false``
+``resolv_conf`` — /etc/resolv.conf's ``nameserver``/``search``/``domain``/``options``/
+    ``sortlist`` lines, joined by ``"; "``; ``error: …`` when unreadable;
+    e.g. ``nameserver 10.0.0.53; options edns0``
+``dns_system`` — the target's addresses from the system resolver (``getaddrinfo``: hosts
+    file, then resolv.conf's resolvers), A then AAAA, comma-separated; with none,
+    ``<status>: <error>`` (``empty: Name or service not known``); e.g. ``127.0.0.1``
+``dns_second_server`` — the second resolver asked (the setting), empty when not configured;
+    e.g. ``192.0.2.53:5353``
+``dns_second`` — its A and AAAA answers (UDP, 3 s each), comma-separated; with none,
+    ``<status>: <error>`` (``unreachable: A: no answer within 3 s; …``), ``not-asked`` or
+    ``not-a-name``; e.g. ``192.0.2.7``
+``dns_agree`` — ``yes`` (a common address, or both say there is none), ``no`` (no common
+    address: a warning), ``unknown`` (a side failed or gave no answer), ``not-asked`` (no
+    second resolver), ``not-a-name`` (the target is an IP address); e.g. ``no``
+``egress_ip`` — the IP the echo URL saw (64 bytes, 5 s at most); empty when no echo URL is
+    set; ``error: <reason>`` when it failed (a warning); e.g. ``203.0.113.9``
+``echo_url`` — the echo URL asked (the setting), empty when not set;
+    e.g. ``https://echo.example/ip``
+``ntp_servers`` — the NTP servers asked (the setting, at most 8), comma-separated;
+    e.g. ``ntp.ntsc.ac.cn,cn.pool.ntp.org:123``
+``clock_offset_before_ms`` — before the capture: NTP server time minus local time in ms,
+    signed, one decimal (positive: the local clock is behind), from the first server that
+    answered; empty when none answered or none is configured; e.g. ``+2500.3``
+``clock_before`` — every server before the capture: ``<server> <offset> ms stratum <n>`` or
+    ``<server> error: <reason>``, joined by ``"; "``;
+    e.g. ``127.0.0.1:123 +2500.3 ms stratum 2``
+``clock_offset_after_ms`` — as ``clock_offset_before_ms``, after the capture; e.g. ``+2500.1``
+``clock_after`` — as ``clock_before``, after the capture;
+    e.g. ``127.0.0.1:123 +2500.1 ms stratum 2``
+``started_at`` — RFC 3339 UTC: when the record began (before the probes);
+    e.g. ``2026-12-02T18:26:33.120Z``
+``browser_started_at`` — RFC 3339 UTC: when the runner reported the launched browser;
+    e.g. ``2026-12-02T18:26:36.402Z``
+``ended_at`` — RFC 3339 UTC: when the record ended (after the last probe);
+    e.g. ``2026-12-02T18:26:51.877Z``
+``steps`` — how many steps the runner recorded (each one's times are in environment.json);
+    e.g. ``4``
+``limits_hit`` — the names of the limits hit (partial but useful content), comma-separated;
+    empty when none; e.g. ``max_page_height``
 ``warnings`` — how many warnings were recorded; e.g. ``1``
-``warnings_text`` — the warnings, joined by `` | ``; e.g. ``DNS disagreement: …``
-``selfcheck`` — the runner's self-check: ``passed`` or ``failed`` (its ``ok``), then ``sha256=`` and
-    the first 16 hex digits of its ``sha256`` when given; empty when the runner set none; e.g.
-    ``passed sha256=9f86d081884c7d65``
-``runner_keys`` — the keys the runner set (their values are in the file); e.g.
-    ``main_document,selfcheck,tls``
+``warnings_text`` — the warnings, joined by ``" | "``;
+    e.g. ``DNS 解析不一致: the system resolver says 127.0.0.1; …``
+``selfcheck`` — the runner's self-check: ``passed`` or ``failed`` (its ``ok``), then
+    ``sha256=`` and the first 16 hex digits of its ``sha256`` when given; empty when the
+    runner set none; e.g. ``passed sha256=9f86d081884c7d65``
+``runner_keys`` — the keys the runner :meth:`~EnvironmentRecorder.set` (their values are
+    top-level members of environment.json), comma-separated;
+    e.g. ``main_document,proxy,selfcheck,tls``
 
 **environment.json** holds the same facts in full and structured (every server, query,
-step and limit; see :meth:`EnvironmentRecorder.record`), plus the runner's values under
-``runner``. Its own digest is in the manifest's file list, not here.
+step and limit; see :meth:`EnvironmentRecorder.record`), plus the runner's values as
+top-level members named by ``runner_keys``. Its own digest is in the manifest's file list, not here.
 """
 
 from __future__ import annotations
@@ -164,6 +179,15 @@ MAX_SET_BYTES = 1024 * 1024
 MANIFEST_MAX_KEYS = 64
 MANIFEST_MAX_VALUE = 256
 
+#: The record's own top-level members; :meth:`EnvironmentRecorder.set` may not use them.
+RECORDER_KEYS = frozenset(
+    {
+        "schema", "recorded_by", "capture_id", "url", "target_host", "started_at",
+        "browser_started_at", "ended_at", "host", "os", "software", "browser", "proxy_env",
+        "hosts", "hosts_after", "resolver", "dns", "egress", "clock", "steps",
+        "steps_dropped", "limits_hit", "warnings", "warnings_dropped", "errors", "runner_keys",
+    }
+)  # fmt: skip
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -211,11 +235,11 @@ def proxy_warnings(variables: Mapping[str, str], recording_proxy: str | None) ->
         if not value.strip():
             continue
         if name.upper() == "NO_PROXY":
-            found.append(f"代理变量 {name}={value!r} is set: these hosts would bypass a proxy")
+            found.append(f"代理变量: {name}={value!r} is set: these hosts would bypass a proxy")
         elif ours is None or _proxy_endpoint(value) != ours:
             target = recording_proxy or "none"
             found.append(
-                f"代理变量 {name}={value!r} does not point to the recording proxy ({target})"
+                f"代理变量: {name}={value!r} does not point to the recording proxy ({target})"
             )
     return found
 
@@ -287,7 +311,6 @@ def flatten(record: Mapping[str, Any]) -> dict[str, str]:
     dns = record.get("dns", {})
     egress = record.get("egress", {})
     clock = record.get("clock", {})
-    runner = record.get("runner", {})
     kernel = system.get("kernel", {})
     variables = proxy.get("variables", {})
     second = dns.get("second", {})
@@ -338,8 +361,8 @@ def flatten(record: Mapping[str, Any]) -> dict[str, str]:
         ),
         "warnings": len(record.get("warnings", [])) + record.get("warnings_dropped", 0),
         "warnings_text": " | ".join(record.get("warnings", [])),
-        "selfcheck": selfcheck_text(runner.get("selfcheck")),
-        "runner_keys": ",".join(sorted(runner)),
+        "selfcheck": selfcheck_text(record.get("selfcheck")),
+        "runner_keys": ",".join(sorted(record.get("runner_keys", []))),
     }
     return {key: manifest_value(value) for key, value in flat.items()}
 
@@ -574,7 +597,7 @@ class EnvironmentRecorder:
             "warnings": [],
             "warnings_dropped": 0,
             "errors": [],
-            "runner": {},
+            "runner_keys": [],
         }
         self._proxy_checked = False
 
@@ -611,7 +634,7 @@ class EnvironmentRecorder:
             egress = {"url": echo, **results["egress"]}
             rec["egress"] = egress
             if "error" in egress:
-                self.warning(f"出口IP (egress IP) not measured: {egress['error']}")
+                self.warning(f"出口IP未测得: {echo}: {egress['error']}")
         self._clock("before", results)
 
     def browser(
@@ -630,7 +653,7 @@ class EnvironmentRecorder:
         }
         for arg in args:
             if arg.split("=", 1)[0] in EXTENSION_ARGS:
-                self.warning(f"浏览器扩展 loaded into the capture's browser: {arg}")
+                self.warning(f"浏览器扩展: {arg} loads code into the capture's browser")
         self._check_proxy(proxy)
 
     def step(
@@ -678,14 +701,20 @@ class EnvironmentRecorder:
 
     def set(self, key: str, value: Any) -> None:
         """Record what only the runner knows (``selfcheck``, ``proxy``, ``tls``,
-        ``main_document``, ...) under ``runner.<key>``. ``key``: ``[a-z][a-z0-9_]{0,63}``;
-        ``value``: JSON (no NaN), at most 1 MiB encoded; a copy is kept."""
+        ``main_document``, ``mode``, ``final_url``, ...) as a top-level member of the record
+        (setting a key again replaces it). ``key``: ``[a-z][a-z0-9_]{0,63}``, not one of the
+        recorder's own (:data:`RECORDER_KEYS`); ``value``: JSON (no NaN), at most 1 MiB
+        encoded; a copy is kept."""
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise ValueError(f"environment key {key!r} must match [a-z][a-z0-9_]{{0,63}}")
+        if key in RECORDER_KEYS:
+            raise ValueError(f"environment key {key!r} is the recorder's own")
         encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
         if len(encoded.encode()) > MAX_SET_BYTES:
             raise ValueError(f"environment value {key!r} is larger than {MAX_SET_BYTES} bytes")
-        self._record["runner"][key] = json.loads(encoded)
+        self._record[key] = json.loads(encoded)
+        if key not in self._record["runner_keys"]:
+            self._record["runner_keys"].append(key)
 
     def after(self) -> None:
         """After the browser closed: the clock offset again, /etc/hosts again (a change is a
@@ -745,11 +774,13 @@ class EnvironmentRecorder:
         }
         if agree == "no":
             self.warning(
-                f"DNS 解析不一致 (disagreement): the system resolver says {_addresses(system)}, "
+                f"DNS 解析不一致: the system resolver says {_addresses(system)}; "
                 f"the second resolver {server} says {_addresses(second)}"
             )
-        elif second["status"] in ("unreachable", "error"):
-            self.warning(f"第二解析器 {server} gave no answer: {second.get('error', '')}")
+        if system["status"] in ("unreachable", "error"):
+            self.warning(f"系统解析失败: {self._host}: {system.get('error', '')}")
+        if agree != "no" and second["status"] in ("unreachable", "error"):
+            self.warning(f"第二解析器无应答: {server}: {second.get('error', '')}")
 
     def _clock_probes(self) -> dict[str, Callable[[], dict[str, Any]]]:
         return {
@@ -764,11 +795,10 @@ class EnvironmentRecorder:
             entry.pop("status", None)
             measured.append(entry)
             if "error" in entry:
-                self.warning(f"时钟 NTP {server} ({when}): {entry['error']}")
+                self.warning(f"时钟未校验: NTP {server} ({when}): {entry['error']}")
             elif abs(entry["offset_ms"]) > CLOCK_WARN_MS:
                 self.warning(
-                    f"时钟偏差 clock offset {_offset_text(entry['offset_ms'])} ms against "
-                    f"{server} ({when})"
+                    f"时钟偏差: {_offset_text(entry['offset_ms'])} ms against NTP {server} ({when})"
                 )
         self._record["clock"][when] = measured
 
@@ -781,4 +811,4 @@ class EnvironmentRecorder:
         if "error" in after:
             self._record["hosts_after"]["error"] = after["error"]
         if changed:
-            self.warning("/etc/hosts changed during the capture")
+            self.warning("hosts 文件变更: /etc/hosts changed during the capture")
