@@ -44,6 +44,8 @@ def _valid_host_name(host: str) -> bool:
     if not host or len(host) > MAX_HOST:
         return False
     labels = host.split(".")
+    if labels[-1].isdigit():
+        return False  # "300.1.1.1", "127.1": not a name, and not an IP address either
     return all(
         0 < len(label) <= 63
         and all(c.isalnum() or c in "-_" for c in label)
