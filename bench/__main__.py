@@ -28,6 +28,10 @@ Sections (default: all of them, about 8 minutes on 2 cores, ``anchor`` and ``gas
 * ``small``: 1 KB evidence at 8 and 32 clients on the local store and S3 (evidence/s, p99,
   beside ``GET /healthz`` at the same concurrency) and ``/v1/stamps`` digests/s; every
   acknowledged item checked in the database afterwards.
+* ``capture``: server-side web capture on the HTTPS fixture website through the real
+  ``run_capture``: p50/p99 per mode (page, video, steps), captures per minute with 1 and 2
+  worker processes, and peak RSS per capture, each beside ``chromium --headless
+  --screenshot`` of the same page in the same run (no target: figures and ratios).
 * ``start``: process start, median of the rounds beside ``python -c pass``: the ``--help`` of
   ``evidence``, ``evidence admin create-token`` and ``evidence-verify``; ``evidence serve``
   (SQLite, local store, managed anvil) until ``/healthz`` answers.
@@ -72,6 +76,7 @@ from anchoring.contract import load_artifact
 from bench import (
     anchor,
     browser,
+    capture,
     gas,
     ingest,
     log_append,
@@ -117,6 +122,7 @@ SECTIONS = (
     "package",
     "small",
     "start",
+    "capture",
 )
 
 
@@ -237,6 +243,7 @@ class Results:
     package: package.PackageResult | None = None
     small: small.SmallResult | None = None
     start: start.StartResult | None = None
+    capture: capture.CaptureResult | None = None
     #: gas per anchor, one row per chain, log size and anchor (first, odd, even)
     gas: list[gas.GasRow] = field(default_factory=list)
     #: sections that raised instead of finishing: name -> the error
@@ -259,6 +266,7 @@ class Results:
             self.package,
             self.small,
             self.start,
+            self.capture,
         ):
             if part is not None:
                 found += part.problems
@@ -300,6 +308,7 @@ class Results:
             "package": package.rows(self.package) if self.package else [],
             "small": small.rows(self.small) if self.small else [],
             "start": start.rows(self.start) if self.start else [],
+            "capture": capture.rows(self.capture) if self.capture else [],
         }
 
 
@@ -364,6 +373,9 @@ def _run_services(settings: Settings, progress: Progress, results: Results) -> N
         ),
         "start": lambda s3: setattr(
             results, "start", start.run(start.StartSettings.make(quick), progress)
+        ),
+        "capture": lambda s3: setattr(
+            results, "capture", capture.run(capture.CaptureSettings.make(quick), progress)
         ),
     }
     wanted = [name for name in steps if name in results.sections]
@@ -612,6 +624,11 @@ def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
         out += [format_table(small.TITLE, rows["small"], small.LEGEND), ""]
     if results.start is not None:
         out += [format_table(start.TITLE, rows["start"], start.legend(results.start)), ""]
+    if results.capture is not None:
+        out += [
+            format_table(capture.TITLE, rows["capture"], capture.legend(results.capture)),
+            "",
+        ]
     for name, error in results.failed.items():
         out += [f"Section {name} FAILED: {error}", ""]
     return out
@@ -673,6 +690,7 @@ def summary_json(results: Results, seconds: float, report_only: bool = False) ->
         "package": package.raw(results.package) if results.package else None,
         "small": small.raw(results.small) if results.small else None,
         "start": start.raw(results.start) if results.start else None,
+        "capture": capture.raw(results.capture) if results.capture else None,
         "gas": [row.as_dict() for row in results.gas] if "gas" in results.sections else None,
         "service_problems": results.service_problems,
     }
