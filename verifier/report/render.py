@@ -27,7 +27,7 @@ from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from reportlab.platypus import SimpleDocTemplate  # type: ignore[import-untyped]
 
-from verifier.report import sections
+from verifier.report import capture, sections
 from verifier.report.font import ReportFont, report_font
 from verifier.report.model import ReportInput
 from verifier.report.style import Styles
@@ -114,6 +114,7 @@ def render_pdf(data: ReportInput, *, font: ReportFont | None = None) -> bytes:
         *sections.header(data, styles, number, qr),
         *sections.conclusion(data, styles),
         *sections.evidence(data, styles),
+        *capture.section(data, styles),
         *sections.files(data, styles),
         *sections.log_entry(data, styles),
         *sections.anchor(data, styles),

@@ -21,11 +21,12 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
 )
 
 from verifier.bundle import Bundle
+from verifier.capture import is_capture
 from verifier.checkpoint import parse_signed_checkpoint
 from verifier.digests import FileDigest
 from verifier.errors import VerifierError
-from verifier.explain import detail_zh, explain
-from verifier.models import ManifestFile
+from verifier.explain import detail_zh, explain_result
+from verifier.models import Manifest, ManifestFile
 from verifier.note import VerifierKey, parse_note
 from verifier.report.model import ReportInput
 from verifier.report.style import (
@@ -43,12 +44,14 @@ from verifier.report.style import (
 from verifier.report.text import (
     LEGAL_BASIS,
     OUTCOME_LABELS,
+    SECTIONS,
     STATUS_LABELS,
     TIER_TITLES,
     Lang,
     both,
     label,
     pick,
+    section_title,
 )
 from verifier.verify import Status, TierResult
 
@@ -99,6 +102,13 @@ def _stamp_lines(stamped: str, given: Sequence[FileDigest]) -> list[FileLine]:
         FileLine(d.name, d.size, d.sha256, d.sm3, d, "match" if d.sha256 == stamped else "mismatch")
         for d in given
     ]
+
+
+def heading(data: ReportInput, key: str) -> str:
+    """Section ``key``'s numbered title; the capture process is a section of captures only."""
+    capture = is_capture(data.bundle.manifest)
+    present = SECTIONS if capture else tuple(k for k in SECTIONS if k != "sec_capture")
+    return section_title(key, data.lang, present)
 
 
 def _tier(data: ReportInput, number: int) -> TierResult | None:
@@ -203,6 +213,7 @@ def evidence(data: ReportInput, s: Styles) -> list[Flowable]:
             (label("platform", lang), s.text(manifest.source.platform or absent)),
             (label("entity", lang), s.text(manifest.source.entity or absent)),
             (label("captured_at", lang), s.text(recorded_time(manifest.captured_at, lang))),
+            (label("capture_method", lang), s.text(_method(manifest, lang))),
             (label("capture_tool", lang), s.text(manifest.capture.tool)),
             (label("capture_env", lang), s.text(env or absent)),
             (label("submitter", lang), s.text(manifest.submitter)),
@@ -210,10 +221,15 @@ def evidence(data: ReportInput, s: Styles) -> list[Flowable]:
         ]
         if manifest.notes:
             rows.append((label("notes", lang), s.text(manifest.notes)))
-    out: list[Flowable] = [*s.section(label("sec_evidence", lang)), kv_table(s, rows)]
+    out: list[Flowable] = [*s.section(heading(data, "sec_evidence")), kv_table(s, rows)]
     if manifest is None and bundle.entry.kind == "evidence":
         out.append(s.text(label("no_manifest", lang), 8.5, spaceBefore=3))
     return out
+
+
+def _method(manifest: Manifest, lang: Lang) -> str:
+    """A server capture, or files the submitter brought (their tool and environment typed)."""
+    return label("method_server" if is_capture(manifest) else "method_officer", lang)
 
 
 _STATE_COLOURS = {
@@ -263,7 +279,7 @@ def _file_rows(
 
 def files(data: ReportInput, s: Styles) -> list[Flowable]:
     lang, bundle = data.lang, data.bundle
-    out: list[Flowable] = [*s.section(label("sec_files", lang))]
+    out: list[Flowable] = [*s.section(heading(data, "sec_files"))]
     entry = bundle.entry
     if entry.kind == "stamp":
         stamped = str(entry.body["sha256"])
@@ -321,7 +337,7 @@ def log_entry(data: ReportInput, s: Styles) -> list[Flowable]:
     if bundle.inclusion is not None:
         rows.append((label("leaf_index", lang), s.text(str(bundle.inclusion.index))))
     rows += _checkpoint_rows(bundle, s, lang)
-    return [*s.section(label("sec_log", lang)), kv_table(s, rows)]
+    return [*s.section(heading(data, "sec_log")), kv_table(s, rows)]
 
 
 def _checkpoint_rows(bundle: Bundle, s: Styles, lang: Lang) -> list[tuple[str, object]]:
@@ -345,7 +361,7 @@ def _checkpoint_rows(bundle: Bundle, s: Styles, lang: Lang) -> list[tuple[str, o
 
 def anchor(data: ReportInput, s: Styles) -> list[Flowable]:
     lang = data.lang
-    out: list[Flowable] = [*s.section(label("sec_anchor", lang))]
+    out: list[Flowable] = [*s.section(heading(data, "sec_anchor"))]
     record = data.bundle.anchor
     if record is None:
         return [*out, s.text(label("not_anchored", lang), 9)]
@@ -388,7 +404,7 @@ def tiers(data: ReportInput, s: Styles) -> list[Flowable]:
     rows: list[list[object]] = [head]
     colon = "：" if lang == "zh" else ": "
     for t in data.report.tiers:
-        why = explain(t.tier, t.status)
+        why = explain_result(t)
         purpose = why.purpose_zh if lang == "zh" else why.purpose_en
         meaning = why.explanation_zh if lang == "zh" else why.explanation_en
         status_text, colour = _status_text(t.status, lang)
@@ -406,7 +422,7 @@ def tiers(data: ReportInput, s: Styles) -> list[Flowable]:
             ]
         )
     widths = (30, 86, 66, CONTENT_WIDTH - 30 - 86 - 66)
-    return [*s.section(label("sec_tiers", lang)), grid_table(rows, widths, header=True)]
+    return [*s.section(heading(data, "sec_tiers")), grid_table(rows, widths, header=True)]
 
 
 def trust(data: ReportInput, s: Styles) -> list[Flowable]:
@@ -428,7 +444,7 @@ def trust(data: ReportInput, s: Styles) -> list[Flowable]:
         [(s.text(name, 8.5), value) for name, value in rows], (120, CONTENT_WIDTH - 120)
     )
     return [
-        *s.section(label("sec_trust", lang)),
+        *s.section(heading(data, "sec_trust")),
         table,
         s.text(label("trust_note", lang), 8, spaceBefore=3),
     ]
@@ -436,7 +452,7 @@ def trust(data: ReportInput, s: Styles) -> list[Flowable]:
 
 def legal_basis(data: ReportInput, s: Styles) -> list[Flowable]:
     lang = data.lang
-    out: list[Flowable] = [*s.section(label("sec_law", lang))]
+    out: list[Flowable] = [*s.section(heading(data, "sec_law"))]
     for (law_zh, law_en), articles in LEGAL_BASIS:
         name = law_zh if lang == "zh" else f"{law_zh} ({law_en})"
         out.append(s.text(name, 9.5, spaceBefore=4, spaceAfter=2))
@@ -468,7 +484,7 @@ def signature(data: ReportInput, s: Styles, font_note: str) -> list[Flowable]:
         )
     )
     return [
-        *s.section(label("sec_sign", lang)),
+        *s.section(heading(data, "sec_sign")),
         table,
         Spacer(1, 10),
         s.text(label("repeat", lang), 8, textColor=colors.grey),

@@ -33,7 +33,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "scan": ("扫码在线核验", "Scan to verify online"),
     "generated_beijing": ("生成时间（北京时间）", "Generated (Beijing time)"),
     "generated_utc": ("生成时间（UTC）", "Generated (UTC)"),
-    "sec_evidence": ("一、证据概况", "1. Evidence summary"),
+    "sec_evidence": ("证据概况", "Evidence summary"),
     "evidence_id": ("证据编号", "Evidence id"),
     "kind": ("条目类型", "Entry kind"),
     "source_url": ("来源网址", "Source URL"),
@@ -49,7 +49,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "证明中未附证据清单，以下文件信息无法列出。",
         "The proof carries no manifest; its files cannot be listed.",
     ),
-    "sec_files": ("二、文件及其哈希值", "2. Files and their digests"),
+    "sec_files": ("文件及其哈希值", "Files and their digests"),
     "file_no": ("序号", "No."),
     "file_name": ("文件名", "File name"),
     "file_size": ("大小（字节）", "Size (bytes)"),
@@ -61,7 +61,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "hashed": ("实测", "hashed"),
     "stamp_digest": ("存证哈希值（SHA-256）", "Stamped digest (SHA-256)"),
     "no_files": ("本条目不含文件。", "This entry has no files."),
-    "sec_log": ("三、日志条目与检查点", "3. Log entry and checkpoint"),
+    "sec_log": ("日志条目与检查点", "Log entry and checkpoint"),
     "entry_at": ("记录时间（北京时间）", "Recorded at"),
     "leaf_index": ("叶子序号", "Leaf index"),
     "leaf_hash": ("叶子哈希", "Leaf hash"),
@@ -73,7 +73,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "cp_signer": ("签名密钥", "Signing key"),
     "key_hash": ("密钥哈希", "key hash"),
     "not_sealed": ("尚未封存（无检查点）", "not yet sealed (no checkpoint)"),
-    "sec_anchor": ("四、区块链锚定", "4. Blockchain anchor"),
+    "sec_anchor": ("区块链锚定", "Blockchain anchor"),
     "chain_id": ("链标识", "Chain id"),
     "contract": ("合约地址", "Contract"),
     "log_id": ("日志 ID", "Log id"),
@@ -85,14 +85,14 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "confirmations_need": ("要求至少", "required at least"),
     "not_queried": ("未查询（离线）", "not queried (offline)"),
     "not_anchored": ("尚未锚定到区块链。", "Not yet anchored on a blockchain."),
-    "sec_tiers": ("五、逐层核验结果", "5. Result of each tier"),
+    "sec_tiers": ("逐层核验结果", "Result of each tier"),
     "tier": ("层级", "Tier"),
     "tier_name": ("核验项目", "Check"),
     "result": ("结果", "Result"),
     "detail": ("详情", "Detail"),
     "proves": ("证明内容", "What it proves"),
     "meaning": ("结果含义", "What this result means"),
-    "sec_trust": ("六、核验所依据的信任配置", "6. Trust configuration used"),
+    "sec_trust": ("核验所依据的信任配置", "Trust configuration used"),
     "trusted_keys": ("受信任的日志公钥", "Trusted log keys"),
     "rpc_endpoints": ("区块链节点", "Chain endpoints"),
     "none": ("无", "none"),
@@ -103,13 +103,13 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "operator publishes; the key and chain facts inside an evidence package are shown for "
         "reference only and are never trusted.",
     ),
-    "sec_law": ("七、法律依据", "7. Legal basis"),
+    "sec_law": ("法律依据", "Legal basis"),
     "law_note": (
         "以上为条文要旨的概括，具体以官方公布的条文为准。",
         "Summaries of what each article provides for (unofficial); the official Chinese text "
         "prevails.",
     ),
-    "sec_sign": ("八、鉴定人签名", "8. Appraiser"),
+    "sec_sign": ("鉴定人签名", "Appraiser"),
     "appraiser": ("鉴定人签名", "Appraiser's signature"),
     "date": ("日期", "Date"),
     "repeat": (
@@ -120,6 +120,71 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "contract address.",
     ),
     "font_note": ("字体", "Font"),
+    "capture_method": ("取证方式", "How it was captured"),
+    "method_server": (
+        "服务器取证：由本系统在洁净环境中自动取证，取证环境由系统记录（见“取证过程”）",
+        "Server capture: captured by this system in a clean environment, which the system "
+        'recorded (see "Capture process")',
+    ),
+    "method_officer": (
+        "由提交人提供：文件由提交人在其他环境中取得，取证工具与环境为其自行填写",
+        "Officer-supplied: the files were captured elsewhere by the submitter; the capture "
+        "tool and environment are as the submitter typed them",
+    ),
+    "sec_capture": ("取证过程", "Capture process"),
+    "cap_intro": (
+        "以下内容由取证系统在取证时自动写入证据文件（environment.json、main-document.json、"
+        "tls-*.pem、screenshot.png），按记录原样列出；这些文件的字节已由第 1 层核对。",
+        "What the capturing system wrote into the evidence's own files at capture time "
+        "(environment.json, main-document.json, tls-*.pem, screenshot.png), shown as recorded; "
+        "tier 1 checked those files' bytes.",
+    ),
+    "not_recorded": ("未记录", "not recorded"),
+    "cap_id": ("取证任务编号", "Capture id"),
+    "cap_mode": ("取证类型", "Mode"),
+    "cap_requested": ("请求网址", "URL requested"),
+    "cap_final": ("最终网址", "Final URL"),
+    "cap_host": ("取证主机", "Capture host"),
+    "cap_os": ("操作系统", "Operating system"),
+    "cap_browser": ("浏览器", "Browser (Chromium)"),
+    "cap_steps": ("操作步骤及时间", "Steps and their times"),
+    "cap_action": ("操作", "Step"),
+    "cap_start": ("开始时间", "Started"),
+    "cap_end": ("结束时间", "Ended"),
+    "cap_redirects": ("主文档重定向链", "Redirect chain of the main document"),
+    "cap_status": ("状态码", "Status"),
+    "cap_url": ("网址", "URL"),
+    "cap_tls": ("各 HTTPS 源站的服务器证书（叶证书）", "Each HTTPS origin's leaf certificate"),
+    "cap_no_tls": (
+        "未记录 TLS 证书（无 HTTPS 源站）。",
+        "No TLS certificate recorded (no HTTPS origin).",
+    ),
+    "cap_origin": ("源站", "Origin"),
+    "cap_subject": ("使用者", "Subject"),
+    "cap_issuer": ("颁发者", "Issuer"),
+    "cap_validity": ("有效期（UTC）", "Valid (UTC)"),
+    "cap_names": ("域名（SAN）", "DNS names (SAN)"),
+    "cap_fingerprint": ("证书 SHA-256 指纹", "SHA-256 fingerprint"),
+    "cap_chain": ("证书链长度（文件）", "Chain length (file)"),
+    "cap_cert_unreadable": ("无法读取", "Unreadable"),
+    "cap_dns_system": ("域名解析（系统解析器）", "DNS answers (system resolver)"),
+    "cap_dns_second": ("域名解析（第二解析器）", "DNS answers (second resolver)"),
+    "cap_dns_agree": ("两次解析是否一致", "Resolvers agree"),
+    "cap_clock_before": ("取证前时钟偏差", "Clock offset before"),
+    "cap_clock_after": ("取证后时钟偏差", "Clock offset after"),
+    "cap_self_check": ("取证前自检", "Pre-capture self-check"),
+    "cap_proxy": ("代理设置", "Proxy"),
+    "cap_tls_session": ("TLS 连接", "TLS"),
+    "cap_limits": ("触发的限制", "Limits hit"),
+    "cap_warnings": ("警告", "Warnings"),
+    "cap_screenshot": ("页面截图（缩略图）", "Screenshot (thumbnail)"),
+    "cap_no_screenshot": ("未提供截图文件。", "The screenshot file was not given."),
+    "cap_no_thumbnail": ("未生成缩略图", "No thumbnail"),
+    "cap_thumbnail_note": (
+        "缩略图按比例缩小，仅供辨认；原图为证据文件 screenshot.png。",
+        "Scaled down for recognition only; the original is the evidence file screenshot.png.",
+    ),
+    "cap_missing": ("未提供或无法读取的取证记录", "Records not given or unreadable"),
     "page": ("第 {n} 页 共 {m} 页", "Page {n} of {m}"),
 }
 
@@ -200,6 +265,30 @@ LEGAL_BASIS: Final[tuple[tuple[tuple[str, str], tuple[tuple[str, str, str], ...]
         ),
     ),
 )
+
+
+#: The report's sections in order; each is numbered by its place among those present.
+SECTIONS: Final[tuple[str, ...]] = (
+    "sec_evidence",
+    "sec_capture",
+    "sec_files",
+    "sec_log",
+    "sec_anchor",
+    "sec_tiers",
+    "sec_trust",
+    "sec_law",
+    "sec_sign",
+)
+_ZH_NUMBERS = "一二三四五六七八九十"
+
+
+def section_title(key: str, lang: Lang, present: tuple[str, ...] = SECTIONS) -> str:
+    """``三、文件及其哈希值`` / ``3. Files and their digests``: the title of section ``key``
+    numbered by its place among the sections ``present`` (a non-capture has no
+    "capture process", and its sections keep their numbers one to eight)."""
+    number = present.index(key) + 1
+    title = label(key, lang)
+    return f"{_ZH_NUMBERS[number - 1]}、{title}" if lang == "zh" else f"{number}. {title}"
 
 
 def label(key: str, lang: Lang) -> str:
