@@ -162,6 +162,19 @@ class Settings(BaseSettings):
     capture_concurrency: int = Field(
         1, ge=1, le=16, description="captures one process (or Celery worker) runs at once"
     )
+    run_captures: bool = Field(
+        True,
+        description="run captures in this process on capture_concurrency threads (embedded "
+        "mode); false: send them to the Celery queue `capture` (`evidence worker --queues "
+        "capture` on hosts with Chromium)",
+    )
+    capture_sweep_interval: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="seconds between sweeps that send again captures left queued (a lost "
+        "message) and recover those a dead process left running",
+    )
     capture_allow: str = Field(
         "",
         max_length=4096,
