@@ -115,7 +115,8 @@ what it means, an example. The docs copy this table.
 
 **environment.json** holds the same facts in full and structured (every server, query,
 step and limit; see :meth:`EnvironmentRecorder.record`), plus the runner's values as
-top-level members named by ``runner_keys``. Its own digest is in the manifest's file list, not here.
+top-level members named by ``runner_keys``. Its own digest is in the manifest's file list,
+not here.
 """
 
 from __future__ import annotations
