@@ -43,6 +43,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,7 +158,6 @@ def worker_ready() -> int:
 def worker_capture(job: Job) -> Done:
     """Run one capture in this worker; time ``run_capture`` alone; report what it stored."""
     from evidence_api.capture.browser import run_capture  # noqa: PLC0415
-
     from evidence_api.capture.outcome import DOM, CaptureError  # noqa: PLC0415
     from evidence_api.capture.request import CaptureRequest  # noqa: PLC0415
 
@@ -167,7 +167,13 @@ def worker_capture(job: Job) -> Done:
     with tempfile.TemporaryDirectory(prefix="evidence-bench-capture-") as tmp:
         started = time.perf_counter()
         try:
-            output = run_capture(request, config, Path(tmp))
+            output = run_capture(
+                request,
+                capture_id=f"bench-{uuid.uuid4().hex[:12]}",
+                workdir=Path(tmp) / "out",
+                config=config,
+                progress=lambda step: None,
+            )
         except CaptureError as exc:
             return Done(job.mode, time.perf_counter() - started, [], f"{exc.reason}")
         seconds = time.perf_counter() - started
