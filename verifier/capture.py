@@ -380,8 +380,8 @@ class CertificateFact:
 
 @dataclass(frozen=True)
 class CaptureFacts:
-    """What a capture recorded about itself, for the report. Every text is bounded and
-    printable-escaped later; ``None`` is "not recorded". Nothing here is verified: the
+    """What a capture recorded about itself, for the report. Every text is bounded (and
+    escaped when printed); ``None`` is "not recorded". Nothing here is verified: the
     records are files of the evidence, and tier 1 checks their bytes."""
 
     capture_id: str | None
@@ -389,6 +389,8 @@ class CaptureFacts:
     final_url: str | None
     mode: str | None
     tool: str | None
+    started_at: str | None
+    ended_at: str | None
     host: str | None
     os: str | None
     chromium: str | None
@@ -398,6 +400,8 @@ class CaptureFacts:
     dns_system: str | None
     dns_second: str | None
     dns_agreement: str | None
+    hosts: str | None
+    egress: str | None
     clock_before: str | None
     clock_after: str | None
     self_check: str | None
@@ -412,67 +416,68 @@ class CaptureFacts:
 
 def capture_facts(manifest: Manifest | None, files: Mapping[str, bytes]) -> CaptureFacts | None:
     """The facts of a server capture from its manifest and whichever of its records are in
-    ``files`` (name -> bytes); None when ``manifest`` is not a capture's. Never raises on
-    what the records hold: a missing, mistyped or unreadable value is None."""
+    ``files`` (name -> bytes); None when ``manifest`` is not a capture's.
+
+    Reads environment.json's layout (schema 1, ``evidence_api.capture.environment``) and
+    falls back on the manifest's flat ``capture.environment`` when the record is absent.
+    Never raises on what the records hold: a missing or mistyped value is None."""
     if manifest is None or not is_capture(manifest):
         return None
-    flat: dict[str, Any] = dict(manifest.capture.environment)
+    flat: Mapping[str, str] = manifest.capture.environment
     missing: list[str] = []
-    env = _record(files, ENVIRONMENT, missing)
-    main = _record(files, MAIN_DOCUMENT, missing)
-    listed = {f.name for f in manifest.files}
-    for name in (SCREENSHOT,):
-        if name in listed and name not in files:
-            missing.append(name)
-    redirects = _hops(main)
-    final = _first(env, ("final_url",), ("page", "final_url"), ("result", "final_url"))
-    if final is None:
-        final = _first(main, ("final_url",), ("url",))
+    env = _record(files, ENVIRONMENT, manifest, missing)
+    main = _record(files, MAIN_DOCUMENT, manifest, missing)
+    if SCREENSHOT in {f.name for f in manifest.files} and SCREENSHOT not in files:
+        missing.append(SCREENSHOT)
+    redirects = _hops(main) or _hops(_dig(env, ("main_document",)))
+    final = _first(env, ("final_url",)) or _first(main, ("final_url",), ("url",))
     if final is None and redirects:
         final = redirects[-1].url
     dns = _dig(env, ("dns",))
     return CaptureFacts(
-        capture_id=_first(env, (CAPTURE_ID,), ("capture", "id")) or _text(flat.get(CAPTURE_ID)),
-        requested_url=_first(env, ("url",), ("requested_url",), ("request", "url"))
-        or manifest.source.url,
+        capture_id=_first(env, (CAPTURE_ID,)) or _text(flat.get(CAPTURE_ID)),
+        requested_url=_first(env, ("url",), ("request", "url")) or manifest.source.url,
         final_url=final,
         mode=_first(env, ("mode",), ("request", "mode")) or _text(flat.get("mode")),
         tool=manifest.capture.tool,
-        host=_first(env, ("host", "id"), ("host_id",), ("host", "hostname"), ("host",))
-        or _text(flat.get("host_id") or flat.get("host")),
-        os=_os(env) or _text(flat.get("os")),
-        chromium=_first(
-            env, ("browser", "version"), ("chromium", "version"), ("chromium",), ("browser",)
-        )
-        or _text(flat.get("chromium") or flat.get("browser")),
+        started_at=_first(env, ("started_at",)) or _text(flat.get("started_at")),
+        ended_at=_first(env, ("ended_at",)) or _text(flat.get("ended_at")),
+        host=_host(env) or _text(flat.get("host_id")),
+        os=_os(env) or _joined(flat.get("os"), flat.get("kernel")),
+        chromium=_browser(env) or _joined(flat.get("chromium"), flat.get("playwright")),
         steps=_steps(env),
         redirects=redirects,
         certificates=_certificates(manifest, files, missing),
-        dns_system=_first(dns, ("system",), ("system_resolver",)),
-        dns_second=_first(dns, ("second",), ("second_resolver",)),
-        dns_agreement=_first(dns, ("agreement",), ("agree",)),
-        clock_before=_clock(env, "before"),
-        clock_after=_clock(env, "after"),
-        self_check=_first(env, ("self_check",), ("selfcheck",)),
-        limits_hit=_texts(_dig(env, ("limits_hit",))),
-        warnings=_texts(_dig(env, ("warnings",))),
-        proxy=_first(env, ("proxy",)),
+        dns_system=_answer(_dig(dns, ("system",))) or _text(flat.get("dns_system")),
+        dns_second=_answer(_dig(dns, ("second",))) or _text(flat.get("dns_second")),
+        dns_agreement=_first(dns, ("agree",), ("agreement",)) or _text(flat.get("dns_agree")),
+        hosts=_hosts(env) or _text(flat.get("hosts_sha256")),
+        egress=_first(env, ("egress", "ip"), ("egress", "error"), ("egress", "status"))
+        or _text(flat.get("egress_ip")),
+        clock_before=_clock(_dig(env, ("clock", "before"))) or _text(flat.get("clock_before")),
+        clock_after=_clock(_dig(env, ("clock", "after"))) or _text(flat.get("clock_after")),
+        self_check=_self_check(_dig(env, ("selfcheck",))) or _text(flat.get("selfcheck")),
+        limits_hit=_limits(_dig(env, ("limits_hit",))) or _split(flat.get("limits_hit"), ","),
+        warnings=_texts(_dig(env, ("warnings",))) or _split(flat.get("warnings_text"), " | "),
+        proxy=_proxy(env) or _text(flat.get("browser_proxy")),
         tls=_first(env, ("tls",)),
         screenshot=files.get(SCREENSHOT),
         missing=tuple(missing),
     )
 
 
-def _record(files: Mapping[str, bytes], name: str, missing: list[str]) -> Any:
+def _record(files: Mapping[str, bytes], name: str, manifest: Manifest, missing: list[str]) -> Any:
+    """A JSON record's content; None (and its name in ``missing``, if the capture has it)
+    when it was not given or is not JSON."""
     data = files.get(name)
-    if data is None:
+    if data is not None:
+        try:
+            return parse_json(data, max_bytes=KEEP_LIMITS[name], what=name)
+        except FormatError:
+            pass
+    if data is not None or name in {f.name for f in manifest.files}:
         missing.append(name)
-        return None
-    try:
-        return parse_json(data, max_bytes=KEEP_LIMITS[name], what=name)
-    except FormatError:
-        missing.append(name)
-        return None
+    return None
 
 
 def _dig(obj: Any, path: Sequence[str]) -> Any:
@@ -520,30 +525,138 @@ def _text(value: Any, depth: int = 0) -> str | None:
     return None
 
 
+def _joined(*values: Any, sep: str = " / ") -> str | None:
+    shown = [t for t in (_text(v) for v in values) if t is not None]
+    return _clip(sep.join(shown)) if shown else None
+
+
+def _split(value: Any, sep: str) -> tuple[str, ...]:
+    text = _text(value)
+    if text is None:
+        return ()
+    return tuple(part.strip() for part in text.split(sep) if part.strip())[:MAX_FACT_ITEMS]
+
+
 def _texts(value: Any) -> tuple[str, ...]:
     items = value if isinstance(value, list) else [value] if value is not None else []
     out = [_text(v) for v in items[:MAX_FACT_ITEMS]]
     return tuple(t for t in out if t is not None)
 
 
+def _host(env: Any) -> str | None:
+    host_id = _first(env, ("host", "id"))
+    name = _first(env, ("host", "hostname"))
+    source = _first(env, ("host", "id_source"))
+    if host_id is None:
+        return name
+    extra = ", ".join(p for p in (f"hostname {name}" if name else None, source) if p)
+    return f"{host_id} ({extra})" if extra else host_id
+
+
 def _os(env: Any) -> str | None:
-    parts = [
-        _first(env, ("host", "os"), ("os",)),
-        _first(env, ("host", "kernel"), ("kernel",)),
-    ]
-    shown = [p for p in parts if p is not None]
-    return " / ".join(shown) or None
-
-
-def _clock(env: Any, when: str) -> str | None:
-    return _first(
-        env,
-        ("clock", when),
-        ("clock", f"offset_{when}"),
-        ("clock_offset", when),
-        (f"clock_{when}",),
-        (f"clock_offset_{when}",),
+    kernel = _dig(env, ("os", "kernel"))
+    kernel_text = (
+        _joined(*(_dig(kernel, (k,)) for k in ("system", "release", "machine")), sep=" ")
+        if isinstance(kernel, dict)
+        else _text(kernel)
     )
+    name = _first(env, ("os", "pretty_name"), ("os", "platform"))
+    return _joined(name, kernel_text)
+
+
+def _browser(env: Any) -> str | None:
+    chromium = _first(env, ("browser", "chromium"))
+    playwright = _first(env, ("browser", "playwright"))
+    if chromium is None:
+        return None
+    return f"Chromium {chromium}" + (f" (Playwright {playwright})" if playwright else "")
+
+
+def _answer(answer: Any) -> str | None:
+    """A resolver's answer: its addresses, else its status and error; the server asked."""
+    if not isinstance(answer, dict):
+        return _text(answer)
+    addresses = [a for key in ("a", "aaaa") for a in _texts(answer.get(key))]
+    shown = ", ".join(addresses) if addresses else None
+    if shown is None:
+        shown = _joined(answer.get("status"), answer.get("error"), sep=": ")
+    server = _text(answer.get("server"))
+    if shown is not None and server is not None:
+        shown = f"{shown} ({server})"
+    return _clip(shown) if shown else None
+
+
+def _hosts(env: Any) -> str | None:
+    digest = _first(env, ("hosts", "sha256")) or _first(env, ("hosts", "error"))
+    if digest is None:
+        return None
+    lines = _texts(_dig(env, ("hosts", "target_lines")))
+    changed = _dig(env, ("hosts_after", "changed"))
+    parts = [f"/etc/hosts SHA-256 {digest}"]
+    if lines:
+        parts.append("lines naming the target: " + " | ".join(lines))
+    if isinstance(changed, bool):
+        parts.append("changed during the capture" if changed else "unchanged after the capture")
+    return _clip("; ".join(parts))
+
+
+def _clock(measured: Any) -> str | None:
+    """Each NTP server's offset (server − local, ms) and stratum, or its error."""
+    if not isinstance(measured, list):
+        return _text(measured)
+    parts = []
+    for item in measured[:MAX_FACT_ITEMS]:
+        server = _text(_dig(item, ("server",))) or "?"
+        offset = _dig(item, ("offset_ms",))
+        if isinstance(offset, int | float) and not isinstance(offset, bool):
+            stratum = _text(_dig(item, ("stratum",)))
+            parts.append(f"{server} {offset:+.1f} ms" + (f" stratum {stratum}" if stratum else ""))
+        else:
+            parts.append(f"{server} error: {_text(_dig(item, ('error',))) or '?'}")
+    return _clip("; ".join(parts)) if parts else None
+
+
+def _self_check(value: Any) -> str | None:
+    if isinstance(value, dict):
+        ok = value.get("ok", value.get("passed"))
+        verdict = ("passed" if ok else "failed") if isinstance(ok, bool) else None
+        rest = _text({k: v for k, v in value.items() if k not in ("ok", "passed")})
+        return _joined(verdict, rest, sep="; ")
+    if isinstance(value, bool):
+        return "passed" if value else "failed"
+    return _text(value)
+
+
+def _limits(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return _texts(value)
+    out = []
+    for item in value[:MAX_FACT_ITEMS]:
+        if isinstance(item, dict):
+            shown = _joined(item.get("name"), item.get("detail"), sep=": ")
+        else:
+            shown = _text(item)
+        if shown is not None:
+            out.append(shown)
+    return tuple(out)
+
+
+def _proxy(env: Any) -> str | None:
+    given = _first(env, ("browser", "proxy"), ("proxy_env", "recording_proxy"))
+    variables = _dig(env, ("proxy_env", "variables"))
+    clean = _dig(env, ("proxy_env", "clean"))
+    parts = []
+    if given is not None:
+        parts.append(f"browser proxy {given}")
+    if isinstance(variables, dict):
+        names = _text(variables) if variables else "none"
+        parts.append(f"proxy variables: {names}")
+    if isinstance(clean, bool):
+        parts.append("clean" if clean else "NOT clean")
+    runner = _first(env, ("proxy",))
+    if runner is not None:
+        parts.append(runner)
+    return _clip("; ".join(parts)) if parts else None
 
 
 def _steps(env: Any) -> tuple[StepFact, ...]:
@@ -555,32 +668,27 @@ def _steps(env: Any) -> tuple[StepFact, ...]:
         if not isinstance(step, dict):
             out.append(StepFact(number, _text(step), None, None, None))
             continue
-        action = _first(step, ("action",), ("step",), ("name",))
-        label = _first(step, ("label",), ("target",), ("describe",))
-        what = " ".join(p for p in (action, label) if p) or None
-        outcome = _first(step, ("error",), ("outcome",), ("status",), ("result",))
+        index = step.get("index")
+        shown_number = index if type(index) is int and 0 <= index < 10_000 else number
+        what = _joined(step.get("action"), step.get("label"), sep=" ")
         out.append(
             StepFact(
-                number,
+                shown_number,
                 what,
-                _first(step, ("started_at",), ("start",), ("started",)),
-                _first(step, ("ended_at",), ("end",), ("ended",), ("finished_at",)),
-                outcome,
+                _first(step, ("started",), ("started_at",)),
+                _first(step, ("ended",), ("ended_at",)),
+                _first(step, ("detail",), ("error",), ("status",)),
             )
         )
     return tuple(out)
 
 
 def _hops(main: Any) -> tuple[HopFact, ...]:
-    listed = next(
-        (
-            v
-            for v in (_dig(main, (k,)) for k in ("hops", "redirects", "chain", "redirect_chain"))
-            if isinstance(v, list)
-        ),
-        main if isinstance(main, list) else None,
-    )
-    if not isinstance(listed, list):
+    listed = main if isinstance(main, list) else None
+    for key in ("hops", "redirects", "chain", "redirect_chain"):
+        if listed is None and isinstance(_dig(main, (key,)), list):
+            listed = _dig(main, (key,))
+    if listed is None:
         return ()
     return tuple(
         HopFact(_first(hop, ("status",), ("status_code",)), _first(hop, ("url",)))
