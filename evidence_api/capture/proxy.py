@@ -80,6 +80,7 @@ _HOP_BY_HOP = frozenset(
         b"trailer",
         b"transfer-encoding",
         b"upgrade",
+        b"expect",
         b"content-length",
     }
 )
@@ -213,9 +214,12 @@ def _authority(host: str, port: int, scheme: str) -> str:
     return shown if port == default else f"{shown}:{port}"
 
 
-def _text_response(conn: h11.Connection, status: int, text: str) -> bytes:
+def _text_response(
+    conn: h11.Connection, status: int, text: str, *, head_only: bool = False
+) -> bytes:
+    """A complete text/plain answer (no body to a HEAD request: h11 enforces it)."""
     body = (text + "\n").encode("utf-8")
-    head = h11.Response(
+    start = h11.Response(
         status_code=status,
         headers=[
             (b"content-type", b"text/plain; charset=utf-8"),
@@ -223,13 +227,11 @@ def _text_response(conn: h11.Connection, status: int, text: str) -> bytes:
             (b"cache-control", b"no-store"),
         ],
     )
-    return b"".join(
-        (
-            conn.send(head) or b"",
-            conn.send(h11.Data(data=body)) or b"",
-            conn.send(h11.EndOfMessage()) or b"",
-        )
-    )
+    parts = [conn.send(start)]
+    if not head_only:
+        parts.append(conn.send(h11.Data(data=body)))
+    parts.append(conn.send(h11.EndOfMessage()))
+    return b"".join(part or b"" for part in parts)
 
 
 class RecordingProxy:
@@ -515,7 +517,10 @@ class RecordingProxy:
             self._admit(url, request)
             await self._forward(conn, writer, method, url, request, body, upstreams)
         except _RefusedError as refused:
-            await self._send(writer, _text_response(conn, refused.status, refused.reason))
+            answer = _text_response(
+                conn, refused.status, refused.reason, head_only=method == "HEAD"
+            )
+            await self._send(writer, answer)
 
     def _admit(self, url: str, request: h11.Request) -> None:
         """Count the request against the limits, or refuse it (429/501)."""
@@ -573,11 +578,14 @@ class RecordingProxy:
                     ),
                     CONNECT_SECONDS,
                 )
-            except ssl.SSLCertVerificationError as error:
+            except ssl.SSLError as error:
+                # the address answered but TLS failed (untrusted chain, wrong name, no
+                # common protocol): the origin is this address; its chain is still read
                 origin.connected = address
-                why = error.verify_message or str(error)
-                reason = f"TLS verification of {host} ({address}) failed: {why}"
+                why = getattr(error, "verify_message", None) or error.reason or str(error)
+                reason = f"TLS with {host} ({address}) failed: {why}"
                 await self._record_tls(origin, None, reason)
+                self._note(self._record.errors, url, reason)
                 raise _RefusedError(502, reason) from None
             except (OSError, TimeoutError) as error:
                 errors.append(f"{address}: {error or type(error).__name__}")
@@ -726,10 +734,14 @@ class RecordingProxy:
                 continue
             if isinstance(event, h11.Response):
                 exchange.head_end = fed - pending
+                # h11 re-frames the body for the browser: Content-Length passes unless
+                # Transfer-Encoding (which wins, RFC 9112 §6.3) came with it
+                chunked = any(name == b"transfer-encoding" for name, _ in event.headers)
                 headers = [
                     (name, value)
                     for name, value in event.headers.raw_items()
-                    if name.lower() not in _HOP_BY_HOP or name.lower() == b"content-length"
+                    if name.lower() not in _HOP_BY_HOP
+                    or (name.lower() == b"content-length" and not chunked)
                 ]
                 response = h11.Response(
                     status_code=event.status_code, headers=headers, reason=event.reason
