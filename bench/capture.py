@@ -49,9 +49,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench.common import Progress, Row, format_table, percentile
 from bench.ingest import support
-from bench.memory import SAMPLE_S, RssSampler
+from bench.memory import SAMPLE_S
 
 MiB = 1 << 20
 CHROMIUM = Path("/usr/bin/chromium")
@@ -274,20 +276,39 @@ def _ready_slowly(_: int) -> int:
 
 
 class TreePeak:
-    """The peak RSS of one process tree over a window, sampled every 50 ms."""
+    """The peak RSS of one process tree (the process and all its descendants) over a
+    window, sampled every 50 ms; a tree that exits meanwhile just stops adding samples."""
 
     def __init__(self, pid: int) -> None:
-        self.sampler = RssSampler(pid, SAMPLE_S)
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-peak", daemon=True)
+
+    def sample(self) -> int:
+        try:
+            root = psutil.Process(self.pid)
+            family = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0
+        total = 0
+        for proc in family:
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.sample())
+            self._stop.wait(SAMPLE_S)
 
     def __enter__(self) -> TreePeak:
-        self.sampler.__enter__()
+        self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.sampler.__exit__()
-
-    def peak(self) -> int:
-        return max((rss for _, rss in self.sampler.samples), default=0)
+        self._stop.set()
+        self._thread.join()
 
 
 def _check(done: Done, result: CaptureResult) -> None:
@@ -336,7 +357,7 @@ def _latency(
             if done.error is None:
                 result.seconds[line].append(done.seconds)
                 if line == "page":
-                    result.peak_rss.append(tree.peak())
+                    result.peak_rss.append(tree.peak)
         progress(
             f"capture: round {r + 1} of {result.settings.runs}: "
             + ", ".join(f"{m} {result.seconds[m][-1]:.2f} s" for m in MODES if result.seconds[m])
@@ -360,7 +381,7 @@ def _sampled_baseline(url: str, folder: Path) -> tuple[float, int]:
             tree = holder.get("tree")
             if tree is not None:
                 tree.__exit__()
-    return seconds, tree.peak() if tree is not None else 0
+    return seconds, tree.peak if tree is not None else 0
 
 
 def _throughput(
@@ -404,8 +425,7 @@ def run(settings: CaptureSettings, progress: Progress) -> CaptureResult:
         url = site.url("/listing")
         progress(f"capture: fixture site {site.base}; {result.chromium}")
         with worker_pool(1) as (pool, pids):
-            idle = RssSampler(pids[0])
-            result.idle_rss = idle.rss()
+            result.idle_rss = TreePeak(pids[0]).sample()
             # warm-up: one capture of each mode and one baseline, untimed
             for mode in MODES:
                 _check(pool.submit(worker_capture, work[mode]).result(CAPTURE_DEADLINE_S), result)
