@@ -39,6 +39,7 @@ from verifier.service.lookup import (
     matched_by,
     parse_query,
 )
+from verifier.service.static import replay_available, serve_replay
 from verifier.service.static import serve as serve_portal
 from verifier.service.verify import (
     MAX_REQUEST_BYTES,
@@ -234,6 +235,7 @@ def _add_info_routes(app: FastAPI, service: _Service) -> None:
             "lang_default": "zh",
             "max_package_bytes": cfg.max_package_bytes,
             "lookup": cfg.log_url is not None,
+            "replay": replay_available(),
         }
 
 
@@ -351,3 +353,16 @@ def _add_portal_routes(app: FastAPI, service: _Service) -> None:
     )
     def portal_static(path: str, request: Request) -> Response:
         return serve_portal(request, root, path)
+
+    @app.get(
+        "/verify/replay/{name:path}",
+        tags=["portal 门户"],
+        summary="ReplayWeb.page, to replay a capture's web archive offline 网页存档回放组件",
+        response_class=Response,
+        responses=problem_docs(404),
+    )
+    def portal_replay(name: str, request: Request) -> Response:
+        """`ui.js` and `sw.js` of the pinned npm `replaywebpage` (served from this service,
+        never a CDN); the bare folder is the replay frame's holding page until the replay's
+        service worker (scope `/verify/replay/`) answers in its place."""
+        return serve_replay(request, name)

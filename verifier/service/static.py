@@ -7,6 +7,14 @@ no framing), ``X-Content-Type-Options: nosniff`` and an exact media type
 (JavaScript modules as ``text/javascript``). A path is served only if it
 names a regular file inside the portal folder once every symlink is
 resolved; anything else is a 404.
+
+The replay of a capture's web archive (ReplayWeb.page, npm ``replaywebpage``, installed
+by ``make install`` into ``verifier/service/replay/``) is served under
+``/verify/replay/``: exactly its two built files, ``ui.js`` (the ``<replay-web-page>``
+element and its app) and ``sw.js`` (the service worker that reads the WACZ and answers
+the replayed page's requests from it), plus a one-line holding page for the moment
+before that worker answers. Their headers differ from the portal's only where the
+replay needs it, each reason at :data:`REPLAY_WORKER_CSP` and :data:`REPLAY_FRAME_CSP`.
 """
 
 from __future__ import annotations
@@ -60,6 +68,43 @@ MEDIA_TYPES = {
     ".map": "application/json",
     ".wasm": "application/wasm",
 }
+#: A service worker's Content-Security-Policy is the one its script is served with, and
+#: it governs every fetch the worker makes. ``connect-src 'self' blob:``: the worker reads
+#: the WACZ from the blob: URL the portal made of the verified package's bytes and may
+#: reach nothing but this service, so a replayed page can never load from the live web
+#: (the worker answers what it cannot find in the archive with a 404 of its own).
+#: ``'wasm-unsafe-eval'``: the worker hashes with WebAssembly (hash-wasm); no eval.
+REPLAY_WORKER_CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'wasm-unsafe-eval'",
+        "connect-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'none'",
+    )
+)
+#: The holding page the replay frame shows until the worker answers: the portal frames
+#: it, so ``frame-ancestors 'self'`` (the portal's own pages refuse every framing).
+REPLAY_FRAME_CSP = "; ".join(
+    (
+        "default-src 'none'",
+        "style-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'self'",
+    )
+)
+#: Portal pages the portal itself frames (same origin only): the replay frame's host page.
+FRAMEABLE = frozenset({"replay.html"})
+FRAMEABLE_CSP = CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+#: ReplayWeb.page's package, as ``npm ci`` installs it (verifier/service/replay/).
+REPLAY_PACKAGE = Path(__file__).resolve().parent / "replay" / "node_modules" / "replaywebpage"
+#: The only files of the package ever served.
+REPLAY_FILES = frozenset({"ui.js", "sw.js"})
+REPLAY_HOLDING_PAGE = (
+    "<!doctype html><html lang=zh-CN><meta charset=utf-8><title>回放 Replay</title>"
+    "<p>正在启动回放… Starting the replay…</p></html>"
+).encode()
 MAX_ASSET_BYTES = 16 * 2**20
 MAX_PATH_CHARS = 512
 
@@ -109,4 +154,36 @@ def asset_response(request: Request, asset: Asset) -> Response:
 
 
 def serve(request: Request, root: Path, relative: str) -> Response:
-    return asset_response(request, load_asset(resolve_asset(root, relative)))
+    response = asset_response(request, load_asset(resolve_asset(root, relative)))
+    if relative in FRAMEABLE:
+        response.headers["Content-Security-Policy"] = FRAMEABLE_CSP
+    return response
+
+
+def replay_available(package: Path = REPLAY_PACKAGE) -> bool:
+    """Whether ReplayWeb.page's files are installed (``make install``), for /v1/config."""
+    return all((package / name).is_file() for name in REPLAY_FILES)
+
+
+def serve_replay(request: Request, name: str, package: Path = REPLAY_PACKAGE) -> Response:
+    """``ui.js`` or ``sw.js`` of ReplayWeb.page, or the holding page for ``""``; 404 for
+    anything else, and for both files when the package is not installed."""
+    if name == "":
+        headers = {
+            **SECURITY_HEADERS,
+            "Content-Security-Policy": REPLAY_FRAME_CSP,
+            "Cache-Control": "no-store",
+        }
+        return Response(REPLAY_HOLDING_PAGE, media_type=MEDIA_TYPES[".html"], headers=headers)
+    if name not in REPLAY_FILES:
+        raise Problem(404, "no such replay file")
+    try:
+        asset = load_asset(resolve_asset(package, name))
+    except Problem as exc:
+        raise Problem(
+            404, f"the replay files are not installed here (make install): {name}"
+        ) from exc
+    response = asset_response(request, asset)
+    if name == "sw.js":
+        response.headers["Content-Security-Policy"] = REPLAY_WORKER_CSP
+    return response
