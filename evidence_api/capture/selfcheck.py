@@ -139,14 +139,14 @@ class SelfCheck:
     def record(self) -> dict[str, Any]:
         return {
             "url": CONTROL_URL,
-            "passed": self.passed,
-            "expected_digest": self.expected_digest,
-            "observed_digest": self.observed_digest,
+            "ok": self.passed,
+            "sha256": self.observed_digest,  #: the observed values' digest
+            "expected_sha256": self.expected_digest,
             "mismatches": dict(self.mismatches),
         }
 
     def reason(self) -> str:
-        """The failure reason (``self-check failed: text, box differ``)."""
+        """The failure reason (``self-check failed: text is "...", box is [0, 0]``)."""
         if self.passed:
             return "self-check passed"
         return "self-check failed: " + ", ".join(
