@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from evidence_api.capture import routes as captures
 from evidence_api.core.config import Settings, get_settings
 from evidence_api.core.deps import RuntimeDep
 from evidence_api.core.errors import ApiError
@@ -188,6 +189,7 @@ def create_app(
     # After the probes: a probe is matched before FastAPI builds the included routers'
     # routes (their models' validators), which the first request through them does.
     app.include_router(evidence.router)
+    app.include_router(captures.router)
     app.include_router(log.router)
     app.include_router(registry.router)
     app.include_router(takedown_routes.router)

@@ -175,7 +175,9 @@ def serve_worker(
     settings = get_settings()
     configure_logging(settings)
     sock = server.inherited_socket(listen_fd)
-    runtime = build_runtime(settings, **NO_TIMERS, connect_chain=settings.chain == "rpc")
+    timers = {name: off for name, off in NO_TIMERS.items() if name != "start_captures"}
+    # Its own captures run here (EVIDENCE_RUN_CAPTURES), as in the first process.
+    runtime = build_runtime(settings, **timers, connect_chain=settings.chain == "rpc")
     api = create_app(runtime=runtime, close_runtime=True)
     mount_verifier(api, runtime, api_base_url(host or settings.host, port or settings.port))
     try:
@@ -287,11 +289,30 @@ def _listening_server(config: Any) -> Any:
 
 
 @app.command("worker")
-def worker(loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO") -> None:
-    """Run a Celery worker for the seal, anchor and confirm tasks (EVIDENCE_BROKER_URL)."""
+def worker(
+    loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated queues to consume: celery (the background jobs), capture "
+            "(server-side captures; a host with Chromium)"
+        ),
+    ] = "celery",
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="tasks run at once; default EVIDENCE_CAPTURE_CONCURRENCY with the capture "
+            "queue, else 1",
+        ),
+    ] = None,
+) -> None:
+    """Run a Celery worker (EVIDENCE_BROKER_URL): the seal, anchor and confirm tasks, or
+    with --queues capture the server-side captures."""
     from evidence_api.worker import run_worker  # noqa: PLC0415 - only this command needs Celery
 
-    run_worker(get_settings(), loglevel=loglevel)
+    run_worker(get_settings(), loglevel=loglevel, queues=queues, concurrency=concurrency)
 
 
 @app.command("beat")

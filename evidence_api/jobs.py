@@ -1,5 +1,5 @@
 """The background jobs, declared once: sealing, anchoring, the overdue scan,
-webhook dispatch and the store's integrity passes.
+webhook dispatch, the store's integrity passes and the captures' sweep.
 
 Each :class:`Job` names its timer, the settings giving its interval and turning
 its in-process timer on, and its steps. The same declaration runs two ways:
@@ -79,6 +79,18 @@ def _webhooks(runtime: Runtime) -> Running:
     return Running([dispatcher.tick], stop=dispatcher.stop)
 
 
+def _captures(runtime: Runtime) -> Running:
+    """Embedded (``run_captures``): this process's capture threads, and their sweep (at
+    start: what the last process left). On Celery: beat's sweep, sending again to the
+    ``capture`` queue what a lost message left queued."""
+    from evidence_api.capture import dispatch  # noqa: PLC0415
+
+    if runtime.settings.run_captures:
+        local = dispatch.start_embedded(runtime)
+        return Running([local.sweep], stop=local.stop, at_once=True)
+    return Running([lambda: dispatch.sweep_to_celery(runtime)])
+
+
 def _integrity_checker(runtime: Runtime) -> Any:
     from evidence_api.integrity.service import Holdings, IntegrityChecker  # noqa: PLC0415
 
@@ -121,6 +133,13 @@ JOBS: tuple[Job, ...] = (
         tasks=(("webhook-dispatch", "evidence.webhook_dispatch"),),
     ),
     Job("integrity", "integrity_interval", "run_integrity", _integrity, off=_integrity_off),
+    Job(
+        "captures",
+        "capture_sweep_interval",
+        "run_captures",
+        _captures,
+        tasks=(("capture-sweep", "evidence.capture_sweep"),),
+    ),
 )
 
 

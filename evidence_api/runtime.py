@@ -50,13 +50,14 @@ def build_store(settings: Settings) -> ObjectStore:
 
 
 #: ``build_runtime`` options for a process that runs none of the in-process timers
-#: (sealer, anchorer, takedown supervision): an admin command, a Celery worker, a
+#: (sealer, anchorer, takedown supervision, captures): an admin command, a Celery worker, a
 #: benchmark's writer. Those timers then run elsewhere, or not at all.
 NO_TIMERS: dict[str, bool] = {
     "start_sealer": False,
     "start_anchorer": False,
     "start_supervisor": False,
     "start_integrity": False,
+    "start_captures": False,
 }
 
 
@@ -103,6 +104,7 @@ def build_runtime(
     init: bool = False,
     start_integrity: bool | None = None,
     bind_later: bool = False,
+    start_captures: bool | None = None,
 ) -> Runtime:
     """Check the settings, migrate the database, open the store, load the key,
     connect the chain; start the background jobs' in-process timers if asked.
@@ -138,6 +140,7 @@ def build_runtime(
             "run_anchorer": start_anchorer,
             "run_supervisor": start_supervisor,
             "run_integrity": start_integrity,
+            "run_captures": start_captures,
         }
         if connect_chain and settings.chain != "none" and bind_later:
             from evidence_api.core.chain_setup import ChainBinding, plan_chain  # noqa: PLC0415
