@@ -372,8 +372,9 @@ def flatten(record: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _error_text(exc: BaseException) -> str:
-    detail = str(exc) or type(exc).__name__
-    return clip(f"{type(exc).__name__}: {detail}" if str(exc) else detail, MAX_TEXT)
+    """``OSError: [Errno 101] Network is unreachable``; the class alone when it says nothing."""
+    detail = str(exc)
+    return clip(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__, MAX_TEXT)
 
 
 def run_bounded(
@@ -399,9 +400,13 @@ def run_bounded(
     ]
     deadline = time.monotonic() + seconds
     for thread in threads:
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no thread to be had: recorded like any failure
+            results[thread.name.removeprefix("capture-env-")] = {"error": _error_text(exc)}
     for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.ident is not None:
+            thread.join(max(0.0, deadline - time.monotonic()))
     with lock:
         done = dict(results)
     late = {"error": f"no answer within {seconds:g} s", "status": "unreachable"}
@@ -465,10 +470,13 @@ def egress_ip(url: str) -> dict[str, Any]:
                 headers={"Accept": "text/plain", "Accept-Encoding": "identity"},
             )
             response = conn.getresponse()
-            body = b""
-            while len(body) <= ECHO_MAX_BYTES and time.monotonic() < deadline:
-                chunk = response.read(ECHO_MAX_BYTES + 1 - len(body))
+            body, ended = b"", False
+            while len(body) <= ECHO_MAX_BYTES and (left := deadline - time.monotonic()) > 0:
+                if conn.sock is not None:  # a slow drip cannot stretch the 5 s
+                    conn.sock.settimeout(left)
+                chunk = response.read1(ECHO_MAX_BYTES + 1 - len(body))
                 if not chunk:
+                    ended = True
                     break
                 body += chunk
         finally:
@@ -480,6 +488,8 @@ def egress_ip(url: str) -> dict[str, Any]:
         return {**entry, "error": f"HTTP {response.status}"}
     if len(body) > ECHO_MAX_BYTES:
         return {**entry, "error": f"answer longer than {ECHO_MAX_BYTES} bytes"}
+    if not ended:  # cut at the deadline: a prefix of an address may parse as another one
+        return {**entry, "error": f"no complete answer within {ECHO_SECONDS:g} s"}
     text = body.decode("ascii", errors="replace").strip()
     try:
         return {**entry, "ip": str(ipaddress.ip_address(text))}

@@ -124,12 +124,22 @@ def dns_answer(addresses: dict[str, str]) -> Callable[[bytes], bytes]:
 
 class EchoHandler(http.server.BaseHTTPRequestHandler):
     """``/ip``: 203.0.113.9; ``/long``: 200 bytes; ``/text``: not an IP; ``/stall``: headers,
-    then nothing until the test ends."""
+    then nothing until the test ends; ``/drip``: an address, one byte a second."""
 
     release: threading.Event
 
     def do_GET(self) -> None:
         bodies = {"/ip": b"203.0.113.9\n", "/long": b"1" * 200, "/text": b"hello"}
+        if self.path == "/drip":  # a whole address, one byte a second
+            self.send_response(200)
+            self.send_header("Content-Length", "12")
+            self.end_headers()
+            for byte in b"203.0.113.9\n":
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                if self.release.wait(1.0):
+                    return
+            return
         if self.path == "/stall":
             self.send_response(200)
             self.send_header("Content-Length", "12")
@@ -359,3 +369,13 @@ def test_echo_that_stalls_is_cut_at_its_deadline() -> None:
     assert "ip" not in found
     assert "error" in found
     assert elapsed < env.ECHO_SECONDS + 5
+
+
+def test_echo_that_drips_is_cut_at_its_deadline_not_read_as_a_prefix() -> None:
+    with echo_server() as echo:
+        started = time.monotonic()
+        found = env.egress_ip(echo + "/drip")
+        elapsed = time.monotonic() - started
+    assert "ip" not in found
+    assert found["error"] == f"no complete answer within {env.ECHO_SECONDS:g} s"
+    assert elapsed < env.ECHO_SECONDS + 3
