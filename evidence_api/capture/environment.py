@@ -33,7 +33,8 @@ longer ones cut with ``…``; control characters become spaces). One line per ke
 what it means, an example. The docs copy this table.
 
 ``schema`` — layout version of environment.json and of this table; e.g. ``1``
-``recorded_by`` — who wrote the record: always ``server`` (uploads have none); e.g. ``server``
+``recorded_by`` — who wrote the record: always ``server`` here (intake marks an officer's
+    upload ``officer``); e.g. ``server``
 ``capture_id`` — the capture's id; e.g. ``cap_8f3a…``
 ``target_host`` — the URL's host as resolvers see it (lower case, IDNA); e.g. ``shop.example.cn``
 ``host_id`` — capture host id: the setting ``host_id``; else the first 16 hex digits of
@@ -113,10 +114,37 @@ what it means, an example. The docs copy this table.
     top-level members of environment.json), comma-separated;
     e.g. ``main_document,proxy,selfcheck,tls``
 
-**environment.json** holds the same facts in full and structured (every server, query,
-step and limit; see :meth:`EnvironmentRecorder.record`), plus the runner's values as
-top-level members named by ``runner_keys``. Its own digest is in the manifest's file list,
-not here.
+**environment.json** holds the same facts in full and structured, plus the runner's values
+as top-level members named by ``runner_keys``; its own digest is in the manifest's file
+list. Its members (times RFC 3339 UTC; a failed part carries ``error`` instead of values):
+
+* ``schema``, ``recorded_by``, ``capture_id``, ``url``, ``target_host``, ``started_at``,
+  ``browser_started_at``, ``ended_at``: as in the table;
+* ``host``: ``id``, ``id_source``, ``hostname``; ``os``: ``platform``, ``pretty_name``,
+  ``kernel`` {``system``, ``release``, ``version``, ``machine``}; ``software``: ``python``,
+  ``evidence_anchor``, ``playwright``, ``dnspython``, ``ntplib`` (installed versions);
+* ``browser``: ``chromium``, ``playwright``, ``launch_args`` (list, at most 128),
+  ``launch_args_dropped``, ``proxy``; null until the runner reports the browser;
+* ``proxy_env``: ``variables`` {name as written: value}, ``recording_proxy``, ``clean``;
+* ``hosts``: ``path``, ``sha256``, ``bytes``, ``cut`` (longer than 1 MiB: digest of the
+  first MiB), ``target_lines``; ``hosts_after``: ``sha256``, ``changed``;
+* ``resolver``: ``path``, ``sha256``, ``cut``, ``lines``;
+* ``dns``: ``target``; ``system`` {``status``, ``a``, ``aaaa``, ``error``?}; ``second``
+  {``status``, ``a``, ``aaaa``, ``server``, ``queries`` [{``type``, ``status``,
+  ``addresses``, ``rcode``? ``error``?}], ``error``?}; ``agree`` (statuses: ``answered``,
+  ``empty``, ``error``, ``unreachable``, ``not-asked``, ``not-a-name``);
+* ``egress``: ``url``, then ``ip`` and ``http_status``, or ``error``; without an echo URL,
+  ``status`` is ``not-asked``;
+* ``clock``: ``servers``; ``before`` and ``after``: one entry per server, {``server``,
+  ``offset_ms`` (server − local), ``delay_ms`` (round trip), ``stratum``,
+  ``measured_at``} or {``server``, ``error``};
+* ``steps``: [{``index``, ``action``, ``label``, ``started``, ``ended``, ``detail``?}] as
+  the runner measured them (at most 256; ``steps_dropped`` counts the rest);
+* ``limits_hit``: [{``name``, ``detail``, ``at``}] (at most 64);
+* ``warnings``: texts (at most 100; ``warnings_dropped`` counts the rest);
+* ``errors``: [{``part``, ``error``}]: a local read that failed unexpectedly;
+* ``runner_keys`` and the runner's members (``selfcheck``, ``tls``, ``proxy``,
+  ``main_document``, ``device``, ...): what the runner set, as it set them.
 """
 
 from __future__ import annotations
