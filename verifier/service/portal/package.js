@@ -10,7 +10,8 @@ import { sha256, sm3Hex } from "./hashes.js";
 import { canonicalJson, isObject, parseJson } from "./json.js";
 import { parseVerifierKey } from "./note.js";
 import { digestChunks } from "./verify.js";
-import { LIMITS, PackageError, SMALL_MEMBERS, memberChunks, openZip, readSmall, show } from "./zip.js";
+import { WACZ, isCapture, waczVerdict } from "./wacz.js";
+import { LIMITS, PackageError, SMALL_MEMBERS, memberChunks, memberDataStart, openZip, readSmall, show } from "./zip.js";
 
 export const PACKAGE_FORMAT_V1 = "evidence-package/v1";
 const REQUIRED = ["package.json", "manifest.json", "proof.json"];
@@ -150,7 +151,10 @@ function checkFileSet(members, bundle) {
 
 /**
  * Read and check a package ZIP (a Blob). Returns {bundle, files (digests, manifest order),
- * logKeyText, chain, source}; throws PackageError (a FormatError) with a one-line reason.
+ * logKeyText, chain, source, wacz}; throws PackageError (a FormatError) with a one-line reason.
+ * For a server capture (wacz.js isCapture), `wacz` is archive.wacz as a Blob and its file
+ * digest carries `wacz`: checkWacz's result, or the WaczError that refused it (tier 1 reads
+ * it); otherwise `wacz` is null.
  * `onProgress(done, total)` follows the hashing of the evidence files.
  */
 export async function readPackage(blob, { limits = LIMITS, onProgress = () => {} } = {}) {
@@ -176,18 +180,23 @@ export async function readPackage(blob, { limits = LIMITS, onProgress = () => {}
   }
   checkFileSet(members, bundle);
   const total = bundle.manifest.files.reduce((n, f) => n + Number(f.size), 0);
+  const capture = isCapture(bundle.manifest);
   let before = 0;
   const files = [];
+  let wacz = null;
   for (const listed of bundle.manifest.files) {
     const m = members.get(`files/${listed.name}`);
     const want = Number(listed.size);
     if (m.size !== want) {
       fail("PackageMismatchError", `${show(m.name)} declares ${m.size} bytes, the manifest ${want}`);
     }
+    // A capture's WACZ is kept (as a Blob) for its own check and for the replay: a stored
+    // member is a slice of the package itself, a deflated one the chunks as they inflate.
+    const keep = capture && listed.name === WACZ ? [] : null;
     const got = await digestChunks(
       listed.name,
       want,
-      memberChunks(zip, m),
+      keep === null ? memberChunks(zip, m) : collect(memberChunks(zip, m), m.method === 0 ? null : keep),
       (done) => onProgress(before + done, total),
       { preallocate: false },
     );
@@ -198,9 +207,22 @@ export async function readPackage(blob, { limits = LIMITS, onProgress = () => {}
       if (have !== wanted) fail("PackageMismatchError", `${show(m.name)} ${label} ${have} differs from the manifest's ${wanted}`);
     }
     before += want;
+    if (keep !== null) {
+      const start = m.method === 0 ? await memberDataStart(zip, m) : 0;
+      wacz = m.method === 0 ? blob.slice(start, start + want, "application/wacz") : new Blob(keep, { type: "application/wacz" });
+      got.wacz = await waczVerdict(wacz, limits);
+    }
     files.push(got);
   }
-  return { bundle, files, logKeyText, chain, source: "zip" };
+  return { bundle, files, logKeyText, chain, source: "zip", wacz };
+}
+
+/** The chunks of `chunks`, each also pushed onto `into` (unless it is null). */
+async function* collect(chunks, into) {
+  for await (const chunk of chunks) {
+    if (into !== null) into.push(chunk);
+    yield chunk;
+  }
 }
 
 /** True if the first bytes start a ZIP archive (a package is told apart by content). */

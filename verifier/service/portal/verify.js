@@ -4,7 +4,8 @@
 // is a function the caller supplies (the portal asks the verification service).
 //
 // Every tier is reported, never just "OK":
-//   1 files       each file's bytes hash to the manifest's SHA-256 and SM3;
+//   1 files       each file's bytes hash to the manifest's SHA-256 and SM3 (and a server
+//                 capture's archive.wacz agrees with its own datapackage.json: wacz.js);
 //   2 manifest    the manifest's digests are the entry's;
 //   3 inclusion   the entry's leaf is in the checkpoint's tree (RFC 9162);
 //   4 checkpoint  signed by the trusted log key (C2SP signed note, Ed25519);
@@ -16,6 +17,7 @@ import { Sha256, Sm3, sha256 } from "./hashes.js";
 import { canonicalJson } from "./json.js";
 import { leafHash, verifyInclusion } from "./merkle.js";
 import { openCheckpoint, openReceipt, parseSignedCheckpoint } from "./note.js";
+import { WACZ, isCapture } from "./wacz.js";
 
 export * from "./bytes.js";
 export { Sha256, Sm3, sha256, sm3Hex } from "./hashes.js";
@@ -24,6 +26,7 @@ export { inclusionProofLength, leafHash, nodeHash, rootFromInclusionProof, verif
 export { openCheckpoint, parseNote, parseSignedCheckpoint, parseVerifierKey } from "./note.js";
 export { FORMAT_V1, MAX_BUNDLE_BYTES, bundleFromObj, loadBundle } from "./bundle.js";
 export { PackageError } from "./zip.js";
+export { WaczError, checkWacz, isCapture, waczVerdict } from "./wacz.js";
 
 export const VERIFIED = "verified";
 export const FAILED = "failed";
@@ -132,6 +135,8 @@ function tierFiles(bundle, files) {
   }
   const byName = new Map(listedFiles.map((f) => [f.name, f]));
   const matched = new Set();
+  const capture = isCapture(bundle.manifest);
+  let wacz;
   for (const given of files) {
     // By name first; a renamed copy is matched by content among unmatched files.
     const listed =
@@ -152,13 +157,26 @@ function tierFiles(bundle, files) {
       }
     }
     matched.add(listed.name);
+    if (capture && listed.name === WACZ) wacz = given.wacz;
   }
+  // A server capture's WACZ must also agree with its own datapackage.json (wacz.js).
+  if (wacz instanceof Error) return tier(1, FAILED, `${WACZ}: ${wacz.message}`);
   const missing = [...byName.keys()].filter((n) => !matched.has(n)).sort();
   if (missing.length) {
     return tier(
       1,
       NOT_CHECKED,
       `${matched.size} of ${byName.size} files match; not given: ${missing.slice(0, 5).join(", ")}`,
+    );
+  }
+  if (capture && byName.has(WACZ)) {
+    if (!wacz) {
+      return tier(1, NOT_CHECKED, `all ${matched.size} files match SHA-256 and SM3; ${WACZ}'s own digests were not checked`);
+    }
+    return tier(
+      1,
+      VERIFIED,
+      `all ${matched.size} files match SHA-256 and SM3; ${WACZ}: datapackage.json and its ${wacz.resources.length} resources hold`,
     );
   }
   return tier(1, VERIFIED, `all ${matched.size} files match SHA-256 and SM3`);
@@ -246,7 +264,8 @@ async function tierSignature(bundle, leaf, logKeys) {
 
 /**
  * Run every tier on a loaded bundle (see loadBundle). Options:
- *   files        digests from digestBytes/digestBlob (may be empty);
+ *   files        digests from digestBytes/digestBlob (may be empty); a capture's
+ *                archive.wacz digest carries `wacz`, waczVerdict's result;
  *   logKeys      trusted keys from parseVerifierKey (the service's /v1/config);
  *   anchorCheck  async (bundle) => {status, detail, facts?}, or null (tier 5 not checked);
  *   through      tiers above it are reported as skipped (default 5).
