@@ -38,7 +38,8 @@ Hostile pages (each a limit the capture must hold):
 
 * ``/loop?n`` — endless redirects: 302 to ``/loop?n+1`` forever.
 * ``/huge`` — a 200 MB response (``application/octet-stream``), generated in 1 MiB chunks;
-  ``/huge-page`` is an HTML page that embeds it as an image. The client may hang up midway.
+  ``/huge-page`` is an HTML page that embeds it as an image; ``/huge-html`` is a 200 MB
+  HTML document itself (paragraphs of filler). The client may hang up midway.
 * ``/busy`` — endless JavaScript: the page paints (``忙碌页面``), then after ``load`` runs
   ``while (true) {}``.
 * ``/alert``, ``/confirm``, ``/beforeunload`` — dialogs: an ``alert`` and a ``confirm`` on
@@ -373,6 +374,26 @@ def _huge_chunks(total: int) -> Iterator[bytes]:
         yield piece
 
 
+def _huge_html_chunks(total: int) -> Iterator[bytes]:
+    head = _page("大页面", "<h1>大页面</h1>").split("</body>")[0].encode()
+    filler = ("<p>填充内容 filler</p>\n" * 40_000).encode()
+    yield head
+    sent = len(head)
+    while sent < total:
+        piece = filler[: min(len(filler), total - sent)]
+        sent += len(piece)
+        yield piece
+
+
+def huge_html(request: SiteRequest) -> Response:
+    """A 200 MB HTML document (the browser renders it as it streams), generated as sent."""
+    return Response(
+        200,
+        {"Content-Type": "text/html; charset=utf-8", "Content-Length": str(HUGE_BYTES)},
+        _huge_html_chunks(HUGE_BYTES),
+    )
+
+
 def huge(request: SiteRequest) -> Response:
     """200 MB, generated as it is sent (the server never holds it)."""
     return Response(
@@ -503,6 +524,7 @@ PAGES: dict[str, Handler] = {
     "/item": lambda r: _html(ITEM),
     "/loop": loop,
     "/huge": huge,
+    "/huge-html": huge_html,
     "/huge-page": lambda r: _html(_page("大文件", '<h1>大文件</h1><img src="/huge" alt="200 MB">')),
     "/busy": lambda r: _html(BUSY),
     "/alert": lambda r: _html(ALERT),

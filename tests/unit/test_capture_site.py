@@ -156,3 +156,13 @@ def test_hostile_scripts() -> None:
     assert "beforeunload" in text(get("/beforeunload"))
     assert "download" in text(get("/download"))
     assert get("/attachment").headers["Content-Disposition"].startswith("attachment")
+
+
+def test_huge_html_is_a_streamed_html_document_of_exactly_200_mb() -> None:
+    response = get("/huge-html")
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert response.headers["Content-Length"] == str(site.HUGE_BYTES)
+    assert not isinstance(response.body, bytes | bytearray)
+    first = next(iter(response.body))
+    assert first.startswith(b"<!DOCTYPE html>") and "大页面".encode() in first
+    assert sum(len(c) for c in site._huge_html_chunks(3 * 2**20 + 5)) == 3 * 2**20 + 5
