@@ -39,7 +39,9 @@ import socket
 import ssl
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -66,6 +68,8 @@ MAX_NOTES = 1000
 CONNECT_SECONDS = 10.0
 #: Seconds an idle browser connection is kept.
 IDLE_SECONDS = 120.0
+#: Most finished exchanges waiting for the WARC writer before new ones wait for it.
+MAX_PENDING_WRITES = 16
 _CHUNK = 64 * 1024
 _SPOOL_IN_MEMORY = 1024 * 1024
 
@@ -214,6 +218,17 @@ def _authority(host: str, port: int, scheme: str) -> str:
     return shown if port == default else f"{shown}:{port}"
 
 
+def _origin_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an absolute http(s) URL."""
+    parts = urlsplit(url)
+    default = 443 if parts.scheme == "https" else 80
+    try:
+        port = parts.port or default
+    except ValueError:
+        port = default
+    return parts.scheme, normalize_host(parts.hostname or ""), port
+
+
 def _text_response(
     conn: h11.Connection, status: int, text: str, *, head_only: bool = False
 ) -> bytes:
@@ -252,6 +267,7 @@ class RecordingProxy:
         self._warc_path = warc_path
         self._capture_id = capture_id
         self._local_pages = dict(local_pages)
+        self._local_origins = {_origin_of(url) for url in self._local_pages}
         self._ca = MintingCA(capture_id)
         self._upstream_ssl = ssl.create_default_context()
         if upstream_ca is not None:
@@ -266,6 +282,9 @@ class RecordingProxy:
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self._warc: WarcFile | None = None
+        self._writes: ThreadPoolExecutor | None = None
+        self._pending: deque[Future[None]] = deque()
+        self._warc_failure: str | None = None
         self._stopped = False
 
     # -- public surface ------------------------------------------------------------------
@@ -286,6 +305,7 @@ class RecordingProxy:
         if self._thread is not None:
             raise RuntimeError("RecordingProxy.start() called twice")
         self._warc = WarcFile(self._warc_path, capture_id=self._capture_id)
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-warc")
         loop = asyncio.new_event_loop()
         self._loop = loop
         ready: asyncio.Future[int] = loop.create_future()
@@ -337,9 +357,13 @@ class RecordingProxy:
                 future.result(timeout=30)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=30)
+        if self._writes is not None:
+            self._writes.shutdown(wait=True)
         if self._warc is not None:
             self._warc.close()
             self._record.warc_records = list(self._warc.entries)
+        if self._warc_failure is not None:
+            raise CaptureError(f"the WARC could not be written: {self._warc_failure}")
         return self._record
 
     # -- bookkeeping -----------------------------------------------------------------------
@@ -513,6 +537,11 @@ class RecordingProxy:
                 await self._send(writer, conn.send(h11.Data(data=content)))
             await self._send(writer, conn.send(h11.EndOfMessage()))
             return
+        if _origin_of(url) in self._local_origins:
+            # another path of a local host (e.g. its favicon): never resolved or recorded
+            answer = _text_response(conn, 404, "not found", head_only=method == "HEAD")
+            await self._send(writer, answer)
+            return
         try:
             self._admit(url, request)
             await self._forward(conn, writer, method, url, request, body, upstreams)
@@ -668,19 +697,20 @@ class RecordingProxy:
                 )
             )
             exchange = _Exchange(self._warc_date())
-            with tempfile.SpooledTemporaryFile(_SPOOL_IN_MEMORY) as spool:
-                try:
-                    upstream.writer.write(sent)
-                    await upstream.writer.drain()
-                    clean = await self._relay(conn, writer, upstream, url, spool, exchange)
-                except _StaleError:
-                    upstream.close()
-                    continue  # a kept-alive connection the origin had closed: once more, fresh
-                except BaseException:
-                    upstream.close()
-                    raise
-                finally:
-                    self._write_exchange(url, upstream.address, sent, spool, exchange)
+            spool = tempfile.SpooledTemporaryFile(_SPOOL_IN_MEMORY)  # noqa: SIM115 - handed on
+            try:
+                upstream.writer.write(sent)
+                await upstream.writer.drain()
+                clean = await self._relay(conn, writer, upstream, url, spool, exchange)
+            except _StaleError:
+                upstream.close()
+                continue  # a kept-alive connection the origin had closed: once more, fresh
+            except BaseException:
+                upstream.close()
+                raise
+            finally:
+                self._queue_exchange(url, upstream.address, sent, spool, exchange)
+            await self._writes_drained()
             if (
                 clean
                 and upstream.conn.our_state is h11.DONE
@@ -807,13 +837,39 @@ class RecordingProxy:
 
         return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
+    def _queue_exchange(
+        self, url: str, address: str, sent: bytes, spool: IO[bytes], exchange: _Exchange
+    ) -> None:
+        """Hand the exchange to the WARC writer thread (gzip is slow: not on the loop), which
+        closes the spool; records keep the order exchanges ended in."""
+        if self._warc is None or self._writes is None or exchange.head_end <= exchange.start:
+            spool.close()
+            return
+
+        def write() -> None:
+            try:
+                self._write_exchange(url, address, sent, spool, exchange)
+            except Exception as error:
+                if self._warc_failure is None:
+                    self._warc_failure = f"{url[:200]}: {type(error).__name__}: {error}"
+            finally:
+                spool.close()
+
+        self._pending.append(self._writes.submit(write))
+
+    async def _writes_drained(self) -> None:
+        """Backpressure: wait while more than MAX_PENDING_WRITES exchanges await the writer."""
+        while len(self._pending) > MAX_PENDING_WRITES:
+            await asyncio.wrap_future(self._pending.popleft())
+        while self._pending and self._pending[0].done():
+            self._pending.popleft()
+
     def _write_exchange(
         self, url: str, address: str, sent: bytes, spool: IO[bytes], exchange: _Exchange
     ) -> None:
-        """Append the response (if its head arrived) and the request records."""
+        """Append the response and the request records (in the writer thread)."""
         warc = self._warc
-        if warc is None or exchange.head_end <= exchange.start:
-            return
+        assert warc is not None
         response_id, request_id = record_id(), record_id()
         common = {"WARC-Date": exchange.date, "WARC-IP-Address": address}
         response_headers = {

@@ -442,8 +442,10 @@ def test_local_pages_are_served_and_not_recorded(tmp_path: Path) -> None:
     with recording(tmp_path, local_pages=pages) as run:
         answer = run.client.get(SELF_CHECK)
         head = run.client.head(SELF_CHECK)
+        other = run.client.get(SELF_CHECK + "favicon.ico")  # same host, not a local page
     assert answer.status_code == 200 and answer.text == "<p>自检</p>"
     assert head.status_code == 200 and head.content == b""
+    assert other.status_code == 404  # answered locally: never resolved, not a refusal
     assert run.record.requests == 0 and run.record.origins == {} and run.record.refused == []
     assert [r["type"] for r in warc_records(tmp_path / "capture.warc.gz")] == ["warcinfo"]
 
