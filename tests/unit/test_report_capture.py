@@ -145,9 +145,9 @@ def test_report_draws_the_screenshot_thumbnail_scaled_to_fit() -> None:
     assert len(images) == 1
     (image,) = images
     width, height = ce.SHOT_SIZE
-    # scaled to the thumbnail box (400 x 920 px at 2 px per point), aspect kept
-    assert image["height"] == 920
-    assert image["width"] == round(width * 920 / height)
+    # scaled to the thumbnail box (400 x 800 px at 2 px per point), aspect kept
+    assert image["height"] == 800
+    assert image["width"] == round(width * 800 / height)
     assert "缩略图按比例缩小" in text_of(rendered("zh"))
 
 

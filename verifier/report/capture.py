@@ -16,12 +16,25 @@ import zlib
 from collections.abc import Sequence
 
 from reportlab.lib.utils import ImageReader  # type: ignore[import-untyped]
-from reportlab.platypus import Flowable, Image  # type: ignore[import-untyped]
+from reportlab.platypus import (  # type: ignore[import-untyped]
+    Flowable,
+    Image,
+    KeepTogether,
+    Table,
+    TableStyle,
+)
 
 from verifier.capture import CaptureFacts, CertificateFact, capture_facts, file_contents
 from verifier.report.model import ReportInput
 from verifier.report.sections import heading
-from verifier.report.style import CONTENT_WIDTH, Styles, grid_table, kv_table, recorded_time
+from verifier.report.style import (
+    CONTENT_WIDTH,
+    GRID,
+    Styles,
+    grid_table,
+    kv_table,
+    recorded_time,
+)
 from verifier.report.text import Lang, label
 
 #: The largest screenshot drawn as a thumbnail (the capture cuts pages at 20,000 CSS px);
@@ -31,7 +44,7 @@ MAX_SHOT_WIDTH = 10_000
 MAX_SHOT_PIXELS = 40_000_000
 #: The thumbnail's box on the page (points), and its pixels per point.
 THUMB_WIDTH = 200.0
-THUMB_HEIGHT = 460.0
+THUMB_HEIGHT = 400.0
 THUMB_DENSITY = 2
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MODES = {1: 0, 3: 2}  # bytes per pixel -> PNG colour type (grey, RGB)
@@ -59,7 +72,7 @@ def section(data: ReportInput, s: Styles) -> list[Flowable]:
     out += _steps(facts, s, lang)
     out += _redirects(facts, s, lang)
     out += _certificates(facts, s, lang)
-    out.append(kv_table(s, _environment_rows(facts, s, lang)))
+    out += [_subheading(s, "cap_environment", lang), kv_table(s, _environment_rows(facts, s, lang))]
     out += _thumbnail(facts, s, lang)
     if facts.missing:
         names = ", ".join(facts.missing)
@@ -107,7 +120,7 @@ def _steps(facts: CaptureFacts, s: Styles, lang: Lang) -> list[Flowable]:
         return [head, s.text(label("not_recorded", lang), 8.5)]
     rows: list[list[object]] = [
         [s.text(label(k, lang), 8) for k in ("file_no", "cap_action", "cap_start", "cap_end")]
-        + [s.text(label("result", lang), 8)]
+        + [s.text(label("detail", lang), 8)]
     ]
     for step in facts.steps:
         rows.append(
@@ -116,7 +129,7 @@ def _steps(facts: CaptureFacts, s: Styles, lang: Lang) -> list[Flowable]:
                 s.text(_value(step.action, lang), 8),
                 s.text(_time(step.started_at, lang), 7.5),
                 s.text(_time(step.ended_at, lang), 7.5),
-                s.text(_value(step.outcome, lang), 8),
+                s.text(step.outcome or "—", 8),
             ]
         )
     widths = (26, 130, 110, 110, CONTENT_WIDTH - 376)
@@ -274,8 +287,19 @@ def _thumbnail(facts: CaptureFacts, s: Styles, lang: Lang) -> list[Flowable]:
         png, width, height = thumbnail_png(facts.screenshot)
     except ThumbnailError as exc:
         return [head, s.text(f"{label('cap_no_thumbnail', lang)}: {exc}", 8.5)]
-    image = Image(
-        io.BytesIO(png), width=width / THUMB_DENSITY, height=height / THUMB_DENSITY, hAlign="LEFT"
+    image = Image(io.BytesIO(png), width=width / THUMB_DENSITY, height=height / THUMB_DENSITY)
+    # A ruled frame: a white page would otherwise have no visible edge on white paper.
+    framed = Table([[image]], hAlign="LEFT")
+    framed.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 0.5, GRID),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                ("TOPPADDING", (0, 0), (-1, -1), 0),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+            ]
+        )
     )
     note = s.text(label("cap_thumbnail_note", lang), 7.5, spaceBefore=2)
-    return [head, image, note]
+    return [KeepTogether([head, framed, note])]

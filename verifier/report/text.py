@@ -171,6 +171,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "cap_fingerprint": ("证书 SHA-256 指纹", "SHA-256 fingerprint"),
     "cap_chain": ("证书链长度（文件）", "Chain length (file)"),
     "cap_cert_unreadable": ("无法读取", "Unreadable"),
+    "cap_environment": ("取证环境", "Capture environment"),
     "cap_dns_system": ("域名解析（系统解析器）", "DNS answers (system resolver)"),
     "cap_dns_second": ("域名解析（第二解析器）", "DNS answers (second resolver)"),
     "cap_dns_agree": ("两次解析是否一致", "Resolvers agree"),
