@@ -237,6 +237,9 @@ class Watchdog:
     def __init__(self, seconds: float) -> None:
         self.deadline = time.monotonic() + seconds
         self.fired = False
+        #: fired because the capture's time was up (not while closing the browser)
+        self.timed_out = False
+        self._closing = False
         self._pid: int | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -253,8 +256,10 @@ class Watchdog:
                 _kill_group(pid)
 
     def expire_in(self, seconds: float) -> None:
-        """Bring the deadline forward (closing the browser gets :data:`CLOSE_SECONDS`)."""
-        self.deadline = min(self.deadline, time.monotonic() + seconds)
+        """Bring the deadline forward: the browser is closing and gets ``seconds``."""
+        with self._lock:
+            self._closing = True
+            self.deadline = min(self.deadline, time.monotonic() + seconds)
 
     def cancel(self) -> None:
         self._stop.set()
@@ -265,6 +270,7 @@ class Watchdog:
             if self.remaining() <= 0:
                 with self._lock:
                     self.fired = True
+                    self.timed_out = not self._closing
                     if self._pid is not None:
                         _kill_group(self._pid)
                 return
@@ -436,13 +442,13 @@ def _in_browser(run: _Run, proxy: RecordingProxy, port: int) -> tuple[str, str]:
                     browser.close()
             return f"{run.config.tool} / Chromium {browser.version}", started
     except PlaywrightError as error:
-        if run.watchdog.fired:
+        if run.watchdog.timed_out:
             raise CaptureError(
                 f"capture took longer than {_s(run.limits.total_seconds)}", limit="total_seconds"
             ) from error
         raise CaptureError(f"browser error: {browser_error_text(error)}") from error
     except CaptureError:
-        if run.watchdog.fired:
+        if run.watchdog.timed_out:
             raise CaptureError(
                 f"capture took longer than {_s(run.limits.total_seconds)}", limit="total_seconds"
             ) from None
@@ -502,6 +508,49 @@ def _watch(run: _Run, context: BrowserContext, popups: list[str]) -> None:
     context.on("page", popup)
 
 
+def _refuse_auth(run: _Run, context: BrowserContext, page: Page) -> None:
+    """Answer every HTTP authentication challenge of a page load with "cancel", so the
+    401 page is what is captured (and the challenge is recorded).
+
+    Chromium without a handler fails such a navigation (``ERR_INVALID_AUTH_CREDENTIALS``);
+    authentication events come only for requests the DevTools ``Fetch`` domain
+    intercepts, so documents (not subresources) are intercepted and let through at once.
+    """
+    session = context.new_cdp_session(page)
+
+    def paused(event: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):
+            session.send("Fetch.continueRequest", {"requestId": event["requestId"]})
+
+    def challenged(event: dict[str, Any]) -> None:
+        url = str(event.get("request", {}).get("url", ""))[:300]
+        scheme = str(event.get("authChallenge", {}).get("scheme", ""))[:32]
+        run.env.warning(
+            f"登录认证 {scheme} authentication asked by {url} not answered: "
+            "the 401 page is what was captured"
+        )
+        with contextlib.suppress(Exception):
+            session.send(
+                "Fetch.continueWithAuth",
+                {
+                    "requestId": event["requestId"],
+                    "authChallengeResponse": {"response": "CancelAuth"},
+                },
+            )
+
+    session.on("Fetch.requestPaused", paused)
+    session.on("Fetch.authRequired", challenged)
+    session.send(
+        "Fetch.enable",
+        {
+            "handleAuthRequests": True,
+            "patterns": [
+                {"urlPattern": "*", "resourceType": "Document", "requestStage": "Request"}
+            ],
+        },
+    )
+
+
 def _page(run: _Run, browser: Browser, proxy: RecordingProxy) -> None:
     request = run.request
     context = _context(run, browser)
@@ -511,6 +560,7 @@ def _page(run: _Run, browser: Browser, proxy: RecordingProxy) -> None:
         page.set_default_timeout(run.limits.step_seconds * 1000)
         popups: list[str] = []
         _watch(run, context, popups)
+        _refuse_auth(run, context, page)
         run.progress(f"loading {request.url}")
         _goto(run, page, proxy)
         _wait(run, page)
@@ -535,10 +585,9 @@ def _page(run: _Run, browser: Browser, proxy: RecordingProxy) -> None:
             run.env.warning(f"弹出窗口 popups opened (not captured): {', '.join(popups)[:500]}")
     finally:
         if not closed:
-            from playwright.sync_api import Error as PlaywrightError  # noqa: PLC0415
-
-            with contextlib.suppress(PlaywrightError):
-                context.close()
+            # Failed: nothing of this context is kept, and a page whose scripts never
+            # yield can hold context.close(); closing the browser ends it all.
+            run.watchdog.expire_in(CLOSE_SECONDS)
 
 
 def _goto(run: _Run, page: Page, proxy: RecordingProxy) -> None:
@@ -556,6 +605,11 @@ def _goto(run: _Run, page: Page, proxy: RecordingProxy) -> None:
         ) from error
     except PlaywrightError as error:
         text = browser_error_text(error)
+        if "Download is starting" in text:
+            raise CaptureError(
+                "the URL starts a download, not a page (Content-Disposition, or a type the "
+                "browser does not display): nothing to capture as a page"
+            ) from error
         if "ERR_TOO_MANY_REDIRECTS" in text:
             raise CaptureError(
                 f"too many redirects (more than {limits.max_redirects})", limit="max_redirects"
@@ -572,11 +626,6 @@ def _goto(run: _Run, page: Page, proxy: RecordingProxy) -> None:
         raise CaptureError(
             f"{hops} redirects, more than the limit of {limits.max_redirects}",
             limit="max_redirects",
-        )
-    final = run.chain[-1]
-    if final["status"] == 401 and any(n.lower() == "www-authenticate" for n, _ in final["headers"]):
-        run.env.warning(
-            "登录认证 basic-auth challenge not answered: the 401 page is what was captured"
         )
 
 
@@ -729,7 +778,7 @@ def _screenshot(run: _Run, page: Page, name: str, *, full_page: bool) -> bool:
 def _files(run: _Run, context: BrowserContext, page: Page) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: PLC0415
 
-    seconds = run.bounded(run.limits.step_seconds)
+    seconds = run.bounded(run.limits.step_seconds * 2)  # as each screenshot's
     try:
         if _screenshot(run, page, SCREENSHOT, full_page=run.request.full_page):
             run.hit(
@@ -746,7 +795,8 @@ def _files(run: _Run, context: BrowserContext, page: Page) -> None:
         run.title = str(evaluate(page, "root => document.title", seconds))[:1024]
     except PlaywrightTimeout as error:
         raise CaptureError(
-            f"the page stopped responding (its scripts never yield): {browser_error_text(error)}",
+            "the page stopped responding (its scripts never yield): no screenshot or DOM "
+            f"within {_s(seconds)}",
             limit="step_seconds",
         ) from error
     run.path(DOM).write_text(str(dom), encoding="utf-8")
