@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import os
 import secrets
@@ -100,8 +99,9 @@ class Runner(Protocol):
 
 def browser_runner() -> Runner:
     """The real runner, imported when a capture first runs (Playwright is heavy)."""
-    module = importlib.import_module("evidence_api.capture.browser")
-    return cast(Runner, module.run_capture)
+    from evidence_api.capture.browser import run_capture  # noqa: PLC0415
+
+    return run_capture
 
 
 @dataclass(frozen=True)
