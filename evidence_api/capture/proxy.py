@@ -39,6 +39,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -172,7 +173,7 @@ class _Upstream:
 
 def _probe_chain(address: str, port: int, host: str, timeout: float) -> TlsRecord:
     """Handshake once more with the pinned address and read the chain as served."""
-    deadline = timeout
+    deadline = time.monotonic() + timeout
     sock = socket.create_connection((address, port), timeout=timeout)
     try:
         sock.setblocking(False)
@@ -187,9 +188,9 @@ def _probe_chain(address: str, port: int, host: str, timeout: float) -> TlsRecor
                 conn.do_handshake()
                 break
             except SSL.WantReadError:
-                ready = select.select([sock], [], [], deadline)[0]
+                ready = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))[0]
             except SSL.WantWriteError:
-                ready = select.select([], [sock], [], deadline)[1]
+                ready = select.select([], [sock], [], max(0.0, deadline - time.monotonic()))[1]
             if not ready:
                 raise TimeoutError(f"TLS handshake with {address}:{port} timed out")
         chain = conn.get_peer_cert_chain(as_cryptography=True) or []
@@ -487,6 +488,10 @@ class RecordingProxy:
                 return None
             return f"https://{_authority(tunnel[0], tunnel[1], 'https')}{target}"
         parts = urlsplit(target)
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a port out of range
+        except ValueError:
+            return None
         if parts.scheme != "http" or not parts.hostname:
             return None
         return target
@@ -674,15 +679,16 @@ class RecordingProxy:
         if parts.query:
             path += "?" + parts.query
         key = (scheme, host, port)
-        headers = [
+        # RFC 9112 §3.2.2: a proxy replaces Host with the target's authority, so the Host
+        # recorded is the one of the origin actually connected to
+        headers = [(b"Host", _authority(host, port, scheme).encode())]
+        headers += [
             (name, value)
             for name, value in request.headers.raw_items()
-            if name.lower() not in _HOP_BY_HOP
+            if name.lower() not in _HOP_BY_HOP and name.lower() != b"host"
         ]
         if body or method in ("POST", "PUT", "PATCH"):
             headers.append((b"Content-Length", str(len(body)).encode()))
-        if not any(name.lower() == b"host" for name, _ in headers):
-            headers.insert(0, (b"Host", _authority(host, port, scheme).encode()))
         reused = upstreams.pop(key, None)
         for candidate in ([reused] if reused else []) + [None]:
             upstream = candidate or await self._open(scheme, host, port, url)
