@@ -92,6 +92,12 @@ POLICY |= {
     ("POST", "/v1/platform/takedowns/{order_id}/complete"): PLATFORMS,
     ("POST", "/v1/platform/takedowns/{order_id}/dispute"): PLATFORMS,
 }
+#: Server-side captures: officers and admins ask for them and follow them.
+POLICY |= {
+    ("POST", "/v1/captures"): SUBMITTERS,
+    ("GET", "/v1/captures"): SUBMITTERS,
+    ("GET", "/v1/captures/{capture_id}"): SUBMITTERS,
+}
 #: Operations anyone may call: the log API (monitors, verifiers) and health checks.
 PUBLIC: frozenset[tuple[str, str]] = frozenset(
     {
@@ -151,7 +157,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data = tmp_path_factory.mktemp("auth") / "data"
     # The matrix presents bad tokens on every route on purpose: the 429 that repeated bad
     # tokens earn (tests/integration/test_request_guard.py) would answer in their place.
-    settings = Settings(data_dir=data, seal_interval=0.1, auth_failure_limit=100_000)
+    # Captures may target loopback; no browser is there, so each one fails at once.
+    settings = Settings(
+        data_dir=data,
+        seal_interval=0.1,
+        auth_failure_limit=100_000,
+        capture_allow="127.0.0.1",
+        capture_chromium=data.parent / "no-chromium",
+    )
     with running_stack(settings) as stack:
         created = submit(stack, {"page.html": b"<p>page</p>"}).json()
         wait_for_bundle(stack.client, created["evidence_id"], stack.auth("officer"))
@@ -232,10 +245,28 @@ def takedown_request(world: World, method: str, path: str) -> Callable[[dict[str
     return send
 
 
+def capture_request(world: World, method: str, path: str) -> Callable[[dict[str, str]], Any]:
+    """A valid capture request; for one capture's status, a capture made by an officer."""
+    client = world.stack.client
+    body = {"url": "http://127.0.0.1:9/auth-matrix"}
+
+    def send(headers: dict[str, str]) -> Any:
+        url = path
+        if "{capture_id}" in path:
+            made = client.post("/v1/captures", json=body, headers=world.stack.auth("officer"))
+            assert made.status_code == 202, made.text
+            url = path.format(capture_id=made.json()["capture_id"])
+        return client.request(method, url, headers=headers, json=body if method == "POST" else None)
+
+    return send
+
+
 def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str]], Any]:
     """A valid request to the operation, given the auth headers to send with it."""
     if path.startswith(("/v1/platforms", "/v1/entities", "/v1/cases")):
         return registry_request(world, method, path)
+    if path.startswith("/v1/captures"):
+        return capture_request(world, method, path)
     if path.startswith(("/v1/takedowns", "/v1/platform/")):
         return takedown_request(world, method, path)
     url = path.replace("{evidence_id}", world.evidence_id).replace("{name}", "page.html")
@@ -291,7 +322,7 @@ def test_role_matrix(world: World, method: str, path: str) -> None:
     for role in ROLES:
         response = send(stack.auth(role))
         if role in allowed:
-            assert response.status_code in (200, 201), (role, response.text)
+            assert response.status_code in (200, 201, 202), (role, response.text)
         else:
             assert response.status_code == 403, (role, response.text)
             assert response.json()["detail"] == (
