@@ -395,14 +395,30 @@ class RecordingProxy:
         self._clients.add(task)
         upstreams: dict[tuple[str, str, int], _Upstream] = {}
         try:
-            await self._serve_client(reader, writer, upstreams)
-        except (_AbortError, OSError, TimeoutError, h11.ProtocolError, ssl.SSLError, ValueError):
-            pass
+            clean = False
+            try:
+                await self._serve_client(reader, writer, upstreams)
+                clean = True
+            except (
+                _AbortError,
+                OSError,
+                TimeoutError,
+                h11.ProtocolError,
+                ssl.SSLError,
+                ValueError,
+            ):
+                pass  # hostile or broken traffic: this connection ends, the proxy goes on
+            finally:
+                for upstream in upstreams.values():
+                    upstream.close()
+            # a cut response must look cut (a reset); a finished exchange is flushed first
+            if clean:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.wait_closed(), CONNECT_SECONDS)
         except asyncio.CancelledError:
-            pass
+            pass  # stop()
         finally:
-            for upstream in upstreams.values():
-                upstream.close()
             writer.transport.abort()
             self._clients.discard(task)
 
