@@ -40,8 +40,9 @@ limit / condition          outcome
 =========================  ==========================================================
 self-check mismatch        ``failed``: ``self-check failed: <value> is <seen>``
 target refused (policy)    ``failed`` before the browser starts: ``refused: ...``
-main document refused      ``failed``: ``main document refused: ...`` (e.g. a redirect
-                           to a private address; the proxy refused the hop)
+main document refused      ``failed``: ``main document not captured whole: refused: ...``
+or cut by the proxy        (a redirect to a private address: the proxy refused the hop;
+                           a document cut at a byte limit names that limit)
 main document not loaded   ``failed``, limit ``navigation_seconds``: ``page did not load
                            within 30 s``; a browser network error is named
 max_redirects              ``failed``, limit ``max_redirects`` (more hops than allowed,
@@ -135,6 +136,8 @@ MAX_CHAIN = 64
 #: Most refusals/errors of the proxy copied into the environment record.
 MAX_NOTES = 50
 _WARC = "traffic.warc.gz"
+#: The limits the recording proxy enforces (named in its refusals).
+_PROXY_LIMITS = ("max_response_bytes", "max_bytes", "max_resources")
 
 _MEDIA_TYPES = {
     SCREENSHOT: "image/png",
@@ -830,7 +833,10 @@ def _after_proxy(run: _Run, record: ProxyRecord) -> None:
     for hop in run.chain:
         reason = refused.get(hop["url"]) or refused.get(hop["url"].split("#", 1)[0])
         if reason:
-            raise CaptureError(f"main document refused: {reason}")
+            limit = next(
+                (name for name in _PROXY_LIMITS if f"capture limit {name}" in reason), None
+            )
+            raise CaptureError(f"main document not captured whole: {reason}", limit=limit)
     for name in record.limits_hit:
         run.hit(name, "the main document loaded; later downloads were refused or cut")
     tls_summary: dict[str, Any] = {}
