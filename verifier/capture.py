@@ -376,6 +376,8 @@ class CertificateFact:
     chain_length: int
     info: CertificateInfo | None
     problem: str | None = None
+    #: the connection as the recording proxy negotiated it (environment.json ``tls``)
+    session: str | None = None
 
 
 @dataclass(frozen=True)
@@ -429,8 +431,10 @@ def capture_facts(manifest: Manifest | None, files: Mapping[str, bytes]) -> Capt
     main = _record(files, MAIN_DOCUMENT, manifest, missing)
     if SCREENSHOT in {f.name for f in manifest.files} and SCREENSHOT not in files:
         missing.append(SCREENSHOT)
-    redirects = _hops(main) or _hops(_dig(env, ("main_document",)))
-    final = _first(env, ("final_url",)) or _first(main, ("final_url",), ("url",))
+    redirects = _hops(main)
+    final = _first(env, ("final_url",), ("main_document", "final_url")) or _first(
+        main, ("final_url",)
+    )
     if final is None and redirects:
         final = redirects[-1].url
     dns = _dig(env, ("dns",))
@@ -438,7 +442,9 @@ def capture_facts(manifest: Manifest | None, files: Mapping[str, bytes]) -> Capt
         capture_id=_first(env, (CAPTURE_ID,)) or _text(flat.get(CAPTURE_ID)),
         requested_url=_first(env, ("url",), ("request", "url")) or manifest.source.url,
         final_url=final,
-        mode=_first(env, ("mode",), ("request", "mode")) or _text(flat.get("mode")),
+        mode=_first(env, ("mode",), ("request", "mode"))
+        or _text(flat.get("mode"))
+        or _mode(env, manifest),
         tool=manifest.capture.tool,
         started_at=_first(env, ("started_at",)) or _text(flat.get("started_at")),
         ended_at=_first(env, ("ended_at",)) or _text(flat.get("ended_at")),
@@ -447,7 +453,7 @@ def capture_facts(manifest: Manifest | None, files: Mapping[str, bytes]) -> Capt
         chromium=_browser(env) or _joined(flat.get("chromium"), flat.get("playwright")),
         steps=_steps(env),
         redirects=redirects,
-        certificates=_certificates(manifest, files, missing),
+        certificates=_certificates(manifest, files, missing, _dig(env, ("tls",))),
         dns_system=_answer(_dig(dns, ("system",))) or _text(flat.get("dns_system")),
         dns_second=_answer(_dig(dns, ("second",))) or _text(flat.get("dns_second")),
         dns_agreement=_first(dns, ("agree",), ("agreement",)) or _text(flat.get("dns_agree")),
@@ -460,7 +466,7 @@ def capture_facts(manifest: Manifest | None, files: Mapping[str, bytes]) -> Capt
         limits_hit=_limits(_dig(env, ("limits_hit",))) or _split(flat.get("limits_hit"), ","),
         warnings=_texts(_dig(env, ("warnings",))) or _split(flat.get("warnings_text"), " | "),
         proxy=_proxy(env) or _text(flat.get("browser_proxy")),
-        tls=_first(env, ("tls",)),
+        tls=_tls(_dig(env, ("tls",))),
         screenshot=files.get(SCREENSHOT),
         missing=tuple(missing),
     )
@@ -620,7 +626,11 @@ def _self_check(value: Any) -> str | None:
     if isinstance(value, dict):
         ok = value.get("ok", value.get("passed"))
         verdict = ("passed" if ok else "failed") if isinstance(ok, bool) else None
-        rest = _text({k: v for k, v in value.items() if k not in ("ok", "passed")})
+        first = ("sha256", "expected_sha256", "mismatches")
+        ordered = {k: value[k] for k in first if k in value} | {
+            k: v for k, v in value.items() if k not in (*first, "ok", "passed")
+        }
+        rest = _text(ordered)
         return _joined(verdict, rest, sep="; ")
     if isinstance(value, bool):
         return "passed" if value else "failed"
@@ -653,9 +663,21 @@ def _proxy(env: Any) -> str | None:
         parts.append(f"proxy variables: {names}")
     if isinstance(clean, bool):
         parts.append("clean" if clean else "NOT clean")
-    runner = _first(env, ("proxy",))
-    if runner is not None:
-        parts.append(runner)
+    runner = _dig(env, ("proxy",))
+    if isinstance(runner, dict):
+        counts = [
+            f"{key} {value}"
+            for key in ("requests", "bytes_received")
+            if type(value := runner.get(key)) is int
+        ]
+        counts += [
+            f"{key} {len(value)}"
+            for key in ("refused", "errors")
+            if isinstance(value := runner.get(key), list)
+        ]
+        parts.append("recording proxy: " + (", ".join(counts) or "recorded"))
+    elif runner is not None:
+        parts.append(_text(runner) or "")
     return _clip("; ".join(parts)) if parts else None
 
 
@@ -677,10 +699,56 @@ def _steps(env: Any) -> tuple[StepFact, ...]:
                 what,
                 _first(step, ("started",), ("started_at",)),
                 _first(step, ("ended",), ("ended_at",)),
-                _first(step, ("detail",), ("error",), ("status",)),
+                _detail(step.get("detail")) or _first(step, ("error",), ("status",)),
             )
         )
     return tuple(out)
+
+
+def _detail(value: Any) -> str | None:
+    """A step's detail: the runner writes a JSON object as text; shown as its pairs."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return _text(parse_json(value, max_bytes=64 << 10, what="step detail"))
+        except FormatError:
+            pass
+    return _text(value)
+
+
+def _mode(env: Any, manifest: Manifest) -> str | None:
+    """The mode, from what the capture produced when it is not recorded: only ``steps``
+    records steps, and ``video`` and ``steps`` record a video (docs/capture.md)."""
+    steps = _dig(env, ("steps",))
+    if isinstance(steps, list) and steps:
+        return "steps"
+    names = {f.name for f in manifest.files}
+    if VIDEO in names:
+        return "video"
+    return "page" if SCREENSHOT in names else None
+
+
+def _tls(value: Any) -> str | None:
+    """Each origin's negotiated protocol and cipher (``tls`` in environment.json)."""
+    if not isinstance(value, dict):
+        return _text(value)
+    parts = []
+    for origin, session in list(value.items())[:MAX_FACT_ITEMS]:
+        parts.append(f"{origin} {_session(session) or 'not recorded'}")
+    return _clip("; ".join(parts)) if parts else None
+
+
+def _session(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return _text(value)
+    verified = value.get("verified")
+    shown = _joined(
+        value.get("protocol"),
+        value.get("cipher"),
+        ("verified" if verified else "NOT verified") if isinstance(verified, bool) else None,
+        value.get("error"),
+        sep=", ",
+    )
+    return shown
 
 
 def _hops(main: Any) -> tuple[HopFact, ...]:
@@ -698,7 +766,7 @@ def _hops(main: Any) -> tuple[HopFact, ...]:
 
 
 def _certificates(
-    manifest: Manifest, files: Mapping[str, bytes], missing: list[str]
+    manifest: Manifest, files: Mapping[str, bytes], missing: list[str], tls: Any
 ) -> tuple[CertificateFact, ...]:
     out = []
     for listed in manifest.files:
@@ -712,11 +780,13 @@ def _certificates(
         if data is None:
             missing.append(name)
             continue
+        session = _session(_dig(tls, (origin,)))
         try:
             chain = pem_certificates(data)
             if not chain:
                 raise CertificateFormatError("no certificate in the file")
-            out.append(CertificateFact(name, origin, len(chain), certificate_info(chain[0])))
+            info = certificate_info(chain[0])
+            out.append(CertificateFact(name, origin, len(chain), info, session=session))
         except CertificateFormatError as exc:
-            out.append(CertificateFact(name, origin, 0, None, str(exc)))
+            out.append(CertificateFact(name, origin, 0, None, str(exc), session))
     return tuple(out)

@@ -191,7 +191,7 @@ def environment_record() -> dict[str, Any]:
                 "label": None,
                 "started": "2026-12-02T18:26:39.600Z",
                 "ended": "2026-12-02T18:26:40.100Z",
-                "detail": "scroll_y 2400",
+                "detail": '{"scroll_y": 2400, "url": "https://shop.test/item/42?from=redirect"}',
             },
         ],
         "steps_dropped": 0,
@@ -205,21 +205,71 @@ def environment_record() -> dict[str, Any]:
         "warnings": [WARNING],
         "warnings_dropped": 0,
         "errors": [],
-        "runner_keys": ["mode", "final_url", "selfcheck", "tls"],
-        "mode": "steps",
-        "final_url": FINAL_URL,
-        "selfcheck": {"ok": True, "sha256": "9f86d081884c7d65" + "0" * 48},
-        "tls": {"shop.test:443": {"protocol": "TLSv1.3", "cipher": "TLS_AES_128_GCM_SHA256"}},
+        "runner_keys": ["selfcheck", "device", "tls", "proxy", "main_document"],
+        "selfcheck": {
+            "url": "http://evidence-selfcheck.invalid/",
+            "ok": True,
+            "sha256": "9f86d081884c7d65" + "0" * 48,
+            "expected_sha256": "9f86d081884c7d65" + "0" * 48,
+            "mismatches": {},
+        },
+        "device": {"name": "desktop", "viewport": [1280, 800]},
+        "tls": {
+            "shop.test:443": {
+                "file": "tls-shop.test-443.pem",
+                "protocol": "TLSv1.3",
+                "cipher": "TLS_AES_128_GCM_SHA256",
+                "verified": True,
+                "error": None,
+                "certificates": 2,
+            }
+        },
+        "proxy": {
+            "requests": 12,
+            "bytes_received": 48213,
+            "limits_hit": [],
+            "refused": [],
+            "errors": [],
+            "origins": {},
+        },
+        "main_document": {"url": URL, "final_url": FINAL_URL, "redirects": 2},
     }
 
 
 def main_document() -> dict[str, Any]:
+    """main-document.json as the runner writes it (evidence_api.capture.browser)."""
+    chain = [
+        {
+            "url": "https://shop.test/r/1",
+            "method": "GET",
+            "status": 302,
+            "status_text": "Found",
+            "headers": [["location", "/r/2"]],
+        },
+        {
+            "url": "https://shop.test/r/2",
+            "method": "GET",
+            "status": 301,
+            "status_text": "Moved Permanently",
+            "headers": [["location", "/item/42?from=redirect"]],
+        },
+        {
+            "url": FINAL_URL,
+            "method": "GET",
+            "status": 200,
+            "status_text": "OK",
+            "headers": [["content-type", "text/html; charset=utf-8"]],
+        },
+    ]
     return {
-        "hops": [
-            {"url": "https://shop.test/r/1", "status": 302, "headers": {"location": "/r/2"}},
-            {"url": "https://shop.test/r/2", "status": 301, "headers": {"location": "/item/42"}},
-            {"url": FINAL_URL, "status": 200, "headers": {"content-type": "text/html"}},
-        ]
+        "requested_url": URL,
+        "final_url": FINAL_URL,
+        "page_url_at_end": FINAL_URL,
+        "loaded_at": "2026-12-02T18:26:39.400Z",
+        "redirects": 2,
+        "chain": chain,
+        "final_response": chain[-1],
+        "note": "headers as Chromium received them from the recording proxy",
     }
 
 

@@ -505,10 +505,39 @@ def test_capture_facts_read_every_recorded_part() -> None:
     assert facts.warnings == (ce.WARNING,)
     assert facts.egress == "203.0.113.9"
     assert facts.hosts is not None and "127.0.0.1 shop.test" in facts.hosts
-    assert facts.proxy == "browser proxy http://127.0.0.1:40123; proxy variables: none; clean"
-    assert facts.tls is not None and "TLSv1.3" in facts.tls
+    assert facts.proxy == (
+        "browser proxy http://127.0.0.1:40123; proxy variables: none; clean; "
+        "recording proxy: requests 12, bytes_received 48213, refused 0, errors 0"
+    )
+    assert facts.tls == "shop.test:443 TLSv1.3, TLS_AES_128_GCM_SHA256, verified"
+    (cert,) = facts.certificates
+    assert cert.session == "TLSv1.3, TLS_AES_128_GCM_SHA256, verified"
+    # the runner's step detail is JSON text: shown as its pairs
+    assert facts.steps[1].outcome == (
+        "scroll_y: 2400; url: https://shop.test/item/42?from=redirect"
+    )
     assert facts.screenshot == sealed.files["screenshot.png"]
     assert facts.missing == ()
+
+
+@pytest.mark.parametrize(
+    ("record", "names", "mode"),
+    [
+        ({"steps": [{"index": 1, "action": "goto"}]}, ["recording.webm"], "steps"),
+        ({"steps": []}, ["recording.webm"], "video"),
+        ({}, [], "page"),
+        ({"mode": "video", "steps": [{"index": 1}]}, [], "video"),  # recorded wins
+    ],
+    ids=["steps-recorded", "video-file", "screenshot-only", "recorded-mode"],
+)
+def test_mode_when_not_recorded_follows_what_the_capture_produced(
+    record: dict[str, object], names: list[str], mode: str
+) -> None:
+    files = ce.capture_files(
+        **{"environment.json": json.dumps(record).encode()}, **dict.fromkeys(names, b"x")
+    )
+    facts = capture_facts(ce.capture_manifest(files), files)
+    assert facts is not None and facts.mode == mode
 
 
 def test_certificate_facts_agree_with_cryptography() -> None:

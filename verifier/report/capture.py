@@ -168,6 +168,8 @@ def _certificate_rows(cert: CertificateFact, s: Styles, lang: Lang) -> list[tupl
     ]
     if info.dns_names:
         rows.append((label("cap_names", lang), s.text(", ".join(info.dns_names))))
+    if cert.session is not None:
+        rows.append((label("cap_tls_session", lang), s.text(cert.session)))
     rows += [
         (label("cap_fingerprint", lang), s.hex(info.sha256)),
         (label("cap_chain", lang), s.text(f"{cert.chain_length} ({cert.file})")),
