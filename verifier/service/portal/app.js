@@ -5,6 +5,10 @@
 // proof and the digests computed here (the PDF). Evidence files are never sent anywhere.
 // Every URL is relative to the page (served at <prefix>/verify), so the service works
 // mounted under any prefix, e.g. /verifier inside `evidence serve`.
+//
+// A server capture whose tier 1 holds (its WACZ included) can be replayed: the portal hands
+// the archive.wacz it already holds, as a blob: URL, to a same-origin frame (replay.html)
+// running ReplayWeb.page from this service; the WACZ is never uploaded either.
 
 import {
   DEFAULT_LANG,
@@ -12,11 +16,12 @@ import {
   OUTCOME_LABELS,
   STATUS_LABELS,
   TIER_TITLES,
-  explain,
+  explainResult,
   t,
 } from "./i18n.js";
 import { PackageError, readPackage } from "./package.js";
-import { isZipBlob } from "./zip.js";
+import { WACZ, isCapture, waczVerdict } from "./wacz.js";
+import { LIMITS, isZipBlob, openZip } from "./zip.js";
 import {
   FormatError,
   MAX_BUNDLE_BYTES,
@@ -37,8 +42,9 @@ const state = {
   lang: DEFAULT_LANG,
   config: null, // the service's /v1/config, or null when it could not be read
   keys: [], // trusted verifier keys parsed from the config
-  last: null, // {report, bundleText, files, pkg}
+  last: null, // {report, bundleText, files, pkg, bundle, wacz}
   busy: false,
+  replayUrl: null, // the blob: URL of the WACZ being replayed (revoked on the next input)
 };
 
 function el(tag, attrs = {}, ...children) {
@@ -114,7 +120,7 @@ function renderTrust() {
 async function classify(files) {
   const out = { packages: [], proofs: [], evidence: [] };
   for (const file of files) {
-    if (await isZipBlob(file)) {
+    if ((await isZipBlob(file)) && !(await isWaczBlob(file))) {
       // by its start or its end record: a stub before the first local header is still a ZIP
       out.packages.push(file);
       continue;
@@ -130,6 +136,21 @@ async function classify(files) {
     out.evidence.push(file);
   }
   return out;
+}
+
+/**
+ * True for a web archive (WACZ: a ZIP with datapackage.json and no package.json), an
+ * evidence file of a capture, not a package. A ZIP whose directory cannot be read is left
+ * to the package reader, which says why.
+ */
+async function isWaczBlob(blob) {
+  try {
+    const { members } = await openZip(blob, LIMITS, { checkName: null });
+    return members.has("datapackage.json") && !members.has("package.json");
+  } catch (exc) {
+    if (exc instanceof PackageError) return false;
+    throw exc;
+  }
 }
 
 /** A JSON object whose format names an evidence proof (even one this verifier refuses). */
@@ -184,6 +205,8 @@ async function verifyChosen(fileList) {
   let bundleText;
   let files = [];
   let pkg = null;
+  let wacz = null;
+  forgetReplay();
   if (chosen.packages.length) {
     if (chosen.packages.length > 1 || chosen.proofs.length || chosen.evidence.length) {
       return showError(t("error_package_and_files", lang));
@@ -197,6 +220,7 @@ async function verifyChosen(fileList) {
     }
     bundle = pkg.bundle;
     files = pkg.files;
+    wacz = pkg.wacz;
     bundleText = toJsonText(bundle.raw);
   } else {
     if (!chosen.proofs.length) return showError(t("error_no_proof", lang));
@@ -215,6 +239,7 @@ async function verifyChosen(fileList) {
       files.push(await digestBlob(file.name, file, (done) => progress(before + done, total)));
       before += file.size;
     }
+    wacz = await checkChosenWacz(bundle, chosen.evidence, files);
   }
   progress(1, 1);
   status(t("checking", state.lang));
@@ -226,17 +251,35 @@ async function verifyChosen(fileList) {
           return anchorCheck(bundleText);
         };
   const report = await verifyBundle(bundle, { files, logKeys: state.keys, anchorCheck: check });
-  state.last = { report, bundleText, files, pkg };
+  state.last = { report, bundleText, files, pkg, bundle, wacz };
   render(state.last);
   status(t("done", state.lang));
+}
+
+/**
+ * For a server capture chosen as files: the chosen archive.wacz (by name, or by content as
+ * tier 1 matches a renamed copy) is checked against its own datapackage.json; its digest
+ * carries the verdict for tier 1. Returns the WACZ (a File) or null.
+ */
+async function checkChosenWacz(bundle, evidence, files) {
+  if (!bundle.manifest || !isCapture(bundle.manifest)) return null;
+  const listed = bundle.manifest.files.find((f) => f.name === WACZ);
+  if (!listed) return null;
+  let at = files.findIndex((f) => f.name === WACZ);
+  if (at < 0) at = files.findIndex((f) => f.sha256 === listed.sha256);
+  if (at < 0) return null;
+  status(t("hashing", state.lang, { name: WACZ }));
+  files[at].wacz = await waczVerdict(evidence[at]);
+  return evidence[at];
 }
 
 // --- showing the result ---------------------------------------------------------------------
 
 function tierCard(tier, lang) {
-  const { purpose, meaning } = explain(tier.tier, tier.status, lang);
+  const { purpose, meaning } = explainResult(tier, lang);
   const title = `${t("tier_label", lang, { n: tier.tier })} · ${TIER_TITLES[tier.tier][lang]}`;
-  const facts = tier.facts && Object.keys(tier.facts).length
+  // Tier 1's facts (a capture's WACZ verdict) are told by its meaning and detail.
+  const facts = tier.tier === 5 && tier.facts && Object.keys(tier.facts).length
     ? [el("dt", {}, t("facts_title", lang)), el("dd", { class: "mono" }, Object.entries(tier.facts).map(([k, v]) => `${k}: ${v}`).join("; "))]
     : [];
   return el(
@@ -262,7 +305,7 @@ function tierCard(tier, lang) {
   );
 }
 
-function render({ report, files, pkg }) {
+function render({ report, files, pkg, bundle, wacz }) {
   const lang = state.lang;
   const summary = $("summary");
   summary.dataset.outcome = report.outcome;
@@ -298,7 +341,66 @@ function render({ report, files, pkg }) {
     }
     info.replaceChildren(el("h3", {}, t("package_title", lang)), el("dl", {}, ...rows));
   }
+  renderReplay(report, bundle, files, wacz, lang);
   $("results").hidden = false;
+}
+
+// --- replaying a capture's web archive --------------------------------------------------------
+
+/** The pages the replay offers: the WACZ's pages.jsonl, else the manifest's source URL. */
+function replayPages(bundle, files) {
+  const checked = files.find((f) => f.wacz && !(f.wacz instanceof Error));
+  const pages = checked ? checked.wacz.pages || [] : [];
+  if (pages.length) return pages;
+  const url = bundle.manifest && bundle.manifest.source ? bundle.manifest.source.url : null;
+  return typeof url === "string" && /^https?:\/\//.test(url) ? [{ url, ts: "", title: "" }] : [];
+}
+
+/** The replay section: only for a capture whose tier 1 holds, WACZ included. */
+function renderReplay(report, bundle, files, wacz, lang) {
+  const section = $("replay");
+  const tier1 = report.tiers[0];
+  const pages = wacz ? replayPages(bundle, files) : [];
+  const offered =
+    wacz !== null && bundle.manifest && isCapture(bundle.manifest) && tier1.status === "verified" &&
+    tier1.facts && tier1.facts.wacz === "verified" && pages.length > 0;
+  section.hidden = !offered;
+  if (!offered) return;
+  const available = state.config !== null && state.config.replay === true;
+  $("replay-unavailable").hidden = available;
+  $("replay-controls").hidden = !available;
+  const select = $("replay-page");
+  const chosen = select.value;
+  select.replaceChildren(
+    ...pages.map((p, i) => el("option", { value: String(i) }, p.title ? `${p.title} — ${p.url}` : p.url)),
+  );
+  if (chosen && Number(chosen) < pages.length) select.value = chosen;
+  select.dataset.pages = JSON.stringify(pages);
+  const frame = $("replay-view").querySelector("iframe");
+  if (frame) frame.title = t("replay_frame_title", lang, { url: frame.dataset.url });
+}
+
+function forgetReplay() {
+  $("replay-view").replaceChildren();
+  $("replay").hidden = true;
+  if (state.replayUrl) URL.revokeObjectURL(state.replayUrl);
+  state.replayUrl = null;
+}
+
+function startReplay() {
+  if (!state.last || !state.last.wacz) return;
+  const pages = JSON.parse($("replay-page").dataset.pages || "[]");
+  const page = pages[Number($("replay-page").value) || 0];
+  if (!page) return;
+  if (!state.replayUrl) state.replayUrl = URL.createObjectURL(state.last.wacz);
+  const hash = new URLSearchParams({ source: state.replayUrl, url: page.url, ts: page.ts, lang: state.lang });
+  const frame = el("iframe", {
+    src: `verify/static/replay.html#${hash}`,
+    title: t("replay_frame_title", state.lang, { url: page.url }),
+    "data-url": page.url,
+    class: "replay-frame",
+  });
+  $("replay-view").replaceChildren(frame);
 }
 
 // --- the PDF report -------------------------------------------------------------------------
@@ -360,6 +462,7 @@ function wire() {
   $("lang-toggle").addEventListener("click", toggleLang);
   $("files").addEventListener("change", (event) => run(event.target.files));
   $("report-button").addEventListener("click", downloadReport);
+  $("replay-button").addEventListener("click", startReplay);
   const zone = $("drop-zone");
   zone.addEventListener("dragover", (event) => {
     event.preventDefault();

@@ -105,6 +105,26 @@ export const MEANING = {
   }
 };
 
+/**
+ * Tier 1 of a server capture also checks its WACZ against its own datapackage.json; the tier's
+ * facts.wacz says how that went (verifier.explain._WACZ_MEANING, the same words). A failed WACZ
+ * replaces the general meaning; the other outcomes add a sentence to it.
+ */
+export const WACZ_MEANING = {
+  "failed": {
+    "zh": "网页取证的归档文件（archive.wacz）与其自身索引 datapackage.json 记载的摘要不一致：归档在封装后被改动，或封装有误；不应据此回放网页。",
+    "en": "The capture's web archive (archive.wacz) contradicts the digests in its own index (datapackage.json): the archive was changed after it was packaged, or was packaged wrongly; do not replay the page from it."
+  },
+  "verified": {
+    "zh": "网页取证的归档文件（archive.wacz）中每个资源的大小与 SHA-256 均与其索引 datapackage.json 一致，回放工具读取的正是存证时的字节。",
+    "en": "Every resource in the capture's web archive (archive.wacz) has the size and SHA-256 its index (datapackage.json) states: a replay tool reads the very bytes fixed."
+  },
+  "not_checked": {
+    "zh": "仅提供了归档文件（archive.wacz）的摘要而非文件本身，其内部索引未核对；用证据包核验可一并核对。",
+    "en": "Only the digest of the web archive (archive.wacz) was given, not its bytes, so its internal index was not checked; verifying the evidence package checks it too."
+  }
+};
+
 export const NOT_APPLICABLE = {"zh": "该类条目不涉及此项核对。", "en": "This check does not apply to this kind of entry."};
 export const SKIPPED = {"zh": "按要求跳过此项核对。", "en": "This check was skipped on request."};
 
@@ -210,6 +230,18 @@ export const STRINGS = {
   leaf_matches: { zh: "与所选证明一致。", en: "It matches the proof chosen." },
   leaf_differs: { zh: "与所选证明不一致！", en: "It does NOT match the proof chosen!" },
   facts_title: { zh: "链上事实", en: "Chain facts" },
+  replay_title: { zh: "回放网页存档", en: "Replay the web archive" },
+  replay_note: {
+    zh: "在本浏览器中回放本次网页取证的归档文件（archive.wacz，已通过第 1 层核验）：回放组件由本核验服务提供，回放内容只来自该归档，不访问原网站，也不连接互联网。",
+    en: "Replays this capture's web archive (archive.wacz, verified in tier 1) in this browser: the replay component is served by this verification service, and every byte shown comes from the archive; the original site and the internet are never contacted.",
+  },
+  replay_page: { zh: "回放页面", en: "Page to replay" },
+  replay_button: { zh: "回放网页存档", en: "Replay the web archive" },
+  replay_unavailable: {
+    zh: "本核验服务未安装回放组件（ReplayWeb.page），无法在线回放；可下载证据包后用 ReplayWeb.page 打开 archive.wacz。",
+    en: "This verification service has no replay component (ReplayWeb.page) installed; open archive.wacz from the package with ReplayWeb.page instead.",
+  },
+  replay_frame_title: { zh: "网页存档回放：{url}", en: "Replay of the web archive: {url}" },
   footer: {
     zh: "核验方法公开：也可以用 sha256sum、openssl 或开源命令行工具 evidence-verify 独立核验。",
     en: "The method is public: the same checks can be done independently with sha256sum, openssl or the open-source evidence-verify command.",
@@ -221,6 +253,19 @@ export function t(key, lang, vars = {}) {
   const entry = STRINGS[key];
   if (!entry) throw new Error(`no string ${key}`);
   return entry[lang].replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+/**
+ * {purpose, meaning} of a tier result in `lang`, with what tier 1 found in a capture's WACZ
+ * (verifier.explain.explain_result).
+ */
+export function explainResult(tier, lang) {
+  const base = explain(tier.tier, tier.status, lang);
+  const wacz = tier.tier === 1 && tier.facts ? tier.facts.wacz : undefined;
+  if (typeof wacz !== "string" || !Object.hasOwn(WACZ_MEANING, wacz)) return base;
+  const extra = WACZ_MEANING[wacz][lang];
+  if (wacz === "failed") return { ...base, meaning: extra };
+  return { ...base, meaning: lang === "zh" ? `${base.meaning}${extra}` : `${base.meaning} ${extra}` };
 }
 
 /** {purpose, meaning} of a tier's result in `lang` (verifier.explain.explain). */

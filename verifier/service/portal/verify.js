@@ -135,8 +135,7 @@ function tierFiles(bundle, files) {
   }
   const byName = new Map(listedFiles.map((f) => [f.name, f]));
   const matched = new Set();
-  const capture = isCapture(bundle.manifest);
-  let wacz;
+  let waczGiven = null; // the file given for a capture's archive.wacz
   for (const given of files) {
     // By name first; a renamed copy is matched by content among unmatched files.
     const listed =
@@ -157,29 +156,33 @@ function tierFiles(bundle, files) {
       }
     }
     matched.add(listed.name);
-    if (capture && listed.name === WACZ) wacz = given.wacz;
+    if (listed.name === WACZ) waczGiven = given;
   }
-  // A server capture's WACZ must also agree with its own datapackage.json (wacz.js).
-  if (wacz instanceof Error) return tier(1, FAILED, `${WACZ}: ${wacz.message}`);
+  // A server capture's WACZ must also agree with its own datapackage.json (wacz.js); as in
+  // verifier/verify.py, facts.wacz says how that went and the detail ends with a note.
+  let facts = {};
+  let note = "";
+  if (isCapture(bundle.manifest) && waczGiven !== null) {
+    const verdict = waczGiven.wacz ?? null;
+    if (verdict instanceof Error) return tier(1, FAILED, `${WACZ}: ${verdict.message}`, { wacz: "failed" });
+    if (verdict === null) {
+      facts = { wacz: "not_checked" };
+      note = `; ${WACZ}: its datapackage.json digests not checked`;
+    } else {
+      facts = { wacz: "verified", wacz_resources: verdict.resources.length };
+      note = `; ${WACZ}: all ${verdict.resources.length} resources match its datapackage.json`;
+    }
+  }
   const missing = [...byName.keys()].filter((n) => !matched.has(n)).sort();
   if (missing.length) {
     return tier(
       1,
       NOT_CHECKED,
-      `${matched.size} of ${byName.size} files match; not given: ${missing.slice(0, 5).join(", ")}`,
+      `${matched.size} of ${byName.size} files match; not given: ${missing.slice(0, 5).join(", ")}${note}`,
+      facts,
     );
   }
-  if (capture && byName.has(WACZ)) {
-    if (!wacz) {
-      return tier(1, NOT_CHECKED, `all ${matched.size} files match SHA-256 and SM3; ${WACZ}'s own digests were not checked`);
-    }
-    return tier(
-      1,
-      VERIFIED,
-      `all ${matched.size} files match SHA-256 and SM3; ${WACZ}: datapackage.json and its ${wacz.resources.length} resources hold`,
-    );
-  }
-  return tier(1, VERIFIED, `all ${matched.size} files match SHA-256 and SM3`);
+  return tier(1, VERIFIED, `all ${matched.size} files match SHA-256 and SM3${note}`, facts);
 }
 
 async function tierManifest(bundle) {

@@ -25,6 +25,9 @@ export const DATAPACKAGE_DIGEST = "datapackage-digest.json";
 export const MAX_DATAPACKAGE_BYTES = 4 << 20;
 export const MAX_DIGEST_BYTES = 64 << 10;
 export const HASH_PREFIX = "sha256:";
+export const PAGES = "pages/pages.jsonl";
+const MAX_PAGES_BYTES = 1 << 20;
+const MAX_PAGES = 50;
 /** Resources up to this size are hashed by WebCrypto in one piece; larger ones in JS. */
 const WEBCRYPTO_MAX_BYTES = 512 * 2 ** 20;
 
@@ -144,7 +147,8 @@ function resources(pkg, limits) {
   return out;
 }
 
-async function resourceSha256(zip, m, size) {
+/** [SHA-256 hex, the bytes when at most `keep` long (else null)] of member `m`. */
+async function resourceSha256(zip, m, size, keep = 0) {
   const inMemory = size <= WEBCRYPTO_MAX_BYTES;
   const parts = [];
   const js = inMemory ? null : new Sha256();
@@ -152,7 +156,41 @@ async function resourceSha256(zip, m, size) {
     if (inMemory) parts.push(chunk);
     else js.update(chunk);
   }
-  return inMemory ? bytesToHex(await sha256(concatBytes(...parts))) : js.hexdigest();
+  if (!inMemory) return [js.hexdigest(), null];
+  const whole = concatBytes(...parts);
+  return [bytesToHex(await sha256(whole)), whole.length <= keep ? whole : null];
+}
+
+/**
+ * The pages pages/pages.jsonl lists (WACZ 1.1.1: a header line, then one JSON object per
+ * page), for the replay to offer: [{url, ts (14 digits or ""), title}], at most MAX_PAGES,
+ * http(s) URLs only. Not part of the check: a page list that does not parse is just empty.
+ */
+function parsePages(bytes) {
+  const out = [];
+  if (bytes === null) return out;
+  let text;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return out;
+  }
+  for (const line of text.split("\n")) {
+    if (out.length >= MAX_PAGES) break;
+    if (!line.trim()) continue;
+    let page;
+    try {
+      page = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (!page || typeof page !== "object" || typeof page.url !== "string") continue;
+    if (!/^https?:\/\//.test(page.url) || page.url.length > 2048) continue;
+    const digits = typeof page.ts === "string" ? page.ts.replace(/\D/g, "").slice(0, 14) : "";
+    const title = typeof page.title === "string" ? page.title.slice(0, 200) : "";
+    out.push({ url: page.url, ts: digits.length === 14 ? digits : "", title });
+  }
+  return out;
 }
 
 async function check(zip) {
@@ -175,24 +213,28 @@ async function check(zip) {
     const more = extra.length > 1 ? ` (and ${extra.length - 1} more)` : "";
     mismatch(`member ${show(extra[0])} is in the archive but not declared in ${DATAPACKAGE}${more}`, extra[0]);
   }
+  let pages = null;
   for (const r of declared) {
     const m = members.get(r.path);
     const shown = show(r.path);
     if (m.size !== r.size) mismatch(`resource ${shown} is ${m.size} bytes in the archive, ${r.size} in ${DATAPACKAGE}`, r.path);
-    const got = await resourceSha256(zip, m, r.size);
+    const [got, kept] = await resourceSha256(zip, m, r.size, r.path === PAGES ? MAX_PAGES_BYTES : 0);
     if (got !== r.sha256) mismatch(`resource ${shown} SHA-256 ${got} differs from ${DATAPACKAGE}'s ${r.sha256}`, r.path);
+    if (r.path === PAGES) pages = kept;
   }
   const version = pkg.wacz_version;
   return {
     datapackage_sha256: packageSha256,
     resources: declared,
     wacz_version: typeof version === "string" && version.length <= 32 ? version : null,
+    pages: parsePages(pages),
   };
 }
 
 /**
  * Check a WACZ (a Blob) against its own datapackage.json. Returns {datapackage_sha256,
- * resources: [{path, size, sha256}], wacz_version}; throws WaczError naming what is wrong.
+ * resources: [{path, size, sha256}], wacz_version, pages: [{url, ts, title}]}; throws
+ * WaczError naming what is wrong.
  */
 export async function checkWacz(blob, limits = LIMITS) {
   try {

@@ -1,0 +1,438 @@
+"""The portal and a server capture, in a real headless Chromium against the real verification
+service: tier 1 checks the capture's WACZ inside the browser, and the WACZ replays offline.
+
+A capture's package is built here: a WARC (warcio) holding the response of
+``https://shop.example/listing`` (a listing whose HTML shows ``¥ 1,299.00``), packaged as WACZ
+1.1.1 (checked with ``wacz validate``), sealed in a small log as a server-recorded evidence
+item (``capture.environment.recorded_by = server``). In the portal:
+
+* the good package verifies (tiers 1-4; no chain is configured, so tier 5 is not checked)
+  and tier 1 says the WACZ's own digests hold;
+* a package sealing a WACZ whose resource was changed after its datapackage.json was written
+  fails tier 1, naming the member, and offers no replay;
+* "回放网页存档" replays the archive with ReplayWeb.page served by the service itself: the
+  price text is read from the replayed page's frame. No request leaves the service: the
+  replayed page's host (shop.example) is never asked, and nothing is fetched from elsewhere.
+
+Screenshot: ``test-artifacts/portal-capture-replay.png``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from warcio.statusandheaders import StatusAndHeaders  # type: ignore[import-untyped]
+from warcio.warcwriter import WARCWriter  # type: ignore[import-untyped]
+
+from anchoring.entries import evidence_entry, make_entry, sealed_bundle, sign_checkpoint
+from anchoring.log import MerkleLog
+from anchoring.store import MemoryNodeStore
+from tests.support.browser import (
+    REPO,
+    artifact,
+    browser,  # noqa: F401 - fixture
+    live_server,
+    page,  # noqa: F401 - fixture
+)
+from tests.support.factories import signer
+from verifier.bundle import Bundle
+from verifier.digests import sm3_hex
+from verifier.models import Manifest
+from verifier.note import SignerKey
+from verifier.service.app import create_verifier_app
+from verifier.service.config import ServiceConfig
+from verifier.service.static import replay_available
+
+pytestmark = [pytest.mark.browser]
+
+TARGET = "https://shop.example/listing"
+PRICE = "¥ 1,299.00"
+LISTING = (
+    "<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>示例旗舰店 商品页</title>"
+    "</head><body><h1>示例旗舰店</h1><p class=price>价格 " + PRICE + "</p></body></html>"
+).encode()
+WARC_DATE = "2026-12-01T08:00:00Z"
+TIMESTAMP = "20261201080000"
+TIMEOUT_MS = 60_000
+#: ReplayWeb.page's service worker starts, reads the WACZ and renders: generous on 2 cores.
+REPLAY_TIMEOUT_MS = 180_000
+WACZ_BIN = REPO / ".venv" / "bin" / "wacz"
+
+
+# --- a WACZ 1.1.1 built here ----------------------------------------------------------------------
+
+
+def warc_of(url: str, body: bytes) -> tuple[bytes, str]:
+    """A gzipped WARC/1.1 holding one ``response`` record for ``url``: (bytes, payload digest)."""
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=True, warc_version="1.1")
+    headers = StatusAndHeaders(
+        "200 OK",
+        [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))],
+        protocol="HTTP/1.1",
+    )
+    record = writer.create_warc_record(
+        url,
+        "response",
+        payload=io.BytesIO(body),
+        http_headers=headers,
+        warc_headers_dict={"WARC-Date": WARC_DATE},
+    )
+    writer.write_record(record)
+    data = out.getvalue()
+    return data, str(record.rec_headers.get_header("WARC-Payload-Digest"))
+
+
+def sha256_tag(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def build_wacz(*, tamper: bool = False) -> bytes:
+    """A WACZ 1.1.1 of :data:`TARGET`; ``tamper`` changes the WARC after datapackage.json
+    recorded its digest (a WACZ that contradicts itself, though well formed)."""
+    warc, payload_digest = warc_of(TARGET, LISTING)
+    cdx = {
+        "url": TARGET,
+        "mime": "text/html",
+        "status": "200",
+        "digest": payload_digest,
+        "length": str(len(warc)),
+        "offset": "0",
+        "filename": "data.warc.gz",
+    }
+    index = f"example,shop)/listing {TIMESTAMP} {json.dumps(cdx)}\n".encode()
+    pages = (
+        json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "All Pages"})
+        + "\n"
+        + json.dumps({"id": "p1", "url": TARGET, "ts": WARC_DATE, "title": "示例旗舰店 商品页"})
+        + "\n"
+    ).encode()
+    members = {
+        "archive/data.warc.gz": warc,
+        "indexes/index.cdxj": index,
+        "pages/pages.jsonl": pages,
+    }
+    datapackage = json.dumps(
+        {
+            "profile": "data-package",
+            "wacz_version": "1.1.1",
+            "title": "示例旗舰店",
+            "created": WARC_DATE,
+            "software": "evidence-anchor tests",
+            "resources": [
+                {
+                    "name": path.rsplit("/", 1)[-1],
+                    "path": path,
+                    "hash": sha256_tag(data),
+                    "bytes": len(data),
+                }
+                for path, data in members.items()
+            ],
+        },
+        indent=2,
+    ).encode()
+    if tamper:  # same length, other bytes: only the digest can tell
+        warc = gzip.compress(gzip.decompress(warc).replace(b"1,299.00", b"9,999.00"), mtime=0)
+        members["archive/data.warc.gz"] = warc
+    digest = json.dumps({"path": "datapackage.json", "hash": sha256_tag(datapackage)}).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for path, data in members.items():
+            method = zipfile.ZIP_STORED if path.startswith("archive/") else zipfile.ZIP_DEFLATED
+            zf.writestr(path, data, method)
+        zf.writestr("datapackage.json", datapackage, zipfile.ZIP_DEFLATED)
+        zf.writestr("datapackage-digest.json", digest, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def test_the_wacz_built_here_is_valid() -> None:
+    """The fixture is a real WACZ 1.1.1 (``wacz validate``), and its tampered twin is not."""
+    for tamper, ok in ((False, True), (True, False)):
+        path = artifact(f"portal-capture-{'tampered' if tamper else 'good'}.wacz")
+        path.write_bytes(build_wacz(tamper=tamper))
+        done = subprocess.run(
+            [str(WACZ_BIN), "validate", "-f", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert (done.returncode == 0) is ok, done.stdout + done.stderr
+        path.unlink()
+
+
+# --- a sealed capture and its package -------------------------------------------------------
+
+
+def capture_manifest(files: dict[str, bytes], capture_id: str) -> Manifest:
+    """A server capture's manifest: recorded_by = server, and its capture id."""
+    media = {"archive.wacz": "application/wacz", "dom.html": "text/html"}
+    return Manifest.model_validate(
+        {
+            "v": 1,
+            "evidence_id": "ev-cap-0001",
+            "files": [
+                {
+                    "name": name,
+                    "media_type": media.get(name, "application/octet-stream"),
+                    "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "sm3": sm3_hex(data),
+                }
+                for name, data in files.items()
+            ],
+            "source": {"url": TARGET, "platform": "example-mall", "entity": "示例旗舰店"},
+            "captured_at": WARC_DATE,
+            "capture": {
+                "tool": "evidence-anchor capture 0.2.0 / Chromium 131.0",
+                "environment": {"recorded_by": "server", "capture_id": capture_id},
+            },
+            "submitter": "officer-7f3a",
+            "case": None,
+            "notes": None,
+            "salt": "33" * 16,
+        }
+    )
+
+
+@dataclass
+class Capture:
+    bundle: dict[str, Any]
+    manifest: Manifest
+    files: dict[str, bytes]
+    key: SignerKey
+
+
+def sealed_capture(files: dict[str, bytes], capture_id: str, key: SignerKey) -> Capture:
+    """The capture as one evidence entry among stamps in a small signed log (not anchored)."""
+    log = MerkleLog(MemoryNodeStore())
+    stamps = [
+        make_entry(
+            "stamp",
+            f"st-{i}",
+            {"sha256": hashlib.sha256(bytes([i])).hexdigest()},
+            at="2026-12-01T08:00:00.000Z",
+            salt=f"{i:032x}",
+        )
+        for i in range(4)
+    ]
+    log.append(e.leaf_data() for e in stamps[:2])
+    manifest = capture_manifest(files, capture_id)
+    entry = evidence_entry(manifest, at="2026-12-01T08:00:05.000Z", salt="44" * 16)
+    index = log.append([entry.leaf_data()])
+    log.append(e.leaf_data() for e in stamps[2:])
+    note = sign_checkpoint(log, key)
+    bundle = sealed_bundle(log, entry, index, note, log.size, origin=key.name, manifest=manifest)
+    return Capture(bundle.model_dump(mode="json"), manifest, files, key)
+
+
+def write_package(capture: Capture, path: Path, *, stored: bool) -> Path:
+    """An evidence-package/v1 ZIP of ``capture`` (the WACZ stored or deflated inside it)."""
+    Bundle.model_validate(capture.bundle)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(
+            "package.json",
+            json.dumps(
+                {
+                    "format": "evidence-package/v1",
+                    "evidence_id": capture.manifest.evidence_id,
+                    "exported_at": "2026-12-01T09:00:00Z",
+                    "files": [f.name for f in capture.manifest.files],
+                }
+            ),
+        )
+        zf.writestr("manifest.json", capture.manifest.canonical())
+        zf.writestr("proof.json", json.dumps(capture.bundle, ensure_ascii=False, indent=2))
+        zf.writestr("log-key.vkey", capture.key.verifier().to_text() + "\n")
+        for name, data in capture.files.items():
+            method = zipfile.ZIP_STORED if stored and name.endswith(".wacz") else 8
+            zf.writestr(f"files/{name}", data, method)
+    return path
+
+
+@dataclass
+class Service:
+    url: str
+    key: SignerKey
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[Service]:
+    """The real verification service (no chain configured: tier 5 is "not checked")."""
+    assert replay_available(), "ReplayWeb.page is not installed: run make install"
+    key = signer()
+    with live_server(create_verifier_app(ServiceConfig(log_keys=(key.verifier(),)))) as server:
+        yield Service(server.url, key)
+
+
+def open_portal(tab: Any, service: Service) -> None:
+    tab.goto(f"{service.url}/verify")
+    tab.wait_for_selector("body[data-ready='true']", timeout=TIMEOUT_MS)
+
+
+def choose(tab: Any, paths: list[Path]) -> dict[int, str]:
+    """Choose files on the page, wait for the result, return {tier: status}."""
+    tab.evaluate("document.getElementById('results').hidden = true")
+    tab.set_input_files("#files", [str(p) for p in paths])
+    tab.wait_for_selector("#results:not([hidden]) li.tier[data-tier='5']", timeout=TIMEOUT_MS)
+    cards = tab.query_selector_all("li.tier")
+    return {int(c.get_attribute("data-tier")): c.get_attribute("data-status") for c in cards}
+
+
+def tier_text(tab: Any, tier: int, part: str) -> str:
+    text: str = tab.inner_text(f"li.tier[data-tier='{tier}'] .{part}")
+    return text
+
+
+def python_tier_1(service: Service, package: Path) -> dict[str, Any]:
+    """Tier 1 as the verification service (verifier/verify.py) reports it for ``package``."""
+    import httpx  # noqa: PLC0415
+
+    response = httpx.post(
+        f"{service.url}/v1/verify?through=4",
+        content=package.read_bytes(),
+        headers={"Content-Type": "application/zip"},
+        timeout=120,
+    )
+    response.raise_for_status()
+    tiers: list[dict[str, Any]] = response.json()["tiers"]
+    return tiers[0]
+
+
+def replayed_text(tab: Any, deadline_ms: int = REPLAY_TIMEOUT_MS) -> tuple[str, str]:
+    """(URL, text) of the replayed listing's frame, once its body shows the price: waits for
+    ReplayWeb.page's worker to start, read the WACZ and render the page."""
+    waited = 0
+    seen: list[str] = []
+    while waited < deadline_ms:
+        seen = [f.url for f in tab.frames]
+        for frame in tab.frames:
+            if "mp_/" + TARGET in frame.url:
+                try:
+                    text: str = frame.inner_text("body", timeout=5_000)
+                except Exception:  # the frame is still loading or navigating
+                    continue
+                if PRICE in text:
+                    return frame.url, text
+        tab.wait_for_timeout(500)  # lets Playwright deliver the frames' events
+        waited += 500
+    raise AssertionError(f"no replayed frame showed {PRICE!r} in {deadline_ms} ms; frames: {seen}")
+
+
+# --- the portal ----------------------------------------------------------------------------------
+
+
+def test_a_capture_verifies_and_its_archive_replays_offline(
+    page: Any,  # noqa: F811
+    service: Service,
+    tmp_path: Path,
+) -> None:
+    requests: list[str] = []
+    page.context.on("request", lambda r: requests.append(r.url))
+    files = {"archive.wacz": build_wacz(), "dom.html": LISTING}
+    capture = sealed_capture(files, "cap-0001", service.key)
+    package = write_package(capture, tmp_path / "capture.zip", stored=True)
+
+    open_portal(page, service)
+    statuses = choose(page, [package])
+    assert statuses == {
+        1: "verified",
+        2: "verified",
+        3: "verified",
+        4: "verified",
+        5: "not_checked",
+    }
+    detail = tier_text(page, 1, "detail")
+    assert detail == (
+        "all 2 files match SHA-256 and SM3; "
+        "archive.wacz: all 3 resources match its datapackage.json"
+    )
+    assert detail == python_tier_1(service, package)["detail"]  # the portal and Python agree
+    assert "回放工具读取的正是存证时的字节" in tier_text(page, 1, "meaning")
+
+    # The replay: offered for a verified capture, run from this service alone.
+    page.wait_for_selector("#replay:not([hidden])", timeout=TIMEOUT_MS)
+    assert page.inner_text("#replay h3") == "回放网页存档"
+    assert TARGET in page.inner_text("#replay-page")
+    page.click("#replay-button")
+    url, text = replayed_text(page)
+    assert "示例旗舰店" in text
+    assert url.startswith(f"{service.url}/verify/replay/w/")
+    page.screenshot(path=str(artifact("portal-capture-replay.png")), full_page=True)
+    outside = [
+        r
+        for r in requests
+        if not (r.startswith(service.url) or r.startswith(f"blob:{service.url}/"))
+    ]
+    assert not outside, outside  # nothing from the live web, no CDN
+    # ReplayWeb.page came from this service: its worker and its app.
+    assert f"{service.url}/verify/replay/sw.js?serveIndex=1" in requests
+    assert f"{service.url}/verify/replay/ui.js" in requests
+
+    page.click("#lang-toggle")
+    assert page.inner_text("#replay h3") == "Replay the web archive"
+    assert "a replay tool reads the very bytes fixed" in tier_text(page, 1, "meaning")
+
+
+def test_a_capture_whose_wacz_contradicts_itself_fails_tier_1_naming_the_member(
+    page: Any,  # noqa: F811
+    service: Service,
+    tmp_path: Path,
+) -> None:
+    files = {"archive.wacz": build_wacz(tamper=True), "dom.html": LISTING}
+    capture = sealed_capture(files, "cap-0002", service.key)
+    package = write_package(capture, tmp_path / "tampered.zip", stored=False)
+
+    open_portal(page, service)
+    statuses = choose(page, [package])
+    assert statuses == {1: "failed", 2: "verified", 3: "verified", 4: "verified", 5: "not_checked"}
+    assert page.get_attribute("#summary", "data-outcome") == "failed"
+    detail = tier_text(page, 1, "detail")
+    assert detail.startswith("archive.wacz: resource 'archive/data.warc.gz' "), detail
+    python = python_tier_1(service, package)
+    assert python["status"] == "failed"
+    assert detail == python["detail"]  # the same rule, the same words
+    assert "不应据此回放网页" in tier_text(page, 1, "meaning")
+    assert page.is_hidden("#replay")  # no replay of an archive that contradicts itself
+
+
+def test_a_capture_chosen_as_files_and_proof_checks_its_wacz_too(
+    page: Any,  # noqa: F811
+    service: Service,
+    tmp_path: Path,
+) -> None:
+    files = {"archive.wacz": build_wacz(), "dom.html": LISTING}
+    capture = sealed_capture(files, "cap-0003", service.key)
+    (tmp_path / "proof.json").write_text(json.dumps(capture.bundle), "utf-8")
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    open_portal(page, service)
+    statuses = choose(
+        page, [tmp_path / "archive.wacz", tmp_path / "dom.html", tmp_path / "proof.json"]
+    )
+    assert statuses[1] == "verified"
+    assert tier_text(page, 1, "detail").endswith(
+        "archive.wacz: all 3 resources match its datapackage.json"
+    )
+    page.wait_for_selector("#replay:not([hidden])", timeout=TIMEOUT_MS)
+
+
+def test_the_portal_explains_a_wacz_as_the_verifier_does(
+    page: Any,  # noqa: F811
+    service: Service,
+) -> None:
+    from verifier.explain import _WACZ_MEANING  # noqa: PLC0415 - the words to agree with
+
+    open_portal(page, service)
+    words = page.evaluate("async () => (await import('/verify/static/i18n.js')).WACZ_MEANING")
+    assert words == {k: {"zh": zh, "en": en} for k, (zh, en) in _WACZ_MEANING.items()}
