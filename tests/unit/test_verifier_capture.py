@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes
+from warcio.statusandheaders import StatusAndHeaders  # type: ignore[import-untyped]
+from warcio.warcwriter import WARCWriter  # type: ignore[import-untyped]
 
 from evidence_api.capture.environment import EnvironmentRecorder, flatten
 from evidence_api.capture.outcome import (
@@ -34,6 +36,7 @@ from evidence_api.capture.outcome import (
     CaptureLimits,
     tls_chain,
 )
+from evidence_api.capture.wacz import WaczPage, build_wacz
 from tests.support import capture_evidence as ce
 from tests.support.factories import signer
 from verifier import capture
@@ -110,6 +113,39 @@ def test_good_wacz_passes_with_every_resource_hashed() -> None:
     stream = io.BytesIO(data)
     assert check_wacz(stream) == result
     assert not stream.closed
+
+
+def test_wacz_built_by_the_capture_passes(tmp_path: Path) -> None:
+    """The contract with the issuing side: what evidence_api.capture.wacz.build_wacz writes
+    (from a WARC written here with warcio) is a WACZ this check accepts, resource by resource."""
+    warc = tmp_path / "data.warc.gz"
+    with warc.open("wb") as out:
+        writer = WARCWriter(out, gzip=True, warc_version="1.1")
+        body = "<p>¥ 1,299.00</p>".encode()
+        headers = StatusAndHeaders(
+            "200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))]
+        )
+        writer.write_record(
+            writer.create_warc_record(
+                ce.URL, "response", payload=io.BytesIO(body), length=len(body), http_headers=headers
+            )
+        )
+    out_path = tmp_path / "archive.wacz"
+    build_wacz(
+        warc,
+        [WaczPage(ce.URL, "商品", "2026-12-02T18:26:39Z")],
+        out_path,
+        title="取证",
+        software="evidence-anchor capture 0.1.0",
+    )
+    result = check_wacz(out_path.read_bytes())
+    assert [r.path for r in result.resources] == [
+        "archive/data.warc.gz",
+        "indexes/index.cdxj",
+        "pages/pages.jsonl",
+    ]
+    assert result.resources[0].sha256 == hashlib.sha256(warc.read_bytes()).hexdigest()
+    assert result.wacz_version == "1.1.1"
 
 
 def test_deflated_members_pass_too() -> None:
