@@ -42,7 +42,15 @@ from verifier.x509 import (
     certificate_info,
     pem_certificates,
 )
-from verifier.zipread import Budget, Member, ZipLimits, ZipSource, check_member_name, show
+from verifier.zipread import (
+    Budget,
+    Member,
+    ZipLimits,
+    ZipSource,
+    check_member_name,
+    show,
+    zip_errors,
+)
 
 # -- the files of a capture (evidence_api/capture/outcome.py; docs/capture.md §3) -----------
 
@@ -144,7 +152,8 @@ def check_wacz(data: bytes | IO[bytes], limits: WaczLimits = WaczLimits()) -> Wa
     (read, never closed). Raises a :class:`WaczError` naming what is wrong."""
     fp: IO[bytes] = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
     try:
-        source = ZipSource(fp, limits)
+        with zip_errors():  # damage found while opening is a typed refusal too
+            source = ZipSource(fp, limits)
     except PackageError as exc:
         raise WaczUnreadableError(exc) from exc
     try:

@@ -24,6 +24,14 @@ layout); this module holds the layout, the folder form and the reading algorithm
   manifest and hashes to the entry's digests; each ``files/<name>`` has its
   manifest size, SHA-256 and SM3; no file is missing and none is extra.
 
+For a server capture (:func:`verifier.capture.is_capture`), reading does two things
+more while each file streams through the hashers once: ``archive.wacz`` is spooled and
+checked against its own ``datapackage.json`` (:func:`verifier.capture.check_wacz`; the
+verdict rides on its :class:`~verifier.capture.CheckedFile` to tier 1, which fails on a
+refusal), and the small records the report prints (environment.json, main-document.json,
+the TLS chains, the screenshot) are kept, each up to its limit. A WACZ that does not
+hold together fails tier 1; it does not make the package unusable.
+
 The log key and chain facts a package carries are returned for display only:
 the caller must never trust them implicitly (the log's operator publishes
 them; the appraiser compares and passes them explicitly).

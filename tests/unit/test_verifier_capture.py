@@ -41,6 +41,7 @@ from tests.support import capture_evidence as ce
 from tests.support.factories import signer
 from verifier import capture
 from verifier.capture import (
+    WaczError,
     WaczLayoutError,
     WaczLimits,
     WaczMismatchError,
@@ -349,6 +350,23 @@ def test_datapackage_not_json_is_refused() -> None:
     members["datapackage-digest.json"] = ce.digest_record(members["datapackage.json"])
     with pytest.raises(WaczLayoutError, match=r"datapackage\.json is not valid JSON"):
         check_wacz(ce.wacz(members))
+
+
+@pytest.mark.parametrize("method", [0, 8], ids=["stored", "deflated"])
+def test_damaged_wacz_raises_only_wacz_errors(method: int) -> None:
+    """Every byte of the archive flipped in turn (every 7th): the check either holds or
+    refuses with a WaczError; nothing else escapes (no zipfile, zlib or JSON error)."""
+    data = ce.zip_of(ce.wacz_members(), method=method)
+    outcomes = {"held": 0, "refused": 0}
+    for at in range(0, len(data), 7):
+        damaged = data[:at] + bytes([data[at] ^ 0x5A]) + data[at + 1 :]
+        try:
+            check_wacz(damaged)
+        except WaczError:
+            outcomes["refused"] += 1
+        else:
+            outcomes["held"] += 1
+    assert outcomes["refused"] > 0
 
 
 # --- tier 1 ------------------------------------------------------------------------------------
