@@ -23,11 +23,22 @@ first connection to that origin; the verified connection itself uses the standar
 library's ``ssl``, which cannot return the chain as served on Python 3.11.
 
 Wire details: HTTP/1.1 on both sides; ``Accept-Encoding`` passes through and bodies are
-recorded as received (compressed, chunked); a fresh upstream connection per browser
-connection and origin, reused while both sides keep it alive; 1xx interim responses are
-not recorded (the record starts at the final response). WebSocket upgrades are answered
-501. ``local_pages`` are answered by the proxy itself (the self-check control page) and
-are not recorded.
+recorded exactly as received (compressed, chunked: the WARC is never de-chunked); toward
+the browser h11 re-frames the same body (hop-by-hop headers dropped, chunked when the
+origin sent no length). ``Host`` is set to the target's authority (RFC 9112 §3.2.2). One
+upstream connection per browser connection and origin, reused while both sides keep it
+alive (a stale reused one is retried once, fresh). 1xx interim responses are not recorded
+(the record starts at the final response). WebSocket upgrades are answered 501.
+``local_pages`` are answered by the proxy itself (the self-check control page), as are
+other paths of their hosts (404); none of them is resolved or recorded.
+
+Answers the proxy gives itself (text/plain, the reason in the body): 400 malformed
+request, 403 refused address (:class:`Refusal`), 413 request body over
+:data:`MAX_REQUEST_BODY`, 429 ``max_resources`` or ``max_bytes`` reached, 501 upgrade,
+502 connect/TLS failure or malformed response, 504 no data for ``navigation_seconds``.
+A response cut by ``max_bytes``/``max_response_bytes`` after its head was sent ends with
+a reset browser connection, so it can never look complete. Upstream connects time out
+after :data:`CONNECT_SECONDS`; reads after ``CaptureLimits.navigation_seconds`` of silence.
 """
 
 from __future__ import annotations

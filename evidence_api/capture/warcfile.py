@@ -5,7 +5,12 @@ origin: the request as the proxy sent it, the response as the origin sent it (st
 line, header block and body byte for byte; a chunked body stays chunked, a compressed
 body stays compressed). warcio would re-serialize the header block it parses; the
 :class:`_WireHeaders` below keeps the received bytes instead, so the block digest covers
-what was actually received. Digests are SHA-256 (``sha256:<base32>``), not warcio's SHA-1.
+what was actually received. Digests are SHA-256 (``sha256:<base32>``), not warcio's SHA-1;
+the payload digest covers the body as transferred (a chunked body with its chunk framing),
+which is what warcio computes and checks when reading. Each exchange is a ``response``
+record then its ``request`` record, each naming the other in ``WARC-Concurrent-To``, both
+with the pinned ``WARC-IP-Address``; a response cut by a limit, a timeout or a vanished
+browser carries ``WARC-Truncated`` (``length``, ``time``, ``disconnect``, ``unspecified``).
 
 Not thread-safe: the proxy writes from its event loop thread only.
 """

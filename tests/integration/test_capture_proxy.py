@@ -441,6 +441,27 @@ def test_untrusted_origin_is_502_with_the_tls_error_recorded(site: Site, tmp_pat
     assert run.record.errors and run.record.errors[0].url == site.url("/listing")
 
 
+def test_wrong_name_is_502_with_the_tls_error_recorded(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = socket.getaddrinfo
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "wrong.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", site.port))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    with recording(tmp_path, upstream_ca=site.ca_file) as run:  # trusted CA, wrong name
+        answer = run.client.get(f"https://wrong.test:{site.port}/listing")
+    assert answer.status_code == 502
+    assert "Hostname mismatch" in answer.text and "wrong.test" in answer.text
+    tls = run.record.origins[f"wrong.test:{site.port}"].tls
+    assert tls is not None and tls.verified is False
+    assert tls.error is not None and "Hostname mismatch" in tls.error
+    assert [r["type"] for r in warc_records(tmp_path / "capture.warc.gz")] == ["warcinfo"]
+
+
 def test_local_pages_are_served_and_not_recorded(tmp_path: Path) -> None:
     pages = {SELF_CHECK: ("text/html; charset=utf-8", "<p>自检</p>".encode())}
     with recording(tmp_path, local_pages=pages) as run:
