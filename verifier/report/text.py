@@ -122,9 +122,9 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "font_note": ("字体", "Font"),
     "capture_method": ("取证方式", "How it was captured"),
     "method_server": (
-        "服务器取证：由本系统在洁净环境中自动取证，取证环境由系统记录（见“取证过程”）",
-        "Server capture: captured by this system in a clean environment, which the system "
-        'recorded (see "Capture process")',
+        "服务器取证：由本系统在全新的浏览器环境中自动取证，取证环境由系统自动记录（见“取证过程”）",
+        "Server capture: captured by this system in a fresh browser; the environment was "
+        'recorded by the system (see "Capture process")',
     ),
     "method_officer": (
         "由提交人提供：文件由提交人在其他环境中取得，取证工具与环境为其自行填写",
