@@ -16,6 +16,7 @@ import sys
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -473,6 +474,36 @@ def test_local_pages_are_served_and_not_recorded(tmp_path: Path) -> None:
     assert other.status_code == 404  # answered locally: never resolved, not a refusal
     assert run.record.requests == 0 and run.record.origins == {} and run.record.refused == []
     assert [r["type"] for r in warc_records(tmp_path / "capture.warc.gz")] == ["warcinfo"]
+
+
+def test_concurrent_exchanges_are_each_recorded_whole(site: Site, tmp_path: Path) -> None:
+    urls = [site.url(f"/api/price.json?n={i}") for i in range(24)]
+    with recording(tmp_path, upstream_ca=site.ca_file) as run, ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(run.client.get, urls))
+    assert [r.status_code for r in got] == [200] * len(urls)
+    records = warc_records(tmp_path / "capture.warc.gz")
+    by_id = {r["id"]: r for r in records}
+    found = {r["uri"]: r for r in records if r["type"] == "response"}
+    assert set(found) == set(urls)
+    for url, answer in zip(urls, got, strict=True):
+        assert found[url]["raw"] == answer.content
+        request = by_id[found[url]["concurrent"]]
+        assert request["uri"] == url and request["concurrent"] == found[url]["id"]
+    assert run.record.requests == len(urls)
+
+
+def test_request_bodies_are_forwarded_and_recorded(origin: str, tmp_path: Path) -> None:
+    form = "q=铁观音&page=1".encode()
+    with recording(tmp_path) as run:
+        answer = run.client.post(
+            f"{origin}/ok",
+            content=form,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert answer.text == "hello"
+    request = next(r for r in warc_records(tmp_path / "capture.warc.gz") if r["type"] == "request")
+    assert request["raw"] == form
+    assert request["warc"].get_header("WARC-Target-URI") == f"{origin}/ok"
 
 
 # -- limits ------------------------------------------------------------------------------------
