@@ -19,6 +19,7 @@ Screenshot: ``test-artifacts/portal-capture-replay.png``.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -436,3 +437,168 @@ def test_the_portal_explains_a_wacz_as_the_verifier_does(
     open_portal(page, service)
     words = page.evaluate("async () => (await import('/verify/static/i18n.js')).WACZ_MEANING")
     assert words == {k: {"zh": zh, "en": en} for k, (zh, en) in _WACZ_MEANING.items()}
+
+
+# --- the same WACZ rules in the browser as in verifier/capture.py ------------------------------
+
+
+def wacz_with(members: dict[str, bytes], **methods: int) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data, methods.get(name.replace("/", "_").replace(".", "_"), 8))
+    return out.getvalue()
+
+
+def wacz_defects() -> dict[str, bytes]:
+    """WACZs, each wrong in one way (named after its defect), plus the good one."""
+    good = build_wacz()
+    with zipfile.ZipFile(io.BytesIO(good)) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    package = json.loads(members["datapackage.json"])
+
+    def repackaged(**changes: Any) -> dict[str, bytes]:
+        """``members`` with datapackage.json changed and its digest record kept true."""
+        data = json.dumps({**package, **changes}).encode()
+        digest = json.dumps({"path": "datapackage.json", "hash": sha256_tag(data)}).encode()
+        return {**members, "datapackage.json": data, "datapackage-digest.json": digest}
+
+    resources = package["resources"]
+    wrong_size = [{**resources[0], "bytes": resources[0]["bytes"] + 1}, *resources[1:]]
+    md5 = [{**resources[0], "hash": "md5:" + "0" * 32}, *resources[1:]]
+    climbing = [*resources, {**resources[1], "path": "../evil.cdxj"}]
+    twice = [*resources, resources[1]]
+    cases = {
+        "good": good,
+        "tampered_resource": build_wacz(tamper=True),
+        "no_datapackage": wacz_with({k: v for k, v in members.items() if k != "datapackage.json"}),
+        "no_digest_record": wacz_with(
+            {k: v for k, v in members.items() if k != "datapackage-digest.json"}
+        ),
+        "wrong_datapackage_digest": wacz_with(
+            {
+                **members,
+                "datapackage-digest.json": json.dumps(
+                    {"path": "datapackage.json", "hash": "sha256:" + "ab" * 32}
+                ).encode(),
+            }
+        ),
+        "digest_record_names_another_path": wacz_with(
+            {
+                **members,
+                "datapackage-digest.json": json.dumps(
+                    {"path": "other.json", "hash": sha256_tag(members["datapackage.json"])}
+                ).encode(),
+            }
+        ),
+        "missing_resource": wacz_with(
+            {k: v for k, v in members.items() if k != "pages/pages.jsonl"}
+        ),
+        "undeclared_member": wacz_with({**members, "extra/notes.txt": b"not declared"}),
+        "two_undeclared_members": wacz_with({**members, "extra/a.txt": b"a", "extra/b.txt": b"b"}),
+        "resource_size_differs": wacz_with(repackaged(resources=wrong_size)),
+        "md5_hash": wacz_with(repackaged(resources=md5)),
+        "climbing_resource_path": wacz_with(repackaged(resources=climbing)),
+        "resource_listed_twice": wacz_with(repackaged(resources=twice)),
+        "resources_not_a_list": wacz_with(repackaged(resources={"a": 1})),
+        "datapackage_not_json": wacz_with(
+            {
+                **members,
+                "datapackage.json": b"{not json",
+                "datapackage-digest.json": json.dumps(
+                    {"path": "datapackage.json", "hash": sha256_tag(b"{not json")}
+                ).encode(),
+            }
+        ),
+        "member_climbs_out": wacz_with({**members, "../evil.sh": b"rm -rf /"}),
+        "not_a_zip": b"WARC/1.1\r\n" * 10,
+    }
+    return cases
+
+
+def python_verdicts(cases: dict[str, bytes]) -> dict[str, str]:
+    from verifier.capture import WaczError, check_wacz  # noqa: PLC0415
+
+    out = {}
+    for name, data in cases.items():
+        try:
+            check = check_wacz(data)
+        except WaczError as exc:
+            out[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            out[name] = f"ok: {len(check.resources)} resources"
+    return out
+
+
+def test_the_browser_refuses_each_bad_wacz_as_the_python_verifier_does(
+    page: Any,  # noqa: F811
+    service: Service,
+) -> None:
+    cases = wacz_defects()
+    python = python_verdicts(cases)
+    assert python["good"] == "ok: 3 resources"
+    assert sum(v.startswith("ok") for v in python.values()) == 1, python
+    open_portal(page, service)
+    browser_verdicts: dict[str, str] = page.evaluate(
+        """async (cases) => {
+          const { WaczError, checkWacz } = await import('/verify/static/wacz.js');
+          const out = {};
+          for (const [name, b64] of Object.entries(cases)) {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            try {
+              const check = await checkWacz(new Blob([bytes]));
+              out[name] = `ok: ${check.resources.length} resources`;
+            } catch (exc) {
+              const kind = exc instanceof WaczError ? exc.kind : "crash";
+              out[name] = `${kind}: ${exc.message}`;
+            }
+          }
+          return out;
+        }""",
+        {name: base64.b64encode(data).decode() for name, data in cases.items()},
+    )
+
+    def same(text: str | None) -> str | None:
+        # A JSON syntax error's position is worded by each side's own parser.
+        return text.split(" is not valid JSON: ")[0] if text else text
+
+    differing = {
+        name: (python[name], browser_verdicts.get(name))
+        for name in cases
+        if same(python[name]) != same(browser_verdicts.get(name))
+    }
+    assert not differing, json.dumps(differing, ensure_ascii=False, indent=1)
+
+
+# --- what the service serves for the replay -------------------------------------------------------
+
+
+def test_the_replay_files_are_served_locally_with_their_own_headers(service: Service) -> None:
+    import httpx  # noqa: PLC0415
+
+    from verifier.service.static import CSP, REPLAY_FRAME_CSP, REPLAY_WORKER_CSP  # noqa: PLC0415
+
+    with httpx.Client(base_url=service.url, timeout=60) as http:
+        worker = http.get("/verify/replay/sw.js", params={"serveIndex": "1"})
+        assert worker.status_code == 200
+        assert worker.headers["content-type"].startswith("text/javascript")
+        assert worker.headers["content-security-policy"] == REPLAY_WORKER_CSP
+        assert "connect-src 'self' blob:" in REPLAY_WORKER_CSP
+        app = http.get("/verify/replay/ui.js")
+        assert app.status_code == 200
+        assert (
+            app.content
+            == (REPO / "verifier/service/replay/node_modules/replaywebpage/ui.js").read_bytes()
+        )
+        holding = http.get("/verify/replay/")
+        assert holding.status_code == 200
+        assert holding.headers["content-security-policy"] == REPLAY_FRAME_CSP
+        assert "frame-ancestors 'self'" in REPLAY_FRAME_CSP
+        frame = http.get("/verify/static/replay.html")
+        assert "frame-ancestors 'self'" in frame.headers["content-security-policy"]
+        assert "script-src 'self';" in frame.headers["content-security-policy"]
+        portal = http.get("/verify")
+        assert portal.headers["content-security-policy"] == CSP  # the portal is never framed
+        for other in ("index.html", "package.json", "dist/index.js", "../portal/app.js", "x"):
+            assert http.get(f"/verify/replay/{other}").status_code == 404, other
+        assert http.get("/v1/config").json()["replay"] is True
