@@ -867,6 +867,9 @@ def _after_proxy(run: _Run, record: ProxyRecord) -> None:
         }
     run.env.set("tls", tls_summary)
     run.env.set("proxy", _proxy_summary(record))
+    run.env.set("mode", run.request.mode)
+    run.env.set("final_url", run.final_url)
+    run.env.set("title", run.title)
     run.env.set(
         "main_document",
         {"url": run.request.url, "final_url": run.final_url, "redirects": len(run.chain) - 1},
