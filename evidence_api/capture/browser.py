@@ -258,6 +258,11 @@ class Watchdog:
             if self.fired:
                 _kill_group(pid)
 
+    def unwatch(self) -> None:
+        """The browser has exited: its process id may be reused, never kill it later."""
+        with self._lock:
+            self._pid = None
+
     def expire_in(self, seconds: float) -> None:
         """Bring the deadline forward: the browser is closing and gets ``seconds``."""
         with self._lock:
@@ -328,7 +333,6 @@ class _Run:
     watchdog: Watchdog
     limits_hit: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
-    main_response: Response | None = None
     final_url: str = ""
     title: str = ""
     loaded_at: str = ""
@@ -402,7 +406,8 @@ def _capture(run: _Run) -> tuple[str, str]:
         stopped = True
     finally:
         if not stopped:
-            proxy.stop()
+            with contextlib.suppress(Exception):  # the capture failed already; that error wins
+                proxy.stop()
     _after_proxy(run, record)
     return tool, started
 
@@ -430,6 +435,8 @@ def _in_browser(run: _Run, proxy: RecordingProxy, port: int) -> tuple[str, str]:
                 pid = _browser_pid(browser)
                 if pid is not None:
                     run.watchdog.watch(pid)
+                else:
+                    run.env.warning("浏览器进程 browser process id unknown: no total-time watchdog")
                 started = utc_now()
                 run.env.browser(
                     chromium_version=browser.version,
@@ -443,6 +450,7 @@ def _in_browser(run: _Run, proxy: RecordingProxy, port: int) -> tuple[str, str]:
                 run.watchdog.expire_in(CLOSE_SECONDS)
                 with contextlib.suppress(PlaywrightError):
                     browser.close()
+                run.watchdog.unwatch()
             return f"{run.config.tool} / Chromium {browser.version}", started
     except PlaywrightError as error:
         if run.watchdog.timed_out:
@@ -621,7 +629,6 @@ def _goto(run: _Run, page: Page, proxy: RecordingProxy) -> None:
         raise CaptureError(f"page did not load: {text}") from error
     if response is None:
         raise CaptureError("page did not load: no response for the main document")
-    run.main_response = response
     run.loaded_at = utc_now()
     run.chain = _chain(response)
     hops = len(run.chain) - 1

@@ -454,6 +454,14 @@ def test_watchdog_closing_is_not_a_timeout_and_cancel_spares_the_process() -> No
         dog.cancel()
         time.sleep(1.5)  # past the deadline it would have had: cancelled, so no kill
         assert spared.poll() is None and not dog.fired
+        exited = Watchdog(0.3)
+        exited.watch(spared.pid)
+        exited.unwatch()  # the browser exited: its pid may belong to someone else now
+        deadline = time.monotonic() + 30
+        while not exited.fired and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert exited.fired and spared.poll() is None
+        exited.cancel()
     finally:
         os.kill(spared.pid, 9)
         spared.wait()
