@@ -56,7 +56,7 @@ page unresponsive          ``failed``, limit ``step_seconds``: its scripts never
                            (before load: ``navigation_seconds``)
 network idle never reached ``done``, limit ``network_idle`` recorded
 max_page_height            ``done``, limit recorded: the full-page screenshot is cut at
-                           max_page_height CSS pixels
+                           max_page_height CSS pixels (and at MAX_PAGE_WIDTH across)
 max_bytes, max_resources,  ``done`` with the limit recorded when the main document
 max_response_bytes         loaded (later downloads refused or cut by the proxy);
                            ``failed`` with the limit when it did not load
@@ -105,7 +105,7 @@ from evidence_api.capture.outcome import (
 )
 from evidence_api.capture.proxy import ProxyRecord, RecordingProxy
 from evidence_api.capture.request import CaptureRequest, Screenshot, Step
-from evidence_api.capture.steps import browser_error_text, describe, evaluate, run_step
+from evidence_api.capture.steps import browser_error_text, describe, evaluate, failure, run_step
 from evidence_api.capture.steps import seconds_text as _s
 from evidence_api.capture.wacz import WaczPage, build_wacz
 
@@ -131,6 +131,8 @@ CLOSE_SECONDS = 15.0
 SELFCHECK_SECONDS = 20.0
 #: The video tour: pause between scroll moves, and the share of max_video_seconds per way.
 TOUR_PAUSE_SECONDS = 0.25
+#: Widest full-page screenshot (CSS px); a wider page is cut there (limit max_page_height).
+MAX_PAGE_WIDTH = 7680
 #: Most redirect hops kept in main-document.json (the limit refuses more anyway).
 MAX_CHAIN = 64
 #: Most refusals/errors of the proxy copied into the environment record.
@@ -696,6 +698,8 @@ def _wait(run: _Run, page: Page) -> None:
 
 
 def _steps(run: _Run, page: Page, steps: list[Step]) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: PLC0415
+
     for index, step in enumerate(steps, 1):
         run.progress(f"{index}/{len(steps)} {describe(step)}")
         started = utc_now()
@@ -709,9 +713,15 @@ def _steps(run: _Run, page: Page, steps: list[Step]) -> None:
         )
         full = isinstance(step, Screenshot) and step.full_page
         name = step_screenshot(index)
-        cut = _screenshot(run, page, name, full_page=full)
+        try:
+            cut = _screenshot(run, page, name, full_page=full)
+        except PlaywrightTimeout as error:
+            raise CaptureError(
+                failure(index, step, "the page stopped responding: no screenshot in time"),
+                limit="step_seconds",
+            ) from error
         if cut:
-            detail["cut_at"] = run.limits.max_page_height
+            detail["cut"] = f"{MAX_PAGE_WIDTH}x{run.limits.max_page_height} CSS px at most"
         run.env.step(
             index,
             step.action,
@@ -756,7 +766,8 @@ def _tour(run: _Run, page: Page) -> None:
 
 
 def _screenshot(run: _Run, page: Page, name: str, *, full_page: bool) -> bool:
-    """Write screenshot ``name``; return True when a full page was cut at max_page_height."""
+    """Write screenshot ``name``; True when a full page was cut (at max_page_height CSS px
+    down, or :data:`MAX_PAGE_WIDTH` across)."""
     seconds = run.bounded(run.limits.step_seconds * 2)
     path = run.path(name)
     cut = False
@@ -767,13 +778,17 @@ def _screenshot(run: _Run, page: Page, name: str, *, full_page: bool) -> bool:
             " return [Math.ceil(el.scrollWidth), Math.ceil(el.scrollHeight)]; }",
             seconds,
         )
-        limit = run.limits.max_page_height
-        if height > limit:
+        if height > run.limits.max_page_height or width > MAX_PAGE_WIDTH:
             cut = True
             page.screenshot(
                 path=path,
                 full_page=True,
-                clip={"x": 0, "y": 0, "width": width, "height": limit},
+                clip={
+                    "x": 0,
+                    "y": 0,
+                    "width": min(width, MAX_PAGE_WIDTH),
+                    "height": min(height, run.limits.max_page_height),
+                },
                 timeout=seconds * 1000,
                 scale="css",
             )
@@ -793,8 +808,8 @@ def _files(run: _Run, context: BrowserContext, page: Page) -> None:
         if _screenshot(run, page, SCREENSHOT, full_page=run.request.full_page):
             run.hit(
                 "max_page_height",
-                f"the page is taller than {run.limits.max_page_height} CSS px; "
-                "the full-page screenshot is cut there",
+                f"the page is taller than {run.limits.max_page_height} CSS px (or wider than "
+                f"{MAX_PAGE_WIDTH}); the full-page screenshot is cut there",
             )
         dom = evaluate(
             page,
