@@ -23,7 +23,8 @@ helper's integration tests).
   while the allow-listed ``localhost`` is captured;
 * each hostile page ends as evidence_api/capture/browser.py's decision table says
   (``failed`` with the limit named, or ``done`` with the limit or warning recorded), and
-  the worker still captures afterwards.
+  the worker still captures afterwards; a ``beforeunload`` dialog does not stop a
+  ``steps`` capture from leaving the page.
 """
 
 from __future__ import annotations
@@ -502,3 +503,24 @@ def test_hostile_pages_end_as_documented_and_never_hang_the_worker(
         assert cs.worker.poll() is None
         after = capture_done(client, {"url": cs.site.url("/listing")})
         assert after["evidence_id"]
+
+
+def test_a_beforeunload_dialog_does_not_stop_a_steps_capture(capture_stack: CaptureStack) -> None:
+    """The decision table: dialogs end ``done``, recorded as warnings. A page that asks
+    before it is left must not keep the officer's process from going on to the next page."""
+    cs = capture_stack
+    steps = [
+        {"action": "click", "selector": "#touch", "label": "点击页面"},
+        {"action": "click", "selector": "#away", "label": "离开"},
+        {"action": "wait", "selector": "#price:not(:empty)", "label": "查看价格"},
+    ]
+    with cs.client() as client:
+        capture_id = submit(
+            client, {"url": cs.site.url("/beforeunload"), "mode": "steps", "steps": steps}
+        )
+        state = finished(client, [capture_id])[capture_id]
+        assert state["status"] == "done", state
+        record = json.loads(evidence_file(client, state["evidence_id"], "environment.json"))
+        dom = evidence_file(client, state["evidence_id"], "dom.html").decode()
+    assert any(w.startswith("对话框 dialog (beforeunload)") for w in record["warnings"]), record
+    assert PRICE_TEXT in dom
