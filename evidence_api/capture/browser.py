@@ -27,6 +27,15 @@ task::
    when the capture succeeded; on failure the staging folder is removed, so nothing
    half-written is ever returned. The browser and the proxy are closed in ``finally``.
 
+**Files** (names from :mod:`.outcome`): the screenshot, DOM and MHTML show the page as it
+was at the end (after the wait, the steps or the video tour); ``main-document.json`` is
+the navigation to ``request.url`` (each hop's URL, status and response headers, as the
+browser received them); later navigations of a ``steps`` capture are in the environment
+record's steps (each step's ``detail`` holds the URL after it). One PEM per HTTPS origin of
+that redirect chain, as the proxy saw it served. ``progress`` is called with
+``environment``, ``self-check``, ``loading <url>``, ``<i>/<n> <action> <label or
+target>`` per step, and ``saving``.
+
 **Time.** A watchdog thread kills the browser's process group when ``total_seconds`` have
 passed since the capture started; Playwright's pending call then fails and the capture
 ends ``failed`` with limit ``total_seconds``. Every browser call also has its own timeout
