@@ -114,11 +114,24 @@ def cdxj_lines(warc: IO[bytes], filename: str = WARC_NAME) -> list[str]:
     return sorted(lines)
 
 
+def _check_page(page: WaczPage) -> None:
+    """Refuse a page a replay tool could not list: not http(s), or ts not RFC 3339."""
+    if not page.url.startswith(("http://", "https://")) or len(page.url) > 8192:
+        raise ValueError(f"page URL {page.url[:200]!r} is not an http(s) URL")
+    try:
+        stamp = dt.datetime.fromisoformat(page.ts)
+    except ValueError:
+        stamp = None
+    if stamp is None or stamp.tzinfo is None or "T" not in page.ts:
+        raise ValueError(f"page ts {page.ts[:64]!r} is not an RFC 3339 date-time with offset")
+
+
 def _pages_jsonl(pages: Sequence[WaczPage], title: str) -> bytes:
     if len(pages) > MAX_PAGES:
         raise ValueError(f"more than {MAX_PAGES} pages")
     out = [json.dumps({"format": "json-pages-1.0", "id": "pages", "title": title})]
     for page in pages:
+        _check_page(page)
         page_id = hashlib.sha256(f"{page.ts} {page.url}".encode()).hexdigest()[:24]
         line = {"id": page_id, "url": page.url, "title": page.title, "ts": page.ts}
         out.append(json.dumps(line, ensure_ascii=False))
@@ -160,36 +173,59 @@ class _Zip:
 def build_wacz(
     warc_path: Path, pages: Sequence[WaczPage], out: Path, *, title: str, software: str
 ) -> None:
-    """Write ``out`` (a WACZ 1.1.1 file) from one WARC and the capture's pages."""
+    """Write ``out`` (a WACZ 1.1.1 file) from one WARC and the capture's pages.
+
+    Inputs are checked and the index built before ``out`` is created; if writing fails
+    part-way, ``out`` is removed (nothing half-written is left to be taken as evidence).
+    """
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     when = (now.year, now.month, now.day, now.hour, now.minute, now.second)
+    page_list = _pages_jsonl(pages, title)
     with warc_path.open("rb") as warc:
         index = ("\n".join(cdxj_lines(warc)) + "\n").encode("utf-8")
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        entries = _Zip(archive, when)
-        with warc_path.open("rb") as warc:
-            entries.add(f"archive/{WARC_NAME}", warc)
-        entries.add("indexes/index.cdxj", io.BytesIO(index))
-        entries.add("pages/pages.jsonl", io.BytesIO(_pages_jsonl(pages, title)))
-        package = {
-            "profile": "data-package",
-            "resources": entries.resources,
-            "title": title,
-            "created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "wacz_version": WACZ_VERSION,
-            "software": software,
-        }
-        if pages:
-            package["mainPageURL"] = pages[0].url
-            package["mainPageDate"] = pages[0].ts
-        package_bytes = json.dumps(package, indent=2, ensure_ascii=False).encode("utf-8")
-        entries.add("datapackage.json", io.BytesIO(package_bytes), listed=False)
-        digest = {
-            "path": "datapackage.json",
-            "hash": f"sha256:{hashlib.sha256(package_bytes).hexdigest()}",
-        }
-        entries.add(
-            "datapackage-digest.json",
-            io.BytesIO(json.dumps(digest, indent=2).encode("utf-8")),
-            listed=False,
-        )
+    try:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            _write(zf, when, warc_path, index, page_list, pages, title, software, now)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+
+
+def _write(
+    archive: zipfile.ZipFile,
+    when: tuple[int, int, int, int, int, int],
+    warc_path: Path,
+    index: bytes,
+    page_list: bytes,
+    pages: Sequence[WaczPage],
+    title: str,
+    software: str,
+    now: dt.datetime,
+) -> None:
+    entries = _Zip(archive, when)
+    with warc_path.open("rb") as warc:
+        entries.add(f"archive/{WARC_NAME}", warc)
+    entries.add("indexes/index.cdxj", io.BytesIO(index))
+    entries.add("pages/pages.jsonl", io.BytesIO(page_list))
+    package: dict[str, Any] = {
+        "profile": "data-package",
+        "resources": entries.resources,
+        "title": title,
+        "created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "wacz_version": WACZ_VERSION,
+        "software": software,
+    }
+    if pages:
+        package["mainPageURL"] = pages[0].url
+        package["mainPageDate"] = pages[0].ts
+    package_bytes = json.dumps(package, indent=2, ensure_ascii=False).encode("utf-8")
+    entries.add("datapackage.json", io.BytesIO(package_bytes), listed=False)
+    digest = {
+        "path": "datapackage.json",
+        "hash": f"sha256:{hashlib.sha256(package_bytes).hexdigest()}",
+    }
+    entries.add(
+        "datapackage-digest.json",
+        io.BytesIO(json.dumps(digest, indent=2).encode("utf-8")),
+        listed=False,
+    )

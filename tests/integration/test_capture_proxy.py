@@ -157,11 +157,16 @@ def _ok(sock: socket.socket, request: bytes) -> None:
     sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello")
 
 
+#: An unusual but valid response head (casing, spacing, a reason phrase of its own): the
+#: WARC must hold these bytes, not warcio's re-serialization of them.
+CHUNKED_WIRE = (
+    b"HTTP/1.1 200 Fine Thanks\r\ncontent-TYPE:   text/plain \r\nX-Odd:a\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"
+)
+
+
 def _chunked(sock: socket.socket, request: bytes) -> None:
-    sock.sendall(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"
-    )
+    sock.sendall(CHUNKED_WIRE)
 
 
 def _close_delimited(sock: socket.socket, request: bytes) -> None:
@@ -566,6 +571,11 @@ def test_wire_bytes_are_recorded_as_received(origin: str, tmp_path: Path) -> Non
     found = responses(tmp_path / "capture.warc.gz")
     # the chunked framing stays in the record (warcio's raw stream is the block's payload)
     assert found[f"{origin}/chunked"]["raw"] == b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"
+    # and the whole message, head included, is byte for byte what the origin sent
+    data = (tmp_path / "capture.warc.gz").read_bytes()
+    entry = next(e for e in run.record.warc_records if e.url == f"{origin}/chunked")
+    block = gzip.decompress(data[entry.offset : entry.offset + entry.length])
+    assert block.endswith(b"\r\n\r\n" + CHUNKED_WIRE + b"\r\n\r\n")
     assert found[f"{origin}/close"]["raw"] == b"until close"
     assert found[f"{origin}/close"]["truncated"] is None
 

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -171,3 +172,21 @@ def test_index_of_an_empty_warc_is_empty(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with path.open("rb") as warc:
         assert cdxj_lines(warc) == []
+
+
+@pytest.mark.parametrize(
+    ("page", "why"),
+    [
+        (WaczPage("ftp://shop.example/", "", "2026-12-02T08:30:01Z"), "not an http(s) URL"),
+        (WaczPage(LISTING, "", "2026-12-02 08:30"), "not an RFC 3339"),
+        (WaczPage(LISTING, "", "2026-12-02T08:30:01"), "not an RFC 3339"),  # no offset
+        (WaczPage(LISTING, "", "yesterday"), "not an RFC 3339"),
+    ],
+)
+def test_bad_pages_are_refused_before_anything_is_written(
+    warc: Path, tmp_path: Path, page: WaczPage, why: str
+) -> None:
+    out = tmp_path / "a.wacz"
+    with pytest.raises(ValueError, match=re.escape(why)):
+        build_wacz(warc, [page], out, title="t", software="s")
+    assert not out.exists()
