@@ -52,7 +52,12 @@ from evidence_api.capture.schemas import CaptureAccepted, CapturePage, CapturePu
 from evidence_api.core.auth import Principal
 from evidence_api.core.config import Settings
 from evidence_api.core.db import Transaction
-from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
+from evidence_api.core.errors import (
+    ApiError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+)
 from evidence_api.core.ids import new_id
 from evidence_api.core.models import ApiToken
 from evidence_api.core.pagination import cursor_after, keyset
@@ -632,6 +637,11 @@ def run(captures: Captures, capture_id: str) -> RunResult:
         _finish_failed(captures.transaction, capture_id, owner, exc.reason, exc.limit)
         log.info("capture %s failed: %s", capture_id, exc.reason)
         return RunResult(claimed=True, status=FAILED, reason=exc.reason)
+    except ApiError as exc:  # the intake's own refusal, e.g. the evidence store unavailable
+        heartbeat.stop()
+        _finish_failed(captures.transaction, capture_id, owner, exc.detail, None)
+        log.warning("capture %s not recorded: %s", capture_id, exc.detail)
+        return RunResult(claimed=True, status=FAILED, reason=exc.detail)
     except Exception:
         heartbeat.stop()
         log.exception("capture %s failed unexpectedly", capture_id)

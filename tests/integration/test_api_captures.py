@@ -5,17 +5,23 @@ becomes (recorded through the same intake as uploads, read back through the evid
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from evidence_api.capture import dispatch, service
 from evidence_api.capture.models import Capture
 from evidence_api.capture.request import CaptureRequest
+from evidence_api.core.auth import Principal, create_token
 from evidence_api.core.config import Settings
+from evidence_api.runtime import NO_TIMERS, build_runtime
 from tests.support.api import Stack, running_stack
 from tests.support.browser import chromium_missing
 from tests.support.capture_site import PRICE_TEXT, Site, capture_site
@@ -248,3 +254,52 @@ def test_private_targets_are_refused_at_post(strict_stack: Stack, url: str, addr
     assert problem["field"] == "url"
     assert address in problem["detail"] and "EVIDENCE_CAPTURE_ALLOW" in problem["detail"]
     assert capture_count(strict_stack) == 0
+
+
+def test_a_restart_resumes_what_the_last_process_left(site: Site, tmp_path: Path) -> None:
+    """Embedded mode: a capture left ``queued`` and one left ``running`` by a process that
+    is gone are both run by the next start (the second on its second attempt)."""
+    settings = capture_settings(
+        tmp_path / "data",
+        capture_allow=ALLOW,
+        capture_upstream_ca=site.ca_file,
+        capture_total_seconds=180,
+    )
+    before = build_runtime(settings, **NO_TIMERS)  # the last process: no capture threads
+    try:
+        with before.session() as session:
+            token, _ = create_token(session, role="officer", name="restart officer")
+            officer = Principal(token.id, token.name, token.role, None)
+        work = dispatch.captures_of(before)
+        body = CaptureRequest(url=site.url("/listing"))
+        left_queued = service.submit(work, officer, body).accepted.capture_id
+        left_running = service.submit(work, officer, body).accepted.capture_id
+        with before.session() as session:  # claimed by a process that has since died
+            session.execute(
+                update(Capture)
+                .where(Capture.id == left_running)
+                .values(
+                    status="running",
+                    owner=f"{socket.gethostname()[:100]}:{dead_pid()}:gone",
+                    attempts=1,
+                    started_at=datetime.now(UTC),
+                    heartbeat_at=datetime.now(UTC),
+                )
+            )
+    finally:
+        before.close()
+
+    with running_stack(settings) as stack:
+        results = {i: wait_finished(stack, i) for i in (left_queued, left_running)}
+    assert results[left_queued]["status"] == "done", results[left_queued]["reason"]
+    assert results[left_queued]["attempts"] == 1
+    assert results[left_running]["status"] == "done", results[left_running]["reason"]
+    assert results[left_running]["attempts"] == 2
+
+
+def dead_pid() -> int:
+    """A pid no process has (above the kernel's maximum)."""
+    pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1000
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    return pid

@@ -7,6 +7,7 @@ database, the local store, the intake core that records the evidence and its log
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -35,6 +36,7 @@ from evidence_api.capture.schemas import CapturePublic
 from evidence_api.core.auth import Principal, create_token
 from evidence_api.core.config import Settings
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
+from evidence_api.core.storage import StorageError
 from evidence_api.intake.models import Evidence
 from evidence_api.registry.models import CaseFile
 from evidence_api.runtime import NO_TIMERS, Runtime, build_runtime
@@ -544,3 +546,35 @@ def test_embedded_executor_runs_captures_and_resumes_at_start(
     finally:
         local.stop(30)
     assert dispatch.embedded(runtime) is None
+
+
+class _UnavailableStore:
+    """The runtime's store, whose writes fail as an unreachable S3 endpoint's do."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def spool_dir(self, default: Path) -> Path:
+        return Path(self._store.spool_dir(default))
+
+    def put_spooled(self, *_: Any) -> Any:
+        raise StorageError("connection refused")
+
+    def put_bytes(self, *_: Any) -> Any:
+        raise StorageError("connection refused")
+
+
+def test_an_unavailable_store_fails_the_capture_with_that_reason(
+    runtime: Runtime, officer: Principal
+) -> None:
+    work = captures(runtime, fake_runner())
+    broken = dataclasses.replace(work.recorder, store=_UnavailableStore(runtime.store))  # type: ignore[arg-type]
+    work = dataclasses.replace(work, recorder=broken)
+    capture_id = service.submit(work, officer, request()).accepted.capture_id
+    service.run(work, capture_id)
+    public = service.get_capture(runtime.session, capture_id)
+    assert public.status == "failed"
+    assert public.reason == "evidence storage is unavailable: connection refused"
+    assert counts(runtime) == (0, 0)
+    spool = runtime.store.spool_dir(runtime.settings.resolved_spool_dir)
+    assert [p for p in spool.iterdir() if p.name.startswith("upload-")] == []
