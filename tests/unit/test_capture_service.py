@@ -578,3 +578,25 @@ def test_an_unavailable_store_fails_the_capture_with_that_reason(
     assert counts(runtime) == (0, 0)
     spool = runtime.store.spool_dir(runtime.settings.resolved_spool_dir)
     assert [p for p in spool.iterdir() if p.name.startswith("upload-")] == []
+
+
+def test_worker_arguments_consume_the_capture_queue_with_its_concurrency() -> None:
+    from evidence_api.worker import worker_arguments  # noqa: PLC0415
+
+    settings = Settings(capture_concurrency=3)
+    captures_only = worker_arguments(settings, loglevel="INFO", queues="capture", concurrency=None)
+    assert captures_only == [
+        "worker",
+        "--loglevel=INFO",
+        "--pool=threads",
+        "--concurrency=3",
+        "--queues=capture",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    jobs = worker_arguments(settings, loglevel="INFO", queues="celery", concurrency=None)
+    assert "--pool=solo" in jobs and "--queues=celery" in jobs
+    both = worker_arguments(settings, loglevel="INFO", queues=" capture, celery ", concurrency=1)
+    assert "--pool=solo" in both and "--queues=capture,celery" in both
+    with pytest.raises(SystemExit, match="names no queue"):
+        worker_arguments(settings, loglevel="INFO", queues=" , ", concurrency=None)
