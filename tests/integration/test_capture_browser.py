@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from evidence_api.capture import browser
+from evidence_api.capture import browser, selfcheck
 from evidence_api.capture.browser import Watchdog, run_capture
 from evidence_api.capture.outcome import (
     DOM,
@@ -305,6 +305,35 @@ def test_refused_target_fails_before_the_browser_starts(site: Site, tmp_path: Pa
     assert raised.value.reason.startswith("refused: 127.0.0.1")
     assert "EVIDENCE_CAPTURE_ALLOW" in raised.value.reason
     assert progress == [] and not workdir.exists()
+
+
+def test_a_tampered_control_page_fails_the_self_check(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the browser is served is not the control page (an injected script): the
+    capture fails before the officer's page is loaded."""
+    tampered = selfcheck.CONTROL_PAGE.replace(
+        b"</body>", b'<script>document.title = "x";</script></body>'
+    )
+    monkeypatch.setattr(
+        selfcheck,
+        "local_pages",
+        lambda: {selfcheck.CONTROL_URL: (selfcheck.CONTENT_TYPE, tampered)},
+    )
+    progress: list[str] = []
+    workdir = tmp_path / "work"
+    with pytest.raises(CaptureError) as raised:
+        run_capture(
+            CaptureRequest(url=site.url("/listing")),
+            capture_id="cap_tampered",
+            workdir=workdir,
+            config=config(site),
+            progress=progress.append,
+        )
+    reason = raised.value.reason
+    assert reason.startswith("self-check failed: served_sha256 is "), reason
+    assert "fetched_sha256" in reason and "elements" in reason
+    assert progress == ["environment", "self-check"] and list(workdir.iterdir()) == []
 
 
 def test_a_failing_step_names_step_target_and_time(site: Site, tmp_path: Path) -> None:
