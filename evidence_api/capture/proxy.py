@@ -483,12 +483,17 @@ class RecordingProxy:
                 conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
                 continue
             url = self._request_url(target, tunnel, event)
-            body = await self._request_body(conn, reader)
-            if url is None or body is None:
-                status, text = (
-                    (400, "not a proxy request") if url is None else (413, "request body too large")
-                )
+            declared = [int(v) for n, v in event.headers if n == b"content-length"]  # h11-checked
+            too_large = f"request body over {MAX_REQUEST_BODY} bytes"
+            if url is None or (declared and declared[0] > MAX_REQUEST_BODY):
+                # answered before the body is read; the connection then closes
+                status, text = (400, "not a proxy request") if url is None else (413, too_large)
                 writer.write(_text_response(conn, status, text))
+                await writer.drain()
+                return
+            body = await self._request_body(conn, reader)
+            if body is None:  # chunked, and over the limit
+                writer.write(_text_response(conn, 413, too_large))
                 await writer.drain()
                 return
             await self._answer(conn, writer, method, url, event, body, upstreams)

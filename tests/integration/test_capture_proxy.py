@@ -607,10 +607,19 @@ def test_malformed_requests_from_the_browser(origin: str, tmp_path: Path) -> Non
             b"GET /relative HTTP/1.1\r\nHost: x\r\n\r\n",
             b"CONNECT nohostport HTTP/1.1\r\nHost: x\r\n\r\n",
             b"GET http://x:99999/ HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST http://x/ HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\nabc",
+            b"GET http://x/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 2\r\n\r\n",
             b"GET http://x/ HTTP/1.1\r\n" + b"X-Long: " + b"a" * 100_000 + b"\r\n\r\n",
         ):
             answers.append(raw_request(run.port, junk))
+        upgrade = raw_request(
+            run.port,
+            f"GET {origin}/ok HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+            "Upgrade: websocket\r\n\r\n".encode(),
+        )
         assert run.client.get(f"{origin}/ok").text == "hello"
     for answer in answers:
         assert answer.startswith(b"HTTP/1.1 4"), answer[:80]
+    assert answers[4].startswith(b"HTTP/1.1 413 ")  # refused before its body was awaited
+    assert upgrade.startswith(b"HTTP/1.1 501 ") and b"WebSocket" in upgrade
     assert run.record.requests == 1
