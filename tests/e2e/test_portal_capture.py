@@ -1,10 +1,11 @@
 """The portal and a server capture, in a real headless Chromium against the real verification
 service: tier 1 checks the capture's WACZ inside the browser, and the WACZ replays offline.
 
-A capture's package is built here: a WARC (warcio) holding the response of
-``https://shop.example/listing`` (a listing whose HTML shows ``¥ 1,299.00``), packaged as WACZ
-1.1.1 (checked with ``wacz validate``), sealed in a small log as a server-recorded evidence
-item (``capture.environment.recorded_by = server``). In the portal:
+A capture's package is built here: the recording proxy's WARC writer records the response of
+``https://shop.example/listing`` (a listing whose HTML shows ``¥ 1,299.00``), the capture's
+``build_wacz`` packs it as WACZ 1.1.1 (checked with ``wacz validate``), and the WACZ is sealed
+in a small log as a server-recorded evidence item (``capture.environment.recorded_by =
+server``). In the portal:
 
 * the good package verifies (tiers 1-4; no chain is configured, so tier 5 is not checked)
   and tier 1 says the WACZ's own digests hold;
@@ -25,6 +26,7 @@ import hashlib
 import io
 import json
 import subprocess
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,12 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from warcio.statusandheaders import StatusAndHeaders  # type: ignore[import-untyped]
-from warcio.warcwriter import WARCWriter  # type: ignore[import-untyped]
 
 from anchoring.entries import evidence_entry, make_entry, sealed_bundle, sign_checkpoint
 from anchoring.log import MerkleLog
 from anchoring.store import MemoryNodeStore
+from evidence_api.capture.wacz import WaczPage
+from evidence_api.capture.wacz import build_wacz as wacz_build
+from evidence_api.capture.warcfile import WarcFile
 from tests.support.browser import (
     REPO,
     artifact,
@@ -63,97 +66,75 @@ LISTING = (
     "</head><body><h1>示例旗舰店</h1><p class=price>价格 " + PRICE + "</p></body></html>"
 ).encode()
 WARC_DATE = "2026-12-01T08:00:00Z"
-TIMESTAMP = "20261201080000"
 TIMEOUT_MS = 60_000
 #: ReplayWeb.page's service worker starts, reads the WACZ and renders: generous on 2 cores.
 REPLAY_TIMEOUT_MS = 180_000
 WACZ_BIN = REPO / ".venv" / "bin" / "wacz"
 
 
-# --- a WACZ 1.1.1 built here ----------------------------------------------------------------------
+# --- the capture's WACZ, built by the capture's own writers ------------------------------------
 
 
-def warc_of(url: str, body: bytes) -> tuple[bytes, str]:
-    """A gzipped WARC/1.1 holding one ``response`` record for ``url``: (bytes, payload digest)."""
-    out = io.BytesIO()
-    writer = WARCWriter(out, gzip=True, warc_version="1.1")
-    headers = StatusAndHeaders(
-        "200 OK",
-        [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))],
-        protocol="HTTP/1.1",
-    )
-    record = writer.create_warc_record(
-        url,
-        "response",
-        payload=io.BytesIO(body),
-        http_headers=headers,
-        warc_headers_dict={"WARC-Date": WARC_DATE},
-    )
-    writer.write_record(record)
-    data = out.getvalue()
-    return data, str(record.rec_headers.get_header("WARC-Payload-Digest"))
+def build_wacz(*, tamper: bool = False) -> bytes:
+    """A WACZ 1.1.1 of :data:`TARGET`, as a capture writes it: the recording proxy's WARC
+    writer (:class:`~evidence_api.capture.warcfile.WarcFile`) and
+    :func:`~evidence_api.capture.wacz.build_wacz`. ``tamper`` changes the WARC after
+    datapackage.json recorded its digest: a WACZ that contradicts itself, though well formed."""
+    with tempfile.TemporaryDirectory(prefix="portal-capture-") as folder:
+        warc_path = Path(folder) / "data.warc.gz"
+        warc = WarcFile(warc_path, capture_id="cap-test")
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+            f"Content-Length: {len(LISTING)}\r\n\r\n"
+        ).encode()
+        message = head + LISTING
+        warc.write_message(
+            "response",
+            TARGET,
+            io.BytesIO(message),
+            0,
+            len(head),
+            len(message),
+            headers={"WARC-Date": WARC_DATE, "WARC-IP-Address": "192.0.2.10"},
+        )
+        warc.close()
+        out = Path(folder) / "archive.wacz"
+        pages = [WaczPage(TARGET, "示例旗舰店 商品页", WARC_DATE)]
+        wacz_build(warc_path, pages, out, title="示例旗舰店", software="evidence-anchor tests")
+        data = out.read_bytes()
+    if not tamper:
+        return data
+    changed = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as original, zipfile.ZipFile(changed, "w") as zf:
+        for info in original.infolist():
+            member = original.read(info)
+            if info.filename == "archive/data.warc.gz":
+                text = gzip.decompress(member).replace(b"1,299.00", b"9,999.00")
+                member = gzip.compress(text, mtime=0)
+            zf.writestr(info, member)
+    return changed.getvalue()
+
+
+def zip64_local_extras(data: bytes) -> list[str]:
+    """Members whose local header carries an extra field the central directory lacks.
+
+    ReplayWeb.page reads a WACZ by ranges (wabac.js ``ziprangereader``): when a member's central
+    directory entry has no extra field, it takes the member's data to start right after its
+    local header's name, so a local ZIP64 extra (Python's ``force_zip64=True``) shifts every
+    byte it reads and nothing replays, while ``wacz validate`` (Python's zipfile) is content.
+    """
+    out = []
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            at = info.header_offset
+            local_extra = int.from_bytes(data[at + 28 : at + 30], "little")
+            if local_extra and not info.extra:
+                out.append(info.filename)
+    return out
 
 
 def sha256_tag(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def build_wacz(*, tamper: bool = False) -> bytes:
-    """A WACZ 1.1.1 of :data:`TARGET`; ``tamper`` changes the WARC after datapackage.json
-    recorded its digest (a WACZ that contradicts itself, though well formed)."""
-    warc, payload_digest = warc_of(TARGET, LISTING)
-    cdx = {
-        "url": TARGET,
-        "mime": "text/html",
-        "status": "200",
-        "digest": payload_digest,
-        "length": str(len(warc)),
-        "offset": "0",
-        "filename": "data.warc.gz",
-    }
-    index = f"example,shop)/listing {TIMESTAMP} {json.dumps(cdx)}\n".encode()
-    pages = (
-        json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "All Pages"})
-        + "\n"
-        + json.dumps({"id": "p1", "url": TARGET, "ts": WARC_DATE, "title": "示例旗舰店 商品页"})
-        + "\n"
-    ).encode()
-    members = {
-        "archive/data.warc.gz": warc,
-        "indexes/index.cdxj": index,
-        "pages/pages.jsonl": pages,
-    }
-    datapackage = json.dumps(
-        {
-            "profile": "data-package",
-            "wacz_version": "1.1.1",
-            "title": "示例旗舰店",
-            "created": WARC_DATE,
-            "software": "evidence-anchor tests",
-            "resources": [
-                {
-                    "name": path.rsplit("/", 1)[-1],
-                    "path": path,
-                    "hash": sha256_tag(data),
-                    "bytes": len(data),
-                }
-                for path, data in members.items()
-            ],
-        },
-        indent=2,
-    ).encode()
-    if tamper:  # same length, other bytes: only the digest can tell
-        warc = gzip.compress(gzip.decompress(warc).replace(b"1,299.00", b"9,999.00"), mtime=0)
-        members["archive/data.warc.gz"] = warc
-    digest = json.dumps({"path": "datapackage.json", "hash": sha256_tag(datapackage)}).encode()
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        for path, data in members.items():
-            method = zipfile.ZIP_STORED if path.startswith("archive/") else zipfile.ZIP_DEFLATED
-            zf.writestr(path, data, method)
-        zf.writestr("datapackage.json", datapackage, zipfile.ZIP_DEFLATED)
-        zf.writestr("datapackage-digest.json", digest, zipfile.ZIP_DEFLATED)
-    return out.getvalue()
 
 
 def test_the_wacz_built_here_is_valid() -> None:
@@ -341,6 +322,12 @@ def test_a_capture_verifies_and_its_archive_replays_offline(
     requests: list[str] = []
     page.context.on("request", lambda r: requests.append(r.url))
     files = {"archive.wacz": build_wacz(), "dom.html": LISTING}
+    shifted = zip64_local_extras(files["archive.wacz"])
+    assert not shifted, (
+        f"the capture's WACZ cannot replay in ReplayWeb.page: {shifted} carry a ZIP64 extra in "
+        "their local header only (evidence_api/capture/wacz.py opens entries with "
+        "force_zip64=True; a capture is far below 4 GiB, so drop it)"
+    )
     capture = sealed_capture(files, "cap-0001", service.key)
     package = write_package(capture, tmp_path / "capture.zip", stored=True)
 
