@@ -8,6 +8,14 @@
 // is replayed. Its service worker (scope <prefix>/verify/replay/, served by this service
 // with a CSP of connect-src 'self' blob:) reads the WACZ from the blob: URL and answers the
 // replayed page's requests from the archive alone: nothing is fetched from the live web.
+//
+// The replayed page's own scripts run (that is what makes a JavaScript-rendered listing show
+// its price) at this service's origin, inside ReplayWeb.page's frames. ReplayWeb.page's
+// wombat rewriting points the page's window.top and parent at the replay, but that is not a
+// security boundary: a hostile archived page could script the portal page around it. The
+// portal therefore shows the verdict before it offers the replay, and the archive is one the
+// service itself recorded; a deployment replaying untrusted archives should serve /verify/
+// replay/ from an origin of its own (ReplayWeb.page's requireSubdomainIframe).
 
 const REPLAY_BASE = "../replay/";
 const WORKER = `${REPLAY_BASE}sw.js?serveIndex=1`;
@@ -27,7 +35,7 @@ const TEXT = {
 };
 
 function say(key, lang, reason = "") {
-  document.getElementById("replay-status").textContent = TEXT[key][lang].replace("{reason}", reason);
+  document.getElementById("replay-status").textContent = key ? TEXT[key][lang].replace("{reason}", reason) : "";
 }
 
 /** The parameters from the fragment; null when they are not what the portal sends. */
@@ -92,5 +100,4 @@ async function main() {
   document.body.append(view);
 }
 
-TEXT[""] = { zh: "", en: "" };
 main();
