@@ -391,6 +391,7 @@ def test_a_capture_whose_wacz_contradicts_itself_fails_tier_1_naming_the_member(
     assert python["status"] == "failed"
     assert detail == python["detail"]  # the same rule, the same words
     assert "不应据此回放网页" in tier_text(page, 1, "meaning")
+    assert tier_text(page, 1, "detail-zh").startswith("archive.wacz：资源 'archive/data.warc.gz' ")
     assert page.is_hidden("#replay")  # no replay of an archive that contradicts itself
 
 
@@ -419,11 +420,24 @@ def test_the_portal_explains_a_wacz_as_the_verifier_does(
     page: Any,  # noqa: F811
     service: Service,
 ) -> None:
-    from verifier.explain import _WACZ_MEANING  # noqa: PLC0415 - the words to agree with
+    from verifier.explain import _WACZ_MEANING, _WACZ_ZH, detail_zh  # noqa: PLC0415
+    from verifier.verify import Status, TierResult  # noqa: PLC0415
 
     open_portal(page, service)
     words = page.evaluate("async () => (await import('/verify/static/i18n.js')).WACZ_MEANING")
     assert words == {k: {"zh": zh, "en": en} for k, (zh, en) in _WACZ_MEANING.items()}
+    patterns = page.evaluate("async () => (await import('/verify/static/i18n.js')).WACZ_DETAILS_ZH")
+    assert patterns == [[p.pattern.replace("(?P<", "(?<"), t] for p, t in _WACZ_ZH]
+    # Every refusal of a bad WACZ reads in Chinese as the Chinese report words it.
+    for name, verdict in python_verdicts(wacz_defects()).items():
+        if name == "good":
+            continue
+        detail = "archive.wacz: " + verdict.split(": ", 1)[1]
+        want = detail_zh(TierResult(1, Status.FAILED, detail, {"wacz": "failed"}))
+        got = page.evaluate(
+            "async (d) => (await import('/verify/static/i18n.js')).waczDetailZh(d)", detail
+        )
+        assert got == want, name
 
 
 # --- the same WACZ rules in the browser as in verifier/capture.py ------------------------------

@@ -18,6 +18,7 @@ import {
   TIER_TITLES,
   explainResult,
   t,
+  waczDetailZh,
 } from "./i18n.js";
 import { PackageError, readPackage } from "./package.js";
 import { WACZ, isCapture, waczVerdict } from "./wacz.js";
@@ -278,6 +279,8 @@ async function checkChosenWacz(bundle, evidence, files) {
 function tierCard(tier, lang) {
   const { purpose, meaning } = explainResult(tier, lang);
   const title = `${t("tier_label", lang, { n: tier.tier })} · ${TIER_TITLES[tier.tier][lang]}`;
+  // A capture's failed WACZ is also named in Chinese (as the Chinese report does).
+  const zhDetail = lang === "zh" && tier.tier === 1 && tier.facts && tier.facts.wacz === "failed" ? waczDetailZh(tier.detail) : null;
   // Tier 1's facts (a capture's WACZ verdict) are told by its meaning and detail.
   const facts = tier.tier === 5 && tier.facts && Object.keys(tier.facts).length
     ? [el("dt", {}, t("facts_title", lang)), el("dd", { class: "mono" }, Object.entries(tier.facts).map(([k, v]) => `${k}: ${v}`).join("; "))]
@@ -299,6 +302,7 @@ function tierCard(tier, lang) {
       el("dt", {}, t("what_it_proves", lang)),
       el("dd", { class: "purpose" }, purpose),
       el("dt", {}, t("technical_detail", lang)),
+      ...(zhDetail ? [el("dd", { class: "detail-zh" }, zhDetail)] : []),
       el("dd", { class: "detail", lang: "en" }, tier.detail),
       ...facts,
     ),

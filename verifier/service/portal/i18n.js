@@ -125,6 +125,74 @@ export const WACZ_MEANING = {
   }
 };
 
+/**
+ * A capture's failed-WACZ detail ("archive.wacz: ...", English, from wacz.js) in Chinese:
+ * [pattern, template] tried in order, each pattern matching the whole text (Python's
+ * verifier.explain._WACZ_ZH, the same patterns with (?<name>) groups and the same templates).
+ */
+export const WACZ_DETAILS_ZH = [
+  [
+    "all (?<n>\\d+) resources match its datapackage\\.json",
+    "其 datapackage.json 所列全部 {n} 个资源的大小与 SHA-256 均一致"
+  ],
+  [
+    "its datapackage\\.json digests not checked",
+    "未核对其 datapackage.json 内部摘要（仅提供了文件摘要）"
+  ],
+  [
+    "not a safe, readable ZIP: (?<why>.*)",
+    "不是安全可读的 ZIP 归档（原文：{why}）"
+  ],
+  [
+    "the WACZ has no (?<name>\\S+)",
+    "归档中缺少 {name}"
+  ],
+  [
+    "datapackage\\.json SHA-256 (?<got>\\S+) differs from datapackage-digest\\.json's (?<want>\\S+)",
+    "datapackage.json 的 SHA-256 实测为 {got}，与 datapackage-digest.json 记载的 {want} 不一致"
+  ],
+  [
+    "resource (?<name>.+) SHA-256 (?<got>\\S+) differs from datapackage\\.json's (?<want>\\S+)",
+    "资源 {name} 的 SHA-256 实测为 {got}，与 datapackage.json 记载的 {want} 不一致"
+  ],
+  [
+    "resource (?<name>.+) is (?<got>\\d+) bytes in the archive, (?<want>\\d+) in datapackage\\.json",
+    "资源 {name} 在归档中为 {got} 字节，datapackage.json 记载为 {want} 字节"
+  ],
+  [
+    "resource (?<name>.+) holds (?<got>(?:more than )?\\d+) bytes, datapackage\\.json says (?<want>\\d+)",
+    "资源 {name} 实有 {got} 字节，datapackage.json 记载为 {want} 字节"
+  ],
+  [
+    "resource (?<name>.+) is in datapackage\\.json but not in the archive",
+    "资源 {name} 列于 datapackage.json，但归档中没有"
+  ],
+  [
+    "member (?<name>.+) is in the archive but not declared in datapackage\\.json(?<more> \\(and \\d+ more\\))?",
+    "归档成员 {name} 未在 datapackage.json 中声明{more}"
+  ],
+  [
+    "(?<rest>.*)",
+    "内部不一致（原文：{rest}）"
+  ]
+];
+
+/** tier 1's failed-WACZ detail in Chinese (verifier.explain.detail_zh for that case). */
+export function waczDetailZh(detail) {
+  const lead = "archive.wacz: ";
+  if (!detail.startsWith(lead)) return null;
+  const text = detail.slice(lead.length);
+  for (const [pattern, template] of WACZ_DETAILS_ZH) {
+    const found = new RegExp(`^(?:${pattern})$`, "s").exec(text);
+    if (found === null) continue;
+    const groups = { ...(found.groups || {}) };
+    for (const k of Object.keys(groups)) groups[k] = groups[k] ?? "";
+    if (groups.more) groups.more = `（另有 ${groups.more.trim().split(/\s+/)[1]} 个）`;
+    return `archive.wacz：${template.replace(/\{(\w+)\}/g, (_, k) => groups[k] ?? "")}`;
+  }
+  return null;
+}
+
 export const NOT_APPLICABLE = {"zh": "该类条目不涉及此项核对。", "en": "This check does not apply to this kind of entry."};
 export const SKIPPED = {"zh": "按要求跳过此项核对。", "en": "This check was skipped on request."};
 
