@@ -20,7 +20,8 @@ task::
 4. The capture context is fresh (no profile, cookies, cache or service workers carried
    over; downloads refused), zh-CN, Asia/Shanghai, the device of :mod:`.devices`; it
    records a HAR (bodies embedded) and, for ``video`` and ``steps``, a WebM. Dialogs
-   (alert, confirm, prompt, beforeunload) are dismissed and recorded as warnings;
+   (alert, confirm, prompt) are dismissed, a beforeunload "leave this page?" is
+   accepted (the step chose to leave), each recorded as a warning;
    downloads are refused and recorded; a basic-auth challenge is not answered (the 401
    page is what is captured) and recorded.
 5. Every file is written into a private staging folder and moved into ``workdir`` only
@@ -70,8 +71,9 @@ max_bytes, max_resources,  ``done`` with the limit recorded when the main docume
 max_response_bytes         loaded (later downloads refused or cut by the proxy);
                            ``failed`` with the limit when it did not load
 max_video_seconds          ``done``, limit recorded: the video tour stopped early
-dialogs, downloads,        ``done``, recorded as warnings (dismissed, refused, not
-basic-auth challenge       answered: the 401 page is the capture)
+dialogs, downloads,        ``done``, recorded as warnings (dismissed; beforeunload
+basic-auth challenge       accepted, so a step can leave the page; downloads refused;
+                           the challenge not answered: the 401 page is the capture)
 =========================  ==========================================================
 """
 
@@ -515,6 +517,13 @@ def _watch(run: _Run, context: BrowserContext, popups: list[str]) -> None:
     """Dismiss dialogs, record refused downloads and popups, on every page of the context."""
 
     def dialog(d: Dialog) -> None:
+        # "Leave this page?" is answered yes: the officer's step chose to leave, and a page
+        # must not hold the capture on itself. Every other dialog is dismissed (cancel).
+        if d.type == "beforeunload":
+            run.env.warning("对话框 dialog (beforeunload) accepted: the page was left")
+            with contextlib.suppress(Exception):
+                d.accept()
+            return
         run.env.warning(f"对话框 dialog ({d.type}) dismissed: {d.message[:200]}")
         with contextlib.suppress(Exception):
             d.dismiss()

@@ -439,6 +439,23 @@ def test_hostile_pages_captured_with_a_warning(
         assert done.json(MAIN_DOCUMENT)["final_response"]["status"] == 401
 
 
+def test_a_page_asking_before_it_is_left_does_not_hold_the_steps(
+    site: Site, tmp_path: Path
+) -> None:
+    steps = [
+        {"action": "click", "selector": "#touch"},
+        {"action": "click", "selector": "#away", "label": "离开"},
+        {"action": "wait", "selector": "#price:not(:empty)"},
+    ]
+    done = capture(
+        site, tmp_path / "work", {"url": site.url("/beforeunload"), "mode": "steps", "steps": steps}
+    )
+    assert done.output.final_url == site.url("/listing")
+    assert PRICE_TEXT in done.file(DOM).read_text(encoding="utf-8")
+    warnings = done.output.environment["warnings"]
+    assert "对话框 dialog (beforeunload) accepted: the page was left" in warnings, warnings
+
+
 # -- the watchdog on a real process group ----------------------------------------------------
 
 
