@@ -314,7 +314,43 @@ def replayed_text(tab: Any, deadline_ms: int = REPLAY_TIMEOUT_MS) -> tuple[str, 
 # --- the portal ----------------------------------------------------------------------------------
 
 
-def test_a_capture_verifies_and_its_archive_replays_offline(
+def verify_capture(tab: Any, service: Service, package: Path) -> None:
+    """Choose ``package`` on the portal: tiers 1-4 verify, the WACZ's own digests included,
+    with the very detail the Python verifier gives."""
+    open_portal(tab, service)
+    statuses = choose(tab, [package])
+    assert statuses == {
+        1: "verified",
+        2: "verified",
+        3: "verified",
+        4: "verified",
+        5: "not_checked",
+    }
+    detail = tier_text(tab, 1, "detail")
+    assert detail == (
+        "all 2 files match SHA-256 and SM3; "
+        "archive.wacz: all 3 resources match its datapackage.json"
+    )
+    assert detail == python_tier_1(service, package)["detail"]  # the portal and Python agree
+    assert "回放工具读取的正是存证时的字节" in tier_text(tab, 1, "meaning")
+
+
+def test_a_capture_verifies_with_its_wacz_checked_in_the_browser(
+    page: Any,  # noqa: F811
+    service: Service,
+    tmp_path: Path,
+) -> None:
+    files = {"archive.wacz": build_wacz(), "dom.html": LISTING}
+    capture = sealed_capture(files, "cap-0001", service.key)
+    verify_capture(page, service, write_package(capture, tmp_path / "capture.zip", stored=False))
+    page.wait_for_selector("#replay:not([hidden])", timeout=TIMEOUT_MS)
+    assert page.inner_text("#replay h3") == "回放网页存档"
+    page.click("#lang-toggle")
+    assert page.inner_text("#replay h3") == "Replay the web archive"
+    assert "a replay tool reads the very bytes fixed" in tier_text(page, 1, "meaning")
+
+
+def test_a_verified_capture_replays_its_archive_offline(
     page: Any,  # noqa: F811
     service: Service,
     tmp_path: Path,
@@ -328,29 +364,11 @@ def test_a_capture_verifies_and_its_archive_replays_offline(
         "their local header only (evidence_api/capture/wacz.py opens entries with "
         "force_zip64=True; a capture is far below 4 GiB, so drop it)"
     )
-    capture = sealed_capture(files, "cap-0001", service.key)
-    package = write_package(capture, tmp_path / "capture.zip", stored=True)
-
-    open_portal(page, service)
-    statuses = choose(page, [package])
-    assert statuses == {
-        1: "verified",
-        2: "verified",
-        3: "verified",
-        4: "verified",
-        5: "not_checked",
-    }
-    detail = tier_text(page, 1, "detail")
-    assert detail == (
-        "all 2 files match SHA-256 and SM3; "
-        "archive.wacz: all 3 resources match its datapackage.json"
-    )
-    assert detail == python_tier_1(service, package)["detail"]  # the portal and Python agree
-    assert "回放工具读取的正是存证时的字节" in tier_text(page, 1, "meaning")
+    capture = sealed_capture(files, "cap-0004", service.key)
+    verify_capture(page, service, write_package(capture, tmp_path / "capture.zip", stored=True))
 
     # The replay: offered for a verified capture, run from this service alone.
     page.wait_for_selector("#replay:not([hidden])", timeout=TIMEOUT_MS)
-    assert page.inner_text("#replay h3") == "回放网页存档"
     assert TARGET in page.inner_text("#replay-page")
     page.click("#replay-button")
     url, text = replayed_text(page)
@@ -366,10 +384,6 @@ def test_a_capture_verifies_and_its_archive_replays_offline(
     # ReplayWeb.page came from this service: its worker and its app.
     assert f"{service.url}/verify/replay/sw.js?serveIndex=1" in requests
     assert f"{service.url}/verify/replay/ui.js" in requests
-
-    page.click("#lang-toggle")
-    assert page.inner_text("#replay h3") == "Replay the web archive"
-    assert "a replay tool reads the very bytes fixed" in tier_text(page, 1, "meaning")
 
 
 def test_a_capture_whose_wacz_contradicts_itself_fails_tier_1_naming_the_member(
