@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -150,11 +151,16 @@ class _Zip:
         self.archive, self.when = archive, when
         self.resources: list[dict[str, Any]] = []
 
-    def add(self, path: str, source: IO[bytes], *, listed: bool = True) -> None:
+    def add(self, path: str, source: IO[bytes], size_hint: int, *, listed: bool = True) -> None:
+        """Store ``source`` as ``path``. ZIP64 only when the entry needs it (``size_hint``
+        over the ZIP limit): a ZIP64 extra in the local header but not in the central
+        directory (what ``force_zip64`` writes for a small entry) makes range readers such
+        as ReplayWeb.page's read every byte of the entry at the wrong offset."""
         info = zipfile.ZipInfo(path, self.when)
         info.compress_type = zipfile.ZIP_STORED
         digest, size = hashlib.sha256(), 0
-        with self.archive.open(info, "w", force_zip64=True) as out:
+        large = size_hint >= zipfile.ZIP64_LIMIT
+        with self.archive.open(info, "w", force_zip64=large) as out:
             for chunk in _chunks(source):
                 digest.update(chunk)
                 size += len(chunk)
@@ -204,9 +210,9 @@ def _write(
 ) -> None:
     entries = _Zip(archive, when)
     with warc_path.open("rb") as warc:
-        entries.add(f"archive/{WARC_NAME}", warc)
-    entries.add("indexes/index.cdxj", io.BytesIO(index))
-    entries.add("pages/pages.jsonl", io.BytesIO(page_list))
+        entries.add(f"archive/{WARC_NAME}", warc, os.fstat(warc.fileno()).st_size)
+    entries.add("indexes/index.cdxj", io.BytesIO(index), len(index))
+    entries.add("pages/pages.jsonl", io.BytesIO(page_list), len(page_list))
     package: dict[str, Any] = {
         "profile": "data-package",
         "resources": entries.resources,
@@ -219,13 +225,12 @@ def _write(
         package["mainPageURL"] = pages[0].url
         package["mainPageDate"] = pages[0].ts
     package_bytes = json.dumps(package, indent=2, ensure_ascii=False).encode("utf-8")
-    entries.add("datapackage.json", io.BytesIO(package_bytes), listed=False)
+    entries.add("datapackage.json", io.BytesIO(package_bytes), len(package_bytes), listed=False)
     digest = {
         "path": "datapackage.json",
         "hash": f"sha256:{hashlib.sha256(package_bytes).hexdigest()}",
     }
+    digest_bytes = json.dumps(digest, indent=2).encode("utf-8")
     entries.add(
-        "datapackage-digest.json",
-        io.BytesIO(json.dumps(digest, indent=2).encode("utf-8")),
-        listed=False,
+        "datapackage-digest.json", io.BytesIO(digest_bytes), len(digest_bytes), listed=False
     )

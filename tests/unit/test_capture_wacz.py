@@ -84,6 +84,25 @@ def test_layout_is_wacz_with_every_entry_stored(warc: Path, tmp_path: Path) -> N
     assert archive.testzip() is None
 
 
+def test_local_headers_carry_no_extra_field_the_central_directory_lacks(
+    warc: Path, tmp_path: Path
+) -> None:
+    """ReplayWeb.page reads entries by range, taking the data to start right after the local
+    header's name when the central entry has no extra field: a ZIP64 extra in the local
+    header only (zipfile's ``force_zip64``) would shift every byte it reads."""
+    out = tmp_path / "a.wacz"
+    archive = _build(warc, out)
+    data = out.read_bytes()
+    for info in archive.infolist():
+        at = info.header_offset
+        assert data[at : at + 4] == b"PK\x03\x04"
+        name_length = int.from_bytes(data[at + 26 : at + 28], "little")
+        extra_length = int.from_bytes(data[at + 28 : at + 30], "little")
+        assert (extra_length, info.extra) == (0, b""), info.filename
+        start = at + 30 + name_length
+        assert data[start : start + info.file_size] == archive.read(info), info.filename
+
+
 def test_datapackage_lists_each_file_with_its_sha256(warc: Path, tmp_path: Path) -> None:
     archive = _build(warc, tmp_path / "a.wacz")
     package_bytes = archive.read("datapackage.json")
