@@ -519,7 +519,7 @@ def test_a_beforeunload_dialog_does_not_stop_a_steps_capture(capture_stack: Capt
             client, {"url": cs.site.url("/beforeunload"), "mode": "steps", "steps": steps}
         )
         state = finished(client, [capture_id])[capture_id]
-        assert state["status"] == "done", state
+        assert state["status"] == "done", f"{state['status']}: {state['reason']} ({state['limit']})"
         record = json.loads(evidence_file(client, state["evidence_id"], "environment.json"))
         dom = evidence_file(client, state["evidence_id"], "dom.html").decode()
     assert any(w.startswith("对话框 dialog (beforeunload)") for w in record["warnings"]), record
