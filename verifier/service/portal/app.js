@@ -21,12 +21,13 @@ import {
   waczDetailZh,
 } from "./i18n.js";
 import { PackageError, readPackage } from "./package.js";
-import { WACZ, isCapture, waczVerdict } from "./wacz.js";
 import { LIMITS, isZipBlob, openZip } from "./zip.js";
 import {
+  CAPTURE_WACZ as WACZ,
   FormatError,
   MAX_BUNDLE_BYTES,
   digestBlob,
+  isCapture,
   loadBundle,
   parseJson,
   parseVerifierKey,
@@ -270,6 +271,7 @@ async function checkChosenWacz(bundle, evidence, files) {
   if (at < 0) at = files.findIndex((f) => f.sha256 === listed.sha256);
   if (at < 0) return null;
   status(t("hashing", state.lang, { name: WACZ }));
+  const { waczVerdict } = await import("./wacz.js");
   files[at].wacz = await waczVerdict(evidence[at]);
   return evidence[at];
 }

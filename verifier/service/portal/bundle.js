@@ -13,6 +13,19 @@ export const MAX_BUNDLE_BYTES = 1024 * 1024;
 export const MAX_ENTRY_BYTES = 16 * 1024;
 export const MAX_BODY_DEPTH = 8;
 export const MAX_MANIFEST_FILES = 1000;
+/** A server capture's web archive (verifier/capture.py WACZ). */
+export const CAPTURE_WACZ = "archive.wacz";
+
+/**
+ * Whether a manifest describes a server capture (verifier.capture.is_capture): its
+ * capture.environment says recorded_by = server and names a capture_id. Here, not in wacz.js,
+ * so that the WACZ checker is loaded only when a capture is met.
+ */
+export function isCapture(manifest) {
+  if (!manifest || !manifest.capture || !isObject(manifest.capture.environment)) return false;
+  const env = manifest.capture.environment;
+  return env.recorded_by === "server" && typeof env.capture_id === "string" && env.capture_id !== "";
+}
 const MAX_SAFE = 2n ** 53n - 1n;
 
 const HEX32 = /^[0-9a-f]{64}$/;

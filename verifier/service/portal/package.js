@@ -5,12 +5,11 @@
 // The log key and chain facts it carries are returned for display only, never trusted.
 
 import { FormatError, bytesEqual, bytesToHex, decodeUtf8 } from "./bytes.js";
-import { loadBundle } from "./bundle.js";
+import { CAPTURE_WACZ as WACZ, isCapture, loadBundle } from "./bundle.js";
 import { sha256, sm3Hex } from "./hashes.js";
 import { canonicalJson, isObject, parseJson } from "./json.js";
 import { parseVerifierKey } from "./note.js";
 import { digestChunks } from "./verify.js";
-import { WACZ, isCapture, waczVerdict } from "./wacz.js";
 import { LIMITS, PackageError, SMALL_MEMBERS, memberChunks, memberDataStart, openZip, readSmall, show } from "./zip.js";
 
 export const PACKAGE_FORMAT_V1 = "evidence-package/v1";
@@ -210,6 +209,7 @@ export async function readPackage(blob, { limits = LIMITS, onProgress = () => {}
     if (keep !== null) {
       const start = m.method === 0 ? await memberDataStart(zip, m) : 0;
       wacz = m.method === 0 ? blob.slice(start, start + want, "application/wacz") : new Blob(keep, { type: "application/wacz" });
+      const { waczVerdict } = await import("./wacz.js");
       got.wacz = await waczVerdict(wacz, limits);
     }
     files.push(got);

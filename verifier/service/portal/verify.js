@@ -17,16 +17,15 @@ import { Sha256, Sm3, sha256 } from "./hashes.js";
 import { canonicalJson } from "./json.js";
 import { leafHash, verifyInclusion } from "./merkle.js";
 import { openCheckpoint, openReceipt, parseSignedCheckpoint } from "./note.js";
-import { WACZ, isCapture } from "./wacz.js";
+import { CAPTURE_WACZ as WACZ, isCapture } from "./bundle.js";
 
 export * from "./bytes.js";
 export { Sha256, Sm3, sha256, sm3Hex } from "./hashes.js";
 export { JsonFloat, canonicalJson, parseJson, toJsonText } from "./json.js";
 export { inclusionProofLength, leafHash, nodeHash, rootFromInclusionProof, verifyInclusion } from "./merkle.js";
 export { openCheckpoint, parseNote, parseSignedCheckpoint, parseVerifierKey } from "./note.js";
-export { FORMAT_V1, MAX_BUNDLE_BYTES, bundleFromObj, loadBundle } from "./bundle.js";
+export { CAPTURE_WACZ, FORMAT_V1, MAX_BUNDLE_BYTES, bundleFromObj, isCapture, loadBundle } from "./bundle.js";
 export { PackageError } from "./zip.js";
-export { WaczError, checkWacz, isCapture, waczVerdict } from "./wacz.js";
 
 export const VERIFIED = "verified";
 export const FAILED = "failed";

@@ -9,17 +9,15 @@
 //
 // The WACZ's own bytes are covered by the manifest like any file (tier 1); this adds that what
 // it says about itself is true, so a replay that trusts datapackage.json replays the bytes
-// that were anchored. Pure: no DOM, no network; input is a Blob.
+// that were anchored. Pure: no DOM, no network; input is a Blob. Loaded (import()) only when a
+// capture is met, so verifying other evidence asks the service for nothing more.
 
 import { FormatError, bytesToHex, concatBytes, pyRepr } from "./bytes.js";
 import { Sha256, sha256 } from "./hashes.js";
 import { JsonFloat, isObject, parseJson } from "./json.js";
 import { LIMITS, PackageError, checkMemberName, memberChunks, openZip, show } from "./zip.js";
 
-export const WACZ = "archive.wacz";
-export const RECORDED_BY = "recorded_by";
-export const RECORDED_BY_SERVER = "server";
-export const CAPTURE_ID = "capture_id";
+export { CAPTURE_WACZ as WACZ, isCapture } from "./bundle.js";
 export const DATAPACKAGE = "datapackage.json";
 export const DATAPACKAGE_DIGEST = "datapackage-digest.json";
 export const MAX_DATAPACKAGE_BYTES = 4 << 20;
@@ -50,13 +48,6 @@ const layout = (message, member) => {
 const mismatch = (message, member) => {
   throw new WaczError("WaczMismatchError", message, member);
 };
-
-/** Whether a manifest describes a server capture (verifier.capture.is_capture). */
-export function isCapture(manifest) {
-  if (!manifest || !manifest.capture || !isObject(manifest.capture.environment)) return false;
-  const env = manifest.capture.environment;
-  return env[RECORDED_BY] === RECORDED_BY_SERVER && typeof env[CAPTURE_ID] === "string" && env[CAPTURE_ID] !== "";
-}
 
 /** A JSON value as Python's repr() shows the parsed value (for one-line messages). */
 function reprValue(v) {
