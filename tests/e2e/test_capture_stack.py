@@ -18,6 +18,8 @@ helper's integration tests).
   chain is the fixture's (leaf, intermediate); ``environment.json`` has the DNS answers of
   both resolvers, the ``/etc/hosts`` digest and lines, and the clock offset before and
   after; the DOM shows the price;
+* a ``video`` capture on the mobile device of the infinite scroll verifies likewise, its
+  DOM holding every item the scroll loaded;
 * the SSRF matrix: loopback (IPv4, IPv6, a name resolving to it), 10/8 and the metadata
   address are refused at ``POST`` (422), redirects to private addresses fail the capture,
   while the allow-listed ``localhost`` is captured;
@@ -383,6 +385,26 @@ def test_steps_capture_of_the_login_gated_account_verifies_through_tier_5(
     assert [s["label"] for s in labelled] == [s["label"] for s in steps]
     assert [s["action"] for s in labelled] == [s["action"] for s in steps]
     assert all(s["started"] <= s["ended"] for s in record["steps"])
+
+
+def test_video_capture_of_the_infinite_scroll_on_a_phone_verifies_through_tier_5(
+    capture_stack: CaptureStack, tmp_path: Path
+) -> None:
+    """Mode ``video`` scrolls the page to the bottom and back while recording: the infinite
+    scroll loads every page of items on the way, and the DOM taken after shows them all."""
+    cs = capture_stack
+    with cs.client() as client:
+        state = capture_done(
+            client, {"url": cs.site.url("/scroll"), "mode": "video", "device": "mobile"}
+        )
+    package = verify_package(cs, state["evidence_id"], tmp_path)
+    assert package.getinfo("files/recording.webm").file_size > 0
+    assert package.read("files/recording.webm")[:4] == b"\x1a\x45\xdf\xa3"  # EBML (WebM)
+    dom = package.read("files/dom.html").decode()
+    assert "商品 100" in dom and "已全部加载" in dom
+    check_wacz(package, tmp_path)
+    record = check_environment(package, cs)
+    assert record["limits_hit"] == []
 
 
 def loopback_name() -> str:
