@@ -31,7 +31,8 @@ Sections (default: all of them, about 8 minutes on 2 cores, ``anchor`` and ``gas
 * ``capture``: server-side web capture on the HTTPS fixture website through the real
   ``run_capture``: p50/p99 per mode (page, video, steps), captures per minute with 1 and 2
   worker processes, and peak RSS per capture, each beside ``chromium --headless
-  --screenshot`` of the same page in the same run (no target: figures and ratios).
+  --screenshot`` of the same page in the same run (no target: figures and ratios; 10
+  rounds and 5 captures per worker, about 6 minutes; ``--quick`` 2 and 2, about 1.5).
 * ``start``: process start, median of the rounds beside ``python -c pass``: the ``--help`` of
   ``evidence``, ``evidence admin create-token`` and ``evidence-verify``; ``evidence serve``
   (SQLite, local store, managed anvil) until ``/healthz`` answers.
