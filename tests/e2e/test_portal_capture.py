@@ -617,3 +617,29 @@ def test_the_replay_files_are_served_locally_with_their_own_headers(service: Ser
         for other in ("index.html", "package.json", "dist/index.js", "../portal/app.js", "x"):
             assert http.get(f"/verify/replay/{other}").status_code == 404, other
         assert http.get("/v1/config").json()["replay"] is True
+
+
+def test_without_the_replay_files_the_portal_says_so_and_still_verifies(
+    page: Any,  # noqa: F811
+    service: Service,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A service whose ``make install`` did not fetch ReplayWeb.page (an image without node,
+    say) verifies captures as before and says why it cannot replay them."""
+    import httpx  # noqa: PLC0415
+
+    import verifier.service.static as static  # noqa: PLC0415 - the served folder, swapped
+
+    monkeypatch.setattr(static, "REPLAY_PACKAGE", tmp_path / "not-installed")
+    assert httpx.get(f"{service.url}/v1/config", timeout=60).json()["replay"] is False
+    missing = httpx.get(f"{service.url}/verify/replay/ui.js", timeout=60)
+    assert missing.status_code == 404
+    assert "not installed here (make install)" in missing.json()["detail"]
+    files = {"archive.wacz": build_wacz(), "dom.html": LISTING}
+    capture = sealed_capture(files, "cap-0005", service.key)
+    verify_capture(page, service, write_package(capture, tmp_path / "capture.zip", stored=True))
+    page.wait_for_selector("#replay:not([hidden])", timeout=TIMEOUT_MS)
+    assert page.is_visible("#replay-unavailable")
+    assert "未安装回放组件" in page.inner_text("#replay-unavailable")
+    assert page.is_hidden("#replay-controls")

@@ -160,14 +160,18 @@ def serve(request: Request, root: Path, relative: str) -> Response:
     return response
 
 
-def replay_available(package: Path = REPLAY_PACKAGE) -> bool:
-    """Whether ReplayWeb.page's files are installed (``make install``), for /v1/config."""
-    return all((package / name).is_file() for name in REPLAY_FILES)
+def replay_available(package: Path | None = None) -> bool:
+    """Whether ReplayWeb.page's files are installed (``make install``), for /v1/config.
+    ``package`` defaults to :data:`REPLAY_PACKAGE`, read at each call."""
+    folder = REPLAY_PACKAGE if package is None else package
+    return all((folder / name).is_file() for name in REPLAY_FILES)
 
 
-def serve_replay(request: Request, name: str, package: Path = REPLAY_PACKAGE) -> Response:
-    """``ui.js`` or ``sw.js`` of ReplayWeb.page, or the holding page for ``""``; 404 for
-    anything else, and for both files when the package is not installed."""
+def serve_replay(request: Request, name: str, package: Path | None = None) -> Response:
+    """``ui.js`` or ``sw.js`` of ReplayWeb.page (from ``package``, by default
+    :data:`REPLAY_PACKAGE`), or the holding page for ``""``; 404 for anything else, and for
+    both files when the package is not installed."""
+    folder = REPLAY_PACKAGE if package is None else package
     if name == "":
         headers = {
             **SECURITY_HEADERS,
@@ -178,7 +182,7 @@ def serve_replay(request: Request, name: str, package: Path = REPLAY_PACKAGE) ->
     if name not in REPLAY_FILES:
         raise Problem(404, "no such replay file")
     try:
-        asset = load_asset(resolve_asset(package, name))
+        asset = load_asset(resolve_asset(folder, name))
     except Problem as exc:
         raise Problem(
             404, f"the replay files are not installed here (make install): {name}"
