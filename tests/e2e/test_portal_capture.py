@@ -643,3 +643,34 @@ def test_without_the_replay_files_the_portal_says_so_and_still_verifies(
     assert page.is_visible("#replay-unavailable")
     assert "未安装回放组件" in page.inner_text("#replay-unavailable")
     assert page.is_hidden("#replay-controls")
+
+
+def test_the_replay_works_under_a_mount_prefix(
+    page: Any,  # noqa: F811
+    service: Service,
+    tmp_path: Path,
+) -> None:
+    """``evidence serve`` mounts the verification service at /verifier: the portal, its
+    replay frame and ReplayWeb.page's worker (scope /verifier/verify/replay/) all follow."""
+    from starlette.applications import Starlette  # noqa: PLC0415
+    from starlette.routing import Mount  # noqa: PLC0415
+
+    mounted = Starlette(
+        routes=[
+            Mount(
+                "/verifier",
+                app=create_verifier_app(ServiceConfig(log_keys=(service.key.verifier(),))),
+            )
+        ]
+    )
+    files = {"archive.wacz": build_wacz(), "dom.html": LISTING}
+    capture = sealed_capture(files, "cap-0006", service.key)
+    package = write_package(capture, tmp_path / "capture.zip", stored=True)
+    with live_server(mounted) as server:
+        page.goto(f"{server.url}/verifier/verify")
+        page.wait_for_selector("body[data-ready='true']", timeout=TIMEOUT_MS)
+        assert choose(page, [package])[1] == "verified"
+        page.wait_for_selector("#replay:not([hidden])", timeout=TIMEOUT_MS)
+        page.click("#replay-button")
+        url, _ = replayed_text(page)
+        assert url.startswith(f"{server.url}/verifier/verify/replay/w/")
