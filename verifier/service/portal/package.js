@@ -151,8 +151,8 @@ function checkFileSet(members, bundle) {
 /**
  * Read and check a package ZIP (a Blob). Returns {bundle, files (digests, manifest order),
  * logKeyText, chain, source, wacz}; throws PackageError (a FormatError) with a one-line reason.
- * For a server capture (wacz.js isCapture), `wacz` is archive.wacz as a Blob and its file
- * digest carries `wacz`: checkWacz's result, or the WaczError that refused it (tier 1 reads
+ * For a server capture (bundle.js isCapture), `wacz` is archive.wacz as a Blob and its file
+ * digest carries `wacz`: wacz.js checkWacz's result, or the WaczError that refused it (tier 1 reads
  * it); otherwise `wacz` is null.
  * `onProgress(done, total)` follows the hashing of the evidence files.
  */
