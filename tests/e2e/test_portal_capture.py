@@ -133,6 +133,18 @@ def zip64_local_extras(data: bytes) -> list[str]:
     return out
 
 
+def replayable_wacz() -> bytes:
+    """:func:`build_wacz`, first checked for what would keep ReplayWeb.page from reading it."""
+    data = build_wacz()
+    shifted = zip64_local_extras(data)
+    assert not shifted, (
+        f"the capture's WACZ cannot replay in ReplayWeb.page: {shifted} carry a ZIP64 extra in "
+        "their local header only (evidence_api/capture/wacz.py opens entries with "
+        "force_zip64=True; a capture is far below 4 GiB, so drop it)"
+    )
+    return data
+
+
 def sha256_tag(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -357,13 +369,7 @@ def test_a_verified_capture_replays_its_archive_offline(
 ) -> None:
     requests: list[str] = []
     page.context.on("request", lambda r: requests.append(r.url))
-    files = {"archive.wacz": build_wacz(), "dom.html": LISTING}
-    shifted = zip64_local_extras(files["archive.wacz"])
-    assert not shifted, (
-        f"the capture's WACZ cannot replay in ReplayWeb.page: {shifted} carry a ZIP64 extra in "
-        "their local header only (evidence_api/capture/wacz.py opens entries with "
-        "force_zip64=True; a capture is far below 4 GiB, so drop it)"
-    )
+    files = {"archive.wacz": replayable_wacz(), "dom.html": LISTING}
     capture = sealed_capture(files, "cap-0004", service.key)
     verify_capture(page, service, write_package(capture, tmp_path / "capture.zip", stored=True))
 
@@ -663,7 +669,7 @@ def test_the_replay_works_under_a_mount_prefix(
             )
         ]
     )
-    files = {"archive.wacz": build_wacz(), "dom.html": LISTING}
+    files = {"archive.wacz": replayable_wacz(), "dom.html": LISTING}
     capture = sealed_capture(files, "cap-0006", service.key)
     package = write_package(capture, tmp_path / "capture.zip", stored=True)
     with live_server(mounted) as server:
