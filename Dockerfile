@@ -13,8 +13,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 # A CJK TrueType font, embedded (subset) in every appraisal report (核验报告) the
 # verifier service renders; without it reports fall back to a non-embedded CID font.
+# Chromium and ffmpeg: server-side captures (the capture worker; never `playwright install`).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    && apt-get install -y --no-install-recommends fonts-wqy-microhei chromium ffmpeg \
     && rm -rf /var/lib/apt/lists/*
 
 RUN python -m venv /opt/venv

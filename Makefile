@@ -33,16 +33,16 @@ $(REPLAY_STAMP): $(REPLAY_DIR)/package-lock.json $(REPLAY_DIR)/package.json
 # Debian packages the browser and report tests need: chromium (driven by
 # Playwright; never `playwright install`), a CJK TrueType font for the PDF
 # report, poppler-utils (PDF -> PNG). Installed only when missing.
-SYSDEPS_BIN := /usr/bin/chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/bin/pdftoppm
+SYSDEPS_BIN := /usr/bin/chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc /usr/bin/pdftoppm /usr/bin/ffmpeg
 sysdeps:
 	@for f in $(SYSDEPS_BIN); do test -e $$f || missing=1; done; \
 	if [ -n "$$missing" ]; then \
-		echo "installing chromium fonts-wqy-microhei poppler-utils (apt)"; \
+		echo "installing chromium ffmpeg fonts-wqy-microhei poppler-utils (apt)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-			chromium fonts-wqy-microhei poppler-utils >/dev/null || \
+			chromium ffmpeg fonts-wqy-microhei poppler-utils >/dev/null || \
 		{ $$SUDO apt-get update >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y --no-install-recommends chromium fonts-wqy-microhei poppler-utils >/dev/null; }; \
+			apt-get install -y --no-install-recommends chromium ffmpeg fonts-wqy-microhei poppler-utils >/dev/null; }; \
 	fi
 
 ## contracts: reinstall the pinned compiler and rebuild contracts/build/EvidenceLog.json
@@ -52,7 +52,7 @@ contracts:
 	node contracts/compile.js
 
 ## run: the service on embedded defaults (SQLite, ./data, local storage, in-process sealing)
-run: install
+run: install sysdeps
 	$(BIN)/evidence serve
 
 ## test: unit, integration and e2e tests (starts throwaway services itself)
