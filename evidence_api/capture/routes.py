@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -12,7 +12,7 @@ from evidence_api.capture import dispatch
 from evidence_api.capture import service as captures
 from evidence_api.capture.request import CaptureRequest
 from evidence_api.capture.schemas import CaptureAccepted, CapturePage, CapturePublic
-from evidence_api.core.deps import RuntimeDep, Submitter
+from evidence_api.core.deps import IdempotencyKey, RuntimeDep, Submitter
 from evidence_api.core.guard import GuardedRoute
 from evidence_api.core.schemas import problem_responses
 from evidence_api.core.timestamps import ClientTime
@@ -34,10 +34,7 @@ async def create_capture(
     body: CaptureRequest,
     runtime: RuntimeDep,
     principal: Submitter,
-    idempotency_key: Annotated[
-        str | None,
-        Header(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$"),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """The target is checked at once (a loopback, private, link-local or metadata address
     is refused unless EVIDENCE_CAPTURE_ALLOW lists it); the capture is recorded before

@@ -45,3 +45,9 @@ def require(*roles: str) -> Callable[..., Principal]:
 
 Submitter = Annotated[Principal, Depends(require("officer", "admin"))]
 Reader = Annotated[Principal, Depends(require("officer", "admin", "appraiser"))]
+
+#: The ``Idempotency-Key`` header of a submission: printable ASCII, at most 128 characters.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$"),
+]

@@ -6,11 +6,11 @@ from functools import partial
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from evidence_api.core.deps import Reader, RuntimeDep, Submitter
+from evidence_api.core.deps import IdempotencyKey, Reader, RuntimeDep, Submitter
 from evidence_api.core.guard import GuardedRoute, streamed_body
 from evidence_api.core.runtime import Runtime
 from evidence_api.core.schemas import problem_responses
@@ -125,10 +125,7 @@ async def submit_evidence(
     request: Request,
     runtime: RuntimeDep,
     principal: Submitter,
-    idempotency_key: Annotated[
-        str | None,
-        Header(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$"),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Files are hashed (SHA-256, SM3) while they stream in, stored under Object Lock,
     and recorded in the log; the answer carries the signed receipt."""
