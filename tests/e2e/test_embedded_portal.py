@@ -51,7 +51,7 @@ from tests.support.browser import (
 from tests.support.factories import sealed_evidence
 from verifier.service.app import create_verifier_app
 from verifier.service.config import ServiceConfig
-from verifier.service.static import CSP
+from verifier.service.static import CSP, replay_available
 
 pytestmark = [pytest.mark.browser, pytest.mark.chain, pytest.mark.slow]
 
@@ -136,6 +136,8 @@ def test_embedded_serve_serves_the_portal_trusting_its_own_log_and_chain(
                 "lang_default": "zh",
                 "max_package_bytes": 0,
                 "lookup": True,
+                # ReplayWeb.page's files, installed by `make install` (docs/capture.md §9)
+                "replay": replay_available(),
             }
             assert bundle["anchor"]["contract"].lower() == bound.contract.lower()
 
