@@ -11,6 +11,8 @@ import pytest
 from evidence_api.core.config import Settings
 from evidence_api.core.storage.s3 import S3ObjectStore
 from tests.support.api import Backend, Stack, backend_params, open_backend, running_stack
+from tests.support.browser import chromium_missing
+from tests.support.capture_site import Site, capture_site
 from tests.support.seaweed import WEED, SeaweedS3, seaweed_s3
 
 
@@ -61,4 +63,15 @@ def stack(backend: Backend) -> Iterator[Stack]:
 def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
     """One backend is enough where only request parsing is under test."""
     with running_stack(Settings(data_dir=tmp_path / "data", seal_interval=0.1)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The capture fixture website, one per module that captures it in Chromium (a module
+    may define its own ``site``); skipped, which fails under CI=true, without the browser."""
+    missing = chromium_missing()
+    if missing:
+        pytest.skip(missing)
+    with capture_site(tmp_path_factory.mktemp("site")) as running:
         yield running

@@ -23,7 +23,6 @@ from evidence_api.core.auth import Principal, create_token
 from evidence_api.core.config import Settings
 from evidence_api.runtime import NO_TIMERS, build_runtime
 from tests.support.api import Stack, running_stack
-from tests.support.browser import chromium_missing
 from tests.support.capture_site import PRICE_TEXT, Site, capture_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -31,15 +30,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ALLOW = "127.0.0.1,localhost,::1"
 #: A capture on the loaded 2-core test machine: Chromium start, self-check, page, files.
 CAPTURE_DEADLINE = 240.0
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    missing = chromium_missing()
-    if missing:
-        pytest.skip(missing)
-    with capture_site(tmp_path_factory.mktemp("site")) as running:
-        yield running
 
 
 def capture_settings(data: Path, **extra: Any) -> Settings:

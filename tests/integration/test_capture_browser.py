@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +44,7 @@ from evidence_api.capture.outcome import (
     tls_chain,
 )
 from evidence_api.capture.request import CaptureRequest
-from tests.support.browser import chromium_missing
-from tests.support.capture_site import PRICE_TEXT, PRODUCT_TITLE, Site, capture_site
+from tests.support.capture_site import PRICE_TEXT, PRODUCT_TITLE, Site
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -55,15 +53,6 @@ LOOPBACK = AddressPolicy(allow_hosts=frozenset({"127.0.0.1", "localhost", "::1"}
 LIMITS = CaptureLimits(total_seconds=180.0)
 WACZ_CLI = Path(sys.executable).parent / "wacz"
 PAGE_FILES = {SCREENSHOT, DOM, MHTML, WACZ, HAR, MAIN_DOCUMENT, ENVIRONMENT}
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    missing = chromium_missing()
-    if missing:
-        pytest.skip(missing)
-    with capture_site(tmp_path_factory.mktemp("site")) as running:
-        yield running
 
 
 def config(site: Site, **limits: Any) -> CaptureConfig:
