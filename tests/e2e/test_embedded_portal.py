@@ -43,6 +43,7 @@ from tests.support.api import (
     wait_for_bundle,
 )
 from tests.support.browser import (
+    PORTAL_TIMEOUT_MS,
     artifact,
     browser,  # noqa: F401 - fixture
     live_server,
@@ -55,7 +56,7 @@ from verifier.service.static import CSP, replay_available
 
 pytestmark = [pytest.mark.browser, pytest.mark.chain, pytest.mark.slow]
 
-TIMEOUT_MS = 60_000
+TIMEOUT_MS = PORTAL_TIMEOUT_MS
 ANCHORED_WITHIN = 30.0
 FILES = {
     "商品详情页.html": "<html><body>假冒 品牌 手袋 ¥199</body></html>".encode(),

@@ -26,8 +26,11 @@ import pytest
 from tests.integration.test_tier5_anvil import anchor_checkpoint
 from tests.support.anvil import Anvil
 from tests.support.browser import (
+    PORTAL_TIMEOUT_MS,
     artifact,
     browser,  # noqa: F401 - fixture
+    card_text,
+    choose,
     live_server,
     page,  # noqa: F401 - fixture
     run_vectors_in_page,
@@ -43,7 +46,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.chain]
 #: A "screenshot" of 300 kB: big enough for the progress bar to move, small enough to be quick.
 SHOT = hashlib.shake_256(b"portal screenshot").digest(300_000)
 PAGE = "<html><body>示例旗舰店 商品页</body></html>".encode()
-TIMEOUT_MS = 60_000
+TIMEOUT_MS = PORTAL_TIMEOUT_MS
 
 
 @dataclass
@@ -85,20 +88,6 @@ def portal(anvil: Anvil, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
 def open_portal(tab: Any, portal: Portal, query: str = "") -> None:
     tab.goto(f"{portal.url}/verify{query}")
     tab.wait_for_selector("body[data-ready='true']", timeout=TIMEOUT_MS)
-
-
-def choose(tab: Any, paths: list[Path]) -> dict[int, str]:
-    """Choose files on the page, wait for the result, return {tier: status}."""
-    tab.evaluate("document.getElementById('results').hidden = true")
-    tab.set_input_files("#files", [str(p) for p in paths])
-    tab.wait_for_selector("#results:not([hidden]) li.tier[data-tier='5']", timeout=TIMEOUT_MS)
-    cards = tab.query_selector_all("li.tier")
-    return {int(c.get_attribute("data-tier")): c.get_attribute("data-status") for c in cards}
-
-
-def card_text(tab: Any, tier: int, part: str) -> str:
-    text: str = tab.inner_text(f"li.tier[data-tier='{tier}'] .{part}")
-    return text
 
 
 # --- the shared vectors, in Chromium ----------------------------------------------------------

@@ -42,9 +42,12 @@ from evidence_api.capture.wacz import WaczPage
 from evidence_api.capture.wacz import build_wacz as wacz_build
 from evidence_api.capture.warcfile import WarcFile
 from tests.support.browser import (
+    PORTAL_TIMEOUT_MS,
     REPO,
     artifact,
     browser,  # noqa: F401 - fixture
+    card_text,
+    choose,
     live_server,
     page,  # noqa: F401 - fixture
 )
@@ -66,7 +69,7 @@ LISTING = (
     "</head><body><h1>示例旗舰店</h1><p class=price>价格 " + PRICE + "</p></body></html>"
 ).encode()
 WARC_DATE = "2026-12-01T08:00:00Z"
-TIMEOUT_MS = 60_000
+TIMEOUT_MS = PORTAL_TIMEOUT_MS
 #: ReplayWeb.page's service worker starts, reads the WACZ and renders: generous on 2 cores.
 REPLAY_TIMEOUT_MS = 180_000
 WACZ_BIN = REPO / ".venv" / "bin" / "wacz"
@@ -274,20 +277,6 @@ def open_portal(tab: Any, service: Service) -> None:
     tab.wait_for_selector("body[data-ready='true']", timeout=TIMEOUT_MS)
 
 
-def choose(tab: Any, paths: list[Path]) -> dict[int, str]:
-    """Choose files on the page, wait for the result, return {tier: status}."""
-    tab.evaluate("document.getElementById('results').hidden = true")
-    tab.set_input_files("#files", [str(p) for p in paths])
-    tab.wait_for_selector("#results:not([hidden]) li.tier[data-tier='5']", timeout=TIMEOUT_MS)
-    cards = tab.query_selector_all("li.tier")
-    return {int(c.get_attribute("data-tier")): c.get_attribute("data-status") for c in cards}
-
-
-def tier_text(tab: Any, tier: int, part: str) -> str:
-    text: str = tab.inner_text(f"li.tier[data-tier='{tier}'] .{part}")
-    return text
-
-
 def python_tier_1(service: Service, package: Path) -> dict[str, Any]:
     """Tier 1 as the verification service (verifier/verify.py) reports it for ``package``."""
     import httpx  # noqa: PLC0415
@@ -338,13 +327,13 @@ def verify_capture(tab: Any, service: Service, package: Path) -> None:
         4: "verified",
         5: "not_checked",
     }
-    detail = tier_text(tab, 1, "detail")
+    detail = card_text(tab, 1, "detail")
     assert detail == (
         "all 2 files match SHA-256 and SM3; "
         "archive.wacz: all 3 resources match its datapackage.json"
     )
     assert detail == python_tier_1(service, package)["detail"]  # the portal and Python agree
-    assert "回放工具读取的正是存证时的字节" in tier_text(tab, 1, "meaning")
+    assert "回放工具读取的正是存证时的字节" in card_text(tab, 1, "meaning")
 
 
 def test_a_capture_verifies_with_its_wacz_checked_in_the_browser(
@@ -359,7 +348,7 @@ def test_a_capture_verifies_with_its_wacz_checked_in_the_browser(
     assert page.inner_text("#replay h3") == "回放网页存档"
     page.click("#lang-toggle")
     assert page.inner_text("#replay h3") == "Replay the web archive"
-    assert "a replay tool reads the very bytes fixed" in tier_text(page, 1, "meaning")
+    assert "a replay tool reads the very bytes fixed" in card_text(page, 1, "meaning")
 
 
 def test_a_verified_capture_replays_its_archive_offline(
@@ -405,13 +394,13 @@ def test_a_capture_whose_wacz_contradicts_itself_fails_tier_1_naming_the_member(
     statuses = choose(page, [package])
     assert statuses == {1: "failed", 2: "verified", 3: "verified", 4: "verified", 5: "not_checked"}
     assert page.get_attribute("#summary", "data-outcome") == "failed"
-    detail = tier_text(page, 1, "detail")
+    detail = card_text(page, 1, "detail")
     assert detail.startswith("archive.wacz: resource 'archive/data.warc.gz' "), detail
     python = python_tier_1(service, package)
     assert python["status"] == "failed"
     assert detail == python["detail"]  # the same rule, the same words
-    assert "不应据此回放网页" in tier_text(page, 1, "meaning")
-    assert tier_text(page, 1, "detail-zh").startswith("archive.wacz：资源 'archive/data.warc.gz' ")
+    assert "不应据此回放网页" in card_text(page, 1, "meaning")
+    assert card_text(page, 1, "detail-zh").startswith("archive.wacz：资源 'archive/data.warc.gz' ")
     assert page.is_hidden("#replay")  # no replay of an archive that contradicts itself
 
 
@@ -430,7 +419,7 @@ def test_a_capture_chosen_as_files_and_proof_checks_its_wacz_too(
         page, [tmp_path / "archive.wacz", tmp_path / "dom.html", tmp_path / "proof.json"]
     )
     assert statuses[1] == "verified"
-    assert tier_text(page, 1, "detail").endswith(
+    assert card_text(page, 1, "detail").endswith(
         "archive.wacz: all 3 resources match its datapackage.json"
     )
     page.wait_for_selector("#replay:not([hidden])", timeout=TIMEOUT_MS)

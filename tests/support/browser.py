@@ -158,3 +158,24 @@ def artifact(name: str) -> Path:
 
 def node_available() -> bool:
     return shutil.which("node") is not None
+
+
+#: How long a portal test waits for the page (a loaded 2-core machine, Chromium's start).
+PORTAL_TIMEOUT_MS = 60_000
+
+
+def choose(tab: Any, paths: list[Path]) -> dict[int, str]:
+    """Choose files on the portal page, wait for the result, return {tier: status}."""
+    tab.evaluate("document.getElementById('results').hidden = true")
+    tab.set_input_files("#files", [str(p) for p in paths])
+    tab.wait_for_selector(
+        "#results:not([hidden]) li.tier[data-tier='5']", timeout=PORTAL_TIMEOUT_MS
+    )
+    cards = tab.query_selector_all("li.tier")
+    return {int(c.get_attribute("data-tier")): c.get_attribute("data-status") for c in cards}
+
+
+def card_text(tab: Any, tier: int, part: str) -> str:
+    """The text of one part (``detail``, ``meaning``, ...) of a tier's result card."""
+    text: str = tab.inner_text(f"li.tier[data-tier='{tier}'] .{part}")
+    return text
