@@ -13,6 +13,7 @@ from evidence_api.capture import models as _capture  # noqa: F401
 from evidence_api.core.models import Base
 from evidence_api.intake import models as _intake  # noqa: F401
 from evidence_api.integrity import models as _integrity  # noqa: F401
+from evidence_api.monitoring import models as _monitoring  # noqa: F401
 from evidence_api.registry import models as _registry  # noqa: F401
 from evidence_api.takedowns import models as _takedowns  # noqa: F401
 

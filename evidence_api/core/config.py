@@ -213,6 +213,63 @@ class Settings(BaseSettings):
     capture_max_resources: int = Field(
         2000, ge=1, le=100_000, description="requests one capture may make"
     )
+    run_monitors: bool = Field(
+        True,
+        description="schedule and run monitors (and takedown re-captures) in this process on "
+        "monitor_concurrency threads (embedded mode); false: beat's `evidence.monitor_tick` "
+        "queues them and workers of the Celery queue `capture` run them",
+    )
+    monitor_tick_interval: float = Field(
+        5.0, gt=0, le=3600, description="seconds between the monitor scheduler's ticks"
+    )
+    monitor_concurrency: int = Field(
+        2, ge=1, le=16, description="monitor runs one process runs at once (embedded mode)"
+    )
+    monitor_min_interval: int = Field(
+        300,
+        ge=1,
+        le=86400 * 31,
+        description="least seconds between two runs of one monitor (a shorter interval or "
+        "a cron firing more often is refused with 422)",
+    )
+    monitor_jitter: float = Field(
+        0.1,
+        ge=0,
+        le=0.5,
+        description="spread of each run's time as a fraction of its interval (fixed per "
+        "monitor), so monitors created together do not run together",
+    )
+    monitor_host_concurrency: int = Field(
+        2, ge=1, le=64, description="monitor runs and re-captures toward one host at once"
+    )
+    monitor_host_spacing: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="least seconds between the starts of two runs toward one host",
+    )
+    monitor_wordlists: Path | None = Field(
+        None,
+        description="folder of word lists (*.json, docs/monitoring.md) used instead of the "
+        "shipped ones of evidence_api/monitoring/wordlists",
+    )
+    takedown_verify_delays: str = Field(
+        "3600,86400,604800",
+        max_length=256,
+        pattern=r"^(\s*\d+(\s*,\s*\d+)*\s*)?$",
+        description="seconds after a platform completes a takedown order at which each "
+        "listed URL is captured again (removal_verified or reappeared); empty: never",
+    )
+    alert_webhook_url: str | None = Field(
+        None,
+        max_length=2048,
+        pattern=r"^https?://\S+$",
+        description="a department system's URL every alert event is POSTed to, signed "
+        "with alert_webhook_secret (HMAC-SHA256, as the platforms' webhooks); empty: none",
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        None, description="the secret signing alert webhooks (at least 32 characters)"
+    )
     max_file_bytes: int = Field(2 * GiB, ge=1, description="largest accepted evidence file")
     max_request_bytes: int = Field(
         8 * GiB, ge=1024, description="largest upload body, counted as it streams (chunked too)"

@@ -239,7 +239,16 @@ EVIDENCE_ROOTS = {
     f"evidence_api.{name}"
     for name in ("app", "cli", "runtime", "worker", "jobs", "schema", "verifier_mount")
 }
-EVIDENCE_FEATURES = ("capture", "intake", "integrity", "log", "registry", "takedowns", "trust")
+EVIDENCE_FEATURES = (
+    "capture",
+    "intake",
+    "integrity",
+    "log",
+    "monitoring",
+    "registry",
+    "takedowns",
+    "trust",
+)
 
 
 def _within(module: str, package: str) -> bool:
