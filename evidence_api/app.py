@@ -25,6 +25,8 @@ from evidence_api.core.openapi import allowed_methods, install_openapi
 from evidence_api.core.storage import StorageError
 from evidence_api.intake import routes as evidence
 from evidence_api.log import routes as log
+from evidence_api.monitoring import alert_routes
+from evidence_api.monitoring import routes as monitor_routes
 from evidence_api.registry import routes as registry
 from evidence_api.runtime import Runtime, build_runtime
 from evidence_api.takedowns import platform_routes
@@ -190,6 +192,8 @@ def create_app(
     # routes (their models' validators), which the first request through them does.
     app.include_router(evidence.router)
     app.include_router(captures.router)
+    app.include_router(monitor_routes.router)
+    app.include_router(alert_routes.router)
     app.include_router(log.router)
     app.include_router(registry.router)
     app.include_router(takedown_routes.router)

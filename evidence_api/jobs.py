@@ -1,5 +1,6 @@
 """The background jobs, declared once: sealing, anchoring, the overdue scan,
-webhook dispatch, the store's integrity passes and the captures' sweep.
+webhook dispatch, the monitors' scheduler, takedown re-captures, alert webhooks, the
+store's integrity passes and the captures' sweep.
 
 Each :class:`Job` names its timer, the settings giving its interval and turning
 its in-process timer on, and its steps. The same declaration runs two ways:
@@ -91,6 +92,31 @@ def _captures(runtime: Runtime) -> Running:
     return Running([lambda: dispatch.sweep_to_celery(runtime)])
 
 
+def _monitors(runtime: Runtime) -> Running:
+    """The monitor scheduler's tick (due monitors queued, each moved to its next time)
+    and, embedded, this process's runs of them."""
+    from evidence_api.monitoring.dispatch import start_monitors  # noqa: PLC0415
+
+    steps, stop = start_monitors(runtime)
+    return Running(steps, stop=stop, at_once=True)
+
+
+def _takedown_checks(runtime: Runtime) -> Running:
+    """The re-captures of completed takedown orders that are due."""
+    from evidence_api.monitoring.takedown_checks import start_checks  # noqa: PLC0415
+
+    steps, stop = start_checks(runtime)
+    return Running(steps, stop=stop)
+
+
+def _alert_webhooks(runtime: Runtime) -> Running:
+    """Alert events pushed to the department system's webhook."""
+    from evidence_api.monitoring.notify import start_notifier  # noqa: PLC0415
+
+    steps, stop = start_notifier(runtime)
+    return Running(steps, stop=stop)
+
+
 def _integrity_checker(runtime: Runtime) -> Any:
     from evidence_api.integrity.service import Holdings, IntegrityChecker  # noqa: PLC0415
 
@@ -131,6 +157,27 @@ JOBS: tuple[Job, ...] = (
         "run_supervisor",
         _webhooks,
         tasks=(("webhook-dispatch", "evidence.webhook_dispatch"),),
+    ),
+    Job(
+        "monitors",
+        "monitor_tick_interval",
+        "run_monitors",
+        _monitors,
+        tasks=(("monitor-tick", "evidence.monitor_tick"),),
+    ),
+    Job(
+        "takedown-checks",
+        "monitor_tick_interval",
+        "run_monitors",
+        _takedown_checks,
+        tasks=(("takedown-checks", "evidence.takedown_checks"),),
+    ),
+    Job(
+        "alert-webhooks",
+        "webhook_interval",
+        "run_supervisor",
+        _alert_webhooks,
+        tasks=(("alert-webhooks", "evidence.alert_webhooks"),),
     ),
     Job("integrity", "integrity_interval", "run_integrity", _integrity, off=_integrity_off),
     Job(

@@ -15,6 +15,8 @@ from evidence_api.capture import dispatch
 from evidence_api.core.config import Settings
 from evidence_api.core.runtime import Runtime
 from evidence_api.jobs import register_tasks
+from evidence_api.monitoring import dispatch as monitor_dispatch
+from evidence_api.monitoring import takedown_checks
 from evidence_api.runtime import NO_TIMERS, build_runtime
 
 _runtime: Runtime | None = None
@@ -28,7 +30,7 @@ def _configure(settings: Settings) -> Callable[[], Runtime]:
     global _runtime  # noqa: PLW0603 - one lazily built runtime per process
     _runtime = None
     # Here a capture sweep sends to the queue: this process runs no capture threads.
-    settings = settings.model_copy(update={"run_captures": False})
+    settings = settings.model_copy(update={"run_captures": False, "run_monitors": False})
 
     def runtime() -> Runtime:
         global _runtime  # noqa: PLW0603
@@ -39,6 +41,8 @@ def _configure(settings: Settings) -> Callable[[], Runtime]:
 
     schedule = register_tasks(tasks.app, runtime, settings)
     dispatch.register_celery(tasks.app, runtime)
+    monitor_dispatch.register_celery(tasks.app, runtime)
+    takedown_checks.register_celery(tasks.app, runtime)
     tasks.configure(
         broker_url=settings.broker_url,
         result_backend=settings.result_backend,
