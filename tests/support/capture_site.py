@@ -69,7 +69,7 @@ import threading
 import time
 import urllib.parse
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -637,7 +637,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], pages: dict[str, Handler]) -> None:
+    def __init__(self, address: tuple[str, int], pages: Mapping[str, Handler]) -> None:
         super().__init__(address, _Handler)
         self.pages = pages
         self.stopping = threading.Event()
@@ -734,8 +734,11 @@ class Site:
 
 
 @contextmanager
-def capture_site(folder: Path, *, host: str = "127.0.0.1") -> Iterator[Site]:
-    """Serve the fixture website over HTTPS on a free port of ``host``; stopped on exit."""
+def capture_site(
+    folder: Path, *, host: str = "127.0.0.1", pages: Mapping[str, Handler] | None = None
+) -> Iterator[Site]:
+    """Serve the fixture website (or ``pages``: another site on the same machinery, e.g.
+    tests/support/market_site.py) over HTTPS on a free port of ``host``; stopped on exit."""
     ca = make_test_ca()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "chain.pem").write_bytes(ca.chain_pem)
@@ -744,7 +747,7 @@ def capture_site(folder: Path, *, host: str = "127.0.0.1") -> Iterator[Site]:
     ca_file.write_bytes(ca.ca_pem)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(folder / "chain.pem", folder / "key.pem")
-    server = _Server((host, 0), PAGES)
+    server = _Server((host, 0), PAGES if pages is None else pages)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, name="capture-site", daemon=True)
