@@ -499,17 +499,22 @@ def _context(run: _Run, browser: Browser) -> BrowserContext:
             "record_video_dir": str(run.path("video")),
             "record_video_size": options["viewport"],
         }
+    har: dict[str, Any] = {}
+    if not run.config.light:  # a light capture keeps no HAR (its bodies cost the most)
+        har = {
+            "record_har_path": str(run.path(HAR)),
+            "record_har_content": "embed",
+            "record_har_mode": "full",
+        }
     return browser.new_context(
         **options,
         **video,
+        **har,
         ignore_https_errors=True,
         service_workers="block",
         accept_downloads=False,
         locale=LOCALE,
         timezone_id=TIMEZONE,
-        record_har_path=str(run.path(HAR)),
-        record_har_content="embed",
-        record_har_mode="full",
     )
 
 
@@ -844,13 +849,14 @@ def _files(run: _Run, context: BrowserContext, page: Page) -> None:
         ) from error
     run.path(DOM).write_text(str(dom), encoding="utf-8")
     run.wrote(DOM)
-    session = context.new_cdp_session(page)
-    try:
-        snapshot = session.send("Page.captureSnapshot", {"format": "mhtml"})
-    finally:
-        session.detach()
-    run.path(MHTML).write_text(str(snapshot["data"]), encoding="utf-8", newline="")
-    run.wrote(MHTML)
+    if not run.config.light:
+        session = context.new_cdp_session(page)
+        try:
+            snapshot = session.send("Page.captureSnapshot", {"format": "mhtml"})
+        finally:
+            session.detach()
+        run.path(MHTML).write_text(str(snapshot["data"]), encoding="utf-8", newline="")
+        run.wrote(MHTML)
     run.final_url = page.url
     main = {
         "requested_url": run.request.url,
@@ -908,12 +914,15 @@ def _after_proxy(run: _Run, record: ProxyRecord) -> None:
     run.env.set("tls", tls_summary)
     run.env.set("proxy", _proxy_summary(record))
     run.env.set("mode", run.request.mode)
+    run.env.set("light", run.config.light)
     run.env.set("final_url", run.final_url)
     run.env.set("title", run.title)
     run.env.set(
         "main_document",
         {"url": run.request.url, "final_url": run.final_url, "redirects": len(run.chain) - 1},
     )
+    if run.config.light:
+        return  # no archive: the WARC stays in staging, removed with it
     ts = run.loaded_at or utc_now()
     build_wacz(
         run.path(_WARC),

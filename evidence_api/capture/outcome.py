@@ -90,6 +90,10 @@ class CaptureConfig:
     #: "evidence-anchor capture <version>"; the browser's version is appended
     tool: str = "evidence-anchor capture"
     host_id: str = ""
+    #: a light capture (monitor runs): the address pinning, self-check and environment
+    #: record as always, and the screenshot, DOM and main-document record, but no MHTML,
+    #: HAR or WACZ (the proxy's WARC is written and dropped); docs/capture.md §3
+    light: bool = False
 
 
 @dataclass(frozen=True)
