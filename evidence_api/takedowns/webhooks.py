@@ -14,12 +14,14 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import InstrumentedAttribute
 
 from evidence_api.core import secretbox
 from evidence_api.core.config import Settings
@@ -297,22 +299,22 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def attempt(
-    url: str | None, secret: str | None, delivery: WebhookDelivery, *, settings: Settings
+def send_signed(
+    url: str, secret: str, body: bytes, *, delivery_id: str, event: str, settings: Settings
 ) -> Outcome:
-    """One signed POST of ``delivery`` (``secret`` in clear); never raises."""
+    """One POST of ``body`` to ``url``, signed with ``secret`` (:mod:`webhook_sign`): the
+    address checked (``webhook_allow_hosts``), bounded by ``webhook_timeout`` per operation
+    and ``webhook_deadline`` in all; never raises. Platforms' and the department system's
+    (alert) webhooks both send through it."""
     started = time.monotonic()
 
     def done(code: int | None, error: str | None) -> Outcome:
         return Outcome(code, error, int((time.monotonic() - started) * 1000))
 
-    if not url or not secret:
-        return done(None, "the platform has no webhook URL or secret")
     try:
         target = resolve_target(url, allowed_hosts(settings.webhook_allow_hosts))
-        body = delivery.payload.encode("utf-8")
         headers = webhook_sign.delivery_headers(
-            secret, int(time.time()), body, delivery_id=delivery.id, event=delivery.event
+            secret, int(time.time()), body, delivery_id=delivery_id, event=event
         )
         code = post(target, body, headers, settings.webhook_timeout, settings.webhook_deadline)
     except WebhookTargetError as exc:
@@ -322,6 +324,22 @@ def attempt(
     except (OSError, http.client.HTTPException) as exc:
         return done(None, f"{type(exc).__name__}: {exc}"[:512])
     return done(code, None if 200 <= code < 300 else f"HTTP {code}")
+
+
+def attempt(
+    url: str | None, secret: str | None, delivery: WebhookDelivery, *, settings: Settings
+) -> Outcome:
+    """One signed POST of ``delivery`` (``secret`` in clear); never raises."""
+    if not url or not secret:
+        return Outcome(None, "the platform has no webhook URL or secret", 0)
+    return send_signed(
+        url,
+        secret,
+        delivery.payload.encode("utf-8"),
+        delivery_id=delivery.id,
+        event=delivery.event,
+        settings=settings,
+    )
 
 
 def backoff(settings_backoff: float, attempts: int) -> timedelta:
@@ -349,36 +367,65 @@ def due_platforms(
         return [int(pid) for pid in session.execute(query).scalars()]
 
 
-def claim_next(
-    transaction: Transaction, settings: Settings, platform_id: int, now: datetime
+@dataclass(frozen=True)
+class Outbox:
+    """An outbox table's columns: rows ``pending`` until delivered, due at ``next_attempt_at``."""
+
+    seq: InstrumentedAttribute[int]
+    state: InstrumentedAttribute[str]
+    next_attempt_at: InstrumentedAttribute[datetime]
+
+
+def claim_first(
+    transaction: Transaction,
+    outbox: Outbox,
+    where: Sequence[ColumnElement[bool]],
+    now: datetime,
+    until: datetime,
 ) -> int | None:
-    """Claim the platform's next due delivery by pushing its next attempt past the send
-    (a lease), or None. A claim another dispatcher won first is skipped; a dead
-    dispatcher's claims simply expire."""
+    """Claim the oldest due row of ``outbox`` matching ``where`` by pushing its next attempt
+    to ``until`` (a lease), or None. A claim another sender won first is skipped; a dead
+    sender's claims simply expire. Platforms' and alert webhooks claim through it."""
+    seq_col, state, next_at = outbox.seq, outbox.state, outbox.next_attempt_at
     for _ in range(5):
         with transaction() as session:
             row = session.execute(
-                select(WebhookDelivery.seq, WebhookDelivery.next_attempt_at)
-                .where(*_due(now), WebhookDelivery.platform_id == platform_id)
-                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.seq)
+                select(seq_col, next_at)
+                .where(state == "pending", next_at <= now, *where)
+                .order_by(next_at, seq_col)
                 .limit(1)
             ).first()
             if row is None:
                 return None
             seq, seen = row
             result = session.execute(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.seq == seq,
-                    WebhookDelivery.state == "pending",
-                    WebhookDelivery.next_attempt_at == seen,
-                )
-                .values(next_attempt_at=now + lease(settings))
+                update(seq_col.class_)
+                .where(seq_col == seq, state == "pending", next_at == seen)
+                .values({next_at: until})
                 .execution_options(synchronize_session=False)
             )
         if getattr(result, "rowcount", 0) == 1:
             return int(seq)
     return None
+
+
+#: The platforms' deliveries as an outbox.
+PLATFORM_OUTBOX = Outbox(
+    WebhookDelivery.seq, WebhookDelivery.state, WebhookDelivery.next_attempt_at
+)
+
+
+def claim_next(
+    transaction: Transaction, settings: Settings, platform_id: int, now: datetime
+) -> int | None:
+    """Claim the platform's next due delivery (:func:`claim_first`), or None."""
+    return claim_first(
+        transaction,
+        PLATFORM_OUTBOX,
+        (WebhookDelivery.platform_id == platform_id,),
+        now,
+        now + lease(settings),
+    )
 
 
 def open_secret(settings: Settings, platform: Platform) -> str | None:
