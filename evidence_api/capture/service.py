@@ -504,7 +504,9 @@ def _spool_file(source: Path, name: str, media_type: str, spool: Path) -> Receiv
     return ReceivedFile(name=name, media_type=media_type, path=path, digest=hasher.result(name))
 
 
-def _submitter(transaction: Transaction, token_id: int) -> Principal:
+def submitter(transaction: Transaction, token_id: int) -> Principal:
+    """The principal a capture is recorded for: the token that asked for it (a capture
+    job's submitter, a monitor's creator)."""
     with transaction() as session:
         token = session.get(ApiToken, token_id)
         if token is None:  # the foreign key keeps it; defensive
@@ -531,6 +533,55 @@ def environment_of(output: CaptureOutput, capture_id: str) -> dict[str, str]:
     return environment
 
 
+@dataclass(frozen=True)
+class CaptureSource:
+    """What a captured evidence item says of itself beside its files: the capture's id
+    (``capture.environment.capture_id``: a capture job's, a monitor run's), the URL asked
+    for, and the submission's platform, entity, case and notes."""
+
+    capture_id: str
+    url: str
+    platform: str | None
+    entity: str | None
+    case_ref: str | None
+    notes: str | None
+
+
+def record_capture(
+    recorder: intake.Recorder,
+    settings: Settings,
+    principal: Principal,
+    output: CaptureOutput,
+    source: CaptureSource,
+    *,
+    link: intake.Link | None = None,
+) -> str:
+    """A finished capture's files and facts recorded as one evidence item through the
+    intake core (:func:`~evidence_api.intake.submit.record_evidence`), with ``link`` run
+    in the evidence's own transaction; returns the evidence id. Capture jobs and monitor
+    runs both record through here."""
+    spool = recorder.store.spool_dir(settings.resolved_spool_dir)
+    received: list[ReceivedFile] = []
+    try:
+        for captured in output.files:
+            received.append(_spool_file(captured.path, captured.name, captured.media_type, spool))
+        item = intake.Intake(
+            source_url=source.url,
+            platform=source.platform,
+            entity=source.entity,
+            captured_at=_captured_at(output.started_at),
+            case_ref=source.case_ref,
+            notes=source.notes,
+            capture_tool=output.tool[:256],
+            capture_environment=environment_of(output, source.capture_id),
+        )
+        created = intake.record_evidence(recorder, principal, item, received, link=link)
+        return created.evidence_id
+    finally:
+        for f in received:  # stored ones were moved into the store; the rest go
+            f.path.unlink(missing_ok=True)
+
+
 def _record(
     captures: Captures,
     row: Capture,
@@ -540,43 +591,34 @@ def _record(
 ) -> str:
     """The capture's files and facts recorded as one evidence item through the intake
     core; the row marked ``done`` in the evidence's own transaction."""
-    spool = captures.recorder.store.spool_dir(captures.settings.resolved_spool_dir)
-    received: list[ReceivedFile] = []
-    try:
-        for captured in output.files:
-            received.append(_spool_file(captured.path, captured.name, captured.media_type, spool))
-        item = intake.Intake(
-            source_url=request.url,
-            platform=request.platform,
-            entity=request.entity,
-            captured_at=_captured_at(output.started_at),
-            case_ref=row.case_ref,
-            notes=request.notes,
-            capture_tool=output.tool[:256],
-            capture_environment=environment_of(output, row.id),
-        )
 
-        def link(session: Session, evidence_id: str) -> None:
-            result = session.execute(
-                update(Capture)
-                .where(*_mine(row.id, owner))
-                .values(
-                    status=DONE,
-                    evidence_id=evidence_id,
-                    finished_at=datetime.now(UTC),
-                    step=None,
-                )
-                .execution_options(synchronize_session=False)
+    def link(session: Session, evidence_id: str) -> None:
+        result = session.execute(
+            update(Capture)
+            .where(*_mine(row.id, owner))
+            .values(
+                status=DONE,
+                evidence_id=evidence_id,
+                finished_at=datetime.now(UTC),
+                step=None,
             )
-            if getattr(result, "rowcount", 0) != 1:
-                raise CaptureSupersededError(row.id)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise CaptureSupersededError(row.id)
 
-        principal = _submitter(captures.transaction, row.submitter_token_id)
-        created = intake.record_evidence(captures.recorder, principal, item, received, link=link)
-        return created.evidence_id
-    finally:
-        for f in received:  # stored ones were moved into the store; the rest go
-            f.path.unlink(missing_ok=True)
+    principal = submitter(captures.transaction, row.submitter_token_id)
+    source = CaptureSource(
+        capture_id=row.id,
+        url=request.url,
+        platform=request.platform,
+        entity=request.entity,
+        case_ref=row.case_ref,
+        notes=request.notes,
+    )
+    return record_capture(
+        captures.recorder, captures.settings, principal, output, source, link=link
+    )
 
 
 @dataclass
