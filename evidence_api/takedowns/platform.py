@@ -1,5 +1,6 @@
-"""What a platform token may do: read its feed and its orders, the evidence they cite,
-and acknowledge, complete or dispute them.
+"""What a platform token may do: read its feed and its orders, the evidence they cite
+(and what the re-captures of its own orders kept), and acknowledge, complete or dispute
+them.
 
 Isolation: every look-up is scoped to the token's platform, and anything outside
 it (another platform's order, evidence no order of its own cites) is answered
@@ -17,6 +18,7 @@ from evidence_api.core.auth import Principal
 from evidence_api.core.errors import ForbiddenError, InvalidInputError, NotFoundError
 from evidence_api.core.pagination import decode_cursor, encode_cursor
 from evidence_api.intake import service as evidence_service
+from evidence_api.monitoring.models import TakedownCheck
 from evidence_api.registry.models import Platform
 from evidence_api.takedowns import service as takedowns
 from evidence_api.takedowns import workflow as wf
@@ -27,7 +29,7 @@ from evidence_api.takedowns.schemas import (
     PlatformTakedown,
     TakedownPublic,
 )
-from evidence_api.takedowns.views import history, status_filter
+from evidence_api.takedowns.views import history, publics, status_filter
 
 MAX_FEED_PAGE = 500
 
@@ -47,8 +49,17 @@ def _own_order(session: Session, principal: Principal, order_id: str) -> Takedow
     return order
 
 
-def _cited(order: TakedownOrder, evidence_id: str) -> None:
-    if evidence_id not in {e.evidence_id for e in order.evidence}:
+def _cited(session: Session, order: TakedownOrder, evidence_id: str) -> None:
+    """404 unless the order cites ``evidence_id``, or a re-capture of the order kept it
+    (the platform sees what the verification of its own order found)."""
+    if evidence_id in {e.evidence_id for e in order.evidence}:
+        return
+    kept = session.execute(
+        select(TakedownCheck.id).where(
+            TakedownCheck.order_seq == order.seq, TakedownCheck.evidence_id == evidence_id
+        )
+    ).first()
+    if kept is None:
         raise NotFoundError(f"takedown order {order.id!r} cites no evidence {evidence_id!r}")
 
 
@@ -86,7 +97,7 @@ def feed(
         query = query.where(TakedownOrder.status == wanted)
     rows = list(session.execute(query).scalars())
     code = principal.platform or ""
-    items = [takedowns.public(r, code) for r in rows[:limit]]
+    items = publics(session, [(r, code) for r in rows[:limit]])
     more = len(rows) > limit
     cursor = rows[limit - 1].change_seq if more else high
     return FeedPage(items=items, next_cursor=encode_cursor(cursor), more=more)
@@ -99,9 +110,11 @@ def platform_order(
     with archive.transaction() as session:
         order = _own_order(session, principal, order_id)
         code = principal.platform or ""
-        base = takedowns.public(order, code)
+        base = publics(session, [(order, code)])[0]
         events = history(session, archive.origin, order, proof_status=False)
-        content = takedowns.order_content(order, code)
+        content = takedowns.order_content(
+            order, code, issued_deadline=takedowns.issued_deadline(session, order)
+        )
         cited = [e.evidence_id for e in order.evidence]
     return PlatformTakedown(
         **base.model_dump(),
@@ -126,7 +139,7 @@ def cited_evidence(
     archive: evidence_service.Archive, principal: Principal, order_id: str, evidence_id: str
 ) -> CitedEvidence:
     with archive.transaction() as session:
-        _cited(_own_order(session, principal, order_id), evidence_id)
+        _cited(session, _own_order(session, principal, order_id), evidence_id)
     return _evidence(archive, evidence_id)
 
 
@@ -140,7 +153,7 @@ def open_cited_file(
     """Stream a cited file when the order grants files; the read is a custody entry."""
     with archive.transaction() as session:
         order = _own_order(session, principal, order_id)
-        _cited(order, evidence_id)
+        _cited(session, order, evidence_id)
         granted = order.grant_files
     if not granted:
         raise ForbiddenError(

@@ -14,22 +14,25 @@ from evidence_api.takedowns import service as takedowns
 from evidence_api.takedowns import views as takedowns_views
 from evidence_api.takedowns.schemas import (
     ORDER_ID,
+    RulingBody,
     TakedownCreate,
     TakedownDetail,
     TakedownPage,
     TakedownProofs,
     TakedownPublic,
 )
+from evidence_api.takedowns.workflow import Action
 
 router = APIRouter(prefix="/v1/takedowns", tags=["takedowns 下架通知"], route_class=GuardedRoute)
 
 OrderId = Annotated[str, Path(pattern=ORDER_ID, description="takedown order id")]
 ERRORS = problem_responses(401, 403, 404, 422, 503)
+RULING_ERRORS = problem_responses(401, 403, 404, 409, 422, 503)
 
 
 def ledger(runtime: Runtime) -> takedowns.Ledger:
     """What a takedown state change uses, out of the running service."""
-    return takedowns.Ledger(runtime.session, runtime.sign_receipt, runtime.queued)
+    return takedowns.ledger_of(runtime)
 
 
 @router.post(
@@ -82,3 +85,26 @@ def detail(order_id: OrderId, runtime: RuntimeDep, _: Submitter) -> TakedownDeta
 def proofs(order_id: OrderId, runtime: RuntimeDep, _: Submitter) -> TakedownProofs:
     with runtime.session() as session:
         return takedowns_views.order_proofs(session, runtime.signer.name, order_id)
+
+
+@router.post(
+    "/{order_id}/ruling",
+    response_model=TakedownPublic,
+    responses=RULING_ERRORS,
+    summary="Rule on a disputed order: uphold with a new deadline, or withdraw (异议裁决)",
+)
+def ruling(
+    order_id: OrderId, body: RulingBody, runtime: RuntimeDep, principal: Submitter
+) -> TakedownPublic:
+    """The ruling is a `takedown` entry (decision, reason_sha256, deadline) and a change in
+    the platform's feed, which shows the decision and reason. 409 when the order is not
+    disputed; 422: an uphold without a future deadline (at most 366 days ahead), a
+    withdraw with one, a reason outside 1..2000 characters."""
+    return takedowns.rule_dispute(
+        ledger(runtime),
+        order_id,
+        Action(body.decision),
+        actor=principal.pseudonym,
+        reason=body.reason,
+        deadline=body.deadline,
+    )

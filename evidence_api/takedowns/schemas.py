@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -102,6 +102,42 @@ class DisputeBody(BaseModel):
     reason: Note = Field(description="why the platform disputes the order (异议理由)")
 
 
+class RulingBody(BaseModel):
+    """``POST /v1/takedowns/{id}/ruling``: an officer's ruling on a disputed order (异议裁决)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    decision: Literal["uphold", "withdraw"] = Field(
+        description="uphold (维持: the order stands, reopened with `deadline`) or "
+        "withdraw (撤回: the order is closed)"
+    )
+    reason: Annotated[str, Field(min_length=1, max_length=2000)] = Field(
+        description="the ruling's reasons (裁决理由), shown to the platform"
+    )
+    deadline: Rfc3339 | None = Field(
+        None,
+        description="uphold only (required): the new deadline, RFC 3339 with a time zone, "
+        "future, at most 366 days ahead",
+    )
+
+    @field_validator("deadline")
+    @classmethod
+    def _deadline_aware(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _aware(value, "deadline")
+
+
+class RulingPublic(BaseModel):
+    """The latest ruling on a dispute of the order (shown to the platform too)."""
+
+    decision: str = Field(description="uphold or withdraw")
+    label: str
+    reason: str
+    deadline: datetime | None = Field(None, description="the new deadline (uphold)")
+    at: datetime
+    change_seq: int
+    entry_id: str = Field(description="the `takedown` log entry recording the ruling")
+
+
 class TakedownPublic(BaseModel):
     """An order as both officers and its platform see it."""
 
@@ -125,6 +161,9 @@ class TakedownPublic(BaseModel):
         description="SHA-256 of the RFC 8785 canonical JSON of `content` (in the issuance entry)"
     )
     allowed_actions: list[str]
+    ruling: RulingPublic | None = Field(
+        None, description="the latest ruling on a dispute of the order (uphold or withdraw)"
+    )
 
 
 class EventPublic(BaseModel):
@@ -139,6 +178,34 @@ class EventPublic(BaseModel):
     entry_id: str = Field(description="the `takedown` log entry recording this change")
     leaf_hash: str
     proof_status: str | None = Field(None, description="pending, sealed or anchored (officer view)")
+    check: str | None = Field(
+        None, description="a re-capture's result: removal_verified or reappeared"
+    )
+    evidence_id: str | None = Field(None, description="the re-capture kept as evidence")
+    url: str | None = Field(None, description="the listing URL captured again")
+    delay_seconds: int | None = Field(None, description="the re-capture's delay after completion")
+    decision: str | None = Field(None, description="a ruling: uphold or withdraw")
+    deadline: datetime | None = Field(
+        None, description="the deadline this change set (issuance, uphold, reopening)"
+    )
+
+
+class CheckPublic(BaseModel):
+    """One scheduled re-capture of a listed URL of a completed order (officer view)."""
+
+    check_id: int
+    round: int = Field(description="which completion of the order it verifies (1, 2, …)")
+    url: str
+    delay_seconds: int
+    due_at: datetime
+    status: str = Field(
+        description="pending, running, removal_verified, reappeared, failed or cancelled"
+    )
+    attempts: int
+    finished_at: datetime | None
+    evidence_id: str | None
+    change_seq: int | None = Field(None, description="the change recording the result")
+    reason: str | None
 
 
 class AttemptPublic(BaseModel):
@@ -165,6 +232,7 @@ class TakedownDetail(TakedownPublic):
 
     content: dict[str, Any]
     history: list[EventPublic]
+    checks: list[CheckPublic] = Field(description="re-captures after completion (复查)")
     deliveries: list[DeliveryPublic]
 
 

@@ -12,6 +12,12 @@ Every change, issuance included, happens in one transaction that
 
 So the log, the history and the feed can never disagree, and per platform the
 feed commits in ``change_seq`` order (see :mod:`evidence_api.takedowns.models`).
+
+A completion also schedules the re-captures of the listed URLs (one
+:class:`~evidence_api.monitoring.models.TakedownCheck` per URL per configured delay, in
+the completion's transaction); their results come back through :func:`record_check`,
+the same path, in the transaction that keeps the re-capture as evidence. An officer's
+ruling on a dispute (:func:`rule_dispute`) is a change like the others.
 """
 
 from __future__ import annotations
@@ -21,19 +27,21 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from anchoring.entries import make_entry, utc_timestamp
-from anchoring.queue import QueuedEntry, enqueue
+from anchoring.queue import QueuedEntry, enqueue, get_entry
 from evidence_api.core.auth import Principal
 from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.ids import new_id
 from evidence_api.intake.models import Evidence
+from evidence_api.monitoring.models import CHECK_CANCELLED, CHECK_PENDING, TakedownCheck
 from evidence_api.registry.models import CaseFile, Platform
 from evidence_api.takedowns import workflow as wf
 from evidence_api.takedowns.models import (
@@ -43,7 +51,7 @@ from evidence_api.takedowns.models import (
     TakedownOrder,
     WebhookDelivery,
 )
-from evidence_api.takedowns.schemas import TakedownCreate, TakedownPublic
+from evidence_api.takedowns.schemas import RulingPublic, TakedownCreate, TakedownPublic
 from verifier.canonical import canonical_json
 from verifier.models import Entry
 
@@ -52,6 +60,12 @@ SYSTEM_ACTOR = "system"
 MAX_DEADLINE_AHEAD = timedelta(days=366)
 #: a removal time may be this far ahead of the server's clock (clock skew), no more
 CLOCK_SKEW = timedelta(minutes=5)
+#: the least time a reopened order gets (its new deadline: now + the order's original span)
+MIN_REOPEN_SPAN = timedelta(hours=24)
+#: the results of a re-capture (``check`` in the ``takedown`` entry's body)
+REMOVAL_VERIFIED = "removal_verified"
+REAPPEARED = "reappeared"
+CHECKS = (REMOVAL_VERIFIED, REAPPEARED)
 
 
 def sha256_text(text: str) -> str:
@@ -61,11 +75,15 @@ def sha256_text(text: str) -> str:
 # --- content and views ------------------------------------------------------------------
 
 
-def order_content(row: TakedownOrder, platform_code: str) -> dict[str, Any]:
+def order_content(
+    row: TakedownOrder, platform_code: str, *, issued_deadline: str | None = None
+) -> dict[str, Any]:
     """What the issuance entry commits to: ``sha256(canonical_json(content))``.
 
     Shown as ``content`` in the order's views, so anyone holding the issuance
-    entry's proof can recompute the digest from what the order says.
+    entry's proof can recompute the digest from what the order says. A ruling or a
+    reopening moves ``row.deadline``; ``issued_deadline`` (the issuance entry's, see
+    :func:`issued_deadline`) keeps the content as it was issued.
     """
     return {
         "order_id": row.id,
@@ -74,7 +92,7 @@ def order_content(row: TakedownOrder, platform_code: str) -> dict[str, Any]:
         "legal_basis": row.legal_basis,
         "reason": row.reason,
         "evidence_ids": [e.evidence_id for e in row.evidence],
-        "deadline": utc_timestamp(row.deadline),
+        "deadline": issued_deadline or utc_timestamp(row.deadline),
         "grant_files": row.grant_files,
         "case_number": row.case_number,
         "issued_at": utc_timestamp(row.issued_at),
@@ -86,7 +104,23 @@ def content_sha256(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
-def public(row: TakedownOrder, platform_code: str) -> TakedownPublic:
+def issued_deadline(session: Session, order: TakedownOrder) -> str:
+    """The deadline the order was issued with, as its issuance entry states it (the
+    order's ``deadline`` column is the current one: a ruling or a reopening moves it)."""
+    entry_id = session.execute(
+        select(TakedownEvent.entry_id).where(
+            TakedownEvent.order_seq == order.seq, TakedownEvent.from_status.is_(None)
+        )
+    ).scalar_one()
+    record = get_entry(session.connection(), entry_id)
+    if record is None:  # pragma: no cover - the event and its entry commit together
+        raise NotFoundError(f"no log entry {entry_id!r}")
+    return str(json.loads(record.entry_json)["body"]["deadline"])
+
+
+def public(
+    row: TakedownOrder, platform_code: str, *, ruling: RulingPublic | None = None
+) -> TakedownPublic:
     status = wf.Status(row.status)
     return TakedownPublic(
         order_id=row.id,
@@ -106,6 +140,7 @@ def public(row: TakedownOrder, platform_code: str) -> TakedownPublic:
         updated_at=row.updated_at,
         content_sha256=row.content_sha256,
         allowed_actions=[a.value for a in wf.platform_actions(status)],
+        ruling=ruling,
     )
 
 
@@ -157,6 +192,8 @@ class Change:
     removed_at: datetime | None = None
     #: extra fields of the entry body (digests of the order, note or reason)
     body: dict[str, Any] | None = None
+    #: a re-capture's result (:data:`CHECKS`): the webhook's event is ``takedown.<check>``
+    check: str | None = None
 
 
 #: Opens a transaction: a session committed on success, rolled back on error.
@@ -165,11 +202,29 @@ class Change:
 @dataclass(frozen=True)
 class Ledger:
     """What recording a state change uses: its own transactions (the feed lock is taken
-    at the start of one), the receipt issuer, and the sealer's nudge."""
+    at the start of one), the receipt issuer, the sealer's nudge, and the delays (seconds
+    after a completion) at which the listed URLs are captured again (none: never)."""
 
     transaction: Transaction
     sign_receipt: Callable[[Entry], tuple[bytes, str]]
     queued: Callable[[int], None]
+    verify_delays: tuple[int, ...] = ()
+
+
+@lru_cache(maxsize=8)
+def verify_delays(text: str) -> tuple[int, ...]:
+    """``settings.takedown_verify_delays`` parsed once per distinct value."""
+    return wf.parse_delays(text)
+
+
+def ledger_of(runtime: Any) -> Ledger:
+    """The ledger out of a process's :class:`~evidence_api.core.runtime.Runtime`."""
+    return Ledger(
+        runtime.session,
+        runtime.sign_receipt,
+        runtime.queued,
+        verify_delays(runtime.settings.takedown_verify_delays),
+    )
 
 
 def _record(ledger: Ledger, session: Session, change: Change) -> TakedownEvent:
@@ -207,7 +262,7 @@ def _record(ledger: Ledger, session: Session, change: Change) -> TakedownEvent:
         delivery_id = new_id("dl")
         payload = {
             "delivery_id": delivery_id,
-            "event": f"takedown.{change.to_status.value}",
+            "event": f"takedown.{change.check or change.to_status.value}",
             "order_id": order.id,
             "platform": platform.code,
             "status": change.to_status.value,
@@ -217,6 +272,8 @@ def _record(ledger: Ledger, session: Session, change: Change) -> TakedownEvent:
             "entry_id": entry.id,
             "order_url": f"/v1/platform/takedowns/{order.id}",
         }
+        if change.check is not None:
+            payload["check"] = change.check
         session.add(
             WebhookDelivery(
                 id=delivery_id,
@@ -321,10 +378,15 @@ def change_state(
     platform_code: str | None = None,
     note: str | None = None,
     removed_at: datetime | None = None,
+    deadline: datetime | None = None,
     now: datetime | None = None,
 ) -> TakedownPublic:
     """Apply ``action`` to the order; 404 if it is not there (or, with ``platform_code``,
-    not that platform's); 409 naming the allowed actions if the state forbids it."""
+    not that platform's); 409 naming the allowed actions if the state forbids it.
+
+    ``deadline``: the new deadline an ``uphold`` ruling sets. A completion schedules the
+    re-captures (:func:`_schedule_checks`); a reopening or withdrawal cancels those still
+    pending."""
     at = now or datetime.now(UTC)
     with ledger.transaction() as session:
         found = session.execute(
@@ -336,11 +398,14 @@ def change_state(
         raise NotFoundError(f"no takedown order {order_id!r}")
     body: dict[str, Any] = {}
     if note is not None:
-        body["note_sha256" if action is not wf.Action.DISPUTE else "reason_sha256"] = sha256_text(
-            note
-        )
+        reason = action is wf.Action.DISPUTE or action in wf.RULINGS
+        body["reason_sha256" if reason else "note_sha256"] = sha256_text(note)
     if removed_at is not None:
         body["removed_at"] = utc_timestamp(removed_at)
+    if action in wf.RULINGS:
+        body["decision"] = action.value
+    if deadline is not None:
+        body["deadline"] = utc_timestamp(deadline)
     with ledger.transaction() as session:
         seq = _next_change_seq(session.connection(), found.platform_id)
         # Read under the feed lock: every change of this platform's orders waits for it.
@@ -355,13 +420,195 @@ def change_state(
         order.status = target.value
         order.change_seq = seq
         order.updated_at = at
+        if deadline is not None:
+            order.deadline = deadline
+        if target is wf.Status.COMPLETED:
+            _schedule_checks(session, ledger.verify_delays, order, at)
+        elif target in (wf.Status.REOPENED, wf.Status.WITHDRAWN):
+            _cancel_checks(session, order.seq, at, f"order {target.value}")
         platform = session.get_one(Platform, found.platform_id)
         change = Change(order, platform, seq, current, target, at, actor, note, removed_at, body)
-        _record(ledger, session, change)
+        event = _record(ledger, session, change)
         session.flush()
-        result = public(order, platform.code)
+        ruling = None
+        if action in wf.RULINGS and note is not None:
+            ruling = RulingPublic(
+                decision=action.value,
+                label=wf.ACTION_LABELS[action],
+                reason=note,
+                deadline=deadline,
+                at=at,
+                change_seq=seq,
+                entry_id=event.entry_id,
+            )
+        result = public(order, platform.code, ruling=ruling)
     ledger.queued(1)
     return result
+
+
+def rule_dispute(
+    ledger: Ledger,
+    order_id: str,
+    decision: wf.Action,
+    *,
+    actor: str,
+    reason: str,
+    deadline: datetime | None,
+    now: datetime | None = None,
+) -> TakedownPublic:
+    """An officer's ruling on a disputed order: ``uphold`` (the order stands, reopened
+    with ``deadline``: required, future, at most 366 days ahead) or ``withdraw`` (no
+    deadline). 422 naming the field; 409 when the order is not disputed."""
+    at = now or datetime.now(UTC)
+    if decision not in wf.RULINGS:
+        raise InvalidInputError(
+            f"decision: {decision.value!r} is not a ruling; one of uphold, withdraw",
+            field="decision",
+        )
+    if decision is wf.Action.UPHOLD:
+        if deadline is None:
+            raise InvalidInputError(
+                "deadline: an uphold ruling sets a new deadline", field="deadline"
+            )
+        deadline = deadline.astimezone(UTC)
+        if deadline <= at:
+            raise InvalidInputError(
+                f"deadline: {deadline.isoformat()} is not in the future", field="deadline"
+            )
+        if deadline > at + MAX_DEADLINE_AHEAD:
+            raise InvalidInputError("deadline: more than 366 days ahead", field="deadline")
+    elif deadline is not None:
+        raise InvalidInputError("deadline: a withdraw ruling takes no deadline", field="deadline")
+    return change_state(
+        ledger, order_id, decision, actor=actor, note=reason, deadline=deadline, now=at
+    )
+
+
+# --- re-captures ------------------------------------------------------------------------
+
+
+def completions(session: Session, order_seq: int) -> int:
+    """How many times the order has been completed (a verification, completed →
+    completed, is not a completion)."""
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(TakedownEvent)
+            .where(
+                TakedownEvent.order_seq == order_seq,
+                TakedownEvent.to_status == wf.Status.COMPLETED.value,
+                (TakedownEvent.from_status.is_(None))
+                | (TakedownEvent.from_status != wf.Status.COMPLETED.value),
+            )
+        ).scalar_one()
+    )
+
+
+def _schedule_checks(
+    session: Session, delays: tuple[int, ...], order: TakedownOrder, at: datetime
+) -> None:
+    """One pending re-capture per listed URL per delay, round = this completion's number
+    (the caller's transaction: the completion and its checks commit together)."""
+    if not delays:
+        return
+    round_ = completions(session, order.seq) + 1
+    for url in json.loads(order.listing_urls):
+        for delay in delays:
+            session.add(
+                TakedownCheck(
+                    order_seq=order.seq,
+                    round=round_,
+                    delay_seconds=delay,
+                    url=url,
+                    due_at=at + timedelta(seconds=delay),
+                    status=CHECK_PENDING,
+                    attempts=0,
+                )
+            )
+
+
+def _cancel_checks(session: Session, order_seq: int, at: datetime, reason: str) -> int:
+    """Cancel the order's pending re-captures (it was reopened or withdrawn)."""
+    result = session.execute(
+        update(TakedownCheck)
+        .where(TakedownCheck.order_seq == order_seq, TakedownCheck.status == CHECK_PENDING)
+        .values(status=CHECK_CANCELLED, finished_at=at, reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class CheckRecorded:
+    """What :func:`record_check` wrote: the event, and the order's status after it."""
+
+    event: TakedownEvent
+    order: TakedownOrder
+    platform: Platform
+    status: wf.Status
+    reopened: bool
+    deadline: datetime
+
+
+def reopen_deadline(session: Session, order: TakedownOrder, at: datetime) -> datetime:
+    """A reopened order's new deadline: ``at`` plus the order's original span (issued
+    deadline − issue time), at least :data:`MIN_REOPEN_SPAN`."""
+    issued = datetime.fromisoformat(issued_deadline(session, order).replace("Z", "+00:00"))
+    issued_at = order.issued_at if order.issued_at.tzinfo else order.issued_at.replace(tzinfo=UTC)
+    return at + max(issued - issued_at, MIN_REOPEN_SPAN)
+
+
+def record_check(
+    ledger: Ledger,
+    session: Session,
+    order_seq: int,
+    *,
+    check: str,
+    url: str,
+    evidence_id: str,
+    delay_seconds: int,
+    at: datetime,
+) -> CheckRecorded:
+    """Record a re-capture's result as a ``takedown`` change in the caller's transaction
+    (the one keeping the capture as evidence), through the feed lock like every change.
+
+    ``removal_verified``: the status stays. ``reappeared``: a completed order is reopened
+    (deadline: :func:`reopen_deadline`) and its pending re-captures cancelled; an order
+    no longer completed (reopened meanwhile by another URL's re-capture) keeps its status,
+    the finding is recorded all the same. The caller calls ``ledger.queued(1)`` after the
+    commit."""
+    if check not in CHECKS:
+        raise ValueError(f"check must be one of {', '.join(CHECKS)}")
+    platform_id = session.execute(
+        select(TakedownOrder.platform_id).where(TakedownOrder.seq == order_seq)
+    ).scalar_one()
+    seq = _next_change_seq(session.connection(), platform_id)
+    order = session.execute(
+        select(TakedownOrder)
+        .where(TakedownOrder.seq == order_seq)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    current = wf.Status(order.status)
+    body: dict[str, Any] = {
+        "check": check,
+        "evidence_id": evidence_id,
+        "url_sha256": sha256_text(url),
+        "delay_seconds": delay_seconds,
+    }
+    target = current
+    reopened = check == REAPPEARED and current is wf.Status.COMPLETED
+    if reopened:
+        target = wf.next_status(current, wf.Action.REOPEN)
+        order.deadline = reopen_deadline(session, order, at)
+        body["deadline"] = utc_timestamp(order.deadline)
+        _cancel_checks(session, order.seq, at, f"order reopened: {check}")
+    order.status = target.value
+    order.change_seq = seq
+    order.updated_at = at
+    platform = session.get_one(Platform, platform_id)
+    change = Change(order, platform, seq, current, target, at, SYSTEM_ACTOR, body=body, check=check)
+    event = _record(ledger, session, change)
+    return CheckRecorded(event, order, platform, target, reopened, order.deadline)
 
 
 def check_removed_at(removed_at: datetime, now: datetime | None = None) -> datetime:

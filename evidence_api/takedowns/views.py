@@ -1,6 +1,12 @@
-"""Reading takedown orders: the officers' listing and detail, history and proof bundles."""
+"""Reading takedown orders: the officers' listing and detail, history and proof bundles,
+the re-captures after completion and the rulings on disputes."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
@@ -9,6 +15,7 @@ from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
 from evidence_api.core.errors import InvalidInputError, NotFoundError
 from evidence_api.core.pagination import cursor_after, keyset
+from evidence_api.monitoring.models import TakedownCheck
 from evidence_api.registry.models import Platform
 from evidence_api.takedowns import workflow as wf
 from evidence_api.takedowns.models import (
@@ -19,14 +26,17 @@ from evidence_api.takedowns.models import (
 )
 from evidence_api.takedowns.schemas import (
     AttemptPublic,
+    CheckPublic,
     DeliveryPublic,
     EntryProof,
     EventPublic,
+    RulingPublic,
     TakedownDetail,
     TakedownPage,
     TakedownProofs,
+    TakedownPublic,
 )
-from evidence_api.takedowns.service import load_order, order_content, public
+from evidence_api.takedowns.service import issued_deadline, load_order, order_content, public
 from verifier.bundle import Bundle
 
 MAX_PAGE = 200
@@ -68,9 +78,60 @@ def list_orders(
     if case_number is not None:
         query = query.where(TakedownOrder.case_number == case_number)
     rows = list(session.execute(query).all())
-    items = [public(order, code) for order, code in rows[:limit]]
+    items = publics(session, [(order, code) for order, code in rows[:limit]])
     next_cursor = cursor_after(rows, limit, lambda r: r[0].seq)
     return TakedownPage(items=items, next_cursor=next_cursor)
+
+
+def _entry_body(conn: Connection, entry_id: str) -> dict[str, Any]:
+    record = get_entry(conn, entry_id)
+    if record is None:  # pragma: no cover - the event and its entry commit together
+        raise NotFoundError(f"no log entry {entry_id!r}")
+    body = json.loads(record.entry_json).get("body", {})
+    return body if isinstance(body, dict) else {}
+
+
+def _moment(text: Any) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if isinstance(text, str) else None
+
+
+def rulings(session: Session, orders: Sequence[TakedownOrder]) -> dict[int, RulingPublic]:
+    """The latest ruling of each order that has one (by order seq), in one query (plus
+    one entry read per ruling, for the deadline it set)."""
+    if not orders:
+        return {}
+    latest: dict[int, TakedownEvent] = {}
+    for event in session.execute(
+        select(TakedownEvent)
+        .where(
+            TakedownEvent.order_seq.in_([o.seq for o in orders]),
+            TakedownEvent.from_status == wf.Status.DISPUTED.value,
+        )
+        .order_by(TakedownEvent.change_seq)
+    ).scalars():
+        latest[event.order_seq] = event
+    found: dict[int, RulingPublic] = {}
+    conn = session.connection()
+    for order_seq, event in latest.items():
+        decision = wf.ruling_of(event.from_status, event.to_status)
+        if decision is None:  # pragma: no cover - a change out of disputed is a ruling
+            continue
+        found[order_seq] = RulingPublic(
+            decision=decision.value,
+            label=wf.ACTION_LABELS[decision],
+            reason=event.note or "",
+            deadline=_moment(_entry_body(conn, event.entry_id).get("deadline")),
+            at=event.at,
+            change_seq=event.change_seq,
+            entry_id=event.entry_id,
+        )
+    return found
+
+
+def publics(session: Session, rows: Sequence[tuple[TakedownOrder, str]]) -> list[TakedownPublic]:
+    """Orders as listed (feed, list), each with its latest ruling."""
+    found = rulings(session, [order for order, _ in rows])
+    return [public(order, code, ruling=found.get(order.seq)) for order, code in rows]
 
 
 def _events(session: Session, order: TakedownOrder) -> list[TakedownEvent]:
@@ -95,23 +156,75 @@ def _bundle(conn: Connection, origin: str, entry_id: str) -> Bundle:
 def history(
     session: Session, origin: str, order: TakedownOrder, *, proof_status: bool
 ) -> list[EventPublic]:
+    """The order's changes, oldest first, each with what its entry body says beyond the
+    states: a re-capture's result (check, evidence, URL, delay), a ruling's decision, the
+    deadline a change set."""
     events = _events(session, order)
     conn = session.connection()
-    return [
-        EventPublic(
-            change_seq=e.change_seq,
-            from_status=e.from_status,
-            to_status=e.to_status,
-            label=wf.LABELS[wf.Status(e.to_status)],
-            at=e.at,
-            actor=e.actor,
-            note=e.note,
-            removed_at=e.removed_at if e.removed_at else None,
-            entry_id=e.entry_id,
-            leaf_hash=e.leaf_hash,
-            proof_status=_bundle(conn, origin, e.entry_id).status if proof_status else None,
+    urls: dict[int | None, str] = dict(
+        session.execute(
+            select(TakedownCheck.event_id, TakedownCheck.url).where(
+                TakedownCheck.order_seq == order.seq, TakedownCheck.event_id.is_not(None)
+            )
+        ).all()
+    )
+    items = []
+    for e in events:
+        body = _entry_body(conn, e.entry_id)
+        decision = wf.ruling_of(e.from_status, e.to_status)
+        items.append(
+            EventPublic(
+                change_seq=e.change_seq,
+                from_status=e.from_status,
+                to_status=e.to_status,
+                label=wf.LABELS[wf.Status(e.to_status)],
+                at=e.at,
+                actor=e.actor,
+                note=e.note,
+                removed_at=e.removed_at if e.removed_at else None,
+                entry_id=e.entry_id,
+                leaf_hash=e.leaf_hash,
+                proof_status=_bundle(conn, origin, e.entry_id).status if proof_status else None,
+                check=body.get("check"),
+                evidence_id=body.get("evidence_id"),
+                url=urls.get(e.id),
+                delay_seconds=body.get("delay_seconds"),
+                decision=decision.value if decision else None,
+                deadline=_moment(body.get("deadline")),
+            )
         )
-        for e in events
+    return items
+
+
+def checks(session: Session, order: TakedownOrder) -> list[CheckPublic]:
+    """The order's re-captures, by round, due time and URL (officer view)."""
+    seqs: dict[int, int] = dict(
+        session.execute(
+            select(TakedownEvent.id, TakedownEvent.change_seq).where(
+                TakedownEvent.order_seq == order.seq
+            )
+        ).all()
+    )
+    rows = session.execute(
+        select(TakedownCheck)
+        .where(TakedownCheck.order_seq == order.seq)
+        .order_by(TakedownCheck.round, TakedownCheck.due_at, TakedownCheck.id)
+    ).scalars()
+    return [
+        CheckPublic(
+            check_id=c.id,
+            round=c.round,
+            url=c.url,
+            delay_seconds=c.delay_seconds,
+            due_at=c.due_at,
+            status=c.status,
+            attempts=c.attempts,
+            finished_at=c.finished_at,
+            evidence_id=c.evidence_id,
+            change_seq=seqs.get(c.event_id) if c.event_id is not None else None,
+            reason=c.reason,
+        )
+        for c in rows
     ]
 
 
@@ -158,11 +271,14 @@ def order_detail(session: Session, origin: str, order_id: str) -> TakedownDetail
     """The officer's view: state, what the issuance hash covers, history, deliveries;
     ``origin`` names the log in the proof bundles."""
     order, platform = load_order(session, order_id)
-    base = public(order, platform.code)
+    base = publics(session, [(order, platform.code)])[0]
     return TakedownDetail(
         **base.model_dump(),
-        content=order_content(order, platform.code),
+        content=order_content(
+            order, platform.code, issued_deadline=issued_deadline(session, order)
+        ),
         history=history(session, origin, order, proof_status=True),
+        checks=checks(session, order),
         deliveries=deliveries(session, order),
     )
 

@@ -242,7 +242,8 @@ def test_dispute_and_invalid_transitions_name_the_allowed_ones(
     again = world.client.post(f"/v1/platform/takedowns/{oid}/ack", headers=platform)
     assert again.status_code == 409
     assert again.json()["detail"] == (
-        "cannot ack an order that is disputed; disputed is final; no further change is allowed"
+        "cannot ack an order that is disputed; allowed from disputed: "
+        "uphold → reopened, withdraw → withdrawn (an officer's ruling)"
     )
     entries = verify_order(world, oid, tmp_path, 2)
     body = entries[1]["bundle"]["entry"]["body"]

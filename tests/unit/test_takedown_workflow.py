@@ -1,9 +1,12 @@
 """The takedown state machine: every (state, action) pair, checked against a table written
-out by hand from the issue (issued -> acknowledged -> completed | disputed; overdue when
-the deadline passes; overdue orders can still be completed or disputed)."""
+out by hand from the issues (issued -> acknowledged -> completed | disputed; overdue when
+the deadline passes; overdue orders can still be completed or disputed; issue 14: a
+completed order reopened when a re-capture finds a listing again, a disputed one moved
+only by a ruling, uphold -> reopened, withdraw -> withdrawn, the one final state)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import product
 
@@ -20,16 +23,20 @@ from evidence_api.takedowns.workflow import (
     Status,
     is_overdue,
     next_status,
+    parse_delays,
     parse_status,
     platform_actions,
+    ruling_of,
 )
 
-ISS, A, C, D, OVD = (
+ISS, A, C, D, OVD, R, W = (
     Status.ISSUED,
     Status.ACKNOWLEDGED,
     Status.COMPLETED,
     Status.DISPUTED,
     Status.OVERDUE,
+    Status.REOPENED,
+    Status.WITHDRAWN,
 )
 #: the issue's workflow, written independently of the module's table
 EXPECTED = {
@@ -41,6 +48,13 @@ EXPECTED = {
     (A, Action.OVERDUE): OVD,
     (OVD, Action.COMPLETE): C,
     (OVD, Action.DISPUTE): D,
+    (R, Action.ACK): A,
+    (R, Action.COMPLETE): C,
+    (R, Action.DISPUTE): D,
+    (R, Action.OVERDUE): OVD,
+    (C, Action.REOPEN): R,
+    (D, Action.UPHOLD): R,
+    (D, Action.WITHDRAW): W,
 }
 
 
@@ -65,21 +79,81 @@ def test_invalid_transition_names_the_allowed_actions() -> None:
     assert dict(exc.value.allowed) == {Action.ACK: A, Action.DISPUTE: D}
 
 
-@pytest.mark.parametrize("final", [C, D])
-def test_final_states_say_so(final: Status) -> None:
-    with pytest.raises(InvalidTransition, match=f"{final.value} is final"):
-        next_status(final, Action.ACK)
-    assert platform_actions(final) == []
+def test_withdrawn_is_the_one_final_state() -> None:
+    with pytest.raises(InvalidTransition, match="withdrawn is final"):
+        next_status(W, Action.ACK)
+    assert platform_actions(W) == []
+    assert frozenset({W}) == FINAL
+
+
+def test_completed_moves_only_by_the_service() -> None:
+    with pytest.raises(InvalidTransition) as exc:
+        next_status(C, Action.ACK)
+    assert dict(exc.value.allowed) == {}  # reopen is the service's, never offered
+    assert "completed changes only by the service (reopen" in str(exc.value)
+    assert platform_actions(C) == []
+
+
+def test_disputed_moves_only_by_a_ruling() -> None:
+    with pytest.raises(InvalidTransition) as exc:
+        next_status(D, Action.COMPLETE)
+    assert str(exc.value) == (
+        "cannot complete an order that is disputed; "
+        "allowed from disputed: uphold → reopened, withdraw → withdrawn (an officer's ruling)"
+    )
+    assert platform_actions(D) == []  # rulings are the officer's
 
 
 def test_sets_and_labels() -> None:
-    assert {ISS, A} == OPEN
-    assert {C, D} == FINAL
+    assert {ISS, A, R} == OPEN
     assert set(LABELS) == set(Status)
     assert LABELS[OVD] == "已逾期 overdue"
-    # the service's own action is never offered to a platform
-    assert all(Action.OVERDUE not in platform_actions(s) for s in Status)
+    assert LABELS[R] == "已重新下达 reopened"
+    assert LABELS[W] == "已撤回 withdrawn"
+    # the service's own actions and the rulings are never offered to a platform
+    for s in Status:
+        offered = set(platform_actions(s))
+        assert not offered & {Action.OVERDUE, Action.REOPEN, Action.UPHOLD, Action.WITHDRAW}
     assert platform_actions(OVD) == [Action.COMPLETE, Action.DISPUTE]
+    assert platform_actions(R) == [Action.ACK, Action.COMPLETE, Action.DISPUTE]
+
+
+def test_ruling_of_a_recorded_change() -> None:
+    assert ruling_of("disputed", "reopened") is Action.UPHOLD
+    assert ruling_of("disputed", "withdrawn") is Action.WITHDRAW
+    assert ruling_of("completed", "reopened") is None  # a reopening is no ruling
+    assert ruling_of(None, "issued") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3600,86400,604800", (3600, 86400, 604800)),
+        (" 3 , 1 ,3", (1, 3)),  # sorted, each once
+        ("", ()),
+        ("   ", ()),
+        ("1", (1,)),
+        ("31622400", (31622400,)),  # 366 days, the most
+    ],
+)
+def test_delays_parse(text: str, expected: tuple[int, ...]) -> None:
+    assert parse_delays(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0", "item 0 (0) is not 1..31622400 s"),
+        ("1,31622401", "item 1 (31622401) is not 1..31622400 s"),
+        ("1,,2", "item 1 is empty"),
+        ("1,x", "item 1 ('x') is not whole seconds"),
+        ("-5", "item 0 ('-5') is not whole seconds"),
+        ("1.5", "item 0 ('1.5') is not whole seconds"),
+    ],
+)
+def test_delays_refused_name_the_item(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_delays(text)
 
 
 def test_parse_status_names_the_valid_ones() -> None:
@@ -94,7 +168,8 @@ def test_overdue_exactly_at_the_deadline() -> None:
     assert not is_overdue(ISS, deadline, just_before)
     assert is_overdue(ISS, deadline, deadline.astimezone(UTC))  # same instant, other zone
     assert is_overdue(A, deadline, deadline + timedelta(days=1))
-    for settled in (C, D, OVD):
+    assert is_overdue(R, deadline, deadline)  # reopened is open
+    for settled in (C, D, OVD, W):
         assert not is_overdue(settled, deadline, deadline + timedelta(days=1))
     with pytest.raises(ValueError, match="time-zone aware"):
         is_overdue(ISS, deadline.replace(tzinfo=None), deadline)
