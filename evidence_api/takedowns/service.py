@@ -568,14 +568,16 @@ def record_check(
     evidence_id: str,
     delay_seconds: int,
     at: datetime,
+    round_: int | None = None,
 ) -> CheckRecorded:
     """Record a re-capture's result as a ``takedown`` change in the caller's transaction
     (the one keeping the capture as evidence), through the feed lock like every change.
 
     ``removal_verified``: the status stays. ``reappeared``: a completed order is reopened
     (deadline: :func:`reopen_deadline`) and its pending re-captures cancelled; an order
-    no longer completed (reopened meanwhile by another URL's re-capture) keeps its status,
-    the finding is recorded all the same. The caller calls ``ledger.queued(1)`` after the
+    no longer completed (reopened meanwhile by another URL's re-capture), or completed
+    again since the check's ``round_`` was scheduled, keeps its status: the finding is
+    recorded all the same. The caller calls ``ledger.queued(1)`` after the
     commit."""
     if check not in CHECKS:
         raise ValueError(f"check must be one of {', '.join(CHECKS)}")
@@ -597,6 +599,8 @@ def record_check(
     }
     target = current
     reopened = check == REAPPEARED and current is wf.Status.COMPLETED
+    if reopened and round_ is not None:
+        reopened = round_ == completions(session, order.seq)
     if reopened:
         target = wf.next_status(current, wf.Action.REOPEN)
         order.deadline = reopen_deadline(session, order, at)
