@@ -23,7 +23,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    distinct,
     func,
     select,
 )
@@ -200,15 +199,17 @@ def compliance(session: Session, win: Window, platform_id: int | None) -> list[P
 
     def reached(status: str) -> Any:
         return (
-            select(distinct(TakedownEvent.order_seq).label("order_seq"))
+            select(TakedownEvent.order_seq)
             .where(TakedownEvent.to_status == status)
+            .distinct()
             .subquery()
         )
 
     def checked(status: str) -> Any:
         return (
-            select(distinct(TakedownCheck.order_seq).label("order_seq"))
+            select(TakedownCheck.order_seq)
             .where(TakedownCheck.status == status)
+            .distinct()
             .subquery()
         )
 
