@@ -68,6 +68,12 @@ REAPPEARED = "reappeared"
 CHECKS = (REMOVAL_VERIFIED, REAPPEARED)
 
 
+def to_millis(moment: datetime) -> datetime:
+    """``moment`` cut to whole milliseconds: what a log entry states (``utc_timestamp``),
+    so a deadline set by a change reads the same in the order and in its entry."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -470,7 +476,7 @@ def rule_dispute(
             raise InvalidInputError(
                 "deadline: an uphold ruling sets a new deadline", field="deadline"
             )
-        deadline = deadline.astimezone(UTC)
+        deadline = to_millis(deadline.astimezone(UTC))
         if deadline <= at:
             raise InvalidInputError(
                 f"deadline: {deadline.isoformat()} is not in the future", field="deadline"
@@ -555,7 +561,7 @@ def reopen_deadline(session: Session, order: TakedownOrder, at: datetime) -> dat
     deadline − issue time), at least :data:`MIN_REOPEN_SPAN`."""
     issued = datetime.fromisoformat(issued_deadline(session, order).replace("Z", "+00:00"))
     issued_at = order.issued_at if order.issued_at.tzinfo else order.issued_at.replace(tzinfo=UTC)
-    return at + max(issued - issued_at, MIN_REOPEN_SPAN)
+    return to_millis(at + max(issued - issued_at, MIN_REOPEN_SPAN))
 
 
 def record_check(
