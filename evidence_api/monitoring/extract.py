@@ -284,7 +284,7 @@ def _jsonld_offers(tree: LexborHTMLParser) -> Iterator[dict[str, Any]]:
     ]
     for node in scripts[:MAX_JSONLD_SCRIPTS]:
         raw = node.text(deep=True)
-        if len(raw) > MAX_JSONLD_CHARS or _json_depth(raw) > MAX_JSONLD_DEPTH:
+        if len(raw) > MAX_JSONLD_CHARS or json_depth(raw) > MAX_JSONLD_DEPTH:
             continue  # json.loads recurses in C: a deep document would crash the process
         try:
             data = json.loads(raw)
@@ -305,7 +305,7 @@ def _jsonld_offers(tree: LexborHTMLParser) -> Iterator[dict[str, Any]]:
                 stack.extend(reversed(children))
 
 
-def _json_depth(raw: str) -> int:
+def json_depth(raw: str) -> int:
     """The deepest nesting of ``[``/``{`` in JSON text (strings skipped)."""
     brackets = _JSON_BRACKET.findall(_JSON_STRING.sub("", raw))
     steps = (1 if bracket in "[{" else -1 for bracket in brackets)
