@@ -33,6 +33,12 @@ Sections (default: all of them, about 8 minutes on 2 cores, ``anchor`` and ``gas
   worker processes, and peak RSS per capture, each beside ``chromium --headless
   --screenshot`` of the same page in the same run (no target: figures and ratios; 10
   rounds and 5 captures per worker, about 6 minutes; ``--quick`` 2 and 2, about 1.5).
+* ``monitoring``: monitor runs per minute on 2 workers (embedded dispatch, light mode, real
+  Chromium) on the HTTPS fixture market, beside a plain HTTPS GET loop of the same pages on
+  2 threads; the scheduler's tick at 10,000 monitors on SQLite and PostgreSQL (none due, 50
+  due) beside ``SELECT * FROM monitor``, with the rows (PostgreSQL's counters) or VM steps
+  (SQLite) a tick reads and the due query's plan (16 runs, 50 ticks; ``--quick`` 4 and 10,
+  under a minute).
 * ``start``: process start, median of the rounds beside ``python -c pass``: the ``--help`` of
   ``evidence``, ``evidence admin create-token`` and ``evidence-verify``; ``evidence serve``
   (SQLite, local store, managed anvil) until ``/healthz`` answers.
@@ -82,6 +88,7 @@ from bench import (
     ingest,
     log_append,
     memory,
+    monitoring,
     package,
     proofs,
     sealing,
@@ -124,6 +131,7 @@ SECTIONS = (
     "small",
     "start",
     "capture",
+    "monitoring",
 )
 
 
@@ -245,6 +253,7 @@ class Results:
     small: small.SmallResult | None = None
     start: start.StartResult | None = None
     capture: capture.CaptureResult | None = None
+    monitoring: monitoring.MonitoringResult | None = None
     #: gas per anchor, one row per chain, log size and anchor (first, odd, even)
     gas: list[gas.GasRow] = field(default_factory=list)
     #: sections that raised instead of finishing: name -> the error
@@ -268,6 +277,7 @@ class Results:
             self.small,
             self.start,
             self.capture,
+            self.monitoring,
         ):
             if part is not None:
                 found += part.problems
@@ -310,6 +320,7 @@ class Results:
             "small": small.rows(self.small) if self.small else [],
             "start": start.rows(self.start) if self.start else [],
             "capture": capture.rows(self.capture) if self.capture else [],
+            "monitoring": monitoring.rows(self.monitoring) if self.monitoring else [],
         }
 
 
@@ -377,6 +388,11 @@ def _run_services(settings: Settings, progress: Progress, results: Results) -> N
         ),
         "capture": lambda s3: setattr(
             results, "capture", capture.run(capture.CaptureSettings.make(quick), progress)
+        ),
+        "monitoring": lambda s3: setattr(
+            results,
+            "monitoring",
+            monitoring.run(monitoring.MonitoringSettings.make(quick), progress),
         ),
     }
     wanted = [name for name in steps if name in results.sections]
@@ -630,6 +646,13 @@ def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
             format_table(capture.TITLE, rows["capture"], capture.legend(results.capture)),
             "",
         ]
+    if results.monitoring is not None:
+        out += [
+            format_table(
+                monitoring.TITLE, rows["monitoring"], monitoring.legend(results.monitoring)
+            ),
+            "",
+        ]
     for name, error in results.failed.items():
         out += [f"Section {name} FAILED: {error}", ""]
     return out
@@ -692,6 +715,7 @@ def summary_json(results: Results, seconds: float, report_only: bool = False) ->
         "small": small.raw(results.small) if results.small else None,
         "start": start.raw(results.start) if results.start else None,
         "capture": capture.raw(results.capture) if results.capture else None,
+        "monitoring": monitoring.raw(results.monitoring) if results.monitoring else None,
         "gas": [row.as_dict() for row in results.gas] if "gas" in results.sections else None,
         "service_problems": results.service_problems,
     }
