@@ -107,6 +107,7 @@ async def alert_stream(
         last_event_id=last_event_id,
         after=after,
         recipient=principal.pseudonym if recipient == "me" else None,
+        disconnected=request.is_disconnected,
     )
 
 

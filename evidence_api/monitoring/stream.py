@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,10 +174,19 @@ def read_after(transaction: Transaction, after: int, recipient: str | None, batc
         return Read(ids, payloads)
 
 
+async def _connected() -> bool:
+    return False
+
+
 async def events(
-    transaction: Transaction, gate: StreamGate, after: int | None, recipient: str | None
+    transaction: Transaction,
+    gate: StreamGate,
+    after: int | None,
+    recipient: str | None,
+    disconnected: Callable[[], Awaitable[bool]] = _connected,
 ) -> AsyncIterator[str]:
-    """The stream's text: ``retry:``, then events and keepalives until the lifetime ends."""
+    """The stream's text: ``retry:``, then events and keepalives until the lifetime ends
+    or the client is gone (asked once per poll, so its place is free within a poll)."""
     yield f"retry: {gate.retry_ms}\n: alert stream; resume with Last-Event-ID\n\n"
     cursor = after if after is not None else await anyio.to_thread.run_sync(newest, transaction)
     started = time.monotonic()
@@ -185,6 +194,8 @@ async def events(
     beat = started
     gaps: dict[int, float] = {}  # an id after a gap -> when the gap was first seen
     while (now := time.monotonic()) < ends:
+        if await disconnected():
+            return
         read = await anyio.to_thread.run_sync(
             read_after, transaction, cursor, recipient, gate.batch
         )
@@ -234,8 +245,10 @@ def open_stream(
     last_event_id: str | None,
     after: int | None,
     recipient: str | None,
+    disconnected: Callable[[], Awaitable[bool]] = _connected,
 ) -> EventStream:
-    """The response of one stream (its place in ``gate`` taken: 503 when none is free)."""
+    """The response of one stream (its place in ``gate`` taken: 503 when none is free);
+    ``disconnected``: whether the client has gone (``Request.is_disconnected``)."""
     start = resume_point(last_event_id, after)
     gate.enter()
-    return EventStream(events(transaction, gate, start, recipient), gate)
+    return EventStream(events(transaction, gate, start, recipient, disconnected), gate)
