@@ -224,9 +224,12 @@ class EventStream(StreamingResponse):
 
     media_type = "text/event-stream"
 
-    def __init__(self, content: AsyncIterator[str], gate: StreamGate) -> None:
+    def __init__(
+        self, content: AsyncIterator[str], gate: StreamGate, status_code: int = 200
+    ) -> None:
         super().__init__(
             content,
+            status_code=status_code,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
         self.gate = gate
