@@ -255,7 +255,7 @@ def _target(checks: Checks, check_id: int) -> _Target:
         )
 
 
-def _issuer_token(issued_by: str) -> int:
+def issuer_token(issued_by: str) -> int:
     """The issuing officer's token id out of its pseudonym ``token-<id>``."""
     if not issued_by.startswith("token-") or not issued_by[6:].isdigit():
         raise ValueError(f"the order's issuer {issued_by!r} is not a token pseudonym")
@@ -285,7 +285,7 @@ def run_check(checks: Checks, check_id: int, *, now: datetime | None = None) -> 
         return "not claimed"
     try:
         target = _target(checks, check_id)
-        token_id = _issuer_token(target.issued_by)
+        token_id = issuer_token(target.issued_by)
     except Exception as exc:  # the order's data cannot be used: say so, never pass
         return _failed(checks, check_id, owner, str(exc), at)
     settings = checks.settings
