@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from evidence_api.monitoring.takedown_checks import (
-    issuer_token,
     host_of,
     human_delay,
+    issuer_token,
     reappeared_reason,
 )
 from evidence_api.takedowns.service import verify_delays
