@@ -48,6 +48,7 @@ from anchoring.queue import QueuedEntry, enqueue
 from evidence_api.capture.outcome import CaptureError
 from evidence_api.capture.service import Runner, browser_runner, owner_dead, process_owner
 from evidence_api.core.config import Settings
+from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ApiError
 from evidence_api.core.ids import new_id
 from evidence_api.core.runtime import Runtime
@@ -110,7 +111,7 @@ class Monitoring:
     settings: Settings
 
     @property
-    def transaction(self) -> Any:
+    def transaction(self) -> Transaction:
         return self.observer.transaction
 
 
@@ -142,7 +143,7 @@ def target_sha256(url: str) -> str:
 # -- claiming -----------------------------------------------------------------------------
 
 
-def _claim(transaction: Any, run_id: str, owner: str) -> bool:
+def _claim(transaction: Transaction, run_id: str, owner: str) -> bool:
     now = datetime.now(UTC)
     with transaction() as session:
         result = session.execute(
@@ -164,7 +165,7 @@ def _mine(run_id: str, owner: str) -> tuple[ColumnElement[bool], ...]:
     return (MonitorRun.id == run_id, MonitorRun.status == RUNNING, MonitorRun.owner == owner)
 
 
-def _load(transaction: Any, run_id: str) -> tuple[MonitorRun, Monitor] | None:
+def _load(transaction: Transaction, run_id: str) -> tuple[MonitorRun, Monitor] | None:
     with transaction() as session:
         row = session.execute(
             select(MonitorRun, Monitor)
@@ -174,7 +175,7 @@ def _load(transaction: Any, run_id: str) -> tuple[MonitorRun, Monitor] | None:
         return None if row is None else (row[0], row[1])
 
 
-def _finish_failed(transaction: Any, run_id: str, owner: str, reason: str) -> None:
+def _finish_failed(transaction: Transaction, run_id: str, owner: str, reason: str) -> None:
     with transaction() as session:
         session.execute(
             update(MonitorRun)
@@ -184,7 +185,7 @@ def _finish_failed(transaction: Any, run_id: str, owner: str, reason: str) -> No
         )
 
 
-def _defer(transaction: Any, run_id: str, owner: str, host: str) -> datetime:
+def _defer(transaction: Transaction, run_id: str, owner: str, host: str) -> datetime:
     """Back to ``queued`` after the host's next start (spread a little), its attempt
     given back and its deferral counted; ``heartbeat_at`` cleared: not yet sent again."""
     now = datetime.now(UTC)
@@ -212,7 +213,7 @@ class _Heartbeat:
     """Keeps a running run's row and its host slot's lease fresh."""
 
     def __init__(
-        self, transaction: Any, run_id: str, owner: str, lease: tuple[str, int], holder: str
+        self, transaction: Transaction, run_id: str, owner: str, lease: tuple[str, int], holder: str
     ) -> None:
         self._transaction = transaction
         self._where = _mine(run_id, owner)
@@ -331,7 +332,7 @@ def _record(
     )
 
 
-def _codes(transaction: Any, monitor: Monitor) -> tuple[str | None, str | None]:
+def _codes(transaction: Transaction, monitor: Monitor) -> tuple[str | None, str | None]:
     """The kept evidence's source platform (its code) and entity (its shop name)."""
     with transaction() as session:
         platform = (
@@ -488,7 +489,7 @@ def abandoned(row: MonitorRun, now: datetime) -> bool:
     return owner_dead(row.owner) or now - beat > timedelta(seconds=STALE_AFTER)
 
 
-def recover(transaction: Any, row: MonitorRun) -> str | None:
+def recover(transaction: Transaction, row: MonitorRun) -> str | None:
     """An abandoned run: re-queued if it has a run left, else failed with
     :data:`INTERRUPTED`; conditional on the row still being that run's. Returns the new
     status, or None when something else changed it first."""
@@ -525,7 +526,7 @@ def recover(transaction: Any, row: MonitorRun) -> str | None:
 
 
 def sweep(
-    transaction: Any,
+    transaction: Transaction,
     *,
     now: datetime | None = None,
     skip: frozenset[str] = frozenset(),

@@ -78,7 +78,7 @@ class MonitoringStack:
     root: Path
 
     def session(self) -> Session:
-        return Session(self.stack.engine)
+        return Session(self.stack.engine, expire_on_commit=False)
 
 
 @pytest.fixture(scope="module")
