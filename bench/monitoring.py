@@ -534,9 +534,10 @@ def rows(result: MonitoringResult) -> list[Row]:
             ratio_kind="share",
             higher_is_better=True,
             note=(
-                f"one monitor run takes the time of "
-                f"{result.get_per_minute / result.per_minute:.0f} plain GETs of its page (a browser, its self-check, the capture's files, the "
-                "rules and a log entry, against one HTML download)"
+                "one monitor run takes the time of "
+                f"{result.get_per_minute / result.per_minute:.0f} plain GETs of its page (a "
+                "browser, its self-check, the capture's files, the rules and a log entry, "
+                "against one HTML download)"
                 if result.per_minute > 0
                 else ""
             ),
