@@ -162,13 +162,7 @@ class References:
     platform_id: int | None
 
 
-def references(
-    session: Session,
-    entity_id: int | None,
-    platform: str | None,
-    *,
-    platform_field: str = "platform",
-) -> References:
+def references(session: Session, entity_id: int | None, platform: str | None) -> References:
     """The entity and the platform a monitor concerns, both registered (422 naming the
     field otherwise); the platform is the entity's when not given, and must be it when
     given."""
@@ -177,7 +171,7 @@ def references(
         entity = entity_by_id(session, entity_id, field="entity_id")
     platform_id: int | None = None
     if platform is not None:
-        platform_id = platform_by_code(session, platform, field=platform_field).id
+        platform_id = platform_by_code(session, platform, field="platform").id
     if entity is not None:
         if platform_id is not None and platform_id != entity.platform_id:
             code = session.execute(
