@@ -21,10 +21,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from evidence_api.core.config import Settings
-from evidence_api.monitoring import takedown_checks
+from evidence_api.monitoring import hosts, takedown_checks
 from evidence_api.monitoring.models import (
     CHECK_FAILED,
     CHECK_PENDING,
@@ -468,3 +468,119 @@ def test_a_failed_capture_is_retried_once_then_failed_never_a_pass(stack: Stack)
     assert takedown_checks.run_check(checks, check_id) == "not claimed"
     # nothing was recorded as a verification
     assert all(e["check"] is None for e in detail(stack, oid)["history"])
+
+
+def add_check(stack: Stack, order_id: str, url: str, **fields: Any) -> int:
+    """A check row of ``order_id`` (not due: the embedded timer leaves it to the test)."""
+    with stack.runtime.session() as session:
+        seq = session.execute(
+            select(TakedownOrder.seq).where(TakedownOrder.id == order_id)
+        ).scalar_one()
+        values: dict[str, Any] = {
+            "round": 1,
+            "delay_seconds": 60,
+            "url": url,
+            "due_at": datetime.now(UTC) + timedelta(days=1),
+            "status": CHECK_PENDING,
+            "attempts": 0,
+        }
+        row = TakedownCheck(order_seq=seq, **(values | fields))
+        session.add(row)
+        session.flush()
+        return int(row.id)
+
+
+def cancel(stack: Stack, check_id: int) -> None:
+    with stack.runtime.session() as session:
+        session.execute(
+            update(TakedownCheck).where(TakedownCheck.id == check_id).values(status="cancelled")
+        )
+
+
+def test_a_busy_host_defers_the_check_without_using_an_attempt(stack: Stack) -> None:
+    url = "https://busy.example/item/1"
+    order = issue(stack, [url])
+    check_id = add_check(stack, order["order_id"], url)
+    settings = stack.runtime.settings
+    held = [
+        hosts.acquire(
+            stack.runtime.session,
+            "busy.example",
+            concurrency=settings.monitor_host_concurrency,
+            spacing=0,
+            holder=f"test-{i}",
+            lease_seconds=600,
+        )
+        for i in range(settings.monitor_host_concurrency)
+    ]
+    assert None not in held  # every slot of the host is taken
+    try:
+        before = datetime.now(UTC)
+        checks = takedown_checks.checks_of(stack.runtime)
+        assert takedown_checks.run_check(checks, check_id) == "deferred"
+        # the timer may try it again once due (1 s on): it is deferred the same way, so
+        # read it when it rests pending
+        rested: list[TakedownCheck] = []
+
+        def pending() -> bool:
+            with stack.runtime.session() as session:
+                row = session.get_one(TakedownCheck, check_id)
+                session.expunge(row)
+            rested[:] = [row]
+            return row.status == CHECK_PENDING
+
+        wait_until(pending, 30, "the deferred check to rest pending", 0.05)
+        row = rested[0]
+        assert (row.attempts, row.owner, row.started_at) == (0, None, None)
+        assert row.due_at >= before + takedown_checks.MIN_DEFER
+        assert row.due_at < datetime.now(UTC) + timedelta(minutes=1)
+    finally:
+        cancel(stack, check_id)  # the timer need not try an unresolvable host later
+        for i, slot in enumerate(held):
+            assert slot is not None
+            hosts.release(stack.runtime.session, "busy.example", slot, f"test-{i}")
+
+
+def test_an_abandoned_check_is_retried_once_then_failed(stack: Stack) -> None:
+    url = "https://abandoned.example/item/1"
+    order = issue(stack, [url])
+    long_ago = datetime.now(UTC) - timedelta(days=1)
+    first = add_check(
+        stack,
+        order["order_id"],
+        url,
+        status="running",
+        attempts=1,
+        started_at=long_ago,
+        owner="dead-host:1:1",
+    )
+    second = add_check(
+        stack,
+        order["order_id"],
+        url,
+        status="running",
+        attempts=2,
+        started_at=long_ago,
+        owner="dead-host:1:2",
+    )
+    fresh = add_check(
+        stack,
+        order["order_id"],
+        url,
+        status="running",
+        attempts=1,
+        started_at=datetime.now(UTC),
+        owner="live-host:1:1",
+    )
+    checks = takedown_checks.checks_of(stack.runtime)
+    takedown_checks.recover(checks)  # (the timer's step may have recovered them first)
+    with stack.runtime.session() as session:
+        retried = session.get_one(TakedownCheck, first)
+        assert (retried.status, retried.owner) == (CHECK_PENDING, None)
+        assert retried.reason is not None and "interrupted" in retried.reason
+        ended = session.get_one(TakedownCheck, second)
+        assert ended.status == CHECK_FAILED and ended.finished_at is not None
+        assert ended.reason is not None and ended.reason.startswith("failed after 2 attempts")
+        alive = session.get_one(TakedownCheck, fresh)
+        assert alive.status == "running"  # its process may still be capturing
+    cancel(stack, first)
