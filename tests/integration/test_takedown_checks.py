@@ -31,6 +31,7 @@ from evidence_api.monitoring.models import (
     Alert,
     TakedownCheck,
 )
+from evidence_api.takedowns import service as takedowns
 from evidence_api.takedowns.models import TakedownOrder
 from tests.support.api import Stack, running_stack, submit
 from tests.support.browser import chromium_missing
@@ -429,6 +430,15 @@ def test_rulings_uphold_reopens_with_a_new_deadline_and_withdraw_is_final(
     assert (
         ruling(stack, f"td-{'0' * 28}", {"decision": "withdraw", "reason": "x"}).status_code == 404
     )
+
+    # the upheld order is open again: past its new deadline the overdue scan marks it
+    marked = takedowns.scan_overdue(
+        takedowns.ledger_of(stack.runtime),
+        now=datetime.fromisoformat(future) + timedelta(seconds=1),
+    )
+    assert marked >= 1
+    assert detail(stack, oid)["status"] == "overdue"
+    assert detail(stack, wid)["status"] == "withdrawn"  # final: never overdue
 
 
 # -- failures ---------------------------------------------------------------------------------
