@@ -98,10 +98,19 @@ def acquire(
     ensure(transaction, host, concurrency, now)
     try:
         with transaction() as session:
+            # The host's row is written first: it serialises the acquirers of one host.
+            # Without spacing there is no start time to keep (and two acquirers whose
+            # clocks read a few ms apart must not turn each other away): the row is only
+            # locked.
+            due = MonitorHost.next_start_at <= now
             moved = session.execute(
                 update(MonitorHost)
-                .where(MonitorHost.host == host, MonitorHost.next_start_at <= now)
-                .values(next_start_at=now + timedelta(seconds=spacing))
+                .where(MonitorHost.host == host, *((due,) if spacing > 0 else ()))
+                .values(
+                    next_start_at=now + timedelta(seconds=spacing)
+                    if spacing > 0
+                    else MonitorHost.next_start_at
+                )
                 .execution_options(synchronize_session=False)
             )
             if getattr(moved, "rowcount", 0) != 1:

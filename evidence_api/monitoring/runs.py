@@ -70,6 +70,7 @@ from evidence_api.monitoring.observe import (
     observe,
     observer_of,
 )
+from evidence_api.monitoring.rules import evaluate
 from evidence_api.monitoring.ruleset import Rules
 from evidence_api.monitoring.wordlists import load_wordlists
 from evidence_api.registry.models import Platform, TradingEntity
@@ -382,8 +383,6 @@ def _keep(
 def _observe_and_record(
     ctx: Monitoring, monitor: Monitor, run: MonitorRun, owner: str
 ) -> RunResult:
-    from evidence_api.monitoring.rules import evaluate  # noqa: PLC0415 - the rules' data loads once used
-
     rules = Rules.model_validate_json(monitor.rules)
     words = load_wordlists(ctx.settings.monitor_wordlists)
     baseline = Observation.loads(monitor.baseline) if monitor.baseline else None

@@ -374,8 +374,11 @@ def test_the_tick_reads_only_due_monitors_through_the_index(stack: Stack) -> Non
     due = [make_monitor(runtime, f"https://localhost/item/due{i}") for i in range(3)]
     statements: list[str] = []
 
+    me = threading.get_ident()
+
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
+        if threading.get_ident() == me:  # not the sealer's, running meanwhile
+            statements.append(statement)
 
     from sqlalchemy import event  # noqa: PLC0415
 
@@ -406,7 +409,7 @@ def test_the_tick_reads_only_due_monitors_through_the_index(stack: Stack) -> Non
     assert "SCAN monitor" not in plan.replace("USING INDEX", ""), plan
     # one read of due monitors (bounded by LIMIT), one of their pending runs, no other read
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(reads) == 2, reads
+    assert len(reads) == 2, "\n\n".join(r[:300] for r in reads)
     assert "LIMIT" in reads[0].upper()
     # and nothing is due now: a second tick reads no monitor and queues nothing
     assert dispatch.queue_due(runtime.session, jitter=0.0) == []
@@ -515,13 +518,23 @@ def test_per_host_concurrency_and_spacing_hold_with_more_threads_than_slots(
             assert not [r for r in finished if r.status == FAILED], [r.reason for r in finished]
             assert time.monotonic() < deadline, [(r.status, r.deferrals) for r in finished]
             time.sleep(0.5)
+    print(  # the figures, for the record (pytest -s)
+        f"host gate: max in flight {market.market.max_in_flight()}, deferrals "
+        f"{[r.deferrals for r in finished]}, start gaps {[round(g, 2) for g in _gaps(finished)]}"
+    )
     assert market.market.max_in_flight() <= 2
     assert sum(r.deferrals for r in finished) > 0  # the gate turned runs away
-    starts = sorted(r.started_at for r in finished if r.started_at is not None)
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= spacing - 0.05, gaps
+    gaps = _gaps(finished)
+    # started_at is the claim, just before the gate: allow for the time between the two
+    assert len(gaps) == len(names) - 1 and min(gaps) >= spacing - 0.5, gaps
     for name in names:
         market.market.update(name, hold=0.0)
+
+
+def _gaps(finished: list[MonitorRun]) -> list[float]:
+    """Seconds between successive starts (claim, then the gate) of the runs that ran."""
+    starts = sorted(r.started_at for r in finished if r.started_at is not None)
+    return [(b - a).total_seconds() for a, b in itertools.pairwise(starts)]
 
 
 def _has_run(stack: Stack, monitor: Monitor) -> bool:
