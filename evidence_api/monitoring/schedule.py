@@ -159,8 +159,8 @@ def next_run(
     """The run after ``after`` (the previous run's *scheduled* time, so runs stay
     evenly spaced): interval — ``after + I``; cron — the earliest ``c + f·jitter·(c' −
     c)`` strictly later than ``after``. A caller finding the result not later than
-    its clock (the scheduler was down) calls :func:`first_run` with the clock instead,
-    so missed runs are not made up in a burst."""
+    its clock (the scheduler was down) asks again with ``after`` = its clock, so missed
+    runs are not made up in a burst (docs/monitoring-runs.md §6)."""
     _check(interval_seconds, cron, jitter)
     after = _utc(after)
     if interval_seconds is not None:

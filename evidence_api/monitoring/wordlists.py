@@ -170,20 +170,39 @@ def _node_pattern(node: dict[str, Any]) -> str:
 def load_wordlists(folder: Path | None = None) -> WordLists:
     """The lists of ``folder``'s ``*.json`` files (None: the shipped ones), validated;
     :class:`WordListError` for the first file at fault. A folder given replaces the
-    shipped lists (it does not add to them)."""
-    root = SHIPPED if folder is None else Path(folder)
+    shipped lists (it does not add to them).
+
+    Loaded lists are kept (with their compiled matchers) while the folder's files are
+    unchanged (same names, sizes and modification times), so a caller may load on every
+    request or run: an edited file is read again at the next call."""
+    if folder is None:
+        return shipped_wordlists()
+    root = Path(folder)
     if not root.is_dir():
         raise WordListError(f"{root}: not a folder of word lists")
     files = sorted(root.glob("*.json"))
     if len(files) > MAX_LISTS:
         raise WordListError(f"{root}: more than {MAX_LISTS} word lists")
-    return WordLists([read_wordlist(path) for path in files])
+    try:
+        signature = tuple(
+            (path.name, stat.st_size, stat.st_mtime_ns)
+            for path, stat in ((path, path.stat()) for path in files)
+        )
+    except OSError as exc:
+        raise WordListError(f"{root}: cannot be read ({exc})") from exc
+    return _load_folder(root.resolve(), signature)
+
+
+@lru_cache(maxsize=8)
+def _load_folder(root: Path, signature: tuple[tuple[str, int, int], ...]) -> WordLists:
+    """``root``'s lists; cached by ``signature`` (each file's name, size, mtime)."""
+    return WordLists([read_wordlist(root / name) for name, _, _ in signature])
 
 
 @lru_cache(maxsize=1)
 def shipped_wordlists() -> WordLists:
     """The shipped lists, loaded once per process."""
-    return load_wordlists(None)
+    return WordLists([read_wordlist(path) for path in sorted(SHIPPED.glob("*.json"))])
 
 
 def read_wordlist(path: Path) -> WordList:

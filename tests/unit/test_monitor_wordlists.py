@@ -249,3 +249,17 @@ def test_wordlists_from_lists_directly() -> None:
     lists = WordLists([WordList("a", "A", "法", "c", ("x",))])
     assert lists.names() == ("a",)
     assert lists.match("XYZ", lists=["a"]) == [WordHit("x", "a", "法")]
+
+
+def test_loaded_folder_is_kept_until_a_file_changes(tmp_path: Path) -> None:
+    write(tmp_path, good())
+    first = load_wordlists(tmp_path)
+    assert load_wordlists(tmp_path) is first  # unchanged: the same lists and matchers
+    assert load_wordlists() is shipped_wordlists()
+    write(tmp_path, good(words=["最佳", "Best", "新增词"]))
+    edited = load_wordlists(tmp_path)
+    assert edited is not first
+    assert edited.get("test-list").words == ("最佳", "Best", "新增词")
+    write(tmp_path, good(words=["重复", "重复"]))
+    with pytest.raises(WordListError, match="repeats"):
+        load_wordlists(tmp_path)  # a broken edit is refused, not served from the cache
