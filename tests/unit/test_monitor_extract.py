@@ -5,9 +5,12 @@ work on malformed and hostile HTML (docs/monitoring.md §4)."""
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evidence_api.monitoring.extract import (
     MAX_DEPTH,
@@ -376,4 +379,57 @@ def test_many_unterminated_tags_stay_fast() -> None:
 
 def test_observation_round_trips_through_json() -> None:
     seen = observe(JD_JSONLD)
+    assert Observation.loads(seen.dumps()) == seen
+
+
+FRAGMENTS = [
+    "<div>",
+    "</div>",
+    "<main>",
+    "</main>",
+    "<p>",
+    "<title>",
+    "</title>",
+    "<script>",
+    "</script>",
+    '<script type="application/ld+json">',
+    '{"offers": {"price": "',
+    '"}}',
+    "<!--",
+    "-->",
+    "<",
+    ">",
+    "/>",
+    "¥",
+    "￥",
+    "元",
+    "价格",
+    "12.5",
+    "1,299",
+    "缺货",
+    "现货",
+    "商品已下架",
+    "&amp;",
+    "&#x4e2d;",
+    " ",
+    "\n",
+    "\u3000",
+    '<meta property="og:title" content="',
+    '<link itemprop="availability" href="InStock">',
+    '<span itemprop="price">',
+    "x",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS) | st.text(max_size=8), max_size=60))
+def test_any_markup_gives_a_well_formed_observation(parts: list[str]) -> None:
+    seen = observe("".join(parts))
+    assert len(seen.text) <= MAX_TEXT and len(seen.title) <= MAX_TITLE
+    assert seen.text == " ".join(seen.text.split())
+    assert seen.title == " ".join(seen.title.split())
+    assert len(seen.prices) == len(set(seen.prices)) <= MAX_PRICES
+    for price in seen.prices:
+        assert re.fullmatch(r"\d{1,13}\.\d{2}", price)
+    assert seen.gone == (seen.gone_reason is not None)
     assert Observation.loads(seen.dumps()) == seen

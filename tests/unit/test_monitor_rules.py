@@ -11,6 +11,8 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evidence_api.monitoring.observation import (
     BACK,
@@ -23,7 +25,7 @@ from evidence_api.monitoring.observation import (
     Observation,
     sha256_text,
 )
-from evidence_api.monitoring.rules import changed_share, evaluate
+from evidence_api.monitoring.rules import TOKEN, changed_share, evaluate
 from evidence_api.monitoring.ruleset import Rules
 from evidence_api.monitoring.wordlists import shipped_wordlists
 
@@ -369,3 +371,14 @@ def test_unchanged_run_fires_nothing_and_all_is_deterministic_json() -> None:
     assert names(first) == [CONTENT_CHANGED, PRICE_CHANGED, PRICE_BOUND, PROHIBITED_WORDS]
     for finding in first:
         assert Finding.from_json(json.loads(json.dumps(finding.to_json()))) == finding
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet="ab 价格。最佳x1", max_size=60),
+    st.text(alphabet="ab 价格。最佳x1", max_size=60),
+)
+def test_changed_share_is_a_share_and_zero_only_for_equal_tokens(old: str, new: str) -> None:
+    share = changed_share(old, new)
+    assert 0 <= share <= 1
+    assert (share == 0) == (TOKEN.findall(old) == TOKEN.findall(new))

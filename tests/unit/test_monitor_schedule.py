@@ -9,6 +9,9 @@ import statistics
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from croniter import croniter  # type: ignore[import-untyped]
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evidence_api.monitoring.schedule import (
     MAX_CRON_CHARS,
@@ -235,3 +238,48 @@ def test_bad_schedules(interval: int | None, cron: str | None, jitter: float, me
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ScheduleError, match="timezone-aware"):
         first_run(now=datetime(2026, 1, 1), interval_seconds=60, cron=None, jitter=0, key="k")
+
+
+# -- properties --------------------------------------------------------------------------
+
+CRONS = ["*/5 * * * *", "0 9 * * *", "0 9 * * MON-FRI", "30 2 L * *", "0 */6 * * *", "0 0 1,31 * *"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    key=st.text(min_size=1, max_size=40),
+    interval=st.integers(min_value=1, max_value=366 * 86400),
+    jitter=st.floats(min_value=0, max_value=0.5),
+    seconds=st.integers(min_value=0, max_value=10 * 365 * 86400),
+)
+def test_interval_first_run_lies_in_the_jitter_window(
+    key: str, interval: int, jitter: float, seconds: int
+) -> None:
+    now = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    run = first_run(now=now, interval_seconds=interval, cron=None, jitter=jitter, key=key)
+    delay = (run - now).total_seconds()
+    assert 0 <= delay <= jitter * interval + 1e-6
+    following = next_run(after=run, interval_seconds=interval, cron=None, jitter=jitter, key=key)
+    assert following - run == timedelta(seconds=interval)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    key=st.text(min_size=1, max_size=40),
+    cron=st.sampled_from(CRONS),
+    jitter=st.floats(min_value=0, max_value=0.5),
+    seconds=st.integers(min_value=0, max_value=10 * 365 * 86400),
+)
+def test_cron_runs_increase_and_stay_before_the_next_firing(
+    key: str, cron: str, jitter: float, seconds: int
+) -> None:
+    after = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds, microseconds=seconds)
+    run = next_run(after=after, interval_seconds=None, cron=cron, jitter=jitter, key=key)
+    assert run > after
+    following = next_run(after=run, interval_seconds=None, cron=cron, jitter=jitter, key=key)
+    assert following > run
+    # the run belongs to the last firing at or before it, and precedes the next firing
+    firing = croniter(cron, run + timedelta(microseconds=1)).get_prev(datetime)
+    upcoming = croniter(cron, firing).get_next(datetime)
+    assert firing <= run < upcoming
+    assert run - firing <= (upcoming - firing) * jitter + timedelta(microseconds=1)
