@@ -344,9 +344,13 @@ def test_deep_nesting_is_cut_and_stays_fast() -> None:
     assert took < 30
 
 
-def test_nesting_at_the_limit_keeps_the_structure() -> None:
-    html = "<body>" + "<div>" * (MAX_DEPTH - 3) + "<main>主</main>" + "</div>" * (MAX_DEPTH - 3)
-    assert observe(html + "<p>外</p></body>").text == "主"
+def test_nesting_exactly_at_the_limit() -> None:
+    def page(divs: int) -> str:
+        # <body> is depth 1, the divs 2 … divs+1, <main> divs+2
+        return "<body>" + "<div>" * divs + "<main>主</main>" + "</div>" * divs + "<p>外</p></body>"
+
+    assert observe(page(MAX_DEPTH - 2)).text == "主"  # <main> at depth 512: kept
+    assert observe(page(MAX_DEPTH - 1)).text == "主 外"  # at 513: its tags dropped, text kept
 
 
 def test_unclosed_paragraphs_are_not_deep() -> None:
