@@ -71,10 +71,12 @@ def due_query(now: datetime, batch: int, dialect: str) -> Any:
     return query
 
 
-def _move_on(session: Session, monitor: Monitor, now: datetime, jitter: float) -> None:
+def _move_on(session: Session, monitor: Monitor, now: datetime, jitter: float) -> bool:
     """``next_run_at`` to the schedule's next time after the one just due (runs stay
     evenly spaced); when that is past too (the scheduler was down), the next time after
-    now: missed runs are not made up in a burst."""
+    now: missed runs are not made up in a burst. Conditional on ``next_run_at`` still
+    being the value read (compare and set): False when another tick moved it first (on
+    SQLite the read is not locked), and this tick then queues nothing for it."""
 
     # croniter, imported with the schedule, runs `file` on first import (its 32-bit
     # check): imported when a monitor is first due, not when every runtime starts.
@@ -92,12 +94,13 @@ def _move_on(session: Session, monitor: Monitor, now: datetime, jitter: float) -
     following = after(monitor.next_run_at)
     if following <= now:
         following = after(now)
-    session.execute(
+    moved = session.execute(
         update(Monitor)
-        .where(Monitor.seq == monitor.seq)
+        .where(Monitor.seq == monitor.seq, Monitor.next_run_at == monitor.next_run_at)
         .values(next_run_at=following)
         .execution_options(synchronize_session=False)
     )
+    return bool(getattr(moved, "rowcount", 0) == 1)
 
 
 def new_run(monitor_seq: int, now: datetime) -> MonitorRun:
@@ -135,7 +138,8 @@ def queue_due(
         )
         created: list[MonitorRun] = []
         for monitor in monitors:
-            _move_on(session, monitor, now, jitter)
+            if not _move_on(session, monitor, now, jitter):
+                continue  # another tick took this occurrence
             if monitor.seq in busy:
                 log.info("monitor %s: its previous run is not finished; skipped", monitor.id)
                 continue

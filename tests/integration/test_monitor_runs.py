@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
-from evidence_api.core.auth import Principal
+from evidence_api.core.auth import Principal, create_token
 from evidence_api.core.config import Settings
 from evidence_api.core.ids import new_id
 from evidence_api.core.models import ApiToken
@@ -641,3 +641,51 @@ def test_the_host_gate_spaces_starts_and_keeps_them_when_no_slot(gate_runtime: R
     assert not hosts.renew(runtime.session, "spaced.example", 0, "b", lease_seconds=600)
     assert hosts.release(runtime.session, "spaced.example", 0, "a")
     assert take("c", now + timedelta(seconds=20)) == 0
+
+
+def test_two_ticks_at_once_queue_each_due_monitor_once(gate_runtime: Runtime) -> None:
+    runtime = gate_runtime
+    now = datetime.now(UTC)
+    with runtime.session() as session:
+        who, _ = create_token(session, role="officer", name="tick officer")
+        session.add_all(
+            Monitor(
+                id=new_id("mon"),
+                name=f"due {i}",
+                target_kind="listing",
+                url=f"https://shop.example/item/{i}",
+                host="shop.example",
+                interval_seconds=3600,
+                rules=Rules().model_dump_json(),
+                archive="on_alert",
+                enabled=True,
+                next_run_at=now - timedelta(seconds=i),
+                gone=False,
+                created_by_token_id=who.id,
+                created_by=f"token-{who.id}",
+                created_at=now,
+                updated_at=now,
+            )
+            for i in range(40)
+        )
+    queued: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(2)
+
+    def tick() -> None:
+        barrier.wait()
+        ids = dispatch.queue_due(runtime.session, jitter=0.0, now=now)
+        with lock:
+            queued.extend(ids)
+
+    threads = [threading.Thread(target=tick) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert len(queued) == len(set(queued)) == 40
+    with runtime.session() as session:
+        per_monitor = session.execute(
+            select(MonitorRun.monitor_seq, func.count()).group_by(MonitorRun.monitor_seq)
+        ).all()
+    assert len(per_monitor) == 40 and {count for _, count in per_monitor} == {1}
