@@ -187,8 +187,10 @@ async def events(
 ) -> AsyncIterator[str]:
     """The stream's text: ``retry:``, then events and keepalives until the lifetime ends
     or the client is gone (asked once per poll, so its place is free within a poll)."""
-    yield f"retry: {gate.retry_ms}\n: alert stream; resume with Last-Event-ID\n\n"
+    # The start is fixed before the first line goes out: a client that has read it knows
+    # that every later event will follow.
     cursor = after if after is not None else await anyio.to_thread.run_sync(newest, transaction)
+    yield f"retry: {gate.retry_ms}\n: alert stream; resume with Last-Event-ID\n\n"
     started = time.monotonic()
     ends = started + gate.lifetime
     beat = started
