@@ -591,6 +591,7 @@ TITLE = (
 def legend(result: MonitoringResult) -> str:
     s = result.settings
     times = sorted(result.run_times)
+    pg = result.ticks.get(POSTGRES)
     lines = [
         f"ratio = ours / baseline. Runs: {s.runs} monitors' runs queued at once (run now) on the "
         "embedded dispatch, monitor_concurrency=2, host concurrency 2, host spacing 0 (the "
@@ -602,8 +603,13 @@ def legend(result: MonitoringResult) -> str:
         f"full scan; the {DUE}-due line makes {DUE} other monitors due before each round, "
         f"untimed. Reads: {s.count_rounds} ticks of each line counted apart (untimed), the "
         "setup outside the count; PostgreSQL's are the server's own counters for the table "
-        "monitor (the due ticks' 150 = the due SELECT, each due monitor's UPDATE and the "
-        "new runs' foreign-key checks, 50 each).",
+        "monitor."
+        + (
+            f" A due tick's {3 * DUE}: the due SELECT, each due monitor's UPDATE and the new "
+            f"runs' foreign-key checks, {DUE} each."
+            if pg is not None and pg.reads_due == 3 * DUE
+            else ""
+        ),
     ]
     for backend, t in result.ticks.items():
         verdict = "uses ix_monitor_due, no scan" if t.uses_index else "SCANS monitor"
