@@ -9,8 +9,8 @@
   previous run is still queued or running is only moved on: that occurrence is skipped,
   runs of one monitor never pile up.
 * Embedded (``EVIDENCE_RUN_MONITORS=true``): :class:`EmbeddedMonitors`,
-  ``monitor_concurrency`` threads of this process (threads, not an executor: as the
-  captures', so a run cut by a shutdown is recovered at the next start). The ``monitors``
+  ``monitor_concurrency`` threads of this process (:class:`evidence_api.core.workers.LocalWorkers`,
+  as the captures': a run cut by a shutdown is recovered at the next start). The ``monitors``
   job's timer runs :func:`start_monitors`' step: the sweep (abandoned runs retried once,
   deferred and lost runs handed out again when due) then the tick.
 * Celery (``EVIDENCE_RUN_MONITORS=false``): beat's ``evidence.monitor_tick`` runs the same
@@ -23,10 +23,7 @@
 from __future__ import annotations
 
 import logging
-import queue
 import re
-import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -34,11 +31,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from evidence_api.capture.dispatch import _sender as capture_sender
 from evidence_api.capture.service import Runner, browser_runner
 from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ConflictError, NotFoundError
 from evidence_api.core.runtime import Runtime
+from evidence_api.core.workers import LocalWorkers, PerRuntime, register_task, send_task
 from evidence_api.monitoring import runs
 from evidence_api.monitoring.models import QUEUED, RUNNING, Monitor, MonitorRun
 
@@ -183,110 +180,50 @@ def tick(runtime: Runtime, now: datetime | None = None) -> int:
 # -- handing runs out ---------------------------------------------------------------------
 
 
-class EmbeddedMonitors:
-    """Monitor runs on ``concurrency`` threads of this process (embedded mode)."""
+class EmbeddedMonitors(LocalWorkers):
+    """Monitor runs on ``concurrency`` threads of this process (embedded mode). Its sweep
+    recovers what dead processes left running and runs here what waits queued and is due
+    (at the first sweep after a start: every due queued run)."""
 
     def __init__(self, ctx: runs.Monitoring, concurrency: int) -> None:
-        self._ctx = ctx
-        self._concurrency = concurrency
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._waiting: set[str] = set()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._stopped = False
-        self._swept = False
+        def find(skip: frozenset[str], first: bool) -> list[str]:
+            return runs.sweep(ctx.transaction, skip=skip, resend_all=first)
 
-    def submit(self, run_id: str) -> None:
-        """Run ``run_id`` here when a thread is free (once, however often asked)."""
-        with self._lock:
-            if self._stopped or run_id in self._waiting:
-                return
-            self._waiting.add(run_id)
-            while len(self._threads) < self._concurrency:
-                thread = threading.Thread(
-                    target=self._work, name=f"monitor-{len(self._threads) + 1}", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
-        self._queue.put(run_id)
-
-    def _work(self) -> None:
-        while (run_id := self._queue.get()) is not None:
-            try:
-                runs.run_monitor(self._ctx, run_id)
-            except Exception:  # run_monitor records its own failures; this is the database
-                log.exception("monitor run %s could not be run; the sweep retries it", run_id)
-            finally:
-                with self._lock:
-                    self._waiting.discard(run_id)
-
-    def sweep(self) -> list[str]:
-        """Recover what dead processes left running; run here what waits queued and is
-        due (at the first sweep after a start: every due queued run)."""
-        with self._lock:
-            skip = frozenset(self._waiting)
-            first, self._swept = not self._swept, True
-        ids = runs.sweep(self._ctx.transaction, skip=skip, resend_all=first)
-        for run_id in ids:
-            self.submit(run_id)
-        return ids
-
-    @property
-    def waiting(self) -> frozenset[str]:
-        with self._lock:
-            return frozenset(self._waiting)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """No new run starts; running ones get ``timeout`` seconds to end."""
-        with self._lock:
-            self._stopped = True
-            threads = list(self._threads)
-        for _ in threads:
-            self._queue.put(None)
-        deadline = time.monotonic() + timeout
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        super().__init__(
+            lambda run_id: runs.run_monitor(ctx, run_id),
+            find,
+            concurrency,
+            what="monitor run",
+            thread_name="monitor",
+        )
 
 
-_EMBEDDED: dict[int, EmbeddedMonitors] = {}
-_EMBEDDED_LOCK = threading.Lock()
+_EMBEDDED: PerRuntime[EmbeddedMonitors] = PerRuntime()
 
 
 def embedded(runtime: Runtime) -> EmbeddedMonitors | None:
-    with _EMBEDDED_LOCK:
-        return _EMBEDDED.get(id(runtime))
+    return _EMBEDDED.get(runtime)
 
 
 def start_embedded(
     runtime: Runtime, runner: Callable[[], Runner] = browser_runner
 ) -> EmbeddedMonitors:
     """The runtime's embedded monitor threads (made once; forgotten when stopped)."""
-    with _EMBEDDED_LOCK:
-        found = _EMBEDDED.get(id(runtime))
-        if found is None:
-            found = EmbeddedMonitors(
-                runs.monitoring_of(runtime, runner), runtime.settings.monitor_concurrency
-            )
-            _EMBEDDED[id(runtime)] = found
-        return found
+    return _EMBEDDED.start(
+        runtime,
+        lambda: EmbeddedMonitors(
+            runs.monitoring_of(runtime, runner), runtime.settings.monitor_concurrency
+        ),
+    )
 
 
 def stop_embedded(runtime: Runtime, timeout: float) -> None:
-    with _EMBEDDED_LOCK:
-        found = _EMBEDDED.pop(id(runtime), None)
-    if found is not None:
-        found.stop(timeout)
+    _EMBEDDED.stop(runtime, timeout)
 
 
 def send(broker_url: str, run_id: str) -> None:
     """Send the run's task to the ``capture`` queue (raises if the broker is gone)."""
-    capture_sender(broker_url).send_task(
-        TASK,
-        args=[run_id],
-        queue=QUEUE,
-        retry=True,
-        retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
-    )
+    send_task(broker_url, TASK, run_id, QUEUE)
 
 
 def hand_out(runtime: Runtime, run_ids: list[str]) -> None:
@@ -351,7 +288,4 @@ def register_celery(app: Any, runtime: Callable[[], Runtime]) -> None:
             return "deferred"
         return result.status or "not claimed"
 
-    app.task(name=TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(monitor_run)
-    routes = dict(app.conf.task_routes or {})
-    routes[TASK] = {"queue": QUEUE}
-    app.conf.task_routes = routes
+    register_task(app, TASK, monitor_run, QUEUE)

@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 from evidence_api.capture.service import Runner, browser_runner
 from evidence_api.core.config import Settings
 from evidence_api.core.runtime import Runtime
+from evidence_api.core.workers import register_task, send_task
 from evidence_api.monitoring import hosts
 from evidence_api.monitoring.alert_log import AlertDraft, AlertLedger, ledger_of, open_alert
 from evidence_api.monitoring.models import (
@@ -426,15 +427,7 @@ def send_due(checks: Checks, send: Callable[[int], None], *, now: datetime | Non
 
 
 def _send(broker_url: str, check_id: int) -> None:
-    from evidence_api.capture.dispatch import _sender  # noqa: PLC0415 - Celery only here
-
-    _sender(broker_url).send_task(
-        TASK,
-        args=[check_id],
-        queue=QUEUE,
-        retry=True,
-        retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
-    )
+    send_task(broker_url, TASK, check_id, QUEUE)
 
 
 def start_checks(runtime: Runtime) -> Steps:
@@ -461,9 +454,4 @@ def register_celery(app: Any, runtime: Callable[[], Runtime]) -> None:
             return "ignored"
         return run_check(checks_of(runtime()), check_id)
 
-    app.task(name=TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(
-        takedown_check
-    )
-    routes = dict(app.conf.task_routes or {})
-    routes[TASK] = {"queue": QUEUE}
-    app.conf.task_routes = routes
+    register_task(app, TASK, takedown_check, QUEUE)
