@@ -50,7 +50,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from anchoring.node import anvil_binary
 from tests.integration.test_capture_environment import (
     SHIFT,
     UdpServer,
@@ -59,15 +58,11 @@ from tests.integration.test_capture_environment import (
     udp_server,
 )
 from tests.support.api import (
-    VERIFY_CLI,
     AnchoringStack,
     anchoring_stack,
-    evidence_subprocess,
     fresh_postgres_database,
-    random_bucket,
     stop_subprocess,
 )
-from tests.support.browser import chromium_missing
 from tests.support.capture_site import (
     LOGIN_PASSWORD,
     LOGIN_USER,
@@ -76,7 +71,13 @@ from tests.support.capture_site import (
     Site,
     capture_site,
 )
-from tests.support.seaweed import WEED, seaweed_s3
+from tests.support.seaweed import seaweed_s3
+from tests.support.stacks import (
+    capture_stack_env,
+    skip_without_stack_tools,
+    start_capture_worker,
+    verify_package_through_tier5,
+)
 
 pytestmark = [
     pytest.mark.chain,
@@ -91,7 +92,6 @@ WACZ_CLI = Path(sys.executable).parent / "wacz"
 PURPOSE = "取证验收 capture acceptance"
 #: Generous deadlines: a loaded 2-core machine runs Chromium, anvil, PostgreSQL and S3 here.
 CAPTURE_DEADLINE = 300.0
-ANCHOR_DEADLINE = 300.0
 FINISHED = ("done", "failed")
 
 
@@ -112,34 +112,13 @@ class CaptureStack:
         return self.stack.client(timeout=120)
 
 
-def start_capture_worker(stack: AnchoringStack, timeout: float = 120.0) -> subprocess.Popen[bytes]:
-    """``evidence worker --queues capture`` (2 captures at once); returned once it consumes."""
-    log_path = stack.root / "capture-worker.log"
-    worker = evidence_subprocess(
-        ["worker", "--queues", "capture", "--concurrency", "2"], stack.env, log_path
-    )
-    deadline = time.monotonic() + timeout
-    while not (log_path.exists() and b" ready." in log_path.read_bytes()):
-        if worker.poll() is not None or time.monotonic() > deadline:
-            stop_subprocess(worker)
-            tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
-            raise RuntimeError(f"the capture worker did not come up: {tail}")
-        time.sleep(0.1)
-    return worker
-
-
 @pytest.fixture(scope="module")
 def capture_stack(
     tmp_path_factory: pytest.TempPathFactory, postgres_url: str
 ) -> Iterator[CaptureStack]:
-    for missing in (
-        None if anvil_binary() is not None else "anvil is not installed: run `make install`",
-        chromium_missing(),
-        None if WEED.is_file() else f"SeaweedFS not found at {WEED}",
-        None if WACZ_CLI.is_file() else f"{WACZ_CLI} not found (the wacz package)",
-    ):
-        if missing:
-            pytest.skip(missing)
+    skip_without_stack_tools(
+        None if WACZ_CLI.is_file() else f"{WACZ_CLI} not found (the wacz package)"
+    )
     root = tmp_path_factory.mktemp("capture-stack")
     with ExitStack() as stack:
         site = stack.enter_context(capture_site(root / "site"))
@@ -147,21 +126,13 @@ def capture_stack(
         ntp = stack.enter_context(udp_server(ntp_answer(SHIFT)))
         resolver = stack.enter_context(udp_server(dns_answer({"localhost": "127.0.0.1"})))
         database_url = stack.enter_context(fresh_postgres_database(postgres_url))
-        env = {
-            "EVIDENCE_STORAGE": "s3",
-            "EVIDENCE_S3_ENDPOINT": s3.endpoint,
-            "EVIDENCE_S3_ACCESS_KEY": s3.access_key,
-            "EVIDENCE_S3_SECRET_KEY": s3.secret_key,
-            "EVIDENCE_S3_BUCKET": random_bucket(),
-            "EVIDENCE_RETENTION_DAYS": "1",
-            "EVIDENCE_RUN_CAPTURES": "false",
-            "EVIDENCE_CAPTURE_ALLOW": "localhost",
-            "EVIDENCE_CAPTURE_UPSTREAM_CA": str(site.ca_file),
-            "EVIDENCE_CAPTURE_NTP_SERVERS": ntp.address,
-            "EVIDENCE_CAPTURE_SECOND_RESOLVER": resolver.address,
-            "EVIDENCE_CAPTURE_TOTAL_SECONDS": "150",
-            "EVIDENCE_CAPTURE_CONCURRENCY": "2",
-        }
+        env = capture_stack_env(
+            s3,
+            site.ca_file,
+            EVIDENCE_CAPTURE_NTP_SERVERS=ntp.address,
+            EVIDENCE_CAPTURE_SECOND_RESOLVER=resolver.address,
+            EVIDENCE_CAPTURE_CONCURRENCY="2",
+        )
         anchoring = stack.enter_context(
             anchoring_stack(root / "stack", database_url=database_url, extra_env=env)
         )
@@ -214,17 +185,6 @@ def capture_done(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-def wait_anchored(client: httpx.Client, evidence_id: str) -> None:
-    ends = time.monotonic() + ANCHOR_DEADLINE
-    while True:
-        response = client.get(f"/v1/evidence/{evidence_id}/proof")
-        assert response.status_code == 200, response.text
-        if response.json()["status"] == "anchored":
-            return
-        assert time.monotonic() < ends, f"{evidence_id} not anchored after {ANCHOR_DEADLINE} s"
-        time.sleep(0.5)
-
-
 def evidence_file(client: httpx.Client, evidence_id: str, name: str) -> bytes:
     response = client.get(f"/v1/evidence/{evidence_id}/files/{name}", params={"purpose": PURPOSE})
     assert response.status_code == 200, response.text
@@ -236,33 +196,8 @@ def evidence_file(client: httpx.Client, evidence_id: str, name: str) -> bytes:
 
 def verify_package(cs: CaptureStack, evidence_id: str, folder: Path) -> zipfile.ZipFile:
     """Export the package, check it with ``evidence-verify`` through tier 5; return it."""
-    with cs.client() as client:
-        wait_anchored(client, evidence_id)
-        response = client.get(f"/v1/evidence/{evidence_id}/package", params={"purpose": PURPOSE})
-    assert response.status_code == 200, response.text
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{evidence_id}.zip"
-    path.write_bytes(response.content)
-    done = subprocess.run(
-        [
-            str(VERIFY_CLI),
-            str(path),
-            "--log-key",
-            cs.stack.vkey.strip(),
-            *cs.stack.chain.verifier_args(),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    report = json.loads(done.stdout)
-    statuses = {t["tier"]: t["status"] for t in report["tiers"]}
-    assert (done.returncode, report["outcome"]) == (0, "verified"), report
-    assert statuses == dict.fromkeys(range(1, 6), "verified"), report
-    return zipfile.ZipFile(io.BytesIO(response.content))
+    package, _ = verify_package_through_tier5(cs.stack, evidence_id, purpose=PURPOSE, folder=folder)
+    return zipfile.ZipFile(io.BytesIO(package))
 
 
 def check_wacz(package: zipfile.ZipFile, folder: Path) -> None:

@@ -17,8 +17,6 @@ library verifier, anchored on the chain), and so do both re-captures' evidence p
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -33,31 +31,27 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from anchoring.node import anvil_binary
-from anchoring.proofs import bundle_for
-from anchoring.queue import get_entry
 from evidence_api.core.auth import create_token
 from evidence_api.monitoring.models import Alert, AlertEvent
 from evidence_api.takedowns.models import TakedownOrder
-from tests.e2e.test_capture_stack import start_capture_worker
 from tests.support.api import (
-    VERIFY_CLI,
     AnchoringStack,
     anchoring_stack,
     auth_header,
     ensure_example_platform,
     evidence_form,
     fresh_postgres_database,
-    random_bucket,
     stop_subprocess,
 )
-from tests.support.browser import chromium_missing
 from tests.support.market_site import Listing, MarketSite, market_site
-from tests.support.seaweed import WEED, seaweed_s3
-from verifier.bundle import Bundle
-from verifier.chain.anchor import make_anchor_check
-from verifier.note import VerifierKey
-from verifier.verify import Status, verify_bundle
+from tests.support.seaweed import seaweed_s3
+from tests.support.stacks import (
+    capture_stack_env,
+    skip_without_stack_tools,
+    start_capture_worker,
+    verify_entry_through_tier5,
+    verify_package_through_tier5,
+)
 
 pytestmark = [
     pytest.mark.chain,
@@ -74,7 +68,6 @@ PLATFORM = "example-mall"
 SECOND_DELAY = 90
 #: Generous deadlines: a loaded 2-core machine runs Chromium, anvil, PostgreSQL and S3 here.
 CHECK_DEADLINE = 300.0
-ANCHOR_DEADLINE = 300.0
 
 
 def progress(message: str) -> None:
@@ -103,34 +96,20 @@ class VerificationStack:
 def verification_stack(
     tmp_path_factory: pytest.TempPathFactory, postgres_url: str
 ) -> Iterator[VerificationStack]:
-    for missing in (
-        None if anvil_binary() is not None else "anvil is not installed: run `make install`",
-        chromium_missing(),
-        None if WEED.is_file() else f"SeaweedFS not found at {WEED}",
-    ):
-        if missing:
-            pytest.skip(missing)
+    skip_without_stack_tools()
     root = tmp_path_factory.mktemp("takedown-stack")
     with ExitStack() as stack:
         market = stack.enter_context(market_site(root / "market"))
         s3 = stack.enter_context(seaweed_s3())
         database_url = stack.enter_context(fresh_postgres_database(postgres_url))
-        env = {
-            "EVIDENCE_STORAGE": "s3",
-            "EVIDENCE_S3_ENDPOINT": s3.endpoint,
-            "EVIDENCE_S3_ACCESS_KEY": s3.access_key,
-            "EVIDENCE_S3_SECRET_KEY": s3.secret_key,
-            "EVIDENCE_S3_BUCKET": random_bucket(),
-            "EVIDENCE_RETENTION_DAYS": "1",
-            "EVIDENCE_RUN_CAPTURES": "false",
-            "EVIDENCE_RUN_MONITORS": "false",
-            "EVIDENCE_MONITOR_TICK_INTERVAL": "1",
-            "EVIDENCE_MONITOR_HOST_SPACING": "0",
-            "EVIDENCE_TAKEDOWN_VERIFY_DELAYS": f"3,{SECOND_DELAY}",
-            "EVIDENCE_CAPTURE_ALLOW": "localhost",
-            "EVIDENCE_CAPTURE_UPSTREAM_CA": str(market.ca_file),
-            "EVIDENCE_CAPTURE_TOTAL_SECONDS": "150",
-        }
+        env = capture_stack_env(
+            s3,
+            market.ca_file,
+            EVIDENCE_RUN_MONITORS="false",
+            EVIDENCE_MONITOR_TICK_INTERVAL="1",
+            EVIDENCE_MONITOR_HOST_SPACING="0",
+            EVIDENCE_TAKEDOWN_VERIFY_DELAYS=f"3,{SECOND_DELAY}",
+        )
         anchoring = stack.enter_context(
             anchoring_stack(root / "stack", database_url=database_url, extra_env=env)
         )
@@ -196,64 +175,6 @@ def feed(vs: VerificationStack) -> list[dict[str, Any]]:
             cursor = page.json()["next_cursor"]
             if not page.json()["more"]:
                 return items
-
-
-def anchored_entry(vs: VerificationStack, entry_id: str) -> Bundle:
-    origin = vs.stack.vkey.strip().split("+", 1)[0]
-    ends = time.monotonic() + ANCHOR_DEADLINE
-    while True:
-        with vs.stack.engine.connect() as conn:
-            record = get_entry(conn, entry_id)
-            assert record is not None, entry_id
-            bundle = bundle_for(conn, record, origin=origin)
-        if bundle.status == "anchored":
-            return bundle
-        assert time.monotonic() < ends, f"{entry_id} still {bundle.status}"
-        time.sleep(0.5)
-
-
-def verify_entry_through_tier5(vs: VerificationStack, entry_id: str) -> Bundle:
-    bundle = anchored_entry(vs, entry_id)
-    chain = vs.stack.chain
-    check = make_anchor_check([chain.rpc_url], contract=chain.contract, chain_id=chain.chain_id)
-    report = verify_bundle(
-        bundle, log_keys=[VerifierKey.from_text(vs.stack.vkey.strip())], anchor_check=check
-    )
-    assert [t.status for t in report.tiers[2:]] == [Status.VERIFIED] * 3, report.to_dict()
-    return bundle
-
-
-def verify_package_through_tier5(vs: VerificationStack, evidence_id: str) -> dict[str, Any]:
-    """Export the evidence package once anchored; ``evidence-verify`` through tier 5."""
-    with vs.officer() as client:
-        ends = time.monotonic() + ANCHOR_DEADLINE
-        while client.get(f"/v1/evidence/{evidence_id}/proof").json()["status"] != "anchored":
-            assert time.monotonic() < ends, f"{evidence_id} not anchored"
-            time.sleep(0.5)
-        response = client.get(f"/v1/evidence/{evidence_id}/package", params={"purpose": PURPOSE})
-    assert response.status_code == 200, response.text
-    path = vs.root / f"{evidence_id}.zip"
-    path.write_bytes(response.content)
-    done = subprocess.run(
-        [
-            str(VERIFY_CLI),
-            str(path),
-            "--log-key",
-            vs.stack.vkey.strip(),
-            *vs.stack.chain.verifier_args(),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    statuses = {t["tier"]: t["status"] for t in report["tiers"]}
-    assert (done.returncode, report["outcome"]) == (0, "verified"), report
-    assert statuses == dict.fromkeys(range(1, 6), "verified"), report
-    return report
 
 
 # -- the story --------------------------------------------------------------------------------
@@ -350,15 +271,16 @@ def test_removal_verified_then_reappeared_reopens_alerts_and_the_ruling_reaches_
         "reopened",
     ]
     for event in history:
-        bundle = verify_entry_through_tier5(vs, event["entry_id"])
+        bundle = verify_entry_through_tier5(vs.stack, event["entry_id"])
         assert bundle.entry.kind == "takedown" and bundle.entry.body["order_id"] == oid
         assert bundle.entry.body["to"] == event["to_status"]
-    assert verify_entry_through_tier5(vs, history[-1]["entry_id"]).entry.body["decision"] == (
-        "uphold"
-    )
+    ruling = verify_entry_through_tier5(vs.stack, history[-1]["entry_id"])
+    assert ruling.entry.body["decision"] == "uphold"
     for entry_id in alert_entries:
-        body = verify_entry_through_tier5(vs, entry_id).entry.body
+        body = verify_entry_through_tier5(vs.stack, entry_id).entry.body
         assert body["rule"] == "reappeared" and body["order_id"] == oid
     for event in (verified, reopening):
-        report = verify_package_through_tier5(vs, event["evidence_id"])
+        _, report = verify_package_through_tier5(
+            vs.stack, event["evidence_id"], purpose=PURPOSE, folder=vs.root
+        )
         assert report["outcome"] == "verified"
