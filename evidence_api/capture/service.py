@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import secrets
 import shutil
 import socket
 import tempfile
@@ -59,6 +58,7 @@ from evidence_api.core.errors import (
     NotFoundError,
 )
 from evidence_api.core.ids import new_id
+from evidence_api.core.leases import Leases, abandoned, process_owner
 from evidence_api.core.models import ApiToken
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.intake import submit as intake
@@ -123,35 +123,9 @@ class Captures:
 # -- who runs a capture -----------------------------------------------------------------
 
 _HOST = socket.gethostname()[:100]
-#: This process's identity: a pid alone may be reused after a restart.
-_TOKEN = secrets.token_hex(6)
 
-
-def process_owner() -> str:
-    """``host:pid:token``: the process running a capture (recorded in its row)."""
-    return f"{_HOST}:{os.getpid()}:{_TOKEN}"
-
-
-def owner_dead(owner: str | None) -> bool:
-    """Whether the process named by ``owner`` is known to be gone: on this host, its pid
-    no longer runs (or is this process, under another incarnation). Another host's
-    process is judged by its heartbeat only."""
-    if owner is None:
-        return True
-    host, _, rest = owner.partition(":")
-    pid_text, _, token = rest.partition(":")
-    if host != _HOST or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return token != _TOKEN
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, someone else's
-        return False
-    return False
+#: The capture table's leases (claim, ownership, recovery: :mod:`evidence_api.core.leases`).
+LEASES = Leases(Capture, "capture", waiting=QUEUED, running=RUNNING, cleared={"step": None})
 
 
 # -- configuration ------------------------------------------------------------------------
@@ -383,26 +357,11 @@ def list_captures(
 def _claim(transaction: Transaction, capture_id: str, owner: str) -> bool:
     """``queued`` → ``running`` for ``owner``, atomically; False if another got it first
     (or it is not queued)."""
-    now = datetime.now(UTC)
-    with transaction() as session:
-        result = session.execute(
-            update(Capture)
-            .where(Capture.id == capture_id, Capture.status == QUEUED)
-            .values(
-                status=RUNNING,
-                owner=owner,
-                started_at=now,
-                heartbeat_at=now,
-                attempts=Capture.attempts + 1,
-                step=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0) == 1)
+    return LEASES.claim(transaction, capture_id, owner, datetime.now(UTC))
 
 
 def _mine(capture_id: str, owner: str) -> tuple[ColumnElement[bool], ...]:
-    return (Capture.id == capture_id, Capture.status == RUNNING, Capture.owner == owner)
+    return LEASES.mine(capture_id, owner)
 
 
 def _finish_failed(
@@ -704,47 +663,14 @@ def _abandoned(row: Capture, now: datetime) -> bool:
     """A running capture whose process is gone: its pid dead on this host, or no
     heartbeat for :data:`STALE_AFTER` seconds."""
     beat = row.heartbeat_at or row.started_at or row.created_at
-    return owner_dead(row.owner) or now - beat > timedelta(seconds=STALE_AFTER)
+    return abandoned(row.owner, beat, now, STALE_AFTER)
 
 
 def _recover(transaction: Transaction, row: Capture) -> str | None:
     """An abandoned run: re-queued if it has a run left, else failed with
     :data:`INTERRUPTED`. Conditional on the row still being that run's; returns the new
     status, or None when something else changed it first."""
-    retry = row.attempts < MAX_ATTEMPTS
-    values: dict[str, object] = (
-        {"status": QUEUED, "owner": None, "step": None, "heartbeat_at": None}
-        if retry
-        else {
-            "status": FAILED,
-            "reason": INTERRUPTED,
-            "finished_at": datetime.now(UTC),
-            "step": None,
-        }
-    )
-    owner_match = Capture.owner.is_(None) if row.owner is None else Capture.owner == row.owner
-    with transaction() as session:
-        result = session.execute(
-            update(Capture)
-            .where(
-                Capture.id == row.id,
-                Capture.status == RUNNING,
-                owner_match,
-                Capture.attempts == row.attempts,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        changed = getattr(result, "rowcount", 0) == 1
-    if not changed:
-        return None
-    log.warning(
-        "capture %s was interrupted (process %s gone); %s",
-        row.id,
-        row.owner,
-        "queued again" if retry else "failed",
-    )
-    return QUEUED if retry else FAILED
+    return LEASES.recover(transaction, row, max_attempts=MAX_ATTEMPTS, reason=INTERRUPTED)
 
 
 def sweep(

@@ -46,11 +46,13 @@ from sqlalchemy.orm import Session
 from anchoring.entries import make_entry, utc_timestamp
 from anchoring.queue import QueuedEntry, enqueue
 from evidence_api.capture.outcome import CaptureError
-from evidence_api.capture.service import Runner, browser_runner, owner_dead, process_owner
+from evidence_api.capture.service import Runner, browser_runner
+from evidence_api.core import leases
 from evidence_api.core.config import Settings
 from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ApiError
 from evidence_api.core.ids import new_id
+from evidence_api.core.leases import Leases, process_owner
 from evidence_api.core.runtime import Runtime
 from evidence_api.monitoring import hosts
 from evidence_api.monitoring.alert_log import AlertDraft, AlertLedger, ledger_of, open_alert
@@ -144,26 +146,16 @@ def target_sha256(url: str) -> str:
 # -- claiming -----------------------------------------------------------------------------
 
 
+#: The run table's leases (claim, ownership, recovery: :mod:`evidence_api.core.leases`).
+LEASES = Leases(MonitorRun, "monitor run", waiting=QUEUED, running=RUNNING)
+
+
 def _claim(transaction: Transaction, run_id: str, owner: str) -> bool:
-    now = datetime.now(UTC)
-    with transaction() as session:
-        result = session.execute(
-            update(MonitorRun)
-            .where(MonitorRun.id == run_id, MonitorRun.status == QUEUED)
-            .values(
-                status=RUNNING,
-                owner=owner,
-                started_at=now,
-                heartbeat_at=now,
-                attempts=MonitorRun.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0) == 1)
+    return LEASES.claim(transaction, run_id, owner, datetime.now(UTC))
 
 
 def _mine(run_id: str, owner: str) -> tuple[ColumnElement[bool], ...]:
-    return (MonitorRun.id == run_id, MonitorRun.status == RUNNING, MonitorRun.owner == owner)
+    return LEASES.mine(run_id, owner)
 
 
 def _load(transaction: Transaction, run_id: str) -> tuple[MonitorRun, Monitor] | None:
@@ -485,43 +477,14 @@ def abandoned(row: MonitorRun, now: datetime) -> bool:
     """A running run whose process is gone: its pid dead on this host, or no heartbeat
     for :data:`STALE_AFTER` seconds."""
     beat = row.heartbeat_at or row.started_at or row.scheduled_at
-    return owner_dead(row.owner) or now - beat > timedelta(seconds=STALE_AFTER)
+    return leases.abandoned(row.owner, beat, now, STALE_AFTER)
 
 
 def recover(transaction: Transaction, row: MonitorRun) -> str | None:
     """An abandoned run: re-queued if it has a run left, else failed with
     :data:`INTERRUPTED`; conditional on the row still being that run's. Returns the new
     status, or None when something else changed it first."""
-    retry = row.attempts < MAX_ATTEMPTS
-    now = datetime.now(UTC)
-    values: dict[str, object] = (
-        {"status": QUEUED, "owner": None, "heartbeat_at": None}
-        if retry
-        else {"status": FAILED, "reason": INTERRUPTED, "finished_at": now}
-    )
-    owner_match = MonitorRun.owner.is_(None) if row.owner is None else MonitorRun.owner == row.owner
-    with transaction() as session:
-        result = session.execute(
-            update(MonitorRun)
-            .where(
-                MonitorRun.id == row.id,
-                MonitorRun.status == RUNNING,
-                owner_match,
-                MonitorRun.attempts == row.attempts,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        changed = getattr(result, "rowcount", 0) == 1
-    if not changed:
-        return None
-    log.warning(
-        "monitor run %s was interrupted (process %s gone); %s",
-        row.id,
-        row.owner,
-        "queued again" if retry else "failed",
-    )
-    return QUEUED if retry else FAILED
+    return LEASES.recover(transaction, row, max_attempts=MAX_ATTEMPTS, reason=INTERRUPTED)
 
 
 def sweep(

@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 
 from evidence_api.capture.service import Runner, browser_runner
 from evidence_api.core.config import Settings
+from evidence_api.core.leases import Leases
 from evidence_api.core.runtime import Runtime
 from evidence_api.core.workers import register_task, send_task
 from evidence_api.monitoring import hosts
@@ -150,22 +151,16 @@ def due(checks: Checks, *, now: datetime | None = None, limit: int = BATCH) -> l
         )
 
 
+#: The check table's leases (the claim: :mod:`evidence_api.core.leases`).
+LEASES = Leases(
+    TakedownCheck, "takedown check", waiting=CHECK_PENDING, running=CHECK_RUNNING, heartbeat=False
+)
+
+
 def claim(checks: Checks, check_id: int, owner: str, now: datetime) -> bool:
     """``pending → running`` for ``owner`` (one attempt more); False if another took it
     or it is no longer pending."""
-    with checks.ledger.transaction() as session:
-        result = session.execute(
-            update(TakedownCheck)
-            .where(TakedownCheck.id == check_id, TakedownCheck.status == CHECK_PENDING)
-            .values(
-                status=CHECK_RUNNING,
-                owner=owner,
-                started_at=now,
-                attempts=TakedownCheck.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0) == 1)
+    return LEASES.claim(checks.ledger.transaction, check_id, owner, now)
 
 
 def _defer(checks: Checks, check_id: int, owner: str, until: datetime) -> None:
