@@ -33,13 +33,14 @@ from evidence_api.capture.outcome import (
 )
 from evidence_api.capture.request import MAX_STEPS, CaptureRequest
 from evidence_api.capture.schemas import CapturePublic
-from evidence_api.core.auth import Principal, create_token
+from evidence_api.core.auth import Principal
 from evidence_api.core.config import Settings
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.storage import StorageError
 from evidence_api.intake.models import Evidence
 from evidence_api.registry.models import CaseFile
-from evidence_api.runtime import NO_TIMERS, Runtime, build_runtime
+from evidence_api.runtime import Runtime
+from tests.support.offline import new_officer, offline_runtime
 from tests.support.waiting import wait_until
 from verifier.models import Manifest
 
@@ -137,24 +138,13 @@ def test_request_accepted_with_every_step_kind() -> None:
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        chain="none",
-        capture_allow="127.0.0.1",
-        run_integrity=False,
-    )
-    built = build_runtime(settings, **NO_TIMERS)
-    try:
+    with offline_runtime(tmp_path / "data") as built:
         yield built
-    finally:
-        built.close()
 
 
 @pytest.fixture
 def officer(runtime: Runtime) -> Principal:
-    with runtime.session() as session:
-        row, _ = create_token(session, role="officer", name="officer one")
-        return Principal(token_id=row.id, name=row.name, role=row.role, platform=None)
+    return new_officer(runtime)
 
 
 def fake_runner(

@@ -31,10 +31,8 @@ from evidence_api.capture.outcome import (
 )
 from evidence_api.capture.request import CaptureRequest
 from evidence_api.capture.service import Runner
-from evidence_api.core.auth import Principal, create_token
-from evidence_api.core.config import Settings
+from evidence_api.core.auth import Principal
 from evidence_api.core.errors import ConflictError, NotFoundError
-from evidence_api.core.ids import new_id
 from evidence_api.intake.models import Evidence
 from evidence_api.monitoring import dispatch, hosts, runs
 from evidence_api.monitoring import schedule as _schedule  # noqa: F401 - see below
@@ -49,8 +47,9 @@ from evidence_api.monitoring.models import (
 )
 from evidence_api.monitoring.observation import Observation
 from evidence_api.monitoring.observe import main_status, observe, observer_of
-from evidence_api.monitoring.ruleset import Rules
-from evidence_api.runtime import NO_TIMERS, Runtime, build_runtime
+from evidence_api.runtime import Runtime
+from tests.support.monitors import monitor_row
+from tests.support.offline import new_officer, offline_runtime
 
 URL = "https://127.0.0.1:9/item/a"
 # ``schedule`` is imported above, at collection: croniter's first import runs `file` (a
@@ -118,26 +117,13 @@ def page_runner(page: Page) -> Callable[[], Runner]:
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        chain="none",
-        capture_allow="127.0.0.1",
-        run_integrity=False,
-        run_monitors=False,
-        monitor_host_spacing=0,
-    )
-    built = build_runtime(settings, **NO_TIMERS)
-    try:
+    with offline_runtime(tmp_path / "data", run_monitors=False, monitor_host_spacing=0) as built:
         yield built
-    finally:
-        built.close()
 
 
 @pytest.fixture
 def officer(runtime: Runtime) -> Principal:
-    with runtime.session() as session:
-        row, _ = create_token(session, role="officer", name="officer one")
-        return Principal(token_id=row.id, name=row.name, role=row.role, platform=None)
+    return new_officer(runtime)
 
 
 def add_monitor(
@@ -145,22 +131,14 @@ def add_monitor(
 ) -> Monitor:
     now = datetime.now(UTC)
     with runtime.session() as session:
-        monitor = Monitor(
-            id=new_id("mon"),
-            name="listing",
-            target_kind="listing",
-            url=URL,
-            host="127.0.0.1",
-            interval_seconds=600,
-            rules=Rules().model_dump_json(),
-            archive=archive,
-            enabled=True,
-            next_run_at=now if due else now + timedelta(hours=1),
-            gone=False,
+        monitor = monitor_row(
+            URL,
             created_by_token_id=who.token_id,
             created_by=who.pseudonym,
-            created_at=now,
-            updated_at=now,
+            now=now,
+            interval_seconds=600,
+            archive=archive,
+            next_run_at=None if due else now + timedelta(hours=1),
         )
         session.add(monitor)
     return monitor
