@@ -28,10 +28,10 @@ from evidence_api.monitoring.models import AlertDelivery
 from evidence_api.takedowns.webhooks import (
     Outbox,
     Outcome,
-    backoff,
     claim_first,
     lease,
     send_signed,
+    settle,
 )
 
 log = logging.getLogger(__name__)
@@ -79,14 +79,7 @@ def deliver(
     with transaction() as session:
         row = session.get_one(AlertDelivery, seq)
         row.attempts += 1
-        if outcome.ok:
-            row.state, row.delivered_at, row.last_error = "delivered", at, None
-        else:
-            row.last_error = outcome.error
-            if row.attempts >= settings.webhook_max_attempts:
-                row.state = "failed"
-            else:
-                row.next_attempt_at = at + backoff(settings.webhook_backoff, row.attempts)
+        settle(row, outcome, at, settings)
     return outcome
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, select, update
@@ -470,15 +470,22 @@ def deliver(
                 duration_ms=outcome.duration_ms,
             )
         )
-        if outcome.ok:
-            row.state, row.delivered_at, row.last_error = "delivered", at, None
-        else:
-            row.last_error = outcome.error
-            if row.attempts >= settings.webhook_max_attempts:
-                row.state = "failed"
-            else:
-                row.next_attempt_at = at + backoff(settings.webhook_backoff, row.attempts)
+        settle(row, outcome, at, settings)
     return outcome
+
+
+def settle(row: Any, outcome: Outcome, at: datetime, settings: Settings) -> None:
+    """A delivery row after an attempt (its ``attempts`` already counted): ``delivered``,
+    else due again after :func:`backoff`, or ``failed`` past ``webhook_max_attempts``.
+    Platform webhooks and alert webhooks settle their rows alike."""
+    if outcome.ok:
+        row.state, row.delivered_at, row.last_error = "delivered", at, None
+    else:
+        row.last_error = outcome.error
+        if row.attempts >= settings.webhook_max_attempts:
+            row.state = "failed"
+        else:
+            row.next_attempt_at = at + backoff(settings.webhook_backoff, row.attempts)
 
 
 class Dispatcher:
