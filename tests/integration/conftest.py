@@ -13,6 +13,7 @@ from evidence_api.core.storage.s3 import S3ObjectStore
 from tests.support.api import Backend, Stack, backend_params, open_backend, running_stack
 from tests.support.browser import chromium_missing
 from tests.support.capture_site import Site, capture_site
+from tests.support.market_site import MarketSite, market_site
 from tests.support.seaweed import WEED, SeaweedS3, seaweed_s3
 
 
@@ -74,4 +75,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     if missing:
         pytest.skip(missing)
     with capture_site(tmp_path_factory.mktemp("site")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarketSite]:
+    """The monitoring fixture market (HTTPS listings a test changes), one per module that
+    captures it in Chromium; skipped, which fails under CI=true, without the browser."""
+    missing = chromium_missing()
+    if missing:
+        pytest.skip(missing)
+    with market_site(tmp_path_factory.mktemp("market")) as running:
         yield running

@@ -24,8 +24,6 @@ from sqlalchemy import func, select, text, update
 from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
 from evidence_api.core.auth import Principal, create_token
-from evidence_api.core.config import Settings
-from evidence_api.core.ids import new_id
 from evidence_api.core.models import ApiToken
 from evidence_api.core.runtime import Runtime
 from evidence_api.monitoring import dispatch, hosts, runs
@@ -43,47 +41,23 @@ from evidence_api.monitoring.ruleset import Rules
 from evidence_api.registry.models import Platform
 from evidence_api.runtime import NO_TIMERS, build_runtime
 from tests.support.api import Backend, Stack, running_stack
-from tests.support.browser import chromium_missing
-from tests.support.market_site import Listing, MarketSite, market_site
+from tests.support.market_site import Listing, MarketSite
+from tests.support.monitors import market_settings, monitor_row
 from verifier.bundle import Bundle
 from verifier.digests import digest_stream
 from verifier.verify import Status, verify_bundle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ALLOW = "127.0.0.1,localhost,::1"
 #: One run on the loaded 2-core test machine: Chromium start, self-check, page, files.
 RUN_DEADLINE = 240.0
 
 
 @pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarketSite]:
-    missing = chromium_missing()
-    if missing:
-        pytest.skip(missing)
-    with market_site(tmp_path_factory.mktemp("market")) as running:
-        yield running
-
-
-def monitor_settings(data: Path, market: MarketSite, **extra: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": data,
-        "seal_interval": 0.1,
-        "chain": "none",
-        "run_integrity": False,
-        "run_monitors": False,
-        "capture_allow": ALLOW,
-        "capture_upstream_ca": market.ca_file,
-        "capture_total_seconds": 180,
-        "monitor_host_spacing": 0.0,
-    }
-    return Settings(**(values | extra))
-
-
-@pytest.fixture(scope="module")
 def stack(market: MarketSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Runs driven by the test (no embedded timer: ``run_monitors`` false)."""
-    settings = monitor_settings(tmp_path_factory.mktemp("monitors") / "data", market)
+    data = tmp_path_factory.mktemp("monitors") / "data"
+    settings = market_settings(data, market.ca_file, run_monitors=False)
     with running_stack(settings) as running:
         yield running
 
@@ -112,23 +86,17 @@ def make_monitor(
         platform = session.execute(
             select(Platform.id).where(Platform.code == "example-mall")
         ).scalar_one()
-        monitor = Monitor(
-            id=new_id("mon"),
-            name="铁观音礼盒 listing",
-            target_kind="listing",
-            url=url,
-            host="localhost",
-            interval_seconds=interval,
-            platform_id=platform,
-            rules=(rules or Rules()).model_dump_json(),
-            archive=archive,
-            enabled=True,
-            next_run_at=now if due else now + timedelta(days=1),
-            gone=False,
+        monitor = monitor_row(
+            url,
             created_by_token_id=who.token_id,
             created_by=who.pseudonym,
-            created_at=now,
-            updated_at=now,
+            now=now,
+            name="铁观音礼盒 listing",
+            interval_seconds=interval,
+            rules=rules,
+            archive=archive,
+            next_run_at=None if due else now + timedelta(days=1),
+            platform_id=platform,
         )
         session.add(monitor)
     return monitor
@@ -351,22 +319,13 @@ def test_the_tick_reads_only_due_monitors_through_the_index(stack: Stack) -> Non
     with runtime.session() as session:
         who = officer(runtime)
         rows = [
-            Monitor(
-                id=new_id("mon"),
-                name=f"not due {i}",
-                target_kind="listing",
-                url=f"https://localhost/item/n{i}",
-                host="localhost",
-                interval_seconds=3600,
-                rules=Rules().model_dump_json(),
-                archive="on_alert",
-                enabled=True,
-                next_run_at=now + timedelta(hours=1, seconds=i),
-                gone=False,
+            monitor_row(
+                f"https://localhost/item/n{i}",
                 created_by_token_id=who.token_id,
                 created_by=who.pseudonym,
-                created_at=now,
-                updated_at=now,
+                now=now,
+                name=f"not due {i}",
+                next_run_at=now + timedelta(hours=1, seconds=i),
             )
             for i in range(1000)
         ]
@@ -495,9 +454,9 @@ def test_per_host_concurrency_and_spacing_hold_with_more_threads_than_slots(
     market: MarketSite, tmp_path: Path
 ) -> None:
     spacing = 1.5
-    settings = monitor_settings(
+    settings = market_settings(
         tmp_path / "data",
-        market,
+        market.ca_file,
         run_monitors=True,
         monitor_concurrency=4,
         monitor_host_concurrency=2,
@@ -649,22 +608,13 @@ def test_two_ticks_at_once_queue_each_due_monitor_once(gate_runtime: Runtime) ->
     with runtime.session() as session:
         who, _ = create_token(session, role="officer", name="tick officer")
         session.add_all(
-            Monitor(
-                id=new_id("mon"),
-                name=f"due {i}",
-                target_kind="listing",
-                url=f"https://shop.example/item/{i}",
-                host="shop.example",
-                interval_seconds=3600,
-                rules=Rules().model_dump_json(),
-                archive="on_alert",
-                enabled=True,
-                next_run_at=now - timedelta(seconds=i),
-                gone=False,
+            monitor_row(
+                f"https://shop.example/item/{i}",
                 created_by_token_id=who.id,
                 created_by=f"token-{who.id}",
-                created_at=now,
-                updated_at=now,
+                now=now,
+                name=f"due {i}",
+                next_run_at=now - timedelta(seconds=i),
             )
             for i in range(40)
         )

@@ -34,8 +34,8 @@ from evidence_api.monitoring.models import (
 from evidence_api.takedowns import service as takedowns
 from evidence_api.takedowns.models import TakedownOrder
 from tests.support.api import Stack, running_stack, submit
-from tests.support.browser import chromium_missing
-from tests.support.market_site import Listing, MarketSite, market_site
+from tests.support.market_site import Listing, MarketSite
+from tests.support.monitors import market_settings
 from tests.support.waiting import wait_until
 from verifier.bundle import Bundle
 from verifier.digests import digest_stream
@@ -43,36 +43,20 @@ from verifier.verify import Status, verify_bundle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ALLOW = "127.0.0.1,localhost,::1"
 #: Light captures one after another on the loaded 2-core test machine.
 CHECK_DEADLINE = 300.0
 PLATFORM = "example-mall"
 
 
-@pytest.fixture(scope="module")
-def market(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MarketSite]:
-    missing = chromium_missing()
-    if missing:
-        pytest.skip(missing)
-    with market_site(tmp_path_factory.mktemp("market")) as running:
-        yield running
-
-
 def check_settings(data: Path, market: MarketSite, **extra: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": data,
-        "seal_interval": 0.1,
-        "chain": "none",
-        "run_integrity": False,
-        "run_monitors": True,  # the takedown-checks job's timer runs the checks here
+    """The takedown-checks job's timer runs the checks here, re-captures 1 and 3 s after a
+    completion."""
+    defaults: dict[str, Any] = {
+        "run_monitors": True,
         "monitor_tick_interval": 0.5,
-        "monitor_host_spacing": 0.0,
         "takedown_verify_delays": "1,3",
-        "capture_allow": ALLOW,
-        "capture_upstream_ca": market.ca_file,
-        "capture_total_seconds": 180,
     }
-    return Settings(**(values | extra))
+    return market_settings(data, market.ca_file, **(defaults | extra))
 
 
 @pytest.fixture(scope="module")
