@@ -32,7 +32,7 @@ from importlib import metadata as distribution
 from pathlib import Path
 from typing import Protocol, cast
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -58,7 +58,7 @@ from evidence_api.core.errors import (
     NotFoundError,
 )
 from evidence_api.core.ids import new_id
-from evidence_api.core.leases import Leases, abandoned, process_owner
+from evidence_api.core.leases import Leases, abandoned, process_owner, set_where
 from evidence_api.core.models import ApiToken
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.intake import submit as intake
@@ -368,17 +368,15 @@ def _finish_failed(
     transaction: Transaction, capture_id: str, owner: str, reason: str, limit: str | None
 ) -> None:
     with transaction() as session:
-        session.execute(
-            update(Capture)
-            .where(*_mine(capture_id, owner))
-            .values(
-                status=FAILED,
-                reason=reason[:1024],
-                limit_name=limit[:64] if limit else None,
-                finished_at=datetime.now(UTC),
-                step=None,
-            )
-            .execution_options(synchronize_session=False)
+        set_where(
+            session,
+            Capture,
+            *_mine(capture_id, owner),
+            status=FAILED,
+            reason=reason[:1024],
+            limit_name=limit[:64] if limit else None,
+            finished_at=datetime.now(UTC),
+            step=None,
         )
 
 
@@ -422,12 +420,7 @@ class Heartbeat:
             values["step"] = step
         try:
             with self._transaction() as session:
-                session.execute(
-                    update(Capture)
-                    .where(*self._where)
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
+                set_where(session, Capture, *self._where, **values)
             self._written = step
         except SQLAlchemyError as exc:  # progress is best effort; the run goes on
             log.warning("capture progress not written: %s", exc)
@@ -552,18 +545,15 @@ def _record(
     core; the row marked ``done`` in the evidence's own transaction."""
 
     def link(session: Session, evidence_id: str) -> None:
-        result = session.execute(
-            update(Capture)
-            .where(*_mine(row.id, owner))
-            .values(
-                status=DONE,
-                evidence_id=evidence_id,
-                finished_at=datetime.now(UTC),
-                step=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(result, "rowcount", 0) != 1:
+        if not set_where(
+            session,
+            Capture,
+            *_mine(row.id, owner),
+            status=DONE,
+            evidence_id=evidence_id,
+            finished_at=datetime.now(UTC),
+            step=None,
+        ):
             raise CaptureSupersededError(row.id)
 
     principal = submitter(captures.transaction, row.submitter_token_id)

@@ -52,7 +52,7 @@ from evidence_api.core.config import Settings
 from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ApiError
 from evidence_api.core.ids import new_id
-from evidence_api.core.leases import Leases, process_owner
+from evidence_api.core.leases import Leases, process_owner, set_where
 from evidence_api.core.runtime import Runtime
 from evidence_api.monitoring import hosts
 from evidence_api.monitoring.alert_log import AlertDraft, AlertLedger, ledger_of, open_alert
@@ -170,11 +170,13 @@ def _load(transaction: Transaction, run_id: str) -> tuple[MonitorRun, Monitor] |
 
 def _finish_failed(transaction: Transaction, run_id: str, owner: str, reason: str) -> None:
     with transaction() as session:
-        session.execute(
-            update(MonitorRun)
-            .where(*_mine(run_id, owner))
-            .values(status=FAILED, reason=reason[:1024], finished_at=datetime.now(UTC))
-            .execution_options(synchronize_session=False)
+        set_where(
+            session,
+            MonitorRun,
+            *_mine(run_id, owner),
+            status=FAILED,
+            reason=reason[:1024],
+            finished_at=datetime.now(UTC),
         )
 
 
@@ -185,19 +187,17 @@ def _defer(transaction: Transaction, run_id: str, owner: str, host: str) -> date
     due = hosts.next_start(transaction, host) or now
     later = max(due, now) + timedelta(seconds=DEFER_MIN + random.random() * DEFER_SPREAD)  # noqa: S311 - spreading, not secrecy
     with transaction() as session:
-        session.execute(
-            update(MonitorRun)
-            .where(*_mine(run_id, owner))
-            .values(
-                status=QUEUED,
-                owner=None,
-                started_at=None,
-                heartbeat_at=None,
-                scheduled_at=later,
-                attempts=MonitorRun.attempts - 1,
-                deferrals=MonitorRun.deferrals + 1,
-            )
-            .execution_options(synchronize_session=False)
+        set_where(
+            session,
+            MonitorRun,
+            *_mine(run_id, owner),
+            status=QUEUED,
+            owner=None,
+            started_at=None,
+            heartbeat_at=None,
+            scheduled_at=later,
+            attempts=MonitorRun.attempts - 1,
+            deferrals=MonitorRun.deferrals + 1,
         )
     return later
 
@@ -222,12 +222,7 @@ class _Heartbeat:
         while not self._stopped.wait(HEARTBEAT_SECONDS):
             try:
                 with self._transaction() as session:
-                    session.execute(
-                        update(MonitorRun)
-                        .where(*self._where)
-                        .values(heartbeat_at=datetime.now(UTC))
-                        .execution_options(synchronize_session=False)
-                    )
+                    set_where(session, MonitorRun, *self._where, heartbeat_at=datetime.now(UTC))
                 host, slot = self._lease
                 hosts.renew(
                     self._transaction, host, slot, self._holder, lease_seconds=LEASE_SECONDS
@@ -278,21 +273,18 @@ def _record(
     body = _entry_body(monitor, run, observation, fired, evidence_id)
     entry = make_entry(ENTRY_KIND, new_id("mo"), body, at=utc_timestamp(now))
     leaf, receipt = ctx.observer.recorder.sign_receipt(entry)
-    done = session.execute(
-        update(MonitorRun)
-        .where(*_mine(run.id, owner))
-        .values(
-            status=DONE,
-            finished_at=now,
-            observation=observation.dumps(),
-            fired=json.dumps([f.to_json() for f in fired], ensure_ascii=False),
-            evidence_id=evidence_id,
-            entry_id=entry.id,
-            leaf_hash=leaf.hex(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(done, "rowcount", 0) != 1:
+    if not set_where(
+        session,
+        MonitorRun,
+        *_mine(run.id, owner),
+        status=DONE,
+        finished_at=now,
+        observation=observation.dumps(),
+        fired=json.dumps([f.to_json() for f in fired], ensure_ascii=False),
+        evidence_id=evidence_id,
+        entry_id=entry.id,
+        leaf_hash=leaf.hex(),
+    ):
         raise RunSupersededError(run.id)
     enqueue(session.connection(), [QueuedEntry(entry, leaf, now, receipt)])
     for finding in fired:
@@ -317,12 +309,7 @@ def _record(
     values: dict[str, Any] = {"last_run_at": now, "gone": observation.gone}
     if not observation.gone:  # the baseline: the last observation of the listing while live
         values["baseline"] = observation.dumps()
-    session.execute(
-        update(Monitor)
-        .where(Monitor.seq == monitor.seq)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    set_where(session, Monitor, Monitor.seq == monitor.seq, **values)
 
 
 def _codes(transaction: Transaction, monitor: Monitor) -> tuple[str | None, str | None]:

@@ -45,12 +45,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence_api.capture.service import Runner, browser_runner
 from evidence_api.core.config import Settings
-from evidence_api.core.leases import Leases
+from evidence_api.core.leases import Leases, set_where
 from evidence_api.core.runtime import Runtime
 from evidence_api.core.workers import register_task, send_task
 from evidence_api.monitoring import hosts
@@ -166,17 +166,16 @@ def claim(checks: Checks, check_id: int, owner: str, now: datetime) -> bool:
 def _defer(checks: Checks, check_id: int, owner: str, until: datetime) -> None:
     """The host was busy: back to pending at ``until``, the attempt given back."""
     with checks.ledger.transaction() as session:
-        session.execute(
-            update(TakedownCheck)
-            .where(TakedownCheck.id == check_id, TakedownCheck.owner == owner)
-            .values(
-                status=CHECK_PENDING,
-                owner=None,
-                started_at=None,
-                due_at=until,
-                attempts=TakedownCheck.attempts - 1,
-            )
-            .execution_options(synchronize_session=False)
+        set_where(
+            session,
+            TakedownCheck,
+            TakedownCheck.id == check_id,
+            TakedownCheck.owner == owner,
+            status=CHECK_PENDING,
+            owner=None,
+            started_at=None,
+            due_at=until,
+            attempts=TakedownCheck.attempts - 1,
         )
 
 
@@ -405,13 +404,13 @@ def send_due(checks: Checks, send: Callable[[int], None], *, now: datetime | Non
     sent = 0
     for check_id in due(checks, now=at):
         with checks.ledger.transaction() as session:
-            moved = session.execute(
-                update(TakedownCheck)
-                .where(TakedownCheck.id == check_id, TakedownCheck.status == CHECK_PENDING)
-                .values(due_at=at + RESEND_AFTER)
-                .execution_options(synchronize_session=False)
-            )
-            if getattr(moved, "rowcount", 0) != 1:
+            if not set_where(
+                session,
+                TakedownCheck,
+                TakedownCheck.id == check_id,
+                TakedownCheck.status == CHECK_PENDING,
+                due_at=at + RESEND_AFTER,
+            ):
                 continue
         try:
             send(check_id)
