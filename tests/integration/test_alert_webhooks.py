@@ -11,13 +11,10 @@ are the platforms' webhooks' own.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,46 +27,10 @@ from evidence_api.monitoring.models import AlertDelivery
 from evidence_api.takedowns import webhook_sign
 from tests.integration.test_api_alerts import draft, open_alerts
 from tests.support.api import Stack, running_stack
+from tests.support.receiver import receiver
 from tests.support.waiting import wait_until
 
 SECRET = "alert-hook-" + uuid.uuid4().hex  # 43 characters
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-
-@contextmanager
-def receiver(answers: list[int]) -> Iterator[tuple[str, list[Received]]]:
-    """A real HTTP server on loopback answering ``answers`` in turn (then 200)."""
-    got: list[Received] = []
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            with lock:
-                got.append(Received(dict(self.headers.items()), body))
-                n = len(got)
-            code = answers[n - 1] if n <= len(answers) else 200
-            self.send_response(code)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts", got
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextmanager
@@ -96,7 +57,7 @@ def deliveries(stack: Stack) -> list[AlertDelivery]:
 
 
 def test_signed_retried_after_500_then_triage_in_order(tmp_path: Path) -> None:
-    with receiver([500]) as (url, got), hooked_stack(tmp_path, url) as stack:
+    with receiver([500], path="/hooks/alerts") as (url, got), hooked_stack(tmp_path, url) as stack:
         (alert_id,) = open_alerts(stack.runtime, [(draft(reason="价格变动 23.5%"), None)])
         wait_until(lambda: len(got) >= 2, 20, "the opening's delivery and its retry")
         dismissed = stack.client.post(
@@ -150,7 +111,7 @@ def test_signed_retried_after_500_then_triage_in_order(tmp_path: Path) -> None:
 
 def test_gives_up_after_max_attempts(tmp_path: Path) -> None:
     with (
-        receiver([500] * 10) as (url, got),
+        receiver([500] * 10, path="/hooks/alerts") as (url, got),
         hooked_stack(tmp_path, url, webhook_max_attempts=3) as stack,
     ):
         open_alerts(stack.runtime, [(draft(), None)])
@@ -162,7 +123,7 @@ def test_gives_up_after_max_attempts(tmp_path: Path) -> None:
 
 
 def test_a_loopback_address_not_allowed_is_refused_unsent(tmp_path: Path) -> None:
-    with receiver([]) as (url, got):
+    with receiver([], path="/hooks/alerts") as (url, got):
         with hooked_stack(tmp_path, url.replace("127.0.0.1", "127.0.0.2")) as stack:
             open_alerts(stack.runtime, [(draft(), None)])
             wait_until(lambda: deliveries(stack)[0].attempts >= 1, 20, "an attempt")

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from evidence_api.core.auth import create_token
 from evidence_api.monitoring.alert_log import AlertDraft, ledger_of, open_alert
-from evidence_api.monitoring.models import Alert, Monitor
+from evidence_api.monitoring.models import Alert
 from evidence_api.monitoring.observation import (
     GONE,
     PRICE_CHANGED,
@@ -37,14 +37,14 @@ from evidence_api.runtime import Runtime
 from tests.support.api import (
     BACKENDS,
     Stack,
+    assert_change_entries_verify,
     auth_header,
     backend_params,
     open_backend,
-    run_verifier,
     running_stack,
     submit,
 )
-from tests.support.waiting import wait_until
+from tests.support.monitors import monitor_row
 
 KINDS = [p for p in backend_params() if p.id in ("sqlite-local", "postgres-s3")]
 assert {p.id for p in KINDS} <= set(BACKENDS)
@@ -68,22 +68,13 @@ def add_monitor(runtime: Runtime, name: str = "旗舰店商品页") -> tuple[int
     now = datetime.now(UTC)
     with runtime.session() as session:
         token, _ = create_token(session, role="officer", name="monitor owner")
-        row = Monitor(
-            id=f"mon-{now.timestamp():.0f}{len(name):04d}",
-            name=name,
-            target_kind="listing",
-            url="https://shop.example.com/item/42",
-            host="shop.example.com",
-            interval_seconds=3600,
-            rules="{}",
-            archive="on_alert",
-            enabled=True,
-            next_run_at=now + timedelta(hours=1),
-            gone=False,
+        row = monitor_row(
+            "https://shop.example.com/item/42",
             created_by_token_id=token.id,
             created_by=f"token-{token.id}",
-            created_at=now,
-            updated_at=now,
+            now=now,
+            name=name,
+            next_run_at=now + timedelta(hours=1),
         )
         session.add(row)
         session.flush()
@@ -168,27 +159,17 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
 
 def verify_alert(world: World, alert_id: str, workdir: Path, changes: int) -> list[dict[str, Any]]:
     """Every change of the alert is a sealed ``alert`` entry that evidence-verify accepts."""
-    vkey = world.client.get("/v1/log/key").text
-
-    def sealed() -> bool:
-        got = world.client.get(f"/v1/alerts/{alert_id}/proofs", headers=world.officer())
-        return all(e["bundle"]["status"] != "pending" for e in got.json()["entries"])
-
-    wait_until(sealed, 20, "the alert's entries to be sealed")
-    proofs = world.client.get(f"/v1/alerts/{alert_id}/proofs", headers=world.officer()).json()
-    assert len(proofs["entries"]) == changes
-    for i, entry in enumerate(proofs["entries"]):
-        bundle = entry["bundle"]
-        assert bundle["entry"]["kind"] == "alert"
-        assert bundle["entry"]["body"]["alert_id"] == alert_id
-        assert bundle["entry"]["body"]["to"] == entry["to_status"]
-        done = run_verifier(bundle, {}, vkey, workdir / f"{alert_id}-{i}")
-        assert done.returncode == 0, done.stdout + done.stderr
-        report = json.loads(done.stdout)
-        assert report["outcome"] == "verified", report
-        statuses = {t["tier"]: t["status"] for t in report["tiers"]}
-        assert statuses[3] == statuses[4] == "verified", statuses
-    return list(proofs["entries"])
+    return assert_change_entries_verify(
+        world.client,
+        f"/v1/alerts/{alert_id}/proofs",
+        world.officer(),
+        kind="alert",
+        id_field="alert_id",
+        object_id=alert_id,
+        changes=changes,
+        workdir=workdir,
+        timeout=20,
+    )
 
 
 # --- listing -------------------------------------------------------------------------

@@ -19,10 +19,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +36,16 @@ from tests.support.api import (
     BACKENDS,
     Backend,
     Stack,
+    assert_change_entries_verify,
     auth_header,
     backend_params,
     evidence_subprocess,
     open_backend,
-    run_verifier,
     running_stack,
     stop_subprocess,
     submit,
 )
+from tests.support.receiver import receiver
 from tests.support.redis import redis_server
 from tests.support.waiting import wait_until
 from verifier.canonical import canonical_json
@@ -142,27 +141,17 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
 
 def verify_order(world: World, order_id: str, workdir: Path, changes: int) -> list[dict[str, Any]]:
     """Every change of the order is a sealed ``takedown`` entry that evidence-verify accepts."""
-    vkey = world.client.get("/v1/log/key").text
-
-    def sealed() -> bool:
-        got = world.client.get(f"/v1/takedowns/{order_id}/proofs", headers=world.officer())
-        return all(e["bundle"]["status"] != "pending" for e in got.json()["entries"])
-
-    wait_until(sealed, 10, "the order's entries to be sealed")
-    proofs = world.client.get(f"/v1/takedowns/{order_id}/proofs", headers=world.officer()).json()
-    assert len(proofs["entries"]) == changes
-    for i, entry in enumerate(proofs["entries"]):
-        bundle = entry["bundle"]
-        assert bundle["entry"]["kind"] == "takedown"
-        assert bundle["entry"]["body"]["order_id"] == order_id
-        assert bundle["entry"]["body"]["to"] == entry["to_status"]
-        done = run_verifier(bundle, {}, vkey, workdir / f"{order_id}-{i}")
-        assert done.returncode == 0, done.stdout + done.stderr
-        report = json.loads(done.stdout)
-        assert report["outcome"] == "verified", report
-        statuses = {t["tier"]: t["status"] for t in report["tiers"]}
-        assert statuses[3] == statuses[4] == "verified", statuses
-    return list(proofs["entries"])
+    return assert_change_entries_verify(
+        world.client,
+        f"/v1/takedowns/{order_id}/proofs",
+        world.officer(),
+        kind="takedown",
+        id_field="order_id",
+        object_id=order_id,
+        changes=changes,
+        workdir=workdir,
+        timeout=10,
+    )
 
 
 # --- the workflow -------------------------------------------------------------------
@@ -430,43 +419,9 @@ def test_feed_loses_no_order_under_concurrent_issuers(world: World) -> None:
 # --- webhooks -----------------------------------------------------------------------
 
 
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-
-@contextmanager
-def receiver(answers: list[int]) -> Iterator[tuple[str, list[Received]]]:
-    """A real HTTP server on loopback answering ``answers`` in turn (then 200)."""
-    got: list[Received] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append(Received(dict(self.headers.items()), body))
-            code = answers[len(got) - 1] if len(got) <= len(answers) else 200
-            self.send_response(code)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/takedown", got
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_webhook_signed_retried_after_500_and_logged(world: World) -> None:
     secret = "whsec_" + uuid.uuid4().hex
-    with receiver([500]) as (url, got):
+    with receiver([500], path="/hooks/takedown") as (url, got):
         world.add_platform("mall-hook", url=url, secret=secret)
         oid = world.issue("mall-hook", [world.evidence()])["order_id"]
 
@@ -499,7 +454,7 @@ def test_webhook_signed_retried_after_500_and_logged(world: World) -> None:
 
 
 def test_webhook_to_a_private_address_is_refused_unless_allowed(world: World) -> None:
-    with receiver([]) as (url, got):
+    with receiver([], path="/hooks/takedown") as (url, got):
         # 127.0.0.2 is loopback and not in EVIDENCE_WEBHOOK_ALLOW_HOSTS (127.0.0.1 is)
         world.add_platform("mall-private", url=url.replace("127.0.0.1", "127.0.0.2"), secret="s")
         oid = world.issue("mall-private", [world.evidence()])["order_id"]

@@ -12,14 +12,10 @@ platform's row does not open there, and the attempt says so.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,40 +28,10 @@ from evidence_api.core.config import Settings
 from evidence_api.registry.models import Platform
 from evidence_api.takedowns import webhook_sign
 from tests.support.api import Stack, backend_params, open_backend, running_stack, submit
+from tests.support.receiver import Received, receiver
 from tests.support.waiting import wait_until
 
 KINDS = [p for p in backend_params() if p.id in ("sqlite-local", "postgres-s3")]
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-
-@contextmanager
-def receiver() -> Iterator[tuple[str, list[Received]]]:
-    got: list[Received] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append(Received(dict(self.headers.items()), body))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hooks", got
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def settings_of(base: Settings) -> Settings:

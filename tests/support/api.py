@@ -37,6 +37,7 @@ from evidence_api.registry.models import Platform
 from evidence_api.runtime import Runtime, build_runtime
 from tests.support.redis import redis_server
 from tests.support.seaweed import SeaweedS3
+from tests.support.waiting import wait_until
 
 ROLES = ("admin", "officer", "appraiser", "platform")
 
@@ -306,6 +307,45 @@ def assert_verifies(
     statuses = {t["tier"]: t["status"] for t in report["tiers"]}
     assert statuses == {1: "verified", 2: "verified", 3: "verified", 4: "verified", 5: "skipped"}
     return report
+
+
+def assert_change_entries_verify(
+    client: httpx.Client | TestClient,
+    proofs_url: str,
+    headers: dict[str, str],
+    *,
+    kind: str,
+    id_field: str,
+    object_id: str,
+    changes: int,
+    workdir: Path,
+    timeout: float,
+) -> list[dict[str, Any]]:
+    """Every change of a tracked object (a takedown order, an alert) is a ``kind`` entry
+    naming it (``id_field``) and the status it went to, sealed within ``timeout`` s, whose
+    bundle the real ``evidence-verify`` accepts (tiers 3 and 4 verified). ``proofs_url``
+    lists them (``GET .../proofs``); there must be ``changes`` of them. Returns them."""
+    vkey = client.get("/v1/log/key").text
+
+    def sealed() -> bool:
+        got = client.get(proofs_url, headers=headers)
+        return all(e["bundle"]["status"] != "pending" for e in got.json()["entries"])
+
+    wait_until(sealed, timeout, f"the entries of {object_id} to be sealed")
+    proofs = client.get(proofs_url, headers=headers).json()
+    assert len(proofs["entries"]) == changes
+    for i, entry in enumerate(proofs["entries"]):
+        bundle = entry["bundle"]
+        assert bundle["entry"]["kind"] == kind
+        assert bundle["entry"]["body"][id_field] == object_id
+        assert bundle["entry"]["body"]["to"] == entry["to_status"]
+        done = run_verifier(bundle, {}, vkey, workdir / f"{object_id}-{i}")
+        assert done.returncode == 0, done.stdout + done.stderr
+        report = json.loads(done.stdout)
+        assert report["outcome"] == "verified", report
+        statuses = {t["tier"]: t["status"] for t in report["tiers"]}
+        assert statuses[3] == statuses[4] == "verified", statuses
+    return list(proofs["entries"])
 
 
 def table_counts(engine: Engine, *tables: str) -> dict[str, int]:
