@@ -9,14 +9,18 @@ against the HTTPS market fixture (tests/support/market_site.py).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
+
 from evidence_api.core.config import Settings
 from evidence_api.core.ids import new_id
-from evidence_api.monitoring.models import Monitor
+from evidence_api.core.runtime import Runtime
+from evidence_api.monitoring import dispatch, runs
+from evidence_api.monitoring.models import Monitor, MonitorRun
 from evidence_api.monitoring.ruleset import Rules
 
 #: The fixture sites listen on loopback; ``localhost`` is their URLs' host.
@@ -59,6 +63,27 @@ def monitor_row(
         created_at=now,
         updated_at=now,
     )
+
+
+def queue_and_run(runtime: Runtime, monitor: Monitor, ctx: runs.Monitoring) -> runs.RunResult:
+    """Queue a run of ``monitor`` now (as the tick or "run now" would) and run it here, in
+    this thread, with ``ctx``: the test drives the run instead of a worker."""
+    with runtime.session() as session:
+        run = dispatch.new_run(monitor.seq, datetime.now(UTC))
+        session.add(run)
+        run_id = run.id
+    return runs.run_monitor(ctx, run_id)
+
+
+def latest_run(runtime: Runtime, monitor: Monitor) -> MonitorRun:
+    """The monitor's most recently queued run (there must be one)."""
+    with runtime.session() as session:
+        return session.execute(
+            select(MonitorRun)
+            .where(MonitorRun.monitor_seq == monitor.seq)
+            .order_by(MonitorRun.seq.desc())
+            .limit(1)
+        ).scalar_one()
 
 
 def market_settings(data: Path, upstream_ca: Path, **extra: Any) -> Settings:

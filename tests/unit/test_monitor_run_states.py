@@ -48,7 +48,7 @@ from evidence_api.monitoring.models import (
 from evidence_api.monitoring.observation import Observation
 from evidence_api.monitoring.observe import main_status, observe, observer_of
 from evidence_api.runtime import Runtime
-from tests.support.monitors import monitor_row
+from tests.support.monitors import latest_run, monitor_row, queue_and_run
 from tests.support.offline import new_officer, offline_runtime
 
 URL = "https://127.0.0.1:9/item/a"
@@ -151,20 +151,10 @@ class Harness:
         self.ctx = runs.monitoring_of(runtime, page_runner(page))
 
     def run(self, monitor: Monitor) -> runs.RunResult:
-        with self.runtime.session() as session:
-            run = dispatch.new_run(monitor.seq, datetime.now(UTC))
-            session.add(run)
-            run_id = run.id
-        return runs.run_monitor(self.ctx, run_id)
+        return queue_and_run(self.runtime, monitor, self.ctx)
 
     def last_run(self, monitor: Monitor) -> MonitorRun:
-        with self.runtime.session() as session:
-            return session.execute(
-                select(MonitorRun)
-                .where(MonitorRun.monitor_seq == monitor.seq)
-                .order_by(MonitorRun.seq.desc())
-                .limit(1)
-            ).scalar_one()
+        return latest_run(self.runtime, monitor)
 
     def monitor(self, monitor: Monitor) -> Monitor:
         with self.runtime.session() as session:
@@ -251,10 +241,7 @@ def test_on_alert_keeps_the_light_capture_when_the_full_one_no_longer_fires(
         return original(request, **kwargs)
 
     ctx = runs.monitoring_of(harness.runtime, lambda: flip)
-    with harness.runtime.session() as session:
-        run = dispatch.new_run(monitor.seq, datetime.now(UTC))
-        session.add(run)
-    result = runs.run_monitor(ctx, run.id)
+    result = queue_and_run(harness.runtime, monitor, ctx)
     assert result.fired == ("price_changed",)
     with harness.runtime.session() as session:
         evidence = load_evidence(session, result.evidence_id)
