@@ -40,7 +40,6 @@ import sys
 import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,12 +56,7 @@ from tests.integration.test_capture_environment import (
     ntp_answer,
     udp_server,
 )
-from tests.support.api import (
-    AnchoringStack,
-    anchoring_stack,
-    fresh_postgres_database,
-    stop_subprocess,
-)
+from tests.support.api import AnchoringStack
 from tests.support.capture_site import (
     LOGIN_PASSWORD,
     LOGIN_USER,
@@ -71,22 +65,14 @@ from tests.support.capture_site import (
     Site,
     capture_site,
 )
-from tests.support.seaweed import seaweed_s3
 from tests.support.stacks import (
-    capture_stack_env,
+    STACK_MARKS,
+    browser_stack,
     skip_without_stack_tools,
-    start_capture_worker,
     verify_package_through_tier5,
 )
 
-pytestmark = [
-    pytest.mark.chain,
-    pytest.mark.redis,
-    pytest.mark.s3,
-    pytest.mark.postgres,
-    pytest.mark.browser,
-    pytest.mark.slow,
-]
+pytestmark = STACK_MARKS
 
 WACZ_CLI = Path(sys.executable).parent / "wacz"
 PURPOSE = "取证验收 capture acceptance"
@@ -120,25 +106,21 @@ def capture_stack(
         None if WACZ_CLI.is_file() else f"{WACZ_CLI} not found (the wacz package)"
     )
     root = tmp_path_factory.mktemp("capture-stack")
-    with ExitStack() as stack:
-        site = stack.enter_context(capture_site(root / "site"))
-        s3 = stack.enter_context(seaweed_s3())
-        ntp = stack.enter_context(udp_server(ntp_answer(SHIFT)))
-        resolver = stack.enter_context(udp_server(dns_answer({"localhost": "127.0.0.1"})))
-        database_url = stack.enter_context(fresh_postgres_database(postgres_url))
-        env = capture_stack_env(
-            s3,
+    with (
+        capture_site(root / "site") as site,
+        udp_server(ntp_answer(SHIFT)) as ntp,
+        udp_server(dns_answer({"localhost": "127.0.0.1"})) as resolver,
+        browser_stack(
+            root,
+            postgres_url,
             site.ca_file,
             EVIDENCE_CAPTURE_NTP_SERVERS=ntp.address,
             EVIDENCE_CAPTURE_SECOND_RESOLVER=resolver.address,
             EVIDENCE_CAPTURE_CONCURRENCY="2",
-        )
-        anchoring = stack.enter_context(
-            anchoring_stack(root / "stack", database_url=database_url, extra_env=env)
-        )
-        worker = start_capture_worker(anchoring)
-        stack.callback(stop_subprocess, worker, 30.0)
-        progress(f"stack up: site {site.base}, S3 {s3.endpoint}, chain {anchoring.node.url}")
+        ) as (anchoring, worker),
+    ):
+        s3 = anchoring.env["EVIDENCE_S3_ENDPOINT"]
+        progress(f"stack up: site {site.base}, S3 {s3}, chain {anchoring.node.url}")
         yield CaptureStack(anchoring, site, ntp, resolver, worker, root)
 
 

@@ -3,9 +3,10 @@ verification stacks share on top of :func:`tests.support.api.anchoring_stack`.
 
 Each of those stacks is the anchoring deployment (Redis, ``evidence worker`` and ``beat``,
 PostgreSQL, anvil) with S3 on SeaweedFS and a real ``evidence worker --queues capture``
-running Chromium against an HTTPS fixture site. This module gives them one way to check
-the tools are there, one environment for S3 and the capture worker, the worker itself,
-and the two checks every such test ends with: a log entry anchored and verified through
+running Chromium against an HTTPS fixture site. This module gives them their markers
+(:data:`STACK_MARKS`), one way to check the tools are there, one environment for S3 and
+the capture worker, the whole stack with its worker (:func:`browser_stack`), and the two
+checks every such test ends with: a log entry anchored and verified through
 tier 5 by the library verifier, and an evidence package exported and verified through
 tier 5 by the ``evidence-verify`` console script.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +30,29 @@ from anchoring.queue import get_entry
 from tests.support.api import (
     VERIFY_CLI,
     AnchoringStack,
+    anchoring_stack,
     evidence_subprocess,
+    fresh_postgres_database,
     random_bucket,
     stop_subprocess,
 )
 from tests.support.browser import chromium_missing
-from tests.support.seaweed import WEED, SeaweedS3
+from tests.support.market_site import MarketSite, market_site
+from tests.support.seaweed import WEED, SeaweedS3, seaweed_s3
 from verifier.bundle import Bundle
 from verifier.chain.anchor import make_anchor_check
 from verifier.note import VerifierKey
 from verifier.verify import Status, verify_bundle
 
+#: The markers of a browser stack's test module: it needs all of these.
+STACK_MARKS = [
+    pytest.mark.chain,
+    pytest.mark.redis,
+    pytest.mark.s3,
+    pytest.mark.postgres,
+    pytest.mark.browser,
+    pytest.mark.slow,
+]
 #: Generous: a loaded 2-core machine runs Chromium, anvil, PostgreSQL and S3 at once here.
 ANCHOR_DEADLINE = 300.0
 
@@ -89,6 +104,47 @@ def start_capture_worker(stack: AnchoringStack, timeout: float = 120.0) -> subpr
             raise RuntimeError(f"the capture worker did not come up: {tail}")
         time.sleep(0.1)
     return worker
+
+
+@contextmanager
+def browser_stack(
+    root: Path, postgres_url: str, upstream_ca: Path, **env: str
+) -> Iterator[tuple[AnchoringStack, subprocess.Popen[bytes]]]:
+    """SeaweedFS S3, a fresh PostgreSQL database on ``postgres_url``, the anchoring stack
+    under ``root / "stack"`` with :func:`capture_stack_env` (``env`` added) and the capture
+    worker; all stopped on exit. Yields the stack and the capture worker."""
+    with ExitStack() as stack:
+        s3 = stack.enter_context(seaweed_s3())
+        database_url = stack.enter_context(fresh_postgres_database(postgres_url))
+        anchoring = stack.enter_context(
+            anchoring_stack(
+                root / "stack",
+                database_url=database_url,
+                extra_env=capture_stack_env(s3, upstream_ca, **env),
+            )
+        )
+        worker = start_capture_worker(anchoring)
+        stack.callback(stop_subprocess, worker, 30.0)
+        yield anchoring, worker
+
+
+@contextmanager
+def market_stack(
+    root: Path, postgres_url: str, **env: str
+) -> Iterator[tuple[MarketSite, AnchoringStack]]:
+    """The market fixture under ``root / "market"`` and a :func:`browser_stack` capturing
+    it whose beat ticks the monitors every second with no spacing between starts on the
+    one host (``serve`` runs none itself); ``env`` added or overriding."""
+    monitoring = {
+        "EVIDENCE_RUN_MONITORS": "false",
+        "EVIDENCE_MONITOR_TICK_INTERVAL": "1",
+        "EVIDENCE_MONITOR_HOST_SPACING": "0",
+    }
+    with (
+        market_site(root / "market") as market,
+        browser_stack(root, postgres_url, market.ca_file, **(monitoring | env)) as (stack, _),
+    ):
+        yield market, stack
 
 
 def anchored_entry(
