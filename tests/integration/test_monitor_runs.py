@@ -42,7 +42,7 @@ from evidence_api.registry.models import Platform
 from evidence_api.runtime import NO_TIMERS, build_runtime
 from tests.support.api import Backend, Stack, running_stack
 from tests.support.market_site import Listing, MarketSite
-from tests.support.monitors import market_settings, monitor_row
+from tests.support.monitors import latest_run, market_settings, monitor_row, queue_and_run
 from verifier.bundle import Bundle
 from verifier.digests import digest_stream
 from verifier.verify import Status, verify_bundle
@@ -104,23 +104,9 @@ def make_monitor(
 
 def run_now(runtime: Runtime, monitor: Monitor) -> runs.RunResult:
     """Queue a run of ``monitor`` and run it here."""
-    with runtime.session() as session:
-        run = dispatch.new_run(monitor.seq, datetime.now(UTC))
-        session.add(run)
-        run_id = run.id
-    result = runs.run_monitor(runs.monitoring_of(runtime), run_id)
+    result = queue_and_run(runtime, monitor, runs.monitoring_of(runtime))
     assert result.claimed
     return result
-
-
-def load_run(runtime: Runtime, monitor: Monitor) -> MonitorRun:
-    with runtime.session() as session:
-        return session.execute(
-            select(MonitorRun)
-            .where(MonitorRun.monitor_seq == monitor.seq)
-            .order_by(MonitorRun.seq.desc())
-            .limit(1)
-        ).scalar_one()
 
 
 def load_monitor(runtime: Runtime, monitor: Monitor) -> Monitor:
@@ -203,7 +189,7 @@ def test_unchanged_runs_fire_nothing_and_leave_a_verifiable_monitor_entry(
     for _ in range(2):
         result = run_now(stack.runtime, monitor)
         assert (result.status, result.fired, result.evidence_id) == (DONE, (), None)
-    run = load_run(stack.runtime, monitor)
+    run = latest_run(stack.runtime, monitor)
     assert run.status == DONE and run.fired == "[]" and run.evidence_id is None
     assert run.entry_id is not None and run.leaf_hash is not None
     assert alerts_of(stack.runtime, run) == []
@@ -229,7 +215,7 @@ def test_a_price_change_fires_exactly_price_changed_with_evidence(
     market.market.update("price", price="150.00")
     result = run_now(stack.runtime, monitor)
     assert result.fired == ("price_changed",)
-    run = load_run(stack.runtime, monitor)
+    run = latest_run(stack.runtime, monitor)
     assert run.evidence_id == result.evidence_id is not None
     [alert] = alerts_of(stack.runtime, run)
     assert alert.rule == "price_changed" and alert.evidence_id == run.evidence_id
@@ -255,7 +241,7 @@ def test_a_prohibited_word_appearing_fires_exactly_prohibited_words(
     market.market.update("words", description="产自福建安溪，国家级传统工艺，香气持久。")
     result = run_now(stack.runtime, monitor)
     assert result.fired == ("prohibited_words",)
-    run = load_run(stack.runtime, monitor)
+    run = latest_run(stack.runtime, monitor)
     [alert] = alerts_of(stack.runtime, run)
     assert alert.rule == "prohibited_words" and "国家级" in alert.detail
     assert alert.evidence_id == run.evidence_id is not None
@@ -272,7 +258,7 @@ def test_removed_then_restored_fires_gone_then_back(stack: Stack, market: Market
     assert run_now(stack.runtime, monitor).fired == ("gone",)
     gone = load_monitor(stack.runtime, monitor)
     assert gone.gone and gone.baseline == live  # the baseline stays the live listing
-    observation = Observation.loads(load_run(stack.runtime, monitor).observation or "")
+    observation = Observation.loads(latest_run(stack.runtime, monitor).observation or "")
     assert observation.http_status == 404 and observation.gone
     assert run_now(stack.runtime, monitor).fired == ()  # still gone: not again
     market.market.update("gone", state="removed")  # a 200 "该商品已下架" page: still gone
@@ -282,7 +268,7 @@ def test_removed_then_restored_fires_gone_then_back(stack: Stack, market: Market
     assert result.fired == ("back",)
     back = load_monitor(stack.runtime, monitor)
     assert not back.gone
-    run = load_run(stack.runtime, monitor)
+    run = latest_run(stack.runtime, monitor)
     [alert] = alerts_of(stack.runtime, run)
     assert alert.rule == "back" and alert.evidence_id == run.evidence_id
     assert_evidence_verifies(stack, run.evidence_id or "")
@@ -301,7 +287,7 @@ def test_a_failed_capture_fails_the_run_without_alert_or_baseline_change(
         )
     result = run_now(stack.runtime, monitor)
     assert result.status == FAILED and result.reason
-    run = load_run(stack.runtime, monitor)
+    run = latest_run(stack.runtime, monitor)
     assert run.status == FAILED and run.reason and run.entry_id is None
     assert alerts_of(stack.runtime, run) == []
     assert load_monitor(stack.runtime, monitor).baseline is None
@@ -397,7 +383,7 @@ def test_a_busy_host_defers_the_run_without_spending_an_attempt(
         before = datetime.now(UTC)
         result = run_now(runtime, monitor)
         assert result.deferred and result.status == QUEUED
-        run = load_run(runtime, monitor)
+        run = latest_run(runtime, monitor)
         assert (run.status, run.attempts, run.deferrals) == (QUEUED, 0, 1)
         assert run.scheduled_at > before and run.owner is None
         assert market.market.hits("defer") == 0  # nothing fetched
@@ -411,7 +397,7 @@ def test_a_busy_host_defers_the_run_without_spending_an_attempt(
     assert run.id not in runs.sweep(runtime.session, now=run.scheduled_at + timedelta(seconds=2))
     done = runs.run_monitor(runs.monitoring_of(runtime), run.id)
     assert done.status == DONE
-    run = load_run(runtime, monitor)
+    run = latest_run(runtime, monitor)
     assert (run.status, run.attempts, run.deferrals) == (DONE, 1, 1)
 
 
@@ -471,7 +457,7 @@ def test_per_host_concurrency_and_spacing_hold_with_more_threads_than_slots(
         monitors = [make_monitor(running.runtime, market.url(n)) for n in names]
         deadline = time.monotonic() + RUN_DEADLINE * 2
         while True:
-            finished = [load_run(running.runtime, m) for m in monitors if _has_run(running, m)]
+            finished = [latest_run(running.runtime, m) for m in monitors if _has_run(running, m)]
             if len(finished) == len(monitors) and all(r.status == DONE for r in finished):
                 break
             assert not [r for r in finished if r.status == FAILED], [r.reason for r in finished]
