@@ -17,7 +17,6 @@ import json
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,31 +28,18 @@ from sqlalchemy.orm import Session
 
 from evidence_api.core.models import ApiToken
 from evidence_api.monitoring.models import Alert, Monitor, MonitorRun
-from tests.support.api import (
-    AnchoringStack,
-    anchoring_stack,
-    fresh_postgres_database,
-    stop_subprocess,
-)
-from tests.support.market_site import MarketSite, market_site
+from tests.support.api import AnchoringStack
+from tests.support.market_site import MarketSite
 from tests.support.monitors import monitor_row
-from tests.support.seaweed import seaweed_s3
 from tests.support.stacks import (
-    capture_stack_env,
+    STACK_MARKS,
+    market_stack,
     skip_without_stack_tools,
-    start_capture_worker,
     verify_entry_through_tier5,
     verify_package_through_tier5,
 )
 
-pytestmark = [
-    pytest.mark.chain,
-    pytest.mark.redis,
-    pytest.mark.s3,
-    pytest.mark.postgres,
-    pytest.mark.browser,
-    pytest.mark.slow,
-]
+pytestmark = STACK_MARKS
 
 PURPOSE = "监测验收 monitoring acceptance"
 #: Generous deadlines: a loaded 2-core machine runs Chromium, anvil, PostgreSQL and S3 here.
@@ -80,22 +66,7 @@ def monitoring_stack(
 ) -> Iterator[MonitoringStack]:
     skip_without_stack_tools()
     root = tmp_path_factory.mktemp("monitoring-stack")
-    with ExitStack() as stack:
-        market = stack.enter_context(market_site(root / "market"))
-        s3 = stack.enter_context(seaweed_s3())
-        database_url = stack.enter_context(fresh_postgres_database(postgres_url))
-        env = capture_stack_env(
-            s3,
-            market.ca_file,
-            EVIDENCE_RUN_MONITORS="false",
-            EVIDENCE_MONITOR_TICK_INTERVAL="1",
-            EVIDENCE_MONITOR_HOST_SPACING="0",
-        )
-        anchoring = stack.enter_context(
-            anchoring_stack(root / "stack", database_url=database_url, extra_env=env)
-        )
-        worker = start_capture_worker(anchoring)
-        stack.callback(stop_subprocess, worker, 30.0)
+    with market_stack(root, postgres_url) as (market, anchoring):
         progress(f"stack up: market {market.site.base}, chain {anchoring.node.url}")
         yield MonitoringStack(anchoring, market, root)
 

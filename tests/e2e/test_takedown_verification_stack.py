@@ -20,7 +20,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,33 +33,17 @@ from sqlalchemy.orm import Session
 from evidence_api.core.auth import create_token
 from evidence_api.monitoring.models import Alert, AlertEvent
 from evidence_api.takedowns.models import TakedownOrder
-from tests.support.api import (
-    AnchoringStack,
-    anchoring_stack,
-    auth_header,
-    ensure_example_platform,
-    evidence_form,
-    fresh_postgres_database,
-    stop_subprocess,
-)
-from tests.support.market_site import Listing, MarketSite, market_site
-from tests.support.seaweed import seaweed_s3
+from tests.support.api import AnchoringStack, auth_header, ensure_example_platform, evidence_form
+from tests.support.market_site import Listing, MarketSite
 from tests.support.stacks import (
-    capture_stack_env,
+    STACK_MARKS,
+    market_stack,
     skip_without_stack_tools,
-    start_capture_worker,
     verify_entry_through_tier5,
     verify_package_through_tier5,
 )
 
-pytestmark = [
-    pytest.mark.chain,
-    pytest.mark.redis,
-    pytest.mark.s3,
-    pytest.mark.postgres,
-    pytest.mark.browser,
-    pytest.mark.slow,
-]
+pytestmark = STACK_MARKS
 
 PURPOSE = "下架复查验收 takedown verification acceptance"
 PLATFORM = "example-mall"
@@ -98,23 +81,8 @@ def verification_stack(
 ) -> Iterator[VerificationStack]:
     skip_without_stack_tools()
     root = tmp_path_factory.mktemp("takedown-stack")
-    with ExitStack() as stack:
-        market = stack.enter_context(market_site(root / "market"))
-        s3 = stack.enter_context(seaweed_s3())
-        database_url = stack.enter_context(fresh_postgres_database(postgres_url))
-        env = capture_stack_env(
-            s3,
-            market.ca_file,
-            EVIDENCE_RUN_MONITORS="false",
-            EVIDENCE_MONITOR_TICK_INTERVAL="1",
-            EVIDENCE_MONITOR_HOST_SPACING="0",
-            EVIDENCE_TAKEDOWN_VERIFY_DELAYS=f"3,{SECOND_DELAY}",
-        )
-        anchoring = stack.enter_context(
-            anchoring_stack(root / "stack", database_url=database_url, extra_env=env)
-        )
-        worker = start_capture_worker(anchoring)
-        stack.callback(stop_subprocess, worker, 30.0)
+    delays = {"EVIDENCE_TAKEDOWN_VERIFY_DELAYS": f"3,{SECOND_DELAY}"}
+    with market_stack(root, postgres_url, **delays) as (market, anchoring):
         with Session(anchoring.engine) as session, session.begin():
             ensure_example_platform(session)
             _, token = create_token(
