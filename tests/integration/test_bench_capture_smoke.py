@@ -7,13 +7,11 @@ ratio, is."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from bench.__main__ import SECTIONS, main
-from tests.support.browser import chromium_missing
+from tests.support.bench_sections import quick_section
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -26,18 +24,8 @@ ROWS = {
 
 
 def test_capture_section_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    missing = chromium_missing()
-    if missing:
-        pytest.skip(missing)
-    assert "capture" in SECTIONS
-    out = tmp_path / "capture.json"
-    assert main(["capture", "--quick", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    data = json.loads(out.read_text())
-    assert data["sections"] == ["capture"]
-    assert data["ok"] is True, data["service_problems"]
+    data, printed = quick_section("capture", tmp_path, capsys)
     raw = data["capture"]
-    assert raw["problems"] == []
     assert {mode: len(s) for mode, s in raw["seconds"].items()} == {
         "page": 2,
         "video": 2,

@@ -7,13 +7,11 @@ the full scan (the index, not every monitor), is."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from bench.__main__ import SECTIONS, main
-from tests.support.browser import chromium_missing
+from tests.support.bench_sections import quick_section
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.slow]
 
@@ -29,18 +27,8 @@ ROWS = {
 
 
 def test_monitoring_section_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    missing = chromium_missing()
-    if missing:
-        pytest.skip(missing)
-    assert "monitoring" in SECTIONS
-    out = tmp_path / "monitoring.json"
-    assert main(["monitoring", "--quick", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    data = json.loads(out.read_text())
-    assert data["sections"] == ["monitoring"]
-    assert data["ok"] is True, data["service_problems"]
+    data, printed = quick_section("monitoring", tmp_path, capsys)
     raw = data["monitoring"]
-    assert raw["problems"] == []
     assert len(raw["run_times"]) == raw["runs"] == 4
     assert raw["gets"] >= 200
     for backend in ("sqlite", "postgres"):
