@@ -634,7 +634,6 @@ def measure_stamps(
     from anchoring.queue import QueuedEntry, enqueue  # noqa: PLC0415
     from evidence_api.core.ids import new_id  # noqa: PLC0415
     from evidence_api.intake import submit as intake  # noqa: PLC0415
-    from evidence_api.intake.routes import recorder  # noqa: PLC0415
     from verifier.merkle import leaf_hash  # noqa: PLC0415
     from verifier.note import SignerKey  # noqa: PLC0415
     from verifier.receipt import Receipt  # noqa: PLC0415
@@ -644,7 +643,7 @@ def measure_stamps(
     try:
         # warm-up: one request each way
         post_stamps(service, [random_digests(STAMPS_PER_REQUEST)], 1)
-        stamped = recorder(local.runtime)
+        stamped = intake.recorder_of(local.runtime)
         max_stamps = local.runtime.settings.max_stamps
         intake.submit_stamps(stamped, local.principal, random_digests(100), max_stamps=max_stamps)
         http_s = sign_s = inproc_s = enqueue_s = 0.0

@@ -30,7 +30,7 @@ from evidence_api.capture import service
 from evidence_api.capture.service import Captures, Runner, browser_runner
 from evidence_api.core.runtime import Runtime
 from evidence_api.core.workers import LocalWorkers, PerRuntime, register_task, send_task
-from evidence_api.intake.submit import Recorder
+from evidence_api.intake.submit import recorder_of
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,7 @@ def captures_of(runtime: Runtime, runner: Callable[[], Runner] = browser_runner)
     """What running captures uses, out of a process's runtime."""
     return Captures(
         transaction=runtime.session,
-        recorder=Recorder(
-            transaction=runtime.session,
-            store=runtime.store,
-            io_pool=runtime.io_pool,
-            sign_receipt=runtime.sign_receipt,
-            queued=runtime.queued,
-            max_merge_delay=runtime.settings.max_merge_delay,
-        ),
+        recorder=recorder_of(runtime),
         settings=runtime.settings,
         runner=runner,
     )

@@ -60,18 +60,6 @@ def package_facts(runtime: Runtime) -> package_service.PackageFacts:
     )
 
 
-def recorder(runtime: Runtime) -> intake.Recorder:
-    """What recording a submission uses, out of the running service."""
-    return intake.Recorder(
-        transaction=runtime.session,
-        store=runtime.store,
-        io_pool=runtime.io_pool,
-        sign_receipt=runtime.sign_receipt,
-        queued=runtime.queued,
-        max_merge_delay=runtime.settings.max_merge_delay,
-    )
-
-
 def file_response(download: evidence_service.FileDownload) -> StreamingResponse:
     """A stored evidence file as an attachment, with its digest and its custody entry."""
     return StreamingResponse(
@@ -143,7 +131,7 @@ async def submit_evidence(
         metadata = intake.parse_metadata(form.metadata, settings.max_metadata_bytes)
         result = await run_in_threadpool(
             intake.submit_evidence,
-            recorder(runtime),
+            intake.recorder_of(runtime),
             principal,
             metadata,
             form.files,
@@ -163,7 +151,7 @@ async def submit_evidence(
 )
 def submit_stamps(body: StampRequest, runtime: RuntimeDep, principal: Submitter) -> Response:
     result = intake.submit_stamps(
-        recorder(runtime), principal, body.digests, max_stamps=runtime.settings.max_stamps
+        intake.recorder_of(runtime), principal, body.digests, max_stamps=runtime.settings.max_stamps
     )
     # Serialised once, here: FastAPI would validate the 1,000 receipts against the
     # response model again before encoding them.

@@ -35,6 +35,7 @@ from evidence_api.core.auth import Principal
 from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from evidence_api.core.ids import new_id
+from evidence_api.core.runtime import Runtime
 from evidence_api.core.storage import ObjectStore, StorageError, StoredObject
 from evidence_api.intake.models import Evidence, EvidenceFile, IdempotencyRecord
 from evidence_api.intake.schemas import (
@@ -182,6 +183,19 @@ class Recorder:
     sign_receipt: Callable[[Entry], tuple[bytes, str]]
     queued: Callable[[int], None]
     max_merge_delay: int
+
+
+def recorder_of(runtime: Runtime) -> Recorder:
+    """The recorder of a process's runtime: uploads, captures and monitor runs record
+    evidence through this one."""
+    return Recorder(
+        transaction=runtime.session,
+        store=runtime.store,
+        io_pool=runtime.io_pool,
+        sign_receipt=runtime.sign_receipt,
+        queued=runtime.queued,
+        max_merge_delay=runtime.settings.max_merge_delay,
+    )
 
 
 def _idempotent_answer(

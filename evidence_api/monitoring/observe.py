@@ -62,14 +62,7 @@ def observer_of(runtime: Runtime, runner: Callable[[], Runner] = browser_runner)
     """The observer of a process's runtime (the same recorder as capture jobs use)."""
     return Observer(
         transaction=runtime.session,
-        recorder=intake.Recorder(
-            transaction=runtime.session,
-            store=runtime.store,
-            io_pool=runtime.io_pool,
-            sign_receipt=runtime.sign_receipt,
-            queued=runtime.queued,
-            max_merge_delay=runtime.settings.max_merge_delay,
-        ),
+        recorder=intake.recorder_of(runtime),
         settings=runtime.settings,
         runner=runner,
     )
