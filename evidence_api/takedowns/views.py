@@ -272,13 +272,17 @@ def order_detail(session: Session, origin: str, order_id: str) -> TakedownDetail
     ``origin`` names the log in the proof bundles."""
     order, platform = load_order(session, order_id)
     base = publics(session, [(order, platform.code)])[0]
+    # The checks before the history: on SQLite each read sees the latest commit (no
+    # snapshot across statements), and a check and its event commit together, so read in
+    # this order the history holds the event of every check shown finished.
+    recaptures = checks(session, order)
     return TakedownDetail(
         **base.model_dump(),
         content=order_content(
             order, platform.code, issued_deadline=issued_deadline(session, order)
         ),
         history=history(session, origin, order, proof_status=True),
-        checks=checks(session, order),
+        checks=recaptures,
         deliveries=deliveries(session, order),
     )
 
