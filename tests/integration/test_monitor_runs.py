@@ -1,9 +1,10 @@
 """Monitor runs end to end in one process: REAL Chromium (light captures) on the HTTPS
 market fixture (tests/support/market_site.py) whose listings the tests change between
 runs; the rules, the ``monitor`` log entries and their proofs, the evidence a firing run
-keeps (verified by the library verifier) and the alerts citing it; the per-host gate
-(measured at the fixture server), the scheduler's tick (due monitors only), deferral and
-recovery of abandoned runs. The gate alone also runs on PostgreSQL.
+keeps (verified by the library verifier through tier 5, on the embedded anvil) and the
+alerts citing it; the per-host gate (measured at the fixture server), the scheduler's
+tick (due monitors only), deferral and recovery of abandoned runs. The gate alone also
+runs on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from tests.support.api import Backend, Stack, running_stack
 from tests.support.market_site import Listing, MarketSite
 from tests.support.monitors import latest_run, market_settings, monitor_row, queue_and_run
 from verifier.bundle import Bundle
+from verifier.chain.anchor import make_anchor_check
 from verifier.digests import digest_stream
 from verifier.verify import Status, verify_bundle
 
@@ -55,9 +57,12 @@ RUN_DEADLINE = 240.0
 
 @pytest.fixture(scope="module")
 def stack(market: MarketSite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Runs driven by the test (no embedded timer: ``run_monitors`` false)."""
+    """Runs driven by the test (no embedded timer: ``run_monitors`` false), anchored on
+    the embedded anvil so kept evidence verifies through tier 5."""
     data = tmp_path_factory.mktemp("monitors") / "data"
-    settings = market_settings(data, market.ca_file, run_monitors=False)
+    settings = market_settings(
+        data, market.ca_file, run_monitors=False, chain="anvil", anchor_interval=0.2
+    )
     with running_stack(settings) as running:
         yield running
 
@@ -140,16 +145,17 @@ def assert_entry_verifies(runtime: Runtime, entry_id: str) -> dict[str, Any]:
 
 
 def assert_evidence_verifies(stack: Stack, evidence_id: str) -> list[str]:
-    """The kept evidence's bundle verifies (tiers 1-4) with its files; returns its names."""
+    """The kept evidence's bundle, once anchored, verifies through tier 5 (the embedded
+    anvil, asked by the library's RPC check) with its files; returns its names."""
     headers = stack.auth("officer")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while True:
         stack.runtime.seal()
         data = stack.client.get(f"/v1/evidence/{evidence_id}/proof", headers=headers).json()
-        if data["status"] != "pending":
+        if data["status"] == "anchored":
             break
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+        assert time.monotonic() < deadline, f"{evidence_id} not anchored: {data['status']}"
+        time.sleep(0.2)
     bundle = Bundle.model_validate(data)
     assert bundle.manifest is not None
     names = [f.name for f in bundle.manifest.files]
@@ -162,10 +168,15 @@ def assert_evidence_verifies(stack: Stack, evidence_id: str) -> list[str]:
         )
         assert got.status_code == 200, got.text
         files.append(digest_stream(name, io.BytesIO(got.content)))
-    report = verify_bundle(
-        bundle, files=files, log_keys=[stack.runtime.signer.verifier()], through=4
+    chain = stack.runtime.chain
+    assert chain is not None and chain.node is not None, "the stack runs the embedded anvil"
+    check = make_anchor_check(
+        [chain.node.url], contract=chain.client.address, chain_id=chain.client.chain_id()
     )
-    assert [t.status for t in report.tiers[:4]] == [Status.VERIFIED] * 4, report.to_dict()
+    report = verify_bundle(
+        bundle, files=files, log_keys=[stack.runtime.signer.verifier()], anchor_check=check
+    )
+    assert [t.status for t in report.tiers] == [Status.VERIFIED] * 5, report.to_dict()
     return names
 
 
