@@ -9,10 +9,13 @@ NODE_STAMP := contracts/node_modules/.installed
 # npm ci (ReplayWeb.page's ui.js and sw.js, served by the verification portal) likewise
 REPLAY_DIR := verifier/service/replay
 REPLAY_STAMP := $(REPLAY_DIR)/node_modules/.installed
+# npm ci (htmx for the console, swagger-ui-dist for /docs, axe-core for its tests)
+CONSOLE_DIR := evidence_api/console/assets
+CONSOLE_STAMP := $(CONSOLE_DIR)/node_modules/.installed
 
 .PHONY: install sysdeps run test test-unit bench lint fmt lock clean contracts verifier-dist
 
-install: $(STAMP) $(NODE_STAMP) $(REPLAY_STAMP)
+install: $(STAMP) $(NODE_STAMP) $(REPLAY_STAMP) $(CONSOLE_STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +32,11 @@ $(NODE_STAMP): contracts/package-lock.json contracts/package.json
 $(REPLAY_STAMP): $(REPLAY_DIR)/package-lock.json $(REPLAY_DIR)/package.json
 	npm ci --prefix $(REPLAY_DIR) --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $(REPLAY_STAMP)
+
+# --ignore-scripts: swagger-ui-dist's analytics postinstall never runs; only files are served.
+$(CONSOLE_STAMP): $(CONSOLE_DIR)/package-lock.json $(CONSOLE_DIR)/package.json
+	npm ci --prefix $(CONSOLE_DIR) --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(CONSOLE_STAMP)
 
 # Debian packages the browser and report tests need: chromium (driven by
 # Playwright; never `playwright install`), a CJK TrueType font for the PDF

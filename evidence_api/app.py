@@ -9,12 +9,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from evidence_api.accounts import routes as accounts
 from evidence_api.capture import routes as captures
+from evidence_api.console.routes import install_console, is_console
+from evidence_api.console.web import error_page
 from evidence_api.core.config import Settings, get_settings
 from evidence_api.core.deps import RuntimeDep
 from evidence_api.core.errors import ApiError
@@ -99,7 +103,9 @@ class ChainPending:
 
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        if is_console(request.url.path):  # a console page's refusal is a page
+            return await run_in_threadpool(error_page, request, exc.status, exc.detail)
         return problem(exc.status, exc.code, exc.detail, field=exc.field, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -198,6 +204,8 @@ def create_app(
     app.include_router(registry.router)
     app.include_router(takedown_routes.router)
     app.include_router(platform_routes.router)
+    app.include_router(accounts.router)
+    install_console(app)
     app.add_middleware(ChainPending)
     instrument(app)  # last: outermost, around every middleware (request ids, /metrics)
     return app

@@ -294,6 +294,26 @@ class Settings(BaseSettings):
         description="seconds over which invalid tokens are counted; "
         "past the limit the client gets 429 with Retry-After",
     )
+    session_lifetime: float = Field(
+        43200.0, ge=60, le=2_592_000, description="seconds a console login lasts at most"
+    )
+    session_idle_timeout: float = Field(
+        3600.0,
+        ge=60,
+        le=2_592_000,
+        description="seconds without a request after which a console session ends",
+    )
+    login_failure_limit: int = Field(
+        5, ge=1, le=1000, description="wrong passwords (or codes) in a row before a user is locked"
+    )
+    login_lockout: float = Field(
+        900.0, ge=1, le=86400 * 30, description="seconds a locked user must wait to log in again"
+    )
+    session_cookie_secure: bool = Field(
+        False,
+        description="always mark the session cookie Secure (it is anyway when the request "
+        "came over https, e.g. through a TLS proxy that sets X-Forwarded-Proto)",
+    )
     header_timeout: float = Field(
         10.0, gt=0, le=600, description="seconds a client has to send a request's headers"
     )

@@ -240,7 +240,9 @@ EVIDENCE_ROOTS = {
     for name in ("app", "cli", "runtime", "worker", "jobs", "schema", "verifier_mount")
 }
 EVIDENCE_FEATURES = (
+    "accounts",
     "capture",
+    "console",
     "intake",
     "integrity",
     "log",
