@@ -19,6 +19,7 @@ from evidence_api.accounts import routes as accounts
 from evidence_api.capture import routes as captures
 from evidence_api.console.routes import install_console, is_console
 from evidence_api.console.web import error_page
+from evidence_api.core.apidocs import install_docs
 from evidence_api.core.config import Settings, get_settings
 from evidence_api.core.deps import RuntimeDep
 from evidence_api.core.errors import ApiError
@@ -174,9 +175,12 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's /docs and /redoc load from a CDN: ours is served locally
+        redoc_url=None,
     )
     _install_handlers(app)
     install_openapi(app)
+    install_docs(app)
     limits = runtime.settings if runtime is not None else settings or get_settings()
     app.state.auth_failures = AuthFailures(limits.auth_failure_limit, limits.auth_failure_window)
 
