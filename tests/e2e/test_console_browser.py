@@ -1,0 +1,413 @@
+"""Issue 15's acceptance in a real browser, on the real stack: Debian Chromium (Playwright)
+against ``evidence serve`` on PostgreSQL, S3 with Object Lock (SeaweedFS), anvil, Celery
+worker and beat on Redis, and a capture worker running Chromium against the HTTPS fixture
+site (tests/support/console_browser.console_stack).
+
+The story, one step per test (each builds on the one before; the module's state is
+:class:`Flow`): an officer logs in with the keyboard; queues a capture of the fixture's
+listing and uploads a file (the progress bar reaches its end); watches the upload become
+anchored on its page; downloads its package, which ``evidence-verify`` accepts through
+tier 5; sees the capture finish and its evidence anchored; opens a case citing the
+evidence; issues a takedown from the evidence page. A platform user logs in and sees only
+that order (another platform's user gets 404 for its URL), acknowledges and completes it;
+the officer sees the order's history, whose proof links give log entries the verifier
+library accepts.
+
+Every page visited is scanned by axe-core (no serious or critical violation) and must
+raise no Content Security Policy refusal or script error; each is saved as a screenshot
+at 1366x768 (the evidence list and the platform's order also at 390x844) under
+``test-artifacts/console/`` (or ``$EVIDENCE_TEST_ARTIFACTS``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.api import VERIFY_CLI
+from tests.support.browser import chromium
+from tests.support.capture_site import PRODUCT_TITLE
+from tests.support.console_browser import (
+    ACTION_MS,
+    AXE,
+    DESKTOP,
+    OTHER_PLATFORM,
+    PASSWORD,
+    PHONE,
+    ConsoleStack,
+    Watch,
+    assert_accessible,
+    console_stack,
+    create_user,
+    progress,
+    shoot,
+    tab_order,
+    viewport,
+)
+from tests.support.stacks import ANCHOR_DEADLINE, STACK_MARKS, skip_without_stack_tools
+from verifier.bundle import Bundle
+from verifier.note import VerifierKey
+from verifier.verify import Status, verify_bundle
+
+pytestmark = STACK_MARKS
+
+PLATFORM = "example-mall"
+UPLOAD_NAME = "商品页截图.html"
+UPLOAD_BYTES = ("<html><body><h1>假冒商品 ¥99</h1>" + "示例" * 40_000 + "</body></html>").encode()
+CASE_TITLE = "示例旗舰店销售假冒商品案"
+LEGAL_BASIS = "《电子商务法》第三十八条"
+#: Generous: a loaded 2-core machine runs Chromium twice, anvil, PostgreSQL and S3 here.
+CAPTURE_DEADLINE = 300.0
+
+
+@dataclass
+class Tab:
+    """A logged-in browser context and its one page (reused across steps)."""
+
+    context: Any
+    page: Any
+    watch: Watch
+
+    def visit(self, url: str) -> Any:
+        response = self.page.goto(url, wait_until="load")
+        return response
+
+    def check(self, where: str, *, phone: bool = False) -> None:
+        """The page as it is: no CSP refusal or script error, no serious axe violation;
+        a screenshot at 1366x768 (and at 390x844 with ``phone``)."""
+        self.watch.assert_clean(where)
+        shoot(self.page, where)
+        assert_accessible(self.page, where)
+        if phone:
+            with viewport(self.page, PHONE):
+                shoot(self.page, f"{where}-phone")
+                assert_accessible(self.page, f"{where}-phone")
+
+
+@dataclass
+class Flow:
+    cs: ConsoleStack
+    browser: Any
+    tabs: dict[str, Tab] = field(default_factory=dict)
+    facts: dict[str, str] = field(default_factory=dict)
+
+    def need(self, key: str) -> str:
+        assert key in self.facts, f"an earlier step did not record {key!r}"
+        return self.facts[key]
+
+    def tab(self, who: str) -> Tab:
+        assert who in self.tabs, f"{who} did not log in (an earlier step failed)"
+        return self.tabs[who]
+
+    def open_tab(self, who: str) -> Tab:
+        context = self.browser.new_context(
+            accept_downloads=True, viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai"
+        )
+        context.set_default_timeout(ACTION_MS)
+        watch = Watch(self.cs.base)
+        page = watch.attach(context.new_page())
+        self.tabs[who] = Tab(context, page, watch)
+        return self.tabs[who]
+
+    def login(self, who: str, username: str) -> Tab:
+        tab = self.open_tab(who)
+        tab.visit(self.cs.url("/console/login"))
+        tab.page.fill("#f-username", username)
+        tab.page.fill("#f-password", PASSWORD)
+        with tab.page.expect_navigation():
+            tab.page.press("#f-password", "Enter")
+        assert "/console/login" not in tab.page.url, tab.page.url
+        return tab
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Flow]:
+    skip_without_stack_tools(None if AXE.is_file() else f"{AXE} missing: run `make install`")
+    started = time.monotonic()
+    root = tmp_path_factory.mktemp("console-stack")
+    with console_stack(root, postgres_url) as cs, chromium() as browser:
+        stack = cs.stack
+        create_user(stack, "zhang.san", "officer", "张三", unit="泉州市市场监督管理局")
+        create_user(stack, "li.si", "admin", "李四", unit="泉州市市场监督管理局信息科")
+        create_user(stack, "mall.ops", "platform", "示例商城运营", platform=PLATFORM)
+        create_user(stack, "other.ops", "platform", "另一商城运营", platform=OTHER_PLATFORM)
+        progress(f"stack and browser up in {time.monotonic() - started:.1f} s at {cs.base}")
+        flow = Flow(cs, browser)
+        try:
+            yield flow
+        finally:
+            for tab in flow.tabs.values():
+                tab.context.close()
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def reload_until(tab: Tab, selector: str, deadline: float, what: str) -> None:
+    """Reload the page until ``selector`` is on it; fail naming ``what`` past ``deadline``."""
+    ends = time.monotonic() + deadline
+    while tab.page.query_selector(selector) is None:
+        assert time.monotonic() < ends, f"{what} not shown after {deadline} s on {tab.page.url}"
+        tab.page.wait_for_timeout(1000)
+        tab.page.reload(wait_until="load")
+
+
+def id_from(url: str, prefix: str) -> str:
+    match = re.search(re.escape(prefix) + r"([^/?#]+)", url)
+    assert match, f"{prefix} not in {url}"
+    return match.group(1)
+
+
+def verifier_run(cs: ConsoleStack, package: Path) -> dict[str, Any]:
+    """``evidence-verify`` on the package, through tier 5 (log key and chain out of band)."""
+    stack = cs.stack
+    done = subprocess.run(
+        [
+            str(VERIFY_CLI),
+            str(package),
+            "--log-key",
+            stack.vkey.strip(),
+            *stack.chain.verifier_args(),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    statuses = {t["tier"]: t["status"] for t in report["tiers"]}
+    assert (done.returncode, report["outcome"]) == (0, "verified"), report
+    assert statuses == dict.fromkeys(range(1, 6), "verified"), report
+    return report
+
+
+# --- the story -------------------------------------------------------------------------------
+
+
+def test_01_login_by_keyboard_and_accessible(flow: Flow) -> None:
+    """Tab reaches username, password and the submit button in that order; Enter submits;
+    the officer lands on the evidence list. The login page passes axe."""
+    tab = flow.open_tab("officer")
+    tab.visit(flow.cs.url("/console"))
+    assert "/console/login" in tab.page.url, tab.page.url
+    tab.check("01-login")
+    order = tab_order(tab.page)
+    wanted = ["[username]", "[password]", "{submit}"]
+    positions = [next((i for i, f in enumerate(order) if w in f), -1) for w in wanted]
+    assert -1 not in positions and positions == sorted(positions), order
+    # Type as a person would: focus by Tab, type, Tab to the password, Enter.
+    tab.page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    for _ in range(positions[0] + 1):
+        tab.page.keyboard.press("Tab")
+    tab.page.keyboard.type("zhang.san")
+    for _ in range(positions[1] - positions[0]):
+        tab.page.keyboard.press("Tab")
+    tab.page.keyboard.type(PASSWORD)
+    with tab.page.expect_navigation():
+        tab.page.keyboard.press("Enter")
+    assert tab.page.url.endswith("/console/evidence"), tab.page.url
+    assert "张三" in tab.page.inner_text("header")
+    tab.check("02-evidence-list-empty")
+
+
+def test_02_capture_queued(flow: Flow) -> None:
+    """The capture form queues a capture of the fixture's listing; its page shows progress."""
+    tab = flow.tab("officer")
+    tab.visit(flow.cs.url("/console/captures/new"))
+    tab.check("03-capture-new")
+    tab.page.fill("#f-url", flow.cs.site.url("/listing"))
+    tab.page.click("form#capture-form button[type=submit]")
+    tab.page.wait_for_url(re.compile(r"/console/captures/[^/]+$"))
+    flow.facts["capture"] = id_from(tab.page.url, "/console/captures/")
+    tab.check("04-capture-progress")
+
+
+def test_03_upload_with_progress(flow: Flow, tmp_path: Path) -> None:
+    """The upload page sends the file with a progress bar that reaches its end, then
+    links to the new evidence."""
+    tab = flow.tab("officer")
+    tab.visit(flow.cs.url("/console/upload"))
+    tab.check("05-upload")
+    path = tmp_path / UPLOAD_NAME
+    path.write_bytes(UPLOAD_BYTES)
+    tab.page.set_input_files("#f-files", str(path))
+    tab.page.fill("#f-source_url", "https://shop.example.com/item/42")
+    tab.page.fill("#f-platform", PLATFORM)
+    tab.page.fill("#f-entity", "示例旗舰店")
+    tab.page.click("form#upload-form button[type=submit]")
+    tab.page.wait_for_selector("#upload-result a[href^='/console/evidence/']")
+    bar = tab.page.query_selector("progress")
+    assert bar is not None
+    assert bar.get_attribute("value") == bar.get_attribute("max"), bar.evaluate("e => e.outerHTML")
+    href = tab.page.get_attribute("#upload-result a[href^='/console/evidence/']", "href")
+    flow.facts["evidence"] = id_from(str(href), "/console/evidence/")
+    tab.check("06-upload-done")
+
+
+def test_04_evidence_anchored_on_its_page(flow: Flow) -> None:
+    """The evidence page's timeline reaches anchored (reloaded until it does); the list
+    shows the item (also on a phone)."""
+    evidence = flow.need("evidence")
+    tab = flow.tab("officer")
+    tab.visit(flow.cs.url(f"/console/evidence/{evidence}"))
+    assert UPLOAD_NAME in tab.page.inner_text("main")
+    reload_until(tab, "[data-testid='proof-anchored']", ANCHOR_DEADLINE, "anchored")
+    tab.check("07-evidence-anchored")
+    tab.visit(flow.cs.url("/console/evidence"))
+    assert tab.page.query_selector(f"a[href='/console/evidence/{evidence}']") is not None
+    tab.check("08-evidence-list", phone=True)
+
+
+def test_05_package_downloads_and_verifies_through_tier_5(flow: Flow, tmp_path: Path) -> None:
+    evidence = flow.need("evidence")
+    tab = flow.tab("officer")
+    tab.visit(flow.cs.url(f"/console/evidence/{evidence}"))
+    with tab.page.expect_download() as info:
+        tab.page.click("[data-testid='download-package']")
+    package = tmp_path / "package.zip"
+    info.value.save_as(package)
+    verifier_run(flow.cs, package)
+
+
+def test_06_capture_done_and_its_evidence_anchored(flow: Flow) -> None:
+    capture = flow.need("capture")
+    tab = flow.tab("officer")
+    tab.visit(flow.cs.url(f"/console/captures/{capture}"))
+    link = tab.page.wait_for_selector(
+        "[data-testid='capture-evidence'] a, a[data-testid='capture-evidence']",
+        timeout=CAPTURE_DEADLINE * 1000,
+    )
+    tab.check("09-capture-done")
+    href = str(link.get_attribute("href"))
+    tab.visit(flow.cs.url(href))
+    reload_until(tab, "[data-testid='proof-anchored']", ANCHOR_DEADLINE, "anchored capture")
+    assert PRODUCT_TITLE in tab.page.inner_text("main") or "listing" in tab.page.inner_text("main")
+    flow.facts["captured"] = id_from(href, "/console/evidence/")
+    tab.check("10-captured-evidence")
+
+
+def test_07_case_cites_the_evidence(flow: Flow) -> None:
+    evidence = flow.need("evidence")
+    tab = flow.tab("officer")
+    tab.visit(flow.cs.url(f"/console/cases/new?evidence={evidence}"))
+    tab.check("11-case-new")
+    tab.page.fill("#f-title", CASE_TITLE)
+    tab.page.click("form#case-form button[type=submit]")
+    tab.page.wait_for_url(re.compile(r"/console/cases/\d+$"))
+    flow.facts["case"] = id_from(tab.page.url, "/console/cases/")
+    assert tab.page.query_selector(f"a[href='/console/evidence/{evidence}']") is not None
+    tab.check("12-case")
+    tab.visit(flow.cs.url("/console/cases"))
+    assert CASE_TITLE in tab.page.inner_text("main")
+    tab.check("13-case-board")
+
+
+def test_08_takedown_issued_from_the_evidence_page(flow: Flow) -> None:
+    evidence = flow.need("evidence")
+    tab = flow.tab("officer")
+    tab.visit(flow.cs.url(f"/console/evidence/{evidence}"))
+    with tab.page.expect_navigation():
+        tab.page.click("[data-testid='issue-takedown']")
+    assert "/console/takedowns/new" in tab.page.url
+    tab.check("14-takedown-new")
+    deadline = (datetime.now(UTC) + timedelta(days=2)).astimezone()
+    tab.page.select_option("#f-platform", PLATFORM)
+    tab.page.fill("#f-listing_urls", "https://shop.example.com/item/42")
+    tab.page.fill("#f-legal_basis", LEGAL_BASIS)
+    tab.page.fill("#f-reason", "销售假冒注册商标商品")
+    tab.page.fill("#f-deadline", deadline.strftime("%Y-%m-%dT%H:%M"))
+    tab.page.click("form#takedown-form button[type=submit]")
+    tab.page.wait_for_url(re.compile(r"/console/takedowns/[^/]+$"))
+    flow.facts["order"] = id_from(tab.page.url, "/console/takedowns/")
+    assert tab.page.query_selector(f"a[href='/console/evidence/{evidence}']") is not None
+    tab.check("15-takedown")
+
+
+def test_09_platform_sees_only_its_order_acknowledges_and_completes(flow: Flow) -> None:
+    order = flow.need("order")
+    other = flow.login("other", "other.ops")
+    response = other.visit(flow.cs.url(f"/console/platform/orders/{order}"))
+    assert response is not None and response.status == 404, response and response.status
+    other.check("16-other-platform-404")
+    tab = flow.login("platform", "mall.ops")
+    assert tab.page.url.endswith("/console/platform/orders"), tab.page.url
+    links = tab.page.query_selector_all("a[href^='/console/platform/orders/']")
+    assert [a.get_attribute("href") for a in links] == [f"/console/platform/orders/{order}"]
+    tab.check("17-platform-orders", phone=True)
+    tab.page.click(f"a[href='/console/platform/orders/{order}']")
+    tab.page.wait_for_url(f"**/console/platform/orders/{order}")
+    tab.check("18-platform-order", phone=True)
+    with tab.page.expect_navigation():
+        tab.page.click("form#ack-form button[type=submit]")
+    tab.page.fill("#f-note", "已下架")
+    tab.page.fill("#f-removed_at", datetime.now().strftime("%Y-%m-%dT%H:%M"))
+    with tab.page.expect_navigation():
+        tab.page.click("form#complete-form button[type=submit]")
+    assert tab.page.query_selector("[data-testid='order-status'].status-completed") is not None
+    tab.check("19-platform-order-completed")
+
+
+def test_10_officer_sees_history_with_verifying_proofs(flow: Flow) -> None:
+    order = flow.need("order")
+    tab = flow.tab("officer")
+    tab.visit(flow.cs.url(f"/console/takedowns/{order}"))
+    statuses = [e.inner_text() for e in tab.page.query_selector_all("[data-testid='event-to']")]
+    assert statuses[-2:] == ["acknowledged", "completed"] or len(statuses) >= 3, statuses
+    tab.check("20-takedown-history")
+    links = [
+        str(a.get_attribute("href"))
+        for a in tab.page.query_selector_all("a[data-testid='entry-proof']")
+    ]
+    assert len(links) >= 3, links
+    key = VerifierKey.from_text(flow.cs.stack.vkey.strip())
+    ends = time.monotonic() + ANCHOR_DEADLINE
+    for link in links:
+        while True:
+            got = tab.context.request.get(flow.cs.url(link))
+            assert got.ok, (link, got.status)
+            bundle = Bundle.model_validate(got.json())
+            if bundle.status != "pending":
+                break
+            assert time.monotonic() < ends, f"{link} still pending"
+            time.sleep(0.5)
+        report = verify_bundle(bundle, log_keys=[key], through=4)
+        assert [t.status for t in report.tiers[2:4]] == [Status.VERIFIED] * 2, report.to_dict()
+        assert bundle.entry.kind == "takedown"
+
+
+def test_11_account_and_admin_pages(flow: Flow) -> None:
+    tab = flow.login("admin", "li.si")
+    for step, path in (
+        ("21-account", "/console/account"),
+        ("22-admin-users", "/console/admin/users"),
+        ("23-admin-tokens", "/console/admin/tokens"),
+        ("24-admin-platforms", "/console/admin/platforms"),
+        ("25-admin-status", "/console/admin/status"),
+        ("26-entities", "/console/entities"),
+        ("27-takedowns", "/console/takedowns"),
+        ("28-monitors", "/console/monitors"),
+        ("29-alerts", "/console/alerts"),
+    ):
+        response = tab.visit(flow.cs.url(path))
+        assert response is not None and response.status == 200, (path, response and response.status)
+        tab.check(step)
+
+
+def test_12_english_toggle(flow: Flow) -> None:
+    tab = flow.tab("officer")
+    tab.visit(flow.cs.url("/console/evidence?lang=en"))
+    assert tab.page.get_attribute("html", "lang") == "en"
+    tab.check("30-evidence-list-en")
+    tab.visit(flow.cs.url("/console/evidence?lang=zh"))
+    assert tab.page.get_attribute("html", "lang") == "zh-CN"
