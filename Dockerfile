@@ -3,6 +3,19 @@
 # worker`) and beat (`evidence beat`); see docker-compose.yml. Every dependency is installed
 # from requirements-runtime.lock (no dev or benchmark-only packages), pinned by hash; the project itself with --no-deps.
 # Pinned to an exact release (docker-compose.yml pins every other image the same way).
+
+# The front-end files the service serves itself (never a CDN: the console and /docs must work
+# on an intranet): htmx and swagger-ui-dist (evidence_api/console/assets), ReplayWeb.page for
+# the verification portal (verifier/service/replay). Installed from the committed lock files,
+# no lifecycle scripts, no dev packages (axe-core is for the tests); only the node_modules
+# folders reach the final image, which has no node.
+FROM node:20.19.5-bookworm-slim AS assets
+WORKDIR /src
+COPY evidence_api/console/assets/package.json evidence_api/console/assets/package-lock.json evidence_api/console/assets/
+COPY verifier/service/replay/package.json verifier/service/replay/package-lock.json verifier/service/replay/
+RUN npm ci --prefix evidence_api/console/assets --ignore-scripts --omit=dev --no-audit --no-fund \
+    && npm ci --prefix verifier/service/replay --ignore-scripts --omit=dev --no-audit --no-fund
+
 FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -31,6 +44,10 @@ COPY verifier verifier
 COPY anchoring anchoring
 COPY evidence_api evidence_api
 COPY contracts/build contracts/build
+# Beside the code that serves them (the console's /console/vendor and /docs/assets, the
+# portal's /replay/), as `make install` puts them.
+COPY --from=assets /src/evidence_api/console/assets/node_modules evidence_api/console/assets/node_modules
+COPY --from=assets /src/verifier/service/replay/node_modules verifier/service/replay/node_modules
 # Installed in place, as `make install` does: anchoring reads the committed contract artifact
 # at contracts/build/EvidenceLog.json beside the source.
 # /srv/trust: where docker-compose.yml's trust-roots job publishes the verifier's trust roots

@@ -510,8 +510,42 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_context() -> None
     assert patterns[0] == "*"  # an allow-list: everything else is excluded
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
     assert not allowed & {"secrets", ".env", "data", ".venv", ".git", "tests"}
-    for copied in re.findall(r"^COPY (\S+)", DOCKERFILE, re.MULTILINE):
-        assert copied.rstrip("/") in allowed, copied
+    for line in re.findall(r"^COPY (?!--from=)(.+)$", DOCKERFILE, re.MULTILINE):
+        *sources, _ = line.split()
+        for copied in sources:  # the folder itself or a file inside an allowed folder
+            path = copied.rstrip("/")
+            assert any(path == a or path.startswith(a + "/") for a in allowed), copied
+    # node_modules come from the image's assets stage, never from the host's checkout.
+    assert "**/node_modules" in patterns
+
+
+#: The npm folders the service serves files from, each installed in the assets stage.
+NPM_FOLDERS = ("evidence_api/console/assets", "verifier/service/replay")
+
+
+def test_the_image_installs_the_front_end_assets_from_the_lock_files() -> None:
+    stages = re.findall(r"^FROM (\S+)(?: AS (\S+))?$", DOCKERFILE, re.MULTILINE)
+    assert [name for _, name in stages] == ["assets", ""]  # a node stage, then the app
+    assert stages[0][0].startswith("node:") and _PINNED.search(stages[0][0])
+    assets_stage, app_stage = DOCKERFILE.split("\nFROM python:", 1)
+    run = " ".join(
+        line.strip().rstrip("\\") for line in assets_stage.split("RUN ", 1)[1].splitlines()
+    )
+    for folder in NPM_FOLDERS:
+        # Both lock files in the stage, and npm ci from them without lifecycle scripts.
+        assert re.search(
+            rf"^COPY {folder}/package.json {folder}/package-lock.json ", assets_stage, re.M
+        )
+        assert (ROOT / folder / "package-lock.json").is_file(), folder
+        assert f"npm ci --prefix {folder} --ignore-scripts" in run, folder
+        # Only the installed folder reaches the final image, beside the code serving it.
+        assert f"COPY --from=assets /src/{folder}/node_modules {folder}/node_modules" in app_stage
+    assert "npm install" not in DOCKERFILE and "node" not in app_stage.split("COPY --from")[0]
+    # The console's templates, static files and catalogs are installed with the package.
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    data = pyproject.split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
+    for pattern in ("console/templates/", "console/static/*", "console/i18n/*.json"):
+        assert pattern in data, pattern
 
 
 def test_the_image_lock_holds_no_dev_or_gpl_benchmark_packages() -> None:
