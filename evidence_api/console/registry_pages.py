@@ -1,7 +1,604 @@
-"""Entities (主体库) with grade, cases as a board by status with transitions."""
+"""Entities (主体库) with grade, cases as a board by status with transitions.
+
+The pages call the registry's own service functions (:mod:`evidence_api.registry.entities`,
+:mod:`evidence_api.registry.cases`) with the viewer's principal, in one transaction each,
+exactly as ``/v1/entities`` and ``/v1/cases`` do; a form is validated by the API's own
+request models, so a bad field shows the API's reason next to it.
+
+A few helpers here are shared with :mod:`evidence_api.console.takedown_pages`:
+:func:`validated`, :func:`optional`, :func:`when`, :func:`page_url`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from evidence_api.console.web import FormErrors, Viewer, read_form, redirect, render, viewer
+from evidence_api.core.errors import ApiError, InvalidInputError, NotFoundError
+from evidence_api.registry import case_workflow, cases, entities, platforms
+from evidence_api.registry.schemas import (
+    RISK_GRADES,
+    CaseCreate,
+    CasePublic,
+    CaseTransition,
+    CaseUpdate,
+    EntityCreate,
+    EntityPublic,
+    EntityUpdate,
+    EvidenceLink,
+    PlatformPublic,
+)
+from evidence_api.takedowns import views as takedown_views
+from evidence_api.takedowns.schemas import TakedownPublic
+from verifier.service.problem import field_path
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+
+#: Officers and admins, as ``/v1/entities`` and ``/v1/cases`` admit.
+Officer = Annotated[Viewer, Depends(viewer("officer", "admin"))]
+EntityId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Text = Annotated[str | None, Query(max_length=256)]
+Cursor = Annotated[str | None, Query(max_length=64)]
+#: Rows on one list page; cards in one column of the case board.
+PAGE = 50
+BOARD_COLUMN = 20
+#: Linked cases (and their takedowns) shown on an entity's page.
+ENTITY_CASES = 50
+ENTITY_TAKEDOWN_CASES = 10
+#: Officers in 市场监管 read times in Beijing time.
+BEIJING = timezone(timedelta(hours=8))
+ENTITY_FIELDS = ("platform", "shop_name", "shop_id", "shop_url", "uscc", "risk_grade", "risk_class")
+CASE_FIELDS = ("number", "title", "entity_id", "officer")
+#: The grades as a select offers them: ``("A", "A · 信用风险低")``.
+GRADE_OPTIONS = [(code, f"{code} · {label}") for code, label in RISK_GRADES.items()]
+_SPLIT = re.compile(r"[\s,，;；]+")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+# --- helpers shared with the takedown pages ------------------------------------------
+
+
+def validated(model: type[M], data: Mapping[str, Any]) -> M:
+    """``data`` as the API's request ``model``; its first error as the API words it
+    (``field: reason``), attached to the form field it concerns (422)."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        path = field_path(error.get("loc", ())) if error.get("loc") else ""
+        field = str(error["loc"][0]) if error.get("loc") else ""
+        detail = f"{path}: {error.get('msg', 'invalid')}" if path else error.get("msg", "invalid")
+        raise InvalidInputError(detail, field=field) from exc
+
+
+def optional(form: Mapping[str, str], *names: str) -> dict[str, str | None]:
+    """The named form fields, trimmed; an empty one is ``None`` (not given / cleared)."""
+    return {name: (form.get(name) or "").strip() or None for name in names}
+
+
+def split_ids(text: str) -> list[str]:
+    """Ids typed or pasted one a line (or separated by spaces or commas)."""
+    return [part for part in _SPLIT.split(text.strip()) if part]
+
+
+def when(moment: datetime | None) -> str:
+    """A time as officers read it: Beijing time, to the second (SQLite hands back naive UTC)."""
+    if moment is None:
+        return ""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def page_url(request: Request, **changes: str | None) -> str:
+    """This page's URL with query parameters changed (``None`` drops one)."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    params += [(k, v) for k, v in changes.items() if v is not None]
+    query = urlencode(params)
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def in_session(request: Request, work: Callable[[Session], Any]) -> Any:
+    """``work(session)`` in one transaction of the app's runtime (call it in a thread)."""
+    with request.app.state.runtime.session() as session:
+        return work(session)
+
+
+def _all_platforms(session: Session) -> list[PlatformPublic]:
+    return platforms.list_platforms(session, limit=platforms.MAX_PAGE, cursor=None).items
+
+
+# --- entities (主体库) -----------------------------------------------------------------
+
+
+@router.get("/entities", response_class=HTMLResponse)
+def entity_list(
+    request: Request,
+    who: Officer,
+    q: Text = None,
+    uscc: Annotated[str | None, Query(max_length=64)] = None,
+    platform: Annotated[str | None, Query(max_length=64)] = None,
+    grade: Annotated[str | None, Query(max_length=8)] = None,
+    cursor: Cursor = None,
+) -> Response:
+    """The register, newest first, searched by name, 统一社会信用代码, platform and grade."""
+    errors = FormErrors()
+    wanted = {"q": (q or "").strip(), "uscc": (uscc or "").strip(), "platform": platform or ""}
+    wanted["grade"] = (grade or "").strip().upper()
+    if wanted["grade"] and wanted["grade"] not in RISK_GRADES:
+        errors["grade"] = f"grade: one of {', '.join(RISK_GRADES)}"
+    flt = entities.EntityFilter(
+        platform=wanted["platform"] or None,
+        uscc=wanted["uscc"] or None,
+        risk_grade=None if errors else wanted["grade"] or None,
+        q=wanted["q"] or None,
+    )
+
+    def work(session: Session) -> tuple[Any, list[PlatformPublic]]:
+        found = None if errors else entities.list_entities(session, flt, limit=PAGE, cursor=cursor)
+        return found, _all_platforms(session)
+
+    found, known = in_session(request, work)
+    return render(
+        request,
+        who,
+        "registry/entities.html",
+        status=422 if errors else 200,
+        errors=errors,
+        wanted=wanted,
+        items=found.items if found else [],
+        next_url=page_url(request, cursor=found.next_cursor)
+        if found and found.next_cursor
+        else None,
+        platforms=known,
+        grades=RISK_GRADES,
+        grade_options=GRADE_OPTIONS,
+    )
+
+
+def _entity_form(
+    request: Request,
+    who: Viewer,
+    values: Mapping[str, Any],
+    errors: FormErrors,
+    status: int = 200,
+) -> Response:
+    known = in_session(request, _all_platforms)
+    return render(
+        request,
+        who,
+        "registry/entity_new.html",
+        status=status,
+        errors=errors,
+        values=values,
+        platforms=known,
+        grades=RISK_GRADES,
+        grade_options=GRADE_OPTIONS,
+    )
+
+
+@router.get("/entities/new", response_class=HTMLResponse)
+async def entity_new(request: Request, who: Officer) -> Response:
+    values = dict.fromkeys(ENTITY_FIELDS, "")
+    values["platform"] = request.query_params.get("platform", "")[:64]
+    return await run_in_threadpool(_entity_form, request, who, values, FormErrors())
+
+
+@router.post("/entities/new", response_class=HTMLResponse)
+async def entity_create(request: Request, who: Officer) -> Response:
+    """``POST /v1/entities``'s service function with the form's fields."""
+    form = await read_form(request, who.csrf_token)
+    values = optional(form, *ENTITY_FIELDS)
+    try:
+        body = validated(EntityCreate, {k: v for k, v in values.items() if v is not None})
+        created: EntityPublic = await run_in_threadpool(
+            in_session, request, lambda s: entities.create_entity(s, body)
+        )
+    except ApiError as exc:
+        shown = {k: v or "" for k, v in values.items()}
+        return await run_in_threadpool(
+            _entity_form, request, who, shown, FormErrors.of(exc), exc.status
+        )
+    return redirect(f"/console/entities/{created.id}?saved=1")
+
+
+def _entity_page(
+    request: Request,
+    who: Viewer,
+    entity_id: int,
+    *,
+    values: Mapping[str, Any] | None = None,
+    errors: FormErrors | None = None,
+    status: int = 200,
+) -> Response:
+    """The entity, its edit form, its cases, the evidence linked to them and their orders."""
+
+    def work(session: Session) -> dict[str, Any]:
+        entity = entities.get_entity(session, entity_id)
+        linked = cases.list_cases(
+            session, cases.CaseFilter(entity_id=entity_id), limit=ENTITY_CASES, cursor=None
+        ).items
+        orders: list[TakedownPublic] = []
+        for case in linked[:ENTITY_TAKEDOWN_CASES]:
+            orders += takedown_views.list_orders(
+                session,
+                platform=None,
+                status=None,
+                case_number=case.number,
+                limit=PAGE,
+                cursor=None,
+            ).items
+        known = _all_platforms(session)
+        return {"entity": entity, "cases": linked, "orders": orders, "platforms": known}
+
+    found = in_session(request, work)
+    entity: EntityPublic = found["entity"]
+    evidence: dict[str, str] = {}
+    for case in found["cases"]:
+        for link in case.evidence:
+            evidence.setdefault(link.evidence_id, case.number)
+    if values is None:
+        values = {
+            "platform": entity.platform,
+            "shop_name": entity.shop_name,
+            "shop_id": entity.shop_id or "",
+            "shop_url": entity.shop_url or "",
+            "uscc": entity.uscc.code if entity.uscc else "",
+            "risk_grade": entity.risk_grade or "",
+            "risk_class": entity.risk_class or "",
+        }
+    return render(
+        request,
+        who,
+        "registry/entity.html",
+        status=status,
+        entity=entity,
+        cases=found["cases"],
+        evidence=evidence,
+        orders=found["orders"],
+        platforms=found["platforms"],
+        grades=RISK_GRADES,
+        grade_options=GRADE_OPTIONS,
+        values=values,
+        errors=errors or FormErrors(),
+        saved=request.query_params.get("saved") == "1",
+        when=when,
+    )
+
+
+@router.get("/entities/{entity_id}", response_class=HTMLResponse)
+async def entity_detail(request: Request, who: Officer, entity_id: EntityId) -> Response:
+    return await run_in_threadpool(_entity_page, request, who, entity_id)
+
+
+@router.post("/entities/{entity_id}", response_class=HTMLResponse)
+async def entity_update(request: Request, who: Officer, entity_id: EntityId) -> Response:
+    """``PATCH /v1/entities/{id}``'s service function; an emptied optional field is cleared."""
+    form = await read_form(request, who.csrf_token)
+    values = optional(form, *ENTITY_FIELDS)
+    try:
+        body = validated(EntityUpdate, values)
+        await run_in_threadpool(
+            in_session, request, lambda s: entities.update_entity(s, entity_id, body)
+        )
+    except ApiError as exc:
+        if isinstance(exc, NotFoundError):
+            raise
+        shown = {k: v or "" for k, v in values.items()}
+        return await run_in_threadpool(
+            _entity_page,
+            request,
+            who,
+            entity_id,
+            values=shown,
+            errors=FormErrors.of(exc),
+            status=exc.status,
+        )
+    return redirect(f"/console/entities/{entity_id}?saved=1")
+
+
+# --- cases (案件) ---------------------------------------------------------------------
+
+
+def _entity_names(session: Session, ids: set[int]) -> dict[int, str]:
+    names = {}
+    for entity_id in ids:
+        try:
+            names[entity_id] = entities.get_entity(session, entity_id).shop_name
+        except NotFoundError:
+            continue
+    return names
+
+
+def _positive_id(text: str, field: str) -> int | None:
+    """A typed id: empty is None; digits within range, else 422 naming ``field``."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 2**63 - 1 or len(text) > 19:
+        raise InvalidInputError(f"{field}: must be a whole number ≥ 1", field=field)
+    return int(text)
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def case_board(
+    request: Request,
+    who: Officer,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    officer: Annotated[str | None, Query(max_length=128)] = None,
+    entity_id: Annotated[str | None, Query(max_length=20)] = None,
+    number: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Cursor = None,
+) -> Response:
+    """One column per workflow status (线索 立案 调查 处理 结案), each newest first; with a
+    status chosen, that column alone, paginated."""
+    wanted = {
+        "status": (status or "").strip(),
+        "officer": (officer or "").strip(),
+        "entity_id": (entity_id or "").strip(),
+        "number": (number or "").strip(),
+    }
+    errors = FormErrors()
+    entity: int | None = None
+    chosen: str | None = None
+    try:
+        entity = _positive_id(wanted["entity_id"], "entity_id")
+        chosen = cases.status_code(wanted["status"], field="status") if wanted["status"] else None
+    except ApiError as exc:
+        errors = FormErrors.of(exc)
+
+    def work(session: Session) -> tuple[list[dict[str, Any]], dict[int, str]]:
+        columns: list[dict[str, Any]] = []
+        if errors:
+            return columns, {}
+        for code, label in case_workflow.STATUSES.items():
+            if chosen is not None and code != chosen:
+                continue
+            flt = cases.CaseFilter(
+                status=code,
+                officer=wanted["officer"] or None,
+                entity_id=entity,
+                number=wanted["number"] or None,
+            )
+            limit = PAGE if chosen else BOARD_COLUMN
+            found = cases.list_cases(session, flt, limit=limit, cursor=cursor if chosen else None)
+            more = None
+            if found.next_cursor:
+                more = (
+                    page_url(request, cursor=found.next_cursor)
+                    if chosen
+                    else page_url(request, status=code, cursor=None)
+                )
+            columns.append({"code": code, "label": label, "items": found.items, "more": more})
+        ids = {c.entity_id for col in columns for c in col["items"] if c.entity_id is not None}
+        return columns, _entity_names(session, ids)
+
+    columns, names = in_session(request, work)
+    return render(
+        request,
+        who,
+        "registry/cases.html",
+        status=422 if errors else 200,
+        errors=errors,
+        wanted=wanted,
+        columns=columns,
+        names=names,
+        statuses=case_workflow.STATUSES,
+        chosen=chosen,
+    )
+
+
+def _case_form(
+    request: Request,
+    who: Viewer,
+    values: Mapping[str, Any],
+    evidence_ids: list[str],
+    errors: FormErrors,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        who,
+        "registry/case_new.html",
+        status=status,
+        errors=errors,
+        values=values,
+        evidence_ids=evidence_ids,
+    )
+
+
+@router.get("/cases/new", response_class=HTMLResponse)
+def case_new(request: Request, who: Officer) -> Response:
+    """``?evidence=<id>`` (repeatable) links that evidence to the new case; ``?entity=<id>``
+    fills in the entity."""
+    evidence_ids = [e[:64] for e in request.query_params.getlist("evidence")][:100]
+    values = dict.fromkeys(CASE_FIELDS, "")
+    values["entity_id"] = request.query_params.get("entity", "")[:20]
+    return _case_form(request, who, values, evidence_ids, FormErrors())
+
+
+def _open_case(
+    session: Session, who: Viewer, body: CaseCreate, evidence_ids: list[str]
+) -> CasePublic:
+    """Create the case and link its evidence in one transaction: all of it, or nothing."""
+    created = cases.create_case(session, who.principal, body)
+    if evidence_ids:
+        link = validated(EvidenceLink, {"evidence_ids": evidence_ids})
+        cases.link_evidence(session, who.principal, created.id, link)
+    return created
+
+
+@router.post("/cases/new", response_class=HTMLResponse)
+async def case_create(request: Request, who: Officer) -> Response:
+    """``POST /v1/cases`` (and ``POST /v1/cases/{id}/evidence`` for the evidence named)."""
+    form = await read_form(request, who.csrf_token)
+    values = optional(form, *CASE_FIELDS)
+    evidence_ids = split_ids(form.get("evidence_ids", ""))
+    try:
+        data: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+        body = validated(CaseCreate, data)
+        created: CasePublic = await run_in_threadpool(
+            in_session, request, lambda s: _open_case(s, who, body, evidence_ids)
+        )
+    except ApiError as exc:
+        shown = {k: v or "" for k, v in values.items()}
+        return _case_form(request, who, shown, evidence_ids, FormErrors.of(exc), exc.status)
+    return redirect(f"/console/cases/{created.id}?saved=1")
+
+
+def _case_page(
+    request: Request,
+    who: Viewer,
+    case_id: int,
+    *,
+    errors: FormErrors | None = None,
+    values: Mapping[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    """The case, its evidence, its history (names, not pseudonyms) and its next steps."""
+    cursor = request.query_params.get("cursor")
+    cursor = cursor[:64] if cursor else None
+
+    def work(session: Session) -> dict[str, Any]:
+        case = cases.get_case(session, case_id)
+        events = cases.case_events(session, case_id, limit=PAGE * 4, cursor=cursor)
+        names = _entity_names(session, {case.entity_id} if case.entity_id else set())
+        orders = takedown_views.list_orders(
+            session, platform=None, status=None, case_number=case.number, limit=PAGE, cursor=None
+        ).items
+        return {"case": case, "events": events, "names": names, "orders": orders}
+
+    found = in_session(request, work)
+    case: CasePublic = found["case"]
+    if values is None:
+        values = {
+            "title": case.title,
+            "entity_id": str(case.entity_id or ""),
+            "officer": case.officer,
+        }
+    steps = {
+        s.code: case_workflow.TRANSITIONS[(case.status.code, s.code)] for s in case.allowed_next
+    }
+    return render(
+        request,
+        who,
+        "registry/case.html",
+        status=status,
+        case=case,
+        events=found["events"].items,
+        next_url=page_url(request, cursor=found["events"].next_cursor)
+        if found["events"].next_cursor
+        else None,
+        entity_name=found["names"].get(case.entity_id) if case.entity_id else None,
+        orders=found["orders"],
+        steps=steps,
+        closed=case.status.code == case_workflow.FINAL,
+        values=values,
+        errors=errors or FormErrors(),
+        saved=request.query_params.get("saved"),
+        when=when,
+    )
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_detail(request: Request, who: Officer, case_id: CaseId) -> Response:
+    return _case_page(request, who, case_id)
+
+
+async def _reshow_case(
+    request: Request,
+    who: Viewer,
+    case_id: int,
+    exc: ApiError,
+    values: Mapping[str, Any] | None = None,
+) -> Response:
+    """The case page again, ``exc``'s reason next to its field, with ``exc``'s status."""
+    return await run_in_threadpool(
+        _case_page,
+        request,
+        who,
+        case_id,
+        errors=FormErrors.of(exc),
+        values=values,
+        status=exc.status,
+    )
+
+
+async def _case_change(
+    request: Request, who: Viewer, case_id: int, change: Callable[[Session], Any], done: str
+) -> Response:
+    """Run ``change`` (a registry service call) and go back to the case; on an ApiError
+    other than 404 show the case again with the reason next to the field (its status)."""
+    try:
+        await run_in_threadpool(in_session, request, change)
+    except ApiError as exc:
+        if isinstance(exc, NotFoundError) and exc.field is None:
+            raise
+        return await _reshow_case(request, who, case_id, exc)
+    return redirect(f"/console/cases/{case_id}?saved={done}")
+
+
+@router.post("/cases/{case_id}/transition", response_class=HTMLResponse)
+async def case_transition(request: Request, who: Officer, case_id: CaseId) -> Response:
+    """``POST /v1/cases/{id}/transition``: one button per allowed next status."""
+    form = await read_form(request, who.csrf_token)
+    try:
+        body = validated(CaseTransition, optional(form, "to", "note"))
+    except ApiError as exc:
+        return await _reshow_case(request, who, case_id, exc)
+    return await _case_change(
+        request,
+        who,
+        case_id,
+        lambda s: cases.transition_case(s, who.principal, case_id, body),
+        "moved",
+    )
+
+
+@router.post("/cases/{case_id}/evidence", response_class=HTMLResponse)
+async def case_link(request: Request, who: Officer, case_id: CaseId) -> Response:
+    """``POST /v1/cases/{id}/evidence``: link the evidence ids typed (one a line)."""
+    form = await read_form(request, who.csrf_token)
+    try:
+        body = validated(EvidenceLink, {"evidence_ids": split_ids(form.get("evidence_ids", ""))})
+    except ApiError as exc:
+        return await _reshow_case(request, who, case_id, exc)
+    return await _case_change(
+        request,
+        who,
+        case_id,
+        lambda s: cases.link_evidence(s, who.principal, case_id, body),
+        "linked",
+    )
+
+
+@router.post("/cases/{case_id}", response_class=HTMLResponse)
+async def case_update(request: Request, who: Officer, case_id: CaseId) -> Response:
+    """``PATCH /v1/cases/{id}``: title, entity (empty detaches it) and officer."""
+    form = await read_form(request, who.csrf_token)
+    values = optional(form, "title", "entity_id", "officer")
+    shown = {k: v or "" for k, v in values.items()}
+    try:
+        body = validated(CaseUpdate, values)
+    except ApiError as exc:
+        return await _reshow_case(request, who, case_id, exc, shown)
+    try:
+        await run_in_threadpool(
+            in_session, request, lambda s: cases.update_case(s, who.principal, case_id, body)
+        )
+    except ApiError as exc:
+        if isinstance(exc, NotFoundError) and exc.field is None:
+            raise
+        return await _reshow_case(request, who, case_id, exc, shown)
+    return redirect(f"/console/cases/{case_id}?saved=updated")
