@@ -1,7 +1,292 @@
-"""Login, logout, the account page (password change, TOTP)."""
+"""Login, logout, the account page (password change, TOTP).
+
+The login form is protected against login CSRF (another site logging a browser in as
+someone else) by a random ``ea_login`` cookie echoed in a hidden field. A successful
+login always gets a new session cookie (any old one is revoked first: no fixation), and
+goes back to ``next`` only if that is a path under ``/console`` (no open redirect).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hmac
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from evidence_api.accounts import service, totp
+from evidence_api.console.web import (
+    HOME,
+    FormErrors,
+    PageForbiddenError,
+    Viewer,
+    read_form,
+    redirect,
+    render,
+    viewer,
+)
+from evidence_api.core import sessions
+from evidence_api.core.auth import ROLES
+from evidence_api.core.errors import ApiError, InvalidInputError
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+
+#: The login-CSRF cookie (HttpOnly, SameSite=Strict, only sent to the login form).
+LOGIN_COOKIE = "ea_login"
+LOGIN_PATH = "/console/login"
+_NEXT = re.compile(r"/console(?:[/?#][\x21-\x7e]*)?")
+#: Pages a login never returns to (they would loop or log straight out).
+_NO_RETURN = ("/console/login", "/console/logout")
+
+AnyViewer = Annotated[Viewer, Depends(viewer(*ROLES))]
+
+
+def safe_next(value: str | None) -> str | None:
+    """``value`` if it is a path under ``/console`` (printable ASCII, no ``//``, no
+    backslash), else None: a login never sends the browser to another site."""
+    if not value or len(value) > 2000 or not _NEXT.fullmatch(value):
+        return None
+    if "\\" in value or "//" in value or value.startswith(_NO_RETURN):
+        return None
+    return value
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or bool(
+        request.app.state.runtime.settings.session_cookie_secure
+    )
+
+
+def _login_page(
+    request: Request,
+    *,
+    status: int = 200,
+    errors: FormErrors | None = None,
+    username: str = "",
+    next_url: str | None = None,
+) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        None,
+        "auth/login.html",
+        status=status,
+        errors=errors or FormErrors(),
+        username=username,
+        next_url=next_url or "",
+        login_csrf=nonce,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        httponly=True,
+        samesite="strict",
+        path=LOGIN_PATH,
+        secure=_secure(request),
+    )
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str | None = None) -> Response:
+    return _login_page(request, next_url=safe_next(next))
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    form = await read_form(request, None)
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    sent = form.get("login_csrf", "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise PageForbiddenError(
+            "the login form expired or came from elsewhere; reload the page and try again"
+        )
+    username = form.get("username", "")[:200]
+    next_url = safe_next(form.get("next"))
+    runtime = request.app.state.runtime
+    old = request.cookies.get(sessions.COOKIE)
+    try:
+        cookie, role = await run_in_threadpool(
+            service.attempt_login,
+            runtime,
+            username=username,
+            password=form.get("password", ""),
+            totp_code=form.get("totp") or None,
+            client=_client(request),
+            user_agent=request.headers.get("user-agent"),
+        )
+    except ApiError as exc:
+        return _login_page(
+            request,
+            status=exc.status,
+            errors=FormErrors.of(exc),
+            username=username,
+            next_url=next_url,
+        )
+    if old and old != cookie:  # whatever session the browser had ends here
+        await run_in_threadpool(_logout, runtime, old, _client(request))
+    response = redirect(next_url or HOME.get(role, "/console/account"))
+    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
+    response.set_cookie(
+        sessions.COOKIE,
+        cookie,
+        httponly=True,
+        samesite="lax",
+        path="/",
+        secure=_secure(request),
+        max_age=int(runtime.settings.session_lifetime),
+    )
+    return response
+
+
+def _logout(runtime: Any, cookie: str, client: str | None) -> None:
+    with runtime.session() as session:
+        service.logout(session, cookie, client=client)
+
+
+@router.post("/logout")
+async def logout(request: Request, who: AnyViewer) -> Response:
+    await read_form(request, who.csrf_token)
+    cookie = request.cookies.get(sessions.COOKIE, "")
+    await run_in_threadpool(_logout, request.app.state.runtime, cookie, _client(request))
+    response = redirect(LOGIN_PATH)
+    response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="lax")
+    return response
+
+
+# --- the account page: password change, TOTP ------------------------------------------
+
+
+def _account_context(request: Request, who: Viewer, secret: str | None) -> dict[str, Any]:
+    runtime = request.app.state.runtime
+    with runtime.session() as session:
+        user = service.get_user(session, who.info.user_id)
+        enabled = user.totp_secret is not None
+        changed = user.password_changed_at
+    context: dict[str, Any] = {"totp_enabled": enabled, "password_changed_at": changed}
+    if not enabled:
+        secret = secret if secret and totp.is_secret(secret) else totp.new_secret()
+        uri = totp.provisioning_uri(secret, who.info.username)
+        context.update(totp_secret=secret, totp_uri=uri, totp_qr=totp.qr_svg(uri))
+    return context
+
+
+async def _account_page(
+    request: Request,
+    who: Viewer,
+    *,
+    status: int = 200,
+    errors: FormErrors | None = None,
+    form_name: str = "",
+    notice: str | None = None,
+    secret: str | None = None,
+) -> HTMLResponse:
+    context = await run_in_threadpool(_account_context, request, who, secret)
+    return render(
+        request,
+        who,
+        "auth/account.html",
+        status=status,
+        errors=errors or FormErrors(),
+        form_name=form_name,
+        notice=notice,
+        **context,
+    )
+
+
+@router.get("/account")
+async def account(request: Request, who: AnyViewer, done: str | None = None) -> Response:
+    notices = {
+        "password": "auth.account.password_done",
+        "totp_on": "auth.totp.enabled_done",
+        "totp_off": "auth.totp.disabled_done",
+    }
+    return await _account_page(request, who, notice=notices.get(done or ""))
+
+
+@router.post("/account/password")
+async def account_password(request: Request, who: AnyViewer) -> Response:
+    form = await read_form(request, who.csrf_token)
+    old, new = form.get("old_password", ""), form.get("new_password", "")
+    runtime = request.app.state.runtime
+
+    def change() -> None:
+        if new != form.get("new_password2", ""):
+            raise InvalidInputError("the two new passwords differ", field="new_password2")
+        with runtime.session() as session:
+            service.change_password(
+                session,
+                who.info.user_id,
+                old,
+                new,
+                client=_client(request),
+                keep_session=who.info.session_id,
+            )
+
+    try:
+        await run_in_threadpool(change)
+    except ApiError as exc:
+        return await _account_page(
+            request, who, status=exc.status, errors=FormErrors.of(exc), form_name="password"
+        )
+    return redirect("/console/account?done=password")
+
+
+@router.post("/account/totp/enable")
+async def totp_enable(request: Request, who: AnyViewer) -> Response:
+    form = await read_form(request, who.csrf_token)
+    secret = form.get("secret", "")
+    runtime = request.app.state.runtime
+
+    def enable() -> None:
+        with runtime.session() as session:
+            service.enable_totp(
+                session,
+                who.info.user_id,
+                secret,
+                form.get("code", ""),
+                settings=runtime.settings,
+                now=datetime.now(UTC),
+                client=_client(request),
+            )
+
+    try:
+        await run_in_threadpool(enable)
+    except ApiError as exc:
+        return await _account_page(
+            request,
+            who,
+            status=exc.status,
+            errors=FormErrors.of(exc),
+            form_name="totp",
+            secret=secret,
+        )
+    return redirect("/console/account?done=totp_on")
+
+
+@router.post("/account/totp/disable")
+async def totp_disable(request: Request, who: AnyViewer) -> Response:
+    form = await read_form(request, who.csrf_token)
+    runtime = request.app.state.runtime
+
+    def disable() -> None:
+        with runtime.session() as session:
+            service.disable_totp(
+                session, who.info.user_id, form.get("password", ""), client=_client(request)
+            )
+
+    try:
+        await run_in_threadpool(disable)
+    except ApiError as exc:
+        return await _account_page(
+            request, who, status=exc.status, errors=FormErrors.of(exc), form_name="totp"
+        )
+    return redirect("/console/account?done=totp_off")

@@ -121,8 +121,12 @@ def create_token(
     expires_at: datetime | None = None,
     display_name: str | None = None,
     unit: str | None = None,
+    kind: str = "api",
 ) -> tuple[ApiToken, str]:
     """Create a token; returns the row and the plaintext, which is never stored.
+
+    ``kind`` ``user`` is a console user's identity (:mod:`evidence_api.accounts`): the
+    caller throws the plaintext away, so nobody can present it as a bearer token.
 
     A platform token is bound to a platform of the registry: an unknown code is
     refused (a token for a platform nobody registered would see nothing, or the
@@ -146,6 +150,7 @@ def create_token(
         expires_at=expires_at,
         display_name=display_name.strip() if display_name else None,
         unit=unit.strip() if unit else None,
+        kind=kind,
     )
     session.add(row)
     session.flush()

@@ -11,13 +11,16 @@ Implemented by the accounts issue (issue 15); see docs/accounts.md.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from evidence_api.core.auth import Principal
+from evidence_api.core.auth import Principal, is_expired
 from evidence_api.core.config import Settings
+from evidence_api.core.models import ApiToken, User, UserSession
 
 #: The session cookie (HttpOnly, SameSite=Lax, Path=/, Secure over https).
 COOKIE = "ea_session"
@@ -27,6 +30,15 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 #: Methods that change state (need the CSRF token when the cookie authenticates).
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: ``last_seen_at`` is written at most this often (the idle timeout's resolution).
+TOUCH_EVERY = timedelta(seconds=60)
+#: The longest cookie value looked up (``secrets.token_urlsafe(32)`` is 43 characters).
+MAX_COOKIE = 128
+
+
+def hash_cookie(cookie: str) -> str:
+    """What ``user_session.token_hash`` keeps of a cookie value (SHA-256, hex)."""
+    return hashlib.sha256(cookie.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -49,4 +61,38 @@ def resolve(session: Session, cookie: str, settings: Settings, now: datetime) ->
     """The live session whose cookie is ``cookie``, or None (unknown, revoked, past its
     lifetime or idle timeout, user disabled or its token revoked). Touches
     ``last_seen_at`` at most once a minute."""
-    raise NotImplementedError  # issue 15: accounts helper
+    if not cookie or len(cookie) > MAX_COOKIE:
+        return None
+    found = session.execute(
+        select(UserSession, User, ApiToken)
+        .join(User, User.id == UserSession.user_id)
+        .join(ApiToken, ApiToken.id == User.token_id)
+        .where(UserSession.token_hash == hash_cookie(cookie))
+    ).first()
+    if found is None:
+        return None
+    row, user, token = found
+    idle = timedelta(seconds=settings.session_idle_timeout)
+    if (
+        row.revoked_at is not None
+        or row.expires_at <= now
+        or row.last_seen_at + idle <= now
+        or user.disabled_at is not None
+        or token.revoked_at is not None
+        or is_expired(token, now)
+    ):
+        return None
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        row.last_seen_at = now
+        session.flush()
+    return SessionInfo(
+        session_id=row.id,
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        unit=user.unit,
+        role=token.role,
+        platform=token.platform,
+        csrf_token=row.csrf_token,
+        principal=Principal(token.id, token.name, token.role, token.platform),
+    )
