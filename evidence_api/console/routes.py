@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from evidence_api.console import (
     admin_pages,
     auth_pages,
+    capture_pages,
     evidence_pages,
     monitor_pages,
     platform_pages,
@@ -35,6 +36,7 @@ HTMX = NODE_MODULES / "htmx.org" / "dist" / "htmx.min.js"
 ROUTERS = (
     auth_pages.router,
     evidence_pages.router,
+    capture_pages.router,
     registry_pages.router,
     takedown_pages.router,
     monitor_pages.router,

@@ -176,10 +176,20 @@ def list_evidence(
     entity: Annotated[str | None, Query(max_length=256)] = None,
     since: Annotated[ClientTime | None, Query(description="received at or after")] = None,
     until: Annotated[ClientTime | None, Query(description="received before")] = None,
+    url: Annotated[
+        str | None, Query(min_length=1, max_length=2048, description="part of the source URL")
+    ] = None,
+    sha256: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="SHA-256 (64 hex digits) of one of its files, or of its manifest",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=evidence_service.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EvidencePage:
-    flt = evidence_service.EvidenceFilter(case, platform, entity, since, until)
+    flt = evidence_service.EvidenceFilter(case, platform, entity, since, until, url, sha256)
     return evidence_service.list_evidence(archive(runtime), flt, limit=limit, cursor=cursor)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from evidence_api.core.storage import (
     StorageIntegrityError,
     content_key,
 )
-from evidence_api.intake.models import Evidence
+from evidence_api.intake.models import Evidence, EvidenceFile
 from evidence_api.intake.schemas import EvidencePage, EvidencePublic, FilePublic, ManifestDigests
 from evidence_api.registry import cases as registry_cases
 from verifier.bundle import Bundle
@@ -77,6 +78,13 @@ class EvidenceFilter:
     entity: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    #: part of the source URL (a substring; SQLite compares ASCII letters case-blind)
+    url: str | None = None
+    #: a SHA-256 (64 hex digits): evidence having a file, or a manifest, of that digest
+    sha256: str | None = None
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def list_evidence(
@@ -93,6 +101,14 @@ def list_evidence(
     ):
         if value is not None:
             query = query.where(column == value)
+    if flt.url is not None:
+        query = query.where(Evidence.source_url.contains(flt.url, autoescape=True))
+    if flt.sha256 is not None:
+        digest = flt.sha256.strip().lower()
+        if not _SHA256.fullmatch(digest):
+            raise InvalidInputError("sha256: must be 64 hex digits", field="sha256")
+        having_file = select(EvidenceFile.evidence_seq).where(EvidenceFile.sha256 == digest)
+        query = query.where(or_(Evidence.seq.in_(having_file), Evidence.manifest_sha256 == digest))
     # Compared in UTC: SQLite stores the UTC wall time and would compare a
     # +08:00 bound as if it were UTC. A bound without a zone is ambiguous.
     for name, bound in (("since", flt.since), ("until", flt.until)):
