@@ -27,7 +27,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,12 @@ from tests.support.console_browser import (
     assert_accessible,
     console_stack,
     create_user,
+    horizontal_overflow,
     progress,
     shoot,
     tab_order,
     viewport,
+    widest,
 )
 from tests.support.stacks import ANCHOR_DEADLINE, STACK_MARKS, skip_without_stack_tools
 from verifier.bundle import Bundle
@@ -61,9 +63,12 @@ from verifier.verify import Status, verify_bundle
 pytestmark = STACK_MARKS
 
 PLATFORM = "example-mall"
+CHINA = timezone(timedelta(hours=8))
 UPLOAD_NAME = "商品页截图.html"
 UPLOAD_BYTES = ("<html><body><h1>假冒商品 ¥99</h1>" + "示例" * 40_000 + "</body></html>").encode()
 CASE_TITLE = "示例旗舰店销售假冒商品案"
+CASE_NUMBER = "泉市监网案〔2026〕12号"
+PURPOSE = "控制台验收 console acceptance"
 LEGAL_BASIS = "《电子商务法》第三十八条"
 #: Generous: a loaded 2-core machine runs Chromium twice, anvil, PostgreSQL and S3 here.
 CAPTURE_DEADLINE = 300.0
@@ -90,6 +95,10 @@ class Tab:
         if phone:
             with viewport(self.page, PHONE):
                 shoot(self.page, f"{where}-phone")
+                extra = horizontal_overflow(self.page)
+                assert extra <= 0, (
+                    f"{where} is {extra} px too wide for a phone: {widest(self.page)}"
+                )
                 assert_accessible(self.page, f"{where}-phone")
 
 
@@ -245,12 +254,15 @@ def test_03_upload_with_progress(flow: Flow, tmp_path: Path) -> None:
     tab.page.fill("#f-source_url", "https://shop.example.com/item/42")
     tab.page.fill("#f-platform", PLATFORM)
     tab.page.fill("#f-entity", "示例旗舰店")
-    tab.page.click("form#upload-form button[type=submit]")
-    tab.page.wait_for_selector("#upload-result a[href^='/console/evidence/']")
-    bar = tab.page.query_selector("progress")
+    tab.page.fill("#f-case_ref", CASE_NUMBER)
+    tab.page.click("#upload-submit")
+    tab.page.wait_for_selector(
+        "#upload-receipt:not([hidden]) #receipt-link[href^='/console/evidence/']"
+    )
+    bar = tab.page.query_selector("#upload-progress")
     assert bar is not None
     assert bar.get_attribute("value") == bar.get_attribute("max"), bar.evaluate("e => e.outerHTML")
-    href = tab.page.get_attribute("#upload-result a[href^='/console/evidence/']", "href")
+    href = tab.page.get_attribute("#receipt-link", "href")
     flow.facts["evidence"] = id_from(str(href), "/console/evidence/")
     tab.check("06-upload-done")
 
@@ -262,7 +274,7 @@ def test_04_evidence_anchored_on_its_page(flow: Flow) -> None:
     tab = flow.tab("officer")
     tab.visit(flow.cs.url(f"/console/evidence/{evidence}"))
     assert UPLOAD_NAME in tab.page.inner_text("main")
-    reload_until(tab, "[data-testid='proof-anchored']", ANCHOR_DEADLINE, "anchored")
+    reload_until(tab, "#anchor-tx", ANCHOR_DEADLINE, "anchored")
     tab.check("07-evidence-anchored")
     tab.visit(flow.cs.url("/console/evidence"))
     assert tab.page.query_selector(f"a[href='/console/evidence/{evidence}']") is not None
@@ -273,8 +285,9 @@ def test_05_package_downloads_and_verifies_through_tier_5(flow: Flow, tmp_path: 
     evidence = flow.need("evidence")
     tab = flow.tab("officer")
     tab.visit(flow.cs.url(f"/console/evidence/{evidence}"))
+    tab.page.fill("#f-purpose", PURPOSE)
     with tab.page.expect_download() as info:
-        tab.page.click("[data-testid='download-package']")
+        tab.page.click("#download-package")
     package = tmp_path / "package.zip"
     info.value.save_as(package)
     verifier_run(flow.cs, package)
@@ -291,7 +304,7 @@ def test_06_capture_done_and_its_evidence_anchored(flow: Flow) -> None:
     tab.check("09-capture-done")
     href = str(link.get_attribute("href"))
     tab.visit(flow.cs.url(href))
-    reload_until(tab, "[data-testid='proof-anchored']", ANCHOR_DEADLINE, "anchored capture")
+    reload_until(tab, "#anchor-tx", ANCHOR_DEADLINE, "anchored capture")
     assert PRODUCT_TITLE in tab.page.inner_text("main") or "listing" in tab.page.inner_text("main")
     flow.facts["captured"] = id_from(href, "/console/evidence/")
     tab.check("10-captured-evidence")
@@ -302,9 +315,11 @@ def test_07_case_cites_the_evidence(flow: Flow) -> None:
     tab = flow.tab("officer")
     tab.visit(flow.cs.url(f"/console/cases/new?evidence={evidence}"))
     tab.check("11-case-new")
+    assert tab.page.input_value("#f-evidence_ids").split() == [evidence]
+    tab.page.fill("#f-number", CASE_NUMBER)
     tab.page.fill("#f-title", CASE_TITLE)
     tab.page.click("form#case-form button[type=submit]")
-    tab.page.wait_for_url(re.compile(r"/console/cases/\d+$"))
+    tab.page.wait_for_url(re.compile(r"/console/cases/\d+(\?|$)"))
     flow.facts["case"] = id_from(tab.page.url, "/console/cases/")
     assert tab.page.query_selector(f"a[href='/console/evidence/{evidence}']") is not None
     tab.check("12-case")
@@ -318,7 +333,7 @@ def test_08_takedown_issued_from_the_evidence_page(flow: Flow) -> None:
     tab = flow.tab("officer")
     tab.visit(flow.cs.url(f"/console/evidence/{evidence}"))
     with tab.page.expect_navigation():
-        tab.page.click("[data-testid='issue-takedown']")
+        tab.page.click("#issue-takedown")
     assert "/console/takedowns/new" in tab.page.url
     tab.check("14-takedown-new")
     deadline = (datetime.now(UTC) + timedelta(days=2)).astimezone()
@@ -342,19 +357,22 @@ def test_09_platform_sees_only_its_order_acknowledges_and_completes(flow: Flow) 
     other.check("16-other-platform-404")
     tab = flow.login("platform", "mall.ops")
     assert tab.page.url.endswith("/console/platform/orders"), tab.page.url
-    links = tab.page.query_selector_all("a[href^='/console/platform/orders/']")
-    assert [a.get_attribute("href") for a in links] == [f"/console/platform/orders/{order}"]
+    rows = tab.page.query_selector_all("[data-testid='order-row']")
+    assert [r.get_attribute("data-order-id") for r in rows] == [order]
     tab.check("17-platform-orders", phone=True)
     tab.page.click(f"a[href='/console/platform/orders/{order}']")
     tab.page.wait_for_url(f"**/console/platform/orders/{order}")
     tab.check("18-platform-order", phone=True)
     with tab.page.expect_navigation():
-        tab.page.click("form#ack-form button[type=submit]")
+        tab.page.click("#do-ack")
+    assert tab.page.get_attribute("#order-status .badge", "class") == "badge status-acknowledged"
     tab.page.fill("#f-note", "已下架")
-    tab.page.fill("#f-removed_at", datetime.now().strftime("%Y-%m-%dT%H:%M"))
+    tab.page.fill(
+        "#f-removed_at", datetime.now(UTC).astimezone(CHINA).strftime("%Y-%m-%dT%H:%M:%S")
+    )
     with tab.page.expect_navigation():
-        tab.page.click("form#complete-form button[type=submit]")
-    assert tab.page.query_selector("[data-testid='order-status'].status-completed") is not None
+        tab.page.click("#do-complete")
+    assert tab.page.get_attribute("#order-status .badge", "class") == "badge status-completed"
     tab.check("19-platform-order-completed")
 
 

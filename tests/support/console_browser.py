@@ -83,6 +83,36 @@ def viewport(page: Any, size: dict[str, int]) -> Iterator[Any]:
         page.set_viewport_size(before)
 
 
+def horizontal_overflow(page: Any) -> int:
+    """How many CSS pixels the page is wider than its viewport (0: it fits; tables scroll
+    inside their own ``.table-wrap``)."""
+    extra: int = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    return extra
+
+
+def widest(page: Any) -> list[str]:
+    """The elements reaching past the viewport's right edge (outermost first), to name
+    them when a page does not fit."""
+    found: list[str] = page.evaluate(
+        """() => {
+            const width = document.documentElement.clientWidth;
+            const out = [];
+            for (const e of document.querySelectorAll('body *')) {
+                const r = e.getBoundingClientRect();
+                if (r.right > width + 1 && !e.closest('.table-wrap')) {
+                    const id = e.id ? '#' + e.id : '';
+                    const cls = e.className ? '.' + String(e.className).split(' ').join('.') : '';
+                    out.push(`${e.tagName.toLowerCase()}${id}${cls} right=${Math.round(r.right)}`);
+                }
+            }
+            return out.slice(0, 8);
+        }"""
+    )
+    return found
+
+
 # --- what a page does wrong without showing it -------------------------------------------------
 
 _CSP = re.compile(r"Content Security Policy|Refused to (execute|apply|load|evaluate)", re.I)
