@@ -21,11 +21,13 @@ here; the verification service bounds its own.
 
 from __future__ import annotations
 
+import hmac
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
@@ -33,7 +35,8 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message, Receive
 
-from evidence_api.core.auth import authenticate
+from evidence_api.core import sessions
+from evidence_api.core.auth import Principal, authenticate
 from evidence_api.core.errors import (
     ApiError,
     BadRequestError,
@@ -163,6 +166,10 @@ async def _authorise(request: Request, roles: tuple[str, ...]) -> None:
     failures: AuthFailures = request.app.state.auth_failures
     authorization = request.headers.get("authorization", "")
     client = request.client.host if request.client else "unknown"
+    cookie = request.cookies.get(sessions.COOKIE)
+    if not authorization and cookie:  # a console session (a bearer token wins)
+        request.state.principal = await _session_principal(request, cookie, roles)
+        return
     if authorization:
         wait = failures.retry_after(client)
         if wait is not None:
@@ -173,7 +180,9 @@ async def _authorise(request: Request, roles: tuple[str, ...]) -> None:
 
     def check() -> Any:
         with runtime.session() as session:
-            return authenticate(session, authorization or None)
+            principal = authenticate(session, authorization or None)
+            sessions.note_token_use(session, principal, client=client, now=datetime.now(UTC))
+            return principal
 
     try:
         principal = await run_in_threadpool(check)
@@ -186,6 +195,27 @@ async def _authorise(request: Request, roles: tuple[str, ...]) -> None:
             f"role {principal.role!r} may not do this; allowed: {', '.join(roles)}"
         )
     request.state.principal = principal
+
+
+async def _session_principal(request: Request, cookie: str, roles: tuple[str, ...]) -> Principal:
+    """The principal of a live console session; an unsafe method must carry the session's
+    CSRF token in ``X-CSRF-Token`` (403 before a byte of the body is read)."""
+    runtime = request.app.state.runtime
+
+    def resolve() -> sessions.SessionInfo | None:
+        with runtime.session() as session:
+            return sessions.resolve(session, cookie, runtime.settings, datetime.now(UTC))
+
+    info = await run_in_threadpool(resolve)
+    if info is None:
+        raise UnauthorizedError("session ended; log in again")
+    if request.method in sessions.UNSAFE_METHODS:
+        sent = request.headers.get(sessions.CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), info.csrf_token.encode()):
+            raise ForbiddenError("missing or wrong CSRF token")
+    if info.role not in roles:
+        raise ForbiddenError(f"role {info.role!r} may not do this; allowed: {', '.join(roles)}")
+    return info.principal
 
 
 def _check_json(body: bytes, depth: int) -> None:

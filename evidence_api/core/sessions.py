@@ -12,15 +12,17 @@ Implemented by the accounts issue (issue 15); see docs/accounts.md.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from evidence_api.core.auth import Principal, is_expired
 from evidence_api.core.config import Settings
-from evidence_api.core.models import ApiToken, User, UserSession
+from evidence_api.core.models import ApiToken, AuditEvent, User, UserSession
 
 #: The session cookie (HttpOnly, SameSite=Lax, Path=/, Secure over https).
 COOKIE = "ea_session"
@@ -96,3 +98,72 @@ def resolve(session: Session, cookie: str, settings: Settings, now: datetime) ->
         csrf_token=row.csrf_token,
         principal=Principal(token.id, token.name, token.role, token.platform),
     )
+
+
+class TokenUse:
+    """When a bearer token's use is written down, per process: ``api_token.last_used_at``
+    at most once a minute, an audit event ``token_used`` at most once an hour.
+
+    The check is a dictionary lookup under a lock; the write, when due, is one UPDATE
+    (and once an hour one INSERT) in the transaction that looked the token up."""
+
+    TOUCH = 60.0
+    AUDIT = 3600.0
+    MAX_TOKENS = 100_000
+
+    def __init__(self) -> None:
+        self._touched: dict[int, float] = {}
+        self._audited: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, token_id: int) -> tuple[bool, bool]:
+        """``(touch, audit)``: what to write for this use (and note it as written)."""
+        now = time.monotonic()
+        with self._lock:
+            touch = now - self._touched.get(token_id, -self.TOUCH) >= self.TOUCH
+            audit = now - self._audited.get(token_id, -self.AUDIT) >= self.AUDIT
+            if touch or audit:
+                if len(self._touched) > self.MAX_TOKENS:  # bounded: forget, write again
+                    self._touched.clear()
+                    self._audited.clear()
+                if touch:
+                    self._touched[token_id] = now
+                if audit:
+                    self._audited[token_id] = now
+            return touch, audit
+
+    def forget(self) -> None:
+        with self._lock:
+            self._touched.clear()
+            self._audited.clear()
+
+
+#: This process's throttle (the guard consults it on every bearer request).
+TOKEN_USE = TokenUse()
+
+
+def note_token_use(
+    session: Session,
+    principal: Principal,
+    *,
+    client: str | None,
+    now: datetime,
+    throttle: TokenUse = TOKEN_USE,
+) -> None:
+    """Write ``last_used_at`` and the ``token_used`` audit event when they are due."""
+    touch, audit = throttle.due(principal.token_id)
+    if touch:
+        session.execute(
+            update(ApiToken).where(ApiToken.id == principal.token_id).values(last_used_at=now)
+        )
+    if audit:
+        session.add(
+            AuditEvent(
+                at=now,
+                kind="token_used",
+                actor=principal.pseudonym,
+                subject=principal.pseudonym,
+                client=client[:64] if client else None,
+                detail=f"role {principal.role}",
+            )
+        )

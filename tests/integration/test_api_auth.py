@@ -117,6 +117,19 @@ POLICY |= {
     ("GET", "/v1/stats/monitoring"): SUBMITTERS,
     ("POST", "/v1/takedowns/{order_id}/ruling"): SUBMITTERS,
 }
+#: Accounts: users, tokens and the audit log are administrators' alone.
+POLICY |= {
+    ("GET", "/v1/users"): ADMINS,
+    ("POST", "/v1/users"): ADMINS,
+    ("GET", "/v1/users/{user_id}"): ADMINS,
+    ("POST", "/v1/users/{user_id}/disable"): ADMINS,
+    ("POST", "/v1/users/{user_id}/enable"): ADMINS,
+    ("POST", "/v1/users/{user_id}/unlock"): ADMINS,
+    ("POST", "/v1/users/{user_id}/password"): ADMINS,
+    ("GET", "/v1/audit"): ADMINS,
+    ("GET", "/v1/tokens"): ADMINS,
+    ("POST", "/v1/tokens/{token_id}/revoke"): ADMINS,
+}
 #: Operations anyone may call: the log API (monitors, verifiers) and health checks.
 PUBLIC: frozenset[tuple[str, str]] = frozenset(
     {
@@ -360,8 +373,41 @@ def ruling_request(world: World, method: str, path: str) -> Callable[[dict[str, 
     return send
 
 
+def accounts_request(world: World, method: str, path: str) -> Callable[[dict[str, str]], Any]:
+    """Users, tokens, the audit log: each call acts on a user or token of its own."""
+    from tests.support.console import make_user  # noqa: PLC0415 - the accounts tests' helper
+
+    stack = world.stack
+
+    def send(headers: dict[str, str]) -> Any:
+        url, body = path, None
+        if "{user_id}" in path:
+            username, _ = make_user(stack.runtime, "officer")
+            found = stack.client.get("/v1/users", headers=stack.auth("admin")).json()["items"]
+            user_id = next(u["id"] for u in found if u["username"] == username)
+            url = path.format(user_id=user_id)
+        elif "{token_id}" in path:
+            with stack.runtime.session() as session:
+                row, _ = create_token(session, role="officer", name=f"matrix {uuid.uuid4()}")
+                url = path.format(token_id=row.id)
+        if (method, path) == ("POST", "/v1/users"):
+            body = {
+                "username": f"matrix-{uuid.uuid4().hex[:12]}",
+                "password": "a long enough password",
+                "display_name": "矩阵测试",
+                "role": "officer",
+            }
+        elif path.endswith("/password"):
+            body = {"password": "another long password"}
+        return stack.client.request(method, url, headers=headers, json=body)
+
+    return send
+
+
 def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str]], Any]:
     """A valid request to the operation, given the auth headers to send with it."""
+    if path.startswith(("/v1/users", "/v1/tokens", "/v1/audit")):
+        return accounts_request(world, method, path)
     if path.startswith(("/v1/platforms", "/v1/entities", "/v1/cases")):
         return registry_request(world, method, path)
     if path.startswith("/v1/captures"):
