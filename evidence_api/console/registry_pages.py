@@ -50,6 +50,8 @@ EntityId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Text = Annotated[str | None, Query(max_length=256)]
 Cursor = Annotated[str | None, Query(max_length=64)]
+#: Rows on one list page (``?limit=``), as the API bounds it.
+Limit = Annotated[int, Query(ge=1, le=platforms.MAX_PAGE)]
 #: Rows on one list page; cards in one column of the case board.
 PAGE = 50
 BOARD_COLUMN = 20
@@ -131,6 +133,7 @@ def entity_list(
     platform: Annotated[str | None, Query(max_length=64)] = None,
     grade: Annotated[str | None, Query(max_length=8)] = None,
     cursor: Cursor = None,
+    limit: Limit = PAGE,
 ) -> Response:
     """The register, newest first, searched by name, 统一社会信用代码, platform and grade."""
     errors = FormErrors()
@@ -146,7 +149,7 @@ def entity_list(
     )
 
     def work(session: Session) -> tuple[Any, list[PlatformPublic]]:
-        found = None if errors else entities.list_entities(session, flt, limit=PAGE, cursor=cursor)
+        found = None if errors else entities.list_entities(session, flt, limit=limit, cursor=cursor)
         return found, _all_platforms(session)
 
     found, known = in_session(request, work)
@@ -340,6 +343,7 @@ def case_board(
     entity_id: Annotated[str | None, Query(max_length=20)] = None,
     number: Annotated[str | None, Query(max_length=64)] = None,
     cursor: Cursor = None,
+    limit: Limit = PAGE,
 ) -> Response:
     """One column per workflow status (线索 立案 调查 处理 结案), each newest first; with a
     status chosen, that column alone, paginated."""
@@ -371,8 +375,12 @@ def case_board(
                 entity_id=entity,
                 number=wanted["number"] or None,
             )
-            limit = PAGE if chosen else BOARD_COLUMN
-            found = cases.list_cases(session, flt, limit=limit, cursor=cursor if chosen else None)
+            found = cases.list_cases(
+                session,
+                flt,
+                limit=limit if chosen else BOARD_COLUMN,
+                cursor=cursor if chosen else None,
+            )
             more = None
             if found.next_cursor:
                 more = (

@@ -95,17 +95,18 @@ def order_list(
     case: Annotated[str | None, Query(max_length=64)] = None,
     overdue: Annotated[str | None, Query(max_length=8)] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=views.MAX_PAGE)] = PAGE,
 ) -> Response:
     """Orders newest first, by status, platform and case; "overdue" shows the orders the
     deadline scan marked overdue (the workflow's ``overdue`` state)."""
-    wanted = {
+    wanted: dict[str, Any] = {
         "status": (status or "").strip(),
         "platform": (platform or "").strip(),
         "case": (case or "").strip(),
         "overdue": bool(overdue),
     }
     errors = FormErrors()
-    chosen = wanted["status"] or None
+    chosen: str | None = wanted["status"] or None
     if wanted["overdue"]:
         if chosen not in (None, wf.Status.OVERDUE.value):
             errors["overdue"] = f"overdue: contradicts status {chosen!r}; choose one"
@@ -119,7 +120,7 @@ def order_list(
                 platform=wanted["platform"] or None,
                 status=chosen,
                 case_number=wanted["case"] or None,
-                limit=PAGE,
+                limit=limit,
                 cursor=cursor,
             )
         return found, _all_platforms(session)
