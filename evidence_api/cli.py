@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -51,7 +51,9 @@ db_app = typer.Typer(
     rich_markup_mode=None,
 )
 admin_app = typer.Typer(
-    help="Administration: tokens, platforms.", no_args_is_help=True, rich_markup_mode=None
+    help="Administration: users, tokens, platforms.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 keys_app = typer.Typer(
     help="Log signing keys (Ed25519, C2SP signed-note form).",
@@ -243,6 +245,24 @@ def _banner(runtime: Runtime, url: str, portal: str | None) -> None:
     )
     typer.echo("Trust roots for verifiers (tier 5; give them out of band):")
     typer.echo("\n".join("  " + line for line in runtime_trust_roots(runtime).lines()))
+    typer.echo(f"Console (web pages for officers, platforms, administrators): {url}/console")
+    if not _any_user(runtime):
+        typer.echo(
+            "  no console user yet; create the first administrator with:\n"
+            "  evidence admin create-user --username admin --display-name 管理员 --role admin"
+        )
+
+
+def _any_user(runtime: Runtime) -> bool:
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from evidence_api.core.models import User  # noqa: PLC0415
+
+    try:
+        with runtime.session() as session:
+            return session.execute(select(User.id).limit(1)).first() is not None
+    except Exception:  # the banner never stops the start; the hint is then shown
+        return False
 
 
 def _warm_routes(api: FastAPI, after: Callable[[], object] | None) -> None:
@@ -504,6 +524,7 @@ def create_token_cmd(
                 unit=unit,
             )
             token_id = row.id
+            _audit(session, "token_created", f"token-{row.id}", f"{name} ({role})")
     except ApiError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
@@ -532,8 +553,8 @@ def list_tokens_cmd() -> None:
     finally:
         runtime.close()
     now = datetime.now(UTC)
-    header = ("id", "name", "display name", "unit", "role", "platform", "created", "expires")
-    table = [(*header, "revoked")]
+    header = ("id", "name", "display name", "unit", "role", "platform", "created")
+    table = [(*header, "expires", "revoked", "kind", "last used")]
     for row in rows:
         revoked = _when(row.revoked_at) if row.revoked_at is not None else "-"
         expires = _when(row.expires_at) + (" (expired)" if is_expired(row, now) else "")
@@ -548,12 +569,25 @@ def list_tokens_cmd() -> None:
                 _when(row.created_at),
                 expires,
                 revoked,
+                row.kind,
+                _when(row.last_used_at),
             )
         )
+    _print_table(table)
+
+
+def _print_table(table: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
         cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
         typer.echo("  ".join(cells).rstrip())
+
+
+def _audit(session: Any, kind: str, subject: str, detail: str | None = None) -> None:
+    """An audit event of an administration command (actor ``cli``)."""
+    from evidence_api.accounts import audit  # noqa: PLC0415
+
+    audit.record(session, kind, actor="cli", subject=subject, detail=detail)
 
 
 @admin_app.command("revoke-token")
@@ -569,12 +603,185 @@ def revoke_token_cmd(
         with runtime.session() as session:
             row = revoke_token(session, token_id)
             when = _when(row.revoked_at)
+            _audit(session, "token_revoked", f"token-{row.id}", row.name)
     except ApiError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
     finally:
         runtime.close()
     typer.echo(f"token {token_id} revoked at {when}", err=True)
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: one line of stdin (``--password-stdin``), else typed twice at a
+    hidden prompt. Never a command-line argument (it would sit in shell history and ps)."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    return password
+
+
+PASSWORD_STDIN_HELP = "read the password from the first line of stdin instead of a prompt"  # noqa: S105
+
+
+@admin_app.command("create-user")
+def create_user_cmd(
+    username: Annotated[str, typer.Option(help="login name: a-z 0-9 . _ - (at most 64)")],
+    display_name: Annotated[str, typer.Option(help="the person as shown in reports, e.g. 张三")],
+    role: Annotated[str, typer.Option(help="admin | officer | appraiser | platform")],
+    unit: Annotated[
+        str | None, typer.Option(help="the person's unit, e.g. 泉州市市场监督管理局")
+    ] = None,
+    platform: Annotated[
+        str | None, typer.Option(help="platform code (platform users only)")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help=PASSWORD_STDIN_HELP)
+    ] = False,
+    init: Annotated[bool, typer.Option("--init", help=INIT_HELP)] = False,
+) -> None:
+    """Create a console user (asks for the password; it is stored only as an Argon2id hash)."""
+    from evidence_api.accounts import passwords, service  # noqa: PLC0415
+    from evidence_api.core.auth import check_token_request  # noqa: PLC0415
+    from evidence_api.core.errors import ApiError  # noqa: PLC0415
+
+    try:  # refuse bad arguments before asking for a password
+        service.check_username(username)
+        check_token_request(
+            role, f"user:{username}", platform, display_name=display_name, unit=unit
+        )
+        password = _read_password(password_stdin)
+        passwords.check_policy(password, username)
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    runtime = _admin_runtime(init=init)
+    try:
+        with runtime.session() as session:
+            user = service.create_user(
+                session,
+                username=username,
+                password=password,
+                display_name=display_name,
+                role=role,
+                unit=unit,
+                platform=platform,
+                actor="cli",
+            )
+            user_id = user.id
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.close()
+    typer.echo(f"user {user_id} {username!r} ({role}) created; log in at /console/login", err=True)
+
+
+@admin_app.command("list-users")
+def list_users_cmd() -> None:
+    """List console users: role, unit, and whether each is disabled or locked."""
+    from evidence_api.accounts import service  # noqa: PLC0415
+
+    runtime = _admin_runtime()
+    try:
+        with runtime.session() as session:
+            users = service.list_users(session)
+    finally:
+        runtime.close()
+    now = datetime.now(UTC)
+    table = [("id", "username", "display name", "unit", "role", "platform", "totp", "state")]
+    for user in users:
+        state = "active"
+        if user.disabled_at is not None:
+            state = f"disabled {_when(user.disabled_at)}"
+        elif user.locked_until is not None and user.locked_until > now:
+            state = f"locked until {_when(user.locked_until)}"
+        table.append(
+            (
+                str(user.id),
+                user.username,
+                user.display_name,
+                user.unit or "-",
+                user.role,
+                user.platform or "-",
+                "on" if user.totp_secret else "off",
+                state,
+            )
+        )
+    _print_table(table)
+
+
+def _user_command(username: str, act: Callable[[Any, int], object], done: str) -> None:
+    """Run ``act(session, user_id)`` on the user named ``username``; one line on stderr."""
+    from evidence_api.accounts import service  # noqa: PLC0415
+    from evidence_api.core.errors import ApiError  # noqa: PLC0415
+
+    runtime = _admin_runtime()
+    try:
+        with runtime.session() as session:
+            act(session, service.user_by_name(session, username).id)
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        runtime.close()
+    typer.echo(f"user {username!r} {done}", err=True)
+
+
+UsernameArg = Annotated[str, typer.Argument(help="the user's login name")]
+
+
+@admin_app.command("disable-user")
+def disable_user_cmd(username: UsernameArg) -> None:
+    """Disable a user: its sessions end at once and it can no longer log in."""
+    from evidence_api.accounts import service  # noqa: PLC0415
+
+    _user_command(
+        username, lambda s, uid: service.set_disabled(s, uid, True, actor="cli"), "disabled"
+    )
+
+
+@admin_app.command("enable-user")
+def enable_user_cmd(username: UsernameArg) -> None:
+    """Enable a disabled user again."""
+    from evidence_api.accounts import service  # noqa: PLC0415
+
+    _user_command(
+        username, lambda s, uid: service.set_disabled(s, uid, False, actor="cli"), "enabled"
+    )
+
+
+@admin_app.command("unlock-user")
+def unlock_user_cmd(username: UsernameArg) -> None:
+    """Clear a lockout after repeated failed logins."""
+    from evidence_api.accounts import service  # noqa: PLC0415
+
+    _user_command(username, lambda s, uid: service.unlock(s, uid, actor="cli"), "unlocked")
+
+
+@admin_app.command("reset-password")
+def reset_password_cmd(
+    username: UsernameArg,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help=PASSWORD_STDIN_HELP)
+    ] = False,
+) -> None:
+    """Set a user's password (asks for it); ends the user's sessions."""
+    from evidence_api.accounts import passwords, service  # noqa: PLC0415
+    from evidence_api.core.errors import ApiError  # noqa: PLC0415
+
+    try:
+        password = _read_password(password_stdin)
+        passwords.check_policy(password, username)
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    _user_command(
+        username,
+        lambda s, uid: service.reset_password(s, uid, password, actor="cli"),
+        "has a new password; its sessions ended",
+    )
 
 
 @admin_app.command("create-platform")

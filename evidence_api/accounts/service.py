@@ -61,7 +61,8 @@ def subject_of(user: User) -> str:
     return f"user:{user.username}"
 
 
-def _check_username(username: str) -> None:
+def check_username(username: str) -> None:
+    """Refuse a malformed username (field ``username``)."""
     if not _USERNAME.fullmatch(username):
         raise InvalidInputError(
             "username must be 1..64 of a-z, 0-9, '.', '_' or '-', starting with a letter or digit",
@@ -82,7 +83,7 @@ def create_user(
     client: str | None = None,
 ) -> User:
     """A new user and its own ``api_token`` row of kind ``user``; audit ``user_created``."""
-    _check_username(username)
+    check_username(username)
     unit = unit.strip() or None if unit is not None else None
     platform = platform.strip() or None if platform is not None else None
     token_name = f"user:{username}"

@@ -76,10 +76,10 @@ def test_list_tokens_shows_every_token_but_never_its_secret(tmp_path: Path) -> N
     header, first, second = listed.stdout.splitlines()
     assert header.split() == [
         "id", "name", "display", "name", "unit", "role", "platform", "created", "expires",
-        "revoked",
+        "revoked", "kind", "last", "used",
     ]  # fmt: skip
     assert first.split()[:6] == ["1", "officer", "Zhang", "张三", "泉州市市场监督管理局", "officer"]
-    assert first.split()[8:] == ["2031-02-01T00:00:00Z", "-"]
+    assert first.split()[8:] == ["2031-02-01T00:00:00Z", "-", "api", "-"]
     cells = second.split()
     assert cells[:6] == ["2", "appraiser", "Li", "-", "-", "appraiser"]
     in_90_days = datetime.now(UTC) + timedelta(days=90)
