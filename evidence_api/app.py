@@ -186,10 +186,15 @@ def create_app(
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:  # on the event loop: no worker thread needed
+        """Liveness: 200 while the process runs; it touches no database, storage or chain (a
+        container's liveness probe)."""
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], summary="Database, storage, chain and integrity ready")
     def readyz(rt: RuntimeDep) -> JSONResponse:
+        """Readiness: each dependency's state (database, storage; the chain and the integrity
+        checker where configured), ``ok`` or why not. 503 with ``Retry-After`` while any check is
+        not ``ok``. No token needed."""
         checks = rt.readiness()
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(

@@ -150,6 +150,9 @@ async def submit_evidence(
     summary="Timestamp digests without their files (哈希存证)",
 )
 def submit_stamps(body: StampRequest, runtime: RuntimeDep, principal: Submitter) -> Response:
+    """Each SHA-256 digest becomes a ``stamp`` log entry with a signed receipt promising its
+    inclusion within the maximum merge delay; the files themselves are never sent. Officers and
+    admins."""
     result = intake.submit_stamps(
         intake.recorder_of(runtime), principal, body.digests, max_stamps=runtime.settings.max_stamps
     )
@@ -189,6 +192,8 @@ def list_evidence(
     limit: Annotated[int, Query(ge=1, le=evidence_service.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EvidencePage:
+    """Newest first, filtered by case, platform, entity, time received, source URL or a file's
+    SHA-256; ``next_cursor`` continues the list. Officers, admins and appraisers."""
     flt = evidence_service.EvidenceFilter(case, platform, entity, since, until, url, sha256)
     return evidence_service.list_evidence(archive(runtime), flt, limit=limit, cursor=cursor)
 
@@ -200,6 +205,8 @@ def list_evidence(
     summary="One evidence item (证据详情)",
 )
 def get_evidence(evidence_id: EvidenceId, runtime: RuntimeDep, _: Reader) -> EvidencePublic:
+    """Its files (names, sizes, SHA-256 and SM3), metadata, the log entry and its state (pending,
+    sealed, anchored). Officers, admins and appraisers."""
     return evidence_service.get_evidence(archive(runtime), evidence_id)
 
 
@@ -218,6 +225,8 @@ def download_file(
         str, Query(min_length=1, max_length=256, description="why the file is read (调取目的)")
     ],
 ) -> StreamingResponse:
+    """Streams one stored file; ``purpose`` (调取目的) is required and the read is sealed
+    into the log as a custody entry naming the caller's pseudonym."""
     download = evidence_service.open_file(archive(runtime), principal, evidence_id, name, purpose)
     return file_response(download)
 
@@ -228,6 +237,9 @@ def download_file(
     summary="Proof bundle: pending, then sealed, then anchored (证明包)",
 )
 def proof(evidence_id: EvidenceId, runtime: RuntimeDep, _: Reader) -> JSONResponse:
+    """The evidence-proof/v1 bundle: the signed receipt while pending, then the inclusion proof and
+    checkpoint once sealed, then the anchoring transaction once anchored. Verifies offline with
+    ``evidence-verify``."""
     bundle = evidence_service.proof_bundle(archive(runtime), evidence_id)
     return JSONResponse(bundle.model_dump(mode="json"))
 

@@ -27,11 +27,15 @@ Size = Annotated[int, Query(ge=0, le=2**63 - 1)]
     summary="Latest signed checkpoint (C2SP tlog-checkpoint signed note)",
 )
 def get_checkpoint(runtime: RuntimeDep) -> PlainTextResponse:
+    """The newest signed checkpoint (origin, tree size, root hash, Ed25519 signature) as a C2SP
+    signed note; anyone may fetch it, no token needed."""
     return PlainTextResponse(log_service.checkpoint(reader_for(runtime.engine)).note)
 
 
 @router.get("/key", response_class=PlainTextResponse, summary="The log's verifier key (vkey)")
 def get_key(runtime: RuntimeDep) -> PlainTextResponse:
+    """The log's Ed25519 verifier key as a C2SP vkey line: verifiers keep their own copy, obtained
+    out of band, and check checkpoints against it."""
     return PlainTextResponse(runtime.signer.verifier().to_text() + "\n")
 
 

@@ -118,6 +118,8 @@ async def alert_stream(
     summary="An alert with its history and log entries (预警详情)",
 )
 def get_alert(alert_id: AlertId, runtime: RuntimeDep, _: Submitter) -> AlertDetail:
+    """The alert, what it found (the rule and the evidence), and each state change with its log
+    entry. Officers and admins."""
     with runtime.session() as session:
         return alerts.get_alert(session, runtime.signer.name, alert_id)
 
@@ -129,6 +131,8 @@ def get_alert(alert_id: AlertId, runtime: RuntimeDep, _: Submitter) -> AlertDeta
     summary="Proof bundles of every state change of an alert (证明包)",
 )
 def alert_proofs(alert_id: AlertId, runtime: RuntimeDep, _: Submitter) -> AlertProofs:
+    """One evidence-proof/v1 bundle per state change of the alert (opened, dismissed, converted),
+    each verifiable offline."""
     with runtime.session() as session:
         return alerts.alert_proofs(session, runtime.signer.name, alert_id)
 

@@ -90,6 +90,7 @@ def list_monitors(
     summary="A monitor, its last run and open alerts (监测任务详情)",
 )
 def get_monitor(monitor_id: MonitorId, runtime: RuntimeDep, _: Submitter) -> MonitorDetail:
+    """The monitor's settings, its last run and the alerts it has open. Officers and admins."""
     return monitors.get_monitor(runtime.session, monitor_id)
 
 

@@ -81,6 +81,8 @@ def create_platform(body: PlatformCreate, runtime: RuntimeDep, _: Admin) -> Plat
 def list_platforms(
     runtime: RuntimeDep, _: Officer, limit: Limit = 50, cursor: Cursor = None
 ) -> PlatformPage:
+    """Newest first; ``next_cursor`` continues the list. Officers and admins (an officer picks the
+    platform an order goes to)."""
     with runtime.session() as session:
         return platforms.list_platforms(session, limit=limit, cursor=cursor)
 
@@ -89,6 +91,8 @@ def list_platforms(
     "/{code}", response_model=PlatformPublic, responses=READ, summary="Read a platform"
 )
 def get_platform(code: Code, runtime: RuntimeDep, _: Officer) -> PlatformPublic:
+    """Name and webhook settings; the webhook secret is never shown again (``webhook_secret_set``
+    says whether one is set)."""
     with runtime.session() as session:
         return platforms.get_platform(session, code)
 
@@ -111,6 +115,8 @@ def update_platform(
     summary="Rotate the webhook secret (shown once)",
 )
 def rotate_webhook_secret(code: Code, runtime: RuntimeDep, _: Admin) -> PlatformWithSecret:
+    """A new generated secret, shown in this answer only; the old one stops signing deliveries at
+    once. Admins."""
     with runtime.session() as session:
         return platforms.rotate_secret(session, runtime.settings, code)
 
@@ -144,6 +150,8 @@ def list_entities(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> EntityPage:
+    """Newest first, filtered by platform, 统一社会信用代码, risk grade or part of the shop name;
+    ``next_cursor`` continues the list."""
     flt = entities.EntityFilter(platform=platform, uscc=uscc, risk_grade=risk_grade, q=q)
     with runtime.session() as session:
         return entities.list_entities(session, flt, limit=limit, cursor=cursor)
@@ -153,6 +161,7 @@ def list_entities(
     "/{entity_id}", response_model=EntityPublic, responses=READ, summary="Read an entity"
 )
 def get_entity(entity_id: EntityId, runtime: RuntimeDep, _: Officer) -> EntityPublic:
+    """The shop, its platform, its 统一社会信用代码 and its risk grade (A-D)."""
     with runtime.session() as session:
         return entities.get_entity(session, entity_id)
 
@@ -163,6 +172,8 @@ def get_entity(entity_id: EntityId, runtime: RuntimeDep, _: Officer) -> EntityPu
 def update_entity(
     entity_id: EntityId, body: EntityUpdate, runtime: RuntimeDep, _: Officer
 ) -> EntityPublic:
+    """Only the fields the body names change; ``null`` clears a field that may be empty. A duplicate
+    shop id on the platform is 409."""
     with runtime.session() as session:
         return entities.update_entity(session, entity_id, body)
 
@@ -178,6 +189,8 @@ def update_entity(
     summary="Open a case as a lead (线索)",
 )
 def create_case(body: CaseCreate, runtime: RuntimeDep, principal: Officer) -> CasePublic:
+    """A new case in status 线索 (lead), optionally about an entity and an officer; its creation is
+    the first event of its history."""
     with runtime.session() as session:
         return cases.create_case(session, principal, body)
 
@@ -195,6 +208,8 @@ def list_cases(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> CasePage:
+    """Newest first, filtered by status, officer, entity or case number; ``next_cursor`` continues
+    the list."""
     flt = cases.CaseFilter(status=status, officer=officer, entity_id=entity_id, number=number)
     with runtime.session() as session:
         return cases.list_cases(session, flt, limit=limit, cursor=cursor)
@@ -202,6 +217,7 @@ def list_cases(
 
 @case_router.get("/{case_id}", response_model=CasePublic, responses=READ, summary="Read a case")
 def get_case(case_id: CaseId, runtime: RuntimeDep, _: Officer) -> CasePublic:
+    """The case, its status and the evidence linked to it."""
     with runtime.session() as session:
         return cases.get_case(session, case_id)
 
@@ -215,6 +231,8 @@ def get_case(case_id: CaseId, runtime: RuntimeDep, _: Officer) -> CasePublic:
 def update_case(
     case_id: CaseId, body: CaseUpdate, runtime: RuntimeDep, principal: Officer
 ) -> CasePublic:
+    """Only the fields the body names change; the change is an event of the case's history (who,
+    when, what). A closed case is 409."""
     with runtime.session() as session:
         return cases.update_case(session, principal, case_id, body)
 
@@ -256,6 +274,8 @@ def link_evidence(
 def case_events(
     case_id: CaseId, runtime: RuntimeDep, _: Officer, limit: Limit = 50, cursor: Cursor = None
 ) -> CaseEventPage:
+    """Every creation, change, transition and evidence link, each with who did it (pseudonym and
+    display name) and when; ``next_cursor`` continues."""
     with runtime.session() as session:
         return cases.case_events(session, case_id, limit=limit, cursor=cursor)
 

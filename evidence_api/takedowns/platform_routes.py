@@ -73,6 +73,8 @@ def feed(
     summary="An order, its history and the proof bundles of its evidence (通知详情)",
 )
 def order(order_id: OrderId, runtime: RuntimeDep, principal: PlatformToken) -> PlatformTakedown:
+    """Only an order sent to the token's own platform (another platform's order is 404): its state,
+    deadline, history and the proof bundles of the evidence it cites."""
     return service.platform_order(archive(runtime), principal, order_id)
 
 
@@ -83,6 +85,8 @@ def order(order_id: OrderId, runtime: RuntimeDep, principal: PlatformToken) -> P
     summary="Proof bundles of every state change of the order (证明包)",
 )
 def proofs(order_id: OrderId, runtime: RuntimeDep, principal: PlatformToken) -> TakedownProofs:
+    """One evidence-proof/v1 bundle per state change of the platform's own order, each verifiable
+    offline."""
     with runtime.session() as session:
         return takedowns_views.order_proofs(
             session, runtime.signer.name, order_id, platform=principal.platform or "\x00"
@@ -98,6 +102,8 @@ def proofs(order_id: OrderId, runtime: RuntimeDep, principal: PlatformToken) -> 
 def evidence(
     order_id: OrderId, evidence_id: EvidenceId, runtime: RuntimeDep, principal: PlatformToken
 ) -> CitedEvidence:
+    """An evidence item the order cites, with its proof bundle; 409 when the stored item fails its
+    integrity check."""
     return service.cited_evidence(archive(runtime), principal, order_id, evidence_id)
 
 
@@ -114,6 +120,8 @@ def file(
     runtime: RuntimeDep,
     principal: PlatformToken,
 ) -> StreamingResponse:
+    """Streams one file of cited evidence when the order grants files; the read is sealed into the
+    log as a custody entry."""
     download = service.open_cited_file(archive(runtime), principal, order_id, evidence_id, name)
     return file_response(download)
 
@@ -130,6 +138,8 @@ def ack(
     principal: PlatformToken,
     body: AckBody | None = None,
 ) -> TakedownPublic:
+    """Records that the platform received the order (an optional note); a sealed ``takedown`` log
+    entry. 409 when the order's state does not allow it."""
     note = body.note if body else None
     return service.act(ledger(runtime), principal, order_id, Action.ACK, note=note)
 
@@ -143,6 +153,8 @@ def ack(
 def complete(
     order_id: OrderId, body: CompleteBody, runtime: RuntimeDep, principal: PlatformToken
 ) -> TakedownPublic:
+    """Records the removal time and a note; a sealed ``takedown`` log entry, and the officer's re-
+    capture check follows. 409 when the state does not allow it."""
     return service.act(
         ledger(runtime),
         principal,
@@ -162,4 +174,6 @@ def complete(
 def dispute(
     order_id: OrderId, body: DisputeBody, runtime: RuntimeDep, principal: PlatformToken
 ) -> TakedownPublic:
+    """Records the platform's reason for disputing the order; a sealed ``takedown`` log entry an
+    officer rules on. 409 when the state does not allow it."""
     return service.act(ledger(runtime), principal, order_id, Action.DISPUTE, note=body.reason)

@@ -59,6 +59,8 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=takedowns_views.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> TakedownPage:
+    """Newest first, filtered by platform, status or case number; ``next_cursor`` continues the
+    list. Officers and admins."""
     with runtime.session() as session:
         return takedowns_views.list_orders(
             session, platform=platform, status=status, case_number=case, limit=limit, cursor=cursor
@@ -72,6 +74,8 @@ def list_orders(
     summary="An order: state, history with log entries, webhook deliveries (通知详情)",
 )
 def detail(order_id: OrderId, runtime: RuntimeDep, _: Submitter) -> TakedownDetail:
+    """The order's state and deadline, the evidence it cites, each state change with its log entry,
+    and its webhook deliveries."""
     with runtime.session() as session:
         return takedowns_views.order_detail(session, runtime.signer.name, order_id)
 
@@ -83,6 +87,8 @@ def detail(order_id: OrderId, runtime: RuntimeDep, _: Submitter) -> TakedownDeta
     summary="Proof bundles of every state change of an order (证明包)",
 )
 def proofs(order_id: OrderId, runtime: RuntimeDep, _: Submitter) -> TakedownProofs:
+    """One evidence-proof/v1 bundle per state change of the order (issued, acknowledged, completed,
+    disputed, ruled), each verifiable offline."""
     with runtime.session() as session:
         return takedowns_views.order_proofs(session, runtime.signer.name, order_id)
 
