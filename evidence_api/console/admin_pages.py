@@ -36,7 +36,7 @@ from evidence_api.console.web import FormErrors, Viewer, read_form, redirect, re
 from evidence_api.core.auth import ROLES, create_token, is_expired, list_tokens, parse_expiry
 from evidence_api.core.auth import revoke_token as revoke
 from evidence_api.core.errors import ApiError, InvalidInputError, NotFoundError
-from evidence_api.core.models import ApiToken, User, UserSession
+from evidence_api.core.models import User, UserSession
 from evidence_api.core.runtime import Runtime
 from evidence_api.registry import platforms
 from evidence_api.registry.schemas import (
@@ -252,6 +252,8 @@ async def _user_action(
     try:
         await run_in_threadpool(in_session, request, act)
     except ApiError as exc:
+        if isinstance(exc, NotFoundError):
+            raise  # the error page: there is no row to show it beside
         failed = exc.status
         row_errors = {user_id: exc.detail}
         return await run_in_threadpool(
@@ -306,6 +308,8 @@ async def user_reset_password(request: Request, who: Admin, user_id: UserId) -> 
             lambda s: accounts.reset_password(s, user_id, password, actor=actor),
         )
     except ApiError as exc:
+        if isinstance(exc, NotFoundError):
+            raise  # the error page: there is no row to show it beside
         failed = exc.status
         row_errors = {user_id: exc.detail}
         return await run_in_threadpool(
@@ -427,7 +431,7 @@ async def token_create(request: Request, who: Admin) -> Response:
             actor=actor,
             subject=f"token-{row.id}",
             client=client_of(request),
-            detail=f"role {row.role}" + (f", platform {row.platform}" if row.platform else ""),
+            detail=f"{row.name} ({row.role})",
         )
         shown = next(r for r in _token_rows(session) if r.id == row.id)
         return shown, plaintext
@@ -446,33 +450,27 @@ async def token_create(request: Request, who: Admin) -> Response:
 
 @router.post("/admin/tokens/{token_id}/revoke", response_class=HTMLResponse)
 async def token_revoke(request: Request, who: Admin, token_id: TokenId) -> Response:
-    """``core.auth.revoke_token``: refused from its next request on. A console user's
-    own token is not revoked here: disabling the user is what ends their access."""
+    """``core.auth.revoke_token``, audited as ``POST /v1/tokens/{id}/revoke`` does: the
+    token is refused from its next request on (a user's identity: their sessions end)."""
     await read_form(request, who.csrf_token)
     actor = who.principal.pseudonym
 
     def work(session: Session) -> None:
-        row = session.get(ApiToken, token_id)
-        if row is None:
-            raise NotFoundError(f"no token {token_id}")
-        if row.kind == "user":
-            raise InvalidInputError(
-                f"token {token_id} is a console user's identity; disable the user instead"
-            )
-        first = row.revoked_at is None
-        revoke(session, token_id)
-        if first:
-            audit.record(
-                session,
-                "token_revoked",
-                actor=actor,
-                subject=f"token-{token_id}",
-                client=client_of(request),
-            )
+        row = revoke(session, token_id)
+        audit.record(
+            session,
+            "token_revoked",
+            actor=actor,
+            subject=f"token-{row.id}",
+            client=client_of(request),
+            detail=row.name,
+        )
 
     try:
         await run_in_threadpool(in_session, request, work)
     except ApiError as exc:
+        if isinstance(exc, NotFoundError):
+            raise  # the error page: there is no row to show it beside
         failed = exc.status
         row_errors = {token_id: exc.detail}
         return await run_in_threadpool(
