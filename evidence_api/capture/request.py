@@ -128,6 +128,22 @@ ShortText = Annotated[str | None, Field(default=None, max_length=256)]
 class CaptureRequest(_Strict):
     """``POST /v1/captures``: what to capture and how (validated; nothing else is trusted)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://mall.example.com/item/10086",
+                    "mode": "page",
+                    "case_id": "泉市监网案〔2026〕12号",
+                    "platform": "example-mall",
+                    "device": "desktop",
+                    "full_page": True,
+                    "notes": "涉嫌虚假宣传的商品页",
+                }
+            ]
+        }
+    )
+
     url: HttpUrl
     mode: Literal["page", "video", "steps"] = "page"
     steps: Annotated[list[Step], Field(max_length=MAX_STEPS)] | None = None

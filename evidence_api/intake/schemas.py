@@ -106,7 +106,19 @@ class EvidencePage(BaseModel):
 
 
 class StampRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "digests": [
+                        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                        "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
+                    ]
+                }
+            ]
+        },
+    )
 
     digests: list[str] = Field(description="SHA-256 digests, 64 hex digits each")
 

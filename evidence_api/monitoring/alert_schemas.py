@@ -30,11 +30,23 @@ class _Body(BaseModel):
 class DismissBody(_Body):
     """``POST /v1/alerts/{id}/dismiss``: why the alert is not a lead (排除理由)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "价格变动系平台统一促销活动，不构成违法线索"}]}
+    )
+
     reason: Note = Field(description="why it is dismissed (排除理由), 1-2000 characters")
 
 
 class ConvertBody(_Body):
     """``POST /v1/alerts/{id}/convert``: to an existing open case, or to a new clue."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"title": "某某旗舰店 涉嫌使用绝对化用语", "note": "商品页新增“最佳”“第一”等用语"}
+            ]
+        }
+    )
 
     case_number: (
         Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")] | None

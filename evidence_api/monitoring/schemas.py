@@ -150,6 +150,25 @@ class Schedule(_Body):
 class MonitorCreate(_Body):
     """``POST /v1/monitors``: what to watch, when, for which entity, with which rules."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "某某旗舰店 保健品商品页",
+                    "target": {"kind": "listing", "url": "https://mall.example.com/item/10086"},
+                    "schedule": {"cron": "0 9 * * *"},
+                    "platform": "example-mall",
+                    "rules": {
+                        "price": {"change_percent": 20.0},
+                        "prohibited_words": {"lists": ["advertising-law-art9"], "extra": ["根治"]},
+                    },
+                    "archive": "on_alert",
+                    "enabled": True,
+                }
+            ]
+        }
+    )
+
     name: Name
     target: Target
     schedule: Schedule
@@ -169,6 +188,10 @@ class MonitorCreate(_Body):
 class MonitorUpdate(_Body):
     """``PATCH /v1/monitors/{id}``: the named fields change, checked as on creation; the
     target is fixed (a new target is a new monitor: the baseline would not compare)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"schedule": {"interval_seconds": 3600}, "enabled": False}]}
+    )
 
     name: Name | None = None
     schedule: Schedule | None = None

@@ -59,6 +59,19 @@ class _Body(BaseModel):
 
 
 class PlatformCreate(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "example-mall",
+                    "name": "某某商城",
+                    "webhook_url": "https://hooks.mall.example.com/takedowns",
+                    "webhook_enabled": True,
+                }
+            ]
+        }
+    )
+
     code: PlatformCode
     name: Name = Field(description="display name, e.g. 某某商城")
     webhook_url: Url | None = Field(None, description="http(s) endpoint for signed deliveries")
@@ -71,6 +84,10 @@ class PlatformCreate(_Body):
 
 
 class PlatformUpdate(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "某某优选商城", "webhook_enabled": False}]}
+    )
+
     name: Name | None = None
     webhook_url: Url | None = Field(None, description="null removes it (and disables webhooks)")
     webhook_enabled: bool | None = None
@@ -104,6 +121,22 @@ class PlatformPage(BaseModel):
 
 
 class EntityCreate(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "platform": "example-mall",
+                    "shop_name": "某某保健品旗舰店",
+                    "shop_id": "shop-20261",
+                    "shop_url": "https://mall.example.com/shop/20261",
+                    "uscc": "91350100M000100Y43",
+                    "risk_grade": "C",
+                    "risk_class": "保健食品",
+                }
+            ]
+        }
+    )
+
     platform: PlatformCode = Field(description="code of a registered platform")
     shop_name: Annotated[str, Field(min_length=1, max_length=256)] = Field(description="店铺名称")
     shop_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
@@ -125,6 +158,10 @@ class EntityCreate(_Body):
 
 
 class EntityUpdate(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"risk_grade": "D", "risk_class": "保健食品"}]}
+    )
+
     platform: PlatformCode | None = None
     shop_name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     shop_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
@@ -187,6 +224,19 @@ StatusName = Annotated[
 
 
 class CaseCreate(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "number": "泉市监网案〔2026〕12号",
+                    "title": "某某保健品旗舰店涉嫌虚假宣传案",
+                    "entity_id": 1,
+                    "officer": "张三",
+                }
+            ]
+        }
+    )
+
     number: CaseNumber
     title: Title
     entity_id: int | None = Field(None, ge=1, description="the trading entity concerned")
@@ -196,17 +246,31 @@ class CaseCreate(_Body):
 class CaseUpdate(_Body):
     """Title, entity and officer; the number is fixed and status moves by transition."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"title": "某某保健品旗舰店涉嫌虚假宣传及违规广告案", "officer": "李四"}]
+        }
+    )
+
     title: Title | None = None
     entity_id: int | None = Field(None, ge=1, description="null detaches the entity")
     officer: Name | None = None
 
 
 class CaseTransition(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"to": "立案", "note": "经初步核查，符合立案条件"}]}
+    )
+
     to: StatusName = Field(description="the next status")
     note: Note | None = Field(None, description="why (e.g. the 不予立案 reason)")
 
 
 class EvidenceLink(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"evidence_ids": ["ev-0f1e2d3c4b5a69788796a5b4c3d2"]}]}
+    )
+
     evidence_ids: Annotated[
         list[Annotated[str, Field(pattern=r"^ev-[0-9a-f]{28}$")]],
         Field(min_length=1, max_length=100),

@@ -32,7 +32,24 @@ def _aware(value: datetime, name: str) -> datetime:
 class TakedownCreate(BaseModel):
     """``POST /v1/takedowns``: an order to one platform (责令删除/下架通知)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "platform": "example-mall",
+                    "listing_urls": ["https://mall.example.com/item/10086"],
+                    "legal_basis": "《电子商务法》第三十八条",
+                    "reason": "商品页宣称“根治高血压”，涉嫌虚假宣传",
+                    "evidence_ids": ["ev-0f1e2d3c4b5a69788796a5b4c3d2"],
+                    "deadline": "2030-12-31T18:00:00+08:00",
+                    "grant_files": True,
+                    "case_number": "泉市监网案〔2026〕12号",
+                }
+            ]
+        },
+    )
 
     platform: Annotated[str, Field(pattern=PLATFORM_CODE)] = Field(
         description="platform code (平台代码), as registered under /v1/platforms"
@@ -82,12 +99,21 @@ class TakedownCreate(BaseModel):
 
 
 class AckBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"note": "已收到，正在核查"}]}
+    )
     note: Note | None = None
 
 
 class CompleteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"note": "涉事商品已下架并冻结该链接", "removed_at": "2026-12-03T16:30:00+08:00"}
+            ]
+        },
+    )
     note: Note = Field(description="what was done (处理说明)")
     removed_at: Rfc3339 = Field(description="when the listings were removed (下架时间), RFC 3339")
 
@@ -98,14 +124,25 @@ class CompleteBody(BaseModel):
 
 
 class DisputeBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"reason": "该商品已取得保健食品注册证书，宣传内容与批准文号一致"}]
+        },
+    )
     reason: Note = Field(description="why the platform disputes the order (异议理由)")
 
 
 class RulingBody(BaseModel):
     """``POST /v1/takedowns/{id}/ruling``: an officer's ruling on a disputed order (异议裁决)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"decision": "withdraw", "reason": "平台已提交资质证明，经复核不构成违法"}]
+        },
+    )
 
     decision: Literal["uphold", "withdraw"] = Field(
         description="uphold (维持: the order stands, reopened with `deadline`) or "
