@@ -406,3 +406,37 @@ def test_without_a_session_pages_send_to_login(stack: Stack) -> None:
         answer = anonymous.get(url, follow_redirects=False)
         assert answer.status_code == 303, url
         assert answer.headers["location"].startswith("/console/login?next=")
+
+
+def untranslated(page: str) -> list[str]:
+    """Message keys shown as themselves (a key missing from the catalogs) in the page's
+    text or its labelling attributes."""
+    text = re.sub(r"<(script|style)[^>]*>.*?</\1>", "", page, flags=re.S)
+    shown = re.findall(r">([^<]+)<", text) + re.findall(
+        r'(?:aria-label|title|placeholder)="([^"]*)"', text
+    )
+    key = re.compile(r"\b(?:registry|takedowns|common|nav|app)\.[a-z_]+(?:\.[a-z_0-9]+)*")
+    return [found for part in shown for found in key.findall(part)]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_label_is_translated(stack: Stack, lang: str) -> None:
+    reader = Person(stack, "officer", f"读者{tag()}")
+    platform = new_platform(stack)
+    entity = new_entity(stack, platform, uscc=ALIBABA, risk_grade="B")
+    case = new_case(stack, entity_id=entity["id"])
+    api(stack, "POST", f"/v1/cases/{case['id']}/evidence", json={"evidence_ids": [evidence(stack)]})
+    api(stack, "POST", f"/v1/cases/{case['id']}/transition", json={"to": "filed"})
+    urls = (
+        *PAGES,
+        f"/console/entities/{entity['id']}?saved=1",
+        f"/console/cases/{case['id']}?saved=moved",
+        "/console/cases?status=filed",
+    )
+    for url in urls:
+        page = reader.get(f"{url}{'&' if '?' in url else '?'}lang={lang}")
+        assert page.status_code == 200, url
+        assert f'<html lang="{"zh-CN" if lang == "zh" else "en"}">' in page.text
+        assert untranslated(page.text) == [], url
+    english = reader.get("/console/cases?lang=en").text
+    assert "Open a case" in english and "新建案件" not in english

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 
 from evidence_api.core.config import Settings
 from evidence_api.takedowns import service as takedowns
+from tests.integration.test_console_registry import untranslated
 from tests.support.api import Stack, fresh_postgres_database, running_stack, submit
 from tests.support.console import login, make_user
 from tests.support.waiting import wait_until
@@ -355,3 +356,36 @@ def test_platform_and_appraiser_users_get_403(stack: Stack, role: str) -> None:
     ruled = person.post(f"/console/takedowns/{oid}/ruling", {"decision": "withdraw", "reason": "x"})
     assert ruled.status_code == 403
     assert order_of(stack, oid)["status"] == "disputed"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_label_is_translated(stack: Stack, lang: str) -> None:
+    reader = Person(stack, "officer", f"读者{tag()}")
+    case = new_case(stack)
+    ev = evidence(stack)
+    done = issue(stack, case, [ev])["order_id"]
+    platform_acts(stack, done, "ack", {})
+    platform_acts(stack, done, "complete", {"note": "已下架", "removed_at": _now()})
+    disputed = issue(stack, case, [ev])["order_id"]
+    platform_acts(stack, disputed, "dispute", {"reason": "异议"})
+    urls = (
+        "/console/takedowns",
+        f"/console/takedowns?case={case}&overdue=1",
+        f"/console/takedowns/new?evidence={ev}&case={case}",
+        f"/console/takedowns/{done}?saved=issued",
+        f"/console/takedowns/{disputed}?saved=ruled",
+    )
+    for url in urls:
+        page = reader.get(f"{url}{'&' if '?' in url else '?'}lang={lang}")
+        assert page.status_code == 200, url
+        assert untranslated(page.text) == [], url
+    refused = reader.post(
+        f"/console/takedowns/{done}/ruling?lang={lang}", {"decision": "withdraw", "reason": "x"}
+    )
+    assert refused.status_code == 409 and untranslated(refused.text) == []
+    english = reader.get(f"/console/takedowns/{disputed}?lang=en").text
+    assert "Rule on the dispute" in english and "异议裁决" not in english
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
