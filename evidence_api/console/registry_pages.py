@@ -25,6 +25,8 @@ from starlette.concurrency import run_in_threadpool
 
 from evidence_api.console.web import FormErrors, Viewer, read_form, redirect, render, viewer
 from evidence_api.core.errors import ApiError, InvalidInputError, NotFoundError
+from evidence_api.intake import service as evidence_service
+from evidence_api.intake.routes import archive
 from evidence_api.registry import case_workflow, cases, entities, platforms
 from evidence_api.registry.schemas import (
     RISK_GRADES,
@@ -58,6 +60,8 @@ BOARD_COLUMN = 20
 #: Linked cases (and their takedowns) shown on an entity's page.
 ENTITY_CASES = 50
 ENTITY_TAKEDOWN_CASES = 10
+#: Evidence submitted naming the shop, shown on its page (the evidence list has the rest).
+ENTITY_EVIDENCE = 20
 #: Officers in 市场监管 read times in Beijing time.
 BEIJING = timezone(timedelta(hours=8))
 ENTITY_FIELDS = ("platform", "shop_name", "shop_id", "shop_url", "uscc", "risk_grade", "risk_class")
@@ -247,10 +251,20 @@ def _entity_page(
 
     found = in_session(request, work)
     entity: EntityPublic = found["entity"]
+    # Evidence linked to its cases, then evidence submitted naming the shop (as
+    # ``GET /v1/evidence?entity=`` finds it): id -> the case number, or "" for the latter.
     evidence: dict[str, str] = {}
     for case in found["cases"]:
         for link in case.evidence:
             evidence.setdefault(link.evidence_id, case.number)
+    named = evidence_service.list_evidence(
+        archive(request.app.state.runtime),
+        evidence_service.EvidenceFilter(entity=entity.shop_name),
+        limit=ENTITY_EVIDENCE,
+        cursor=None,
+    )
+    for item in named.items:
+        evidence.setdefault(item.evidence_id, "")
     if values is None:
         values = {
             "platform": entity.platform,

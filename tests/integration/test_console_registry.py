@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from evidence_api.core.config import Settings
-from tests.support.api import Stack, fresh_postgres_database, running_stack, submit
+from tests.support.api import Stack, fresh_postgres_database, metadata, running_stack, submit
 from tests.support.console import login, make_user
 
 ALIBABA = "91330100716105852F"  # a real 统一社会信用代码 (check character F)
@@ -218,10 +218,15 @@ def test_entity_detail_shows_cases_evidence_and_saves_edits(stack: Stack, office
     case = new_case(stack, entity_id=entity["id"])
     ev = evidence(stack)
     api(stack, "POST", f"/v1/cases/{case['id']}/evidence", json={"evidence_ids": [ev]})
+    named = submit(stack, {"shop.html": b"<html>shop</html>"}, metadata(entity=entity["shop_name"]))
+    assert named.status_code == 201, named.text
     page = officer.get(f"/console/entities/{entity['id']}")
     assert page.status_code == 200
     assert case["number"] in page.text and f'href="/console/cases/{case["id"]}"' in page.text
-    assert f'href="/console/evidence/{ev}"' in page.text
+    shown = re.findall(
+        r'data-testid="entity-evidence"><a class="mono" href="/console/evidence/([^"]+)"', page.text
+    )
+    assert shown == [ev, named.json()["evidence_id"]]  # linked to a case, named at submission
     assert "C · 信用风险较高" in page.text
     form = {
         "platform": platform,
