@@ -41,6 +41,8 @@ def _client(request: Request) -> str | None:
 
 @router.get("/users", response_model=UserList, responses=READ, summary="List users")
 def list_users(runtime: RuntimeDep, _: Admin) -> UserList:
+    """Every console user, oldest first: role, platform, unit, whether TOTP is on, lock and disable
+    state. Never a password or its hash. Admins."""
     with runtime.session() as session:
         return UserList(items=[UserPublic.of(u) for u in service.list_users(session)])
 
@@ -73,6 +75,7 @@ def create_user(
 
 @router.get("/users/{user_id}", response_model=UserPublic, responses=READ, summary="Read a user")
 def get_user(user_id: UserId, runtime: RuntimeDep, _: Admin) -> UserPublic:
+    """One console user as the list shows it; 404 when there is none. Admins."""
     with runtime.session() as session:
         return UserPublic.of(service.get_user(session, user_id))
 
@@ -84,6 +87,8 @@ def get_user(user_id: UserId, runtime: RuntimeDep, _: Admin) -> UserPublic:
     summary="Disable a user (ends its sessions at once)",
 )
 def disable_user(user_id: UserId, runtime: RuntimeDep, admin: Admin) -> UserPublic:
+    """Ends every session of the user at once and refuses their logins until enabled; audited as
+    ``user_disabled``. Admins."""
     with runtime.session() as session:
         return UserPublic.of(service.set_disabled(session, user_id, True, actor=admin.pseudonym))
 
@@ -92,6 +97,7 @@ def disable_user(user_id: UserId, runtime: RuntimeDep, admin: Admin) -> UserPubl
     "/users/{user_id}/enable", response_model=UserPublic, responses=WRITE, summary="Enable a user"
 )
 def enable_user(user_id: UserId, runtime: RuntimeDep, admin: Admin) -> UserPublic:
+    """Lets a disabled user log in again (their old sessions stay ended); audited. Admins."""
     with runtime.session() as session:
         return UserPublic.of(service.set_disabled(session, user_id, False, actor=admin.pseudonym))
 
@@ -103,6 +109,7 @@ def enable_user(user_id: UserId, runtime: RuntimeDep, admin: Admin) -> UserPubli
     summary="Unlock a user locked out by failed logins",
 )
 def unlock_user(user_id: UserId, runtime: RuntimeDep, admin: Admin) -> UserPublic:
+    """Clears the failed-login count and the lockout that repeated failures set; audited. Admins."""
     with runtime.session() as session:
         return UserPublic.of(service.unlock(session, user_id, actor=admin.pseudonym))
 
@@ -116,6 +123,8 @@ def unlock_user(user_id: UserId, runtime: RuntimeDep, admin: Admin) -> UserPubli
 def reset_password(
     user_id: UserId, body: PasswordReset, runtime: RuntimeDep, admin: Admin
 ) -> UserPublic:
+    """An administrator sets a new password (checked against the password policy; stored only as an
+    Argon2id hash); the user's sessions end. Audited. Admins."""
     with runtime.session() as session:
         user = service.reset_password(session, user_id, body.password, actor=admin.pseudonym)
         return UserPublic.of(user)
