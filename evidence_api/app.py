@@ -110,15 +110,19 @@ def _install_handlers(app: FastAPI) -> None:
         return problem(exc.status, exc.code, exc.detail, field=exc.field, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         body = validation_problem(exc.errors()[0])  # fields named as in the verifier service
+        if is_console(request.url.path):  # e.g. /console/cases/abc: a page, not JSON
+            return await run_in_threadpool(error_page, request, 422, body["detail"])
         return JSONResponse(body, status_code=422, media_type=MEDIA_TYPE)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # Unknown routes (404), wrong methods (405) and the framework's own refusals.
         title = HTTP_TITLES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else title
+        if is_console(request.url.path) and exc.status_code in (404, 405):
+            return await run_in_threadpool(error_page, request, exc.status_code, detail)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # every method of the resource, not one route's
             headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
