@@ -132,6 +132,8 @@ def test_a_monitor_made_through_the_form(stack: Stack) -> None:
     assert page.status_code == 200 and "监测任务已创建" in page.text and "李四" in page.text
     listing = stack.client.get("/console/monitors")
     assert monitor_id in listing.text
+    english = stack.client.get("/console/monitors?lang=en")
+    assert '<html lang="en">' in english.text and "New monitor" in english.text
     assert monitor_id not in stack.client.get("/console/monitors?status=paused").text
     bad = stack.client.get("/console/monitors?entity_id=abc")
     assert bad.status_code == 422 and "not an entity id" in field_error(bad.text, "entity_id")

@@ -111,6 +111,14 @@ def test_a_platform_sees_its_orders_only(stack: Stack, two_orders: tuple[str, st
     assert 'lang="zh-CN"' in listing.text and "下架通知" in listing.text
     filtered = stack.client.get("/console/platform/orders?status=completed")
     assert filtered.status_code == 200 and mine not in filtered.text
+    # Pages: one order a page, the next link leads to the older one.
+    newer = issue(stack, "example-mall", evidence(stack))
+    first = stack.client.get("/console/platform/orders?limit=1")
+    assert newer in first.text and mine not in first.text
+    following = re.search(r'<a href="([^"]+)" rel="next">', first.text)
+    assert following, first.text
+    second = stack.client.get(unescape(following.group(1)))
+    assert mine in second.text and newer not in second.text
     bad = stack.client.get("/console/platform/orders?status=gone")
     assert bad.status_code == 422 and "unknown status 'gone'" in field_error(bad.text, "status")
 
