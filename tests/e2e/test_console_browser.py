@@ -364,9 +364,16 @@ def test_08_takedown_issued_from_the_evidence_page(flow: Flow) -> None:
     tab.check("15-takedown")
 
 
-def test_09_platform_sees_only_its_order_acknowledges_and_completes(flow: Flow) -> None:
+def test_09_platform_sees_only_its_order_acknowledges_and_completes(
+    flow: Flow, tmp_path: Path
+) -> None:
+    """Another platform's user lists no order and gets 404 for this one's URL; the
+    order's platform lists exactly it, downloads the granted file, acknowledges and
+    completes it (note and removal time); its webhook page opens."""
     order = flow.need("order")
     other = flow.login("other", "other.ops")
+    assert other.page.url.endswith("/console/platform/orders"), other.page.url
+    assert other.page.query_selector_all("[data-testid='order-row']") == []
     response = other.visit(flow.cs.url(f"/console/platform/orders/{order}"))
     assert response is not None and response.status == 404, response and response.status
     other.check("16-other-platform-404")
@@ -378,6 +385,11 @@ def test_09_platform_sees_only_its_order_acknowledges_and_completes(flow: Flow) 
     tab.page.click(f"a[href='/console/platform/orders/{order}']")
     tab.page.wait_for_url(f"**/console/platform/orders/{order}")
     tab.check("18-platform-order", phone=True)
+    with tab.page.expect_download() as info:
+        tab.page.click("[data-testid='file-download']")
+    granted = tmp_path / "granted"
+    info.value.save_as(granted)
+    assert granted.read_bytes() == UPLOAD_BYTES
     with tab.page.expect_navigation():
         tab.page.click("#do-ack")
     assert tab.page.get_attribute("#order-status .badge", "class") == "badge status-acknowledged"
@@ -389,6 +401,8 @@ def test_09_platform_sees_only_its_order_acknowledges_and_completes(flow: Flow) 
         tab.page.click("#do-complete")
     assert tab.page.get_attribute("#order-status .badge", "class") == "badge status-completed"
     tab.check("19-platform-order-completed")
+    tab.visit(flow.cs.url("/console/platform/webhook"))
+    tab.check("19b-platform-webhook")
 
 
 def proof_bundles(flow: Flow, tab: Tab, href: str) -> dict[str, Bundle]:
