@@ -235,7 +235,7 @@ def officer_only(stack: Stack, prefix: str) -> list[tuple[str, str]]:
         roles = route_roles(route)
         if roles is None or "platform" in roles:
             continue
-        found += [(method, path) for method in sorted(route.methods)]
+        found += [(method, path) for method in sorted(route.methods or ())]
     return found
 
 
