@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from evidence_api.core.config import Settings
 from evidence_api.monitoring.alert_log import AlertDraft, ledger_of, open_alert
 from evidence_api.monitoring.observation import GONE, PRICE_CHANGED, RULE_LABELS
 from evidence_api.runtime import Runtime
@@ -28,7 +29,9 @@ from tests.support.api import (
     running_stack,
     submit,
 )
+from tests.support.browser import browser, live_server  # noqa: F401 - fixture
 from tests.support.console import login, make_user
+from tests.support.waiting import wait_until
 
 KINDS = [p for p in backend_params() if p.id in ("sqlite-local", "postgres-s3")]
 assert {p.id for p in KINDS} <= set(BACKENDS)
@@ -307,3 +310,76 @@ def test_alerts_listed_dismissed_and_converted(stack: Stack) -> None:
     assert after["status"] == "converted" and after["case"]
     case = api(stack, f"/v1/cases/{after['case_id']}")
     assert case["title"] == "下架复查线索"
+
+
+# --- the live list in a real browser -------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_stack(tmp_path: Path) -> Iterator[Stack]:
+    """One backend: what is under test is the page's script and the stream's cookie."""
+    with running_stack(Settings(data_dir=tmp_path / "data", **SETTINGS)) as running:
+        yield running
+
+
+@pytest.mark.browser
+def test_the_alert_list_updates_live_in_a_browser(
+    sqlite_stack: Stack,
+    browser: Any,  # noqa: F811 - the fixture
+) -> None:
+    """static/monitoring.js: the stream (authenticated by the session cookie) prepends a
+    new alert, its text as text (no markup), and updates a dismissed one's status."""
+    stack = sqlite_stack
+    (first,) = open_alerts(
+        stack.runtime,
+        [AlertDraft(rule=PRICE_CHANGED, reason="价格变动：¥99 → ¥59", recipient="token-9")],
+    )
+    username, password = make_user(stack.runtime, "officer")
+    with live_server(stack.client.app) as server:
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        try:
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{server.url}/console/login")
+            page.fill("#f-username", username)
+            page.fill("#f-password", password)
+            with page.expect_navigation():
+                page.press("#f-password", "Enter")
+            page.goto(f"{server.url}/console/alerts", wait_until="load")
+            assert page.get_attribute("#alerts-live", "data-live") == "1"
+            # The stream starts after the newest event: wait until it is open.
+            state = stack.client.app.state
+            wait_until(
+                lambda: (
+                    getattr(state, "alert_streams", None) is not None
+                    and state.alert_streams.open >= 1
+                ),
+                30,
+                "the page's stream",
+            )
+            (fresh,) = open_alerts(
+                stack.runtime,
+                [AlertDraft(rule=GONE, reason="商品下架 <b>404</b>", recipient="token-9")],
+            )
+            page.wait_for_selector(f"tr[data-alert-id='{fresh}']", timeout=30_000)
+            assert page.get_attribute("#alerts-body tr:first-child", "data-alert-id") == fresh
+            cell = f"tr[data-alert-id='{fresh}'] td:nth-child(3)"
+            assert page.inner_text(cell) == "商品下架 <b>404</b>"  # shown as text
+            assert "收到新预警" in page.inner_text("#alerts-live")
+
+            dismissed = stack.client.post(
+                f"/v1/alerts/{first}/dismiss",
+                json={"reason": "正常促销"},
+                headers=stack.auth("officer"),
+            )
+            assert dismissed.status_code == 200, dismissed.text
+            status = f"tr[data-alert-id='{first}'] [data-role='status']"
+            page.wait_for_function(
+                "s => document.querySelector(s).textContent.includes('已排除')",
+                arg=status,
+                timeout=30_000,
+            )
+            assert errors == []
+        finally:
+            context.close()
