@@ -267,10 +267,22 @@ def test_previews_are_sandboxed_and_recorded_as_custody(plain: Stack) -> None:
     )
     assert download.status_code == 200
     assert download.headers["content-disposition"].startswith("attachment;")
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert download.headers["content-security-policy"].startswith("sandbox;")
+
+    # the detail page's download form and proof link work with the session cookie
+    form = re.search(r'formaction="(/v1/evidence/[^"]+/package)"', detail.text)
+    assert form, "no package button"
+    package = client.get(form.group(1), params={"purpose": "移送法院"})
+    assert package.status_code == 200, package.text
+    assert package.headers["content-type"] == "application/zip"
+    proof = client.get(f"/v1/evidence/{evidence_id}/proof")
+    assert proof.status_code == 200 and proof.json()["entry"]["id"] == evidence_id
 
     # each read is a custody entry, shown with the reader's name and purpose
     history = client.get(f"/console/evidence/{evidence_id}").text
-    assert history.count('data-testid="custody-row"') == 3
+    assert history.count('data-testid="custody-row"') == 4
+    assert "移送法院" in history and "导出证据包" in history
     assert "李调查（执法一队）" in history
     assert "控制台预览 console preview: 核查网页" in history
     assert "test officer" in history  # the bearer token's holder
