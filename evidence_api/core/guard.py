@@ -5,6 +5,9 @@ body (it reads the body before it resolves dependencies):
 
 1. a route that needs a bearer token gets it checked (401/403), and a client
    that keeps presenting bad tokens is refused with 429 and ``Retry-After``;
+   without an ``Authorization`` header, a console session cookie (``ea_session``)
+   authenticates instead, and an unsafe method must then carry the session's CSRF
+   token in ``X-CSRF-Token`` (403 otherwise; see :mod:`evidence_api.core.sessions`);
 2. a declared ``Content-Length`` over the route's limit is refused (413);
 3. the body is counted while it streams, chunked or not, and cut at the limit
    (413): the upload route gets ``max_request_bytes``, every other route the
@@ -22,6 +25,7 @@ here; the verification service bounds its own.
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 import time
 from collections import OrderedDict, deque
@@ -32,6 +36,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message, Receive
 
@@ -47,6 +52,7 @@ from evidence_api.core.errors import (
 from verifier.canonical import exceeds_depth
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+logger = logging.getLogger(__name__)
 
 
 class AuthFailures:
@@ -181,8 +187,21 @@ async def _authorise(request: Request, roles: tuple[str, ...]) -> None:
     def check() -> Any:
         with runtime.session() as session:
             principal = authenticate(session, authorization or None)
-            sessions.note_token_use(session, principal, client=client, now=datetime.now(UTC))
-            return principal
+        touch, audit = sessions.TOKEN_USE.due(principal.token_id)
+        if touch or audit:  # at most once a minute per token: its own small transaction
+            try:
+                with runtime.session() as session:
+                    sessions.note_token_use(
+                        session,
+                        principal,
+                        client=client,
+                        now=datetime.now(UTC),
+                        touch=touch,
+                        audit=audit,
+                    )
+            except SQLAlchemyError as exc:  # bookkeeping never fails the request it notes
+                logger.warning("token use of %s not recorded: %s", principal.pseudonym, exc)
+        return principal
 
     try:
         principal = await run_in_threadpool(check)

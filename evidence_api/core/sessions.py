@@ -148,10 +148,11 @@ def note_token_use(
     *,
     client: str | None,
     now: datetime,
-    throttle: TokenUse = TOKEN_USE,
+    touch: bool,
+    audit: bool,
 ) -> None:
-    """Write ``last_used_at`` and the ``token_used`` audit event when they are due."""
-    touch, audit = throttle.due(principal.token_id)
+    """Write ``last_used_at`` (``touch``) and a ``token_used`` audit event (``audit``), as
+    :meth:`TokenUse.due` decided."""
     if touch:
         session.execute(
             update(ApiToken).where(ApiToken.id == principal.token_id).values(last_used_at=now)
