@@ -23,6 +23,7 @@ from evidence_api.core.config import Settings
 from evidence_api.core.ids import new_id
 from evidence_api.core.models import ApiToken
 from tests.support.api import Stack, metadata, running_stack, wait_for_bundle
+from tests.support.browser import browser, live_server  # noqa: F401 - fixture
 from tests.support.console import login, make_user
 
 PNG = bytes.fromhex(
@@ -446,3 +447,47 @@ def test_capture_pages_and_status_fragment(plain: Stack) -> None:
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == "url"
     client.close()
+
+
+@pytest.mark.browser
+def test_previews_in_a_browser(
+    plain: Stack,
+    browser: Any,  # noqa: F811 - the fixture
+) -> None:
+    """In Chromium: the image preview loads; the HTML preview shows the captured page in
+    its sandboxed frame, whose script never runs (nothing reaches the console page)."""
+    evidence_id = submitted(plain, {"page.html": PAGE, "shot.png": PNG})["evidence_id"]
+    username, password = make_user(plain.runtime, "officer")
+    with live_server(plain.client.app) as server:
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        try:
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{server.url}/console/login")
+            page.fill("#f-username", username)
+            page.fill("#f-password", password)
+            with page.expect_navigation():
+                page.press("#f-password", "Enter")
+            page.goto(f"{server.url}/console/evidence/{evidence_id}")
+            page.fill("#f-purpose", "核查网页")
+            with page.expect_navigation():
+                page.click("button[name='preview'][value='page.html']")
+            frame_element = page.wait_for_selector("iframe.preview", timeout=30_000)
+            assert frame_element.get_attribute("sandbox") == ""
+            frame = frame_element.content_frame()
+            assert frame is not None
+            frame.wait_for_selector("h1", timeout=30_000)
+            assert frame.inner_text("h1") == "listing"
+            assert page.evaluate("() => window.x === undefined")  # its script did not run
+            page.fill("#f-purpose", "核查截图")
+            with page.expect_navigation():
+                page.click("button[name='preview'][value='shot.png']")
+            page.wait_for_function(
+                "() => { const i = document.querySelector('img.preview');"
+                " return i && i.complete && i.naturalWidth === 1; }",
+                timeout=30_000,
+            )
+            assert errors == []
+        finally:
+            context.close()
