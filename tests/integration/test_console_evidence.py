@@ -25,6 +25,13 @@ from evidence_api.core.models import ApiToken
 from tests.support.api import Stack, metadata, running_stack, wait_for_bundle
 from tests.support.browser import browser, live_server  # noqa: F401 - fixture
 from tests.support.console import login, make_user
+from tests.support.console_browser import (
+    PHONE,
+    assert_accessible,
+    horizontal_overflow,
+    viewport,
+    widest,
+)
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -488,6 +495,22 @@ def test_previews_in_a_browser(
                 " return i && i.complete && i.naturalWidth === 1; }",
                 timeout=30_000,
             )
+            assert_accessible(page, "evidence-detail-preview")
+            with viewport(page, PHONE):
+                assert horizontal_overflow(page) == 0, widest(page)
+            # the other pages of this module pass axe and fit a phone too
+            running = insert_capture(plain, "running", step="1/3 goto")
+            for path in (
+                "/console/evidence",
+                "/console/evidence?sha256=abc",
+                "/console/upload",
+                "/console/captures/new",
+                f"/console/captures/{running}",
+            ):
+                page.goto(f"{server.url}{path}")
+                assert_accessible(page, "evidence" + path.replace("/", "-"))
+                with viewport(page, PHONE):
+                    assert horizontal_overflow(page) == 0, (path, widest(page))
             assert errors == []
         finally:
             context.close()
