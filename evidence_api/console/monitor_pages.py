@@ -495,9 +495,17 @@ def _alert(runtime: Runtime, alert_id: str) -> tuple[AlertDetail, Any, dict[str,
     evidence: dict[str, Any] | None = None
     if found.evidence_id is not None:
         store = archive(runtime)
-        details = evidence_service.get_evidence(store, found.evidence_id)
-        bundle = evidence_service.proof_bundle(store, found.evidence_id)
-        evidence = {"files": details.files, "manifest": details.manifest, "status": bundle.status}
+        try:
+            details = evidence_service.get_evidence(store, found.evidence_id)
+            bundle = evidence_service.proof_bundle(store, found.evidence_id)
+        except ApiError as exc:  # the alert stands; say why its evidence cannot be shown
+            evidence = {"problem": exc.detail}
+        else:
+            evidence = {
+                "files": details.files,
+                "manifest": details.manifest,
+                "status": bundle.status,
+            }
     return found, evidence, names
 
 
