@@ -13,6 +13,10 @@ that order (another platform's user gets 404 for its URL), acknowledges and comp
 the officer sees the order's history, whose proof links give log entries the verifier
 library accepts.
 
+Users: the administrator made with ``evidence admin create-user --password-stdin`` (the
+README's first user), the officer and two platform users (``example-mall`` and another)
+through the accounts service; each logs in through the login form.
+
 Every page visited is scanned by axe-core (no serious or critical violation) and must
 raise no Content Security Policy refusal or script error; each is saved as a screenshot
 at 1366x768 (the evidence list and the platform's order also at 390x844) under
@@ -45,8 +49,10 @@ from tests.support.console_browser import (
     ConsoleStack,
     Watch,
     assert_accessible,
+    axe_violations,
     console_stack,
     create_user,
+    create_user_cli,
     horizontal_overflow,
     progress,
     shoot,
@@ -144,19 +150,23 @@ def flow(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterato
     skip_without_stack_tools(None if AXE.is_file() else f"{AXE} missing: run `make install`")
     started = time.monotonic()
     root = tmp_path_factory.mktemp("console-stack")
-    with console_stack(root, postgres_url) as cs, chromium() as browser:
+    with console_stack(root, postgres_url) as cs:
         stack = cs.stack
+        progress(f"stack up in {time.monotonic() - started:.1f} s at {cs.base}")
+        # The administrator as the README's first user (the CLI); the others meanwhile.
+        admin = create_user_cli(stack, "li.si", "admin", "李四", unit="泉州市市场监督管理局信息科")
         create_user(stack, "zhang.san", "officer", "张三", unit="泉州市市场监督管理局")
-        create_user(stack, "li.si", "admin", "李四", unit="泉州市市场监督管理局信息科")
         create_user(stack, "mall.ops", "platform", "示例商城运营", platform=PLATFORM)
         create_user(stack, "other.ops", "platform", "另一商城运营", platform=OTHER_PLATFORM)
-        progress(f"stack and browser up in {time.monotonic() - started:.1f} s at {cs.base}")
-        flow = Flow(cs, browser)
-        try:
-            yield flow
-        finally:
-            for tab in flow.tabs.values():
-                tab.context.close()
+        with chromium() as browser:
+            admin.wait()
+            progress(f"users and browser ready at {time.monotonic() - started:.1f} s")
+            flow = Flow(cs, browser)
+            try:
+                yield flow
+            finally:
+                for tab in flow.tabs.values():
+                    tab.context.close()
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -212,6 +222,13 @@ def test_01_login_by_keyboard_and_accessible(flow: Flow) -> None:
     tab.visit(flow.cs.url("/console"))
     assert "/console/login" in tab.page.url, tab.page.url
     tab.check("01-login")
+    # The scan sees what it must: an unlabelled field added to the page is reported.
+    tab.page.evaluate(
+        "() => document.querySelector('main').append(Object.assign("
+        "document.createElement('input'), {id: 'axe-probe'}))"
+    )
+    assert "label" in {v["id"] for v in axe_violations(tab.page)}
+    tab.page.reload(wait_until="load")
     order = tab_order(tab.page)
     wanted = ["[username]", "[password]", "{submit}"]
     positions = [next((i for i, f in enumerate(order) if w in f), -1) for w in wanted]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence_api.registry.models import Platform
-from tests.support.api import AnchoringStack, ensure_example_platform
+from tests.support.api import EVIDENCE_CLI, AnchoringStack, ensure_example_platform
 from tests.support.browser import REPO
 from tests.support.capture_site import Site, capture_site
 from tests.support.stacks import browser_stack
@@ -260,6 +261,52 @@ def console_stack(root: Path, postgres_url: str) -> Iterator[ConsoleStack]:
             ensure_example_platform(session)
             register_platform(session, OTHER_PLATFORM, "另一商城")
         yield ConsoleStack(anchoring, site, root)
+
+
+@dataclass
+class CliUser:
+    """``evidence admin create-user --password-stdin`` running (see :func:`create_user_cli`)."""
+
+    username: str
+    process: subprocess.Popen[str]
+
+    def wait(self, timeout: float = 120.0) -> str:
+        """Its exit: 0, and the password nowhere in its output; the username."""
+        self.process.wait(timeout)  # its few lines fit in the pipes' buffers
+        assert self.process.stdout is not None and self.process.stderr is not None
+        out, err = self.process.stdout.read(), self.process.stderr.read()
+        assert self.process.returncode == 0, out + err
+        assert PASSWORD not in out + err
+        return self.username
+
+
+def create_user_cli(
+    stack: AnchoringStack,
+    username: str,
+    role: str,
+    display_name: str,
+    *,
+    unit: str | None = None,
+) -> CliUser:
+    """Start making a console user as an operator makes the first one: ``evidence admin
+    create-user --password-stdin`` with the stack's environment (started, not awaited:
+    the caller does other work meanwhile, then :meth:`CliUser.wait`)."""
+    args = [str(EVIDENCE_CLI), "admin", "create-user", "--username", username]
+    args += ["--display-name", display_name, "--role", role, "--password-stdin"]
+    if unit is not None:
+        args += ["--unit", unit]
+    process = subprocess.Popen(
+        args,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **stack.env},
+        text=True,
+    )
+    assert process.stdin is not None
+    process.stdin.write(PASSWORD + "\n")
+    process.stdin.close()
+    return CliUser(username, process)
 
 
 def create_user(
