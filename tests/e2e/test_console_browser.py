@@ -335,9 +335,16 @@ def test_06_capture_done_and_its_evidence_anchored(flow: Flow) -> None:
 
 
 def test_07_case_cites_the_evidence(flow: Flow) -> None:
+    """ "Add to case" on the evidence page, then "new case" on the board: the new case's
+    form cites the evidence, and the case opened with it lists it and is on the board."""
     evidence = flow.need("evidence")
     tab = flow.tab("officer")
-    tab.visit(flow.cs.url(f"/console/cases/new?evidence={evidence}"))
+    tab.visit(flow.cs.url(f"/console/evidence/{evidence}"))
+    with tab.page.expect_navigation():
+        tab.page.click("#add-to-case")
+    with tab.page.expect_navigation():
+        tab.page.click("#new-case")
+    assert "/console/cases/new" in tab.page.url, tab.page.url
     tab.check("11-case-new")
     assert tab.page.input_value("#f-evidence_ids").split() == [evidence]
     tab.page.fill("#f-number", CASE_NUMBER)
