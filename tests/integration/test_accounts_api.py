@@ -40,8 +40,8 @@ def test_create_read_and_list_users(stack: Stack) -> None:
 
 def test_bad_users_name_the_field(stack: Stack) -> None:
     taken = new_user(stack)
-    cases = [
-        ({"username": taken["username"]}, 409, "username"),
+    cases: list[tuple[dict[str, str], int, str]] = [
+        ({"username": str(taken["username"])}, 409, "username"),
         ({"username": "Upper Case"}, 422, "username"),
         ({"password": "short"}, 422, "password"),
         ({"role": "platform", "platform": "no-such-mall"}, 422, "platform"),
