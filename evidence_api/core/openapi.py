@@ -123,7 +123,8 @@ def _fits(value: str, schema: dict[str, Any]) -> bool:
     pattern = schema.get("pattern")
     if pattern is not None and re.search(pattern, value) is None:
         return False
-    return schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", len(value))
+    shortest, longest = int(schema.get("minLength", 0)), int(schema.get("maxLength", len(value)))
+    return shortest <= len(value) <= longest
 
 
 def _string(schema: dict[str, Any], name: str | None) -> str:
