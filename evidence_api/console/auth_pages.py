@@ -113,6 +113,16 @@ async def login_submit(request: Request) -> Response:
     next_url = safe_next(form.get("next"))
     runtime = request.app.state.runtime
     old = request.cookies.get(sessions.COOKIE)
+    # One address trying many usernames is slowed like one presenting bad tokens (the
+    # per-user lockout alone would let it try one password against every user).
+    failures = request.app.state.auth_failures
+    address = _client(request) or "unknown"
+    wait = failures.retry_after(address)
+    if wait is not None:
+        refusal = FormErrors({"": f"too many failed logins from this address; retry in {wait} s"})
+        return _login_page(
+            request, status=429, errors=refusal, username=username, next_url=next_url
+        )
     try:
         cookie, role = await run_in_threadpool(
             service.attempt_login,
@@ -124,6 +134,8 @@ async def login_submit(request: Request) -> Response:
             user_agent=request.headers.get("user-agent"),
         )
     except ApiError as exc:
+        if exc.status == 401:
+            failures.failed(address)
         return _login_page(
             request,
             status=exc.status,

@@ -5,6 +5,7 @@ count and lock, that a session's cookie is new at every login, and that logout e
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
@@ -13,8 +14,9 @@ from sqlalchemy import select
 
 from evidence_api.accounts import service
 from evidence_api.core import sessions
+from evidence_api.core.config import Settings
 from evidence_api.core.models import AuditEvent, User
-from tests.support.api import Stack
+from tests.support.api import Stack, running_stack
 from tests.support.console import csrf_of, login, login_csrf, make_user
 
 #: The TestClient's cookie domain (what the server's Set-Cookie lands under).
@@ -252,3 +254,15 @@ def test_totp_setup_then_login_needs_a_fresh_code(stack: Stack) -> None:
     reused = post_login(Stack(stack.settings, stack.runtime, fresh), username, password, totp=code)
     assert reused.status_code == 401  # the code that enabled it is spent
     assert 'id="e-totp"' in reused.text
+
+
+def test_one_address_guessing_many_users_is_slowed(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", auth_failure_limit=3)
+    with running_stack(settings) as small:
+        username, password = make_user(small.runtime, "officer")
+        for n in range(3):
+            assert post_login(small, f"guess-{n}", "some password 1").status_code == 401
+        slowed = post_login(small, username, password)
+        assert slowed.status_code == 429
+        assert "too many failed logins from this address" in slowed.text
+        assert sessions.COOKIE not in slowed.cookies
