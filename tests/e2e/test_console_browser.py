@@ -228,6 +228,14 @@ def test_01_login_by_keyboard_and_accessible(flow: Flow) -> None:
         "document.createElement('input'), {id: 'axe-probe'}))"
     )
     assert "label" in {v["id"] for v in axe_violations(tab.page)}
+    # So does the CSP watch: an inline script is refused, and the refusal is seen.
+    tab.page.evaluate(
+        "() => document.body.append(Object.assign("
+        "document.createElement('script'), {textContent: 'window.probe = 1'}))"
+    )
+    tab.page.wait_for_timeout(200)  # the console message arrives asynchronously
+    assert tab.page.evaluate("() => window.probe") is None
+    assert any(p.startswith("CSP:") for p in tab.watch.take())
     tab.page.reload(wait_until="load")
     order = tab_order(tab.page)
     wanted = ["[username]", "[password]", "{submit}"]
@@ -520,16 +528,25 @@ def test_11_account_and_admin_pages(flow: Flow) -> None:
         ("27-takedowns", "/console/takedowns"),
         ("28-monitors", "/console/monitors"),
         ("29-alerts", "/console/alerts"),
+        ("29b-entity-new", "/console/entities/new"),
+        ("29c-monitor-new", "/console/monitors/new"),
     ):
         response = tab.visit(flow.cs.url(path))
         assert response is not None and response.status == 200, (path, response and response.status)
         tab.check(step)
 
 
-def test_12_english_toggle(flow: Flow) -> None:
+def test_12_english_toggle_and_the_forbidden_page(flow: Flow) -> None:
+    """English on request (the page's lang follows); an officer opening an administrator's
+    page gets the 403 page, itself accessible."""
     tab = flow.tab("officer")
+    response = tab.visit(flow.cs.url("/console/admin/users"))
+    assert response is not None and response.status == 403, response and response.status
+    tab.check("31-forbidden")
     tab.visit(flow.cs.url("/console/evidence?lang=en"))
     assert tab.page.get_attribute("html", "lang") == "en"
+    heading = tab.page.inner_text("main h1")
+    assert heading and not re.search(r"[\u4e00-\u9fff]", heading), heading
     tab.check("30-evidence-list-en")
     tab.visit(flow.cs.url("/console/evidence?lang=zh"))
     assert tab.page.get_attribute("html", "lang") == "zh-CN"
