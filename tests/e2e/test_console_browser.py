@@ -233,9 +233,12 @@ def test_01_login_by_keyboard_and_accessible(flow: Flow) -> None:
         "() => document.body.append(Object.assign("
         "document.createElement('script'), {textContent: 'window.probe = 1'}))"
     )
-    tab.page.wait_for_timeout(200)  # the console message arrives asynchronously
     assert tab.page.evaluate("() => window.probe") is None
-    assert any(p.startswith("CSP:") for p in tab.watch.take())
+    ends = time.monotonic() + 30  # the console message arrives on its own; events are
+    while not any(p.startswith("CSP:") for p in tab.watch.problems):  # pumped by Playwright
+        assert time.monotonic() < ends, f"no CSP refusal seen: {tab.watch.problems}"
+        tab.page.wait_for_timeout(100)
+    tab.watch.take()
     tab.page.reload(wait_until="load")
     order = tab_order(tab.page)
     wanted = ["[username]", "[password]", "{submit}"]
