@@ -251,6 +251,7 @@ def render(
             t=translator(lang),
             csrf=viewer.csrf_token if viewer is not None else None,
             path=request.url.path,
+            portal_home=_portal_path(request),
             **context,
         )
     )
@@ -260,6 +261,13 @@ def render(
     if request.query_params.get("lang") in LANGS:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
     return response
+
+
+def _portal_path(request: Request) -> str | None:
+    """Where this service mounts the verification portal (None: not served)."""
+    runtime = getattr(request.app.state, "runtime", None)
+    mount: str = runtime.settings.verifier_mount if runtime is not None else ""
+    return mount.rstrip("/") + "/" if mount else None
 
 
 def redirect(url: str) -> Response:
