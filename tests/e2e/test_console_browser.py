@@ -221,7 +221,7 @@ def test_01_login_by_keyboard_and_accessible(flow: Flow) -> None:
     tab = flow.open_tab("officer")
     tab.visit(flow.cs.url("/console"))
     assert "/console/login" in tab.page.url, tab.page.url
-    tab.check("01-login")
+    tab.check("01-login", phone=True)
     # The scan sees what it must: an unlabelled field added to the page is reported.
     tab.page.evaluate(
         "() => document.querySelector('main').append(Object.assign("
@@ -241,6 +241,7 @@ def test_01_login_by_keyboard_and_accessible(flow: Flow) -> None:
     tab.watch.take()
     tab.page.reload(wait_until="load")
     order = tab_order(tab.page)
+    assert order[0].endswith("<#main>"), order  # the first Tab: "skip to the content"
     wanted = ["[username]", "[password]", "{submit}"]
     positions = [next((i for i, f in enumerate(order) if w in f), -1) for w in wanted]
     assert -1 not in positions and positions == sorted(positions), order

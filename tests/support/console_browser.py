@@ -201,14 +201,15 @@ def assert_accessible(page: Any, where: str) -> list[dict[str, Any]]:
 
 
 def focused(page: Any) -> str:
-    """What has the focus: ``tag#id[name]`` (``type`` for buttons)."""
+    """What has the focus: ``tag#id[name]{type}<href>``."""
     text: str = page.evaluate(
         """() => {
             const e = document.activeElement;
             if (!e || e === document.body) return 'body';
             const name = e.getAttribute('name') || '';
             const type = e.getAttribute('type') || '';
-            return `${e.tagName.toLowerCase()}#${e.id}[${name}]{${type}}`;
+            const href = e.getAttribute('href') || '';
+            return `${e.tagName.toLowerCase()}#${e.id}[${name}]{${type}}<${href}>`;
         }"""
     )
     return text
