@@ -296,6 +296,8 @@ def test_03_upload_with_progress(flow: Flow, tmp_path: Path) -> None:
     assert bar.get_attribute("value") == bar.get_attribute("max"), bar.evaluate("e => e.outerHTML")
     href = tab.page.get_attribute("#receipt-link", "href")
     flow.facts["evidence"] = id_from(str(href), "/console/evidence/")
+    assert tab.page.inner_text("#receipt-id") == flow.facts["evidence"]
+    assert re.fullmatch(r"[0-9a-f]{64}", tab.page.inner_text("#receipt-leaf").strip())
     tab.check("06-upload-done")
 
 
@@ -521,6 +523,9 @@ def test_10_officer_sees_history_with_verifying_proofs(flow: Flow) -> None:
 
 
 def test_11_account_and_admin_pages(flow: Flow) -> None:
+    """The administrator (made by the CLI) logs in; the account, administration and the
+    remaining officer pages open and pass the scan; the users page lists the four users,
+    the status page names this stack's chain (RPC endpoint, contract)."""
     tab = flow.login("admin", "li.si")
     for step, path in (
         ("21-account", "/console/account"),
@@ -538,6 +543,12 @@ def test_11_account_and_admin_pages(flow: Flow) -> None:
         response = tab.visit(flow.cs.url(path))
         assert response is not None and response.status == 200, (path, response and response.status)
         tab.check(step)
+        text = tab.page.inner_text("main")
+        if step == "22-admin-users":
+            assert all(u in text for u in ("zhang.san", "li.si", "mall.ops", "other.ops")), text
+        if step == "25-admin-status":
+            chain = flow.cs.stack.chain
+            assert chain.rpc_url in text and chain.contract.lower() in text.lower(), text
 
 
 def test_12_english_toggle_and_the_forbidden_page(flow: Flow) -> None:
