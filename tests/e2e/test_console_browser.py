@@ -50,6 +50,7 @@ from tests.support.console_browser import (
     Watch,
     assert_accessible,
     axe_violations,
+    clear_artifacts,
     console_stack,
     create_user,
     create_user_cli,
@@ -148,6 +149,7 @@ class Flow:
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Flow]:
     skip_without_stack_tools(None if AXE.is_file() else f"{AXE} missing: run `make install`")
+    clear_artifacts()
     started = time.monotonic()
     root = tmp_path_factory.mktemp("console-stack")
     with console_stack(root, postgres_url) as cs:
@@ -367,9 +369,16 @@ def test_07_case_cites_the_evidence(flow: Flow) -> None:
     tab.page.wait_for_url(re.compile(r"/console/cases/\d+(\?|$)"))
     flow.facts["case"] = id_from(tab.page.url, "/console/cases/")
     assert tab.page.query_selector(f"a[href='/console/evidence/{evidence}']") is not None
+    assert tab.page.get_attribute("#case-status", "data-status") == "clue"
     tab.check("12-case")
+    # The transition button moves the clue to 立案 (filed), as the workflow allows.
+    tab.page.fill("#note-filed", "证据充分，予以立案")
+    with tab.page.expect_navigation():
+        tab.page.click("#move-filed")
+    assert tab.page.get_attribute("#case-status", "data-status") == "filed"
     tab.visit(flow.cs.url("/console/cases"))
-    assert CASE_TITLE in tab.page.inner_text("main")
+    column = f".board-column[data-status='filed'] [data-case='{flow.facts['case']}']"
+    assert CASE_TITLE in tab.page.inner_text(column)
     tab.check("13-case-board")
 
 

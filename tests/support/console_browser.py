@@ -65,6 +65,14 @@ def artifacts_dir() -> Path:
     return folder
 
 
+def clear_artifacts() -> None:
+    """Remove the screenshots and scan reports of an earlier run (the folder then holds
+    this run's only)."""
+    folder = artifacts_dir()
+    for old in [*folder.glob("*.png"), *folder.glob("axe-*.json")]:
+        old.unlink(missing_ok=True)
+
+
 def shoot(page: Any, name: str, *, full_page: bool = True) -> Path:
     """Save a screenshot of ``page`` as ``<artifacts>/<name>.png``; its path."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
