@@ -6,16 +6,28 @@ schema-valid input accepted, auth enforced, ``Allow`` on 405s, …), with an
 officer token and with an admin token, at least 5,000 requests each, from a
 fixed seed so that a failure reproduces. The one tuned check is explained in
 ``tests/support/schemathesis.toml``.
+
+Cost (CI ran it in ~150 s): every phase still runs for every operation (examples,
+coverage's boundary and unexpected-method cases, fuzzing, stateful), but fuzzing draws
+40 cases per operation instead of 75, and each run sends from two workers, so waiting
+for one answer overlaps generating the next case.
+
+The admin run could revoke the tokens under test (``POST /v1/tokens/{id}/revoke``:
+schemathesis reuses the ids ``GET /v1/tokens`` lists), after which it would pass on
+401s alone. So that operation runs last, on its own, once both main runs are done and
+both tokens are checked to still work.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from evidence_api.core.config import Settings
@@ -24,14 +36,30 @@ from tests.support.api import provision_tokens, serve_subprocess
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CONFIG = Path(__file__).resolve().parents[1] / "support" / "schemathesis.toml"
 SEED = 20261202
-#: Test cases per operation; gives more than MIN_REQUESTS requests per token.
-MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "75"))
+#: Fuzzing cases per operation; with the other phases, more than MIN_REQUESTS requests
+#: per token.
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "40"))
 MIN_REQUESTS = 5000
+#: Concurrent requests of one run (hides the service's latency behind generation).
+WORKERS = int(os.environ.get("SCHEMATHESIS_WORKERS", "2"))
+#: The operation that could revoke the tokens under test: it runs last, alone.
+REVOKE = "/v1/tokens/{token_id}/revoke"
 
 pytestmark = pytest.mark.slow
+METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def run_schemathesis(base_url: str, token: str, har: Path) -> subprocess.Popen[str]:
+def operations_tested(output: str) -> int:
+    """How many operations a run's summary says it tested."""
+    found = re.search(r"^\s*Tested: (\d+)", output, re.MULTILINE)
+    assert found, output[-3000:]
+    return int(found.group(1))
+
+
+def run_schemathesis(
+    base_url: str, token: str, har: Path, *selection: str
+) -> subprocess.Popen[str]:
+    """One schemathesis run with ``token``; ``selection``: its operation filters."""
     return subprocess.Popen(
         [
             str(SCHEMATHESIS),
@@ -48,7 +76,7 @@ def run_schemathesis(base_url: str, token: str, har: Path) -> subprocess.Popen[s
             "--max-examples",
             str(MAX_EXAMPLES),
             "--workers",
-            "1",
+            str(WORKERS),
             "--no-color",
             "--generation-database",
             "none",
@@ -58,6 +86,7 @@ def run_schemathesis(base_url: str, token: str, har: Path) -> subprocess.Popen[s
             str(har),
             "--request-timeout",
             "60",
+            *selection,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -74,19 +103,47 @@ def test_every_check_of_the_whole_api_passes_for_officer_and_admin(tmp_path: Pat
         "EVIDENCE_AUTH_FAILURE_LIMIT": "100000",
         "EVIDENCE_MAX_REQUEST_BYTES": str(8 << 20),
     }
+    hars = {"officer": [tmp_path / "officer.har"], "admin": [tmp_path / "admin.har"]}
     with serve_subprocess(env, tmp_path / "serve.log") as server:
+        document = httpx.get(f"{server.base_url}/openapi.json", timeout=60).json()
+        operations = sum(
+            1 for item in document["paths"].values() for method in item if method in METHODS
+        )
         runs = {
-            role: run_schemathesis(server.base_url, tokens[role], tmp_path / f"{role}.har")
-            for role in ("officer", "admin")
+            "officer": run_schemathesis(server.base_url, tokens["officer"], hars["officer"][0]),
+            "admin": run_schemathesis(
+                server.base_url, tokens["admin"], hars["admin"][0], "--exclude-path", REVOKE
+            ),
         }
         outputs = {role: run.communicate(timeout=1500)[0] for role, run in runs.items()}
         assert server.process.poll() is None, "the service died under schemathesis"
+        for role in runs:  # still valid: the runs tested the API, not 401s
+            answer = httpx.get(
+                f"{server.base_url}/v1/evidence",
+                headers={"Authorization": f"Bearer {tokens[role]}"},
+                timeout=60,
+            )
+            assert answer.status_code == 200, f"{role}'s token refused after its run"
+        hars["admin"].append(tmp_path / "admin-revoke.har")
+        last = run_schemathesis(
+            server.base_url, tokens["admin"], hars["admin"][1], "--include-path", REVOKE
+        )
+        revoke_output = last.communicate(timeout=600)[0]
+        assert server.process.poll() is None, "the service died under schemathesis"
+    (tmp_path / "admin-revoke.out").write_text(revoke_output)
+    assert last.returncode == 0, revoke_output[revoke_output.find("FAILURES") :][:8000]
+    assert operations_tested(revoke_output) == 1, revoke_output[-3000:]
     for role, run in runs.items():
         (tmp_path / f"{role}.out").write_text(outputs[role])
         summary = outputs[role][outputs[role].find("SUMMARY") :]
         failures = outputs[role][outputs[role].find("FAILURES") :][:8000]
         assert run.returncode == 0, f"{role}:\n{failures}"
-        entries = json.loads((tmp_path / f"{role}.har").read_text())["log"]["entries"]
+        entries = [
+            entry for har in hars[role] for entry in json.loads(har.read_text())["log"]["entries"]
+        ]
         assert len(entries) >= MIN_REQUESTS, f"{role}: {len(entries)} requests\n{summary}"
         server_errors = [e for e in entries if e["response"]["status"] >= 500]
         assert server_errors == [], server_errors[:3]
+    # Every operation of the document was tested with each token.
+    assert operations_tested(outputs["officer"]) == operations
+    assert operations_tested(outputs["admin"]) + operations_tested(revoke_output) == operations
