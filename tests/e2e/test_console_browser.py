@@ -55,6 +55,7 @@ from tests.support.console_browser import (
     create_user,
     create_user_cli,
     horizontal_overflow,
+    open_alert,
     progress,
     shoot,
     tab_order,
@@ -574,3 +575,50 @@ def test_12_english_toggle_and_the_forbidden_page(flow: Flow) -> None:
     tab.check("30-evidence-list-en")
     tab.visit(flow.cs.url("/console/evidence?lang=zh"))
     assert tab.page.get_attribute("html", "lang") == "zh-CN"
+
+
+def test_13_an_alert_arrives_live_on_the_alerts_page(flow: Flow) -> None:
+    """The alerts page keeps itself current through its EventSource on
+    /v1/alerts/stream (the session cookie authenticates it): an alert opened while the
+    page is open appears in its table without a reload, with its reason and evidence.
+
+    The stream starts after the newest event at connection time, so alerts are opened
+    one by one until one shows (the first may beat the stream's start); each is given
+    a generous wait."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: PLC0415
+
+    evidence = flow.need("evidence")
+    tab = flow.tab("officer")
+    with tab.page.expect_response(lambda r: "/v1/alerts/stream" in r.url) as stream:
+        tab.visit(flow.cs.url("/console/alerts"))
+    assert stream.value.status == 200, stream.value.status
+    assert tab.page.get_attribute("#alerts-live", "data-live") == "1"
+    tab.page.evaluate("() => { window.notReloaded = true; }")
+    opened: list[str] = []
+    shown = None
+    ends = time.monotonic() + ANCHOR_DEADLINE
+    while shown is None:
+        assert time.monotonic() < ends, f"none of {opened} appeared on the page"
+        reason = f"价格变动：¥99 → ¥59（第 {len(opened) + 1} 次）"
+        opened.append(
+            open_alert(
+                flow.cs.stack, recipient_user="zhang.san", reason=reason, evidence_id=evidence
+            )
+        )
+        rows = ", ".join(f"tr[data-alert-id='{a}']" for a in opened)
+        try:
+            shown = tab.page.wait_for_selector(rows, timeout=15_000)
+        except PlaywrightTimeout:
+            continue
+    assert tab.page.evaluate("() => window.notReloaded") is True
+    alert_id = str(shown.get_attribute("data-alert-id"))
+    progress(f"alert {alert_id} shown live ({len(opened)} opened)")
+    text = shown.inner_text()
+    assert "价格变动" in text and evidence in text, text
+    link = shown.query_selector(f"a[href='/console/alerts/{alert_id}']")
+    assert link is not None
+    tab.check("32-alert-live")
+    with tab.page.expect_navigation():
+        link.click()
+    assert evidence in tab.page.inner_text("main")
+    tab.check("33-alert")

@@ -342,3 +342,46 @@ def create_user(
             actor="e2e",
         )
     return username
+
+
+def open_alert(
+    stack: AnchoringStack, *, recipient_user: str, reason: str, evidence_id: str | None
+) -> str:
+    """Open a ``price_changed`` alert for ``recipient_user`` as a monitor run does (its
+    first event and ``alert`` log entry, receipt signed with the deployment's log key, in
+    one transaction on the stack's database); the service's workers seal it. Its id."""
+    from anchoring.issuing import issue_receipt  # noqa: PLC0415
+    from evidence_api.core.config import Settings  # noqa: PLC0415
+    from evidence_api.core.keys import load_signer  # noqa: PLC0415
+    from evidence_api.core.models import User  # noqa: PLC0415
+    from evidence_api.monitoring import alert_log  # noqa: PLC0415
+    from evidence_api.monitoring.observation import PRICE_CHANGED  # noqa: PLC0415
+
+    settings = Settings(
+        data_dir=Path(stack.env["EVIDENCE_DATA_DIR"]),
+        database_url=stack.env["EVIDENCE_DATABASE_URL"],
+    )
+    signer = load_signer(settings, may_create=False)
+
+    @contextmanager
+    def transaction() -> Iterator[Session]:
+        with Session(stack.engine) as session, session.begin():
+            yield session
+
+    ledger = alert_log.AlertLedger(
+        transaction=transaction,
+        sign_receipt=lambda entry: issue_receipt(signer, entry, settings.max_merge_delay),
+        queued=lambda _: None,  # the stack's beat seals every half second
+    )
+    with transaction() as session:
+        token_id = session.execute(
+            select(User.token_id).where(User.username == recipient_user)
+        ).scalar_one()
+        draft = alert_log.AlertDraft(
+            rule=PRICE_CHANGED,
+            reason=reason,
+            recipient=f"token-{token_id}",
+            detail={"from": "99", "to": "59"},
+            evidence_id=evidence_id,
+        )
+        return alert_log.open_alert(ledger, session, draft).id
