@@ -7,11 +7,13 @@ The story, one step per test (each builds on the one before; the module's state 
 :class:`Flow`): an officer logs in with the keyboard; queues a capture of the fixture's
 listing and uploads a file (the progress bar reaches its end); watches the upload become
 anchored on its page; downloads its package, which ``evidence-verify`` accepts through
-tier 5; sees the capture finish and its evidence anchored; opens a case citing the
-evidence; issues a takedown from the evidence page. A platform user logs in and sees only
-that order (another platform's user gets 404 for its URL), acknowledges and completes it;
-the officer sees the order's history, whose proof links give log entries the verifier
-library accepts.
+tier 5; sees the capture finish (htmx polling, no reload) and its evidence anchored; opens
+a case citing the evidence and moves it to 立案; issues a takedown from the evidence page.
+A platform user logs in and sees only that order (another platform's user lists nothing
+and gets 404 for its URL), downloads the granted file, acknowledges and completes it; the
+officer sees the order's history by name, whose proof links check out with the verifier
+library. The administrator's pages open; English on request; an officer gets the 403
+page for an administrator's; an alert appears live on the alerts page.
 
 Users: the administrator made with ``evidence admin create-user --password-stdin`` (the
 README's first user), the officer and two platform users (``example-mall`` and another)
@@ -19,8 +21,9 @@ through the accounts service; each logs in through the login form.
 
 Every page visited is scanned by axe-core (no serious or critical violation) and must
 raise no Content Security Policy refusal or script error; each is saved as a screenshot
-at 1366x768 (the evidence list and the platform's order also at 390x844) under
-``test-artifacts/console/`` (or ``$EVIDENCE_TEST_ARTIFACTS``).
+at 1366x768 (the login page, the evidence list and the platform's orders also at 390x844,
+where they must not be wider than the phone) under ``test-artifacts/console/`` (or
+``$EVIDENCE_TEST_ARTIFACTS``), with axe's findings of each as ``axe-<step>.json``.
 """
 
 from __future__ import annotations
