@@ -222,12 +222,21 @@ def verifier_run(cs: ConsoleStack, package: Path) -> dict[str, Any]:
 
 
 def test_01_login_by_keyboard_and_accessible(flow: Flow) -> None:
-    """Tab reaches username, password and the submit button in that order; Enter submits;
-    the officer lands on the evidence list. The login page passes axe."""
+    """Tab reaches the skip link first, then username, password and the submit button in
+    that order; Enter submits; the officer lands on the evidence list. The login page
+    passes axe, also with a wrong password's error on it."""
     tab = flow.open_tab("officer")
     tab.visit(flow.cs.url("/console"))
     assert "/console/login" in tab.page.url, tab.page.url
     tab.check("01-login", phone=True)
+    # A wrong password: the reason is shown on the form, which stays accessible.
+    tab.page.fill("#f-username", "zhang.san")
+    tab.page.fill("#f-password", "not-the-password")
+    with tab.page.expect_navigation():
+        tab.page.click("#login-submit")
+    assert "/console/login" in tab.page.url
+    assert tab.page.query_selector("#login-form [role='alert']") is not None
+    tab.check("01b-login-error")
     # The scan sees what it must: an unlabelled field added to the page is reported.
     tab.page.evaluate(
         "() => document.querySelector('main').append(Object.assign("
@@ -245,14 +254,14 @@ def test_01_login_by_keyboard_and_accessible(flow: Flow) -> None:
         assert time.monotonic() < ends, f"no CSP refusal seen: {tab.watch.problems}"
         tab.page.wait_for_timeout(100)
     tab.watch.take()
-    tab.page.reload(wait_until="load")
+    tab.visit(flow.cs.url("/console/login"))
     order = tab_order(tab.page)
     assert order[0].endswith("<#main>"), order  # the first Tab: "skip to the content"
     wanted = ["[username]", "[password]", "{submit}"]
     positions = [next((i for i, f in enumerate(order) if w in f), -1) for w in wanted]
     assert -1 not in positions and positions == sorted(positions), order
     # Type as a person would, from a fresh page: focus by Tab, type, Tab on, Enter.
-    tab.page.reload(wait_until="load")
+    tab.visit(flow.cs.url("/console/login"))
     for _ in range(positions[0] + 1):
         tab.page.keyboard.press("Tab")
     tab.page.keyboard.type("zhang.san")
