@@ -407,14 +407,24 @@ def test_08_takedown_issued_from_the_evidence_page(flow: Flow) -> None:
     assert tab.page.input_value("#f-evidence_ids").split() == [evidence]
     tab.check("14-takedown-new")
     deadline = datetime.now(CHINA) + timedelta(days=2)
-    tab.page.select_option("#f-platform", PLATFORM)
-    tab.page.fill("#f-listing_urls", "https://shop.example.com/item/42")
-    tab.page.fill("#f-legal_basis", LEGAL_BASIS)
-    tab.page.fill("#f-reason", "销售假冒注册商标商品")
-    tab.page.fill("#f-deadline", deadline.strftime("%Y-%m-%dT%H:%M"))
-    tab.page.check("#f-grant_files")
-    with tab.page.expect_navigation():
-        tab.page.click("#issue")
+
+    def fill(listing: str) -> None:
+        tab.page.select_option("#f-platform", PLATFORM)
+        tab.page.fill("#f-listing_urls", listing)
+        tab.page.fill("#f-legal_basis", LEGAL_BASIS)
+        tab.page.fill("#f-reason", "销售假冒注册商标商品")
+        tab.page.fill("#f-deadline", deadline.strftime("%Y-%m-%dT%H:%M"))
+        tab.page.check("#f-grant_files")
+        with tab.page.expect_navigation():
+            tab.page.click("#issue")
+
+    # A listing that is no web address: the API's reason next to the field, nothing issued.
+    fill("ftp://shop.example.com/item/42")
+    assert "/console/takedowns/new" in tab.page.url, tab.page.url
+    assert "http" in tab.page.inner_text("#e-listing_urls")
+    assert tab.page.get_attribute("#f-listing_urls", "aria-describedby") == "e-listing_urls"
+    tab.check("14b-takedown-error")
+    fill("https://shop.example.com/item/42")
     assert re.search(r"/console/takedowns/[^/?#]+(\?|$)", tab.page.url), tab.page.url
     flow.facts["order"] = tab.page.inner_text("#order-id")
     assert flow.facts["order"] in tab.page.url
