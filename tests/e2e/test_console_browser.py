@@ -473,6 +473,14 @@ def test_09_platform_sees_only_its_order_acknowledges_and_completes(
     tab.check("19-platform-order-completed")
     tab.visit(flow.cs.url("/console/platform/webhook"))
     tab.check("19b-platform-webhook")
+    # A new webhook secret is shown once, readable on a phone too.
+    with tab.page.expect_navigation():
+        tab.page.click("#rotate-secret")
+    secret = tab.page.input_value("[data-testid='new-secret']")
+    assert len(secret) >= 32, secret
+    tab.check("19c-platform-webhook-secret", phone=True)
+    tab.visit(flow.cs.url("/console/platform/webhook"))
+    assert secret not in tab.page.content()
 
 
 def proof_bundles(flow: Flow, tab: Tab, href: str) -> dict[str, Bundle]:
