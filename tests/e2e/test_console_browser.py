@@ -331,6 +331,8 @@ def test_04_evidence_anchored_on_its_page(flow: Flow) -> None:
 
 
 def test_05_package_downloads_and_verifies_through_tier_5(flow: Flow, tmp_path: Path) -> None:
+    """The package button (with a purpose) downloads the ZIP; ``evidence-verify`` accepts
+    it through tier 5; the export shows in the custody history."""
     evidence = flow.need("evidence")
     tab = flow.tab("officer")
     tab.visit(flow.cs.url(f"/console/evidence/{evidence}"))
@@ -340,6 +342,11 @@ def test_05_package_downloads_and_verifies_through_tier_5(flow: Flow, tmp_path: 
     package = tmp_path / "package.zip"
     info.value.save_as(package)
     verifier_run(flow.cs, package)
+    # The export is in the custody history, by name, with its purpose.
+    tab.visit(flow.cs.url(f"/console/evidence/{evidence}"))
+    rows = [r.inner_text() for r in tab.page.query_selector_all("[data-testid='custody-row']")]
+    assert any(PURPOSE in r and "张三" in r for r in rows), rows
+    tab.check("08b-evidence-custody")
 
 
 def test_06_capture_done_and_its_evidence_anchored(flow: Flow) -> None:
