@@ -71,21 +71,9 @@ class UserPublic(BaseModel):
 
     @classmethod
     def of(cls, user: User) -> UserPublic:
-        return cls(
-            id=user.id,
-            username=user.username,
-            display_name=user.display_name,
-            unit=user.unit,
-            role=user.role,
-            platform=user.platform,
-            token_id=user.token_id,
-            created_at=user.created_at,
-            password_changed_at=user.password_changed_at,
-            disabled_at=user.disabled_at,
-            locked_until=user.locked_until,
-            failed_logins=user.failed_logins,
-            totp_enabled=user.totp_secret is not None,
-        )
+        """The row's columns, read by name; of the TOTP secret only whether it is set."""
+        fields = {name: getattr(user, name) for name in cls.model_fields if name != "totp_enabled"}
+        return cls(**fields, totp_enabled=user.totp_secret is not None)
 
 
 class UserList(BaseModel):
@@ -103,15 +91,8 @@ class AuditEventPublic(BaseModel):
 
     @classmethod
     def of(cls, row: AuditEvent) -> AuditEventPublic:
-        return cls(
-            id=row.id,
-            at=row.at,
-            kind=row.kind,
-            actor=row.actor,
-            subject=row.subject,
-            client=row.client,
-            detail=row.detail,
-        )
+        """The row's columns, read by name."""
+        return cls.model_validate(row, from_attributes=True)
 
 
 class AuditPage(BaseModel):
@@ -138,19 +119,8 @@ class TokenPublic(BaseModel):
 
     @classmethod
     def of(cls, row: ApiToken) -> TokenPublic:
-        return cls(
-            id=row.id,
-            name=row.name,
-            kind=row.kind,
-            role=row.role,
-            platform=row.platform,
-            display_name=row.display_name,
-            unit=row.unit,
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            revoked_at=row.revoked_at,
-            last_used_at=row.last_used_at,
-        )
+        """The row's columns, read by name (the hash is no field here)."""
+        return cls.model_validate(row, from_attributes=True)
 
 
 class TokenList(BaseModel):

@@ -61,6 +61,32 @@ def subject_of(user: User) -> str:
     return f"user:{user.username}"
 
 
+def own_actor(user: User) -> str:
+    """How audit events name a user acting as themselves: their identity token."""
+    return f"token-{user.token_id}"
+
+
+def _record(
+    session: Session,
+    kind: str,
+    user: User,
+    *,
+    actor: str | None,
+    client: str | None = None,
+    detail: str | None = None,
+    at: datetime | None = None,
+) -> None:
+    """One audit event about ``user`` (its subject named by :func:`subject_of`)."""
+    audit.record(
+        session, kind, actor=actor, subject=subject_of(user), client=client, detail=detail, at=at
+    )
+
+
+def _refused(session: Session, user: User, client: str | None, reason: str) -> None:
+    """Audit a refused login of a known user (``login_failed``, no actor)."""
+    _record(session, "login_failed", user, actor=None, client=client, detail=reason)
+
+
 def check_username(username: str) -> None:
     """Refuse a malformed username (field ``username``)."""
     if not _USERNAME.fullmatch(username):
@@ -115,15 +141,8 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    audit.record(
-        session,
-        "user_created",
-        actor=actor,
-        subject=subject_of(user),
-        client=client,
-        detail=f"role {role}" + (f", platform {platform}" if platform else ""),
-        at=now,
-    )
+    detail = f"role {role}" + (f", platform {platform}" if platform else "")
+    _record(session, "user_created", user, actor=actor, client=client, detail=detail, at=now)
     return user
 
 
@@ -163,7 +182,7 @@ def end_sessions(session: Session, user_id: int, *, keep: int | None = None) -> 
 def set_disabled(session: Session, user_id: int, disabled: bool, *, actor: str) -> User:
     """Disable (ends every session, refuses logins) or enable a user."""
     user = get_user(session, user_id)
-    if disabled and actor == f"token-{user.token_id}":
+    if disabled and actor == own_actor(user):
         raise ForbiddenError("you cannot disable yourself")
     if disabled:
         if user.disabled_at is None:
@@ -172,12 +191,7 @@ def set_disabled(session: Session, user_id: int, disabled: bool, *, actor: str) 
     else:
         user.disabled_at = None
     session.flush()
-    audit.record(
-        session,
-        "user_disabled" if disabled else "user_enabled",
-        actor=actor,
-        subject=subject_of(user),
-    )
+    _record(session, "user_disabled" if disabled else "user_enabled", user, actor=actor)
     return user
 
 
@@ -187,7 +201,7 @@ def unlock(session: Session, user_id: int, *, actor: str) -> User:
     user.failed_logins = 0
     user.locked_until = None
     session.flush()
-    audit.record(session, "user_unlocked", actor=actor, subject=subject_of(user))
+    _record(session, "user_unlocked", user, actor=actor)
     return user
 
 
@@ -201,7 +215,7 @@ def reset_password(session: Session, user_id: int, password: str, *, actor: str)
     user.locked_until = None
     end_sessions(session, user.id)
     session.flush()
-    audit.record(session, "password_reset", actor=actor, subject=subject_of(user))
+    _record(session, "password_reset", user, actor=actor)
     return user
 
 
@@ -221,22 +235,14 @@ def _failed(
         .values(failed_logins=User.failed_logins + 1)
         .returning(User.failed_logins)
     ).scalar_one()
-    audit.record(
-        session, "login_failed", actor=None, subject=subject_of(user), client=client, detail=reason
-    )
+    _refused(session, user, client, reason)
     if count >= settings.login_failure_limit:
         until = now + timedelta(seconds=settings.login_lockout)
         session.execute(
             update(User).where(User.id == user.id).values(failed_logins=0, locked_until=until)
         )
-        audit.record(
-            session,
-            "locked",
-            actor=None,
-            subject=subject_of(user),
-            client=client,
-            detail=f"{count} failures; until {until.isoformat(timespec='seconds')}",
-        )
+        detail = f"{count} failures; until {until.isoformat(timespec='seconds')}"
+        _record(session, "locked", user, actor=None, client=client, detail=detail)
     session.flush()
 
 
@@ -282,14 +288,7 @@ def login(
         raise LoginFailedError(WRONG)
     if user.locked_until is not None and user.locked_until > now:
         passwords.verify_password(passwords.dummy_hash(), password)
-        audit.record(
-            session,
-            "login_failed",
-            actor=None,
-            subject=subject_of(user),
-            client=client,
-            detail="locked",
-        )
+        _refused(session, user, client, "locked")
         raise _locked_error(user.locked_until)
     matches, rehash = passwords.verify_password(user.password_hash, password)
     if not matches:
@@ -299,25 +298,11 @@ def login(
             raise _locked_error(user.locked_until)
         raise LoginFailedError(WRONG)
     if user.disabled_at is not None:
-        audit.record(
-            session,
-            "login_failed",
-            actor=None,
-            subject=subject_of(user),
-            client=client,
-            detail="disabled",
-        )
+        _refused(session, user, client, "disabled")
         raise LoginFailedError(WRONG)
     token = session.get(ApiToken, user.token_id)
     if token is None or token.revoked_at is not None:
-        audit.record(
-            session,
-            "login_failed",
-            actor=None,
-            subject=subject_of(user),
-            client=client,
-            detail="token revoked",
-        )
+        _refused(session, user, client, "token revoked")
         raise LoginFailedError(WRONG)
     if user.totp_secret is not None:
         if not totp_code or not totp_code.strip():
@@ -345,11 +330,11 @@ def login(
     )
     session.add(row)
     session.flush()
-    audit.record(
+    _record(
         session,
         "login",
-        actor=f"token-{user.token_id}",
-        subject=subject_of(user),
+        user,
+        actor=own_actor(user),
         client=client,
         detail=f"session {row.id}",
         at=now,
@@ -404,14 +389,8 @@ def logout(session: Session, cookie: str, *, client: str | None) -> None:
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
         session.flush()
-        audit.record(
-            session,
-            "logout",
-            actor=f"token-{user.token_id}",
-            subject=subject_of(user),
-            client=client,
-            detail=f"session {row.id}",
-        )
+        detail = f"session {row.id}"
+        _record(session, "logout", user, actor=own_actor(user), client=client, detail=detail)
 
 
 def change_password(
@@ -440,13 +419,7 @@ def change_password(
     user.password_changed_at = datetime.now(UTC)
     end_sessions(session, user.id, keep=keep_session)
     session.flush()
-    audit.record(
-        session,
-        "password_changed",
-        actor=f"token-{user.token_id}",
-        subject=subject_of(user),
-        client=client,
-    )
+    _record(session, "password_changed", user, actor=own_actor(user), client=client)
 
 
 def enable_totp(
@@ -469,13 +442,7 @@ def enable_totp(
     user.totp_secret = totp.seal(settings, user.username, secret)
     user.totp_last_step = step
     session.flush()
-    audit.record(
-        session,
-        "totp_enabled",
-        actor=f"token-{user.token_id}",
-        subject=subject_of(user),
-        client=client,
-    )
+    _record(session, "totp_enabled", user, actor=own_actor(user), client=client)
 
 
 def disable_totp(session: Session, user_id: int, password: str, *, client: str | None) -> None:
@@ -487,10 +454,4 @@ def disable_totp(session: Session, user_id: int, password: str, *, client: str |
     user.totp_secret = None
     user.totp_last_step = None
     session.flush()
-    audit.record(
-        session,
-        "totp_disabled",
-        actor=f"token-{user.token_id}",
-        subject=subject_of(user),
-        client=client,
-    )
+    _record(session, "totp_disabled", user, actor=own_actor(user), client=client)
