@@ -5,25 +5,33 @@ The pages call the registry's own service functions (:mod:`evidence_api.registry
 exactly as ``/v1/entities`` and ``/v1/cases`` do; a form is validated by the API's own
 request models, so a bad field shows the API's reason next to it.
 
-A few helpers here are shared with :mod:`evidence_api.console.takedown_pages`:
-:func:`validated`, :func:`optional`, :func:`when`, :func:`page_url`.
+:func:`split_ids` and :data:`Officer` are shared with :mod:`evidence_api.console.takedown_pages`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from evidence_api.console.web import FormErrors, Viewer, read_form, redirect, render, viewer
+from evidence_api.console.forms import all_platforms, refill, trimmed, validated
+from evidence_api.console.listing import page_url, when
+from evidence_api.console.web import (
+    FormErrors,
+    Viewer,
+    in_session,
+    read_form,
+    redirect,
+    render,
+    runtime_of,
+    viewer,
+)
 from evidence_api.core.errors import ApiError, InvalidInputError, NotFoundError
 from evidence_api.intake import service as evidence_service
 from evidence_api.intake.routes import archive
@@ -42,7 +50,6 @@ from evidence_api.registry.schemas import (
 )
 from evidence_api.takedowns import views as takedown_views
 from evidence_api.takedowns.schemas import TakedownPublic
-from verifier.service.problem import field_path
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -62,8 +69,6 @@ ENTITY_CASES = 50
 ENTITY_TAKEDOWN_CASES = 10
 #: Evidence submitted naming the shop, shown on its page (the evidence list has the rest).
 ENTITY_EVIDENCE = 20
-#: Officers in 市场监管 read times in Beijing time.
-BEIJING = timezone(timedelta(hours=8))
 ENTITY_FIELDS = ("platform", "shop_name", "shop_id", "shop_url", "uscc", "risk_grade", "risk_class")
 CASE_FIELDS = ("number", "title", "entity_id", "officer")
 #: The grades as a select offers them: ``("A", "A · 信用风险低")``.
@@ -73,56 +78,9 @@ _SPLIT = re.compile(r"[\s,，;；]+")
 M = TypeVar("M", bound=BaseModel)
 
 
-# --- helpers shared with the takedown pages ------------------------------------------
-
-
-def validated(model: type[M], data: Mapping[str, Any]) -> M:
-    """``data`` as the API's request ``model``; its first error as the API words it
-    (``field: reason``), attached to the form field it concerns (422)."""
-    try:
-        return model.model_validate(dict(data))
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        path = field_path(error.get("loc", ())) if error.get("loc") else ""
-        field = str(error["loc"][0]) if error.get("loc") else ""
-        detail = f"{path}: {error.get('msg', 'invalid')}" if path else error.get("msg", "invalid")
-        raise InvalidInputError(detail, field=field) from exc
-
-
-def optional(form: Mapping[str, str], *names: str) -> dict[str, str | None]:
-    """The named form fields, trimmed; an empty one is ``None`` (not given / cleared)."""
-    return {name: (form.get(name) or "").strip() or None for name in names}
-
-
 def split_ids(text: str) -> list[str]:
     """Ids typed or pasted one a line (or separated by spaces or commas)."""
     return [part for part in _SPLIT.split(text.strip()) if part]
-
-
-def when(moment: datetime | None) -> str:
-    """A time as officers read it: Beijing time, to the second (SQLite hands back naive UTC)."""
-    if moment is None:
-        return ""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def page_url(request: Request, **changes: str | None) -> str:
-    """This page's URL with query parameters changed (``None`` drops one)."""
-    params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
-    params += [(k, v) for k, v in changes.items() if v is not None]
-    query = urlencode(params)
-    return request.url.path + (f"?{query}" if query else "")
-
-
-def in_session(request: Request, work: Callable[[Session], Any]) -> Any:
-    """``work(session)`` in one transaction of the app's runtime (call it in a thread)."""
-    with request.app.state.runtime.session() as session:
-        return work(session)
-
-
-def _all_platforms(session: Session) -> list[PlatformPublic]:
-    return platforms.list_platforms(session, limit=platforms.MAX_PAGE, cursor=None).items
 
 
 # --- entities (主体库) -----------------------------------------------------------------
@@ -154,7 +112,7 @@ def entity_list(
 
     def work(session: Session) -> tuple[Any, list[PlatformPublic]]:
         found = None if errors else entities.list_entities(session, flt, limit=limit, cursor=cursor)
-        return found, _all_platforms(session)
+        return found, all_platforms(session)
 
     found, known = in_session(request, work)
     return render(
@@ -181,7 +139,7 @@ def _entity_form(
     errors: FormErrors,
     status: int = 200,
 ) -> Response:
-    known = in_session(request, _all_platforms)
+    known = in_session(request, all_platforms)
     return render(
         request,
         who,
@@ -206,14 +164,14 @@ async def entity_new(request: Request, who: Officer) -> Response:
 async def entity_create(request: Request, who: Officer) -> Response:
     """``POST /v1/entities``'s service function with the form's fields."""
     form = await read_form(request, who.csrf_token)
-    values = optional(form, *ENTITY_FIELDS)
+    values = trimmed(form, *ENTITY_FIELDS)
     try:
         body = validated(EntityCreate, {k: v for k, v in values.items() if v is not None})
         created: EntityPublic = await run_in_threadpool(
             in_session, request, lambda s: entities.create_entity(s, body)
         )
     except ApiError as exc:
-        shown = {k: v or "" for k, v in values.items()}
+        shown = refill(values)
         return await run_in_threadpool(
             _entity_form, request, who, shown, FormErrors.of(exc), exc.status
         )
@@ -246,7 +204,7 @@ def _entity_page(
                 limit=PAGE,
                 cursor=None,
             ).items
-        known = _all_platforms(session)
+        known = all_platforms(session)
         return {"entity": entity, "cases": linked, "orders": orders, "platforms": known}
 
     found = in_session(request, work)
@@ -258,7 +216,7 @@ def _entity_page(
         for link in case.evidence:
             evidence.setdefault(link.evidence_id, case.number)
     named = evidence_service.list_evidence(
-        archive(request.app.state.runtime),
+        archive(runtime_of(request)),
         evidence_service.EvidenceFilter(entity=entity.shop_name),
         limit=ENTITY_EVIDENCE,
         cursor=None,
@@ -303,7 +261,7 @@ async def entity_detail(request: Request, who: Officer, entity_id: EntityId) -> 
 async def entity_update(request: Request, who: Officer, entity_id: EntityId) -> Response:
     """``PATCH /v1/entities/{id}``'s service function; an emptied optional field is cleared."""
     form = await read_form(request, who.csrf_token)
-    values = optional(form, *ENTITY_FIELDS)
+    values = trimmed(form, *ENTITY_FIELDS)
     try:
         body = validated(EntityUpdate, values)
         await run_in_threadpool(
@@ -312,7 +270,7 @@ async def entity_update(request: Request, who: Officer, entity_id: EntityId) -> 
     except ApiError as exc:
         if isinstance(exc, NotFoundError):
             raise
-        shown = {k: v or "" for k, v in values.items()}
+        shown = refill(values)
         return await run_in_threadpool(
             _entity_page,
             request,
@@ -465,7 +423,7 @@ def _open_case(
 async def case_create(request: Request, who: Officer) -> Response:
     """``POST /v1/cases`` (and ``POST /v1/cases/{id}/evidence`` for the evidence named)."""
     form = await read_form(request, who.csrf_token)
-    values = optional(form, *CASE_FIELDS)
+    values = trimmed(form, *CASE_FIELDS)
     evidence_ids = split_ids(form.get("evidence_ids", ""))
     try:
         data: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
@@ -474,7 +432,7 @@ async def case_create(request: Request, who: Officer) -> Response:
             in_session, request, lambda s: _open_case(s, who, body, evidence_ids)
         )
     except ApiError as exc:
-        shown = {k: v or "" for k, v in values.items()}
+        shown = refill(values)
         return _case_form(request, who, shown, evidence_ids, FormErrors.of(exc), exc.status)
     return redirect(f"/console/cases/{created.id}?saved=1")
 
@@ -558,16 +516,25 @@ async def _reshow_case(
 
 
 async def _case_change(
-    request: Request, who: Viewer, case_id: int, change: Callable[[Session], Any], done: str
+    request: Request,
+    who: Viewer,
+    case_id: int,
+    body_of: Callable[[], M],
+    change: Callable[[Session, M], Any],
+    done: str,
+    values: Mapping[str, Any] | None = None,
 ) -> Response:
-    """Run ``change`` (a registry service call) and go back to the case; on an ApiError
-    other than 404 show the case again with the reason next to the field (its status)."""
+    """Check the form (``body_of``: the API's request model), run ``change`` with the body
+    (a registry service call) and go back to the case; on an ApiError other than a
+    missing case show the case again with the reason next to the field (its status) and
+    ``values`` in the edit form."""
     try:
-        await run_in_threadpool(in_session, request, change)
+        body = body_of()
+        await run_in_threadpool(in_session, request, lambda s: change(s, body))
     except ApiError as exc:
         if isinstance(exc, NotFoundError) and exc.field is None:
             raise
-        return await _reshow_case(request, who, case_id, exc)
+        return await _reshow_case(request, who, case_id, exc, values)
     return redirect(f"/console/cases/{case_id}?saved={done}")
 
 
@@ -575,15 +542,12 @@ async def _case_change(
 async def case_transition(request: Request, who: Officer, case_id: CaseId) -> Response:
     """``POST /v1/cases/{id}/transition``: one button per allowed next status."""
     form = await read_form(request, who.csrf_token)
-    try:
-        body = validated(CaseTransition, optional(form, "to", "note"))
-    except ApiError as exc:
-        return await _reshow_case(request, who, case_id, exc)
     return await _case_change(
         request,
         who,
         case_id,
-        lambda s: cases.transition_case(s, who.principal, case_id, body),
+        lambda: validated(CaseTransition, trimmed(form, "to", "note")),
+        lambda s, body: cases.transition_case(s, who.principal, case_id, body),
         "moved",
     )
 
@@ -592,15 +556,12 @@ async def case_transition(request: Request, who: Officer, case_id: CaseId) -> Re
 async def case_link(request: Request, who: Officer, case_id: CaseId) -> Response:
     """``POST /v1/cases/{id}/evidence``: link the evidence ids typed (one a line)."""
     form = await read_form(request, who.csrf_token)
-    try:
-        body = validated(EvidenceLink, {"evidence_ids": split_ids(form.get("evidence_ids", ""))})
-    except ApiError as exc:
-        return await _reshow_case(request, who, case_id, exc)
     return await _case_change(
         request,
         who,
         case_id,
-        lambda s: cases.link_evidence(s, who.principal, case_id, body),
+        lambda: validated(EvidenceLink, {"evidence_ids": split_ids(form.get("evidence_ids", ""))}),
+        lambda s, body: cases.link_evidence(s, who.principal, case_id, body),
         "linked",
     )
 
@@ -609,18 +570,13 @@ async def case_link(request: Request, who: Officer, case_id: CaseId) -> Response
 async def case_update(request: Request, who: Officer, case_id: CaseId) -> Response:
     """``PATCH /v1/cases/{id}``: title, entity (empty detaches it) and officer."""
     form = await read_form(request, who.csrf_token)
-    values = optional(form, "title", "entity_id", "officer")
-    shown = {k: v or "" for k, v in values.items()}
-    try:
-        body = validated(CaseUpdate, values)
-    except ApiError as exc:
-        return await _reshow_case(request, who, case_id, exc, shown)
-    try:
-        await run_in_threadpool(
-            in_session, request, lambda s: cases.update_case(s, who.principal, case_id, body)
-        )
-    except ApiError as exc:
-        if isinstance(exc, NotFoundError) and exc.field is None:
-            raise
-        return await _reshow_case(request, who, case_id, exc, shown)
-    return redirect(f"/console/cases/{case_id}?saved=updated")
+    values = trimmed(form, "title", "entity_id", "officer")
+    return await _case_change(
+        request,
+        who,
+        case_id,
+        lambda: validated(CaseUpdate, values),
+        lambda s, body: cases.update_case(s, who.principal, case_id, body),
+        "updated",
+        refill(values),
+    )

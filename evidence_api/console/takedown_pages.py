@@ -19,22 +19,22 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from evidence_api.console.registry_pages import (
-    BEIJING,
-    Officer,
+from evidence_api.console.forms import all_platforms, trimmed, validated
+from evidence_api.console.listing import BEIJING, page_url, when
+from evidence_api.console.registry_pages import Officer, split_ids
+from evidence_api.console.web import (
+    FormErrors,
+    Viewer,
     in_session,
-    optional,
-    page_url,
-    split_ids,
-    validated,
-    when,
+    read_form,
+    redirect,
+    render,
+    runtime_of,
 )
-from evidence_api.console.web import FormErrors, Viewer, read_form, redirect, render
 from evidence_api.core.auth import holders
 from evidence_api.core.errors import ApiError, NotFoundError
 from evidence_api.intake import service as evidence_service
 from evidence_api.intake.routes import archive
-from evidence_api.registry import platforms
 from evidence_api.registry.schemas import PlatformPublic
 from evidence_api.takedowns import service as takedowns
 from evidence_api.takedowns import views
@@ -79,10 +79,6 @@ def local_input(moment: datetime) -> str:
     return moment.astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M")
 
 
-def _all_platforms(session: Session) -> list[PlatformPublic]:
-    return platforms.list_platforms(session, limit=platforms.MAX_PAGE, cursor=None).items
-
-
 # --- list -----------------------------------------------------------------------------
 
 
@@ -123,7 +119,7 @@ def order_list(
                 limit=limit,
                 cursor=cursor,
             )
-        return found, _all_platforms(session)
+        return found, all_platforms(session)
 
     try:
         found, known = in_session(request, work)
@@ -131,7 +127,7 @@ def order_list(
         if exc.field != "status":
             raise
         errors = FormErrors.of(exc)
-        found, known = None, in_session(request, _all_platforms)
+        found, known = None, in_session(request, all_platforms)
     return render(
         request,
         who,
@@ -160,7 +156,7 @@ def _issue_form(
     errors: FormErrors,
     status: int = 200,
 ) -> Response:
-    known = in_session(request, _all_platforms)
+    known = in_session(request, all_platforms)
     return render(
         request,
         who,
@@ -178,7 +174,7 @@ def _prefill(request: Request, evidence_ids: list[str]) -> tuple[list[str], str]
     (issuing names them)."""
     urls: list[str] = []
     platform = ""
-    shelf = archive(request.app.state.runtime)
+    shelf = archive(runtime_of(request))
     for evidence_id in evidence_ids:
         if not _EVIDENCE.fullmatch(evidence_id):
             continue
@@ -198,7 +194,7 @@ def order_new(request: Request, who: Officer) -> Response:
     evidence_ids = [e.strip()[:64] for e in request.query_params.getlist("evidence")]
     evidence_ids = evidence_ids[:MAX_CITED_EVIDENCE]
     urls, platform = _prefill(request, evidence_ids)
-    known = {p.code for p in in_session(request, _all_platforms)}
+    known = {p.code for p in in_session(request, all_platforms)}
     values = {
         "platform": platform if platform in known else "",
         "listing_urls": "\n".join(urls),
@@ -216,7 +212,7 @@ def order_new(request: Request, who: Officer) -> Response:
 async def order_issue(request: Request, who: Officer) -> Response:
     """``POST /v1/takedowns``'s service function with the form's fields."""
     form = await read_form(request, who.csrf_token)
-    values: dict[str, Any] = {k: v or "" for k, v in optional(form, *ISSUE_FIELDS).items()}
+    values: dict[str, Any] = {k: v or "" for k, v in trimmed(form, *ISSUE_FIELDS).items()}
     values["listing_urls"] = form.get("listing_urls", "")
     values["evidence_ids"] = form.get("evidence_ids", "")
     values["grant_files"] = form.get("grant_files") in ("1", "on", "true")
@@ -233,7 +229,7 @@ async def order_issue(request: Request, who: Officer) -> Response:
     }
     if values["case_number"]:
         data["case_number"] = values["case_number"]
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     try:
         body = validated(TakedownCreate, data)
         issued: TakedownPublic = await run_in_threadpool(
@@ -271,7 +267,7 @@ def _order_page(
 ) -> Response:
     """The order, its cited evidence, re-captures, history with each change's log entry,
     leaf index and proof link, and the officer's ruling forms when it is disputed."""
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     origin = runtime.signer.name
 
     def work(session: Session) -> tuple[TakedownDetail, dict[int, int], dict[str, str]]:
@@ -315,14 +311,14 @@ async def order_ruling(request: Request, who: Officer, order_id: OrderId) -> Res
     """``POST /v1/takedowns/{id}/ruling``'s service function: uphold (with a new deadline)
     or withdraw a disputed order."""
     form = await read_form(request, who.csrf_token)
-    fields = optional(form, "decision", "reason", "deadline")
+    fields = trimmed(form, "decision", "reason", "deadline")
     decision = fields["decision"] or ""
     data: dict[str, Any] = {"decision": decision, "reason": fields["reason"] or ""}
     if decision == wf.Action.UPHOLD.value or fields["deadline"]:
         data["deadline"] = zoned(fields["deadline"])
     if decision == wf.Action.WITHDRAW.value:
         data.pop("deadline", None)
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     try:
         body = validated(RulingBody, data)
         await run_in_threadpool(

@@ -9,7 +9,12 @@ Every page module builds an ``APIRouter`` of HTML routes under ``/console`` and 
 - :func:`render` — a template of ``templates/`` with ``viewer``, ``t`` (translate),
   ``csrf`` and the security headers;
 - :class:`FormErrors` — a service's :class:`~evidence_api.core.errors.ApiError` turned
-  into ``{field: reason}`` for the template's ``field_error`` macro.
+  into ``{field: reason}`` for the template's ``field_error`` macro;
+- :func:`runtime_of`, :func:`in_session`, :func:`client_of` — the app's runtime, one
+  transaction of it, and the client address audit events record.
+
+:mod:`evidence_api.console.forms` and :mod:`evidence_api.console.listing` hold what forms
+and list pages share.
 
 Pages call the same service functions as the API routes, with ``viewer.principal``.
 """
@@ -28,6 +33,7 @@ from urllib.parse import parse_qsl, quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from evidence_api.console.i18n import LANGS, translator
@@ -39,6 +45,7 @@ from evidence_api.core.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
+from evidence_api.core.runtime import Runtime
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -101,6 +108,23 @@ class Viewer:
     @property
     def csrf_token(self) -> str:
         return self.info.csrf_token
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The app's runtime (settings, database, archive, chain)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def in_session(request: Request, work: Callable[[Session], Any]) -> Any:
+    """``work(session)`` in one transaction of the app's runtime (call it in a thread)."""
+    with runtime_of(request).session() as session:
+        return work(session)
+
+
+def client_of(request: Request) -> str | None:
+    """The client's address, as audit events record it."""
+    return request.client.host if request.client else None
 
 
 def lang_of(request: Request) -> str:
