@@ -15,16 +15,13 @@ page that answers the form, and never again.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
-from typing import Annotated, Any, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -32,10 +29,23 @@ from starlette.concurrency import run_in_threadpool
 from anchoring.schema import anchor_tx, log_checkpoint, log_entry
 from evidence_api.accounts import audit
 from evidence_api.accounts import service as accounts
-from evidence_api.console.web import FormErrors, Viewer, read_form, redirect, render, viewer
+from evidence_api.console.evidence_facts import chain_head
+from evidence_api.console.forms import all_platforms, refill, trimmed, validated
+from evidence_api.console.listing import utc, when
+from evidence_api.console.web import (
+    FormErrors,
+    Viewer,
+    client_of,
+    in_session,
+    read_form,
+    redirect,
+    render,
+    runtime_of,
+    viewer,
+)
 from evidence_api.core.auth import ROLES, create_token, is_expired, list_tokens, parse_expiry
 from evidence_api.core.auth import revoke_token as revoke
-from evidence_api.core.errors import ApiError, InvalidInputError, NotFoundError
+from evidence_api.core.errors import ApiError, NotFoundError
 from evidence_api.core.models import User, UserSession
 from evidence_api.core.runtime import Runtime
 from evidence_api.registry import platforms
@@ -47,7 +57,6 @@ from evidence_api.registry.schemas import (
 )
 from evidence_api.trust.roots import runtime_trust_roots
 from verifier.chain.rpc import endpoint_name
-from verifier.service.problem import field_path
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -59,59 +68,36 @@ Cursor = Annotated[str | None, Query(max_length=64)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 #: Rows of one list page.
 PAGE = 50
-#: Officers read times in Beijing time.
-BEIJING = timezone(timedelta(hours=8))
 #: The most pending entries counted (as ``/metrics`` counts them).
 COUNT_CAP = 100_000
-#: How long the status page waits for the chain's head block.
-HEAD_DEADLINE = 2.0
 USER_FIELDS = ("username", "display_name", "unit", "role", "platform", "password")
 TOKEN_FIELDS = ("name", "display_name", "unit", "role", "platform", "expires")
 PLATFORM_FIELDS = ("code", "name", "webhook_url", "webhook_secret")
 
-M = TypeVar("M", bound=BaseModel)
 
-
-# --- helpers ---------------------------------------------------------------------------
-
-
-def when(moment: datetime | None) -> str:
-    """Beijing time to the second; ``""`` for none (SQLite hands back naive UTC)."""
-    if moment is None:
-        return ""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def trimmed(form: Mapping[str, str], *names: str) -> dict[str, str | None]:
-    """The named fields, trimmed; an empty one is ``None``."""
-    return {name: (form.get(name) or "").strip() or None for name in names}
-
-
-def validated(model: type[M], data: Mapping[str, Any]) -> M:
-    """``data`` as the API's request ``model``; its first error worded as the API words
-    it (``field: reason``) and attached to that field (422)."""
+async def _row_action(
+    request: Request,
+    who: Viewer,
+    row_id: int,
+    act: Callable[[Session, Mapping[str, str]], Any],
+    page: Callable[..., Response],
+    done_url: str,
+) -> Response:
+    """A row's button: ``act(session, form)`` in one transaction, then ``done_url``; a
+    refusal shows on ``page`` beside that row (with its status), a missing row as the
+    error page (there is no row to show it beside)."""
+    form = await read_form(request, who.csrf_token)
     try:
-        return model.model_validate(dict(data))
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = error.get("loc") or ()
-        field = str(loc[0]) if loc else ""
-        reason = error.get("msg", "invalid")
-        raise InvalidInputError(
-            f"{field_path(loc)}: {reason}" if loc else reason, field=field
-        ) from exc
-
-
-def in_session(request: Request, work: Callable[[Session], Any]) -> Any:
-    """``work(session)`` in one transaction (call it in a thread)."""
-    runtime: Runtime = request.app.state.runtime
-    with runtime.session() as session:
-        return work(session)
-
-
-def client_of(request: Request) -> str | None:
-    return request.client.host if request.client else None
+        await run_in_threadpool(in_session, request, lambda s: act(s, form))
+    except ApiError as exc:
+        if isinstance(exc, NotFoundError):
+            raise
+        failed = exc.status
+        row_errors = {row_id: exc.detail}
+        return await run_in_threadpool(
+            lambda: page(request, who, row_errors=row_errors, status=failed)
+        )
+    return redirect(done_url)
 
 
 # --- users -------------------------------------------------------------------------------
@@ -143,10 +129,7 @@ def _user_rows(session: Session, now: datetime) -> list[UserRow]:
     )
 
     def locked(user: User) -> bool:
-        if user.locked_until is None:
-            return False
-        until = user.locked_until
-        return (until if until.tzinfo else until.replace(tzinfo=UTC)) > now
+        return user.locked_until is not None and utc(user.locked_until) > now
 
     return [
         UserRow(
@@ -180,8 +163,7 @@ def _users_page(
 ) -> Response:
     def work(session: Session) -> tuple[list[UserRow], list[PlatformPublic]]:
         rows = _user_rows(session, datetime.now(UTC))
-        known = platforms.list_platforms(session, limit=platforms.MAX_PAGE, cursor=None).items
-        return rows, known
+        return rows, all_platforms(session)
 
     rows, known = in_session(request, work)
     shown = rows[offset : offset + PAGE]
@@ -237,7 +219,7 @@ async def user_create(request: Request, who: Admin) -> Response:
         await run_in_threadpool(in_session, request, work)
     except ApiError as exc:
         failed = exc.status
-        shown = {k: v or "" for k, v in values.items() if k != "password"}
+        shown = refill(values, "password")
         errors = FormErrors.of(exc)
         return await run_in_threadpool(
             lambda: _users_page(request, who, values=shown, errors=errors, status=failed)
@@ -246,20 +228,14 @@ async def user_create(request: Request, who: Admin) -> Response:
 
 
 async def _user_action(
-    request: Request, who: Admin, user_id: int, act: Callable[[Session], Any], done: str
+    request: Request,
+    who: Admin,
+    user_id: int,
+    act: Callable[[Session, Mapping[str, str]], Any],
+    done: str,
 ) -> Response:
-    await read_form(request, who.csrf_token)
-    try:
-        await run_in_threadpool(in_session, request, act)
-    except ApiError as exc:
-        if isinstance(exc, NotFoundError):
-            raise  # the error page: there is no row to show it beside
-        failed = exc.status
-        row_errors = {user_id: exc.detail}
-        return await run_in_threadpool(
-            lambda: _users_page(request, who, row_errors=row_errors, status=failed)
-        )
-    return redirect(f"/console/admin/users?done={done}#user-{user_id}")
+    done_url = f"/console/admin/users?done={done}#user-{user_id}"
+    return await _row_action(request, who, user_id, act, _users_page, done_url)
 
 
 @router.post("/admin/users/{user_id}/disable", response_class=HTMLResponse)
@@ -270,7 +246,7 @@ async def user_disable(request: Request, who: Admin, user_id: UserId) -> Respons
         request,
         who,
         user_id,
-        lambda s: accounts.set_disabled(s, user_id, True, actor=actor),
+        lambda s, _: accounts.set_disabled(s, user_id, True, actor=actor),
         "disabled",
     )
 
@@ -282,7 +258,7 @@ async def user_enable(request: Request, who: Admin, user_id: UserId) -> Response
         request,
         who,
         user_id,
-        lambda s: accounts.set_disabled(s, user_id, False, actor=actor),
+        lambda s, _: accounts.set_disabled(s, user_id, False, actor=actor),
         "enabled",
     )
 
@@ -291,31 +267,21 @@ async def user_enable(request: Request, who: Admin, user_id: UserId) -> Response
 async def user_unlock(request: Request, who: Admin, user_id: UserId) -> Response:
     actor = who.principal.pseudonym
     return await _user_action(
-        request, who, user_id, lambda s: accounts.unlock(s, user_id, actor=actor), "unlocked"
+        request, who, user_id, lambda s, _: accounts.unlock(s, user_id, actor=actor), "unlocked"
     )
 
 
 @router.post("/admin/users/{user_id}/password", response_class=HTMLResponse)
 async def user_reset_password(request: Request, who: Admin, user_id: UserId) -> Response:
     """An administrator sets a new password (the user's sessions end)."""
-    form = await read_form(request, who.csrf_token)
-    password = form.get("password", "")
     actor = who.principal.pseudonym
-    try:
-        await run_in_threadpool(
-            in_session,
-            request,
-            lambda s: accounts.reset_password(s, user_id, password, actor=actor),
-        )
-    except ApiError as exc:
-        if isinstance(exc, NotFoundError):
-            raise  # the error page: there is no row to show it beside
-        failed = exc.status
-        row_errors = {user_id: exc.detail}
-        return await run_in_threadpool(
-            lambda: _users_page(request, who, row_errors=row_errors, status=failed)
-        )
-    return redirect(f"/console/admin/users?done=password#user-{user_id}")
+    return await _user_action(
+        request,
+        who,
+        user_id,
+        lambda s, form: accounts.reset_password(s, user_id, form.get("password", ""), actor=actor),
+        "password",
+    )
 
 
 # --- tokens ------------------------------------------------------------------------------
@@ -371,8 +337,7 @@ def _tokens_page(
     status: int = 200,
 ) -> Response:
     def work(session: Session) -> tuple[list[TokenRow], list[PlatformPublic]]:
-        known = platforms.list_platforms(session, limit=platforms.MAX_PAGE, cursor=None).items
-        return _token_rows(session), known
+        return _token_rows(session), all_platforms(session)
 
     rows, known = in_session(request, work)
     more = offset + PAGE < len(rows)
@@ -440,7 +405,7 @@ async def token_create(request: Request, who: Admin) -> Response:
         created = await run_in_threadpool(in_session, request, work)
     except ApiError as exc:
         failed = exc.status
-        shown_values = {k: v or "" for k, v in values.items()}
+        shown_values = refill(values)
         errors = FormErrors.of(exc)
         return await run_in_threadpool(
             lambda: _tokens_page(request, who, values=shown_values, errors=errors, status=failed)
@@ -452,10 +417,9 @@ async def token_create(request: Request, who: Admin) -> Response:
 async def token_revoke(request: Request, who: Admin, token_id: TokenId) -> Response:
     """``core.auth.revoke_token``, audited as ``POST /v1/tokens/{id}/revoke`` does: the
     token is refused from its next request on (a user's identity: their sessions end)."""
-    await read_form(request, who.csrf_token)
     actor = who.principal.pseudonym
 
-    def work(session: Session) -> None:
+    def work(session: Session, _: Mapping[str, str]) -> None:
         row = revoke(session, token_id)
         audit.record(
             session,
@@ -466,17 +430,8 @@ async def token_revoke(request: Request, who: Admin, token_id: TokenId) -> Respo
             detail=row.name,
         )
 
-    try:
-        await run_in_threadpool(in_session, request, work)
-    except ApiError as exc:
-        if isinstance(exc, NotFoundError):
-            raise  # the error page: there is no row to show it beside
-        failed = exc.status
-        row_errors = {token_id: exc.detail}
-        return await run_in_threadpool(
-            lambda: _tokens_page(request, who, row_errors=row_errors, status=failed)
-        )
-    return redirect(f"/console/admin/tokens?done=revoked#token-{token_id}")
+    done_url = f"/console/admin/tokens?done=revoked#token-{token_id}"
+    return await _row_action(request, who, token_id, work, _tokens_page, done_url)
 
 
 # --- platforms ---------------------------------------------------------------------------
@@ -521,7 +476,7 @@ async def platform_create(request: Request, who: Admin) -> Response:
     form = await read_form(request, who.csrf_token)
     values: dict[str, Any] = trimmed(form, *PLATFORM_FIELDS)
     values["webhook_enabled"] = form.get("webhook_enabled") == "on"
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     try:
         body = validated(PlatformCreate, {k: v for k, v in values.items() if v is not None})
         created = await run_in_threadpool(
@@ -529,7 +484,7 @@ async def platform_create(request: Request, who: Admin) -> Response:
         )
     except ApiError as exc:
         failed = exc.status
-        shown = {k: ("" if v is None else v) for k, v in values.items() if k != "webhook_secret"}
+        shown = refill(values, "webhook_secret")
         errors = FormErrors.of(exc)
         return await run_in_threadpool(
             lambda: _platforms_page(request, who, values=shown, errors=errors, status=failed)
@@ -583,7 +538,7 @@ async def platform_update(request: Request, who: Admin, code: Code) -> Response:
     form = await read_form(request, who.csrf_token)
     values: dict[str, Any] = trimmed(form, "name", "webhook_url", "webhook_secret")
     values["webhook_enabled"] = form.get("webhook_enabled") == "on"
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     patch = {k: v for k, v in values.items() if not (k == "webhook_secret" and v is None)}
     try:
         body = validated(PlatformUpdate, patch)
@@ -596,7 +551,7 @@ async def platform_update(request: Request, who: Admin, code: Code) -> Response:
         failed = exc.status
         if isinstance(exc, NotFoundError):
             raise
-        shown = {k: ("" if v is None else v) for k, v in values.items() if k != "webhook_secret"}
+        shown = refill(values, "webhook_secret")
         errors = FormErrors.of(exc)
         return await run_in_threadpool(
             lambda: _platform_page(request, who, code, values=shown, errors=errors, status=failed)
@@ -608,7 +563,7 @@ async def platform_update(request: Request, who: Admin, code: Code) -> Response:
 async def platform_rotate(request: Request, who: Admin, code: Code) -> Response:
     """``POST /v1/platforms/{code}/webhook-secret``: a new secret, shown on this answer only."""
     await read_form(request, who.csrf_token)
-    runtime: Runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     rotated: PlatformWithSecret = await run_in_threadpool(
         in_session, request, lambda s: platforms.rotate_secret(s, runtime.settings, code)
     )
@@ -652,24 +607,6 @@ class SystemStatus:
     log_key_id: str | None
     required_confirmations: int
     checks: dict[str, str]
-
-
-def chain_head(runtime: Runtime, deadline: float = HEAD_DEADLINE) -> int | None:
-    """The chain's head block, or None (no chain, or no answer within ``deadline``): asked
-    in a daemon thread, so a hung node never holds the page."""
-    chain = runtime.chain
-    if chain is None:
-        return None
-    found: list[int] = []
-
-    def ask() -> None:
-        with contextlib.suppress(Exception):  # an unreachable node shows as "unknown"
-            found.append(chain.client.head())
-
-    thread = threading.Thread(target=ask, name="console-chain-head", daemon=True)
-    thread.start()
-    thread.join(deadline)
-    return found[0] if found else None
 
 
 def system_status(runtime: Runtime) -> SystemStatus:
@@ -729,5 +666,5 @@ def system_status(runtime: Runtime) -> SystemStatus:
 def status(request: Request, who: Admin) -> Response:
     """The newest checkpoint, the last anchor and its confirmations, the chain's trust
     roots, pending entries, and each readiness check (database, storage, chain, ...)."""
-    facts = system_status(request.app.state.runtime)
+    facts = system_status(runtime_of(request))
     return render(request, who, "admin/status.html", status=200, facts=facts)
