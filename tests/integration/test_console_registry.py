@@ -18,9 +18,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from evidence_api.core.config import Settings
-from tests.support.api import Stack, fresh_postgres_database, metadata, running_stack, submit
-from tests.support.console import login, make_user
+from tests.support.api import Stack, metadata, submit
+from tests.support.console import (
+    DATABASES,
+    Person,
+    database_stack,
+    field_error,
+    tag,
+)
 
 ALIBABA = "91330100716105852F"  # a real 统一社会信用代码 (check character F)
 BAD_USCC = "91330100716105852X"  # the same with a wrong check character
@@ -32,64 +37,23 @@ PAGES = (
 )
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=DATABASES)
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    data = tmp_path_factory.mktemp(f"console-registry-{request.param}") / "data"
-    if request.param == "sqlite":
-        with running_stack(Settings(data_dir=data, seal_interval=0.1)) as running:
-            yield running
-        return
-    server = request.getfixturevalue("postgres_url")
-    with (
-        fresh_postgres_database(server) as url,
-        running_stack(Settings(data_dir=data, database_url=url, seal_interval=0.1)) as running,
-    ):
+    with database_stack(request, tmp_path_factory, "console-registry") as running:
         yield running
-
-
-class Person:
-    """A logged-in console user: their own client (cookie) and CSRF token."""
-
-    def __init__(self, stack: Stack, role: str, display_name: str) -> None:
-        self.client = TestClient(stack.client.app)
-        username, password = make_user(
-            stack.runtime, role, display_name=display_name, unit="网络交易监管科"
-        )
-        self.csrf = login(self.client, username, password)
-        self.display_name = display_name
-
-    def get(self, url: str) -> Any:
-        return self.client.get(url)
-
-    def post(self, url: str, data: dict[str, Any], *, csrf: bool = True) -> Any:
-        form = {**data, "csrf_token": self.csrf} if csrf else data
-        return self.client.post(url, data=form, follow_redirects=False)
 
 
 @pytest.fixture(scope="module")
 def officer(stack: Stack) -> Person:
-    return Person(stack, "officer", f"王警官{uuid.uuid4().hex[:4]}")
-
-
-def tag() -> str:
-    return uuid.uuid4().hex[:8]
+    return Person(stack, "officer", f"王警官{uuid.uuid4().hex[:4]}", unit="网络交易监管科")
 
 
 def api(stack: Stack, method: str, url: str, status: int = 200, **kwargs: Any) -> Any:
     answer = stack.client.request(method, url, headers=stack.auth("officer"), **kwargs)
     assert answer.status_code == status, answer.text
     return answer.json()
-
-
-def field_error(page: str, name: str) -> str:
-    """The error shown next to field ``name`` (the macro's ``e-<name>`` paragraph)."""
-    found = re.search(rf'<p id="e-{re.escape(name)}" class="error" role="alert">([^<]*)</p>', page)
-    assert found, f"no error next to {name!r}"
-    return html.unescape(found.group(1))
 
 
 def new_platform(stack: Stack) -> str:

@@ -18,54 +18,23 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from evidence_api.core.config import Settings
 from evidence_api.takedowns import service as takedowns
 from tests.integration.test_console_registry import untranslated
-from tests.support.api import Stack, fresh_postgres_database, running_stack, submit
-from tests.support.console import login, make_user
+from tests.support.api import Stack, submit
+from tests.support.console import DATABASES, Person, database_stack, field_error, tag
 from tests.support.waiting import wait_until
 
 BEIJING = timezone(timedelta(hours=8))
 LISTING = "https://shop.example.com/item/42"  # tests.support.api.metadata's source_url
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=DATABASES)
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    data = tmp_path_factory.mktemp(f"console-takedowns-{request.param}") / "data"
-    settings: dict[str, Any] = {"data_dir": data, "seal_interval": 0.1}
-    if request.param == "sqlite":
-        with running_stack(Settings(**settings)) as running:
-            yield running
-        return
-    server = request.getfixturevalue("postgres_url")
-    with (
-        fresh_postgres_database(server) as url,
-        running_stack(Settings(**settings, database_url=url)) as running,
-    ):
+    with database_stack(request, tmp_path_factory, "console-takedowns") as running:
         yield running
-
-
-class Person:
-    """A logged-in console user: their own client (cookie) and CSRF token."""
-
-    def __init__(self, stack: Stack, role: str, display_name: str) -> None:
-        self.client = TestClient(stack.client.app)
-        username, password = make_user(stack.runtime, role, display_name=display_name)
-        self.csrf = login(self.client, username, password)
-        self.display_name = display_name
-
-    def get(self, url: str) -> Any:
-        return self.client.get(url)
-
-    def post(self, url: str, data: dict[str, Any], *, csrf: bool = True) -> Any:
-        form = {**data, "csrf_token": self.csrf} if csrf else data
-        return self.client.post(url, data=form, follow_redirects=False)
 
 
 @pytest.fixture(scope="module")
@@ -73,21 +42,11 @@ def officer(stack: Stack) -> Person:
     return Person(stack, "officer", f"陈警官{uuid.uuid4().hex[:4]}")
 
 
-def tag() -> str:
-    return uuid.uuid4().hex[:8]
-
-
 def api(stack: Stack, method: str, url: str, status: int = 200, **kwargs: Any) -> Any:
     role = kwargs.pop("role", "officer")
     answer = stack.client.request(method, url, headers=stack.auth(role), **kwargs)
     assert answer.status_code == status, answer.text
     return answer.json()
-
-
-def field_error(page: str, name: str) -> str:
-    found = re.search(rf'<p id="e-{re.escape(name)}" class="error" role="alert">([^<]*)</p>', page)
-    assert found, f"no error next to {name!r}"
-    return html.unescape(found.group(1))
 
 
 def evidence(stack: Stack) -> str:
