@@ -6,9 +6,10 @@ database, runtime, keys) when it runs, so ``--help`` starts in a fraction of a s
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -480,6 +481,30 @@ def _admin_runtime(*, init: bool = False) -> Runtime:
         raise typer.Exit(2) from exc
 
 
+@contextlib.contextmanager
+def _refused() -> Iterator[None]:
+    """An ApiError inside becomes one ``error: <reason>`` line on stderr and exit 2."""
+    from evidence_api.core.errors import ApiError  # noqa: PLC0415
+
+    try:
+        yield
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@contextlib.contextmanager
+def _admin_session(*, init: bool = False) -> Iterator[Any]:
+    """One transaction of a one-shot admin runtime (:func:`_admin_runtime`, closed after);
+    an ApiError inside rolls it back and becomes one ``error:`` line and exit 2."""
+    runtime = _admin_runtime(init=init)
+    try:
+        with _refused(), runtime.session() as session:
+            yield session
+    finally:
+        runtime.close()
+
+
 @admin_app.command("create-token")
 def create_token_cmd(
     role: Annotated[str, typer.Option(help="admin | officer | appraiser | platform")],
@@ -503,33 +528,22 @@ def create_token_cmd(
     from datetime import UTC, datetime  # noqa: PLC0415
 
     from evidence_api.core.auth import check_token_request, create_token, parse_expiry  # noqa: PLC0415
-    from evidence_api.core.errors import ApiError  # noqa: PLC0415
 
-    try:  # refuse bad arguments before touching the database
+    with _refused():  # refuse bad arguments before touching the database
         check_token_request(role, name, platform, display_name=display_name, unit=unit)
         expires_at = parse_expiry(expires, datetime.now(UTC)) if expires is not None else None
-    except ApiError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from exc
-    runtime = _admin_runtime(init=init)
-    try:
-        with runtime.session() as session:
-            row, plaintext = create_token(
-                session,
-                role=role,
-                name=name,
-                platform=platform,
-                expires_at=expires_at,
-                display_name=display_name,
-                unit=unit,
-            )
-            token_id = row.id
-            _audit(session, "token_created", f"token-{row.id}", f"{name} ({role})")
-    except ApiError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        runtime.close()
+    with _admin_session(init=init) as session:
+        row, plaintext = create_token(
+            session,
+            role=role,
+            name=name,
+            platform=platform,
+            expires_at=expires_at,
+            display_name=display_name,
+            unit=unit,
+        )
+        token_id = row.id
+        _audit(session, "token_created", f"token-{row.id}", f"{name} ({role})")
     typer.echo(plaintext)
     until = f", valid until {expires_at.isoformat()}" if expires_at is not None else ""
     typer.echo(f"token {token_id} ({role}) created{until}; it is shown only once", err=True)
@@ -546,12 +560,8 @@ def list_tokens_cmd() -> None:
     """List every token (never its secret: only its hash is stored)."""
     from evidence_api.core.auth import is_expired, list_tokens  # noqa: PLC0415
 
-    runtime = _admin_runtime()
-    try:
-        with runtime.session() as session:
-            rows = list_tokens(session)
-    finally:
-        runtime.close()
+    with _admin_session() as session:
+        rows = list_tokens(session)
     now = datetime.now(UTC)
     header = ("id", "name", "display name", "unit", "role", "platform", "created")
     table = [(*header, "expires", "revoked", "kind", "last used")]
@@ -596,19 +606,11 @@ def revoke_token_cmd(
 ) -> None:
     """Revoke a token: refused from its next request on."""
     from evidence_api.core.auth import revoke_token  # noqa: PLC0415
-    from evidence_api.core.errors import ApiError  # noqa: PLC0415
 
-    runtime = _admin_runtime()
-    try:
-        with runtime.session() as session:
-            row = revoke_token(session, token_id)
-            when = _when(row.revoked_at)
-            _audit(session, "token_revoked", f"token-{row.id}", row.name)
-    except ApiError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        runtime.close()
+    with _admin_session() as session:
+        row = revoke_token(session, token_id)
+        when = _when(row.revoked_at)
+        _audit(session, "token_revoked", f"token-{row.id}", row.name)
     typer.echo(f"token {token_id} revoked at {when}", err=True)
 
 
@@ -644,37 +646,26 @@ def create_user_cmd(
     """Create a console user (asks for the password; it is stored only as an Argon2id hash)."""
     from evidence_api.accounts import passwords, service  # noqa: PLC0415
     from evidence_api.core.auth import check_token_request  # noqa: PLC0415
-    from evidence_api.core.errors import ApiError  # noqa: PLC0415
 
-    try:  # refuse bad arguments before asking for a password
+    with _refused():  # refuse bad arguments before asking for a password
         service.check_username(username)
         check_token_request(
             role, f"user:{username}", platform, display_name=display_name, unit=unit
         )
         password = _read_password(password_stdin)
         passwords.check_policy(password, username)
-    except ApiError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from exc
-    runtime = _admin_runtime(init=init)
-    try:
-        with runtime.session() as session:
-            user = service.create_user(
-                session,
-                username=username,
-                password=password,
-                display_name=display_name,
-                role=role,
-                unit=unit,
-                platform=platform,
-                actor="cli",
-            )
-            user_id = user.id
-    except ApiError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        runtime.close()
+    with _admin_session(init=init) as session:
+        user = service.create_user(
+            session,
+            username=username,
+            password=password,
+            display_name=display_name,
+            role=role,
+            unit=unit,
+            platform=platform,
+            actor="cli",
+        )
+        user_id = user.id
     typer.echo(f"user {user_id} {username!r} ({role}) created; log in at /console/login", err=True)
 
 
@@ -683,12 +674,8 @@ def list_users_cmd() -> None:
     """List console users: role, unit, and whether each is disabled or locked."""
     from evidence_api.accounts import service  # noqa: PLC0415
 
-    runtime = _admin_runtime()
-    try:
-        with runtime.session() as session:
-            users = service.list_users(session)
-    finally:
-        runtime.close()
+    with _admin_session() as session:
+        users = service.list_users(session)
     now = datetime.now(UTC)
     table = [("id", "username", "display name", "unit", "role", "platform", "totp", "state")]
     for user in users:
@@ -715,17 +702,9 @@ def list_users_cmd() -> None:
 def _user_command(username: str, act: Callable[[Any, int], object], done: str) -> None:
     """Run ``act(session, user_id)`` on the user named ``username``; one line on stderr."""
     from evidence_api.accounts import service  # noqa: PLC0415
-    from evidence_api.core.errors import ApiError  # noqa: PLC0415
 
-    runtime = _admin_runtime()
-    try:
-        with runtime.session() as session:
-            act(session, service.user_by_name(session, username).id)
-    except ApiError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        runtime.close()
+    with _admin_session() as session:
+        act(session, service.user_by_name(session, username).id)
     typer.echo(f"user {username!r} {done}", err=True)
 
 
@@ -769,14 +748,10 @@ def reset_password_cmd(
 ) -> None:
     """Set a user's password (asks for it); ends the user's sessions."""
     from evidence_api.accounts import passwords, service  # noqa: PLC0415
-    from evidence_api.core.errors import ApiError  # noqa: PLC0415
 
-    try:
+    with _refused():
         password = _read_password(password_stdin)
         passwords.check_policy(password, username)
-    except ApiError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from exc
     _user_command(
         username,
         lambda s, uid: service.reset_password(s, uid, password, actor="cli"),
@@ -796,7 +771,6 @@ def create_platform_cmd(
     """Register a platform; prints its generated webhook secret, shown only once."""
     from pydantic import ValidationError  # noqa: PLC0415
 
-    from evidence_api.core.errors import ApiError  # noqa: PLC0415
     from evidence_api.registry.platforms import create_platform  # noqa: PLC0415
     from evidence_api.registry.schemas import PlatformCreate  # noqa: PLC0415
 
@@ -809,11 +783,8 @@ def create_platform_cmd(
         raise typer.Exit(2) from exc
     runtime = _admin_runtime(init=init)
     try:
-        with runtime.session() as session:
+        with _refused(), runtime.session() as session:
             created = create_platform(session, runtime.settings, body)
-    except ApiError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(2) from exc
     finally:
         runtime.close()
     typer.echo(created.webhook_secret)
