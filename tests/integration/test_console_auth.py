@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
@@ -189,36 +190,16 @@ def test_password_change_needs_the_old_one_and_ends_other_sessions(stack: Stack)
     other = stack.client.__class__(stack.client.app)
     login(other, username, password)
     csrf = login(stack.client, username, password)
-    wrong = stack.client.post(
-        "/console/account/password",
-        data={
-            "csrf_token": csrf,
-            "old_password": "nope nope nope",
-            "new_password": "a new long password",
-            "new_password2": "a new long password",
-        },
-    )
+
+    def change(old: str, new: str) -> Any:
+        form = {"csrf_token": csrf, "old_password": old, "new_password": new, "new_password2": new}
+        return stack.client.post("/console/account/password", data=form, follow_redirects=False)
+
+    wrong = change("nope nope nope", "a new long password")
     assert wrong.status_code == 422 and 'id="e-old_password"' in wrong.text
-    short = stack.client.post(
-        "/console/account/password",
-        data={
-            "csrf_token": csrf,
-            "old_password": password,
-            "new_password": "short",
-            "new_password2": "short",
-        },
-    )
+    short = change(password, "short")
     assert short.status_code == 422 and 'id="e-new_password"' in short.text
-    done = stack.client.post(
-        "/console/account/password",
-        data={
-            "csrf_token": csrf,
-            "old_password": password,
-            "new_password": "a new long password",
-            "new_password2": "a new long password",
-        },
-        follow_redirects=False,
-    )
+    done = change(password, "a new long password")
     assert done.status_code == 303
     assert stack.client.get("/console/account").status_code == 200  # this session stays
     assert other.get("/console/account", follow_redirects=False).status_code == 303

@@ -24,7 +24,7 @@ from evidence_api.core.ids import new_id
 from evidence_api.core.models import ApiToken
 from tests.support.api import Stack, metadata, running_stack, wait_for_bundle
 from tests.support.browser import browser, live_server  # noqa: F401 - fixture
-from tests.support.console import login, make_user
+from tests.support.console import browser_login, login, make_user
 from tests.support.console_browser import (
     PHONE,
     assert_accessible,
@@ -471,11 +471,7 @@ def test_previews_in_a_browser(
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{server.url}/console/login")
-            page.fill("#f-username", username)
-            page.fill("#f-password", password)
-            with page.expect_navigation():
-                page.press("#f-password", "Enter")
+            browser_login(page, server.url, username, password)
             page.goto(f"{server.url}/console/evidence/{evidence_id}")
             page.fill("#f-purpose", "核查网页")
             with page.expect_navigation():

@@ -8,10 +8,8 @@ live list's hooks; CSRF missing -> 403 and nothing changed."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from decimal import Decimal
-from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +19,18 @@ from evidence_api.core.config import Settings
 from evidence_api.monitoring.alert_log import AlertDraft, ledger_of, open_alert
 from evidence_api.monitoring.observation import GONE, PRICE_CHANGED, RULE_LABELS
 from evidence_api.runtime import Runtime
-from tests.support.api import (
-    BACKENDS,
-    Stack,
-    backend_params,
-    open_backend,
-    running_stack,
-    submit,
-)
+from tests.support.api import Stack, running_stack, submit
 from tests.support.browser import browser, live_server  # noqa: F401 - fixture
-from tests.support.console import login, make_user
+from tests.support.console import (
+    BACKEND_KINDS,
+    backend_stack,
+    browser_login,
+    field_error,
+    log_in_as,
+    make_user,
+)
 from tests.support.waiting import wait_until
 
-KINDS = [p for p in backend_params() if p.id in ("sqlite-local", "postgres-s3")]
-assert {p.id for p in KINDS} <= set(BACKENDS)
 ITEM = "https://127.0.0.1:9/item/1"
 #: No monitor runs here (nothing ticks); a "run now" is sent to a broker that is not
 #: there (refused at once: the run stays queued, as the dispatcher documents).
@@ -47,24 +43,14 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=BACKEND_KINDS)
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    with (
-        open_backend(request, request.param, tmp_path / "data", **SETTINGS) as backend,
-        running_stack(backend.settings) as running,
-    ):
+    with backend_stack(request, tmp_path, **SETTINGS) as running:
         yield running
 
 
 def log_in(stack: Stack, role: str = "officer") -> str:
-    stack.client.cookies.clear()
-    username, password = make_user(stack.runtime, role, display_name="李四")
-    return login(stack.client, username, password)
-
-
-def field_error(html: str, name: str) -> str:
-    found = re.search(rf'<p id="e-{re.escape(name)}" class="error" role="alert">(.*?)</p>', html)
-    return unescape(found.group(1)) if found else ""
+    return log_in_as(stack, role, display_name="李四")
 
 
 def api(stack: Stack, url: str) -> Any:
@@ -341,11 +327,7 @@ def test_the_alert_list_updates_live_in_a_browser(
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{server.url}/console/login")
-            page.fill("#f-username", username)
-            page.fill("#f-password", password)
-            with page.expect_navigation():
-                page.press("#f-password", "Enter")
+            browser_login(page, server.url, username, password)
             page.goto(f"{server.url}/console/alerts", wait_until="load")
             assert page.get_attribute("#alerts-live", "data-live") == "1"
             # The stream starts after the newest event: wait until it is open.

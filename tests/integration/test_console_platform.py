@@ -21,28 +21,16 @@ from sqlalchemy import select
 from evidence_api.core.auth import create_token
 from evidence_api.registry.models import Platform
 from evidence_api.takedowns.webhooks import open_secret
-from tests.support.api import (
-    BACKENDS,
-    Stack,
-    backend_params,
-    open_backend,
-    running_stack,
-    submit,
-)
-from tests.support.console import login, make_user
+from tests.support.api import Stack, submit
+from tests.support.console import BACKEND_KINDS, backend_stack, field_error, log_in_as
 
-KINDS = [p for p in backend_params() if p.id in ("sqlite-local", "postgres-s3")]
-assert {p.id for p in KINDS} <= set(BACKENDS)
 LISTING = "<html>假冒商品 ¥99</html>".encode()
 BEIJING = timezone(timedelta(hours=8))
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=BACKEND_KINDS)
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
-    with (
-        open_backend(request, request.param, tmp_path / "data") as backend,
-        running_stack(backend.settings.model_copy(update={"seal_interval": 0.1})) as running,
-    ):
+    with backend_stack(request, tmp_path, seal_interval=0.1) as running:
         yield running
 
 
@@ -80,18 +68,6 @@ def order_state(stack: Stack, order_id: str) -> dict[str, Any]:
     answer = stack.client.get(f"/v1/takedowns/{order_id}", headers=stack.auth("officer"))
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
-
-
-def log_in_as(stack: Stack, role: str, **user: Any) -> str:
-    stack.client.cookies.clear()
-    username, password = make_user(stack.runtime, role, **user)
-    return login(stack.client, username, password)
-
-
-def field_error(html: str, name: str) -> str:
-    """The text of the error shown under form field ``name`` (empty: none)."""
-    found = re.search(rf'<p id="e-{re.escape(name)}" class="error" role="alert">(.*?)</p>', html)
-    return unescape(found.group(1)) if found else ""
 
 
 @pytest.fixture
