@@ -30,8 +30,8 @@ from anchoring.schema import anchor_tx, log_checkpoint, log_entry
 from evidence_api.accounts import audit
 from evidence_api.accounts import service as accounts
 from evidence_api.console.evidence_facts import chain_head
-from evidence_api.console.forms import all_platforms, refill, trimmed, validated
-from evidence_api.console.listing import utc, when
+from evidence_api.console.forms import all_platforms, refill, reshow, trimmed, validated
+from evidence_api.console.listing import offset_page, utc, when
 from evidence_api.console.web import (
     FormErrors,
     Viewer,
@@ -166,8 +166,7 @@ def _users_page(
         return rows, all_platforms(session)
 
     rows, known = in_session(request, work)
-    shown = rows[offset : offset + PAGE]
-    more = offset + PAGE < len(rows)
+    shown, next_url = offset_page(rows, offset, PAGE, "/console/admin/users")
     return render(
         request,
         who,
@@ -175,7 +174,7 @@ def _users_page(
         status=status,
         users=shown,
         total=len(rows),
-        next_url=f"/console/admin/users?offset={offset + PAGE}" if more else None,
+        next_url=next_url,
         values=values or dict.fromkeys(USER_FIELDS, ""),
         errors=errors or FormErrors(),
         row_errors=row_errors or {},
@@ -218,12 +217,7 @@ async def user_create(request: Request, who: Admin) -> Response:
     try:
         await run_in_threadpool(in_session, request, work)
     except ApiError as exc:
-        failed = exc.status
-        shown = refill(values, "password")
-        errors = FormErrors.of(exc)
-        return await run_in_threadpool(
-            lambda: _users_page(request, who, values=shown, errors=errors, status=failed)
-        )
+        return await reshow(_users_page, exc, request, who, values=refill(values, "password"))
     return redirect("/console/admin/users?done=created")
 
 
@@ -340,15 +334,15 @@ def _tokens_page(
         return _token_rows(session), all_platforms(session)
 
     rows, known = in_session(request, work)
-    more = offset + PAGE < len(rows)
+    shown, next_url = offset_page(rows, offset, PAGE, "/console/admin/tokens")
     return render(
         request,
         who,
         "admin/tokens.html",
         status=status,
-        tokens=rows[offset : offset + PAGE],
+        tokens=shown,
         total=len(rows),
-        next_url=f"/console/admin/tokens?offset={offset + PAGE}" if more else None,
+        next_url=next_url,
         values=values or dict.fromkeys(TOKEN_FIELDS, ""),
         errors=errors or FormErrors(),
         row_errors=row_errors or {},
@@ -404,12 +398,7 @@ async def token_create(request: Request, who: Admin) -> Response:
     try:
         created = await run_in_threadpool(in_session, request, work)
     except ApiError as exc:
-        failed = exc.status
-        shown_values = refill(values)
-        errors = FormErrors.of(exc)
-        return await run_in_threadpool(
-            lambda: _tokens_page(request, who, values=shown_values, errors=errors, status=failed)
-        )
+        return await reshow(_tokens_page, exc, request, who, values=refill(values))
     return await run_in_threadpool(lambda: _tokens_page(request, who, created=created, status=201))
 
 
@@ -483,12 +472,8 @@ async def platform_create(request: Request, who: Admin) -> Response:
             in_session, request, lambda s: platforms.create_platform(s, runtime.settings, body)
         )
     except ApiError as exc:
-        failed = exc.status
         shown = refill(values, "webhook_secret")
-        errors = FormErrors.of(exc)
-        return await run_in_threadpool(
-            lambda: _platforms_page(request, who, values=shown, errors=errors, status=failed)
-        )
+        return await reshow(_platforms_page, exc, request, who, values=shown)
     return await run_in_threadpool(
         lambda: _platforms_page(request, who, created=created, status=201)
     )
@@ -548,14 +533,10 @@ async def platform_update(request: Request, who: Admin, code: Code) -> Response:
             lambda s: platforms.update_platform(s, runtime.settings, code, body),
         )
     except ApiError as exc:
-        failed = exc.status
         if isinstance(exc, NotFoundError):
             raise
         shown = refill(values, "webhook_secret")
-        errors = FormErrors.of(exc)
-        return await run_in_threadpool(
-            lambda: _platform_page(request, who, code, values=shown, errors=errors, status=failed)
-        )
+        return await reshow(_platform_page, exc, request, who, code, values=shown)
     return redirect(f"/console/admin/platforms/{code}?saved=1")
 
 

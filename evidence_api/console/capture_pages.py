@@ -15,8 +15,8 @@ from evidence_api.capture import service as captures
 from evidence_api.capture.request import MAX_STEPS
 from evidence_api.capture.schemas import CapturePublic
 from evidence_api.console.evidence_facts import submitter_name
-from evidence_api.console.evidence_pages import SUBMITTERS, runtime_of, when
-from evidence_api.console.web import FormErrors, Viewer, render, viewer
+from evidence_api.console.evidence_pages import SUBMITTERS, when
+from evidence_api.console.web import FormErrors, Viewer, render, runtime_of, viewer
 from evidence_api.core.runtime import Runtime
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -54,6 +54,20 @@ def _capture(runtime: Runtime, capture_id: str) -> tuple[CapturePublic, str]:
     return found, submitter_name(runtime, found.submitter)
 
 
+async def _show(request: Request, who: Viewer, capture_id: str, template: str) -> HTMLResponse:
+    """The capture in ``template``: the whole page or its status fragment."""
+    found, submitter = await run_in_threadpool(_capture, runtime_of(request), capture_id)
+    return render(
+        request,
+        who,
+        template,
+        cap=found,
+        submitter=submitter,
+        finished=found.status in FINISHED,
+        when=when,
+    )
+
+
 @router.get("/captures/{capture_id}", response_class=HTMLResponse)
 async def capture_page(
     request: Request,
@@ -61,16 +75,7 @@ async def capture_page(
     who: Annotated[Viewer, Depends(viewer(*SUBMITTERS))],
 ) -> HTMLResponse:
     """取证任务: what was asked, and its live status (the fragment below)."""
-    found, submitter = await run_in_threadpool(_capture, runtime_of(request), capture_id)
-    return render(
-        request,
-        who,
-        "evidence/capture.html",
-        cap=found,
-        submitter=submitter,
-        finished=found.status in FINISHED,
-        when=when,
-    )
+    return await _show(request, who, capture_id, "evidence/capture.html")
 
 
 @router.get("/captures/{capture_id}/status", response_class=HTMLResponse)
@@ -80,12 +85,4 @@ async def capture_status(
     who: Annotated[Viewer, Depends(viewer(*SUBMITTERS))],
 ) -> HTMLResponse:
     """The status fragment alone (htmx swaps it in place every 2 s while unfinished)."""
-    found, _ = await run_in_threadpool(_capture, runtime_of(request), capture_id)
-    return render(
-        request,
-        who,
-        "evidence/_capture_status.html",
-        cap=found,
-        finished=found.status in FINISHED,
-        when=when,
-    )
+    return await _show(request, who, capture_id, "evidence/_capture_status.html")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -22,7 +22,9 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from evidence_api.console import evidence_facts as facts
-from evidence_api.console.web import FormErrors, Viewer, render, viewer
+from evidence_api.console import listing
+from evidence_api.console.listing import BEIJING
+from evidence_api.console.web import FormErrors, Viewer, render, runtime_of, viewer
 from evidence_api.core.errors import InvalidInputError, NotFoundError
 from evidence_api.core.runtime import Runtime
 from evidence_api.core.timestamps import check_client_time
@@ -36,8 +38,6 @@ READERS = ("officer", "admin", "appraiser")
 SUBMITTERS = ("officer", "admin")
 #: Items on one list page.
 PAGE = 25
-#: A time typed without a zone (``datetime-local``) is Beijing time: the bureaus' own.
-CHINA = timezone(timedelta(hours=8))
 #: Bounds of the list's filter fields (the API's own).
 FILTERS = {
     "url": 2048,
@@ -68,17 +68,9 @@ PREVIEW_HEADERS = {
 _RFC3339_ZONE = re.compile(r"(?:[zZ]|[+-]\d\d:\d\d)$")
 
 
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def when(value: datetime | None) -> str:
     """A time as officers read it: Beijing time, to the second (``—`` when unknown)."""
-    if value is None:
-        return "—"
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S (UTC+8)")
+    return listing.when(value, labelled=True, missing="—")
 
 
 def preview_kind(media_type: str) -> str | None:
@@ -102,7 +94,7 @@ def parse_time(name: str, raw: str) -> datetime:
             field=name,
         ) from exc
     if value.tzinfo is None and not _RFC3339_ZONE.search(text):
-        value = value.replace(tzinfo=CHINA)
+        value = value.replace(tzinfo=BEIJING)
     try:
         return check_client_time(value)
     except ValueError as exc:
@@ -318,7 +310,7 @@ async def upload_page(
 ) -> HTMLResponse:
     """上传文件: the form ``static/evidence.js`` posts to ``POST /v1/evidence``."""
     settings = runtime_of(request).settings
-    now = datetime.now(UTC).astimezone(CHINA).strftime("%Y-%m-%dT%H:%M")
+    now = datetime.now(UTC).astimezone(BEIJING).strftime("%Y-%m-%dT%H:%M")
     return render(
         request,
         who,

@@ -9,11 +9,13 @@ the page what a client of ``/v1`` reads in the 4xx answer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Mapping, Set
 from typing import Any, TypeVar
 
+from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from evidence_api.console.web import FormErrors
 from evidence_api.core.errors import ApiError, InvalidInputError
@@ -92,6 +94,17 @@ def refusal(
     if isinstance(exc, ValidationError):
         return placed(validation_errors(exc, fields), shown), 422
     return placed(api_errors(exc, fields), shown), exc.status
+
+
+async def reshow(
+    page: Callable[..., Response], exc: ApiError, *args: Any, **kwargs: Any
+) -> Response:
+    """The form's page again after the refusal ``exc``: ``page(*args, **kwargs)`` with
+    ``exc``'s reason beside its field and ``exc``'s status (built in a thread: pages read
+    the database)."""
+    return await run_in_threadpool(
+        page, *args, errors=FormErrors.of(exc), status=exc.status, **kwargs
+    )
 
 
 def all_platforms(session: Session) -> list[PlatformPublic]:

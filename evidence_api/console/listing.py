@@ -8,7 +8,9 @@ show the reason beside the filter instead of a bare error page.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -19,6 +21,8 @@ from evidence_api.core.errors import InvalidInputError
 BEIJING = timezone(timedelta(hours=8))
 #: Longest cursor a list page accepts (the API's bound).
 MAX_CURSOR = 64
+
+T = TypeVar("T")
 
 
 def utc(moment: datetime) -> datetime:
@@ -63,6 +67,13 @@ def next_link(request: Request, cursor: str | None) -> str | None:
     if cursor is None:
         return None
     return str(request.url.include_query_params(cursor=cursor).replace(scheme="", netloc=""))
+
+
+def offset_page(rows: Sequence[T], offset: int, size: int, path: str) -> tuple[list[T], str | None]:
+    """A page of ``rows`` read whole (a short table): ``size`` of them from ``offset``, and
+    ``path?offset=`` the rows after them (None: no more)."""
+    more = offset + size < len(rows)
+    return list(rows[offset : offset + size]), f"{path}?offset={offset + size}" if more else None
 
 
 def page_url(request: Request, **changes: str | None) -> str:

@@ -23,17 +23,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from evidence_api.console.platform_pages import (
-    api_errors,
-    iso,
-    next_link,
-    placed,
-    query_limit,
-    query_text,
-    runtime_of,
-    validation_errors,
-    when,
-)
+from evidence_api.console.forms import placed, refusal, reshow
+from evidence_api.console.listing import MAX_CURSOR, iso, next_link, query_limit, query_text
+from evidence_api.console.platform_pages import when
 from evidence_api.console.web import (
     FormErrors,
     Viewer,
@@ -41,6 +33,7 @@ from evidence_api.console.web import (
     read_form_lists,
     redirect,
     render,
+    runtime_of,
     viewer,
 )
 from evidence_api.core.auth import holders
@@ -96,7 +89,7 @@ def _entity_id(request: Request) -> int | None:
 
 
 def _cursor(request: Request) -> str | None:
-    return query_text(request, "cursor", 64)
+    return query_text(request, "cursor", MAX_CURSOR)
 
 
 # --- monitors: list -----------------------------------------------------------------------
@@ -324,10 +317,8 @@ async def monitor_create(request: Request, who: OfficerViewer) -> Response:
     lists = [name for name in fields.get("words_lists", []) if name]
     try:
         monitor_id = await run_in_threadpool(_create, runtime_of(request), who, form, lists)
-    except ValidationError as exc:
-        errors, status = placed(validation_errors(exc, MONITOR_FIELDS), KNOWN), 422
-    except ApiError as exc:
-        errors, status = placed(api_errors(exc, MONITOR_FIELDS), KNOWN), exc.status
+    except (ValidationError, ApiError) as exc:
+        errors, status = refusal(exc, MONITOR_FIELDS, KNOWN)
     else:
         return redirect(f"/console/monitors/{monitor_id}?done=created")
     return await run_in_threadpool(
@@ -416,9 +407,7 @@ async def monitor_act(
     except ApiError as exc:
         if isinstance(exc, NotFoundError):
             raise
-        return await run_in_threadpool(
-            _monitor_page, request, who, monitor_id, status=exc.status, errors=FormErrors.of(exc)
-        )
+        return await reshow(_monitor_page, exc, request, who, monitor_id)
     if action == "delete":
         return redirect("/console/monitors?done=deleted")
     return redirect(f"/console/monitors/{monitor_id}?done={action}")
@@ -580,14 +569,10 @@ async def alert_act(request: Request, alert_id: str, action: str, who: OfficerVi
         raise NotFoundError(f"no alert {alert_id!r}")
     try:
         await run_in_threadpool(_alert_act, runtime_of(request), who, alert_id, action, form)
-    except ValidationError as exc:
-        errors = placed(validation_errors(exc, ALERT_FIELDS[action]), ALERT_SHOWN[action])
-        status = 422
-    except ApiError as exc:
-        if isinstance(exc, NotFoundError):
-            raise
-        errors = placed(api_errors(exc, ALERT_FIELDS[action]), ALERT_SHOWN[action])
-        status = exc.status
+    except NotFoundError:
+        raise
+    except (ValidationError, ApiError) as exc:
+        errors, status = refusal(exc, ALERT_FIELDS[action], ALERT_SHOWN[action])
     else:
         return redirect(f"/console/alerts/{alert_id}?done={action}")
     return await run_in_threadpool(

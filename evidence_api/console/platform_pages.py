@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -22,7 +22,18 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from evidence_api.console.web import FormErrors, Viewer, read_form, redirect, render, viewer
+from evidence_api.console import listing
+from evidence_api.console.forms import placed, refusal
+from evidence_api.console.listing import MAX_CURSOR, iso, next_link, query_limit, query_text
+from evidence_api.console.web import (
+    FormErrors,
+    Viewer,
+    read_form,
+    redirect,
+    render,
+    runtime_of,
+    viewer,
+)
 from evidence_api.core.auth import holders
 from evidence_api.core.errors import ApiError, InvalidInputError, NotFoundError
 from evidence_api.core.runtime import Runtime
@@ -41,17 +52,12 @@ from evidence_api.takedowns.schemas import (
     TakedownPage,
     TakedownPublic,
 )
-from verifier.service.problem import field_path
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 PlatformViewer = Annotated[Viewer, Depends(viewer("platform"))]
 #: Orders on one page of the list.
 PAGE = 25
-#: Longest cursor a list page accepts (the API's bound).
-MAX_CURSOR = 64
-#: The time zone times are shown in (China Standard Time: no daylight saving).
-SHOWN_ZONE = timezone(timedelta(hours=8))
 #: UTC offsets offered beside a ``datetime-local`` input (value, label); +08:00 first.
 OFFSETS: tuple[tuple[str, str], ...] = (
     ("+08:00", "UTC+08:00 北京时间"),
@@ -69,88 +75,9 @@ LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
 ORDER_RE = re.compile(ORDER_ID)
 
 
-# --- helpers both page areas share ------------------------------------------------------
-
-
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def when(moment: datetime | None) -> str:
     """A time as officers read it: ``2026-12-03 15:30:00 (UTC+8)``; naive means UTC."""
-    if moment is None:
-        return ""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(SHOWN_ZONE).strftime("%Y-%m-%d %H:%M:%S") + " (UTC+8)"
-
-
-def iso(moment: datetime | None) -> str:
-    """The machine-readable form for ``<time datetime=…>``."""
-    if moment is None:
-        return ""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat()
-
-
-def form_field(path: str, fields: Mapping[str, str] | None) -> str:
-    """The form field an API field path belongs to: ``fields``' entry for the longest
-    prefix of ``path`` it has (``rules.price`` covers ``rules.price.min``), else the path."""
-    for prefix in sorted(fields or {}, key=len, reverse=True):
-        if path == prefix or path.startswith((prefix + ".", prefix + "[")):
-            return (fields or {})[prefix]
-    return path
-
-
-def validation_errors(exc: ValidationError, fields: Mapping[str, str] | None = None) -> FormErrors:
-    """A request body's validation errors as ``{form field: reason}``, each worded as the
-    API's 422 words it (``path: message``); the first error of a field is kept."""
-    errors = FormErrors()
-    for error in exc.errors():
-        path = field_path(("body", *error.get("loc", ())))
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        errors.setdefault(form_field(path, fields), f"{path}: {message}")
-    return errors
-
-
-def api_errors(exc: ApiError, fields: Mapping[str, str] | None = None) -> FormErrors:
-    """:meth:`FormErrors.of`, its field renamed to the form's through ``fields``."""
-    return FormErrors({form_field(exc.field, fields) if exc.field else "": exc.detail})
-
-
-def placed(errors: FormErrors, shown: frozenset[str] | set[str]) -> FormErrors:
-    """``errors`` with each naming a field the form does not show moved to ``""`` (the
-    alert above the form), so no reason is lost."""
-    out = FormErrors()
-    for name, reason in errors.items():
-        key = name if name in shown else ""
-        out[key] = f"{out[key]} {reason}" if key in out else reason
-    return out
-
-
-def query_text(request: Request, name: str, limit: int = 64) -> str | None:
-    """A filter's text (stripped; empty: None); 422 naming it when longer than ``limit``."""
-    value = request.query_params.get(name, "").strip()
-    if len(value) > limit:
-        raise InvalidInputError(f"{name}: at most {limit} characters", field=name)
-    return value or None
-
-
-def query_limit(request: Request, default: int, most: int) -> int:
-    """``?limit=`` (rows on one page) as the API bounds it: 1..``most``; 422 otherwise."""
-    text = request.query_params.get("limit", "").strip()
-    if not text:
-        return default
-    if not text.isdigit() or not 1 <= int(text) <= most:
-        raise InvalidInputError(f"limit: {text[:16]!r} is not 1..{most}", field="limit")
-    return int(text)
-
-
-def next_link(request: Request, cursor: str | None) -> str | None:
-    """This page's URL with ``cursor`` replaced (None: no next page)."""
-    if cursor is None:
-        return None
-    return str(request.url.include_query_params(cursor=cursor).replace(scheme="", netloc=""))
+    return listing.when(moment, labelled=True)
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -160,8 +87,7 @@ def _flagged(order: TakedownPublic, now: datetime) -> bool:
     """Overdue: marked so, or open with its deadline passed (the scan will mark it)."""
     if order.status == wf.Status.OVERDUE.value:
         return True
-    deadline = order.deadline if order.deadline.tzinfo else order.deadline.replace(tzinfo=UTC)
-    return wf.is_overdue(wf.Status(order.status), deadline, now)
+    return wf.is_overdue(wf.Status(order.status), listing.utc(order.deadline), now)
 
 
 def _list(
@@ -321,28 +247,16 @@ async def act(request: Request, order_id: str, action: str, who: PlatformViewer)
         if not ORDER_RE.fullmatch(order_id):
             raise NotFoundError(f"no takedown order {order_id!r}")
         await run_in_threadpool(_act, runtime, who, order_id, action, form)
-    except ValidationError as exc:
-        errors = placed(validation_errors(exc, FIELDS[action]), SHOWN[action])
+    except NotFoundError:
+        raise
+    except (ValidationError, ApiError) as exc:
+        errors, status = refusal(exc, FIELDS[action], SHOWN[action])
         return await run_in_threadpool(
             _order_page,
             request,
             who,
             order_id,
-            status=422,
-            failed=action,
-            errors=errors,
-            values=form,
-        )
-    except ApiError as exc:
-        if isinstance(exc, NotFoundError):
-            raise
-        errors = placed(api_errors(exc, FIELDS[action]), SHOWN[action])
-        return await run_in_threadpool(
-            _order_page,
-            request,
-            who,
-            order_id,
-            status=exc.status,
+            status=status,
             failed=action,
             errors=errors,
             values=form,
@@ -413,12 +327,10 @@ async def save_webhook(request: Request, who: PlatformViewer) -> Response:
     form = await read_form(request, who.csrf_token)
     try:
         await run_in_threadpool(_save_webhook, runtime_of(request), who, form)
-    except ValidationError as exc:
-        errors = placed(validation_errors(exc), WEBHOOK_FIELDS)
-    except ApiError as exc:
-        if isinstance(exc, NotFoundError):
-            raise
-        errors = placed(api_errors(exc), WEBHOOK_FIELDS)
+    except NotFoundError:
+        raise
+    except (ValidationError, ApiError) as exc:
+        errors, _ = refusal(exc, None, WEBHOOK_FIELDS)  # any refusal answers 422 here
     else:
         return redirect("/console/platform/webhook?done=saved")
     return await run_in_threadpool(

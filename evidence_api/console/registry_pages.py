@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from evidence_api.console.forms import all_platforms, refill, trimmed, validated
+from evidence_api.console.forms import all_platforms, refill, reshow, trimmed, validated
 from evidence_api.console.listing import page_url, when
 from evidence_api.console.web import (
     FormErrors,
@@ -171,10 +171,7 @@ async def entity_create(request: Request, who: Officer) -> Response:
             in_session, request, lambda s: entities.create_entity(s, body)
         )
     except ApiError as exc:
-        shown = refill(values)
-        return await run_in_threadpool(
-            _entity_form, request, who, shown, FormErrors.of(exc), exc.status
-        )
+        return await reshow(_entity_form, exc, request, who, refill(values))
     return redirect(f"/console/entities/{created.id}?saved=1")
 
 
@@ -270,16 +267,7 @@ async def entity_update(request: Request, who: Officer, entity_id: EntityId) -> 
     except ApiError as exc:
         if isinstance(exc, NotFoundError):
             raise
-        shown = refill(values)
-        return await run_in_threadpool(
-            _entity_page,
-            request,
-            who,
-            entity_id,
-            values=shown,
-            errors=FormErrors.of(exc),
-            status=exc.status,
-        )
+        return await reshow(_entity_page, exc, request, who, entity_id, values=refill(values))
     return redirect(f"/console/entities/{entity_id}?saved=1")
 
 
@@ -432,8 +420,7 @@ async def case_create(request: Request, who: Officer) -> Response:
             in_session, request, lambda s: _open_case(s, who, body, evidence_ids)
         )
     except ApiError as exc:
-        shown = refill(values)
-        return _case_form(request, who, shown, evidence_ids, FormErrors.of(exc), exc.status)
+        return await reshow(_case_form, exc, request, who, refill(values), evidence_ids)
     return redirect(f"/console/cases/{created.id}?saved=1")
 
 
@@ -504,15 +491,7 @@ async def _reshow_case(
     values: Mapping[str, Any] | None = None,
 ) -> Response:
     """The case page again, ``exc``'s reason next to its field, with ``exc``'s status."""
-    return await run_in_threadpool(
-        _case_page,
-        request,
-        who,
-        case_id,
-        errors=FormErrors.of(exc),
-        values=values,
-        status=exc.status,
-    )
+    return await reshow(_case_page, exc, request, who, case_id, values=values)
 
 
 async def _case_change(

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from evidence_api.console.forms import all_platforms, trimmed, validated
+from evidence_api.console.forms import all_platforms, refill, reshow, trimmed, validated
 from evidence_api.console.listing import BEIJING, page_url, when
 from evidence_api.console.registry_pages import Officer, split_ids
 from evidence_api.console.web import (
@@ -236,9 +236,7 @@ async def order_issue(request: Request, who: Officer) -> Response:
             takedowns.issue_order, takedowns.ledger_of(runtime), who.principal, body
         )
     except ApiError as exc:
-        return await run_in_threadpool(
-            _issue_form, request, who, values, FormErrors.of(exc), exc.status
-        )
+        return await reshow(_issue_form, exc, request, who, values)
     return redirect(f"/console/takedowns/{issued.order_id}?saved=issued")
 
 
@@ -334,15 +332,8 @@ async def order_ruling(request: Request, who: Officer, order_id: OrderId) -> Res
     except ApiError as exc:
         if isinstance(exc, NotFoundError):
             raise
-        shown = {"reason": fields["reason"] or "", "deadline": fields["deadline"] or ""}
-        return await run_in_threadpool(
-            _order_page,
-            request,
-            who,
-            order_id,
-            errors=FormErrors.of(exc),
-            values=shown,
-            decision=decision,
-            status=exc.status,
+        shown = refill({"reason": fields["reason"], "deadline": fields["deadline"]})
+        return await reshow(
+            _order_page, exc, request, who, order_id, values=shown, decision=decision
         )
     return redirect(f"/console/takedowns/{order_id}?saved=ruled")
