@@ -9,10 +9,13 @@
     return typeof window.consoleCsrf === "function" ? window.consoleCsrf() : "";
   }
 
-  function clearErrors(form) {
+  // Before a new submit: the errors a previous one showed, next to fields and above them.
+  function clearErrors(form, general) {
     form.querySelectorAll(".field.invalid").forEach(function (el) { el.classList.remove("invalid"); });
     form.querySelectorAll("p.error[data-js]").forEach(function (el) { el.remove(); });
     form.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+    general.textContent = "";
+    general.className = "";
   }
 
   // "metadata.capture_environment.os" -> "capture_environment"; "steps[2].selector" -> "steps"
@@ -56,6 +59,14 @@
     return el && typeof el.value === "string" ? el.value.trim() : "";
   }
 
+  // The optional fields the API takes only when given: each filled one into ``into``.
+  function copyFilled(form, names, into) {
+    names.forEach(function (name) {
+      var v = value(form, name);
+      if (v) into[name] = v;
+    });
+  }
+
   // A datetime-local value ("2026-11-26T10:00" or with seconds) as RFC 3339 with this
   // computer's offset: "2026-11-26T10:00:00+08:00".
   function withOffset(local) {
@@ -80,9 +91,7 @@
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      clearErrors(form);
-      general.textContent = "";
-      general.className = "";
+      clearErrors(form, general);
       var files = form.elements.namedItem("files").files;
       if (!files || files.length === 0) {
         showError(form, general, "files", form.dataset.msgNofile);
@@ -107,10 +116,7 @@
         capture_tool: value(form, "capture_tool"),
         capture_environment: environment
       };
-      ["entity", "case_ref", "notes"].forEach(function (name) {
-        var v = value(form, name);
-        if (v) metadata[name] = v;
-      });
+      copyFilled(form, ["entity", "case_ref", "notes"], metadata);
       var body = new FormData();
       body.append("metadata", JSON.stringify(metadata));
       for (var j = 0; j < files.length; j++) body.append("files", files[j], files[j].name);
@@ -174,9 +180,7 @@
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      clearErrors(form);
-      general.textContent = "";
-      general.className = "";
+      clearErrors(form, general);
       var mode = (form.querySelector('input[name="mode"]:checked') || { value: "page" }).value;
       var request = {
         url: value(form, "url"),
@@ -184,10 +188,7 @@
         device: value(form, "device") || "desktop",
         full_page: form.elements.namedItem("full_page").checked
       };
-      ["case_id", "platform", "entity", "notes"].forEach(function (name) {
-        var v = value(form, name);
-        if (v) request[name] = v;
-      });
+      copyFilled(form, ["case_id", "platform", "entity", "notes"], request);
       var steps = value(form, "steps");
       if (steps) {
         try {
