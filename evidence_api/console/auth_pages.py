@@ -11,11 +11,13 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from evidence_api.accounts import service, totp
@@ -24,9 +26,12 @@ from evidence_api.console.web import (
     FormErrors,
     PageForbiddenError,
     Viewer,
+    client_of,
+    in_session,
     read_form,
     redirect,
     render,
+    runtime_of,
     viewer,
 )
 from evidence_api.core import sessions
@@ -55,14 +60,8 @@ def safe_next(value: str | None) -> str | None:
     return value
 
 
-def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or bool(
-        request.app.state.runtime.settings.session_cookie_secure
-    )
+    return request.url.scheme == "https" or bool(runtime_of(request).settings.session_cookie_secure)
 
 
 def _login_page(
@@ -111,12 +110,12 @@ async def login_submit(request: Request) -> Response:
         )
     username = form.get("username", "")[:200]
     next_url = safe_next(form.get("next"))
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     old = request.cookies.get(sessions.COOKIE)
     # One address trying many usernames is slowed like one presenting bad tokens (the
     # per-user lockout alone would let it try one password against every user).
     failures = request.app.state.auth_failures
-    address = _client(request) or "unknown"
+    address = client_of(request) or "unknown"
     wait = failures.retry_after(address)
     if wait is not None:
         refusal = FormErrors({"": f"too many failed logins from this address; retry in {wait} s"})
@@ -130,7 +129,7 @@ async def login_submit(request: Request) -> Response:
             username=username,
             password=form.get("password", ""),
             totp_code=form.get("totp") or None,
-            client=_client(request),
+            client=client_of(request),
             user_agent=request.headers.get("user-agent"),
         )
     except ApiError as exc:
@@ -144,7 +143,7 @@ async def login_submit(request: Request) -> Response:
             next_url=next_url,
         )
     if old and old != cookie:  # whatever session the browser had ends here
-        await run_in_threadpool(_logout, runtime, old, _client(request))
+        await run_in_threadpool(_logout, runtime, old, client_of(request))
     response = redirect(next_url or HOME.get(role, "/console/account"))
     response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
     response.set_cookie(
@@ -168,7 +167,7 @@ def _logout(runtime: Any, cookie: str, client: str | None) -> None:
 async def logout(request: Request, who: AnyViewer) -> Response:
     await read_form(request, who.csrf_token)
     cookie = request.cookies.get(sessions.COOKIE, "")
-    await run_in_threadpool(_logout, request.app.state.runtime, cookie, _client(request))
+    await run_in_threadpool(_logout, runtime_of(request), cookie, client_of(request))
     response = redirect(LOGIN_PATH)
     response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="lax")
     return response
@@ -178,7 +177,7 @@ async def logout(request: Request, who: AnyViewer) -> Response:
 
 
 def _account_context(request: Request, who: Viewer, secret: str | None) -> dict[str, Any]:
-    runtime = request.app.state.runtime
+    runtime = runtime_of(request)
     with runtime.session() as session:
         user = service.get_user(session, who.info.user_id)
         enabled = user.totp_secret is not None
@@ -224,81 +223,78 @@ async def account(request: Request, who: AnyViewer, done: str | None = None) -> 
     return await _account_page(request, who, notice=notices.get(done or ""))
 
 
-@router.post("/account/password")
-async def account_password(request: Request, who: AnyViewer) -> Response:
-    form = await read_form(request, who.csrf_token)
-    old, new = form.get("old_password", ""), form.get("new_password", "")
-    runtime = request.app.state.runtime
-
-    def change() -> None:
-        if new != form.get("new_password2", ""):
-            raise InvalidInputError("the two new passwords differ", field="new_password2")
-        with runtime.session() as session:
-            service.change_password(
-                session,
-                who.info.user_id,
-                old,
-                new,
-                client=_client(request),
-                keep_session=who.info.session_id,
-            )
-
+async def _account_change(
+    request: Request,
+    who: Viewer,
+    change: Callable[[Session], None],
+    form_name: str,
+    done: str,
+    secret: str | None = None,
+) -> Response:
+    """``change(session)`` (an accounts service call) in one transaction, then the account
+    page with ``done``'s notice; a refusal shows on the page beside ``form_name``'s field
+    (with ``secret``, the TOTP setup key being entered, kept)."""
     try:
-        await run_in_threadpool(change)
-    except ApiError as exc:
-        return await _account_page(
-            request, who, status=exc.status, errors=FormErrors.of(exc), form_name="password"
-        )
-    return redirect("/console/account?done=password")
-
-
-@router.post("/account/totp/enable")
-async def totp_enable(request: Request, who: AnyViewer) -> Response:
-    form = await read_form(request, who.csrf_token)
-    secret = form.get("secret", "")
-    runtime = request.app.state.runtime
-
-    def enable() -> None:
-        with runtime.session() as session:
-            service.enable_totp(
-                session,
-                who.info.user_id,
-                secret,
-                form.get("code", ""),
-                settings=runtime.settings,
-                now=datetime.now(UTC),
-                client=_client(request),
-            )
-
-    try:
-        await run_in_threadpool(enable)
+        await run_in_threadpool(in_session, request, change)
     except ApiError as exc:
         return await _account_page(
             request,
             who,
             status=exc.status,
             errors=FormErrors.of(exc),
-            form_name="totp",
+            form_name=form_name,
             secret=secret,
         )
-    return redirect("/console/account?done=totp_on")
+    return redirect(f"/console/account?done={done}")
+
+
+@router.post("/account/password")
+async def account_password(request: Request, who: AnyViewer) -> Response:
+    form = await read_form(request, who.csrf_token)
+    old, new = form.get("old_password", ""), form.get("new_password", "")
+
+    def change(session: Session) -> None:
+        if new != form.get("new_password2", ""):
+            raise InvalidInputError("the two new passwords differ", field="new_password2")
+        service.change_password(
+            session,
+            who.info.user_id,
+            old,
+            new,
+            client=client_of(request),
+            keep_session=who.info.session_id,
+        )
+
+    return await _account_change(request, who, change, "password", "password")
+
+
+@router.post("/account/totp/enable")
+async def totp_enable(request: Request, who: AnyViewer) -> Response:
+    form = await read_form(request, who.csrf_token)
+    secret = form.get("secret", "")
+    settings = runtime_of(request).settings
+
+    def enable(session: Session) -> None:
+        service.enable_totp(
+            session,
+            who.info.user_id,
+            secret,
+            form.get("code", ""),
+            settings=settings,
+            now=datetime.now(UTC),
+            client=client_of(request),
+        )
+
+    return await _account_change(request, who, enable, "totp", "totp_on", secret)
 
 
 @router.post("/account/totp/disable")
 async def totp_disable(request: Request, who: AnyViewer) -> Response:
     form = await read_form(request, who.csrf_token)
-    runtime = request.app.state.runtime
 
-    def disable() -> None:
-        with runtime.session() as session:
-            service.disable_totp(
-                session, who.info.user_id, form.get("password", ""), client=_client(request)
-            )
-
-    try:
-        await run_in_threadpool(disable)
-    except ApiError as exc:
-        return await _account_page(
-            request, who, status=exc.status, errors=FormErrors.of(exc), form_name="totp"
+    def disable(session: Session) -> None:
+        service.disable_totp(
+            session, who.info.user_id, form.get("password", ""), client=client_of(request)
         )
-    return redirect("/console/account?done=totp_off")
+
+    return await _account_change(request, who, disable, "totp", "totp_off")

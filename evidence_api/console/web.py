@@ -311,5 +311,5 @@ def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
 
 
 def login_redirect(next_url: str) -> Response:
-    target = "/console/login?next=" + quote(next_url, safe="")
-    return RedirectResponse(target, status_code=303, headers={"HX-Redirect": target})
+    """:func:`redirect` to the login form, which comes back to ``next_url`` after."""
+    return redirect("/console/login?next=" + quote(next_url, safe=""))
