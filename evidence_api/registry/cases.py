@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from evidence_api.core.auth import Principal, holders
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
+from evidence_api.core.models import ApiToken
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.intake.models import Evidence
 from evidence_api.registry import case_workflow as workflow
@@ -136,6 +137,13 @@ def _event(
     session.add(CaseEvent(case_id=row.id, kind=kind, actor=principal.pseudonym, at=at, **fields))
 
 
+def _caller_name(session: Session, principal: Principal) -> str:
+    """The responsible officer when none is named: the caller as people know them (a
+    console user's display name, e.g. 张三; a token's display name, else its name)."""
+    token = session.get(ApiToken, principal.token_id)
+    return (token.display_name if token is not None else None) or principal.name
+
+
 def create_case(session: Session, principal: Principal, body: CaseCreate) -> CasePublic:
     """A new case in 线索 (clue): every case starts as a lead and is filed by transition."""
     now = datetime.now(UTC)
@@ -146,7 +154,7 @@ def create_case(session: Session, principal: Principal, body: CaseCreate) -> Cas
             number=body.number,
             title=body.title,
             entity_id=body.entity_id,
-            officer=body.officer or principal.name,
+            officer=body.officer or _caller_name(session, principal),
             status=workflow.INITIAL,
             created_at=now,
             updated_at=now,

@@ -256,6 +256,8 @@ def test_new_case_prelinks_evidence_and_reports_field_errors(stack: Stack, offic
     stored = api(stack, "GET", f"/v1/cases/{case_id}")
     assert (stored["number"], stored["status"]["code"]) == (number, "clue")
     assert [e["evidence_id"] for e in stored["evidence"]] == [ev]
+    # no officer named: the case's 承办人 is the person who opened it, by name
+    assert stored["officer"] == officer.display_name
     again = officer.post("/console/cases/new", {"number": number, "title": "重复"})
     assert again.status_code == 409
     assert "already exists" in field_error(again.text, "number")
