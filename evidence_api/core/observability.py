@@ -145,6 +145,8 @@ def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)  # the configured level rules (a uvicorn.Config may
+        # have set its own, e.g. log_level="warning", on these loggers in this process)
     return handler
 
 

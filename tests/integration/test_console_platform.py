@@ -23,6 +23,7 @@ from evidence_api.registry.models import Platform
 from evidence_api.takedowns.webhooks import open_secret
 from tests.support.api import Stack, submit
 from tests.support.console import BACKEND_KINDS, backend_stack, field_error, log_in_as
+from tests.support.waiting import wait_until
 
 LISTING = "<html>假冒商品 ¥99</html>".encode()
 BEIJING = timezone(timedelta(hours=8))
@@ -150,7 +151,11 @@ def test_acknowledge_then_complete_through_the_page(
     assert "YYYY-MM-DDTHH:MM" in field_error(garbled.text, "removed_at")
     assert order_state(stack, mine)["status"] == "acknowledged"
 
-    removed = datetime.now(BEIJING).replace(microsecond=0)
+    # The form takes whole seconds: the first whole second after the order was issued
+    # (waited for when it is still ahead), never the issuing second itself.
+    issued = datetime.fromisoformat(order_state(stack, mine)["issued_at"])
+    removed = (issued.replace(microsecond=0) + timedelta(seconds=1)).astimezone(BEIJING)
+    wait_until(lambda: datetime.now(UTC) >= removed, 10, "the removal time to pass")
     completed = stack.client.post(
         f"{url}/complete",
         data={

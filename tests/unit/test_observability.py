@@ -163,6 +163,8 @@ def lines(stream: io.StringIO) -> list[dict[str, object]]:
 def test_configure_logging_twice_keeps_one_handler_and_routes_uvicorn(
     logged: io.StringIO,
 ) -> None:
+    # as a uvicorn.Config(log_level="warning") earlier in this process leaves it
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     configure_logging(Settings(log_format="json", log_level="INFO"), logged)
     ours = [h for h in logging.getLogger().handlers if type(h).__name__ == "_Handler"]
     assert len(ours) == 1
