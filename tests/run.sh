@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, integration (real services) and e2e.
 # Services the tests need are started by fixtures on free loopback ports.
-# Two processes by default (PYTEST_WORKERS=0 for one): most integration and e2e
+# Three processes by default (PYTEST_WORKERS=0 for one): most integration and e2e
 # time is spent waiting on real services. --dist loadfile keeps each file in
 # one process, so module fixtures (a browser, a stack) are shared as written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-WORKERS="${PYTEST_WORKERS:-2}"
+WORKERS="${PYTEST_WORKERS:-3}"
 if [ "$WORKERS" = 0 ]; then
     exec $BIN/pytest -q tests "$@"
 fi
