@@ -41,7 +41,7 @@ from evidence_api.core.errors import ApiError, InvalidInputError, NotFoundError
 from evidence_api.core.runtime import Runtime
 from evidence_api.intake import service as evidence_service
 from evidence_api.intake.routes import archive
-from evidence_api.monitoring import alerts, dispatch, wordlists
+from evidence_api.monitoring import alerts, dispatch, stream, wordlists
 from evidence_api.monitoring import service as monitors
 from evidence_api.monitoring.alert_log import ledger_of
 from evidence_api.monitoring.alert_schemas import (
@@ -440,6 +440,9 @@ def alert_list(request: Request, who: OfficerViewer) -> Response:
     errors = FormErrors()
     cursor = None
     flt = alerts.AlertFilter()
+    # Read before the list: the live stream resumes after it, so an alert opened between
+    # this page's read and the stream's connection still arrives (a repeat is skipped).
+    resume = stream.newest(runtime_of(request).session)
     try:
         flt = _alert_filter(request)
         cursor = _cursor(request)
@@ -462,6 +465,7 @@ def alert_list(request: Request, who: OfficerViewer) -> Response:
         rules=[(r, RULE_LABELS[r]) for r in RULES],
         statuses=[(s, STATUS_LABELS[s]) for s in ALERT_STATUSES],
         live=live,
+        live_after=resume,
         live_rule=flt.rule or "",
         live_status=flt.status or "",
         next_url=next_link(request, page.next_cursor),

@@ -85,7 +85,11 @@
     }
   }
 
-  var source = new EventSource("/v1/alerts/stream", { withCredentials: true });
+  // Resume after the newest event when the page was read (the browser's own reconnects
+  // send Last-Event-ID, which the stream prefers).
+  var after = live.getAttribute("data-after") || "";
+  var url = "/v1/alerts/stream" + (/^[0-9]+$/.test(after) ? "?after=" + after : "");
+  var source = new EventSource(url, { withCredentials: true });
   source.addEventListener("alert.open", function (event) {
     var data = parse(event);
     if (data && data.alert_id) opened(data);
