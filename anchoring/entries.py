@@ -68,9 +68,12 @@ def _bundle(
     inclusion: dict[str, Any] | None = None,
     checkpoint: str | None = None,
     anchor: dict[str, Any] | None = None,
+    timestamps: list[dict[str, str]] | None = None,
 ) -> Bundle:
+    extra: dict[str, Any] = {"timestamps": timestamps} if timestamps else {}
     return Bundle.model_validate(
         {
+            **extra,
             "format": FORMAT_V1,
             "status": status,
             "log_origin": origin,
@@ -103,9 +106,11 @@ def sealed_bundle(
     manifest: Manifest | None = None,
     receipt: str | None = None,
     anchor: dict[str, Any] | None = None,
+    timestamps: list[dict[str, str]] | None = None,
 ) -> Bundle:
     """The bundle of the entry at ``index`` against a checkpoint of ``tree_size``:
-    ``sealed``, or ``anchored`` when the ``anchor`` record of that checkpoint is given."""
+    ``sealed``, or ``anchored`` when the ``anchor`` record of that checkpoint is given.
+    ``timestamps``: RFC 3161 tokens on that checkpoint (``{"tsa", "token"}``)."""
     leaf = leaf_hash(entry.leaf_data())
     stored = log.leaf_hash(index)
     if stored != leaf:
@@ -126,4 +131,5 @@ def sealed_bundle(
         inclusion=inclusion,
         checkpoint=checkpoint_note,
         anchor=anchor,
+        timestamps=timestamps,
     )

@@ -2,21 +2,50 @@
 
 from __future__ import annotations
 
+import base64
+
 from sqlalchemy import Connection, select
 
 from anchoring.anchorer import checkpoint_note, latest_anchor
 from anchoring.entries import pending_bundle, sealed_bundle
 from anchoring.log import MerkleLog
 from anchoring.queue import EntryRecord, latest_checkpoint
-from anchoring.schema import chain_binding
+from anchoring.schema import chain_binding, checkpoint_cosignature, checkpoint_timestamp
 from anchoring.store.sql import SqlNodeStore
 from verifier.bundle import Bundle
 from verifier.canonical import parse_json
+from verifier.cosignature import Cosignature, add_cosignatures
 from verifier.models import Entry, Manifest
 
 
 def entry_of(record: EntryRecord) -> Entry:
     return Entry.model_validate(parse_json(record.entry_json, max_bytes=1 << 20, what="entry"))
+
+
+def cosignatures_of(conn: Connection, size: int) -> list[Cosignature]:
+    """The witnesses' stored cosignatures on the checkpoint of ``size``, by witness name."""
+    rows = conn.execute(
+        select(checkpoint_cosignature)
+        .where(checkpoint_cosignature.c.size == size)
+        .order_by(checkpoint_cosignature.c.witness, checkpoint_cosignature.c.key_id)
+    ).all()
+    return [Cosignature(r.witness, bytes(r.key_id), r.timestamp, bytes(r.signature)) for r in rows]
+
+
+def cosigned_note(conn: Connection, note: str, size: int) -> str:
+    """The signed checkpoint ``note`` of ``size`` with its stored cosignature lines."""
+    cosignatures = cosignatures_of(conn, size)
+    return add_cosignatures(note, cosignatures) if cosignatures else note
+
+
+def timestamps_of(conn: Connection, size: int) -> list[dict[str, str]]:
+    """The stored RFC 3161 tokens on the checkpoint of ``size``, as bundle items."""
+    rows = conn.execute(
+        select(checkpoint_timestamp.c.tsa, checkpoint_timestamp.c.token)
+        .where(checkpoint_timestamp.c.size == size)
+        .order_by(checkpoint_timestamp.c.tsa)
+    ).all()
+    return [{"tsa": r.tsa, "token": base64.b64encode(bytes(r.token)).decode()} for r in rows]
 
 
 def bundle_for(
@@ -37,7 +66,7 @@ def bundle_for(
                 tree,
                 entry,
                 record.leaf_index,
-                note,
+                cosigned_note(conn, note, anchor.size),
                 anchor.size,
                 origin=origin,
                 manifest=manifest,
@@ -53,6 +82,7 @@ def bundle_for(
                     "size": anchor.size,
                     "root": anchor.root.hex(),
                 },
+                timestamps=timestamps_of(conn, anchor.size) or None,
             )
     checkpoint = latest_checkpoint(conn)
     if checkpoint is None or checkpoint.size <= record.leaf_index:
@@ -61,9 +91,10 @@ def bundle_for(
         tree,
         entry,
         record.leaf_index,
-        checkpoint.note,
+        cosigned_note(conn, checkpoint.note, checkpoint.size),
         checkpoint.size,
         origin=origin,
         manifest=manifest,
         receipt=record.receipt,
+        timestamps=timestamps_of(conn, checkpoint.size) or None,
     )

@@ -80,6 +80,33 @@ log_checkpoint = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+#: Witness cosignatures (C2SP ``tlog-cosignature``) on checkpoints, one row per
+#: (checkpoint size, witness key). ``signature`` is the 64-byte Ed25519 signature over
+#: ``cosignature/v1`` + ``time <timestamp>`` + the checkpoint's note body
+#: (:mod:`verifier.cosignature`); ``key_id`` its 4-byte type-0x04 key ID.
+checkpoint_cosignature = Table(
+    "checkpoint_cosignature",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("witness", String(256), primary_key=True),
+    Column("key_id", LargeBinary(4), primary_key=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("signature", LargeBinary(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: RFC 3161 time-stamp tokens on checkpoints: one row per (checkpoint size, TSA). The
+#: token's message imprint is SHA-256 of the checkpoint's note body (docs/proof-format.md).
+checkpoint_timestamp = Table(
+    "checkpoint_timestamp",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("tsa", String(256), primary_key=True),  # the TSA's name from the settings
+    Column("token", LargeBinary, nullable=False),  # DER TimeStampToken (CMS ContentInfo)
+    Column("gen_time", DateTime(timezone=True), nullable=False),  # the token's genTime
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 #: Which chain and contract this log anchors to; checked at every start.
 chain_binding = Table(
     "chain_binding",

@@ -16,7 +16,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from evidence_api.accounts import routes as accounts
+from evidence_api.audit import routes as audits
 from evidence_api.capture import routes as captures
+from evidence_api.certificates import routes as certificates
 from evidence_api.console.routes import install_console, is_console
 from evidence_api.console.web import error_page
 from evidence_api.core.apidocs import install_docs
@@ -36,6 +38,8 @@ from evidence_api.registry import routes as registry
 from evidence_api.runtime import Runtime, build_runtime
 from evidence_api.takedowns import platform_routes
 from evidence_api.takedowns import routes as takedown_routes
+from evidence_api.tiles import routes as tiles
+from evidence_api.trust import routes as trust
 from verifier.service.problem import MEDIA_TYPE, problem_body, status_title, validation_problem
 
 logger = logging.getLogger(__name__)
@@ -218,6 +222,10 @@ def create_app(
     app.include_router(takedown_routes.router)
     app.include_router(platform_routes.router)
     app.include_router(accounts.router)
+    app.include_router(certificates.router)
+    app.include_router(trust.router)
+    app.include_router(audits.router)
+    app.include_router(tiles.router)
     install_console(app)
     app.add_middleware(ChainPending)
     instrument(app)  # last: outermost, around every middleware (request ids, /metrics)

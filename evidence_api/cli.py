@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from evidence_api.audit.cli import audit_app
+from evidence_api.witness.cli import witness_app
+
 if TYPE_CHECKING:  # the runtime pulls in the whole service: loaded by commands that use it
     import socket
 
@@ -72,6 +75,8 @@ chain_app = typer.Typer(
     help="The anchoring chain: status, rebind.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(chain_app, name="chain")
+app.add_typer(witness_app, name="witness")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command("serve")

@@ -1,6 +1,7 @@
 """The background jobs, declared once: sealing, anchoring, the overdue scan,
-webhook dispatch, the monitors' scheduler, takedown re-captures, alert webhooks, the
-store's integrity passes and the captures' sweep.
+webhook dispatch, the monitors' scheduler, takedown re-captures, alert webhooks,
+witnessing, timestamping, certificates, the store's integrity passes and the captures'
+sweep.
 
 Each :class:`Job` names its timer, the settings giving its interval and turning
 its in-process timer on, and its steps. The same declaration runs two ways:
@@ -117,6 +118,30 @@ def _alert_webhooks(runtime: Runtime) -> Running:
     return Running(steps, stop=stop)
 
 
+def _witnessing(runtime: Runtime) -> Running:
+    """The newest checkpoint submitted to each configured witness (none: nothing)."""
+    from evidence_api.trust.cosigning import start_witnessing  # noqa: PLC0415
+
+    steps, stop = start_witnessing(runtime)
+    return Running(steps, stop=stop)
+
+
+def _timestamping(runtime: Runtime) -> Running:
+    """Anchored checkpoints sent to each configured RFC 3161 authority (none: nothing)."""
+    from evidence_api.trust.timestamping import start_timestamping  # noqa: PLC0415
+
+    steps, stop = start_timestamping(runtime)
+    return Running(steps, stop=stop)
+
+
+def _certificates(runtime: Runtime) -> Running:
+    """存证证书 issued for the evidence items that have none yet."""
+    from evidence_api.certificates.issuing import start_issuing  # noqa: PLC0415
+
+    steps, stop = start_issuing(runtime)
+    return Running(steps, stop=stop, at_once=True)
+
+
 def _integrity_checker(runtime: Runtime) -> Any:
     from evidence_api.integrity.service import Holdings, IntegrityChecker  # noqa: PLC0415
 
@@ -178,6 +203,28 @@ JOBS: tuple[Job, ...] = (
         "run_supervisor",
         _alert_webhooks,
         tasks=(("alert-webhooks", "evidence.alert_webhooks"),),
+    ),
+    Job(
+        "witnessing",
+        "witness_interval",
+        "run_sealer",
+        _witnessing,
+        tasks=(("witness", "evidence.witness"),),
+    ),
+    Job(
+        "timestamping",
+        "timestamp_interval",
+        "run_anchorer",
+        _timestamping,
+        tasks=(("timestamp", "evidence.timestamp"),),
+        needs_chain=True,
+    ),
+    Job(
+        "certificates",
+        "certificate_interval",
+        "run_certificates",
+        _certificates,
+        tasks=(("certificates", "evidence.certificates"),),
     ),
     Job("integrity", "integrity_interval", "run_integrity", _integrity, off=_integrity_off),
     Job(

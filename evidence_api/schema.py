@@ -9,7 +9,9 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from anchoring.schema import metadata as log_metadata
+from evidence_api.audit import models as _audit  # noqa: F401
 from evidence_api.capture import models as _capture  # noqa: F401
+from evidence_api.certificates import models as _certificates  # noqa: F401
 from evidence_api.core.models import Base
 from evidence_api.intake import models as _intake  # noqa: F401
 from evidence_api.integrity import models as _integrity  # noqa: F401

@@ -62,6 +62,27 @@ class Anchor(_Strict):
     root: Hex32
 
 
+#: A DER time-stamp token is a few KB; 64 KiB of base64 is far beyond any real one.
+MAX_TOKEN_CHARS = 64 * 1024
+MAX_TIMESTAMPS = 8
+
+
+class TimestampToken(_Strict):
+    """An RFC 3161 time-stamp token on the bundle's checkpoint: its message imprint is
+    SHA-256 of the checkpoint's note body (docs/proof-format.md)."""
+
+    #: the authority's name (the operator's label; the verifier trusts certificates,
+    #: never this name)
+    tsa: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    #: base64 (standard, padded) of the DER ``TimeStampToken`` (a CMS ``ContentInfo``)
+    token: Annotated[
+        str, Field(min_length=4, max_length=MAX_TOKEN_CHARS, pattern=r"^[A-Za-z0-9+/]+=*$")
+    ]
+
+
+Timestamps = Annotated[list[TimestampToken], Field(min_length=1, max_length=MAX_TIMESTAMPS)]
+
+
 class Bundle(_Strict):
     format: Literal["evidence-proof/v1"]
     status: Literal["pending", "sealed", "anchored"]
@@ -73,6 +94,8 @@ class Bundle(_Strict):
     inclusion: InclusionProof | None = None
     checkpoint: NoteText | None = None
     anchor: Anchor | None = None
+    #: RFC 3161 tokens on the checkpoint; absent (not ``null``) when there are none
+    timestamps: Timestamps | None = None
 
     @model_validator(mode="after")
     def _fields_match_status(self) -> Bundle:
@@ -84,6 +107,8 @@ class Bundle(_Strict):
                 raise ValueError("a pending bundle has no inclusion, checkpoint or anchor")
         elif not sealed:
             raise ValueError(f"a {self.status} bundle needs inclusion and checkpoint")
+        if self.timestamps is not None and self.checkpoint is None:
+            raise ValueError("timestamps need the checkpoint they are on")
         if self.status == "sealed" and self.anchor is not None:
             raise ValueError("a sealed bundle has no anchor; its status would be 'anchored'")
         if self.status == "anchored" and self.anchor is None:
@@ -99,9 +124,13 @@ class Bundle(_Strict):
         """Indented JSON; absent parts are written as ``null``.
 
         Never drop ``None`` values here: a manifest's ``null`` fields are part of
-        the bytes its digest covers.
+        the bytes its digest covers. The one exception is ``timestamps``, written only
+        when there are some (a bundle without them is byte for byte what it was before
+        the field existed).
         """
-        return self.model_dump_json(indent=2)
+        return self.model_dump_json(
+            indent=2, exclude={"timestamps"} if self.timestamps is None else None
+        )
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -12,11 +12,48 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
+
+
+class WitnessEndpoint(BaseModel):
+    """One witness the sealer submits checkpoints to (C2SP ``tlog-witness``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: the witness's base URL; ``<url>/add-checkpoint`` is posted to
+    url: str = Field(pattern=r"^https?://\S+$", max_length=2048)
+    #: its cosignature verifier key (``<name>+<hex id>+<base64(0x04 || key)>``)
+    vkey: str = Field(min_length=1, max_length=1024)
+
+    @field_validator("vkey")
+    @classmethod
+    def _vkey(cls, value: str) -> str:
+        from verifier.cosignature import WitnessKey  # noqa: PLC0415
+        from verifier.errors import VerifierError  # noqa: PLC0415
+
+        try:
+            WitnessKey.from_text(value)
+        except VerifierError as exc:
+            raise ValueError(str(exc)) from exc
+        return value.strip()
+
+
+class TimestampAuthority(BaseModel):
+    """One RFC 3161 time-stamping authority."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: a short name, stored with each token and shown in bundles and reports
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    #: where time-stamp queries are posted (``application/timestamp-query``)
+    url: str = Field(pattern=r"^https?://\S+$", max_length=2048)
+    #: PEM file of the certificates that verify its tokens (the TSA's root CA, or its
+    #: signing certificate); a token that does not verify against it is not stored
+    cert_file: Path
 
 
 class Settings(BaseSettings):
@@ -350,6 +387,47 @@ class Settings(BaseSettings):
     )
     integrity_sample: int = Field(
         50, ge=0, le=100_000, description="random older evidence items and leaves per pass"
+    )
+
+    # -- trust beyond the operator (docs/design.md §11.10) ---------------------------------
+    witnesses: list[WitnessEndpoint] = Field(
+        default_factory=list,
+        description="witnesses cosigning each new checkpoint, as JSON: "
+        '[{"url": "http://…", "vkey": "<name>+<id>+<key>"}]',
+    )
+    witness_interval: float = Field(
+        2.0, gt=0, le=3600, description="seconds between submissions of the newest checkpoint"
+    )
+    witness_timeout: float = Field(
+        10.0, gt=0, le=300, description="seconds a witness has to answer one submission"
+    )
+    tsas: list[TimestampAuthority] = Field(
+        default_factory=list,
+        description="RFC 3161 authorities timestamping anchored checkpoints, as JSON: "
+        '[{"name": "ntsc", "url": "http://…", "cert_file": "/path/tsa-ca.pem"}]',
+    )
+    timestamp_every: int = Field(
+        1, ge=1, le=1_000_000, description="timestamp every Nth anchored checkpoint"
+    )
+    timestamp_interval: float = Field(
+        5.0, gt=0, le=3600, description="seconds between looks for anchored checkpoints to stamp"
+    )
+    tsa_timeout: float = Field(
+        10.0, gt=0, le=300, description="seconds an authority has to answer one query"
+    )
+    certificate_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate (and chain) signing 存证证书 and reports; embedded "
+        "default: a generated development CA under <data_dir>/certificates",
+    )
+    certificate_key_file: Path | None = Field(
+        None, description="PEM private key of certificate_cert_file"
+    )
+    run_certificates: bool = Field(
+        True, description="issue each evidence item's 存证证书 in the background after intake"
+    )
+    certificate_interval: float = Field(
+        5.0, gt=0, le=3600, description="seconds between looks for evidence without a 存证证书"
     )
 
     @property

@@ -241,7 +241,9 @@ EVIDENCE_ROOTS = {
 }
 EVIDENCE_FEATURES = (
     "accounts",
+    "audit",
     "capture",
+    "certificates",
     "console",
     "intake",
     "integrity",
@@ -249,7 +251,9 @@ EVIDENCE_FEATURES = (
     "monitoring",
     "registry",
     "takedowns",
+    "tiles",
     "trust",
+    "witness",
 )
 
 
