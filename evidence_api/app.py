@@ -40,6 +40,7 @@ from evidence_api.takedowns import platform_routes
 from evidence_api.takedowns import routes as takedown_routes
 from evidence_api.tiles import routes as tiles
 from evidence_api.trust import routes as trust
+from evidence_api.trust import timestamp_routes
 from verifier.service.problem import MEDIA_TYPE, problem_body, status_title, validation_problem
 
 logger = logging.getLogger(__name__)
@@ -224,6 +225,7 @@ def create_app(
     app.include_router(accounts.router)
     app.include_router(certificates.router)
     app.include_router(trust.router)
+    app.include_router(timestamp_routes.router)
     app.include_router(audits.router)
     app.include_router(tiles.router)
     install_console(app)

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from evidence_api.console import (
     admin_pages,
+    audit_pages,
     auth_pages,
     capture_pages,
     evidence_pages,
@@ -18,6 +19,7 @@ from evidence_api.console import (
     platform_pages,
     registry_pages,
     takedown_pages,
+    trust_pages,
 )
 from evidence_api.console.web import (
     HERE,
@@ -42,6 +44,8 @@ ROUTERS = (
     monitor_pages.router,
     platform_pages.router,
     admin_pages.router,
+    trust_pages.router,
+    audit_pages.router,
 )
 
 

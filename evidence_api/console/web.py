@@ -246,6 +246,8 @@ NAV["admin"] = NAV["officer"] + (
     ("/console/admin/tokens", "nav.admin_tokens"),
     ("/console/admin/platforms", "nav.admin_platforms"),
     ("/console/admin/status", "nav.admin_status"),
+    ("/console/admin/trust", "nav.admin_trust"),
+    ("/console/admin/audits", "nav.admin_audits"),
 )
 
 
