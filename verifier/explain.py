@@ -59,9 +59,16 @@ PURPOSE: Final[dict[int, tuple[str, str]]] = {
         "entry is in the log's tree.",
     ),
     4: (
-        "核对日志签名：树根（检查点）由受信任的日志公钥签名，证明它出自该日志且未被改写。",
+        "核对日志签名：树根（检查点）由受信任的日志公钥签名，证明它出自该日志且未被改写。"
+        "如指定了见证方，还核对足够数量的独立见证方（如法院、公证处）已对同一检查点联署，"
+        "证明运营方没有向不同的人出示不同的历史；如指定了可信时间戳机构证书，还核对其"
+        "RFC 3161 时间戳，作为区块时间之外的第二个时钟。",
         "Checks the log's signature: the tree head (checkpoint) is signed by the trusted log "
-        "key, so it comes from that log and was not rewritten.",
+        "key, so it comes from that log and was not rewritten. With witnesses given, it also "
+        "checks that enough independent witnesses (a court, a notary office) cosigned the same "
+        "checkpoint, so the operator did not show different histories to different people; "
+        "with trusted time-stamping authority certificates given, it checks their RFC 3161 "
+        "timestamps, a second clock beside the block time.",
     ),
     5: (
         "核对区块链锚定：受信任区块链上的合约记录了同一树根及其区块时间，此后任何人（包括运营方）"
@@ -119,17 +126,22 @@ MEANING: Final[dict[tuple[int, Status], tuple[str, str]]] = {
         "later to complete this check.",
     ),
     (4, Status.VERIFIED): (
-        "检查点由受信任的日志公钥签名，签名有效。",
-        "The checkpoint is signed by the trusted log key, and the signature is valid.",
+        "检查点由受信任的日志公钥签名，签名有效；所要求的见证方联署与时间戳（如有指定）均有效。",
+        "The checkpoint is signed by the trusted log key, and the signature is valid; the "
+        "witness cosignatures and timestamps asked for (if any) are valid too.",
     ),
     (4, Status.FAILED): (
-        "签名无效，或并非受信任的日志公钥所签：该检查点不能视为出自该日志。",
-        "The signature is invalid or not by the trusted log key: the checkpoint cannot be "
-        "taken as coming from that log.",
+        "签名无效，或并非受信任的日志公钥所签，或受信任见证方的联署、时间戳不成立："
+        "该检查点不能视为出自该日志。",
+        "The signature is invalid or not by the trusted log key, or a trusted witness's "
+        "cosignature or a timestamp does not hold: the checkpoint cannot be taken as coming "
+        "from that log.",
     ),
     (4, Status.NOT_CHECKED): (
-        "未配置受信任的日志公钥，无法核对签名；请向运营方获取并核对公开的公钥。",
-        "No trusted log key is configured, so the signature was not checked; obtain the log's "
+        "未配置受信任的日志公钥，或联署的见证方少于要求的数量，或检查点没有时间戳，"
+        "因此未能完成核对；请向运营方获取并核对公开的公钥。",
+        "No trusted log key is configured, fewer witnesses cosigned than required, or the "
+        "checkpoint carries no timestamp, so this was not fully checked; obtain the log's "
         "published key from the operator and compare it.",
     ),
     (5, Status.VERIFIED): (
@@ -277,6 +289,31 @@ _DETAILS_ZH: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"receipt is for another leaf", "回执属于另一个叶子"),
         (r"receipt signature valid; no checkpoint yet", "回执签名有效；尚无检查点"),
         (r"signed by (?P<o>\S+)", "由 {o} 签名"),
+        (
+            r"(?P<n>\d+) cosignatures? not checked \(no witness key given\)",
+            "{n} 个见证联署未核对（未指定见证方公钥）",
+        ),
+        (
+            r"cosignature by witness (?P<w>\S+) does not verify",
+            "见证方 {w} 的联署签名无效",
+        ),
+        (
+            r"(?P<k>\d+) of (?P<n>\d+) witnesses cosigned \(quorum (?P<q>\d+)\)",
+            "{n} 个受信任见证方中 {k} 个已联署（要求至少 {q} 个）",
+        ),
+        (
+            r"(?P<n>\d+) timestamps? not checked \(no TSA certificate given\)",
+            "{n} 个时间戳未核对（未指定可信时间戳机构证书）",
+        ),
+        (r"no timestamp on this checkpoint", "该检查点没有时间戳"),
+        (
+            r"timestamped by (?P<tsa>\S+) at (?P<at>\S+)(?P<more> \(\+\d+ more\))?",
+            "时间戳机构 {tsa} 的时间为 {at}（UTC）{more}",
+        ),
+        (
+            r"timestamp by (?P<tsa>\S+): (?P<why>.*)",
+            "时间戳机构 {tsa} 的时间戳不成立（原文：{why}）",
+        ),
         (r"(?P<s>\S+): not yet anchored", "{s}：尚未上链锚定"),
         (r"chain not checked \(offline\)", "未查询区块链（离线核验）"),
         (r"skipped \(--through (?P<n>\d+)\)", "已跳过（--through {n}）"),
@@ -381,12 +418,24 @@ def detail_zh(result: TierResult) -> str:
     head, sep, tail = detail.rpartition(f"; {_WACZ_LEAD}")
     if wacz is not None and sep:
         detail, note = head, f"；archive.wacz：{_wacz_zh(tail)}"
+    if result.tier == 4 and "; " in detail:  # log signature; witnesses; timestamps
+        parts = [_one_zh(part) for part in detail.split("; ")]
+        if all(p is not None for p in parts):
+            return "；".join(p for p in parts if p is not None)
+    translated = _one_zh(detail)
+    if translated is not None:
+        return translated + note
+    lead = _STATUS_ZH.get(result.status, "结果")
+    return f"{lead}（原文：{detail}）{note}"
+
+
+def _one_zh(detail: str) -> str | None:
     for pattern, template in _DETAILS_ZH:
         found = pattern.fullmatch(detail)
         if found is not None:
-            return template.format(**found.groupdict()) + note
-    lead = _STATUS_ZH.get(result.status, "结果")
-    return f"{lead}（原文：{detail}）{note}"
+            groups = {k: v or "" for k, v in found.groupdict().items()}
+            return template.format(**groups)
+    return None
 
 
 _STATUS_ZH: Final[dict[Status, str]] = {

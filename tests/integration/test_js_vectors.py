@@ -38,6 +38,7 @@ FAILURE_CLASSES: dict[str, int | str] = {
     "wrong-key": 4,
     "wrong-origin": 4,
     "bad-note": 4,
+    "forged-cosignature": 4,
     "manifest-tampered": 2,
     "entry-tampered": 3,
     "file-byte-changed": 1,

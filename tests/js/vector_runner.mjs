@@ -28,7 +28,13 @@ async function runBundle(v, vec) {
     }
     const logKeys = [];
     for (const text of vec.log_keys) logKeys.push(await v.parseVerifierKey(text));
-    return v.verifyBundle(bundle, { files, logKeys, through: vec.through });
+    let witnesses = null;
+    if (vec.witness_keys && vec.witness_keys.length) {
+      const keys = [];
+      for (const text of vec.witness_keys) keys.push(await v.parseWitnessKey(text));
+      witnesses = v.witnessPolicy(keys, vec.witness_quorum ?? null);
+    }
+    return v.verifyBundle(bundle, { files, logKeys, through: vec.through, witnesses });
   });
 }
 

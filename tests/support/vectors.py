@@ -28,9 +28,10 @@ from anchoring.entries import evidence_entry, make_entry, pending_bundle, sealed
 from anchoring.log import MerkleLog
 from anchoring.store import MemoryNodeStore
 from tests.support.factories import ORIGIN, manifest_for, signer
-from verifier.bundle import load_bundle
+from verifier.bundle import Bundle, load_bundle
 from verifier.canonical import canonical_json, parse_json
 from verifier.checkpoint import Checkpoint
+from verifier.cosignature import WitnessKey, WitnessPolicy, WitnessSigner, add_cosignatures
 from verifier.digests import digest_stream, sm3_hex
 from verifier.errors import FormatError
 from verifier.merkle import leaf_hash
@@ -58,8 +59,16 @@ class BundleVector:
     log_keys: list[str] = field(default_factory=list)
     through: int = 5
     expected: Json = field(default_factory=dict)
+    #: trusted witness vkeys and the quorum (None: every key); no keys: no witness policy
+    witness_keys: list[str] = field(default_factory=list)
+    witness_quorum: int | None = None
 
     def to_json(self) -> Json:
+        witnesses: Json = (
+            {"witness_keys": self.witness_keys, "witness_quorum": self.witness_quorum}
+            if self.witness_keys
+            else {}
+        )
         return {
             "name": self.name,
             "defect": self.defect,
@@ -67,12 +76,18 @@ class BundleVector:
             "files": {k: base64.b64encode(v).decode() for k, v in self.files.items()},
             "log_keys": self.log_keys,
             "through": self.through,
+            **witnesses,
             "expected": self.expected,
         }
 
 
 def python_verdict(
-    bundle: bytes, files: dict[str, bytes], log_keys: list[str], through: int
+    bundle: bytes,
+    files: dict[str, bytes],
+    log_keys: list[str],
+    through: int,
+    witness_keys: list[str] | None = None,
+    witness_quorum: int | None = None,
 ) -> Json:
     """What ``evidence-verify`` concludes: a format error (exit 3) or the tiered report."""
     try:
@@ -81,7 +96,12 @@ def python_verdict(
         return {"error": "format", "message": str(exc)}
     digests = [digest_stream(name, io.BytesIO(data)) for name, data in files.items()]
     keys = [VerifierKey.from_text(k) for k in log_keys]
-    report = verify_bundle(loaded, files=digests, log_keys=keys, through=through)
+    policy = (
+        WitnessPolicy.of([WitnessKey.from_text(k) for k in witness_keys], witness_quorum)
+        if witness_keys
+        else None
+    )
+    report = verify_bundle(loaded, files=digests, log_keys=keys, through=through, witnesses=policy)
     return report.to_dict()
 
 
@@ -99,6 +119,13 @@ def stamps(count: int, start: int = 0) -> list[Entry]:
         )
         for i in range(start, start + count)
     ]
+
+
+def published(bundle: Bundle) -> Json:
+    """The bundle as the log publishes it (``Bundle.to_json``: no ``timestamps`` key when
+    there are none)."""
+    data: Json = json.loads(bundle.to_json())
+    return data
 
 
 @dataclass
@@ -146,7 +173,7 @@ def build(
         origin=key.name,
         manifest=manifest if with_manifest else None,
     )
-    return Built(log, key, entry, index, manifest, bundle.model_dump(mode="json"), files)
+    return Built(log, key, entry, index, manifest, published(bundle), files)
 
 
 def anchor_record(b: Built) -> Json:
@@ -209,12 +236,15 @@ class VectorSet:
         files: dict[str, bytes] | None = None,
         keys: list[str] | None = None,
         through: int = 5,
+        witnesses: list[str] | None = None,
+        quorum: int | None = None,
     ) -> None:
         raw = bundle if isinstance(bundle, bytes) else encode(bundle)
         files = files or {}
         keys = keys or []
-        vec = BundleVector(name, defect, raw, files, keys, through)
-        vec.expected = python_verdict(raw, files, keys, through)
+        witnesses = witnesses or []
+        vec = BundleVector(name, defect, raw, files, keys, through, {}, witnesses, quorum)
+        vec.expected = python_verdict(raw, files, keys, through, witnesses, quorum)
         self.items.append(vec)
 
 
@@ -327,7 +357,7 @@ def _pending(vs: VectorSet) -> None:
     leaf = leaf_hash(entry.leaf_data())
     receipt = Receipt(key.name, leaf, "2026-11-26T06:00:01.5Z", 600).sign(key)
     bundle = pending_bundle(entry, receipt, origin=key.name, manifest=manifest)
-    pb = bundle.model_dump(mode="json")
+    pb = published(bundle)
     vkey = key.verifier().to_text()
     vs.add("valid-pending", "valid", pb, files=FILES, keys=[vkey])
     other_leaf = Receipt(key.name, bytes(32), "2026-11-26T06:00:01Z", 600).sign(key)
@@ -841,9 +871,129 @@ def _custody_with(body: Json) -> Json:
     return {**cb.bundle, "entry": {**cb.bundle["entry"], "body": body}}
 
 
+# --- witness cosignatures and timestamps (tier 4) ---------------------------------------------
+
+#: Two example witnesses (fixed seeds), named for a court and a notary office, and a stranger.
+COURT = WitnessSigner("court.example/witness", bytes(range(64, 96)))
+NOTARY = WitnessSigner("notary.example/witness", bytes(range(96, 128)))
+STRANGER_WITNESS = WitnessSigner("stranger.example/witness", bytes(range(128, 160)))
+COSIGNED_AT = 1_795_000_100
+#: A stand-in for a DER time-stamp token: the browser does not check tokens (CMS), and a
+#: verifier without trusted TSA certificates names them as not checked.
+TOKEN = {"tsa": "tsa.example", "token": base64.b64encode(b"0\x82 not a real token").decode()}
+
+
+def cosigned(note: str, *witnesses: WitnessSigner, at: int = COSIGNED_AT) -> str:
+    text = note.split("\n\n", 1)[0] + "\n"
+    return add_cosignatures(note, [w.cosign(text, at + i) for i, w in enumerate(witnesses)])
+
+
+def _witnesses(vs: VectorSet) -> None:
+    b = build()
+    both = [COURT.key().to_text(), NOTARY.key().to_text()]
+    note = cosigned(b.bundle["checkpoint"], COURT, NOTARY)
+    good = {**b.bundle, "checkpoint": note}
+
+    def add(name: str, defect: str, bundle: Json | bytes, **kw: Any) -> None:
+        vs.add(name, defect, bundle, files=b.files, keys=[b.vkey], **kw)
+
+    add("valid-cosigned-quorum-2-of-2", "valid", good, witnesses=both)
+    add("valid-cosigned-quorum-1-of-2", "valid", good, witnesses=both, quorum=1)
+    add("valid-cosigned-no-witness-keys", "valid", good)
+    vs.add("valid-cosigned-no-log-key", "valid", good, files=b.files, witnesses=both)
+    add("valid-cosigned-through-3", "valid", good, witnesses=both, through=3)
+    one = {**b.bundle, "checkpoint": cosigned(b.bundle["checkpoint"], COURT)}
+    add("valid-cosigned-quorum-short-1-of-2", "valid", one, witnesses=both)
+    add("valid-cosigned-quorum-met-1-of-2", "valid", one, witnesses=both, quorum=1)
+    add("valid-uncosigned-quorum-short", "valid", b.bundle, witnesses=both, quorum=1)
+    unknown = {**b.bundle, "checkpoint": cosigned(b.bundle["checkpoint"], STRANGER_WITNESS)}
+    add("valid-cosigned-by-unknown-witness-only", "valid", unknown, witnesses=both, quorum=1)
+    mixed = {**b.bundle, "checkpoint": cosigned(b.bundle["checkpoint"], STRANGER_WITNESS, COURT)}
+    add("valid-cosigned-unknown-and-court", "valid", mixed, witnesses=both, quorum=1)
+    # The same key under another name is another witness (the key ID binds the name).
+    renamed = WitnessSigner("court.example/other", COURT.seed)
+    add("valid-witness-key-renamed", "valid", good, witnesses=[renamed.key().to_text()])
+    text, sigs = note.split("\n\n", 1)
+    lines = sigs.rstrip("\n").split("\n")  # log, court, notary
+
+    def with_line(index: int, edit: Callable[[str], str]) -> Json:
+        prefix, blob = lines[index].rsplit(" ", 1)
+        changed = [*lines[:index], f"{prefix} {edit(blob)}", *lines[index + 1 :]]
+        return {**b.bundle, "checkpoint": f"{text}\n\n" + "\n".join(changed) + "\n"}
+
+    for bit in (40, 100, 600):  # bits 32..95 are the time, then 512 signature bits
+        add(
+            f"cosignature-court-bit-@{bit}",
+            "forged-cosignature",
+            with_line(1, partial(flip_b64_bit, bit=bit)),
+            witnesses=both,
+            quorum=1,
+        )
+    add(
+        "valid-cosignature-forged-unchecked-without-keys",
+        "valid",
+        with_line(2, partial(flip_b64_bit, bit=600)),
+    )
+    add(
+        "cosignature-truncated",
+        "forged-cosignature",
+        with_line(2, lambda s: base64.b64encode(base64.b64decode(s)[:-1]).decode()),
+        witnesses=both,
+        quorum=1,
+    )
+    add(
+        "cosignature-time-above-2^63",
+        "forged-cosignature",
+        with_line(1, partial(flip_b64_bit, bit=32)),
+        witnesses=both,
+        quorum=1,
+    )
+    # Another checkpoint's cosignature (a split view: same size, another root).
+    other = Checkpoint(b.key.name, b.log.size, bytes(32)).to_text()
+    foreign = COURT.cosign(other, COSIGNED_AT).to_line()
+    add(
+        "cosignature-for-another-checkpoint",
+        "forged-cosignature",
+        {**b.bundle, "checkpoint": b.bundle["checkpoint"] + foreign},
+        witnesses=both,
+        quorum=1,
+    )
+    # Timestamps: carried on the checkpoint; not checked without trusted TSA certificates.
+    add("valid-timestamped", "valid", {**good, "timestamps": [TOKEN]}, witnesses=both)
+    add("valid-timestamped-twice", "valid", {**b.bundle, "timestamps": [TOKEN, TOKEN]})
+    fmt = partial(add, defect="bad-json")
+    for label, stamps in (
+        ("empty-list", []),
+        ("null-entry", [None]),
+        ("bad-tsa-name", [{**TOKEN, "tsa": "-tsa"}]),
+        ("tsa-with-space", [{**TOKEN, "tsa": "a tsa"}]),
+        ("token-not-base64", [{**TOKEN, "token": "not base64!"}]),
+        ("token-too-short", [{**TOKEN, "token": "AA="}]),
+        ("token-number", [{**TOKEN, "token": 5}]),
+        ("extra-field", [{**TOKEN, "at": "now"}]),
+        ("missing-token", [{"tsa": "tsa.example"}]),
+        ("nine-tokens", [TOKEN] * 9),
+        ("not-a-list", TOKEN),
+        ("token-too-long", [{**TOKEN, "token": "A" * (64 * 1024 + 4)}]),
+    ):
+        fmt(f"timestamps-{label}", bundle={**b.bundle, "timestamps": stamps})
+    pending = _pending_bundle()
+    fmt("timestamps-on-pending", bundle={**pending, "timestamps": [TOKEN]})
+
+
+def _pending_bundle() -> Json:
+    key = signer()
+    manifest = manifest_for(FILES)
+    entry = evidence_entry(manifest, at=AT, salt="22" * 16)
+    receipt = Receipt(key.name, leaf_hash(entry.leaf_data()), "2026-11-26T06:00:01.5Z", 600).sign(
+        key
+    )
+    return published(pending_bundle(entry, receipt, origin=key.name, manifest=manifest))
+
+
 def bundle_vectors() -> list[BundleVector]:
     vs = VectorSet()
-    for part in (_valid, _proofs, _signatures, _content, _format):
+    for part in (_valid, _proofs, _signatures, _content, _format, _witnesses):
         part(vs)
     names = [v.name for v in vs.items]
     assert len(names) == len(set(names)), "vector names must be unique"

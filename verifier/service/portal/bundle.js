@@ -239,6 +239,20 @@ function anchor(v, loc) {
 
 const NOTE = s({ min: 1, max: MAX_NOTE_BYTES });
 
+/** A DER time-stamp token is a few KB; 64 KiB of base64 is far beyond any real one. */
+export const MAX_TOKEN_CHARS = 64 * 1024;
+export const MAX_TIMESTAMPS = 8;
+const TSA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const TOKEN_B64 = /^[A-Za-z0-9+/]+=*$/;
+
+/** An RFC 3161 token on the checkpoint (verifier.bundle.TimestampToken): {tsa, token}. */
+function timestampToken(v, loc) {
+  return obj(v, loc, {
+    tsa: s({ pattern: TSA_NAME }),
+    token: s({ min: 4, max: MAX_TOKEN_CHARS, pattern: TOKEN_B64 }),
+  });
+}
+
 function literal(values) {
   return (v, loc) => {
     if (!values.includes(v)) {
@@ -257,6 +271,9 @@ function checkStatus(b) {
     }
   } else if (!sealed) {
     throw new Invalid("", `a ${b.status} bundle needs inclusion and checkpoint`);
+  }
+  if (b.timestamps !== null && b.checkpoint === null) {
+    throw new Invalid("", "timestamps need the checkpoint they are on");
   }
   if (b.status === "sealed" && b.anchor !== null) {
     throw new Invalid("", "a sealed bundle has no anchor; its status would be 'anchored'");
@@ -297,6 +314,7 @@ export function bundleFromObj(o) {
       inclusion: optional(inclusion),
       checkpoint: optional(NOTE),
       anchor: optional(anchor),
+      timestamps: optional(list(timestampToken, { min: 1, max: MAX_TIMESTAMPS })),
     });
     checkStatus(b);
     b.raw = o;

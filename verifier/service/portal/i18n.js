@@ -22,8 +22,8 @@ export const PURPOSE = {
     "en": "Checks that the log holds the entry: a Merkle inclusion proof (RFC 9162) shows the entry is in the log's tree."
   },
   "4": {
-    "zh": "核对日志签名：树根（检查点）由受信任的日志公钥签名，证明它出自该日志且未被改写。",
-    "en": "Checks the log's signature: the tree head (checkpoint) is signed by the trusted log key, so it comes from that log and was not rewritten."
+    "zh": "核对日志签名：树根（检查点）由受信任的日志公钥签名，证明它出自该日志且未被改写。如指定了见证方，还核对足够数量的独立见证方（如法院、公证处）已对同一检查点联署，证明运营方没有向不同的人出示不同的历史；如指定了可信时间戳机构证书，还核对其RFC 3161 时间戳，作为区块时间之外的第二个时钟。",
+    "en": "Checks the log's signature: the tree head (checkpoint) is signed by the trusted log key, so it comes from that log and was not rewritten. With witnesses given, it also checks that enough independent witnesses (a court, a notary office) cosigned the same checkpoint, so the operator did not show different histories to different people; with trusted time-stamping authority certificates given, it checks their RFC 3161 timestamps, a second clock beside the block time."
   },
   "5": {
     "zh": "核对区块链锚定：受信任区块链上的合约记录了同一树根及其区块时间，此后任何人（包括运营方）都无法改写历史。",
@@ -77,16 +77,16 @@ export const MEANING = {
   },
   "4": {
     "verified": {
-      "zh": "检查点由受信任的日志公钥签名，签名有效。",
-      "en": "The checkpoint is signed by the trusted log key, and the signature is valid."
+      "zh": "检查点由受信任的日志公钥签名，签名有效；所要求的见证方联署与时间戳（如有指定）均有效。",
+      "en": "The checkpoint is signed by the trusted log key, and the signature is valid; the witness cosignatures and timestamps asked for (if any) are valid too."
     },
     "failed": {
-      "zh": "签名无效，或并非受信任的日志公钥所签：该检查点不能视为出自该日志。",
-      "en": "The signature is invalid or not by the trusted log key: the checkpoint cannot be taken as coming from that log."
+      "zh": "签名无效，或并非受信任的日志公钥所签，或受信任见证方的联署、时间戳不成立：该检查点不能视为出自该日志。",
+      "en": "The signature is invalid or not by the trusted log key, or a trusted witness's cosignature or a timestamp does not hold: the checkpoint cannot be taken as coming from that log."
     },
     "not_checked": {
-      "zh": "未配置受信任的日志公钥，无法核对签名；请向运营方获取并核对公开的公钥。",
-      "en": "No trusted log key is configured, so the signature was not checked; obtain the log's published key from the operator and compare it."
+      "zh": "未配置受信任的日志公钥，或联署的见证方少于要求的数量，或检查点没有时间戳，因此未能完成核对；请向运营方获取并核对公开的公钥。",
+      "en": "No trusted log key is configured, fewer witnesses cosigned than required, or the checkpoint carries no timestamp, so this was not fully checked; obtain the log's published key from the operator and compare it."
     }
   },
   "5": {
@@ -200,7 +200,7 @@ export const TIER_TITLES = {
   1: { zh: "文件哈希", en: "File digests" },
   2: { zh: "清单与条目", en: "Manifest and entry" },
   3: { zh: "默克尔包含证明", en: "Merkle inclusion" },
-  4: { zh: "检查点签名", en: "Checkpoint signature" },
+  4: { zh: "检查点签名、见证与时间戳", en: "Checkpoint signature, witnesses and timestamps" },
   5: { zh: "区块链锚定", en: "Blockchain anchor" },
 };
 

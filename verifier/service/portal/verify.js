@@ -8,7 +8,9 @@
 //                 capture's archive.wacz agrees with its own datapackage.json: wacz.js);
 //   2 manifest    the manifest's digests are the entry's;
 //   3 inclusion   the entry's leaf is in the checkpoint's tree (RFC 9162);
-//   4 checkpoint  signed by the trusted log key (C2SP signed note, Ed25519);
+//   4 checkpoint  signed by the trusted log key (C2SP signed note, Ed25519); cosigned by a
+//                 quorum of the witnesses given (cosignature.js); RFC 3161 timestamps are
+//                 not checked in the browser (CMS is out of scope) and say so;
 //   5 anchor      the chain records that (size, root).
 // Statuses: verified, failed, not_checked, not_applicable, skipped (as in Python).
 
@@ -18,6 +20,7 @@ import { canonicalJson } from "./json.js";
 import { leafHash, verifyInclusion } from "./merkle.js";
 import { openCheckpoint, openReceipt, parseSignedCheckpoint } from "./note.js";
 import { CAPTURE_WACZ as WACZ, isCapture } from "./bundle.js";
+import { checkWitnesses, cosignatureLines, isoUtc } from "./cosignature.js";
 
 export * from "./bytes.js";
 export { Sha256, Sm3, sha256, sm3Hex } from "./hashes.js";
@@ -26,6 +29,7 @@ export { inclusionProofLength, leafHash, nodeHash, rootFromInclusionProof, verif
 export { openCheckpoint, parseNote, parseSignedCheckpoint, parseVerifierKey } from "./note.js";
 export { CAPTURE_WACZ, FORMAT_V1, MAX_BUNDLE_BYTES, bundleFromObj, isCapture, loadBundle } from "./bundle.js";
 export { PackageError } from "./zip.js";
+export { checkWitnesses, parseWitnessKey, witnessPolicy } from "./cosignature.js";
 
 export const VERIFIED = "verified";
 export const FAILED = "failed";
@@ -37,7 +41,7 @@ export const TIER_NAMES = {
   1: ["files", "文件哈希"],
   2: ["manifest", "清单与条目"],
   3: ["inclusion", "默克尔包含证明"],
-  4: ["checkpoint", "检查点签名"],
+  4: ["checkpoint", "检查点签名、见证与时间戳"],
   5: ["anchor", "区块链锚定"],
 };
 
@@ -264,20 +268,78 @@ async function tierSignature(bundle, leaf, logKeys) {
   return tier(4, VERIFIED, `signed by ${cp.origin}`);
 }
 
+function plural(n, word) {
+  return n === 1 ? `${n} ${word}` : `${n} ${word}s`;
+}
+
+async function witnessPart(note, policy) {
+  if (policy === null) {
+    const lines = cosignatureLines(note);
+    if (!lines) return [null, null];
+    return [{ status: VERIFIED, detail: `${plural(lines, "cosignature")} not checked (no witness key given)` }, null];
+  }
+  const verdict = await checkWitnesses(note, policy);
+  if (verdict.forged !== null) {
+    return [{ status: FAILED, detail: `cosignature by witness ${verdict.forged} does not verify` }, verdict];
+  }
+  const detail = `${verdict.cosigned.length} of ${policy.keys.length} witnesses cosigned (quorum ${policy.quorum})`;
+  const facts = { witnesses_cosigned: verdict.cosigned.length, witness_quorum: policy.quorum };
+  if (verdict.cosigned.length) {
+    facts.witnesses = verdict.cosigned.map(([n, t]) => `${n} ${isoUtc(t)}`).join(", ");
+  }
+  return [{ status: verdict.met ? VERIFIED : NOT_CHECKED, detail, facts }, verdict];
+}
+
+/**
+ * Tier 4: the log's signature, then the witnesses, then the timestamps (as verifier/verify.py
+ * _tier_checkpoint; the browser has no TSA check, so tokens are "not checked").
+ */
+async function tierCheckpoint(bundle, leaf, logKeys, witnesses) {
+  const signature = await tierSignature(bundle, leaf, logKeys);
+  const note = bundle.checkpoint;
+  if (signature.status === FAILED || note === null) return [signature, null];
+  let witness;
+  let verdict;
+  try {
+    [witness, verdict] = await witnessPart(note, witnesses);
+  } catch (exc) {
+    if (exc instanceof VerifyError) return [tier(4, FAILED, exc.message), null];
+    throw exc;
+  }
+  const tokens = bundle.timestamps || [];
+  const stamp = tokens.length
+    ? { status: VERIFIED, detail: `${plural(tokens.length, "timestamp")} not checked (no TSA certificate given)` }
+    : null;
+  const parts = [{ status: signature.status, detail: signature.detail, facts: signature.facts }];
+  for (const p of [witness, stamp]) if (p !== null) parts.push(p);
+  const failed = parts.find((p) => p.status === FAILED);
+  if (failed) return [tier(4, FAILED, failed.detail, failed.facts), verdict];
+  const facts = Object.assign({}, ...parts.map((p) => p.facts || {}));
+  const statuses = parts.map((p) => p.status);
+  const status = statuses.includes(NOT_CHECKED) ? NOT_CHECKED : VERIFIED;
+  return [tier(4, status, parts.map((p) => p.detail).join("; "), facts), verdict];
+}
+
 /**
  * Run every tier on a loaded bundle (see loadBundle). Options:
  *   files        digests from digestBytes/digestBlob (may be empty); a capture's
  *                archive.wacz digest carries `wacz`, waczVerdict's result;
  *   logKeys      trusted keys from parseVerifierKey (the service's /v1/config);
  *   anchorCheck  async (bundle) => {status, detail, facts?}, or null (tier 5 not checked);
- *   through      tiers above it are reported as skipped (default 5).
+ *   through      tiers above it are reported as skipped (default 5);
+ *   witnesses    a witnessPolicy({keys from parseWitnessKey}, quorum), or null (cosignatures
+ *                are then named as not checked).
  * Returns {outcome, evidence_id, kind, leaf_hash, tree_size, tiers: [{tier, name, status, detail}]}.
  */
-export async function verifyBundle(bundle, { files = [], logKeys = [], anchorCheck = null, through = 5 } = {}) {
+export async function verifyBundle(
+  bundle,
+  { files = [], logKeys = [], anchorCheck = null, through = 5, witnesses = null } = {},
+) {
   const leaf = await leafHash(bundle.entry.leafData);
   const [tier3, cp] = await tierInclusion(bundle, leaf);
   let tiers = [tierFiles(bundle, files), await tierManifest(bundle), tier3];
-  tiers.push(await tierSignature(bundle, leaf, logKeys));
+  const [tier4, witnessVerdict] = await tierCheckpoint(bundle, leaf, logKeys, witnesses);
+  tiers.push(tier4);
   if (bundle.anchor === null) {
     tiers.push(tier(5, NOT_CHECKED, `${bundle.status}: not yet anchored`));
   } else if (anchorCheck === null) {
@@ -296,5 +358,18 @@ export async function verifyBundle(bundle, { files = [], logKeys = [], anchorChe
     leaf_hash: bytesToHex(leaf),
     tree_size: cp === null ? null : cp.size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(cp.size) : cp.size.toString(),
     tiers,
+    ...(witnessVerdict !== null && through >= 4
+      ? {
+          witnesses: {
+            met: witnessVerdict.met,
+            quorum: witnessVerdict.quorum,
+            cosigned: witnessVerdict.cosigned.map(([name, t]) => ({ name, time: isoUtc(t) })),
+            missing: witnessVerdict.missing,
+            forged: witnessVerdict.forged,
+          },
+        }
+      : {}),
+    // RFC 3161 tokens: carried, not checked in the browser (the portal says so)
+    timestamps_unchecked: bundle.timestamps ? bundle.timestamps.map((t) => t.tsa) : [],
   };
 }
