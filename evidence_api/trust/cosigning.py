@@ -1,16 +1,308 @@
 """The log's side of witnessing: each new checkpoint submitted to the configured
 witnesses (C2SP ``tlog-witness`` ``add-checkpoint``), their cosignatures checked and
-stored in ``checkpoint_cosignature``. (Contract stub: filled in by the witness work.)"""
+stored in ``checkpoint_cosignature``.
+
+One step per tick (in-process timer "witnessing", or the Celery task
+``evidence.witness``): the newest checkpoint is submitted to every witness at once (one
+thread each, so a slow or dead witness delays no other), each request bounded by
+``witness_timeout``. Per witness this process remembers the size it last cosigned:
+
+* first contact (nothing known): the size it last cosigned in ``checkpoint_cosignature``
+  (after a restart), else ``old 0`` with no proof, per the spec;
+* a 409 with ``text/x.tlog.size`` names the witness's size: one retry with the proof from
+  that size (a witness whose size is beyond our newest checkpoint is an error);
+* a checkpoint already cosigned by it is not sent again.
+
+A returned line counts only if it is a cosignature by the configured key over this
+checkpoint; it is stored idempotently (a second insert of the same row does nothing).
+Failures are logged when a witness's state changes (failing, working again), not at
+every tick; :func:`witness_status` gives each witness's last error in this process.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+import urllib3
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from anchoring.log import MerkleLog
+from anchoring.periodic import FailureState, failure_reason
+from anchoring.queue import CheckpointRecord, latest_checkpoint
+from anchoring.schema import checkpoint_cosignature
+from anchoring.store.sql import SqlNodeStore
+from evidence_api.core.config import WitnessEndpoint
 from evidence_api.core.runtime import Runtime
+from verifier.cosignature import Cosignature, WitnessKey
+from verifier.errors import NoteFormatError
+from verifier.note import parse_note
+
+log = logging.getLogger("evidence.witnessing")
 
 Step = Callable[[], object]
+
+#: A witness's answer: a few cosignature lines. More is refused.
+MAX_RESPONSE_BYTES = 16 * 1024
+SIZE_CONTENT_TYPE = "text/x.tlog.size"
+
+
+class WitnessError(Exception):
+    """One submission to a witness failed; the message is one line (English)."""
+
+
+@dataclass
+class WitnessStatus:
+    """What this process knows of one witness (for ``GET /v1/trust/witnesses``)."""
+
+    url: str
+    vkey: str
+    #: the size the witness last cosigned for us, as far as this process knows
+    last_size: int | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_success_at: datetime | None = None
+
+
+#: This process's witnesses, by vkey; read by the trust routes and console.
+_STATUS: dict[str, WitnessStatus] = {}
+_STATUS_LOCK = threading.Lock()
+
+
+def witness_status(vkey: str) -> WitnessStatus | None:
+    with _STATUS_LOCK:
+        return _STATUS.get(vkey)
+
+
+def build_request(old_size: int, proof: Sequence[bytes], note: str) -> bytes:
+    """An ``add-checkpoint`` body: ``old <size>``, the proof lines, a blank line, the note."""
+    import base64  # noqa: PLC0415
+
+    lines = [f"old {old_size}\n"] + [base64.b64encode(h).decode() + "\n" for h in proof]
+    return ("".join(lines) + "\n" + note).encode("utf-8")
+
+
+def read_cosignature(body: bytes, key: WitnessKey, checkpoint_text: str) -> Cosignature:
+    """The cosignature by ``key`` over ``checkpoint_text`` among the answer's lines (lines
+    of other keys are ignored, as the spec says); :class:`WitnessError` if there is none
+    or if ours does not verify."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WitnessError("the witness answered with bytes that are not UTF-8") from exc
+    try:
+        # the answer's lines appended to the checkpoint form a signed note
+        note = parse_note(checkpoint_text + "\n" + text)
+    except NoteFormatError as exc:
+        raise WitnessError(f"the witness's answer is not signature lines: {exc}") from exc
+    for sig in note.signatures:
+        if (sig.name, sig.key_id) != (key.name, key.key_id):
+            continue
+        try:
+            cosignature = Cosignature.from_signature(sig)
+        except NoteFormatError as exc:
+            raise WitnessError(f"the witness's line is not a cosignature: {exc}") from exc
+        if not key.verify(cosignature, checkpoint_text):
+            raise WitnessError("the witness's cosignature does not verify with its key")
+        return cosignature
+    raise WitnessError(f"the answer holds no cosignature by {key.name} ({key.key_id.hex()})")
+
+
+def store_cosignature(conn: Connection, size: int, cosignature: Cosignature) -> None:
+    """INSERT the cosignature on the checkpoint of ``size``; nothing if it is there."""
+    values = {
+        "size": size,
+        "witness": cosignature.name,
+        "key_id": cosignature.key_id,
+        "timestamp": cosignature.timestamp,
+        "signature": cosignature.signature,
+        "created_at": datetime.now(UTC),
+    }
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            postgresql.insert(checkpoint_cosignature).values(values).on_conflict_do_nothing()
+        )
+    else:
+        conn.execute(sqlite.insert(checkpoint_cosignature).values(values).on_conflict_do_nothing())
+
+
+def newest_cosigned(conn: Connection, key: WitnessKey) -> tuple[int, int] | None:
+    """(size, timestamp) of the newest checkpoint ``key`` cosigned, from the table."""
+    row = conn.execute(
+        select(checkpoint_cosignature.c.size, checkpoint_cosignature.c.timestamp)
+        .where(
+            checkpoint_cosignature.c.witness == key.name,
+            checkpoint_cosignature.c.key_id == key.key_id,
+        )
+        .order_by(checkpoint_cosignature.c.size.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row.size), int(row.timestamp))
+
+
+@dataclass
+class WitnessClient:
+    """Submits checkpoints to one witness and remembers the size it last cosigned."""
+
+    endpoint: WitnessEndpoint
+    timeout: float
+    pool: urllib3.PoolManager
+    key: WitnessKey = field(init=False)
+    status: WitnessStatus = field(init=False)
+    failures: FailureState = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = WitnessKey.from_text(self.endpoint.vkey)
+        self.status = WitnessStatus(self.endpoint.url, self.endpoint.vkey)
+        self.failures = FailureState(f"witness {self.key.name} ({self.endpoint.url})")
+
+    @property
+    def url(self) -> str:
+        return self.endpoint.url.rstrip("/") + "/add-checkpoint"
+
+    def post(self, body: bytes) -> tuple[int, str, bytes]:
+        try:
+            answer = self.pool.request(
+                "POST",
+                self.url,
+                body=body,
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+                timeout=urllib3.Timeout(total=self.timeout),
+                retries=False,
+                redirect=False,
+                preload_content=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise WitnessError(f"{self.url}: {failure_reason(exc)}") from exc
+        try:
+            data = answer.read(MAX_RESPONSE_BYTES + 1)
+        except urllib3.exceptions.HTTPError as exc:
+            raise WitnessError(f"{self.url}: {failure_reason(exc)}") from exc
+        finally:
+            answer.release_conn()
+        if len(data) > MAX_RESPONSE_BYTES:
+            raise WitnessError(f"{self.url}: answer exceeds {MAX_RESPONSE_BYTES} bytes")
+        kind = (answer.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        return answer.status, kind, data
+
+    def submit(
+        self, checkpoint: CheckpointRecord, proof: Callable[[int, int], list[bytes]]
+    ) -> Cosignature:
+        """Submit ``checkpoint`` (proofs from ``proof(old, new)``); its cosignature."""
+        old = self.status.last_size or 0
+        if old > checkpoint.size:
+            old = 0  # we know of no such checkpoint: ask the witness for its size
+        for attempt in range(2):
+            hashes = proof(old, checkpoint.size) if 0 < old < checkpoint.size else []
+            status, kind, data = self.post(build_request(old, hashes, checkpoint.note))
+            if status == 200:
+                return read_cosignature(data, self.key, parse_note(checkpoint.note).text)
+            if status == 409 and kind == SIZE_CONTENT_TYPE and attempt == 0:
+                size = _size(data)
+                if size > checkpoint.size:
+                    raise WitnessError(
+                        f"the witness has cosigned size {size}, beyond our newest "
+                        f"checkpoint {checkpoint.size}"
+                    )
+                old = size
+                continue
+            detail = data[:300].decode("utf-8", "replace").strip().replace("\n", " ")
+            raise WitnessError(f"{self.url} answered {status}: {detail}")
+        raise WitnessError(f"{self.url}: the old size changed again while retrying")
+
+    def run(self, engine: Engine, checkpoint: CheckpointRecord) -> Cosignature | None:
+        """One submission of ``checkpoint``, stored; failures recorded, not raised."""
+        try:
+            if self.status.last_size is None:
+                with engine.connect() as conn:
+                    found = newest_cosigned(conn, self.key)
+                self.status.last_size = found[0] if found is not None else None
+            if self.status.last_size == checkpoint.size and self._stored(engine, checkpoint):
+                return None
+            cosignature = self.submit(checkpoint, lambda a, b: _consistency(engine, a, b))
+            with engine.begin() as conn:
+                store_cosignature(conn, checkpoint.size, cosignature)
+        except Exception as exc:
+            self._failed(exc)
+            return None
+        self.status.last_size = checkpoint.size
+        self.status.last_success_at = datetime.now(UTC)
+        line = self.failures.succeeded(time.monotonic())
+        if line is not None:
+            log.info(line)
+        self.status.last_error = None
+        return cosignature
+
+    def _stored(self, engine: Engine, checkpoint: CheckpointRecord) -> bool:
+        with engine.connect() as conn:
+            found = newest_cosigned(conn, self.key)
+        return found is not None and found[0] >= checkpoint.size
+
+    def _failed(self, exc: BaseException) -> None:
+        self.status.last_error = failure_reason(exc)
+        self.status.last_error_at = datetime.now(UTC)
+        line = self.failures.failed(exc, time.monotonic())
+        if line is not None:
+            log.warning(line)
+
+
+def _size(data: bytes) -> int:
+    text = data.decode("ascii", "replace")
+    if not text.endswith("\n") or not text[:-1].isdigit() or len(text) > 21:
+        raise WitnessError(f"the witness's 409 body is not a size: {text[:40]!r}")
+    return int(text[:-1])
+
+
+def _consistency(engine: Engine, old: int, new: int) -> list[bytes]:
+    with engine.connect() as conn:
+        return MerkleLog(SqlNodeStore(conn)).consistency_proof(old, new)
+
+
+class Witnessing:
+    """This process's witnessing: a client per configured witness and a thread each."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.engine = runtime.engine
+        settings = runtime.settings
+        self.pool = urllib3.PoolManager(num_pools=max(1, len(settings.witnesses)), maxsize=1)
+        self.clients = [
+            WitnessClient(endpoint, settings.witness_timeout, self.pool)
+            for endpoint in settings.witnesses
+        ]
+        with _STATUS_LOCK:
+            for client in self.clients:
+                _STATUS[client.endpoint.vkey] = client.status
+        self.executor = (
+            ThreadPoolExecutor(len(self.clients), thread_name_prefix="witness")
+            if self.clients
+            else None
+        )
+
+    def step(self) -> int:
+        """Submit the newest checkpoint to every witness; how many new cosignatures."""
+        if self.executor is None:
+            return 0
+        with self.engine.connect() as conn:
+            checkpoint = latest_checkpoint(conn)
+        if checkpoint is None:
+            return 0
+        futures = [self.executor.submit(c.run, self.engine, checkpoint) for c in self.clients]
+        return sum(1 for f in futures if f.result() is not None)
+
+    def stop(self, timeout: float) -> None:
+        del timeout  # each submission is bounded by witness_timeout
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        self.pool.clear()
 
 
 def start_witnessing(runtime: Runtime) -> tuple[Sequence[Step], Callable[[float], None]]:
     """This process's witnessing steps (one per tick) and how to stop them."""
-    return [lambda: 0], lambda _timeout: None
+    witnessing = Witnessing(runtime)
+    return [witnessing.step], witnessing.stop
