@@ -143,10 +143,12 @@ def _certificates(runtime: Runtime) -> Running:
 
 
 def _integrity_checker(runtime: Runtime) -> Any:
+    from evidence_api.audit.service import readiness_check  # noqa: PLC0415
     from evidence_api.integrity.service import Holdings, IntegrityChecker  # noqa: PLC0415
 
     checker = IntegrityChecker(Holdings.of(runtime))
     runtime.checks["integrity"] = checker.readiness
+    runtime.checks["audit"] = readiness_check(runtime.engine)  # a failed, unacknowledged audit
     return checker
 
 
