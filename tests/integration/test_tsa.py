@@ -2,20 +2,34 @@
 CA: tests/support/tsa.py) checked by :func:`verifier.tsa.check_token`: a valid token
 verifies (trusting the CA, or the TSA's own certificate); a wrong imprint, a token for
 another checkpoint, an untrusted (unrelated) CA, an expired TSA certificate, a broken
-signature and a malformed token each fail with their own reason."""
+signature and a malformed token each fail with their own reason.
+
+Then the service path: an embedded runtime on the in-process tester chain with the
+authority in ``tsas`` stamps its anchored checkpoints, the anchored bundle carries the
+token, ``GET /v1/trust/timestamps`` shows it, and the real ``evidence-verify
+--tsa-cert`` verifies it (TSA time beside the block time) and fails it against an
+unrelated CA; an authority that is down or whose certificate is not trusted stores
+nothing and shows its error while the good one keeps stamping."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from rfc3161_client import HashAlgorithm, TimestampRequestBuilder, decode_timestamp_response
+from sqlalchemy import select
 
+from anchoring.schema import anchor_tx, checkpoint_timestamp
+from evidence_api.core.config import Settings, TimestampAuthority
+from tests.support.api import VERIFY_CLI, running_stack, submit, wait_for_bundle
 from tests.support.tsa import Authority, make_authority, reply, serve
+from tests.support.waiting import wait_until
 from verifier.tsa import check_token, imprint_of, load_certificates
 
 CHECKPOINT = "evidence.example/log\n5\nq2Xk0mGm5Y0mKx3Jv9Qp0T0c7bq6Qx2fYh1Y0b3o0mA=\n"
@@ -151,3 +165,115 @@ def test_malformed_token_fails(authority: Authority) -> None:
         verdict = check_token("t", bad, CHECKPOINT, trust(authority.ca_pem))
         assert not verdict.ok
         assert verdict.detail.startswith("malformed token:"), verdict.detail
+
+
+def verify_cli(
+    bundle: dict[str, object], files: dict[str, bytes], vkey: str, workdir: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "bundle.json").write_text(json.dumps(bundle), "utf-8")
+    args = [str(VERIFY_CLI), str(workdir / "bundle.json"), "--log-key", vkey.strip()]
+    for name, data in files.items():
+        (workdir / name).write_bytes(data)
+        args += ["--file", str(workdir / name)]
+    args += ["--through", "4", *extra]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_service_stamps_anchored_checkpoints_and_the_verifier_checks_them(
+    authority: Authority, tmp_path: Path
+) -> None:
+    untrusted = make_authority(tmp_path / "untrusted")  # up, but cert_file is another CA
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        chain="tester",
+        seal_interval=0.1,
+        anchor_interval=0.2,
+        timestamp_interval=0.2,
+        run_integrity=False,
+        tsas=[
+            TimestampAuthority(name="test-tsa", url=authority.url, cert_file=authority.ca_pem),
+            TimestampAuthority(
+                name="wrong-cert", url=authority.url, cert_file=untrusted.other_ca_pem
+            ),
+            TimestampAuthority(
+                name="down", url="http://127.0.0.1:9/tsa", cert_file=authority.ca_pem
+            ),
+        ],
+    )
+    files = {"page.html": b"<html><body>counterfeit watch, 99 yuan</body></html>"}
+    with running_stack(settings) as stack:
+        made = submit(stack, files)
+        assert made.status_code == 201, made.text
+        evidence_id = made.json()["evidence_id"]
+        headers = stack.auth("officer")
+        wait_for_bundle(stack.client, evidence_id, headers, status="anchored", timeout=120)
+
+        def stamped() -> bool:
+            bundle = stack.client.get(f"/v1/evidence/{evidence_id}/proof", headers=headers)
+            return bool(bundle.json().get("timestamps"))
+
+        wait_until(stamped, 120, "the anchored bundle to carry a timestamp")
+        bundle = stack.client.get(f"/v1/evidence/{evidence_id}/proof", headers=headers).json()
+        vkey = stack.client.get("/v1/log/key").text
+        assert [t["tsa"] for t in bundle["timestamps"]] == ["test-tsa"]
+
+        with stack.runtime.engine.connect() as conn:
+            rows = conn.execute(select(checkpoint_timestamp)).all()
+            confirmed = {
+                int(size)
+                for (size,) in conn.execute(
+                    select(anchor_tx.c.size).where(anchor_tx.c.state == "confirmed")
+                )
+            }
+        assert rows and {r.tsa for r in rows} == {"test-tsa"}
+        assert {r.size for r in rows} <= confirmed
+        assert bundle["anchor"]["size"] in {r.size for r in rows}
+
+        wait_until(
+            lambda: all(
+                a["last_error"]
+                for a in stack.client.get("/v1/trust/timestamps", headers=headers).json()[
+                    "authorities"
+                ]
+                if a["name"] != "test-tsa"
+            ),
+            60,
+            "both failing authorities to show an error",
+        )
+        status = stack.client.get("/v1/trust/timestamps", headers=headers)
+        assert status.status_code == 200, status.text
+        seen = {a["name"]: a for a in status.json()["authorities"]}
+        good = seen["test-tsa"]
+        assert good["stamped"] >= 1 and good["newest_size"] >= bundle["anchor"]["size"]
+        assert good["last_error"] is None
+        gen = dt.datetime.fromisoformat(good["gen_time"])
+        block = dt.datetime.fromisoformat(good["block_time"])
+        assert abs(gen - block) < dt.timedelta(minutes=5)
+        assert "does not chain to a trusted TSA certificate" in seen["wrong-cert"]["last_error"]
+        assert seen["wrong-cert"]["stamped"] == 0 and seen["down"]["stamped"] == 0
+        assert "127.0.0.1:9" in seen["down"]["last_error"]
+        assert stack.client.get("/v1/trust/timestamps").status_code == 401
+        forbidden = stack.client.get("/v1/trust/timestamps", headers=stack.auth("appraiser"))
+        assert forbidden.status_code == 403
+
+    ok = verify_cli(bundle, files, vkey, tmp_path / "v1", "--tsa-cert", str(authority.ca_pem))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "TSA test-tsa 20" in ok.stdout and "block 20" in ok.stdout, ok.stdout
+    as_json = verify_cli(
+        bundle, files, vkey, tmp_path / "v2", "--tsa-cert", str(authority.ca_pem), "--json"
+    )
+    report = json.loads(as_json.stdout)
+    (verdict,) = report["timestamps"]
+    assert verdict["ok"] and verdict["tsa"] == "test-tsa"
+    token_time = dt.datetime.fromisoformat(verdict["tsa_time"].replace("Z", "+00:00"))
+    block_time = dt.datetime.fromtimestamp(bundle["anchor"]["block_timestamp"], dt.UTC)
+    assert abs(token_time - block_time) < dt.timedelta(minutes=5)
+
+    wrong = verify_cli(
+        bundle, files, vkey, tmp_path / "v3", "--tsa-cert", str(authority.other_ca_pem), "--json"
+    )
+    assert wrong.returncode == 1, wrong.stdout + wrong.stderr
+    tiers = {t["tier"]: t for t in json.loads(wrong.stdout)["tiers"]}
+    assert tiers[4]["status"] == "failed"
+    assert "untrusted certificate" in json.dumps(tiers[4]), tiers[4]
