@@ -10,7 +10,13 @@ and ``--chain-id``.
 Offline by default: tier 5 (the on-chain anchor) is then "not checked". With
 ``--rpc URL`` (repeatable), ``--contract`` and ``--chain-id`` it is checked live
 against every endpoint given (:mod:`verifier.chain.anchor`). ``--report out.pdf`` writes
-the appraisal report (核验报告, :mod:`verifier.report`).
+the appraisal report (核验报告, :mod:`verifier.report`), PAdES-signed with ``--sign-cert`` and
+``--sign-key``.
+
+Beyond the operator (tier 4): ``--witness VKEY`` (repeatable, ``--witness-quorum K``) checks
+the checkpoint's witness cosignatures; ``--tsa-cert PEM`` (repeatable) checks its RFC 3161
+timestamps; ``--certificate PDF`` with ``--certificate-ca PEM`` checks an evidence certificate
+(存证证书) against the bundle. Every trust root comes from the user, never from the input.
 
 Exit codes: 0 verified, 1 failed, 2 incomplete (some tier could not be
 checked), 3 unusable input (a one-line reason on stderr, never a traceback);
@@ -47,8 +53,9 @@ if (
     TYPE_CHECKING
 ):  # the formats and tiers (pydantic models) load when a command runs, not for --help
     from verifier.bundle import Bundle
+    from verifier.cosignature import WitnessPolicy
     from verifier.package import EvidencePackage
-    from verifier.verify import AnchorCheck, Report
+    from verifier.verify import AnchorCheck, CertificateCheckFn, Report, TimestampCheck
 
 #: The QR code's target in a report when neither --portal-url nor the environment names one.
 DEFAULT_PORTAL_URL = "https://verify.example.invalid/verify"
@@ -61,6 +68,9 @@ FALLBACK_VERSION = "0.1.0"
 PROGRESS_MIN_BYTES = 64 * 1024 * 1024
 #: The exit code when stdout's reader went away (as for a process SIGPIPE stopped).
 EXIT_BROKEN_PIPE = 141
+#: Bounds on the trust inputs read from files (a key or certificate file is small).
+MAX_WITNESS_KEYS = 32
+MAX_TRUST_FILE_BYTES = 1024 * 1024
 
 #: By :class:`verifier.verify.Status` (a StrEnum: its members are these strings).
 STATUS_LABELS = {
@@ -221,7 +231,20 @@ def _parser() -> argparse.ArgumentParser:
             "\n"
             "report 核验报告: --report out.pdf writes the appraisal report (Chinese by default,\n"
             "--lang en for English) with a QR code to the portal (--portal-url, or\n"
-            f"${PORTAL_URL_ENV}, default {DEFAULT_PORTAL_URL}).\n"
+            f"${PORTAL_URL_ENV}, default {DEFAULT_PORTAL_URL}); with --sign-cert and --sign-key\n"
+            "it is PAdES-signed.\n"
+            "\n"
+            "tier 4 见证与时间戳 witnesses and timestamps: --witness VKEY (repeatable) trusts a\n"
+            "witness (a court, a notary office); at least --witness-quorum K of them (default:\n"
+            "all) must have cosigned the checkpoint, else tier 4 is not checked; a forged\n"
+            "cosignature fails it. --tsa-cert PEM (repeatable) trusts a time-stamping authority:\n"
+            "each RFC 3161 token on the checkpoint must check out (imprint, signature, chain,\n"
+            "time); its time is shown beside the block time. Without these options, the\n"
+            "cosignatures and tokens a bundle carries are named as not checked.\n"
+            "\n"
+            "certificate 存证证书: --certificate cert.pdf --certificate-ca ca.pem checks the\n"
+            "certificate's PAdES signature and that the digests it states are the bundle's;\n"
+            "a failed certificate fails the outcome.\n"
             "\n"
             "progress 进度: hashing a file or ZIP package of 64 MiB or more shows progress\n"
             "on stderr (a line updated in place on a terminal, else a line per 10%);\n"
@@ -254,6 +277,44 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="VKEY",
         help="trusted log verifier key, as vkey text or a file holding it (repeatable)",
+    )
+    p.add_argument(
+        "--witness",
+        dest="witnesses",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="见证方公钥 a trusted witness's verifier key (type 0x04), as vkey text or a file "
+        "holding one per line (repeatable); tier 4 then checks the checkpoint's cosignatures",
+    )
+    p.add_argument(
+        "--witness-quorum",
+        type=_bounded_int(1, lambda: MAX_WITNESS_KEYS),
+        metavar="K",
+        help="见证法定数 how many of the --witness keys must have cosigned (default: all)",
+    )
+    p.add_argument(
+        "--tsa-cert",
+        dest="tsa_certs",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="可信时间戳机构证书 a trusted time-stamping authority certificate (PEM or DER; "
+        "repeatable); tier 4 then checks the checkpoint's RFC 3161 timestamps",
+    )
+    p.add_argument(
+        "--certificate",
+        metavar="PDF",
+        help="存证证书 an evidence certificate (PAdES-signed PDF) to check against the bundle; "
+        "needs --certificate-ca",
+    )
+    p.add_argument(
+        "--certificate-ca",
+        dest="certificate_cas",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="证书签发机构 a trusted CA certificate for --certificate (PEM or DER; repeatable)",
     )
     p.add_argument(
         "--through",
@@ -301,6 +362,17 @@ def _parser() -> argparse.ArgumentParser:
         "--report",
         metavar="OUT.pdf",
         help="核验报告 write the appraisal report (PDF) to this path",
+    )
+    p.add_argument(
+        "--sign-cert",
+        metavar="PEM",
+        help="报告签名证书 sign the --report PDF (PAdES) with this certificate and its chain "
+        "(PEM); needs --sign-key",
+    )
+    p.add_argument(
+        "--sign-key",
+        metavar="PEM",
+        help="报告签名私钥 the private key (PEM) of --sign-cert",
     )
     p.add_argument(
         "--lang",
@@ -408,6 +480,113 @@ def _load_key(value: str) -> VerifierKey:
         raise UsageError(f"--log-key: {exc}") from exc
 
 
+def _read_small(option: str, path: str, limit: int = MAX_TRUST_FILE_BYTES) -> bytes:
+    """A trust input's bytes (a key, certificate or PDF file), at most ``limit``."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(f"{option} {path[:80]}: cannot read: {exc.strerror}") from exc
+    if len(data) > limit:
+        raise UsageError(f"{option} {path[:80]}: larger than {limit} bytes")
+    return data
+
+
+def _witness_policy(args: argparse.Namespace) -> WitnessPolicy | None:
+    """The user's witness policy (never the bundle's): keys from --witness, --witness-quorum."""
+    from verifier.cosignature import WitnessKey, WitnessPolicy  # noqa: PLC0415
+
+    if not args.witnesses:
+        if args.witness_quorum is not None:
+            raise UsageError("--witness-quorum needs --witness keys")
+        return None
+    texts: list[str] = []
+    for value in args.witnesses:
+        if _is_file(value):
+            try:
+                lines = _read_small("--witness", value).decode("utf-8").splitlines()
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"--witness {value[:80]}: not UTF-8 text") from exc
+            texts += [line.strip() for line in lines if line.strip()]
+        else:
+            texts.append(value)
+    if len(texts) > MAX_WITNESS_KEYS:
+        raise UsageError(f"--witness: at most {MAX_WITNESS_KEYS} keys")
+    try:
+        keys = [WitnessKey.from_text(t) for t in texts]
+        return WitnessPolicy.of(keys, args.witness_quorum)
+    except FormatError as exc:
+        raise UsageError(f"--witness: {exc}") from exc
+
+
+def _is_file(value: str) -> bool:
+    try:
+        return Path(value).is_file()
+    except (OSError, ValueError):  # a name too long, or holding a NUL: key text, not a path
+        return False
+
+
+def _certificates(option: str, paths: Sequence[str]) -> list[bytes]:
+    from verifier.tsa import load_certificates  # noqa: PLC0415
+
+    out: list[bytes] = []
+    for path in paths:
+        try:
+            out += load_certificates(_read_small(option, path))
+        except VerifierError as exc:
+            raise UsageError(f"{option} {path[:80]}: {exc}") from exc
+    return out
+
+
+def _timestamp_check(args: argparse.Namespace) -> TimestampCheck | None:
+    from verifier.verify import make_timestamp_check  # noqa: PLC0415
+
+    if not args.tsa_certs:
+        return None
+    return make_timestamp_check(_certificates("--tsa-cert", args.tsa_certs))
+
+
+def _certificate_check(args: argparse.Namespace) -> CertificateCheckFn | None:
+    from verifier.certificate import MAX_CERTIFICATE_BYTES  # noqa: PLC0415
+    from verifier.verify import make_certificate_check  # noqa: PLC0415
+
+    if args.certificate is None:
+        if args.certificate_cas:
+            raise UsageError("--certificate-ca needs --certificate")
+        return None
+    if not args.certificate_cas:
+        raise UsageError(
+            "--certificate needs --certificate-ca: the CA that issues the certificates, "
+            "obtained out of band"
+        )
+    pdf = _read_small("--certificate", args.certificate, MAX_CERTIFICATE_BYTES)
+    return make_certificate_check(pdf, _certificates("--certificate-ca", args.certificate_cas))
+
+
+@dataclass(frozen=True)
+class ReportSigner:
+    """The PEM certificate (with its chain) and key that sign the --report PDF."""
+
+    cert_pem: bytes
+    key_pem: bytes
+
+
+def _report_signer(args: argparse.Namespace) -> ReportSigner | None:
+    if args.sign_cert is None and args.sign_key is None:
+        return None
+    if args.sign_cert is None or args.sign_key is None:
+        raise UsageError("--sign-cert and --sign-key go together")
+    if args.report is None:
+        raise UsageError("--sign-cert/--sign-key sign the --report PDF: give --report too")
+    cert = _read_small("--sign-cert", args.sign_cert)
+    key = _read_small("--sign-key", args.sign_key)
+    if b"-----BEGIN CERTIFICATE-----" not in cert:
+        raise UsageError(f"--sign-cert {args.sign_cert[:80]}: no PEM certificate in it")
+    if b"PRIVATE KEY-----" not in key:
+        raise UsageError(f"--sign-key {args.sign_key[:80]}: no PEM private key in it")
+    return ReportSigner(cert, key)
+
+
 def _hash_files(paths: Sequence[str], watch: Watch = no_progress) -> list[FileDigest]:
     out = []
     for path in paths:
@@ -479,7 +658,7 @@ def render_package(
     return "\n".join(lines)
 
 
-def render_table(report: Report) -> str:
+def render_table(report: Report, bundle: Bundle | None = None) -> str:
     lines = [
         f"证据编号 evidence id : {report.evidence_id} ({report.kind})",
         f"叶子哈希 leaf hash   : {report.leaf_hash}",
@@ -489,6 +668,7 @@ def render_table(report: Report) -> str:
             f"检查点 checkpoint    : {report.checkpoint.origin} size {report.checkpoint.size} "
             f"root {report.checkpoint.root.hex()}"
         )
+    lines += trust_lines(report, bundle)
     lines.append("")
     for t in report.tiers:
         head = f"{t.tier} {t.name_zh} {t.name}"
@@ -496,6 +676,32 @@ def render_table(report: Report) -> str:
     lines.append("")
     lines.append(f"结论 outcome: {OUTCOME_LABELS[report.outcome.value]}")
     return "\n".join(lines)
+
+
+def trust_lines(report: Report, bundle: Bundle | None) -> list[str]:
+    """The witnesses that cosigned, and the TSA time beside the block time (two clocks)."""
+    from verifier.verify import iso_utc  # noqa: PLC0415
+
+    lines = []
+    w = report.witnesses
+    if w is not None:
+        named = ", ".join(f"{one_line(n)} {iso_utc(t)}" for n, t in w.cosigned) or "none"
+        state = "FORGED by " + one_line(w.forged) if w.forged else f"quorum {w.quorum}"
+        lines.append(f"见证 witnesses       : {named} ({state})")
+    clocks = []
+    if bundle is not None and bundle.anchor is not None:
+        clocks.append(f"block {iso_utc(bundle.anchor.block_timestamp)}")
+    for c in report.timestamps:
+        when = iso_utc(c.gen_time) if c.gen_time is not None else "unreadable"
+        mark = "" if c.ok else " FAILED"
+        clocks.append(f"TSA {one_line(c.tsa)} {when}{mark}")
+    if report.timestamps:
+        lines.append(f"时间 times (UTC)     : {'; '.join(clocks)}")
+    if report.certificate is not None:
+        cert = report.certificate
+        label = "通过 verified" if cert.ok else "失败 FAILED"
+        lines.append(f"存证证书 certificate : {label} {one_line(cert.detail)}")
+    return lines
 
 
 def _portal_base(args: argparse.Namespace) -> str:
@@ -527,6 +733,7 @@ def write_report(
     bundle: Bundle,
     files: Sequence[FileDigest],
     keys: Sequence[VerifierKey],
+    signer: ReportSigner | None = None,
 ) -> None:
     # Imported here: reportlab and the CJK font load only when a report is asked for.
     from verifier.report import ReportInput, render_pdf  # noqa: PLC0415
@@ -545,6 +752,18 @@ def write_report(
             lang=args.lang,
         )
     )
+    if signer is not None:
+        from verifier.pades import sign_pdf  # noqa: PLC0415
+
+        try:
+            pdf = sign_pdf(
+                pdf,
+                signer.cert_pem,
+                signer.key_pem,
+                reason="核验报告 Evidence verification report",
+            )
+        except Exception as exc:  # pyHanko's and cryptography's errors: one line, exit 3
+            raise UsageError(f"--sign-cert/--sign-key: cannot sign the report: {exc}") from exc
     target = Path(args.report)
     partial = target.with_name(f".{target.name}.partial")
     try:
@@ -572,6 +791,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             _portal_base(args)
         keys = [_load_key(k) for k in args.log_keys]
         anchor_check = _anchor_check(args)
+        witnesses = _witness_policy(args)
+        timestamp_check = _timestamp_check(args)
+        certificate_check = _certificate_check(args)
+        report_signer = _report_signer(args)
         watch = no_progress if args.quiet else progress_on(sys.stderr)
         loaded = _load_input(args.input, watch)
         if loaded.package is not None and args.files:
@@ -588,13 +811,16 @@ def run(argv: Sequence[str] | None = None) -> int:
             log_keys=keys,
             anchor_check=anchor_check,
             through=args.through,
+            witnesses=witnesses,
+            timestamp_check=timestamp_check,
+            certificate_check=certificate_check,
         )
     except VerifierError as exc:  # defensive: tiers report their own failures
         print(f"evidence-verify: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_UNUSABLE
     if args.report is not None:
         try:
-            write_report(args, report, loaded.bundle, files, keys)
+            write_report(args, report, loaded.bundle, files, keys, report_signer)
         except (UsageError, FormatError) as exc:  # ReportError is a FormatError
             return _unusable(exc)
     if args.json:
@@ -605,7 +831,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     else:
         if loaded.package is not None:
             print(render_package(loaded.package, keys, args) + "\n")
-        print(render_table(report))
+        print(render_table(report, loaded.bundle))
     return report.exit_code
 
 
