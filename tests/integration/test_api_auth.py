@@ -40,6 +40,7 @@ from tests.support.api import (
     submit,
     wait_for_bundle,
 )
+from tests.support.audit_runs import audit_request
 
 SUBMITTERS = frozenset({"officer", "admin"})
 READERS = frozenset({"officer", "admin", "appraiser"})
@@ -130,6 +131,15 @@ POLICY |= {
     ("GET", "/v1/tokens"): ADMINS,
     ("POST", "/v1/tokens/{token_id}/revoke"): ADMINS,
 }
+#: The full audit's runs: administrators' alone (tests/support/audit_runs.py).
+POLICY |= dict.fromkeys(
+    [
+        ("GET", "/v1/integrity/audits"),
+        ("GET", "/v1/integrity/audits/{run_id}"),
+        ("POST", "/v1/integrity/audits/{run_id}/acknowledge"),
+    ],
+    ADMINS,
+)
 #: Operations anyone may call: the log API (monitors, verifiers) and health checks.
 PUBLIC: frozenset[tuple[str, str]] = frozenset(
     {
@@ -406,6 +416,8 @@ def accounts_request(world: World, method: str, path: str) -> Callable[[dict[str
 
 def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str]], Any]:
     """A valid request to the operation, given the auth headers to send with it."""
+    if path.startswith("/v1/integrity/audits"):
+        return audit_request(world.stack, method, path)
     if path.startswith(("/v1/users", "/v1/tokens", "/v1/audit")):
         return accounts_request(world, method, path)
     if path.startswith(("/v1/platforms", "/v1/entities", "/v1/cases")):
