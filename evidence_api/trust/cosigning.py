@@ -306,3 +306,60 @@ def start_witnessing(runtime: Runtime) -> tuple[Sequence[Step], Callable[[float]
     """This process's witnessing steps (one per tick) and how to stop them."""
     witnessing = Witnessing(runtime)
     return [witnessing.step], witnessing.stop
+
+
+# --- what the operator sees (GET /v1/trust/witnesses, the console's trust page) -----------
+
+
+@dataclass(frozen=True)
+class WitnessView:
+    """One configured witness as the operator sees it."""
+
+    name: str
+    url: str
+    vkey: str
+    key_id: str
+    #: size of the newest checkpoint it cosigned (stored), and its cosignature's time
+    newest_size: int | None
+    newest_at: datetime | None
+    #: how many entries the newest checkpoint is ahead of what it cosigned
+    behind: int | None
+    #: the last error of this process's submissions (None: none, or not run here)
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+def witness_views(runtime: Runtime) -> tuple[int | None, list[WitnessView]]:
+    """The newest checkpoint's size and each configured witness's view."""
+    views = []
+    with runtime.engine.connect() as conn:
+        latest = latest_checkpoint(conn)
+        latest_size = latest.size if latest is not None else None
+        for endpoint in runtime.settings.witnesses:
+            key = WitnessKey.from_text(endpoint.vkey)
+            found = newest_cosigned(conn, key)
+            status = witness_status(endpoint.vkey)
+            views.append(
+                WitnessView(
+                    name=key.name,
+                    url=endpoint.url,
+                    vkey=endpoint.vkey,
+                    key_id=key.key_id.hex(),
+                    newest_size=found[0] if found else None,
+                    newest_at=_posix(found[1]) if found else None,
+                    behind=(latest_size - (found[0] if found else 0))
+                    if latest_size is not None
+                    else None,
+                    last_error=status.last_error if status else None,
+                    last_error_at=status.last_error_at if status else None,
+                )
+            )
+    return latest_size, views
+
+
+def _posix(seconds: int) -> datetime | None:
+    """A witness's timestamp as a time (None if a witness chose one out of range)."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -131,6 +131,8 @@ POLICY |= {
     ("GET", "/v1/tokens"): ADMINS,
     ("POST", "/v1/tokens/{token_id}/revoke"): ADMINS,
 }
+#: Trust: the witnesses and what they cosigned, for officers and admins.
+POLICY |= {("GET", "/v1/trust/witnesses"): SUBMITTERS}
 #: The full audit's runs: administrators' alone (tests/support/audit_runs.py).
 POLICY |= dict.fromkeys(
     [

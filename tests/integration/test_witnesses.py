@@ -1,0 +1,216 @@
+"""Two real witnesses (``evidence witness serve`` processes, a court's and a notary
+office's) and the real service (embedded runtime, its witnessing timer): checkpoints get
+cosigned by both and bundles carry both lines; with one witness down a quorum of 1 is
+still met and a quorum of 2 is not; a forged line is ``forged``; a split view and a
+rollback, signed with the log's own key and sent straight to the witnesses, are refused
+by both with their state unchanged; a restarted witness keeps its state and goes on.
+
+The tests of this module share one stack and run in order (each builds on the state the
+one before left); together they take about half a minute.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from anchoring.log import MerkleLog
+from anchoring.queue import latest_checkpoint
+from anchoring.schema import checkpoint_cosignature
+from anchoring.store.sql import SqlNodeStore
+from evidence_api.core.config import Settings
+from tests.support.api import Stack, running_stack, submit, wait_for_bundle
+from tests.support.waiting import wait_until
+from tests.support.witnesses import WitnessProcess, running_witnesses
+from verifier.checkpoint import Checkpoint, parse_signed_checkpoint
+from verifier.cosignature import WitnessPolicy, check_witnesses
+from verifier.note import SignerKey
+
+ORIGIN = "evidence.local/log"
+
+
+@dataclass
+class World:
+    stack: Stack
+    court: WitnessProcess
+    notary: WitnessProcess
+    signer: SignerKey
+
+    @property
+    def both(self) -> tuple[WitnessProcess, WitnessProcess]:
+        return self.court, self.notary
+
+    def policy(self, quorum: int) -> WitnessPolicy:
+        return WitnessPolicy.of([self.court.key, self.notary.key], quorum)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    folder = tmp_path_factory.mktemp("witnesses")
+    signer = SignerKey.generate(ORIGIN)
+    with running_witnesses(folder, [signer.verifier().to_text()]) as (court, notary):
+        settings = Settings(
+            data_dir=folder / "data",
+            log_key=signer.to_text(),
+            seal_interval=0.1,
+            witness_interval=0.2,
+            witness_timeout=5.0,
+            witnesses=[court.endpoint(), notary.endpoint()],
+        )
+        with running_stack(settings) as stack:
+            yield World(stack, court, notary, signer)
+
+
+def evidence(world: World, text: str) -> str:
+    answer = submit(world.stack, {"a.txt": text.encode()})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["evidence_id"])
+
+
+def cosigned_bundle(world: World, evidence_id: str, policy: WitnessPolicy) -> dict[str, Any]:
+    """The evidence's sealed bundle once its checkpoint meets ``policy``."""
+    found: dict[str, Any] = {}
+
+    def met() -> bool:
+        bundle = wait_for_bundle(
+            world.stack.client, evidence_id, world.stack.auth("officer"), timeout=30
+        )
+        found.update(bundle)
+        return check_witnesses(bundle["checkpoint"], policy).met
+
+    wait_until(met, 30, f"the checkpoint of {evidence_id} cosigned (quorum {policy.quorum})")
+    return found
+
+
+def newest(world: World) -> tuple[int, bytes]:
+    with world.stack.runtime.engine.connect() as conn:
+        record = latest_checkpoint(conn)
+    assert record is not None
+    return record.size, record.root
+
+
+def test_checkpoints_are_cosigned_by_both_witnesses(world: World) -> None:
+    evidence_id = evidence(world, "first")
+    bundle = cosigned_bundle(world, evidence_id, world.policy(2))
+    verdict = check_witnesses(bundle["checkpoint"], world.policy(2))
+    assert verdict.met and {name for name, _ in verdict.cosigned} == {
+        "court.example.cn/witness",
+        "notary.example.cn/witness",
+    }
+    lines = [ln for ln in bundle["checkpoint"].splitlines() if ln.startswith("— ")]
+    assert len(lines) == 3  # the log's signature and the two cosignatures
+    size = parse_signed_checkpoint(bundle["checkpoint"]).size
+    with world.stack.runtime.engine.connect() as conn:
+        rows = conn.execute(
+            select(checkpoint_cosignature.c.witness).where(checkpoint_cosignature.c.size == size)
+        ).all()
+    assert sorted(r.witness for r in rows) == [w.name for w in world.both]
+    for witness in world.both:  # each recorded what it cosigned, on disk
+        assert witness.recorded()[ORIGIN][0] >= size
+    listed = world.stack.client.get("/v1/trust/witnesses", headers=world.stack.auth("admin"))
+    assert listed.status_code == 200, listed.text
+    by_name = {w["name"]: w for w in listed.json()["witnesses"]}
+    assert set(by_name) == {w.name for w in world.both}
+    for witness in world.both:
+        seen = by_name[witness.name]
+        assert seen["vkey"] == witness.vkey and seen["url"] == witness.url
+        assert seen["newest_size"] >= size and seen["last_error"] is None
+
+
+def test_a_forged_cosignature_is_forged(world: World) -> None:
+    evidence_id = evidence(world, "forged")
+    note = cosigned_bundle(world, evidence_id, world.policy(2))["checkpoint"]
+    lines = note.split("\n")
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("— court.example.cn/witness "))
+    prefix, blob = lines[at].rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(blob))
+    raw[-1] ^= 0x01  # one bit of the signature
+    lines[at] = f"{prefix} {base64.b64encode(bytes(raw)).decode()}"
+    verdict = check_witnesses("\n".join(lines), world.policy(1))
+    assert verdict.forged == "court.example.cn/witness" and not verdict.met
+
+
+def test_a_split_view_is_refused_by_both_witnesses(world: World) -> None:
+    size, root = newest(world)
+    wait_until(
+        lambda: all(w.recorded().get(ORIGIN, (0, ""))[0] == size for w in world.both),
+        30,
+        f"both witnesses at size {size}",
+    )
+    before = [w.recorded() for w in world.both]
+    other_root = bytes(32 - len(b"x")) + b"x"
+    assert other_root != root
+    split = Checkpoint(ORIGIN, size, other_root).sign(world.signer)  # the log's own key
+    for witness in world.both:
+        answer = witness.add_checkpoint(f"old {size}\n\n{split}")
+        assert answer.status_code == 409, answer.text
+        assert "split view" in answer.json()["detail"]
+        # and the same fork presented as growth: no proof leads to it
+        grown = Checkpoint(ORIGIN, size + 5, other_root).sign(world.signer)
+        answer = witness.add_checkpoint(f"old {size}\n{base64.b64encode(root).decode()}\n\n{grown}")
+        assert answer.status_code in (400, 422), answer.text
+    assert [w.recorded() for w in world.both] == before
+
+
+def test_a_rollback_is_refused_by_both_witnesses(world: World) -> None:
+    size, _ = newest(world)
+    with world.stack.runtime.engine.connect() as conn:
+        old_root = MerkleLog(SqlNodeStore(conn)).root(size - 1)
+    earlier = Checkpoint(ORIGIN, size - 1, old_root).sign(world.signer)
+    before = [w.recorded() for w in world.both]
+    for witness in world.both:
+        answer = witness.add_checkpoint(f"old {size}\n\n{earlier}")
+        assert answer.status_code == 400, answer.text
+        answer = witness.add_checkpoint(f"old {size - 1}\n\n{earlier}")
+        assert (answer.status_code, answer.text) == (409, f"{size}\n")
+        assert answer.headers["content-type"].startswith("text/x.tlog.size")
+    assert [w.recorded() for w in world.both] == before
+
+
+def test_one_witness_down_then_back_with_its_state(world: World) -> None:
+    world.notary.stop()
+    kept = world.notary.recorded()[ORIGIN]
+    evidence_id = evidence(world, "notary away")
+    bundle = cosigned_bundle(world, evidence_id, world.policy(1))
+    size = parse_signed_checkpoint(bundle["checkpoint"]).size
+    assert size > kept[0]
+    verdict = check_witnesses(bundle["checkpoint"], world.policy(1))
+    assert verdict.met and verdict.missing == ("notary.example.cn/witness",)
+    assert not check_witnesses(bundle["checkpoint"], world.policy(2)).met
+
+    def failing() -> bool:
+        listed = world.stack.client.get(
+            "/v1/trust/witnesses", headers=world.stack.auth("officer")
+        ).json()
+        notary = next(w for w in listed["witnesses"] if w["name"] == world.notary.name)
+        return notary["last_error"] is not None and notary["newest_size"] < size
+
+    wait_until(failing, 30, "the notary's error to show")
+
+    world.notary.start()  # same key, port and state folder
+    # the notary catches up from the size it kept, with a consistency proof
+    bundle = cosigned_bundle(world, evidence_id, world.policy(2))
+    assert world.notary.recorded()[ORIGIN][0] >= size
+    assert check_witnesses(bundle["checkpoint"], world.policy(2)).met
+    # ... not from scratch: it logged its first checkpoint of this log once, before
+    assert world.notary.log_path.read_text().count(f"first checkpoint of {ORIGIN}") == 1
+
+
+def test_a_restarted_witness_keeps_its_state(world: World) -> None:
+    size, root = newest(world)
+    wait_until(
+        lambda: world.court.recorded().get(ORIGIN, (0, ""))[0] == size, 30, "the court at size"
+    )
+    world.court.stop()
+    world.court.start()
+    logs = world.court.info()["logs"]
+    assert [(x["origin"], x["size"], x["root"]) for x in logs] == [(ORIGIN, size, root.hex())]
+    # it still refuses what it refused before the restart
+    split = Checkpoint(ORIGIN, size, bytes(31) + b"x").sign(world.signer)
+    assert world.court.add_checkpoint(f"old {size}\n\n{split}").status_code == 409
+    assert world.court.add_checkpoint(f"old 0\n\n{split}").text == f"{size}\n"
