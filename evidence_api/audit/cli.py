@@ -39,6 +39,9 @@ def _runtime() -> Runtime:
             f"error: no deployment in {settings.data_dir.resolve()} (no log key there)", err=True
         )
         raise typer.Exit(UNUSABLE)
+    # no background job at all here (NO_TIMERS leaves the monitors and certificates on)
+    quiet = {name: False for name in type(settings).model_fields if name.startswith("run_")}
+    settings = settings.model_copy(update=quiet)
     try:
         return build_runtime(settings, **NO_TIMERS, connect_chain=settings.chain == "rpc")
     except (ConfigurationError, OSError) as exc:

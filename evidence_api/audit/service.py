@@ -258,12 +258,13 @@ class Auditor:
             while state.phase != "done":
                 if self._stop_now():
                     return self._finish(run_id, "interrupted", found, state)
+                phase = state.phase
                 batch, more = self._step(state)
                 if not more:
                     index = PHASES.index(state.phase) + 1
                     state.phase = PHASES[index] if index < len(PHASES) else "done"
                     state.pos, state.border = 0, []
-                found = self._save(run_id, state, batch, found)
+                found = self._save(run_id, state, batch, found, phase)
                 self.batches += 1
         except KeyboardInterrupt:
             self._finish(run_id, "interrupted", found, state)
@@ -273,7 +274,9 @@ class Auditor:
     def _stop_now(self) -> bool:
         return self.stop_after is not None and self.batches >= self.stop_after
 
-    def _save(self, run_id: int, state: _State, batch: Sequence[Found], found: int) -> int:
+    def _save(
+        self, run_id: int, state: _State, batch: Sequence[Found], found: int, phase: str
+    ) -> int:
         """The batch's findings and the cursor, in one transaction."""
         now = datetime.now(UTC)
         with self._transaction() as session:
@@ -291,11 +294,21 @@ class Auditor:
                         )
                     )
                 found += 1
-                log.error("audit run %d: %s at %s: %s", run_id, f.kind, f.location, f.detail)
             session.execute(
                 update(AuditRun)
                 .where(AuditRun.id == run_id)
                 .values(cursor=state.cursor(), counts=json.dumps(state.counts), findings=found)
+            )
+        if batch:
+            first = batch[0]
+            log.error(
+                "audit run %d, %s: %d findings in this batch, first %s at %s: %s",
+                run_id,
+                phase,
+                len(batch),
+                first.kind,
+                first.location,
+                first.detail,
             )
         return found
 
