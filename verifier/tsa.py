@@ -14,8 +14,10 @@ the extended key usage) are done first with ``cryptography``, so each failure ha
 own reason. When the trusted certificate is the TSA's own signing certificate (pinned,
 not its CA) OpenSSL cannot build a chain; the signature over the signed attributes and
 their message digest are then checked with ``cryptography`` on the structure
-``asn1crypto`` decoded. Both libraries are imported on first use: the rest of the
-verifier does not need them. Pure: no I/O.
+``asn1crypto`` decoded. ``asn1crypto`` (pyHanko's ASN.1 library) also puts a token's
+certificate set in DER order before rfc3161-client reads it: OpenSSL and other
+authorities send the chain leaf first, which that strict parser refuses. The libraries
+are imported on first use: the rest of the verifier does not need them. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from verifier.x509 import pem_certificates
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from rfc3161_client import TimeStampResponse
 
 #: Largest token read (a token with its signer's certificate is 1-8 KiB).
 MAX_TOKEN_BYTES = 64 << 10
@@ -123,17 +126,52 @@ def _check(token: bytes, text: str, trusted_raw: Sequence[bytes], facts: _Facts)
     return f"time-stamped {gen_time.isoformat()} by {facts.signer}"
 
 
+def _sort_certificates(content: Any) -> None:
+    """Put a SignedData's certificates in DER order (a SET OF): OpenSSL and others send
+    them leaf first, which the strict DER parser of rfc3161-client refuses. The set is
+    outside what the signature covers; nothing else is re-encoded."""
+    from asn1crypto import cms  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    signed = content["content"]
+    certificates = signed["certificates"]
+    if not certificates:
+        return
+    ders = [c.dump() for c in certificates]
+    if ders != sorted(ders):
+        signed["certificates"] = cms.CertificateSet(
+            [cms.CertificateChoices.load(der) for der in sorted(ders)]
+        )
+
+
+def decode_response(data: bytes) -> TimeStampResponse:
+    """An RFC 3161 ``TimeStampResp`` decoded by rfc3161-client, its token's certificate
+    set put in DER order first (see :func:`_sort_certificates`); raises ``ValueError``."""
+    from asn1crypto import tsp  # noqa: PLC0415
+    from rfc3161_client import decode_timestamp_response  # noqa: PLC0415
+
+    try:
+        parsed = tsp.TimeStampResp.load(data, strict=True)
+        token = parsed["time_stamp_token"]
+        if token.native is not None and token["content_type"].native == "signed_data":
+            _sort_certificates(token)
+            data = parsed.dump()
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"not an RFC 3161 TimeStampResp: {_short(exc)}") from exc
+    return decode_timestamp_response(data)
+
+
 def _decode(token: bytes) -> tuple[Any, Any]:
     if len(token) > MAX_TOKEN_BYTES:
         raise _RefusedError(f"malformed token: {len(token)} bytes, limit {MAX_TOKEN_BYTES}")
-    from asn1crypto import cms, tsp  # type: ignore[import-untyped]  # noqa: PLC0415
+    from asn1crypto import cms, tsp  # noqa: PLC0415
     from rfc3161_client import decode_timestamp_response  # noqa: PLC0415
 
     try:
         content = cms.ContentInfo.load(token, strict=True)
         if content["content_type"].native != "signed_data":
             raise ValueError("not CMS SignedData")
-        # rfc3161-client decodes responses: the stored token is wrapped in a granted one.
+        _sort_certificates(content)
+        # rfc3161-client decodes responses: the token is wrapped in a granted one.
         wrapped = tsp.TimeStampResp(
             {"status": {"status": "granted"}, "time_stamp_token": content}
         ).dump()

@@ -37,7 +37,13 @@ from evidence_api.core.config import TimestampAuthority
 from evidence_api.core.runtime import Runtime
 from verifier.errors import VerifierError
 from verifier.note import parse_note
-from verifier.tsa import MAX_TOKEN_BYTES, check_token, imprint_of, load_certificates
+from verifier.tsa import (
+    MAX_TOKEN_BYTES,
+    check_token,
+    decode_response,
+    imprint_of,
+    load_certificates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +202,6 @@ class AuthorityClient:
             HashAlgorithm,
             PKIStatus,
             TimestampRequestBuilder,
-            decode_timestamp_response,
         )
 
         trusted = self.trusted()
@@ -210,7 +215,7 @@ class AuthorityClient:
         )
         data = self.post(request.as_bytes())
         try:
-            response = decode_timestamp_response(data)
+            response = decode_response(data)
             status = int(response.status)
         except ValueError as exc:
             raise TimestampError(f"not an RFC 3161 response: {failure_reason(exc)}") from exc

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rfc3161_client import HashAlgorithm, TimestampRequestBuilder, decode_timestamp_response
+from rfc3161_client import HashAlgorithm, TimestampRequestBuilder
 from sqlalchemy import select
 
 from anchoring.schema import anchor_tx, checkpoint_timestamp
@@ -30,7 +30,7 @@ from evidence_api.core.config import Settings, TimestampAuthority
 from tests.support.api import VERIFY_CLI, running_stack, submit, wait_for_bundle
 from tests.support.tsa import Authority, make_authority, reply, serve
 from tests.support.waiting import wait_until
-from verifier.tsa import check_token, imprint_of, load_certificates
+from verifier.tsa import check_token, decode_response, imprint_of, load_certificates
 
 CHECKPOINT = "evidence.example/log\n5\nq2Xk0mGm5Y0mKx3Jv9Qp0T0c7bq6Qx2fYh1Y0b3o0mA=\n"
 OTHER = "evidence.example/log\n6\nzZ3sG0f5wVq2sK8Zr2Z0uH9o0n3c1fQm2bX7f5Y0bq4=\n"
@@ -55,7 +55,7 @@ def query(data: bytes, algorithm: HashAlgorithm = HashAlgorithm.SHA256) -> bytes
 
 
 def token_from(authority: Authority, tsq: bytes) -> bytes:
-    return decode_timestamp_response(reply(authority, tsq)).time_stamp_token()
+    return decode_response(reply(authority, tsq)).time_stamp_token()
 
 
 def trust(*pems: Path) -> list[bytes]:
@@ -72,8 +72,9 @@ def test_valid_token_over_http_verifies(authority: Authority) -> None:
     )
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "application/timestamp-reply"
-    response = decode_timestamp_response(answer.content)
+    response = decode_response(answer.content)
     assert response.tst_info.message_imprint.message == imprint_of(CHECKPOINT)
+    assert len(response.signed_data.certificates) == 2  # the TSA's and its CA's (-chain)
     token = response.time_stamp_token()
 
     verdict = check_token("test-tsa", token, CHECKPOINT, trust(authority.ca_pem))
@@ -146,7 +147,7 @@ def test_broken_signature_fails(authority: Authority) -> None:
 
 def test_altered_token_content_fails(authority: Authority) -> None:
     """A changed byte in the signed TSTInfo (its genTime) breaks the signature."""
-    response = decode_timestamp_response(reply(authority, query(CHECKPOINT.encode())))
+    response = decode_response(reply(authority, query(CHECKPOINT.encode())))
     token = response.time_stamp_token()
     # flip the last digit of the genTime: still parseable, no longer what was signed
     gen = response.tst_info.gen_time.strftime("%Y%m%d%H%M%S").encode()

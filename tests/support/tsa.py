@@ -50,6 +50,7 @@ accuracy = secs:1
 ordering = yes
 tsa_name = yes
 ess_cert_id_chain = no
+certs = $dir/ca.pem
 ess_cert_id_alg = sha256
 """
 
@@ -203,6 +204,8 @@ def reply(authority: Authority, query: bytes) -> bytes:
                 str(authority.tsa_pem),
                 "-inkey",
                 str(authority.folder / "tsa.key"),
+                "-chain",
+                str(authority.ca_pem),
                 "-out",
                 str(tsr),
             ],
