@@ -265,3 +265,85 @@ def test_certificate_verdict_is_reported_and_a_failed_one_fails(ok: bool) -> Non
 def test_iso_utc() -> None:
     assert iso_utc(0) == "1970-01-01T00:00:00Z"
     assert iso_utc(datetime(2026, 1, 1, 8, 0, 0, 999, tzinfo=UTC)) == "2026-01-01T08:00:00Z"
+
+
+# --- the appraisal report lists them -----------------------------------------------------------
+
+
+def _report_text(lang: str, **kw: Any) -> str:
+    import io  # noqa: PLC0415
+
+    from pypdf import PdfReader  # noqa: PLC0415
+
+    from verifier.report import ReportInput, render_pdf  # noqa: PLC0415
+
+    bundle, keys = bundle_with(lambda n: cosigned(n, COURT, STRANGER_WITNESS), timestamps=[TOKEN])
+    report = verify_bundle(bundle, log_keys=keys, **kw)
+    pdf = render_pdf(
+        ReportInput(
+            report=report,
+            bundle=bundle,
+            files=(),
+            generated_at=datetime(2026, 12, 3, 10, 0, tzinfo=UTC),
+            portal_url=None,
+            trusted_keys=[k.to_text() for k in keys],
+            rpc_endpoints=[],
+            lang="zh" if lang == "zh" else "en",
+        )
+    )
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    return "".join(text.split())
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_report_lists_witnesses_tsa_time_and_certificate(lang: str) -> None:
+    policy = WitnessPolicy.of([COURT.key(), NOTARY.key()], 1)
+
+    def cert(_: Bundle) -> CertificateCheck:
+        return CertificateCheck(False, "digest differs from the bundle's", {"evidence_id": "ev-1"})
+
+    text = _report_text(lang, witnesses=policy, timestamp_check=FakeTsa(), certificate_check=cert)
+    assert "court.example/witness" in text and "notary.example/witness" in text
+    assert "stranger.example/witness" not in text.split("witness")[0]  # only in the signer row
+    if lang == "zh":
+        assert "见证方联署" in text and "2026-11-1819:08:20(UTC+08:00)" in text
+        assert "可信时间戳" in text and "tsa.example:2026-11-2606:00:05UTC" in text
+        assert "存证证书核验失败" in text
+    else:
+        assert (
+            "Witnesscosignatures" in text and "court.example/witness:2026-11-1811:08:20UTC" in text
+        )
+        assert "Trustedtimestamps" in text and "tsa.example:2026-11-2606:00:05UTC" in text
+        assert "EvidencecertificateFAILED" in text
+    assert "digestdiffersfromthebundle's" in text
+
+
+def test_report_names_unchecked_cosignatures_and_tokens() -> None:
+    text = _report_text("en")
+    assert "carries2witnesscosignatures,notchecked" in text
+    assert "carries1RFC3161timestamps,notchecked" in text
+
+
+def test_report_puts_the_tsa_time_beside_the_block_time() -> None:
+    import io  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from pypdf import PdfReader  # noqa: PLC0415
+
+    from tests.support.vectors import anchor_record  # noqa: PLC0415
+    from verifier.report import ReportInput, render_pdf  # noqa: PLC0415
+
+    b = build()
+    data = {**b.bundle, "status": "anchored", "anchor": anchor_record(b), "timestamps": [TOKEN]}
+    bundle = load_bundle(json.dumps(data))
+    report = verify_bundle(
+        bundle, log_keys=[VerifierKey.from_text(b.vkey)], timestamp_check=FakeTsa()
+    )
+    pdf = render_pdf(
+        ReportInput(report, bundle, (), datetime(2026, 12, 3, tzinfo=UTC), None, [b.vkey], [])
+    )
+    text = "".join("".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).split())
+    block = text.index("区块时间")
+    second = text.index("可信时间戳时间（第二时钟）")
+    assert block < second < block + 200
+    assert "tsa.example:2026-11-2606:00:05UTC" in text[second:]

@@ -176,6 +176,12 @@ def conclusion(data: ReportInput, s: Styles) -> list[Flowable]:
             else f"Tier {t.tier} ({name}) {status}: {t.detail}"
         )
         cells.append(s.text(line, 9))
+    certificate = data.report.certificate
+    if certificate is not None and not certificate.ok:
+        name = label("certificate", lang)
+        failed = label("certificate_failed", lang)
+        sep = "：" if lang == "zh" else ": "
+        cells.append(s.text(f"{name} {failed}{sep}{certificate.detail}", 9))
     if len(cells) == 2:
         cells.append(
             s.text("全部五个层级均核验通过。" if lang == "zh" else "All five tiers verified.", 9)
@@ -337,7 +343,60 @@ def log_entry(data: ReportInput, s: Styles) -> list[Flowable]:
     if bundle.inclusion is not None:
         rows.append((label("leaf_index", lang), s.text(str(bundle.inclusion.index))))
     rows += _checkpoint_rows(bundle, s, lang)
+    rows += witness_rows(data, s)
+    rows += timestamp_rows(data, s)
     return [*s.section(heading(data, "sec_log")), kv_table(s, rows)]
+
+
+def witness_rows(data: ReportInput, s: Styles) -> list[tuple[str, object]]:
+    """Who cosigned the checkpoint and when (UTC and Beijing), against the user's policy;
+    or that the cosignatures it carries were not checked."""
+    lang, verdict, note = data.lang, data.report.witnesses, data.bundle.checkpoint
+    if verdict is None:
+        lines = 0
+        if note is not None:
+            try:
+                lines = sum(len(sig.signature) == 72 for sig in parse_note(note).signatures)
+            except VerifierError:
+                lines = 0
+        if not lines:
+            return []
+        text = label("unchecked_cosignatures", lang).format(n=lines)
+        return [(label("witnesses", lang), s.text(text))]
+    cells: list[Flowable] = []
+    for name, when in verdict.cosigned:
+        utc, beijing = unix_times(when)
+        cells.append(s.text(f"{name}：{beijing}" if lang == "zh" else f"{name}: {utc}"))
+    if verdict.forged is not None:
+        cells.append(s.text(f"{verdict.forged}：{label('witness_forged', lang)}"))
+    if verdict.missing:
+        cells.append(s.text(f"{label('witness_missing', lang)}：{', '.join(verdict.missing)}"))
+    count = len(verdict.cosigned)
+    cells.append(s.text(f"{count} / {label('witness_quorum', lang)} {verdict.quorum}", 8))
+    return [(label("witnesses", lang), cells)]
+
+
+def timestamp_rows(data: ReportInput, s: Styles) -> list[tuple[str, object]]:
+    """Each RFC 3161 token: the authority, its time (UTC and Beijing), valid or why not;
+    or that the tokens the bundle carries were not checked."""
+    lang = data.lang
+    checks = data.report.timestamps
+    if not checks:
+        carried = len(data.bundle.timestamps or [])
+        if not carried:
+            return []
+        text = label("unchecked_timestamps", lang).format(n=carried)
+        return [(label("timestamps", lang), s.text(text))]
+    cells: list[Flowable] = []
+    for c in checks:
+        state = label("tsa_ok" if c.ok else "tsa_failed", lang)
+        when = " / ".join(utc_and_beijing(c.gen_time)) if c.gen_time is not None else "—"
+        cells.append(s.text(f"{c.tsa}: {when} ({state})"))
+        if not c.ok:
+            cells.append(s.text(c.detail, 8))
+        elif c.signer:
+            cells.append(s.text(c.signer, 7.5))
+    return [(label("timestamps", lang), cells)]
 
 
 def _checkpoint_rows(bundle: Bundle, s: Styles, lang: Lang) -> list[tuple[str, object]]:
@@ -385,6 +444,7 @@ def anchor(data: ReportInput, s: Styles) -> list[Flowable]:
         (label("block_number", lang), s.text(str(record.block_number))),
         (label("block_hash", lang), s.hex(record.block_hash)),
         (label("block_time", lang), [s.text(utc), s.text(beijing)]),
+        *_tsa_time_rows(data, s),
         (label("tree_size", lang), s.text(str(record.size))),
         (label("cp_root", lang), s.hex(record.root)),
         (label("confirmations", lang), s.text(confirmations)),
@@ -393,6 +453,16 @@ def anchor(data: ReportInput, s: Styles) -> list[Flowable]:
     if endpoints:
         rows.append((label("rpc_endpoints", lang), s.text(endpoints)))
     return [*out, kv_table(s, rows)]
+
+
+def _tsa_time_rows(data: ReportInput, s: Styles) -> list[tuple[str, object]]:
+    """The trusted timestamps' times beside the block time (a second, independent clock)."""
+    cells = [
+        s.text(f"{c.tsa}: " + " / ".join(utc_and_beijing(c.gen_time)))
+        for c in data.report.timestamps
+        if c.ok and c.gen_time is not None
+    ]
+    return [(label("tsa_time", data.lang), cells)] if cells else []
 
 
 # --- tiers, trust, law, signature ------------------------------------------------------------
@@ -440,6 +510,13 @@ def trust(data: ReportInput, s: Styles) -> list[Flowable]:
                 [s.text(f"{label('chain_id', lang)} {record.chain_id}"), s.hex(record.contract)],
             )
         )
+    certificate = data.report.certificate
+    if certificate is not None:
+        verdict = label("certificate_ok" if certificate.ok else "certificate_failed", lang)
+        colour = STATUS_COLOURS["verified" if certificate.ok else "failed"]
+        cells: list[Flowable] = [s.text(verdict, textColor=colour), s.text(certificate.detail, 8)]
+        cells += [s.text(f"{k}: {v}", 7.5) for k, v in certificate.facts.items()]
+        rows.append((label("certificate", lang), cells))
     table = grid_table(
         [(s.text(name, 8.5), value) for name, value in rows], (120, CONTENT_WIDTH - 120)
     )

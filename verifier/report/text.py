@@ -81,6 +81,28 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "block_number": ("区块高度", "Block number"),
     "block_hash": ("区块哈希", "Block hash"),
     "block_time": ("区块时间", "Block time"),
+    "tsa_time": ("可信时间戳时间（第二时钟）", "Trusted timestamp time (second clock)"),
+    "witnesses": ("见证方联署", "Witness cosignatures"),
+    "witness_quorum": ("要求至少", "quorum"),
+    "witness_missing": ("未联署", "not cosigned"),
+    "witness_forged": ("联署签名无效", "cosignature does not verify"),
+    "unchecked_cosignatures": (
+        "检查点带有 {n} 个见证联署，本次未指定见证方公钥，未核对。",
+        "The checkpoint carries {n} witness cosignatures, not checked (no witness key given).",
+    ),
+    "timestamps": ("可信时间戳", "Trusted timestamps"),
+    "unchecked_timestamps": (
+        "检查点带有 {n} 个 RFC 3161 时间戳，本次未指定可信时间戳机构证书，未核对。",
+        "The checkpoint carries {n} RFC 3161 timestamps, not checked (no TSA certificate given).",
+    ),
+    "tsa_ok": ("有效", "valid"),
+    "tsa_failed": ("无效", "INVALID"),
+    "certificate": ("存证证书", "Evidence certificate"),
+    "certificate_ok": (
+        "签名有效，所载摘要与证明一致",
+        "signature valid, its digests are the proof's",
+    ),
+    "certificate_failed": ("核验失败", "FAILED"),
     "confirmations": ("确认数", "Confirmations"),
     "confirmations_need": ("要求至少", "required at least"),
     "not_queried": ("未查询（离线）", "not queried (offline)"),
@@ -211,7 +233,7 @@ TIER_TITLES: Final[dict[int, tuple[str, str]]] = {
     1: ("文件哈希", "File digests"),
     2: ("清单与条目", "Manifest and entry"),
     3: ("默克尔包含证明", "Merkle inclusion"),
-    4: ("检查点签名", "Checkpoint signature"),
+    4: ("检查点签名、见证与时间戳", "Checkpoint signature, witnesses and timestamps"),
     5: ("区块链锚定", "Blockchain anchor"),
 }
 
