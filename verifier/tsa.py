@@ -85,6 +85,13 @@ def check_token(
         detail = _check(token, checkpoint_text, trusted, facts)
     except _RefusedError as refused:
         return TokenCheck(tsa, False, refused.detail, facts.gen_time, facts.signer, facts.serial)
+    except ImportError as exc:  # a verifier installed without the RFC 3161 libraries
+        return TokenCheck(
+            tsa,
+            False,
+            f"cannot check RFC 3161 tokens here: {exc.name or 'a library'} is not installed "
+            "(needs rfc3161-client, cryptography and asn1crypto)",
+        )
     return TokenCheck(tsa, True, detail, facts.gen_time, facts.signer, facts.serial)
 
 
