@@ -25,6 +25,7 @@ from anchoring.schema import checkpoint_cosignature
 from anchoring.store.sql import SqlNodeStore
 from evidence_api.core.config import Settings
 from tests.support.api import Stack, running_stack, submit, wait_for_bundle
+from tests.support.console import log_in_as
 from tests.support.waiting import wait_until
 from tests.support.witnesses import WitnessProcess, running_witnesses
 from verifier.checkpoint import Checkpoint, parse_signed_checkpoint
@@ -214,3 +215,18 @@ def test_a_restarted_witness_keeps_its_state(world: World) -> None:
     split = Checkpoint(ORIGIN, size, bytes(31) + b"x").sign(world.signer)
     assert world.court.add_checkpoint(f"old {size}\n\n{split}").status_code == 409
     assert world.court.add_checkpoint(f"old 0\n\n{split}").text == f"{size}\n"
+
+
+def test_the_console_trust_page_lists_both_witnesses(world: World) -> None:
+    log_in_as(world.stack, "admin")
+    page = world.stack.client.get("/console/admin/trust")
+    assert page.status_code == 200, page.text[:500]
+    html = page.text
+    for witness in world.both:
+        assert witness.name in html and witness.vkey in html
+    assert "见证方" in html and "开发用 CA" in html  # Chinese first; no certificate configured
+    assert 'data-testid="no-authorities"' in html
+    world.stack.client.cookies.clear()
+    log_in_as(world.stack, "officer")
+    assert world.stack.client.get("/console/admin/trust").status_code == 403
+    world.stack.client.cookies.clear()
