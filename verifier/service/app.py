@@ -6,13 +6,14 @@ machine) or a whole evidence package, and gets every tier back with a plain
 explanation, or the appraisal report as a PDF. It looks up public entries in
 the evidence API's log and verifies what it gets back itself, and it serves
 the portal, whose JavaScript asks it only for the chain check. Its trust
-roots — log keys, chain id, contract, RPC endpoints — are its own
+roots — log keys, chain id, contract, RPC endpoints, witnesses, TSA certificates — are its own
 configuration (:mod:`verifier.service.config`), never taken from a request,
 a package or the log. Started by ``evidence verifier serve``.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -66,6 +67,7 @@ __all__ = [
     "create_verifier_app",
 ]
 
+LOG = logging.getLogger("verifier.service")
 ZIP = "application/zip"
 JSON_TYPES = ("", "application/json", "text/plain")
 Through = Annotated[int, Query(ge=1, le=5, description="check tiers up to this one (1-5)")]
@@ -75,8 +77,9 @@ DESCRIPTION = """
 Evidence Anchor verification service — 证据核验服务 (read-only, no database).
 
 Verifies `evidence-proof/v1` bundles and `evidence-package/v1` packages tier by tier
-(files, manifest, inclusion, checkpoint signature, blockchain anchor), with the
-service's own trust roots (see `GET /v1/config`). The portal is at `/verify`.
+(files, manifest, inclusion, checkpoint signature with witness cosignatures and RFC 3161
+timestamps, blockchain anchor), with the service's own trust roots (see `GET /v1/config`).
+The portal is at `/verify`.
 Errors are RFC 9457 problem documents (`application/problem+json`) with a precise
 `detail`.
 """
@@ -111,6 +114,8 @@ class _Service:
     def __init__(self, cfg: ServiceConfig) -> None:
         self.cfg = cfg
         self.check = cfg.anchor_check()
+        self.witnesses = cfg.witness_policy()
+        self.timestamp_check = cfg.timestamp_check()
 
     async def verify_input(self, request: Request, through: int) -> VerifyInput:
         """The bundle and files of a verify request: JSON, or a package ZIP."""
@@ -139,6 +144,8 @@ class _Service:
             log_keys=self.cfg.log_keys,
             anchor_check=self.check,
             through=data.through,
+            witnesses=self.witnesses,
+            timestamp_check=self.timestamp_check,
         )
 
     def render(self, data: VerifyInput, report: Report, portal: str, lang: str) -> bytes:
@@ -158,11 +165,27 @@ class _Service:
             lang="en" if lang == "en" else "zh",
         )
         try:
-            return render_pdf(request)
+            pdf = render_pdf(request)
         except ReportFontError as exc:  # the service's set-up, not the request
             raise Problem(503, f"reports are unavailable here: {exc}") from exc
         except VerifierError as exc:
             raise Problem(422, f"no report for this input: {exc}") from exc
+        if self.cfg.report_cert is None or self.cfg.report_key is None:
+            return pdf
+        from verifier.pades import sign_pdf  # noqa: PLC0415
+
+        try:
+            return sign_pdf(
+                pdf,
+                self.cfg.report_cert,
+                self.cfg.report_key,
+                reason="核验报告 Evidence verification report",
+            )
+        except Exception as exc:  # the service's signing set-up, not the request
+            LOG.error("report signing failed: %s", str(exc)[:300])
+            raise Problem(503, "report signing is unavailable here: check the service's log") from (
+                exc
+            )
 
     def lookup(
         self, evidence_id: str | None, sha256: str | None, leaf_hash: str | None
@@ -236,6 +259,10 @@ def _add_info_routes(app: FastAPI, service: _Service) -> None:
             "max_package_bytes": cfg.max_package_bytes,
             "lookup": cfg.log_url is not None,
             "replay": replay_available(),
+            "witnesses": [k.to_text() for k in service.witnesses.keys] if service.witnesses else [],
+            "witness_quorum": service.witnesses.quorum if service.witnesses else None,
+            "tsa_certificates": cfg.tsa_subjects(),
+            "reports_signed": cfg.report_cert is not None,
         }
 
 

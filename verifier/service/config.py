@@ -17,11 +17,19 @@ naming the variable (:class:`ServiceConfigError`), never a traceback.
                            (default: the request's base URL + ``/verify``)
 ``VERIFIER_MAX_PACKAGE_BYTES`` largest package upload (default 2 GiB)
 ``VERIFIER_SPOOL_DIR``     where uploads are spooled (default: the system temp dir)
+``VERIFIER_WITNESSES``     trusted witness verifier keys (type 0x04 vkeys), whitespace-separated:
+                           tier 4 checks the checkpoint's cosignatures
+``VERIFIER_WITNESS_QUORUM`` how many of them must have cosigned (default: all)
+``VERIFIER_TSA_CERTS``     trusted time-stamping authority certificates: PEM/DER file paths,
+                           whitespace-separated; tier 4 checks the RFC 3161 timestamps
+``VERIFIER_REPORT_CERT``   PEM certificate (and chain) that PAdES-signs the reports
+``VERIFIER_REPORT_KEY``    its PEM private key (both or neither)
 ========================== ====================================================
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import urllib.parse
 from collections.abc import Mapping
@@ -30,15 +38,18 @@ from pathlib import Path
 
 from verifier.chain.anchor import make_anchor_check
 from verifier.chain.rpc import endpoint_name
+from verifier.cosignature import MAX_WITNESSES, WitnessKey, WitnessPolicy
 from verifier.errors import ChainConfigError, FormatError, VerifierError
 from verifier.note import VerifierKey
-from verifier.verify import AnchorCheck
+from verifier.verify import AnchorCheck, TimestampCheck, make_timestamp_check
 
 DEFAULT_MAX_PACKAGE_BYTES = 2 * 2**30
 MAX_PACKAGE_BYTES_LIMIT = 2**40
 DEFAULT_LOG_TIMEOUT = 10.0
 MAX_LOG_KEYS = 16
 MAX_URL_CHARS = 2048
+MAX_TSA_CERT_FILES = 16
+MAX_TRUST_FILE_BYTES = 1024 * 1024
 #: The portal's files, shipped inside the package (``package-data``).
 PORTAL_DIR = Path(__file__).resolve().parent / "portal"
 
@@ -63,6 +74,13 @@ class ServiceConfig:
     max_package_bytes: int = DEFAULT_MAX_PACKAGE_BYTES
     spool_dir: Path | None = None
     portal_dir: Path = PORTAL_DIR
+    witness_keys: tuple[WitnessKey, ...] = ()
+    witness_quorum: int | None = None
+    #: DER certificates of the trusted time-stamping authorities
+    tsa_certs: tuple[bytes, ...] = ()
+    #: PEM certificate (with chain) and key that sign the reports; None: unsigned reports
+    report_cert: bytes | None = None
+    report_key: bytes | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceConfig:
@@ -100,7 +118,20 @@ class ServiceConfig:
             )
             or DEFAULT_MAX_PACKAGE_BYTES,
             spool_dir=Path(spool) if spool else None,
+            witness_keys=_witness_keys(env.get("VERIFIER_WITNESSES", "")),
+            witness_quorum=_int(env, "VERIFIER_WITNESS_QUORUM", None, 1, MAX_WITNESSES),
+            tsa_certs=_tsa_certs(env.get("VERIFIER_TSA_CERTS", "")),
+            report_cert=_pem_file(env, "VERIFIER_REPORT_CERT", b"-----BEGIN CERTIFICATE-----"),
+            report_key=_pem_file(env, "VERIFIER_REPORT_KEY", b"PRIVATE KEY-----"),
         )
+        if (config.report_cert is None) != (config.report_key is None):
+            raise ServiceConfigError(
+                "VERIFIER_REPORT_CERT and VERIFIER_REPORT_KEY go together (or neither)"
+            )
+        try:
+            config.witness_policy()
+        except FormatError as exc:
+            raise ServiceConfigError(f"VERIFIER_WITNESSES/WITNESS_QUORUM: {exc}") from exc
         try:
             config.anchor_check()
         except ChainConfigError as exc:  # names the CLI option: say which variable instead
@@ -118,6 +149,32 @@ class ServiceConfig:
             min_confirmations=self.min_confirmations,
         )
 
+    def witness_policy(self) -> WitnessPolicy | None:
+        """The witnesses tier 4 checks (the service's own, never a request's), or None."""
+        if not self.witness_keys:
+            if self.witness_quorum is not None:
+                raise ServiceConfigError("VERIFIER_WITNESS_QUORUM needs VERIFIER_WITNESSES")
+            return None
+        return WitnessPolicy.of(self.witness_keys, self.witness_quorum)
+
+    def timestamp_check(self) -> TimestampCheck | None:
+        """Tier 4's RFC 3161 token check against the trusted TSA certificates, or None."""
+        return make_timestamp_check(self.tsa_certs) if self.tsa_certs else None
+
+    def tsa_subjects(self) -> list[str]:
+        """Each trusted TSA certificate's subject and SHA-256 fingerprint, for the portal."""
+        from cryptography import x509  # noqa: PLC0415
+
+        out = []
+        for der in self.tsa_certs:
+            fingerprint = hashlib.sha256(der).hexdigest()
+            try:
+                subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
+            except ValueError:
+                subject = "unreadable certificate"
+            out.append(f"{subject} (SHA-256 {fingerprint})")
+        return out
+
     def describe(self) -> list[str]:
         """The trust roots, one per line, for the start banner: what an operator compares
         with the log's own (``evidence chain status``, the ``evidence serve`` banner).
@@ -125,6 +182,15 @@ class ServiceConfig:
         lines = [f"trusted log key  {k.to_text()} (key id {k.key_id.hex()})" for k in self.log_keys]
         if not lines:
             lines.append("trusted log key  none: tiers 3 and 4 fail (set VERIFIER_LOG_KEYS)")
+        policy = self.witness_policy()
+        if policy is None:
+            lines.append("witnesses        none: cosignatures are not checked (VERIFIER_WITNESSES)")
+        else:
+            lines += [f"witness          {k.to_text()}" for k in policy.keys]
+            lines.append(f"witness quorum   {policy.quorum}")
+        lines += [f"trusted TSA      {subject}" for subject in self.tsa_subjects()]
+        if self.report_cert is not None:
+            lines.append("report signing   on (VERIFIER_REPORT_CERT)")
         if self.chain is None:
             lines.append(
                 "trusted chain    none: tier 5 is skipped (set VERIFIER_RPC_URLS, "
@@ -157,6 +223,57 @@ def _keys(text: str) -> tuple[VerifierKey, ...]:
     if len(keys) > MAX_LOG_KEYS:
         raise ServiceConfigError(f"VERIFIER_LOG_KEYS: at most {MAX_LOG_KEYS} keys")
     return tuple(keys)
+
+
+def _witness_keys(text: str) -> tuple[WitnessKey, ...]:
+    words = text.split()
+    if len(words) > MAX_WITNESSES:
+        raise ServiceConfigError(f"VERIFIER_WITNESSES: at most {MAX_WITNESSES} keys")
+    keys = []
+    for i, word in enumerate(words):
+        try:
+            keys.append(WitnessKey.from_text(word))
+        except VerifierError as exc:
+            raise ServiceConfigError(f"VERIFIER_WITNESSES: key {i + 1}: {exc}") from exc
+    return tuple(keys)
+
+
+def _read_file(name: str, path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_TRUST_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ServiceConfigError(f"{name} {path[:200]!r}: cannot read: {exc.strerror}") from exc
+    if len(data) > MAX_TRUST_FILE_BYTES:
+        raise ServiceConfigError(f"{name} {path[:200]!r}: larger than {MAX_TRUST_FILE_BYTES} bytes")
+    return data
+
+
+def _tsa_certs(text: str) -> tuple[bytes, ...]:
+    from verifier.tsa import load_certificates  # noqa: PLC0415
+
+    paths = text.split()
+    if len(paths) > MAX_TSA_CERT_FILES:
+        raise ServiceConfigError(f"VERIFIER_TSA_CERTS: at most {MAX_TSA_CERT_FILES} files")
+    out: list[bytes] = []
+    for path in paths:
+        try:
+            out += load_certificates(_read_file("VERIFIER_TSA_CERTS", path))
+        except ServiceConfigError:
+            raise
+        except VerifierError as exc:
+            raise ServiceConfigError(f"VERIFIER_TSA_CERTS {path[:200]!r}: {exc}") from exc
+    return tuple(out)
+
+
+def _pem_file(env: Mapping[str, str], name: str, marker: bytes) -> bytes | None:
+    path = env.get(name, "").strip()
+    if not path:
+        return None
+    data = _read_file(name, path)
+    if marker not in data:
+        raise ServiceConfigError(f"{name} {path[:200]!r}: no PEM {marker.decode().strip('-')}")
+    return data
 
 
 def _int(env: Mapping[str, str], name: str, default: int | None, low: int, high: int) -> int | None:
