@@ -42,6 +42,9 @@ Sections (default: all of them, about 8 minutes on 2 cores, ``anchor`` and ``gas
 * ``start``: process start, median of the rounds beside ``python -c pass``: the ``--help`` of
   ``evidence``, ``evidence admin create-token`` and ``evidence-verify``; ``evidence serve``
   (SQLite, local store, managed anvil) until ``/healthz`` answers.
+* ``audit``: the full audit's entries and tree phases on a log of 100,000 entries sealed by
+  the service's sealer, on SQLite and PostgreSQL, beside SHA-256 of the same bytes in the
+  same run (the ratio; 10,000 entries with ``--quick``, a few seconds).
 
 Tables go to stdout, progress to stderr, and a machine-readable summary to
 ``.bench/results.json`` (or ``--out``), every row with its own verdict. Every
@@ -82,6 +85,7 @@ import pymerkle
 from anchoring.contract import load_artifact
 from bench import (
     anchor,
+    audit,
     browser,
     capture,
     gas,
@@ -132,6 +136,7 @@ SECTIONS = (
     "start",
     "capture",
     "monitoring",
+    "audit",
 )
 
 
@@ -254,6 +259,7 @@ class Results:
     start: start.StartResult | None = None
     capture: capture.CaptureResult | None = None
     monitoring: monitoring.MonitoringResult | None = None
+    audit: audit.AuditResult | None = None
     #: gas per anchor, one row per chain, log size and anchor (first, odd, even)
     gas: list[gas.GasRow] = field(default_factory=list)
     #: sections that raised instead of finishing: name -> the error
@@ -278,6 +284,7 @@ class Results:
             self.start,
             self.capture,
             self.monitoring,
+            self.audit,
         ):
             if part is not None:
                 found += part.problems
@@ -321,6 +328,7 @@ class Results:
             "start": start.rows(self.start) if self.start else [],
             "capture": capture.rows(self.capture) if self.capture else [],
             "monitoring": monitoring.rows(self.monitoring) if self.monitoring else [],
+            "audit": audit.rows(self.audit) if self.audit else [],
         }
 
 
@@ -393,6 +401,9 @@ def _run_services(settings: Settings, progress: Progress, results: Results) -> N
             results,
             "monitoring",
             monitoring.run(monitoring.MonitoringSettings.make(quick), progress),
+        ),
+        "audit": lambda s3: setattr(
+            results, "audit", audit.run(audit.AuditSettings.make(quick), progress)
         ),
     }
     wanted = [name for name in steps if name in results.sections]
@@ -653,6 +664,8 @@ def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
             ),
             "",
         ]
+    if results.audit is not None:
+        out += [format_table(audit.TITLE, rows["audit"], audit.legend(results.audit)), ""]
     for name, error in results.failed.items():
         out += [f"Section {name} FAILED: {error}", ""]
     return out
@@ -716,6 +729,7 @@ def summary_json(results: Results, seconds: float, report_only: bool = False) ->
         "start": start.raw(results.start) if results.start else None,
         "capture": capture.raw(results.capture) if results.capture else None,
         "monitoring": monitoring.raw(results.monitoring) if results.monitoring else None,
+        "audit": audit.raw(results.audit) if results.audit else None,
         "gas": [row.as_dict() for row in results.gas] if "gas" in results.sections else None,
         "service_problems": results.service_problems,
     }

@@ -205,7 +205,12 @@ class Auditor:
         *,
         progress: Progress | None = None,
         stop_after: int | None = None,
+        phases: Sequence[str] = PHASES,
     ) -> None:
+        unknown = set(phases) - set(PHASES)
+        if unknown:
+            raise ValueError(f"unknown audit phases: {sorted(unknown)}")
+        self.phases = tuple(phases)
         self.ctx = context
         self.sessions = sessionmaker(context.engine, expire_on_commit=False)
         self.progress = progress or (lambda _phase, _done, _total: None)
@@ -256,14 +261,15 @@ class Auditor:
             run.status = "running"
         try:
             while state.phase != "done":
+                if state.phase not in self.phases:  # left out (the bench's entries and tree)
+                    state.phase, state.pos, state.border = _next(state.phase), 0, []
+                    continue
                 if self._stop_now():
                     return self._finish(run_id, "interrupted", found, state)
                 phase = state.phase
                 batch, more = self._step(state)
                 if not more:
-                    index = PHASES.index(state.phase) + 1
-                    state.phase = PHASES[index] if index < len(PHASES) else "done"
-                    state.pos, state.border = 0, []
+                    state.phase, state.pos, state.border = _next(state.phase), 0, []
                 found = self._save(run_id, state, batch, found, phase)
                 self.batches += 1
         except KeyboardInterrupt:
@@ -732,6 +738,11 @@ class Auditor:
             state.pos = int(rows[-1].size) + 1
         self.progress("timestamps", int(state.counts.get("timestamps", 0)), 0)
         return found, more
+
+
+def _next(phase: str) -> str:
+    index = PHASES.index(phase) + 1
+    return PHASES[index] if index < len(PHASES) else "done"
 
 
 def _whole_sizes(rows: Sequence[Any], batch: int) -> tuple[list[Any], bool]:
