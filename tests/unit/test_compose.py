@@ -559,3 +559,81 @@ def test_the_image_lock_holds_no_dev_or_gpl_benchmark_packages() -> None:
     for line in lock.splitlines():  # the image runs exactly the versions the tests ran
         if "==" in line and line[0].isalpha():
             assert line.split(" ")[0] in full, line
+
+
+# --- witnesses (docs/witnesses.md) --------------------------------------------------------------
+
+WITNESSES = {"court": "court.example.cn/witness", "notary": "notary.example.cn/witness"}
+
+
+def test_two_witnesses_each_with_its_own_key_and_state_made_at_first_start() -> None:
+    key_volumes = set()
+    for short, name in WITNESSES.items():
+        keygen, serve = SERVICES[f"witness-{short}-keygen"], SERVICES[f"witness-{short}"]
+        assert keygen["restart"] == "no" and serve["restart"] == "unless-stopped"
+        script = keygen["command"][0]
+        assert f"evidence witness keygen --name {name} " in script
+        assert "--keep-existing" in script  # a restart keeps the key
+        assert f"--vkey-out /srv/witnesses/{short}.vkey" in script
+        mounts = {m.split(":")[0]: m.split(":")[1] for m in serve["volumes"]}
+        key, state = f"witness-{short}-key", f"witness-{short}-state"
+        assert mounts[key] == "/srv/witness/key" and mounts[state] == "/srv/witness/state"
+        assert f"{key}:/srv/witness/key:ro" in serve["volumes"]
+        key_volumes.add(key)
+        command = serve["command"][0].splitlines()[-1]
+        assert command.startswith("exec evidence witness serve --key-file /srv/witness/key/")
+        assert "--state-dir /srv/witness/state" in command and "--port 8300" in command
+        assert serve["depends_on"][f"witness-{short}-keygen"]["condition"] == (
+            "service_completed_successfully"
+        )
+        assert serve["depends_on"]["trust-roots"]["condition"] == "service_completed_successfully"
+        assert serve["healthcheck"]["test"][0] == "CMD"
+        assert "ports" not in serve  # reached by the worker inside the compose network
+        assert "secrets" not in serve and "EVIDENCE_DATABASE_URL" not in env(f"witness-{short}")
+    assert len(key_volumes) == 2
+    # no service but the witness and its keygen sees a witness's private key
+    for name, service in SERVICES.items():
+        for mount in service.get("volumes", []):
+            if mount.split(":")[0] in key_volumes:
+                assert name.startswith("witness-"), name
+
+
+def test_api_and_worker_submit_to_both_witnesses() -> None:
+    for service in ("api", "worker"):
+        entry = SERVICES[service]["entrypoint"]
+        assert entry[:2] == ["/bin/sh", "-euc"] and entry[2].rstrip().endswith('exec "$$@"')
+        script = entry[2]
+        for short in WITNESSES:
+            assert f"/srv/witnesses/{short}.vkey" in script
+            assert f"http://witness-{short}:8300" in script
+        assert "export EVIDENCE_WITNESSES" in script
+        assert "witness-vkeys:/srv/witnesses:ro" in SERVICES[service]["volumes"]
+        assert float(env(service)["EVIDENCE_WITNESS_TIMEOUT"]) > 0
+    assert env("beat")["EVIDENCE_WITNESS_INTERVAL"] == env("worker")["EVIDENCE_WITNESS_INTERVAL"]
+    for short in WITNESSES:
+        assert SERVICES["api"]["depends_on"][f"witness-{short}-keygen"]["condition"] == (
+            "service_completed_successfully"
+        )
+
+
+def test_the_witnesses_setting_the_entrypoint_builds_is_valid() -> None:
+    """The shell line's double-quoted JSON, as sh expands it, is a valid setting."""
+    from verifier.cosignature import WitnessSigner  # noqa: PLC0415
+
+    keys = {s: WitnessSigner.generate(n).key().to_text() for s, n in WITNESSES.items()}
+    for service in ("api", "worker"):
+        line = next(
+            ln
+            for ln in SERVICES[service]["entrypoint"][2].splitlines()
+            if ln.startswith("EVIDENCE_WITNESSES=")
+        )
+        quoted = line.removeprefix("EVIDENCE_WITNESSES=")
+        assert quoted.startswith('"') and quoted.endswith('"')
+        text = quoted[1:-1].replace('\\"', '"')
+        for short, vkey in keys.items():
+            text = text.replace(f"$${short}", vkey)
+        settings = Settings(witnesses=json.loads(text))
+        assert [(w.url, w.vkey) for w in settings.witnesses] == [
+            ("http://witness-court:8300", keys["court"]),
+            ("http://witness-notary:8300", keys["notary"]),
+        ]
