@@ -31,8 +31,10 @@ import {
   loadBundle,
   parseJson,
   parseVerifierKey,
+  parseWitnessKey,
   toJsonText,
   verifyBundle,
+  witnessPolicy,
 } from "./verify.js";
 
 const $ = (id) => document.getElementById(id);
@@ -44,6 +46,7 @@ const state = {
   lang: DEFAULT_LANG,
   config: null, // the service's /v1/config, or null when it could not be read
   keys: [], // trusted verifier keys parsed from the config
+  witnesses: [], // the service's witness keys (type 0x04), parsed from the config
   last: null, // {report, bundleText, files, pkg, bundle, wacz}
   busy: false,
   replayUrl: null, // the blob: URL of the WACZ being replayed (revoked on the next input)
@@ -93,11 +96,15 @@ async function loadConfig() {
     const config = await response.json();
     const keys = [];
     for (const text of config.log_keys || []) keys.push(await parseVerifierKey(text));
+    const witnesses = [];
+    for (const text of config.witnesses || []) witnesses.push(await parseWitnessKey(text));
     state.config = config;
     state.keys = keys;
+    state.witnesses = witnesses;
   } catch (exc) {
     state.config = null;
     state.keys = [];
+    state.witnesses = [];
     console.warn("portal: /v1/config unavailable", exc);
   }
   renderTrust();
@@ -111,6 +118,14 @@ function renderTrust() {
   );
   $("trust-chain").textContent =
     cfg && cfg.chain ? t("chain_value", lang, { chain_id: cfg.chain.chain_id, contract: cfg.chain.contract }) : t("trust_none", lang);
+  const quorum = cfg && cfg.witness_quorum ? cfg.witness_quorum : state.witnesses.length;
+  $("trust-witnesses").replaceChildren(
+    ...(state.witnesses.length
+      ? [...state.witnesses.map((k) => el("div", {}, k.text)), el("div", {}, t("witness_quorum_value", lang, { quorum }))]
+      : [t("trust_none", lang)]),
+  );
+  const tsa = (cfg && cfg.tsa_certificates) || [];
+  $("trust-tsa").replaceChildren(...(tsa.length ? tsa.map((x) => el("div", {}, x)) : [t("trust_none", lang)]));
   const warning = $("trust-warning");
   warning.hidden = cfg !== null;
   warning.textContent = cfg === null ? t("trust_unavailable", lang) : "";
@@ -196,11 +211,40 @@ async function anchorCheck(bundleText) {
   }
 }
 
+/**
+ * The witness policy: the keys the user pasted (with their quorum, default all) replace the
+ * service's; otherwise the service's own (its quorum). Never the bundle's. Throws FormatError.
+ */
+async function chosenWitnesses() {
+  const pasted = $("witness-keys").value.split("\n").map((line) => line.trim()).filter(Boolean);
+  const quorumText = $("witness-quorum").value.trim();
+  if (!/^[0-9]*$/.test(quorumText)) throw new FormatError(`quorum ${quorumText} is not a number`);
+  const quorum = quorumText ? Number(quorumText) : null;
+  if (pasted.length) {
+    const keys = [];
+    for (const text of pasted) keys.push(await parseWitnessKey(text));
+    return witnessPolicy(keys, quorum);
+  }
+  if (!state.witnesses.length) {
+    if (quorum !== null) throw new FormatError("a quorum needs witness keys");
+    return null;
+  }
+  const configured = state.config && state.config.witness_quorum ? state.config.witness_quorum : null;
+  return witnessPolicy(state.witnesses, quorum ?? configured);
+}
+
 async function verifyChosen(fileList) {
   const lang = state.lang;
   $("error").hidden = true;
   $("results").hidden = true;
   state.last = null;
+  let witnesses;
+  try {
+    witnesses = await chosenWitnesses();
+  } catch (exc) {
+    if (exc instanceof FormatError) return showError(t("error_witness", lang, { reason: exc.message }));
+    throw exc;
+  }
   progress(0, 1);
   const chosen = await classify([...fileList]);
   let bundle;
@@ -252,7 +296,7 @@ async function verifyChosen(fileList) {
           status(t("asking_chain", state.lang));
           return anchorCheck(bundleText);
         };
-  const report = await verifyBundle(bundle, { files, logKeys: state.keys, anchorCheck: check });
+  const report = await verifyBundle(bundle, { files, logKeys: state.keys, anchorCheck: check, witnesses });
   state.last = { report, bundleText, files, pkg, bundle, wacz };
   render(state.last);
   status(t("done", state.lang));
@@ -278,14 +322,20 @@ async function checkChosenWacz(bundle, evidence, files) {
 
 // --- showing the result ---------------------------------------------------------------------
 
-function tierCard(tier, lang) {
+function tierCard(tier, lang, unchecked = []) {
   const { purpose, meaning } = explainResult(tier, lang);
   const title = `${t("tier_label", lang, { n: tier.tier })} · ${TIER_TITLES[tier.tier][lang]}`;
   // A capture's failed WACZ is also named in Chinese (as the Chinese report does).
   const zhDetail = lang === "zh" && tier.tier === 1 && tier.facts && tier.facts.wacz === "failed" ? waczDetailZh(tier.detail) : null;
   // Tier 1's facts (a capture's WACZ verdict) are told by its meaning and detail.
-  const facts = tier.tier === 5 && tier.facts && Object.keys(tier.facts).length
-    ? [el("dt", {}, t("facts_title", lang)), el("dd", { class: "mono" }, Object.entries(tier.facts).map(([k, v]) => `${k}: ${v}`).join("; "))]
+  // Tier 4's facts: the witnesses that cosigned (name, time); tier 5's: the chain's.
+  const factsTitle = tier.tier === 4 ? "checkpoint_facts_title" : "facts_title";
+  const facts = (tier.tier === 4 || tier.tier === 5) && tier.facts && Object.keys(tier.facts).length
+    ? [el("dt", {}, t(factsTitle, lang)), el("dd", { class: "mono" }, Object.entries(tier.facts).map(([k, v]) => `${k}: ${v}`).join("; "))]
+    : [];
+  // RFC 3161 tokens are carried but not checked here (CMS in the browser is out of scope).
+  const stamps = tier.tier === 4 && tier.status !== "skipped" && unchecked.length
+    ? [el("dd", { class: "note timestamps-browser" }, t("timestamps_browser", lang))]
     : [];
   return el(
     "li",
@@ -307,6 +357,7 @@ function tierCard(tier, lang) {
       ...(zhDetail ? [el("dd", { class: "detail-zh" }, zhDetail)] : []),
       el("dd", { class: "detail", lang: "en" }, tier.detail),
       ...facts,
+      ...stamps,
     ),
   );
 }
@@ -328,7 +379,8 @@ function render({ report, files, pkg, bundle, wacz }) {
     const same = expected.toLowerCase() === report.leaf_hash;
     leaf.textContent = `${t("leaf_expected", lang, { leaf: expected })} ${t(same ? "leaf_matches" : "leaf_differs", lang)}`;
   }
-  $("tiers").replaceChildren(...report.tiers.map((tier) => tierCard(tier, lang)));
+  const unchecked = report.timestamps_unchecked || [];
+  $("tiers").replaceChildren(...report.tiers.map((tier) => tierCard(tier, lang, unchecked)));
   $("digests").tBodies[0].replaceChildren(
     ...files.map((f) =>
       el("tr", {}, el("td", {}, f.name), el("td", {}, String(f.size)), el("td", { class: "mono" }, f.sha256), el("td", { class: "mono" }, f.sm3)),
