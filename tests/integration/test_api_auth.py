@@ -133,6 +133,8 @@ POLICY |= {
 }
 #: Trust: the witnesses and what they cosigned, for officers and admins.
 POLICY |= {("GET", "/v1/trust/witnesses"): SUBMITTERS}
+#: Trust: the time-stamping authorities and what they stamped, for officers and admins.
+POLICY |= {("GET", "/v1/trust/timestamps"): SUBMITTERS}
 #: The full audit's runs: administrators' alone (tests/support/audit_runs.py).
 POLICY |= dict.fromkeys(
     [
