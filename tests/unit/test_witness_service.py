@@ -6,13 +6,24 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import urllib3
 from fastapi.testclient import TestClient
 
-from evidence_api.trust.cosigning import WitnessError, _size, build_request, read_cosignature
+from anchoring.queue import CheckpointRecord
+from evidence_api.core.config import WitnessEndpoint
+from evidence_api.trust.cosigning import (
+    WitnessClient,
+    WitnessError,
+    _size,
+    build_request,
+    read_cosignature,
+)
 from evidence_api.witness.protocol import LogState
 from evidence_api.witness.server import Witness, create_app, log_keys_by_origin
 from evidence_api.witness.state import StateError, StateStore
@@ -189,3 +200,75 @@ def test_the_409_size_body() -> None:
     for bad in (b"42", b"x\n", b"-1\n", b"1" * 30 + b"\n"):
         with pytest.raises(WitnessError):
             _size(bad)
+
+
+def test_a_slow_body_gets_408_and_changes_nothing(store: StateStore) -> None:
+    """A client that sends its headers and then stalls is cut off after the body timeout."""
+    import asyncio  # noqa: PLC0415
+
+    witness = Witness(SIGNER, log_keys_by_origin([LOG.vkey]), store, body_timeout=0.2)
+    app = create_app(witness)
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, object]:
+        await asyncio.sleep(3600)  # never sends the body it announced
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/add-checkpoint",
+        "raw_path": b"/add-checkpoint",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-length", b"100")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8300),
+    }
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
+    assert sent[0]["status"] == 408
+    assert store.get(LOG.signer.name) is None
+
+
+class InProcessClient(WitnessClient):
+    """The log's client, its HTTP exchange handed to an in-process witness app."""
+
+    app: TestClient
+
+    def post(self, body: bytes) -> tuple[int, str, bytes]:
+        got = self.app.post("/add-checkpoint", content=body)
+        kind = got.headers.get("content-type", "").split(";")[0].strip()
+        return got.status_code, kind, got.content
+
+
+def log_client(app: TestClient) -> InProcessClient:
+    endpoint = WitnessEndpoint(url="http://witness.invalid", vkey=SIGNER.key().to_text())
+    client = InProcessClient(endpoint, 5.0, urllib3.PoolManager())
+    client.app = app
+    return client
+
+
+def record(size: int) -> CheckpointRecord:
+    return CheckpointRecord(size, LOG.root(size), LOG.checkpoint(size), datetime.now(UTC))
+
+
+def test_the_log_retries_once_with_the_size_the_witness_names(client: TestClient) -> None:
+    assert client.post("/add-checkpoint", content=LOG.body(0, 10)).status_code == 200
+    ours = log_client(client)  # knows nothing: starts with old 0
+    asked: list[tuple[int, int]] = []
+
+    def proof(old: int, new: int) -> list[bytes]:
+        asked.append((old, new))
+        return LOG.proof(old, new)
+
+    cosignature = ours.submit(record(25), proof)
+    assert asked == [(10, 25)]  # the 409 named 10; the second request carried the proof
+    assert SIGNER.key().verify(cosignature, parse_note(LOG.checkpoint(25)).text)
+    with pytest.raises(WitnessError, match="beyond our newest"):
+        log_client(client).submit(record(20), proof)
