@@ -13,6 +13,7 @@ nothing and shows its error while the good one keeps stamping."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -30,6 +31,7 @@ from evidence_api.core.config import Settings, TimestampAuthority
 from tests.support.api import VERIFY_CLI, running_stack, submit, wait_for_bundle
 from tests.support.tsa import Authority, make_authority, reply, serve
 from tests.support.waiting import wait_until
+from verifier.note import parse_note
 from verifier.tsa import check_token, decode_response, imprint_of, load_certificates
 
 CHECKPOINT = "evidence.example/log\n5\nq2Xk0mGm5Y0mKx3Jv9Qp0T0c7bq6Qx2fYh1Y0b3o0mA=\n"
@@ -270,6 +272,29 @@ def test_service_stamps_anchored_checkpoints_and_the_verifier_checks_them(
     token_time = dt.datetime.fromisoformat(verdict["tsa_time"].replace("Z", "+00:00"))
     block_time = dt.datetime.fromtimestamp(bundle["anchor"]["block_timestamp"], dt.UTC)
     assert abs(token_time - block_time) < dt.timedelta(minutes=5)
+
+    # a second opinion: OpenSSL verifies the stored token on the bundle's note body
+    (tmp_path / "token.tsr").write_bytes(base64.b64decode(bundle["timestamps"][0]["token"]))
+    (tmp_path / "body.txt").write_bytes(parse_note(bundle["checkpoint"]).text.encode())
+    openssl = subprocess.run(
+        [
+            "openssl",
+            "ts",
+            "-verify",
+            "-data",
+            str(tmp_path / "body.txt"),
+            "-in",
+            str(tmp_path / "token.tsr"),
+            "-token_in",
+            "-CAfile",
+            str(authority.ca_pem),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert openssl.returncode == 0 and "Verification: OK" in openssl.stdout, openssl.stderr
 
     wrong = verify_cli(
         bundle, files, vkey, tmp_path / "v3", "--tsa-cert", str(authority.other_ca_pem), "--json"
