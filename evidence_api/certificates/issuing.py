@@ -69,7 +69,7 @@ def issuer_of(runtime: Runtime) -> Issuer:
         transaction=runtime.session,
         store=runtime.store,
         origin=runtime.signer.name,
-        material=signing_material(runtime.settings),
+        material=partial(signing_material, runtime.settings),
         portal_url=portal_url(runtime.settings),
         verified_manifest=partial(integrity.verified_manifest, holdings),
     )

@@ -54,6 +54,7 @@ POLICY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/evidence/{evidence_id}/files/{name}"): READERS,
     ("GET", "/v1/evidence/{evidence_id}/proof"): READERS,
     ("GET", "/v1/evidence/{evidence_id}/package"): READERS,
+    ("GET", "/v1/evidence/{evidence_id}/certificate"): READERS,
 }
 #: The registries: admins manage platforms; officers and admins read them and keep
 #: entities and cases; appraisers and platforms have no business there.
@@ -155,6 +156,7 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/tlog/checkpoint"),
         ("GET", "/tlog/tile/{level}/{index}"),
         ("GET", "/tlog/tile/entries/{index}"),
+        ("GET", "/v1/trust/certificate-ca"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
     }
