@@ -12,8 +12,11 @@ one before left); together they take about half a minute.
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +27,7 @@ from anchoring.queue import latest_checkpoint
 from anchoring.schema import checkpoint_cosignature
 from anchoring.store.sql import SqlNodeStore
 from evidence_api.core.config import Settings
-from tests.support.api import Stack, running_stack, submit, wait_for_bundle
+from tests.support.api import VERIFY_CLI, Stack, running_stack, submit, wait_for_bundle
 from tests.support.console import log_in_as
 from tests.support.waiting import wait_until
 from tests.support.witnesses import WitnessProcess, running_witnesses
@@ -88,6 +91,22 @@ def cosigned_bundle(world: World, evidence_id: str, policy: WitnessPolicy) -> di
     return found
 
 
+def verify(
+    world: World, bundle: dict[str, Any], text: str, workdir: Path, *quorum: str
+) -> tuple[int, dict[str, Any]]:
+    """The real ``evidence-verify --through 4`` with both witnesses' keys: (exit, report)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "bundle.json").write_text(json.dumps(bundle), encoding="utf-8")
+    (workdir / "a.txt").write_text(text, encoding="utf-8")
+    args = [str(VERIFY_CLI), str(workdir / "bundle.json"), "--file", str(workdir / "a.txt")]
+    args += ["--log-key", world.signer.verifier().to_text(), "--through", "4", "--json"]
+    for witness in world.both:
+        args += ["--witness", witness.vkey]
+    done = subprocess.run([*args, *quorum], capture_output=True, text=True, timeout=60, check=False)
+    report: dict[str, Any] = json.loads(done.stdout)
+    return done.returncode, report
+
+
 def newest(world: World) -> tuple[int, bytes]:
     with world.stack.runtime.engine.connect() as conn:
         record = latest_checkpoint(conn)
@@ -95,9 +114,11 @@ def newest(world: World) -> tuple[int, bytes]:
     return record.size, record.root
 
 
-def test_checkpoints_are_cosigned_by_both_witnesses(world: World) -> None:
+def test_checkpoints_are_cosigned_by_both_witnesses(world: World, tmp_path: Path) -> None:
     evidence_id = evidence(world, "first")
     bundle = cosigned_bundle(world, evidence_id, world.policy(2))
+    code, report = verify(world, bundle, "first", tmp_path)
+    assert code == 0 and report["tiers"][3]["status"] == "verified", report
     verdict = check_witnesses(bundle["checkpoint"], world.policy(2))
     assert verdict.met and {name for name, _ in verdict.cosigned} == {
         "court.example.cn/witness",
@@ -123,9 +144,10 @@ def test_checkpoints_are_cosigned_by_both_witnesses(world: World) -> None:
         assert seen["newest_size"] >= size and seen["last_error"] is None
 
 
-def test_a_forged_cosignature_is_forged(world: World) -> None:
+def test_a_forged_cosignature_is_forged(world: World, tmp_path: Path) -> None:
     evidence_id = evidence(world, "forged")
-    note = cosigned_bundle(world, evidence_id, world.policy(2))["checkpoint"]
+    bundle = cosigned_bundle(world, evidence_id, world.policy(2))
+    note = bundle["checkpoint"]
     lines = note.split("\n")
     at = next(i for i, ln in enumerate(lines) if ln.startswith("— court.example.cn/witness "))
     prefix, blob = lines[at].rsplit(" ", 1)
@@ -134,6 +156,8 @@ def test_a_forged_cosignature_is_forged(world: World) -> None:
     lines[at] = f"{prefix} {base64.b64encode(bytes(raw)).decode()}"
     verdict = check_witnesses("\n".join(lines), world.policy(1))
     assert verdict.forged == "court.example.cn/witness" and not verdict.met
+    code, _ = verify(world, {**bundle, "checkpoint": "\n".join(lines)}, "forged", tmp_path)
+    assert code == 1
 
 
 def test_a_split_view_is_refused_by_both_witnesses(world: World) -> None:
@@ -173,7 +197,7 @@ def test_a_rollback_is_refused_by_both_witnesses(world: World) -> None:
     assert [w.recorded() for w in world.both] == before
 
 
-def test_one_witness_down_then_back_with_its_state(world: World) -> None:
+def test_one_witness_down_then_back_with_its_state(world: World, tmp_path: Path) -> None:
     world.notary.stop()
     kept = world.notary.recorded()[ORIGIN]
     evidence_id = evidence(world, "notary away")
@@ -183,6 +207,10 @@ def test_one_witness_down_then_back_with_its_state(world: World) -> None:
     verdict = check_witnesses(bundle["checkpoint"], world.policy(1))
     assert verdict.met and verdict.missing == ("notary.example.cn/witness",)
     assert not check_witnesses(bundle["checkpoint"], world.policy(2)).met
+    code, report = verify(world, bundle, "notary away", tmp_path / "1", "--witness-quorum", "1")
+    assert code == 0 and report["tiers"][3]["status"] == "verified", report
+    code, report = verify(world, bundle, "notary away", tmp_path / "2", "--witness-quorum", "2")
+    assert code == 2 and report["tiers"][3]["status"] == "not_checked", report
 
     def failing() -> bool:
         listed = world.stack.client.get(
