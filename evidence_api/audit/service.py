@@ -373,7 +373,7 @@ class Auditor:
                 )
             else:
                 try:
-                    parsed = json.loads(data)
+                    parsed = json.loads(row.entry)
                     named = (parsed.get("id"), parsed.get("kind"))
                 except (ValueError, AttributeError):
                     named = (None, None)
