@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, NamedTuple, TypeVar
 
 from verifier.errors import FormatError
@@ -64,10 +65,23 @@ class SignatureVerdict(NamedTuple):
     signed_at: datetime | None
 
 
-def _require_pyhanko() -> None:
+def _lib() -> SimpleNamespace:
+    """pyHanko's pieces used here, imported on first use; absent: :class:`PdfSignatureError`
+    (the verifier core installs without them: caught ImportError marks them optional)."""
     try:
-        import pyhanko  # noqa: F401, PLC0415
-        import pyhanko_certvalidator  # noqa: F401, PLC0415
+        from cryptography import x509  # noqa: PLC0415
+        from pyhanko.keys import (  # noqa: PLC0415
+            load_certs_from_pemder_data,
+            load_private_key_from_pemder_data,
+        )
+        from pyhanko.pdf_utils import embed  # noqa: PLC0415
+        from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: PLC0415
+        from pyhanko.pdf_utils.reader import PdfFileReader  # noqa: PLC0415
+        from pyhanko.sign import fields, signers  # noqa: PLC0415
+        from pyhanko.sign.validation import validate_pdf_signature  # noqa: PLC0415
+        from pyhanko.sign.validation.status import SignatureCoverageLevel  # noqa: PLC0415
+        from pyhanko_certvalidator import ValidationContext  # noqa: PLC0415
+        from pyhanko_certvalidator.registry import SimpleCertificateStore  # noqa: PLC0415
     except ImportError as exc:
         raise PdfSignatureError(
             "signing or checking a PDF signature needs pyHanko: "
@@ -79,6 +93,20 @@ def _require_pyhanko() -> None:
         logger = logging.getLogger(name)
         if not logger.handlers:
             logger.addHandler(logging.NullHandler())
+    return SimpleNamespace(
+        x509=x509,
+        load_certs_from_pemder_data=load_certs_from_pemder_data,
+        load_private_key_from_pemder_data=load_private_key_from_pemder_data,
+        embed=embed,
+        IncrementalPdfFileWriter=IncrementalPdfFileWriter,
+        PdfFileReader=PdfFileReader,
+        fields=fields,
+        signers=signers,
+        validate_pdf_signature=validate_pdf_signature,
+        SignatureCoverageLevel=SignatureCoverageLevel,
+        ValidationContext=ValidationContext,
+        SimpleCertificateStore=SimpleCertificateStore,
+    )
 
 
 def _off_loop(call: Callable[[], T]) -> T:
@@ -106,10 +134,8 @@ def _off_loop(call: Callable[[], T]) -> T:
 
 def _load_certificates(data: bytes) -> list[Any]:
     """asn1crypto certificates from PEM (one or more blocks) or DER bytes."""
-    from pyhanko.keys import load_certs_from_pemder_data  # noqa: PLC0415
-
     try:
-        return list(load_certs_from_pemder_data(data))
+        return list(_lib().load_certs_from_pemder_data(data))
     except (ValueError, TypeError) as exc:
         raise PdfSignatureError(f"not a PEM or DER certificate: {exc}"[:300]) from exc
 
@@ -128,35 +154,31 @@ def sign_pdf(
     ``attachments`` are embedded in the same, signed, incremental update.
 
     Raises :class:`PdfSignatureError` for an unusable certificate or key."""
-    _require_pyhanko()
-    from pyhanko.keys import load_private_key_from_pemder_data  # noqa: PLC0415
-    from pyhanko.pdf_utils import embed  # noqa: PLC0415
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: PLC0415
-    from pyhanko.sign import fields, signers  # noqa: PLC0415
-    from pyhanko_certvalidator.registry import SimpleCertificateStore  # noqa: PLC0415
+    lib = _lib()
+    signers, embed = lib.signers, lib.embed
 
     certs = _load_certificates(cert_pem)
     if not certs:
         raise PdfSignatureError("the signing certificate file holds no certificate")
     try:
-        key = load_private_key_from_pemder_data(key_pem, passphrase=None)
+        key = lib.load_private_key_from_pemder_data(key_pem, passphrase=None)
     except (ValueError, TypeError) as exc:
         raise PdfSignatureError(f"unusable signing key: {exc}"[:300]) from exc
     signer = signers.SimpleSigner(
         signing_cert=certs[0],
         signing_key=key,
-        cert_registry=SimpleCertificateStore.from_certs(certs[1:]),  # type: ignore[no-untyped-call]
+        cert_registry=lib.SimpleCertificateStore.from_certs(certs[1:]),
     )
     meta = signers.PdfSignatureMetadata(
         field_name=FIELD_NAME,
         md_algorithm="sha256",
-        subfilter=fields.SigSeedSubFilter.PADES,
+        subfilter=lib.fields.SigSeedSubFilter.PADES,
         reason=reason,
         location=location or None,
     )
 
     def run() -> bytes:
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        writer = lib.IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         for item in attachments:
             stream = embed.EmbeddedFileObject.from_file_data(
                 writer, item.data, mime_type=item.media_type
@@ -179,9 +201,7 @@ def sign_pdf(
 
 
 def _subject(cert: Any) -> str:
-    from cryptography import x509  # noqa: PLC0415
-
-    return x509.load_der_x509_certificate(cert.dump()).subject.rfc4514_string()
+    return str(_lib().x509.load_der_x509_certificate(cert.dump()).subject.rfc4514_string())
 
 
 def _trust_problem(status: Any) -> str:
@@ -200,7 +220,7 @@ def verify_pdf_signature(pdf: bytes, trusted: Sequence[bytes]) -> SignatureVerdi
             False, f"PDF is {len(pdf)} bytes, limit {MAX_PDF_BYTES}", None, None
         )
     try:
-        _require_pyhanko()
+        lib = _lib()
     except PdfSignatureError as exc:
         return SignatureVerdict(False, str(exc), None, None)
     roots: list[Any] = []
@@ -211,17 +231,12 @@ def verify_pdf_signature(pdf: bytes, trusted: Sequence[bytes]) -> SignatureVerdi
             return SignatureVerdict(False, f"trusted certificate: {exc}", None, None)
     if not roots:
         return SignatureVerdict(False, "no trusted certificate given", None, None)
-    return _off_loop(lambda: _verify(pdf, roots))
+    return _off_loop(lambda: _verify(lib, pdf, roots))
 
 
-def _verify(pdf: bytes, roots: list[Any]) -> SignatureVerdict:
-    from pyhanko.pdf_utils.reader import PdfFileReader  # noqa: PLC0415
-    from pyhanko.sign.validation import validate_pdf_signature  # noqa: PLC0415
-    from pyhanko.sign.validation.status import SignatureCoverageLevel  # noqa: PLC0415
-    from pyhanko_certvalidator import ValidationContext  # noqa: PLC0415
-
+def _verify(lib: SimpleNamespace, pdf: bytes, roots: list[Any]) -> SignatureVerdict:
     try:
-        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        reader = lib.PdfFileReader(io.BytesIO(pdf), strict=False)
         signatures = list(reader.embedded_regular_signatures)
     except Exception as exc:  # a hostile PDF may break the parser anywhere
         return SignatureVerdict(False, f"not a readable PDF: {_one_line(exc)}", None, None)
@@ -229,9 +244,9 @@ def _verify(pdf: bytes, roots: list[Any]) -> SignatureVerdict:
         return SignatureVerdict(
             False, f"the PDF has {len(signatures)} signatures; exactly one is expected", None, None
         )
-    context = ValidationContext(trust_roots=roots, allow_fetching=False)
+    context = lib.ValidationContext(trust_roots=roots, allow_fetching=False)
     try:
-        status = validate_pdf_signature(
+        status = lib.validate_pdf_signature(
             signatures[0], signer_validation_context=context, skip_diff=True
         )
     except Exception as exc:  # malformed CMS, unsupported algorithm, broken revision data
@@ -247,7 +262,7 @@ def _verify(pdf: bytes, roots: list[Any]) -> SignatureVerdict:
         detail = "the signed bytes were altered (their digest is not the signed one)"
     elif not status.valid:
         detail = "the signature does not verify with the signer's certificate"
-    elif status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
+    elif status.coverage != lib.SignatureCoverageLevel.ENTIRE_FILE:
         detail = "the signature does not cover the whole file: something was added after signing"
     elif not status.trusted:
         detail = (
@@ -268,11 +283,9 @@ def read_attachment(pdf: bytes, name: str) -> bytes | None:
     signature covers the whole file, so that revision is the signed one."""
     if len(pdf) > MAX_PDF_BYTES:
         raise FormatError(f"PDF is {len(pdf)} bytes, limit {MAX_PDF_BYTES}")
-    _require_pyhanko()
-    from pyhanko.pdf_utils.reader import PdfFileReader  # noqa: PLC0415
-
+    lib = _lib()
     try:
-        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        reader = lib.PdfFileReader(io.BytesIO(pdf), strict=False)
         names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
         pairs = [(str(names[i]), names[i + 1]) for i in range(0, len(names) - 1, 2)]
     except KeyError:
