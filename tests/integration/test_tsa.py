@@ -56,8 +56,8 @@ def query(data: bytes, algorithm: HashAlgorithm = HashAlgorithm.SHA256) -> bytes
     return request.as_bytes()
 
 
-def token_from(authority: Authority, tsq: bytes) -> bytes:
-    return decode_response(reply(authority, tsq)).time_stamp_token()
+def token_from(authority: Authority, tsq: bytes, *, chain: bool = False) -> bytes:
+    return decode_response(reply(authority, tsq, chain=chain)).time_stamp_token()
 
 
 def trust(*pems: Path) -> list[bytes]:
@@ -120,8 +120,11 @@ def test_token_for_another_checkpoint_fails(authority: Authority) -> None:
     assert "the token is for another checkpoint" in verdict.detail
 
 
-def test_wrong_tsa_certificate_fails(authority: Authority) -> None:
-    token = token_from(authority, query(CHECKPOINT.encode()))
+@pytest.mark.parametrize("chain", [False, True], ids=["signer-only", "with-its-ca"])
+def test_wrong_tsa_certificate_fails(authority: Authority, chain: bool) -> None:
+    """Trusting an unrelated CA refuses the token, also when the token carries its own CA."""
+    token = token_from(authority, query(CHECKPOINT.encode()), chain=chain)
+    assert check_token("t", token, CHECKPOINT, trust(authority.ca_pem)).ok
     verdict = check_token("t", token, CHECKPOINT, trust(authority.other_ca_pem))
     assert not verdict.ok
     assert verdict.detail.startswith("untrusted certificate: signer ")

@@ -7,9 +7,9 @@ critical), the ``tsa.cnf`` OpenSSL reads, and a second, unrelated CA (``other-ca
 for "wrong TSA certificate"). ``expired=True`` makes a TSA certificate whose validity
 ended yesterday (OpenSSL still signs with it: the verifier must refuse the token).
 :func:`serve` answers each ``POST`` of an ``application/timestamp-query`` by running
-``openssl ts -reply`` on it and returns the ``.tsr``; :func:`reply` does the same without
-HTTP. The ``tsa`` pytest fixture (import it into a test module or conftest) runs one
-authority for a test.
+``openssl ts -reply -chain`` on it and returns the ``.tsr``; :func:`reply` does the same
+without HTTP (without ``-chain`` unless asked). The ``tsa`` pytest fixture (import it
+into a test module or conftest) runs one authority for a test.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ accuracy = secs:1
 ordering = yes
 tsa_name = yes
 ess_cert_id_chain = no
-certs = $dir/ca.pem
 ess_cert_id_alg = sha256
 """
 
@@ -186,11 +185,16 @@ def make_authority(folder: Path, *, expired: bool = False) -> Authority:
 _SERIAL_LOCK = threading.Lock()
 
 
-def reply(authority: Authority, query: bytes) -> bytes:
-    """``openssl ts -reply`` on one DER query: the DER ``TimeStampResp``."""
+def reply(authority: Authority, query: bytes, *, chain: bool = False) -> bytes:
+    """``openssl ts -reply`` on one DER query: the DER ``TimeStampResp``. The token
+    carries the TSA's certificate when the query asks for it; ``chain`` adds the CA's
+    (``-chain``), leaf first as OpenSSL writes it: not DER order, which
+    ``rfc3161_client.decode_timestamp_response`` refuses and
+    :func:`verifier.tsa.decode_response` reads (the HTTP endpoint answers this way)."""
     with _SERIAL_LOCK, tempfile.TemporaryDirectory(dir=authority.folder) as work:
         tsq, tsr = Path(work) / "q.tsq", Path(work) / "r.tsr"
         tsq.write_bytes(query)
+        extra = ["-chain", str(authority.ca_pem)] if chain else []
         subprocess.run(
             [
                 "openssl",
@@ -204,8 +208,7 @@ def reply(authority: Authority, query: bytes) -> bytes:
                 str(authority.tsa_pem),
                 "-inkey",
                 str(authority.folder / "tsa.key"),
-                "-chain",
-                str(authority.ca_pem),
+                *extra,
                 "-out",
                 str(tsr),
             ],
@@ -239,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         query = self.rfile.read(length)
         try:
-            body = reply(self.authority, query)
+            body = reply(self.authority, query, chain=True)
         except subprocess.CalledProcessError as exc:
             self._answer(400, exc.stderr[-2000:], "text/plain")
             return
