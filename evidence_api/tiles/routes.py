@@ -17,6 +17,8 @@ from evidence_api.tiles import service
 
 router = APIRouter(prefix="/tlog", tags=["tiles 瓦片"], route_class=GuardedRoute)
 
+#: Each resource answers HEAD too (as a static file server would; not in the OpenAPI
+#: document): the same headers, no body.
 OCTETS = "application/octet-stream"
 ERRORS = problem_responses(400, 404, 503)
 #: a level-0 tile of two hashes (real ones hold 1..256): the leaf hashes of b"" and b"\x00"
@@ -74,6 +76,7 @@ def _binary(description: str) -> dict[int | str, dict[str, Any]]:
         **ERRORS,
     },
 )
+@router.head("/checkpoint", response_class=Response, include_in_schema=False)
 def get_checkpoint(runtime: RuntimeDep) -> Response:
     """The newest signed checkpoint (origin, tree size, root hash; the log's Ed25519
     signature and the stored witness cosignatures) as a C2SP signed note: the size the
@@ -92,6 +95,7 @@ def get_checkpoint(runtime: RuntimeDep) -> Response:
     summary="Entry bundle: up to 256 entries' leaf data (C2SP tlog-tiles)",
     responses=_binary("each entry's canonical JSON behind its big-endian uint16 length"),
 )
+@router.head("/tile/entries/{index:path}", response_class=Response, include_in_schema=False)
 def get_entries(
     runtime: RuntimeDep,
     index: IndexPath,
@@ -116,6 +120,7 @@ def get_entries(
     summary="Hash tile: 256 Merkle tree hashes of level 8·L (C2SP tlog-tiles)",
     responses=_binary("the tile's SHA-256 hashes, 32 bytes each, concatenated"),
 )
+@router.head("/tile/{level}/{index:path}", response_class=Response, include_in_schema=False)
 def get_tile(
     runtime: RuntimeDep,
     level: Annotated[

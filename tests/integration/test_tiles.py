@@ -308,6 +308,20 @@ def test_tiles_are_served_full_and_partial(
     assert response.headers["cache-control"] == cache
 
 
+@pytest.mark.parametrize(
+    "path", ["checkpoint", "tile/1/000", "tile/0/273.p/112", "tile/entries/004"]
+)
+def test_head_answers_the_headers_without_the_body(log: ServedLog, path: str) -> None:
+    got = log.get(path, **{"Accept-Encoding": "identity"})
+    head = httpx.head(f"{log.prefix}/{path}", headers={"Accept-Encoding": "identity"}, timeout=60)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(got.content))
+    for name in ("content-type", "cache-control"):
+        assert head.headers[name] == got.headers[name]
+    assert httpx.head(f"{log.prefix}/tile/0/274", timeout=60).status_code == 404
+
+
 def test_partial_tiles_are_prefixes_and_levels_hash_up(log: ServedLog) -> None:
     assert level0(log, 0, 7) == level0(log, 0)[:7]
     assert level0(log, 273, 1) == level0(log, 273, 112)[:1]
