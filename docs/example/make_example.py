@@ -4,12 +4,14 @@ Every digest, signature and byte string that the document quotes is printed
 by this script; nothing in the document is typed in by hand. The example is a
 log of five entries (four ``stamp`` entries and, at index 2, one ``evidence``
 entry whose manifest lists one small file), a receipt, a checkpoint of size 5
-and the ``sealed`` proof bundle of the evidence entry.
+cosigned by one example witness (C2SP ``tlog-cosignature``), and the ``sealed``
+proof bundle of the evidence entry.
 
 Everything is fixed: the Ed25519 key seed is ``bytes(range(32))`` (as in
-``tests/support/factories.py``), salts and times are constants, and Ed25519
-signatures are deterministic (RFC 8032), so every run yields the same bytes.
-Never use this key for anything real: its private half is printed below.
+``tests/support/factories.py``), the witness's seed is ``bytes(range(32, 64))``, salts
+and times are constants, and Ed25519 signatures are deterministic (RFC 8032), so every
+run yields the same bytes. Never use these keys for anything real: their private halves
+are printed below.
 
 Run from the repository root::
 
@@ -35,6 +37,13 @@ from anchoring.log import MerkleLog
 from anchoring.store import MemoryNodeStore
 from verifier.bundle import Bundle
 from verifier.checkpoint import parse_signed_checkpoint
+from verifier.cosignature import (
+    ALG_COSIGNATURE,
+    Cosignature,
+    WitnessSigner,
+    add_cosignatures,
+    cosigned_message,
+)
 from verifier.digests import sm3_hex
 from verifier.merkle import (
     EMPTY_ROOT,
@@ -61,6 +70,11 @@ MAX_MERGE_DELAY = 60
 #: (id, time) of the stamp entries around the evidence entry, in log order.
 STAMPS_BEFORE = (("st-0001", "2026-11-26T05:59:58.000Z"), ("st-0002", "2026-11-26T05:59:59.000Z"))
 STAMPS_AFTER = (("st-0003", "2026-11-26T06:00:02.000Z"), ("st-0004", "2026-11-26T06:00:03.000Z"))
+#: The example witness (a court's), its public, example-only seed and its cosigning time
+#: (2026-11-26T06:00:10Z, POSIX seconds).
+WITNESS_NAME = "court.example/witness"
+WITNESS_SEED = bytes(range(32, 64))
+COSIGNED_AT = 1_795_672_810
 #: Sizes of the consistency proof the document works through.
 CONSISTENCY = (3, 5)
 #: DER prefix of an Ed25519 PKCS#8 private key (RFC 8410); the 32-byte seed follows.
@@ -76,8 +90,10 @@ class Example:
     entries: tuple[Entry, ...]
     log: MerkleLog
     receipt: str
+    #: the cosigned checkpoint the bundle carries (log signature, then the witness's)
     checkpoint: str
     bundle: Bundle
+    witness: WitnessSigner
 
 
 def build_manifest() -> Manifest:
@@ -130,7 +146,10 @@ def build_example() -> Example:
     log.append(e.leaf_data() for e in entries)
     leaf = leaf_hash(evidence.leaf_data())
     receipt = Receipt(ORIGIN, leaf, RECEIVED_AT, MAX_MERGE_DELAY).sign(signer)
-    checkpoint = sign_checkpoint(log, signer)
+    witness = WitnessSigner(WITNESS_NAME, WITNESS_SEED)
+    signed = sign_checkpoint(log, signer)
+    text = parse_note(signed).text
+    checkpoint = add_cosignatures(signed, [witness.cosign(text, COSIGNED_AT)])
     bundle = sealed_bundle(
         log,
         evidence,
@@ -141,7 +160,7 @@ def build_example() -> Example:
         manifest=manifest,
         receipt=receipt,
     )
-    return Example(signer, manifest, entries, log, receipt, checkpoint, bundle)
+    return Example(signer, manifest, entries, log, receipt, checkpoint, bundle, witness)
 
 
 def example_files(example: Example) -> dict[str, bytes]:
@@ -299,7 +318,7 @@ def _describe_key(signer: SignerKey) -> list[str]:
 
 def _describe_note(label: str, note: str) -> list[str]:
     parsed = parse_note(note)
-    (sig,) = parsed.signatures
+    sig = parsed.signatures[0]  # the log's; a checkpoint's cosignatures follow it
     return [
         f"== {label} (signed note)",
         f"note:\n{note}",
@@ -311,6 +330,41 @@ def _describe_note(label: str, note: str) -> list[str]:
     ]
 
 
+def _describe_witness(witness: WitnessSigner, note: str) -> list[str]:
+    """The witness key, its key ID (type 0x04), the signed message and the cosignature."""
+    key = witness.key()
+    preimage = witness.name.encode("utf-8") + b"\n" + bytes([ALG_COSIGNATURE]) + key.public_key
+    parsed = parse_note(note)
+    line = next(s for s in parsed.signatures if (s.name, s.key_id) == (key.name, key.key_id))
+    cosig = Cosignature.from_signature(line)
+    message = cosigned_message(parsed.text, cosig.timestamp)
+    assert key.verify(cosig, parsed.text)
+    blob = cosig.key_id + cosig.timestamp.to_bytes(8, "big") + cosig.signature
+    return [
+        "== witness key (EXAMPLE ONLY: the seed is public)",
+        f"name            : {witness.name}",
+        f"seed            : {witness.seed.hex()}",
+        f"pkcs8 der       : {(PKCS8_ED25519_PREFIX + witness.seed).hex()}",
+        f"public key      : {key.public_key.hex()}",
+        f"spki der        : {(SPKI_ED25519_PREFIX + key.public_key).hex()}",
+        f"key id preimage : {preimage.hex()}",
+        f"sha256(preimage): {hashlib.sha256(preimage).hexdigest()}",
+        f"key id          : {key.key_id.hex()}",
+        f"vkey            : {key.to_text()}",
+        f"private key     : {witness.to_text()}",
+        "== cosignature (C2SP tlog-cosignature/v1)",
+        f"time            : {cosig.timestamp} (0x{cosig.timestamp:016x})",
+        f"signed message  : {message.decode('utf-8')!r}",
+        f"message hex     : {message.hex()}",
+        f"message sha256  : {hashlib.sha256(message).hexdigest()}",
+        f"signature line  : {cosig.to_line().rstrip()}",
+        f"line blob hex   : {blob.hex()}",
+        f"signature       : {cosig.signature.hex()}",
+        f"note body sha256: {hashlib.sha256(parsed.text.encode('utf-8')).hexdigest()}"
+        " (the RFC 3161 message imprint of a timestamp on this checkpoint)",
+    ]
+
+
 def describe(example: Example) -> str:
     """Every value the document quotes, labelled."""
     checkpoint = parse_signed_checkpoint(example.checkpoint)
@@ -319,6 +373,7 @@ def describe(example: Example) -> str:
         *_describe_tree(example),
         *_describe_key(example.signer),
         *_describe_note("checkpoint", example.checkpoint),
+        *_describe_witness(example.witness, example.checkpoint),
         *_describe_note("receipt", example.receipt),
         f"checkpoint size : {checkpoint.size}, root {checkpoint.root.hex()}",
         "== bundle.json",
