@@ -1,0 +1,137 @@
+"""Which certificate signs 存证证书 (the development CA, generated once with private keys;
+configured files; none in production), and the background backlog: oldest first, a bounded
+batch, one failing item set aside without holding up the others, nothing issued twice."""
+
+from __future__ import annotations
+
+import logging
+import stat
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from sqlalchemy import func, select
+
+from evidence_api.certificates.devca import (
+    DEV_CA_NAME,
+    CertificateConfigError,
+    make_development_ca,
+    material,
+)
+from evidence_api.certificates.issuing import issuer_of, portal_url
+from evidence_api.certificates.models import EvidenceCertificate
+from evidence_api.certificates.service import Backlog, Issuer
+from evidence_api.core.config import Settings
+from evidence_api.intake.models import Evidence
+from tests.support.api import Stack, running_stack, submit
+from verifier.models import Manifest
+
+
+def test_production_without_a_certificate_signs_nothing(tmp_path: Path) -> None:
+    settings = Settings(mode="production", data_dir=tmp_path / "data")
+    assert material(settings) is None
+    assert not (tmp_path / "data" / "certificates").exists()  # no development CA either
+
+
+def test_embedded_mode_generates_the_development_ca_once(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    first = material(settings)
+    assert first is not None and first.development
+    folder = tmp_path / "data" / "certificates"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for key in ("dev-ca.key", "signer.key"):
+        assert stat.S_IMODE((folder / key).stat().st_mode) == 0o600
+    ca = x509.load_pem_x509_certificate(first.ca_pem)
+    assert ca.subject.rfc4514_string().endswith(f"CN={DEV_CA_NAME}")
+    assert first.ca_pem == (folder / "dev-ca.pem").read_bytes()
+    assert "DEVELOPMENT certificate signer" in first.subject
+    second = material(settings)
+    assert second is not None and second.fingerprint == first.fingerprint  # not regenerated
+
+
+def test_configured_files_are_used_and_their_chain_published(tmp_path: Path) -> None:
+    files = make_development_ca(ca_name="Test Court CA", signer_name="Test Signer")
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    settings = Settings(
+        mode="embedded",
+        data_dir=tmp_path / "data",
+        certificate_cert_file=tmp_path / "signer.pem",
+        certificate_key_file=tmp_path / "signer.key",
+    )
+    found = material(settings)
+    assert found is not None and not found.development
+    assert found.ca_pem == files["dev-ca.pem"]  # the chain after the signer
+    assert found.subject.endswith("CN=Test Signer")
+    assert not (tmp_path / "data" / "certificates").exists()
+    # A lone (self-signed) signer is its own trust anchor.
+    leaf_only = files["signer.pem"].split(b"-----END CERTIFICATE-----")[0]
+    (tmp_path / "leaf.pem").write_bytes(leaf_only + b"-----END CERTIFICATE-----\n")
+    alone = material(settings.model_copy(update={"certificate_cert_file": tmp_path / "leaf.pem"}))
+    assert alone is not None and alone.ca_pem.startswith(leaf_only)
+
+
+def test_half_a_configuration_or_a_missing_file_is_refused(tmp_path: Path) -> None:
+    half = Settings(data_dir=tmp_path, certificate_cert_file=tmp_path / "signer.pem")
+    with pytest.raises(CertificateConfigError, match="set both"):
+        material(half)
+    gone = half.model_copy(update={"certificate_key_file": tmp_path / "missing.key"})
+    with pytest.raises(CertificateConfigError, match="certificate file"):
+        material(gone)
+
+
+def test_the_portal_url_for_the_qr_code() -> None:
+    assert portal_url(Settings(portal_url="https://verify.example.cn/")) == (
+        "https://verify.example.cn/"
+    )
+    mounted = Settings(host="0.0.0.0", port=8123)
+    assert portal_url(mounted) == "http://127.0.0.1:8123/verifier/verify"
+    assert portal_url(Settings(verifier_mount="")) is None
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        chain="none",
+        run_sealer=False,
+        run_certificates=False,
+        run_integrity=False,
+        run_supervisor=False,
+    )
+    with running_stack(settings) as running:
+        yield running
+
+
+def issued(stack: Stack) -> int:
+    with stack.runtime.session() as session:
+        return int(session.execute(select(func.count()).select_from(EvidenceCertificate)).one()[0])
+
+
+def test_the_backlog_issues_oldest_first_and_sets_a_failure_aside(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = [submit(stack, {f"f{i}.txt": b"x" * i}).json()["evidence_id"] for i in range(4)]
+    real = issuer_of(stack.runtime)
+    broken = ids[0]  # the oldest: it must not hold up the others
+
+    def verified(row: Evidence) -> Manifest:
+        if row.id == broken:
+            raise RuntimeError("store unreachable")
+        return real.verified_manifest(row)
+
+    issuer: Issuer = replace(real, verified_manifest=verified)
+    backlog = Backlog(issuer, batch=2)
+    with caplog.at_level(logging.WARNING, "evidence_api.certificates.service"):
+        assert backlog.tick() == 1  # the oldest failed, the next one issued
+    assert f"certificate for {broken} not issued: RuntimeError: store unreachable" in caplog.text
+    assert backlog.tick() == 2  # the set-aside item is skipped, the rest are issued
+    assert backlog.tick() == 0 and issued(stack) == 3
+    # After its pause the failed item is tried again, and with the store back it is issued.
+    backlog.retry_after = 0.0
+    backlog._set_aside = {}
+    backlog.issuer = real
+    assert backlog.tick() == 1 and issued(stack) == 4
+    assert Backlog(real).tick() == 0  # nothing issued twice
