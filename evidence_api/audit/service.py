@@ -272,8 +272,11 @@ class Auditor:
                     state.phase, state.pos, state.border = _next(state.phase), 0, []
                 found = self._save(run_id, state, batch, found, phase)
                 self.batches += 1
-        except KeyboardInterrupt:
-            self._finish(run_id, "interrupted", found, state)
+        except BaseException:  # Ctrl-C, a crash: the last saved batch is where --resume goes on
+            with self._transaction() as session:
+                session.execute(
+                    update(AuditRun).where(AuditRun.id == run_id).values(status="interrupted")
+                )
             raise
         return self._finish(run_id, "failed" if found else "clean", found, state)
 
@@ -326,7 +329,6 @@ class Auditor:
                 .values(
                     status=status,
                     finished_at=datetime.now(UTC) if status != "interrupted" else None,
-                    counts=json.dumps(state.counts),
                     findings=found,
                 )
             )

@@ -6,15 +6,16 @@ its nodes, a resumed run reads each entry once, and readiness follows failed run
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
 from anchoring.entries import make_entry, utc_timestamp
 from anchoring.queue import QueuedEntry, enqueue
-from anchoring.schema import log_checkpoint, log_entry, merkle_tile
+from anchoring.schema import checkpoint_cosignature, log_checkpoint, log_entry, merkle_tile
 from anchoring.sealer import seal_pending
 from anchoring.store.sql import tile_id
 from evidence_api.audit.models import AuditFinding, AuditRun
@@ -27,8 +28,9 @@ from evidence_api.audit.service import (
 )
 from evidence_api.core.errors import ApiError
 from evidence_api.core.storage.local import LocalObjectStore
+from verifier.cosignature import WitnessSigner
 from verifier.merkle import leaf_hash
-from verifier.note import SignerKey
+from verifier.note import SignerKey, parse_note
 
 LEAVES = 300
 SIGNER = SignerKey.generate("audit.test/log")
@@ -189,3 +191,71 @@ def test_readiness_follows_failed_runs_until_acknowledged(log: Engine, tmp_path:
     assert check() == "ok"
     with auditor._transaction() as session, pytest.raises(ApiError):
         acknowledge(session, 1, "李四", None)  # once
+
+
+def test_a_crash_mid_batch_leaves_the_run_resumable_from_the_last_saved_batch(
+    log: Engine, tmp_path: Path
+) -> None:
+    calls = []
+
+    def crash(phase: str, done: int, total: int) -> None:
+        calls.append(phase)
+        if len(calls) == 3:
+            raise RuntimeError("the machine went down")
+
+    first = Auditor(context(log, tmp_path, 64), progress=crash)
+    run_id = first.start()
+    with pytest.raises(RuntimeError):
+        first.run(run_id)
+    with log.connect() as conn:
+        assert conn.execute(select(AuditRun.status).where(AuditRun.id == run_id)).scalar() == (
+            "interrupted"
+        )
+    done = Auditor(context(log, tmp_path, 64)).run(run_id)
+    assert (done.status, done.counts["entries"], done.counts["leaves"]) == ("clean", LEAVES, LEAVES)
+
+
+def test_cosignatures_verify_with_the_configured_witness_keys(log: Engine, tmp_path: Path) -> None:
+    witness = WitnessSigner.generate("court.example/witness")
+    stranger = WitnessSigner.generate("elsewhere.example/w")
+    with log.begin() as conn:
+        notes = conn.execute(select(log_checkpoint.c.size, log_checkpoint.c.note)).all()
+        for size, note in notes:
+            for signer in (witness, stranger):
+                cosig = signer.cosign(parse_note(note).text, 1_780_000_000 + size)
+                conn.execute(
+                    insert(checkpoint_cosignature).values(
+                        size=size,
+                        witness=cosig.name,
+                        key_id=cosig.key_id,
+                        timestamp=cosig.timestamp,
+                        signature=cosig.signature,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+    ctx = replace(context(log, tmp_path, 64), witnesses=(witness.key().to_text(),))
+    auditor = Auditor(ctx)
+    clean = auditor.run(auditor.start())
+    assert (clean.status, clean.counts["cosignatures"]) == ("clean", len(notes))
+    assert "witnesses not in the settings" in clean.counts["not_checked"]["cosignatures"]
+
+    size = notes[1][0]
+    with log.begin() as conn:
+        conn.execute(
+            update(checkpoint_cosignature)
+            .where(
+                checkpoint_cosignature.c.size == size,
+                checkpoint_cosignature.c.witness == witness.name,
+            )
+            .values(timestamp=checkpoint_cosignature.c.timestamp + 1)
+        )
+    auditor = Auditor(ctx)
+    failed = auditor.run(auditor.start())
+    assert failed.status == "failed" and failed.findings == 1
+    with log.connect() as conn:
+        found = conn.execute(
+            select(AuditFinding.kind, AuditFinding.location).where(
+                AuditFinding.run_id == failed.run_id
+            )
+        ).all()
+    assert [tuple(f) for f in found] == [("cosignature", f"cosignature:{size}/{witness.name}")]
