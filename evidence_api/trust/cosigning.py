@@ -3,15 +3,18 @@ witnesses (C2SP ``tlog-witness`` ``add-checkpoint``), their cosignatures checked
 stored in ``checkpoint_cosignature``.
 
 One step per tick (in-process timer "witnessing", or the Celery task
-``evidence.witness``): the newest checkpoint is submitted to every witness at once (one
-thread each, so a slow or dead witness delays no other), each request bounded by
-``witness_timeout``. Per witness this process remembers the size it last cosigned:
+``evidence.witness``): every witness at once (one thread each, so a slow or dead witness
+delays no other) gets, in order, each checkpoint newer than the one it last cosigned (at
+most ``MAX_PER_TICK``, the newest), so that every checkpoint is cosigned while the
+witnesses keep up — the anchored ones among them. Each request is bounded by
+``witness_timeout``; a witness's first failure ends its turn until the next tick. Per
+witness this process remembers the size it last cosigned:
 
 * first contact (nothing known): the size it last cosigned in ``checkpoint_cosignature``
-  (after a restart), else ``old 0`` with no proof, per the spec;
+  (after a restart), else the newest checkpoint alone, ``old 0`` with no proof, per the spec;
 * a 409 with ``text/x.tlog.size`` names the witness's size: one retry with the proof from
-  that size (a witness whose size is beyond our newest checkpoint is an error);
-* a checkpoint already cosigned by it is not sent again.
+  that size; a size beyond the submitted checkpoint (an answer we lost) moves on to the
+  checkpoints beyond it; one beyond our newest checkpoint is an error.
 
 A returned line counts only if it is a cosignature by the configured key over this
 checkpoint; it is stored idempotently (a second insert of the same row does nothing).
@@ -36,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from anchoring.log import MerkleLog
 from anchoring.periodic import FailureState, failure_reason
 from anchoring.queue import CheckpointRecord, latest_checkpoint
-from anchoring.schema import checkpoint_cosignature
+from anchoring.schema import checkpoint_cosignature, log_checkpoint
 from anchoring.store.sql import SqlNodeStore
 from evidence_api.core.config import WitnessEndpoint
 from evidence_api.core.runtime import Runtime
@@ -51,10 +54,22 @@ Step = Callable[[], object]
 #: A witness's answer: a few cosignature lines. More is refused.
 MAX_RESPONSE_BYTES = 16 * 1024
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
+#: Checkpoints submitted to one witness per tick at most (the newest ones): every
+#: checkpoint gets cosigned while the witness keeps up (the anchored ones among them);
+#: after a long outage it catches up from the newest, the older ones are skipped.
+MAX_PER_TICK = 32
 
 
 class WitnessError(Exception):
     """One submission to a witness failed; the message is one line (English)."""
+
+
+class WitnessAhead(WitnessError):  # noqa: N818 - a state, not a fault
+    """The witness has cosigned a bigger checkpoint than the one submitted."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the witness has cosigned size {size}")
+        self.size = size
 
 
 @dataclass
@@ -194,7 +209,8 @@ class WitnessClient:
     def submit(
         self, checkpoint: CheckpointRecord, proof: Callable[[int, int], list[bytes]]
     ) -> Cosignature:
-        """Submit ``checkpoint`` (proofs from ``proof(old, new)``); its cosignature."""
+        """Submit ``checkpoint`` (proofs from ``proof(old, new)``); its cosignature.
+        :class:`WitnessAhead` if the witness already cosigned a bigger checkpoint."""
         old = self.status.last_size or 0
         if old > checkpoint.size:
             old = 0  # we know of no such checkpoint: ask the witness for its size
@@ -206,43 +222,49 @@ class WitnessClient:
             if status == 409 and kind == SIZE_CONTENT_TYPE and attempt == 0:
                 size = _size(data)
                 if size > checkpoint.size:
-                    raise WitnessError(
-                        f"the witness has cosigned size {size}, beyond our newest "
-                        f"checkpoint {checkpoint.size}"
-                    )
+                    raise WitnessAhead(size)
                 old = size
                 continue
             detail = data[:300].decode("utf-8", "replace").strip().replace("\n", " ")
             raise WitnessError(f"{self.url} answered {status}: {detail}")
         raise WitnessError(f"{self.url}: the old size changed again while retrying")
 
-    def run(self, engine: Engine, checkpoint: CheckpointRecord) -> Cosignature | None:
-        """One submission of ``checkpoint``, stored; failures recorded, not raised."""
+    def run(self, engine: Engine) -> int:
+        """Submit, in order, the checkpoints newer than the one this witness last cosigned
+        (at most ``MAX_PER_TICK``, the newest ones; on first contact the newest alone), and
+        store each cosignature. How many were stored; failures recorded, not raised."""
+        stored = 0
         try:
             if self.status.last_size is None:
                 with engine.connect() as conn:
                     found = newest_cosigned(conn, self.key)
                 self.status.last_size = found[0] if found is not None else None
-            if self.status.last_size == checkpoint.size and self._stored(engine, checkpoint):
-                return None
-            cosignature = self.submit(checkpoint, lambda a, b: _consistency(engine, a, b))
-            with engine.begin() as conn:
-                store_cosignature(conn, checkpoint.size, cosignature)
+            for checkpoint in _to_submit(engine, self.status.last_size):
+                try:
+                    cosignature = self.submit(checkpoint, lambda a, b: _consistency(engine, a, b))
+                except WitnessAhead as ahead:
+                    newest = _to_submit(engine, None)
+                    if not newest or ahead.size > newest[-1].size:
+                        raise WitnessError(
+                            f"the witness has cosigned size {ahead.size}, beyond our newest "
+                            "checkpoint"
+                        ) from ahead
+                    self.status.last_size = ahead.size  # it cosigned more: go on from there
+                    continue
+                with engine.begin() as conn:
+                    store_cosignature(conn, checkpoint.size, cosignature)
+                self.status.last_size = checkpoint.size
+                stored += 1
         except Exception as exc:
             self._failed(exc)
-            return None
-        self.status.last_size = checkpoint.size
-        self.status.last_success_at = datetime.now(UTC)
+            return stored
+        if stored:
+            self.status.last_success_at = datetime.now(UTC)
         line = self.failures.succeeded(time.monotonic())
         if line is not None:
             log.info(line)
         self.status.last_error = None
-        return cosignature
-
-    def _stored(self, engine: Engine, checkpoint: CheckpointRecord) -> bool:
-        with engine.connect() as conn:
-            found = newest_cosigned(conn, self.key)
-        return found is not None and found[0] >= checkpoint.size
+        return stored
 
     def _failed(self, exc: BaseException) -> None:
         self.status.last_error = failure_reason(exc)
@@ -257,6 +279,22 @@ def _size(data: bytes) -> int:
     if not text.endswith("\n") or not text[:-1].isdigit() or len(text) > 21:
         raise WitnessError(f"the witness's 409 body is not a size: {text[:40]!r}")
     return int(text[:-1])
+
+
+def _to_submit(engine: Engine, last_size: int | None) -> list[CheckpointRecord]:
+    """The checkpoints beyond ``last_size``, oldest first: at most ``MAX_PER_TICK`` (the
+    newest); with ``last_size`` None only the newest."""
+    query = select(log_checkpoint).order_by(log_checkpoint.c.size.desc())
+    if last_size is None:
+        query = query.limit(1)
+    else:
+        query = query.where(log_checkpoint.c.size > last_size).limit(MAX_PER_TICK)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        CheckpointRecord(int(r.size), bytes(r.root), str(r.note), r.created_at)
+        for r in reversed(rows)
+    ]
 
 
 def _consistency(engine: Engine, old: int, new: int) -> list[bytes]:
@@ -285,15 +323,11 @@ class Witnessing:
         )
 
     def step(self) -> int:
-        """Submit the newest checkpoint to every witness; how many new cosignatures."""
+        """Submit the new checkpoints to every witness; how many cosignatures were stored."""
         if self.executor is None:
             return 0
-        with self.engine.connect() as conn:
-            checkpoint = latest_checkpoint(conn)
-        if checkpoint is None:
-            return 0
-        futures = [self.executor.submit(c.run, self.engine, checkpoint) for c in self.clients]
-        return sum(1 for f in futures if f.result() is not None)
+        futures = [self.executor.submit(c.run, self.engine) for c in self.clients]
+        return sum(f.result() for f in futures)
 
     def stop(self, timeout: float) -> None:
         del timeout  # each submission is bounded by witness_timeout

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from anchoring.log import MerkleLog
 from anchoring.queue import latest_checkpoint
-from anchoring.schema import checkpoint_cosignature
+from anchoring.schema import checkpoint_cosignature, log_checkpoint
 from anchoring.store.sql import SqlNodeStore
 from evidence_api.core.config import Settings
 from tests.support.api import VERIFY_CLI, Stack, running_stack, submit, wait_for_bundle
@@ -195,6 +195,25 @@ def test_a_rollback_is_refused_by_both_witnesses(world: World) -> None:
         assert (answer.status_code, answer.text) == (409, f"{size}\n")
         assert answer.headers["content-type"].startswith("text/x.tlog.size")
     assert [w.recorded() for w in world.both] == before
+
+
+def test_every_checkpoint_is_cosigned_in_order(world: World) -> None:
+    """Checkpoints sealed in quick succession are each cosigned by both witnesses (each
+    witness is handed them in order), not only the newest: the anchored one is among them."""
+    ids = [evidence(world, f"burst {i}") for i in range(4)]
+    cosigned_bundle(world, ids[-1], world.policy(2))
+    size, _ = newest(world)
+    wait_until(
+        lambda: all(w.recorded()[ORIGIN][0] == size for w in world.both), 30, "both at newest"
+    )
+    with world.stack.runtime.engine.connect() as conn:
+        sizes = conn.execute(select(log_checkpoint.c.size)).scalars().all()
+        rows = conn.execute(
+            select(checkpoint_cosignature.c.size, checkpoint_cosignature.c.witness)
+        ).all()
+    assert len(sizes) >= 3
+    for witness in world.both:
+        assert {r.size for r in rows if r.witness == witness.name} == set(sizes)
 
 
 def test_one_witness_down_then_back_with_its_state(world: World, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from anchoring.queue import CheckpointRecord
 from evidence_api.core.config import WitnessEndpoint
 from evidence_api.trust.cosigning import (
+    WitnessAhead,
     WitnessClient,
     WitnessError,
     _size,
@@ -270,5 +271,6 @@ def test_the_log_retries_once_with_the_size_the_witness_names(client: TestClient
     cosignature = ours.submit(record(25), proof)
     assert asked == [(10, 25)]  # the 409 named 10; the second request carried the proof
     assert SIGNER.key().verify(cosignature, parse_note(LOG.checkpoint(25)).text)
-    with pytest.raises(WitnessError, match="beyond our newest"):
+    with pytest.raises(WitnessAhead) as ahead:
         log_client(client).submit(record(20), proof)
+    assert ahead.value.size == 25
