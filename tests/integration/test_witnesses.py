@@ -27,12 +27,15 @@ from anchoring.queue import latest_checkpoint
 from anchoring.schema import checkpoint_cosignature, log_checkpoint
 from anchoring.store.sql import SqlNodeStore
 from evidence_api.core.config import Settings
+from evidence_api.core.db import make_engine, upgrade
+from evidence_api.trust.cosigning import newest_cosigned, store_cosignature
 from tests.support.api import VERIFY_CLI, Stack, running_stack, submit, wait_for_bundle
 from tests.support.console import log_in_as
+from tests.support.postgres import postgres_database
 from tests.support.waiting import wait_until
 from tests.support.witnesses import WitnessProcess, running_witnesses
 from verifier.checkpoint import Checkpoint, parse_signed_checkpoint
-from verifier.cosignature import WitnessPolicy, check_witnesses
+from verifier.cosignature import WitnessPolicy, WitnessSigner, check_witnesses
 from verifier.note import SignerKey
 
 ORIGIN = "evidence.local/log"
@@ -277,3 +280,24 @@ def test_the_console_trust_page_lists_both_witnesses(world: World) -> None:
     log_in_as(world.stack, "officer")
     assert world.stack.client.get("/console/admin/trust").status_code == 403
     world.stack.client.cookies.clear()
+
+
+def test_cosignatures_are_stored_once_on_postgresql() -> None:
+    """The INSERT ... ON CONFLICT DO NOTHING of the PostgreSQL dialect (the stack above is
+    SQLite): storing one cosignature twice keeps one row, and the newest is found."""
+    signer = WitnessSigner.generate("court.example.cn/witness")
+    with postgres_database() as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            first = signer.cosign("example.cn/log\n5\n" + "A" * 43 + "=\n", 1_800_000_000)
+            later = signer.cosign("example.cn/log\n9\n" + "B" * 43 + "=\n", 1_800_000_001)
+            for size, cosignature in ((5, first), (5, first), (9, later), (9, later)):
+                with engine.begin() as conn:
+                    store_cosignature(conn, size, cosignature)
+            with engine.connect() as conn:
+                rows = conn.execute(select(checkpoint_cosignature.c.size)).scalars().all()
+                assert sorted(rows) == [5, 9]
+                assert newest_cosigned(conn, signer.key()) == (9, 1_800_000_001)
+        finally:
+            engine.dispose()
