@@ -584,7 +584,29 @@ def _report_signer(args: argparse.Namespace) -> ReportSigner | None:
         raise UsageError(f"--sign-cert {args.sign_cert[:80]}: no PEM certificate in it")
     if b"PRIVATE KEY-----" not in key:
         raise UsageError(f"--sign-key {args.sign_key[:80]}: no PEM private key in it")
+    if not _key_matches(cert, key):
+        raise UsageError("--sign-key is not the private key of --sign-cert's first certificate")
     return ReportSigner(cert, key)
+
+
+def _key_matches(cert_pem: bytes, key_pem: bytes) -> bool:
+    """Whether the key is the first certificate's (a mismatch would sign an invalid report).
+    True when ``cryptography`` is missing: signing then says what to install."""
+    try:
+        from cryptography import x509  # noqa: PLC0415
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    except ImportError:
+        return True
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--sign-cert/--sign-key: unreadable: {one_line(str(exc))[:200]}") from exc
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    return bool(
+        cert.public_key().public_bytes(der, spki) == key.public_key().public_bytes(der, spki)
+    )
 
 
 def _hash_files(paths: Sequence[str], watch: Watch = no_progress) -> list[FileDigest]:

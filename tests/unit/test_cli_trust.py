@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -249,3 +250,111 @@ def test_help_names_the_trust_options_in_both_languages(
         ("--sign-key PEM", "报告签名私钥"),
     ):
         assert option in out and zh in out, option
+
+
+# --- 存证证书 and the signed report (verifier.certificate, verifier.pades) -------------------
+
+
+class CA:
+    """A development CA and its signing certificate (evidence_api's own maker), on disk."""
+
+    def __init__(self, tmp: Path, tag: str) -> None:
+        from evidence_api.certificates.devca import make_development_ca  # noqa: PLC0415
+
+        self.files = make_development_ca()
+        self.ca = tmp / f"{tag}-ca.pem"
+        self.cert = tmp / f"{tag}-signer.pem"
+        self.key = tmp / f"{tag}-signer.key"
+        self.ca.write_bytes(self.files["dev-ca.pem"])
+        self.cert.write_bytes(self.files["signer.pem"])
+        self.key.write_bytes(self.files["signer.key"])
+
+
+def _minimal_pdf() -> bytes:
+    from reportlab.pdfgen import canvas  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    out = io.BytesIO()
+    page = canvas.Canvas(out)
+    page.drawString(72, 720, "evidence certificate")
+    page.save()
+    return out.getvalue()
+
+
+def certificate_pdf(tmp: Path, ca: CA, *, evidence_id: str | None = None) -> Path:
+    """A 存证证书 of the bundle ``build()`` makes: a PDF with the statement, signed."""
+    from verifier.certificate import STATEMENT_NAME, statement_for  # noqa: PLC0415
+    from verifier.pades import Attachment, sign_pdf  # noqa: PLC0415
+
+    b = build()
+    assert b.manifest is not None
+    manifest = b.manifest
+    if evidence_id is not None:
+        manifest = manifest.model_copy(update={"evidence_id": evidence_id})
+    statement = statement_for(
+        manifest,
+        leaf_hash=b.bundle["leaf_hash"],
+        log_origin=b.bundle["log_origin"],
+        issued_at="2026-12-03T10:00:00Z",
+    )
+    pdf = sign_pdf(
+        _minimal_pdf(),
+        ca.cert.read_bytes(),
+        ca.key.read_bytes(),
+        reason="存证证书",
+        attachments=[Attachment(STATEMENT_NAME, statement.to_bytes())],
+    )
+    path = tmp / f"certificate-{evidence_id or 'good'}.pdf"
+    path.write_bytes(pdf)
+    return path
+
+
+def test_a_valid_certificate_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case, ca = Case(tmp_path), CA(tmp_path, "dev")
+    argv = case.argv("--certificate", str(certificate_pdf(tmp_path, ca)), "--certificate-ca")
+    code, report = run_json([*argv, str(ca.ca)], capsys)
+    assert code == 2  # tier 5 offline; the certificate does not fail it
+    assert report["certificate"]["ok"] is True, report["certificate"]
+    assert report["certificate"]["facts"]["signer"]
+    code = run([*argv, str(ca.ca)])
+    assert "存证证书 certificate : 通过 verified" in capsys.readouterr().out
+
+
+def test_a_certificate_for_another_item_or_ca_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case, ca, other = Case(tmp_path), CA(tmp_path, "dev"), CA(tmp_path, "other")
+    wrong = certificate_pdf(tmp_path, ca, evidence_id="ev-9999")
+    code, report = run_json(
+        case.argv("--certificate", str(wrong), "--certificate-ca", str(ca.ca)), capsys
+    )
+    assert code == 1 and report["outcome"] == "failed"
+    assert report["certificate"]["ok"] is False
+    assert "ev-9999" in report["certificate"]["detail"]
+    assert all(t["status"] != "failed" for t in report["tiers"])
+    good = certificate_pdf(tmp_path, ca)
+    code = run(case.argv("--certificate", str(good), "--certificate-ca", str(other.ca)))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "存证证书 certificate : 失败 FAILED signature: " in out
+
+
+def test_the_report_is_pades_signed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from verifier.pades import verify_pdf_signature  # noqa: PLC0415
+
+    case, ca = Case(tmp_path), CA(tmp_path, "dev")
+    out = tmp_path / "report.pdf"
+    argv = ["--report", str(out), "--sign-cert", str(ca.cert), "--sign-key", str(ca.key)]
+    code = run(case.argv(*argv))
+    capsys.readouterr()
+    assert code == 2
+    verdict = verify_pdf_signature(out.read_bytes(), [ca.files["dev-ca.pem"]])
+    assert verdict.ok, verdict.detail
+    # a key that is not the certificate's: one line, exit 3, no report written
+    out.unlink()
+    other = CA(tmp_path, "other")
+    bad = ["--report", str(out), "--sign-cert", str(ca.cert), "--sign-key", str(other.key)]
+    reason = unusable(case.argv(*bad), capsys)
+    assert "--sign-key is not the private key of --sign-cert's first certificate" in reason
+    assert not out.exists()
