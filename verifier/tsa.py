@@ -151,20 +151,27 @@ def _sort_certificates(content: Any) -> None:
 
 
 def decode_response(data: bytes) -> TimeStampResponse:
-    """An RFC 3161 ``TimeStampResp`` decoded by rfc3161-client, its token's certificate
-    set put in DER order first (see :func:`_sort_certificates`); raises ``ValueError``."""
+    """An RFC 3161 ``TimeStampResp`` decoded by rfc3161-client; one it refuses is read
+    again with its token's certificate set put in DER order (see
+    :func:`_sort_certificates`). Raises ``ValueError``."""
     from asn1crypto import tsp  # noqa: PLC0415
     from rfc3161_client import decode_timestamp_response  # noqa: PLC0415
 
     try:
-        parsed = tsp.TimeStampResp.load(data, strict=True)
-        token = parsed["time_stamp_token"]
-        if token.native is not None and token["content_type"].native == "signed_data":
+        return decode_timestamp_response(data)
+    except ValueError as first:
+        try:
+            parsed = tsp.TimeStampResp.load(data, strict=True)
+            token = parsed["time_stamp_token"]
+            if token["content_type"].native != "signed_data":
+                raise
             _sort_certificates(token)
-            data = parsed.dump()
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"not an RFC 3161 TimeStampResp: {_short(exc)}") from exc
-    return decode_timestamp_response(data)
+            sorted_data = parsed.dump()
+        except (ValueError, TypeError, KeyError):
+            raise first from None
+        if sorted_data == data:
+            raise
+        return decode_timestamp_response(sorted_data)
 
 
 def _decode(token: bytes) -> tuple[Any, Any]:

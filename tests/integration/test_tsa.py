@@ -18,16 +18,21 @@ import datetime as dt
 import hashlib
 import json
 import subprocess
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+import urllib3
+from asn1crypto import tsp  # type: ignore[import-untyped]
 from rfc3161_client import HashAlgorithm, TimestampRequestBuilder
 from sqlalchemy import select
 
 from anchoring.schema import anchor_tx, checkpoint_timestamp
 from evidence_api.core.config import Settings, TimestampAuthority
+from evidence_api.trust.timestamping import MAX_RESPONSE_BYTES, AuthorityClient, TimestampError
 from tests.support.api import VERIFY_CLI, running_stack, submit, wait_for_bundle
 from tests.support.tsa import Authority, make_authority, reply, serve
 from tests.support.waiting import wait_until
@@ -306,3 +311,88 @@ def test_service_stamps_anchored_checkpoints_and_the_verifier_checks_them(
     tiers = {t["tier"]: t for t in json.loads(wrong.stdout)["tiers"]}
     assert tiers[4]["status"] == "failed"
     assert "untrusted certificate" in json.dumps(tiers[4]), tiers[4]
+
+
+class Hostile:
+    """An HTTP endpoint whose answer to the next query a test chooses (``answer(query)``
+    gives status, content type and body), for the service's checks of what comes back."""
+
+    def __init__(self) -> None:
+        self.answer: Callable[[bytes], tuple[int, str, bytes]] = lambda _q: (500, "text/plain", b"")
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_POST(self) -> None:
+                query = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, kind, body = outer.answer(query)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/tsa"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def hostile() -> Iterator[Hostile]:
+    server = Hostile()
+    yield server
+    server.close()
+
+
+def with_imprint(query_der: bytes, digest: bytes) -> bytes:
+    """The same query (same nonce) asking for another imprint."""
+    parsed = tsp.TimeStampReq.load(query_der)
+    parsed["message_imprint"]["hashed_message"] = digest
+    return bytes(parsed.dump(force=True))
+
+
+def test_the_service_stores_only_what_it_asked_for(authority: Authority, hostile: Hostile) -> None:
+    pool = urllib3.PoolManager()
+    client = AuthorityClient(
+        TimestampAuthority(name="hostile", url=hostile.url, cert_file=authority.ca_pem), 10.0, pool
+    )
+    tsr = "application/timestamp-reply"
+    replayed = reply(authority, query(CHECKPOINT.encode()))  # a valid answer to another query
+    unsupported = tsp.TimeStampReq.load(query(CHECKPOINT.encode()))
+    unsupported["req_policy"] = "1.2.3.9.9"  # a policy the authority does not offer
+    rejection = reply(authority, bytes(unsupported.dump(force=True)))
+    cases: list[tuple[Callable[[bytes], tuple[int, str, bytes]], str]] = [
+        (lambda _q: (503, tsr, b""), "HTTP 503"),
+        (lambda _q: (200, "text/html", b"<html>"), "answer is text/html, not " + tsr),
+        (lambda _q: (200, tsr, b"\x00" * (MAX_RESPONSE_BYTES + 1)), "answer exceeds"),
+        (lambda _q: (200, tsr, b"\x30\x00"), "not an RFC 3161 response"),
+        (
+            lambda _q: (200, tsr, rejection),
+            "refused: PKIStatus 2: Requested policy is not supported.",
+        ),
+        (lambda _q: (200, tsr, replayed), "the token's nonce is not the query's"),
+        (
+            lambda q: (200, tsr, reply(authority, with_imprint(q, hashlib.sha256(b"x").digest()))),
+            "the token's message imprint is not the query's",
+        ),
+        (
+            lambda q: (200, tsr, reply(make_authority(authority.folder / "rogue"), q)),
+            "token refused: untrusted certificate: signer",
+        ),
+    ]
+    for answer, reason in cases:
+        hostile.answer = answer
+        with pytest.raises(TimestampError) as refused:
+            client.stamp(CHECKPOINT)
+        assert reason in str(refused.value)
+    hostile.answer = lambda q: (200, tsr, reply(authority, q, chain=True))
+    token, gen_time = client.stamp(CHECKPOINT)
+    assert check_token("hostile", token, CHECKPOINT, trust(authority.ca_pem)).gen_time == gen_time
