@@ -165,3 +165,54 @@ def test_with_tsa_certs_a_bad_token_fails_tier_4(tmp_path: Path) -> None:
     answer = api.post("/v1/verify", json={"bundle": bundle}).json()
     assert answer["tiers"][3]["status"] == "not_checked"
     assert json.dumps(answer).count("no timestamp on this checkpoint") == 1
+
+
+def test_reports_are_signed_when_configured(tmp_path: Path) -> None:
+    from evidence_api.certificates.devca import make_development_ca  # noqa: PLC0415
+    from verifier.pades import verify_pdf_signature  # noqa: PLC0415
+
+    files = make_development_ca()
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    cfg = ServiceConfig.from_env(
+        {
+            "VERIFIER_REPORT_CERT": str(tmp_path / "signer.pem"),
+            "VERIFIER_REPORT_KEY": str(tmp_path / "signer.key"),
+        }
+    )
+    assert cfg.report_cert == files["signer.pem"]
+    with pytest.raises(ServiceConfigError, match="is not the key of VERIFIER_REPORT_CERT"):
+        ServiceConfig.from_env(
+            {
+                "VERIFIER_REPORT_CERT": str(tmp_path / "signer.pem"),
+                "VERIFIER_REPORT_KEY": str(tmp_path / "dev-ca.key"),
+            }
+        )
+    b = build()
+    api = TestClient(
+        create_verifier_app(
+            ServiceConfig(
+                log_keys=(VerifierKey.from_text(b.vkey),),
+                report_cert=cfg.report_cert,
+                report_key=cfg.report_key,
+            )
+        )
+    )
+    assert api.get("/v1/config").json()["reports_signed"] is True
+    answer = api.post("/v1/verify/report", json={"bundle": b.bundle})
+    assert answer.status_code == 200, answer.text
+    verdict = verify_pdf_signature(answer.content, [files["dev-ca.pem"]])
+    assert verdict.ok, verdict.detail
+    # a broken signing set-up is the service's problem (503), never a 500
+    broken = TestClient(
+        create_verifier_app(
+            ServiceConfig(
+                log_keys=(VerifierKey.from_text(b.vkey),),
+                report_cert=files["signer.pem"],
+                report_key=b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            )
+        )
+    )
+    answer = broken.post("/v1/verify/report", json={"bundle": b.bundle})
+    assert answer.status_code == 503
+    assert answer.headers["content-type"].startswith("application/problem+json")

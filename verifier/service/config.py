@@ -128,6 +128,8 @@ class ServiceConfig:
             raise ServiceConfigError(
                 "VERIFIER_REPORT_CERT and VERIFIER_REPORT_KEY go together (or neither)"
             )
+        if config.report_cert is not None and config.report_key is not None:
+            _check_signing_pair(config.report_cert, config.report_key)
         try:
             config.witness_policy()
         except FormatError as exc:
@@ -274,6 +276,21 @@ def _pem_file(env: Mapping[str, str], name: str, marker: bytes) -> bytes | None:
     if marker not in data:
         raise ServiceConfigError(f"{name} {path[:200]!r}: no PEM {marker.decode().strip('-')}")
     return data
+
+
+def _check_signing_pair(cert_pem: bytes, key_pem: bytes) -> None:
+    """The report key must be the first certificate's: else every report's signature fails."""
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ServiceConfigError(f"VERIFIER_REPORT_CERT/KEY: unreadable: {exc}"[:300]) from exc
+    der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if cert.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
+        raise ServiceConfigError("VERIFIER_REPORT_KEY is not the key of VERIFIER_REPORT_CERT")
 
 
 def _int(env: Mapping[str, str], name: str, default: int | None, low: int, high: int) -> int | None:
