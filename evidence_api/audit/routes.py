@@ -1,6 +1,7 @@
 """Audit runs over HTTP (admin): ``GET /v1/integrity/audits``, one run with its findings,
 and ``POST /v1/integrity/audits/{id}/acknowledge`` (audited in the accounts audit log).
-Runs are started by ``evidence audit`` (docs/audit.md)."""
+Runs are started by ``evidence audit`` or, in the service's background,
+``POST /v1/integrity/audits`` (docs/audit.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from sqlalchemy import select
 
 from evidence_api.accounts import audit
 from evidence_api.audit.models import AuditFinding, AuditRun
-from evidence_api.audit.service import RunNotFoundError, acknowledge, findings_of
+from evidence_api.audit.service import (
+    RunNotFoundError,
+    acknowledge,
+    findings_of,
+    start_background,
+)
 from evidence_api.core.auth import Principal
 from evidence_api.core.deps import RuntimeDep, require
 from evidence_api.core.guard import GuardedRoute
@@ -127,6 +133,33 @@ def list_runs(
             items=[AuditRunPublic.of(r) for r in rows[:limit]],
             next_cursor=cursor_after(rows, limit, lambda r: r.id),
         )
+
+
+@router.post(
+    "",
+    response_model=AuditRunPublic,
+    status_code=202,
+    responses=problem_responses(401, 403, 409, 503),
+    summary="Start a full audit in the background",
+)
+def start_run(request: Request, runtime: RuntimeDep, admin: Admin) -> AuditRunPublic:
+    """Starts a full run in a thread of this service process (anchors are checked on the
+    chain this process is connected to) and answers at once with the run, ``running``;
+    ``GET /v1/integrity/audits/{id}`` follows it. 409 while this process runs one.
+    ``evidence audit`` on the server does the same in its own process."""
+    run_id = start_background(runtime)
+    with runtime.session() as session:
+        audit.record(
+            session,
+            "audit_started",
+            actor=admin.pseudonym,
+            subject=f"audit-{run_id}",
+            client=request.client.host if request.client else None,
+        )
+        row = session.get(AuditRun, run_id)
+        if row is None:  # pragma: no cover - it was just created
+            raise RunNotFoundError(f"no audit run {run_id}")
+        return AuditRunPublic.of(row)
 
 
 @router.get(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -87,6 +88,11 @@ class AuditUnusableError(Exception):
 
 class RunNotFoundError(NotFoundError):
     code = "audit_run_not_found"
+
+
+class AuditBusyError(ApiError):
+    status = 409
+    code = "audit_running"
 
 
 class NotAcknowledgeableError(ApiError):
@@ -800,6 +806,36 @@ def _stored_nodes(conn: Connection, start: int, end: int) -> dict[tuple[int, int
         for offset in range(0, len(data) - HASH_SIZE + 1, HASH_SIZE):
             out[(lvl, tile * TILE_WIDTH + offset // HASH_SIZE)] = data[offset : offset + HASH_SIZE]
     return out
+
+
+# --- a run in the background of the service ------------------------------------------
+
+#: held while this process runs an audit in the background (one at a time)
+_BACKGROUND = threading.Lock()
+
+
+def start_background(runtime: Runtime) -> int:
+    """Start a full run in a thread of this process (``POST /v1/integrity/audits``);
+    returns its id. 409 while this process already runs one."""
+    if not _BACKGROUND.acquire(blocking=False):
+        raise AuditBusyError("an audit is already running in this process")
+    try:
+        auditor = Auditor(AuditContext.of(runtime))
+        run_id = auditor.start()
+    except BaseException:
+        _BACKGROUND.release()
+        raise
+
+    def work() -> None:
+        try:
+            auditor.run(run_id)
+        except Exception:  # the run is left interrupted: evidence audit --resume
+            log.exception("audit run %d stopped", run_id)
+        finally:
+            _BACKGROUND.release()
+
+    threading.Thread(target=work, name=f"audit-{run_id}", daemon=True).start()
+    return run_id
 
 
 # --- reading runs, acknowledging, readiness -------------------------------------------

@@ -140,6 +140,7 @@ POLICY |= {("GET", "/v1/trust/timestamps"): SUBMITTERS}
 POLICY |= dict.fromkeys(
     [
         ("GET", "/v1/integrity/audits"),
+        ("POST", "/v1/integrity/audits"),
         ("GET", "/v1/integrity/audits/{run_id}"),
         ("POST", "/v1/integrity/audits/{run_id}/acknowledge"),
     ],
