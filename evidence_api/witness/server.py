@@ -52,6 +52,7 @@ _TITLES = {
     415: "unsupported_media_type",
     422: "unprocessable_entity",
     500: "internal_error",
+    503: "unavailable",
 }
 
 
@@ -83,6 +84,8 @@ class Witness:
         """Check ``request`` and, if it passes, record it and return the cosignature
         line. Runs in a worker thread; one log's requests are serialised."""
         origin = request.checkpoint.origin
+        if origin not in self.log_keys:  # before a lock is made for it: origins are unbounded
+            raise Refusal(404, f"unknown log origin {origin!r}")
         with self.store.locked(origin):
             state = self.store.get(origin)
             try:
@@ -90,24 +93,31 @@ class Witness:
             except Refusal as refusal:
                 if refusal.status in (409, 422) and refusal.size is None:
                     # validly signed by the log, yet not consistent with what we cosigned
-                    kept = self.store.keep_evidence(origin, request.checkpoint.size, request.note)
-                    log.warning(
-                        "refused checkpoint %s size %d: %s (kept as %s)",
-                        origin,
-                        request.checkpoint.size,
-                        refusal.detail,
-                        kept,
-                    )
+                    self._keep_evidence(request, refusal)
                 raise
             now = int(time.time())
             if state is None or checkpoint.size > state.size:
-                self.store.put(
-                    LogState(origin, checkpoint.size, checkpoint.root, request.note, now)
-                )
+                new = LogState(origin, checkpoint.size, checkpoint.root, request.note, now)
+                try:
+                    self.store.put(new)
+                except OSError as exc:  # not recorded: not cosigned
+                    log.error("cannot record the state of %s: %s", origin, exc)
+                    raise Refusal(503, "the witness cannot record its state; try later") from exc
                 if state is None:
                     log.info("first checkpoint of %s cosigned: size %d", origin, checkpoint.size)
             cosignature = self.signer.cosign(request.text, now)
         return cosignature.to_line()
+
+    def _keep_evidence(self, request: AddCheckpoint, refusal: Refusal) -> None:
+        origin, size = request.checkpoint.origin, request.checkpoint.size
+        try:
+            kept = self.store.keep_evidence(origin, size, request.note)
+        except OSError as exc:
+            kept = None
+            log.error("cannot keep the refused checkpoint of %s: %s", origin, exc)
+        log.warning(
+            "refused checkpoint %s size %d: %s (kept as %s)", origin, size, refusal.detail, kept
+        )
 
     def info(self) -> dict[str, object]:
         return {

@@ -137,8 +137,12 @@ def test_the_spec_statuses(client: TestClient, store: StateStore) -> None:
     assert state is not None and (state.size, state.root) == (12, LOG.root(12))
 
 
-def test_hostile_requests_get_precise_4xx(client: TestClient) -> None:
+def test_hostile_requests_get_precise_4xx(client: TestClient, store: StateStore) -> None:
     assert client.post("/add-checkpoint", content=b"x" * 20_000).status_code == 413
+    for i in range(5):  # unknown origins: 404, and nothing is kept for them (not even a lock)
+        other = FakeLog.new(f"other{i}.example.cn/log", leaves=3)
+        assert client.post("/add-checkpoint", content=other.body(0, 3)).status_code == 404
+    assert store._locks == {} and store.all() == []
     assert client.post("/add-checkpoint", content=b"\x00garbage").status_code == 400
     assert client.get("/add-checkpoint").status_code == 405
     assert client.get("/nothing-here").status_code == 404
