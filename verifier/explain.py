@@ -434,6 +434,8 @@ def _one_zh(detail: str) -> str | None:
         found = pattern.fullmatch(detail)
         if found is not None:
             groups = {k: v or "" for k, v in found.groupdict().items()}
+            if groups.get("more"):  # " (+N more)": the other authorities' tokens
+                groups["more"] = f"（另有 {groups['more'].strip(' ()+').split()[0]} 个）"
             return template.format(**groups)
     return None
 

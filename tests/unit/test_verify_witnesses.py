@@ -347,3 +347,19 @@ def test_report_puts_the_tsa_time_beside_the_block_time() -> None:
     second = text.index("可信时间戳时间（第二时钟）")
     assert block < second < block + 200
     assert "tsa.example:2026-11-2606:00:05UTC" in text[second:]
+
+
+def test_every_new_tier_4_detail_has_a_chinese_wording() -> None:
+    details = [
+        "signed by a/log; 2 cosignatures not checked (no witness key given)",
+        "signed by a/log; 1 timestamp not checked (no TSA certificate given)",
+        "no trusted log key given (pass --log-key); 0 of 2 witnesses cosigned (quorum 1)",
+        "signed by a/log; timestamped by t1 at 2026-01-01T00:00:00Z (+2 more)",
+        "signed by a/log; no timestamp on this checkpoint",
+        "cosignature by witness w/x does not verify",
+        "timestamp by t1: message imprint differs",
+    ]
+    for detail in details:
+        zh = detail_zh(TierResult(4, Status.VERIFIED, detail))
+        assert "原文" not in zh or "message imprint" in zh, zh
+        assert "more" not in zh and "not checked" not in zh, zh
