@@ -272,11 +272,15 @@ class Timestamping:
                     store_token(conn, size, name, token, gen_time)
                 stored += 1
         except Exception as exc:  # one authority's failure must not stop the others
+            reason = failure_reason(exc)
+            previous = authority_status(name)
             line = client.failures.failed(exc, time.monotonic())
+            if line is None and previous is not None and previous.last_error != reason:
+                line = f"{client.failures.name} failing differently: {reason}"
             if line is not None:
                 log.warning(line)
             log.debug("timestamp authority %s failed", name, exc_info=True)
-            _set_status(name, last_error=failure_reason(exc), last_error_at=datetime.now(UTC))
+            _set_status(name, last_error=reason, last_error_at=datetime.now(UTC))
             return stored
         line = client.failures.succeeded(time.monotonic())
         if line is not None:

@@ -17,6 +17,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import logging
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -192,8 +193,9 @@ def verify_cli(
 
 
 def test_service_stamps_anchored_checkpoints_and_the_verifier_checks_them(
-    authority: Authority, tmp_path: Path
+    authority: Authority, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="evidence_api.trust.timestamping")
     untrusted = make_authority(tmp_path / "untrusted")  # up, but cert_file is another CA
     settings = Settings(
         data_dir=tmp_path / "data",
@@ -264,6 +266,26 @@ def test_service_stamps_anchored_checkpoints_and_the_verifier_checks_them(
         assert "does not chain to a trusted TSA certificate" in seen["wrong-cert"]["last_error"]
         assert seen["wrong-cert"]["stamped"] == 0 and seen["down"]["stamped"] == 0
         assert "127.0.0.1:9" in seen["down"]["last_error"]
+        # one line per failing authority however many ticks failed (state changes only)
+        first_failure = seen["down"]["last_error_at"]
+
+        def failed_again() -> bool:
+            now = stack.client.get("/v1/trust/timestamps", headers=headers).json()
+            return any(
+                a["name"] == "down" and a["last_error_at"] != first_failure
+                for a in now["authorities"]
+            )
+
+        wait_until(failed_again, 60, "another failed tick of the authority that is down")
+        warned = [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "evidence_api.trust.timestamping" and r.levelno == logging.WARNING
+        ]
+        assert sorted(m.split(" failing")[0] for m in warned) == [
+            "timestamp authority down",
+            "timestamp authority wrong-cert",
+        ], warned
         assert stack.client.get("/v1/trust/timestamps").status_code == 401
         forbidden = stack.client.get("/v1/trust/timestamps", headers=stack.auth("appraiser"))
         assert forbidden.status_code == 403
