@@ -97,12 +97,16 @@ def verifier_config(runtime: Runtime, api_url: str) -> ServiceConfig:
     go to this API at ``api_url``; uploads spool into the API's spool folder. The reports'
     QR code points at ``EVIDENCE_PORTAL_URL``, else at this mounted portal: from the
     settings, never from a request's Host header."""
+    from evidence_api.certificates.issuing import signing_material  # noqa: PLC0415
     from verifier.service.config import ServiceConfig  # noqa: PLC0415
 
     settings = runtime.settings
     chain = chain_trust(runtime)
     prefix = mount_prefix(settings.verifier_mount) or ""
+    signing = signing_material(settings)  # the 存证证书's certificate signs the reports too
     return ServiceConfig(
+        report_cert=signing.cert_pem if signing else None,
+        report_key=signing.key_pem if signing else None,
         portal_url=settings.portal_url or f"{api_url}{prefix}/verify",
         log_keys=(runtime.signer.verifier(),),
         rpc_urls=(chain.rpc_url,) if chain else (),

@@ -112,7 +112,8 @@ def issue(issuer: Issuer, evidence_id: str) -> EvidenceCertificate:
         signer=material.subject,
         signer_fingerprint=material.fingerprint,
         development=material.development,
-        portal_url=issuer.portal_url,
+        # as the report's QR code: the portal looks the entry up by its leaf hash
+        portal_url=f"{issuer.portal_url}?leaf={row.leaf_hash}" if issuer.portal_url else None,
     )
     pdf = sign_pdf(
         render_certificate(data),

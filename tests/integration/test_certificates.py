@@ -14,10 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from evidence_api.app import create_app
 from evidence_api.certificates.models import EvidenceCertificate
 from evidence_api.core.config import Settings
+from evidence_api.verifier_mount import mount_verifier
 from tests.support.api import (
     VERIFY_CLI,
     Stack,
@@ -29,7 +32,7 @@ from tests.support.console import log_in_as
 from tests.support.waiting import wait_until
 from verifier.bundle import bundle_from_obj
 from verifier.certificate import STATEMENT_NAME, check_certificate, load_statement
-from verifier.pades import read_attachment
+from verifier.pades import read_attachment, verify_pdf_signature
 
 FILES = {"listing.html": b"<p>\xe5\x95\x86\xe5\x93\x81</p>", "shot.png": b"\x89PNG not really"}
 
@@ -171,3 +174,19 @@ def test_the_console_links_the_certificate(stack: Stack) -> None:
     pdf = stack.client.get(f"/v1/evidence/{evidence_id}/certificate")  # the session cookie
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
     assert time.monotonic() - started < 60
+
+
+def test_the_mounted_portal_signs_its_reports_with_the_same_certificate(stack: Stack) -> None:
+    created = submit(stack, FILES)
+    bundle = wait_for_bundle(
+        stack.client, created.json()["evidence_id"], stack.auth("officer"), timeout=60
+    )
+    app = create_app(runtime=stack.runtime)
+    mount_verifier(app, stack.runtime, "http://127.0.0.1:8000")
+    with TestClient(app) as client:
+        answer = client.post("/verifier/v1/verify/report", json={"bundle": bundle, "files": []})
+        ca = client.get("/v1/trust/certificate-ca").content
+    assert answer.status_code == 200, answer.text[:300]
+    verdict = verify_pdf_signature(answer.content, [ca])
+    assert verdict.ok, verdict.detail
+    assert verdict.signer is not None and "DEVELOPMENT certificate signer" in verdict.signer
