@@ -22,7 +22,7 @@ from evidence_api.certificates.devca import (
 )
 from evidence_api.certificates.issuing import issuer_of, portal_url
 from evidence_api.certificates.models import EvidenceCertificate
-from evidence_api.certificates.service import Backlog, Issuer
+from evidence_api.certificates.service import Backlog, Issuer, NoSigningCertificateError, issue
 from evidence_api.core.config import Settings
 from evidence_api.intake.models import Evidence
 from tests.support.api import Stack, running_stack, submit
@@ -135,3 +135,13 @@ def test_the_backlog_issues_oldest_first_and_sets_a_failure_aside(
     backlog.issuer = real
     assert backlog.tick() == 1 and issued(stack) == 4
     assert Backlog(real).tick() == 0  # nothing issued twice
+
+
+def test_without_signing_material_nothing_is_issued_and_requests_get_503(stack: Stack) -> None:
+    evidence_id = submit(stack, {"a.txt": b"a"}).json()["evidence_id"]
+    unsigned = replace(issuer_of(stack.runtime), material=lambda: None)
+    assert Backlog(unsigned).tick() == 0 and issued(stack) == 0
+    with pytest.raises(NoSigningCertificateError) as refused:
+        issue(unsigned, evidence_id)
+    assert refused.value.status == 503
+    assert "EVIDENCE_CERTIFICATE_CERT_FILE" in refused.value.detail
