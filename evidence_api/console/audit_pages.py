@@ -18,7 +18,12 @@ from starlette.concurrency import run_in_threadpool
 
 from evidence_api.accounts import audit
 from evidence_api.audit.models import AuditFinding, AuditRun
-from evidence_api.audit.service import RunNotFoundError, acknowledge, findings_of
+from evidence_api.audit.service import (
+    RunNotFoundError,
+    acknowledge,
+    findings_of,
+    start_background,
+)
 from evidence_api.console.listing import next_link, when
 from evidence_api.console.web import (
     FormErrors,
@@ -28,6 +33,7 @@ from evidence_api.console.web import (
     read_form,
     redirect,
     render,
+    runtime_of,
     viewer,
 )
 from evidence_api.core.errors import ApiError, InvalidInputError
@@ -95,7 +101,18 @@ class RunRow:
 @router.get("", response_class=HTMLResponse)
 def runs(request: Request, who: Admin, cursor: Cursor = None) -> Response:
     """全面审计: the runs, newest first (a failed run not yet acknowledged holds
-    ``/readyz`` not ready), and how to start one (``evidence audit``)."""
+    ``/readyz`` not ready), and how to start one (``evidence audit``, or the button)."""
+    return _runs_page(request, who, cursor)
+
+
+def _runs_page(
+    request: Request,
+    who: Viewer,
+    cursor: str | None = None,
+    *,
+    errors: FormErrors | None = None,
+    status: int = 200,
+) -> Response:
 
     def work(session: Session) -> tuple[list[RunRow], str | None]:
         query = keyset(select(AuditRun), AuditRun.id, limit=RUNS_PAGE, cursor=cursor)
@@ -105,7 +122,46 @@ def runs(request: Request, who: Admin, cursor: Cursor = None) -> Response:
         )
 
     shown, after = in_session(request, work)
-    return render(request, who, "audit/runs.html", runs=shown, next_url=next_link(request, after))
+    return render(
+        request,
+        who,
+        "audit/runs.html",
+        status=status,
+        runs=shown,
+        next_url=next_link(request, after),
+        errors=errors or FormErrors(),
+    )
+
+
+@router.post("/start", response_class=HTMLResponse)
+async def run_start(request: Request, who: Admin) -> Response:
+    """``POST /v1/integrity/audits``'s service function: a full run in the service's
+    background; the browser goes to the run's page (a refusal: the list with the reason)."""
+    await read_form(request, who.csrf_token)
+    actor = who.principal.pseudonym
+    runtime = runtime_of(request)
+
+    def work() -> int:
+        run_id = start_background(runtime)
+        with runtime.session() as session:
+            audit.record(
+                session,
+                "audit_started",
+                actor=actor,
+                subject=f"audit-{run_id}",
+                client=client_of(request),
+            )
+        return run_id
+
+    try:
+        run_id = await run_in_threadpool(work)
+    except ApiError as exc:
+        return await run_in_threadpool(
+            partial(
+                _runs_page, request, who, errors=FormErrors({"": exc.detail}), status=exc.status
+            )
+        )
+    return redirect(f"/console/admin/audits/{run_id}")
 
 
 def _run_page(

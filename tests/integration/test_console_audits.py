@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from evidence_api.audit import service
 from evidence_api.core.config import Settings
 from tests.support.api import Stack, running_stack
-from tests.support.audit_runs import make_run
+from tests.support.audit_runs import finished, make_run
 from tests.support.console import Person, field_error
 
 
@@ -74,3 +75,24 @@ def test_only_administrators_and_bad_ids(stack: Stack) -> None:
     assert admin.get("/console/admin/audits/abc").status_code == 422
     assert admin.get("/console/admin/audits?cursor=zzz").status_code == 422
     assert admin.post("/console/admin/audits/999999/acknowledge", {"note": "x"}).status_code == 404
+
+
+def test_an_audit_started_from_the_console_or_the_api_runs_in_the_background(
+    stack: Stack,
+) -> None:
+    admin = Person(stack, "admin", "周管理")
+    started = admin.post("/console/admin/audits/start", {})
+    assert started.status_code == 303
+    run_id = int(started.headers["location"].rsplit("/", 1)[1])
+    assert finished(stack, run_id) == "clean"
+    assert "未发现问题" in admin.get(f"/console/admin/audits/{run_id}").text
+    assert admin.post("/console/admin/audits/start", {}, csrf=False).status_code == 403
+
+    api = stack.client.post("/v1/integrity/audits", headers=stack.auth("admin"))
+    assert api.status_code == 202 and api.json()["status"] == "running"
+    assert finished(stack, api.json()["id"]) == "clean"
+    with service._BACKGROUND:  # this process is running one: a second is refused
+        busy = stack.client.post("/v1/integrity/audits", headers=stack.auth("admin"))
+        assert busy.status_code == 409 and busy.json()["title"] == "audit_running"
+        page = admin.post("/console/admin/audits/start", {})
+        assert page.status_code == 409 and "already running" in page.text
