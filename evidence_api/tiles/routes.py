@@ -37,6 +37,7 @@ IndexPath = Annotated[
         description="the tile index N in 3-digit groups, all but the last prefixed 'x' "
         "(1234067: x001/x234/067), then '.p/<W>' (W 1..255) for a partial tile",
         examples=["000", "x001/x234/067", "001.p/112"],
+        json_schema_extra={"pattern": service.INDEX_PATTERN},  # documented, parsed below
     ),
 ]
 
@@ -125,7 +126,11 @@ def get_tile(
     runtime: RuntimeDep,
     level: Annotated[
         str,
-        Path(description="tile level L, 0..63: its hashes are of tree level 8·L", examples=["0"]),
+        Path(
+            description="tile level L, 0..63: its hashes are of tree level 8·L",
+            examples=["0"],
+            json_schema_extra={"pattern": service.LEVEL_PATTERN},  # documented, parsed below
+        ),
     ],
     index: IndexPath,
 ) -> Response:

@@ -49,6 +49,15 @@ CHECKPOINT = "public, max-age=5"
 #: a tile beyond the log now may exist after the next seal: never cache the refusal
 NOT_YET = {"Cache-Control": "no-store"}
 
+#: The well-formed paths, as JSON Schema patterns for the OpenAPI document (so that a
+#: schema-valid request is a well-formed one); :func:`parse_level` and :func:`parse_index`
+#: accept exactly these (tests/integration/test_tiles.py checks both ways).
+LEVEL_PATTERN = r"^([0-9]|[1-5][0-9]|6[0-3])$"
+INDEX_PATTERN = (
+    r"^(x(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2})/(x[0-9]{3}/){0,4})?[0-9]{3}"
+    r"(\.p/([1-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$"
+)
+
 _LEVEL = re.compile(r"0|[1-9][0-9]?")
 _GROUP = re.compile(r"x[0-9]{3}")
 _LAST = re.compile(r"[0-9]{3}")

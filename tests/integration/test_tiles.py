@@ -16,6 +16,7 @@ import ast
 import gzip
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, event, insert
 
 from anchoring.entries import make_entry
@@ -34,6 +37,7 @@ from anchoring.reader import LogReader
 from anchoring.schema import checkpoint_cosignature
 from anchoring.sealer import seal_pending
 from evidence_api.core.db import make_engine
+from evidence_api.core.errors import BadRequestError
 from evidence_api.runtime import Runtime
 from evidence_api.tiles import service
 from tests.support.api import free_port, fresh_postgres_database, serve_subprocess
@@ -447,6 +451,58 @@ def test_tile_beyond_any_possible_log_is_404_without_a_read(log: ServedLog) -> N
     response = log.get("tile/7/x036/x028/x797/x018/x963/967")
     assert response.status_code == 404
     assert "beyond any log" in response.json()["detail"]
+
+
+# --- the path grammar, without a server -------------------------------------------------------
+
+
+@given(
+    n=st.integers(0, 2**55),
+    width=st.none() | st.integers(1, 255),
+)
+def test_every_index_encodes_to_the_documented_pattern_and_back(n: int, width: int | None) -> None:
+    text = service.encode_index(n, width)
+    assert re.fullmatch(service.INDEX_PATTERN, text)
+    assert service.parse_index(text) == service.TileIndex(n, width)
+
+
+@given(st.from_regex(service.INDEX_PATTERN, fullmatch=True))
+def test_what_the_openapi_pattern_admits_parses(text: str) -> None:
+    """Schemathesis sends what the pattern admits and expects no 400 (test_openapi_contract)."""
+    parsed = service.parse_index(text)
+    assert service.encode_index(parsed.n, parsed.width) == text
+
+
+@given(st.text(alphabet="x0129.p/\n", max_size=30))
+def test_what_the_pattern_refuses_is_a_400(text: str) -> None:
+    if re.fullmatch(service.INDEX_PATTERN, text) and not text.endswith("\n"):
+        assert service.parse_index(text).count >= 1
+    else:
+        with pytest.raises(BadRequestError):
+            service.parse_index(text)
+
+
+def test_levels_are_0_to_63_as_documented() -> None:
+    spelled = [str(i) for i in range(200)] + ["00", "01", "063", "-0", "+1", " 1", "1 ", "١"]
+    for text in spelled:
+        documented = re.fullmatch(service.LEVEL_PATTERN, text) is not None and text.isascii()
+        try:
+            parsed = service.parse_level(text)
+        except BadRequestError:
+            assert not documented, text
+        else:
+            assert documented and parsed == int(text) and 0 <= parsed <= 63, text
+
+
+def test_the_index_path_limits() -> None:
+    six = "x036/x028/x797/x018/x963/967.p/255"  # the largest index any log can reach
+    assert service.parse_index(six) == service.TileIndex(36_028_797_018_963_967, 255)
+    with pytest.raises(BadRequestError, match="more than 6 groups"):
+        service.parse_index("x001/" + six)
+    with pytest.raises(BadRequestError, match="41 characters, at most 40"):
+        service.parse_index("0" * 41)
+    with pytest.raises(BadRequestError, match="3-digit groups"):
+        service.parse_index("0" * 40)
 
 
 # --- the cost of a read, and a log that grows -------------------------------------------------
