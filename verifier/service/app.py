@@ -207,7 +207,10 @@ class _Service:
             report = self.run(VerifyInput(bundle))
             matches.append(
                 {
-                    "bundle": bundle.model_dump(mode="json"),
+                    # as the log publishes it: no "timestamps" member when there are none
+                    "bundle": bundle.model_dump(
+                        mode="json", exclude={"timestamps"} if bundle.timestamps is None else None
+                    ),
                     "matched_by": matched_by(bundle, query),
                     "log_outcome": log_outcome(report.tiers),
                     "report": report_dict(report),
