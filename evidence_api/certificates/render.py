@@ -13,9 +13,11 @@ import io
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from reportlab.lib import colors  # type: ignore[import-untyped]
 from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
+from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
 from reportlab.platypus import (  # type: ignore[import-untyped]
     Flowable,
     SimpleDocTemplate,
@@ -119,7 +121,8 @@ def _files(data: CertificateInput, s: Styles) -> list[Flowable]:
         rows.append([s.text(f.name, 8), s.text(str(f.size), 8), [s.hex(f.sha256), s.hex(f.sm3)]])
     return [
         s.heading("文件及摘要 Files and digests"),
-        grid_table(rows, (150, 60, CONTENT_WIDTH - 210), header=True),
+        # 64 Courier digits at 8 pt need 307 pt and the cell's padding: the rest of the width
+        grid_table(rows, (125, 45, CONTENT_WIDTH - 170), header=True),
     ]
 
 
@@ -199,8 +202,23 @@ def render_certificate(data: CertificateInput, *, font: ReportFont | None = None
         invariant=True,
     )
     with _lock:
-        doc.build(story)
+        doc.build(story, canvasmaker=_dated_canvas(_pdf_date(data.statement.issued_at)))
     return buffer.getvalue()
+
+
+def _pdf_date(issued_at: str) -> str:
+    """``D:20261203100000+00'00'``: the issue time (invariant mode would write 2000-01-01)."""
+    digits = "".join(ch for ch in issued_at if ch.isdigit())[:14]
+    return f"D:{digits}+00'00'"
+
+
+def _dated_canvas(created: str) -> type[Canvas]:
+    class DatedCanvas(Canvas):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.setDateFormatter(lambda *_: created)
+
+    return DatedCanvas
 
 
 def issued_now() -> str:
