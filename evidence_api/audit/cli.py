@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from evidence_api.core.config import Settings
     from evidence_api.core.runtime import Runtime
+    from evidence_api.core.storage import ObjectStore
 
 audit_app = typer.Typer(
     help="Full audit: rebuild the tree from the stored entries, re-hash every object, check "
@@ -28,9 +30,15 @@ SHOWN = 50
 
 
 def _runtime() -> Runtime:
-    """The deployment's runtime without timers; the chain only when it is a plain RPC."""
+    """What the audit reads, built here without the service's composition root: no
+    migration, no background job, the log key never created; the chain only when it is a
+    plain RPC (a managed or tester chain belongs to the serving process)."""
+    from sqlalchemy.orm import sessionmaker  # noqa: PLC0415
+
     from evidence_api.core.config import ConfigurationError, get_settings  # noqa: PLC0415
-    from evidence_api.runtime import NO_TIMERS, build_runtime  # noqa: PLC0415
+    from evidence_api.core.db import make_engine  # noqa: PLC0415
+    from evidence_api.core.keys import load_signer  # noqa: PLC0415
+    from evidence_api.core.runtime import Runtime  # noqa: PLC0415
 
     settings = get_settings()
     configured = settings.log_key is not None or settings.log_key_file is not None
@@ -39,17 +47,46 @@ def _runtime() -> Runtime:
             f"error: no deployment in {settings.data_dir.resolve()} (no log key there)", err=True
         )
         raise typer.Exit(UNUSABLE)
-    # no background job at all here (NO_TIMERS leaves the monitors and certificates on)
-    quiet = {name: False for name in type(settings).model_fields if name.startswith("run_")}
-    settings = settings.model_copy(update=quiet)
     try:
-        return build_runtime(settings, **NO_TIMERS, connect_chain=settings.chain == "rpc")
-    except (ConfigurationError, OSError) as exc:
+        signer = load_signer(settings, may_create=False)
+        engine = make_engine(settings.resolved_database_url)
+    except (ConfigurationError, OSError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(UNUSABLE) from exc
-    except Exception as exc:  # the database or the chain unreachable
-        typer.echo(f"error: the audit cannot start: {type(exc).__name__}: {exc}"[:500], err=True)
-        raise typer.Exit(UNUSABLE) from exc
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessionmaker(engine, expire_on_commit=False),
+        store=_store(settings),
+        signer=signer,
+    )
+    if settings.chain == "rpc":
+        from evidence_api.core.chain_setup import open_chain  # noqa: PLC0415 - loads web3
+
+        try:
+            runtime.chain = open_chain(settings, engine)
+        except Exception as exc:  # unreachable or refused: the anchors are "not checked"
+            typer.echo(f"warning: the chain: {type(exc).__name__}: {exc}"[:300], err=True)
+    return runtime
+
+
+def _store(settings: Settings) -> ObjectStore:
+    """The configured object store (as ``evidence_api.runtime.build_store`` builds it)."""
+    from evidence_api.core.storage.factory import make_store  # noqa: PLC0415
+
+    if settings.storage == "s3":
+        return make_store(
+            "s3",
+            endpoint=settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            bucket=settings.s3_bucket,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+            retention_days=settings.retention_days,
+            check_existing=False,
+        )
+    return make_store("local", root=settings.resolved_storage_dir)
 
 
 class _Progress:
