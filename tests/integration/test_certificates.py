@@ -23,6 +23,7 @@ from evidence_api.core.config import Settings
 from evidence_api.verifier_mount import mount_verifier
 from tests.support.api import (
     VERIFY_CLI,
+    Backend,
     Stack,
     running_stack,
     submit,
@@ -38,9 +39,10 @@ FILES = {"listing.html": b"<p>\xe5\x95\x86\xe5\x93\x81</p>", "shot.png": b"\x89P
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    settings = Settings(
-        data_dir=tmp_path / "data", chain="none", seal_interval=0.1, certificate_interval=0.2
+def stack(backend: Backend) -> Iterator[Stack]:
+    """The API on each backend (SQLite with the local folder; SQLite and PostgreSQL with S3)."""
+    settings = backend.settings.model_copy(
+        update={"chain": "none", "seal_interval": 0.1, "certificate_interval": 0.2}
     )
     with running_stack(settings) as running:
         yield running
