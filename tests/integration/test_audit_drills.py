@@ -286,6 +286,17 @@ def test_an_interrupted_run_resumes_from_its_cursor(
     resumed = audit_cli(data, "--resume")
     assert resumed.returncode == 3 and "no interrupted audit run" in resumed.stderr
 
+    # the same through the CLI: stopped after three batches, then --resume to the end
+    stopped_cli = audit_cli(data, "--json", "--batch", "10", "--stop-after", "3")
+    assert stopped_cli.returncode == 1, stopped_cli.stderr
+    part = json.loads(stopped_cli.stdout)
+    assert part["status"] == "interrupted" and part["counts"]["entries"] == 30
+    rest = audit_cli(data, "--json", "--resume", "--batch", "10")
+    assert rest.returncode == 0, rest.stderr
+    whole = json.loads(rest.stdout)
+    assert whole["run_id"] == part["run_id"] and whole["status"] == "clean"
+    assert whole["counts"]["entries"] == whole["counts"]["leaves"] == total
+
 
 @pytest.mark.postgres
 def test_postgresql_entry_and_checkpoint_tampers(postgres_url: str, tmp_path: Path) -> None:
