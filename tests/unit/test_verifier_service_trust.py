@@ -216,3 +216,35 @@ def test_reports_are_signed_when_configured(tmp_path: Path) -> None:
     answer = broken.post("/v1/verify/report", json={"bundle": b.bundle})
     assert answer.status_code == 503
     assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_verify_checks_a_certificate_sent_with_the_bundle(tmp_path: Path) -> None:
+    from tests.unit.test_cli_trust import CA, certificate_pdf  # noqa: PLC0415
+    from verifier.service.verify import MAX_CERTIFICATE_B64_CHARS  # noqa: PLC0415
+    from verifier.tsa import load_certificates  # noqa: PLC0415
+
+    ca = CA(tmp_path, "dev")
+    good = base64.b64encode(certificate_pdf(tmp_path, ca).read_bytes()).decode()
+    wrong = base64.b64encode(
+        certificate_pdf(tmp_path, ca, evidence_id="ev-9999").read_bytes()
+    ).decode()
+    cas = tuple(load_certificates(ca.ca.read_bytes()))
+    api, bundle = client(certificate_cas=cas)
+    assert "DEVELOPMENT CA" in api.get("/v1/config").json()["certificate_cas"][0]
+    answer = api.post("/v1/verify", json={"bundle": bundle, "certificate": good}).json()
+    assert answer["certificate"]["ok"] is True, answer["certificate"]
+    answer = api.post("/v1/verify", json={"bundle": bundle, "certificate": wrong}).json()
+    assert answer["outcome"] == "failed" and answer["certificate"]["ok"] is False
+    assert "ev-9999" in answer["certificate"]["detail"]
+    for bad, needle in (
+        ("not base64!", "certificate: String should match pattern"),
+        ("AAAA" * (MAX_CERTIFICATE_B64_CHARS // 4 + 1), "certificate: String should have at most"),
+        ("AAAAA", "certificate: not valid base64"),
+    ):
+        refused = api.post("/v1/verify", json={"bundle": bundle, "certificate": bad})
+        assert refused.status_code in (413, 422), refused.text
+        assert needle in refused.json()["detail"] or refused.status_code == 413
+    bare, bundle = client()
+    refused = bare.post("/v1/verify", json={"bundle": bundle, "certificate": good})
+    assert refused.status_code == 422
+    assert "trusts no certificate CA" in refused.json()["detail"]

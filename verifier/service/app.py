@@ -56,7 +56,7 @@ from verifier.service.verify import (
     report_dict,
     tier_dict,
 )
-from verifier.verify import Report, verify_bundle
+from verifier.verify import Report, make_certificate_check, verify_bundle
 
 __all__ = [
     "MAX_REQUEST_BYTES",
@@ -138,6 +138,15 @@ class _Service:
 
     def run(self, data: VerifyInput) -> Report:
         """Every tier, with the service's own trust roots (never the input's)."""
+        certificate_check = None
+        if data.certificate is not None:
+            if not self.cfg.certificate_cas:
+                raise Problem(
+                    422,
+                    "certificate: this service trusts no certificate CA "
+                    "(VERIFIER_CERTIFICATE_CAS is not set)",
+                )
+            certificate_check = make_certificate_check(data.certificate, self.cfg.certificate_cas)
         return verify_bundle(
             data.bundle,
             files=data.files,
@@ -146,6 +155,7 @@ class _Service:
             through=data.through,
             witnesses=self.witnesses,
             timestamp_check=self.timestamp_check,
+            certificate_check=certificate_check,
         )
 
     def render(self, data: VerifyInput, report: Report, portal: str, lang: str) -> bytes:
@@ -265,6 +275,7 @@ def _add_info_routes(app: FastAPI, service: _Service) -> None:
             "witnesses": [k.to_text() for k in service.witnesses.keys] if service.witnesses else [],
             "witness_quorum": service.witnesses.quorum if service.witnesses else None,
             "tsa_certificates": cfg.tsa_subjects(),
+            "certificate_cas": cfg.certificate_ca_subjects(),
             "reports_signed": cfg.report_cert is not None,
         }
 

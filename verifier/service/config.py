@@ -22,6 +22,8 @@ naming the variable (:class:`ServiceConfigError`), never a traceback.
 ``VERIFIER_WITNESS_QUORUM`` how many of them must have cosigned (default: all)
 ``VERIFIER_TSA_CERTS``     trusted time-stamping authority certificates: PEM/DER file paths,
                            whitespace-separated; tier 4 checks the RFC 3161 timestamps
+``VERIFIER_CERTIFICATE_CAS`` trusted CA certificates of 存证证书 (PEM/DER paths, whitespace-
+                           separated): ``/v1/verify`` then checks a certificate sent with a bundle
 ``VERIFIER_REPORT_CERT``   PEM certificate (and chain) that PAdES-signs the reports
 ``VERIFIER_REPORT_KEY``    its PEM private key (both or neither)
 ========================== ====================================================
@@ -78,6 +80,8 @@ class ServiceConfig:
     witness_quorum: int | None = None
     #: DER certificates of the trusted time-stamping authorities
     tsa_certs: tuple[bytes, ...] = ()
+    #: DER certificates of the CAs that issue 存证证书
+    certificate_cas: tuple[bytes, ...] = ()
     #: PEM certificate (with chain) and key that sign the reports; None: unsigned reports
     report_cert: bytes | None = None
     report_key: bytes | None = None
@@ -120,7 +124,10 @@ class ServiceConfig:
             spool_dir=Path(spool) if spool else None,
             witness_keys=_witness_keys(env.get("VERIFIER_WITNESSES", "")),
             witness_quorum=_int(env, "VERIFIER_WITNESS_QUORUM", None, 1, MAX_WITNESSES),
-            tsa_certs=_tsa_certs(env.get("VERIFIER_TSA_CERTS", "")),
+            tsa_certs=_certificates("VERIFIER_TSA_CERTS", env.get("VERIFIER_TSA_CERTS", "")),
+            certificate_cas=_certificates(
+                "VERIFIER_CERTIFICATE_CAS", env.get("VERIFIER_CERTIFICATE_CAS", "")
+            ),
             report_cert=_pem_file(env, "VERIFIER_REPORT_CERT", b"-----BEGIN CERTIFICATE-----"),
             report_key=_pem_file(env, "VERIFIER_REPORT_KEY", b"PRIVATE KEY-----"),
         )
@@ -165,17 +172,11 @@ class ServiceConfig:
 
     def tsa_subjects(self) -> list[str]:
         """Each trusted TSA certificate's subject and SHA-256 fingerprint, for the portal."""
-        from cryptography import x509  # noqa: PLC0415
+        return _subjects(self.tsa_certs)
 
-        out = []
-        for der in self.tsa_certs:
-            fingerprint = hashlib.sha256(der).hexdigest()
-            try:
-                subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
-            except ValueError:
-                subject = "unreadable certificate"
-            out.append(f"{subject} (SHA-256 {fingerprint})")
-        return out
+    def certificate_ca_subjects(self) -> list[str]:
+        """Each trusted 存证证书 CA's subject and SHA-256 fingerprint."""
+        return _subjects(self.certificate_cas)
 
     def describe(self) -> list[str]:
         """The trust roots, one per line, for the start banner: what an operator compares
@@ -191,6 +192,7 @@ class ServiceConfig:
             lines += [f"witness          {k.to_text()}" for k in policy.keys]
             lines.append(f"witness quorum   {policy.quorum}")
         lines += [f"trusted TSA      {subject}" for subject in self.tsa_subjects()]
+        lines += [f"certificate CA   {subject}" for subject in self.certificate_ca_subjects()]
         if self.report_cert is not None:
             lines.append("report signing   on (VERIFIER_REPORT_CERT)")
         if self.chain is None:
@@ -227,6 +229,20 @@ def _keys(text: str) -> tuple[VerifierKey, ...]:
     return tuple(keys)
 
 
+def _subjects(certs: tuple[bytes, ...]) -> list[str]:
+    from cryptography import x509  # noqa: PLC0415
+
+    out = []
+    for der in certs:
+        fingerprint = hashlib.sha256(der).hexdigest()
+        try:
+            subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
+        except ValueError:
+            subject = "unreadable certificate"
+        out.append(f"{subject} (SHA-256 {fingerprint})")
+    return out
+
+
 def _witness_keys(text: str) -> tuple[WitnessKey, ...]:
     words = text.split()
     if len(words) > MAX_WITNESSES:
@@ -251,20 +267,20 @@ def _read_file(name: str, path: str) -> bytes:
     return data
 
 
-def _tsa_certs(text: str) -> tuple[bytes, ...]:
+def _certificates(name: str, text: str) -> tuple[bytes, ...]:
     from verifier.tsa import load_certificates  # noqa: PLC0415
 
     paths = text.split()
     if len(paths) > MAX_TSA_CERT_FILES:
-        raise ServiceConfigError(f"VERIFIER_TSA_CERTS: at most {MAX_TSA_CERT_FILES} files")
+        raise ServiceConfigError(f"{name}: at most {MAX_TSA_CERT_FILES} files")
     out: list[bytes] = []
     for path in paths:
         try:
-            out += load_certificates(_read_file("VERIFIER_TSA_CERTS", path))
+            out += load_certificates(_read_file(name, path))
         except ServiceConfigError:
             raise
         except VerifierError as exc:
-            raise ServiceConfigError(f"VERIFIER_TSA_CERTS {path[:200]!r}: {exc}") from exc
+            raise ServiceConfigError(f"{name} {path[:200]!r}: {exc}") from exc
     return tuple(out)
 
 

@@ -10,6 +10,8 @@ trust roots only.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Annotated, Any
@@ -23,8 +25,12 @@ from verifier.errors import FormatError, VerifierError
 from verifier.explain import explain_result
 from verifier.verify import Report, TierResult
 
-#: A JSON request: the bundle (at most 1 MiB) plus up to 1,000 file digests.
-MAX_REQUEST_BYTES = MAX_BUNDLE_BYTES + 256 * 1024
+#: The largest 存证证书 (evidence certificate) PDF a JSON request may carry, and its base64.
+MAX_CERTIFICATE_UPLOAD_BYTES = 4 * 1024 * 1024
+MAX_CERTIFICATE_B64_CHARS = (MAX_CERTIFICATE_UPLOAD_BYTES + 2) // 3 * 4
+#: A JSON request: the bundle (at most 1 MiB), up to 1,000 file digests and optionally a
+#: certificate PDF (base64, at most 4 MiB decoded).
+MAX_REQUEST_BYTES = MAX_BUNDLE_BYTES + 256 * 1024 + MAX_CERTIFICATE_B64_CHARS
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -45,6 +51,20 @@ class VerifyRequest(BaseModel):
     bundle: dict[str, Any] = Field(description="an evidence-proof/v1 bundle")
     files: Annotated[list[FileDigestIn], Field(max_length=1000)] = Field(default_factory=list)
     through: Annotated[int, Field(ge=1, le=5)] = 5
+    certificate: (
+        Annotated[
+            str,
+            Field(
+                min_length=4,
+                max_length=MAX_CERTIFICATE_B64_CHARS,
+                pattern=r"^[A-Za-z0-9+/]+=*$",
+                description="a 存证证书 (PAdES-signed PDF) to check against the bundle, "
+                "standard base64, at most 4 MiB decoded; checked against the service's "
+                "trusted certificate CAs (VERIFIER_CERTIFICATE_CAS)",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class AnchorCheckRequest(BaseModel):
@@ -60,6 +80,8 @@ class VerifyInput:
     through: int = 5
     #: For an uploaded package: what it says about itself (shown, never trusted).
     package: dict[str, object] | None = field(default=None)
+    #: a 存证证书 PDF to check against the bundle
+    certificate: bytes | None = None
 
 
 class InputError(Exception):
@@ -82,7 +104,13 @@ def parse_verify_json(body: bytes) -> VerifyInput:
     except ValidationError as exc:
         raise InputError(_validation_reason(exc)) from exc
     files = tuple(FileDigest(f.name, f.size, f.sha256, f.sm3) for f in req.files)
-    return VerifyInput(bundle, files, req.through)
+    certificate = None
+    if req.certificate is not None:
+        try:
+            certificate = base64.b64decode(req.certificate, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InputError("certificate: not valid base64") from exc
+    return VerifyInput(bundle, files, req.through, certificate=certificate)
 
 
 def parse_anchor_json(body: bytes) -> Bundle:
