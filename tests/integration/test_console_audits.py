@@ -5,10 +5,13 @@ ready again; administrators only; Chinese first, English on request."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from evidence_api.audit import service
+from evidence_api.audit.models import AuditFinding
 from evidence_api.core.config import Settings
 from tests.support.api import Stack, running_stack
 from tests.support.audit_runs import finished, make_run
@@ -96,3 +99,62 @@ def test_an_audit_started_from_the_console_or_the_api_runs_in_the_background(
         assert busy.status_code == 409 and busy.json()["title"] == "audit_running"
         page = admin.post("/console/admin/audits/start", {})
         assert page.status_code == 409 and "already running" in page.text
+
+
+def test_api_pages_runs_and_findings_and_refuses_bad_input(stack: Stack) -> None:
+    first, second = make_run(stack, "failed"), make_run(stack, "failed")
+    with stack.runtime.session() as session:
+        now = datetime.now(UTC)
+        session.add_all(
+            AuditFinding(
+                run_id=second, kind="node", location=f"node:1/{i}", detail="d", found_at=now
+            )
+            for i in range(3)
+        )
+    admin = stack.auth("admin")
+    page = stack.client.get("/v1/integrity/audits", params={"limit": 1}, headers=admin).json()
+    assert [r["id"] for r in page["items"]] == [second] and page["next_cursor"]
+    more = stack.client.get(
+        "/v1/integrity/audits", params={"limit": 1, "cursor": page["next_cursor"]}, headers=admin
+    ).json()
+    assert [r["id"] for r in more["items"]] == [first]
+
+    locations: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        run = stack.client.get(f"/v1/integrity/audits/{second}", params=params, headers=admin)
+        assert run.status_code == 200, run.text
+        locations += [f["location"] for f in run.json()["items"]]
+        cursor = run.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert locations == ["entry:x", "node:1/0", "node:1/1", "node:1/2"]
+    assert run.json()["status"] == "failed" and run.json()["findings"] == 1
+
+    for url, params in (
+        ("/v1/integrity/audits", {"limit": 0}),
+        ("/v1/integrity/audits", {"cursor": "not-ours"}),
+        (f"/v1/integrity/audits/{second}", {"cursor": "x" * 65}),
+        ("/v1/integrity/audits/0", {}),
+    ):
+        bad = stack.client.get(url, params=params, headers=admin)
+        assert bad.status_code == 422, (url, bad.text)
+        assert bad.headers["content-type"] == "application/problem+json"
+    missing = stack.client.get("/v1/integrity/audits/424242", headers=admin)
+    assert missing.status_code == 404 and missing.json()["title"] == "audit_run_not_found"
+    ack = f"/v1/integrity/audits/{first}/acknowledge"
+    for body in ({}, {"note": ""}, {"note": "x" * 4001}, {"note": "ok", "extra": 1}):
+        refused = stack.client.post(ack, json=body, headers=admin)
+        assert refused.status_code == 422, (body, refused.text)
+    for run_id in (first, second):
+        done = stack.client.post(
+            f"/v1/integrity/audits/{run_id}/acknowledge", json={"note": "已处理"}, headers=admin
+        )
+        assert done.status_code == 200 and done.json()["acknowledged_by"], done.text
+    twice = stack.client.post(ack, json={"note": "again"}, headers=admin)
+    assert twice.status_code == 409 and twice.json()["title"] == "audit_not_acknowledgeable"
+    events = stack.client.get(
+        "/v1/audit", params={"kind": "audit_acknowledged"}, headers=admin
+    ).json()
+    assert {e["subject"] for e in events["items"]} >= {f"audit-{first}", f"audit-{second}"}
