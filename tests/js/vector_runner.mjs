@@ -67,7 +67,7 @@ export async function runVectors(v, vectors) {
   for (const vec of vectors.keys) {
     keys.push(
       await attempt(v, async () => {
-        await v.parseVerifierKey(vec.input);
+        await (vec.type === "witness" ? v.parseWitnessKey(vec.input) : v.parseVerifierKey(vec.input));
         return { ok: true };
       }),
     );

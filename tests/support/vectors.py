@@ -1114,6 +1114,34 @@ def key_vectors() -> list[Json]:
             out.append({"name": label, "input": text, "ok": True})
         except FormatError as exc:
             out.append({"name": label, "input": text, "ok": False, "message": str(exc)})
+    return out + witness_key_vectors()
+
+
+def witness_key_vectors() -> list[Json]:
+    """Witness keys (type 0x04, ``WitnessKey.from_text``), marked ``"type": "witness"``."""
+    good = COURT.key().to_text()
+    name, hex_id, blob = good.split("+", 2)
+    log_key = signer().verifier().to_text()
+    texts = {
+        "witness-valid": good,
+        "witness-surrounding-whitespace": f"\t{good} \n",
+        "witness-key-id-uppercase": f"{name}+{hex_id.upper()}+{blob}",
+        "witness-key-id-wrong": f"{name}+{'0' * 8}+{blob}",
+        "witness-renamed": f"{name}x+{hex_id}+{blob}",
+        "witness-type-01-log-key": log_key,
+        "witness-key-truncated": f"{name}+{hex_id}+{blob[:-4]}",
+        "witness-name-with-space": f"a b+{hex_id}+{blob}",
+        "witness-missing-key": f"{name}+{hex_id}",
+    }
+    out: list[Json] = []
+    for label, text in texts.items():
+        try:
+            WitnessKey.from_text(text)
+            out.append({"name": label, "type": "witness", "input": text, "ok": True})
+        except FormatError as exc:
+            out.append(
+                {"name": label, "type": "witness", "input": text, "ok": False, "message": str(exc)}
+            )
     return out
 
 
