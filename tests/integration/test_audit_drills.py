@@ -18,13 +18,15 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from rfc3161_client import HashAlgorithm, TimestampRequestBuilder, decode_timestamp_response
+from sqlalchemy import Engine, insert, select, update
 
-from anchoring.schema import anchor_tx, log_checkpoint, log_entry
+from anchoring.schema import anchor_tx, checkpoint_timestamp, log_checkpoint, log_entry
 from evidence_api.audit.models import AuditFinding, AuditRun
 from evidence_api.audit.service import AuditContext, Auditor
 from evidence_api.core.config import Settings
@@ -40,7 +42,9 @@ from tests.support.api import (
     submit,
     wait_for_bundle,
 )
+from tests.support.tsa import Authority, make_authority, reply
 from tests.support.waiting import wait_until
+from verifier.note import parse_note
 
 PAGE = b"<html><body>counterfeit watch, 99 yuan</body></html>"
 SHOT = os.urandom(50_000)
@@ -316,3 +320,62 @@ def test_postgresql_entry_and_checkpoint_tampers(postgres_url: str, tmp_path: Pa
         assert status == "failed"
         for want in expected:
             assert want in found, found
+
+
+def token_over(authority: Authority, text: str) -> bytes:
+    request = (
+        TimestampRequestBuilder()
+        .data(text.encode("utf-8"))
+        .hash_algorithm(HashAlgorithm.SHA256)
+        .nonce(nonce=True)
+        .cert_request(cert_request=True)
+        .build()
+    )
+    token: bytes = decode_timestamp_response(
+        reply(authority, request.as_bytes())
+    ).time_stamp_token()
+    return token
+
+
+def test_timestamps_are_checked_against_the_authority_certificate(
+    pristine: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Tokens of a real ``openssl ts`` authority on each checkpoint audit clean against its
+    CA; a token moved to another checkpoint is found, named by size and authority."""
+    data = copy_of(pristine, tmp_path)
+    authority = make_authority(tmp_path / "tsa")
+    engine = engine_of(data)
+    try:
+        with engine.begin() as conn:
+            notes = conn.execute(select(log_checkpoint.c.size, log_checkpoint.c.note)).all()
+            for size, note in notes:
+                conn.execute(
+                    insert(checkpoint_timestamp).values(
+                        size=size,
+                        tsa="ntsc",
+                        token=token_over(authority, parse_note(note).text),
+                        gen_time=datetime.now(UTC),
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        tsas = [{"name": "ntsc", "url": "http://127.0.0.1:9/", "cert_file": authority.ca_pem}]
+        assert audit_in_process(data, tsas=tsas) == ("clean", [])
+        assert len(notes) >= 2
+        (first, _), (second, _) = notes[0], notes[1]
+        with engine.begin() as conn:
+            token = conn.execute(
+                select(checkpoint_timestamp.c.token).where(checkpoint_timestamp.c.size == first)
+            ).scalar_one()
+            conn.execute(
+                update(checkpoint_timestamp)
+                .where(checkpoint_timestamp.c.size == second)
+                .values(token=token)
+            )
+    finally:
+        engine.dispose()
+    status, found = audit_in_process(data, tsas=tsas)
+    assert (status, found) == ("failed", [("timestamp", f"timestamp:{second}/ntsc")])
+    other = [{"name": "ntsc", "url": "http://127.0.0.1:9/", "cert_file": authority.other_ca_pem}]
+    status, found = audit_in_process(data, tsas=other)
+    assert status == "failed"
+    assert {loc for _, loc in found} == {f"timestamp:{size}/ntsc" for size, _ in notes}
