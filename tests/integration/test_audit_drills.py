@@ -55,6 +55,8 @@ def fill(stack: Stack, *, anchored: bool) -> str:
     """Two evidence items and ``STAMPS`` stamps, sealed (and anchored); the first id."""
     first = submit(stack, {"page.html": PAGE, "shot.png": SHOT})
     assert first.status_code == 201, first.text
+    # sealed alone first: the log has at least two checkpoints (1, then the rest)
+    wait_for_bundle(stack.client, first.json()["evidence_id"], stack.auth("officer"), timeout=60)
     for start in range(0, STAMPS, 10):
         digests = [
             hashlib.sha256(f"stamp {i}".encode()).hexdigest() for i in range(start, start + 10)
