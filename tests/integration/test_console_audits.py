@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from evidence_api.audit import service
-from evidence_api.audit.models import AuditFinding
+from evidence_api.audit.models import AuditFinding, AuditRun
+from evidence_api.audit.service import acknowledge
 from evidence_api.core.config import Settings
 from tests.support.api import Stack, running_stack
 from tests.support.audit_runs import finished, make_run
@@ -158,3 +159,22 @@ def test_api_pages_runs_and_findings_and_refuses_bad_input(stack: Stack) -> None
         "/v1/audit", params={"kind": "audit_acknowledged"}, headers=admin
     ).json()
     assert {e["subject"] for e in events["items"]} >= {f"audit-{first}", f"audit-{second}"}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_status_renders_in_both_languages(stack: Stack, lang: str) -> None:
+    admin = Person(stack, "admin", "孙管理")
+    words = {
+        "zh": {"running": "进行中", "interrupted": "已中断", "failed": "发现不一致"},
+        "en": {"running": "Running", "interrupted": "Interrupted", "failed": "Discrepancies found"},
+    }[lang]
+    for status, label in words.items():
+        run_id = make_run(stack, status)
+        page = admin.get(f"/console/admin/audits/{run_id}?lang={lang}")
+        assert page.status_code == 200 and label in page.text
+        assert ("evidence audit --resume" in page.text) == (status == "interrupted")
+    listing = admin.get(f"/console/admin/audits?lang={lang}")
+    assert listing.status_code == 200 and all(label in listing.text for label in words.values())
+    with stack.runtime.session() as session:
+        for run in session.query(AuditRun).filter_by(status="failed", acknowledged_at=None):
+            acknowledge(session, run.id, "test", "cleanup")
