@@ -29,7 +29,7 @@ UNUSABLE = 3
 SHOWN = 50
 
 
-def _runtime() -> Runtime:
+def _runtime(*, chain: bool = True) -> Runtime:
     """What the audit reads, built here without the service's composition root: no
     migration, no background job, the log key never created; the chain only when it is a
     plain RPC (a managed or tester chain belongs to the serving process)."""
@@ -60,7 +60,7 @@ def _runtime() -> Runtime:
         store=_store(settings),
         signer=signer,
     )
-    if settings.chain == "rpc":
+    if chain and settings.chain == "rpc":
         from evidence_api.core.chain_setup import open_chain  # noqa: PLC0415 - loads web3
 
         try:
@@ -223,7 +223,7 @@ def ack(
     from evidence_api.audit.service import acknowledge  # noqa: PLC0415
     from evidence_api.core.errors import ApiError  # noqa: PLC0415
 
-    runtime = _runtime()
+    runtime = _runtime(chain=False)
     try:
         with runtime.session() as session:
             run = acknowledge(session, run_id, by, note)
