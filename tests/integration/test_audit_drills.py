@@ -37,6 +37,8 @@ from evidence_api.runtime import NO_TIMERS, build_runtime
 from tests.support.api import (
     EVIDENCE_CLI,
     Stack,
+    anchoring_stack,
+    evidence_form,
     fresh_postgres_database,
     running_stack,
     submit,
@@ -381,3 +383,51 @@ def test_timestamps_are_checked_against_the_authority_certificate(
     status, found = audit_in_process(data, tsas=other)
     assert status == "failed"
     assert {loc for _, loc in found} == {f"timestamp:{size}/ntsc" for size, _ in notes}
+
+
+def test_the_cli_checks_anchors_on_an_rpc_chain(tmp_path: Path) -> None:
+    """anvil and ``evidence serve`` on ``EVIDENCE_CHAIN=rpc``: ``evidence audit`` (same
+    settings) reads each anchor back from the contract; an anchor record whose block
+    differs from the chain's is found (only the chain can tell)."""
+    with anchoring_stack(tmp_path / "stack", celery=False) as deployment:
+        with deployment.client() as client:
+            made = client.post("/v1/evidence", files=evidence_form({"page.html": PAGE}))
+            assert made.status_code == 201, made.text
+            wait_for_bundle(
+                client,
+                made.json()["evidence_id"],
+                deployment.headers(),
+                status="anchored",
+                timeout=120,
+            )
+
+        def audit(*args: str) -> subprocess.CompletedProcess[str]:
+            clean = {k: v for k, v in os.environ.items() if not k.startswith("EVIDENCE_")}
+            return subprocess.run(
+                [str(EVIDENCE_CLI), "audit", "--json", *args],
+                env={**clean, **deployment.env, "EVIDENCE_RUN_SEALER": "false"},
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+
+        good = audit()
+        assert good.returncode == 0, good.stdout + good.stderr
+        report = json.loads(good.stdout)
+        assert report["counts"]["anchors_on_chain"] >= 1 and "anchors" not in report["not_checked"]
+        with deployment.engine.begin() as conn:
+            row = conn.execute(
+                select(anchor_tx.c.id, anchor_tx.c.size).where(anchor_tx.c.state == "confirmed")
+            ).first()
+            assert row is not None
+            conn.execute(
+                update(anchor_tx)
+                .where(anchor_tx.c.id == row.id)
+                .values(block_number=anchor_tx.c.block_number + 1000)
+            )
+        bad = audit()
+        assert bad.returncode == 1, bad.stdout + bad.stderr
+        found = json.loads(bad.stdout)["findings"]
+        assert [(f["kind"], f["location"]) for f in found] == [("anchor", f"anchor:{row.size}")]
+        assert "the contract records this root" in found[0]["detail"]
