@@ -209,6 +209,32 @@ def _certificates(pem: bytes, what: str) -> list[x509.Certificate]:
     return certs
 
 
+def _check_signer(leaf: x509.Certificate, key_pem: bytes, where: str) -> None:
+    """Refuse at once what every verifier would refuse later: a key that is not the
+    certificate's, or a certificate without the nonRepudiation (contentCommitment) key
+    usage that verifiers of signed documents require (pyHanko does by default)."""
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise CertificateConfigError(f"certificate key for {where}: {exc}") from exc
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.DER, public) != (
+        leaf.public_key().public_bytes(serialization.Encoding.DER, public)
+    ):
+        raise CertificateConfigError(
+            f"the certificate key does not belong to {where}'s first certificate"
+        )
+    try:
+        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return  # no key usage extension: every usage is allowed
+    if not usage.content_commitment:
+        raise CertificateConfigError(
+            f"{where}: the signing certificate needs the nonRepudiation (contentCommitment) "
+            "key usage"
+        )
+
+
 def material(settings: Settings) -> SigningMaterial | None:
     """The signing certificate, key and trusted chain, or None where none may be used
     (production without a configured certificate). Raises :class:`CertificateConfigError`
@@ -231,6 +257,7 @@ def material(settings: Settings) -> SigningMaterial | None:
     # A chain after the signer: those verify it; a lone (self-signed) signer: itself.
     chain = certs[1:] or certs[:1]
     leaf = certs[0]
+    _check_signer(leaf, key_pem, str(cert_file))
     return SigningMaterial(
         cert_pem=cert_pem,
         key_pem=key_pem,

@@ -145,3 +145,29 @@ def test_without_signing_material_nothing_is_issued_and_requests_get_503(stack: 
         issue(unsigned, evidence_id)
     assert refused.value.status == 503
     assert "EVIDENCE_CERTIFICATE_CERT_FILE" in refused.value.detail
+
+
+def test_a_key_that_is_not_the_certificates_or_a_certificate_without_non_repudiation(
+    tmp_path: Path,
+) -> None:
+    mine, other = make_development_ca(), make_development_ca()
+    (tmp_path / "signer.pem").write_bytes(mine["signer.pem"])
+    (tmp_path / "other.key").write_bytes(other["signer.key"])
+    mismatched = Settings(
+        data_dir=tmp_path,
+        certificate_cert_file=tmp_path / "signer.pem",
+        certificate_key_file=tmp_path / "other.key",
+    )
+    with pytest.raises(CertificateConfigError, match="does not belong"):
+        material(mismatched)
+    # The CA's own certificate (keyCertSign only) cannot sign documents.
+    (tmp_path / "ca.pem").write_bytes(mine["dev-ca.pem"])
+    (tmp_path / "ca.key").write_bytes(mine["dev-ca.key"])
+    ca_as_signer = mismatched.model_copy(
+        update={
+            "certificate_cert_file": tmp_path / "ca.pem",
+            "certificate_key_file": tmp_path / "ca.key",
+        }
+    )
+    with pytest.raises(CertificateConfigError, match="nonRepudiation"):
+        material(ca_as_signer)
