@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 import threading
 import zlib
 from collections.abc import Callable, Sequence
@@ -37,6 +38,10 @@ MAX_ATTACHMENT_BYTES = 256 * 1024
 #: a few certificates fits in well under 16 KiB.
 SIGNATURE_ROOM = 16 * 1024
 FIELD_NAME = "EvidenceAnchorSignature"
+#: The most bytes all of a PDF's Flate streams may inflate to, together: the PDF library
+#: inflates the cross-reference and object streams it reads without a bound of its own.
+MAX_INFLATED_BYTES = 256 * 1024 * 1024
+_STREAM = re.compile(rb"(?<!end)stream\r?\n")
 
 T = TypeVar("T")
 
@@ -219,6 +224,8 @@ def verify_pdf_signature(pdf: bytes, trusted: Sequence[bytes]) -> SignatureVerdi
         return SignatureVerdict(
             False, f"PDF is {len(pdf)} bytes, limit {MAX_PDF_BYTES}", None, None
         )
+    if (bomb := inflation_problem(pdf)) is not None:
+        return SignatureVerdict(False, bomb, None, None)
     try:
         lib = _lib()
     except PdfSignatureError as exc:
@@ -274,6 +281,32 @@ def _verify(lib: SimpleNamespace, pdf: bytes, roots: list[Any]) -> SignatureVerd
     return SignatureVerdict(False, detail, signer, signed_at)
 
 
+def inflation_problem(pdf: bytes, budget: int = MAX_INFLATED_BYTES) -> str | None:
+    """Why the PDF is refused before parsing (its zlib streams inflate to more than
+    ``budget`` bytes together), or None. The data after each ``stream`` keyword, up to the
+    next ``endstream``, is tried as zlib a megabyte at a time, so a few kilobytes claiming
+    gigabytes cost at most the budget; each byte of the file is tried once."""
+    total = 0
+    view = memoryview(pdf)
+    at = 0
+    while (match := _STREAM.search(pdf, at)) is not None:
+        start = match.end()
+        end = pdf.find(b"endstream", start)
+        end = len(pdf) if end < 0 else end
+        at = end
+        inflater = zlib.decompressobj()
+        data: bytes | memoryview = view[start:end]
+        try:
+            while data and not inflater.eof:
+                total += len(inflater.decompress(data, 1 << 20))
+                data = inflater.unconsumed_tail
+                if total > budget:
+                    return f"the PDF's compressed streams inflate to more than {budget} bytes"
+        except zlib.error:
+            continue  # not zlib data: nothing a parser would inflate
+    return None
+
+
 def read_attachment(pdf: bytes, name: str) -> bytes | None:
     """The embedded file ``name`` (from the document's flat ``/EmbeddedFiles`` name tree),
     or None if it has none of that name. Raises :class:`FormatError` for a PDF that cannot
@@ -283,6 +316,8 @@ def read_attachment(pdf: bytes, name: str) -> bytes | None:
     signature covers the whole file, so that revision is the signed one."""
     if len(pdf) > MAX_PDF_BYTES:
         raise FormatError(f"PDF is {len(pdf)} bytes, limit {MAX_PDF_BYTES}")
+    if (bomb := inflation_problem(pdf)) is not None:
+        raise FormatError(bomb)
     lib = _lib()
     try:
         reader = lib.PdfFileReader(io.BytesIO(pdf), strict=False)

@@ -21,10 +21,12 @@ from evidence_api.certificates.devca import make_development_ca
 from verifier.errors import FormatError
 from verifier.pades import (
     MAX_ATTACHMENT_BYTES,
+    MAX_INFLATED_BYTES,
     MAX_PDF_BYTES,
     Attachment,
     PdfSignatureError,
     _decoded,
+    inflation_problem,
     read_attachment,
     sign_pdf,
     verify_pdf_signature,
@@ -175,3 +177,35 @@ def test_attachments_inflate_only_to_the_limit() -> None:
         _decoded("s.json", b"", "/LZWDecode", None)
     with pytest.raises(FormatError, match="not valid deflate"):
         _decoded("s.json", b"garbage", "/FlateDecode", None)
+
+
+def zeros_zlib(mib: int) -> bytes:
+    """A zlib stream of ``mib`` MiB of zeros, built in milliseconds: one fully flushed
+    1 MiB block repeated (each block's back-references stay inside it); no final block."""
+    comp = zlib.compressobj(9)
+    first = comp.compress(bytes(1 << 20)) + comp.flush(zlib.Z_FULL_FLUSH)
+    block = comp.compress(bytes(1 << 20)) + comp.flush(zlib.Z_FULL_FLUSH)
+    return first + block * (mib - 1)
+
+
+def test_a_flate_bomb_is_refused_before_the_pdf_library_inflates_it(
+    ca: dict[str, bytes],
+) -> None:
+    bomb = zeros_zlib(MAX_INFLATED_BYTES // (1 << 20) + 1)  # ~260 KB claiming 257 MiB
+    pdf = (
+        b"%PDF-1.7\n1 0 obj\n<</Type/XRef/Length "
+        + str(len(bomb)).encode()
+        + b"/Filter/FlateDecode>>stream\n"
+        + bomb
+        + b"\nendstream\nendobj\nstartxref\n9\n%%EOF\n"
+    )
+    refusal = f"the PDF's compressed streams inflate to more than {MAX_INFLATED_BYTES} bytes"
+    assert verify_pdf_signature(pdf, [ca["dev-ca.pem"]]).detail == refusal
+    with pytest.raises(FormatError, match="inflate to more than"):
+        read_attachment(pdf, "statement.json")
+    # The budget is exact: what inflates to the budget passes, a byte more does not.
+    small = b"stream\n" + zlib.compress(bytes(1000)) + b"\nendstream\n"
+    assert inflation_problem(small, budget=1000) is None
+    assert inflation_problem(small, budget=999) is not None
+    # Streams that are not zlib data cost nothing and are left to the parser.
+    assert inflation_problem(b"stream\nnot zlib\nendstream\n" * 1000) is None
