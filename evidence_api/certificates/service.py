@@ -15,7 +15,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -188,35 +188,54 @@ class Backlog:
 
     An item that fails (a damaged item, the store down) is logged and set aside for
     ``retry_after`` seconds in this process, so it never holds up the items behind it.
+
+    A tick does not scan every item: it looks above a floor, the highest ``seq`` it has
+    handled, so its cost stays that of the new items. Below the floor, an item committed
+    late (a lower ``seq`` can commit after a higher one) or set aside is picked up by the
+    full look every ``full_scan_every`` ticks (and the first).
     """
 
     issuer: Issuer
     batch: int = 20
     retry_after: float = 600.0
-    _set_aside: dict[str, float] | None = None
+    full_scan_every: int = 120
+    _set_aside: dict[str, float] = field(default_factory=dict)
+    _floor: int = 0
+    _ticks: int = 0
 
-    def tick(self) -> int:
-        """Issue up to ``batch`` certificates; the number issued."""
-        now = time.monotonic()
-        aside = self._set_aside = {k: v for k, v in (self._set_aside or {}).items() if v > now}
+    def _waiting(self, aside: dict[str, float]) -> list[tuple[int, str]]:
         with self.issuer.transaction() as session:
             query = (
-                select(Evidence.id)
+                select(Evidence.seq, Evidence.id)
                 .where(
+                    Evidence.seq > self._floor,
                     ~select(EvidenceCertificate.evidence_id)
                     .where(EvidenceCertificate.evidence_id == Evidence.id)
-                    .exists()
+                    .exists(),
                 )
                 .order_by(Evidence.seq)
                 .limit(self.batch + min(len(aside), MAX_SET_ASIDE))
             )
-            waiting = [i for i in session.execute(query).scalars() if i not in aside]
+            return [(seq, i) for seq, i in session.execute(query).all()]
+
+    def tick(self) -> int:
+        """Issue up to ``batch`` certificates; the number issued."""
+        now = time.monotonic()
+        aside = self._set_aside = {k: v for k, v in self._set_aside.items() if v > now}
+        if self._ticks % self.full_scan_every == 0:
+            self._floor = 0
+        self._ticks += 1
+        rows = self._waiting(aside)
+        todo = [(seq, i) for seq, i in rows if i not in aside][: self.batch]
         # Nothing waiting: the signing material is not even read (a CLI command's runtime
         # generates no development CA).
-        if not waiting or self.issuer.material() is None:
+        if not todo:
+            self._floor = max([self._floor, *(seq for seq, _ in rows)])
+            return 0
+        if self.issuer.material() is None:
             return 0
         issued = 0
-        for evidence_id in waiting[: self.batch]:
+        for seq, evidence_id in todo:
             try:
                 issue(self.issuer, evidence_id)
                 issued += 1
@@ -229,4 +248,5 @@ class Backlog:
                     self.retry_after,
                 )
                 aside[evidence_id] = now + self.retry_after
+            self._floor = max(self._floor, seq)  # every row up to here is handled
         return issued

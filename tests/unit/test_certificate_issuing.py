@@ -123,17 +123,20 @@ def test_the_backlog_issues_oldest_first_and_sets_a_failure_aside(
         return real.verified_manifest(row)
 
     issuer: Issuer = replace(real, verified_manifest=verified)
-    backlog = Backlog(issuer, batch=2)
-    with caplog.at_level(logging.WARNING, "evidence_api.certificates.service"):
-        assert backlog.tick() == 1  # the oldest failed, the next one issued
-    assert f"certificate for {broken} not issued: RuntimeError: store unreachable" in caplog.text
-    assert backlog.tick() == 2  # the set-aside item is skipped, the rest are issued
+    backlog = Backlog(issuer, batch=2, retry_after=0.0, full_scan_every=4)
+    failure = f"certificate for {broken} not issued: RuntimeError: store unreachable"
+    caplog.set_level(logging.WARNING, "evidence_api.certificates.service")
+    assert backlog.tick() == 1  # the oldest failed, the next one issued
+    assert caplog.text.count(failure) == 1
+    assert backlog.tick() == 2  # above the floor: the rest, the failed item not holding them
     assert backlog.tick() == 0 and issued(stack) == 3
-    # After its pause the failed item is tried again, and with the store back it is issued.
-    backlog.retry_after = 0.0
-    backlog._set_aside = {}
+    assert backlog.tick() == 0  # the failed item lies below the floor: not looked at
+    assert caplog.text.count(failure) == 1
+    assert backlog.tick() == 0  # the full look finds it, and it fails again
+    assert caplog.text.count(failure) == 2
+    # With the store back, the next full look issues it.
     backlog.issuer = real
-    assert backlog.tick() == 1 and issued(stack) == 4
+    assert [backlog.tick() for _ in range(4)] == [0, 0, 0, 1] and issued(stack) == 4
     assert Backlog(real).tick() == 0  # nothing issued twice
 
 
