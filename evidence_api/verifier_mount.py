@@ -118,6 +118,10 @@ def verifier_config(runtime: Runtime, api_url: str) -> ServiceConfig:
     )
 
 
+#: a path parameter's converter (``{index:path}``)
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")
+
+
 def _route_paths(routes: Iterable[object], prefix: str = "") -> Iterator[str]:
     """The path of every route, included routers' routes one by one, read off the routers
     as declared: FastAPI builds an included router's effective routes (their models'
@@ -127,8 +131,8 @@ def _route_paths(routes: Iterable[object], prefix: str = "") -> Iterator[str]:
         if router is not None:
             context = getattr(route, "include_context", None)
             yield from _route_paths(router.routes, prefix + str(getattr(context, "prefix", "")))
-        else:
-            yield prefix + str(getattr(route, "path", ""))
+        else:  # "{index:path}" is "{index}" in the OpenAPI document
+            yield _CONVERTER.sub(r"{\1}", prefix + str(getattr(route, "path", "")))
 
 
 def _overlaps(app: FastAPI, prefix: str) -> str | None:

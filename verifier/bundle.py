@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from verifier.canonical import parse_json
 from verifier.checkpoint import parse_signed_checkpoint
@@ -128,9 +136,16 @@ class Bundle(_Strict):
         when there are some (a bundle without them is byte for byte what it was before
         the field existed).
         """
-        return self.model_dump_json(
-            indent=2, exclude={"timestamps"} if self.timestamps is None else None
-        )
+        return self.model_dump_json(indent=2)
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_timestamps(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Every dump (JSON, dict, an API answer) leaves ``timestamps`` out when there are
+        none: such a bundle is byte for byte what it was before the field existed."""
+        data = handler(self)
+        if self.timestamps is None and isinstance(data, dict):
+            data.pop("timestamps", None)
+        return data
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -37,6 +37,7 @@ DISTRIBUTIONS = {
     "pydantic": "pydantic",
     "rfc8785": "rfc8785",
     "reportlab": "reportlab",
+    "rfc3161_client": "rfc3161-client",
 }
 LOCK = ROOT / "requirements.lock"
 
