@@ -21,7 +21,7 @@ from evidence_api.core.db import make_engine, upgrade
 from evidence_api.core.keys import load_signer
 from evidence_api.core.runtime import Runtime
 from evidence_api.core.storage import ObjectStore
-from evidence_api.core.storage.factory import make_store
+from evidence_api.core.storage.factory import store_for
 from evidence_api.jobs import start_timers
 
 if TYPE_CHECKING:  # web3 is imported only when a chain is configured
@@ -33,20 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def build_store(settings: Settings) -> ObjectStore:
-    if settings.storage == "s3":
-        return make_store(
-            "s3",
-            endpoint=settings.s3_endpoint,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key.get_secret_value(),
-            bucket=settings.s3_bucket,
-            secure=settings.s3_secure,
-            region=settings.s3_region,
-            retention_days=settings.retention_days,
-            # Skip the HEAD before each write: a repeat writes a fresh locked version.
-            check_existing=False,
-        )
-    return make_store("local", root=settings.resolved_storage_dir)
+    return store_for(settings)
 
 
 #: ``build_runtime`` options for a process that runs none of the in-process timers
@@ -58,6 +45,7 @@ NO_TIMERS: dict[str, bool] = {
     "start_supervisor": False,
     "start_integrity": False,
     "start_captures": False,
+    "start_certificates": False,
 }
 
 
@@ -105,6 +93,7 @@ def build_runtime(
     start_integrity: bool | None = None,
     bind_later: bool = False,
     start_captures: bool | None = None,
+    start_certificates: bool | None = None,
 ) -> Runtime:
     """Check the settings, migrate the database, open the store, load the key,
     connect the chain; start the background jobs' in-process timers if asked.
@@ -141,6 +130,7 @@ def build_runtime(
             "run_supervisor": start_supervisor,
             "run_integrity": start_integrity,
             "run_captures": start_captures,
+            "run_certificates": start_certificates,
         }
         if connect_chain and settings.chain != "none" and bind_later:
             from evidence_api.core.chain_setup import ChainBinding, plan_chain  # noqa: PLC0415

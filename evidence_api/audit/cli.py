@@ -71,22 +71,10 @@ def _runtime(*, chain: bool = True) -> Runtime:
 
 
 def _store(settings: Settings) -> ObjectStore:
-    """The configured object store (as ``evidence_api.runtime.build_store`` builds it)."""
-    from evidence_api.core.storage.factory import make_store  # noqa: PLC0415
+    """The configured object store."""
+    from evidence_api.core.storage.factory import store_for  # noqa: PLC0415
 
-    if settings.storage == "s3":
-        return make_store(
-            "s3",
-            endpoint=settings.s3_endpoint,
-            access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key.get_secret_value(),
-            bucket=settings.s3_bucket,
-            secure=settings.s3_secure,
-            region=settings.s3_region,
-            retention_days=settings.retention_days,
-            check_existing=False,
-        )
-    return make_store("local", root=settings.resolved_storage_dir)
+    return store_for(settings)
 
 
 class _Progress:
