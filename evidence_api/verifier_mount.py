@@ -98,13 +98,23 @@ def verifier_config(runtime: Runtime, api_url: str) -> ServiceConfig:
     QR code points at ``EVIDENCE_PORTAL_URL``, else at this mounted portal: from the
     settings, never from a request's Host header."""
     from evidence_api.certificates.issuing import signing_material  # noqa: PLC0415
+    from verifier.cosignature import WitnessKey  # noqa: PLC0415
     from verifier.service.config import ServiceConfig  # noqa: PLC0415
+    from verifier.tsa import load_certificates  # noqa: PLC0415
 
     settings = runtime.settings
     chain = chain_trust(runtime)
     prefix = mount_prefix(settings.verifier_mount) or ""
     signing = signing_material(settings)  # the 存证证书's certificate signs the reports too
+    # The witnesses and authorities this log is configured with are the mounted portal's
+    # too (checked at start; a verifier elsewhere brings its own).
+    tsa_certs = tuple(
+        cert for tsa in settings.tsas for cert in load_certificates(tsa.cert_file.read_bytes())
+    )
     return ServiceConfig(
+        witness_keys=tuple(WitnessKey.from_text(w.vkey) for w in settings.witnesses),
+        tsa_certs=tsa_certs,
+        certificate_cas=tuple(load_certificates(signing.ca_pem)) if signing else (),
         report_cert=signing.cert_pem if signing else None,
         report_key=signing.key_pem if signing else None,
         portal_url=settings.portal_url or f"{api_url}{prefix}/verify",
