@@ -240,6 +240,9 @@ TEMPLATE = """\
     openssl pkeyutl -verify -pubin -keyform DER -inkey log-pub.der -rawin \\
         -in checkpoint.txt -sigfile checkpoint.sig
   输出 “Signature Verified Successfully” 即通过。
+  proof.json 的检查点若带有见证方联署行（C2SP tlog-cosignature）或 timestamps（RFC 3161
+  时间戳），请用您自己信任的见证方公钥与时间戳机构证书核验：在上面的命令后加
+  --witness <见证方公钥> [--witness-quorum K] 与 --tsa-cert <机构证书.pem>。
 
   第 5 步 区块链锚定：向您信任的区块链节点查询 EvidenceLog 合约
   checkpointOf(日志标识, 根哈希)，返回的第一个 32 字节（整数）应等于上方树大小，其后依次为
@@ -290,6 +293,10 @@ letter), then pass them to the verifier yourself.
     openssl pkeyutl -verify -pubin -keyform DER -inkey log-pub.der -rawin \\
         -in checkpoint.txt -sigfile checkpoint.sig
    "Signature Verified Successfully" means it holds.
+   If proof.json's checkpoint carries witness cosignature lines (C2SP
+   tlog-cosignature) or timestamps (RFC 3161), check them against the witness keys
+   and authority certificates you trust: add --witness <vkey> [--witness-quorum K]
+   and --tsa-cert <authority.pem> to the command in 1.
 
    Step 5, the anchor on chain: ask a chain node you trust for the EvidenceLog
    contract's checkpointOf(log id, root). The first 32-byte word of the answer, an
