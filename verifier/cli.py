@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 from verifier.chain.rpc import endpoint_name
 from verifier.digests import FileDigest, digest_stream
 from verifier.errors import FormatError, VerifierError
+from verifier.files import BoundedReadError, read_bounded
 from verifier.note import VerifierKey
 from verifier.zipread import is_zip_file
 
@@ -483,13 +484,9 @@ def _load_key(value: str) -> VerifierKey:
 def _read_small(option: str, path: str, limit: int = MAX_TRUST_FILE_BYTES) -> bytes:
     """A trust input's bytes (a key, certificate or PDF file), at most ``limit``."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise UsageError(f"{option} {path[:80]}: cannot read: {exc.strerror}") from exc
-    if len(data) > limit:
-        raise UsageError(f"{option} {path[:80]}: larger than {limit} bytes")
-    return data
+        return read_bounded(path, limit)
+    except BoundedReadError as exc:
+        raise UsageError(f"{option} {path[:80]}: {exc}") from exc
 
 
 def _witness_policy(args: argparse.Namespace) -> WitnessPolicy | None:

@@ -41,6 +41,7 @@ from verifier.note import (
     check_key_name,
     check_note_text,
     parse_note,
+    private_key_parts,
 )
 
 ALG_COSIGNATURE = 0x04
@@ -163,14 +164,9 @@ class WitnessSigner:
 
     @classmethod
     def from_text(cls, text: str) -> WitnessSigner:
-        parts = text.strip().split("+", 4)
-        if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-            raise NoteFormatError("witness key must be PRIVATE+KEY+<name>+<hex id>+<base64>")
-        raw = b64decode_strict(parts[4], "witness signer key")
-        if len(raw) != 33 or raw[0] != ALG_COSIGNATURE:
-            raise NoteFormatError("witness signer key is not of type 0x04")
-        signer = cls(parts[2], raw[1:])
-        if signer.key().key_id.hex() != parts[3].lower():
+        name, hex_id, seed = private_key_parts(text, ALG_COSIGNATURE, "witness signer key")
+        signer = cls(name, seed)
+        if signer.key().key_id.hex() != hex_id:
             raise NoteFormatError("witness signer key ID does not match its name and key")
         return signer
 

@@ -203,16 +203,24 @@ class SignerKey:
 
     @classmethod
     def from_text(cls, text: str) -> SignerKey:
-        parts = text.strip().split("+", 4)
-        if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-            raise NoteFormatError("signer key must be PRIVATE+KEY+<name>+<hex id>+<base64>")
-        raw = b64decode_strict(parts[4], "signer key")
-        if len(raw) != 33 or raw[0] != ALG_ED25519:
-            raise NoteFormatError("signer key is not an Ed25519 (type 0x01) key")
-        sk = cls(parts[2], raw[1:])
-        if sk.verifier().key_id.hex() != parts[3].lower():
+        name, hex_id, seed = private_key_parts(text, ALG_ED25519, "signer key")
+        sk = cls(name, seed)
+        if sk.verifier().key_id.hex() != hex_id:
             raise NoteFormatError("signer key ID does not match its name and key")
         return sk
+
+
+def private_key_parts(text: str, alg: int, what: str) -> tuple[str, str, bytes]:
+    """Name, lower-case hex key ID and 32-byte seed of Go's
+    ``PRIVATE+KEY+<name>+<hex id>+<base64(alg || seed)>`` text for signature type ``alg``
+    (the caller checks the ID against the key it derives)."""
+    parts = text.strip().split("+", 4)
+    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
+        raise NoteFormatError(f"{what} must be PRIVATE+KEY+<name>+<hex id>+<base64>")
+    raw = b64decode_strict(parts[4], what)
+    if len(raw) != 33 or raw[0] != alg:
+        raise NoteFormatError(f"{what} is not an Ed25519 key of type 0x{alg:02x}")
+    return parts[2], parts[3].lower(), raw[1:]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from evidence_api.core.x509build import key_usage
+
 #: Most hosts one capture mints certificates for (each is a cached SSLContext).
 MAX_HOSTS = 1024
 _VALIDITY = dt.timedelta(days=2)
@@ -54,17 +56,7 @@ class MintingCA:
             .not_valid_after(now + _VALIDITY)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                key_usage("digital_signature", "key_cert_sign", "crl_sign"),
                 critical=True,
             )
             .sign(self._key, hashes.SHA256())

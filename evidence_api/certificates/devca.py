@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from evidence_api.core.config import Settings
+from evidence_api.core.x509build import key_usage
+from verifier.files import BoundedReadError, read_bounded
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +103,7 @@ def make_development_ca(
         .not_valid_after(start + timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage("key_cert_sign", "crl_sign"),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
@@ -128,17 +120,7 @@ def make_development_ca(
         .not_valid_after(start + timedelta(days=1825))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage("digital_signature", "content_commitment"),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
@@ -192,13 +174,9 @@ def ensure_development_ca(folder: Path) -> None:
 
 def _read(path: Path, what: str) -> bytes:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_PEM_BYTES + 1)
-    except OSError as exc:
-        raise CertificateConfigError(f"{what} {path}: {exc.strerror or exc}") from exc
-    if len(data) > MAX_PEM_BYTES:
-        raise CertificateConfigError(f"{what} {path} is over {MAX_PEM_BYTES} bytes")
-    return data
+        return read_bounded(path, MAX_PEM_BYTES)
+    except BoundedReadError as exc:
+        raise CertificateConfigError(f"{what} {path}: {exc}") from exc
 
 
 def _certificates(pem: bytes, what: str) -> list[x509.Certificate]:

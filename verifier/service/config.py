@@ -42,6 +42,7 @@ from verifier.chain.anchor import make_anchor_check
 from verifier.chain.rpc import endpoint_name
 from verifier.cosignature import MAX_WITNESSES, WitnessKey, WitnessPolicy
 from verifier.errors import ChainConfigError, FormatError, VerifierError
+from verifier.files import BoundedReadError, read_bounded
 from verifier.note import VerifierKey
 from verifier.verify import AnchorCheck, TimestampCheck, make_timestamp_check
 
@@ -258,13 +259,9 @@ def _witness_keys(text: str) -> tuple[WitnessKey, ...]:
 
 def _read_file(name: str, path: str) -> bytes:
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_TRUST_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ServiceConfigError(f"{name} {path[:200]!r}: cannot read: {exc.strerror}") from exc
-    if len(data) > MAX_TRUST_FILE_BYTES:
-        raise ServiceConfigError(f"{name} {path[:200]!r}: larger than {MAX_TRUST_FILE_BYTES} bytes")
-    return data
+        return read_bounded(path, MAX_TRUST_FILE_BYTES)
+    except BoundedReadError as exc:
+        raise ServiceConfigError(f"{name} {path[:200]!r}: {exc}") from exc
 
 
 def _certificates(name: str, text: str) -> tuple[bytes, ...]:
