@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rfc3161_client import HashAlgorithm, TimestampRequestBuilder, decode_timestamp_response
 from sqlalchemy import Engine, insert, select, update
 
 from anchoring.schema import anchor_tx, checkpoint_timestamp, log_checkpoint, log_entry
@@ -44,7 +43,7 @@ from tests.support.api import (
     submit,
     wait_for_bundle,
 )
-from tests.support.tsa import Authority, make_authority, reply
+from tests.support.tsa import make_authority, token_over
 from tests.support.waiting import wait_until
 from verifier.note import parse_note
 
@@ -324,21 +323,6 @@ def test_postgresql_entry_and_checkpoint_tampers(postgres_url: str, tmp_path: Pa
         assert status == "failed"
         for want in expected:
             assert want in found, found
-
-
-def token_over(authority: Authority, text: str) -> bytes:
-    request = (
-        TimestampRequestBuilder()
-        .data(text.encode("utf-8"))
-        .hash_algorithm(HashAlgorithm.SHA256)
-        .nonce(nonce=True)
-        .cert_request(cert_request=True)
-        .build()
-    )
-    token: bytes = decode_timestamp_response(
-        reply(authority, request.as_bytes())
-    ).time_stamp_token()
-    return token
 
 
 def test_timestamps_are_checked_against_the_authority_certificate(

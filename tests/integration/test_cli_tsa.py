@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rfc3161_client import HashAlgorithm, TimestampRequestBuilder, decode_timestamp_response
 
-from tests.support.tsa import Authority, make_authority, reply
+from tests.support.tsa import Authority, make_authority, token_over
 from tests.support.vectors import COURT, NOTARY, anchor_record, build, cosigned
 from verifier.cli import run
 from verifier.note import parse_note
@@ -22,19 +21,6 @@ from verifier.note import parse_note
 @pytest.fixture(scope="module")
 def authority(tmp_path_factory: pytest.TempPathFactory) -> Authority:
     return make_authority(tmp_path_factory.mktemp("tsa"))
-
-
-def token_over(authority: Authority, text: str) -> str:
-    request = (
-        TimestampRequestBuilder()
-        .data(text.encode("utf-8"))
-        .hash_algorithm(HashAlgorithm.SHA256)
-        .nonce(nonce=True)
-        .cert_request(cert_request=True)
-        .build()
-    )
-    token = decode_timestamp_response(reply(authority, request.as_bytes())).time_stamp_token()
-    return base64.b64encode(token).decode()
 
 
 def write_case(tmp: Path, authority: Authority, *, other_text: bool = False) -> list[str]:
@@ -47,7 +33,9 @@ def write_case(tmp: Path, authority: Authority, *, other_text: bool = False) -> 
         "checkpoint": note,
         "status": "anchored",
         "anchor": anchor_record(b),
-        "timestamps": [{"tsa": "test-tsa", "token": token_over(authority, stamped)}],
+        "timestamps": [
+            {"tsa": "test-tsa", "token": base64.b64encode(token_over(authority, stamped)).decode()}
+        ],
     }
     bundle = tmp / "bundle.json"
     bundle.write_text(json.dumps(data), encoding="utf-8")

@@ -28,14 +28,14 @@ import httpx
 import pytest
 import urllib3
 from asn1crypto import tsp  # type: ignore[import-untyped]
-from rfc3161_client import HashAlgorithm, TimestampRequestBuilder
+from rfc3161_client import HashAlgorithm
 from sqlalchemy import select
 
 from anchoring.schema import anchor_tx, checkpoint_timestamp
 from evidence_api.core.config import Settings, TimestampAuthority
 from evidence_api.trust.timestamping import MAX_RESPONSE_BYTES, AuthorityClient, TimestampError
 from tests.support.api import VERIFY_CLI, running_stack, submit, wait_for_bundle
-from tests.support.tsa import Authority, make_authority, reply, serve
+from tests.support.tsa import Authority, make_authority, query, reply, serve
 from tests.support.waiting import wait_until
 from verifier.note import parse_note
 from verifier.tsa import check_token, decode_response, imprint_of, load_certificates
@@ -48,18 +48,6 @@ OTHER = "evidence.example/log\n6\nzZ3sG0f5wVq2sK8Zr2Z0uH9o0n3c1fQm2bX7f5Y0bq4=\n
 def authority(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Authority]:
     with serve(make_authority(tmp_path_factory.mktemp("tsa"))) as running:
         yield running
-
-
-def query(data: bytes, algorithm: HashAlgorithm = HashAlgorithm.SHA256) -> bytes:
-    request = (
-        TimestampRequestBuilder()
-        .data(data)
-        .hash_algorithm(algorithm)
-        .nonce(nonce=True)
-        .cert_request(cert_request=True)
-        .build()
-    )
-    return request.as_bytes()
 
 
 def token_from(authority: Authority, tsq: bytes, *, chain: bool = False) -> bytes:

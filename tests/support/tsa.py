@@ -29,8 +29,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from rfc3161_client import HashAlgorithm, TimestampRequestBuilder
 
 from evidence_api.core.x509build import key_usage
+from verifier.tsa import decode_response
 
 MAX_QUERY_BYTES = 16 << 10
 
@@ -259,3 +261,21 @@ def tsa(tmp_path: Path) -> Iterator[Authority]:
     """A running test authority (valid certificate) for one test."""
     with serve(make_authority(tmp_path / "tsa")) as running:
         yield running
+
+
+def query(data: bytes, algorithm: HashAlgorithm = HashAlgorithm.SHA256) -> bytes:
+    """A DER time-stamp query over ``data`` (nonce, certReq), as the service builds one."""
+    request = (
+        TimestampRequestBuilder()
+        .data(data)
+        .hash_algorithm(algorithm)
+        .nonce(nonce=True)
+        .cert_request(cert_request=True)
+        .build()
+    )
+    return request.as_bytes()
+
+
+def token_over(authority: Authority, text: str) -> bytes:
+    """The DER token ``authority`` issues over the UTF-8 ``text`` (a checkpoint's body)."""
+    return decode_response(reply(authority, query(text.encode("utf-8")))).time_stamp_token()
