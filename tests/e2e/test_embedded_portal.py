@@ -127,10 +127,18 @@ def test_embedded_serve_serves_the_portal_trusting_its_own_log_and_chain(
             finally:
                 engine.dispose()
 
-            # The mounted verifier's trust roots are exactly this log's key and chain.
+            # The mounted verifier's trust roots are exactly this log's key and chain, its
+            # (here: no) witnesses and authorities, and the 存证证书 CA, which signs reports.
             config = client.get("/verifier/v1/config")
             assert config.status_code == 200, config.text
+            (ca,) = config.json()["certificate_cas"]
+            assert "Evidence Anchor DEVELOPMENT CA" in ca
             assert config.json() | {"max_package_bytes": 0} == {
+                "witnesses": [],
+                "witness_quorum": None,
+                "tsa_certificates": [],
+                "certificate_cas": [ca],
+                "reports_signed": True,
                 "log_keys": [vkey],
                 "chain": {"chain_id": bound.chain_id, "contract": bound.contract},
                 "min_confirmations": 1,

@@ -188,6 +188,7 @@ def test_file_and_proof_verify_in_every_tier_then_one_byte_fails_tier_1(
         "/verify/static/merkle.js",
         "/verify/static/note.js",
         "/verify/static/bundle.js",
+        "/verify/static/cosignature.js",
         "/verify/static/zip.js",
         "/v1/config",
         "/v1/anchor-check",
