@@ -7,6 +7,7 @@ offline verifier the way a court's appraiser would run it.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -73,8 +74,24 @@ def test_embedded_serve_takes_evidence_and_its_bundle_verifies(
                 headers=auth_header(token),
             )
             assert downloaded.content == files["screenshot.png"]
+            # its 存证证书, signed by the development CA the embedded default generates
+            certificate = client.get(
+                f"/v1/evidence/{created['evidence_id']}/certificate", headers=auth_header(token)
+            )
+            assert certificate.status_code == 200, certificate.text
+            assert certificate.content.startswith(b"%PDF-")
 
-    # Everything lives in the one data folder: database, objects, the dev key.
+    # Everything lives in the one data folder: database, objects, the dev key and CA.
     assert (data / "evidence.db").is_file()
     assert (data / "log-dev.key").is_file()
-    assert len(list((data / "objects" / "sha256").glob("*/*"))) == 3  # two files + manifest
+    assert any((data / "certificates").iterdir())
+    objects = {p.name: p.read_bytes() for p in (data / "objects" / "sha256").glob("*/*")}
+    file_digests = {hashlib.sha256(d).hexdigest() for d in files.values()}
+    assert file_digests <= set(objects)
+    assert hashlib.sha256(certificate.content).hexdigest() in objects
+    # besides the two files: the manifest, and the 存证证书 (a second PDF when the
+    # background job and the request above issued it at the same moment: one row stands)
+    others = [body for name, body in objects.items() if name not in file_digests]
+    (manifest,) = [body for body in others if not body.startswith(b"%PDF-")]
+    assert json.loads(manifest)["evidence_id"] == created["evidence_id"]
+    assert 1 <= len(others) - 1 <= 2
