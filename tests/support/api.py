@@ -145,6 +145,27 @@ def started(base_url: str) -> bool:
 
 @contextmanager
 def serve_subprocess(env: dict[str, str], log_path: Path) -> Iterator[Server]:
+    # A free port can be taken by another test process before the server binds it: then
+    # the server exits saying so, and is started again on another port (three tries).
+    for attempt in range(3):
+        server = _start_serve(env, log_path)
+        try:
+            ready = _wait_started(server, log_path)
+        except BaseException:
+            server.stop()
+            raise
+        if ready:
+            break
+        server.stop()
+        if attempt == 2:
+            raise RuntimeError(f"evidence serve exited: {log_path.read_text()[-2000:]}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _start_serve(env: dict[str, str], log_path: Path) -> Server:
     port = free_port()
     full_env = {**os.environ, **env, "EVIDENCE_HOST": "127.0.0.1", "EVIDENCE_PORT": str(port)}
     evidence = Path(sys.executable).parent / "evidence"
@@ -152,27 +173,29 @@ def serve_subprocess(env: dict[str, str], log_path: Path) -> Iterator[Server]:
         process = subprocess.Popen(
             [str(evidence), "serve"], env=full_env, stdout=log, stderr=subprocess.STDOUT
         )
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
-    try:
-        # Generous: a cold start (imports, every migration, anvil) on a loaded machine
-        # has taken over 20 s.
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"evidence serve exited: {log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200 and (
-                    started(server.base_url)
-                ):
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"evidence serve did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        server.stop()
+    return Server(f"http://127.0.0.1:{port}", process, log_path)
+
+
+def _wait_started(server: Server, log_path: Path) -> bool:
+    """True once the server answers; False if it exited because its port was taken."""
+    # Generous: a cold start (imports, every migration, anvil) on a loaded machine
+    # has taken over 20 s.
+    deadline = time.monotonic() + 120
+    while True:
+        if server.process.poll() is not None:
+            if "address already in use" in log_path.read_text()[-2000:]:
+                return False
+            raise RuntimeError(f"evidence serve exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200 and (
+                started(server.base_url)
+            ):
+                return True
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"evidence serve did not start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
 
 
 # --- helpers for the API integration and e2e tests ----------------------------------
