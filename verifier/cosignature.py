@@ -42,6 +42,7 @@ from verifier.note import (
     check_note_text,
     parse_note,
     private_key_parts,
+    vkey_parts,
 )
 
 ALG_COSIGNATURE = 0x04
@@ -91,18 +92,11 @@ class WitnessKey:
     @classmethod
     def from_text(cls, text: str) -> WitnessKey:
         """Parse a witness ``vkey``; its key ID must match its name and key."""
-        parts = text.strip().split("+", 2)
-        if len(parts) != 3:
-            raise NoteFormatError("witness key must be <name>+<hex key id>+<base64 key>")
-        name, hex_id, blob = parts
-        check_key_name(name)
-        if len(hex_id) != 8:
-            raise NoteFormatError("witness key ID must be 8 hex digits")
-        raw = b64decode_strict(blob, "witness key")
-        if len(raw) != 33 or raw[0] != ALG_COSIGNATURE:
-            raise NoteFormatError("witness key is not an Ed25519 cosignature (type 0x04) key")
-        key = cls(name, raw[1:])
-        if key.key_id.hex() != hex_id.lower():
+        name, hex_id, public_key = vkey_parts(
+            text, ALG_COSIGNATURE, "witness key", "an Ed25519 cosignature (type 0x04) key"
+        )
+        key = cls(name, public_key)
+        if key.key_id.hex() != hex_id:
             raise NoteFormatError("witness key ID does not match its name and key")
         return key
 

@@ -88,19 +88,11 @@ class VerifierKey:
     @classmethod
     def from_text(cls, text: str) -> VerifierKey:
         """Parse a ``vkey``; the embedded key ID must match the name and key."""
-        text = text.strip()
-        parts = text.split("+", 2)  # base64 may itself contain "+"
-        if len(parts) != 3:
-            raise NoteFormatError("verifier key must be <name>+<hex key id>+<base64 key>")
-        name, hex_id, blob = parts
-        check_key_name(name)
-        if len(hex_id) != 8:
-            raise NoteFormatError("verifier key ID must be 8 hex digits")
-        raw = b64decode_strict(blob, "verifier key")
-        if len(raw) != 33 or raw[0] != ALG_ED25519:
-            raise NoteFormatError("verifier key is not an Ed25519 (type 0x01) key")
-        vk = cls(name, raw[1:])
-        if vk.key_id.hex() != hex_id.lower():
+        name, hex_id, public_key = vkey_parts(
+            text, ALG_ED25519, "verifier key", "an Ed25519 (type 0x01) key"
+        )
+        vk = cls(name, public_key)
+        if vk.key_id.hex() != hex_id:
             raise NoteFormatError("verifier key ID does not match its name and key")
         return vk
 
@@ -208,6 +200,23 @@ class SignerKey:
         if sk.verifier().key_id.hex() != hex_id:
             raise NoteFormatError("signer key ID does not match its name and key")
         return sk
+
+
+def vkey_parts(text: str, alg: int, what: str, kind: str) -> tuple[str, str, bytes]:
+    """Name, lower-case hex key ID and 32-byte public key of a ``vkey`` text
+    ``<name>+<hex id>+<base64(alg || key)>`` (the caller checks the ID against the key);
+    ``what`` and ``kind`` name the key in refusals."""
+    parts = text.strip().split("+", 2)  # base64 may itself contain "+"
+    if len(parts) != 3:
+        raise NoteFormatError(f"{what} must be <name>+<hex key id>+<base64 key>")
+    name, hex_id, blob = parts
+    check_key_name(name)
+    if len(hex_id) != 8:
+        raise NoteFormatError(f"{what} ID must be 8 hex digits")
+    raw = b64decode_strict(blob, what)
+    if len(raw) != 33 or raw[0] != alg:
+        raise NoteFormatError(f"{what} is not {kind}")
+    return name, hex_id.lower(), raw[1:]
 
 
 def private_key_parts(text: str, alg: int, what: str) -> tuple[str, str, bytes]:
