@@ -279,3 +279,24 @@ def query(data: bytes, algorithm: HashAlgorithm = HashAlgorithm.SHA256) -> bytes
 def token_over(authority: Authority, text: str) -> bytes:
     """The DER token ``authority`` issues over the UTF-8 ``text`` (a checkpoint's body)."""
     return decode_response(reply(authority, query(text.encode("utf-8")))).time_stamp_token()
+
+
+def self_signed_ca(path: Path, name: str) -> Path:
+    """A self-signed CA certificate (EC P-256, valid from yesterday to tomorrow) written to
+    ``path`` as PEM: a certificate a verifier may be told to trust that issued nothing."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path

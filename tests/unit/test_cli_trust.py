@@ -8,18 +8,14 @@ signed report). Exit codes as ever: 0 verified, 1 failed, 2 incomplete, 3 unusab
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.support.tsa import self_signed_ca
 from tests.support.vectors import COURT, NOTARY, STRANGER_WITNESS, build, cosigned
 from verifier.cli import run
 
@@ -180,23 +176,7 @@ def test_a_tsa_cert_file_without_certificates_exits_3(
 
 
 def _self_signed(tmp: Path) -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test TSA CA")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path = tmp / "ca.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
+    return self_signed_ca(tmp / "ca.pem", "test TSA CA")
 
 
 def test_with_tsa_certs_a_checkpoint_without_timestamp_is_not_checked(

@@ -6,18 +6,14 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
+from tests.support.tsa import self_signed_ca
 from tests.support.vectors import COURT, NOTARY, build, cosigned
 from verifier.note import VerifierKey
 from verifier.service.app import ServiceConfig, create_verifier_app
@@ -27,23 +23,7 @@ COURT_KEY, NOTARY_KEY = COURT.key().to_text(), NOTARY.key().to_text()
 
 
 def ca_pem(tmp: Path, name: str = "Test TSA CA") -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path = tmp / "tsa-ca.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
+    return self_signed_ca(tmp / "tsa-ca.pem", name)
 
 
 def test_config_reads_witnesses_quorum_and_tsa_certs(tmp_path: Path) -> None:
