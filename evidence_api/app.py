@@ -19,6 +19,7 @@ from evidence_api.accounts import routes as accounts
 from evidence_api.audit import routes as audits
 from evidence_api.capture import routes as captures
 from evidence_api.certificates import routes as certificates
+from evidence_api.clues import routes as clues
 from evidence_api.console.routes import install_console, is_console
 from evidence_api.console.web import error_page
 from evidence_api.core.apidocs import install_docs
@@ -30,17 +31,21 @@ from evidence_api.core.limits import restore_recursion_limit
 from evidence_api.core.observability import instrument
 from evidence_api.core.openapi import allowed_methods, install_openapi
 from evidence_api.core.storage import StorageError
+from evidence_api.disclosure import pages as disclosure_pages
+from evidence_api.disclosure import routes as disclosure
 from evidence_api.intake import routes as evidence
 from evidence_api.log import routes as log
 from evidence_api.monitoring import alert_routes
 from evidence_api.monitoring import routes as monitor_routes
 from evidence_api.registry import routes as registry
 from evidence_api.runtime import Runtime, build_runtime
+from evidence_api.spotcheck import routes as spotchecks
 from evidence_api.takedowns import platform_routes
 from evidence_api.takedowns import routes as takedown_routes
 from evidence_api.tiles import routes as tiles
 from evidence_api.trust import routes as trust
 from evidence_api.trust import timestamp_routes
+from evidence_api.units import routes as units
 from verifier.service.problem import MEDIA_TYPE, problem_body, status_title, validation_problem
 
 logger = logging.getLogger(__name__)
@@ -228,6 +233,11 @@ def create_app(
     app.include_router(timestamp_routes.router)
     app.include_router(audits.router)
     app.include_router(tiles.router)
+    app.include_router(units.router)
+    app.include_router(clues.router)
+    app.include_router(spotchecks.router)
+    app.include_router(disclosure.router)
+    app.include_router(disclosure_pages.router)
     install_console(app)
     app.add_middleware(ChainPending)
     instrument(app)  # last: outermost, around every middleware (request ids, /metrics)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from evidence_api.audit.cli import audit_app
+from evidence_api.units.cli import app as units_app
 from evidence_api.witness.cli import witness_app
 
 if TYPE_CHECKING:  # the runtime pulls in the whole service: loaded by commands that use it
@@ -77,6 +78,7 @@ chain_app = typer.Typer(
 app.add_typer(chain_app, name="chain")
 app.add_typer(witness_app, name="witness")
 app.add_typer(audit_app, name="audit")
+app.add_typer(units_app, name="units")
 
 
 @app.command("serve")

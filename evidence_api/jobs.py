@@ -74,6 +74,12 @@ def _overdue(runtime: Runtime) -> Running:
     return Running([lambda: scan_overdue(ledger)])
 
 
+def _clue_deadlines(runtime: Runtime) -> Running:
+    from evidence_api.clues.deadlines import flag_overdue  # noqa: PLC0415
+
+    return Running([lambda: flag_overdue(runtime)])
+
+
 def _webhooks(runtime: Runtime) -> Running:
     from evidence_api.takedowns.webhooks import Dispatcher  # noqa: PLC0415
 
@@ -177,6 +183,13 @@ JOBS: tuple[Job, ...] = (
         "run_supervisor",
         _overdue,
         tasks=(("takedown-overdue", "evidence.takedown_overdue"),),
+    ),
+    Job(
+        "clue-deadlines",
+        "clue_deadline_interval",
+        "run_supervisor",
+        _clue_deadlines,
+        tasks=(("clue-deadlines", "evidence.clue_deadlines"),),
     ),
     Job(
         "webhooks",

@@ -12,11 +12,14 @@ from anchoring.schema import metadata as log_metadata
 from evidence_api.audit import models as _audit  # noqa: F401
 from evidence_api.capture import models as _capture  # noqa: F401
 from evidence_api.certificates import models as _certificates  # noqa: F401
+from evidence_api.clues import models as _clues  # noqa: F401
 from evidence_api.core.models import Base
+from evidence_api.disclosure import models as _disclosure  # noqa: F401
 from evidence_api.intake import models as _intake  # noqa: F401
 from evidence_api.integrity import models as _integrity  # noqa: F401
 from evidence_api.monitoring import models as _monitoring  # noqa: F401
 from evidence_api.registry import models as _registry  # noqa: F401
+from evidence_api.spotcheck import models as _spotcheck  # noqa: F401
 from evidence_api.takedowns import models as _takedowns  # noqa: F401
 
 

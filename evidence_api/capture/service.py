@@ -48,7 +48,7 @@ from evidence_api.capture.outcome import (
 )
 from evidence_api.capture.request import CaptureRequest, Goto
 from evidence_api.capture.schemas import CaptureAccepted, CapturePage, CapturePublic, Status
-from evidence_api.core.auth import Principal
+from evidence_api.core.auth import Principal, principal_of
 from evidence_api.core.config import Settings
 from evidence_api.core.db import Transaction
 from evidence_api.core.errors import (
@@ -463,9 +463,7 @@ def submitter(transaction: Transaction, token_id: int) -> Principal:
         token = session.get(ApiToken, token_id)
         if token is None:  # the foreign key keeps it; defensive
             raise CaptureError(f"the submitting token {token_id} no longer exists")
-        return Principal(
-            token_id=token.id, name=token.name, role=token.role, platform=token.platform
-        )
+        return principal_of(session, token)
 
 
 def _captured_at(text: str) -> str:

@@ -14,12 +14,15 @@ from evidence_api.console import (
     audit_pages,
     auth_pages,
     capture_pages,
+    clue_pages,
     evidence_pages,
     monitor_pages,
     platform_pages,
     registry_pages,
+    spotcheck_pages,
     takedown_pages,
     trust_pages,
+    unit_pages,
 )
 from evidence_api.console.web import (
     HERE,
@@ -46,6 +49,9 @@ ROUTERS = (
     admin_pages.router,
     trust_pages.router,
     audit_pages.router,
+    unit_pages.router,
+    clue_pages.router,
+    spotcheck_pages.router,
 )
 
 

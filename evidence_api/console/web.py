@@ -234,11 +234,14 @@ NAV: dict[str, tuple[tuple[str, str], ...]] = {
         ("/console/takedowns", "nav.takedowns"),
         ("/console/monitors", "nav.monitors"),
         ("/console/alerts", "nav.alerts"),
+        ("/console/clues", "nav.clues"),
+        ("/console/spot-checks", "nav.spot_checks"),
     ),
     "appraiser": (("/console/evidence", "nav.evidence"),),
     "platform": (
         ("/console/platform/orders", "nav.platform_orders"),
         ("/console/platform/webhook", "nav.platform_webhook"),
+        ("/console/platform/assists", "nav.platform_assists"),
     ),
 }
 NAV["admin"] = NAV["officer"] + (
@@ -248,6 +251,7 @@ NAV["admin"] = NAV["officer"] + (
     ("/console/admin/status", "nav.admin_status"),
     ("/console/admin/trust", "nav.admin_trust"),
     ("/console/admin/audits", "nav.admin_audits"),
+    ("/console/admin/units", "nav.admin_units"),
 )
 
 

@@ -22,6 +22,7 @@ Role = Literal["admin", "officer", "appraiser", "platform"]
 ROLES: tuple[str, ...] = get_args(Role)
 #: The registry's platform table, read by name: core imports no feature package.
 _PLATFORM = table("platform", column("id"), column("code"))
+_UNIT = table("org_unit", column("id"), column("path"))
 TOKEN_PREFIX = "ea_"  # noqa: S105 - a prefix, not a secret
 _TOKEN_SHAPE = re.compile(r"ea_[A-Za-z0-9_-]{43}")
 #: What a platform code may be (the platform registry's key; tokens are bound to it).
@@ -43,6 +44,9 @@ class Principal:
     name: str
     role: str
     platform: str | None
+    #: The unit the holder acts in and its tree path (``/1/4/``); None: the whole tree.
+    unit_id: int | None = None
+    unit_path: str | None = None
 
     @property
     def pseudonym(self) -> str:
@@ -211,4 +215,14 @@ def authenticate(session: Session, authorization: str | None) -> Principal:
         raise UnauthorizedError("invalid or revoked token")
     if is_expired(row, datetime.now(UTC)):
         raise UnauthorizedError("token expired")
-    return Principal(row.id, row.name, row.role, row.platform)
+    return principal_of(session, row)
+
+
+def principal_of(session: Session, row: ApiToken) -> Principal:
+    """The :class:`Principal` acting through token ``row``, with its unit's path."""
+    path = None
+    if row.unit_id is not None:
+        path = session.execute(
+            select(_UNIT.c.path).where(_UNIT.c.id == row.unit_id)
+        ).scalar_one_or_none()
+    return Principal(row.id, row.name, row.role, row.platform, row.unit_id, path)

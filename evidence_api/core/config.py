@@ -160,6 +160,18 @@ class Settings(BaseSettings):
     overdue_interval: float = Field(
         10.0, gt=0, le=3600, description="seconds between scans for overdue takedown orders"
     )
+    clue_deadline_interval: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="seconds between scans for overdue clue transfers and 协查 requests",
+    )
+    spotcheck_seed_delay: int = Field(
+        3,
+        ge=1,
+        le=10_000,
+        description="blocks between a spot-check plan's commitment and the block seeding its draw",
+    )
     webhook_interval: float = Field(
         2.0, gt=0, le=3600, description="seconds between webhook dispatch runs"
     )

@@ -25,6 +25,28 @@ class OrderedChild:
     position: Mapped[int] = mapped_column(Integer)
 
 
+class OrgUnit(Base):
+    """A unit of the organisation tree (五级贯通): 省 → 市 → 县(市、区) → 市场监管所, plus
+    the other departments of the joint meeting (联席会议: 商务、公安、网信 …).
+
+    ``path`` is the chain of ids from the root, ``/1/4/9/``: a unit's jurisdiction is
+    every unit whose path starts with its own (docs/supervision.md §1)."""
+
+    __tablename__ = "org_unit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Stable key: 1..64 of ``[a-z0-9._-]``, e.g. ``fj.qz.fz``.
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    #: ``province`` | ``city`` | ``county`` | ``station`` | ``department``
+    level: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    path: Mapped[str] = mapped_column(String(512), index=True)
+    #: 行政区划代码 (GB/T 2260) of the area it covers, when it has one.
+    region_code: Mapped[str | None] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class ApiToken(Base):
     """A bearer token; only its SHA-256 is stored. Shown once at creation."""
 
@@ -44,6 +66,9 @@ class ApiToken(Base):
     display_name: Mapped[str | None] = mapped_column(String(128))
     #: The holder's unit (organisation), e.g. 泉州市市场监督管理局.
     unit: Mapped[str | None] = mapped_column(String(256))
+    #: The unit whose jurisdiction the holder acts in (None: the whole tree, as for
+    #: administrators, appraisers and tokens made before units existed).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     #: ``api``: a bearer token a machine holds; ``user``: the identity of a console
     #: user (:class:`User`), whose secret nobody holds (its hash is of random bytes
     #: thrown away), so log entries and foreign keys name people as ``token-<id>`` too.
@@ -65,6 +90,7 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(128))
     unit: Mapped[str | None] = mapped_column(String(256))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"))
     role: Mapped[str] = mapped_column(String(16))
     platform: Mapped[str | None] = mapped_column(String(64))
     token_id: Mapped[int] = mapped_column(ForeignKey("api_token.id"), unique=True)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from evidence_api.core.auth import Principal, is_expired
+from evidence_api.core.auth import Principal, is_expired, principal_of
 from evidence_api.core.config import Settings
 from evidence_api.core.models import ApiToken, AuditEvent, User, UserSession
 
@@ -96,7 +96,7 @@ def resolve(session: Session, cookie: str, settings: Settings, now: datetime) ->
         role=token.role,
         platform=token.platform,
         csrf_token=row.csrf_token,
-        principal=Principal(token.id, token.name, token.role, token.platform),
+        principal=principal_of(session, token),
     )
 
 

@@ -82,6 +82,8 @@ class Monitor(Base):
     cron: Mapped[str | None] = mapped_column(String(128))
     entity_id: Mapped[int | None] = mapped_column(ForeignKey("trading_entity.id"), index=True)
     platform_id: Mapped[int | None] = mapped_column(ForeignKey("platform.id"), index=True)
+    #: The unit it belongs to (its jurisdiction, docs/supervision.md §1); None: the top.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     #: the rules' configuration, JSON (:class:`evidence_api.monitoring.schemas.Rules`)
     rules: Mapped[str] = mapped_column(Text)
     #: what a firing run keeps: on_alert (light runs, a full capture when a rule fires),
@@ -155,6 +157,8 @@ class Alert(Base):
     order_seq: Mapped[int | None] = mapped_column(ForeignKey("takedown_order.seq"), index=True)
     platform_id: Mapped[int | None] = mapped_column(ForeignKey("platform.id"), index=True)
     entity_id: Mapped[int | None] = mapped_column(ForeignKey("trading_entity.id"), index=True)
+    #: The unit it belongs to (its jurisdiction, docs/supervision.md §1); None: the top.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     evidence_id: Mapped[str | None] = mapped_column(ForeignKey("evidence.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     #: the officer it is for (pseudonym): the monitor's creator, the order's issuer

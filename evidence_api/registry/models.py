@@ -62,6 +62,8 @@ class TradingEntity(Base):
     risk_grade: Mapped[str | None] = mapped_column(String(1), index=True)
     #: Free-text risk category (e.g. 食品, 化妆品, 直播带货).
     risk_class: Mapped[str | None] = mapped_column(String(64))
+    #: The unit it belongs to (its jurisdiction, docs/supervision.md §1); None: the top.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -81,6 +83,8 @@ class CaseFile(Base):
     entity_id: Mapped[int | None] = mapped_column(ForeignKey("trading_entity.id"), index=True)
     officer: Mapped[str] = mapped_column(String(128), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
+    #: The unit it belongs to (its jurisdiction, docs/supervision.md §1); None: the top.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

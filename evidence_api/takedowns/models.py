@@ -54,6 +54,8 @@ class TakedownOrder(Base):
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(64), unique=True)
     platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id"), index=True)
+    #: The unit it belongs to (its jurisdiction, docs/supervision.md §1); None: the top.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     #: the platform's feed position of this order's latest change
     change_seq: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
