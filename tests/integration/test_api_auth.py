@@ -146,21 +146,34 @@ POLICY |= dict.fromkeys(
     ],
     ADMINS,
 )
+#: Units and jurisdiction (evidence_api/units): rows added by that feature.
+POLICY |= {}
+#: Clues and 协查 (evidence_api/clues): rows added by that feature.
+POLICY |= {}
+#: 双随机、一公开 (evidence_api/spotcheck): rows added by that feature.
+POLICY |= {}
+#: 信息公示 writes (evidence_api/disclosure): rows added by that feature.
+POLICY |= {}
+#: 信息公示 (evidence_api/disclosure): its public reads, added to PUBLIC below.
+PUBLIC_DISCLOSURE: frozenset[tuple[str, str]] = frozenset()
 #: Operations anyone may call: the log API (monitors, verifiers) and health checks.
-PUBLIC: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("GET", "/v1/log/checkpoint"),
-        ("GET", "/v1/log/key"),
-        ("GET", "/v1/log/proof/inclusion"),
-        ("GET", "/v1/log/proof/consistency"),
-        ("GET", "/v1/log/lookup"),
-        ("GET", "/tlog/checkpoint"),
-        ("GET", "/tlog/tile/{level}/{index}"),
-        ("GET", "/tlog/tile/entries/{index}"),
-        ("GET", "/v1/trust/certificate-ca"),
-        ("GET", "/healthz"),
-        ("GET", "/readyz"),
-    }
+PUBLIC: frozenset[tuple[str, str]] = (
+    frozenset(
+        {
+            ("GET", "/v1/log/checkpoint"),
+            ("GET", "/v1/log/key"),
+            ("GET", "/v1/log/proof/inclusion"),
+            ("GET", "/v1/log/proof/consistency"),
+            ("GET", "/v1/log/lookup"),
+            ("GET", "/tlog/checkpoint"),
+            ("GET", "/tlog/tile/{level}/{index}"),
+            ("GET", "/tlog/tile/entries/{index}"),
+            ("GET", "/v1/trust/certificate-ca"),
+            ("GET", "/healthz"),
+            ("GET", "/readyz"),
+        }
+    )
+    | PUBLIC_DISCLOSURE
 )
 
 
