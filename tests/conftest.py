@@ -31,7 +31,8 @@ os.environ.setdefault("EVIDENCE_ANVIL_PORT", "0")
 
 #: The longest test files (minutes each, measured in CI), slowest first. Under xdist's
 #: --dist loadfile each file runs whole in one process, handed out in collection order: a
-#: long file collected last runs alone at the end while the other processes sit idle.
+#: long file collected last runs alone at the end while the other processes sit idle
+#: (tests/run.sh passes --no-loadscope-reorder so that xdist keeps this order).
 SLOW_FIRST = (
     "tests/integration/test_openapi_contract.py",
     "tests/integration/test_bench_smoke.py",
