@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from anchoring.entries import make_entry, utc_timestamp
-from anchoring.queue import QueuedEntry, enqueue
+from anchoring.entries import utc_timestamp
 from evidence_api.core.db import Transaction
 from evidence_api.core.ids import new_id
+from evidence_api.core.ledger import record_entry
 from evidence_api.monitoring.models import ALERT_OPEN, Alert, AlertDelivery, AlertEvent
 from evidence_api.monitoring.observation import RULE_LABELS, sha256_text
 from verifier.models import Entry
@@ -125,9 +125,7 @@ def record_event(
     if alert.evidence_id is not None:
         entry_body["evidence_id"] = alert.evidence_id
     entry_body |= {k: v for k, v in (body or {}).items() if v is not None}
-    entry = make_entry("alert", new_id("al"), entry_body, at=utc_timestamp(at))
-    leaf, receipt = ledger.sign_receipt(entry)
-    enqueue(session.connection(), [QueuedEntry(entry, leaf, at, receipt)])
+    entry, leaf = record_entry(session, ledger.sign_receipt, "alert", "al", entry_body, at)
     event = AlertEvent(
         alert_seq=alert.seq,
         from_status=from_status,
