@@ -12,12 +12,21 @@ is specified in docs/spot-check.md.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from verifier.canonical import canonical_json, parse_json
+from verifier.errors import FormatError, JSONFormatError
 
 #: The algorithm's name and version, part of every plan (a new algorithm: a new name).
 ALGORITHM = "evidence-draw/v1"
+#: Largest integer canonical JSON (RFC 8785, IEEE doubles) carries exactly.
+MAX_SAFE_INTEGER = 2**53 - 1
 
 Ref = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 
@@ -68,8 +77,8 @@ class DrawPlan(_Strict):
     inspectors_per_entity: Annotated[int, Field(ge=1, le=10)] = 2
     recusals: tuple[Recusal, ...] = ()
     #: the chain and block whose hash seeds the draw (a block not mined at commitment)
-    chain_id: Annotated[int, Field(ge=1)]
-    seed_height: Annotated[int, Field(ge=1)]
+    chain_id: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
+    seed_height: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
 
 
 class Assignment(_Strict):
@@ -88,17 +97,377 @@ class DrawResult(_Strict):
     assignments: tuple[Assignment, ...]
 
 
+# --- bounds ------------------------------------------------------------------------------
+
+#: Largest pools and recusal list a plan may hold (a province's register is ~10^6 entities).
+MAX_POOL_ENTITIES = 1_000_000
+MAX_POOL_OFFICERS = 100_000
+MAX_RECUSALS = 1_000_000
+#: Largest plan or draw document read as JSON (10^6 entities are ~50 MB of JSON).
+MAX_PLAN_BYTES = 64 * 1024 * 1024
+MAX_DRAW_BYTES = 64 * 1024 * 1024
+
+#: The stream's domain tag: SHA-256 input begins with these bytes and a NUL.
+DOMAIN = ALGORITHM.encode("ascii")
+PURPOSE_ENTITIES = "entities"
+PURPOSE_OFFICERS = "officers"
+PURPOSE_ASSIGN = "assign"
+
+
+class SpotCheckFormatError(FormatError):
+    """A plan or draw document that cannot be read: not strict JSON, too large, or not of
+    the ``evidence-draw/v1`` shape (the message names the first problem)."""
+
+
+# --- the plan ----------------------------------------------------------------------------
+
+
 def plan_bytes(plan: DrawPlan) -> bytes:
-    """The plan's canonical bytes (what is hashed and committed)."""
-    raise NotImplementedError
+    """The plan's canonical bytes (what is hashed and committed): RFC 8785 canonical JSON
+    of every field, defaults included, tuples as arrays."""
+    try:
+        # model_dump_json then json.loads: the same values as model_dump(mode="json"), faster
+        return canonical_json(json.loads(plan.model_dump_json()))
+    except JSONFormatError as exc:  # an integer beyond 2^53: no verifier could hash it alike
+        raise SpotCheckError(f"the plan cannot be canonicalised: {exc}") from exc
 
 
 def plan_digest(plan: DrawPlan) -> str:
     """SHA-256 of :func:`plan_bytes`, lowercase hex."""
-    raise NotImplementedError
+    return hashlib.sha256(plan_bytes(plan)).hexdigest()
 
 
-def draw(plan: DrawPlan, block_hash: bytes) -> DrawResult:
+def _first_duplicate(values: Iterable[str]) -> str | None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
+
+
+def validate_plan(plan: DrawPlan) -> None:
+    """Refuse a plan no draw can come from: pools over their bounds, a reference twice in
+    a pool, more to draw than the pool holds, a recusal naming no pool member."""
+    for what, size, limit in (
+        ("entities", len(plan.entities), MAX_POOL_ENTITIES),
+        ("officers", len(plan.officers), MAX_POOL_OFFICERS),
+        ("recusals", len(plan.recusals), MAX_RECUSALS),
+    ):
+        if size > limit:
+            raise SpotCheckError(f"the plan lists {size} {what}, at most {limit}")
+    for what, refs in (
+        ("item", plan.items),
+        ("entity", (e.ref for e in plan.entities)),
+        ("officer", (o.ref for o in plan.officers)),
+    ):
+        twice = _first_duplicate(refs)
+        if twice is not None:
+            raise SpotCheckError(f"{what} {twice} is listed twice in the plan")
+    if plan.entity_count > len(plan.entities):
+        raise SpotCheckError(
+            f"entity_count {plan.entity_count} exceeds the pool of {len(plan.entities)} entities"
+        )
+    if plan.officer_count > len(plan.officers):
+        raise SpotCheckError(
+            f"officer_count {plan.officer_count} exceeds the pool of {len(plan.officers)} officers"
+        )
+    if plan.inspectors_per_entity > plan.officer_count:
+        raise SpotCheckError(
+            f"inspectors_per_entity {plan.inspectors_per_entity} exceeds officer_count "
+            f"{plan.officer_count}"
+        )
+    entities = {e.ref for e in plan.entities}
+    officers = {o.ref for o in plan.officers}
+    for recusal in plan.recusals:
+        if recusal.officer not in officers:
+            raise SpotCheckError(f"recusal of officer {recusal.officer}: not in the officer pool")
+        if recusal.entity not in entities:
+            raise SpotCheckError(f"recusal for entity {recusal.entity}: not in the entity pool")
+
+
+# --- the random stream -------------------------------------------------------------------
+
+
+class Stream:
+    """The bytes of SHA-256(DOMAIN || 0x00 || plan digest || seed || purpose || 0x00 ||
+    counter as 8 bytes big-endian) for counter 0, 1, 2 …, read in order (docs/spot-check.md
+    §5). ``trace`` (a list) receives one line per block made and per integer drawn."""
+
+    def __init__(
+        self, plan_sha256: bytes, seed: bytes, purpose: str, trace: list[str] | None = None
+    ) -> None:
+        self._prefix = DOMAIN + b"\x00" + plan_sha256 + seed + purpose.encode("ascii") + b"\x00"
+        self.purpose = purpose
+        self._counter = 0
+        self._buffer = b""
+        self._trace = trace
+
+    def read(self, n: int) -> bytes:
+        while len(self._buffer) < n:
+            block = hashlib.sha256(self._prefix + self._counter.to_bytes(8, "big")).digest()
+            if self._trace is not None:
+                self._trace.append(f"  stream {self.purpose} block {self._counter}: {block.hex()}")
+            self._buffer += block
+            self._counter += 1
+        out, self._buffer = self._buffer[:n], self._buffer[n:]
+        return out
+
+    def below(self, n: int) -> int:
+        """A uniform integer in [0, n) by rejection: k = bit length of n - 1, take
+        ceil(k / 8) bytes big-endian, keep the low k bits, retry while >= n. n = 1: 0,
+        reading nothing."""
+        if n < 1:
+            raise SpotCheckError(f"no integer below {n}")
+        if n == 1:
+            return 0
+        bits = (n - 1).bit_length()
+        size = (bits + 7) // 8
+        mask = (1 << bits) - 1
+        while True:
+            raw = self.read(size)
+            value = int.from_bytes(raw, "big") & mask
+            if self._trace is not None:
+                verdict = "accept" if value < n else "reject"
+                self._trace.append(
+                    f"  below({n}): bytes {raw.hex()} low {bits} bits {value} {verdict}"
+                )
+            if value < n:
+                return value
+
+
+# --- weighted sampling without replacement ------------------------------------------------
+
+
+class Fenwick:
+    """Prefix sums of integer weights over positions 0..n-1 (a binary indexed tree):
+    ``find(r)`` is the position i with sum(w[0..i-1]) <= r < sum(w[0..i])."""
+
+    def __init__(self, weights: Sequence[int]) -> None:
+        size = len(weights)
+        tree = [0, *weights]
+        for i in range(1, size + 1):
+            parent = i + (i & -i)
+            if parent <= size:
+                tree[parent] += tree[i]
+        self._tree = tree
+        self._size = size
+        self._top = 1 << (size.bit_length() - 1) if size else 0
+
+    def add(self, position: int, delta: int) -> None:
+        i = position + 1
+        while i <= self._size:
+            self._tree[i] += delta
+            i += i & -i
+
+    def find(self, r: int) -> int:
+        position, step = 0, self._top
+        while step:
+            nxt = position + step
+            if nxt <= self._size and self._tree[nxt] <= r:
+                position = nxt
+                r -= self._tree[nxt]
+            step >>= 1
+        return position
+
+
+def weighted_sample(
+    weights: Sequence[int],
+    count: int,
+    stream: Stream,
+    trace: list[str] | None = None,
+    labels: Sequence[str] = (),
+) -> list[int]:
+    """``count`` distinct positions, each step picking position i with probability
+    w_i / (the remaining total): r = below(remaining total), then the position whose
+    cumulative weight interval [C(i-1), C(i)) holds r (drawn positions weigh 0)."""
+    tree = Fenwick(weights)
+    total = sum(weights)
+    picks: list[int] = []
+    for step in range(1, count + 1):
+        r = stream.below(total)
+        position = tree.find(r)
+        picks.append(position)
+        if trace is not None:
+            trace.append(
+                f"  {stream.purpose} step {step}: total {total}, r {r} -> position {position} "
+                f"{labels[position] if labels else ''} (weight {weights[position]})"
+            )
+        tree.add(position, -weights[position])
+        total -= weights[position]
+    return picks
+
+
+# --- the draw ----------------------------------------------------------------------------
+
+
+def _seed(block_hash: bytes) -> bytes:
+    if not isinstance(block_hash, bytes) or len(block_hash) != 32:
+        size = len(block_hash) if isinstance(block_hash, bytes) else type(block_hash).__name__
+        raise SpotCheckError(f"the seed must be a 32-byte block hash, got {size}")
+    return block_hash
+
+
+def _assign(
+    plan: DrawPlan,
+    entities: Sequence[str],
+    officers: Sequence[str],
+    stream: Stream,
+    trace: list[str] | None,
+) -> list[Assignment]:
+    """For each drawn entity in draw order, ``inspectors_per_entity`` picks; each pick is
+    uniform among the eligible drawn officers (not recused, not yet on this entity) with
+    the fewest assignments so far, in officer draw order."""
+    recused: dict[str, set[str]] = {}
+    for recusal in plan.recusals:
+        recused.setdefault(recusal.entity, set()).add(recusal.officer)
+    load = dict.fromkeys(officers, 0)
+    need = plan.inspectors_per_entity
+    out: list[Assignment] = []
+    for entity in entities:
+        barred = recused.get(entity, set())
+        eligible = [o for o in officers if o not in barred]
+        if len(eligible) < need:
+            raise SpotCheckError(
+                f"entity {entity}: {len(officers) - len(eligible)} of the {len(officers)} "
+                f"drawn officers are recused, {len(eligible)} remain, {need} needed"
+            )
+        chosen: list[str] = []
+        for _ in range(need):
+            least = min(load[o] for o in eligible)
+            candidates = [o for o in eligible if load[o] == least]
+            if trace is not None:
+                loads = ", ".join(f"{o}:{load[o]}" for o in eligible)
+                trace.append(
+                    f"  assign {entity} (recused: {', '.join(sorted(barred)) or 'none'}): "
+                    f"eligible {loads}; least load {least}: {', '.join(candidates)}"
+                )
+            pick = candidates[stream.below(len(candidates))]
+            if trace is not None:
+                trace.append(f"  assign {entity}: -> {pick}")
+            chosen.append(pick)
+            load[pick] += 1
+            eligible.remove(pick)
+        out.append(Assignment(entity=entity, officers=tuple(chosen)))
+    return out
+
+
+def draw(plan: DrawPlan, block_hash: bytes, trace: list[str] | None = None) -> DrawResult:
     """The draw of ``plan`` seeded by ``block_hash`` (32 bytes); :class:`SpotCheckError`
-    when it cannot be made."""
-    raise NotImplementedError
+    when it cannot be made. ``trace`` (a list) receives every intermediate value, as the
+    worked example in docs/spot-check.md shows them."""
+    validate_plan(plan)
+    seed = _seed(block_hash)
+    digest = hashlib.sha256(plan_bytes(plan)).digest()
+    if trace is not None:
+        trace += [f"plan_sha256 {digest.hex()}", f"seed 0x{seed.hex()}"]
+
+    def stream(purpose: str) -> Stream:
+        return Stream(digest, seed, purpose, trace)
+
+    entity_refs = [e.ref for e in plan.entities]
+    officer_refs = [o.ref for o in plan.officers]
+    entity_picks = weighted_sample(
+        [e.weight for e in plan.entities],
+        plan.entity_count,
+        stream(PURPOSE_ENTITIES),
+        trace,
+        entity_refs if trace is not None else (),
+    )
+    officer_picks = weighted_sample(
+        [1] * len(plan.officers),
+        plan.officer_count,
+        stream(PURPOSE_OFFICERS),
+        trace,
+        officer_refs if trace is not None else (),
+    )
+    entities = [entity_refs[i] for i in entity_picks]
+    officers = [officer_refs[i] for i in officer_picks]
+    assignments = _assign(plan, entities, officers, stream(PURPOSE_ASSIGN), trace)
+    return DrawResult(
+        algorithm=plan.algorithm,
+        plan_sha256=digest.hex(),
+        seed="0x" + seed.hex(),
+        entities=tuple(entities),
+        officers=tuple(officers),
+        assignments=tuple(assignments),
+    )
+
+
+# --- checking a published draw ----------------------------------------------------------
+
+
+def _sequence_differences(what: str, want: Sequence[str], got: Sequence[str]) -> list[str]:
+    out = [
+        f"{what} #{i}: expected {w}, published {g}"
+        for i, (w, g) in enumerate(zip(want, got, strict=False), start=1)
+        if w != g
+    ]
+    if len(want) != len(got):
+        out.append(f"{what}: expected {len(want)}, published {len(got)}")
+    return out
+
+
+def differences(expected: DrawResult, published: DrawResult) -> list[str]:
+    """Every way ``published`` departs from the recomputed ``expected`` draw (empty: the
+    same draw)."""
+    out = [
+        f"{name}: expected {getattr(expected, name)}, published {getattr(published, name)}"
+        for name in ("algorithm", "plan_sha256", "seed")
+        if getattr(expected, name) != getattr(published, name)
+    ]
+    out += _sequence_differences("entity", expected.entities, published.entities)
+    out += _sequence_differences("officer", expected.officers, published.officers)
+    claimed = {a.entity: a.officers for a in published.assignments}
+    for a in expected.assignments:
+        got = claimed.pop(a.entity, None)
+        if got is None:
+            out.append(f"assignment of {a.entity}: missing (expected {', '.join(a.officers)})")
+        elif got != a.officers:
+            out.append(
+                f"assignment of {a.entity}: expected {', '.join(a.officers)}, "
+                f"published {', '.join(got)}"
+            )
+    out += [f"assignment of {entity}: not in the draw" for entity in claimed]
+    if not out and expected != published:  # e.g. assignments in another order
+        out.append("assignments: listed in another order than the entities were drawn")
+    return out
+
+
+# --- reading the documents ---------------------------------------------------------------
+
+_Doc = TypeVar("_Doc", DrawPlan, DrawResult)
+
+
+def _load(model: type[_Doc], data: bytes, what: str, limit: int) -> _Doc:
+    try:
+        parse_json(data, max_bytes=limit, what=what)  # duplicates, NaN, depth, size
+        return model.model_validate_json(data)
+    except JSONFormatError as exc:
+        raise SpotCheckFormatError(str(exc)) from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top)"
+        raise SpotCheckFormatError(
+            f"{what} is not {ALGORITHM}: {where}: {first['msg']} "
+            f"({exc.error_count()} problem{'s' if exc.error_count() > 1 else ''})"
+        ) from exc
+
+
+def load_plan(data: bytes) -> DrawPlan:
+    """A plan from its JSON (strict: duplicate keys, unknown fields, wrong types refused)."""
+    return _load(DrawPlan, data, "the plan", MAX_PLAN_BYTES)
+
+
+def load_draw(data: bytes) -> DrawResult:
+    """A published draw from its JSON, as strictly as :func:`load_plan`."""
+    return _load(DrawResult, data, "the draw", MAX_DRAW_BYTES)
+
+
+def parse_block_hash(text: str) -> bytes:
+    """``0x`` and 64 hex digits (either case) -> 32 bytes; anything else refused."""
+    if not isinstance(text, str) or not re.fullmatch(r"0x[0-9a-fA-F]{64}", text):
+        raise SpotCheckFormatError(
+            f"block hash {str(text)[:80]!r} is not 0x followed by 64 hex digits"
+        )
+    return bytes.fromhex(text[2:])
