@@ -56,6 +56,7 @@ if (
     from verifier.bundle import Bundle
     from verifier.cosignature import WitnessPolicy
     from verifier.package import EvidencePackage
+    from verifier.spotcheck import DrawResult
     from verifier.verify import AnchorCheck, CertificateCheckFn, Report, TimestampCheck
 
 #: The QR code's target in a report when neither --portal-url nor the environment names one.
@@ -250,6 +251,9 @@ def _parser() -> argparse.ArgumentParser:
             "progress 进度: hashing a file or ZIP package of 64 MiB or more shows progress\n"
             "on stderr (a line updated in place on a terminal, else a line per 10%);\n"
             "--quiet shows none. Folders are hashed without progress.\n"
+            "\n"
+            "spot-check 双随机抽查: evidence-verify spot-check PLAN.json --block-hash 0x...\n"
+            "reproduces a verifiable draw (see evidence-verify spot-check --help).\n"
             "\n"
             "exit codes 退出码: 0 verified, 1 failed, 2 incomplete, 3 unusable input;\n"
             "141 (quietly) when the reader of the output went away, e.g. `| head -1`"
@@ -800,7 +804,186 @@ def _unusable(exc: Exception) -> int:
     return EXIT_UNUSABLE
 
 
+# --- evidence-verify spot-check (双随机 draws, docs/spot-check.md) ----------------------------
+
+#: The sub-command's name: ``evidence-verify spot-check PLAN.json …`` (a bundle file of
+#: that name is verified as ``./spot-check``).
+SPOT_CHECK = "spot-check"
+
+
+def _spot_check_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=f"evidence-verify {SPOT_CHECK}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "复现并核验双随机抽查的抽取结果。\n"
+            "Reproduce a verifiable spot-check draw (evidence-draw/v1, docs/spot-check.md) from\n"
+            "the published plan and the hash of its seed block, and compare it with the plan's\n"
+            "commitment in the log (--plan-sha256) and with the published draw (--draw)."
+        ),
+        epilog=(
+            "checks 核验项: plan 计划 — the plan's SHA-256 equals the digest its log entry\n"
+            "commits (--plan-sha256); draw 抽取 — the published draw equals the one recomputed\n"
+            "(--draw; each difference is listed). A check not asked for is not checked.\n"
+            "The seed block's hash must come from the chain itself (eth_getBlockByNumber at the\n"
+            "plan's seed_height), never from the publisher alone.\n"
+            "\n"
+            "exit codes 退出码: 0 both checks passed, 1 a check failed (or the plan cannot be\n"
+            "drawn), 2 incomplete (a check not asked for), 3 unusable input"
+        ),
+    )
+    p.add_argument("plan", metavar="PLAN.json", help="抽查计划 the published plan (JSON)")
+    p.add_argument(
+        "--block-hash",
+        required=True,
+        metavar="0xHASH",
+        help="种子区块哈希 the hash of block seed_height on the plan's chain (0x + 64 hex digits)",
+    )
+    p.add_argument(
+        "--draw", metavar="DRAW.json", help="公布的抽取结果 the published draw to compare (JSON)"
+    )
+    p.add_argument(
+        "--plan-sha256",
+        metavar="HEX",
+        help="日志中承诺的计划摘要 the plan digest the log entry commits (64 hex digits)",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--trace", action="store_true", help="show every intermediate value 显示全部中间值"
+    )
+    return p
+
+
+@dataclass
+class SpotCheckOutcome:
+    """The two checks (plan commitment, draw) and what was recomputed."""
+
+    plan_id: str
+    chain_id: int
+    seed_height: int
+    plan_sha256: str | None
+    plan_check: tuple[str, str]
+    draw_check: tuple[str, str]
+    result: DrawResult | None = None
+    differences: list[str] | None = None
+    trace: list[str] | None = None
+
+    @property
+    def outcome(self) -> str:
+        statuses = {self.plan_check[0], self.draw_check[0]}
+        if "failed" in statuses:
+            return "failed"
+        return "verified" if statuses == {"verified"} else "incomplete"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "outcome": self.outcome,
+            "plan_id": self.plan_id,
+            "plan_sha256": self.plan_sha256,
+            "chain_id": self.chain_id,
+            "seed_height": self.seed_height,
+            "checks": {
+                "plan": {"status": self.plan_check[0], "detail": self.plan_check[1]},
+                "draw": {"status": self.draw_check[0], "detail": self.draw_check[1]},
+            },
+            "differences": self.differences or [],
+            "draw": None if self.result is None else self.result.model_dump(mode="json"),
+            **({} if self.trace is None else {"trace": self.trace}),
+        }
+
+
+def _committed_digest(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if len(text) != 64 or not all(c in "0123456789abcdefABCDEF" for c in text):
+        raise UsageError(f"--plan-sha256 {text[:80]!r} is not 64 hex digits")
+    return text.lower()
+
+
+def check_spot_check(args: argparse.Namespace) -> SpotCheckOutcome:
+    """Read the inputs (UsageError/FormatError: unusable), then the two checks."""
+    from verifier import spotcheck as sc  # noqa: PLC0415
+
+    committed = _committed_digest(args.plan_sha256)
+    plan = sc.load_plan(_read_small("PLAN.json", args.plan, sc.MAX_PLAN_BYTES))
+    seed = sc.parse_block_hash(args.block_hash)
+    published = None
+    if args.draw is not None:
+        published = sc.load_draw(_read_small("--draw", args.draw, sc.MAX_DRAW_BYTES))
+    out = SpotCheckOutcome(
+        plan.plan_id,
+        plan.chain_id,
+        plan.seed_height,
+        None,
+        ("not_checked", "no --plan-sha256: compare with the digest the log entry commits"),
+        ("not_checked", "no --draw: the draw below is recomputed, not compared"),
+        trace=[] if args.trace else None,
+    )
+    try:
+        out.plan_sha256 = sc.plan_digest(plan)
+        if committed is not None:
+            out.plan_check = (
+                ("verified", f"SHA-256 {committed}, as committed")
+                if committed == out.plan_sha256
+                else (
+                    "failed",
+                    f"the plan differs from the one committed: its SHA-256 is "
+                    f"{out.plan_sha256}, the log entry commits {committed}",
+                )
+            )
+        out.result = sc.draw(plan, seed, out.trace)
+    except sc.SpotCheckError as exc:
+        out.draw_check = ("failed", f"the plan cannot be drawn: {one_line(str(exc))}")
+        return out
+    if published is not None:
+        out.differences = sc.differences(out.result, published)
+        out.draw_check = (
+            ("failed", f"the published draw differs in {len(out.differences)} place(s)")
+            if out.differences
+            else ("verified", "the published draw is the one recomputed")
+        )
+    return out
+
+
+def render_spot_check(out: SpotCheckOutcome) -> str:
+    lines = [
+        f"抽查计划 plan        : {out.plan_id}, SHA-256 {out.plan_sha256 or '(none)'}",
+        f"种子区块 seed block  : chain {out.chain_id}, height {out.seed_height}",
+    ]
+    lines += out.trace or []
+    result = out.result
+    if result is not None:
+        lines.append(f"种子 seed            : {result.seed}")
+        lines.append(f"抽中对象 entities    : {', '.join(result.entities)}")
+        lines.append(f"抽中人员 officers    : {', '.join(result.officers)}")
+        lines += [f"  {a.entity} <- {', '.join(a.officers)}" for a in result.assignments]
+    lines.append("")
+    for name, (status, detail) in (("计划 plan", out.plan_check), ("抽取 draw", out.draw_check)):
+        lines.append(f"  {name:<10} {STATUS_LABELS[status]:<20} {one_line(detail)}")
+    lines += [f"    - {one_line(d)}" for d in out.differences or []]
+    lines.append("")
+    lines.append(f"结论 outcome: {OUTCOME_LABELS[out.outcome]}")
+    return "\n".join(lines)
+
+
+def run_spot_check(argv: Sequence[str]) -> int:
+    """``evidence-verify spot-check``: 0 verified, 1 failed, 2 incomplete, 3 unusable."""
+    args = _spot_check_parser().parse_args(argv)
+    try:
+        out = check_spot_check(args)
+    except (UsageError, FormatError) as exc:
+        return _unusable(exc)
+    if args.json:
+        print(json.dumps(out.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(render_spot_check(out))
+    return {"verified": 0, "failed": 1, "incomplete": 2}[out.outcome]
+
+
 def run(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == [SPOT_CHECK]:
+        return run_spot_check(argv[1:])
     args = _parser().parse_args(argv)
     from verifier.verify import EXIT_UNUSABLE, verify_bundle  # noqa: PLC0415
 
