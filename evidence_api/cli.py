@@ -527,7 +527,11 @@ def create_token_cmd(
         str | None, typer.Option(help="the holder as shown in reports, e.g. 张三")
     ] = None,
     unit: Annotated[
-        str | None, typer.Option(help="the holder's unit, e.g. 泉州市市场监督管理局")
+        str | None,
+        typer.Option(
+            help="the holder's unit: a unit code of the tree (evidence units list; the holder "
+            "then acts in its jurisdiction), or a free-text label, e.g. 泉州市市场监督管理局"
+        ),
     ] = None,
     init: Annotated[bool, typer.Option("--init", help=INIT_HELP)] = False,
 ) -> None:
@@ -640,7 +644,11 @@ def create_user_cmd(
     display_name: Annotated[str, typer.Option(help="the person as shown in reports, e.g. 张三")],
     role: Annotated[str, typer.Option(help="admin | officer | appraiser | platform")],
     unit: Annotated[
-        str | None, typer.Option(help="the person's unit, e.g. 泉州市市场监督管理局")
+        str | None,
+        typer.Option(
+            help="the person's unit: a unit code of the tree (evidence units list; the person "
+            "then acts in its jurisdiction), or a free-text label, e.g. 泉州市市场监督管理局"
+        ),
     ] = None,
     platform: Annotated[
         str | None, typer.Option(help="platform code (platform users only)")

@@ -41,7 +41,10 @@ class UserCreate(_Body):
     display_name: Annotated[str, Field(min_length=1, max_length=128, examples=["张三"])]
     role: Role = Field(examples=["officer"])
     unit: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
-        None, examples=["泉州市市场监督管理局"]
+        None,
+        examples=["泉州市市场监督管理局"],
+        description="a unit code of the tree (the user then acts in its jurisdiction; the "
+        "label becomes its name), or a free-text label",
     )
     platform: Annotated[str, Field(pattern=PLATFORM_CODE)] | None = Field(
         None, description="only for role platform: the registered platform's code"

@@ -130,7 +130,8 @@ def create_user(
     user = User(
         username=username,
         display_name=display_name.strip(),
-        unit=unit,
+        unit=token.unit,  # a unit code given resolves to its name (docs/supervision.md §1)
+        unit_id=token.unit_id,
         role=role,
         platform=platform,
         token_id=token.id,

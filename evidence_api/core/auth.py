@@ -22,7 +22,7 @@ Role = Literal["admin", "officer", "appraiser", "platform"]
 ROLES: tuple[str, ...] = get_args(Role)
 #: The registry's platform table, read by name: core imports no feature package.
 _PLATFORM = table("platform", column("id"), column("code"))
-_UNIT = table("org_unit", column("id"), column("path"))
+_UNIT = table("org_unit", column("id"), column("path"), column("code"), column("name"))
 TOKEN_PREFIX = "ea_"  # noqa: S105 - a prefix, not a secret
 _TOKEN_SHAPE = re.compile(r"ea_[A-Za-z0-9_-]{43}")
 #: What a platform code may be (the platform registry's key; tokens are bound to it).
@@ -144,6 +144,7 @@ def create_token(
             "(evidence admin create-platform)",
             field="platform",
         )
+    unit_id, unit = unit_of(session, unit)
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         name=name,
@@ -153,12 +154,26 @@ def create_token(
         created_at=datetime.now(UTC),
         expires_at=expires_at,
         display_name=display_name.strip() if display_name else None,
-        unit=unit.strip() if unit else None,
+        unit=unit,
+        unit_id=unit_id,
         kind=kind,
     )
     session.add(row)
     session.flush()
     return row, plaintext
+
+
+def unit_of(session: Session, unit: str | None) -> tuple[int | None, str | None]:
+    """A holder's unit as given at creation: the code of a unit of the organisation tree
+    (then its id, and its name as the label), else a free-text label as before units
+    existed (docs/supervision.md §1)."""
+    label = unit.strip() if unit else None
+    if not label:
+        return None, None
+    found = session.execute(select(_UNIT.c.id, _UNIT.c.name).where(_UNIT.c.code == label)).first()
+    if found is None:
+        return None, label
+    return int(found[0]), str(found[1])
 
 
 def is_expired(row: ApiToken, now: datetime) -> bool:

@@ -12,13 +12,15 @@ is not disclosed (docs/supervision.md §1).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, column, select, table, true
 from sqlalchemy.orm import Session
 
 from evidence_api.core.auth import Principal
-from evidence_api.core.errors import NotFoundError
+from evidence_api.core.errors import InvalidInputError, NotFoundError
+from evidence_api.core.models import OrgUnit
 
 #: The organisation tree, read by name (its model lives in :mod:`evidence_api.core.models`).
 _UNIT = table("org_unit", column("id"), column("path"))
@@ -62,3 +64,63 @@ def scope(principal: Principal, unit_column: Any) -> ColumnElement[bool]:
     below = select(_UNIT.c.id).where(_UNIT.c.path.startswith(principal.unit_path, autoescape=True))
     clause: ColumnElement[bool] = unit_column.in_(below)
     return clause
+
+
+def guard(
+    session: Session,
+    principal: Principal,
+    unit_column: Any,
+    key_column: Any,
+    key: object,
+    what: str,
+) -> None:
+    """Raise ``NotFoundError(what)`` when the row whose ``key_column`` is ``key`` exists
+    but lies outside ``principal``'s reach. A missing row passes: the caller's own
+    lookup answers its 404 with the same words, so the two cannot be told apart."""
+    if principal.unit_path is None:
+        return
+    found = session.execute(select(unit_column).where(key_column == key)).first()
+    if found is not None:
+        require_jurisdiction(session, principal, found[0], what)
+
+
+def unit_in_reach(session: Session, principal: Principal, code: str, field: str = "unit") -> int:
+    """The id of unit ``code`` when it is in ``principal``'s reach; 422 naming ``field``
+    otherwise (an unknown code and one outside the reach answer alike)."""
+    found = session.execute(select(OrgUnit.id, OrgUnit.path).where(OrgUnit.code == code)).first()
+    if found is None or not covers(principal, found[1]):
+        raise InvalidInputError(f"{field}: no unit {code!r} in your jurisdiction", field=field)
+    return int(found[0])
+
+
+def owner_unit(
+    session: Session, principal: Principal, code: str | None, field: str = "unit"
+) -> int | None:
+    """The unit a new row belongs to: unit ``code`` when named (in ``principal``'s reach),
+    else the creator's own unit (None for a creator without one: the top)."""
+    if code is None:
+        return principal.unit_id
+    return unit_in_reach(session, principal, code, field)
+
+
+def labels(session: Session, unit_ids: Iterable[int | None]) -> dict[int, tuple[str, str]]:
+    """``{unit id: (code, name)}`` of the given units (None and unknown ids left out)."""
+    wanted = {i for i in unit_ids if i is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(OrgUnit.id, OrgUnit.code, OrgUnit.name).where(OrgUnit.id.in_(wanted))
+    ).all()
+    return {int(i): (str(c), str(n)) for i, c, n in rows}
+
+
+class _Labelled(Protocol):
+    unit: str | None
+    unit_name: str | None
+
+
+def label(session: Session, pairs: Sequence[tuple[_Labelled, int | None]]) -> None:
+    """Fill ``unit`` (code) and ``unit_name`` of each answer from its row's unit id."""
+    known = labels(session, [unit_id for _, unit_id in pairs])
+    for item, unit_id in pairs:
+        item.unit, item.unit_name = known.get(unit_id, (None, None)) if unit_id else (None, None)
