@@ -51,6 +51,10 @@ class SpotCheckPlan(Base):
     plan_sha256: Mapped[str] = mapped_column(String(64))
     chain_id: Mapped[int] = mapped_column(BigInteger)
     seed_height: Mapped[int] = mapped_column(BigInteger)
+    #: sizes of the committed pools and recusal list (also in ``plan_json``)
+    entity_pool: Mapped[int] = mapped_column(Integer)
+    officer_pool: Mapped[int] = mapped_column(Integer)
+    recusals: Mapped[int] = mapped_column(Integer)
     commit_entry_id: Mapped[str] = mapped_column(String(64))
     seed_block_hash: Mapped[str | None] = mapped_column(String(66))
     draw_json: Mapped[str | None] = mapped_column(Text)
@@ -59,6 +63,7 @@ class SpotCheckPlan(Base):
     drawn_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     public: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    publish_entry_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 

@@ -197,6 +197,7 @@ def plan_view(session: Session, plan: SpotCheckPlan) -> dict[str, Any]:
         "entries": {
             "committed": plan.commit_entry_id,
             "drawn": plan.draw_entry_id,
+            "published": plan.publish_entry_id,
             "results": [r["entry_id"] for r in results],
         },
     }

@@ -43,6 +43,9 @@ def upgrade() -> None:
         sa.Column("plan_sha256", sa.String(64), nullable=False),
         sa.Column("chain_id", sa.BigInteger(), nullable=False),
         sa.Column("seed_height", sa.BigInteger(), nullable=False),
+        sa.Column("entity_pool", sa.Integer(), nullable=False),
+        sa.Column("officer_pool", sa.Integer(), nullable=False),
+        sa.Column("recusals", sa.Integer(), nullable=False),
         sa.Column("commit_entry_id", sa.String(64), nullable=False),
         sa.Column("seed_block_hash", sa.String(66), nullable=True),
         sa.Column("draw_json", sa.Text(), nullable=True),
@@ -51,6 +54,7 @@ def upgrade() -> None:
         sa.Column("drawn_at", Moment, nullable=True),
         sa.Column("public", sa.Boolean(), nullable=False),
         sa.Column("published_at", Moment, nullable=True),
+        sa.Column("publish_entry_id", sa.String(64), nullable=True),
         sa.Column("created_at", Moment, nullable=False),
     )
     op.create_index("ix_spot_check_plan_unit_id", "spot_check_plan", ["unit_id"])
