@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,7 +24,7 @@ from verifier.canonical import canonical_json, parse_json
 from verifier.errors import FormatError, JSONFormatError
 
 #: The algorithm's name and version, part of every plan (a new algorithm: a new name).
-ALGORITHM = "evidence-draw/v1"
+ALGORITHM: Final = "evidence-draw/v1"
 #: Largest integer canonical JSON (RFC 8785, IEEE doubles) carries exactly.
 MAX_SAFE_INTEGER = 2**53 - 1
 
