@@ -41,6 +41,8 @@ from tests.support.api import (
     wait_for_bundle,
 )
 from tests.support.audit_runs import audit_request
+from tests.support.disclosure import disclosure_request
+from tests.support.spotchecks import spotcheck_request
 
 SUBMITTERS = frozenset({"officer", "admin"})
 READERS = frozenset({"officer", "admin", "appraiser"})
@@ -150,12 +152,38 @@ POLICY |= dict.fromkeys(
 POLICY |= {}
 #: Clues and 协查 (evidence_api/clues): rows added by that feature.
 POLICY |= {}
-#: 双随机、一公开 (evidence_api/spotcheck): rows added by that feature.
-POLICY |= {}
+#: 双随机、一公开 (evidence_api/spotcheck): the item list is written by admins; plans,
+#: draws and results by officers and admins (tests/support/spotchecks.py).
+POLICY |= {("GET", "/v1/inspection-items"): SUBMITTERS, ("POST", "/v1/inspection-items"): ADMINS}
+POLICY |= dict.fromkeys(
+    [
+        ("GET", "/v1/spot-checks"),
+        ("POST", "/v1/spot-checks"),
+        ("GET", "/v1/spot-checks/{plan_id}"),
+        ("GET", "/v1/spot-checks/{plan_id}/plan.json"),
+        ("POST", "/v1/spot-checks/{plan_id}/draw"),
+        ("POST", "/v1/spot-checks/{plan_id}/results"),
+        ("POST", "/v1/spot-checks/{plan_id}/publish"),
+    ],
+    SUBMITTERS,
+)
 #: 信息公示 writes (evidence_api/disclosure): rows added by that feature.
-POLICY |= {}
+POLICY |= {
+    ("POST", "/v1/cases/{case_id}/publication"): SUBMITTERS,
+    ("GET", "/v1/publications/{publication_id}"): SUBMITTERS,
+    ("POST", "/v1/publications/{publication_id}/withdraw"): SUBMITTERS,
+}
 #: 信息公示 (evidence_api/disclosure): its public reads, added to PUBLIC below.
-PUBLIC_DISCLOSURE: frozenset[tuple[str, str]] = frozenset()
+PUBLIC_DISCLOSURE: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/v1/public/penalties"),
+        ("GET", "/v1/public/penalties/{publication_id}"),
+        ("GET", "/v1/public/penalties/{publication_id}/proof"),
+        ("GET", "/v1/public/spot-checks"),
+        ("GET", "/v1/public/spot-checks/{plan_id}"),
+        ("GET", "/v1/public/spot-checks/{plan_id}/plan.json"),
+    }
+)
 #: Operations anyone may call: the log API (monitors, verifiers) and health checks.
 PUBLIC: frozenset[tuple[str, str]] = (
     frozenset(
@@ -443,6 +471,10 @@ def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str
         return audit_request(world.stack, method, path)
     if path.startswith(("/v1/users", "/v1/tokens", "/v1/audit")):
         return accounts_request(world, method, path)
+    if path.startswith(("/v1/public/", "/v1/publications")) or path.endswith("/publication"):
+        return disclosure_request(world.stack, method, path)
+    if path.startswith(("/v1/spot-checks", "/v1/inspection-items")):
+        return spotcheck_request(world.stack, method, path)
     if path.startswith(("/v1/platforms", "/v1/entities", "/v1/cases")):
         return registry_request(world, method, path)
     if path.startswith("/v1/captures"):
