@@ -36,7 +36,7 @@ from evidence_api.console.web import (
     runtime_of,
     viewer,
 )
-from evidence_api.core.auth import holders
+from evidence_api.core.auth import Principal, holders
 from evidence_api.core.errors import ApiError, InvalidInputError, NotFoundError
 from evidence_api.core.runtime import Runtime
 from evidence_api.intake import service as evidence_service
@@ -66,6 +66,8 @@ from evidence_api.monitoring.schemas import (
     MonitorUpdate,
     RunPage,
 )
+from evidence_api.units.schemas import UNIT_CODE, UnitPublic
+from evidence_api.units.service import units_within
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -95,16 +97,26 @@ def _cursor(request: Request) -> str | None:
 # --- monitors: list -----------------------------------------------------------------------
 
 
+def _units(runtime: Runtime, who: Viewer) -> list[UnitPublic]:
+    """The unit filter's choices: the units in the viewer's jurisdiction."""
+    with runtime.session() as session:
+        return units_within(session, who.principal)
+
+
 def _monitor_filter(request: Request) -> monitors.MonitorFilter:
     status = query_text(request, "status", 16)
     if status not in (None, "enabled", "paused"):
         raise InvalidInputError(
             f"status: {status!r} is not a monitor status (enabled, paused)", field="status"
         )
+    unit = query_text(request, "unit")
+    if unit is not None and not re.fullmatch(UNIT_CODE, unit):
+        raise InvalidInputError(f"unit: {unit!r} is not a unit code", field="unit")
     return monitors.MonitorFilter(
         platform=query_text(request, "platform"),
         entity_id=_entity_id(request),
         enabled=None if status is None else status == "enabled",
+        unit=unit,
     )
 
 
@@ -118,9 +130,11 @@ def monitor_list(request: Request, who: OfficerViewer) -> Response:
         flt = _monitor_filter(request)
         cursor = _cursor(request)
         limit = query_limit(request, PAGE, monitors.MAX_PAGE)
-        page = monitors.list_monitors(runtime.session, flt, limit=limit, cursor=cursor)
+        page = monitors.list_monitors(
+            runtime.session, flt, limit=limit, cursor=cursor, principal=who.principal
+        )
     except ApiError as exc:
-        errors = placed(FormErrors.of(exc), {"status", "platform", "entity_id"})
+        errors = placed(FormErrors.of(exc), {"status", "platform", "entity_id", "unit"})
         page = MonitorPage(items=[], next_cursor=None)
     return render(
         request,
@@ -129,6 +143,7 @@ def monitor_list(request: Request, who: OfficerViewer) -> Response:
         status=422 if errors else 200,
         errors=errors,
         items=page.items,
+        units=_units(runtime, who),
         query=request.query_params,
         next_url=next_link(request, page.next_cursor),
         first_page=cursor is not None,
@@ -330,12 +345,14 @@ async def monitor_create(request: Request, who: OfficerViewer) -> Response:
 
 
 def _monitor(
-    runtime: Runtime, monitor_id: str, cursor: str | None
+    runtime: Runtime, monitor_id: str, cursor: str | None, principal: Principal
 ) -> tuple[MonitorDetail, RunPage, dict[str, str]]:
     if not MONITOR_RE.fullmatch(monitor_id):
         raise NotFoundError(f"no monitor {monitor_id}")
-    found = monitors.get_monitor(runtime.session, monitor_id)
-    runs = monitors.list_runs(runtime.session, monitor_id, limit=RUNS, cursor=cursor)
+    found = monitors.get_monitor(runtime.session, monitor_id, principal)
+    runs = monitors.list_runs(
+        runtime.session, monitor_id, limit=RUNS, cursor=cursor, principal=principal
+    )
     with runtime.session() as session:
         names = holders(session, {found.created_by})
     return found, runs, names
@@ -356,7 +373,7 @@ def _monitor_page(
     done: str = "",
 ) -> Response:
     cursor = _cursor(request) if request.method == "GET" else None
-    found, runs, names = _monitor(runtime_of(request), monitor_id, cursor)
+    found, runs, names = _monitor(runtime_of(request), monitor_id, cursor, who.principal)
     return render(
         request,
         who,
@@ -380,14 +397,16 @@ def monitor_detail(request: Request, monitor_id: str, who: OfficerViewer) -> Res
     return _monitor_page(request, who, monitor_id, done=done if done in DONE else "")
 
 
-def _monitor_act(runtime: Runtime, monitor_id: str, action: str) -> None:
+def _monitor_act(runtime: Runtime, monitor_id: str, action: str, principal: Principal) -> None:
     if action in ("pause", "resume"):
         body = MonitorUpdate(enabled=action == "resume")
-        monitors.update_monitor(runtime.session, runtime.settings, monitor_id, body)
+        monitors.update_monitor(
+            runtime.session, runtime.settings, monitor_id, body, principal=principal
+        )
     elif action == "delete":
-        monitors.delete_monitor(runtime.session, monitor_id)
+        monitors.delete_monitor(runtime.session, monitor_id, principal=principal)
     else:
-        seq = monitors.runnable_seq(runtime.session, monitor_id)
+        seq = monitors.runnable_seq(runtime.session, monitor_id, principal)
         dispatch.queue_run(runtime, seq)
 
 
@@ -403,7 +422,9 @@ async def monitor_act(
     if not MONITOR_RE.fullmatch(monitor_id):
         raise NotFoundError(f"no monitor {monitor_id}")
     try:
-        await run_in_threadpool(_monitor_act, runtime_of(request), monitor_id, action)
+        await run_in_threadpool(
+            _monitor_act, runtime_of(request), monitor_id, action, who.principal
+        )
     except ApiError as exc:
         if isinstance(exc, NotFoundError):
             raise
@@ -428,10 +449,14 @@ def _alert_filter(request: Request) -> alerts.AlertFilter:
 
 
 def _alert_list(
-    runtime: Runtime, flt: alerts.AlertFilter, cursor: str | None, limit: int
+    runtime: Runtime,
+    flt: alerts.AlertFilter,
+    cursor: str | None,
+    limit: int,
+    principal: Principal,
 ) -> AlertPage:
     with runtime.session() as session:
-        return alerts.list_alerts(session, flt, limit=limit, cursor=cursor)
+        return alerts.list_alerts(session, flt, limit=limit, cursor=cursor, principal=principal)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
@@ -447,7 +472,7 @@ def alert_list(request: Request, who: OfficerViewer) -> Response:
         flt = _alert_filter(request)
         cursor = _cursor(request)
         limit = query_limit(request, PAGE, alerts.MAX_PAGE)
-        page = _alert_list(runtime_of(request), flt, cursor, limit)
+        page = _alert_list(runtime_of(request), flt, cursor, limit, who.principal)
     except ApiError as exc:
         errors = placed(FormErrors.of(exc), {"rule", "platform", "entity_id", "status"})
         page = AlertPage(items=[], next_cursor=None)
@@ -478,12 +503,14 @@ def alert_list(request: Request, who: OfficerViewer) -> Response:
 # --- alerts: one --------------------------------------------------------------------------
 
 
-def _alert(runtime: Runtime, alert_id: str) -> tuple[AlertDetail, Any, dict[str, str]]:
+def _alert(
+    runtime: Runtime, alert_id: str, principal: Principal
+) -> tuple[AlertDetail, Any, dict[str, str]]:
     """The alert, what its evidence is (files and proof status; None without), names."""
     if not ALERT_RE.fullmatch(alert_id):
         raise NotFoundError(f"no alert {alert_id!r}")
     with runtime.session() as session:
-        found = alerts.get_alert(session, runtime.signer.name, alert_id)
+        found = alerts.get_alert(session, runtime.signer.name, alert_id, principal)
         names = holders(session, {found.recipient, *(e.actor for e in found.history)})
     evidence: dict[str, Any] | None = None
     if found.evidence_id is not None:
@@ -522,7 +549,7 @@ def _alert_page(
     values: Mapping[str, str] | None = None,
     done: str = "",
 ) -> Response:
-    found, evidence, names = _alert(runtime_of(request), alert_id)
+    found, evidence, names = _alert(runtime_of(request), alert_id, who.principal)
     return render(
         request,
         who,

@@ -50,6 +50,8 @@ from evidence_api.registry.schemas import (
 )
 from evidence_api.takedowns import views as takedown_views
 from evidence_api.takedowns.schemas import TakedownPublic
+from evidence_api.units.schemas import UnitPublic
+from evidence_api.units.service import UnitQuery, units_within
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -94,6 +96,7 @@ def entity_list(
     uscc: Annotated[str | None, Query(max_length=64)] = None,
     platform: Annotated[str | None, Query(max_length=64)] = None,
     grade: Annotated[str | None, Query(max_length=8)] = None,
+    unit: UnitQuery = None,
     cursor: Cursor = None,
     limit: Limit = PAGE,
 ) -> Response:
@@ -101,6 +104,7 @@ def entity_list(
     errors = FormErrors()
     wanted = {"q": (q or "").strip(), "uscc": (uscc or "").strip(), "platform": platform or ""}
     wanted["grade"] = (grade or "").strip().upper()
+    wanted["unit"] = unit or ""
     if wanted["grade"] and wanted["grade"] not in RISK_GRADES:
         errors["grade"] = f"grade: one of {', '.join(RISK_GRADES)}"
     flt = entities.EntityFilter(
@@ -108,10 +112,19 @@ def entity_list(
         uscc=wanted["uscc"] or None,
         risk_grade=None if errors else wanted["grade"] or None,
         q=wanted["q"] or None,
+        unit=wanted["unit"] or None,
     )
+    units: list[UnitPublic] = []
 
     def work(session: Session) -> tuple[Any, list[PlatformPublic]]:
-        found = None if errors else entities.list_entities(session, flt, limit=limit, cursor=cursor)
+        units.extend(units_within(session, who.principal))
+        found = (
+            None
+            if errors
+            else entities.list_entities(
+                session, flt, limit=limit, cursor=cursor, principal=who.principal
+            )
+        )
         return found, all_platforms(session)
 
     found, known = in_session(request, work)
@@ -122,6 +135,7 @@ def entity_list(
         status=422 if errors else 200,
         errors=errors,
         wanted=wanted,
+        units=units,
         items=found.items if found else [],
         next_url=page_url(request, cursor=found.next_cursor)
         if found and found.next_cursor
@@ -168,7 +182,7 @@ async def entity_create(request: Request, who: Officer) -> Response:
     try:
         body = validated(EntityCreate, {k: v for k, v in values.items() if v is not None})
         created: EntityPublic = await run_in_threadpool(
-            in_session, request, lambda s: entities.create_entity(s, body)
+            in_session, request, lambda s: entities.create_entity(s, body, who.principal)
         )
     except ApiError as exc:
         return await reshow(_entity_form, exc, request, who, refill(values))
@@ -187,9 +201,13 @@ def _entity_page(
     """The entity, its edit form, its cases, the evidence linked to them and their orders."""
 
     def work(session: Session) -> dict[str, Any]:
-        entity = entities.get_entity(session, entity_id)
+        entity = entities.get_entity(session, entity_id, who.principal)
         linked = cases.list_cases(
-            session, cases.CaseFilter(entity_id=entity_id), limit=ENTITY_CASES, cursor=None
+            session,
+            cases.CaseFilter(entity_id=entity_id),
+            limit=ENTITY_CASES,
+            cursor=None,
+            principal=who.principal,
         ).items
         orders: list[TakedownPublic] = []
         for case in linked[:ENTITY_TAKEDOWN_CASES]:
@@ -200,6 +218,7 @@ def _entity_page(
                 case_number=case.number,
                 limit=PAGE,
                 cursor=None,
+                principal=who.principal,
             ).items
         known = all_platforms(session)
         return {"entity": entity, "cases": linked, "orders": orders, "platforms": known}
@@ -262,7 +281,7 @@ async def entity_update(request: Request, who: Officer, entity_id: EntityId) -> 
     try:
         body = validated(EntityUpdate, values)
         await run_in_threadpool(
-            in_session, request, lambda s: entities.update_entity(s, entity_id, body)
+            in_session, request, lambda s: entities.update_entity(s, entity_id, body, who.principal)
         )
     except ApiError as exc:
         if isinstance(exc, NotFoundError):
@@ -302,6 +321,7 @@ def case_board(
     officer: Annotated[str | None, Query(max_length=128)] = None,
     entity_id: Annotated[str | None, Query(max_length=20)] = None,
     number: Annotated[str | None, Query(max_length=64)] = None,
+    unit: UnitQuery = None,
     cursor: Cursor = None,
     limit: Limit = PAGE,
 ) -> Response:
@@ -312,8 +332,10 @@ def case_board(
         "officer": (officer or "").strip(),
         "entity_id": (entity_id or "").strip(),
         "number": (number or "").strip(),
+        "unit": unit or "",
     }
     errors = FormErrors()
+    units: list[UnitPublic] = []
     entity: int | None = None
     chosen: str | None = None
     try:
@@ -324,6 +346,7 @@ def case_board(
 
     def work(session: Session) -> tuple[list[dict[str, Any]], dict[int, str]]:
         columns: list[dict[str, Any]] = []
+        units.extend(units_within(session, who.principal))
         if errors:
             return columns, {}
         for code, label in case_workflow.STATUSES.items():
@@ -334,12 +357,14 @@ def case_board(
                 officer=wanted["officer"] or None,
                 entity_id=entity,
                 number=wanted["number"] or None,
+                unit=wanted["unit"] or None,
             )
             found = cases.list_cases(
                 session,
                 flt,
                 limit=limit if chosen else BOARD_COLUMN,
                 cursor=cursor if chosen else None,
+                principal=who.principal,
             )
             more = None
             if found.next_cursor:
@@ -362,6 +387,7 @@ def case_board(
         wanted=wanted,
         columns=columns,
         names=names,
+        units=units,
         statuses=case_workflow.STATUSES,
         chosen=chosen,
     )
@@ -438,11 +464,19 @@ def _case_page(
     cursor = cursor[:64] if cursor else None
 
     def work(session: Session) -> dict[str, Any]:
-        case = cases.get_case(session, case_id)
-        events = cases.case_events(session, case_id, limit=PAGE * 4, cursor=cursor)
+        case = cases.get_case(session, case_id, who.principal)
+        events = cases.case_events(
+            session, case_id, limit=PAGE * 4, cursor=cursor, principal=who.principal
+        )
         names = _entity_names(session, {case.entity_id} if case.entity_id else set())
         orders = takedown_views.list_orders(
-            session, platform=None, status=None, case_number=case.number, limit=PAGE, cursor=None
+            session,
+            platform=None,
+            status=None,
+            case_number=case.number,
+            limit=PAGE,
+            cursor=None,
+            principal=who.principal,
         ).items
         return {"case": case, "events": events, "names": names, "orders": orders}
 

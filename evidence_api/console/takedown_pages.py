@@ -33,12 +33,14 @@ from evidence_api.console.web import (
 )
 from evidence_api.core.auth import holders
 from evidence_api.core.errors import ApiError, NotFoundError
+from evidence_api.core.jurisdiction import guard
 from evidence_api.intake import service as evidence_service
 from evidence_api.intake.routes import archive
 from evidence_api.registry.schemas import PlatformPublic
 from evidence_api.takedowns import service as takedowns
 from evidence_api.takedowns import views
 from evidence_api.takedowns import workflow as wf
+from evidence_api.takedowns.models import TakedownOrder
 from evidence_api.takedowns.schemas import (
     EVIDENCE_ID,
     MAX_CITED_EVIDENCE,
@@ -48,6 +50,8 @@ from evidence_api.takedowns.schemas import (
     TakedownDetail,
     TakedownPublic,
 )
+from evidence_api.units.schemas import UnitPublic
+from evidence_api.units.service import UnitQuery, units_within
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -90,6 +94,7 @@ def order_list(
     platform: Annotated[str | None, Query(max_length=64)] = None,
     case: Annotated[str | None, Query(max_length=64)] = None,
     overdue: Annotated[str | None, Query(max_length=8)] = None,
+    unit: UnitQuery = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=views.MAX_PAGE)] = PAGE,
 ) -> Response:
@@ -100,8 +105,10 @@ def order_list(
         "platform": (platform or "").strip(),
         "case": (case or "").strip(),
         "overdue": bool(overdue),
+        "unit": unit or "",
     }
     errors = FormErrors()
+    units: list[UnitPublic] = []
     chosen: str | None = wanted["status"] or None
     if wanted["overdue"]:
         if chosen not in (None, wf.Status.OVERDUE.value):
@@ -110,6 +117,7 @@ def order_list(
 
     def work(session: Session) -> tuple[Any, list[PlatformPublic]]:
         found = None
+        units.extend(units_within(session, who.principal))
         if not errors:
             found = views.list_orders(
                 session,
@@ -118,6 +126,8 @@ def order_list(
                 case_number=wanted["case"] or None,
                 limit=limit,
                 cursor=cursor,
+                unit=wanted["unit"] or None,
+                principal=who.principal,
             )
         return found, all_platforms(session)
 
@@ -140,6 +150,7 @@ def order_list(
         if found and found.next_cursor
         else None,
         platforms=known,
+        units=units,
         status_options=STATUS_OPTIONS,
         now=datetime.now(UTC),
         when=when,
@@ -269,7 +280,7 @@ def _order_page(
     origin = runtime.signer.name
 
     def work(session: Session) -> tuple[TakedownDetail, dict[int, int], dict[str, str]]:
-        detail = views.order_detail(session, origin, order_id)
+        detail = views.order_detail(session, origin, order_id, who.principal)
         # Names at display time: the history and the log keep only the pseudonym.
         names = holders(session, {e.actor for e in detail.history} | {detail.issued_by})
         return detail, _leaf_indexes(session, origin, order_id), names
@@ -319,6 +330,18 @@ async def order_ruling(request: Request, who: Officer, order_id: OrderId) -> Res
     runtime = runtime_of(request)
     try:
         body = validated(RulingBody, data)
+        await run_in_threadpool(
+            in_session,
+            request,
+            lambda s: guard(
+                s,
+                who.principal,
+                TakedownOrder.unit_id,
+                TakedownOrder.id,
+                order_id,
+                f"no takedown order {order_id!r}",
+            ),
+        )
         await run_in_threadpool(
             lambda: takedowns.rule_dispute(
                 takedowns.ledger_of(runtime),

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, column, select, table, true
+from sqlalchemy import ColumnElement, Select, column, select, table, true
 from sqlalchemy.orm import Session
 
 from evidence_api.core.auth import Principal
@@ -46,6 +46,11 @@ def in_jurisdiction(session: Session, principal: Principal, unit_id: int | None)
     if principal.unit_path is None:
         return True
     return covers(principal, unit_path(session, unit_id))
+
+
+def reachable(session: Session, principal: Principal | None, unit_id: int | None) -> bool:
+    """:func:`in_jurisdiction`, with no principal (an internal caller) reaching everything."""
+    return principal is None or in_jurisdiction(session, principal, unit_id)
 
 
 def require_jurisdiction(
@@ -124,3 +129,10 @@ def label(session: Session, pairs: Sequence[tuple[_Labelled, int | None]]) -> No
     known = labels(session, [unit_id for _, unit_id in pairs])
     for item, unit_id in pairs:
         item.unit, item.unit_name = known.get(unit_id, (None, None)) if unit_id else (None, None)
+
+
+def units_under(code: str) -> Select[int]:
+    """The ids of unit ``code`` and every unit below it (none for an unknown code): a
+    listing's ``?unit=`` filter, applied together with :func:`scope`."""
+    top = select(OrgUnit.path).where(OrgUnit.code == code).scalar_subquery()
+    return select(OrgUnit.id).where(OrgUnit.path.startswith(top))

@@ -22,14 +22,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from anchoring.entries import utc_timestamp
 from evidence_api.core.db import Transaction
 from evidence_api.core.ids import new_id
 from evidence_api.core.ledger import record_entry
-from evidence_api.monitoring.models import ALERT_OPEN, Alert, AlertDelivery, AlertEvent
+from evidence_api.monitoring.models import ALERT_OPEN, Alert, AlertDelivery, AlertEvent, Monitor
 from evidence_api.monitoring.observation import RULE_LABELS, sha256_text
+from evidence_api.takedowns.models import TakedownOrder
 from verifier.models import Entry
 
 #: The actor of what the service does by itself.
@@ -156,6 +158,21 @@ def record_event(
     return event
 
 
+def _unit_of(session: Session, draft: AlertDraft) -> int | None:
+    """The unit an alert belongs to: its monitor's, else its takedown order's (§1)."""
+    if draft.monitor_seq is not None:
+        unit: int | None = session.execute(
+            select(Monitor.unit_id).where(Monitor.seq == draft.monitor_seq)
+        ).scalar()
+        return unit
+    if draft.order_seq is not None:
+        order_unit: int | None = session.execute(
+            select(TakedownOrder.unit_id).where(TakedownOrder.seq == draft.order_seq)
+        ).scalar()
+        return order_unit
+    return None
+
+
 def open_alert(
     ledger: AlertLedger, session: Session, draft: AlertDraft, *, at: datetime | None = None
 ) -> Alert:
@@ -163,6 +180,7 @@ def open_alert(
     event and ``alert`` entry. The caller calls ``ledger.queued(1)`` after the commit."""
     moment = at or datetime.now(UTC)
     alert = Alert(
+        unit_id=_unit_of(session, draft),
         id=new_id("alr"),
         rule=draft.rule,
         reason=draft.reason,

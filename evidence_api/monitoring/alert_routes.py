@@ -67,7 +67,7 @@ def list_alerts(
         until=until,
     )
     with runtime.session() as session:
-        return alerts.list_alerts(session, flt, limit=limit, cursor=cursor)
+        return alerts.list_alerts(session, flt, limit=limit, cursor=cursor, principal=principal)
 
 
 @router.get(
@@ -100,7 +100,8 @@ async def alert_stream(
     """One event per alert event (opened, dismissed, converted), resuming after
     ``Last-Event-ID`` or ``after``; a keepalive comment every 15 s; each connection ends
     after 300 s (reconnect: the browser's EventSource does it by itself). 503 with
-    ``Retry-After`` when this process already serves its most streams."""
+    ``Retry-After`` when this process already serves its most streams. Only the alerts in
+    the caller's jurisdiction."""
     return stream.open_stream(
         runtime.session,
         stream.gate_of(request.app.state),
@@ -108,6 +109,7 @@ async def alert_stream(
         after=after,
         recipient=principal.pseudonym if recipient == "me" else None,
         disconnected=request.is_disconnected,
+        principal=principal,
     )
 
 
@@ -117,11 +119,12 @@ async def alert_stream(
     responses=ERRORS,
     summary="An alert with its history and log entries (预警详情)",
 )
-def get_alert(alert_id: AlertId, runtime: RuntimeDep, _: Submitter) -> AlertDetail:
+def get_alert(alert_id: AlertId, runtime: RuntimeDep, principal: Submitter) -> AlertDetail:
     """The alert, what it found (the rule and the evidence), and each state change with its log
-    entry. Officers and admins."""
+    entry. Officers and admins; 404 outside the caller's jurisdiction (the alert's unit is its
+    monitor's or its takedown order's)."""
     with runtime.session() as session:
-        return alerts.get_alert(session, runtime.signer.name, alert_id)
+        return alerts.get_alert(session, runtime.signer.name, alert_id, principal)
 
 
 @router.get(
@@ -130,11 +133,11 @@ def get_alert(alert_id: AlertId, runtime: RuntimeDep, _: Submitter) -> AlertDeta
     responses=ERRORS,
     summary="Proof bundles of every state change of an alert (证明包)",
 )
-def alert_proofs(alert_id: AlertId, runtime: RuntimeDep, _: Submitter) -> AlertProofs:
+def alert_proofs(alert_id: AlertId, runtime: RuntimeDep, principal: Submitter) -> AlertProofs:
     """One evidence-proof/v1 bundle per state change of the alert (opened, dismissed, converted),
-    each verifiable offline."""
+    each verifiable offline; 404 outside the caller's jurisdiction."""
     with runtime.session() as session:
-        return alerts.alert_proofs(session, runtime.signer.name, alert_id)
+        return alerts.alert_proofs(session, runtime.signer.name, alert_id, principal)
 
 
 @router.post(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from evidence_api.monitoring.models import ALERT_CONVERTED, ALERT_DISMISSED, ALERT_OPEN
+from evidence_api.units.schemas import Owned
 
 ALERT_ID = r"^alr-[0-9a-f]{28}$"
 #: Longest dismissal reason or conversion note.
@@ -61,7 +62,7 @@ class ConvertBody(_Body):
     note: Note | None = Field(None, description="why it is converted (转线索说明)")
 
 
-class AlertPublic(BaseModel):
+class AlertPublic(Owned):
     """An alert as officers list it."""
 
     id: str

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
+from evidence_api.core import jurisdiction
 from evidence_api.core.auth import Principal
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.pagination import cursor_after, keyset
@@ -127,10 +128,20 @@ def _public(
     )
 
 
-def list_alerts(session: Session, flt: AlertFilter, *, limit: int, cursor: str | None) -> AlertPage:
-    """Newest first; ``cursor`` continues after the last item of the previous page."""
+def list_alerts(
+    session: Session,
+    flt: AlertFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+    principal: Principal | None = None,
+) -> AlertPage:
+    """Newest first; ``cursor`` continues after the last item of the previous page. With
+    ``principal``, only the alerts in its jurisdiction (their monitor's or order's unit)."""
     flt = flt.checked()
     query = keyset(_rows(), Alert.seq, limit=limit, cursor=cursor)
+    if principal is not None:
+        query = query.where(jurisdiction.scope(principal, Alert.unit_id))
     if flt.rule is not None:
         query = query.where(Alert.rule == flt.rule)
     if flt.platform is not None:
@@ -149,14 +160,22 @@ def list_alerts(session: Session, flt: AlertFilter, *, limit: int, cursor: str |
         query = query.where(Alert.created_at < flt.until)
     rows = list(session.execute(query).all())
     items = [_public(*row) for row in rows[:limit]]
+    jurisdiction.label(
+        session, [(item, row[0].unit_id) for item, row in zip(items, rows, strict=False)]
+    )
     return AlertPage(items=items, next_cursor=cursor_after(rows, limit, lambda r: r[0].seq))
 
 
-def _load(session: Session, alert_id: str) -> tuple[Alert, AlertPublic]:
+def _load(
+    session: Session, alert_id: str, principal: Principal | None = None
+) -> tuple[Alert, AlertPublic]:
+    """Alert ``alert_id``; 404 when there is none or it is outside ``principal``'s reach."""
     row = session.execute(_rows().where(Alert.id == alert_id)).first()
-    if row is None:
+    if row is None or not jurisdiction.reachable(session, principal, row[0].unit_id):
         raise NotFoundError(f"no alert {alert_id!r}")
-    return row[0], _public(*row)
+    public = _public(*row)
+    jurisdiction.label(session, [(public, row[0].unit_id)])
+    return row[0], public
 
 
 def _events(session: Session, alert: Alert) -> list[AlertEvent]:
@@ -181,10 +200,12 @@ def proofs_url(alert_id: str) -> str:
     return f"/v1/alerts/{alert_id}/proofs"
 
 
-def get_alert(session: Session, origin: str, alert_id: str) -> AlertDetail:
+def get_alert(
+    session: Session, origin: str, alert_id: str, principal: Principal | None = None
+) -> AlertDetail:
     """The alert, its history (each change's log entry and its proof's status), and
     where its proof bundles are; ``origin`` names the log in the bundles."""
-    alert, public = _load(session, alert_id)
+    alert, public = _load(session, alert_id, principal)
     history = [
         AlertEventPublic(
             id=e.id,
@@ -204,9 +225,11 @@ def get_alert(session: Session, origin: str, alert_id: str) -> AlertDetail:
     return AlertDetail(**public.model_dump(), history=history, proofs_url=proofs_url(alert.id))
 
 
-def alert_proofs(session: Session, origin: str, alert_id: str) -> AlertProofs:
+def alert_proofs(
+    session: Session, origin: str, alert_id: str, principal: Principal | None = None
+) -> AlertProofs:
     """The proof bundle of every ``alert`` entry of the alert, oldest first."""
-    alert, _ = _load(session, alert_id)
+    alert, _ = _load(session, alert_id, principal)
     entries = [
         AlertEntryProof(
             event_id=e.id,
@@ -248,7 +271,7 @@ def dismiss(
     """``open`` → ``dismissed`` with the officer's reason (the entry holds its digest)."""
     now = datetime.now(UTC)
     with ledger.transaction() as session:
-        alert, _ = _load(session, alert_id)
+        alert, _ = _load(session, alert_id, principal)
         _move(session, alert, ALERT_DISMISSED, now)
         record_event(
             ledger,
@@ -282,13 +305,16 @@ def _target(session: Session, alert: Alert) -> str:
     return alert.id
 
 
-def _case_for(session: Session, principal: Principal, alert: Alert, body: ConvertBody) -> CaseFile:
-    """The case named by ``case_number`` (422 if there is none), or a new one in 线索."""
+def _case_for(
+    session: Session, principal: Principal, alert: Alert, body: ConvertBody, unit: str | None
+) -> CaseFile:
+    """The case named by ``case_number`` (422 if there is none in the caller's
+    jurisdiction), or a new one in 线索 of the alert's unit (``unit``)."""
     if body.case_number is not None:
         row = session.execute(
             select(CaseFile).where(CaseFile.number == body.case_number)
         ).scalar_one_or_none()
-        if row is None:
+        if row is None or not jurisdiction.reachable(session, principal, row.unit_id):
             raise InvalidInputError(
                 f"case_number: no case numbered {body.case_number!r}", field="case_number"
             )
@@ -298,7 +324,9 @@ def _case_for(session: Session, principal: Principal, alert: Alert, body: Conver
     created = cases.create_case(
         session,
         principal,
-        CaseCreate(number=CASE_PREFIX + alert.id, title=title, entity_id=alert.entity_id),
+        CaseCreate(
+            number=CASE_PREFIX + alert.id, title=title, entity_id=alert.entity_id, unit=unit
+        ),
     )
     return session.get_one(CaseFile, created.id)
 
@@ -346,10 +374,10 @@ def convert(
     that is not closed, or a new 线索 for the alert's entity), the case recorded on the
     alert, and the change an ``alert`` entry whose body carries the case's id."""
     with ledger.transaction() as session:
-        alert, _ = _load(session, alert_id)
+        alert, public = _load(session, alert_id, principal)
         if alert.status != ALERT_OPEN:
             raise _not_open(alert.id, alert.status)
-        case = _case_for(session, principal, alert, body)
+        case = _case_for(session, principal, alert, body, public.unit)
         now = datetime.now(UTC)
         _link(session, principal, case, alert, now)
         _move(session, alert, ALERT_CONVERTED, now, case_id=case.id)

@@ -29,6 +29,7 @@ from evidence_api.monitoring.schemas import (
     RunAccepted,
     RunPage,
 )
+from evidence_api.units.schemas import UNIT_CODE
 
 router = APIRouter(prefix="/v1", tags=["monitors 监测"], route_class=GuardedRoute)
 
@@ -69,18 +70,25 @@ async def create_monitor(
 )
 def list_monitors(
     runtime: RuntimeDep,
-    _: Submitter,
+    principal: Submitter,
     platform: Annotated[str | None, Query(max_length=64, description="platform code")] = None,
     entity_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     enabled: Annotated[bool | None, Query()] = None,
     host: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
     kind: Annotated[Literal["listing", "shop", "search"] | None, Query()] = None,
+    unit: Annotated[
+        str | None,
+        Query(pattern=UNIT_CODE, description="a unit's code: its monitors and those below"),
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> MonitorPage:
-    """Newest first; deleted monitors are not listed."""
-    flt = monitors.MonitorFilter(platform, entity_id, enabled, host, kind)
-    return monitors.list_monitors(runtime.session, flt, limit=limit, cursor=cursor)
+    """Newest first; deleted monitors are not listed, nor those outside the caller's
+    jurisdiction (its unit and the units below it)."""
+    flt = monitors.MonitorFilter(platform, entity_id, enabled, host, kind, unit)
+    return monitors.list_monitors(
+        runtime.session, flt, limit=limit, cursor=cursor, principal=principal
+    )
 
 
 @router.get(
@@ -89,9 +97,10 @@ def list_monitors(
     responses=READ,
     summary="A monitor, its last run and open alerts (监测任务详情)",
 )
-def get_monitor(monitor_id: MonitorId, runtime: RuntimeDep, _: Submitter) -> MonitorDetail:
-    """The monitor's settings, its last run and the alerts it has open. Officers and admins."""
-    return monitors.get_monitor(runtime.session, monitor_id)
+def get_monitor(monitor_id: MonitorId, runtime: RuntimeDep, principal: Submitter) -> MonitorDetail:
+    """The monitor's settings, its unit, its last run and the alerts it has open. Officers and
+    admins; 404 outside the caller's jurisdiction."""
+    return monitors.get_monitor(runtime.session, monitor_id, principal)
 
 
 @router.patch(
@@ -101,12 +110,15 @@ def get_monitor(monitor_id: MonitorId, runtime: RuntimeDep, _: Submitter) -> Mon
     summary="Change a monitor (修改监测任务)",
 )
 def update_monitor(
-    monitor_id: MonitorId, body: MonitorUpdate, runtime: RuntimeDep, _: Submitter
+    monitor_id: MonitorId, body: MonitorUpdate, runtime: RuntimeDep, principal: Submitter
 ) -> MonitorDetail:
     """Name, schedule, rules, archive, enabled, entity and platform (``null`` clears
     the entity or the platform), checked as on creation; the target is fixed. A new
-    schedule, or enabling the monitor, computes ``next_run_at`` again from now."""
-    return monitors.update_monitor(runtime.session, runtime.settings, monitor_id, body)
+    schedule, or enabling the monitor, computes ``next_run_at`` again from now. ``unit``
+    assigns the monitor to a unit in the caller's jurisdiction."""
+    return monitors.update_monitor(
+        runtime.session, runtime.settings, monitor_id, body, principal=principal
+    )
 
 
 @router.delete(
@@ -116,9 +128,9 @@ def update_monitor(
     responses=READ,
     summary="Delete a monitor (删除监测任务)",
 )
-def delete_monitor(monitor_id: MonitorId, runtime: RuntimeDep, _: Submitter) -> Response:
+def delete_monitor(monitor_id: MonitorId, runtime: RuntimeDep, principal: Submitter) -> Response:
     """It stops and is no longer listed (then 404); its runs, alerts and evidence stay."""
-    monitors.delete_monitor(runtime.session, monitor_id)
+    monitors.delete_monitor(runtime.session, monitor_id, principal=principal)
     return Response(status_code=204)
 
 
@@ -131,13 +143,15 @@ def delete_monitor(monitor_id: MonitorId, runtime: RuntimeDep, _: Submitter) -> 
 def list_runs(
     monitor_id: MonitorId,
     runtime: RuntimeDep,
-    _: Submitter,
+    principal: Submitter,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> RunPage:
     """Newest first: status, times, what the run saw, the rules that fired, the evidence
     kept and the ``monitor`` log entry."""
-    return monitors.list_runs(runtime.session, monitor_id, limit=limit, cursor=cursor)
+    return monitors.list_runs(
+        runtime.session, monitor_id, limit=limit, cursor=cursor, principal=principal
+    )
 
 
 @router.post(
@@ -147,11 +161,11 @@ def list_runs(
     responses=WRITE,
     summary="Run a monitor now (立即监测)",
 )
-async def run_now(monitor_id: MonitorId, runtime: RuntimeDep, _: Submitter) -> JSONResponse:
+async def run_now(monitor_id: MonitorId, runtime: RuntimeDep, principal: Submitter) -> JSONResponse:
     """A run is queued now, beside the schedule (which it does not move); it waits its
     turn at the target's host like any run. Follow it in ``runs_url``. 409: the monitor
     is disabled, or a run of it is already queued or running."""
-    seq = await run_in_threadpool(monitors.runnable_seq, runtime.session, monitor_id)
+    seq = await run_in_threadpool(monitors.runnable_seq, runtime.session, monitor_id, principal)
     run_id = await run_in_threadpool(dispatch.queue_run, runtime, seq)
     runs_url = f"/v1/monitors/{monitor_id}/runs"
     accepted = RunAccepted(run_id=run_id, status="queued", runs_url=runs_url)

@@ -20,6 +20,7 @@ from evidence_api.capture.request import MAX_URL, HttpUrl
 from evidence_api.core.auth import PLATFORM_CODE
 from evidence_api.monitoring.models import DONE, FAILED, QUEUED, RUNNING
 from evidence_api.monitoring.ruleset import Rules
+from evidence_api.units.schemas import Owned, OwnerField, UnitCode
 
 MONITOR_ID = r"^mon-[0-9a-f]{28}$"
 RUN_ID = r"^mrun-[0-9a-f]{28}$"
@@ -183,6 +184,7 @@ class MonitorCreate(_Body):
         "run a full capture; never: the light capture is the evidence",
     )
     enabled: bool = True
+    unit: UnitCode | None = OwnerField
 
 
 class MonitorUpdate(_Body):
@@ -200,6 +202,9 @@ class MonitorUpdate(_Body):
     rules: Rules | None = None
     archive: Archive | None = None
     enabled: bool | None = None
+    unit: UnitCode | None = Field(
+        None, description="assign to this unit (所属单位), in the caller's jurisdiction"
+    )
 
 
 # --- answers ----------------------------------------------------------------------------
@@ -254,7 +259,7 @@ class RunPublic(BaseModel):
     reason: str | None = Field(description="once failed: why")
 
 
-class MonitorPublic(BaseModel):
+class MonitorPublic(Owned):
     """A monitor (监测任务) as listed."""
 
     id: str

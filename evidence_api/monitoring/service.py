@@ -44,6 +44,14 @@ from evidence_api.core.errors import (
     ServiceUnavailableError,
 )
 from evidence_api.core.ids import new_id
+from evidence_api.core.jurisdiction import (
+    label,
+    owner_unit,
+    reachable,
+    scope,
+    unit_in_reach,
+    units_under,
+)
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.monitoring import schedule as schedules
 from evidence_api.monitoring import wordlists
@@ -162,13 +170,18 @@ class References:
     platform_id: int | None
 
 
-def references(session: Session, entity_id: int | None, platform: str | None) -> References:
+def references(
+    session: Session,
+    entity_id: int | None,
+    platform: str | None,
+    principal: Principal | None = None,
+) -> References:
     """The entity and the platform a monitor concerns, both registered (422 naming the
     field otherwise); the platform is the entity's when not given, and must be it when
     given."""
     entity: TradingEntity | None = None
     if entity_id is not None:
-        entity = entity_by_id(session, entity_id, field="entity_id")
+        entity = entity_by_id(session, entity_id, field="entity_id", principal=principal)
     platform_id: int | None = None
     if platform is not None:
         platform_id = platform_by_code(session, platform, field="platform").id
@@ -285,6 +298,7 @@ def _detail(session: Session, row: Monitor) -> MonitorDetail:
         .where(Alert.monitor_seq == row.seq, Alert.status == ALERT_OPEN)
     ).scalar_one()
     public = _public(row, codes.get(row.platform_id) if row.platform_id else None)
+    label(session, [(public, row.unit_id)])
     return MonitorDetail(
         **public.model_dump(),
         last_run=run_public(last) if last is not None else None,
@@ -292,12 +306,12 @@ def _detail(session: Session, row: Monitor) -> MonitorDetail:
     )
 
 
-def live_monitor(session: Session, monitor_id: str) -> Monitor:
-    """Monitor ``monitor_id`` unless deleted; 404 otherwise."""
+def live_monitor(session: Session, monitor_id: str, principal: Principal | None = None) -> Monitor:
+    """Monitor ``monitor_id`` unless deleted or outside ``principal``'s reach; 404 otherwise."""
     row = session.execute(
         select(Monitor).where(Monitor.id == monitor_id, Monitor.deleted_at.is_(None))
     ).scalar_one_or_none()
-    if row is None:
+    if row is None or not reachable(session, principal, row.unit_id):
         raise NotFoundError(f"no monitor {monitor_id}")
     return row
 
@@ -323,7 +337,8 @@ def create_monitor(
     monitor_id = new_id("mon")
     template = None if isinstance(body.target, PageTarget) else body.target
     with transaction() as session:
-        refs = references(session, body.entity_id, body.platform)
+        refs = references(session, body.entity_id, body.platform, principal)
+        unit_id = owner_unit(session, principal, body.unit)
         row = Monitor(
             id=monitor_id,
             name=body.name,
@@ -336,6 +351,7 @@ def create_monitor(
             cron=cron,
             entity_id=refs.entity_id,
             platform_id=refs.platform_id,
+            unit_id=unit_id,
             rules=body.rules.model_dump_json(),
             archive=body.archive,
             enabled=body.enabled,
@@ -366,17 +382,21 @@ def _first_run(
     )
 
 
-def get_monitor(transaction: Transaction, monitor_id: str) -> MonitorDetail:
+def get_monitor(
+    transaction: Transaction, monitor_id: str, principal: Principal | None = None
+) -> MonitorDetail:
     with transaction() as session:
-        return _detail(session, live_monitor(session, monitor_id))
+        return _detail(session, live_monitor(session, monitor_id, principal))
 
 
-def runnable_seq(transaction: Transaction, monitor_id: str) -> int:
+def runnable_seq(
+    transaction: Transaction, monitor_id: str, principal: Principal | None = None
+) -> int:
     """The row key of monitor ``monitor_id`` for a run now
     (:func:`evidence_api.monitoring.dispatch.queue_run`): 404 when there is none or it
     was deleted, 409 when it is disabled (a run of a disabled monitor does not run)."""
     with transaction() as session:
-        row = live_monitor(session, monitor_id)
+        row = live_monitor(session, monitor_id, principal)
         if not row.enabled:
             raise ConflictError(
                 f"monitor {monitor_id} is disabled (已停用); enable it (PATCH enabled: true) "
@@ -387,7 +407,7 @@ def runnable_seq(transaction: Transaction, monitor_id: str) -> int:
 
 
 #: PATCH fields that may not be null (the entity and the platform may: null clears them).
-NOT_NULL = ("name", "schedule", "rules", "archive", "enabled")
+NOT_NULL = ("name", "schedule", "rules", "archive", "enabled", "unit")
 
 
 def update_monitor(
@@ -397,6 +417,7 @@ def update_monitor(
     body: MonitorUpdate,
     *,
     now: datetime | None = None,
+    principal: Principal | None = None,
 ) -> MonitorDetail:
     """Change the named fields, checked as on creation. A new schedule, or enabling a
     disabled monitor, makes the next run due at ``first_run`` from now."""
@@ -411,9 +432,11 @@ def update_monitor(
     if body.rules is not None:
         check_rules(body.rules, settings)
     with transaction() as session:
-        row = live_monitor(session, monitor_id)
+        row = live_monitor(session, monitor_id, principal)
+        if body.unit is not None and principal is not None:
+            row.unit_id = unit_in_reach(session, principal, body.unit)
         if "entity_id" in given or "platform" in given:
-            _change_references(session, row, body, given)
+            _change_references(session, row, body, given, principal)
         if body.name is not None:
             row.name = body.name
         if body.rules is not None:
@@ -433,7 +456,11 @@ def update_monitor(
 
 
 def _change_references(
-    session: Session, row: Monitor, body: MonitorUpdate, given: set[str]
+    session: Session,
+    row: Monitor,
+    body: MonitorUpdate,
+    given: set[str],
+    principal: Principal | None = None,
 ) -> None:
     """The entity and platform after a PATCH naming either: a new entity brings its
     platform unless the PATCH names one; a platform named must be the entity's."""
@@ -450,19 +477,23 @@ def _change_references(
             if row.platform_id is not None
             else None
         )
-    refs = references(session, entity_id, platform)
+    refs = references(session, entity_id, platform, principal)
     row.entity_id, row.platform_id = refs.entity_id, refs.platform_id
 
 
 def delete_monitor(
-    transaction: Transaction, monitor_id: str, *, now: datetime | None = None
+    transaction: Transaction,
+    monitor_id: str,
+    *,
+    now: datetime | None = None,
+    principal: Principal | None = None,
 ) -> None:
     """Stop and hide the monitor (``deleted_at``, disabled); its runs and alerts stay.
     A run still queued is ended ``failed`` with :data:`DELETED` (a running one ends as
     it would)."""
     now = now or datetime.now(UTC)
     with transaction() as session:
-        row = live_monitor(session, monitor_id)
+        row = live_monitor(session, monitor_id, principal)
         row.deleted_at = now
         row.enabled = False
         row.updated_at = now
@@ -486,6 +517,8 @@ class MonitorFilter:
     enabled: bool | None = None
     host: str | None = None
     kind: str | None = None
+    #: A unit's code: its monitors and those of the units below it.
+    unit: str | None = None
 
 
 def _filtered(query: Select[Monitor], flt: MonitorFilter) -> Select[Monitor]:
@@ -501,29 +534,45 @@ def _filtered(query: Select[Monitor], flt: MonitorFilter) -> Select[Monitor]:
         query = query.where(Monitor.host == normalize_host(flt.host))
     if flt.kind is not None:
         query = query.where(Monitor.target_kind == flt.kind)
+    if flt.unit is not None:
+        query = query.where(Monitor.unit_id.in_(units_under(flt.unit)))
     return query
 
 
 def list_monitors(
-    transaction: Transaction, flt: MonitorFilter, *, limit: int, cursor: str | None
+    transaction: Transaction,
+    flt: MonitorFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+    principal: Principal | None = None,
 ) -> MonitorPage:
-    """Newest first; ``cursor`` continues after the last item of the previous page."""
+    """Newest first; ``cursor`` continues after the last item of the previous page. With
+    ``principal``, only the monitors in its jurisdiction."""
     query = _filtered(keyset(select(Monitor), Monitor.seq, limit=limit, cursor=cursor), flt)
+    if principal is not None:
+        query = query.where(scope(principal, Monitor.unit_id))
     with transaction() as session:
         rows = list(session.execute(query).scalars())
         codes = _platform_codes(session, {r.platform_id for r in rows if r.platform_id})
         items = [
             _public(r, codes.get(r.platform_id) if r.platform_id else None) for r in rows[:limit]
         ]
+        label(session, [(item, r.unit_id) for item, r in zip(items, rows, strict=False)])
     return MonitorPage(items=items, next_cursor=cursor_after(rows, limit, lambda r: r.seq))
 
 
 def list_runs(
-    transaction: Transaction, monitor_id: str, *, limit: int, cursor: str | None
+    transaction: Transaction,
+    monitor_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    principal: Principal | None = None,
 ) -> RunPage:
     """The monitor's runs, newest first (404 once the monitor is deleted)."""
     with transaction() as session:
-        seq = live_monitor(session, monitor_id).seq
+        seq = live_monitor(session, monitor_id, principal).seq
         query = keyset(
             select(MonitorRun).where(MonitorRun.monitor_seq == seq),
             MonitorRun.seq,

@@ -37,8 +37,11 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from anchoring.entries import utc_timestamp
+from evidence_api.core.auth import Principal
 from evidence_api.core.db import Transaction
 from evidence_api.core.errors import InvalidInputError, ServiceUnavailableError
+from evidence_api.core.jurisdiction import covers
+from evidence_api.core.models import OrgUnit
 from evidence_api.monitoring.models import Alert, AlertEvent, Monitor
 from evidence_api.monitoring.observation import RULE_LABELS
 from evidence_api.takedowns.models import TakedownOrder
@@ -153,12 +156,20 @@ def newest(transaction: Transaction) -> int:
         return int(session.execute(select(func.max(AlertEvent.id))).scalar() or 0)
 
 
-def read_after(transaction: Transaction, after: int, recipient: str | None, batch: int) -> Read:
-    """Up to ``batch`` events after ``after``, oldest first."""
+def read_after(
+    transaction: Transaction,
+    after: int,
+    recipient: str | None,
+    batch: int,
+    principal: Principal | None = None,
+) -> Read:
+    """Up to ``batch`` events after ``after``, oldest first; the payloads of those not for
+    ``recipient`` or outside ``principal``'s jurisdiction are None."""
     with transaction() as session:
         rows = session.execute(
-            select(AlertEvent, Alert, Monitor.id, TakedownOrder.id)
+            select(AlertEvent, Alert, Monitor.id, TakedownOrder.id, OrgUnit.path)
             .join(Alert, Alert.seq == AlertEvent.alert_seq)
+            .outerjoin(OrgUnit, OrgUnit.id == Alert.unit_id)
             .outerjoin(Monitor, Monitor.seq == Alert.monitor_seq)
             .outerjoin(TakedownOrder, TakedownOrder.seq == Alert.order_seq)
             .where(AlertEvent.id > after)
@@ -167,9 +178,10 @@ def read_after(transaction: Transaction, after: int, recipient: str | None, batc
         ).all()
         ids: list[int] = []
         payloads: list[dict[str, Any] | None] = []
-        for event, alert, monitor_id, order_id in rows:
+        for event, alert, monitor_id, order_id, path in rows:
             ids.append(event.id)
             wanted = recipient is None or alert.recipient == recipient
+            wanted = wanted and (principal is None or covers(principal, path))
             payloads.append(event_payload(event, alert, monitor_id, order_id) if wanted else None)
         return Read(ids, payloads)
 
@@ -184,6 +196,7 @@ async def events(
     after: int | None,
     recipient: str | None,
     disconnected: Callable[[], Awaitable[bool]] = _connected,
+    principal: Principal | None = None,
 ) -> AsyncIterator[str]:
     """The stream's text: ``retry:``, then events and keepalives until the lifetime ends
     or the client is gone (asked once per poll, so its place is free within a poll)."""
@@ -199,7 +212,7 @@ async def events(
         if await disconnected():
             return
         read = await anyio.to_thread.run_sync(
-            read_after, transaction, cursor, recipient, gate.batch
+            read_after, transaction, cursor, recipient, gate.batch, principal
         )
         out: list[str] = []
         for event_id, payload in zip(read.ids, read.payloads, strict=True):
@@ -251,9 +264,10 @@ def open_stream(
     after: int | None,
     recipient: str | None,
     disconnected: Callable[[], Awaitable[bool]] = _connected,
+    principal: Principal | None = None,
 ) -> EventStream:
     """The response of one stream (its place in ``gate`` taken: 503 when none is free);
     ``disconnected``: whether the client has gone (``Request.is_disconnected``)."""
     start = resume_point(last_event_id, after)
     gate.enter()
-    return EventStream(events(transaction, gate, start, recipient, disconnected), gate)
+    return EventStream(events(transaction, gate, start, recipient, disconnected, principal), gate)

@@ -18,6 +18,14 @@ from sqlalchemy.orm import Session
 
 from evidence_api.core.auth import Principal, holders
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
+from evidence_api.core.jurisdiction import (
+    label,
+    owner_unit,
+    reachable,
+    scope,
+    unit_in_reach,
+    units_under,
+)
 from evidence_api.core.models import ApiToken
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.intake.models import Evidence
@@ -107,18 +115,23 @@ def _public(row: CaseFile, evidence: list[LinkedEvidence]) -> CasePublic:
 
 
 def _one(session: Session, row: CaseFile) -> CasePublic:
-    return _public(row, _links(session, [row.id])[row.id])
+    item = _public(row, _links(session, [row.id])[row.id])
+    label(session, [(item, row.unit_id)])
+    return item
 
 
-def _case(session: Session, case_id: int) -> CaseFile:
+def _case(session: Session, case_id: int, principal: Principal | None = None) -> CaseFile:
+    """Case ``case_id``: 404 when there is none or it is outside ``principal``'s reach."""
     row = session.get(CaseFile, case_id)
+    if row is not None and not reachable(session, principal, row.unit_id):
+        row = None
     if row is None:
         raise NotFoundError(f"no case {case_id}")
     return row
 
 
-def _open_case(session: Session, case_id: int) -> CaseFile:
-    row = _case(session, case_id)
+def _open_case(session: Session, case_id: int, principal: Principal | None = None) -> CaseFile:
+    row = _case(session, case_id, principal)
     if row.status == workflow.FINAL:
         raise ConflictError(
             f"case {row.number!r} is {workflow.describe(row.status)}; it can no longer be changed"
@@ -149,13 +162,15 @@ def create_case(session: Session, principal: Principal, body: CaseCreate) -> Cas
     now = datetime.now(UTC)
     try:
         if body.entity_id is not None:
-            entity_by_id(session, body.entity_id, field="entity_id")
+            entity_by_id(session, body.entity_id, field="entity_id", principal=principal)
+        unit_id = owner_unit(session, principal, body.unit)
         row = CaseFile(
             number=body.number,
             title=body.title,
             entity_id=body.entity_id,
             officer=body.officer or _caller_name(session, principal),
             status=workflow.INITIAL,
+            unit_id=unit_id,
             created_at=now,
             updated_at=now,
         )
@@ -168,8 +183,8 @@ def create_case(session: Session, principal: Principal, body: CaseCreate) -> Cas
         raise ConflictError(f"case number {body.number!r} already exists", field="number") from exc
 
 
-def get_case(session: Session, case_id: int) -> CasePublic:
-    return _one(session, _case(session, case_id))
+def get_case(session: Session, case_id: int, principal: Principal | None = None) -> CasePublic:
+    return _one(session, _case(session, case_id, principal))
 
 
 def update_case(
@@ -177,15 +192,20 @@ def update_case(
 ) -> CasePublic:
     """Change title, entity or officer (checked as on creation); one ``updated`` event."""
     given = body.model_fields_set
-    for name in ("title", "officer"):
+    for name in ("title", "officer", "unit"):
         if name in given and getattr(body, name) is None:
             raise InvalidInputError(f"{name}: may not be null", field=name)
     now = datetime.now(UTC)
-    row = _open_case(session, case_id)
+    row = _open_case(session, case_id, principal)
     changed = []
+    if body.unit is not None:
+        unit_id = unit_in_reach(session, principal, body.unit)
+        if unit_id != row.unit_id:
+            row.unit_id = unit_id
+            changed.append(f"unit={body.unit}")
     if "entity_id" in given and body.entity_id != row.entity_id:
         if body.entity_id is not None:
-            entity_by_id(session, body.entity_id, field="entity_id")
+            entity_by_id(session, body.entity_id, field="entity_id", principal=principal)
         row.entity_id = body.entity_id
         changed.append("entity_id")
     for name in ("title", "officer"):
@@ -206,7 +226,7 @@ def transition_case(
     """Move the case one step; 409 naming the allowed next statuses otherwise."""
     target = status_code(body.to, field="to")
     now = datetime.now(UTC)
-    row = _case(session, case_id)
+    row = _case(session, case_id, principal)
     current = row.status
     try:
         workflow.transition(current, target)
@@ -248,7 +268,7 @@ def link_evidence(
     wanted = list(dict.fromkeys(body.evidence_ids))  # in order, once each
     now = datetime.now(UTC)
     try:
-        row = _open_case(session, case_id)
+        row = _open_case(session, case_id, principal)
         known = set(session.execute(select(Evidence.id).where(Evidence.id.in_(wanted))).scalars())
         missing = [e for e in wanted if e not in known]
         if missing:
@@ -281,7 +301,14 @@ def link_evidence(
     return LinkResult(linked=new, already_linked=[e for e in wanted if e in present])
 
 
-def case_events(session: Session, case_id: int, *, limit: int, cursor: str | None) -> CaseEventPage:
+def case_events(
+    session: Session,
+    case_id: int,
+    *,
+    limit: int,
+    cursor: str | None,
+    principal: Principal | None = None,
+) -> CaseEventPage:
     """The case's history, oldest first; ``cursor`` continues after the previous page."""
     query = keyset(
         select(CaseEvent).where(CaseEvent.case_id == case_id),
@@ -290,7 +317,7 @@ def case_events(session: Session, case_id: int, *, limit: int, cursor: str | Non
         cursor=cursor,
         newest_first=False,
     )
-    _case(session, case_id)
+    _case(session, case_id, principal)
     rows = list(session.execute(query).scalars())
     # Names at display time: the stored history keeps the pseudonym only.
     names = holders(session, {e.actor for e in rows[:limit]})
@@ -321,11 +348,25 @@ class CaseFilter:
     officer: str | None = None
     entity_id: int | None = None
     number: str | None = None
+    #: A unit's code: its cases and those of the units below it.
+    unit: str | None = None
 
 
-def list_cases(session: Session, flt: CaseFilter, *, limit: int, cursor: str | None) -> CasePage:
-    """Newest first; ``cursor`` continues after the last item of the previous page."""
+def list_cases(
+    session: Session,
+    flt: CaseFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+    principal: Principal | None = None,
+) -> CasePage:
+    """Newest first; ``cursor`` continues after the last item of the previous page. With
+    ``principal``, only the cases in its jurisdiction."""
     query = keyset(select(CaseFile), CaseFile.id, limit=limit, cursor=cursor)
+    if principal is not None:
+        query = query.where(scope(principal, CaseFile.unit_id))
+    if flt.unit is not None:
+        query = query.where(CaseFile.unit_id.in_(units_under(flt.unit)))
     if flt.status is not None:
         query = query.where(CaseFile.status == status_code(flt.status, field="status"))
     if flt.officer is not None:
@@ -337,5 +378,6 @@ def list_cases(session: Session, flt: CaseFilter, *, limit: int, cursor: str | N
     rows = list(session.execute(query).scalars())
     links = _links(session, [r.id for r in rows[:limit]])
     items = [_public(r, links[r.id]) for r in rows[:limit]]
+    label(session, [(item, r.unit_id) for item, r in zip(items, rows, strict=False)])
     next_cursor = cursor_after(rows, limit, lambda r: r.id)
     return CasePage(items=items, next_cursor=next_cursor)

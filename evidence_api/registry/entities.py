@@ -14,7 +14,16 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from evidence_api.core.auth import Principal
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
+from evidence_api.core.jurisdiction import (
+    label,
+    owner_unit,
+    reachable,
+    scope,
+    unit_in_reach,
+    units_under,
+)
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.registry.models import Platform, TradingEntity
 from evidence_api.registry.platforms import platform_by_code
@@ -79,9 +88,18 @@ def _duplicate(platform: str, shop_id: str | None) -> ConflictError:
     )
 
 
-def entity_by_id(session: Session, entity_id: int, *, field: str | None = None) -> TradingEntity:
-    """Entity ``entity_id``: 404, or 422 naming ``field`` when a request body cited it."""
+def entity_by_id(
+    session: Session,
+    entity_id: int,
+    *,
+    field: str | None = None,
+    principal: Principal | None = None,
+) -> TradingEntity:
+    """Entity ``entity_id``: 404, or 422 naming ``field`` when a request body cited it.
+    With ``principal``, an entity outside its jurisdiction answers as a missing one."""
     row = session.get(TradingEntity, entity_id)
+    if row is not None and not reachable(session, principal, row.unit_id):
+        row = None
     if row is None:
         if field is not None:
             raise InvalidInputError(f"{field}: no trading entity {entity_id}", field=field)
@@ -96,8 +114,17 @@ def _code_of(session: Session, row: TradingEntity) -> str:
     return code
 
 
-def create_entity(session: Session, body: EntityCreate) -> EntityPublic:
+def _labelled(session: Session, row: TradingEntity, item: EntityPublic) -> EntityPublic:
+    label(session, [(item, row.unit_id)])
+    return item
+
+
+def create_entity(
+    session: Session, body: EntityCreate, principal: Principal | None = None
+) -> EntityPublic:
+    """A new entity of the creator's unit, or of ``body.unit`` (in the creator's reach)."""
     uscc = normalise_uscc(body.uscc)
+    unit_id = None if principal is None else owner_unit(session, principal, body.unit)
     now = datetime.now(UTC)
     try:
         platform = platform_by_code(session, body.platform, field="platform")
@@ -109,12 +136,13 @@ def create_entity(session: Session, body: EntityCreate) -> EntityPublic:
             uscc=uscc,
             risk_grade=body.risk_grade,
             risk_class=body.risk_class,
+            unit_id=unit_id,
             created_at=now,
             updated_at=now,
         )
         session.add(row)
         session.flush()
-        return public(row, platform.code)
+        return _labelled(session, row, public(row, platform.code))
     except IntegrityError as exc:
         raise _duplicate(body.platform, body.shop_id) from exc
 
@@ -122,16 +150,21 @@ def create_entity(session: Session, body: EntityCreate) -> EntityPublic:
 NOT_NULL = ("platform", "shop_name")
 
 
-def update_entity(session: Session, entity_id: int, body: EntityUpdate) -> EntityPublic:
-    """Change the named fields, checked as on creation; ``null`` clears optional ones."""
+def update_entity(
+    session: Session, entity_id: int, body: EntityUpdate, principal: Principal | None = None
+) -> EntityPublic:
+    """Change the named fields, checked as on creation; ``null`` clears optional ones.
+    ``unit`` assigns the entity to a unit in the caller's reach (docs/supervision.md §1)."""
     given = body.model_fields_set
-    for name in NOT_NULL:
+    for name in (*NOT_NULL, "unit"):
         if name in given and getattr(body, name) is None:
             raise InvalidInputError(f"{name}: may not be null", field=name)
     uscc = normalise_uscc(body.uscc) if "uscc" in given else None
     where: tuple[str | None, str | None] = (body.platform, body.shop_id)  # for a 409
     try:
-        row = entity_by_id(session, entity_id)
+        row = entity_by_id(session, entity_id, principal=principal)
+        if body.unit is not None and principal is not None:
+            row.unit_id = unit_in_reach(session, principal, body.unit)
         shop_id = body.shop_id if "shop_id" in given else row.shop_id
         where = (body.platform or _code_of(session, row), shop_id)
         if body.platform is not None:
@@ -145,14 +178,16 @@ def update_entity(session: Session, entity_id: int, body: EntityUpdate) -> Entit
                 setattr(row, name, getattr(body, name))
         row.updated_at = datetime.now(UTC)
         session.flush()
-        return public(row, _code_of(session, row))
+        return _labelled(session, row, public(row, _code_of(session, row)))
     except IntegrityError as exc:
         raise _duplicate(where[0] or "(unknown)", where[1]) from exc
 
 
-def get_entity(session: Session, entity_id: int) -> EntityPublic:
-    row = entity_by_id(session, entity_id)
-    return public(row, _code_of(session, row))
+def get_entity(
+    session: Session, entity_id: int, principal: Principal | None = None
+) -> EntityPublic:
+    row = entity_by_id(session, entity_id, principal=principal)
+    return _labelled(session, row, public(row, _code_of(session, row)))
 
 
 @dataclass(frozen=True)
@@ -162,6 +197,8 @@ class EntityFilter:
     risk_grade: str | None = None
     #: Part of the shop name, case-insensitive.
     q: str | None = None
+    #: A unit's code: its rows and those of the units below it.
+    unit: str | None = None
 
 
 def _like_escaped(text: str) -> str:
@@ -182,9 +219,15 @@ def _filtered(query: Select[TradingEntity, str], flt: EntityFilter) -> Select[Tr
 
 
 def list_entities(
-    session: Session, flt: EntityFilter, *, limit: int, cursor: str | None
+    session: Session,
+    flt: EntityFilter,
+    *,
+    limit: int,
+    cursor: str | None,
+    principal: Principal | None = None,
 ) -> EntityPage:
-    """Newest first; ``cursor`` continues after the last item of the previous page."""
+    """Newest first; ``cursor`` continues after the last item of the previous page. With
+    ``principal``, only the entities in its jurisdiction."""
     query = keyset(
         select(TradingEntity, Platform.code).join(
             Platform, Platform.id == TradingEntity.platform_id
@@ -194,7 +237,12 @@ def list_entities(
         cursor=cursor,
     )
     query = _filtered(query, flt)
+    if principal is not None:
+        query = query.where(scope(principal, TradingEntity.unit_id))
+    if flt.unit is not None:
+        query = query.where(TradingEntity.unit_id.in_(units_under(flt.unit)))
     rows = list(session.execute(query).all())
     items = [public(row, code) for row, code in rows[:limit]]
+    label(session, [(item, row.unit_id) for item, (row, _) in zip(items, rows, strict=False)])
     next_cursor = cursor_after(rows, limit, lambda r: r[0].id)
     return EntityPage(items=items, next_cursor=next_cursor)

@@ -41,6 +41,7 @@ from evidence_api.registry.schemas import (
     PlatformWithSecret,
     RiskGrade,
 )
+from evidence_api.units.schemas import UNIT_CODE
 
 Admin = Annotated[Principal, Depends(require("admin"))]
 Officer = Annotated[Principal, Depends(require("officer", "admin"))]
@@ -49,6 +50,10 @@ Code = Annotated[str, Path(pattern=PLATFORM_CODE, description="platform code")]
 EntityId = Annotated[int, Path(ge=1, le=2**63 - 1, description="trading entity id")]
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1, description="case id")]
 Limit = Annotated[int, Query(ge=1, le=platforms.MAX_PAGE)]
+UnitFilter = Annotated[
+    str | None,
+    Query(pattern=UNIT_CODE, description="a unit's code: its rows and those of the units below"),
+]
 Cursor = Annotated[str | None, Query(max_length=64)]
 READ = problem_responses(401, 403, 404, 422, 503)
 WRITE = problem_responses(401, 403, 404, 409, 422, 503)
@@ -131,51 +136,57 @@ def rotate_webhook_secret(code: Code, runtime: RuntimeDep, _: Admin) -> Platform
     responses=WRITE,
     summary="Register an online trading entity (登记网络交易经营者)",
 )
-def create_entity(body: EntityCreate, runtime: RuntimeDep, _: Officer) -> EntityPublic:
-    """The 统一社会信用代码, when given, must pass GB 32100-2015 (422 says why not)."""
+def create_entity(body: EntityCreate, runtime: RuntimeDep, principal: Officer) -> EntityPublic:
+    """The 统一社会信用代码, when given, must pass GB 32100-2015 (422 says why not). The entity
+    belongs to the caller's unit, or to ``unit`` when named (a unit in the caller's
+    jurisdiction; 422 otherwise)."""
     with runtime.session() as session:
-        return entities.create_entity(session, body)
+        return entities.create_entity(session, body, principal)
 
 
 @entity_router.get("", response_model=EntityPage, responses=READ, summary="List entities")
 def list_entities(
     runtime: RuntimeDep,
-    _: Officer,
+    principal: Officer,
     platform: Annotated[str | None, Query(max_length=64, description="platform code")] = None,
     uscc: Annotated[str | None, Query(max_length=64, description="统一社会信用代码")] = None,
     risk_grade: Annotated[RiskGrade | None, Query()] = None,
     q: Annotated[
         str | None, Query(min_length=1, max_length=256, description="part of the shop name")
     ] = None,
+    unit: UnitFilter = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> EntityPage:
-    """Newest first, filtered by platform, 统一社会信用代码, risk grade or part of the shop name;
-    ``next_cursor`` continues the list."""
-    flt = entities.EntityFilter(platform=platform, uscc=uscc, risk_grade=risk_grade, q=q)
+    """Newest first, filtered by platform, 统一社会信用代码, risk grade, part of the shop name or
+    unit; ``next_cursor`` continues the list. Only the entities of the caller's unit and the
+    units below it."""
+    flt = entities.EntityFilter(platform=platform, uscc=uscc, risk_grade=risk_grade, q=q, unit=unit)
     with runtime.session() as session:
-        return entities.list_entities(session, flt, limit=limit, cursor=cursor)
+        return entities.list_entities(session, flt, limit=limit, cursor=cursor, principal=principal)
 
 
 @entity_router.get(
     "/{entity_id}", response_model=EntityPublic, responses=READ, summary="Read an entity"
 )
-def get_entity(entity_id: EntityId, runtime: RuntimeDep, _: Officer) -> EntityPublic:
-    """The shop, its platform, its 统一社会信用代码 and its risk grade (A-D)."""
+def get_entity(entity_id: EntityId, runtime: RuntimeDep, principal: Officer) -> EntityPublic:
+    """The shop, its platform, its 统一社会信用代码, its risk grade (A-D) and its unit; 404
+    outside the caller's jurisdiction."""
     with runtime.session() as session:
-        return entities.get_entity(session, entity_id)
+        return entities.get_entity(session, entity_id, principal)
 
 
 @entity_router.patch(
     "/{entity_id}", response_model=EntityPublic, responses=WRITE, summary="Change an entity"
 )
 def update_entity(
-    entity_id: EntityId, body: EntityUpdate, runtime: RuntimeDep, _: Officer
+    entity_id: EntityId, body: EntityUpdate, runtime: RuntimeDep, principal: Officer
 ) -> EntityPublic:
     """Only the fields the body names change; ``null`` clears a field that may be empty. A duplicate
-    shop id on the platform is 409."""
+    shop id on the platform is 409. ``unit`` assigns the entity to a unit in the caller's
+    jurisdiction (a superior unit assigns work down)."""
     with runtime.session() as session:
-        return entities.update_entity(session, entity_id, body)
+        return entities.update_entity(session, entity_id, body, principal)
 
 
 # --- cases ----------------------------------------------------------------------------
@@ -198,41 +209,46 @@ def create_case(body: CaseCreate, runtime: RuntimeDep, principal: Officer) -> Ca
 @case_router.get("", response_model=CasePage, responses=READ, summary="List cases")
 def list_cases(
     runtime: RuntimeDep,
-    _: Officer,
+    principal: Officer,
     status: Annotated[
         str | None, Query(max_length=16, description="status code or label, e.g. filed or 立案")
     ] = None,
     officer: Annotated[str | None, Query(max_length=128)] = None,
     entity_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     number: Annotated[str | None, Query(max_length=64, description="案件编号")] = None,
+    unit: UnitFilter = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> CasePage:
-    """Newest first, filtered by status, officer, entity or case number; ``next_cursor`` continues
-    the list."""
-    flt = cases.CaseFilter(status=status, officer=officer, entity_id=entity_id, number=number)
+    """Newest first, filtered by status, officer, entity, case number or unit; ``next_cursor``
+    continues the list. Only the cases of the caller's unit and the units below it."""
+    flt = cases.CaseFilter(
+        status=status, officer=officer, entity_id=entity_id, number=number, unit=unit
+    )
     with runtime.session() as session:
-        return cases.list_cases(session, flt, limit=limit, cursor=cursor)
+        return cases.list_cases(session, flt, limit=limit, cursor=cursor, principal=principal)
 
 
 @case_router.get("/{case_id}", response_model=CasePublic, responses=READ, summary="Read a case")
-def get_case(case_id: CaseId, runtime: RuntimeDep, _: Officer) -> CasePublic:
-    """The case, its status and the evidence linked to it."""
+def get_case(case_id: CaseId, runtime: RuntimeDep, principal: Officer) -> CasePublic:
+    """The case, its status, its unit and the evidence linked to it; 404 outside the caller's
+    jurisdiction."""
     with runtime.session() as session:
-        return cases.get_case(session, case_id)
+        return cases.get_case(session, case_id, principal)
 
 
 @case_router.patch(
     "/{case_id}",
     response_model=CasePublic,
     responses=WRITE,
-    summary="Change title, entity or officer",
+    summary="Change title, entity, officer or unit",
 )
 def update_case(
     case_id: CaseId, body: CaseUpdate, runtime: RuntimeDep, principal: Officer
 ) -> CasePublic:
     """Only the fields the body names change; the change is an event of the case's history (who,
-    when, what). A closed case is 409."""
+    when, what). A closed case is 409. ``unit`` assigns the case to a unit in the caller's
+    jurisdiction (a superior unit assigns work down); 404 outside the caller's jurisdiction."""
     with runtime.session() as session:
         return cases.update_case(session, principal, case_id, body)
 
@@ -272,12 +288,16 @@ def link_evidence(
     summary="The case's history (办案记录), oldest first",
 )
 def case_events(
-    case_id: CaseId, runtime: RuntimeDep, _: Officer, limit: Limit = 50, cursor: Cursor = None
+    case_id: CaseId,
+    runtime: RuntimeDep,
+    principal: Officer,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> CaseEventPage:
     """Every creation, change, transition and evidence link, each with who did it (pseudonym and
     display name) and when; ``next_cursor`` continues."""
     with runtime.session() as session:
-        return cases.case_events(session, case_id, limit=limit, cursor=cursor)
+        return cases.case_events(session, case_id, limit=limit, cursor=cursor, principal=principal)
 
 
 router = APIRouter(route_class=GuardedRoute)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evidence_api.core.auth import PLATFORM_CODE
 from evidence_api.registry.case_workflow import STATUSES
+from evidence_api.units.schemas import Owned, OwnerField, UnitCode
 
 PlatformCode = Annotated[
     str,
@@ -153,6 +154,7 @@ class EntityCreate(_Body):
     risk_class: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         None, description="risk category, e.g. 食品, 化妆品"
     )
+    unit: UnitCode | None = OwnerField
 
     _url = field_validator("shop_url")(http_url)
 
@@ -169,6 +171,9 @@ class EntityUpdate(_Body):
     uscc: Annotated[str, Field(max_length=64)] | None = None
     risk_grade: RiskGrade | None = None
     risk_class: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    unit: UnitCode | None = Field(
+        None, description="assign to this unit (所属单位), in the caller's jurisdiction"
+    )
 
     _url = field_validator("shop_url")(http_url)
 
@@ -180,7 +185,7 @@ class UsccPublic(BaseModel):
     division: str = Field(description="登记管理机关行政区划码")
 
 
-class EntityPublic(BaseModel):
+class EntityPublic(Owned):
     id: int
     platform: str
     shop_name: str
@@ -241,6 +246,7 @@ class CaseCreate(_Body):
     title: Title
     entity_id: int | None = Field(None, ge=1, description="the trading entity concerned")
     officer: Name | None = Field(None, description="responsible officer; default: the caller")
+    unit: UnitCode | None = OwnerField
 
 
 class CaseUpdate(_Body):
@@ -255,6 +261,9 @@ class CaseUpdate(_Body):
     title: Title | None = None
     entity_id: int | None = Field(None, ge=1, description="null detaches the entity")
     officer: Name | None = None
+    unit: UnitCode | None = Field(
+        None, description="assign to this unit (所属单位), in the caller's jurisdiction"
+    )
 
 
 class CaseTransition(_Body):
@@ -291,7 +300,7 @@ class LinkedEvidence(BaseModel):
     )
 
 
-class CasePublic(BaseModel):
+class CasePublic(Owned):
     id: int
     number: str
     title: str

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from evidence_api.core.auth import PLATFORM_CODE
 from evidence_api.core.timestamps import Rfc3339, check_client_time
 from evidence_api.intake.schemas import FilePublic, ManifestDigests
+from evidence_api.units.schemas import Owned, OwnerField, UnitCode
 
 MAX_LISTING_URLS = 100
 MAX_CITED_EVIDENCE = 100
@@ -72,6 +73,7 @@ class TakedownCreate(BaseModel):
     case_number: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         None, description="case number (案件编号) of a registered case"
     )
+    unit: UnitCode | None = OwnerField
 
     @field_validator("listing_urls")
     @classmethod
@@ -264,7 +266,11 @@ class DeliveryPublic(BaseModel):
     log: list[AttemptPublic]
 
 
-class TakedownDetail(TakedownPublic):
+class OfficerOrder(TakedownPublic, Owned):
+    """An order as officers see it: with the unit it belongs to (docs/supervision.md §1)."""
+
+
+class TakedownDetail(OfficerOrder):
     """The officer's view: the order, what its hash covers, its history and deliveries."""
 
     content: dict[str, Any]
@@ -274,7 +280,7 @@ class TakedownDetail(TakedownPublic):
 
 
 class TakedownPage(BaseModel):
-    items: list[TakedownPublic]
+    items: list[OfficerOrder]
     next_cursor: str | None
 
 

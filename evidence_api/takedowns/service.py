@@ -40,6 +40,7 @@ from evidence_api.core.auth import Principal
 from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.ids import new_id
+from evidence_api.core.jurisdiction import label, owner_unit, reachable
 from evidence_api.intake.models import Evidence
 from evidence_api.monitoring.models import CHECK_CANCELLED, CHECK_PENDING, TakedownCheck
 from evidence_api.registry.models import CaseFile, Platform
@@ -51,7 +52,12 @@ from evidence_api.takedowns.models import (
     TakedownOrder,
     WebhookDelivery,
 )
-from evidence_api.takedowns.schemas import RulingPublic, TakedownCreate, TakedownPublic
+from evidence_api.takedowns.schemas import (
+    OfficerOrder,
+    RulingPublic,
+    TakedownCreate,
+    TakedownPublic,
+)
 from verifier.canonical import canonical_json
 from verifier.models import Entry
 
@@ -297,7 +303,9 @@ def _record(ledger: Ledger, session: Session, change: Change) -> TakedownEvent:
     return event
 
 
-def _check_references(session: Session, req: TakedownCreate) -> Platform:
+def _check_references(
+    session: Session, req: TakedownCreate, principal: Principal | None = None
+) -> Platform:
     platform = session.execute(
         select(Platform).where(Platform.code == req.platform)
     ).scalar_one_or_none()
@@ -313,17 +321,19 @@ def _check_references(session: Session, req: TakedownCreate) -> Platform:
         )
     if req.case_number is not None:
         case = session.execute(
-            select(CaseFile.id).where(CaseFile.number == req.case_number)
-        ).scalar_one_or_none()
-        if case is None:
+            select(CaseFile.id, CaseFile.unit_id).where(CaseFile.number == req.case_number)
+        ).first()
+        if case is None or not reachable(session, principal, case.unit_id):
             raise InvalidInputError(
                 f"case_number: no case {req.case_number!r}", field="case_number"
             )
     return platform
 
 
-def issue_order(ledger: Ledger, principal: Principal, req: TakedownCreate) -> TakedownPublic:
-    """Issue an order (status ``issued``), with its ``takedown`` entry; 422 on bad input."""
+def issue_order(ledger: Ledger, principal: Principal, req: TakedownCreate) -> OfficerOrder:
+    """Issue an order (status ``issued``), with its ``takedown`` entry; 422 on bad input.
+    It belongs to the issuer's unit, or to ``req.unit`` (in the issuer's jurisdiction); a
+    cited case outside the issuer's jurisdiction is unknown to it (422)."""
     now = datetime.now(UTC)
     deadline = req.deadline.astimezone(UTC)
     if deadline <= now:
@@ -333,13 +343,15 @@ def issue_order(ledger: Ledger, principal: Principal, req: TakedownCreate) -> Ta
     if deadline > now + MAX_DEADLINE_AHEAD:
         raise InvalidInputError("deadline: more than 366 days ahead", field="deadline")
     with ledger.transaction() as session:
-        platform = _check_references(session, req)
+        platform = _check_references(session, req, principal)
+        unit_id = owner_unit(session, principal, req.unit)
     with ledger.transaction() as session:
         seq = _next_change_seq(session.connection(), platform.id)
         platform = session.get_one(Platform, platform.id)
         order = TakedownOrder(
             id=new_id("td"),
             platform_id=platform.id,
+            unit_id=unit_id,
             change_seq=seq,
             status=wf.Status.ISSUED.value,
             listing_urls=json.dumps(req.listing_urls, ensure_ascii=False),
@@ -370,7 +382,8 @@ def issue_order(ledger: Ledger, principal: Principal, req: TakedownCreate) -> Ta
             body={"order_sha256": order.content_sha256, "deadline": utc_timestamp(deadline)},
         )
         _record(ledger, session, change)
-        result = public(order, platform.code)
+        result = OfficerOrder(**public(order, platform.code).model_dump())
+        label(session, [(result, unit_id)])
     ledger.queued(1)
     return result
 

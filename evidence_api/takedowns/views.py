@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
+from evidence_api.core.auth import Principal
 from evidence_api.core.errors import InvalidInputError, NotFoundError
+from evidence_api.core.jurisdiction import label, reachable, scope, units_under
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.monitoring.models import TakedownCheck
 from evidence_api.registry.models import Platform
@@ -30,6 +32,7 @@ from evidence_api.takedowns.schemas import (
     DeliveryPublic,
     EntryProof,
     EventPublic,
+    OfficerOrder,
     RulingPublic,
     TakedownDetail,
     TakedownPage,
@@ -52,6 +55,13 @@ def status_filter(value: str | None) -> str | None:
         raise InvalidInputError(f"status: {exc}", field="status") from exc
 
 
+def owned(session: Session, rows: Sequence[tuple[TakedownOrder, str]]) -> list[OfficerOrder]:
+    """Orders as officers list them: :func:`publics` with each one's unit."""
+    items = [OfficerOrder(**item.model_dump()) for item in publics(session, rows)]
+    label(session, [(item, order.unit_id) for item, (order, _) in zip(items, rows, strict=True)])
+    return items
+
+
 def list_orders(
     session: Session,
     *,
@@ -60,8 +70,12 @@ def list_orders(
     case_number: str | None,
     limit: int,
     cursor: str | None,
+    unit: str | None = None,
+    principal: Principal | None = None,
 ) -> TakedownPage:
-    """Newest first; ``cursor`` continues after the last item of the previous page."""
+    """Newest first; ``cursor`` continues after the last item of the previous page. With
+    ``principal``, only the orders in its jurisdiction; ``unit`` (a code) keeps those of
+    that unit and the units below it."""
     wanted = status_filter(status)
     query = keyset(
         select(TakedownOrder, Platform.code).join(
@@ -77,8 +91,12 @@ def list_orders(
         query = query.where(TakedownOrder.status == wanted)
     if case_number is not None:
         query = query.where(TakedownOrder.case_number == case_number)
+    if principal is not None:
+        query = query.where(scope(principal, TakedownOrder.unit_id))
+    if unit is not None:
+        query = query.where(TakedownOrder.unit_id.in_(units_under(unit)))
     rows = list(session.execute(query).all())
-    items = publics(session, [(order, code) for order, code in rows[:limit]])
+    items = owned(session, [(order, code) for order, code in rows[:limit]])
     next_cursor = cursor_after(rows, limit, lambda r: r[0].seq)
     return TakedownPage(items=items, next_cursor=next_cursor)
 
@@ -267,11 +285,15 @@ def deliveries(session: Session, order: TakedownOrder) -> list[DeliveryPublic]:
     ]
 
 
-def order_detail(session: Session, origin: str, order_id: str) -> TakedownDetail:
+def order_detail(
+    session: Session, origin: str, order_id: str, principal: Principal | None = None
+) -> TakedownDetail:
     """The officer's view: state, what the issuance hash covers, history, deliveries;
-    ``origin`` names the log in the proof bundles."""
+    ``origin`` names the log in the proof bundles. 404 outside ``principal``'s reach."""
     order, platform = load_order(session, order_id)
-    base = publics(session, [(order, platform.code)])[0]
+    if not reachable(session, principal, order.unit_id):
+        raise NotFoundError(f"no takedown order {order_id!r}")
+    base = owned(session, [(order, platform.code)])[0]
     # The checks before the history: on SQLite each read sees the latest commit (no
     # snapshot across statements), and a check and its event commit together, so read in
     # this order the history holds the event of every check shown finished.
@@ -288,11 +310,19 @@ def order_detail(session: Session, origin: str, order_id: str) -> TakedownDetail
 
 
 def order_proofs(
-    session: Session, origin: str, order_id: str, *, platform: str | None = None
+    session: Session,
+    origin: str,
+    order_id: str,
+    *,
+    platform: str | None = None,
+    principal: Principal | None = None,
 ) -> TakedownProofs:
-    """The proof bundle of every ``takedown`` entry of the order (404 if not ``platform``'s)."""
+    """The proof bundle of every ``takedown`` entry of the order (404 if not ``platform``'s,
+    or outside ``principal``'s jurisdiction)."""
     order, owner = load_order(session, order_id)
-    if platform is not None and owner.code != platform:
+    if (platform is not None and owner.code != platform) or not reachable(
+        session, principal, order.unit_id
+    ):
         raise NotFoundError(f"no takedown order {order_id!r}")
     conn = session.connection()
     entries = [

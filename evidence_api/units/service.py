@@ -12,15 +12,25 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
+from fastapi import Query
 from sqlalchemy import String, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from evidence_api.core.auth import Principal
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.models import ApiToken, OrgUnit, User
 from evidence_api.core.pagination import decode_cursor, encode_cursor
-from evidence_api.units.schemas import LEVELS, UnitCreate, UnitPage, UnitPublic, UnitUpdate
+from evidence_api.units.schemas import (
+    LEVELS,
+    UNIT_CODE,
+    UnitCreate,
+    UnitPage,
+    UnitPublic,
+    UnitUpdate,
+)
 
 MAX_PAGE = 500
 #: The nesting of the administrative levels; a department is outside it.
@@ -239,3 +249,16 @@ def quanzhou() -> list[UnitCreate]:
     """The 泉州 tree of :data:`QUANZHOU`, checked like a request body."""
     data = json.loads(QUANZHOU.read_text(encoding="utf-8"))
     return [UnitCreate.model_validate(item) for item in data["units"]]
+
+
+#: A console list's ``?unit=`` filter (empty: any unit in reach).
+UnitQuery = Annotated[str | None, Query(max_length=64, pattern=r"^(|" + UNIT_CODE[1:-1] + ")$")]
+
+
+def units_within(session: Session, principal: Principal) -> list[UnitPublic]:
+    """The units in ``principal``'s jurisdiction (every unit for one without a unit), in
+    tree order: the choices of a console list's unit filter."""
+    query = select(OrgUnit).order_by(OrgUnit.path).limit(MAX_PAGE)
+    if principal.unit_path is not None:
+        query = query.where(OrgUnit.path.startswith(principal.unit_path, autoescape=True))
+    return [public(r, None) for r in session.execute(query).scalars()]
