@@ -572,14 +572,18 @@ def test_10_officer_sees_history_with_verifying_proofs(flow: Flow) -> None:
 def test_11_account_and_admin_pages(flow: Flow) -> None:
     """The administrator (made by the CLI) logs in; the account, administration and the
     remaining officer pages open and pass the scan; the users page lists the four users,
-    the status page names this stack's chain (RPC endpoint, contract)."""
+    the status page names this stack's chain (RPC endpoint, contract); an entity made
+    through its form shows on its own page, which passes the scan too."""
     tab = flow.login("admin", "li.si")
     for step, path in (
         ("21-account", "/console/account"),
         ("22-admin-users", "/console/admin/users"),
         ("23-admin-tokens", "/console/admin/tokens"),
         ("24-admin-platforms", "/console/admin/platforms"),
+        ("24b-admin-platform", f"/console/admin/platforms/{PLATFORM}"),
         ("25-admin-status", "/console/admin/status"),
+        ("25b-admin-trust", "/console/admin/trust"),
+        ("25c-admin-audits", "/console/admin/audits"),
         ("26-entities", "/console/entities"),
         ("27-takedowns", "/console/takedowns"),
         ("28-monitors", "/console/monitors"),
@@ -596,6 +600,14 @@ def test_11_account_and_admin_pages(flow: Flow) -> None:
         if step == "25-admin-status":
             chain = flow.cs.stack.chain
             assert chain.rpc_url in text and chain.contract.lower() in text.lower(), text
+    tab.visit(flow.cs.url("/console/entities/new"))
+    tab.page.select_option("#f-platform", PLATFORM)
+    tab.page.fill("#f-shop_name", "示例旗舰店")
+    with tab.page.expect_navigation():
+        tab.page.click("main form button[type='submit']")
+    assert re.search(r"/console/entities/\d+\?saved=1$", tab.page.url), tab.page.url
+    assert "示例旗舰店" in tab.page.inner_text("main")
+    tab.check("29d-entity")
 
 
 def test_12_english_toggle_and_the_forbidden_page(flow: Flow) -> None:
