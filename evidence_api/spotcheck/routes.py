@@ -156,6 +156,7 @@ def plan_json(plan_id: PlanId, runtime: RuntimeDep, principal: Submitter) -> Res
 @router.patch(
     "/spot-checks/{plan_id}",
     status_code=204,
+    include_in_schema=False,  # refused, always: not an operation to offer (docs/inspections.md §7)
     responses=ERRORS,
     summary="Change a plan: always refused (计划承诺后不可更改)",
 )
@@ -168,6 +169,7 @@ def patch_plan(plan_id: PlanId, runtime: RuntimeDep, principal: Submitter) -> No
 @router.put(
     "/spot-checks/{plan_id}",
     status_code=204,
+    include_in_schema=False,  # refused, always: not an operation to offer (docs/inspections.md §7)
     responses=ERRORS,
     summary="Replace a plan: always refused (计划承诺后不可更改)",
 )
