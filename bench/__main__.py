@@ -45,6 +45,9 @@ Sections (default: all of them, about 8 minutes on 2 cores, ``anchor`` and ``gas
 * ``audit``: the full audit's entries and tree phases on a log of 100,000 entries sealed by
   the service's sealer, on SQLite and PostgreSQL, beside SHA-256 of the same bytes in the
   same run (the ratio; 10,000 entries with ``--quick``, a few seconds).
+* ``spotcheck``: the verifiable draw (双随机, evidence-draw/v1) of 50 and 500 of 10^5 weighted
+  entities and 10 of 10^3 officers, median of the seeds, beside ``random.sample`` of the same
+  sizes in the same run (the ratio; about 20 s, ``--quick`` 10 s).
 
 Tables go to stdout, progress to stderr, and a machine-readable summary to
 ``.bench/results.json`` (or ``--out``), every row with its own verdict. Every
@@ -97,6 +100,7 @@ from bench import (
     proofs,
     sealing,
     small,
+    spotcheck,
     start,
     takedowns,
     verify_bundle,
@@ -137,6 +141,7 @@ SECTIONS = (
     "capture",
     "monitoring",
     "audit",
+    "spotcheck",
 )
 
 
@@ -260,6 +265,7 @@ class Results:
     capture: capture.CaptureResult | None = None
     monitoring: monitoring.MonitoringResult | None = None
     audit: audit.AuditResult | None = None
+    spotcheck: spotcheck.SpotcheckResult | None = None
     #: gas per anchor, one row per chain, log size and anchor (first, odd, even)
     gas: list[gas.GasRow] = field(default_factory=list)
     #: sections that raised instead of finishing: name -> the error
@@ -285,6 +291,7 @@ class Results:
             self.capture,
             self.monitoring,
             self.audit,
+            self.spotcheck,
         ):
             if part is not None:
                 found += part.problems
@@ -329,6 +336,7 @@ class Results:
             "capture": capture.rows(self.capture) if self.capture else [],
             "monitoring": monitoring.rows(self.monitoring) if self.monitoring else [],
             "audit": audit.rows(self.audit) if self.audit else [],
+            "spotcheck": spotcheck.rows(self.spotcheck) if self.spotcheck else [],
         }
 
 
@@ -404,6 +412,11 @@ def _run_services(settings: Settings, progress: Progress, results: Results) -> N
         ),
         "audit": lambda s3: setattr(
             results, "audit", audit.run(audit.AuditSettings.make(quick), progress)
+        ),
+        "spotcheck": lambda s3: setattr(
+            results,
+            "spotcheck",
+            spotcheck.run(spotcheck.SpotcheckSettings.make(quick), progress),
         ),
     }
     wanted = [name for name in steps if name in results.sections]
@@ -666,6 +679,11 @@ def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
         ]
     if results.audit is not None:
         out += [format_table(audit.TITLE, rows["audit"], audit.legend(results.audit)), ""]
+    if results.spotcheck is not None:
+        out += [
+            format_table(spotcheck.TITLE, rows["spotcheck"], spotcheck.legend(results.spotcheck)),
+            "",
+        ]
     for name, error in results.failed.items():
         out += [f"Section {name} FAILED: {error}", ""]
     return out
@@ -730,6 +748,7 @@ def summary_json(results: Results, seconds: float, report_only: bool = False) ->
         "capture": capture.raw(results.capture) if results.capture else None,
         "monitoring": monitoring.raw(results.monitoring) if results.monitoring else None,
         "audit": audit.raw(results.audit) if results.audit else None,
+        "spotcheck": spotcheck.raw(results.spotcheck) if results.spotcheck else None,
         "gas": [row.as_dict() for row in results.gas] if "gas" in results.sections else None,
         "service_problems": results.service_problems,
     }
