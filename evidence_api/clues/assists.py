@@ -27,7 +27,7 @@ from evidence_api.clues.schemas import (
     AssistPublic,
     ReplyPublic,
 )
-from evidence_api.clues.service import check_deadline, unit_required
+from evidence_api.clues.service import check_deadline, code_of
 from evidence_api.clues.service import visible as clue_visible
 from evidence_api.clues.steps import ASSIST_KIND, StepLedger, Subject, record_step, steps_of
 from evidence_api.core.auth import Principal
@@ -82,24 +82,19 @@ def _names(session: Session, rows: list[Assist]) -> _Names:
     units = labels(session, [u for r in rows for u in (r.from_unit_id, r.to_unit_id)])
     platform_ids = {r.to_platform_id for r in rows if r.to_platform_id is not None}
     clue_seqs = {r.clue_seq for r in rows if r.clue_seq is not None}
-    platforms = dict(
-        session.execute(select(Platform.id, Platform.code).where(Platform.id.in_(platform_ids)))
-        .tuples()
-        .all()
-    )
-    clues = dict(
-        session.execute(select(Clue.seq, Clue.id).where(Clue.seq.in_(clue_seqs))).tuples().all()
-    )
+    found = select(Platform.id, Platform.code).where(Platform.id.in_(platform_ids))
+    platforms = {int(i): str(c) for i, c in session.execute(found).all()}
+    seqs = select(Clue.seq, Clue.id).where(Clue.seq.in_(clue_seqs))
+    clues = {int(s): str(c) for s, c in session.execute(seqs).all()}
     return _Names(units, platforms, clues)
 
 
 def _public(row: Assist, names: _Names) -> AssistPublic:
     status = wf.AssistStatus(row.status)
-    to_unit = names.units.get(row.to_unit_id) if row.to_unit_id is not None else None
     return AssistPublic(
         assist_id=row.id,
-        from_unit=names.units[row.from_unit_id][0] if row.from_unit_id in names.units else "",
-        to_unit=None if to_unit is None else to_unit[0],
+        from_unit=code_of(names.units, row.from_unit_id),
+        to_unit=code_of(names.units, row.to_unit_id),
         to_platform=names.platforms.get(row.to_platform_id) if row.to_platform_id else None,
         entity_id=row.entity_id,
         clue_id=names.clues.get(row.clue_seq) if row.clue_seq is not None else None,
@@ -177,7 +172,9 @@ def list_assists(
 # --- changes ----------------------------------------------------------------------------
 
 
-def _target(session: Session, req: AssistCreate, own_unit: int) -> tuple[int | None, int | None]:
+def _target(
+    session: Session, req: AssistCreate, own_unit: int | None
+) -> tuple[int | None, int | None]:
     """(to_unit_id, to_platform_id): exactly one named (422 otherwise)."""
     if (req.to_unit is None) == (req.to_platform is None):
         raise InvalidInputError("name exactly one of to_unit and to_platform", field="to_unit")
@@ -198,7 +195,7 @@ def _target(session: Session, req: AssistCreate, own_unit: int) -> tuple[int | N
 
 def create_assist(ledger: StepLedger, principal: Principal, req: AssistCreate) -> AssistDetail:
     """A request (status ``open``) from the sender's unit and its ``sent`` entry."""
-    unit_id = unit_required(principal)
+    unit_id = principal.unit_id  # None: the top (a sender without a unit)
     now = datetime.now(UTC)
     deadline = check_deadline(req.deadline, now)
     with ledger.transaction() as session:
@@ -262,8 +259,8 @@ def ends(view: AssistPublic) -> dict[str, str | None]:
 def _may_reply(session: Session, principal: Principal, row: Assist) -> None:
     if principal.role == "platform":
         return  # load() found it among its own platform's
-    if row.to_unit_id is None or principal.unit_id is None:
-        raise ForbiddenError("only the unit asked may reply; a platform replies through its API")
+    if row.to_unit_id is None:
+        raise ForbiddenError("the platform asked replies, through /v1/platform/assists")
     if not in_jurisdiction(session, principal, row.to_unit_id):
         raise ForbiddenError("only the unit asked may reply")
 
@@ -356,7 +353,7 @@ def close(
     now = datetime.now(UTC)
     with ledger.transaction() as session:
         row = load(session, principal, assist_id, lock=True)
-        if principal.unit_id is None or not in_jurisdiction(session, principal, row.from_unit_id):
+        if not in_jurisdiction(session, principal, row.from_unit_id):
             raise ForbiddenError("only the unit that sent the request may close it")
         row.status = _allowed(row.status, wf.AssistAction.CLOSE).value
         row.updated_at = now

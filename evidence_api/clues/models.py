@@ -27,8 +27,9 @@ class Clue(Base):
     entity_id: Mapped[int] = mapped_column(ForeignKey("trading_entity.id"), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"))
     alert_id: Mapped[str | None] = mapped_column(String(64))
-    #: The holding unit (its jurisdiction); moves to the receiver when a transfer is accepted.
-    unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    #: The holding unit (its jurisdiction; None: the top, for a creator without a unit);
+    #: moves to the receiver when a transfer is accepted.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     #: ``held`` | ``pending`` | ``returned`` | ``accepted`` (docs/clues.md §2)
     status: Mapped[str] = mapped_column(String(16), index=True)
     created_by: Mapped[str] = mapped_column(String(64))  # pseudonym
@@ -58,7 +59,7 @@ class ClueTransfer(Base):
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(64), unique=True)  # ctr-…
     clue_seq: Mapped[int] = mapped_column(ForeignKey("clue.seq"), index=True)
-    from_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    from_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     to_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
     reason: Mapped[str] = mapped_column(Text)
     deadline: Mapped[datetime] = mapped_column(TZ)
@@ -83,7 +84,7 @@ class Assist(Base):
     id: Mapped[str] = mapped_column(String(64), unique=True)  # ast-…
     clue_seq: Mapped[int | None] = mapped_column(ForeignKey("clue.seq"), index=True)
     entity_id: Mapped[int] = mapped_column(ForeignKey("trading_entity.id"), index=True)
-    from_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    from_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     to_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     to_platform_id: Mapped[int | None] = mapped_column(ForeignKey("platform.id"), index=True)
     topics: Mapped[str] = mapped_column(String(256))  # JSON array of topic codes

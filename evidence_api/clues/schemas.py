@@ -197,7 +197,7 @@ class StepPublic(BaseModel):
 
 class TransferPublic(BaseModel):
     transfer_id: str = Field(examples=["ctr-0192f3a4b5c6d7e8f9a0b1c2d3e4"])
-    from_unit: str = Field(examples=["fj.qz"])
+    from_unit: str | None = Field(examples=["fj.qz"], description="null: the top")
     to_unit: str = Field(examples=["fj.qz.jj"])
     reason: str
     deadline: datetime
@@ -218,7 +218,9 @@ class CluePublic(BaseModel):
     evidence_ids: list[str]
     case_id: int | None = None
     alert_id: str | None = None
-    unit: str = Field(examples=["fj.qz"], description="the holding unit's code")
+    unit: str | None = Field(
+        examples=["fj.qz"], description="the holding unit's code (null: the top)"
+    )
     status: str = Field(examples=["pending"], description="held | pending | returned | accepted")
     status_label: str = Field(examples=["转办中"])
     overdue: bool = Field(description="its pending transfer is past its deadline")
@@ -247,7 +249,7 @@ class ReplyPublic(BaseModel):
 
 class AssistPublic(BaseModel):
     assist_id: str = Field(examples=["ast-0192f3a4b5c6d7e8f9a0b1c2d3e4"])
-    from_unit: str = Field(examples=["fj.qz"])
+    from_unit: str | None = Field(examples=["fj.qz"], description="null: the top")
     to_unit: str | None = None
     to_platform: str | None = Field(None, examples=["example-mall"])
     entity_id: int

@@ -53,16 +53,6 @@ RETURNED = "returned"
 # --- reach ------------------------------------------------------------------------------
 
 
-def unit_required(principal: Principal) -> int:
-    """The principal's unit: clues and requests belong to units (403 without one)."""
-    if principal.unit_id is None:
-        raise ForbiddenError(
-            "this token has no unit: clues and 协查 requests belong to units "
-            "(evidence units assign)"
-        )
-    return principal.unit_id
-
-
 def visible(principal: Principal) -> ColumnElement[bool]:
     """The clues ``principal`` may see: held in its reach, or pending towards it."""
     incoming = select(ClueTransfer.clue_seq).where(
@@ -119,8 +109,9 @@ def _references(session: Session, principal: Principal, req: ClueCreate) -> None
 # --- views ------------------------------------------------------------------------------
 
 
-def _code(units: dict[int, tuple[str, str]], unit_id: int | None) -> str:
-    return units[unit_id][0] if unit_id is not None and unit_id in units else ""
+def code_of(units: dict[int, tuple[str, str]], unit_id: int | None) -> str | None:
+    """The code of unit ``unit_id`` among ``units`` (None: the top)."""
+    return units[unit_id][0] if unit_id is not None and unit_id in units else None
 
 
 def _overdue_clues(session: Session, seqs: list[int]) -> set[int]:
@@ -145,7 +136,7 @@ def _public(clue: Clue, units: dict[int, tuple[str, str]], overdue: bool) -> Clu
         evidence_ids=[e.evidence_id for e in clue.evidence],
         case_id=clue.case_id,
         alert_id=clue.alert_id,
-        unit=_code(units, clue.unit_id),
+        unit=code_of(units, clue.unit_id),
         status=status.value,
         status_label=wf.CLUE_LABELS[status],
         overdue=overdue,
@@ -158,8 +149,8 @@ def _public(clue: Clue, units: dict[int, tuple[str, str]], overdue: bool) -> Clu
 def _transfer(row: ClueTransfer, units: dict[int, tuple[str, str]]) -> TransferPublic:
     return TransferPublic(
         transfer_id=row.id,
-        from_unit=_code(units, row.from_unit_id),
-        to_unit=_code(units, row.to_unit_id),
+        from_unit=code_of(units, row.from_unit_id),
+        to_unit=code_of(units, row.to_unit_id),
         reason=row.reason,
         deadline=row.deadline,
         status=row.status,
@@ -234,7 +225,7 @@ def list_clues(
 
 def create_clue(ledger: StepLedger, principal: Principal, req: ClueCreate) -> ClueDetail:
     """A clue held by the creator's unit (status ``held``) and its ``created`` entry."""
-    unit_id = unit_required(principal)
+    unit_id = principal.unit_id  # None: the top (a creator without a unit)
     now = datetime.now(UTC)
     with ledger.transaction() as session:
         _references(session, principal, req)
@@ -256,7 +247,7 @@ def create_clue(ledger: StepLedger, principal: Principal, req: ClueCreate) -> Cl
         ]
         session.add(clue)
         session.flush()
-        unit = _code(labels(session, [unit_id]), unit_id)
+        unit = code_of(labels(session, [unit_id]), unit_id)
         record_step(
             ledger,
             session,
@@ -289,7 +280,6 @@ def _step_allowed(status: str, action: wf.ClueAction) -> wf.ClueStatus:
 
 def send(ledger: StepLedger, principal: Principal, clue_id: str, req: TransferCreate) -> ClueDetail:
     """Send the clue to unit ``req.to_unit`` (a new pending transfer; ``transfer_sent``)."""
-    unit_required(principal)
     now = datetime.now(UTC)
     deadline = check_deadline(req.deadline, now)
     with ledger.transaction() as session:
@@ -327,10 +317,10 @@ def send(ledger: StepLedger, principal: Principal, clue_id: str, req: TransferCr
             actor=principal.pseudonym,
             at=now,
             body={
-                "unit": _code(units, clue.unit_id),
+                "unit": code_of(units, clue.unit_id),
                 "status": clue.status,
                 "transfer_id": transfer.id,
-                "from_unit": _code(units, clue.unit_id),
+                "from_unit": code_of(units, clue.unit_id),
                 "to_unit": target.code,
                 "deadline": utc_timestamp(deadline),
                 "reason_sha256": sha256_text(req.reason),
@@ -363,9 +353,7 @@ def answer(
         ).scalar_one_or_none()
         if transfer is None:
             raise NotFoundError(f"no transfer {transfer_id!r} of clue {clue_id!r}")
-        if principal.unit_id is None or not in_jurisdiction(
-            session, principal, transfer.to_unit_id
-        ):
+        if not in_jurisdiction(session, principal, transfer.to_unit_id):
             raise ForbiddenError("only the receiving unit may accept or return a transfer")
         if transfer.status != PENDING:
             raise ConflictError(
@@ -392,11 +380,11 @@ def answer(
             actor=principal.pseudonym,
             at=now,
             body={
-                "unit": _code(units, clue.unit_id),
+                "unit": code_of(units, clue.unit_id),
                 "status": clue.status,
                 "transfer_id": transfer.id,
-                "from_unit": _code(units, transfer.from_unit_id),
-                "to_unit": _code(units, transfer.to_unit_id),
+                "from_unit": code_of(units, transfer.from_unit_id),
+                "to_unit": code_of(units, transfer.to_unit_id),
                 "deadline": utc_timestamp(transfer.deadline),
                 "reason_sha256": note,
             },

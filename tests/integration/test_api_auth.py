@@ -41,6 +41,7 @@ from tests.support.api import (
     wait_for_bundle,
 )
 from tests.support.audit_runs import audit_request
+from tests.support.clues import clue_request
 from tests.support.disclosure import disclosure_request
 from tests.support.spotchecks import spotcheck_request
 
@@ -150,8 +151,33 @@ POLICY |= dict.fromkeys(
 )
 #: Units and jurisdiction (evidence_api/units): rows added by that feature.
 POLICY |= {}
-#: Clues and 协查 (evidence_api/clues): rows added by that feature.
-POLICY |= {}
+#: Clues and 协查 (evidence_api/clues): officers and admins; the platform's side of 协查
+#: for platform tokens (tests/support/clues.py makes the valid requests).
+POLICY |= dict.fromkeys(
+    [
+        ("POST", "/v1/clues"),
+        ("GET", "/v1/clues"),
+        ("GET", "/v1/clues/{clue_id}"),
+        ("GET", "/v1/clues/{clue_id}/proofs"),
+        ("POST", "/v1/clues/{clue_id}/transfers"),
+        ("POST", "/v1/clues/{clue_id}/transfers/{transfer_id}/accept"),
+        ("POST", "/v1/clues/{clue_id}/transfers/{transfer_id}/return"),
+        ("POST", "/v1/assists"),
+        ("GET", "/v1/assists"),
+        ("GET", "/v1/assists/{assist_id}"),
+        ("GET", "/v1/assists/{assist_id}/proofs"),
+        ("POST", "/v1/assists/{assist_id}/reply"),
+        ("POST", "/v1/assists/{assist_id}/close"),
+    ],
+    SUBMITTERS,
+) | dict.fromkeys(
+    [
+        ("GET", "/v1/platform/assists"),
+        ("GET", "/v1/platform/assists/{assist_id}"),
+        ("POST", "/v1/platform/assists/{assist_id}/reply"),
+    ],
+    PLATFORMS,
+)
 #: 双随机、一公开 (evidence_api/spotcheck): the item list is written by admins; plans,
 #: draws and results by officers and admins (tests/support/spotchecks.py).
 POLICY |= {("GET", "/v1/inspection-items"): SUBMITTERS, ("POST", "/v1/inspection-items"): ADMINS}
@@ -182,6 +208,7 @@ PUBLIC_DISCLOSURE: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/v1/public/spot-checks"),
         ("GET", "/v1/public/spot-checks/{plan_id}"),
         ("GET", "/v1/public/spot-checks/{plan_id}/plan.json"),
+        ("GET", "/v1/public/spot-checks/{plan_id}/draw.json"),
     }
 )
 #: Operations anyone may call: the log API (monitors, verifiers) and health checks.
@@ -473,6 +500,8 @@ def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str
         return accounts_request(world, method, path)
     if path.startswith(("/v1/public/", "/v1/publications")) or path.endswith("/publication"):
         return disclosure_request(world.stack, method, path)
+    if path.startswith(("/v1/clues", "/v1/assists", "/v1/platform/assists")):
+        return clue_request(world.stack, method, path)
     if path.startswith(("/v1/spot-checks", "/v1/inspection-items")):
         return spotcheck_request(world.stack, method, path)
     if path.startswith(("/v1/platforms", "/v1/entities", "/v1/cases")):
