@@ -5,12 +5,16 @@ to ``/v1/inspection-items`` and ``/v1/spot-checks``."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
+from hexbytes import HexBytes
 from sqlalchemy import insert, select
+from web3 import EthereumTesterProvider, Web3
 
 from evidence_api.core.auth import create_token
 from evidence_api.core.runtime import Runtime
@@ -92,12 +96,12 @@ def seed_world(
             .order_by(TradingEntity.id)
         ).all()
         by_unit = {v: k for k, v in unit_ids.items()}
-        for entity_id, unit_id in made:
-            world.entities.setdefault(by_unit[unit_id], []).append(int(entity_id))
-        ids = [int(e) for e, _ in made]
+        station_of = {int(e): by_unit[int(u or 0)] for e, u in made}
+        for entity_id, code in station_of.items():
+            world.entities.setdefault(code, []).append(entity_id)
         cases = []
-        for n, entity_id in enumerate(ids[: recent_cases + old_cases]):
-            code = by_unit[dict(made)[entity_id]]
+        for n, entity_id in enumerate(list(station_of)[: recent_cases + old_cases]):
+            code = station_of[entity_id]
             at = now - timedelta(days=10 if n < recent_cases else 400)
             (world.recent_cases if n < recent_cases else world.old_cases).append((entity_id, code))
             cases.append(
@@ -135,26 +139,68 @@ def block_hash(url: str, height: int) -> str:
 
 # --- the auth matrix ---------------------------------------------------------------------
 
-_WORLDS: dict[int, World] = {}
+
+class TesterBlocks:
+    """An in-process chain (eth-tester) in the place of the runtime's chain client, for
+    stacks running without a chain (the auth matrix's): what the seed reads of it."""
+
+    def __init__(self) -> None:
+        self.w3 = Web3(EthereumTesterProvider())
+
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)
+
+    def head(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def block_hash(self, number: int) -> str | None:
+        if number > self.head():
+            return None
+        return HexBytes(self.w3.eth.get_block(number)["hash"]).to_0x_hex()
+
+    def mine_to(self, height: int) -> None:
+        while self.head() < height:
+            self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
-def _small_world(stack: Stack) -> World:
+_WORLDS: dict[int, tuple[World, TesterBlocks]] = {}
+
+
+def _small_world(stack: Stack) -> tuple[World, TesterBlocks]:
     if id(stack) not in _WORLDS:
-        _WORLDS[id(stack)] = seed_world(
-            stack.runtime, stations=1, officers_per_station=2, entities=3
-        )
+        world = seed_world(stack.runtime, stations=1, officers_per_station=2, entities=3)
+        _WORLDS[id(stack)] = (world, TesterBlocks())
     return _WORLDS[id(stack)]
 
 
-def spotcheck_request(stack: Stack, method: str, path: str) -> Callable[[dict[str, str]], Any]:
-    """A valid request to a spot-check operation: a fresh plan committed (and drawn,
-    its seed block mined first, where the operation needs it) as an admin."""
-    client, admin = stack.client, stack.auth("admin")
-    assert stack.runtime.chain is not None and stack.runtime.chain.rpc_url is not None
-    url = stack.runtime.chain.rpc_url
+@contextmanager
+def seeded_by(runtime: Runtime, blocks: TesterBlocks) -> Iterator[None]:
+    """``runtime`` reads seed blocks from ``blocks`` meanwhile, when it has no chain."""
+    if runtime.chain is not None:
+        yield
+        return
+    runtime.chain = SimpleNamespace(client=blocks, rpc_url=None)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        runtime.chain = None
 
-    def plan(mined: bool, drawn: bool) -> dict[str, Any]:
-        world = _small_world(stack)
+
+def spotcheck_request(stack: Stack, method: str, path: str) -> Callable[[dict[str, str]], Any]:
+    """A valid request to a spot-check operation: a fresh plan committed (its seed block
+    mined, and drawn, where the operation needs it) as an admin. A stack without a chain
+    reads its seed blocks from an in-process chain while the request runs."""
+    client, admin = stack.client, stack.auth("admin")
+
+    def mine(blocks: TesterBlocks, height: int) -> None:
+        chain = stack.runtime.chain
+        if isinstance(chain, SimpleNamespace):
+            blocks.mine_to(height)
+        else:
+            assert chain is not None and chain.rpc_url is not None
+            mine_to(chain.rpc_url, height)
+
+    def plan(world: World, blocks: TesterBlocks, mined: bool, drawn: bool) -> dict[str, Any]:
         body = {
             "title": "auth matrix",
             "items": ["wj-01-license"],
@@ -167,7 +213,7 @@ def spotcheck_request(stack: Stack, method: str, path: str) -> Callable[[dict[st
         assert made.status_code == 201, made.text
         answer: dict[str, Any] = made.json()
         if mined:
-            mine_to(url, answer["seed_height"])
+            mine(blocks, answer["seed_height"])
         if drawn:
             done = client.post(f"/v1/spot-checks/{answer['plan_id']}/draw", headers=admin)
             assert done.status_code == 200, done.text
@@ -175,36 +221,42 @@ def spotcheck_request(stack: Stack, method: str, path: str) -> Callable[[dict[st
         return answer
 
     def send(headers: dict[str, str]) -> Any:
+        world, blocks = _small_world(stack)
         body: dict[str, Any] | None = None
         target = path
-        if path == "/v1/inspection-items" and method == "POST":
-            body = {
-                "code": f"auth-{uuid.uuid4().hex[:8]}",
-                "name": "授权矩阵测试事项",
-                "legal_basis": "《中华人民共和国电子商务法》第十五条",
-                "department": "市场监督管理部门",
-            }
-        elif path == "/v1/spot-checks" and method == "POST":
-            world = _small_world(stack)
-            body = {
-                "title": "auth matrix",
-                "items": ["wj-01-license"],
-                "region": world.root,
-                "officer_units": [world.root],
-                "entity_count": 1,
-                "officer_count": 1,
-                "inspectors_per_entity": 1,
-            }
-        elif "{plan_id}" in path:
-            made = plan(mined=path.endswith(("/draw", "/results")), drawn=path.endswith("/results"))
-            target = path.replace("{plan_id}", made["plan_id"])
-            if path.endswith("/results"):
-                (drawn,) = made["drawn"]
+        with seeded_by(stack.runtime, blocks):
+            if path == "/v1/inspection-items" and method == "POST":
                 body = {
-                    "entity": drawn["entity"],
-                    "outcome": "qualified",
-                    "officer": drawn["officers"][0],
+                    "code": f"auth-{uuid.uuid4().hex[:8]}",
+                    "name": "授权矩阵测试事项",
+                    "legal_basis": "《中华人民共和国电子商务法》第十五条",
+                    "department": "市场监督管理部门",
                 }
-        return client.request(method, target, headers=headers, json=body)
+            elif path == "/v1/spot-checks" and method == "POST":
+                body = {
+                    "title": "auth matrix",
+                    "items": ["wj-01-license"],
+                    "region": world.root,
+                    "officer_units": [world.root],
+                    "entity_count": 1,
+                    "officer_count": 1,
+                    "inspectors_per_entity": 1,
+                }
+            elif "{plan_id}" in path:
+                made = plan(
+                    world,
+                    blocks,
+                    mined=path.endswith(("/draw", "/results")),
+                    drawn=path.endswith("/results"),
+                )
+                target = path.replace("{plan_id}", made["plan_id"])
+                if path.endswith("/results"):
+                    (drawn,) = made["drawn"]
+                    body = {
+                        "entity": drawn["entity"],
+                        "outcome": "qualified",
+                        "officer": drawn["officers"][0],
+                    }
+            return client.request(method, target, headers=headers, json=body)
 
     return send
