@@ -62,6 +62,14 @@ PLAN_EXAMPLE: dict[str, Any] = {
     "chain_id": 31337,
     "seed_height": 120,
 }
+DRAW_EXAMPLE: dict[str, Any] = {
+    "algorithm": "evidence-draw/v1",
+    "plan_sha256": "af66480a3b49bb53e95b93823fc8ee44b76405896dbea6192ff5794f38a82ebc",
+    "seed": "0xaacbfd75a00e8244db2c13024c1d7a2f295fbcdac34c4f47b969c6c167182b56",
+    "entities": ["ent-2"],
+    "officers": ["token-3", "token-4"],
+    "assignments": [{"entity": "ent-2", "officers": ["token-3", "token-4"]}],
+}
 
 
 def _portal(runtime: RuntimeDep) -> str | None:
@@ -232,4 +240,28 @@ def public_plan_json(plan_id: PlanId, runtime: RuntimeDep) -> Response:
         data,
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{plan_id}.plan.json"'},
+    )
+
+
+@router.get(
+    "/public/spot-checks/{plan_id}/draw.json",
+    responses={
+        **PUBLIC_READ,
+        200: {
+            "content": {"application/json": {"example": DRAW_EXAMPLE}},
+            "description": "the draw (evidence-draw/v1 DrawResult), canonical JSON",
+        },
+    },
+    tags=TAGS,
+    summary="The published draw's JSON, no token (抽取结果原文)",
+)
+def public_draw_json(plan_id: PlanId, runtime: RuntimeDep) -> Response:
+    """What `evidence-verify spot-check … --draw` compares with the draw it recomputes;
+    404 before the plan is drawn."""
+    with runtime.session() as session:
+        data = spotchecks.draw_json(session, plan_id)
+    return Response(
+        data,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{plan_id}.draw.json"'},
     )

@@ -257,6 +257,7 @@ UNIT_FIELDS: Final = ("code", "name")
 REPRODUCE_FIELDS: Final = (
     "command",
     "plan_url",
+    "draw_url",
     "plan_sha256",
     "chain_id",
     "seed_height",
@@ -328,6 +329,7 @@ class Reproduce(_Public):
 
     command: str = Field(description="the exact evidence-verify command")
     plan_url: str = Field(description="the committed plan's canonical JSON")
+    draw_url: str | None = Field(description="the draw's JSON (null before the draw)")
     plan_sha256: str
     chain_id: int
     seed_height: int

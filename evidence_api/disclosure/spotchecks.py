@@ -32,7 +32,7 @@ from evidence_api.disclosure.schemas import (
 from evidence_api.disclosure.service import entry_bundle
 from evidence_api.spotcheck import public
 from verifier.canonical import canonical_json
-from verifier.spotcheck import DrawPlan, DrawResult
+from verifier.spotcheck import DrawPlan, DrawResult, plan_bytes
 
 PUBLIC_API = "/v1/public/spot-checks"
 
@@ -41,10 +41,19 @@ def plan_url(plan_id: str) -> str:
     return f"{PUBLIC_API}/{plan_id}/plan.json"
 
 
-def reproduce_command(plan_id: str, seed_block_hash: str | None) -> str:
-    """The command that redraws the plan from its published JSON and the seed block."""
+def draw_url(plan_id: str) -> str:
+    return f"{PUBLIC_API}/{plan_id}/draw.json"
+
+
+def reproduce_command(plan_id: str, plan_sha256: str, seed_block_hash: str | None) -> str:
+    """The command that redraws the plan from its published JSON and the seed block's
+    hash, and checks both the log's commitment and the published draw (the files are
+    :func:`plan_url` and :func:`draw_url`, saved under their download names)."""
     seed = seed_block_hash or "<seed block hash>"
-    return f"evidence-verify spot-check {plan_id}.plan.json --block-hash {seed}"
+    return (
+        f"evidence-verify spot-check {plan_id}.plan.json --block-hash {seed} "
+        f"--plan-sha256 {plan_sha256} --draw {plan_id}.draw.json"
+    )
 
 
 def public_spot_checks(
@@ -72,8 +81,17 @@ def _view(session: Session, plan_id: str) -> dict[str, Any]:
 
 def plan_json(session: Session, plan_id: str) -> bytes:
     """The committed plan's canonical bytes (their SHA-256 is the plan's ``plan_sha256``)."""
-    plan = DrawPlan.model_validate_json(canonical_json(_view(session, plan_id)["plan"]))
-    return canonical_json(plan.model_dump(mode="json"))
+    return plan_bytes(DrawPlan.model_validate_json(canonical_json(_view(session, plan_id)["plan"])))
+
+
+def draw_json(session: Session, plan_id: str) -> bytes:
+    """The draw's canonical JSON (what ``--draw`` compares); 404 before the draw."""
+    draw = _view(session, plan_id)["draw"]
+    if draw is None:
+        raise NotFoundError(f"spot-check plan {plan_id!r} is not drawn yet")
+    return canonical_json(
+        DrawResult.model_validate_json(canonical_json(draw)).model_dump(mode="json")
+    )
 
 
 def _proofs(session: Session, origin: str, view: dict[str, Any]) -> list[dict[str, Any]]:
@@ -103,8 +121,9 @@ def public_spot_check(session: Session, origin: str, plan_id: str) -> PublicSpot
     if view["draw"] is not None:
         draw = DrawResult.model_validate_json(canonical_json(view["draw"])).model_dump(mode="json")
     reproduce = {
-        "command": reproduce_command(plan_id, view["seed_block_hash"]),
+        "command": reproduce_command(plan_id, view["plan_sha256"], view["seed_block_hash"]),
         "plan_url": plan_url(plan_id),
+        "draw_url": None if draw is None else draw_url(plan_id),
         "plan_sha256": view["plan_sha256"],
         "chain_id": view["chain_id"],
         "seed_height": view["seed_height"],

@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,23 +27,55 @@ from evidence_api.core.auth import authenticate, create_token
 from evidence_api.core.config import Settings
 from evidence_api.core.models import ApiToken
 from evidence_api.disclosure.schemas import (
+    DRAWN_FIELDS,
     ENTRY_BODY_FIELDS,
+    ITEM_FIELDS,
     MAX_LIMIT,
     MAX_OFFSET,
     MAX_QUERY,
     PAGE_FIELDS,
     PENALTY_DETAIL_FIELDS,
     PENALTY_FIELDS,
+    PROOF_FIELDS,
     RECORD_FIELDS,
+    REPRODUCE_FIELDS,
+    RESULT_FIELDS,
+    SPOTCHECK_DETAIL_FIELDS,
+    SPOTCHECK_FIELDS,
+    UNIT_FIELDS,
 )
-from tests.support.api import Stack, auth_header, fresh_postgres_database, running_stack, submit
+from tests.support.anvil import rpc
+from tests.support.api import (
+    VERIFY_CLI,
+    Stack,
+    auth_header,
+    fresh_postgres_database,
+    running_stack,
+    submit,
+)
 from tests.support.console import make_user
-from tests.support.disclosure import USCC, add_unit, closed_case, decision
+from tests.support.disclosure import (
+    RESULT_NOTE,
+    USCC,
+    PublishedPlan,
+    add_unit,
+    closed_case,
+    decision,
+    published_plan,
+)
 from tests.support.waiting import wait_until
 from verifier.bundle import Anchor, Bundle, InclusionProof, load_bundle
 from verifier.canonical import canonical_json
 from verifier.models import Entry
 from verifier.note import VerifierKey
+from verifier.spotcheck import (
+    Assignment,
+    DrawPlan,
+    DrawResult,
+    PoolEntity,
+    PoolOfficer,
+    Recusal,
+)
 from verifier.verify import verify_bundle
 
 pytestmark = pytest.mark.postgres
@@ -63,6 +97,7 @@ class World:
     published: list[str] = field(default_factory=list)
     withdrawn: str = ""
     evidence_id: str = ""
+    plan: PublishedPlan | None = None
     secrets: list[str] = field(default_factory=list)
 
     @property
@@ -75,7 +110,15 @@ def world(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     data = tmp_path_factory.mktemp("disclosure") / "data"
     with (
         fresh_postgres_database(postgres_url) as url,
-        running_stack(Settings(database_url=url, data_dir=data, seal_interval=0.1)) as stack,
+        running_stack(
+            Settings(
+                database_url=url,
+                data_dir=data,
+                seal_interval=0.1,
+                chain="anvil",
+                run_anchorer=False,
+            )
+        ) as stack,
     ):
         with stack.runtime.session() as session:
             _, token = create_token(
@@ -123,8 +166,10 @@ def world(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             headers=officer,
         )
         assert gone.status_code == 200, gone.text
+        w.plan = published_plan(stack)
         with stack.runtime.session() as session:
             pseudonym = authenticate(session, officer["Authorization"]).pseudonym
+            admin = authenticate(session, stack.auth("admin")["Authorization"]).pseudonym
             user_token = session.query(ApiToken).filter(ApiToken.kind == "user").first()
             assert user_token is not None
         w.secrets = [
@@ -140,6 +185,9 @@ def world(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             CASE_NOTE,
             WITHDRAW_REASON,
             "已撤回旗舰店",
+            f'"{admin}"',  # who recorded the spot check's result and published it
+            RESULT_NOTE,
+            *w.plan.officer_names,
         ]
         yield w
 
@@ -345,6 +393,39 @@ def test_the_bundle_verifies_and_commits_to_the_record(world: World) -> None:
 
 # --- the allow-list ---------------------------------------------------------------------
 
+#: The bodies of the log entries whose bundles are public: ours (by action) and the spot
+#: checks' (by step, docs/inspections.md).
+ENTRY_BODIES: dict[tuple[str, str], tuple[str, ...]] = {
+    **{("disclosure", action): names for action, names in ENTRY_BODY_FIELDS.items()},
+    ("spotcheck", "committed"): (
+        "plan_id",
+        "step",
+        "plan_sha256",
+        "chain_id",
+        "seed_height",
+        "algorithm",
+        "entity_pool",
+        "officer_pool",
+        "recusals",
+    ),
+    ("spotcheck", "drawn"): (
+        "plan_id",
+        "step",
+        "plan_sha256",
+        "seed_height",
+        "seed_block_hash",
+        "result_sha256",
+    ),
+    ("spotcheck", "result"): (
+        "plan_id",
+        "step",
+        "entity",
+        "outcome",
+        "officer",
+        "note_sha256",
+        "evidence_ids",
+    ),
+}
 BUNDLE_SPEC: dict[str, Any] = {
     **dict.fromkeys(Bundle.model_fields),
     "entry": {**dict.fromkeys(Entry.model_fields), "body": "entry-body"},
@@ -359,6 +440,28 @@ DETAIL_SPEC: dict[str, Any] = {
     "bundle": BUNDLE_SPEC,
 }
 PAGE_SPEC: dict[str, Any] = {**dict.fromkeys(PAGE_FIELDS), "items": [PENALTY_SPEC]}
+SPOT_PAGE_SPEC: dict[str, Any] = {**dict.fromkeys(PAGE_FIELDS), "items": [SPOTCHECK_FIELDS]}
+PLAN_SPEC: dict[str, Any] = {
+    **dict.fromkeys(DrawPlan.model_fields),
+    "entities": [tuple(PoolEntity.model_fields)],
+    "officers": [tuple(PoolOfficer.model_fields)],
+    "recusals": [tuple(Recusal.model_fields)],
+}
+DRAW_SPEC: dict[str, Any] = {
+    **dict.fromkeys(DrawResult.model_fields),
+    "assignments": [tuple(Assignment.model_fields)],
+}
+SPOT_DETAIL_SPEC: dict[str, Any] = {
+    **dict.fromkeys(SPOTCHECK_DETAIL_FIELDS),
+    "items": [ITEM_FIELDS],
+    "plan": PLAN_SPEC,
+    "draw": DRAW_SPEC,
+    "drawn": [DRAWN_FIELDS],
+    "units": [UNIT_FIELDS],
+    "results": [RESULT_FIELDS],
+    "reproduce": REPRODUCE_FIELDS,
+    "proofs": [{**dict.fromkeys(PROOF_FIELDS), "bundle": BUNDLE_SPEC}],
+}
 
 
 def within(value: Any, spec: Any, where: str) -> None:
@@ -371,7 +474,9 @@ def within(value: Any, spec: Any, where: str) -> None:
     if value is None:
         return
     if spec == "entry-body":
-        allowed = set(ENTRY_BODY_FIELDS[value["action"]])
+        assert isinstance(value, dict), where
+        key = value.get("action") or value.get("step")
+        allowed = set(ENTRY_BODIES[("disclosure" if "action" in value else "spotcheck", key)])
         assert set(value) <= allowed, (where, set(value) - allowed)
         return
     if isinstance(spec, list):
@@ -408,11 +513,22 @@ def test_allow_list_crawl(world: World) -> None:
         assert html.status_code == 200
         bodies.append(html.text)
     spot = client.get("/v1/public/spot-checks?limit=100")
-    assert set(spot.json()) == set(PAGE_FIELDS)
+    within(spot.json(), SPOT_PAGE_SPEC, "spot page")
+    assert [p["plan_id"] for p in spot.json()["items"]] == [world.plan.plan_id]
     bodies.append(spot.text)
+    for item in spot.json()["items"]:
+        assert set(item) == set(SPOTCHECK_FIELDS)
+        detail = client.get(item["url"])
+        assert set(detail.json()) == set(SPOTCHECK_DETAIL_FIELDS)
+        within(detail.json(), SPOT_DETAIL_SPEC, item["plan_id"])
+        steps = [p["step"] for p in detail.json()["proofs"]]
+        assert steps == ["committed", "drawn", "result"]
+        bodies += [detail.text, client.get(f"/public/spot-checks/{item['plan_id']}").text]
+        for suffix in ("plan.json", "draw.json"):
+            bodies.append(client.get(f"{item['url']}/{suffix}").text)
     for url in ("/public/penalties", "/public/spot-checks", "/public/penalties?q=保健品"):
         bodies.append(client.get(url).text)
-    assert len(bodies) >= 10
+    assert len(bodies) >= 15
     for body in bodies:
         for secret in world.secrets:
             assert secret not in body, secret
@@ -448,3 +564,80 @@ def test_pages_list_search_and_show_the_proof(world: World) -> None:
     gone = client.get(f"/public/penalties/{world.withdrawn}")
     assert gone.status_code == 404 and "no published penalty decision" in gone.text
     assert json.loads(client.get("/v1/public/penalties").text)["total"] == 2
+
+
+# --- spot checks ----------------------------------------------------------------------
+
+
+def test_a_published_spot_check_reproduces_from_public_data(world: World, tmp_path: Path) -> None:
+    assert world.plan is not None
+    client, plan_id = world.client, world.plan.plan_id
+    detail = client.get(f"/v1/public/spot-checks/{plan_id}").json()
+    assert detail["seed_height"] == world.plan.seed_height
+    plan = client.get(detail["plan_url"])
+    assert plan.status_code == 200
+    assert hashlib.sha256(plan.content).hexdigest() == world.plan.plan_sha256
+    assert detail["reproduce"]["plan_sha256"] == world.plan.plan_sha256
+    draw = client.get(detail["reproduce"]["draw_url"])
+    assert draw.status_code == 200
+    # The seed block's hash, read from the chain itself, is the one published.
+    assert world.stack.runtime.chain is not None
+    rpc_url = world.stack.runtime.chain.rpc_url
+    assert rpc_url is not None
+    block = rpc(rpc_url, "eth_getBlockByNumber", [hex(detail["seed_height"]), False])
+    assert isinstance(block, dict) and block["hash"] == detail["seed_block_hash"]
+    (tmp_path / f"{plan_id}.plan.json").write_bytes(plan.content)
+    (tmp_path / f"{plan_id}.draw.json").write_bytes(draw.content)
+    command = detail["reproduce"]["command"].split()
+    assert command[:2] == ["evidence-verify", "spot-check"]
+    done = subprocess.run(
+        [str(VERIFY_CLI), *command[1:], "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Tampering with the published draw is caught by the same command.
+    tampered = json.loads(draw.content)
+    tampered["entities"] = ["ent-999999"]
+    (tmp_path / f"{plan_id}.draw.json").write_text(json.dumps(tampered), "utf-8")
+    failed = subprocess.run(
+        [str(VERIFY_CLI), *command[1:]], cwd=tmp_path, capture_output=True, timeout=60, check=False
+    )
+    assert failed.returncode == 1, failed.stdout
+    # Every step's bundle verifies through the verifier library.
+    vkey = VerifierKey.from_text(client.get("/v1/log/key").text.strip())
+
+    def sealed() -> bool:
+        proofs = client.get(f"/v1/public/spot-checks/{plan_id}").json()["proofs"]
+        return all(p["bundle"]["status"] != "pending" for p in proofs)
+
+    wait_until(sealed, 30, "the spot check's entries to be sealed")
+    for proof in client.get(f"/v1/public/spot-checks/{plan_id}").json()["proofs"]:
+        report = verify_bundle(load_bundle(json.dumps(proof["bundle"])), log_keys=[vkey], through=4)
+        statuses = {t.tier: t.status.value for t in report.tiers}
+        assert statuses[3] == statuses[4] == "verified", (proof["step"], report)
+        assert report.evidence_id == proof["entry_id"]
+
+
+def test_spot_check_pages_and_search(world: World) -> None:
+    assert world.plan is not None
+    client, plan_id = world.client, world.plan.plan_id
+    detail = client.get(f"/v1/public/spot-checks/{plan_id}").json()
+    drawn = detail["drawn"][0]["name"]
+    assert [
+        p["plan_id"] for p in client.get(f"/v1/public/spot-checks?q={drawn}").json()["items"]
+    ] == [plan_id]
+    assert client.get("/v1/public/spot-checks?q=不存在的店").json()["total"] == 0
+    page = client.get(f"/public/spot-checks/{plan_id}")
+    assert page.status_code == 200
+    assert detail["reproduce"]["command"] in page.text
+    assert detail["seed_block_hash"] in page.text
+    assert detail["results"][0]["outcome_label"] in page.text
+    assert f'href="/v1/public/spot-checks/{plan_id}/plan.json" download' in page.text
+    listing = client.get("/public/spot-checks")
+    assert listing.text.count('data-testid="spot-check-row"') == 1
+    gone = client.get("/public/spot-checks/sc-" + "0" * 28)
+    assert gone.status_code == 404 and "no published spot-check plan" in gone.text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import update
 from evidence_api.core.models import OrgUnit
 from evidence_api.registry.models import CaseFile
 from tests.support.api import Stack
+from tests.support.spotchecks import mine_to, seed_world
 
 #: A valid 统一社会信用代码 (the registry's own example).
 USCC = "91350100M000100Y43"
@@ -107,7 +109,7 @@ def disclosure_request(stack: Stack, method: str, path: str) -> Callable[[dict[s
             url = path.format(publication_id=published())
             body = {"reason": "行政复议撤销"} if path.endswith("/withdraw") else None
         elif "{plan_id}" in path:
-            url = path.format(plan_id=published_plan(stack))
+            url = path.format(plan_id=published_plan(stack).plan_id)
         else:
             url = path
         return client.request(method, url, headers=headers, json=body)
@@ -115,6 +117,56 @@ def disclosure_request(stack: Stack, method: str, path: str) -> Callable[[dict[s
     return send
 
 
-def published_plan(stack: Stack) -> str:
-    """The id of a published spot-check plan (made once per stack)."""
-    raise NotImplementedError("spot checks: filled in when evidence_api.spotcheck lands")
+#: A published plan per stack (made once: it mines blocks and draws).
+_PLANS: dict[int, PublishedPlan] = {}
+#: The note of the plan's result: never public.
+RESULT_NOTE = "检查备注：负责人手机 13900000000"
+
+
+@dataclass(frozen=True)
+class PublishedPlan:
+    plan_id: str
+    plan_sha256: str
+    seed_height: int
+    officer_names: tuple[str, ...]
+
+
+def published_plan(stack: Stack) -> PublishedPlan:
+    """A spot-check plan committed, drawn (its seed block mined on the stack's chain), with
+    a result (noted) and published, as an admin; made once per stack."""
+    if id(stack) in _PLANS:
+        return _PLANS[id(stack)]
+    client, admin = stack.client, stack.auth("admin")
+    assert stack.runtime.chain is not None and stack.runtime.chain.rpc_url is not None
+    world = seed_world(stack.runtime, stations=1, officers_per_station=2, entities=3)
+    body = {
+        "title": "2026年第四季度网络交易经营者亮照亮证“双随机”抽查",
+        "items": ["wj-01-license"],
+        "region": world.root,
+        "officer_units": [world.root],
+        "entity_count": 1,
+        "officer_count": 2,
+    }
+    made = client.post("/v1/spot-checks", json=body, headers=admin)
+    assert made.status_code == 201, made.text
+    plan = made.json()
+    mine_to(stack.runtime.chain.rpc_url, plan["seed_height"])
+    drawn = client.post(f"/v1/spot-checks/{plan['plan_id']}/draw", headers=admin)
+    assert drawn.status_code == 200, drawn.text
+    (first,) = drawn.json()["drawn"]
+    result = {
+        "entity": first["entity"],
+        "outcome": "rectify",
+        "note": RESULT_NOTE,
+        "officer": first["officers"][0],
+    }
+    noted = client.post(f"/v1/spot-checks/{plan['plan_id']}/results", json=result, headers=admin)
+    assert noted.status_code == 201, noted.text
+    published = client.post(f"/v1/spot-checks/{plan['plan_id']}/publish", headers=admin)
+    assert published.status_code == 200, published.text
+    names = tuple(
+        f"sc {code} {k}" for code in world.stations for k in range(len(world.officers[code]))
+    )
+    found = PublishedPlan(plan["plan_id"], plan["plan_sha256"], plan["seed_height"], names)
+    _PLANS[id(stack)] = found
+    return found
