@@ -824,20 +824,28 @@ def _spot_check_parser() -> argparse.ArgumentParser:
         epilog=(
             "checks 核验项: plan 计划 — the plan's SHA-256 equals the digest its log entry\n"
             "commits (--plan-sha256); draw 抽取 — the published draw equals the one recomputed\n"
-            "(--draw; each difference is listed). A check not asked for is not checked.\n"
-            "The seed block's hash must come from the chain itself (eth_getBlockByNumber at the\n"
-            "plan's seed_height), never from the publisher alone.\n"
+            "(--draw; each difference is listed); seed 种子 — with --rpc, the chain's block at\n"
+            "seed_height exists and is --block-hash (a block not yet mined: incomplete). A check\n"
+            "not asked for is not checked. Without --rpc the block hash is taken as given: take\n"
+            "it from the chain itself, never from the publisher alone.\n"
             "\n"
-            "exit codes 退出码: 0 both checks passed, 1 a check failed (or the plan cannot be\n"
-            "drawn), 2 incomplete (a check not asked for), 3 unusable input"
+            "exit codes 退出码: 0 the checks passed (plan, draw, and seed with --rpc), 1 a check\n"
+            "failed (or the plan cannot be drawn), 2 incomplete (a check not asked for, the seed\n"
+            "block not yet mined or the endpoint unreachable), 3 unusable input"
         ),
     )
     p.add_argument("plan", metavar="PLAN.json", help="抽查计划 the published plan (JSON)")
     p.add_argument(
         "--block-hash",
-        required=True,
         metavar="0xHASH",
-        help="种子区块哈希 the hash of block seed_height on the plan's chain (0x + 64 hex digits)",
+        help="种子区块哈希 the hash of block seed_height on the plan's chain (0x + 64 hex "
+        "digits); needed unless --rpc",
+    )
+    p.add_argument(
+        "--rpc",
+        metavar="URL",
+        help="an http(s) JSON-RPC endpoint of the plan's chain: the seed block's hash is asked "
+        "of it (eth_getBlockByNumber) and compared with --block-hash if given",
     )
     p.add_argument(
         "--draw", metavar="DRAW.json", help="公布的抽取结果 the published draw to compare (JSON)"
@@ -856,7 +864,7 @@ def _spot_check_parser() -> argparse.ArgumentParser:
 
 @dataclass
 class SpotCheckOutcome:
-    """The two checks (plan commitment, draw) and what was recomputed."""
+    """The checks (plan commitment, draw; the seed with --rpc) and what was recomputed."""
 
     plan_id: str
     chain_id: int
@@ -867,13 +875,25 @@ class SpotCheckOutcome:
     result: DrawResult | None = None
     differences: list[str] | None = None
     trace: list[str] | None = None
+    #: asked of the chain with --rpc; None: the block hash was taken as given
+    seed_check: tuple[str, str] | None = None
 
     @property
     def outcome(self) -> str:
         statuses = {self.plan_check[0], self.draw_check[0]}
+        if self.seed_check is not None:
+            statuses.add(self.seed_check[0])
         if "failed" in statuses:
             return "failed"
         return "verified" if statuses == {"verified"} else "incomplete"
+
+    @property
+    def seed_status(self) -> tuple[str, str]:
+        return self.seed_check or (
+            "not_checked",
+            "--block-hash taken as given: compare it with the chain (eth_getBlockByNumber) or "
+            "pass --rpc",
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -885,6 +905,7 @@ class SpotCheckOutcome:
             "checks": {
                 "plan": {"status": self.plan_check[0], "detail": self.plan_check[1]},
                 "draw": {"status": self.draw_check[0], "detail": self.draw_check[1]},
+                "seed": {"status": self.seed_status[0], "detail": self.seed_status[1]},
             },
             "differences": self.differences or [],
             "draw": None if self.result is None else self.result.model_dump(mode="json"),
@@ -905,8 +926,10 @@ def check_spot_check(args: argparse.Namespace) -> SpotCheckOutcome:
     from verifier import spotcheck as sc  # noqa: PLC0415
 
     committed = _committed_digest(args.plan_sha256)
+    if args.block_hash is None and args.rpc is None:
+        raise UsageError("give --block-hash (the seed block's hash), or --rpc to ask the chain")
+    seed = None if args.block_hash is None else sc.parse_block_hash(args.block_hash)
     plan = sc.load_plan(_read_small("PLAN.json", args.plan, sc.MAX_PLAN_BYTES))
-    seed = sc.parse_block_hash(args.block_hash)
     published = None
     if args.draw is not None:
         published = sc.load_draw(_read_small("--draw", args.draw, sc.MAX_DRAW_BYTES))
@@ -919,6 +942,11 @@ def check_spot_check(args: argparse.Namespace) -> SpotCheckOutcome:
         ("not_checked", "no --draw: the draw below is recomputed, not compared"),
         trace=[] if args.trace else None,
     )
+    if args.rpc is not None:
+        out.seed_check, seed = _seed_from_chain(args.rpc, plan.chain_id, plan.seed_height, seed)
+    if seed is None:
+        out.draw_check = ("not_checked", "no seed: the seed block's hash is not known yet")
+        return out
     try:
         out.plan_sha256 = sc.plan_digest(plan)
         if committed is not None:
@@ -945,6 +973,35 @@ def check_spot_check(args: argparse.Namespace) -> SpotCheckOutcome:
     return out
 
 
+def _seed_from_chain(
+    url: str, chain_id: int, height: int, given: bytes | None
+) -> tuple[tuple[str, str], bytes | None]:
+    """The seed check against ``url`` and the seed to draw with (the chain's, when it has
+    the block; else ``given``)."""
+    from verifier.chain.anchor import _check_url  # noqa: PLC0415
+    from verifier.chain.block import BlockNotMinedError, block_hash_at  # noqa: PLC0415
+    from verifier.chain.rpc import RpcClient, UrllibTransport  # noqa: PLC0415
+    from verifier.errors import ChainCheckError, EndpointUnavailableError  # noqa: PLC0415
+
+    name = endpoint_name(_check_url(url))
+    try:
+        block = block_hash_at(RpcClient(url, UrllibTransport()), chain_id, height)
+    except (BlockNotMinedError, EndpointUnavailableError) as exc:
+        return ("not_checked", f"{name}: {one_line(str(exc))}"), given
+    except ChainCheckError as exc:
+        return ("failed", f"{name}: {one_line(str(exc))}"), given
+    told = f"0x{block.hash.hex()}"
+    if given is not None and given != block.hash:
+        return (
+            "failed",
+            f"--block-hash 0x{given.hex()} is not block {height}'s hash on chain {chain_id}: "
+            f"{name} says {told}",
+        ), given
+    detail = f"block {height} is {told} on chain {chain_id} ({name}, {block.confirmations} "
+    detail += "confirmation" + ("" if block.confirmations == 1 else "s") + ")"
+    return ("verified", detail), block.hash
+
+
 def render_spot_check(out: SpotCheckOutcome) -> str:
     lines = [
         f"抽查计划 plan        : {out.plan_id}, SHA-256 {out.plan_sha256 or '(none)'}",
@@ -958,7 +1015,9 @@ def render_spot_check(out: SpotCheckOutcome) -> str:
         lines.append(f"抽中人员 officers    : {', '.join(result.officers)}")
         lines += [f"  {a.entity} <- {', '.join(a.officers)}" for a in result.assignments]
     lines.append("")
-    for name, (status, detail) in (("计划 plan", out.plan_check), ("抽取 draw", out.draw_check)):
+    checks = [("计划 plan", out.plan_check), ("抽取 draw", out.draw_check)]
+    checks.append(("种子 seed", out.seed_status))
+    for name, (status, detail) in checks:
         lines.append(f"  {name:<10} {STATUS_LABELS[status]:<20} {one_line(detail)}")
     lines += [f"    - {one_line(d)}" for d in out.differences or []]
     lines.append("")

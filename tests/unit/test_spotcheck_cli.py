@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from tests.unit.test_spotcheck import (
     make_plan,
     seed_of,
 )
+from verifier.chain import rpc
 from verifier.cli import main, run
 
 PLAN = str(EXAMPLE / "plan.json")
@@ -73,7 +75,7 @@ def test_worked_example_verified(capsys: pytest.CaptureFixture[str]) -> None:
     code, result = run_json(argv, capsys)
     assert code == 0
     assert result["outcome"] == "verified"
-    assert checks(result) == {"plan": "verified", "draw": "verified"}
+    assert checks(result) == {"plan": "verified", "draw": "verified", "seed": "not_checked"}
     assert result["draw"] == json.loads(Path(DRAW).read_text())
     assert result["plan_sha256"] == EXAMPLE_DIGEST
 
@@ -185,7 +187,7 @@ def test_acceptance_plan_reproduced_from_files(
     plan_file.write_text(text.replace('"seed_height": 4000000', '"seed_height": 4000001'))
     code, result = run_json(spot(*base, "--plan-sha256", published.plan_sha256), capsys)
     assert code == 1
-    assert checks(result) == {"plan": "failed", "draw": "failed"}
+    assert checks(result) == {"plan": "failed", "draw": "failed", "seed": "not_checked"}
 
 
 def test_console_script_entry_point(
@@ -206,7 +208,7 @@ def test_help_names_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert "evidence-verify spot-check" in out
-    assert "0 both checks passed, 1 a check failed" in out
+    assert "0 the checks passed (plan, draw, and seed with --rpc), 1 a check" in out
     with pytest.raises(SystemExit):
         run(["--help"])
     assert "evidence-verify spot-check PLAN.json" in capsys.readouterr().out
@@ -258,14 +260,116 @@ def test_plan_size_limit(
     [
         (spot(PLAN, "--block-hash", "0x1234"), "not 0x followed by 64 hex digits"),
         (spot(PLAN, "--block-hash", EXAMPLE_SEED, "--plan-sha256", "abc"), "not 64 hex digits"),
-        (spot(PLAN), "the following arguments are required: --block-hash"),
+        (spot(PLAN), "give --block-hash (the seed block's hash), or --rpc to ask the chain"),
+        (spot(PLAN, "--rpc", "ftp://node.example"), "must be an http:// or https:// URL"),
         (spot("/nonexistent/plan.json", "--block-hash", EXAMPLE_SEED), "cannot read"),
         (spot(PLAN, "--block-hash", EXAMPLE_SEED, "--draw", PLAN), "the draw is not"),
         (spot(PLAN, "--block-hash", EXAMPLE_SEED, "--bogus"), "unrecognized arguments"),
     ],
-    ids=["short-hash", "bad-digest", "no-hash", "missing-file", "plan-as-draw", "unknown-option"],
+    ids=[
+        "short-hash",
+        "bad-digest",
+        "no-hash",
+        "rpc-not-http",
+        "missing-file",
+        "plan-as-draw",
+        "unknown-option",
+    ],
 )
 def test_unusable_arguments(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert message in run_unusable(argv, capsys)
+
+
+# --- --rpc: the seed block asked of the chain ----------------------------------------------
+
+RPC = "http://node.example:8545"
+
+
+class FakeChain:
+    """A JSON-RPC node of chain 31337 whose head is ``head``; block 1200 is the example's."""
+
+    def __init__(self, head: int, chain_id: int = 31337, block_hash: str = EXAMPLE_SEED) -> None:
+        self.head, self.chain_id, self.block_hash = head, chain_id, block_hash
+        self.calls: list[str] = []
+
+    def answer(self, method: str, params: list[Any]) -> object:
+        if method == "eth_chainId":
+            return hex(self.chain_id)
+        if method == "eth_blockNumber":
+            return hex(self.head)
+        assert method == "eth_getBlockByNumber" and params[1] is False
+        number = int(params[0], 16)
+        return None if number > self.head else {"number": params[0], "hash": self.block_hash}
+
+    def __call__(self, url: str, body: bytes) -> bytes:
+        if url != RPC:
+            raise ConnectionRefusedError(111, "Connection refused")
+        request = json.loads(body)
+        self.calls.append(request["method"])
+        result = self.answer(request["method"], request["params"])
+        return json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}).encode()
+
+
+@pytest.fixture
+def chain(monkeypatch: pytest.MonkeyPatch) -> FakeChain:
+    node = FakeChain(head=1205)
+    monkeypatch.setattr(rpc, "UrllibTransport", lambda: node)
+    return node
+
+
+def test_rpc_gives_the_seed(chain: FakeChain, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = spot(PLAN, "--rpc", RPC, "--plan-sha256", EXAMPLE_DIGEST, "--draw", DRAW)
+    code, result = run_json(argv, capsys)
+    assert code == 0, result["checks"]
+    assert checks(result) == {"plan": "verified", "draw": "verified", "seed": "verified"}
+    detail = result["checks"]["seed"]["detail"]  # type: ignore[index]
+    assert detail == (
+        f"block 1200 is {EXAMPLE_SEED} on chain 31337 (http://node.example:8545, 6 confirmations)"
+    )
+    assert chain.calls == ["eth_chainId", "eth_blockNumber", "eth_getBlockByNumber"]
+    # with --block-hash too: they must agree
+    assert run_json([*argv, "--block-hash", EXAMPLE_SEED], capsys)[0] == 0
+    other = "0x" + "11" * 32
+    code, result = run_json([*argv, "--block-hash", other], capsys)
+    assert code == 1
+    assert result["checks"]["seed"]["detail"].startswith(  # type: ignore[index]
+        f"--block-hash {other} is not block 1200's hash on chain 31337"
+    )
+
+
+def test_rpc_seed_block_not_yet_mined(chain: FakeChain, capsys: pytest.CaptureFixture[str]) -> None:
+    chain.head = 1199
+    code, result = run_json(spot(PLAN, "--rpc", RPC, "--draw", DRAW), capsys)
+    assert code == 2
+    assert result["checks"]["seed"] == {  # type: ignore[index]
+        "status": "not_checked",
+        "detail": "http://node.example:8545: block 1200 not yet mined (head is 1199)",
+    }
+    assert result["draw"] is None
+    assert result["checks"]["draw"]["status"] == "not_checked"  # type: ignore[index]
+
+
+def test_rpc_other_chain_fails(chain: FakeChain, capsys: pytest.CaptureFixture[str]) -> None:
+    chain.chain_id = 1
+    code, result = run_json(spot(PLAN, "--rpc", RPC, "--block-hash", EXAMPLE_SEED), capsys)
+    assert code == 1
+    assert "serves chain id 1, not 31337" in result["checks"]["seed"]["detail"]  # type: ignore[index]
+
+
+def test_rpc_unreachable_is_not_checked(
+    chain: FakeChain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = "http://down.example:8545"
+    code, result = run_json(spot(PLAN, "--rpc", other, "--block-hash", EXAMPLE_SEED), capsys)
+    assert code == 2
+    assert result["checks"]["seed"]["status"] == "not_checked"  # type: ignore[index]
+    assert result["draw"] == json.loads(Path(DRAW).read_text())  # drawn with the given hash
+
+
+def test_rpc_malformed_block_fails(chain: FakeChain, capsys: pytest.CaptureFixture[str]) -> None:
+    chain.block_hash = "0x1234"
+    code, result = run_json(spot(PLAN, "--rpc", RPC), capsys)
+    assert code == 1
+    assert "not a 32-byte hex hash" in result["checks"]["seed"]["detail"]  # type: ignore[index]
