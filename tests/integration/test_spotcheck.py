@@ -24,8 +24,10 @@ from sqlalchemy import select
 from anchoring.schema import log_entry
 from evidence_api.core.config import Settings
 from evidence_api.spotcheck import public
+from evidence_api.spotcheck.models import SpotCheckPlan
 from tests.support.anvil import rpc
 from tests.support.api import VERIFY_CLI, Stack, auth_header, fresh_postgres_database, running_stack
+from tests.support.console import Person
 from tests.support.spotchecks import World, block_hash, mine_to, seed_world
 
 pytestmark = pytest.mark.postgres
@@ -440,3 +442,75 @@ def test_inspection_items_read_by_officers_written_by_admins(stack: Stack) -> No
         "/v1/inspection-items", json={**body, "code": "Bad Code"}, headers=stack.auth("admin")
     )
     problem(bad, 422)
+
+
+def test_console_lists_creates_draws_and_records(
+    stack: Stack, world: World, committed: dict[str, Any], chain_url: str
+) -> None:
+    officer = Person(stack, "officer", "抽查测试员")
+    listed = officer.get("/console/spot-checks")
+    assert listed.status_code == 200
+    assert committed["plan_id"] in listed.text and "双随机抽查" in listed.text
+
+    form = officer.get("/console/spot-checks/new")
+    assert form.status_code == 200
+    assert 'value="wj-01-license"' in form.text and "亮照亮证" in form.text
+    station = world.stations[3]
+    data = {
+        "title": "控制台抽查计划",
+        "items": ["wj-01-license", "wj-07-returns"],
+        "region": station,
+        "risk_grades": ["A", "B", "C", "D", "none"],
+        "weight_A": "1",
+        "weight_B": "2",
+        "weight_C": "4",
+        "weight_D": "8",
+        "weight_none": "2",
+        "officer_units": station,
+        "entity_count": "0",
+        "officer_count": "2",
+        "inspectors_per_entity": "2",
+        "recusal_days": "365",
+        "conflicts": "",
+    }
+    refused = officer.post("/console/spot-checks/new", data)
+    assert refused.status_code == 422
+    assert "entity_count" in refused.text and "控制台抽查计划" in refused.text
+
+    made = officer.post("/console/spot-checks/new", {**data, "entity_count": "3"})
+    assert made.status_code == 303, made.text[:500]
+    url = made.headers["location"].split("?")[0]
+    plan_id = url.rsplit("/", 1)[1]
+    page = officer.get(url)
+    assert page.status_code == 200
+    assert "计划已写入日志" in officer.get(made.headers["location"]).text
+    assert plan_id in page.text and 'id="draw-form"' in page.text
+    assert str(len(world.entities[station])) in page.text
+
+    early = officer.post(f"{url}/draw", {})
+    assert early.status_code == 409
+    assert "not yet mined" in early.text
+
+    with stack.runtime.session() as session:
+        seed_height = session.execute(
+            select(SpotCheckPlan.seed_height).where(SpotCheckPlan.id == plan_id)
+        ).scalar_one()
+    mine_to(chain_url, seed_height)
+    drawn = officer.post(f"{url}/draw", {})
+    assert drawn.status_code == 303
+    page = officer.get(url)
+    rows = page.text.count('data-testid="drawn-row"')
+    assert rows == 3
+    detail = stack.client.get(f"/v1/spot-checks/{plan_id}", headers=stack.auth("admin")).json()
+    first = detail["drawn"][0]
+    recorded = officer.post(
+        f"{url}/results",
+        {"entity": first["entity"], "outcome": "unqualified", "officer": first["officers"][0]},
+    )
+    assert recorded.status_code == 303, recorded.text[:500]
+    page = officer.get(url)
+    assert "不合格" in page.text
+    published = officer.post(f"{url}/publish", {})
+    assert published.status_code == 303
+    with stack.runtime.session() as session:
+        assert public.published_plan(session, plan_id) is not None
