@@ -90,8 +90,8 @@ def list_clues(
     summary="A clue, its transfers and every step with its log entry (线索详情)",
 )
 def clue_detail(clue_id: ClueId, runtime: RuntimeDep, principal: Submitter) -> ClueDetail:
-    """Each step names its log entry and leaf hash and links to the public lookup of its
-    proof; `proofs_url` gives every bundle at once. 404 outside the caller's reach."""
+    """Each step names its log entry and leaf hash; `proofs_url` gives the proof bundle of
+    every step's entry. 404 outside the caller's reach."""
     with runtime.session() as session:
         return service.detail(session, service.load(session, principal, clue_id))
 

@@ -189,10 +189,6 @@ class StepPublic(BaseModel):
     transfer_id: str | None = None
     entry_id: str = Field(examples=["cl-0192f3a4b5c6d7e8f9a0b1c2d3e4"])
     leaf_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    proof_url: str = Field(
-        description="public lookup of the entry's proof bundle by leaf hash (once sealed)",
-        examples=["/v1/log/lookup?leaf_hash=" + "ab" * 32],
-    )
 
 
 class TransferPublic(BaseModel):

@@ -100,7 +100,8 @@ def _rows(session: Session, subject: Subject) -> list[SupervisionStep]:
 
 
 def steps_of(session: Session, subject: Subject) -> list[StepPublic]:
-    """The subject's steps, oldest first, each with its entry and the public proof link."""
+    """The subject's steps, oldest first, each with its entry id and leaf hash (its bundle
+    is the one of that entry id under the subject's ``proofs_url``)."""
     rows = _rows(session, subject)
     transfer_ids = dict(
         session.execute(
@@ -117,7 +118,6 @@ def steps_of(session: Session, subject: Subject) -> list[StepPublic]:
             transfer_id=transfer_ids.get(r.transfer_seq) if r.transfer_seq else None,
             entry_id=r.entry_id,
             leaf_hash=r.leaf_hash,
-            proof_url=f"/v1/log/lookup?leaf_hash={r.leaf_hash}",
         )
         for r in rows
     ]
