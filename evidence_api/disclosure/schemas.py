@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 #: A publication's public id: ``pub-`` + 12 hex digits of time + 16 random hex digits.
 PUBLICATION_ID = r"^pub-[0-9a-f]{28}$"
+HEX64 = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 #: Longest search text (``q=``): an entity name or a 统一社会信用代码.
 MAX_QUERY = 64
 #: Largest page, and the deepest offset a public list answers (deeper: narrow the search).
@@ -160,7 +161,7 @@ class _Public(BaseModel):
 class PublicPenalty(_Public):
     """A published administrative penalty decision (行政处罚决定公示), as listed."""
 
-    id: str = Field(pattern=PUBLICATION_ID)
+    id: str = Field(pattern=PUBLICATION_ID, examples=["pub-019ae0c1d2e3f4a5b6c7d8e9f0a1"])
     decision_number: str = Field(description="行政处罚决定书文号")
     entity_name: str = Field(description="当事人 (the entity's name)")
     entity_uscc: str | None = Field(description="统一社会信用代码; null for an individual seller")
@@ -182,8 +183,8 @@ class PublicPenaltyDetail(PublicPenalty):
     record: dict[str, Any] = Field(
         description="the published record; SHA-256 of its RFC 8785 JSON is record_sha256"
     )
-    record_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    leaf_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    record_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", examples=[HEX64])
+    leaf_hash: str = Field(pattern=r"^[0-9a-f]{64}$", examples=[HEX64])
     bundle: dict[str, Any] = Field(description="evidence-proof/v1 bundle of the entry")
     proof_url: str = Field(description="the bundle alone, to download and verify")
     verify_url: str | None = Field(description="the verification portal (null: not served)")
