@@ -21,17 +21,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from verifier.sampling import DOMAIN, Fenwick, Stream, weighted_sample
 from verifier.spotcheck import (
     ALGORITHM,
     DrawPlan,
     DrawResult,
-    Fenwick,
     PoolEntity,
     PoolOfficer,
     Recusal,
     SpotCheckError,
     SpotCheckFormatError,
-    Stream,
     differences,
     draw,
     load_draw,
@@ -40,7 +39,6 @@ from verifier.spotcheck import (
     plan_bytes,
     plan_digest,
     validate_plan,
-    weighted_sample,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,8 +203,12 @@ def test_below_one_reads_nothing() -> None:
     assert a.below(1000) == b.below(1000)
 
 
+def test_stream_domain_is_the_algorithm_name() -> None:
+    assert DOMAIN == ALGORITHM.encode("ascii") == b"evidence-draw/v1"
+
+
 def test_below_zero_is_refused() -> None:
-    with pytest.raises(SpotCheckError, match="no integer below 0"):
+    with pytest.raises(ValueError, match="no integer below 0"):
         Stream(b"\x01" * 32, b"\x02" * 32, "assign").below(0)
 
 
