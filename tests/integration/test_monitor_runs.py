@@ -269,8 +269,12 @@ def test_removed_then_restored_fires_gone_then_back(stack: Stack, market: Market
     assert run_now(stack.runtime, monitor).fired == ("gone",)
     gone = load_monitor(stack.runtime, monitor)
     assert gone.gone and gone.baseline == live  # the baseline stays the live listing
-    observation = Observation.loads(latest_run(stack.runtime, monitor).observation or "")
+    gone_run = latest_run(stack.runtime, monitor)
+    observation = Observation.loads(gone_run.observation or "")
     assert observation.http_status == 404 and observation.gone
+    [gone_alert] = alerts_of(stack.runtime, gone_run)
+    assert gone_alert.rule == "gone" and gone_alert.evidence_id == gone_run.evidence_id
+    assert_evidence_verifies(stack, gone_run.evidence_id or "")  # the 404 page, kept
     assert run_now(stack.runtime, monitor).fired == ()  # still gone: not again
     market.market.update("gone", state="removed")  # a 200 "该商品已下架" page: still gone
     assert run_now(stack.runtime, monitor).fired == ()
