@@ -22,6 +22,9 @@ Exit codes: 0 verified, 1 failed, 2 incomplete (some tier could not be
 checked), 3 unusable input (a one-line reason on stderr, never a traceback);
 141 when the output's reader went away (``| head``), quietly.
 
+``evidence-verify spot-check PLAN.json --block-hash 0x… | --rpc URL`` reproduces a verifiable
+双随机 draw (:mod:`verifier.spotcheck`, docs/spot-check.md), with the same exit codes.
+
 Hashing an input of :data:`PROGRESS_MIN_BYTES` or more shows progress on stderr
 (``--quiet``: none); the verifier core never sees it, the CLI watches its own reads.
 """
