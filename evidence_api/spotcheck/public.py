@@ -10,11 +10,13 @@ disclosure feature attaches proof bundles. Never an officer's name or a note's t
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from anchoring.entries import utc_timestamp
 from evidence_api.core.models import OrgUnit
 from evidence_api.registry.models import TradingEntity
 from evidence_api.spotcheck.labels import OUTCOMES, STATUSES
@@ -29,8 +31,8 @@ from evidence_api.spotcheck.models import (
 MAX_QUERY = 128
 
 
-def _stamp(value: Any) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+def _stamp(value: datetime | None) -> str | None:
+    return None if value is None else utc_timestamp(value)
 
 
 def _matching(query: str | None) -> Any:

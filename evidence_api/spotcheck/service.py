@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from anchoring.entries import utc_timestamp
 from evidence_api.core.auth import Principal
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.ids import new_id
@@ -19,6 +20,7 @@ from evidence_api.core.jurisdiction import scope
 from evidence_api.core.ledger import record_entry
 from evidence_api.core.runtime import Runtime
 from evidence_api.intake.models import Evidence
+from evidence_api.monitoring.observation import sha256_text
 from evidence_api.spotcheck import items as item_list
 from evidence_api.spotcheck import pools
 from evidence_api.spotcheck.labels import STATUSES
@@ -56,17 +58,9 @@ ID_PREFIX = "sck"
 MAX_PAGE = 200
 
 
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _entry(runtime: Runtime, session: Session, body: dict[str, Any], at: datetime) -> str:
     entry, _ = record_entry(session, runtime.sign_receipt, KIND, ID_PREFIX, body, at)
     return entry.id
-
-
-def _stamp(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -138,7 +132,7 @@ def list_plans(runtime: Runtime, principal: Principal, *, offset: int, limit: in
                 entity_pool=p.entity_pool,
                 officer_pool=p.officer_pool,
                 public=p.public,
-                committed_at=_stamp(p.created_at),
+                committed_at=utc_timestamp(p.created_at),
                 commit_entry_id=p.commit_entry_id,
             )
             for p in rows
