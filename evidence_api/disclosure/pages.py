@@ -32,8 +32,7 @@ STEP_LABELS = {"committed": "计划提交", "drawn": "随机抽取", "result": "
 
 
 def _portal(request: Request) -> str | None:
-    mount = runtime_of(request).settings.verifier_mount
-    return f"{mount.rstrip('/')}/verify" if mount else None
+    return service.portal_page(runtime_of(request).settings.verifier_mount)
 
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -72,11 +72,6 @@ DRAW_EXAMPLE: dict[str, Any] = {
 }
 
 
-def _portal(runtime: RuntimeDep) -> str | None:
-    mount = runtime.settings.verifier_mount
-    return f"{mount.rstrip('/')}/verify" if mount else None
-
-
 # --- officers ------------------------------------------------------------------------
 
 
@@ -163,7 +158,10 @@ def public_penalty(publication_id: PublicationId, runtime: RuntimeDep) -> Public
     for an unknown or withdrawn decision."""
     with runtime.session() as session:
         return service.public_penalty(
-            session, runtime.signer.name, publication_id, _portal(runtime)
+            session,
+            runtime.signer.name,
+            publication_id,
+            service.portal_page(runtime.settings.verifier_mount),
         )
 
 

@@ -330,6 +330,11 @@ def public_penalty_bundle(session: Session, origin: str, publication_id: str) ->
     return entry_bundle(session.connection(), origin, row.entry_id)
 
 
+def portal_page(verifier_mount: str) -> str | None:
+    """The verification portal's page under ``EVIDENCE_VERIFIER_MOUNT`` (None: not served)."""
+    return f"{verifier_mount.rstrip('/')}/verify" if verifier_mount else None
+
+
 def decision_day(value: date) -> str:
     """A decision date as the public page shows it: 2026年11月30日."""
     return f"{value.year}年{value.month}月{value.day}日"

@@ -475,7 +475,7 @@ def within(value: Any, spec: Any, where: str) -> None:
         return
     if spec == "entry-body":
         assert isinstance(value, dict), where
-        key = value.get("action") or value.get("step")
+        key = str(value.get("action") or value.get("step"))
         allowed = set(ENTRY_BODIES[("disclosure" if "action" in value else "spotcheck", key)])
         assert set(value) <= allowed, (where, set(value) - allowed)
         return
@@ -513,6 +513,7 @@ def test_allow_list_crawl(world: World) -> None:
         assert html.status_code == 200
         bodies.append(html.text)
     spot = client.get("/v1/public/spot-checks?limit=100")
+    assert world.plan is not None
     within(spot.json(), SPOT_PAGE_SPEC, "spot page")
     assert [p["plan_id"] for p in spot.json()["items"]] == [world.plan.plan_id]
     bodies.append(spot.text)
