@@ -211,8 +211,10 @@ async def events(
     while (now := time.monotonic()) < ends:
         if await disconnected():
             return
+        # A caller without a unit reads as before units existed (every alert in reach).
+        scoped = () if principal is None or principal.unit_path is None else (principal,)
         read = await anyio.to_thread.run_sync(
-            read_after, transaction, cursor, recipient, gate.batch, principal
+            read_after, transaction, cursor, recipient, gate.batch, *scoped
         )
         out: list[str] = []
         for event_id, payload in zip(read.ids, read.payloads, strict=True):
