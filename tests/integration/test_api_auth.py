@@ -44,6 +44,7 @@ from tests.support.audit_runs import audit_request
 from tests.support.clues import clue_request
 from tests.support.disclosure import disclosure_request
 from tests.support.spotchecks import spotcheck_request
+from tests.support.units import units_request
 
 SUBMITTERS = frozenset({"officer", "admin"})
 READERS = frozenset({"officer", "admin", "appraiser"})
@@ -149,8 +150,15 @@ POLICY |= dict.fromkeys(
     ],
     ADMINS,
 )
-#: Units and jurisdiction (evidence_api/units): rows added by that feature.
-POLICY |= {}
+#: Units and jurisdiction (evidence_api/units): admins keep the tree; everyone who works
+#: on evidence reads it (tests/support/units.py makes the valid requests). What each unit
+#: sees of the other resources: tests/integration/test_jurisdiction.py.
+POLICY |= {
+    ("POST", "/v1/units"): ADMINS,
+    ("GET", "/v1/units"): READERS,
+    ("GET", "/v1/units/{code}"): READERS,
+    ("PATCH", "/v1/units/{code}"): ADMINS,
+}
 #: Clues and 协查 (evidence_api/clues): officers and admins; the platform's side of 协查
 #: for platform tokens (tests/support/clues.py makes the valid requests).
 POLICY |= dict.fromkeys(
@@ -500,6 +508,8 @@ def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str
         return accounts_request(world, method, path)
     if path.startswith(("/v1/public/", "/v1/publications")) or path.endswith("/publication"):
         return disclosure_request(world.stack, method, path)
+    if path.startswith("/v1/units"):
+        return units_request(world.stack, method, path)
     if path.startswith(("/v1/clues", "/v1/assists", "/v1/platform/assists")):
         return clue_request(world.stack, method, path)
     if path.startswith(("/v1/spot-checks", "/v1/inspection-items")):
