@@ -104,9 +104,10 @@ def transfer(env: Env, clue_id: str, to: str, who: str = "a", **extra: Any) -> h
         "reason": "经营者在晋江，属地管辖",
         "deadline": deadline(),
     }
-    return env.client.post(
+    response: httpx.Response = env.client.post(
         f"/v1/clues/{clue_id}/transfers", json=body | extra, headers=env.world.officer(who)
     )
+    return response
 
 
 def sealed_proofs(env: Env, url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
