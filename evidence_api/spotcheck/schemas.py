@@ -171,7 +171,13 @@ class ResultCreate(_Body):
 
     entity: str = Field(pattern=ENTITY_REF, description="a drawn entity, ent-<id>")
     outcome: Outcome = Field(description="抽查结果 code (docs/inspections.md §5)")
-    note: str | None = Field(None, min_length=1, max_length=4000, description="检查情况说明")
+    note: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4000,
+        pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+$",
+        description="检查情况说明 (line breaks and tabs allowed, no other control characters)",
+    )
     officer: str = Field(
         pattern=OFFICER_REF, description="an officer assigned to this entity by the draw"
     )

@@ -23,13 +23,13 @@ class BlockReader(Protocol):
 
 
 def chain_client(runtime: Any) -> BlockReader:
-    """The runtime's chain client; 503 while it is being bound or when none is configured."""
+    """The runtime's chain client; 503 while it is being bound, 409 when none is configured."""
     if runtime.chain_pending:
         raise ServiceUnavailableError("the service is still binding its chain; retry shortly")
-    if runtime.chain is None:
-        raise ServiceUnavailableError(
-            "no chain is configured: a spot-check draw is seeded by a future chain block",
-            retry_after=60,
+    if runtime.chain is None:  # a setting, not an outage: retrying will not help
+        raise ConflictError(
+            "no chain is configured (EVIDENCE_CHAIN=none): a spot-check draw is seeded "
+            "by a future chain block"
         )
     client: BlockReader = runtime.chain.client
     return client

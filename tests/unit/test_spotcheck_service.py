@@ -121,10 +121,14 @@ class NoChain:
     chain = None
 
 
-def test_no_chain_configured_is_503() -> None:
-    with pytest.raises(ServiceUnavailableError) as caught:
+def test_no_chain_configured_is_409_and_a_chain_being_bound_503() -> None:
+    with pytest.raises(ConflictError) as caught:
         seed.chain_client(NoChain())
-    assert caught.value.detail.startswith("no chain is configured")
+    assert caught.value.detail.startswith("no chain is configured (EVIDENCE_CHAIN=none)")
+    binding = NoChain()
+    binding.chain_pending = True
+    with pytest.raises(ServiceUnavailableError):
+        seed.chain_client(binding)
 
 
 def test_the_builtin_item_list_is_valid_and_cites_the_law() -> None:
