@@ -292,8 +292,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         auth_failure_limit=100_000,
         capture_allow="127.0.0.1",
         capture_chromium=data.parent / "no-chromium",
-        chain="anvil",  # spot checks fix and read a seed block (their public reads too)
-        run_anchorer=False,
     )
     with running_stack(settings) as stack:
         created = submit(stack, {"page.html": b"<p>page</p>"}).json()

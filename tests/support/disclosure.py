@@ -16,7 +16,7 @@ from sqlalchemy import update
 from evidence_api.core.models import OrgUnit
 from evidence_api.registry.models import CaseFile
 from tests.support.api import Stack
-from tests.support.spotchecks import mine_to, seed_world
+from tests.support.spotchecks import TesterBlocks, mine_to, seed_world, seeded_by
 
 #: A valid 统一社会信用代码 (the registry's own example).
 USCC = "91350100M000100Y43"
@@ -137,8 +137,8 @@ def published_plan(stack: Stack) -> PublishedPlan:
     if id(stack) in _PLANS:
         return _PLANS[id(stack)]
     client, admin = stack.client, stack.auth("admin")
-    assert stack.runtime.chain is not None and stack.runtime.chain.rpc_url is not None
     world = seed_world(stack.runtime, stations=1, officers_per_station=2, entities=3)
+    blocks = TesterBlocks()  # read only by a stack without a chain (the auth matrix's)
     body = {
         "title": "2026年第四季度网络交易经营者亮照亮证“双随机”抽查",
         "items": ["wj-01-license"],
@@ -147,12 +147,18 @@ def published_plan(stack: Stack) -> PublishedPlan:
         "entity_count": 1,
         "officer_count": 2,
     }
-    made = client.post("/v1/spot-checks", json=body, headers=admin)
-    assert made.status_code == 201, made.text
-    plan = made.json()
-    mine_to(stack.runtime.chain.rpc_url, plan["seed_height"])
-    drawn = client.post(f"/v1/spot-checks/{plan['plan_id']}/draw", headers=admin)
-    assert drawn.status_code == 200, drawn.text
+    with seeded_by(stack.runtime, blocks):
+        made = client.post("/v1/spot-checks", json=body, headers=admin)
+        assert made.status_code == 201, made.text
+        plan = made.json()
+        chain = stack.runtime.chain
+        assert chain is not None
+        if chain.rpc_url is None:
+            blocks.mine_to(plan["seed_height"])
+        else:
+            mine_to(chain.rpc_url, plan["seed_height"])
+        drawn = client.post(f"/v1/spot-checks/{plan['plan_id']}/draw", headers=admin)
+        assert drawn.status_code == 200, drawn.text
     (first,) = drawn.json()["drawn"]
     result = {
         "entity": first["entity"],
