@@ -400,7 +400,7 @@ def test_refusals_name_what_is_wrong(stack: Stack, world: World) -> None:
 
 
 def test_plans_are_seen_within_jurisdiction_only(
-    stack: Stack, world: World, committed: dict[str, Any]
+    stack: Stack, world: World, committed: dict[str, Any], chain_url: str
 ) -> None:
     station = world.stations[2]
     token = world.officer_tokens[world.officers[station][0]]
@@ -416,6 +416,14 @@ def test_plans_are_seen_within_jurisdiction_only(
     assert made.json()["entity_pool"] == len(world.entities[station])
     listed = stack.client.get("/v1/spot-checks", headers=auth_header(token)).json()
     assert made.json()["plan_id"] in {p["plan_id"] for p in listed["plans"]}
+    # drawn by the station's own officer (the plan row locked within its jurisdiction)
+    mine_to(chain_url, made.json()["seed_height"])
+    drawn = stack.client.post(
+        f"/v1/spot-checks/{made.json()['plan_id']}/draw", headers=auth_header(token)
+    )
+    assert drawn.status_code == 200, drawn.text
+    own = set(world.entities[station])
+    assert {int(e.removeprefix("ent-")) for e in drawn.json()["draw"]["entities"]} <= own
 
 
 def test_inspection_items_read_by_officers_written_by_admins(stack: Stack) -> None:
