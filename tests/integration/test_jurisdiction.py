@@ -474,3 +474,24 @@ def test_console_lists_and_pages_keep_to_the_viewers_unit(world: World) -> None:
     city = Person(world.stack, "officer", "泉州警官", unit="fj.qz")
     board = city.get("/console/cases").text
     assert number in board and "晋江市市场监督管理局" in board
+
+
+def test_console_admin_units_page_shows_the_tree_and_adds_a_unit(world: World) -> None:
+    admin = Person(world.stack, "admin", "管理员")
+    page = admin.get("/console/admin/units")
+    assert page.status_code == 200
+    assert "泉州市丰泽区市场监督管理局" in page.text and 'data-code="fj.qz.fz.dh"' in page.text
+    code = f"fj.qz.fz.t{uuid.uuid4().hex[:6]}"
+    form = {"code": code, "name": "丰泽区测试所", "level": "station", "parent": "fj.qz.fz"}
+    added = admin.post("/console/admin/units", form)
+    assert added.status_code == 303, added.text[:500]
+    assert code in admin.get(added.headers["location"]).text
+    assert ok(world.stack.client.get(f"/v1/units/{code}", headers=world.owner()))["parent"] == (
+        "fj.qz.fz"
+    )
+    # a station under a city is refused beside the form, nothing added
+    bad = admin.post("/console/admin/units", {**form, "code": f"{code}x", "parent": "fj.qz"})
+    assert bad.status_code == 422
+    assert "a station may not sit under a city" in bad.text
+    officer = Person(world.stack, "officer", "丰泽警官", unit=OWNER)
+    assert officer.get("/console/admin/units").status_code in (403, 404)
