@@ -116,6 +116,10 @@ def reply_form(
     return parts
 
 
+#: The matrix's world, seeded once per database (by its URL and data folder).
+_WORLDS: dict[str, ClueWorld] = {}
+
+
 def clue_request(stack: Stack, method: str, path: str) -> Callable[[dict[str, str]], Any]:
     """A valid request to a clue or assist operation for the matrix's unit-less tokens
     (they act at the top of the tree, which reaches every unit): a fresh clue (sent to a
@@ -131,9 +135,12 @@ def clue_request(stack: Stack, method: str, path: str) -> Callable[[dict[str, st
         return result
 
     def send(headers: dict[str, str]) -> Any:
-        with stack.runtime.session() as session:
-            ensure_example_platform(session)
-            world = seed_clue_world(session)
+        key = f"{stack.settings.database_url}|{stack.settings.data_dir}"
+        world = _WORLDS.get(key)
+        if world is None:
+            with stack.runtime.session() as session:
+                ensure_example_platform(session)
+                world = _WORLDS[key] = seed_clue_world(session)
         unit = world.units["a"]
         clue = made("/v1/clues", clue_body(world.entity_id))
         clue_id = clue["clue_id"]
