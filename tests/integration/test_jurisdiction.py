@@ -16,26 +16,33 @@ docs/supervision.md §1.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
 from evidence_api.app import create_app
 from evidence_api.core.auth import create_token
 from evidence_api.core.config import Settings
+from evidence_api.core.models import ApiToken
 from evidence_api.monitoring.alert_log import AlertDraft, ledger_of, open_alert
 from evidence_api.monitoring.models import Monitor
 from evidence_api.monitoring.stream import StreamGate
 from evidence_api.units import service as units
 from evidence_api.units.schemas import UnitCreate
 from tests.support.api import (
+    EVIDENCE_CLI,
     Stack,
     auth_header,
+    create_token_cli,
     fresh_postgres_database,
     running_stack,
     submit,
@@ -495,3 +502,58 @@ def test_console_admin_units_page_shows_the_tree_and_adds_a_unit(world: World) -
     assert "a station may not sit under a city" in bad.text
     officer = Person(world.stack, "officer", "丰泽警官", unit=OWNER)
     assert officer.get("/console/admin/units").status_code in (403, 404)
+
+
+# --- the CLI ------------------------------------------------------------------------------
+
+
+def _units_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(EVIDENCE_CLI), "units", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_units_cli_seeds_lists_and_assigns(tmp_path: Path, postgres_url: str) -> None:
+    with fresh_postgres_database(postgres_url) as url:
+        env = {"EVIDENCE_DATA_DIR": str(tmp_path / "data"), "EVIDENCE_DATABASE_URL": url}
+        refused = _units_cli(env, "list")
+        assert refused.returncode == 2 and "no deployment" in refused.stderr
+        made = create_token_cli(env, "officer", "张三", None, "--init")
+        assert made.returncode == 0, made.stderr
+        seeded = _units_cli(env, "seed-quanzhou")
+        assert seeded.returncode == 0, seeded.stderr
+        assert "fj.qz.fz" in seeded.stdout.split() and "22 units added" in seeded.stderr
+        again = _units_cli(env, "seed-quanzhou")
+        assert again.returncode == 0 and again.stdout == "", again.stderr
+        tree = _units_cli(env, "tree", "--under", "fj.qz.fz").stdout.splitlines()
+        assert tree[0] == "泉州市丰泽区市场监督管理局 (fj.qz.fz, 县级（市、区）)"
+        assert all(line.startswith("  ") for line in tree[1:]) and len(tree) == 3
+        listed = [line.split("\t") for line in _units_cli(env, "list").stdout.splitlines()]
+        assert listed[0][:3] == ["fj", "province", "-"]
+        bad = _units_cli(env, "add", "fj.qz.x", "某市", "--level", "city", "--parent", "fj.qz")
+        assert bad.returncode == 2
+        assert bad.stderr.strip() == "error: parent: a city may not sit under a city (fj.qz)"
+        added = _units_cli(
+            env, "add", "fj.qz.fz.x", "某所", "--level", "station", "--parent", "fj.qz.fz"
+        )
+        assert added.returncode == 0 and added.stdout.startswith("fj.qz.fz.x\tstation\tfj.qz.fz\t")
+        # a token made with a unit code acts in that unit; assign moves it
+        officer = create_token_cli(env, "officer", "李四", None, "--unit", "fj.qz.fz")
+        assert officer.returncode == 0, officer.stderr
+        moved = _units_cli(env, "assign", "fj.qz.jj", "--token", "2")
+        assert moved.returncode == 0, moved.stderr
+        both = _units_cli(env, "assign", "fj.qz.jj")
+        assert both.returncode == 2 and "--token ID and --user NAME" in both.stderr
+        engine = create_engine(url)
+        try:
+            with Session(engine) as session:
+                row = session.get_one(ApiToken, 2)
+                assert row.unit == "晋江市市场监督管理局"
+                assert row.unit_id == units.unit_by_code(session, "fj.qz.jj").id
+        finally:
+            engine.dispose()
