@@ -18,6 +18,7 @@ from evidence_api.takedowns.schemas import (
     ORDER_ID,
     OfficerOrder,
     RulingBody,
+    TakedownAssign,
     TakedownCreate,
     TakedownDetail,
     TakedownPage,
@@ -94,6 +95,22 @@ def detail(order_id: OrderId, runtime: RuntimeDep, principal: Submitter) -> Take
     and its webhook deliveries; 404 outside the caller's jurisdiction."""
     with runtime.session() as session:
         return takedowns_views.order_detail(session, runtime.signer.name, order_id, principal)
+
+
+@router.patch(
+    "/{order_id}",
+    response_model=OfficerOrder,
+    responses=RULING_ERRORS,
+    summary="Assign an order to a unit (指派)",
+)
+def assign(
+    order_id: OrderId, body: TakedownAssign, runtime: RuntimeDep, principal: Submitter
+) -> OfficerOrder:
+    """The order then belongs to ``unit``, a unit in the caller's jurisdiction (a superior unit
+    assigns work to a unit below it; 422 otherwise). The order itself, its entries and the
+    platform's view do not change. 404 outside the caller's jurisdiction."""
+    with runtime.session() as session:
+        return takedowns_views.assign_order(session, principal, order_id, body)
 
 
 @router.get(

@@ -266,6 +266,18 @@ class DeliveryPublic(BaseModel):
     log: list[AttemptPublic]
 
 
+class TakedownAssign(BaseModel):
+    """``PATCH /v1/takedowns/{id}``: give the order to a unit in the caller's jurisdiction."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"unit": "fj.qz.fz"}]},
+    )
+
+    unit: UnitCode = Field(description="the unit's code (所属单位)")
+
+
 class OfficerOrder(TakedownPublic, Owned):
     """An order as officers see it: with the unit it belongs to (docs/supervision.md §1)."""
 

@@ -15,7 +15,7 @@ from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
 from evidence_api.core.auth import Principal
 from evidence_api.core.errors import InvalidInputError, NotFoundError
-from evidence_api.core.jurisdiction import label, reachable, scope, units_under
+from evidence_api.core.jurisdiction import label, reachable, scope, unit_in_reach, units_under
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.monitoring.models import TakedownCheck
 from evidence_api.registry.models import Platform
@@ -34,6 +34,7 @@ from evidence_api.takedowns.schemas import (
     EventPublic,
     OfficerOrder,
     RulingPublic,
+    TakedownAssign,
     TakedownDetail,
     TakedownPage,
     TakedownProofs,
@@ -283,6 +284,19 @@ def deliveries(session: Session, order: TakedownOrder) -> list[DeliveryPublic]:
         )
         for r in rows
     ]
+
+
+def assign_order(
+    session: Session, principal: Principal, order_id: str, body: TakedownAssign
+) -> OfficerOrder:
+    """Give the order to unit ``body.unit``: the caller must reach the order (404) and the
+    unit (422); a superior unit assigns an order to a unit below it."""
+    order, platform = load_order(session, order_id)
+    if not reachable(session, principal, order.unit_id):
+        raise NotFoundError(f"no takedown order {order_id!r}")
+    order.unit_id = unit_in_reach(session, principal, body.unit)
+    session.flush()
+    return owned(session, [(order, platform.code)])[0]
 
 
 def order_detail(

@@ -44,7 +44,7 @@ from tests.support.audit_runs import audit_request
 from tests.support.clues import clue_request
 from tests.support.disclosure import disclosure_request
 from tests.support.spotchecks import spotcheck_request
-from tests.support.units import units_request
+from tests.support.units import assign_order_request, units_request
 
 SUBMITTERS = frozenset({"officer", "admin"})
 READERS = frozenset({"officer", "admin", "appraiser"})
@@ -158,6 +158,7 @@ POLICY |= {
     ("GET", "/v1/units"): READERS,
     ("GET", "/v1/units/{code}"): READERS,
     ("PATCH", "/v1/units/{code}"): ADMINS,
+    ("PATCH", "/v1/takedowns/{order_id}"): SUBMITTERS,
 }
 #: Clues and 协查 (evidence_api/clues): officers and admins; the platform's side of 协查
 #: for platform tokens (tests/support/clues.py makes the valid requests).
@@ -510,6 +511,8 @@ def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str
         return disclosure_request(world.stack, method, path)
     if path.startswith("/v1/units"):
         return units_request(world.stack, method, path)
+    if (method, path) == ("PATCH", "/v1/takedowns/{order_id}"):
+        return assign_order_request(world.stack, method, path)
     if path.startswith(("/v1/clues", "/v1/assists", "/v1/platform/assists")):
         return clue_request(world.stack, method, path)
     if path.startswith(("/v1/spot-checks", "/v1/inspection-items")):

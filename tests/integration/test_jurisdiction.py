@@ -228,6 +228,7 @@ def item_request(world: World, method: str, path: str) -> tuple[str, dict[str, A
         body = {"decision": "withdraw", "reason": "管辖测试"}
     elif path.startswith("/v1/takedowns"):
         url = path.format(order_id=new_order(world)["order_id"])
+        body = {"unit": OWNER} if method == "PATCH" else None
     elif path.startswith("/v1/monitors"):
         url = path.format(monitor_id=new_monitor(world, enabled=path.endswith("/run"))["id"])
         body = {"name": "改名"} if method == "PATCH" else None
@@ -244,8 +245,8 @@ def item_request(world: World, method: str, path: str) -> tuple[str, dict[str, A
 
 
 def test_the_matrix_covers_every_route_of_the_owned_resources() -> None:
-    # 2 entity, 5 case, 3 order, 5 monitor and 4 alert routes on one row at least.
-    assert len(ITEM) >= 19, ITEM
+    # 2 entity, 5 case, 4 order, 5 monitor and 4 alert routes on one row at least.
+    assert len(ITEM) >= 20, ITEM
     assert set(LISTS) >= set(RESOURCES), LISTS
     assert ("POST", "/v1/takedowns/{order_id}/ruling") in ITEM
 
@@ -399,6 +400,12 @@ def test_a_superior_unit_assigns_work_down(world: World) -> None:
         client.patch(f"/v1/monitors/{monitor['id']}", json={"unit": "fj.qz.jj"}, headers=city)
     )
     assert moved["unit"] == "fj.qz.jj"
+    order = new_order(world)["order_id"]
+    refused = client.patch(f"/v1/takedowns/{order}", json={"unit": "fj.qz"}, headers=world.owner())
+    assert refused.status_code == 422, refused.text  # not upwards
+    moved = ok(client.patch(f"/v1/takedowns/{order}", json={"unit": "fj.qz.jj"}, headers=city))
+    assert moved["unit"] == "fj.qz.jj"
+    assert client.get(f"/v1/takedowns/{order}", headers=world.owner()).status_code == 404
 
 
 # --- the units API -------------------------------------------------------------------
