@@ -506,3 +506,30 @@ def test_a_platform_reply_verifies_through_tier_5(tmp_path: Path, postgres_url: 
                 assert done.returncode == 0, done.stdout + done.stderr
                 tiers = {t["tier"]: t["status"] for t in json.loads(done.stdout)["tiers"]}
                 assert tiers == dict.fromkeys(range(1, 6), "verified"), tiers
+
+
+def test_who_sees_what_by_unit(env: Env) -> None:
+    """Officer of each unit × clue and request reads: in reach 200 and listed, else 404
+    and absent; a platform reaches no officer route (403)."""
+    w, client = env.world, env.client
+    cid = new_clue(env, "a")["clue_id"]
+    body = assist_body(w.entity_id, to_unit=w.units["b"])
+    aid = ok(client.post("/v1/assists", json=body, headers=w.officer("a")), 201)["assist_id"]
+    reach = {
+        f"/v1/clues/{cid}": {"a", "city"},
+        f"/v1/clues/{cid}/proofs": {"a", "city"},
+        f"/v1/assists/{aid}": {"a", "b", "city"},
+        f"/v1/assists/{aid}/proofs": {"a", "b", "city"},
+    }
+    for url, seeing in reach.items():
+        for who in ("a", "b", "city", "outside"):
+            status = client.get(url, headers=w.officer(who)).status_code
+            assert status == (200 if who in seeing else 404), (url, who, status)
+    for who in ("a", "b", "city", "outside"):
+        clues = ok(client.get("/v1/clues", headers=w.officer(who)))["items"]
+        assists = ok(client.get("/v1/assists", headers=w.officer(who)))["items"]
+        assert (cid in [c["clue_id"] for c in clues]) == (who in {"a", "city"}), who
+        assert (aid in [a["assist_id"] for a in assists]) == (who in {"a", "b", "city"}), who
+    mall = next(iter(w.platforms))
+    assert client.get(f"/v1/assists/{aid}", headers=w.platform(mall)).status_code == 403
+    assert client.get(f"/v1/platform/assists/{aid}", headers=w.platform(mall)).status_code == 404
