@@ -177,7 +177,7 @@ def convert(
 )
 async def monitoring_stats(
     runtime: RuntimeDep,
-    _: Submitter,
+    principal: Submitter,
     since: Annotated[
         ClientTime | None, Query(description="from (inclusive); default: until − 90 days")
     ] = None,
@@ -186,8 +186,9 @@ async def monitoring_stats(
 ) -> MonitoringStats:
     """Alerts by rule, platform, entity (top 50) and ISO week; per platform, its orders'
     median seconds to acknowledge and to complete, the share of completed orders whose
-    re-capture verified removal, reappearances and overdue orders. At most 731 days."""
-    win = stats.window(since, until, platform)
+    re-capture verified removal, reappearances and overdue orders. At most 731 days. Only the
+    alerts and orders in the caller's jurisdiction count."""
+    win = stats.window(since, until, platform, principal)
 
     def compute() -> MonitoringStats:
         with runtime.session() as session:

@@ -28,7 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from evidence_api.core.auth import Principal
 from evidence_api.core.errors import InvalidInputError
+from evidence_api.core.jurisdiction import scope
 from evidence_api.monitoring.alert_schemas import (
     AlertStats,
     EntityCount,
@@ -56,9 +58,16 @@ class Window:
     since: datetime
     until: datetime
     platform: str | None = None
+    #: whose jurisdiction the figures keep to (None: every unit)
+    principal: Principal | None = None
 
 
-def window(since: datetime | None, until: datetime | None, platform: str | None) -> Window:
+def window(
+    since: datetime | None,
+    until: datetime | None,
+    platform: str | None,
+    principal: Principal | None = None,
+) -> Window:
     """The window asked for, checked: ``since`` before ``until``, at most
     :data:`MAX_WINDOW_DAYS` days (422 naming the field otherwise)."""
     end = (until or datetime.now(UTC)).astimezone(UTC)
@@ -69,7 +78,7 @@ def window(since: datetime | None, until: datetime | None, platform: str | None)
         raise InvalidInputError(
             f"the window may span at most {MAX_WINDOW_DAYS} days", field="since"
         )
-    return Window(start, end, platform)
+    return Window(start, end, platform, principal)
 
 
 def _platform_id(session: Session, code: str | None) -> int | None:
@@ -108,6 +117,8 @@ def alert_stats(session: Session, win: Window, platform_id: int | None) -> Alert
     ]
     if platform_id is not None:
         where.append(Alert.platform_id == platform_id)
+    if win.principal is not None:
+        where.append(scope(win.principal, Alert.unit_id))
     by_rule = [
         RuleCount(rule=rule, label=RULE_LABELS.get(rule, rule), count=int(n))
         for rule, n in session.execute(
@@ -191,6 +202,8 @@ def compliance(session: Session, win: Window, platform_id: int | None) -> list[P
     where = [TakedownOrder.issued_at >= win.since, TakedownOrder.issued_at < win.until]
     if platform_id is not None:
         where.append(TakedownOrder.platform_id == platform_id)
+    if win.principal is not None:
+        where.append(scope(win.principal, TakedownOrder.unit_id))
     orders = (
         select(TakedownOrder.seq, TakedownOrder.platform_id, TakedownOrder.issued_at)
         .where(*where)

@@ -564,3 +564,17 @@ def test_units_cli_seeds_lists_and_assigns(tmp_path: Path, postgres_url: str) ->
                 assert row.unit_id == units.unit_by_code(session, "fj.qz.jj").id
         finally:
             engine.dispose()
+
+
+def test_monitoring_statistics_count_only_what_is_in_reach(world: World) -> None:
+    new_alert(world)
+
+    def alerts(headers: dict[str, str]) -> int:
+        found = ok(world.stack.client.get("/v1/stats/monitoring", headers=headers))
+        return sum(r["count"] for r in found["alerts"]["by_rule"])
+
+    mine = alerts(world.owner())
+    assert mine >= 1
+    assert alerts(world.tokens[("officer", "fj.qz")]) >= mine
+    assert alerts(world.tokens[("officer", "fj.qz.fz.dh")]) == 0
+    assert alerts(world.stack.auth("officer")) >= mine
