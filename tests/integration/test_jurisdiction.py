@@ -479,6 +479,7 @@ def test_console_lists_and_pages_keep_to_the_viewers_unit(world: World) -> None:
     case_url = made.headers["location"].split("?")[0]
     page = jj.get(case_url)
     assert page.status_code == 200 and number in page.text
+    assert '<dd data-testid="unit">晋江市市场监督管理局</dd>' in page.text
     assert number in jj.get("/console/cases").text
     board = fz.get("/console/cases")
     assert board.status_code == 200
