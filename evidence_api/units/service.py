@@ -33,6 +33,8 @@ from evidence_api.units.schemas import (
 )
 
 MAX_PAGE = 500
+#: The largest unit id (org_unit.id is a 32-bit integer).
+MAX_ID = 2**31 - 1
 #: The nesting of the administrative levels; a department is outside it.
 RANKS = {"province": 0, "city": 1, "county": 2, "station": 3}
 #: The deepest path a unit may have (org_unit.path is 512 characters).
@@ -183,7 +185,8 @@ def list_units(session: Session, *, under: str | None, limit: int, cursor: str |
         top = unit_by_code(session, under, field="under")
         query = query.where(OrgUnit.path.startswith(top.path, autoescape=True))
     if cursor:
-        last = session.get(OrgUnit, decode_cursor(cursor))
+        after = decode_cursor(cursor)
+        last = session.get(OrgUnit, after) if after <= MAX_ID else None
         if last is None:
             raise InvalidInputError("cursor is not one this API issued", field="cursor")
         query = query.where(OrgUnit.path > last.path)

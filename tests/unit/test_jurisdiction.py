@@ -220,3 +220,11 @@ def test_the_quanzhou_seed_is_a_valid_tree(session: Session) -> None:
             if u.level == "county"
         ]
         assert len(counties) == 11
+
+
+def test_a_made_up_cursor_is_refused(session: Session) -> None:
+    from evidence_api.core.pagination import encode_cursor  # noqa: PLC0415
+
+    for value in (10**6, 2**40):
+        with pytest.raises(InvalidInputError, match="cursor is not one this API issued"):
+            service.list_units(session, under=None, limit=5, cursor=encode_cursor(value))
