@@ -30,7 +30,8 @@ from evidence_api.core.deps import RuntimeDep, Submitter
 from evidence_api.core.guard import GuardedRoute, streamed_body
 from evidence_api.core.schemas import problem_responses
 
-router = APIRouter(tags=["clues 线索协查"], route_class=GuardedRoute)
+#: The officers' routes; :data:`router` adds the platform's (each keeps its own tag).
+officers = APIRouter(tags=["clues 线索协查"], route_class=GuardedRoute)
 
 ClueId = Annotated[str, Path(pattern=CLUE_ID, description="clue id (clu-…)")]
 TransferId = Annotated[str, Path(pattern=TRANSFER_ID, description="transfer id (ctr-…)")]
@@ -45,7 +46,7 @@ REPLY_ERRORS = problem_responses(400, 401, 403, 404, 409, 413, 422, 503)
 # --- clues ------------------------------------------------------------------------------
 
 
-@router.post(
+@officers.post(
     "/v1/clues",
     status_code=201,
     response_model=ClueDetail,
@@ -59,7 +60,9 @@ def create_clue(body: ClueCreate, runtime: RuntimeDep, principal: Submitter) -> 
     return service.create_clue(ledger_of(runtime), principal, body)
 
 
-@router.get("/v1/clues", response_model=CluePage, responses=READ_ERRORS, summary="Clues (线索列表)")
+@officers.get(
+    "/v1/clues", response_model=CluePage, responses=READ_ERRORS, summary="Clues (线索列表)"
+)
 def list_clues(
     runtime: RuntimeDep,
     principal: Submitter,
@@ -83,7 +86,7 @@ def list_clues(
         )
 
 
-@router.get(
+@officers.get(
     "/v1/clues/{clue_id}",
     response_model=ClueDetail,
     responses=READ_ERRORS,
@@ -96,7 +99,7 @@ def clue_detail(clue_id: ClueId, runtime: RuntimeDep, principal: Submitter) -> C
         return service.detail(session, service.load(session, principal, clue_id))
 
 
-@router.get(
+@officers.get(
     "/v1/clues/{clue_id}/proofs",
     response_model=StepProofs,
     responses=READ_ERRORS,
@@ -111,7 +114,7 @@ def clue_proofs(clue_id: ClueId, runtime: RuntimeDep, principal: Submitter) -> S
         return StepProofs(id=clue.id, entries=entries)
 
 
-@router.post(
+@officers.post(
     "/v1/clues/{clue_id}/transfers",
     status_code=201,
     response_model=ClueDetail,
@@ -128,7 +131,7 @@ def send_transfer(
     return service.send(ledger_of(runtime), principal, clue_id, body)
 
 
-@router.post(
+@officers.post(
     "/v1/clues/{clue_id}/transfers/{transfer_id}/accept",
     response_model=ClueDetail,
     responses=WRITE_ERRORS,
@@ -149,7 +152,7 @@ def accept_transfer(
     )
 
 
-@router.post(
+@officers.post(
     "/v1/clues/{clue_id}/transfers/{transfer_id}/return",
     response_model=ClueDetail,
     responses=WRITE_ERRORS,
@@ -172,7 +175,7 @@ def return_transfer(
 # --- assistance requests ----------------------------------------------------------------
 
 
-@router.post(
+@officers.post(
     "/v1/assists",
     status_code=201,
     response_model=AssistDetail,
@@ -186,7 +189,7 @@ def create_assist(body: AssistCreate, runtime: RuntimeDep, principal: Submitter)
     return assists.create_assist(ledger_of(runtime), principal, body)
 
 
-@router.get(
+@officers.get(
     "/v1/assists",
     response_model=AssistPage,
     responses=READ_ERRORS,
@@ -208,7 +211,7 @@ def list_assists(
         )
 
 
-@router.get(
+@officers.get(
     "/v1/assists/{assist_id}",
     response_model=AssistDetail,
     responses=READ_ERRORS,
@@ -221,7 +224,7 @@ def assist_detail(assist_id: AssistId, runtime: RuntimeDep, principal: Submitter
         return assists.detail(session, assists.load(session, principal, assist_id))
 
 
-@router.get(
+@officers.get(
     "/v1/assists/{assist_id}/proofs",
     response_model=StepProofs,
     responses=READ_ERRORS,
@@ -236,7 +239,7 @@ def assist_proofs(assist_id: AssistId, runtime: RuntimeDep, principal: Submitter
         return StepProofs(id=row.id, entries=entries)
 
 
-@router.post(
+@officers.post(
     "/v1/assists/{assist_id}/reply",
     response_model=AssistDetail,
     responses=REPLY_ERRORS,
@@ -254,7 +257,7 @@ async def reply_assist(
     return await receive_reply(request, runtime, principal, assist_id)
 
 
-@router.post(
+@officers.post(
     "/v1/assists/{assist_id}/close",
     response_model=AssistDetail,
     responses=WRITE_ERRORS,
@@ -268,4 +271,6 @@ def close_assist(
     return assists.close(ledger_of(runtime), principal, assist_id, note)
 
 
+router = APIRouter()
+router.include_router(officers)
 router.include_router(platform_routes.router)
