@@ -55,6 +55,9 @@ class SpotCheckPlan(Base):
     entity_pool: Mapped[int] = mapped_column(Integer)
     officer_pool: Mapped[int] = mapped_column(Integer)
     recusals: Mapped[int] = mapped_column(Integer)
+    #: private: JSON list of the token ids of the plan's officers in ref order (the
+    #: n-th is ``off-<n>``); never in the plan JSON, a log entry or a public view
+    officer_tokens: Mapped[str] = mapped_column(Text)
     commit_entry_id: Mapped[str] = mapped_column(String(64))
     seed_block_hash: Mapped[str | None] = mapped_column(String(66))
     draw_json: Mapped[str | None] = mapped_column(Text)

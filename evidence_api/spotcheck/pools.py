@@ -1,10 +1,16 @@
 """Resolving a plan's pools when it is committed: the entities its filters select in
 the caller's jurisdiction with their weights, the officers of its units, and the
-recusals (回避) — pure helpers first, then the queries (docs/inspections.md §3-4)."""
+recusals (回避) — pure helpers first, then the queries (docs/inspections.md §3-4).
+
+Officers appear in the committed plan (and everything public after it) only as
+per-plan references ``off-<n>``: the pool is put in a uniformly random order when the
+plan is committed and ``off-<n>`` is the n-th officer of that order. The order (token
+ids) is kept privately in the plan row, so refs link neither plans nor log entries."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import random
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -33,13 +39,31 @@ def entity_ref(entity_id: int) -> str:
     return f"ent-{entity_id}"
 
 
-def officer_ref(token_id: int) -> str:
+def officer_ref(position: int) -> str:
+    """The plan's reference of its ``position``-th officer (1-based): ``off-<n>``."""
+    return f"off-{position}"
+
+
+def token_pseudonym(token_id: int) -> str:
+    """An officer's token pseudonym (log entries, requests): ``token-<id>``."""
     return f"token-{token_id}"
 
 
 def ref_id(ref: str) -> int:
-    """The number in ``ent-<id>`` or ``token-<id>``."""
+    """The number in ``ent-<id>``, ``token-<id>`` or ``off-<n>``."""
     return int(ref.rsplit("-", 1)[1])
+
+
+def plan_ref(officer: str, tokens: Sequence[int]) -> str | None:
+    """The plan's ref of ``officer`` given as ``off-<n>`` or ``token-<id>``, where
+    ``tokens`` lists the token ids of the plan's officers in ref order; None when the
+    officer is not in the plan's pool."""
+    number = ref_id(officer)
+    if officer.startswith("off-"):
+        return officer_ref(number) if 1 <= number <= len(tokens) else None
+    if officer.startswith("token-") and number in tokens:
+        return officer_ref(tokens.index(number) + 1)
+    return None
 
 
 def weight_of(grade: str | None, weights: Mapping[str, int]) -> int:
@@ -56,30 +80,39 @@ class Officer:
     unit: str
 
 
+def plan_order(officers: Sequence[Officer], rng: random.Random) -> list[Officer]:
+    """The pool in the plan's order, a uniformly random permutation drawn from ``rng``
+    (the service passes :class:`random.SystemRandom`): the n-th is ``off-<n>``."""
+    ordered = list(officers)
+    rng.shuffle(ordered)
+    return ordered
+
+
 def recusals_of(
-    officers: Iterable[Officer],
+    officers: Sequence[Officer],
     unit_cases: Iterable[tuple[int, int]],
     conflicts: Iterable[Conflict],
     pool: set[int],
 ) -> list[Recusal]:
-    """Every (officer, entity) pair never drawn together: ``unit_case`` when the officer's
-    unit had a case on the entity (``unit_cases``: (entity id, unit id) pairs within the
-    window), ``declared`` for a declared conflict (a pair also recused for a unit case
-    keeps ``unit_case``). Sorted by officer id, then entity id; conflicts naming an entity
-    outside ``pool`` or an officer outside the pool are refused (422)."""
+    """Every (officer, entity) pair never drawn together, ``officers`` in the plan's
+    order: ``unit_case`` when the officer's unit had a case on the entity
+    (``unit_cases``: (entity id, unit id) pairs within the window), ``declared`` for a
+    declared conflict (``token-<id>``; a pair also recused for a unit case keeps
+    ``unit_case``). Sorted by officer position n, then entity id; conflicts naming an
+    entity outside ``pool`` or an officer outside the pool are refused (422)."""
     by_unit: dict[int, list[int]] = {}
-    members = set()
-    for officer in officers:
-        by_unit.setdefault(officer.unit_id, []).append(officer.token_id)
-        members.add(officer.token_id)
+    position: dict[int, int] = {}
+    for n, officer in enumerate(officers, start=1):
+        by_unit.setdefault(officer.unit_id, []).append(n)
+        position[officer.token_id] = n
     pairs: dict[tuple[int, int], Reason] = {}
     for entity_id, unit_id in unit_cases:
         if entity_id in pool:
-            for token_id in by_unit.get(unit_id, ()):
-                pairs[(token_id, entity_id)] = "unit_case"
+            for n in by_unit.get(unit_id, ()):
+                pairs[(n, entity_id)] = "unit_case"
     for conflict in conflicts:
-        token_id, entity_id = ref_id(conflict.officer), ref_id(conflict.entity)
-        if token_id not in members:
+        at, entity_id = position.get(ref_id(conflict.officer)), ref_id(conflict.entity)
+        if at is None:
             raise InvalidInputError(
                 f"conflict names officer {conflict.officer}, not in the officer pool",
                 field="conflicts",
@@ -89,10 +122,10 @@ def recusals_of(
                 f"conflict names entity {conflict.entity}, not in the entity pool",
                 field="conflicts",
             )
-        pairs.setdefault((token_id, entity_id), "declared")
+        pairs.setdefault((at, entity_id), "declared")
     return [
-        Recusal(officer=officer_ref(t), entity=entity_ref(e), reason=reason)
-        for (t, e), reason in sorted(pairs.items())
+        Recusal(officer=officer_ref(n), entity=entity_ref(e), reason=reason)
+        for (n, e), reason in sorted(pairs.items())
     ]
 
 
@@ -181,8 +214,9 @@ def officer_pool(session: Session, unit_codes: list[str], now: datetime) -> list
     return [Officer(int(t), int(u), str(c)) for t, u, c in rows if u is not None]
 
 
-def pool_officers(officers: list[Officer]) -> list[PoolOfficer]:
-    return [PoolOfficer(ref=officer_ref(o.token_id), unit=o.unit) for o in officers]
+def pool_officers(officers: Sequence[Officer]) -> list[PoolOfficer]:
+    """The plan's officers (``officers`` in the plan's order): ``off-<n>`` and unit."""
+    return [PoolOfficer(ref=officer_ref(n), unit=o.unit) for n, o in enumerate(officers, 1)]
 
 
 def unit_cases(

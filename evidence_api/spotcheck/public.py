@@ -1,7 +1,8 @@
 """What 信息公示 (evidence_api/disclosure) shows of published spot-check plans.
 
 Only public fields: the plan's id, title and items; the committed plan JSON (entity
-refs are public registry data; officers appear only as opaque refs and unit codes);
+refs are public registry data; officers appear only as per-plan refs ``off-<n>`` and unit
+codes — never a token pseudonym, which would link plans and log entries);
 the seed block; the draw with the drawn entities' names and 统一社会信用代码; the
 results with their unit's name; and the log entry id of every step, to which the
 disclosure feature attaches proof bundles. Never an officer's name or a note's text.

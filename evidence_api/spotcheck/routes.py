@@ -40,11 +40,11 @@ PLAN_JSON_EXAMPLE: dict[str, Any] = {
     "items": ["wj-01-license"],
     "officer_count": 2,
     "officers": [
-        {"ref": "token-3", "unit": "fj.qz.fz"},
-        {"ref": "token-4", "unit": "fj.qz.lc"},
+        {"ref": "off-1", "unit": "fj.qz.fz"},
+        {"ref": "off-2", "unit": "fj.qz.lc"},
     ],
     "plan_id": "sc-019ae4c2b1d07f3c9a2e5b6d8f01",
-    "recusals": [{"entity": "ent-2", "officer": "token-3", "reason": "unit_case"}],
+    "recusals": [{"entity": "ent-2", "officer": "off-1", "reason": "unit_case"}],
     "seed_height": 1207,
 }
 
@@ -102,8 +102,10 @@ def list_plans(
 )
 def create_plan(body: PlanCreate, runtime: RuntimeDep, principal: Submitter) -> PlanDetail:
     """Resolve the entity pool (filters within the caller's jurisdiction, each entity
-    weighted by its credit grade) and the officer pool (officers of the named units) now,
-    compute the recusals (the officer's unit had a case on the entity within
+    weighted by its credit grade) and the officer pool (officers of the named units) now —
+    the pool in a random order, its n-th officer named ``off-<n>`` in the plan, the draw,
+    the log and 信息公示 (``officers`` of the answer maps each ref to its token pseudonym
+    for officers) — compute the recusals (the officer's unit had a case on the entity within
     ``recusal_days``; declared conflicts), fix the seed block at the chain head plus
     ``EVIDENCE_SPOTCHECK_SEED_DELAY`` and commit the plan as a ``spotcheck`` log entry.
     422 names a filter, unit, item or size that cannot make a drawable plan; 503 when no
@@ -118,9 +120,10 @@ def create_plan(body: PlanCreate, runtime: RuntimeDep, principal: Submitter) -> 
     summary="A spot-check plan with its draw and results (抽查计划详情)",
 )
 def get_plan(plan_id: PlanId, runtime: RuntimeDep, principal: Submitter) -> PlanDetail:
-    """The plan's items, pool sizes, seed block, draw (entities, officers, who inspects
-    whom), results and the log entry id of each step. 404 outside the caller's
-    jurisdiction. Officers and admins."""
+    """The plan's items, pool sizes, seed block, draw (entities, officers as ``off-<n>``,
+    who inspects whom), results, the log entry id of each step, and the officer pool
+    with the token pseudonym and holder behind each ``off-<n>``. 404 outside the
+    caller's jurisdiction. Officers and admins."""
     return service.get_plan(runtime, principal, plan_id)
 
 
@@ -204,7 +207,8 @@ def draw_plan(plan_id: PlanId, runtime: RuntimeDep, principal: Submitter) -> Pla
 def record_result(
     plan_id: PlanId, body: ResultCreate, runtime: RuntimeDep, principal: Submitter
 ) -> PlanDetail:
-    """One result per drawn entity, by an officer the draw assigned to it, with a
+    """One result per drawn entity, by an officer the draw assigned to it (``off-<n>`` as
+    the draw shows it, or the officer's ``token-<id>``; recorded as ``off-<n>``), with a
     ``result`` entry (the note only as its SHA-256). 409 before the draw or when the
     entity already has a result; 422 for an entity not drawn, an officer not assigned or
     unknown evidence. Officers and admins."""

@@ -11,7 +11,10 @@ PLAN_ID = r"^sc-[0-9a-f]{28}$"
 ITEM_CODE = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 UNIT_CODE = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 ENTITY_REF = r"^ent-[1-9][0-9]{0,18}$"
-OFFICER_REF = r"^token-[1-9][0-9]{0,18}$"
+#: An officer as requests name them: the token pseudonym (conflicts, results) ...
+OFFICER_PSEUDONYM = r"^token-[1-9][0-9]{0,18}$"
+#: ... or, for a result, the plan's own ref as the draw shows it.
+OFFICER_REF = r"^(token|off)-[1-9][0-9]{0,18}$"
 EVIDENCE_ID = r"^ev-[0-9a-f]{28}$"
 #: A unit code, or a 行政区划代码 prefix (2 to 12 digits).
 REGION = r"^([a-z0-9][a-z0-9._-]{0,63}|[0-9]{2,12})$"
@@ -77,7 +80,10 @@ class ItemList(BaseModel):
 class Conflict(_Body):
     """A declared conflict of interest: this officer never inspects this entity."""
 
-    officer: str = Field(pattern=OFFICER_REF, description="officer ref, token-<id>")
+    officer: str = Field(
+        pattern=OFFICER_PSEUDONYM,
+        description="the officer's token pseudonym, token-<id> (the plan shows it as off-<n>)",
+    )
     entity: str = Field(pattern=ENTITY_REF, description="entity ref, ent-<id>")
 
 
@@ -179,7 +185,9 @@ class ResultCreate(_Body):
         description="检查情况说明 (line breaks and tabs allowed, no other control characters)",
     )
     officer: str = Field(
-        pattern=OFFICER_REF, description="an officer assigned to this entity by the draw"
+        pattern=OFFICER_REF,
+        description="an officer the draw assigned to this entity: the plan's ref off-<n> or "
+        "the token pseudonym token-<id> (recorded as off-<n>)",
     )
     evidence_ids: list[Annotated[str, Field(pattern=EVIDENCE_ID)]] = Field(
         default_factory=list, max_length=20, description="evidence of the inspection"
@@ -191,6 +199,16 @@ class DrawnEntity(BaseModel):
     name: str | None
     uscc: str | None
     officers: list[str]
+
+
+class PlanOfficer(BaseModel):
+    """An officer of the plan's pool as officers see it: the plan's ref (the only form
+    public) with the token pseudonym and holder it stands for (never public)."""
+
+    ref: str = Field(description="the plan's ref, off-<n>")
+    unit: str = Field(description="unit code")
+    pseudonym: str = Field(description="token pseudonym, token-<id>")
+    holder: str | None = Field(description="持证人 (display name and unit)")
 
 
 class ResultPublic(BaseModel):
@@ -275,6 +293,9 @@ class PlanDetail(BaseModel):
     inspectors_per_entity: int
     draw: DrawPublic | None
     result_sha256: str | None
+    officers: list[PlanOfficer] = Field(
+        description="the pool: each off-<n> with the officer it stands for (officers only)"
+    )
     drawn: list[DrawnEntity]
     results: list[ResultPublic]
     entries: PlanEntries

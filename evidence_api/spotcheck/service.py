@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from anchoring.entries import utc_timestamp
-from evidence_api.core.auth import Principal
+from evidence_api.core.auth import Principal, holders
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.ids import new_id
 from evidence_api.core.jurisdiction import scope
@@ -35,6 +36,7 @@ from evidence_api.spotcheck.public import plan_view
 from evidence_api.spotcheck.schemas import (
     PlanCreate,
     PlanDetail,
+    PlanOfficer,
     PlanPage,
     PlanSummary,
     ResultCreate,
@@ -81,6 +83,23 @@ def find_plan(
     return plan
 
 
+def officer_tokens(plan: SpotCheckPlan) -> list[int]:
+    """The token ids of the plan's officers in ref order (private: the n-th is off-<n>)."""
+    return [int(t) for t in json.loads(plan.officer_tokens)]
+
+
+def plan_officers(
+    session: Session, plan: SpotCheckPlan, committed: dict[str, Any]
+) -> list[PlanOfficer]:
+    """The pool as officers see it: each ref with its token pseudonym and holder."""
+    tokens = [pools.token_pseudonym(t) for t in officer_tokens(plan)]
+    names = holders(session, set(tokens))
+    return [
+        PlanOfficer(ref=o["ref"], unit=o["unit"], pseudonym=token, holder=names.get(token))
+        for o, token in zip(committed["officers"], tokens, strict=True)
+    ]
+
+
 def detail(session: Session, plan: SpotCheckPlan) -> PlanDetail:
     view = plan_view(session, plan)
     committed = view.pop("plan")
@@ -96,6 +115,7 @@ def detail(session: Session, plan: SpotCheckPlan) -> PlanDetail:
         inspectors_per_entity=committed["inspectors_per_entity"],
         public=plan.public,
         plan_url=f"/v1/spot-checks/{plan.id}/plan.json",
+        officers=plan_officers(session, plan, committed),
     )
 
 
@@ -152,9 +172,11 @@ def build_plan(
     chain_id: int,
     seed_height: int,
     now: datetime,
-) -> DrawPlan:
+    rng: random.Random,
+) -> tuple[DrawPlan, list[int]]:
     """The plan's pools resolved now, frozen into a :class:`DrawPlan` (422 naming what
-    cannot be drawn)."""
+    cannot be drawn), and the token ids of its officers in ref order (``rng`` orders
+    the officer pool: the n-th is ``off-<n>``)."""
     item_list.require_items(session, body.items)
     where = pools.entity_filter(
         session,
@@ -164,7 +186,7 @@ def build_plan(
         risk_grades=list(body.risk_grades),
     )
     entities = pools.entity_pool(session, where, {str(k): v for k, v in body.weights.items()})
-    officers = pools.officer_pool(session, body.officer_units, now)
+    officers = pools.plan_order(pools.officer_pool(session, body.officer_units, now), rng)
     cases: set[tuple[int, int]] = set()
     if body.recusal_days > 0:
         since = pools.window_start(now, body.recusal_days)
@@ -188,7 +210,7 @@ def build_plan(
         validate_plan(plan)
     except SpotCheckError as exc:
         raise InvalidInputError(f"the plan cannot be drawn: {exc}") from exc
-    return plan
+    return plan, [o.token_id for o in officers]
 
 
 def commit_plan(runtime: Runtime, principal: Principal, body: PlanCreate) -> PlanDetail:
@@ -200,7 +222,7 @@ def commit_plan(runtime: Runtime, principal: Principal, body: PlanCreate) -> Pla
     now = datetime.now(UTC)
     plan_id = new_id("sc")
     with runtime.session() as session:
-        plan = build_plan(
+        plan, tokens = build_plan(
             session,
             principal,
             body,
@@ -208,6 +230,7 @@ def commit_plan(runtime: Runtime, principal: Principal, body: PlanCreate) -> Pla
             chain_id=chain_id,
             seed_height=seed_height,
             now=now,
+            rng=random.SystemRandom(),
         )
         data = plan_bytes(plan)
         digest = hashlib.sha256(data).hexdigest()
@@ -241,6 +264,7 @@ def commit_plan(runtime: Runtime, principal: Principal, body: PlanCreate) -> Pla
             entity_pool=len(plan.entities),
             officer_pool=len(plan.officers),
             recusals=len(plan.recusals),
+            officer_tokens=json.dumps(tokens),
             commit_entry_id=entry_id,
             public=False,
             created_at=now,
@@ -341,8 +365,9 @@ def _check_evidence(session: Session, ids: list[str]) -> None:
 def record_result(
     runtime: Runtime, principal: Principal, plan_id: str, body: ResultCreate
 ) -> PlanDetail:
-    """The outcome for one drawn entity, by one of its assigned officers: a ``result``
-    entry. 409 before the draw or when the entity has a result already."""
+    """The outcome for one drawn entity, by one of its assigned officers (``off-<n>`` or
+    ``token-<id>``, recorded as ``off-<n>``): a ``result`` entry. 409 before the draw or
+    when the entity has a result already."""
     now = datetime.now(UTC)
     with runtime.session() as session:
         row = find_plan(session, principal, plan_id, lock=True)
@@ -355,7 +380,8 @@ def record_result(
         ).scalar_one_or_none()
         if drawn is None:
             raise InvalidInputError(f"{body.entity} was not drawn in this plan", field="entity")
-        if body.officer not in json.loads(drawn.officers):
+        officer = pools.plan_ref(body.officer, officer_tokens(row))
+        if officer is None or officer not in json.loads(drawn.officers):
             raise InvalidInputError(
                 f"{body.officer} is not assigned to {body.entity}", field="officer"
             )
@@ -373,7 +399,7 @@ def record_result(
             "step": "result",
             "entity": body.entity,
             "outcome": body.outcome,
-            "officer": body.officer,
+            "officer": officer,
         }
         if body.note is not None:
             entry_body["note_sha256"] = sha256_text(body.note)
@@ -385,7 +411,7 @@ def record_result(
                 entity_ref=body.entity,
                 outcome=body.outcome,
                 note=body.note,
-                officer=body.officer,
+                officer=officer,
                 evidence_ids=json.dumps(evidence),
                 entry_id=_entry(runtime, session, entry_body, now),
                 recorded_by=principal.pseudonym,

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("entity_pool", sa.Integer(), nullable=False),
         sa.Column("officer_pool", sa.Integer(), nullable=False),
         sa.Column("recusals", sa.Integer(), nullable=False),
+        sa.Column("officer_tokens", sa.Text(), nullable=False),
         sa.Column("commit_entry_id", sa.String(64), nullable=False),
         sa.Column("seed_block_hash", sa.String(66), nullable=True),
         sa.Column("draw_json", sa.Text(), nullable=True),
