@@ -1,10 +1,12 @@
-"""双随机、一公开 service logic without a server or database: recusals from unit cases
-and declared conflicts, weights by credit grade, the seed block's refusals (not yet
+"""双随机、一公开 service logic without a server or database: the plan's officer refs
+(off-<n> in a random per-plan order, translated from token-<id>), recusals from unit
+cases and declared conflicts, weights by credit grade, the seed block's refusals (not yet
 mined, another chain, an RPC down), the built-in inspection-item list, and the
 console form's mapping to the API body."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -13,19 +15,67 @@ from evidence_api.console.spotcheck_pages import DEFAULTS, plan_data
 from evidence_api.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from evidence_api.spotcheck import items, seed
 from evidence_api.spotcheck.labels import OUTCOMES
-from evidence_api.spotcheck.pools import Officer, recusals_of, ref_id, weight_of
+from evidence_api.spotcheck.pools import (
+    Officer,
+    plan_order,
+    plan_ref,
+    pool_officers,
+    recusals_of,
+    ref_id,
+    weight_of,
+)
 from evidence_api.spotcheck.schemas import Conflict, PlanCreate, ResultCreate
 
 
 def officers() -> list[Officer]:
-    return [Officer(1, 10, "u.a"), Officer(2, 10, "u.a"), Officer(3, 20, "u.b")]
+    """A pool in the plan's order: token 7 is off-1, token 2 off-2, token 5 off-3."""
+    return [Officer(7, 10, "u.a"), Officer(2, 10, "u.a"), Officer(5, 20, "u.b")]
+
+
+def test_the_plan_names_its_officers_by_position_never_by_token() -> None:
+    pooled = pool_officers(officers())
+    assert [(o.ref, o.unit) for o in pooled] == [
+        ("off-1", "u.a"),
+        ("off-2", "u.a"),
+        ("off-3", "u.b"),
+    ]
+    assert not any("token" in o.model_dump_json() for o in pooled)
+
+
+def test_the_plan_order_is_a_random_permutation_drawn_per_plan() -> None:
+    pool = [Officer(t, 10, "u.a") for t in range(1, 9)]
+    orders = {tuple(o.token_id for o in plan_order(pool, random.Random(s))) for s in range(20)}
+    assert all(sorted(order) == list(range(1, 9)) for order in orders)
+    assert len(orders) >= 15  # the same pool is ordered differently from plan to plan
+    first = {order.index(3) for order in orders}
+    assert len(first) >= 5  # token 3 is not always the same off-<n>
+    assert [o.token_id for o in pool] == list(range(1, 9))  # the pool itself is not changed
+
+
+@pytest.mark.parametrize(
+    ("given", "ref"),
+    [
+        ("off-1", "off-1"),
+        ("off-3", "off-3"),
+        ("token-7", "off-1"),
+        ("token-5", "off-3"),
+        ("off-4", None),
+        ("off-0", None),
+        ("token-3", None),
+        ("ent-7", None),
+    ],
+)
+def test_an_officer_is_named_by_ref_or_token_and_recorded_by_ref(
+    given: str, ref: str | None
+) -> None:
+    assert plan_ref(given, [7, 2, 5]) == ref
 
 
 def test_a_unit_case_recuses_every_officer_of_that_unit_from_that_entity() -> None:
     found = recusals_of(officers(), {(100, 10), (200, 30)}, [], {100, 200, 300})
     assert [(r.officer, r.entity, r.reason) for r in found] == [
-        ("token-1", "ent-100", "unit_case"),
-        ("token-2", "ent-100", "unit_case"),
+        ("off-1", "ent-100", "unit_case"),
+        ("off-2", "ent-100", "unit_case"),
     ]
 
 
@@ -35,14 +85,16 @@ def test_cases_on_entities_outside_the_pool_recuse_nobody() -> None:
 
 def test_declared_conflicts_join_and_a_unit_case_keeps_its_reason() -> None:
     conflicts = [
-        Conflict(officer="token-3", entity="ent-300"),
-        Conflict(officer="token-1", entity="ent-100"),
+        Conflict(officer="token-5", entity="ent-300"),
+        Conflict(officer="token-7", entity="ent-100"),
+        Conflict(officer="token-2", entity="ent-300"),
     ]
     found = recusals_of(officers(), {(100, 10)}, conflicts, {100, 300})
     assert [(r.officer, r.entity, r.reason) for r in found] == [
-        ("token-1", "ent-100", "unit_case"),
-        ("token-2", "ent-100", "unit_case"),
-        ("token-3", "ent-300", "declared"),
+        ("off-1", "ent-100", "unit_case"),
+        ("off-2", "ent-100", "unit_case"),
+        ("off-2", "ent-300", "declared"),
+        ("off-3", "ent-300", "declared"),
     ]
 
 
@@ -50,7 +102,7 @@ def test_declared_conflicts_join_and_a_unit_case_keeps_its_reason() -> None:
     ("conflict", "detail"),
     [
         (("token-9", "ent-100"), "conflict names officer token-9, not in the officer pool"),
-        (("token-1", "ent-555"), "conflict names entity ent-555, not in the entity pool"),
+        (("token-7", "ent-555"), "conflict names entity ent-555, not in the entity pool"),
     ],
 )
 def test_a_conflict_outside_the_pools_is_refused(conflict: tuple[str, str], detail: str) -> None:
@@ -63,7 +115,7 @@ def test_a_conflict_outside_the_pools_is_refused(conflict: tuple[str, str], deta
 def test_weights_by_grade_with_ungraded_under_none_and_one_by_default() -> None:
     weights = {"A": 1, "D": 8, "none": 2}
     assert [weight_of(g, weights) for g in ("A", "B", "D", None)] == [1, 1, 8, 2]
-    assert ref_id("ent-1042") == 1042 and ref_id("token-7") == 7
+    assert ref_id("ent-1042") == 1042 and ref_id("token-7") == 7 and ref_id("off-3") == 3
 
 
 class Blocks:
@@ -154,6 +206,19 @@ def test_outcomes_are_a_fixed_list_with_chinese_labels() -> None:
         ResultCreate.model_validate({"entity": "ent-1", "outcome": "passed", "officer": "token-1"})
 
 
+@pytest.mark.parametrize("officer", ["off-1", "token-12"])
+def test_a_result_names_its_officer_by_ref_or_token(officer: str) -> None:
+    body = {"entity": "ent-1", "outcome": "qualified", "officer": officer}
+    assert ResultCreate.model_validate(body).officer == officer
+
+
+@pytest.mark.parametrize("officer", ["off-0", "off-", "alice", "ent-1", "off-01", "token-01"])
+def test_a_result_refuses_what_names_no_officer(officer: str) -> None:
+    body = {"entity": "ent-1", "outcome": "qualified", "officer": officer}
+    with pytest.raises(ValueError, match="officer"):
+        ResultCreate.model_validate(body)
+
+
 def test_the_console_form_becomes_the_api_body() -> None:
     values: dict[str, Any] = {
         **DEFAULTS,
@@ -184,6 +249,7 @@ def test_the_console_form_becomes_the_api_body() -> None:
         {"officer_units": ["Bad Unit"]},
         {"region": "x" * 65},
         {"conflicts": [{"officer": "alice", "entity": "ent-1"}]},
+        {"conflicts": [{"officer": "off-1", "entity": "ent-1"}]},
         {"unknown": 1},
     ],
 )
