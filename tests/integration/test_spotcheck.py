@@ -4,7 +4,9 @@ and recusals (own unit's recent cases, declared conflicts); the seed block refus
 before it is mined; the stored draw reproduced by ``evidence-verify spot-check`` from
 public data only (the plan bytes the API serves, the block hash read from anvil
 itself, the digest the log entry commits); a tampered plan refused; results and
-publication as log entries; a committed plan never changes.
+publication as log entries; a committed plan never changes; officers named in the plan,
+the draw, the log and the public view only by per-plan refs off-<n> (never their token
+pseudonym), mapped back to tokens only for officers.
 
 One stack (PostgreSQL, managed anvil, anchoring off so only the test mines blocks)
 serves the module; the register is bulk-inserted once."""
@@ -91,6 +93,11 @@ def problem(response: Any, status: int) -> str:
     return str(response.json()["detail"])
 
 
+def token_refs(detail: dict[str, Any]) -> dict[str, str]:
+    """token-<id> -> off-<n>, from the officers' view of a plan."""
+    return {o["pseudonym"]: o["ref"] for o in detail["officers"]}
+
+
 def plan_body(world: World, **more: Any) -> dict[str, Any]:
     return {
         "title": "2026年第四季度网络交易经营者亮照亮证“双随机”抽查",
@@ -146,20 +153,34 @@ def test_commitment_resolves_the_pools_and_fixes_a_future_seed_block(
     # every entity weighted by its credit grade
     weights = {p["ref"]: p["weight"] for p in plan["entities"]}
     assert len(weights) == 10_000 and set(weights.values()) == set(WEIGHTS.values())
-    # officers: opaque refs with their unit code, never a name
+    # officers: per-plan refs off-1..off-200 with their unit code, never a name or token
     units = {o["unit"] for o in plan["officers"]}
     assert units == set(world.stations)
-    assert all(
-        o["ref"].startswith("token-") and set(o) == {"ref", "unit"} for o in plan["officers"]
-    )
+    assert [o["ref"] for o in plan["officers"]] == [f"off-{n}" for n in range(1, 201)]
+    assert all(set(o) == {"ref", "unit"} for o in plan["officers"])
+    assert "token-" not in raw.text
+    # officers see whom each ref stands for; the plan row keeps it (in ref order)
+    refs = token_refs(committed)
+    unit_of = {f"token-{t}": code for code, ids in world.officers.items() for t in ids}
+    assert set(refs) == set(unit_of) and len(set(refs.values())) == 200
+    assert [o["ref"] for o in committed["officers"]] == [o["ref"] for o in plan["officers"]]
+    assert all(unit_of[o["pseudonym"]] == o["unit"] for o in committed["officers"])
+    assert all(o["holder"].startswith("sc " + o["unit"]) for o in committed["officers"])
+    with stack.runtime.session() as session:
+        private = session.execute(
+            select(SpotCheckPlan.officer_tokens).where(SpotCheckPlan.id == committed["plan_id"])
+        ).scalar_one()
+    order = [f"token-{t}" for t in json.loads(private)]
+    assert [refs[t] for t in order] == [f"off-{n}" for n in range(1, 201)]
+    assert order != sorted(order, key=lambda t: int(t[6:]))  # a random order, not by id
 
     # recusals, computed here from the seeded cases and conflicts
     expected = {
-        (f"token-{t}", f"ent-{e}", "unit_case")
+        (refs[f"token-{t}"], f"ent-{e}", "unit_case")
         for e, code in world.recent_cases
         for t in world.officers[code]
     }
-    expected |= {(c["officer"], c["entity"], "declared") for c in committed["_conflicts"]}
+    expected |= {(refs[c["officer"]], c["entity"], "declared") for c in committed["_conflicts"]}
     got = {(r["officer"], r["entity"], r["reason"]) for r in plan["recusals"]}
     assert got == expected
     assert committed["recusals"] == len(expected) == 40 * 50 + 2
@@ -167,6 +188,7 @@ def test_commitment_resolves_the_pools_and_fixes_a_future_seed_block(
     assert not old & {r["entity"] for r in plan["recusals"]}
 
     body = entry_body(stack, committed["entries"]["committed"])
+    assert "token-" not in json.dumps(body)
     assert body == {
         "plan_id": committed["plan_id"],
         "step": "committed",
@@ -217,6 +239,8 @@ def test_the_draw_is_refused_before_the_seed_block_then_reproduced_from_public_d
     assert result["status"] == "drawn"
     assert len(draw["entities"]) == 50 == len(set(draw["entities"]))
     assert len(draw["officers"]) == 10 == len(set(draw["officers"]))
+    assert all(o.startswith("off-") for o in draw["officers"])
+    assert "token-" not in json.dumps(draw) + json.dumps(result["drawn"])
     seed = block_hash(chain_url, height)
     assert draw["seed"] == result["seed_block_hash"] == seed
     assert draw["plan_sha256"] == committed["plan_sha256"]
@@ -298,10 +322,12 @@ def test_results_are_entries_by_assigned_officers_then_published(
     url = f"/v1/spot-checks/{plan_id}/results"
     officer = stack.auth("officer")
     outsider = next(o for o in detail["draw"]["officers"] if o not in first["officers"])
-    wrong = {"entity": first["entity"], "outcome": "qualified", "officer": outsider}
-    assert problem(stack.client.post(url, json=wrong, headers=officer), 422) == (
-        f"{outsider} is not assigned to {first['entity']}"
-    )
+    pseudonym = {o["ref"]: o["pseudonym"] for o in detail["officers"]}
+    for someone in (outsider, pseudonym[outsider], "token-999999", "off-201"):
+        wrong = {"entity": first["entity"], "outcome": "qualified", "officer": someone}
+        assert problem(stack.client.post(url, json=wrong, headers=officer), 422) == (
+            f"{someone} is not assigned to {first['entity']}"
+        )
     undrawn = next(
         f"ent-{e}"
         for e in world.entities[world.stations[0]]
@@ -315,11 +341,11 @@ def test_results_are_entries_by_assigned_officers_then_published(
     problem(stack.client.post(url, json=body, headers=officer), 422)
 
     note = "未在首页显著位置公示营业执照信息，已责令限期整改"
-    good = {
+    good = {  # named by the officer's own token: recorded as the plan's ref
         "entity": first["entity"],
         "outcome": "rectify",
         "note": note,
-        "officer": first["officers"][1],
+        "officer": pseudonym[first["officers"][1]],
     }
     made = stack.client.post(url, json=good, headers=officer)
     assert made.status_code == 201, made.text
@@ -359,12 +385,28 @@ def test_results_are_entries_by_assigned_officers_then_published(
     text = json.dumps(view, ensure_ascii=False)
     assert note not in text  # the note's text is never public
     assert "sc " not in text  # nor an officer token's name
+    assert "token-" not in text  # nor a token pseudonym: only off-<n>
+    assert {r["unit"] for r in view["results"]} <= set(world.stations)
     assert view["entries"]["committed"] == committed["entries"]["committed"]
+
+
+def test_the_same_officers_get_other_refs_in_another_plan(stack: Stack, world: World) -> None:
+    station = world.stations[1]
+    body = plan_body(world, region=station, officer_units=[station], entity_count=2)
+    made = [
+        stack.client.post("/v1/spot-checks", json=body, headers=stack.auth("admin"))
+        for _ in range(2)
+    ]
+    assert [m.status_code for m in made] == [201, 201], made[0].text
+    first, second = (token_refs(m.json()) for m in made)
+    assert set(first) == set(second) == {f"token-{t}" for t in world.officers[station]}
+    assert sorted(first.values()) == sorted(second.values())
+    assert first != second  # 50 officers: the same order twice has odds 1 in 50!
 
 
 def test_refusals_name_what_is_wrong(stack: Stack, world: World) -> None:
     officer = stack.auth("officer")
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"items": ["no-such-item"]}, "no inspection item 'no-such-item'"),
         ({"officer_units": ["no.such.unit"]}, "no unit 'no.such.unit'"),
         ({"region": "no.such.unit"}, "no unit 'no.such.unit'"),
