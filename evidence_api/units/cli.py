@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -25,6 +25,33 @@ app = typer.Typer(
 )
 #: exit status of a refused command (bad argument, unknown unit, no deployment)
 REFUSED = 2
+#: The largest token id (api_token.id is a 32-bit integer); a larger one is refused before
+#: it reaches the database, which would answer it with an overflow.
+TOKEN_ID_MAX = 2**31 - 1
+
+
+def _refuse(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(REFUSED)
+
+
+def _checked(kind: Any, value: str, where: str) -> None:
+    """Refuse ``value`` unless it is a valid ``kind`` (a pydantic type of the API's bodies),
+    so that what the API would answer with a 422 (a code of the wrong alphabet, a name of
+    100,000 characters, bytes that are not UTF-8) is one ``error:`` line here too."""
+    from pydantic import TypeAdapter, ValidationError  # noqa: PLC0415
+
+    try:
+        TypeAdapter(kind).validate_python(value)
+    except ValidationError as exc:
+        _refuse(f"{where}: {exc.errors()[0]['msg']}")
+
+
+def _unit_code(value: str | None, where: str) -> None:
+    from evidence_api.units.schemas import UnitCode  # noqa: PLC0415
+
+    if value is not None:
+        _checked(UnitCode, value, where)
 
 
 @contextlib.contextmanager
@@ -116,9 +143,7 @@ def add(
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        typer.echo(f"error: {where}: {first['msg']}", err=True)
-        raise typer.Exit(REFUSED) from exc
+        _refuse(f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}")
     with _session() as session:
         typer.echo(_row(service.create_unit(session, body)))
 
@@ -127,6 +152,7 @@ def add(
 def list_units(under: Under = None) -> None:
     """Every unit in tree order, one a line: code, level, parent, path, region code, name
     (tab-separated)."""
+    _unit_code(under, "--under")
     with _session() as session:
         for unit in _all(session, under):
             typer.echo(_row(unit))
@@ -137,6 +163,7 @@ def tree(under: Under = None) -> None:
     """The tree, indented by depth: name, code and level."""
     from evidence_api.units.schemas import LEVELS  # noqa: PLC0415
 
+    _unit_code(under, "--under")
     with _session() as session:
         units = _all(session, under)
     top = min((u.depth for u in units), default=1)
@@ -149,19 +176,25 @@ def tree(under: Under = None) -> None:
 def assign(
     code: Annotated[str, typer.Argument(help="the unit's code; '-' takes the unit away")],
     token: Annotated[
-        int | None, typer.Option(help="an API token's id (evidence admin list-tokens)")
+        int | None,
+        typer.Option(help=f"an API token's id, 1..{TOKEN_ID_MAX} (evidence admin list-tokens)"),
     ] = None,
     user: Annotated[str | None, typer.Option(help="a console user's login name")] = None,
 ) -> None:
     """Put a token or a console user in a unit: they then see and act on what belongs to that
     unit and the units below it. A user and its identity token move together; the free-text
     unit label becomes the unit's name."""
+    from evidence_api.accounts.schemas import Username  # noqa: PLC0415
     from evidence_api.units import service  # noqa: PLC0415
 
     if (token is None) == (user is None):
-        typer.echo("error: name exactly one of --token ID and --user NAME", err=True)
-        raise typer.Exit(REFUSED)
+        _refuse("name exactly one of --token ID and --user NAME")
+    if token is not None and not 1 <= token <= TOKEN_ID_MAX:
+        _refuse(f"--token: {token} is not a token id (1..{TOKEN_ID_MAX})")
+    if user is not None:
+        _checked(Username, user, "--user")
     target = None if code == "-" else code
+    _unit_code(target, "code")
     with _session() as session:
         if token is not None:
             service.assign_token(session, token, target)

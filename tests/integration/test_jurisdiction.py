@@ -557,6 +557,9 @@ def test_units_cli_seeds_lists_and_assigns(tmp_path: Path, postgres_url: str) ->
         assert moved.returncode == 0, moved.stderr
         both = _units_cli(env, "assign", "fj.qz.jj")
         assert both.returncode == 2 and "--token ID and --user NAME" in both.stderr
+        huge = _units_cli(env, "assign", "fj.qz.jj", "--token", "99999999999")
+        assert huge.returncode == 2 and "Traceback" not in huge.stderr
+        assert huge.stderr == "error: --token: 99999999999 is not a token id (1..2147483647)\n"
         engine = create_engine(url)
         try:
             with Session(engine) as session:
