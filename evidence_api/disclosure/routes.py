@@ -54,7 +54,7 @@ PLAN_EXAMPLE: dict[str, Any] = {
     "plan_id": "sc-01a23ac6ee2e6a8c641af64da6b6",
     "items": ["wj-01-license"],
     "entities": [{"ref": "ent-1", "weight": 1}, {"ref": "ent-2", "weight": 2}],
-    "officers": [{"ref": "token-3", "unit": "fj.qz.fz"}, {"ref": "token-4", "unit": "fj.qz.fz"}],
+    "officers": [{"ref": "off-1", "unit": "fj.qz.fz"}, {"ref": "off-2", "unit": "fj.qz.fz"}],
     "entity_count": 1,
     "officer_count": 2,
     "inspectors_per_entity": 2,
@@ -64,11 +64,11 @@ PLAN_EXAMPLE: dict[str, Any] = {
 }
 DRAW_EXAMPLE: dict[str, Any] = {
     "algorithm": "evidence-draw/v1",
-    "plan_sha256": "af66480a3b49bb53e95b93823fc8ee44b76405896dbea6192ff5794f38a82ebc",
+    "plan_sha256": "d600cc51c08e79801bef36ebe46612b7813efd4e0acdc380ff5ac441f9f9b312",
     "seed": "0xaacbfd75a00e8244db2c13024c1d7a2f295fbcdac34c4f47b969c6c167182b56",
     "entities": ["ent-2"],
-    "officers": ["token-3", "token-4"],
-    "assignments": [{"entity": "ent-2", "officers": ["token-3", "token-4"]}],
+    "officers": ["off-2", "off-1"],
+    "assignments": [{"entity": "ent-2", "officers": ["off-2", "off-1"]}],
 }
 
 

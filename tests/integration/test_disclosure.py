@@ -533,6 +533,13 @@ def test_allow_list_crawl(world: World) -> None:
     for body in bodies:
         for secret in world.secrets:
             assert secret not in body, secret
+    # the plan's officers: their per-plan refs are public, their token pseudonyms never
+    assert world.plan.officer_pseudonyms
+    pseudonym = re.compile("|".join(rf"\b{p}(?![0-9])" for p in world.plan.officer_pseudonyms))
+    for body in bodies:
+        assert pseudonym.search(body) is None, pseudonym.search(body)
+    refs = re.compile(r"\boff-[12](?![0-9])")  # the detail, plan.json, draw.json
+    assert sum(refs.search(body) is not None for body in bodies) >= 3
 
 
 # --- the pages ------------------------------------------------------------------------

@@ -129,6 +129,8 @@ class PublishedPlan:
     plan_sha256: str
     seed_height: int
     officer_names: tuple[str, ...]
+    #: the pool's token pseudonyms (token-<id>): public only as the plan's off-<n>
+    officer_pseudonyms: tuple[str, ...]
 
 
 def published_plan(stack: Stack) -> PublishedPlan:
@@ -173,6 +175,9 @@ def published_plan(stack: Stack) -> PublishedPlan:
     names = tuple(
         f"sc {code} {k}" for code in world.stations for k in range(len(world.officers[code]))
     )
-    found = PublishedPlan(plan["plan_id"], plan["plan_sha256"], plan["seed_height"], names)
+    pseudonyms = tuple(f"token-{t}" for ids in world.officers.values() for t in ids)
+    found = PublishedPlan(
+        plan["plan_id"], plan["plan_sha256"], plan["seed_height"], names, pseudonyms
+    )
     _PLANS[id(stack)] = found
     return found
