@@ -43,8 +43,6 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from anchoring.entries import make_entry, utc_timestamp
-from anchoring.queue import QueuedEntry, enqueue
 from evidence_api.capture.outcome import CaptureError
 from evidence_api.capture.service import Runner, browser_runner
 from evidence_api.core import leases
@@ -53,6 +51,7 @@ from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ApiError
 from evidence_api.core.ids import new_id
 from evidence_api.core.leases import Leases, process_owner, set_where
+from evidence_api.core.ledger import record_entry
 from evidence_api.core.runtime import Runtime
 from evidence_api.monitoring import hosts
 from evidence_api.monitoring.alert_log import AlertDraft, AlertLedger, ledger_of, open_alert
@@ -271,8 +270,11 @@ def _record(
     caller's transaction (raises :class:`RunSupersededError` if the run is not ours)."""
     now = datetime.now(UTC)
     body = _entry_body(monitor, run, observation, fired, evidence_id)
-    entry = make_entry(ENTRY_KIND, new_id("mo"), body, at=utc_timestamp(now))
-    leaf, receipt = ctx.observer.recorder.sign_receipt(entry)
+    # queued before the run is marked done: if the run is no longer ours, the raise below
+    # rolls the entry back with the rest of the transaction
+    entry, leaf = record_entry(
+        session, ctx.observer.recorder.sign_receipt, ENTRY_KIND, "mo", body, now
+    )
     if not set_where(
         session,
         MonitorRun,
@@ -286,7 +288,6 @@ def _record(
         leaf_hash=leaf.hex(),
     ):
         raise RunSupersededError(run.id)
-    enqueue(session.connection(), [QueuedEntry(entry, leaf, now, receipt)])
     for finding in fired:
         open_alert(
             ctx.ledger,

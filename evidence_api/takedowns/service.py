@@ -34,13 +34,14 @@ from sqlalchemy import Connection, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from anchoring.entries import make_entry, utc_timestamp
-from anchoring.queue import QueuedEntry, enqueue, get_entry
+from anchoring.entries import utc_timestamp
+from anchoring.queue import get_entry
 from evidence_api.core.auth import Principal
 from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.ids import new_id
 from evidence_api.core.jurisdiction import label, owner_unit, reachable
+from evidence_api.core.ledger import SignReceipt, record_entry
 from evidence_api.intake.models import Evidence
 from evidence_api.monitoring.models import CHECK_CANCELLED, CHECK_PENDING, TakedownCheck
 from evidence_api.registry.models import CaseFile, Platform
@@ -59,7 +60,6 @@ from evidence_api.takedowns.schemas import (
     TakedownPublic,
 )
 from verifier.canonical import canonical_json
-from verifier.models import Entry
 
 #: the actor of changes the service makes itself (overdue)
 SYSTEM_ACTOR = "system"
@@ -218,7 +218,7 @@ class Ledger:
     after a completion) at which the listed URLs are captured again (none: never)."""
 
     transaction: Transaction
-    sign_receipt: Callable[[Entry], tuple[bytes, str]]
+    sign_receipt: SignReceipt
     queued: Callable[[int], None]
     verify_delays: tuple[int, ...] = ()
 
@@ -252,9 +252,7 @@ def _record(ledger: Ledger, session: Session, change: Change) -> TakedownEvent:
     if change.from_status is not None:
         body["from"] = change.from_status.value
     body |= change.body or {}
-    entry = make_entry("takedown", new_id("tk"), body, at=utc_timestamp(change.at))
-    leaf, receipt = ledger.sign_receipt(entry)
-    enqueue(session.connection(), [QueuedEntry(entry, leaf, change.at, receipt)])
+    entry, leaf = record_entry(session, ledger.sign_receipt, "takedown", "tk", body, change.at)
     event = TakedownEvent(
         order_seq=order.seq,
         change_seq=change.change_seq,
