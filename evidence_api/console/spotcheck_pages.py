@@ -156,6 +156,8 @@ def _detail(
 ) -> HTMLResponse:
     plan = service.get_plan(runtime_of(request), who.principal, plan_id)
     done = {r.entity for r in plan.results}
+    # officers see who a plan's ref stands for (the public sees the ref alone)
+    holders = {o.ref: o.holder or o.pseudonym for o in plan.officers}
     return render(
         request,
         who,
@@ -163,6 +165,7 @@ def _detail(
         status,
         plan=plan,
         done=done,
+        holders=holders,
         outcomes=OUTCOMES,
         recusal_labels=RECUSALS,
         errors=errors or FormErrors(),

@@ -14,6 +14,7 @@ serves the module; the register is bulk-inserted once."""
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import subprocess
 from collections.abc import Iterator
@@ -552,6 +553,10 @@ def test_console_lists_creates_draws_and_records(
     rows = page.text.count('data-testid="drawn-row"')
     assert rows == 3
     detail = stack.client.get(f"/v1/spot-checks/{plan_id}", headers=stack.auth("admin")).json()
+    # officers see who each drawn ref stands for (the public page shows the ref alone)
+    holders = {o["ref"]: o["holder"] or o["pseudonym"] for o in detail["officers"]}
+    for ref in detail["drawn"][0]["officers"]:
+        assert f"{html.escape(holders[ref])}（{ref}）" in page.text
     first = detail["drawn"][0]
     recorded = officer.post(
         f"{url}/results",
