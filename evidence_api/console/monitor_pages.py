@@ -103,20 +103,25 @@ def _units(runtime: Runtime, who: Viewer) -> list[UnitPublic]:
         return units_within(session, who.principal)
 
 
+def _unit_filter(request: Request) -> str | None:
+    """``?unit=``: a unit's code (its rows and those of the units below it), or none."""
+    unit = query_text(request, "unit")
+    if unit is not None and not re.fullmatch(UNIT_CODE, unit):
+        raise InvalidInputError(f"unit: {unit!r} is not a unit code", field="unit")
+    return unit
+
+
 def _monitor_filter(request: Request) -> monitors.MonitorFilter:
     status = query_text(request, "status", 16)
     if status not in (None, "enabled", "paused"):
         raise InvalidInputError(
             f"status: {status!r} is not a monitor status (enabled, paused)", field="status"
         )
-    unit = query_text(request, "unit")
-    if unit is not None and not re.fullmatch(UNIT_CODE, unit):
-        raise InvalidInputError(f"unit: {unit!r} is not a unit code", field="unit")
     return monitors.MonitorFilter(
         platform=query_text(request, "platform"),
         entity_id=_entity_id(request),
         enabled=None if status is None else status == "enabled",
-        unit=unit,
+        unit=_unit_filter(request),
     )
 
 
@@ -444,6 +449,7 @@ def _alert_filter(request: Request) -> alerts.AlertFilter:
         entity_id=_entity_id(request),
         status=query_text(request, "status", 16),
         monitor=query_text(request, "monitor"),
+        unit=_unit_filter(request),
     )
     return flt.checked()
 
@@ -461,24 +467,28 @@ def _alert_list(
 
 @router.get("/alerts", response_class=HTMLResponse)
 def alert_list(request: Request, who: OfficerViewer) -> Response:
-    """Alerts, newest first, each with its reason and evidence; new ones arrive live."""
+    """Alerts, newest first, each with its reason, evidence and unit; filter by rule,
+    platform, entity, status and unit; new ones arrive live."""
+    runtime = runtime_of(request)
     errors = FormErrors()
     cursor = None
     flt = alerts.AlertFilter()
     # Read before the list: the live stream resumes after it, so an alert opened between
     # this page's read and the stream's connection still arrives (a repeat is skipped).
-    resume = stream.newest(runtime_of(request).session)
+    resume = stream.newest(runtime.session)
     try:
         flt = _alert_filter(request)
         cursor = _cursor(request)
         limit = query_limit(request, PAGE, alerts.MAX_PAGE)
-        page = _alert_list(runtime_of(request), flt, cursor, limit, who.principal)
+        page = _alert_list(runtime, flt, cursor, limit, who.principal)
     except ApiError as exc:
-        errors = placed(FormErrors.of(exc), {"rule", "platform", "entity_id", "status"})
+        errors = placed(FormErrors.of(exc), {"rule", "platform", "entity_id", "status", "unit"})
         page = AlertPage(items=[], next_cursor=None)
     # Live updates only where a new alert belongs: the first page, no filter the event
-    # cannot be checked against (platform, entity and monitor are not in its payload).
-    live = not errors and cursor is None and not (flt.platform or flt.entity_id or flt.monitor)
+    # cannot be checked against (platform, entity and monitor are not in its payload; its
+    # unit is, but not whether that unit lies below the one filtered on).
+    narrowed = flt.platform or flt.entity_id or flt.monitor or flt.unit
+    live = not errors and cursor is None and not narrowed
     return render(
         request,
         who,
@@ -486,6 +496,7 @@ def alert_list(request: Request, who: OfficerViewer) -> Response:
         status=422 if errors else 200,
         errors=errors,
         items=page.items,
+        units=_units(runtime, who),
         query=request.query_params,
         rules=[(r, RULE_LABELS[r]) for r in RULES],
         statuses=[(s, STATUS_LABELS[s]) for s in ALERT_STATUSES],

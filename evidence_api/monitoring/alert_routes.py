@@ -24,6 +24,7 @@ from evidence_api.monitoring.alert_schemas import (
 )
 from evidence_api.monitoring.models import ALERT_STATUSES
 from evidence_api.monitoring.observation import RULES
+from evidence_api.units.schemas import UNIT_CODE
 
 router = APIRouter(prefix="/v1", tags=["alerts 预警"], route_class=GuardedRoute)
 
@@ -52,6 +53,10 @@ def list_alerts(
     ] = None,
     since: Annotated[ClientTime | None, Query(description="created at or after")] = None,
     until: Annotated[ClientTime | None, Query(description="created before")] = None,
+    unit: Annotated[
+        str | None,
+        Query(pattern=UNIT_CODE, description="a unit's code: its alerts and those below"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=alerts.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AlertPage:
@@ -65,6 +70,7 @@ def list_alerts(
         recipient=principal.pseudonym if recipient == "me" else None,
         since=since,
         until=until,
+        unit=unit,
     )
     with runtime.session() as session:
         return alerts.list_alerts(session, flt, limit=limit, cursor=cursor, principal=principal)

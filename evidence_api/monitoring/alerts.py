@@ -70,6 +70,8 @@ class AlertFilter:
     recipient: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    #: a unit's code: its alerts and those of the units below it
+    unit: str | None = None
 
     def checked(self) -> AlertFilter:
         """Itself, once ``rule`` and ``status`` are known values (422 naming them)."""
@@ -158,6 +160,8 @@ def list_alerts(
         query = query.where(Alert.created_at >= flt.since)
     if flt.until is not None:
         query = query.where(Alert.created_at < flt.until)
+    if flt.unit is not None:
+        query = query.where(Alert.unit_id.in_(jurisdiction.units_under(flt.unit)))
     rows = list(session.execute(query).all())
     items = [_public(*row) for row in rows[:limit]]
     jurisdiction.label(

@@ -115,9 +115,15 @@ def resume_point(last_event_id: str | None, after: int | None) -> int | None:
 
 
 def event_payload(
-    event: AlertEvent, alert: Alert, monitor_id: str | None, order_id: str | None
+    event: AlertEvent,
+    alert: Alert,
+    monitor_id: str | None,
+    order_id: str | None,
+    unit: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
-    """The event as the department webhook's payload has it (without a delivery id)."""
+    """The event as the department webhook's payload has it (without a delivery id), and
+    the alert's ``unit`` (code and name; None: the top), which the console's live list
+    shows."""
     return {
         "event": f"alert.{event.to_status}",
         "event_id": event.id,
@@ -134,6 +140,8 @@ def event_payload(
         "at": utc_timestamp(event.at),
         "entry_id": event.entry_id,
         "alert_url": f"/v1/alerts/{alert.id}",
+        "unit": unit[0],
+        "unit_name": unit[1],
     }
 
 
@@ -167,7 +175,15 @@ def read_after(
     ``recipient`` or outside ``principal``'s jurisdiction are None."""
     with transaction() as session:
         rows = session.execute(
-            select(AlertEvent, Alert, Monitor.id, TakedownOrder.id, OrgUnit.path)
+            select(
+                AlertEvent,
+                Alert,
+                Monitor.id,
+                TakedownOrder.id,
+                OrgUnit.path,
+                OrgUnit.code,
+                OrgUnit.name,
+            )
             .join(Alert, Alert.seq == AlertEvent.alert_seq)
             .outerjoin(OrgUnit, OrgUnit.id == Alert.unit_id)
             .outerjoin(Monitor, Monitor.seq == Alert.monitor_seq)
@@ -178,11 +194,14 @@ def read_after(
         ).all()
         ids: list[int] = []
         payloads: list[dict[str, Any] | None] = []
-        for event, alert, monitor_id, order_id, path in rows:
+        for event, alert, monitor_id, order_id, path, code, name in rows:
             ids.append(event.id)
             wanted = recipient is None or alert.recipient == recipient
             wanted = wanted and (principal is None or covers(principal, path))
-            payloads.append(event_payload(event, alert, monitor_id, order_id) if wanted else None)
+            unit = (code, name)
+            payloads.append(
+                event_payload(event, alert, monitor_id, order_id, unit) if wanted else None
+            )
         return Read(ids, payloads)
 
 

@@ -20,6 +20,8 @@ from evidence_api.monitoring import stream
 from evidence_api.monitoring.alert_log import AlertDraft, ledger_of, open_alert
 from evidence_api.monitoring.observation import GONE, PRICE_CHANGED, RULE_LABELS
 from evidence_api.runtime import Runtime
+from evidence_api.units import service as units
+from evidence_api.units.schemas import UnitCreate
 from tests.support.api import Stack, running_stack, submit
 from tests.support.browser import browser, live_server  # noqa: F401 - fixture
 from tests.support.console import (
@@ -257,6 +259,9 @@ def test_alerts_listed_dismissed_and_converted(stack: Stack) -> None:
     assert listing.status_code == 200
     assert "价格变动：¥99 → ¥59" in listing.text and "商品下架：HTTP 404" in listing.text
     assert f'href="/console/evidence/{evidence_id}"' in listing.text
+    # alerts of no monitor and no order belong to the top (所属单位 column, unit filter)
+    assert listing.text.count('<td data-testid="unit">（全局）</td>') >= 2
+    assert '<select id="f-unit" name="unit"' in listing.text
     assert 'data-live="1"' in listing.text and "/console/static/monitoring.js" in listing.text
     only = stack.client.get(f"/console/alerts?rule={GONE}")
     assert gone in only.text and price not in only.text
@@ -314,8 +319,11 @@ def test_the_alert_list_updates_live_in_a_browser(
     browser: Any,  # noqa: F811 - the fixture
 ) -> None:
     """static/monitoring.js: the stream (authenticated by the session cookie) prepends a
-    new alert, its text as text (no markup), and updates a dismissed one's status."""
+    new alert, its text as text (no markup), with its 所属单位 as the list shows it, and
+    updates a dismissed one's status."""
     stack = sqlite_stack
+    with stack.runtime.session() as session:
+        units.create_unit(session, UnitCreate(code="qz", name="泉州市市场监督管理局", level="city"))
     (first,) = open_alerts(
         stack.runtime,
         [AlertDraft(rule=PRICE_CHANGED, reason="价格变动：¥99 → ¥59", recipient="token-9")],
@@ -335,15 +343,23 @@ def test_the_alert_list_updates_live_in_a_browser(
             assert page.get_attribute("#alerts-live", "data-after") == str(
                 stream.newest(stack.runtime.session)
             )
-            (fresh,) = open_alerts(
-                stack.runtime,
-                [AlertDraft(rule=GONE, reason="商品下架 <b>404</b>", recipient="token-9")],
-            )
+            ledger = ledger_of(stack.runtime)
+            with stack.runtime.session() as session:  # as a monitor of 泉州市 opens one
+                opened = open_alert(
+                    ledger,
+                    session,
+                    AlertDraft(rule=GONE, reason="商品下架 <b>404</b>", recipient="token-9"),
+                )
+                opened.unit_id = units.unit_by_code(session, "qz").id
+                fresh = opened.id
+            ledger.queued(1)
             page.wait_for_selector(f"tr[data-alert-id='{fresh}']", timeout=30_000)
             assert page.get_attribute("#alerts-body tr:first-child", "data-alert-id") == fresh
             cell = f"tr[data-alert-id='{fresh}'] td:nth-child(3)"
             assert page.inner_text(cell) == "商品下架 <b>404</b>"  # shown as text
             assert "收到新预警" in page.inner_text("#alerts-live")
+            units_shown = page.locator("#alerts-body [data-testid='unit']").all_inner_texts()
+            assert units_shown == ["泉州市市场监督管理局", "（全局）"]  # the new row, the first
 
             dismissed = stack.client.post(
                 f"/v1/alerts/{first}/dismiss",

@@ -491,6 +491,40 @@ def test_console_lists_and_pages_keep_to_the_viewers_unit(world: World) -> None:
     assert number in board and "晋江市市场监督管理局" in board
 
 
+def test_alerts_carry_their_unit_in_the_list_its_filter_and_the_stream(world: World) -> None:
+    """``?unit=`` narrows ``GET /v1/alerts`` and the console's alert list to a unit's
+    subtree; the console shows each alert's 所属单位, and the stream's payload names the
+    unit, so that a row the page's script inserts shows it too."""
+    alert_id = new_alert(world)
+    name = "泉州市丰泽区市场监督管理局"
+    client, city = world.stack.client, world.tokens[("officer", "fj.qz")]
+
+    def listed(unit: str) -> bool:
+        params: dict[str, str | int] = {"limit": 200, "unit": unit}
+        return alert_id in _ids(ok(client.get("/v1/alerts", params=params, headers=city))["items"])
+
+    assert listed(OWNER) and listed("fj.qz")
+    assert not listed("fj.qz.jj") and not listed("fj.qz.fz.dh") and not listed("no.such.unit")
+    assert client.get("/v1/alerts", params={"unit": "FJ"}, headers=city).status_code == 422
+    streamed = client.get("/v1/alerts/stream", params={"after": 0}, headers=city)
+    event = next(line for line in streamed.text.splitlines() if alert_id in line)
+    assert f'"unit":"{OWNER}","unit_name":"{name}"' in event
+
+    officer = Person(world.stack, "officer", "泉州预警", unit="fj.qz")
+    page = officer.get("/console/alerts")
+    assert page.status_code == 200 and 'data-live="1"' in page.text
+    row = page.text.split(f'data-alert-id="{alert_id}"')[1].split("</tr>")[0]
+    assert f'<td data-testid="unit">{name}</td>' in row
+    assert '<option value="fj.qz.jj">' in page.text  # the filter lists the units in reach
+    assert '<option value="fj">' not in page.text  # and not the one above
+    assert 'data-unit-top="（全局）"' in page.text
+    mine = officer.get(f"/console/alerts?unit={OWNER}")
+    assert alert_id in mine.text and 'data-live="1"' not in mine.text
+    assert alert_id not in officer.get("/console/alerts?unit=fj.qz.jj").text
+    bad = officer.get("/console/alerts?unit=FJ!")
+    assert bad.status_code == 422 and "is not a unit code" in bad.text
+
+
 def test_console_admin_units_page_shows_the_tree_and_adds_a_unit(world: World) -> None:
     admin = Person(world.stack, "admin", "管理员")
     page = admin.get("/console/admin/units")

@@ -1,7 +1,8 @@
 // Alerts list, live: an EventSource on /v1/alerts/stream (the session cookie
 // authenticates it; a GET needs no CSRF token). A new alert (event alert.open) is
-// prepended to the table when it matches the page's rule/status filters; a dismissed or
-// converted one has its status updated in place. Text goes in through textContent only.
+// prepended to the table when it matches the page's rule/status filters (its 所属单位 from
+// the event's unit_name, the top's label when it has none); a dismissed or converted one
+// has its status updated in place. Text goes in through textContent only.
 (function () {
   "use strict";
   var live = document.getElementById("alerts-live");
@@ -58,6 +59,10 @@
     status.setAttribute("data-role", "status");
     status.appendChild(badge("open", label("open")));
     cell(row);
+    cell(row, data.unit_name || live.getAttribute("data-unit-top") || "").setAttribute(
+      "data-testid",
+      "unit"
+    );
     var ev = cell(row);
     if (data.evidence_id) {
       link(ev, "/console/evidence/" + encodeURIComponent(data.evidence_id), data.evidence_id, true);
