@@ -195,6 +195,7 @@ MONITOR_FIELDS = {
     "rules.gone": "gone_patterns",
     "archive": "archive",
     "enabled": "enabled",
+    "unit": "unit",
 }
 
 
@@ -247,7 +248,9 @@ def monitor_body(form: Mapping[str, str], lists: list[str]) -> dict[str, Any]:
     content: dict[str, Any] = {"enabled": form.get("content_enabled") == "on"}
     if _optional(form, "content_threshold") is not None:
         content["threshold"] = _optional(form, "content_threshold")
-    return {
+    unit_code = _optional(form, "unit")  # none: the creator's unit
+    owner = {} if unit_code is None else {"unit": unit_code}
+    return owner | {
         "name": form.get("name", "").strip(),
         "target": target,
         "schedule": schedule,
@@ -312,6 +315,7 @@ def _new_page(
         kinds=KIND_LABELS,
         archives=ARCHIVE_LABELS,
         units=UNITS,
+        owners=_units(runtime_of(request), who),
     )
 
 

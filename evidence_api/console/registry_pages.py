@@ -72,7 +72,9 @@ ENTITY_TAKEDOWN_CASES = 10
 #: Evidence submitted naming the shop, shown on its page (the evidence list has the rest).
 ENTITY_EVIDENCE = 20
 ENTITY_FIELDS = ("platform", "shop_name", "shop_id", "shop_url", "uscc", "risk_grade", "risk_class")
-CASE_FIELDS = ("number", "title", "entity_id", "officer")
+#: a new entity's fields: those it keeps, and the unit it is made in (empty: the creator's)
+NEW_ENTITY_FIELDS = (*ENTITY_FIELDS, "unit")
+CASE_FIELDS = ("number", "title", "entity_id", "officer", "unit")
 #: The grades as a select offers them: ``("A", "A · 信用风险低")``.
 GRADE_OPTIONS = [(code, f"{code} · {label}") for code, label in RISK_GRADES.items()]
 _SPLIT = re.compile(r"[\s,，;；]+")
@@ -153,7 +155,9 @@ def _entity_form(
     errors: FormErrors,
     status: int = 200,
 ) -> Response:
-    known = in_session(request, all_platforms)
+    known, owners = in_session(
+        request, lambda s: (all_platforms(s), units_within(s, who.principal))
+    )
     return render(
         request,
         who,
@@ -161,6 +165,7 @@ def _entity_form(
         status=status,
         errors=errors,
         values=values,
+        units=owners,
         platforms=known,
         grades=RISK_GRADES,
         grade_options=GRADE_OPTIONS,
@@ -169,7 +174,7 @@ def _entity_form(
 
 @router.get("/entities/new", response_class=HTMLResponse)
 async def entity_new(request: Request, who: Officer) -> Response:
-    values = dict.fromkeys(ENTITY_FIELDS, "")
+    values = dict.fromkeys(NEW_ENTITY_FIELDS, "")
     values["platform"] = request.query_params.get("platform", "")[:64]
     return await run_in_threadpool(_entity_form, request, who, values, FormErrors())
 
@@ -178,7 +183,7 @@ async def entity_new(request: Request, who: Officer) -> Response:
 async def entity_create(request: Request, who: Officer) -> Response:
     """``POST /v1/entities``'s service function with the form's fields."""
     form = await read_form(request, who.csrf_token)
-    values = trimmed(form, *ENTITY_FIELDS)
+    values = trimmed(form, *NEW_ENTITY_FIELDS)
     try:
         body = validated(EntityCreate, {k: v for k, v in values.items() if v is not None})
         created: EntityPublic = await run_in_threadpool(
@@ -409,6 +414,7 @@ def _case_form(
         errors=errors,
         values=values,
         evidence_ids=evidence_ids,
+        units=in_session(request, lambda s: units_within(s, who.principal)),
     )
 
 

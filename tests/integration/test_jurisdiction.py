@@ -48,7 +48,7 @@ from tests.support.api import (
     submit,
     wait_for_bundle,
 )
-from tests.support.console import Person
+from tests.support.console import Person, field_error
 
 pytestmark = pytest.mark.postgres
 
@@ -523,6 +523,52 @@ def test_alerts_carry_their_unit_in_the_list_its_filter_and_the_stream(world: Wo
     assert alert_id not in officer.get("/console/alerts?unit=fj.qz.jj").text
     bad = officer.get("/console/alerts?unit=FJ!")
     assert bad.status_code == 422 and "is not a unit code" in bad.text
+
+
+def test_console_create_forms_pick_a_unit_in_reach(world: World) -> None:
+    """The new entity, case and monitor forms offer the units in the viewer's reach (所属单位,
+    blank: the creator's own); the one chosen owns the row; one outside is refused beside
+    the field, nothing made."""
+    city = Person(world.stack, "officer", "泉州建档", unit="fj.qz")
+    jj = "晋江市市场监督管理局"
+    shop = f"店铺 {uuid.uuid4().hex[:6]}"
+    monitor = {
+        "name": f"监测 {uuid.uuid4().hex[:6]}",
+        "kind": "listing",
+        "url": "http://127.0.0.1:9/unit-picker",
+        "schedule_mode": "interval",
+        "interval_value": "2",
+        "interval_unit": "hours",
+        "archive": "on_alert",
+    }
+    forms = {
+        "/console/entities/new": {"platform": "example-mall", "shop_name": shop},
+        "/console/cases/new": {"number": f"泉市监网案{uuid.uuid4().hex[:8]}", "title": "下派"},
+        "/console/monitors/new": monitor,
+    }
+    for url, form in forms.items():
+        page = city.get(url)
+        assert page.status_code == 200, url
+        assert '<option value="">（默认：本人所属单位）</option>' in page.text
+        assert '<option value="fj.qz.jj">' in page.text and '<option value="fj">' not in page.text
+        refused = city.post(url, {**form, "unit": "fj"})
+        assert refused.status_code == 422, (url, refused.text[:300])
+        assert field_error(refused.text, "unit") == "unit: no unit 'fj' in your jurisdiction"
+        assert '<option value="fj.qz.jj">' in refused.text  # the form again, with its choices
+        made = city.post(url, {**form, "unit": "fj.qz.jj"})
+        assert made.status_code == 303, (url, made.text[:300])
+        shown = city.get(made.headers["location"]).text
+        assert jj in shown, url
+    # blank: the creator's own unit, as through the API
+    blank = city.post("/console/cases/new", {"number": uuid.uuid4().hex[:12], "title": "本级"})
+    assert blank.status_code == 303
+    assert "泉州市市场监督管理局" in city.get(blank.headers["location"]).text
+    listed = ok(
+        world.stack.client.get(
+            "/v1/entities", params={"q": shop}, headers=world.tokens[("officer", "fj.qz.jj")]
+        )
+    )
+    assert [e["unit"] for e in listed["items"]] == ["fj.qz.jj"]
 
 
 def test_console_admin_units_page_shows_the_tree_and_adds_a_unit(world: World) -> None:
