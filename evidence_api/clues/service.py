@@ -36,7 +36,7 @@ from evidence_api.core.errors import ConflictError, ForbiddenError, InvalidInput
 from evidence_api.core.ids import new_id
 from evidence_api.core.jurisdiction import in_jurisdiction, labels, scope
 from evidence_api.core.pagination import cursor_after, keyset
-from evidence_api.intake.models import Evidence
+from evidence_api.intake.service import require_evidence
 from evidence_api.monitoring.models import Alert
 from evidence_api.monitoring.observation import sha256_text
 from evidence_api.registry.models import CaseFile, TradingEntity
@@ -88,14 +88,7 @@ def _references(session: Session, principal: Principal, req: ClueCreate) -> None
     # Any entity: a clue about a seller outside one's reach is what transfers are for.
     if session.get(TradingEntity, req.entity_id) is None:
         raise InvalidInputError(f"entity_id: no entity {req.entity_id}", field="entity_id")
-    found = set(
-        session.execute(select(Evidence.id).where(Evidence.id.in_(req.evidence_ids))).scalars()
-    )
-    unknown = [e for e in req.evidence_ids if e not in found]
-    if unknown:
-        raise InvalidInputError(
-            f"evidence_ids: unknown evidence {', '.join(unknown)}", field="evidence_ids"
-        )
+    require_evidence(session, req.evidence_ids)
     if req.case_id is not None:
         case = session.get(CaseFile, req.case_id)
         if case is None or not in_jurisdiction(session, principal, case.unit_id):

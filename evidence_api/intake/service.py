@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, or_, select
+from sqlalchemy.orm import Session
 
 from anchoring.entries import make_entry, utc_timestamp
 from anchoring.proofs import bundle_for
@@ -85,6 +86,16 @@ class EvidenceFilter:
 
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def require_evidence(session: Session, evidence_ids: Sequence[str]) -> None:
+    """Refuse (422, field ``evidence_ids``) ids of evidence that does not exist."""
+    found = set(session.execute(select(Evidence.id).where(Evidence.id.in_(evidence_ids))).scalars())
+    unknown = [e for e in evidence_ids if e not in found]
+    if unknown:
+        raise InvalidInputError(
+            f"evidence_ids: unknown evidence {', '.join(unknown)}", field="evidence_ids"
+        )
 
 
 def list_evidence(

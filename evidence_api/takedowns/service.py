@@ -42,7 +42,7 @@ from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundE
 from evidence_api.core.ids import new_id
 from evidence_api.core.jurisdiction import label, owner_unit, reachable
 from evidence_api.core.ledger import SignReceipt, record_entry
-from evidence_api.intake.models import Evidence
+from evidence_api.intake.service import require_evidence
 from evidence_api.monitoring.models import CHECK_CANCELLED, CHECK_PENDING, TakedownCheck
 from evidence_api.registry.models import CaseFile, Platform
 from evidence_api.takedowns import workflow as wf
@@ -309,14 +309,7 @@ def _check_references(
     ).scalar_one_or_none()
     if platform is None:
         raise InvalidInputError(f"platform: no platform {req.platform!r}", field="platform")
-    found = set(
-        session.execute(select(Evidence.id).where(Evidence.id.in_(req.evidence_ids))).scalars()
-    )
-    unknown = [e for e in req.evidence_ids if e not in found]
-    if unknown:
-        raise InvalidInputError(
-            f"evidence_ids: unknown evidence {', '.join(unknown)}", field="evidence_ids"
-        )
+    require_evidence(session, req.evidence_ids)
     if req.case_number is not None:
         case = session.execute(
             select(CaseFile.id, CaseFile.unit_id).where(CaseFile.number == req.case_number)
