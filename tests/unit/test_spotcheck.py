@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from verifier.canonical import canonical_json
 from verifier.sampling import DOMAIN, Fenwick, Stream, weighted_sample
 from verifier.spotcheck import (
     ALGORITHM,
@@ -383,6 +385,33 @@ def test_plan_fields_are_strict() -> None:
     ):
         with pytest.raises(SpotCheckFormatError, match=where):
             load_plan(json.dumps({**good, **change}).encode())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    weights=st.lists(st.integers(1, 1_000_000), min_size=1, max_size=30),
+    height=st.integers(1, 2**53 - 1),
+    refs=st.lists(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", fullmatch=True), max_size=3),
+)
+def test_plan_bytes_are_the_rfc8785_bytes(weights: list[int], height: int, refs: list[str]) -> None:
+    """plan_bytes skips canonical_json's per-value check on the pools (their types bound
+    them); the bytes stay those of RFC 8785 (canonical_json, the rfc8785 package)."""
+    good = json.loads((EXAMPLE / "plan.json").read_text())
+    entities = [{"ref": f"E{i}", "weight": w} for i, w in enumerate(weights)]
+    plan = DrawPlan.model_validate_json(
+        json.dumps(
+            {**good, "entities": entities, "seed_height": height, "items": sorted(set(refs))}
+        )
+    )
+    value = plan.model_dump(mode="json")
+    assert plan_bytes(plan) == canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_plan_bytes_refuse_an_integer_no_verifier_could_hash_alike() -> None:
+    good = json.loads((EXAMPLE / "plan.json").read_text())
+    plan = DrawPlan.model_validate_json(json.dumps({**good, "entity_count": 2**60}))
+    with pytest.raises(SpotCheckError, match="cannot be canonicalised"):
+        plan_bytes(plan)
 
 
 # --- differences ------------------------------------------------------------------------
