@@ -37,8 +37,9 @@ def build_store(settings: Settings) -> ObjectStore:
 
 
 #: ``build_runtime`` options for a process that runs none of the in-process timers
-#: (sealer, anchorer, takedown supervision, captures): an admin command, a Celery worker, a
-#: benchmark's writer. Those timers then run elsewhere, or not at all.
+#: (sealer, anchorer, takedown supervision, captures, certificates, monitors): an admin
+#: command, a Celery worker, a benchmark's writer. Those timers then run elsewhere, or
+#: not at all.
 NO_TIMERS: dict[str, bool] = {
     "start_sealer": False,
     "start_anchorer": False,
@@ -46,6 +47,7 @@ NO_TIMERS: dict[str, bool] = {
     "start_integrity": False,
     "start_captures": False,
     "start_certificates": False,
+    "start_monitors": False,
 }
 
 
@@ -94,6 +96,7 @@ def build_runtime(
     bind_later: bool = False,
     start_captures: bool | None = None,
     start_certificates: bool | None = None,
+    start_monitors: bool | None = None,
 ) -> Runtime:
     """Check the settings, migrate the database, open the store, load the key,
     connect the chain; start the background jobs' in-process timers if asked.
@@ -131,6 +134,7 @@ def build_runtime(
             "run_integrity": start_integrity,
             "run_captures": start_captures,
             "run_certificates": start_certificates,
+            "run_monitors": start_monitors,
         }
         if connect_chain and settings.chain != "none" and bind_later:
             from evidence_api.core.chain_setup import ChainBinding, plan_chain  # noqa: PLC0415
