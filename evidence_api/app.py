@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -137,6 +137,21 @@ def _install_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:  # every method of the resource, not one route's
             headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
         return problem(exc.status_code, title, detail, headers=headers)
+
+    @app.exception_handler(DataError)
+    async def refused_value(request: Request, exc: DataError) -> Response:
+        # A value that passed validation but not the database (PostgreSQL refuses NUL in
+        # text; SQLite takes it): the caller's input, not an outage, so 422, not 503.
+        logger.warning("value refused by the database: %s", exc)
+        nul = "NUL" in str(exc.orig)
+        detail = (
+            "text must not contain NUL (0x00) characters"
+            if nul
+            else "a value was refused by the database (out of range or malformed)"
+        )
+        if is_console(request.url.path):
+            return await run_in_threadpool(error_page, request, 422, detail)
+        return problem(422, "invalid_input", detail)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
