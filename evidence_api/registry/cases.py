@@ -122,7 +122,8 @@ def _one(session: Session, row: CaseFile) -> CasePublic:
 
 def _case(session: Session, case_id: int, principal: Principal | None = None) -> CaseFile:
     """Case ``case_id``: 404 when there is none or it is outside ``principal``'s reach."""
-    row = session.get(CaseFile, case_id)
+    # an id beyond 64 bits names no row (and SQLite cannot even bind it)
+    row = session.get(CaseFile, case_id) if 0 < case_id < 2**63 else None
     if row is not None and not reachable(session, principal, row.unit_id):
         row = None
     if row is None:

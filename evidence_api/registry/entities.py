@@ -97,7 +97,8 @@ def entity_by_id(
 ) -> TradingEntity:
     """Entity ``entity_id``: 404, or 422 naming ``field`` when a request body cited it.
     With ``principal``, an entity outside its jurisdiction answers as a missing one."""
-    row = session.get(TradingEntity, entity_id)
+    # an id beyond 64 bits names no row (and SQLite cannot even bind it)
+    row = session.get(TradingEntity, entity_id) if 0 < entity_id < 2**63 else None
     if row is not None and not reachable(session, principal, row.unit_id):
         row = None
     if row is None:

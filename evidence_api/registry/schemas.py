@@ -244,7 +244,9 @@ class CaseCreate(_Body):
 
     number: CaseNumber
     title: Title
-    entity_id: int | None = Field(None, ge=1, description="the trading entity concerned")
+    entity_id: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="the trading entity concerned"
+    )
     officer: Name | None = Field(None, description="responsible officer; default: the caller")
     unit: UnitCode | None = OwnerField
 
@@ -259,7 +261,7 @@ class CaseUpdate(_Body):
     )
 
     title: Title | None = None
-    entity_id: int | None = Field(None, ge=1, description="null detaches the entity")
+    entity_id: int | None = Field(None, ge=1, le=2**63 - 1, description="null detaches the entity")
     officer: Name | None = None
     unit: UnitCode | None = Field(
         None, description="assign to this unit (所属单位), in the caller's jurisdiction"

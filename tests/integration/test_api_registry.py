@@ -24,7 +24,9 @@ from sqlalchemy import select
 
 from evidence_api.core.auth import authenticate, create_token
 from evidence_api.core.config import Settings
+from evidence_api.core.errors import InvalidInputError, NotFoundError
 from evidence_api.registry import cases as registry_cases
+from evidence_api.registry.entities import entity_by_id
 from evidence_api.registry.models import CaseEvent, Platform
 from evidence_api.registry.schemas import CaseTransition
 from tests.support.api import (
@@ -773,3 +775,19 @@ def test_admin_create_platform_command(tmp_path: Path) -> None:
             True,
         )
         assert stored_secret(stack, "example-mall") == secret
+
+
+def test_ids_beyond_64_bits_are_refused_not_crashing(stack: Stack) -> None:
+    """An id no 64-bit column can hold (SQLite cannot even bind it) is a 422 in a body and
+    names no row in the service (schemathesis found PATCH /v1/cases with such an id)."""
+    case = new_case(stack)
+    huge = 24863750346377860743168
+    body = {"entity_id": huge}
+    assert problem(call(stack, "PATCH", f"/v1/cases/{case['id']}", json=body), 422)["field"]
+    created = {**body, "number": tag(), "title": "t"}
+    assert problem(call(stack, "POST", "/v1/cases", json=created), 422)["field"]
+    with stack.runtime.session() as session:
+        with pytest.raises(InvalidInputError, match="no trading entity"):
+            entity_by_id(session, huge, field="entity_id")
+        with pytest.raises(NotFoundError):
+            entity_by_id(session, 2**63)
