@@ -29,6 +29,7 @@ from evidence_api.clues.workflow import ClueAction
 from evidence_api.core.deps import RuntimeDep, Submitter
 from evidence_api.core.guard import GuardedRoute, streamed_body
 from evidence_api.core.schemas import problem_responses
+from evidence_api.units.schemas import UNIT_CODE
 
 #: The officers' routes; :data:`router` adds the platform's (each keeps its own tag).
 officers = APIRouter(tags=["clues 线索协查"], route_class=GuardedRoute)
@@ -68,7 +69,9 @@ def list_clues(
     principal: Submitter,
     status: Annotated[str | None, Query(max_length=16)] = None,
     entity: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="entity id")] = None,
-    unit: Annotated[str | None, Query(max_length=64, description="holding unit code")] = None,
+    unit: Annotated[
+        str | None, Query(pattern=UNIT_CODE, max_length=64, description="holding unit code")
+    ] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> CluePage:

@@ -10,13 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evidence_api.core.auth import PLATFORM_CODE
 from evidence_api.core.timestamps import ClientTime
+from evidence_api.units.schemas import UNIT_CODE
 
 CLUE_ID = r"^clu-[0-9a-f]{28}$"
 TRANSFER_ID = r"^ctr-[0-9a-f]{28}$"
 ASSIST_ID = r"^ast-[0-9a-f]{28}$"
 EVIDENCE_ID = r"^ev-[0-9a-f]{28}$"
 ALERT_ID = r"^alr-[0-9a-f]{28}$"
-UNIT_CODE = r"^[a-z0-9._-]{1,64}$"
 MAX_CLUE_EVIDENCE = 100
 MAX_TOPICS = 6
 #: Characters of a reason, note or reply text (stored; only its digest is logged).

@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evidence_api.units.schemas import UNIT_CODE
+
 PLAN_ID = r"^sc-[0-9a-f]{28}$"
 ITEM_CODE = r"^[a-z0-9][a-z0-9._-]{0,63}$"
-UNIT_CODE = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 ENTITY_REF = r"^ent-[1-9][0-9]{0,18}$"
 #: An officer as requests name them: the token pseudonym (conflicts, results) ...
 OFFICER_PSEUDONYM = r"^token-[1-9][0-9]{0,18}$"
