@@ -20,6 +20,8 @@ from evidence_api.audit import routes as audits
 from evidence_api.capture import routes as captures
 from evidence_api.certificates import routes as certificates
 from evidence_api.clues import routes as clues
+from evidence_api.complaints import pages as complaint_pages
+from evidence_api.complaints import routes as complaints
 from evidence_api.console.routes import install_console, is_console
 from evidence_api.console.web import error_page
 from evidence_api.core.apidocs import install_docs
@@ -31,21 +33,29 @@ from evidence_api.core.limits import restore_recursion_limit
 from evidence_api.core.observability import instrument
 from evidence_api.core.openapi import allowed_methods, install_openapi
 from evidence_api.core.storage import StorageError
+from evidence_api.credit import routes as credit
 from evidence_api.disclosure import pages as disclosure_pages
 from evidence_api.disclosure import routes as disclosure
 from evidence_api.intake import routes as evidence
+from evidence_api.leniency import routes as leniency
 from evidence_api.log import routes as log
 from evidence_api.monitoring import alert_routes
 from evidence_api.monitoring import routes as monitor_routes
+from evidence_api.odr import routes as odr
 from evidence_api.registry import routes as registry
+from evidence_api.repairs import pages as repair_pages
+from evidence_api.repairs import routes as repairs
 from evidence_api.runtime import Runtime, build_runtime
 from evidence_api.spotcheck import routes as spotchecks
+from evidence_api.stats import routes as stats
 from evidence_api.takedowns import platform_routes
 from evidence_api.takedowns import routes as takedown_routes
 from evidence_api.tiles import routes as tiles
 from evidence_api.trust import routes as trust
 from evidence_api.trust import timestamp_routes
 from evidence_api.units import routes as units
+from evidence_api.violators import pages as violator_pages
+from evidence_api.violators import routes as violators
 from verifier.service.problem import MEDIA_TYPE, problem_body, status_title, validation_problem
 
 logger = logging.getLogger(__name__)
@@ -179,6 +189,40 @@ def _install_handlers(app: FastAPI) -> None:
         return problem(500, "internal_error", "internal error; it has been logged")
 
 
+#: Every API and public-page router, in the order their routes are matched.
+ROUTERS = (
+    evidence.router,
+    captures.router,
+    monitor_routes.router,
+    alert_routes.router,
+    log.router,
+    registry.router,
+    takedown_routes.router,
+    platform_routes.router,
+    accounts.router,
+    certificates.router,
+    trust.router,
+    timestamp_routes.router,
+    audits.router,
+    tiles.router,
+    units.router,
+    clues.router,
+    spotchecks.router,
+    disclosure.router,
+    disclosure_pages.router,
+    credit.router,
+    violators.router,
+    violator_pages.router,
+    repairs.router,
+    repair_pages.router,
+    leniency.router,
+    complaints.router,
+    complaint_pages.router,
+    odr.router,
+    stats.router,
+)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -234,25 +278,8 @@ def create_app(
 
     # After the probes: a probe is matched before FastAPI builds the included routers'
     # routes (their models' validators), which the first request through them does.
-    app.include_router(evidence.router)
-    app.include_router(captures.router)
-    app.include_router(monitor_routes.router)
-    app.include_router(alert_routes.router)
-    app.include_router(log.router)
-    app.include_router(registry.router)
-    app.include_router(takedown_routes.router)
-    app.include_router(platform_routes.router)
-    app.include_router(accounts.router)
-    app.include_router(certificates.router)
-    app.include_router(trust.router)
-    app.include_router(timestamp_routes.router)
-    app.include_router(audits.router)
-    app.include_router(tiles.router)
-    app.include_router(units.router)
-    app.include_router(clues.router)
-    app.include_router(spotchecks.router)
-    app.include_router(disclosure.router)
-    app.include_router(disclosure_pages.router)
+    for router in ROUTERS:
+        app.include_router(router)
     install_console(app)
     app.add_middleware(ChainPending)
     instrument(app)  # last: outermost, around every middleware (request ids, /metrics)

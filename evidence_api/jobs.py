@@ -80,6 +80,29 @@ def _clue_deadlines(runtime: Runtime) -> Running:
     return Running([lambda: flag_overdue(runtime)])
 
 
+def _credit_regrade(runtime: Runtime) -> Running:
+    """Entities whose grade changes by decay alone, regraded when that time comes."""
+    from evidence_api.credit.grading import regrade_due  # noqa: PLC0415
+
+    return Running([lambda: regrade_due(runtime)])
+
+
+def _violator_feed(runtime: Runtime) -> Running:
+    """The serious-violator list: placements past their period expired, and the list's
+    changes pushed to each platform's webhook."""
+    from evidence_api.violators.dispatch import start_dispatch  # noqa: PLC0415
+
+    steps, stop = start_dispatch(runtime)
+    return Running(steps, stop=stop)
+
+
+def _odr_deadlines(runtime: Runtime) -> Running:
+    """ODR mediations past their deadline closed as failed."""
+    from evidence_api.odr.deadlines import close_overdue  # noqa: PLC0415
+
+    return Running([lambda: close_overdue(runtime)])
+
+
 def _webhooks(runtime: Runtime) -> Running:
     from evidence_api.takedowns.webhooks import Dispatcher  # noqa: PLC0415
 
@@ -190,6 +213,27 @@ JOBS: tuple[Job, ...] = (
         "run_supervisor",
         _clue_deadlines,
         tasks=(("clue-deadlines", "evidence.clue_deadlines"),),
+    ),
+    Job(
+        "credit-regrade",
+        "credit_regrade_interval",
+        "run_supervisor",
+        _credit_regrade,
+        tasks=(("credit-regrade", "evidence.credit_regrade"),),
+    ),
+    Job(
+        "violator-feed",
+        "webhook_interval",
+        "run_supervisor",
+        _violator_feed,
+        tasks=(("violator-feed", "evidence.violator_feed"),),
+    ),
+    Job(
+        "odr-deadlines",
+        "odr_deadline_interval",
+        "run_supervisor",
+        _odr_deadlines,
+        tasks=(("odr-deadlines", "evidence.odr_deadlines"),),
     ),
     Job(
         "webhooks",

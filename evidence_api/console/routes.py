@@ -15,14 +15,21 @@ from evidence_api.console import (
     auth_pages,
     capture_pages,
     clue_pages,
+    complaint_pages,
+    credit_pages,
     evidence_pages,
+    leniency_pages,
     monitor_pages,
+    odr_pages,
     platform_pages,
     registry_pages,
+    repair_pages,
     spotcheck_pages,
+    stats_pages,
     takedown_pages,
     trust_pages,
     unit_pages,
+    violator_pages,
 )
 from evidence_api.console.web import (
     HERE,
@@ -52,6 +59,13 @@ ROUTERS = (
     unit_pages.router,
     clue_pages.router,
     spotcheck_pages.router,
+    credit_pages.router,
+    violator_pages.router,
+    repair_pages.router,
+    leniency_pages.router,
+    complaint_pages.router,
+    odr_pages.router,
+    stats_pages.router,
 )
 
 

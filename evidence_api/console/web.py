@@ -236,12 +236,18 @@ NAV: dict[str, tuple[tuple[str, str], ...]] = {
         ("/console/alerts", "nav.alerts"),
         ("/console/clues", "nav.clues"),
         ("/console/spot-checks", "nav.spot_checks"),
+        ("/console/complaints", "nav.complaints"),
+        ("/console/odr", "nav.odr"),
+        ("/console/serious-violators", "nav.serious_violators"),
+        ("/console/credit-repairs", "nav.credit_repairs"),
+        ("/console/stats", "nav.stats"),
     ),
     "appraiser": (("/console/evidence", "nav.evidence"),),
     "platform": (
         ("/console/platform/orders", "nav.platform_orders"),
         ("/console/platform/webhook", "nav.platform_webhook"),
         ("/console/platform/assists", "nav.platform_assists"),
+        ("/console/platform/serious-violators", "nav.platform_violators"),
     ),
 }
 NAV["admin"] = NAV["officer"] + (
@@ -252,6 +258,8 @@ NAV["admin"] = NAV["officer"] + (
     ("/console/admin/trust", "nav.admin_trust"),
     ("/console/admin/audits", "nav.admin_audits"),
     ("/console/admin/units", "nav.admin_units"),
+    ("/console/admin/credit-policy", "nav.admin_credit_policy"),
+    ("/console/admin/leniency", "nav.admin_leniency"),
 )
 
 

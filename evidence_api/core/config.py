@@ -172,6 +172,36 @@ class Settings(BaseSettings):
         le=10_000,
         description="blocks between a spot-check plan's commitment and the block seeding its draw",
     )
+    credit_regrade_interval: float = Field(
+        300.0,
+        gt=0,
+        le=86_400,
+        description="seconds between regrades of the entities whose grade decay changes",
+    )
+    odr_deadline_interval: float = Field(
+        60.0, gt=0, le=3600, description="seconds between scans for ODR mediations past deadline"
+    )
+    odr_default_days: int = Field(
+        15, ge=1, le=90, description="days an ODR mediation has before it fails by deadline"
+    )
+    public_max_attachments: int = Field(
+        5, ge=0, le=20, description="attachments one public complaint or repair may carry"
+    )
+    public_max_attachment_bytes: int = Field(
+        10 * 2**20,
+        ge=1024,
+        le=100 * 2**20,
+        description="bytes one attachment of a public complaint or repair may have",
+    )
+    public_rate_limit: int = Field(
+        5,
+        ge=1,
+        le=10_000,
+        description="public complaints and repair applications one client may send per window",
+    )
+    public_rate_window: float = Field(
+        3600.0, gt=0, le=86_400 * 7, description="seconds of the public intake's rate window"
+    )
     webhook_interval: float = Field(
         2.0, gt=0, le=3600, description="seconds between webhook dispatch runs"
     )

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # Alembic loads only when there is something to migrate
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 #: The newest migration: a database at it needs no Alembic run (a start skips loading Alembic
 #: and its scripts). tests/unit/test_db_head.py keeps it equal to Alembic's own head.
-HEAD = "0020_disclosure"
+HEAD = "0027_odr"
 
 #: A unit of work: each call opens a session in a transaction that commits when the block
 #: ends (rolls back on an exception). Services take this, not the runtime.

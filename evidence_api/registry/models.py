@@ -10,9 +10,9 @@ so a label can be reworded without a migration.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from anchoring.schema import BigId
@@ -62,6 +62,8 @@ class TradingEntity(Base):
     risk_grade: Mapped[str | None] = mapped_column(String(1), index=True)
     #: Free-text risk category (e.g. 食品, 化妆品, 直播带货).
     risk_class: Mapped[str | None] = mapped_column(String(64))
+    #: 开始经营日期: when it started trading (the 2+ years indicator of GET /v1/stats/market)
+    operating_since: Mapped[date | None] = mapped_column(Date)
     #: The unit it belongs to (its jurisdiction, docs/supervision.md §1); None: the top.
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -85,6 +87,14 @@ class CaseFile(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     #: The unit it belongs to (its jurisdiction, docs/supervision.md §1); None: the top.
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"), index=True)
+    #: How a closed case ended: ``penalty`` (行政处罚), ``reduced`` (减轻处罚),
+    #: ``no_penalty`` (不予处罚), ``not_filed`` (不予立案); None while open (docs/leniency.md)
+    outcome: Mapped[str | None] = mapped_column(String(16), index=True)
+    #: the 免罚清单 item a ``reduced`` or ``no_penalty`` outcome cites
+    leniency_item: Mapped[str | None] = mapped_column(String(32))
+    #: JSON: the conditions checked at closing and what each found (the reasoning)
+    outcome_reasoning: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

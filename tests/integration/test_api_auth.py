@@ -42,9 +42,16 @@ from tests.support.api import (
 )
 from tests.support.audit_runs import audit_request
 from tests.support.clues import clue_request
+from tests.support.complaints import complaints_request
+from tests.support.credit import credit_request
 from tests.support.disclosure import disclosure_request
+from tests.support.leniency import leniency_request
+from tests.support.odr import odr_request
+from tests.support.repairs import repairs_request
 from tests.support.spotchecks import spotcheck_request
+from tests.support.stats import stats_request
 from tests.support.units import assign_order_request, units_request
+from tests.support.violators import violators_request
 
 SUBMITTERS = frozenset({"officer", "admin"})
 READERS = frozenset({"officer", "admin", "appraiser"})
@@ -208,6 +215,24 @@ POLICY |= {
     ("GET", "/v1/publications/{publication_id}"): SUBMITTERS,
     ("POST", "/v1/publications/{publication_id}/withdraw"): SUBMITTERS,
 }
+#: Credit grading (evidence_api/credit; tests/support/credit.py).
+POLICY |= {}
+#: 严重违法失信名单 (evidence_api/violators; tests/support/violators.py); its public reads.
+POLICY |= {}
+PUBLIC_VIOLATORS: frozenset[tuple[str, str]] = frozenset()
+#: 信用修复 (evidence_api/repairs; tests/support/repairs.py); the public application.
+POLICY |= {}
+PUBLIC_REPAIRS: frozenset[tuple[str, str]] = frozenset()
+#: 免罚清单 (evidence_api/leniency; tests/support/leniency.py).
+POLICY |= {}
+#: 投诉举报 (evidence_api/complaints; tests/support/complaints.py); the public intake.
+POLICY |= {}
+PUBLIC_COMPLAINTS: frozenset[tuple[str, str]] = frozenset()
+#: ODR (evidence_api/odr; tests/support/odr.py); the consumer's public answers.
+POLICY |= {}
+PUBLIC_ODR: frozenset[tuple[str, str]] = frozenset()
+#: 示范区指标 (evidence_api/stats; tests/support/stats.py).
+POLICY |= {}
 #: 信息公示 (evidence_api/disclosure): its public reads, added to PUBLIC below.
 PUBLIC_DISCLOSURE: frozenset[tuple[str, str]] = frozenset(
     {
@@ -238,6 +263,10 @@ PUBLIC: frozenset[tuple[str, str]] = (
         }
     )
     | PUBLIC_DISCLOSURE
+    | PUBLIC_VIOLATORS
+    | PUBLIC_REPAIRS
+    | PUBLIC_COMPLAINTS
+    | PUBLIC_ODR
 )
 
 
@@ -501,8 +530,32 @@ def accounts_request(world: World, method: str, path: str) -> Callable[[dict[str
     return send
 
 
+#: The credit-supervision features' routes, by path prefix -> their valid requests.
+FEATURE_REQUESTS: tuple[
+    tuple[tuple[str, ...], Callable[[Stack, str, str], Callable[[dict[str, str]], Any]]], ...
+] = (
+    (("/v1/entities/{entity_id}/credit", "/v1/credit/"), credit_request),
+    (
+        (
+            "/v1/serious-violators",
+            "/v1/platform/serious-violators",
+            "/v1/public/serious-violators",
+        ),
+        violators_request,
+    ),
+    (("/v1/credit-repairs", "/v1/public/credit-repairs"), repairs_request),
+    (("/v1/leniency-items",), leniency_request),
+    (("/v1/complaints", "/v1/public/complaints"), complaints_request),
+    (("/v1/odr", "/v1/platform/odr", "/v1/public/odr"), odr_request),
+    (("/v1/stats/market",), stats_request),
+)
+
+
 def request_for(world: World, method: str, path: str) -> Callable[[dict[str, str]], Any]:
     """A valid request to the operation, given the auth headers to send with it."""
+    for prefixes, feature_request in FEATURE_REQUESTS:
+        if path.startswith(prefixes):
+            return feature_request(world.stack, method, path)
     if path.startswith("/v1/integrity/audits"):
         return audit_request(world.stack, method, path)
     if path.startswith(("/v1/users", "/v1/tokens", "/v1/audit")):

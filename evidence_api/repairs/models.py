@@ -1,0 +1,3 @@
+"""Tables (filled in by the feature)."""
+
+from __future__ import annotations
