@@ -24,3 +24,18 @@ def regrade_due(runtime: Any) -> int:
     """Regrade every entity whose ``next_change_at`` has come; returns how many changed."""
     del runtime
     return 0
+
+
+def regrade_all(
+    session: Session,
+    sign_receipt: SignReceipt,
+    *,
+    at: datetime,
+    cause: str = "policy",
+    batch: int = 1000,
+    progress: Any = None,
+) -> int:
+    """Regrade every entity with the active policy (after a policy change); returns how many
+    grades changed. ``progress(done)`` is called after each batch."""
+    del session, sign_receipt, at, cause, batch, progress
+    return 0
