@@ -449,6 +449,9 @@ def next_change(facts: Sequence[CreditFact], policy: Policy, at: datetime) -> da
                 candidates.append(moment)
                 break
     if "after_repair" in policy.rules:
-        period = timedelta(days=policy.rules["after_repair"][1])
-        candidates += [f.at + period for f in past if f.kind == _REPAIR and f.at + period > at]
+        # the line names the last repair in force; earlier ones' periods end before its
+        days = policy.rules["after_repair"][1]
+        repair = _repair_in_force(past, at, days)
+        if repair is not None:
+            candidates.append(repair.at + timedelta(days=days))
     return min(candidates, default=None)
