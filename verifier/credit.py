@@ -369,10 +369,19 @@ def _record_line(
     return Line(fact.ref, fact.kind, points, f"{_signed(points)} {label} ({date}, {why})")
 
 
+def listing_key(source: str) -> str:
+    """What ties a removal to its listing: the source up to its first ``/``
+    (``violation:7`` and ``violation:7/removed`` are the same listing)."""
+    return source.split("/", 1)[0]
+
+
 def _active_listing(past: list[CreditFact]) -> CreditFact | None:
-    """The first listing (in order) whose source has no removal at or before ``at``."""
-    removed = {f.source for f in past if f.kind == _REMOVED}
-    return next((f for f in past if f.kind == _LISTED and f.source not in removed), None)
+    """The first listing (in order) with no removal of the same :func:`listing_key` at
+    or before ``at``."""
+    removed = {listing_key(f.source) for f in past if f.kind == _REMOVED}
+    return next(
+        (f for f in past if f.kind == _LISTED and listing_key(f.source) not in removed), None
+    )
 
 
 def _repair_in_force(past: list[CreditFact], at: datetime, days: int) -> CreditFact | None:

@@ -121,13 +121,13 @@ def test_labels_cover_every_kind_rule_and_grade() -> None:
 EXAMPLE = (
     fact("cr-1", "case_penalty", "2026-02-02T10:00:00", "case:12"),
     fact("cr-2", "takedown_late", "2026-03-10T09:00:00", "takedown:td-7"),
-    fact("cr-3", "serious_listed", "2026-04-01T08:00:00", "violation:sv-1"),
-    fact("cr-4", "serious_removed", "2026-09-01T08:00:00", "violation:sv-1"),
+    fact("cr-3", "serious_listed", "2026-04-01T08:00:00", "violation:3"),
+    fact("cr-4", "serious_removed", "2026-09-01T08:00:00", "violation:3/removed"),
     fact(
         "cr-5",
         "repair_accepted",
         "2026-09-01T08:00:00",
-        "repair:rp-1",
+        "repair:1",
         ("cr-1", "cr-2", "cr-3"),
     ),
 )
@@ -220,6 +220,16 @@ def test_a_repair_only_settles_earlier_records(v1: Policy) -> None:
     assert result.lines[1].points == -20 and (result.score, result.grade) == (80, "B")
 
 
+def test_a_removal_names_its_listing_by_the_source_before_the_first_slash(v1: Policy) -> None:
+    facts = [
+        fact("cr-1", "serious_listed", "2026-01-01T00:00:00", "violation:7"),
+        fact("cr-2", "serious_removed", "2026-02-01T00:00:00", "violation:7/removed"),
+        fact("cr-3", "serious_removed", "2026-02-01T00:00:00", "violation:77/removed"),
+    ]
+    assert grade(facts[:1] + facts[2:], v1, utc("2026-03-01T00:00:00")).grade == "D"
+    assert grade(facts, v1, utc("2026-03-01T00:00:00")).grade == "A"
+
+
 def test_a_later_listing_with_another_source_stays_active(v1: Policy) -> None:
     facts = [
         fact("cr-1", "serious_listed", "2026-01-01T00:00:00", "violation:sv-1"),
@@ -251,7 +261,7 @@ def reference(facts: Sequence[CreditFact], at: datetime) -> tuple[str, int]:
             total += int(Fraction(points[f.kind] * share, 100))  # int() truncates toward 0
     score = min(max(total, 0), 100)
     letter = "A" if score >= 90 else "B" if score >= 75 else "C" if score >= 60 else "D"
-    removed = {f.source for f in past if f.kind == "serious_removed"}
+    removed = {f.source.partition("/")[0] for f in past if f.kind == "serious_removed"}
     if any(f.kind == "serious_listed" and f.source not in removed for f in past):
         letter = "D"
     elif any(f.kind == "repair_accepted" and at < f.at + timedelta(days=365) for f in past):
@@ -275,7 +285,9 @@ def histories(draw: Callable[..., Any], max_size: int = 12) -> list[CreditFact]:
         offset = timedelta(minutes=draw(st.integers(min_value=0, max_value=4 * 365 * 24 * 60)))
         if draw(st.booleans()):
             offset = timedelta(days=offset.days)
-        source = f"violation:sv-{draw(st.integers(0, 1))}" if "serious" in kind else f"s:{i}"
+        source = f"violation:{draw(st.integers(0, 1))}" if "serious" in kind else f"s:{i}"
+        if kind == "serious_removed" and draw(st.booleans()):
+            source += "/removed"
         covers: tuple[str, ...] = ()
         if kind == "repair_accepted" and i:
             covers = tuple(
