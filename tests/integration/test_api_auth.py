@@ -218,8 +218,20 @@ POLICY |= {
 #: Credit grading (evidence_api/credit; tests/support/credit.py).
 POLICY |= {}
 #: 严重违法失信名单 (evidence_api/violators; tests/support/violators.py); its public reads.
-POLICY |= {}
-PUBLIC_VIOLATORS: frozenset[tuple[str, str]] = frozenset()
+POLICY |= {
+    ("POST", "/v1/serious-violators"): ADMINS,
+    ("GET", "/v1/serious-violators"): SUBMITTERS,
+    ("GET", "/v1/serious-violators/{violation_id}"): SUBMITTERS,
+    ("POST", "/v1/serious-violators/{violation_id}/remove"): ADMINS,
+    ("GET", "/v1/platform/serious-violators/feed"): PLATFORMS,
+    ("POST", "/v1/platform/serious-violators/changes/{seq}/ack"): PLATFORMS,
+}
+PUBLIC_VIOLATORS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/v1/public/serious-violators"),
+        ("GET", "/v1/public/serious-violators/{violation_id}"),
+    }
+)
 #: 信用修复 (evidence_api/repairs; tests/support/repairs.py); the public application.
 POLICY |= {}
 PUBLIC_REPAIRS: frozenset[tuple[str, str]] = frozenset()
@@ -232,7 +244,10 @@ PUBLIC_COMPLAINTS: frozenset[tuple[str, str]] = frozenset()
 POLICY |= {}
 PUBLIC_ODR: frozenset[tuple[str, str]] = frozenset()
 #: 示范区指标 (evidence_api/stats; tests/support/stats.py).
-POLICY |= {}
+POLICY |= {
+    ("GET", "/v1/stats/market"): SUBMITTERS,
+    ("GET", "/v1/stats/market.csv"): SUBMITTERS,
+}
 #: 信息公示 (evidence_api/disclosure): its public reads, added to PUBLIC below.
 PUBLIC_DISCLOSURE: frozenset[tuple[str, str]] = frozenset(
     {
