@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from anchoring.schema import BigId
@@ -53,3 +53,64 @@ class Complaint(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     triaged_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ComplaintContact(Base):
+    """The complainant as they gave themselves (officers only; never in a log entry or a
+    public answer)."""
+
+    __tablename__ = "complaint_contact"
+
+    complaint_seq: Mapped[int] = mapped_column(ForeignKey("complaint.seq"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    contact: Mapped[str] = mapped_column(String(128))
+
+
+class ComplaintAccess(Base):
+    """The complaint's access token (shown once to the complainant), stored as SHA-256."""
+
+    __tablename__ = "complaint_access"
+
+    complaint_seq: Mapped[int] = mapped_column(ForeignKey("complaint.seq"), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class ComplaintAttachment(Base):
+    """An attachment of a complaint, fixed as evidence (``ev-…``) at intake."""
+
+    __tablename__ = "complaint_attachment"
+
+    complaint_seq: Mapped[int] = mapped_column(ForeignKey("complaint.seq"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    evidence_id: Mapped[str] = mapped_column(ForeignKey("evidence.id"), index=True)
+
+
+class ComplaintStep(Base):
+    """One step of a complaint (received, triaged, resolved) and its log entry."""
+
+    __tablename__ = "complaint_step"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    complaint_seq: Mapped[int] = mapped_column(ForeignKey("complaint.seq"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    entry_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PublicSubmission(Base):
+    """One accepted public submission (complaint, repair application) of a client, counted
+    by the public intake's rate limit (:mod:`evidence_api.intake.public`)."""
+
+    __tablename__ = "public_submission"
+    __table_args__ = (Index("ix_public_submission_client_key_at", "client_key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    #: keyed hash of the client's address
+    client_key: Mapped[str] = mapped_column(String(64))
+    #: ``complaint`` or ``repair``
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
