@@ -573,3 +573,12 @@ def test_a_policy_without_rules_or_decay_steps_is_valid() -> None:
     result = grade(facts, policy, utc("2026-01-01T00:00:00"))
     assert (result.grade, result.score, result.policy_version) == ("B", 80, 2)
     assert next_change(facts, policy, utc("2026-01-01T00:00:00")) is None
+
+
+def test_docs_show_the_worked_example_and_the_digest() -> None:
+    """docs/credit.md §5 prints every line text of the worked example and §3.2 the digest."""
+    text = (ROOT / "docs" / "credit.md").read_text("utf-8")
+    assert POLICY_V1_SHA256 in text
+    for _, _, _, _, lines, _ in STEPS:
+        for line in lines:
+            assert line.text in text, line.text
