@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, or_, select, update
@@ -69,6 +69,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 #: A year of the period, as the statute counts it (365 days; three years: 1095 days).
 YEAR = timedelta(days=365)
 PUBLIC_API = "/v1/public/serious-violators"
+#: Dates on the pages are Beijing time.
+BEIJING = timezone(timedelta(hours=8))
 PUBLIC_PAGE = "/public/serious-violators"
 
 
