@@ -1,7 +1,7 @@
 """Writing a credit record: the one call every feature makes, in its own transaction,
 when a fact bearing on an entity's credit happens (docs/credit.md §2).
 
-``add_record`` writes the record and its ``credit-record`` log entry, then regrades the
+``add_record`` writes the record and its ``credit_record`` log entry, then regrades the
 entity in the same transaction (:func:`evidence_api.credit.grading.regrade`), so the grade
 change and the fact that caused it commit together. The same ``(kind, source)`` twice is
 one record: the second call returns ``None`` and changes nothing.
@@ -21,7 +21,7 @@ from evidence_api.credit.models import CreditRecord
 from verifier.credit import RECORD_KINDS
 
 #: The log entry kind of a credit record, and its id prefix.
-RECORD_ENTRY_KIND = "credit-record"
+RECORD_ENTRY_KIND = "credit_record"
 RECORD_ENTRY_PREFIX = "crr"
 
 

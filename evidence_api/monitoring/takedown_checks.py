@@ -334,7 +334,7 @@ def _observe_and_record(checks: Checks, check_id: int, target: _Target, token_id
             row.status = CHECK_VERIFIED if check == takedowns.REMOVAL_VERIFIED else CHECK_REAPPEARED
             row.finished_at, row.evidence_id, row.event_id = at, evidence_id, recorded.event.id
             row.reason = seen.observation.gone_reason
-            written.append(1)
+            written.append(1 + recorded.credit_entries)  # the change, its credit record
             if check == takedowns.REAPPEARED:
                 open_alert(
                     checks.alerts,
@@ -375,7 +375,7 @@ def _observe_and_record(checks: Checks, check_id: int, target: _Target, token_id
             ),
             link=link,
         )
-    checks.ledger.queued(len(written))
+    checks.ledger.queued(sum(written))
     return result[0]
 
 

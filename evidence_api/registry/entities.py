@@ -1,5 +1,9 @@
 """Online trading entities (网络交易经营者): one shop on one platform.
 
+The risk grade (``risk_grade``) is read-only here: it is the credit grade computed from
+the entity's credit records (:mod:`evidence_api.credit.grading` writes it; docs/credit.md
+§6), and a create or update body naming it is refused (422).
+
 The 统一社会信用代码 is checked with :mod:`evidence_api.registry.uscc` on create
 and on update alike, after trimming and upper-casing (codes are often typed from
 a photo of the licence); a bad one is a 422 saying what is wrong.
@@ -135,7 +139,6 @@ def create_entity(
             shop_id=body.shop_id,
             shop_url=body.shop_url,
             uscc=uscc,
-            risk_grade=body.risk_grade,
             risk_class=body.risk_class,
             unit_id=unit_id,
             created_at=now,
@@ -174,7 +177,9 @@ def update_entity(
             row.shop_name = body.shop_name
         if "uscc" in given:
             row.uscc = uscc
-        for name in ("shop_id", "shop_url", "risk_grade", "risk_class"):
+        # risk_grade is never set here: it mirrors the computed credit grade
+        # (evidence_api.credit.grading); the request models refuse it
+        for name in ("shop_id", "shop_url", "risk_class"):
             if name in given:
                 setattr(row, name, getattr(body, name))
         row.updated_at = datetime.now(UTC)

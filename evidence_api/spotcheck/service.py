@@ -20,6 +20,7 @@ from evidence_api.core.ids import new_id
 from evidence_api.core.jurisdiction import scope
 from evidence_api.core.ledger import record_entry
 from evidence_api.core.runtime import Runtime
+from evidence_api.credit import hooks as credit_hooks
 from evidence_api.intake.models import Evidence
 from evidence_api.monitoring.observation import sha256_text
 from evidence_api.spotcheck import items as item_list
@@ -366,8 +367,9 @@ def record_result(
     runtime: Runtime, principal: Principal, plan_id: str, body: ResultCreate
 ) -> PlanDetail:
     """The outcome for one drawn entity, by one of its assigned officers (``off-<n>`` or
-    ``token-<id>``, recorded as ``off-<n>``): a ``result`` entry. 409 before the draw or
-    when the entity has a result already."""
+    ``token-<id>``, recorded as ``off-<n>``): a ``result`` entry, and the entity's
+    ``spotcheck_*`` credit record (:mod:`evidence_api.credit.hooks`). 409 before the draw
+    or when the entity has a result already."""
     now = datetime.now(UTC)
     with runtime.session() as session:
         row = find_plan(session, principal, plan_id, lock=True)
@@ -405,6 +407,7 @@ def record_result(
             entry_body["note_sha256"] = sha256_text(body.note)
         if evidence:
             entry_body["evidence_ids"] = evidence
+        entry_id = _entry(runtime, session, entry_body, now)
         session.add(
             SpotCheckResult(
                 plan_seq=row.seq,
@@ -413,14 +416,26 @@ def record_result(
                 note=body.note,
                 officer=officer,
                 evidence_ids=json.dumps(evidence),
-                entry_id=_entry(runtime, session, entry_body, now),
+                entry_id=entry_id,
                 recorded_by=principal.pseudonym,
                 recorded_at=now,
             )
         )
         session.flush()
+        # the result's credit record (docs/credit.md §6.5), in the same transaction
+        credit_entries = credit_hooks.spotcheck_result(
+            session,
+            runtime.sign_receipt,
+            plan_id=row.id,
+            entity_ref=body.entity,
+            entity_id=drawn.entity_id,
+            outcome=body.outcome,
+            entry_id=entry_id,
+            actor=principal.pseudonym,
+            at=now,
+        )
         answer = detail(session, row)
-    runtime.queued(1)
+    runtime.queued(1 + credit_entries)
     return answer
 
 

@@ -42,6 +42,7 @@ from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundE
 from evidence_api.core.ids import new_id
 from evidence_api.core.jurisdiction import label, owner_unit, reachable
 from evidence_api.core.ledger import SignReceipt, record_entry
+from evidence_api.credit import hooks as credit_hooks
 from evidence_api.intake.service import require_evidence
 from evidence_api.monitoring.models import CHECK_CANCELLED, CHECK_PENDING, TakedownCheck
 from evidence_api.registry.models import CaseFile, Platform
@@ -440,6 +441,20 @@ def change_state(
         change = Change(order, platform, seq, current, target, at, actor, note, removed_at, body)
         event = _record(ledger, session, change)
         session.flush()
+        credit_entries = 0
+        if action is wf.Action.COMPLETE:  # the order's credit record (docs/credit.md §6.5)
+            credit_entries = credit_hooks.takedown_completed(
+                session,
+                ledger.sign_receipt,
+                order_id=order.id,
+                case_number=order.case_number,
+                platform=platform.code,
+                deadline=order.deadline,
+                was_overdue=current is wf.Status.OVERDUE,
+                removed_at=removed_at,
+                actor=actor,
+                at=at,
+            )
         ruling = None
         if action in wf.RULINGS and note is not None:
             ruling = RulingPublic(
@@ -452,7 +467,7 @@ def change_state(
                 entry_id=event.entry_id,
             )
         result = public(order, platform.code, ruling=ruling)
-    ledger.queued(1)
+    ledger.queued(1 + credit_entries)
     return result
 
 
@@ -558,6 +573,8 @@ class CheckRecorded:
     status: wf.Status
     reopened: bool
     deadline: datetime
+    #: log entries the credit record of a reappearance queued (its record, a grade change)
+    credit_entries: int = 0
 
 
 def reopen_deadline(session: Session, order: TakedownOrder, at: datetime) -> datetime:
@@ -587,8 +604,9 @@ def record_check(
     (deadline: :func:`reopen_deadline`) and its pending re-captures cancelled; an order
     no longer completed (reopened meanwhile by another URL's re-capture), or completed
     again since the check's ``round_`` was scheduled, keeps its status: the finding is
-    recorded all the same. The caller calls ``ledger.queued(1)`` after the
-    commit."""
+    recorded all the same. A reappearance is also a ``takedown_reappeared`` credit record
+    of the cited case's entity. The caller calls ``ledger.queued(1 +
+    recorded.credit_entries)`` after the commit."""
     if check not in CHECKS:
         raise ValueError(f"check must be one of {', '.join(CHECKS)}")
     platform_id = session.execute(
@@ -622,7 +640,21 @@ def record_check(
     platform = session.get_one(Platform, platform_id)
     change = Change(order, platform, seq, current, target, at, SYSTEM_ACTOR, body=body, check=check)
     event = _record(ledger, session, change)
-    return CheckRecorded(event, order, platform, target, reopened, order.deadline)
+    credit_entries = 0
+    if check == REAPPEARED:  # the order's reappearance credit record (docs/credit.md §6.5)
+        credit_entries = credit_hooks.takedown_reappeared(
+            session,
+            ledger.sign_receipt,
+            order_id=order.id,
+            case_number=order.case_number,
+            platform=platform.code,
+            round_=round_ if round_ is not None else max(completions(session, order.seq), 1),
+            evidence_id=evidence_id,
+            delay_seconds=delay_seconds,
+            actor=SYSTEM_ACTOR,
+            at=at,
+        )
+    return CheckRecorded(event, order, platform, target, reopened, order.deadline, credit_entries)
 
 
 def check_removed_at(removed_at: datetime, now: datetime | None = None) -> datetime:
