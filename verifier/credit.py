@@ -71,8 +71,12 @@ _MINUS = "\u2212"  # the minus sign of the line texts (−20)
 def record_label(kind: str) -> str:
     """The Chinese label of a record kind or rule (``行政处罚结案``): the text before the
     first space of :data:`RECORD_KINDS` / :data:`RULES`."""
-    label = RECORD_KINDS.get(kind) or RULES[kind]
-    return label.split(" ", 1)[0]
+    return _LABELS[kind]
+
+
+_LABELS: Final[dict[str, str]] = {
+    name: label.split(" ", 1)[0] for name, label in (RECORD_KINDS | RULES).items()
+}
 
 
 class PolicyError(ValueError):
@@ -138,6 +142,8 @@ class Policy:
     decay: tuple[tuple[int, int], ...] = field(default=(), compare=False)
     #: rule name -> (cap grade, days or 0)
     rules: Mapping[str, tuple[str, int]] = field(default_factory=dict, compare=False)
+    #: the decay steps after the first as (from_days as a timedelta, from_days, percent)
+    steps: tuple[tuple[timedelta, int, int], ...] = field(default=(), compare=False)
 
     @property
     def sha256(self) -> str:
@@ -215,6 +221,7 @@ def load_policy(data: bytes) -> Policy:
         points=points,
         decay=decay,
         rules=rules,
+        steps=tuple((timedelta(days=days), days, percent) for days, percent in decay[1:]),
     )
 
 
@@ -286,7 +293,7 @@ def _rules(value: Any) -> dict[str, tuple[str, int]]:
 
 
 def _aware(moment: datetime, what: str) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    if moment.utcoffset() is None:
         raise ValueError(f"{what} must be a timezone-aware datetime")
 
 
@@ -320,11 +327,10 @@ def _settled(past: list[CreditFact]) -> dict[str, CreditFact]:
 def _weight(policy: Policy, age: timedelta) -> tuple[int, int]:
     """The decay step (from_days, percent) of a record of age ``age``."""
     step = policy.decay[0]
-    for candidate in policy.decay[1:]:
-        if age >= timedelta(days=candidate[0]):
-            step = candidate
-        else:
+    for delta, days, percent in policy.steps:
+        if age < delta:
             break
+        step = (days, percent)
     return step
 
 
@@ -452,8 +458,8 @@ def next_change(facts: Sequence[CreditFact], policy: Policy, at: datetime) -> da
     for fact in past:
         if policy.points[fact.kind] == 0 or fact.ref in settled:
             continue
-        for days, _ in policy.decay[1:]:
-            moment = fact.at + timedelta(days=days)
+        for delta, _, _ in policy.steps:
+            moment = fact.at + delta
             if moment > at:
                 candidates.append(moment)
                 break
