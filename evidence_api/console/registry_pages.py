@@ -71,7 +71,8 @@ ENTITY_CASES = 50
 ENTITY_TAKEDOWN_CASES = 10
 #: Evidence submitted naming the shop, shown on its page (the evidence list has the rest).
 ENTITY_EVIDENCE = 20
-ENTITY_FIELDS = ("platform", "shop_name", "shop_id", "shop_url", "uscc", "risk_grade", "risk_class")
+#: (no risk grade: it is computed from credit records, /console/entities/{id}/credit)
+ENTITY_FIELDS = ("platform", "shop_name", "shop_id", "shop_url", "uscc", "risk_class")
 #: a new entity's fields: those it keeps, and the unit it is made in (empty: the creator's)
 NEW_ENTITY_FIELDS = (*ENTITY_FIELDS, "unit")
 CASE_FIELDS = ("number", "title", "entity_id", "officer", "unit")
@@ -251,7 +252,6 @@ def _entity_page(
             "shop_id": entity.shop_id or "",
             "shop_url": entity.shop_url or "",
             "uscc": entity.uscc.code if entity.uscc else "",
-            "risk_grade": entity.risk_grade or "",
             "risk_class": entity.risk_class or "",
         }
     return render(

@@ -8,9 +8,11 @@ empty. Which fields a PATCH named is ``model_fields_set``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from evidence_api.core.auth import PLATFORM_CODE
 from evidence_api.registry.case_workflow import STATUSES
@@ -50,6 +52,19 @@ def http_url(value: str | None) -> str | None:
     if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value):
         raise ValueError("must not contain spaces or control characters")
     return value
+
+
+#: Why a body naming ``risk_grade`` is refused (docs/credit.md §6.6).
+GRADE_COMPUTED = (
+    "the credit grade is computed from the entity's credit records and cannot be set; "
+    "see GET /v1/entities/{entity_id}/credit (risk_class stays editable)"
+)
+
+
+def grade_is_computed(value: object) -> object:
+    """Refuse any ``risk_grade`` in a create or update body (422 naming the field)."""
+    del value
+    raise PydanticCustomError("grade_computed", GRADE_COMPUTED)
 
 
 class _Body(BaseModel):
@@ -131,7 +146,6 @@ class EntityCreate(_Body):
                     "shop_id": "shop-20261",
                     "shop_url": "https://mall.example.com/shop/20261",
                     "uscc": "91350100M000100Y43",
-                    "risk_grade": "C",
                     "risk_class": "保健食品",
                 }
             ]
@@ -148,34 +162,34 @@ class EntityCreate(_Body):
         None,
         description="统一社会信用代码 (GB 32100-2015, 18 characters; check character verified)",
     )
-    risk_grade: RiskGrade | None = Field(
-        None, description="企业信用风险分类: A 低, B 一般, C 较高, D 高"
-    )
+    #: refused: the grade is computed (:func:`grade_is_computed`); not in the schema
+    risk_grade: SkipJsonSchema[Any] = Field(None, exclude=True)
     risk_class: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         None, description="risk category, e.g. 食品, 化妆品"
     )
     unit: UnitCode | None = OwnerField
 
     _url = field_validator("shop_url")(http_url)
+    _grade = field_validator("risk_grade", mode="before")(grade_is_computed)
 
 
 class EntityUpdate(_Body):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"risk_grade": "D", "risk_class": "保健食品"}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"risk_class": "保健食品"}]})
 
     platform: PlatformCode | None = None
     shop_name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     shop_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     shop_url: Url | None = None
     uscc: Annotated[str, Field(max_length=64)] | None = None
-    risk_grade: RiskGrade | None = None
+    #: refused: the grade is computed (:func:`grade_is_computed`); not in the schema
+    risk_grade: SkipJsonSchema[Any] = Field(None, exclude=True)
     risk_class: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     unit: UnitCode | None = Field(
         None, description="assign to this unit (所属单位), in the caller's jurisdiction"
     )
 
     _url = field_validator("shop_url")(http_url)
+    _grade = field_validator("risk_grade", mode="before")(grade_is_computed)
 
 
 class UsccPublic(BaseModel):
