@@ -48,6 +48,10 @@ Sections (default: all of them, about 8 minutes on 2 cores, ``anchor`` and ``gas
 * ``spotcheck``: the verifiable draw (双随机, evidence-draw/v1) of 50 and 500 of 10^5 weighted
   entities and 10 of 10^3 officers, median of the seeds, beside ``random.sample`` of the same
   sizes in the same run (the ratio; about 20 s, ``--quick`` 10 s).
+* ``credit``: regrading 100,000 entities (~3 credit records each) after a policy change
+  through the service's ``credit.grading.regrade_all`` on SQLite and PostgreSQL, beside a
+  plain SELECT of the same records grouped per entity (the ratio), with the pure grading of
+  the same records in memory as a third line (2,000 entities with ``--quick``, seconds).
 
 Tables go to stdout, progress to stderr, and a machine-readable summary to
 ``.bench/results.json`` (or ``--out``), every row with its own verdict. Every
@@ -91,6 +95,7 @@ from bench import (
     audit,
     browser,
     capture,
+    credit,
     gas,
     ingest,
     log_append,
@@ -142,6 +147,7 @@ SECTIONS = (
     "monitoring",
     "audit",
     "spotcheck",
+    "credit",
 )
 
 
@@ -266,6 +272,7 @@ class Results:
     monitoring: monitoring.MonitoringResult | None = None
     audit: audit.AuditResult | None = None
     spotcheck: spotcheck.SpotcheckResult | None = None
+    credit: credit.CreditResult | None = None
     #: gas per anchor, one row per chain, log size and anchor (first, odd, even)
     gas: list[gas.GasRow] = field(default_factory=list)
     #: sections that raised instead of finishing: name -> the error
@@ -292,6 +299,7 @@ class Results:
             self.monitoring,
             self.audit,
             self.spotcheck,
+            self.credit,
         ):
             if part is not None:
                 found += part.problems
@@ -337,6 +345,7 @@ class Results:
             "monitoring": monitoring.rows(self.monitoring) if self.monitoring else [],
             "audit": audit.rows(self.audit) if self.audit else [],
             "spotcheck": spotcheck.rows(self.spotcheck) if self.spotcheck else [],
+            "credit": credit.rows(self.credit) if self.credit else [],
         }
 
 
@@ -417,6 +426,9 @@ def _run_services(settings: Settings, progress: Progress, results: Results) -> N
             results,
             "spotcheck",
             spotcheck.run(spotcheck.SpotcheckSettings.make(quick), progress),
+        ),
+        "credit": lambda s3: setattr(
+            results, "credit", credit.run(credit.CreditSettings.make(quick), progress)
         ),
     }
     wanted = [name for name in steps if name in results.sections]
@@ -684,6 +696,8 @@ def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
             format_table(spotcheck.TITLE, rows["spotcheck"], spotcheck.legend(results.spotcheck)),
             "",
         ]
+    if results.credit is not None:
+        out += [format_table(credit.TITLE, rows["credit"], credit.legend(results.credit)), ""]
     for name, error in results.failed.items():
         out += [f"Section {name} FAILED: {error}", ""]
     return out
@@ -749,6 +763,7 @@ def summary_json(results: Results, seconds: float, report_only: bool = False) ->
         "monitoring": monitoring.raw(results.monitoring) if results.monitoring else None,
         "audit": audit.raw(results.audit) if results.audit else None,
         "spotcheck": spotcheck.raw(results.spotcheck) if results.spotcheck else None,
+        "credit": credit.raw(results.credit) if results.credit else None,
         "gas": [row.as_dict() for row in results.gas] if "gas" in results.sections else None,
         "service_problems": results.service_problems,
     }
