@@ -72,7 +72,7 @@ class RepairAttachment(OrderedChild, Base):
 
 class RepairStep(Base):
     """One step of an application (``applied``, ``accepted``, ``rejected``) and its
-    ``credit-repair`` log entry."""
+    ``credit_repair`` log entry."""
 
     __tablename__ = "credit_repair_step"
 

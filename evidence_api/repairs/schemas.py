@@ -71,7 +71,7 @@ class RepairReceipt(BaseModel):
     entity_name: str
     violation_id: str | None
     record_refs: list[str]
-    entry_id: str = Field(description="the `applied` step's log entry (kind credit-repair)")
+    entry_id: str = Field(description="the `applied` step's log entry (kind credit_repair)")
     leaf_hash: str
     attachments: list[AttachmentReceipt]
     created_at: datetime

@@ -16,7 +16,7 @@ officer accepts it, since time passes and the list changes in between. The rules
 Acceptance, in one transaction: the placement removed
 (:func:`evidence_api.violators.service.remove_for_repair`), one ``repair_accepted`` credit
 record (:func:`evidence_api.credit.records.add_record`, which regrades) covering the named
-records and the listing's own, and the step's ``credit-repair`` log entry. A decided
+records and the listing's own, and the step's ``credit_repair`` log entry. A decided
 application is final (409).
 """
 
@@ -70,7 +70,7 @@ from evidence_api.violators.models import SeriousViolation
 
 MAX_PAGE = 200
 #: The log entry kind of a step, and its id prefix.
-ENTRY_KIND = "credit-repair"
+ENTRY_KIND = "credit_repair"
 ENTRY_PREFIX = "rps"
 #: The actor of the ``applied`` step (the public has no token).
 APPLICANT = "applicant"
@@ -347,7 +347,7 @@ def _step(
     at: datetime,
     body: dict[str, Any],
 ) -> RepairStep:
-    """One step: its ``credit-repair`` entry (``{"repair_id", "step", "actor", …body}``,
+    """One step: its ``credit_repair`` entry (``{"repair_id", "step", "actor", …body}``,
     None values left out) and its row, in the caller's transaction."""
     entry_body: dict[str, Any] = {"repair_id": repair.id, "step": step, "actor": actor}
     entry_body |= {k: v for k, v in body.items() if v is not None}
