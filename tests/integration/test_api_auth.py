@@ -215,8 +215,14 @@ POLICY |= {
     ("GET", "/v1/publications/{publication_id}"): SUBMITTERS,
     ("POST", "/v1/publications/{publication_id}/withdraw"): SUBMITTERS,
 }
-#: Credit grading (evidence_api/credit; tests/support/credit.py).
-POLICY |= {}
+#: Credit grading (evidence_api/credit; tests/support/credit.py): appraisers read grades
+#: and policies too (a grade is explained to be checked); admins install policies.
+POLICY |= {
+    ("GET", "/v1/entities/{entity_id}/credit"): READERS,
+    ("GET", "/v1/credit/policies"): READERS,
+    ("GET", "/v1/credit/policies/{version}"): READERS,
+    ("POST", "/v1/credit/policies"): ADMINS,
+}
 #: 严重违法失信名单 (evidence_api/violators; tests/support/violators.py); its public reads.
 POLICY |= {
     ("POST", "/v1/serious-violators"): ADMINS,
@@ -241,8 +247,23 @@ POLICY |= {}
 POLICY |= {}
 PUBLIC_COMPLAINTS: frozenset[tuple[str, str]] = frozenset()
 #: ODR (evidence_api/odr; tests/support/odr.py); the consumer's public answers.
-POLICY |= {}
-PUBLIC_ODR: frozenset[tuple[str, str]] = frozenset()
+POLICY |= {
+    ("GET", "/v1/odr"): SUBMITTERS,
+    ("GET", "/v1/odr/{odr_id}"): SUBMITTERS,
+    ("POST", "/v1/odr/{odr_id}/offers"): SUBMITTERS,
+    ("POST", "/v1/odr/{odr_id}/accept"): SUBMITTERS,
+    ("POST", "/v1/odr/{odr_id}/reject"): SUBMITTERS,
+    ("POST", "/v1/odr/{odr_id}/fail"): SUBMITTERS,
+    ("POST", "/v1/odr/{odr_id}/extend"): SUBMITTERS,
+    ("POST", "/v1/odr/{odr_id}/notes"): SUBMITTERS,
+    ("GET", "/v1/platform/odr"): PLATFORMS,
+    ("GET", "/v1/platform/odr/{odr_id}"): PLATFORMS,
+    ("POST", "/v1/platform/odr/{odr_id}/offers"): PLATFORMS,
+    ("POST", "/v1/platform/odr/{odr_id}/respond"): PLATFORMS,
+}
+PUBLIC_ODR: frozenset[tuple[str, str]] = frozenset(
+    {("GET", "/v1/public/odr/{odr_id}"), ("POST", "/v1/public/odr/{odr_id}/respond")}
+)
 #: 示范区指标 (evidence_api/stats; tests/support/stats.py).
 POLICY |= {
     ("GET", "/v1/stats/market"): SUBMITTERS,
@@ -363,7 +384,7 @@ def registry_request(world: World, method: str, path: str) -> Callable[[dict[str
             ("POST", "/v1/platforms"): {"code": f"m-{uuid.uuid4().hex[:8]}", "name": "m"},
             ("PATCH", "/v1/platforms/{code}"): {"name": "renamed"},
             ("POST", "/v1/entities"): {"platform": code, "shop_name": "shop"},
-            ("PATCH", "/v1/entities/{entity_id}"): {"risk_grade": "B"},
+            ("PATCH", "/v1/entities/{entity_id}"): {"risk_class": "食品"},
             ("POST", "/v1/cases"): {"number": uuid.uuid4().hex, "title": "t"},
             ("PATCH", "/v1/cases/{case_id}"): {"title": "t2"},
             ("POST", "/v1/cases/{case_id}/transition"): {"to": "filed"},

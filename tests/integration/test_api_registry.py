@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from evidence_api.core.auth import authenticate, create_token
 from evidence_api.core.config import Settings
 from evidence_api.core.errors import InvalidInputError, NotFoundError
 from evidence_api.registry import cases as registry_cases
 from evidence_api.registry.entities import entity_by_id
-from evidence_api.registry.models import CaseEvent, Platform
+from evidence_api.registry.models import CaseEvent, Platform, TradingEntity
 from evidence_api.registry.schemas import CaseTransition
 from tests.support.api import (
     EVIDENCE_CLI,
@@ -90,6 +90,16 @@ def new_platform(stack: Stack, **fields: Any) -> dict[str, Any]:
 def new_entity(stack: Stack, platform: str, **fields: Any) -> dict[str, Any]:
     body = {"platform": platform, "shop_name": "示例旗舰店", **fields}
     return ok(call(stack, "POST", "/v1/entities", json=body), 201)  # type: ignore[no-any-return]
+
+
+def graded(stack: Stack, grades: dict[int, str]) -> None:
+    """Give entities a grade as the credit service mirrors it (``risk_grade`` is computed
+    from credit records, never typed in; evidence_api.credit.grading)."""
+    with stack.runtime.session() as session:
+        for entity_id, grade in grades.items():
+            session.execute(
+                update(TradingEntity).where(TradingEntity.id == entity_id).values(risk_grade=grade)
+            )
 
 
 def new_case(stack: Stack, **fields: Any) -> dict[str, Any]:
@@ -275,7 +285,6 @@ def test_entity_round_trip_with_a_real_uscc(stack: Stack) -> None:
         shop_id="shop-1",
         shop_url="https://shop.example.com/1",
         uscc=f"  {ALIBABA.lower()} ",  # trimmed and upper-cased
-        risk_grade="C",
         risk_class="食品",
     )
     assert created["uscc"] == {
@@ -284,7 +293,9 @@ def test_entity_round_trip_with_a_real_uscc(stack: Stack) -> None:
         "organisation_type": "1 企业",
         "division": "330100",
     }
-    assert (created["risk_grade"], created["risk_grade_label"]) == ("C", "信用风险较高")
+    # not graded until it has a credit record (the grade is computed: tests/integration/
+    # test_credit.py)
+    assert (created["risk_grade"], created["risk_grade_label"]) == (None, None)
     read = ok(call(stack, "GET", f"/v1/entities/{created['id']}", "admin"))
     assert read == created
     changed = ok(
@@ -292,12 +303,12 @@ def test_entity_round_trip_with_a_real_uscc(stack: Stack) -> None:
             stack,
             "PATCH",
             f"/v1/entities/{created['id']}",
-            json={"uscc": TENCENT, "risk_grade": "A"},
+            json={"uscc": TENCENT, "risk_class": "化妆品"},
         )
     )
-    assert (changed["uscc"]["code"], changed["risk_grade"], changed["shop_id"]) == (
+    assert (changed["uscc"]["code"], changed["risk_class"], changed["shop_id"]) == (
         TENCENT,
-        "A",
+        "化妆品",
         "shop-1",
     )
     cleared = ok(
@@ -397,8 +408,8 @@ def test_entity_references_and_duplicates(stack: Stack) -> None:
         "shop_name: may not be null"
     )
     assert (
-        problem(call(stack, "PATCH", url, json={"risk_grade": "E"}), 422)["field"] == "risk_grade"
-    )
+        problem(call(stack, "PATCH", url, json={"risk_grade": "A"}), 422)["field"] == "risk_grade"
+    )  # computed, never typed in (docs/credit.md §6)
     assert problem(call(stack, "PATCH", url, json={"shop_url": "javascript:alert(1)"}), 422)[
         "field"
     ] == ("shop_url")
@@ -423,10 +434,12 @@ def test_entity_filters_and_pages(stack: Stack) -> None:
                 platform,
                 shop_name=f"{'Flagship' if i % 2 else '旗舰'}店_{i}%",
                 uscc=ALIBABA if i % 3 == 0 else None,
-                risk_grade="ABCD"[i % 4],
             )["id"]
         )
-    new_entity(stack, other, shop_name="Flagship elsewhere", uscc=ALIBABA, risk_grade="A")
+    graded(stack, {entity: "ABCD"[i % 4] for i, entity in enumerate(made)})
+    graded(
+        stack, {new_entity(stack, other, shop_name="Flagship elsewhere", uscc=ALIBABA)["id"]: "A"}
+    )
     every = all_pages(stack, "/v1/entities", 4, platform=platform)
     assert [e["id"] for e in every] == sorted(made, reverse=True)
 

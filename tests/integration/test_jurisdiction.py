@@ -215,7 +215,7 @@ def item_request(world: World, method: str, path: str) -> tuple[str, dict[str, A
     body: dict[str, Any] | None = None
     if path.startswith("/v1/entities"):
         url = path.format(entity_id=new_entity(world)["id"])
-        body = {"risk_grade": "B"} if method == "PATCH" else None
+        body = {"risk_class": "食品"} if method == "PATCH" else None
     elif path.startswith("/v1/cases"):
         url = path.format(case_id=new_case(world)["id"])
         body = {
