@@ -43,8 +43,8 @@ def test_a_mediators_proposal_needs_both_sides() -> None:
     assert state.offers[1].assents == {"consumer"}
     with pytest.raises(wf.IllegalStepError):
         wf.step(state, Step(Kind.ACCEPT, Party.CONSUMER, ref_offer=1))
-    wf.step(state, Step(Kind.ACCEPT, Party.MERCHANT, ref_offer=1))
-    assert state.status is Status.AGREED
+    after = wf.step(state, Step(Kind.ACCEPT, Party.MERCHANT, ref_offer=1))
+    assert after.status is Status.AGREED
 
 
 def test_rejected_superseded_and_unknown_offers_cannot_be_accepted() -> None:
