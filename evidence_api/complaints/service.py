@@ -199,7 +199,8 @@ def target_key(entity_id: int | None, url: str | None, name: str | None) -> str:
         return f"entity:{entity_id}"
     if url is not None:
         return f"url:{url}"
-    return f"name:{flags.normalise_text(name or '')}"
+    name = unicodedata.normalize("NFKC", name or "").casefold()
+    return "name:" + "".join(name.split())
 
 
 def _seen(row: Complaint) -> flags.Seen:
