@@ -35,6 +35,8 @@ from evidence_api.console.web import (
 from evidence_api.core.errors import ApiError, InvalidInputError, NotFoundError
 from evidence_api.intake import service as evidence_service
 from evidence_api.intake.routes import archive
+from evidence_api.leniency import service as leniency_service
+from evidence_api.leniency.labels import OUTCOMES
 from evidence_api.registry import case_workflow, cases, entities, platforms
 from evidence_api.registry.schemas import (
     RISK_GRADES,
@@ -78,6 +80,8 @@ NEW_ENTITY_FIELDS = (*ENTITY_FIELDS, "unit")
 CASE_FIELDS = ("number", "title", "entity_id", "officer", "unit")
 #: The grades as a select offers them: ``("A", "A · 信用风险低")``.
 GRADE_OPTIONS = [(code, f"{code} · {label}") for code, label in RISK_GRADES.items()]
+#: The outcomes the close form offers after handling, in order.
+CLOSE_OUTCOMES = [(code, OUTCOMES[code]) for code in ("penalty", "reduced", "no_penalty")]
 _SPLIT = re.compile(r"[\s,，;；]+")
 
 M = TypeVar("M", bound=BaseModel)
@@ -464,8 +468,10 @@ def _case_page(
     errors: FormErrors | None = None,
     values: Mapping[str, Any] | None = None,
     status: int = 200,
+    form_values: Mapping[str, str] | None = None,
 ) -> Response:
-    """The case, its evidence, its history (names, not pseudonyms) and its next steps."""
+    """The case, its evidence, its history (names, not pseudonyms) and its next steps
+    (closing after handling: the outcome form, refilled with ``form_values``)."""
     cursor = request.query_params.get("cursor")
     cursor = cursor[:64] if cursor else None
 
@@ -484,7 +490,11 @@ def _case_page(
             cursor=None,
             principal=who.principal,
         ).items
-        return {"case": case, "events": events, "names": names, "orders": orders}
+        items = []
+        if case.status.code == "handling":  # the close form's 免罚清单 picker
+            leniency_service.ensure_items(session, runtime_of(request).sign_receipt)
+            items = leniency_service.list_items(session, active=True).items
+        return {"case": case, "events": events, "names": names, "orders": orders, "items": items}
 
     found = in_session(request, work)
     case: CasePublic = found["case"]
@@ -511,6 +521,9 @@ def _case_page(
         orders=found["orders"],
         steps=steps,
         closed=case.status.code == case_workflow.FINAL,
+        leniency_items=found["items"],
+        outcomes=CLOSE_OUTCOMES,
+        form=form_values or {},
         values=values,
         errors=errors or FormErrors(),
         saved=request.query_params.get("saved"),
@@ -557,18 +570,46 @@ async def _case_change(
     return redirect(f"/console/cases/{case_id}?saved={done}")
 
 
+def _transition_fields(form: Mapping[str, str]) -> dict[str, Any]:
+    """The transition form as the API's body: ``to`` and ``note``; for closing, the outcome
+    picked (行政处罚 / 减轻处罚 / 不予处罚), the 免罚清单 item and the ticked conditions
+    (an unticked box is ``false``, as the officer states it)."""
+    values: dict[str, Any] = {k: v for k, v in trimmed(form, "to", "note").items() if v is not None}
+    outcome = (form.get("outcome") or "").strip()
+    if not outcome:
+        return values
+    values["outcome"] = outcome
+    if outcome in ("reduced", "no_penalty"):
+        item = (form.get("leniency_item") or "").strip()
+        if item:
+            values["leniency_item"] = item
+        values["corrected_in_time"] = form.get("corrected_in_time") == "1"
+        values["minor_harm"] = form.get("minor_harm") == "1"
+        evidence = split_ids(form.get("outcome_evidence", ""))
+        if evidence:
+            values["evidence_ids"] = evidence
+    return values
+
+
 @router.post("/cases/{case_id}/transition", response_class=HTMLResponse)
 async def case_transition(request: Request, who: Officer, case_id: CaseId) -> Response:
     """``POST /v1/cases/{id}/transition``: one button per allowed next status."""
     form = await read_form(request, who.csrf_token)
-    return await _case_change(
-        request,
-        who,
-        case_id,
-        lambda: validated(CaseTransition, trimmed(form, "to", "note")),
-        lambda s, body: cases.transition_case(s, who.principal, case_id, body),
-        "moved",
-    )
+    runtime = runtime_of(request)
+    try:
+        body = validated(CaseTransition, _transition_fields(form))
+        moved: CasePublic = await run_in_threadpool(
+            in_session,
+            request,
+            lambda s: cases.transition_case(s, runtime.sign_receipt, who.principal, case_id, body),
+        )
+    except ApiError as exc:
+        if isinstance(exc, NotFoundError) and exc.field is None:
+            raise
+        return await reshow(_case_page, exc, request, who, case_id, form_values=form)
+    if moved.outcome is not None:  # the case_outcome entry, and the credit record's
+        runtime.queued(1 if moved.entity_id is None else 2)
+    return redirect(f"/console/cases/{case_id}?saved=moved")
 
 
 @router.post("/cases/{case_id}/evidence", response_class=HTMLResponse)

@@ -26,9 +26,13 @@ from evidence_api.core.jurisdiction import (
     unit_in_reach,
     units_under,
 )
+from evidence_api.core.ledger import SignReceipt
 from evidence_api.core.models import ApiToken
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.intake.models import Evidence
+from evidence_api.leniency import service as leniency
+from evidence_api.leniency.labels import OUTCOMES
+from evidence_api.leniency.schemas import ConditionCheck, LeniencyCheck, Reasoning
 from evidence_api.registry import case_workflow as workflow
 from evidence_api.registry.entities import entity_by_id
 from evidence_api.registry.models import CaseEvent, CaseEvidence, CaseFile
@@ -97,6 +101,12 @@ def _links(session: Session, case_ids: list[int]) -> dict[int, list[LinkedEviden
     return found
 
 
+def _reasoning(row: CaseFile) -> Reasoning | None:
+    if row.outcome_reasoning is None:
+        return None
+    return Reasoning.model_validate_json(row.outcome_reasoning)
+
+
 def _public(row: CaseFile, evidence: list[LinkedEvidence]) -> CasePublic:
     return CasePublic(
         id=row.id,
@@ -109,6 +119,12 @@ def _public(row: CaseFile, evidence: list[LinkedEvidence]) -> CasePublic:
             Status(code=s, label=workflow.STATUSES[s]) for s in workflow.allowed_next(row.status)
         ],
         evidence=evidence,
+        outcome=None
+        if row.outcome is None
+        else Status(code=row.outcome, label=OUTCOMES[row.outcome]),
+        leniency_item=row.leniency_item,
+        outcome_reasoning=_reasoning(row),
+        closed_at=row.closed_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -221,10 +237,85 @@ def update_case(
     return _one(session, row)
 
 
+_CLOSING_FIELDS = ("outcome", "leniency_item", "corrected_in_time", "minor_harm", "evidence_ids")
+
+
+def _closing_facts(body: CaseTransition) -> leniency.ClosingFacts:
+    return leniency.ClosingFacts(
+        corrected_in_time=body.corrected_in_time,
+        minor_harm=body.minor_harm,
+        evidence_ids=tuple(dict.fromkeys(body.evidence_ids)),
+    )
+
+
+def _decide(
+    session: Session,
+    sign_receipt: SignReceipt,
+    principal: Principal,
+    row: CaseFile,
+    current: str,
+    target: str,
+    body: CaseTransition,
+    at: datetime,
+) -> leniency.Decision | None:
+    """What closing records (docs/leniency.md §3); None for a move that is not a closing.
+    Fields that only a closing takes are 422 elsewhere."""
+    given = [name for name in _CLOSING_FIELDS if name in body.model_fields_set]
+    if target != workflow.FINAL:
+        if given:
+            raise InvalidInputError(
+                f"{given[0]}: only closing (结案) records an outcome", field=given[0]
+            )
+        return None
+    if current == workflow.INITIAL:  # 不予立案: a clue that never became a case
+        extra = [n for n in given if n != "outcome"]
+        if body.outcome not in (None, "not_filed") or extra:
+            field = "outcome" if body.outcome not in (None, "not_filed") else extra[0]
+            raise InvalidInputError(
+                f"{field}: a clue closed directly is 不予立案 (not_filed); "
+                "an outcome with a leniency item needs the case handled first",
+                field=field,
+            )
+        return leniency.Decision("not_filed", None, (), None)
+    if body.outcome is None:
+        raise InvalidInputError(
+            "outcome: required to close a handled case: penalty (行政处罚), reduced (减轻处罚) "
+            "or no_penalty (不予处罚)",
+            field="outcome",
+        )
+    return leniency.decide_outcome(
+        session,
+        sign_receipt,
+        principal,
+        row,
+        body.outcome,
+        body.leniency_item,
+        _closing_facts(body),
+        at,
+    )
+
+
+def _outcome_note(decision: leniency.Decision) -> str:
+    """``不予处罚：qz-ec-01 网店未亮照亮证首次被发现及时改正`` (the history's outcome line)."""
+    label = OUTCOMES[decision.outcome]
+    if decision.item is None:
+        return label
+    return f"{label}：{decision.item.code} {decision.item.title}"
+
+
 def transition_case(
-    session: Session, principal: Principal, case_id: int, body: CaseTransition
+    session: Session,
+    sign_receipt: SignReceipt,
+    principal: Principal,
+    case_id: int,
+    body: CaseTransition,
 ) -> CasePublic:
-    """Move the case one step; 409 naming the allowed next statuses otherwise."""
+    """Move the case one step; 409 naming the allowed next statuses otherwise.
+
+    Closing records the outcome (docs/leniency.md §3): ``not_filed`` for a clue, the
+    body's ``outcome`` after handling, checked against the 免罚清单 item it cites; the
+    ``case_outcome`` log entry and, for a case with an entity, the credit record are
+    written in this transaction."""
     target = status_code(body.to, field="to")
     now = datetime.now(UTC)
     row = _case(session, case_id, principal)
@@ -233,10 +324,19 @@ def transition_case(
         workflow.transition(current, target)
     except workflow.TransitionError as exc:
         raise ConflictError(str(exc), field="to") from exc
+    decision = _decide(session, sign_receipt, principal, row, current, target, body, now)
+    values: dict[str, object] = {"status": target, "updated_at": now}
+    if decision is not None:
+        values |= {
+            "outcome": decision.outcome,
+            "leniency_item": None if decision.item is None else decision.item.code,
+            "outcome_reasoning": decision.reasoning,
+            "closed_at": now,
+        }
     moved = session.execute(
         update(CaseFile)
         .where(CaseFile.id == case_id, CaseFile.status == current)
-        .values(status=target, updated_at=now)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if moved.rowcount != 1:  # type: ignore[attr-defined]
@@ -254,9 +354,46 @@ def transition_case(
         to_status=target,
         note=body.note,
     )
+    if decision is not None:
+        if current != workflow.INITIAL:
+            _event(
+                session,
+                row,
+                principal,
+                "outcome",
+                now,
+                to_status=target,
+                note=_outcome_note(decision),
+            )
+        session.flush()
+        session.refresh(row)
+        leniency.record_outcome(session, sign_receipt, principal, row, decision, now)
     session.flush()
     session.refresh(row)
     return _one(session, row)
+
+
+def leniency_check(
+    session: Session,
+    principal: Principal,
+    case_id: int,
+    code: str,
+    facts: leniency.ClosingFacts,
+) -> LeniencyCheck:
+    """Item ``code``'s conditions against case ``case_id`` now, as closing it would check
+    them; changes nothing. 404 for an unknown item or a case out of reach."""
+    row = _case(session, case_id, principal)
+    item = leniency.find_item(session, code)
+    checks = leniency.check_item(session, principal, row, item, facts, datetime.now(UTC))
+    return LeniencyCheck(
+        case_id=row.id,
+        leniency_item=item.code,
+        outcome=item.outcome,
+        outcome_label=OUTCOMES[item.outcome],
+        item_active=item.active,
+        allowed=item.active and all(c.passed for c in checks),
+        conditions=[ConditionCheck(**c.as_json()) for c in checks],
+    )
 
 
 def link_evidence(

@@ -262,9 +262,18 @@ def update_case(
 def transition_case(
     case_id: CaseId, body: CaseTransition, runtime: RuntimeDep, principal: Officer
 ) -> CasePublic:
-    """One step forward; 线索 → 结案 is 不予立案. Anything else: 409 naming the allowed moves."""
+    """One step forward; 线索 → 结案 is 不予立案 (outcome ``not_filed``). Anything else: 409 naming
+    the allowed moves. 处理 → 结案 needs ``outcome``: ``penalty`` (行政处罚), or ``reduced`` /
+    ``no_penalty`` citing an active 免罚清单 item (``leniency_item``) whose every condition holds
+    (首次违法 from the entity's history, ``corrected_in_time``, ``minor_harm``); otherwise 422
+    naming each failed condition and what was found (docs/leniency.md). The outcome, the
+    reasoning and ``closed_at`` are stored, a ``case_outcome`` log entry is written and, for a
+    case with an entity, its credit record (case_penalty / case_reduced / case_no_penalty)."""
     with runtime.session() as session:
-        return cases.transition_case(session, principal, case_id, body)
+        answer = cases.transition_case(session, runtime.sign_receipt, principal, case_id, body)
+    if answer.outcome is not None:  # the case_outcome entry, and the credit record's
+        runtime.queued(1 if answer.entity_id is None else 2)
+    return answer
 
 
 @case_router.post(

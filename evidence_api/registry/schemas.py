@@ -15,6 +15,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from evidence_api.core.auth import PLATFORM_CODE
+from evidence_api.leniency.schemas import Reasoning
 from evidence_api.registry.case_workflow import STATUSES
 from evidence_api.units.schemas import Owned, OwnerField, UnitCode
 
@@ -282,13 +283,54 @@ class CaseUpdate(_Body):
     )
 
 
+CaseOutcome = Literal["penalty", "reduced", "no_penalty", "not_filed"]
+EvidenceId = Annotated[str, Field(pattern=r"^ev-[0-9a-f]{28}$")]
+
+
 class CaseTransition(_Body):
+    """One step of the workflow. Moving 处理 → 结案 (handling → closed) needs ``outcome``
+    and, for ``reduced`` / ``no_penalty``, the 免罚清单 item and the facts its conditions
+    need (docs/leniency.md §3); 线索 → 结案 (不予立案) records ``not_filed`` and needs none."""
+
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"to": "立案", "note": "经初步核查，符合立案条件"}]}
+        json_schema_extra={
+            "examples": [
+                {"to": "立案", "note": "经初步核查，符合立案条件"},
+                {"to": "closed", "outcome": "penalty", "note": "作出行政处罚决定"},
+                {
+                    "to": "closed",
+                    "outcome": "no_penalty",
+                    "leniency_item": "qz-ec-01",
+                    "corrected_in_time": True,
+                    "minor_harm": True,
+                    "evidence_ids": ["ev-0f1e2d3c4b5a69788796a5b4c3d2"],
+                    "note": "首次违法，责令改正后已在期限内改正",
+                },
+            ]
+        }
     )
 
     to: StatusName = Field(description="the next status")
     note: Note | None = Field(None, description="why (e.g. the 不予立案 reason)")
+    outcome: CaseOutcome | None = Field(
+        None,
+        description="closing only: penalty (行政处罚), reduced (减轻处罚), no_penalty (不予处罚); "
+        "required after handling; not_filed (不予立案) for a clue, the default there",
+    )
+    leniency_item: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]{1,31}$",
+        description="the 免罚清单 item a reduced or no_penalty outcome cites",
+    )
+    corrected_in_time: bool | None = Field(
+        None, description="及时改正: corrected within the deadline (the officer states it)"
+    )
+    minor_harm: bool | None = Field(
+        None, description="危害后果轻微: the harm was minor (the officer states it)"
+    )
+    evidence_ids: list[EvidenceId] = Field(
+        default_factory=list, max_length=20, description="evidence the statements rest on"
+    )
 
 
 class EvidenceLink(_Body):
@@ -325,6 +367,16 @@ class CasePublic(Owned):
     status: Status
     allowed_next: list[Status] = Field(description="where the case may move next")
     evidence: list[LinkedEvidence]
+    outcome: Status | None = Field(
+        None,
+        description="how a closed case ended: penalty 行政处罚, reduced 减轻处罚, "
+        "no_penalty 不予处罚, not_filed 不予立案; null while open",
+    )
+    leniency_item: str | None = Field(None, description="the 免罚清单 item the outcome cites")
+    outcome_reasoning: Reasoning | None = Field(
+        None, description="each condition checked at closing, what was checked and found"
+    )
+    closed_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -341,7 +393,9 @@ class LinkResult(BaseModel):
 
 class CaseEventPublic(BaseModel):
     id: int
-    kind: Literal["created", "updated", "transition", "evidence_linked"]
+    kind: Literal["created", "updated", "transition", "evidence_linked", "outcome"] = Field(
+        description="outcome: how the case ended (note: outcome and item), after its 结案"
+    )
     from_status: Status | None
     to_status: Status | None
     step: str | None = Field(description="for a transition: 立案, 不予立案, 调查, 处理 or 结案")

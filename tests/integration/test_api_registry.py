@@ -494,7 +494,8 @@ def move(stack: Stack, case_id: int, to: str, **extra: Any) -> Any:
 def case_at(stack: Stack, status: str, **fields: Any) -> dict[str, Any]:
     case = new_case(stack, **fields)
     for step in PATH_TO[status]:
-        case = ok(move(stack, case["id"], step))
+        extra = {"outcome": "penalty"} if step == "closed" else {}  # closed after handling
+        case = ok(move(stack, case["id"], step, **extra))
     assert case["status"] == {"code": status, "label": LABELS[status]}
     return case
 
@@ -507,8 +508,10 @@ def test_the_whole_workflow_and_its_history(stack: Stack) -> None:
     assert case["officer"] == "test officer"  # the caller, by default
     assert [s["code"] for s in case["allowed_next"]] == ["filed", "closed"]
     for step in ["filed", "调查", "handling", "结案"]:  # codes or labels
-        case = ok(move(stack, case["id"], step, note=f"note {step}"))
+        extra = {"outcome": "penalty"} if step == "结案" else {}
+        case = ok(move(stack, case["id"], step, note=f"note {step}", **extra))
     assert case["status"]["code"] == "closed" and case["allowed_next"] == []
+    assert case["outcome"] == {"code": "penalty", "label": "行政处罚"}
     events = all_pages(stack, f"/v1/cases/{case['id']}/events", 2)
     with stack.runtime.session() as session:
         officer = authenticate(session, f"Bearer {stack.tokens['officer']}").pseudonym
@@ -524,12 +527,14 @@ def test_the_whole_workflow_and_its_history(stack: Stack) -> None:
         ("transition", "filed", "investigating", "调查"),
         ("transition", "investigating", "handling", "处理"),
         ("transition", "handling", "closed", "结案"),
+        ("outcome", None, "closed", None),
     ]
     assert [e["note"] for e in events[1:]] == [
         "note filed",
         "note 调查",
         "note handling",
         "note 结案",
+        "行政处罚",
     ]
     assert all(e["at"].endswith(("Z", "+00:00")) for e in events)
     # 结案 is final: no edits, no links, no moves.
@@ -595,7 +600,11 @@ def test_concurrent_transitions_let_exactly_one_win(stack: Stack) -> None:
         try:
             with stack.runtime.session() as session:
                 registry_cases.transition_case(
-                    session, principal, case["id"], CaseTransition(to="filed")
+                    session,
+                    stack.runtime.sign_receipt,
+                    principal,
+                    case["id"],
+                    CaseTransition(to="filed"),
                 )
             results.append("moved")
         except Exception as exc:  # the type is what is asserted

@@ -144,7 +144,7 @@ def world(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         assert linked.status_code == 200, linked.text
         closing = w.client.post(
             f"/v1/cases/{handled}/transition",
-            json={"to": "closed", "note": CASE_NOTE},
+            json={"to": "closed", "outcome": "penalty", "note": CASE_NOTE},
             headers=officer,
         )
         assert closing.status_code == 200, closing.text

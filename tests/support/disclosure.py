@@ -76,10 +76,11 @@ def closed_case(
     case_id = int(case.json()["id"])
     with stack.runtime.session() as session:
         session.execute(update(CaseFile).where(CaseFile.id == case_id).values(unit_id=unit_id))
-    for step in steps:
-        moved = client.post(
-            f"/v1/cases/{case_id}/transition", json={"to": step, "note": note}, headers=headers
-        )
+    for i, step in enumerate(steps):
+        body: dict[str, Any] = {"to": step, "note": note}
+        if step == "closed" and i > 0:  # closed after handling: a penalty (docs/leniency.md)
+            body["outcome"] = "penalty"
+        moved = client.post(f"/v1/cases/{case_id}/transition", json=body, headers=headers)
         assert moved.status_code == 200, moved.text
     return case_id
 
