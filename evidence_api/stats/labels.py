@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from evidence_api.complaints.categories import CATEGORIES
 from evidence_api.spotcheck.labels import OUTCOMES
 from verifier.credit import GRADE_LABELS
 
@@ -54,4 +55,4 @@ def month_label(month: str) -> str:
 def category_label(code: str) -> str:
     """The label of complaint category ``code`` (the complaints feature's list; the code
     itself for one the list does not know)."""
-    return code
+    return CATEGORIES.get(code, code)
