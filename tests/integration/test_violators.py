@@ -45,6 +45,7 @@ from tests.support.api import (
     fresh_postgres_database,
     running_stack,
 )
+from tests.support.console import Person
 from tests.support.receiver import receiver
 from tests.support.violators import new_entity, place, placement
 from tests.support.waiting import wait_until
@@ -503,3 +504,64 @@ def test_officers_outside_the_unit_do_not_see_a_placement(env: Env) -> None:
     problem(env.client.get(url, headers=auth_header(outside)), 404)
     listed = ok(env.client.get("/v1/serious-violators", headers=auth_header(outside)))
     assert made["violation_id"] not in {i["violation_id"] for i in listed["items"]}
+
+
+# --- console ------------------------------------------------------------------------------
+
+
+def test_console_place_detail_remove_and_platform_ack(env: Env) -> None:
+    admin = Person(env.stack, "admin", "名单管理员")
+    officer = Person(env.stack, "officer", "普通执法人员")
+    board = admin.get("/console/serious-violators")
+    assert board.status_code == 200 and "列入严重违法失信名单" in board.text
+    assert 'id="place-form"' not in officer.get("/console/serious-violators").text
+
+    refused = admin.post(
+        "/console/serious-violators",
+        {"entity_id": str(env.entity()), "legal_basis": "", "reason": "x", "years": "3"},
+    )
+    assert refused.status_code == 422 and "legal_basis" in refused.text
+    entity = env.entity()
+    placed = admin.post(
+        "/console/serious-violators",
+        {"entity_id": str(entity), "legal_basis": "第九条", "reason": "情节严重", "years": "2"},
+    )
+    assert placed.status_code == 303, placed.text
+    where = placed.headers["location"]
+    vid = where.split("/")[-1].split("?")[0]
+    page = admin.get(where)
+    assert page.status_code == 200 and "已列入名单" in page.text and 'id="remove-form"' in page.text
+    forbidden = officer.post(f"/console/serious-violators/{vid}/remove", {"reason": "x"})
+    assert forbidden.status_code == 403
+
+    seq = ok(env.client.get(f"/v1/serious-violators/{vid}", headers=env.admin))["changes"][0]["seq"]
+    platform = Person(env.stack, "platform", "平台运营")
+    feed = platform.get(f"/console/platform/serious-violators?cursor={seq - 1}")
+    assert feed.status_code == 200 and f'data-seq="{seq}"' in feed.text
+    none = platform.post(f"/console/platform/serious-violators/{seq}/ack", {"note": "x"})
+    assert none.status_code == 422
+    acked = platform.post(
+        f"/console/platform/serious-violators/{seq}/ack",
+        {"measure_restrict_promotion": "1", "note": "已限制"},
+    )
+    assert acked.status_code == 303, acked.text
+    assert "限制参加促销活动" in admin.get(f"/console/serious-violators/{vid}").text
+
+    removed = admin.post(f"/console/serious-violators/{vid}/remove", {"reason": "复核撤销"})
+    assert removed.status_code == 303
+    assert "已移出名单" in admin.get(removed.headers["location"]).text
+
+
+def test_public_pages(env: Env) -> None:
+    name = f"页面公示店-{uuid.uuid4().hex[:6]}"
+    made = place(env.client, env.admin, env.entity(shop_name=name))
+    env.client.cookies.clear()
+    listing = env.client.get("/public/serious-violators", params={"q": name})
+    assert listing.status_code == 200 and name in listing.text
+    assert 'aria-current="page">严重违法失信名单' in listing.text
+    detail = env.client.get(f"/public/serious-violators/{made['violation_id']}")
+    assert detail.status_code == 200 and made["entry_id"] in detail.text
+    assert "token-" not in detail.text
+    assert env.client.get("/public/serious-violators/sv-nothing").status_code == 404
+    bad = env.client.get("/public/serious-violators", params={"q": "x\x01"})
+    assert bad.status_code == 422
