@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from evidence_api.registry.models import TradingEntity
 from tests.support.api import Stack, metadata, submit
 from tests.support.console import (
     DATABASES,
@@ -67,9 +69,21 @@ def new_platform(stack: Stack) -> str:
     return code
 
 
-def new_entity(stack: Stack, platform: str, **fields: Any) -> dict[str, Any]:
+def new_entity(
+    stack: Stack, platform: str, grade: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    """An entity made through the API; ``grade``: then given that grade as the credit
+    service mirrors it (``risk_grade`` is computed from credit records, never typed in)."""
     body = {"platform": platform, "shop_name": f"店铺{tag()}", **fields}
     created: dict[str, Any] = api(stack, "POST", "/v1/entities", 201, json=body)
+    if grade is not None:
+        with stack.runtime.session() as session:
+            session.execute(
+                update(TradingEntity)
+                .where(TradingEntity.id == created["id"])
+                .values(risk_grade=grade)
+            )
+        created["risk_grade"] = grade
     return created
 
 
@@ -93,8 +107,8 @@ def test_entity_list_shows_api_entities_with_grade_and_filters(
     stack: Stack, officer: Person
 ) -> None:
     platform = new_platform(stack)
-    graded = new_entity(stack, platform, uscc=ALIBABA, risk_grade="D", shop_name=f"假货{tag()}")
-    plain = new_entity(stack, platform, risk_grade="A")
+    graded = new_entity(stack, platform, "D", uscc=ALIBABA, shop_name=f"假货{tag()}")
+    plain = new_entity(stack, platform, "A")
     page = officer.get(f"/console/entities?platform={platform}")
     assert page.status_code == 200
     assert graded["shop_name"] in page.text and plain["shop_name"] in page.text
@@ -126,16 +140,20 @@ def test_entity_list_paginates_with_the_api_cursor(stack: Stack, officer: Person
 def test_create_entity_through_the_form(stack: Stack, officer: Person) -> None:
     platform = new_platform(stack)
     name = f"新店{tag()}"
+    # a grade posted anyway is not a field of the form: the grade is computed
     form = {"platform": platform, "shop_name": name, "uscc": ALIBABA.lower(), "risk_grade": "B"}
+    new_form = officer.get("/console/entities/new").text
+    assert 'name="risk_grade"' not in new_form
     answer = officer.post("/console/entities/new", form)
     assert answer.status_code == 303, answer.text
     entity_id = int(answer.headers["location"].split("/")[-1].split("?")[0])
     stored = api(stack, "GET", f"/v1/entities/{entity_id}")
-    assert (stored["shop_name"], stored["platform"], stored["risk_grade"]) == (name, platform, "B")
+    assert (stored["shop_name"], stored["platform"], stored["risk_grade"]) == (name, platform, None)
     assert stored["uscc"]["code"] == ALIBABA  # upper-cased by the service
     assert stored["shop_id"] is None  # an empty field is not sent
     page = officer.get(answer.headers["location"]).text
-    assert name in page and "B · 信用风险一般" in page and ALIBABA in page
+    assert name in page and ALIBABA in page
+    assert f'href="/console/entities/{entity_id}/credit"' in page
 
 
 def test_bad_uscc_shows_the_api_reason_next_to_the_field(stack: Stack, officer: Person) -> None:
@@ -166,7 +184,7 @@ def test_entity_form_without_csrf_is_refused_and_changes_nothing(
     wrong = officer.post("/console/entities/new", {**form, "csrf_token": "x" * 43}, csrf=False)
     assert wrong.status_code == 403
     assert api(stack, "GET", f"/v1/entities?platform={platform}")["items"] == []
-    entity = new_entity(stack, platform, risk_grade="A")
+    entity = new_entity(stack, platform, "A")
     edit = officer.post(
         f"/console/entities/{entity['id']}",
         {"platform": platform, "shop_name": "改名", "risk_grade": "D"},
@@ -178,7 +196,7 @@ def test_entity_form_without_csrf_is_refused_and_changes_nothing(
 
 def test_entity_detail_shows_cases_evidence_and_saves_edits(stack: Stack, officer: Person) -> None:
     platform = new_platform(stack)
-    entity = new_entity(stack, platform, shop_id=f"s{tag()}", risk_class="食品", risk_grade="C")
+    entity = new_entity(stack, platform, "C", shop_id=f"s{tag()}", risk_class="食品")
     case = new_case(stack, entity_id=entity["id"])
     ev = evidence(stack)
     api(stack, "POST", f"/v1/cases/{case['id']}/evidence", json={"evidence_ids": [ev]})
@@ -196,14 +214,14 @@ def test_entity_detail_shows_cases_evidence_and_saves_edits(stack: Stack, office
         "platform": platform,
         "shop_name": entity["shop_name"],
         "shop_id": "",  # cleared
-        "risk_grade": "A",
+        "risk_grade": "A",  # not a field of the form: the computed grade stays
         "risk_class": "化妆品",
         "uscc": ALIBABA,
     }
     saved = officer.post(f"/console/entities/{entity['id']}", form)
     assert saved.status_code == 303, saved.text
     stored = api(stack, "GET", f"/v1/entities/{entity['id']}")
-    assert (stored["risk_grade"], stored["risk_class"], stored["shop_id"]) == ("A", "化妆品", None)
+    assert (stored["risk_grade"], stored["risk_class"], stored["shop_id"]) == ("C", "化妆品", None)
     assert stored["uscc"]["code"] == ALIBABA
     bad = officer.post(f"/console/entities/{entity['id']}", {**form, "uscc": BAD_USCC})
     assert bad.status_code == 422 and "check character" in field_error(bad.text, "uscc")
@@ -394,7 +412,7 @@ def untranslated(page: str) -> list[str]:
 def test_every_label_is_translated(stack: Stack, lang: str) -> None:
     reader = Person(stack, "officer", f"读者{tag()}")
     platform = new_platform(stack)
-    entity = new_entity(stack, platform, uscc=ALIBABA, risk_grade="B")
+    entity = new_entity(stack, platform, "B", uscc=ALIBABA)
     case = new_case(stack, entity_id=entity["id"])
     api(stack, "POST", f"/v1/cases/{case['id']}/evidence", json={"evidence_ids": [evidence(stack)]})
     api(stack, "POST", f"/v1/cases/{case['id']}/transition", json={"to": "filed"})
