@@ -250,8 +250,18 @@ PUBLIC_REPAIRS: frozenset[tuple[str, str]] = frozenset(
 #: 免罚清单 (evidence_api/leniency; tests/support/leniency.py).
 POLICY |= {}
 #: 投诉举报 (evidence_api/complaints; tests/support/complaints.py); the public intake.
-POLICY |= {}
-PUBLIC_COMPLAINTS: frozenset[tuple[str, str]] = frozenset()
+POLICY |= {
+    ("GET", "/v1/complaints"): SUBMITTERS,
+    ("GET", "/v1/complaints/{complaint_id}"): SUBMITTERS,
+    ("POST", "/v1/complaints/{complaint_id}/triage"): SUBMITTERS,
+    ("POST", "/v1/complaints/{complaint_id}/resolve"): SUBMITTERS,
+}
+PUBLIC_COMPLAINTS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/v1/public/complaints"),
+        ("GET", "/v1/public/complaints/{complaint_id}"),
+    }
+)
 #: ODR (evidence_api/odr; tests/support/odr.py); the consumer's public answers.
 POLICY |= {
     ("GET", "/v1/odr"): SUBMITTERS,
