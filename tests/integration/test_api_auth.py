@@ -247,8 +247,15 @@ POLICY |= {
 PUBLIC_REPAIRS: frozenset[tuple[str, str]] = frozenset(
     {("POST", "/v1/public/credit-repairs"), ("GET", "/v1/public/credit-repairs/{repair_id}")}
 )
-#: 免罚清单 (evidence_api/leniency; tests/support/leniency.py).
-POLICY |= {}
+#: 免罚清单 (evidence_api/leniency; tests/support/leniency.py): officers read it and dry-run
+#: an item against a case; admins add, change and retire items.
+POLICY |= {
+    ("GET", "/v1/leniency-items"): SUBMITTERS,
+    ("POST", "/v1/leniency-items"): ADMINS,
+    ("GET", "/v1/leniency-items/{code}"): SUBMITTERS,
+    ("PATCH", "/v1/leniency-items/{code}"): ADMINS,
+    ("GET", "/v1/leniency-items/{code}/check"): SUBMITTERS,
+}
 #: 投诉举报 (evidence_api/complaints; tests/support/complaints.py); the public intake.
 POLICY |= {
     ("GET", "/v1/complaints"): SUBMITTERS,
