@@ -27,6 +27,7 @@ from evidence_api.registry.models import TradingEntity
 from evidence_api.takedowns import service as takedowns
 from evidence_api.takedowns.models import TakedownOrder
 from tests.support.api import Stack, auth_header, fresh_postgres_database, running_stack, submit
+from tests.support.console import Person, field_error, tag
 from tests.support.spotchecks import TesterBlocks, seed_world, seeded_by
 from verifier.canonical import canonical_json
 
@@ -377,3 +378,37 @@ def test_jurisdiction(stack: Stack) -> None:
     assert refused.status_code == 404, refused.text
     assert stack.client.get(url, headers=stack.auth("platform")).status_code == 403
     assert stack.client.get(url).status_code == 401
+
+
+def test_console_pages(sqlite_stack: Stack) -> None:
+    stack = sqlite_stack
+    entity = new_entity(stack)
+    ref = record(stack, entity, "case_penalty", at=datetime.now(UTC), source="case:console")
+    officer = Person(stack, "officer", f"信用{tag()}")
+    page = officer.get(f"/console/entities/{entity}/credit")
+    assert page.status_code == 200, page.text
+    assert "B 信用风险一般" in page.text and "行政处罚结案" in page.text
+    assert f"cr-{ref}" in page.text and "case:console" in page.text
+    answer = credit(stack, entity)
+    assert answer["lines"][0]["entry_id"] in page.text
+    assert answer["history"][0]["entry_id"] in page.text
+    assert (
+        f'href="/console/entities/{entity}/credit"'
+        in officer.get(f"/console/entities/{entity}").text
+    )
+    assert officer.get("/console/admin/credit-policy").status_code == 403
+
+    admin = Person(stack, "admin", f"规则{tag()}")
+    shown = admin.get("/console/admin/credit-policy")
+    assert shown.status_code == 200 and "泉州市网络交易经营者信用分级规则" in shown.text
+    bad = admin.post("/console/admin/credit-policy", {"document": '{"version": 2}'})
+    assert bad.status_code == 422 and "policy: " in field_error(bad.text, "document")
+    assert admin.post("/console/admin/credit-policy", {"document": "not json"}).status_code == 422
+    v1 = json.loads(POLICY_V1.read_text(encoding="utf-8"))
+    harsher = v1 | {"version": 2, "points": v1["points"] | {"case_penalty": -40}}
+    done = admin.post(
+        "/console/admin/credit-policy", {"document": json.dumps(harsher, ensure_ascii=False)}
+    )
+    assert done.status_code == 200, done.text
+    assert 'id="policy-installed"' in done.text
+    assert credit(stack, entity)["grade"] == "C"
