@@ -332,8 +332,18 @@ def remove_for_repair(
 # --- officers -----------------------------------------------------------------------------
 
 
+def _utc(value: datetime, field: str) -> datetime:
+    """``value`` in UTC (a time without a zone is read as UTC); 422 beyond year 9999."""
+    try:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidInputError(f"{field}: out of range", field=field) from exc
+
+
 def _period(body: s.PlacementCreate, now: datetime) -> tuple[datetime, datetime]:
-    start = (body.listed_from or now).astimezone(UTC)
+    start = _utc(body.listed_from or now, "listed_from")
     if start > now + CLOCK_SKEW:
         raise InvalidInputError("listed_from: must not be in the future", field="listed_from")
     start = min(start, now)
@@ -346,7 +356,7 @@ def _period(body: s.PlacementCreate, now: datetime) -> tuple[datetime, datetime]
             "listed_until: give either listed_until or years, not both", field="listed_until"
         )
     if body.listed_until is not None:
-        end = body.listed_until.astimezone(UTC)
+        end = _utc(body.listed_until, "listed_until")
     else:
         end = start + (body.years or s.MAX_YEARS) * YEAR
     if end <= now:

@@ -434,6 +434,8 @@ def test_public_list_shows_listed_placements_with_allowed_fields_only(env: Env) 
         ("until-beyond-three-years", {"years": None, "listed_until": "2099-01-01T00:00:00Z"}),
         ("until-past", {"years": None, "listed_until": "2020-01-01T00:00:00Z"}),
         ("from-future", {"listed_from": "2099-01-01T00:00:00Z"}),
+        ("until-year-10000", {"years": None, "listed_until": "9999-12-31T23:59:59-14:00"}),
+        ("from-year-0001", {"listed_from": "0001-01-01T00:00:00+14:00"}),
         ("both-until-and-years", {"listed_until": "2027-01-01T00:00:00Z"}),
         ("unknown-field", {"grade": "D"}),
         ("empty-basis", {"legal_basis": "   "}),
