@@ -57,18 +57,25 @@ NOTES = "信用修复整改材料 (credit repair attachment)"
 
 async def receive_application(request: Request, runtime: Runtime) -> RepairReceipt:
     """Check, receive and record one application (see the module's docstring)."""
-    settings = runtime.settings
-    key = client_key(settings, request)
-    await run_in_threadpool(check_rate, runtime.session, settings, key, datetime.now(UTC))
-    spool = await run_in_threadpool(runtime.store.spool_dir, settings.resolved_spool_dir)
-    form = await receive_public_form(request, settings, FIELDS, spool=spool)
+    key, form = await receive(request, runtime)
     try:
-        return await run_in_threadpool(_record, runtime, key, form)
+        return await run_in_threadpool(record, runtime, key, form)
     finally:
         form.cleanup()
 
 
-def _record(runtime: Runtime, key: str, form: PublicForm) -> RepairReceipt:
+async def receive(request: Request, runtime: Runtime) -> tuple[str, PublicForm]:
+    """The client's key (its window checked first) and the bounded form; the caller
+    records it (:func:`record`) and then removes its spooled files (``form.cleanup()``)."""
+    settings = runtime.settings
+    key = client_key(settings, request)
+    await run_in_threadpool(check_rate, runtime.session, settings, key, datetime.now(UTC))
+    spool = await run_in_threadpool(runtime.store.spool_dir, settings.resolved_spool_dir)
+    return key, await receive_public_form(request, settings, FIELDS, spool=spool)
+
+
+def record(runtime: Runtime, key: str, form: PublicForm) -> RepairReceipt:
+    """Parse, check and record a received application (blocking: a worker thread)."""
     settings = runtime.settings
     app = service.parse_application(form.fields)
     if settings.public_max_attachments > 0 and not form.files:
