@@ -24,6 +24,8 @@ checked), 3 unusable input (a one-line reason on stderr, never a traceback);
 
 ``evidence-verify spot-check PLAN.json --block-hash 0x… | --rpc URL`` reproduces a verifiable
 双随机 draw (:mod:`verifier.spotcheck`, docs/spot-check.md), with the same exit codes.
+``evidence-verify credit CREDIT.json --policy POLICY.json`` recomputes a credit grade
+(:mod:`verifier.credit_cli`, docs/credit.md), with the same exit codes.
 
 Hashing an input of :data:`PROGRESS_MIN_BYTES` or more shows progress on stderr
 (``--quiet``: none); the verifier core never sees it, the CLI watches its own reads.
@@ -257,6 +259,9 @@ def _parser() -> argparse.ArgumentParser:
             "\n"
             "spot-check 双随机抽查: evidence-verify spot-check PLAN.json --block-hash 0x...\n"
             "reproduces a verifiable draw (see evidence-verify spot-check --help).\n"
+            "\n"
+            "credit 信用等级: evidence-verify credit CREDIT.json --policy POLICY.json\n"
+            "recomputes a credit grade (see evidence-verify credit --help).\n"
             "\n"
             "exit codes 退出码: 0 verified, 1 failed, 2 incomplete, 3 unusable input;\n"
             "141 (quietly) when the reader of the output went away, e.g. `| head -1`"
@@ -1046,6 +1051,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == [SPOT_CHECK]:
         return run_spot_check(argv[1:])
+    if argv[:1] == ["credit"]:
+        from verifier import credit_cli  # noqa: PLC0415 - loads the grading only when asked
+
+        return credit_cli.run(argv[1:])
     args = _parser().parse_args(argv)
     from verifier.verify import EXIT_UNUSABLE, verify_bundle  # noqa: PLC0415
 
