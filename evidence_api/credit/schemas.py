@@ -90,7 +90,7 @@ class EntityCredit(BaseModel):
                         }
                     ],
                     "records": [],
-                    "records_next_cursor": None,
+                    "records_next_cursor": "czc",
                     "history": [],
                     "verify": VERIFY,
                 }
