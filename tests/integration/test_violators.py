@@ -100,6 +100,10 @@ class Env:
         body: dict[str, Any] = entry["body"]
         return body
 
+    def grade(self, entity_id: int) -> str:
+        credit = ok(self.client.get(f"/v1/entities/{entity_id}/credit", headers=self.admin))
+        return str(credit["grade"])
+
     def records(self, entity_id: int) -> list[CreditRecord]:
         with self.stack.runtime.session() as session:
             rows = session.execute(
@@ -155,6 +159,7 @@ def test_place_remove_expire_make_feed_changes_entries_and_credit_records(env: E
     assert body["change"] == start + 1 and body["entity_uscc"] == "91350100M000100Y43"
     assert "reason" not in body and len(body["reason_sha256"]) == 64
 
+    assert env.grade(first) == "D"  # the active listing rule (docs/credit.md)
     again = env.client.post("/v1/serious-violators", json=placement(first), headers=env.admin)
     assert vid in problem(again, 409)
 
@@ -166,6 +171,7 @@ def test_place_remove_expire_make_feed_changes_entries_and_credit_records(env: E
     assert removed["status"] == "removed" and removed["removal_reason"] == "复议撤销"
     assert [c["kind"] for c in removed["changes"]] == ["listed", "removed"]
     assert env.entry_body(removed["changes"][1]["entry_id"])["action"] == "removed"
+    assert env.grade(first) == "A"  # the listing ended; its records weigh 0 points
     twice = env.client.post(
         f"/v1/serious-violators/{vid}/remove", json={"reason": "x"}, headers=env.admin
     )
