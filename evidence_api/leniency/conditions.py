@@ -160,15 +160,15 @@ def day(at: datetime) -> str:
 def offences_in_window(
     priors: Iterable[PriorCase], rule: FirstOffence, item_code: str, at: datetime
 ) -> list[PriorCase]:
-    """The earlier cases that make the offence not a first one: closed as an offence,
-    after ``at − window_days`` and not after ``at``, citing ``item_code`` when the scope is
-    ``same_item``; newest first."""
+    """The earlier cases that make the offence not a first one: closed as an offence
+    after ``at − window_days`` (any later closing counts: the history holds only what has
+    already closed), citing ``item_code`` when the scope is ``same_item``; newest first."""
     since = at - timedelta(days=rule.window_days)
     hits = [
         p
         for p in priors
         if p.outcome in OFFENCES
-        and since < p.closed_at.astimezone(UTC) <= at
+        and since < p.closed_at.astimezone(UTC)
         and (rule.scope == "any_case" or p.leniency_item == item_code)
     ]
     return sorted(hits, key=lambda p: (p.closed_at, p.number), reverse=True)

@@ -291,11 +291,11 @@ def _active_item(session: Session, code: str) -> LeniencyItem:
     return row
 
 
-def _priors(
-    session: Session, principal: Principal | None, case: CaseFile, at: datetime
-) -> tuple[PriorCase, ...]:
-    """The entity's other cases closed as an offence up to ``at`` (every unit's: an
-    offence elsewhere is an offence; numbers outside ``principal``'s reach withheld)."""
+def _priors(session: Session, principal: Principal | None, case: CaseFile) -> tuple[PriorCase, ...]:
+    """The entity's other cases closed as an offence (every unit's: an offence elsewhere is
+    an offence; numbers outside ``principal``'s reach withheld). No upper bound on their
+    closing time: a case closed by a concurrent request that committed first may carry a
+    time a little after ``at``, and it is still an earlier offence."""
     if case.entity_id is None:
         return ()
     rows = session.execute(
@@ -304,7 +304,6 @@ def _priors(
             CaseFile.id != case.id,
             CaseFile.outcome.in_(OFFENCES),
             CaseFile.closed_at.is_not(None),
-            CaseFile.closed_at <= at,
         )
     ).scalars()
     return tuple(
@@ -336,7 +335,7 @@ def check_item(
             corrected_in_time=facts.corrected_in_time,
             minor_harm=facts.minor_harm,
             evidence_ids=facts.evidence_ids,
-            priors=_priors(session, principal, case, at),
+            priors=_priors(session, principal, case),
         ),
         at,
     )
