@@ -56,39 +56,6 @@ PUBLIC_READ = problem_responses(404, 422, 503)
 PUBLIC_WRITE = problem_responses(404, 409, 422, 503)
 
 
-def _offer(who: str, actor: str, body: MediatorOffer | PlatformOffer) -> service.Action:
-    return service.Action(
-        wf.Kind.OFFER,
-        wf.Party(who),
-        actor,
-        offer=body.counter_to,
-        remedy=body.remedy,
-        amount_fen=body.amount_fen,
-        text=body.text,
-    )
-
-
-def _respond(party: wf.Party, actor: str, body: RespondBody) -> service.Action:
-    """A party's answer as an action (``refuse``: the mediation fails, reason ``refused``)."""
-    if body.action == "accept":
-        return service.Action(wf.Kind.ACCEPT, party, actor, offer=body.offer)
-    if body.action == "reject":
-        return service.Action(wf.Kind.REJECT, party, actor, offer=body.offer, text=body.reason)
-    if body.action == "refuse":
-        return service.Action(
-            wf.Kind.FAILED, party, actor, text=body.reason, reason=wf.FAIL_REFUSED
-        )
-    return service.Action(
-        wf.Kind.OFFER,
-        party,
-        actor,
-        offer=body.offer,
-        remedy=body.remedy,
-        amount_fen=body.amount_fen or 0,
-        text=body.text,
-    )
-
-
 # --- the mediator -------------------------------------------------------------------------
 
 
@@ -150,7 +117,7 @@ def mediator_offer(
     (`mediator`: both sides must accept it). `counter_to` names the open offer of another
     party it answers (that one becomes `countered`); the party's own earlier open offer
     becomes `superseded`. 409 once closed or past the deadline."""
-    action = _offer(body.who, principal.pseudonym, body)
+    action = service.offer_action(body.who, principal.pseudonym, body)
     return service.act(service.ledger_of(runtime), principal, odr_id, action)
 
 
@@ -285,7 +252,7 @@ def platform_offer(
 ) -> OdrDetail:
     """`who`: merchant (商家) or platform (平台). `counter_to` answers the consumer's (or
     the mediator's) open offer. 409 once closed or past the deadline."""
-    action = _offer(body.who, principal.pseudonym, body)
+    action = service.offer_action(body.who, principal.pseudonym, body)
     return service.act(service.ledger_of(runtime), principal, odr_id, action)
 
 
@@ -302,7 +269,7 @@ def platform_respond(
     `counter` it, or `refuse` to go on (the mediation fails). `who`: merchant (default) or
     platform."""
     party = wf.Party(body.who or "merchant")
-    action = _respond(party, principal.pseudonym, body)
+    action = service.respond_action(party, principal.pseudonym, body)
     return service.act(service.ledger_of(runtime), principal, odr_id, action)
 
 
@@ -336,7 +303,7 @@ def consumer_respond(
     for a wrong token; 409 for an offer that is not open or a closed mediation."""
     if body.who is not None:
         raise InvalidInputError("who: the consumer speaks for themself", field="who")
-    action = _respond(wf.Party.CONSUMER, service.CONSUMER_ACTOR, body)
+    action = service.respond_action(wf.Party.CONSUMER, service.CONSUMER_ACTOR, body)
     return service.consumer_act(service.ledger_of(runtime), odr_id, token, action)
 
 

@@ -41,12 +41,15 @@ from evidence_api.odr.models import OdrCase, OdrEvent
 from evidence_api.odr.schemas import (
     ConsumerView,
     EventPublic,
+    MediatorOffer,
     OdrDetail,
     OdrPage,
     OdrPublic,
     OfferPublic,
     Outcome,
     Parties,
+    PlatformOffer,
+    RespondBody,
 )
 from evidence_api.registry.models import Platform, TradingEntity
 
@@ -88,6 +91,39 @@ class Action:
     days: int | None = None
     #: a failure's reason code (refused, ended, deadline)
     reason: str | None = None
+
+
+def offer_action(who: str, actor: str, body: MediatorOffer | PlatformOffer) -> Action:
+    """An offer's body as an action on behalf of ``who``."""
+    return Action(
+        wf.Kind.OFFER,
+        wf.Party(who),
+        actor,
+        offer=body.counter_to,
+        remedy=body.remedy,
+        amount_fen=body.amount_fen,
+        text=body.text,
+    )
+
+
+def respond_action(party: wf.Party, actor: str, body: RespondBody) -> Action:
+    """A party's answer (the consumer's or the platform's) as an action; ``refuse``: the
+    mediation fails with reason ``refused``."""
+    if body.action == "accept":
+        return Action(wf.Kind.ACCEPT, party, actor, offer=body.offer)
+    if body.action == "reject":
+        return Action(wf.Kind.REJECT, party, actor, offer=body.offer, text=body.reason)
+    if body.action == "refuse":
+        return Action(wf.Kind.FAILED, party, actor, text=body.reason, reason=wf.FAIL_REFUSED)
+    return Action(
+        wf.Kind.OFFER,
+        party,
+        actor,
+        offer=body.offer,
+        remedy=body.remedy,
+        amount_fen=body.amount_fen or 0,
+        text=body.text,
+    )
 
 
 # --- opening ------------------------------------------------------------------------------

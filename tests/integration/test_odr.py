@@ -12,6 +12,7 @@ token and an unknown id); jurisdiction; hostile input refused with a precise 4xx
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from evidence_api.odr.models import OdrCase, OdrEvent
 from evidence_api.registry.models import Platform
 from tests.support.api import Stack, fresh_postgres_database, running_stack
 from tests.support.clues import ClueWorld, seed_clue_world
+from tests.support.console import Person, login, make_user
 from tests.support.odr import new_complaint, offer_body, open_case
 
 pytestmark = pytest.mark.postgres
@@ -536,3 +538,64 @@ def test_bad_ids_and_filters_and_answers_to_no_offer(env: Env) -> None:
         409,
         "no offer 3",
     )
+
+
+# --- the console --------------------------------------------------------------------------
+
+
+def test_the_console_pages_mediate_and_the_platform_answers(env: Env) -> None:
+    w = env.world
+    odr_id, complaint_id, _ = mediation(env)
+    late, _, _ = mediation(env, days=1, at=datetime.now(UTC) - timedelta(days=3))
+    officer = Person(env.stack, "officer", "丰泽所调解员", unit=w.units["a"])
+    board = officer.get("/console/odr")
+    assert board.status_code == 200 and "在线纠纷调解" in board.text
+    assert re.search(
+        rf'data-overdue="true"[^>]*>\s*<td><a class="mono" href="/console/odr/{late}"', board.text
+    )
+    assert "odr." not in re.sub(r"<[^>]+>", "", board.text).replace("odr-", "")
+    overdue = officer.get("/console/odr?overdue=true")
+    assert late in overdue.text and odr_id not in overdue.text
+
+    page = officer.get(f"/console/odr/{odr_id}")
+    assert page.status_code == 200 and 'id="offer-form"' in page.text and "调解中" in page.text
+    refused_form = officer.post(
+        f"/console/odr/{odr_id}/offers",
+        {"who": "merchant", "remedy": "refund", "amount": "1.999", "text": "退款"},
+    )
+    assert refused_form.status_code == 422 and "two decimals" in refused_form.text
+    unprotected = officer.post(f"/console/odr/{odr_id}/notes", {"text": "无CSRF"}, csrf=False)
+    assert unprotected.status_code == 403
+    made = officer.post(
+        f"/console/odr/{odr_id}/offers",
+        {"who": "mediator", "remedy": "compensation", "amount": "50.5", "text": "赔偿50.5元"},
+    )
+    assert made.status_code == 303, made.text[:2000]
+    shown = officer.get(f"/console/odr/{odr_id}")
+    assert "¥50.50" in shown.text and 'data-state="open"' in shown.text
+
+    username, password = make_user(env.stack.runtime, "platform", platform=env.mall)
+    platform = TestClient(env.stack.client.app)
+    csrf = login(platform, username, password)
+    listed = platform.get("/console/platform/odr")
+    assert listed.status_code == 200 and odr_id in listed.text
+    answered = platform.post(
+        f"/console/platform/odr/{odr_id}/respond",
+        data={"who": "merchant", "action": "accept", "offer": "1", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert answered.status_code == 303, answered.text[:2000]
+    ok(
+        env.client.post(
+            f"/v1/odr/{odr_id}/accept",
+            json={"who": "consumer", "offer": 1},
+            headers=w.officer("a"),
+        )
+    )
+    final = officer.get(f"/console/odr/{odr_id}")
+    assert 'data-status="agreed"' in final.text and 'id="offer-form"' not in final.text
+    assert "¥50.50" in final.text and complaint_row(env, complaint_id).status == "resolved"
+    other_user, other_password = make_user(env.stack.runtime, "platform", platform=env.other)
+    other = TestClient(env.stack.client.app)
+    login(other, other_user, other_password)
+    assert other.get(f"/console/platform/odr/{odr_id}").status_code == 404
