@@ -11,6 +11,7 @@ first offences of one entity closing at once let exactly one through.
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 import uuid
@@ -30,6 +31,7 @@ from evidence_api.leniency.conditions import day
 from evidence_api.registry import cases as registry_cases
 from evidence_api.registry.schemas import CaseTransition
 from tests.support.api import Stack, auth_header, fresh_postgres_database, running_stack, submit
+from tests.support.console import Person, field_error
 from tests.support.leniency import (
     ITEM,
     close,
@@ -444,3 +446,73 @@ def test_two_first_offences_of_one_entity_closing_at_once_let_one_through(world:
         ok(stack.client.get(f"/v1/cases/{c['id']}", headers=officer))["outcome"] for c in cases
     ]
     assert sorted(o["code"] if o else "open" for o in outcomes) == ["no_penalty", "open"]
+
+
+# --- console --------------------------------------------------------------------------------
+
+
+def test_console_close_form_checks_conditions_and_shows_the_reasoning(world: World) -> None:
+    stack = world.stack
+    person = Person(stack, "officer", f"李执法{uuid.uuid4().hex[:4]}")
+    entity = new_entity(stack, stack.auth("officer"))
+    first, second = (handled_case(stack, stack.auth("officer"), entity) for _ in range(2))
+    page = person.get(f"/console/cases/{first['id']}").text
+    assert 'id="close-outcome"' in page and 'id="outcome-no_penalty"' in page
+    assert f'<option value="{ITEM}"' in page
+    url = f"/console/cases/{first['id']}/transition"
+    missing = person.post(url, {"to": "closed"})
+    assert missing.status_code == 422 and 'id="e-outcome"' in missing.text
+    form = {
+        "to": "closed",
+        "outcome": "no_penalty",
+        "leniency_item": ITEM,
+        "corrected_in_time": "1",
+        "minor_harm": "1",
+    }
+    assert person.post(url, form).status_code == 303
+    closed = ok(stack.client.get(f"/v1/cases/{first['id']}", headers=stack.auth("officer")))
+    assert closed["outcome"]["code"] == "no_penalty"
+    shown = person.get(f"/console/cases/{first['id']}").text
+    assert 'data-outcome="no_penalty"' in shown and "不予处罚" in shown
+    assert shown.count('data-passed="true"') == 3 and 'id="close-outcome"' not in shown
+    refused = person.post(f"/console/cases/{second['id']}/transition", form)
+    assert refused.status_code == 422
+    error = field_error(refused.text, "leniency_item")
+    assert f"非首次违法：案件 {first['number']}" in html.unescape(error)
+    assert 'id="outcome-no_penalty" checked' in refused.text  # the form refilled
+
+
+def test_console_admin_adds_and_retires_items(world: World) -> None:
+    stack = world.stack
+    admin = Person(stack, "admin", f"管理员{uuid.uuid4().hex[:4]}")
+    officer = Person(stack, "officer", f"王执法{uuid.uuid4().hex[:4]}")
+    assert officer.get("/console/admin/leniency").status_code == 403
+    page = admin.get("/console/admin/leniency").text
+    assert f'data-code="{ITEM}"' in page
+    code = f"t-{uuid.uuid4().hex[:8]}"
+    form = {
+        "code": code,
+        "title": "网店未公示退货规则",
+        "violation": "未公示七日无理由退货规则",
+        "legal_basis": "《中华人民共和国行政处罚法》第三十三条第一款",
+        "outcome": "reduced",
+        "first_offence": "1",
+        "window_days": "365",
+        "scope": "any_case",
+        "corrected_in_time": "1",
+    }
+    assert admin.post("/console/admin/leniency", form).status_code == 303
+    made = ok(stack.client.get(f"/v1/leniency-items/{code}", headers=stack.auth("admin")))
+    assert made["outcome"] == "reduced"
+    assert made["conditions"]["first_offence"] == {"window_days": 365, "scope": "any_case"}
+    assert made["conditions"]["minor_harm"] is False
+    bad = admin.post("/console/admin/leniency", {**form, "code": "Bad Code"})
+    assert bad.status_code == 422 and field_error(bad.text, "code")
+    nothing = {k: v for k, v in form.items() if k not in ("first_offence", "corrected_in_time")}
+    none = admin.post("/console/admin/leniency", {**nothing, "code": f"t-{uuid.uuid4().hex[:8]}"})
+    assert none.status_code == 422 and "at least one condition" in html.unescape(none.text)
+    assert admin.post(f"/console/admin/leniency/{code}/active", {"active": "0"}).status_code == 303
+    listed = admin.get("/console/admin/leniency").text
+    assert f'data-code="{code}" data-active="false"' in listed
+    after = ok(stack.client.get(f"/v1/leniency-items/{code}", headers=stack.auth("admin")))
+    assert (after["active"], after["version"]) == (False, 2)
