@@ -31,7 +31,7 @@ from evidence_api.credit.models import CreditRecord
 from evidence_api.takedowns import webhook_sign
 from evidence_api.takedowns.service import ledger_of
 from evidence_api.violators import dispatch, service
-from evidence_api.violators.models import ViolatorDelivery
+from evidence_api.violators.models import SeriousViolation, ViolatorDelivery
 from evidence_api.violators.schemas import (
     PUBLIC_DETAIL_FIELDS,
     PUBLIC_FIELDS,
@@ -573,3 +573,46 @@ def test_public_pages(env: Env) -> None:
     assert env.client.get("/public/serious-violators/sv-nothing").status_code == 404
     bad = env.client.get("/public/serious-violators", params={"q": "x\x01"})
     assert bad.status_code == 422
+
+
+def test_the_violator_feed_job_expires_and_pushes(env: Env) -> None:
+    """The job's own steps (as the supervisor or the beat task runs them): a placement
+    whose period has passed expires, and its change is pushed to a webhook."""
+    code = f"job-{uuid.uuid4().hex[:8]}"
+    with receiver([], path="/hooks/job") as (url, got):
+        ok(
+            env.client.post(
+                "/v1/platforms",
+                json={
+                    "code": code,
+                    "name": "任务平台",
+                    "webhook_url": url,
+                    "webhook_enabled": True,
+                    "webhook_secret": SECRET,
+                },
+                headers=env.admin,
+            ),
+            201,
+        )
+        made = place(env.client, env.admin, env.entity(), years=1)
+        runtime = env.stack.runtime
+        with runtime.session() as session:
+            row = session.execute(
+                select(SeriousViolation).where(SeriousViolation.id == made["violation_id"])
+            ).scalar_one()
+            row.listed_until = datetime.now(UTC) - timedelta(seconds=1)
+        steps, stop = dispatch.start_dispatch(runtime)
+        try:
+
+            def pushed_both() -> bool:
+                for step in steps:
+                    step()
+                events = [json.loads(hit.body)["kind"] for hit in got]
+                return events == ["listed", "expired"]
+
+            wait_until(pushed_both, 30, "the listed and expired changes pushed")
+        finally:
+            stop(10)
+    seen = ok(env.client.get(f"/v1/serious-violators/{made['violation_id']}", headers=env.admin))
+    assert seen["status"] == "expired"
+    problem(env.client.get(f"/v1/public/serious-violators/{made['violation_id']}"), 404)
