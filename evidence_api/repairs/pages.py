@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from evidence_api.console.web import in_session, render, runtime_of
 from evidence_api.core.errors import ApiError, InvalidInputError, PayloadTooLargeError
+from evidence_api.disclosure.service import portal_page
 from evidence_api.registry.models import Platform
 from evidence_api.repairs import intake, service, waiting
 from evidence_api.repairs.schemas import MAX_STATEMENT, REPAIR_ID
@@ -47,7 +48,18 @@ def _page(
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    return render(request, None, template, status, lang="zh", headers=headers, tab=TAB, **context)
+    portal = portal_page(runtime_of(request).settings.verifier_mount)
+    return render(
+        request,
+        None,
+        template,
+        status,
+        lang="zh",
+        headers=headers,
+        tab=TAB,
+        portal=portal,
+        **context,
+    )
 
 
 def _platforms(request: Request) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ per-client rate limit (429 with Retry-After, another client unaffected); jurisdi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from evidence_api.registry.models import TradingEntity
 from evidence_api.repairs.models import CreditRepair
 from evidence_api.violators.models import SeriousViolation
 from tests.support.api import Stack, fresh_postgres_database, running_stack
+from tests.support.console import Person
 from tests.support.repairs import (
     PDF,
     PNG,
@@ -445,3 +447,44 @@ def test_officer_listing_filters_and_bounds(env: Env) -> None:
         ),
         404,
     )
+
+
+def test_public_pages_apply_and_look_up_and_the_console_decides(env: Env) -> None:
+    entity_id = add_entity(env.stack, env.world, uscc=(uscc := fresh_uscc()))
+    ref = add_credit_record(env.stack, entity_id, "case_penalty", days_ago=400)
+    browser = applicant(env)
+    page = browser.get("/public/credit-repair")
+    assert page.status_code == 200
+    assert 'href="/public/credit-repair" aria-current="page"' in page.text
+    assert "第二十条" in page.text and 'enctype="multipart/form-data"' in page.text
+    # Refused: the form comes back with the reason and what was typed.
+    parts = application(uscc=uscc, record_refs=ref, pledge="no", applicant_name="李某某")
+    again = browser.post("/public/credit-repair", files=parts)
+    assert again.status_code == 422 and "信用承诺书" in again.text
+    assert 'value="李某某"' in again.text
+    receipt = browser.post("/public/credit-repair", files=application(uscc=uscc, record_refs=ref))
+    assert receipt.status_code == 201, receipt.text
+    assert receipt.headers["cache-control"] == "no-store"
+    repair_id = re.search(r'data-testid="repair-id">(rp-[0-9a-f]{28})<', receipt.text)
+    token = re.search(r'data-testid="access-token">([A-Za-z0-9_-]{43})<', receipt.text)
+    assert repair_id and token and "evidence-anchor/receipt/v1" in receipt.text
+    lookup = {"repair_id": repair_id.group(1), "access_token": token.group(1)}
+    found = browser.post("/public/credit-repair/status", data=lookup)
+    assert found.status_code == 200 and "待审核" in found.text
+    wrong = browser.post("/public/credit-repair/status", data=lookup | {"access_token": "x"})
+    assert wrong.status_code == 404 and "未找到" in wrong.text and "待审核" not in wrong.text
+
+    officer = Person(env.stack, "officer", "审核员甲", unit=env.world.units["a"])
+    listing = officer.get("/console/credit-repairs?status=applied")
+    assert listing.status_code == 200 and repair_id.group(1) in listing.text
+    url = f"/console/credit-repairs/{repair_id.group(1)}"
+    detail = officer.get(url)
+    assert detail.status_code == 200 and 'href="/console/evidence/ev-' in detail.text
+    blank = officer.post(f"{url}/decision", {"decision": "accept", "reason": ""})
+    assert blank.status_code == 422
+    done = officer.post(f"{url}/decision", {"decision": "accept", "reason": "整改到位"})
+    assert done.status_code == 303, done.text
+    assert "准予信用修复" in officer.get(url).text
+    outsider = Person(env.stack, "officer", "审核员乙", unit=env.world.units["b"])
+    assert outsider.get(url).status_code == 404
+    assert repair_id.group(1) not in outsider.get("/console/credit-repairs").text
