@@ -19,7 +19,14 @@ from evidence_api.core.guard import GuardedRoute
 from evidence_api.core.schemas import problem_responses
 from evidence_api.credit import service
 from evidence_api.credit.policies import DEFAULT_POLICY
-from evidence_api.credit.schemas import EntityCredit, PolicyDetail, PolicyInstalled, PolicyList
+from evidence_api.credit.schemas import (
+    ENTRY_ID,
+    CreditEntry,
+    EntityCredit,
+    PolicyDetail,
+    PolicyInstalled,
+    PolicyList,
+)
 
 router = APIRouter(prefix="/v1", tags=["credit 信用分级"], route_class=GuardedRoute)
 
@@ -143,3 +150,24 @@ def install_policy(
         answer = service.regrade_for_policy(session, runtime.sign_receipt, detail, at=at)
     runtime.queued(answer.regraded)
     return answer
+
+
+@router.get(
+    "/credit/entries/{entry_id}",
+    response_model=CreditEntry,
+    responses=READ,
+    summary="A credit log entry with its leaf hash (信用记录存证条目)",
+)
+def credit_entry(
+    entry_id: Annotated[str, Path(pattern=ENTRY_ID, description="crr-…, crg-… or crp-…")],
+    runtime: RuntimeDep,
+    _: Reader,
+) -> CreditEntry:
+    """The entry (a ``credit_record``, ``credit_grade`` or ``credit_policy`` entry: the
+    ids ``…/credit`` and the policies name) exactly as logged: its RFC 8785 bytes, leaf
+    hash and index, and the signed receipt. Its inclusion is proved by
+    ``GET /v1/log/proof/inclusion?leaf_hash=…`` against ``GET /v1/log/checkpoint`` (and
+    the checkpoint's on-chain anchor), as for any entry. 404 for another kind of entry.
+    Officers, admins and appraisers."""
+    with runtime.session() as session:
+        return service.credit_entry(session, entry_id)

@@ -18,10 +18,11 @@ CAUSES = {
 RULE_LABEL = "规则 rule"
 #: How an explanation line and a change are checked against the log.
 VERIFY = (
-    "Each entry_id names an entry of the public log: GET /v1/log/lookup?entry_id=<id> "
-    "gives its leaf index, then GET /v1/log/proof/inclusion and the checkpoint prove it "
-    "is in the anchored log (docs/credit.md §6.4). A record's entry states its kind, "
-    "source and time; a change's entry the grade, score, policy digest and the records."
+    "Each entry_id names an entry of the log: GET /v1/credit/entries/<id> gives its bytes "
+    "and leaf hash (SHA-256 of 0x00 and the bytes), GET /v1/log/proof/inclusion?leaf_hash= "
+    "proves it is in the tree of the signed GET /v1/log/checkpoint, anchored on chain "
+    "(docs/credit.md §6.4). A record's entry states its kind, source and time; a change's "
+    "entry the grade, score, policy digest and records."
 )
 
 
@@ -33,6 +34,7 @@ class CreditLine(BaseModel):
     text: str = Field(description="why, in Chinese (e.g. −20 行政处罚结案 (2026-05-01))")
     source: str | None = Field(description="what the record came from (case:12, takedown:td-…)")
     entry_id: str | None = Field(description="the record's credit_record log entry")
+    leaf_hash: str | None = Field(None, description="the entry's RFC 9162 leaf hash (hex)")
 
 
 class CreditRecordPublic(BaseModel):
@@ -44,6 +46,7 @@ class CreditRecordPublic(BaseModel):
     details: dict[str, Any]
     covers: list[str] = Field(description="records a repair settles")
     entry_id: str
+    leaf_hash: str | None = Field(None, description="the entry's leaf hash (hex)")
     recorded_by: str
     recorded_at: datetime
 
@@ -59,6 +62,7 @@ class GradeChangePublic(BaseModel):
     cause_label: str
     records: list[str] = Field(description="the records that caused the change (cr-<n>)")
     entry_id: str = Field(description="the change's credit_grade log entry")
+    leaf_hash: str | None = Field(None, description="the entry's leaf hash (hex)")
     at: datetime
 
 
@@ -124,6 +128,7 @@ class PolicySummary(BaseModel):
     created_by: str
     created_at: datetime
     entry_id: str = Field(description="the credit_policy log entry stating the digest")
+    leaf_hash: str | None = Field(None, description="the entry's leaf hash (hex)")
 
 
 class PolicyList(BaseModel):
@@ -136,3 +141,42 @@ class PolicyDetail(PolicySummary):
 
 class PolicyInstalled(PolicyDetail):
     regraded: int = Field(description="graded entities whose grade the new policy changed")
+
+
+#: A credit log entry's id: a record's, a grade change's or a policy's.
+ENTRY_ID = r"^cr[rgp]-[0-9a-f]{28}$"
+
+
+class CreditEntry(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "entry_id": "crr-019ae4c2b1d07f3c9a2e5b6d8f02",
+                    "kind": "credit_record",
+                    "entry": {
+                        "v": 1,
+                        "kind": "credit_record",
+                        "id": "crr-019ae4c2b1d07f3c9a2e5b6d8f02",
+                        "at": "2026-05-01T08:00:00.000Z",
+                        "body": {"entity_id": 12, "kind": "case_penalty", "source": "case:12"},
+                        "salt": "9c1f…",
+                    },
+                    "leaf_data": '{"at":"2026-05-01T08:00:00.000Z","body":{},"id":"crr-…"}',
+                    "leaf_hash": "afe146408bd11efd0a70512d7bba484a90c709eb39ac844705536489ae596397",
+                    "leaf_index": 41,
+                    "receipt": "…",
+                }
+            ]
+        }
+    )
+
+    entry_id: str
+    kind: str
+    entry: dict[str, Any] = Field(description="the entry, parsed")
+    leaf_data: str = Field(
+        description="the entry's RFC 8785 bytes: leaf hash = SHA-256(0x00 ‖ these)"
+    )
+    leaf_hash: str = Field(description="hex; GET /v1/log/proof/inclusion?leaf_hash= proves it")
+    leaf_index: int | None = Field(description="null until the sealer has sealed it")
+    receipt: str = Field(description="the log's signed receipt promising inclusion")

@@ -9,7 +9,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from anchoring.queue import get_entry
+from anchoring.schema import log_entry
 from evidence_api.core.auth import Principal
+from evidence_api.core.errors import NotFoundError
 from evidence_api.core.ledger import SignReceipt
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.credit import grading, policies
@@ -18,6 +21,7 @@ from evidence_api.credit.records import record_ref
 from evidence_api.credit.schemas import (
     CAUSES,
     VERIFY,
+    CreditEntry,
     CreditLine,
     CreditRecordPublic,
     EntityCredit,
@@ -39,7 +43,19 @@ def label_of(kind: str) -> str:
     return RECORD_KINDS.get(kind) or RULES.get(kind) or kind
 
 
-def _record(row: CreditRecord) -> CreditRecordPublic:
+def leaf_hashes(session: Session, entry_ids: set[str]) -> dict[str, str]:
+    """The leaf hash (hex) of each of ``entry_ids`` (the log's entry table)."""
+    if not entry_ids:
+        return {}
+    rows = session.execute(
+        select(log_entry.c.entry_id, log_entry.c.leaf_hash).where(
+            log_entry.c.entry_id.in_(sorted(entry_ids))
+        )
+    ).all()
+    return {str(e): bytes(h).hex() for e, h in rows}
+
+
+def _record(row: CreditRecord, leaves: dict[str, str] | None = None) -> CreditRecordPublic:
     return CreditRecordPublic(
         ref=record_ref(row.id),
         kind=row.kind,
@@ -49,12 +65,13 @@ def _record(row: CreditRecord) -> CreditRecordPublic:
         details=json.loads(row.details or "{}"),
         covers=list(json.loads(row.covers or "[]")),
         entry_id=row.entry_id,
+        leaf_hash=(leaves or {}).get(row.entry_id),
         recorded_by=row.recorded_by,
         recorded_at=row.recorded_at,
     )
 
 
-def _change(row: CreditGradeChange) -> GradeChangePublic:
+def _change(row: CreditGradeChange, leaves: dict[str, str]) -> GradeChangePublic:
     return GradeChangePublic(
         id=row.id,
         from_grade=row.from_grade,
@@ -66,6 +83,7 @@ def _change(row: CreditGradeChange) -> GradeChangePublic:
         cause_label=CAUSES.get(row.cause, row.cause),
         records=list(json.loads(row.record_refs or "[]")),
         entry_id=row.entry_id,
+        leaf_hash=leaves.get(row.entry_id),
         at=row.at,
     )
 
@@ -118,12 +136,22 @@ def entity_credit(
             )
         ).scalars()
     )
-    history = session.execute(
-        select(CreditGradeChange)
-        .where(CreditGradeChange.entity_id == entity_id)
-        .order_by(CreditGradeChange.id.desc())
-        .limit(HISTORY)
-    ).scalars()
+    history = list(
+        session.execute(
+            select(CreditGradeChange)
+            .where(CreditGradeChange.entity_id == entity_id)
+            .order_by(CreditGradeChange.id.desc())
+            .limit(HISTORY)
+        ).scalars()
+    )
+    leaves = leaf_hashes(
+        session,
+        {item.entry_id for item in lines if item.entry_id}
+        | {r.entry_id for r in page[:limit]}
+        | {c.entry_id for c in history},
+    )
+    for item in lines:
+        item.leaf_hash = leaves.get(item.entry_id or "")
     stored = session.get(CreditGrade, entity_id)
     return EntityCredit(
         entity_id=entity.id,
@@ -138,14 +166,14 @@ def entity_credit(
         as_of=at,
         next_change_at=next_change(facts, policy.policy, at),
         lines=lines,
-        records=[_record(r) for r in page[:limit]],
+        records=[_record(r, leaves) for r in page[:limit]],
         records_next_cursor=cursor_after(page, limit, lambda r: r.id),
-        history=[_change(c) for c in history],
+        history=[_change(c, leaves) for c in history],
         verify=VERIFY,
     )
 
 
-def _summary(item: policies.ActivePolicy) -> PolicySummary:
+def _summary(item: policies.ActivePolicy, leaf: str | None = None) -> PolicySummary:
     return PolicySummary(
         version=item.version,
         sha256=item.sha256,
@@ -154,22 +182,28 @@ def _summary(item: policies.ActivePolicy) -> PolicySummary:
         created_by=item.created_by,
         created_at=item.created_at,
         entry_id=item.entry_id,
+        leaf_hash=leaf,
     )
 
 
-def _detail(item: policies.ActivePolicy) -> PolicyDetail:
-    return PolicyDetail(**_summary(item).model_dump(), document=json.loads(item.policy.document))
+def _detail(session: Session, item: policies.ActivePolicy) -> PolicyDetail:
+    leaf = leaf_hashes(session, {item.entry_id}).get(item.entry_id)
+    return PolicyDetail(
+        **_summary(item, leaf).model_dump(), document=json.loads(item.policy.document)
+    )
 
 
 def list_policies(session: Session, sign_receipt: SignReceipt, at: datetime) -> list[PolicySummary]:
-    return [_summary(p) for p in policies.list_policies(session, sign_receipt, at)]
+    items = policies.list_policies(session, sign_receipt, at)
+    leaves = leaf_hashes(session, {p.entry_id for p in items})
+    return [_summary(p, leaves.get(p.entry_id)) for p in items]
 
 
 def get_policy(
     session: Session, sign_receipt: SignReceipt, version: int, at: datetime
 ) -> PolicyDetail:
     policies.active_policy(session, sign_receipt, at)
-    return _detail(policies.get_policy(session, version))
+    return _detail(session, policies.get_policy(session, version))
 
 
 def install(
@@ -177,7 +211,9 @@ def install(
 ) -> PolicyDetail:
     """Store and activate a new version (its entry); the caller regrades in a second
     transaction (:func:`regrade_for_policy`)."""
-    return _detail(policies.install_policy(session, sign_receipt, data, actor=actor, at=at))
+    return _detail(
+        session, policies.install_policy(session, sign_receipt, data, actor=actor, at=at)
+    )
 
 
 def regrade_for_policy(
@@ -185,3 +221,23 @@ def regrade_for_policy(
 ) -> PolicyInstalled:
     changed = grading.regrade_all(session, sign_receipt, at=at, cause="policy")
     return PolicyInstalled(**detail.model_dump(), regraded=changed)
+
+
+#: The entry kinds this feature writes (what GET /v1/credit/entries/{id} serves).
+ENTRY_KINDS = ("credit_record", "credit_grade", "credit_policy")
+
+
+def credit_entry(session: Session, entry_id: str) -> CreditEntry:
+    """One credit entry as the log holds it; 404 for another kind or none."""
+    found = get_entry(session.connection(), entry_id)
+    if found is None or found.kind not in ENTRY_KINDS:
+        raise NotFoundError(f"no credit log entry {entry_id}")
+    return CreditEntry(
+        entry_id=found.entry_id,
+        kind=found.kind,
+        entry=json.loads(found.entry_json),
+        leaf_data=found.entry_json,
+        leaf_hash=bytes(found.leaf_hash).hex(),
+        leaf_index=found.leaf_index,
+        receipt=found.receipt,
+    )

@@ -145,6 +145,19 @@ def test_records_make_grade_changes_with_entries(stack: Stack) -> None:
     line = by_ref[f"cr-{first}"]
     assert (line["points"], line["source"]) == (-20, "case:t1")
     assert entry(stack, line["entry_id"])["kind"] == "credit_record"
+    # the entry's bytes hash to its leaf hash, which the log proves included once sealed
+    logged = stack.client.get(
+        f"/v1/credit/entries/{line['entry_id']}", headers=stack.auth("appraiser")
+    ).json()
+    leaf = hashlib.sha256(b"\x00" + logged["leaf_data"].encode("utf-8")).hexdigest()
+    assert leaf == logged["leaf_hash"] == line["leaf_hash"]
+    assert logged["entry"]["body"]["kind"] == "case_penalty"
+    stack.runtime.seal()
+    proof = stack.client.get("/v1/log/proof/inclusion", params={"leaf_hash": leaf})
+    assert proof.status_code == 200, proof.text
+    assert stack.client.get(
+        f"/v1/credit/entries/ev-{'0' * 28}", headers=stack.auth("officer")
+    ).status_code in (404, 422)
     assert [h["to_grade"] for h in answer["history"]] == ["C", "B"]
     assert answer["history"][0]["entry_id"] == made[1].entry_id
     assert answer["records"][0]["ref"] == f"cr-{first + 2}"

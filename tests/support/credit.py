@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from evidence_api.credit.models import CreditPolicy
+from evidence_api.credit.models import CreditPolicy, CreditRecord
 from evidence_api.credit.records import add_record
 from tests.support.api import Stack
 
@@ -52,13 +52,20 @@ def _next_version(stack: Stack) -> int:
 
 def credit_request(stack: Stack, method: str, path: str) -> Callable[[dict[str, str]], Any]:
     """A valid request to method path, given the auth headers to send with it: an entity
-    with a record for its credit; version 1 (installed on first use) for one policy; a
-    policy one version above the newest for an upload."""
+    with a record for its credit (and that record's entry); version 1 (installed on first
+    use) for one policy; a policy one version above the newest for an upload."""
 
     def send(headers: dict[str, str]) -> Any:
         if path == "/v1/entities/{entity_id}/credit":
             url = path.format(entity_id=_graded_entity(stack))
             return stack.client.request(method, url, headers=headers)
+        if path == "/v1/credit/entries/{entry_id}":
+            entity_id = _graded_entity(stack)
+            with stack.runtime.session() as session:
+                entry_id = session.execute(
+                    select(CreditRecord.entry_id).where(CreditRecord.entity_id == entity_id)
+                ).scalar_one()
+            return stack.client.request(method, path.format(entry_id=entry_id), headers=headers)
         if path == "/v1/credit/policies/{version}":
             return stack.client.request(method, path.format(version=1), headers=headers)
         if (method, path) == ("POST", "/v1/credit/policies"):
