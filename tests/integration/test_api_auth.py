@@ -222,6 +222,7 @@ POLICY |= {
     ("GET", "/v1/credit/policies"): READERS,
     ("GET", "/v1/credit/policies/{version}"): READERS,
     ("POST", "/v1/credit/policies"): ADMINS,
+    ("GET", "/v1/credit/entries/{entry_id}"): READERS,
 }
 #: 严重违法失信名单 (evidence_api/violators; tests/support/violators.py); its public reads.
 POLICY |= {
