@@ -237,18 +237,20 @@ def _record_change(
 def _end(
     session: Session,
     sign_receipt: SignReceipt,
-    row: SeriousViolation,
+    violation_seq: int,
     *,
     kind: str,
     actor: str,
     at: datetime,
     reason: str | None,
     repair_id: str | None = None,
-) -> int:
+) -> tuple[SeriousViolation, int]:
     """End a listed placement (``removed`` or ``expired``): the change and the
-    ``serious_removed`` record. The feed lock must be held. Returns the entries queued."""
+    ``serious_removed`` record. The feed lock is taken first (on SQLite the write lock, so
+    no read of the transaction predates it), then the placement is read under it.
+    Returns the placement and the entries queued."""
     seq = next_seq(session.connection())
-    session.refresh(row)  # read under the lock
+    row = session.get_one(SeriousViolation, violation_seq, populate_existing=True)
     if row.status != s.LISTED:
         raise ConflictError(
             f"placement {row.id} is {row.status} ({s.STATUS_LABELS[row.status]}), not listed",
@@ -282,7 +284,7 @@ def _end(
         actor=actor,
         at=at,
     )
-    return 1 + (2 if added is not None else 0)
+    return row, 1 + (2 if added is not None else 0)
 
 
 # --- what other features call -----------------------------------------------------------
@@ -311,15 +313,15 @@ def remove_for_repair(
     ``removed``, a feed change, a ``serious_removed`` credit record, in the caller's
     transaction. The caller commits and nudges the sealer. 404 for an unknown placement,
     409 for one not listed."""
-    row = session.execute(
-        select(SeriousViolation).where(SeriousViolation.id == violation_id)
+    found = session.execute(
+        select(SeriousViolation.seq).where(SeriousViolation.id == violation_id)
     ).scalar_one_or_none()
-    if row is None:
+    if found is None:
         raise NotFoundError(f"no serious-violator placement {violation_id!r}")
-    _end(
+    row, _ = _end(
         session,
         sign_receipt,
-        row,
+        found,
         kind=s.REMOVED,
         actor=actor,
         at=at,
@@ -486,11 +488,12 @@ def remove(
     """listed → removed by an officer's decision, with the reason; 409 if not listed."""
     now = datetime.now(UTC)
     with ledger.transaction() as session:
-        row = load(session, principal, violation_id)
-        entries = _end(
+        violation_seq = load(session, principal, violation_id).seq
+    with ledger.transaction() as session:
+        row, entries = _end(
             session,
             ledger.sign_receipt,
-            row,
+            violation_seq,
             kind=s.REMOVED,
             actor=principal.pseudonym,
             at=now,
@@ -518,11 +521,10 @@ def expire_due(ledger: Ledger, *, now: datetime | None = None, limit: int = 500)
     for seq in due:
         try:
             with ledger.transaction() as session:
-                row = session.get_one(SeriousViolation, seq)
-                entries = _end(
+                _, entries = _end(
                     session,
                     ledger.sign_receipt,
-                    row,
+                    seq,
                     kind=s.EXPIRED,
                     actor=SYSTEM_ACTOR,
                     at=at,
