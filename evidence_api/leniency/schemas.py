@@ -99,10 +99,25 @@ class ConditionsPublic(BaseModel):
     labels: list[str] = Field(description="the conditions in Chinese, e.g. 首次违法（730 日内）")
 
 
+ITEM_PUBLIC_EXAMPLE: dict[str, Any] = {
+    **ITEM_EXAMPLE,
+    "outcome_label": "不予处罚",
+    "conditions": {
+        **ITEM_EXAMPLE["conditions"],
+        "labels": ["首次违法（730 日内，任何违法案件）", "及时改正", "危害后果轻微"],
+    },
+    "active": True,
+    "version": 1,
+    "entry_id": "lni-0f1e2d3c4b5a69788796a5b4c3d2",
+    "created_at": "2026-12-03T09:00:00Z",
+    "updated_at": "2026-12-03T09:00:00Z",
+}
+
+
 class ItemPublic(BaseModel):
     """An item of the 免罚清单."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [ITEM_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [ITEM_PUBLIC_EXAMPLE]})
 
     code: str
     title: str
