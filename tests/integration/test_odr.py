@@ -34,6 +34,7 @@ from evidence_api.odr.models import OdrCase, OdrEvent
 from evidence_api.registry.models import Platform
 from tests.support.api import Stack, fresh_postgres_database, running_stack
 from tests.support.clues import ClueWorld, seed_clue_world
+from tests.support.complaints import client_at, complaint_fields, post_complaint
 from tests.support.console import Person, login, make_user
 from tests.support.odr import new_complaint, offer_body, open_case
 
@@ -93,9 +94,9 @@ def mediation(
         platform_id = session.execute(
             select(Platform.id).where(Platform.code == env.mall)
         ).scalar_one()
-        complaint_id, token = new_complaint(
-            session, entity_id=env.world.entity_id, platform_id=platform_id, unit_id=unit_id
-        )
+    complaint_id, token = new_complaint(
+        env.stack, entity_id=env.world.entity_id, platform_id=platform_id, unit_id=unit_id
+    )
     return open_case(env.stack, complaint_id, days=days, at=at), complaint_id, token
 
 
@@ -599,3 +600,42 @@ def test_the_console_pages_mediate_and_the_platform_answers(env: Env) -> None:
     other = TestClient(env.stack.client.app)
     login(other, other_user, other_password)
     assert other.get(f"/console/platform/odr/{odr_id}").status_code == 404
+
+
+def test_from_the_public_intake_through_triage_to_the_consumers_answer(env: Env) -> None:
+    """The whole path with the complaints feature: a complaint filed on the public form,
+    triaged to ODR by an officer, answered by the consumer with the token shown at filing."""
+    stack = env.stack
+    filed = post_complaint(
+        client_at(stack, "198.51.100.77"),
+        complaint_fields(platform=env.mall, shop_name="某某美妆旗舰店"),
+    )
+    assert filed.status_code == 201, filed.text
+    complaint_id, token = filed.json()["complaint_id"], filed.json()["access_token"]
+    admin = stack.auth("admin")  # no unit: reaches a complaint of any unit, or the top
+    triaged = ok(
+        stack.client.post(
+            f"/v1/complaints/{complaint_id}/triage",
+            json={"action": "to_odr", "reason": "消费纠纷，适合在线调解"},
+            headers=admin,
+        )
+    )
+    odr_id = triaged["odr_id"]
+    seen = ok(stack.client.get(f"/v1/public/odr/{odr_id}", headers=consumer(token)))
+    assert seen["complaint_id"] == complaint_id and seen["status"] == "open"
+    detail = ok(stack.client.get(f"/v1/odr/{odr_id}", headers=admin))
+    expected = datetime.fromisoformat(detail["opened_at"]) + timedelta(
+        days=stack.settings.odr_default_days
+    )
+    assert datetime.fromisoformat(detail["deadline"]) == expected
+    ok(stack.client.post(f"/v1/odr/{odr_id}/offers", json=offer_body(), headers=admin))
+    agreed = ok(
+        stack.client.post(
+            f"/v1/public/odr/{odr_id}/respond",
+            json={"action": "accept", "offer": 1},
+            headers=consumer(token),
+        )
+    )
+    assert agreed["status"] == "agreed"
+    status = ok(stack.client.get(f"/v1/public/complaints/{complaint_id}", headers=consumer(token)))
+    assert status["status"] == "resolved"

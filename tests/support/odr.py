@@ -1,71 +1,46 @@
-"""ODR test material: complaints written as rows (with their access token's hash, as the
-complaints feature stores it), mediations opened through ``odr.service.open_mediation``
+"""ODR test material: complaints made through the complaints feature's intake service,
+mediations opened through ``odr.service.open_mediation``
 as the complaint's triage opens them, and the auth matrix's valid request to each of
 ``/v1/odr``, ``/v1/platform/odr`` and ``/v1/public/odr`` (tests/integration/test_api_auth.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
 
-from evidence_api.complaints.models import Complaint, ComplaintAccess
-from evidence_api.core.ids import new_id
+from evidence_api.complaints.models import Complaint
 from evidence_api.odr import service
 from evidence_api.odr import workflow as wf
 from evidence_api.odr.models import OdrCase
 from evidence_api.registry.models import Platform, TradingEntity
 from tests.support.api import Stack, ensure_example_platform
+from tests.support.complaints import make_complaint_with_token
 
 #: The actor a test's triage names (an officer's pseudonym).
 TRIAGE_ACTOR = "token-1"
 
 
 def new_complaint(
-    session: Session,
+    stack: Stack,
     *,
     entity_id: int | None,
     platform_id: int | None,
     unit_id: int | None,
-    token: str | None = None,
 ) -> tuple[str, str]:
-    """A complaint row in triage (status ``received``) and its access token: ``(id, token)``."""
-    token = token or secrets.token_urlsafe(32)
-    text = f"收到的商品与描述不符，要求退款 {uuid.uuid4().hex[:6]}"
-    row = Complaint(
-        id=new_id("cp"),
-        kind="complaint",
-        category="quality",
-        status="received",
-        substantiated=None,
-        entity_id=entity_id,
-        platform_id=platform_id,
-        unit_id=unit_id,
-        target_url=None,
-        target_name="某某美妆旗舰店",
-        text=text,
-        text_sha256=hashlib.sha256(text.encode()).hexdigest(),
-        complainant_key=secrets.token_hex(32),
-        flagged=False,
-        flag_reasons="[]",
-        entry_id=new_id("cpe"),
-        received_at=datetime.now(UTC),
-    )
-    session.add(row)
-    session.flush()
-    session.add(
-        ComplaintAccess(
-            complaint_seq=row.seq, token_sha256=hashlib.sha256(token.encode()).hexdigest()
+    """A complaint in triage (status ``received``) made by the complaints feature's own
+    intake service, then placed on the given entity, platform and unit (a test's shortcut:
+    the intake would resolve them from the form); ``(id, access token)``."""
+    complaint_id, token = make_complaint_with_token(stack)
+    with stack.runtime.session() as session:
+        session.execute(
+            update(Complaint)
+            .where(Complaint.id == complaint_id)
+            .values(entity_id=entity_id, platform_id=platform_id, unit_id=unit_id)
         )
-    )
-    session.flush()
-    return row.id, token
+    return complaint_id, token
 
 
 def open_case(
@@ -143,9 +118,10 @@ def odr_request(stack: Stack, method: str, path: str) -> Callable[[dict[str, str
             )
             session.add(entity)
             session.flush()
-            complaint_id, token = new_complaint(
-                session, entity_id=entity.id, platform_id=platform_id, unit_id=None
-            )
+            entity_id = entity.id
+        complaint_id, token = new_complaint(
+            stack, entity_id=entity_id, platform_id=platform_id, unit_id=None
+        )
         odr_id = open_case(stack, complaint_id)
         merchant_offer(stack, odr_id)
         url = path.format(odr_id=odr_id)
