@@ -85,9 +85,10 @@ async def violators(request: Request) -> HTMLResponse:
 
 @router.get("/serious-violators/{violation_id}")
 async def violator(request: Request, violation_id: str) -> HTMLResponse:
+    origin = runtime_of(request).signer.name
     try:
         found = await run_in_threadpool(
-            in_session, request, lambda s: service.public_detail(s, violation_id[:64])
+            in_session, request, lambda s: service.public_detail(s, origin, violation_id[:64])
         )
     except ApiError as exc:
         return _page(request, "public/error.html", exc.status, code=exc.status, detail=exc.detail)

@@ -209,6 +209,7 @@ def public_list(
     summary="One published placement, no token (严重违法失信名单公示详情)",
 )
 def public_detail(violation_id: ViolationId, runtime: RuntimeDep) -> PublicViolationDetail:
-    """404 for an unknown, removed or expired placement."""
+    """The placement, its `serious_violation` entry id and that entry's proof status
+    (pending, sealed, anchored). 404 for an unknown, removed or expired one."""
     with runtime.session() as session:
-        return service.public_detail(session, violation_id)
+        return service.public_detail(session, runtime.signer.name, violation_id)

@@ -236,7 +236,12 @@ PUBLIC_FIELDS: Final = (
     "listed_until",
     "url",
 )
-PUBLIC_DETAIL_FIELDS: Final = (*PUBLIC_FIELDS, "platform_name", "entry_id")
+PUBLIC_DETAIL_FIELDS: Final = (
+    *PUBLIC_FIELDS,
+    "platform_name",
+    "entry_id",
+    "proof_status",
+)
 PAGE_FIELDS: Final = ("items", "total", "offset", "limit", "q")
 
 
@@ -266,6 +271,7 @@ class PublicViolation(_Public):
 class PublicViolationDetail(PublicViolation):
     platform_name: str = Field(description="the platform of the shop")
     entry_id: str = Field(description="the placement's log entry")
+    proof_status: str = Field(description="the entry: pending, sealed or anchored")
 
 
 class PublicViolationPage(_Public):

@@ -47,6 +47,7 @@ from evidence_api.core.models import OrgUnit
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.credit.records import add_record
 from evidence_api.disclosure import record as disclosure_record
+from evidence_api.disclosure.service import entry_bundle
 from evidence_api.registry.models import CaseFile, Platform, TradingEntity
 from evidence_api.takedowns.service import Ledger
 from evidence_api.violators import schemas as s
@@ -894,8 +895,10 @@ def public_list(session: Session, q: str | None, offset: int, limit: int) -> s.P
     return s.PublicViolationPage(**s.allowed(page, s.PAGE_FIELDS))
 
 
-def public_detail(session: Session, violation_id: str) -> s.PublicViolationDetail:
-    """One published placement; 404 for an unknown, removed or expired one."""
+def public_detail(session: Session, origin: str, violation_id: str) -> s.PublicViolationDetail:
+    """One published placement and whether its entry is sealed or anchored yet (the bundle
+    itself is not public: the entry names the officer's pseudonym); 404 for an unknown,
+    removed or expired one."""
     row = session.execute(
         select(SeriousViolation).where(
             SeriousViolation.id == violation_id, _published(datetime.now(UTC))
@@ -903,5 +906,6 @@ def public_detail(session: Session, violation_id: str) -> s.PublicViolationDetai
     ).scalar_one_or_none()
     if row is None:
         raise NotFoundError(f"no published serious-violator placement {violation_id!r}")
-    source = _public_rows(session, [row])[0]
+    bundle = entry_bundle(session.connection(), origin, row.entry_id)
+    source = _public_rows(session, [row])[0] | {"proof_status": bundle.status}
     return s.PublicViolationDetail(**s.allowed(source, s.PUBLIC_DETAIL_FIELDS))
