@@ -144,6 +144,12 @@ def install_policy(
         policy = load_policy(data)
     except PolicyError as exc:
         raise InvalidInputError(f"policy: {exc}", field="policy") from exc
+    except (TypeError, ValueError, KeyError, RecursionError) as exc:
+        # a shape load_policy does not name (an array or object where a name belongs):
+        # still the caller's document, never a 500
+        raise InvalidInputError(
+            f"policy: malformed document ({type(exc).__name__}: {exc})", field="policy"
+        ) from exc
     active_policy(session, sign_receipt, at)  # the built-in one is version 1 of the history
     newest = session.execute(select(func.max(CreditPolicy.version))).scalar_one_or_none()
     if newest is not None and policy.version <= newest:

@@ -232,6 +232,7 @@ def test_policy_upload_is_checked_and_regrades(stack: Stack) -> None:
         "unknown-kind": v1 | {"version": 2, "points": v1["points"] | {"bribery": -5}},
         "float-points": v1 | {"version": 2, "points": v1["points"] | {"case_penalty": -2.5}},
         "no-grades": {k: v for k, v in v1.items() if k != "grades"} | {"version": 2},
+        "rule-name-array": v1 | {"version": 2, "rules": [{"rule": [], "cap": "D"}]},
     }.items():
         refused = stack.client.post("/v1/credit/policies", json=doc, headers=admin)
         assert refused.status_code == 422, (defect, refused.text)
