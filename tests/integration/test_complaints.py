@@ -11,6 +11,7 @@ rejection; resolution with the credit record; jurisdiction.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from tests.support.complaints import (
     make_complaint,
     post_complaint,
 )
+from tests.support.console import Person
 
 pytestmark = pytest.mark.postgres
 
@@ -479,3 +481,65 @@ def test_reject_needs_a_reason_and_is_final(env: Env) -> None:
     listed = ok(env.stack.client.get("/v1/complaints?status=rejected", headers=env.officer))
     assert complaint_id in {c["complaint_id"] for c in listed["items"]}
     problem(env.stack.client.get("/v1/complaints?status=nope", headers=env.officer), 422)
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+def test_public_pages_form_receipt_and_status(env: Env) -> None:
+    client = fresh_client(env)
+    page = client.get("/public/complaints")
+    assert page.status_code == 200
+    assert 'enctype="multipart/form-data"' in page.text and "投诉举报" in page.text
+    assert 'href="/public/complaints" aria-current="page"' in page.text
+    fields = complaint_fields(contact=f"{uuid.uuid4().hex}@example.cn")
+    parts = [(k, (None, v.encode(), "text/plain")) for k, v in fields.items()]
+    receipt = client.post(
+        "/public/complaints", files=[*parts, ("files", ("a.png", PNG, "image/png"))]
+    )
+    assert receipt.status_code == 201, receipt.text
+    assert receipt.headers["cache-control"] == "no-store"
+    found = re.search(r'id="complaint-id">(cp-[0-9a-f]{28})<', receipt.text)
+    token = re.search(r'id="access-token">([A-Za-z0-9_-]{43})<', receipt.text)
+    assert found and token
+    assert receipt.text.count('data-testid="attachment-receipt"') == 1
+    status = client.post(
+        "/public/complaints/status",
+        data={"complaint_id": found.group(1), "access_token": token.group(1)},
+    )
+    assert status.status_code == 200 and 'data-status="received"' in status.text
+    wrong = client.post(
+        "/public/complaints/status", data={"complaint_id": found.group(1), "access_token": "x"}
+    )
+    assert wrong.status_code == 404 and 'id="lookup-error"' in wrong.text
+    refused = client.post("/public/complaints", files=[*parts[:-1]])  # no contact
+    assert refused.status_code == 422 and "contact&#39; is required" in refused.text
+
+
+def test_console_list_detail_triage_and_resolve(env: Env) -> None:
+    complaint_id = make_complaint(
+        env.stack,
+        platform=env.platform,
+        contact=f"{uuid.uuid4().hex}@example.cn",
+        text="控制台测试：收到的外套有破损，商家拒绝处理。",
+    )
+    officer = Person(env.stack, "officer", "投诉处理员")
+    listing = officer.get("/console/complaints?status=received")
+    assert listing.status_code == 200 and complaint_id in listing.text
+    flagged_only = officer.get("/console/complaints?flagged=1&status=received")
+    assert complaint_id not in flagged_only.text
+    detail = officer.get(f"/console/complaints/{complaint_id}")
+    assert detail.status_code == 200 and 'id="triage-form"' in detail.text
+    refused = officer.post(f"/console/complaints/{complaint_id}/triage", {"action": "reject"})
+    assert refused.status_code == 422 and "reason" in refused.text
+    moved = officer.post(
+        f"/console/complaints/{complaint_id}/triage", {"action": "to_clue", "reason": "转线索"}
+    )
+    assert moved.status_code == 303, moved.text
+    done = officer.post(
+        f"/console/complaints/{complaint_id}/resolve", {"substantiated": "no", "note": "未查实"}
+    )
+    assert done.status_code == 303, done.text
+    page = officer.get(f"/console/complaints/{complaint_id}")
+    assert 'data-status="resolved"' in page.text
+    assert page.text.count('data-testid="step"') == 3
