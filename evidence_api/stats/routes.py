@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -29,20 +29,27 @@ Unit = Annotated[
         description="keep to this unit and the units below it (a unit in your reach)",
     ),
 ]
+#: A day: YYYY-MM-DD from 1970 to 2999 (a date the pattern admits but the calendar does
+#: not, such as 2026-02-30, is refused by the service with the same 422).
+DAY = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 From = Annotated[
-    date | None,
+    str | None,
     Query(
         alias="from",
-        description="first day (Beijing time) the period-based figures count; default: "
-        "from the beginning",
+        pattern=DAY,
+        description="first day (YYYY-MM-DD, Beijing time) the period-based figures count; "
+        "default: from the beginning",
+        json_schema_extra={"format": "date"},
     ),
 ]
 To = Annotated[
-    date | None,
+    str | None,
     Query(
         alias="to",
-        description="last day (Beijing time, inclusive) the period-based figures count; "
-        "default: today",
+        pattern=DAY,
+        description="last day (YYYY-MM-DD, Beijing time, inclusive) the period-based figures "
+        "count; default: today",
+        json_schema_extra={"format": "date"},
     ),
 ]
 DESCRIPTION = """Entities by class and by credit grade (the computed grade, else the one
@@ -61,10 +68,12 @@ async def _compute(
     runtime: Runtime,
     principal: Principal,
     unit: str | None,
-    start: date | None,
-    end: date | None,
+    start: str | None,
+    end: str | None,
 ) -> MarketStats:
-    query = service.market_query(principal, unit, start, end, datetime.now(UTC))
+    query = service.market_query(
+        principal, unit, service.day(start, "from"), service.day(end, "to"), datetime.now(UTC)
+    )
 
     def compute() -> MarketStats:
         with runtime.session() as session:

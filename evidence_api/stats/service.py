@@ -50,6 +50,20 @@ class MarketQuery:
     today: date
 
 
+def day(text: str | None, field: str) -> date | None:
+    """A day given as ``YYYY-MM-DD`` (None for None); 422 naming ``field`` otherwise."""
+    if text is None:
+        return None
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInputError(
+            f"{field}: {text!r} is not a day (YYYY-MM-DD)", field=field
+        ) from None
+
+
 def market_query(
     principal: Principal,
     unit: str | None,
