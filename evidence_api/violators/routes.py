@@ -31,6 +31,7 @@ from evidence_api.violators.schemas import (
     RemoveBody,
     ViolationDetail,
     ViolationPage,
+    ViolationProofs,
 )
 
 router = APIRouter(route_class=GuardedRoute)
@@ -115,6 +116,23 @@ def violation_detail(
     measures). 404 outside the caller's jurisdiction."""
     with runtime.session() as session:
         return service.detail(session, service.load(session, principal, violation_id))
+
+
+@router.get(
+    "/v1/serious-violators/{violation_id}/proofs",
+    response_model=ViolationProofs,
+    responses=READ_ERRORS,
+    tags=OFFICERS,
+    summary="Proof bundles of every entry of a placement (证明包)",
+)
+def violation_proofs(
+    violation_id: ViolationId, runtime: RuntimeDep, principal: Submitter
+) -> ViolationProofs:
+    """One evidence-proof/v1 bundle per change and per acknowledgement, in feed order, each
+    verifiable offline with `evidence-verify`. 404 outside the caller's jurisdiction."""
+    with runtime.session() as session:
+        row = service.load(session, principal, violation_id)
+        return service.proofs(session, runtime.signer.name, row)
 
 
 @router.post(

@@ -185,6 +185,21 @@ class ViolationPage(BaseModel):
     next_cursor: str | None
 
 
+class EntryProof(BaseModel):
+    action: str = Field(description="listed, removed, expired or ack")
+    seq: int = Field(description="the change's feed position")
+    platform: str | None = Field(description="the acknowledging platform (ack only)")
+    entry_id: str
+    bundle: dict[str, Any] = Field(description="evidence-proof/v1 bundle of the entry")
+
+
+class ViolationProofs(BaseModel):
+    """Proof bundles of every entry of a placement: its changes and acknowledgements."""
+
+    violation_id: str
+    entries: list[EntryProof]
+
+
 # --- platforms' answers ---------------------------------------------------------------
 
 

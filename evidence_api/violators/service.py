@@ -809,6 +809,43 @@ def acknowledge(ledger: Ledger, principal: Principal, seq: int, body: s.AckBody)
     return result
 
 
+def proofs(session: Session, origin: str, row: SeriousViolation) -> s.ViolationProofs:
+    """The evidence-proof/v1 bundle of every entry of the placement (pending, sealed or
+    anchored): each change, then its acknowledgements, in feed order."""
+    conn = session.connection()
+    changes = session.execute(
+        select(ViolatorChange)
+        .where(ViolatorChange.violation_seq == row.seq)
+        .order_by(ViolatorChange.seq)
+    ).scalars()
+    entries: list[s.EntryProof] = []
+    for change in changes:
+        bundle = entry_bundle(conn, origin, change.entry_id).model_dump(mode="json")
+        entries.append(
+            s.EntryProof(
+                action=change.kind,
+                seq=change.seq,
+                platform=None,
+                entry_id=change.entry_id,
+                bundle=bundle,
+            )
+        )
+        acks = session.execute(
+            select(ViolatorAck.entry_id, Platform.code)
+            .join(Platform, Platform.id == ViolatorAck.platform_id)
+            .where(ViolatorAck.change_seq == change.seq)
+            .order_by(ViolatorAck.id)
+        ).all()
+        for entry_id, code in acks:
+            bundle = entry_bundle(conn, origin, entry_id).model_dump(mode="json")
+            entries.append(
+                s.EntryProof(
+                    action="ack", seq=change.seq, platform=code, entry_id=entry_id, bundle=bundle
+                )
+            )
+    return s.ViolationProofs(violation_id=row.id, entries=entries)
+
+
 # --- the public -----------------------------------------------------------------------------
 
 

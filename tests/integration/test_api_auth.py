@@ -229,6 +229,7 @@ POLICY |= {
     ("POST", "/v1/serious-violators"): ADMINS,
     ("GET", "/v1/serious-violators"): SUBMITTERS,
     ("GET", "/v1/serious-violators/{violation_id}"): SUBMITTERS,
+    ("GET", "/v1/serious-violators/{violation_id}/proofs"): SUBMITTERS,
     ("POST", "/v1/serious-violators/{violation_id}/remove"): ADMINS,
     ("GET", "/v1/platform/serious-violators/feed"): PLATFORMS,
     ("POST", "/v1/platform/serious-violators/changes/{seq}/ack"): PLATFORMS,

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,6 +44,7 @@ from tests.support.api import (
     auth_header,
     ensure_example_platform,
     fresh_postgres_database,
+    run_verifier,
     running_stack,
 )
 from tests.support.console import Person
@@ -616,3 +618,46 @@ def test_the_violator_feed_job_expires_and_pushes(env: Env) -> None:
     seen = ok(env.client.get(f"/v1/serious-violators/{made['violation_id']}", headers=env.admin))
     assert seen["status"] == "expired"
     problem(env.client.get(f"/v1/public/serious-violators/{made['violation_id']}"), 404)
+
+
+def test_every_entry_of_a_placement_verifies_offline(env: Env, tmp_path: Path) -> None:
+    """Placement, acknowledgement and removal: each a sealed ``serious_violation`` entry
+    whose bundle the real ``evidence-verify`` accepts (tiers 3 and 4)."""
+    made = place(env.client, env.admin, env.entity())
+    vid, seq = made["violation_id"], made["changes"][0]["seq"]
+    ok(
+        env.client.post(
+            f"/v1/platform/serious-violators/changes/{seq}/ack",
+            json={"measures": ["delist_shop"]},
+            headers=env.platform,
+        )
+    )
+    ok(
+        env.client.post(
+            f"/v1/serious-violators/{vid}/remove", json={"reason": "撤销"}, headers=env.admin
+        )
+    )
+    url = f"/v1/serious-violators/{vid}/proofs"
+
+    def sealed() -> bool:
+        entries = ok(env.client.get(url, headers=env.admin))["entries"]
+        return all(e["bundle"]["status"] != "pending" for e in entries)
+
+    wait_until(sealed, 30, "the placement's entries to be sealed")
+    entries = ok(env.client.get(url, headers=env.admin))["entries"]
+    assert [(e["action"], e["platform"]) for e in entries] == [
+        ("listed", None),
+        ("ack", "example-mall"),
+        ("removed", None),
+    ]
+    vkey = env.client.get("/v1/log/key").text
+    for i, entry in enumerate(entries):
+        body = entry["bundle"]["entry"]["body"]
+        assert body["violation_id"] == vid and body["action"] == entry["action"]
+        done = run_verifier(entry["bundle"], {}, vkey, tmp_path / str(i))
+        assert done.returncode == 0, done.stdout + done.stderr
+        report = json.loads(done.stdout)
+        statuses = {t["tier"]: t["status"] for t in report["tiers"]}
+        assert statuses[3] == statuses[4] == "verified", statuses
+    officer = Person(env.stack, "officer", "x")  # a console session reads it too
+    assert officer.get(url).status_code == 200
