@@ -78,9 +78,10 @@ def _number(text: str | None) -> int | str | None:
     return int(text) if text.isdigit() and len(text) < 12 else text
 
 
-def _given(form: dict[str, str], *names: str) -> dict[str, Any]:
-    """The named fields, trimmed, the empty ones left out (the model's default applies)."""
-    return {n: v for n in names if (v := (form.get(n) or "").strip())}
+def _given(form: dict[str, str], *names: str, prefix: str = "") -> dict[str, Any]:
+    """The named fields (form field ``prefix`` + name: each form's own, so no two fields of
+    a page share an id), trimmed, the empty ones left out (the model's default applies)."""
+    return {n: v for n in names if (v := (form.get(prefix + n) or "").strip())}
 
 
 def _labels() -> dict[str, Any]:
@@ -175,10 +176,10 @@ def _mediator_action(form: dict[str, str], kind: str, actor: str) -> service.Act
         offer = validated(MediatorOffer, data)
         return service.offer_action(offer.who, actor, offer)
     if kind == "answer":
-        data = _given(form, "who", "reason") | {"offer": _number(form.get("offer"))}
-        body = validated(AnswerBody, data)
+        data = _given(form, "who", "reason", prefix="a_")
+        body = validated(AnswerBody, data | {"offer": _number(form.get("a_offer"))})
         assert isinstance(body, AnswerBody)
-        if form.get("decision") == "reject":
+        if form.get("a_decision") == "reject":
             if body.reason is None:
                 raise InvalidInputError("reason: required to reject", field="reason")
             return service.Action(
@@ -186,15 +187,15 @@ def _mediator_action(form: dict[str, str], kind: str, actor: str) -> service.Act
             )
         return service.Action(wf.Kind.ACCEPT, wf.Party(body.who), actor, offer=body.offer)
     if kind == "notes":
-        note = validated(NoteBody, _given(form, "text"))
+        note = validated(NoteBody, _given(form, "text", prefix="note_"))
         return service.Action(wf.Kind.NOTE, wf.Party.MEDIATOR, actor, text=note.text)
     if kind == "extend":
-        data = _given(form, "reason") | {"days": _number(form.get("days"))}
+        data = _given(form, "reason", prefix="ext_") | {"days": _number(form.get("days"))}
         extend = validated(ExtendBody, data)
         return service.Action(
             wf.Kind.EXTEND, wf.Party.MEDIATOR, actor, days=extend.days, text=extend.reason
         )
-    fail = validated(FailBody, _given(form, "who", "reason"))
+    fail = validated(FailBody, _given(form, "who", "reason", prefix="fail_"))
     reason = wf.FAIL_ENDED if fail.who == "mediator" else wf.FAIL_REFUSED
     return service.Action(
         wf.Kind.FAILED, wf.Party(fail.who), actor, text=fail.reason, reason=reason
@@ -264,7 +265,8 @@ def _platform_action(form: dict[str, str], kind: str, actor: str) -> service.Act
             data["counter_to"] = counter
         offer = validated(PlatformOffer, data)
         return service.offer_action(offer.who, actor, offer)
-    data = _given(form, "action", "reason", "who") | {"offer": _number(form.get("offer"))}
+    data = _given(form, "action", "reason", "who", prefix="r_")
+    data["offer"] = _number(form.get("r_offer"))
     body = validated(RespondBody, {k: v for k, v in data.items() if v is not None})
     return service.respond_action(wf.Party(body.who or "merchant"), actor, body)
 

@@ -565,7 +565,7 @@ def test_the_console_pages_mediate_and_the_platform_answers(env: Env) -> None:
         {"who": "merchant", "remedy": "refund", "amount": "1.999", "text": "退款"},
     )
     assert refused_form.status_code == 422 and "two decimals" in refused_form.text
-    unprotected = officer.post(f"/console/odr/{odr_id}/notes", {"text": "无CSRF"}, csrf=False)
+    unprotected = officer.post(f"/console/odr/{odr_id}/notes", {"note_text": "无CSRF"}, csrf=False)
     assert unprotected.status_code == 403
     made = officer.post(
         f"/console/odr/{odr_id}/offers",
@@ -582,7 +582,7 @@ def test_the_console_pages_mediate_and_the_platform_answers(env: Env) -> None:
     assert listed.status_code == 200 and odr_id in listed.text
     answered = platform.post(
         f"/console/platform/odr/{odr_id}/respond",
-        data={"who": "merchant", "action": "accept", "offer": "1", "csrf_token": csrf},
+        data={"r_who": "merchant", "r_action": "accept", "r_offer": "1", "csrf_token": csrf},
         follow_redirects=False,
     )
     assert answered.status_code == 303, answered.text[:2000]
@@ -639,3 +639,41 @@ def test_from_the_public_intake_through_triage_to_the_consumers_answer(env: Env)
     assert agreed["status"] == "agreed"
     status = ok(stack.client.get(f"/v1/public/complaints/{complaint_id}", headers=consumer(token)))
     assert status["status"] == "resolved"
+
+
+def test_the_mediators_other_forms(env: Env) -> None:
+    w = env.world
+    odr_id, _, _ = mediation(env)
+    officer = Person(env.stack, "officer", "丰泽所调解员乙", unit=w.units["a"])
+    base = f"/console/odr/{odr_id}"
+    assert officer.post(f"{base}/notes", {"note_text": "已电话联系商家"}).status_code == 303
+    assert (
+        officer.post(f"{base}/extend", {"days": "3", "ext_reason": "核实物流"}).status_code == 303
+    )
+    assert officer.post(f"{base}/extend", {"days": "31", "ext_reason": "x"}).status_code == 422
+    made = officer.post(
+        f"{base}/offers", {"who": "merchant", "remedy": "replace", "amount": "", "text": "换新"}
+    )
+    assert made.status_code == 303
+    no_reason = officer.post(
+        f"{base}/answer", {"a_who": "consumer", "a_decision": "reject", "a_offer": "1"}
+    )
+    assert no_reason.status_code == 422 and "reason" in no_reason.text
+    rejected = officer.post(
+        f"{base}/answer",
+        {"a_who": "consumer", "a_decision": "reject", "a_offer": "1", "a_reason": "不要换货"},
+    )
+    assert rejected.status_code == 303
+    ended = officer.post(f"{base}/fail", {"fail_who": "consumer", "fail_reason": "消费者不同意"})
+    assert ended.status_code == 303
+    page = officer.get(base).text
+    assert 'data-status="failed"' in page and "一方拒绝调解" in page
+    assert [m for m in re.findall(r'data-kind="([a-z]+)"', page)] == [
+        "opened",
+        "note",
+        "extend",
+        "offer",
+        "reject",
+        "failed",
+    ]
+    assert re.findall(r'data-state="([a-z]+)"', page) == ["rejected"]
