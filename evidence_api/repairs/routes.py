@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from evidence_api.core.deps import RuntimeDep, Submitter
 from evidence_api.core.guard import GuardedRoute, streamed_body
 from evidence_api.core.schemas import problem_responses
+from evidence_api.intake.public import MEDIA_TYPES
 from evidence_api.repairs import service
 from evidence_api.repairs.intake import receive_application
 from evidence_api.repairs.schemas import (
@@ -85,10 +86,12 @@ APPLY_DOC: dict[str, Any] = {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
                             "description": "整改材料: each fixed as evidence with a receipt "
-                            "(jpeg, png, webp, pdf, plain text, mp4)",
+                            "(jpeg, png, webp, pdf, plain text, mp4; declared and by "
+                            "content, else 415)",
                         },
                     },
-                }
+                },
+                "encoding": {"files": {"contentType": ", ".join(MEDIA_TYPES)}},
             }
         },
     }

@@ -365,6 +365,12 @@ def _step(
     return row
 
 
+def lock_entity(session: Session, entity_id: int) -> None:
+    """Lock the entity's row (PostgreSQL; SQLite serialises writers): applications and
+    decisions of one entity check "pending" and "already repaired" one after the other."""
+    session.execute(select(TradingEntity.id).where(TradingEntity.id == entity_id).with_for_update())
+
+
 def counting(sign_receipt: SignReceipt) -> tuple[SignReceipt, Callable[[], int]]:
     """``sign_receipt`` counting its calls (one per log entry queued), and the count: what
     to nudge the sealer with after a commit that wrote entries through other features."""
@@ -408,6 +414,7 @@ def apply(
     """Record an application (status ``applied``) and its ``applied`` step, in the caller's
     transaction, after checking it again (:func:`check_targets`)."""
     entity = resolve_entity(session, app)
+    lock_entity(session, entity.id)
     check_targets(session, entity, app.violation_id, app.record_refs, now)
     repair = CreditRepair(
         id=repair_id,
@@ -648,6 +655,7 @@ def decide(
         raise ConflictError(
             f"application {repair_id} is already {repair.status}; a decision is final"
         )
+    lock_entity(session, repair.entity_id)
     entity = session.get(TradingEntity, repair.entity_id)
     assert entity is not None  # a foreign key
     reason_sha256 = sha256_text(body.reason)
