@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
 from evidence_api.complaints.models import Complaint
 from evidence_api.core.config import Settings
@@ -32,11 +34,12 @@ from evidence_api.odr import service
 from evidence_api.odr.deadlines import close_once
 from evidence_api.odr.models import OdrCase, OdrEvent
 from evidence_api.registry.models import Platform
-from tests.support.api import Stack, fresh_postgres_database, running_stack
+from tests.support.api import Stack, fresh_postgres_database, run_verifier, running_stack
 from tests.support.clues import ClueWorld, seed_clue_world
 from tests.support.complaints import client_at, complaint_fields, post_complaint
 from tests.support.console import Person, login, make_user
 from tests.support.odr import new_complaint, offer_body, open_case
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -677,3 +680,43 @@ def test_the_mediators_other_forms(env: Env) -> None:
         "failed",
     ]
     assert re.findall(r'data-state="([a-z]+)"', page) == ["rejected"]
+
+
+def test_every_event_entry_is_sealed_and_verifies_offline(env: Env, tmp_path: Path) -> None:
+    """The real ``evidence-verify`` accepts each event's entry (tiers 3 and 4)."""
+    w, client = env.world, env.client
+    odr_id, _, token = mediation(env)
+    ok(client.post(f"/v1/odr/{odr_id}/offers", json=offer_body(), headers=w.officer("a")))
+    ok(
+        client.post(
+            f"/v1/public/odr/{odr_id}/respond",
+            json={"action": "accept", "offer": 1},
+            headers=consumer(token),
+        )
+    )
+    events = ok(client.get(f"/v1/odr/{odr_id}", headers=w.officer("a")))["events"]
+    vkey = client.get("/v1/log/key").text
+
+    def bundles() -> list[dict[str, Any]]:
+        with env.stack.runtime.session() as session:
+            conn = session.connection()
+            records = [get_entry(conn, e["entry_id"]) for e in events]
+            return [
+                bundle_for(conn, r, origin=env.stack.runtime.signer.name).model_dump(mode="json")
+                for r in records
+                if r is not None
+            ]
+
+    wait_until(
+        lambda: all(b["status"] != "pending" for b in bundles()), 30, "the events to be sealed"
+    )
+    found = bundles()
+    assert len(found) == len(events) == 3
+    for i, (bundle, event) in enumerate(zip(found, events, strict=True)):
+        assert bundle["entry"]["id"] == event["entry_id"]
+        done = run_verifier(bundle, {}, vkey, tmp_path / str(i))
+        assert done.returncode == 0, done.stdout + done.stderr
+        report = json.loads(done.stdout)
+        assert report["outcome"] == "verified", report
+        tiers = {t["tier"]: t["status"] for t in report["tiers"]}
+        assert tiers[3] == tiers[4] == "verified", tiers
