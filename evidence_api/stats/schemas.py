@@ -63,19 +63,24 @@ class Figure(BaseModel):
     indicator: str = Field(description="the indicator's code (docs/stats.md §2)")
     indicator_label: str = Field(description="指标 the indicator's label")
     dimension: str | None = Field(
+        None,
         description="the breakdown value (a grade, a category code, an outcome, a month "
         "YYYY-MM …); null: the indicator's special bucket as docs/stats.md names it "
-        "(everything, unclassified, ungraded)"
+        "(everything, unclassified, ungraded)",
     )
     dimension_label: str = Field(description="维度 the dimension's label")
     value: int | float | None = Field(
+        None,
         description="the figure: a count, a share in [0, 1] (4 decimals) or hours "
-        "(2 decimals); null when it is undefined (a share of nothing, a median of nothing)"
+        "(2 decimals); null when it is undefined (a share of nothing, a median of nothing)",
     )
     numerator: int | float | None = Field(
-        description="what the value is the quotient of, over ``denominator`` (null for counts)"
+        None,
+        description="what the value is the quotient of, over ``denominator`` (null for counts)",
     )
-    denominator: int | None = Field(description="what the value is counted over (null for counts)")
+    denominator: int | None = Field(
+        None, description="what the value is counted over (null for counts)"
+    )
     period: str = Field(
         description="the day (YYYY-MM-DD) a snapshot figure holds on, or the ISO 8601 "
         "interval of days (FROM/TO, both inclusive; `..` for an open start) it counts over, "
@@ -103,9 +108,11 @@ class MarketStats(BaseModel):
 
     as_of: date = Field(description="today in Beijing time: the day snapshot figures hold on")
     period_from: date | None = Field(
-        description="first day the period-based figures count (null: from the beginning)"
+        None, description="first day the period-based figures count (null: from the beginning)"
     )
     period_to: date = Field(description="last day (inclusive) the period-based figures count")
-    unit: str | None = Field(description="the unit the figures keep to (null: the caller's reach)")
-    unit_name: str | None = Field(description="its name")
+    unit: str | None = Field(
+        None, description="the unit the figures keep to (null: the caller's reach)"
+    )
+    unit_name: str | None = Field(None, description="its name")
     figures: list[Figure] = Field(description="the figures, in the order docs/stats.md gives")
