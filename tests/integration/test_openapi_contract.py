@@ -105,6 +105,9 @@ def test_every_check_of_the_whole_api_passes_for_officer_and_admin(tmp_path: Pat
         # schemathesis' ignored_auth check sends many bad tokens on purpose
         "EVIDENCE_AUTH_FAILURE_LIMIT": "100000",
         "EVIDENCE_MAX_REQUEST_BYTES": str(8 << 20),
+        # the public intakes' per-client limit (tested in test_complaints/test_repairs)
+        # would answer 429 to every valid submission after the fifth from this one client
+        "EVIDENCE_PUBLIC_RATE_LIMIT": "10000",
     }
     hars = {"officer": [tmp_path / "officer.har"], "admin": [tmp_path / "admin.har"]}
     with serve_subprocess(env, tmp_path / "serve.log") as server:
