@@ -177,8 +177,13 @@ def push_due(transaction: Transaction, settings: Settings, *, timeout: float = 6
 
 
 def start_dispatch(runtime: Any) -> tuple[list[Callable[[], object]], Callable[[float], None]]:
-    """The job's steps in this process (expire, then push) and how to stop what they
-    started (given a timeout in seconds)."""
+    """The job's one step in this process (expire, then start the pushes) and how to stop
+    what it started (given a timeout in seconds). One step, since the job has one Celery
+    task (``evidence.violator_feed``) and beat runs step 0 alone."""
     pusher = Pusher(runtime.session, runtime.settings)
     ledger = ledger_of(runtime)
-    return [lambda: expire_due(ledger), pusher.tick], pusher.stop
+
+    def step() -> tuple[int, int]:
+        return expire_due(ledger), pusher.tick()
+
+    return [step], pusher.stop

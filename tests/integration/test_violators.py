@@ -29,6 +29,7 @@ from anchoring.queue import get_entry
 from evidence_api.core.auth import Principal, authenticate, create_token
 from evidence_api.core.config import Settings
 from evidence_api.credit.models import CreditRecord
+from evidence_api.jobs import JOBS
 from evidence_api.takedowns import webhook_sign
 from evidence_api.takedowns.service import ledger_of
 from evidence_api.violators import dispatch, service
@@ -604,6 +605,9 @@ def test_the_violator_feed_job_expires_and_pushes(env: Env) -> None:
             ).scalar_one()
             row.listed_until = datetime.now(UTC) - timedelta(seconds=1)
         steps, stop = dispatch.start_dispatch(runtime)
+        # Beat runs one task per step: the job declares one task, so one step does both.
+        (job,) = [j for j in JOBS if j.name == "violator-feed"]
+        assert len(steps) == len(job.tasks) == 1
         try:
 
             def pushed_both() -> bool:
