@@ -126,9 +126,9 @@ def record_of(answer: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def entries_verify(env: Env, answer: dict[str, Any], entity_id: int) -> dict[str, Bundle]:
-    """Every record's and every grade change's entry, once the worker has sealed it, is
-    included under a checkpoint the log key signs (verifier tiers 3 and 4), and says what
-    the answer says. Returns the verified bundles by entry id."""
+    """Every record's and every grade change's entry, and the policy's, once the worker
+    has sealed it, is included under a checkpoint the log key signs (verifier tiers 3 and
+    4), and says what the answer says. Returns the verified bundles by entry id."""
     wanted: dict[str, dict[str, Any]] = {}
     for record in answer["records"]:
         wanted[record["entry_id"]] = {
@@ -148,6 +148,7 @@ def entries_verify(env: Env, answer: dict[str, Any], entity_id: int) -> dict[str
             "records": change["records"],
             "policy_sha256": answer["policy_sha256"],
         }
+    wanted[answer["policy_entry_id"]] = {"kind": "credit_policy"}
     runtime = env.stack.runtime
 
     def bundles() -> dict[str, Bundle]:
@@ -172,6 +173,12 @@ def entries_verify(env: Env, answer: dict[str, Any], entity_id: int) -> dict[str
         assert tiers[3] == tiers[4] == Status.VERIFIED, (entry_id, report.to_dict())
         want, body = wanted[entry_id], bundle.entry.body
         assert bundle.entry.kind == want["kind"], entry_id
+        if want["kind"] == "credit_policy":
+            assert (body["version"], body["sha256"]) == (
+                answer["policy_version"],
+                answer["policy_sha256"],
+            )
+            continue
         assert body["entity_id"] == entity_id
         if want["kind"] == "credit_record":
             assert (body["kind"], body["source"], body["covers"]) == (
@@ -417,7 +424,7 @@ def test_a_to_c_to_d_to_repair_to_b_each_step_explained_and_logged(
 
     # --- every record and grade change: sealed by the worker, included, saying the same ---
     verified = entries_verify(env, final, eid)
-    assert len(verified) == len(final["records"]) + len(final["history"]) == 5 + 5
+    assert len(verified) == len(final["records"]) + len(final["history"]) + 1 == 5 + 5 + 1
     # recomputed from the entries' own facts and the policy document alone: the same
     policy = env.get(f"/v1/credit/policies/{final['policy_version']}", headers=admin)
     assert policy["sha256"] == final["policy_sha256"]
