@@ -36,7 +36,9 @@ Three parts, used in this order by a public ``POST`` route:
      character, or is ``.``/``..``, or repeats another attachment's name (422);
    * media types: the declared ``Content-Type`` of a file part must be one of
      :data:`MEDIA_TYPES` (415, naming them), and the content must be that type by its
-     own bytes (:func:`sniff`; 415 ``content is not <type>``).
+     own bytes (:func:`sniff`; 415 ``content is not <type>``). A part that declares no
+     type (none, or ``application/octet-stream``) takes the type its content shows, if
+     that is one of :data:`MEDIA_TYPES` (415 otherwise); the evidence records that type.
 
    Errors are the API's problem documents: 400 (not multipart, malformed, truncated),
    413, 415, 422 (with the offending ``field``), 429.
@@ -102,6 +104,8 @@ MEDIA_TYPES: tuple[str, ...] = (
     "text/plain",
     "video/mp4",
 )
+#: A part without a Content-Type (or with this one) declares no type: its content decides.
+UNDECLARED = "application/octet-stream"
 #: Bytes of part headers allowed per text field and per attachment, and for the rest.
 FIELD_OVERHEAD = 512
 FILE_OVERHEAD = 1024
@@ -254,7 +258,7 @@ class _PublicReceiver(_Receiver):
             if self.max_files == 0:
                 raise InvalidInputError("this form takes no attachments", field=FILES_FIELD)
             super().on_headers_finished()
-            if self._media_type not in MEDIA_TYPES:
+            if self._media_type not in (*MEDIA_TYPES, UNDECLARED):
                 raise UnsupportedMediaTypeError(
                     f"file {self._name!r}: type {self._media_type!r} is not accepted; "
                     f"allowed: {', '.join(MEDIA_TYPES)}",
@@ -351,6 +355,14 @@ def _check_content(files: list[ReceivedFile]) -> None:
         with f.path.open("rb") as fh:
             head = fh.read(64)
         found = sniff(head, f.path)
+        if f.media_type == UNDECLARED:  # no type declared: the content names it
+            if found is None:
+                raise UnsupportedMediaTypeError(
+                    f"file {f.name!r}: content is none of {', '.join(MEDIA_TYPES)}",
+                    field=FILES_FIELD,
+                )
+            f.media_type = found
+            continue
         if found != f.media_type:
             raise UnsupportedMediaTypeError(
                 f"file {f.name!r}: content is not {f.media_type}"

@@ -194,6 +194,7 @@ def raw_form(*parts: tuple[bytes, bytes]) -> tuple[bytes, dict[str, str]]:
         ("file_too_large", 413, (f"exceeds the limit of {MAX_BYTES} bytes",)),
         ("declared_type", 415, ("application/zip", "not accepted")),
         ("content_type_mismatch", 415, ("content is not image/png", "application/pdf")),
+        ("undeclared_unknown", 415, ("content is none of",)),
         ("path_name", 422, ("contains a path",)),
         ("control_name", 422, ("control character",)),
         ("long_name", 422, ("exceeds 255 bytes",)),
@@ -218,6 +219,8 @@ def test_hostile_forms_are_refused_precisely(
         files = {"big.png": (PNG + bytes(MAX_BYTES), "image/png")}
     elif case == "declared_type":
         files = {"a.zip": (b"PK\x03\x04" + bytes(20), "application/zip")}
+    elif case == "undeclared_unknown":
+        files = {"a.bin": (b"\x00\x01binary", "application/octet-stream")}
     elif case == "content_type_mismatch":
         files = {"a.png": (PDF, "image/png")}
     elif case == "path_name":
