@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from anchoring.schema import log_entry
 from evidence_api.core.config import Settings
+from evidence_api.registry.models import TradingEntity
 from evidence_api.spotcheck import public
 from evidence_api.spotcheck.models import SpotCheckPlan
 from tests.support.anvil import rpc
@@ -407,13 +408,22 @@ def test_the_same_officers_get_other_refs_in_another_plan(stack: Stack, world: W
 
 def test_refusals_name_what_is_wrong(stack: Stack, world: World) -> None:
     officer = stack.auth("officer")
+    # grade A now: the seeded As, and any entity a result here gave a credit record
+    # (grades are computed: a spotcheck_compliant record makes an entity A)
+    ids = [e for entities in world.entities.values() for e in entities]
+    with stack.runtime.session() as session:
+        graded_a = session.execute(
+            select(func.count())
+            .select_from(TradingEntity)
+            .where(TradingEntity.id.in_(ids), TradingEntity.risk_grade == "A")
+        ).scalar_one()
     cases: list[tuple[dict[str, Any], str]] = [
         ({"items": ["no-such-item"]}, "no inspection item 'no-such-item'"),
         ({"officer_units": ["no.such.unit"]}, "no unit 'no.such.unit'"),
         ({"region": "no.such.unit"}, "no unit 'no.such.unit'"),
         (
             {"entity_count": 10_000, "risk_grades": ["A"]},
-            "the plan cannot be drawn: entity_count 10000 exceeds the pool of 2000 entities",
+            f"the plan cannot be drawn: entity_count 10000 exceeds the pool of {graded_a} entities",
         ),
         (
             {"conflicts": [{"officer": "token-999999", "entity": "ent-1"}]},
