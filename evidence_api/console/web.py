@@ -248,6 +248,7 @@ NAV: dict[str, tuple[tuple[str, str], ...]] = {
         ("/console/platform/webhook", "nav.platform_webhook"),
         ("/console/platform/assists", "nav.platform_assists"),
         ("/console/platform/serious-violators", "nav.platform_violators"),
+        ("/console/platform/odr", "nav.platform_odr"),
     ),
 }
 NAV["admin"] = NAV["officer"] + (
