@@ -91,9 +91,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("evidence_id", sa.String(64), sa.ForeignKey("evidence.id"), nullable=False),
     )
-    op.create_index(
-        "ix_complaint_attachment_evidence_id", "complaint_attachment", ["evidence_id"]
-    )
+    op.create_index("ix_complaint_attachment_evidence_id", "complaint_attachment", ["evidence_id"])
     op.create_table(
         "complaint_step",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
@@ -118,9 +116,7 @@ def upgrade() -> None:
         sa.Column("ref", sa.String(64), nullable=False),
         sa.Column("at", TZ, nullable=False),
     )
-    op.create_index(
-        "ix_public_submission_client_key_at", "public_submission", ["client_key", "at"]
-    )
+    op.create_index("ix_public_submission_client_key_at", "public_submission", ["client_key", "at"])
     op.create_index("ix_public_submission_at", "public_submission", ["at"])
 
 
