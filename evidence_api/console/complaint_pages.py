@@ -23,7 +23,7 @@ from evidence_api.clues.steps import ledger_of
 from evidence_api.complaints import service, triage
 from evidence_api.complaints.categories import ACTIONS, CATEGORIES, STATUSES
 from evidence_api.complaints.schemas import COMPLAINT_ID, ResolveBody, TriageBody
-from evidence_api.console.forms import trimmed, validated
+from evidence_api.console.forms import refill, reshow, trimmed, validated
 from evidence_api.console.listing import page_url, when
 from evidence_api.console.registry_pages import Officer
 from evidence_api.console.web import (
@@ -143,15 +143,8 @@ async def complaint_triage(request: Request, who: Officer, complaint_id: Complai
         ctx = triage.Triage(ledger_of(runtime), runtime.settings.odr_default_days)
         await run_in_threadpool(triage.triage, ctx, who.principal, complaint_id, body)
     except ApiError as exc:
-        return await run_in_threadpool(
-            _detail_page,
-            request,
-            who,
-            complaint_id,
-            values={k: v or "" for k, v in values.items()},
-            errors=FormErrors.of(exc),
-            form="triage",
-            status=exc.status,
+        return await reshow(
+            _detail_page, exc, request, who, complaint_id, values=refill(values), form="triage"
         )
     return redirect(f"/console/complaints/{complaint_id}?saved=triaged")
 
@@ -172,14 +165,7 @@ async def complaint_resolve(request: Request, who: Officer, complaint_id: Compla
             triage.resolve, ledger_of(runtime_of(request)), who.principal, complaint_id, body
         )
     except ApiError as exc:
-        return await run_in_threadpool(
-            _detail_page,
-            request,
-            who,
-            complaint_id,
-            values={k: v or "" for k, v in values.items()},
-            errors=FormErrors.of(exc),
-            form="resolve",
-            status=exc.status,
+        return await reshow(
+            _detail_page, exc, request, who, complaint_id, values=refill(values), form="resolve"
         )
     return redirect(f"/console/complaints/{complaint_id}?saved=resolved")

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from evidence_api.console.forms import validated
+from evidence_api.console.forms import reshow, validated
 from evidence_api.console.listing import page_url, when
 from evidence_api.console.registry_pages import Officer
 from evidence_api.console.web import (
@@ -116,8 +116,5 @@ async def repair_decide(request: Request, who: Officer, repair_id: RepairId) -> 
     try:
         await run_in_threadpool(work)
     except ApiError as exc:
-        errors, code = FormErrors.of(exc), exc.status
-        return await run_in_threadpool(
-            lambda: _detail_page(request, who, repair_id, errors=errors, values=values, status=code)
-        )
+        return await reshow(_detail_page, exc, request, who, repair_id, values=values)
     return redirect(f"/console/credit-repairs/{repair_id}?saved=decided")

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from evidence_api.console.forms import trimmed, validated
+from evidence_api.console.forms import reshow, trimmed, validated
 from evidence_api.console.listing import page_url, when
 from evidence_api.console.platform_pages import PlatformViewer
 from evidence_api.console.registry_pages import Officer
@@ -144,9 +144,7 @@ async def place(request: Request, who: Officer) -> Response:
             service.place, ledger_of(runtime_of(request)), who.principal, body
         )
     except ApiError as exc:
-        return await run_in_threadpool(
-            _list_page, request, who, values=values, errors=FormErrors.of(exc), status=exc.status
-        )
+        return await reshow(_list_page, exc, request, who, values=values)
     return redirect(f"/console/serious-violators/{made.violation_id}?saved=placed")
 
 
@@ -190,9 +188,7 @@ async def remove(request: Request, who: Officer, violation_id: ViolationId) -> R
             service.remove, ledger_of(runtime_of(request)), who.principal, violation_id, body
         )
     except ApiError as exc:
-        return await run_in_threadpool(
-            _detail_page, request, who, violation_id, errors=FormErrors.of(exc), status=exc.status
-        )
+        return await reshow(_detail_page, exc, request, who, violation_id)
     return redirect(f"/console/serious-violators/{violation_id}?saved=removed")
 
 
@@ -251,7 +247,5 @@ async def platform_ack(
             service.acknowledge, ledger_of(runtime_of(request)), who.principal, seq, body
         )
     except ApiError as exc:
-        return await run_in_threadpool(
-            _feed_page, request, who, cursor, errors=FormErrors.of(exc), status=exc.status
-        )
+        return await reshow(_feed_page, exc, request, who, cursor)
     return redirect(f"/console/platform/serious-violators?cursor={cursor}&saved=acked")
