@@ -9,10 +9,8 @@ ODR services; this module imports neither, so :mod:`evidence_api.odr` may import
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
-import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -314,9 +312,9 @@ def record_complaint(
     )
     session.add(row)
     session.flush()
-    token = secrets.token_urlsafe(32)
+    token, token_sha256 = public.new_access_token()
     session.add(ComplaintContact(complaint_seq=row.seq, name=req.name, contact=req.contact))
-    session.add(ComplaintAccess(complaint_seq=row.seq, token_sha256=sha256_text(token)))
+    session.add(ComplaintAccess(complaint_seq=row.seq, token_sha256=token_sha256))
     for i, a in enumerate(attachments):
         session.add(
             ComplaintAttachment(
@@ -364,8 +362,7 @@ def check_access(session: Session, complaint_id: str, token: str) -> Complaint:
         .join(ComplaintAccess, ComplaintAccess.complaint_seq == Complaint.seq)
         .where(Complaint.id == complaint_id)
     ).first()
-    given = sha256_text(token)
-    if row is None or not hmac.compare_digest(given, row[1]):
+    if row is None or not public.access_token_matches(token, row[1]):
         raise NotFoundError(f"no complaint {complaint_id!r} with this access token")
     complaint: Complaint = row[0]
     return complaint

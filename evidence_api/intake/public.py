@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -434,6 +435,23 @@ async def receive_public_form(
             raise
         raise BadRequestError(f"malformed multipart body: {type(exc).__name__}") from exc
     return form
+
+
+# --- access tokens --------------------------------------------------------------------------
+
+
+def new_access_token() -> tuple[str, str]:
+    """A fresh access token (shown once, to whoever submitted) and its SHA-256 (hex), the
+    one kept."""
+    token = secrets.token_urlsafe(32)
+    return token, hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def access_token_matches(token: str, token_sha256: str) -> bool:
+    """Whether ``token`` is the access token whose SHA-256 (hex) was kept (compared in
+    constant time)."""
+    given = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return hmac.compare_digest(given, token_sha256)
 
 
 # --- attachments fixed as evidence ---------------------------------------------------------

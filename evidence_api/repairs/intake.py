@@ -27,6 +27,7 @@ from evidence_api.intake.public import (
     check_rate,
     client_key,
     fix_attachments,
+    new_access_token,
     receive_public_form,
 )
 from evidence_api.intake.submit import recorder_of
@@ -91,7 +92,7 @@ def record(runtime: Runtime, key: str, form: PublicForm) -> RepairReceipt:
     fixed = fix_attachments(
         recorder_of(runtime), form.files, ref=repair_id, notes=NOTES, entity=entity_name
     )
-    token, digest = service.new_token()
+    token, digest = new_access_token()
     sign, entries = service.counting(runtime.sign_receipt)
     now = datetime.now(UTC)
     with runtime.session() as session:

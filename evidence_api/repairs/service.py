@@ -23,10 +23,8 @@ application is final (409).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -43,6 +41,7 @@ from evidence_api.core.ledger import SignReceipt, record_entry
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.credit.models import CreditRecord
 from evidence_api.credit.records import add_record, record_ref
+from evidence_api.intake.public import access_token_matches
 from evidence_api.registry.entities import normalise_uscc
 from evidence_api.registry.models import Platform, TradingEntity
 from evidence_api.repairs import waiting
@@ -387,12 +386,6 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def new_token() -> tuple[str, str]:
-    """A fresh access token and its SHA-256 (hex), the one kept."""
-    token = secrets.token_urlsafe(32)
-    return token, hashlib.sha256(token.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class Fixed:
     """An attachment already fixed as evidence: its file name and evidence id."""
@@ -467,8 +460,7 @@ def public_status(session: Session, repair_id: str, token: str | None) -> Repair
     repair = session.execute(
         select(CreditRepair).where(CreditRepair.id == repair_id)
     ).scalar_one_or_none()
-    given = hashlib.sha256(token.encode()).hexdigest()
-    if repair is None or not hmac.compare_digest(given, repair.token_sha256):
+    if repair is None or not access_token_matches(token, repair.token_sha256):
         raise missing
     return RepairStatus(
         repair_id=repair.id,
