@@ -86,10 +86,7 @@ async def receive_complaint(request: Request, runtime: Runtime) -> ComplaintCrea
     """The intake (docs/complaints.md §3.1): rate limit, bounded form, attachments fixed,
     the complaint recorded. Shared by the API route and the public page."""
     settings = runtime.settings
-    client = public.client_key(settings, request)
-    await run_in_threadpool(public.check_rate, runtime.session, settings, client, datetime.now(UTC))
-    spool = await run_in_threadpool(runtime.store.spool_dir, settings.resolved_spool_dir)
-    form = await public.receive_public_form(request, settings, service.FIELDS, spool=spool)
+    client, form = await public.receive_public(request, runtime, service.FIELDS)
     complaint_id = new_id("cp")
     try:
         req = service.parse_fields(form.fields)

@@ -86,6 +86,7 @@ from evidence_api.core.errors import (
     UnsupportedMediaTypeError,
 )
 from evidence_api.core.models import ApiToken
+from evidence_api.core.runtime import Runtime
 from evidence_api.intake import submit
 from evidence_api.intake.schemas import EvidenceCreated
 from evidence_api.intake.upload import (
@@ -435,6 +436,18 @@ async def receive_public_form(
             raise
         raise BadRequestError(f"malformed multipart body: {type(exc).__name__}") from exc
     return form
+
+
+async def receive_public(
+    request: Request, runtime: Runtime, fields: Sequence[TextField]
+) -> tuple[str, PublicForm]:
+    """The client's key (its window checked before a byte of the body is read) and the
+    bounded form; the caller records it, then removes its spooled files (``form.cleanup()``)."""
+    settings = runtime.settings
+    key = client_key(settings, request)
+    await run_in_threadpool(check_rate, runtime.session, settings, key, datetime.now(UTC))
+    spool = await run_in_threadpool(runtime.store.spool_dir, settings.resolved_spool_dir)
+    return key, await receive_public_form(request, settings, fields, spool=spool)
 
 
 # --- access tokens --------------------------------------------------------------------------

@@ -24,11 +24,9 @@ from evidence_api.intake.public import (
     PublicForm,
     TextField,
     admit,
-    check_rate,
-    client_key,
     fix_attachments,
     new_access_token,
-    receive_public_form,
+    receive_public,
 )
 from evidence_api.intake.submit import recorder_of
 from evidence_api.repairs import service
@@ -58,21 +56,11 @@ NOTES = "信用修复整改材料 (credit repair attachment)"
 
 async def receive_application(request: Request, runtime: Runtime) -> RepairReceipt:
     """Check, receive and record one application (see the module's docstring)."""
-    key, form = await receive(request, runtime)
+    key, form = await receive_public(request, runtime, FIELDS)
     try:
         return await run_in_threadpool(record, runtime, key, form)
     finally:
         form.cleanup()
-
-
-async def receive(request: Request, runtime: Runtime) -> tuple[str, PublicForm]:
-    """The client's key (its window checked first) and the bounded form; the caller
-    records it (:func:`record`) and then removes its spooled files (``form.cleanup()``)."""
-    settings = runtime.settings
-    key = client_key(settings, request)
-    await run_in_threadpool(check_rate, runtime.session, settings, key, datetime.now(UTC))
-    spool = await run_in_threadpool(runtime.store.spool_dir, settings.resolved_spool_dir)
-    return key, await receive_public_form(request, settings, FIELDS, spool=spool)
 
 
 def record(runtime: Runtime, key: str, form: PublicForm) -> RepairReceipt:

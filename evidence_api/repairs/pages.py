@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from evidence_api.console.web import in_session, render, runtime_of
 from evidence_api.core.errors import ApiError, InvalidInputError, PayloadTooLargeError
 from evidence_api.disclosure.service import portal_page
+from evidence_api.intake.public import receive_public
 from evidence_api.registry.models import Platform
 from evidence_api.repairs import intake, service, waiting
 from evidence_api.repairs.schemas import MAX_STATEMENT, REPAIR_ID
@@ -112,7 +113,7 @@ async def apply(request: Request) -> HTMLResponse:
     runtime = runtime_of(request)
     values: dict[str, str] = {}
     try:
-        key, received = await intake.receive(request, runtime)
+        key, received = await receive_public(request, runtime, intake.FIELDS)
         try:
             values = dict(received.fields)
             receipt = await run_in_threadpool(intake.record, runtime, key, received)
