@@ -32,7 +32,7 @@ from evidence_api.clues.schemas import (
     TransferCreate,
 )
 from evidence_api.clues.steps import ledger_of
-from evidence_api.console.forms import trimmed, validated
+from evidence_api.console.forms import trimmed, typed_id, validated
 from evidence_api.console.listing import page_url, when
 from evidence_api.console.platform_pages import PlatformViewer
 from evidence_api.console.registry_pages import Officer, split_ids
@@ -68,11 +68,6 @@ ASSIST_FIELDS = (
     "questions",
     "deadline",
 )
-
-
-def _number(text: str | None) -> int | str | None:
-    """A typed id: an int when it is digits (else as typed, for the model to refuse)."""
-    return int(text) if text and text.isdigit() and len(text) < 20 else text
 
 
 def _blank_values() -> dict[str, Any]:
@@ -162,11 +157,11 @@ async def clue_create(request: Request, who: Officer) -> Response:
     data: dict[str, Any] = {
         "title": values["title"],
         "summary": values["summary"],
-        "entity_id": _number(values["entity_id"]),
+        "entity_id": typed_id(values["entity_id"]),
         "evidence_ids": split_ids(values["evidence_ids"]),
     }
     if values["case_id"]:
-        data["case_id"] = _number(values["case_id"])
+        data["case_id"] = typed_id(values["case_id"])
     try:
         body = validated(ClueCreate, data)
         made = await run_in_threadpool(
@@ -187,7 +182,7 @@ async def assist_create(request: Request, who: Officer) -> Response:
     values = _blank_values() | {k: v or "" for k, v in trimmed(form, *ASSIST_FIELDS).items()}
     values["topics"] = [t for t in wf.TOPICS if form.get(f"topic_{t}") in ("1", "on")]
     data: dict[str, Any] = {
-        "entity_id": _number(values["entity_id"]),
+        "entity_id": typed_id(values["entity_id"]),
         "topics": values["topics"],
         "questions": values["questions"],
         "deadline": zoned(values["deadline"]) or "",

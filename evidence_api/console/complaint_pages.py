@@ -23,7 +23,7 @@ from evidence_api.clues.steps import ledger_of
 from evidence_api.complaints import service, triage
 from evidence_api.complaints.categories import ACTIONS, CATEGORIES, STATUSES
 from evidence_api.complaints.schemas import COMPLAINT_ID, ResolveBody, TriageBody
-from evidence_api.console.forms import refill, reshow, trimmed, validated
+from evidence_api.console.forms import refill, reshow, trimmed, typed_id, validated
 from evidence_api.console.listing import page_url, when
 from evidence_api.console.registry_pages import Officer
 from evidence_api.console.web import (
@@ -122,10 +122,6 @@ def complaint_detail(request: Request, who: Officer, complaint_id: ComplaintId) 
     return _detail_page(request, who, complaint_id)
 
 
-def _number(text: str | None) -> int | str | None:
-    return int(text) if text and text.isdigit() and len(text) < 20 else text
-
-
 @router.post("/complaints/{complaint_id}/triage", response_class=HTMLResponse)
 async def complaint_triage(request: Request, who: Officer, complaint_id: ComplaintId) -> Response:
     """``POST /v1/complaints/{id}/triage``'s service function with the form's fields."""
@@ -136,7 +132,7 @@ async def complaint_triage(request: Request, who: Officer, complaint_id: Complai
         if values[name]:
             data[name] = values[name]
     if values["entity_id"]:
-        data["entity_id"] = _number(values["entity_id"])
+        data["entity_id"] = typed_id(values["entity_id"])
     runtime = runtime_of(request)
     try:
         body = validated(TriageBody, data)

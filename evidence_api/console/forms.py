@@ -31,6 +31,11 @@ def trimmed(form: Mapping[str, str], *names: str) -> dict[str, str | None]:
     return {name: (form.get(name) or "").strip() or None for name in names}
 
 
+def typed_id(text: str | None) -> int | str | None:
+    """A typed id: an int when it is digits (else as typed, for the API's model to refuse)."""
+    return int(text) if text and text.isdigit() and len(text) < 20 else text
+
+
 def refill(values: Mapping[str, Any], *hidden: str) -> dict[str, Any]:
     """``values`` as a form shows them again after a refusal: ``None`` as ``""``, the
     ``hidden`` fields (passwords, secrets) left out."""

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from evidence_api.console.forms import reshow, trimmed, validated
+from evidence_api.console.forms import reshow, trimmed, typed_id, validated
 from evidence_api.console.listing import page_url, when
 from evidence_api.console.platform_pages import PlatformViewer
 from evidence_api.console.registry_pages import Officer
@@ -50,10 +50,6 @@ ViolationId = Annotated[str, Path(pattern=VIOLATION_ID)]
 PAGE = 50
 FEED_PAGE = 50
 PLACE_FIELDS = ("entity_id", "legal_basis", "reason", "case_id", "unit", "years", "listed_until")
-
-
-def _number(text: str | None) -> int | str | None:
-    return int(text) if text and text.isdigit() and len(text) < 20 else text
 
 
 def _blank() -> dict[str, Any]:
@@ -125,18 +121,18 @@ async def place(request: Request, who: Officer) -> Response:
     form = await read_form(request, who.csrf_token)
     values = _blank() | {k: v or "" for k, v in trimmed(form, *PLACE_FIELDS).items()}
     data: dict[str, Any] = {
-        "entity_id": _number(values["entity_id"]),
+        "entity_id": typed_id(values["entity_id"]),
         "legal_basis": values["legal_basis"],
         "reason": values["reason"],
     }
     if values["case_id"]:
-        data["case_id"] = _number(values["case_id"])
+        data["case_id"] = typed_id(values["case_id"])
     if values["unit"]:
         data["unit"] = values["unit"]
     if values["listed_until"]:
         data["listed_until"] = zoned(values["listed_until"]) or ""
     else:
-        data["years"] = _number(values["years"] or "3")
+        data["years"] = typed_id(values["years"] or "3")
     try:
         _admin_only(who)
         body = validated(PlacementCreate, data)
