@@ -10,6 +10,7 @@ sent as 分.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -160,6 +161,39 @@ def _detail_page(
     )
 
 
+async def _act(
+    request: Request,
+    who: Viewer,
+    odr_id: str,
+    kind: str,
+    build: Callable[[dict[str, str], str, str], service.Action],
+    *,
+    platform: bool = False,
+) -> Response:
+    """The form ``kind`` built into an action by ``build`` and taken through the API's
+    service function; a refusal shows the detail page again with its reason above that
+    form."""
+    form = await read_form(request, who.csrf_token)
+    try:
+        action = build(form, kind, who.principal.pseudonym)
+        await run_in_threadpool(
+            service.act, service.ledger_of(runtime_of(request)), who.principal, odr_id, action
+        )
+    except ApiError as exc:
+        return await run_in_threadpool(
+            _detail_page,
+            request,
+            who,
+            odr_id,
+            platform=platform,
+            errors=FormErrors({"": exc.detail}),
+            form=kind,
+            status=exc.status,
+        )
+    base = "/console/platform/odr" if platform else "/console/odr"
+    return redirect(f"{base}/{odr_id}?saved={kind}")
+
+
 @router.get("/odr/{odr_id}", response_class=HTMLResponse)
 def odr_detail(request: Request, who: Officer, odr_id: OdrId) -> Response:
     return _detail_page(request, who, odr_id)
@@ -210,23 +244,7 @@ async def odr_act(
     kind: Annotated[str, Path(pattern=r"^(offers|answer|notes|extend|fail)$")],
 ) -> Response:
     """The mediator's steps, through the API's service function."""
-    form = await read_form(request, who.csrf_token)
-    try:
-        action = _mediator_action(form, kind, who.principal.pseudonym)
-        await run_in_threadpool(
-            service.act, service.ledger_of(runtime_of(request)), who.principal, odr_id, action
-        )
-    except ApiError as exc:
-        return await run_in_threadpool(
-            _detail_page,
-            request,
-            who,
-            odr_id,
-            errors=FormErrors({"": exc.detail}),
-            form=kind,
-            status=exc.status,
-        )
-    return redirect(f"/console/odr/{odr_id}?saved={kind}")
+    return await _act(request, who, odr_id, kind, _mediator_action)
 
 
 # --- the platform -------------------------------------------------------------------------
@@ -279,21 +297,4 @@ async def platform_odr_act(
     kind: Annotated[str, Path(pattern=r"^(offers|respond)$")],
 ) -> Response:
     """The platform's offer or answer, through the API's service function."""
-    form = await read_form(request, who.csrf_token)
-    try:
-        action = _platform_action(form, kind, who.principal.pseudonym)
-        await run_in_threadpool(
-            service.act, service.ledger_of(runtime_of(request)), who.principal, odr_id, action
-        )
-    except ApiError as exc:
-        return await run_in_threadpool(
-            _detail_page,
-            request,
-            who,
-            odr_id,
-            platform=True,
-            errors=FormErrors({"": exc.detail}),
-            form=kind,
-            status=exc.status,
-        )
-    return redirect(f"/console/platform/odr/{odr_id}?saved={kind}")
+    return await _act(request, who, odr_id, kind, _platform_action, platform=True)
