@@ -13,15 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from evidence_api.core.config import Settings
-from tests.support.api import (
-    evidence_subprocess,
-    fresh_postgres_database,
-    running_stack,
-    stop_subprocess,
-)
+from tests.support.beat import beat_stack, worker_and_beat
 from tests.support.clues import assist_body, clue_body, seed_clue_world
-from tests.support.redis import redis_server
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -30,81 +23,55 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 def test_overdue_flagged_by_a_real_celery_worker_and_beat(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    data = tmp_path / "data"
-    with fresh_postgres_database(postgres_url) as url, redis_server() as redis_url:
-        settings = Settings(
-            database_url=url,
-            data_dir=data,
-            chain="none",
-            run_sealer=False,
-            run_supervisor=False,
-            seal_interval=0.5,
-        )
-        env = {
-            "EVIDENCE_DATA_DIR": str(data),
-            "EVIDENCE_DATABASE_URL": url,
-            "EVIDENCE_CHAIN": "none",
-            "EVIDENCE_BROKER_URL": f"{redis_url}/0",
-            "EVIDENCE_RESULT_BACKEND": f"{redis_url}/1",
-            "EVIDENCE_CLUE_DEADLINE_INTERVAL": "0.5",
-            "EVIDENCE_SEAL_INTERVAL": "0.5",
-            "EVIDENCE_RUN_SUPERVISOR": "false",
-        }
-        with running_stack(settings) as stack:
-            with stack.runtime.session() as session:
-                world = seed_clue_world(session)
-            client, officer = stack.client, world.officer("a")
-            worker = evidence_subprocess(["worker"], env, tmp_path / "worker.log")
-            beat = evidence_subprocess(["beat"], env, tmp_path / "beat.log")
-            try:
-                wait_until(
-                    lambda: b" ready." in (tmp_path / "worker.log").read_bytes(), 60, "the worker"
-                )
-                # Far enough ahead that a loaded machine still sends both before it passes.
-                deadline = datetime.now(UTC) + timedelta(seconds=6)
-                clue = client.post("/v1/clues", json=clue_body(world.entity_id), headers=officer)
-                assert clue.status_code == 201, clue.text
-                cid = clue.json()["clue_id"]
-                sent = client.post(
-                    f"/v1/clues/{cid}/transfers",
-                    json={
-                        "to_unit": world.units["b"],
-                        "reason": "属地管辖",
-                        "deadline": deadline.isoformat(),
-                    },
-                    headers=officer,
-                )
-                assert sent.status_code == 201, sent.text
-                body = assist_body(world.entity_id, to_unit=world.units["b"])
-                made = client.post(
-                    "/v1/assists", json=body | {"deadline": deadline.isoformat()}, headers=officer
-                )
-                assert made.status_code == 201, made.text
-                aid = made.json()["assist_id"]
-                assert made.json()["overdue"] is False
+    with beat_stack(
+        tmp_path / "data", postgres_url, {"EVIDENCE_CLUE_DEADLINE_INTERVAL": "0.5"}
+    ) as (stack, env):
+        with stack.runtime.session() as session:
+            world = seed_clue_world(session)
+        client, officer = stack.client, world.officer("a")
+        with worker_and_beat(env, tmp_path):
+            # Far enough ahead that a loaded machine still sends both before it passes.
+            deadline = datetime.now(UTC) + timedelta(seconds=6)
+            clue = client.post("/v1/clues", json=clue_body(world.entity_id), headers=officer)
+            assert clue.status_code == 201, clue.text
+            cid = clue.json()["clue_id"]
+            sent = client.post(
+                f"/v1/clues/{cid}/transfers",
+                json={
+                    "to_unit": world.units["b"],
+                    "reason": "属地管辖",
+                    "deadline": deadline.isoformat(),
+                },
+                headers=officer,
+            )
+            assert sent.status_code == 201, sent.text
+            body = assist_body(world.entity_id, to_unit=world.units["b"])
+            made = client.post(
+                "/v1/assists", json=body | {"deadline": deadline.isoformat()}, headers=officer
+            )
+            assert made.status_code == 201, made.text
+            aid = made.json()["assist_id"]
+            assert made.json()["overdue"] is False
 
-                def flagged() -> bool:
-                    a = client.get(f"/v1/assists/{aid}", headers=officer).json()
-                    c = client.get(f"/v1/clues/{cid}", headers=officer).json()
-                    return bool(a["overdue"] and c["overdue"])
+            def flagged() -> bool:
+                a = client.get(f"/v1/assists/{aid}", headers=officer).json()
+                c = client.get(f"/v1/clues/{cid}", headers=officer).json()
+                return bool(a["overdue"] and c["overdue"])
 
-                wait_until(flagged, 90, "Celery beat to flag both overdue")
-                assist = client.get(f"/v1/assists/{aid}", headers=officer).json()
-                mark = assist["steps"][-1]
-                assert (mark["step"], mark["actor"]) == ("overdue", "system")
-                assert datetime.fromisoformat(mark["at"]) >= deadline
-                listed = client.get("/v1/clues", headers=officer).json()["items"]
-                assert {c["clue_id"]: c["overdue"] for c in listed}[cid] is True
-                assert "evidence.clue_deadlines" in (tmp_path / "worker.log").read_text()
+            wait_until(flagged, 90, "Celery beat to flag both overdue")
+            assist = client.get(f"/v1/assists/{aid}", headers=officer).json()
+            mark = assist["steps"][-1]
+            assert (mark["step"], mark["actor"]) == ("overdue", "system")
+            assert datetime.fromisoformat(mark["at"]) >= deadline
+            listed = client.get("/v1/clues", headers=officer).json()["items"]
+            assert {c["clue_id"]: c["overdue"] for c in listed}[cid] is True
+            assert "evidence.clue_deadlines" in (tmp_path / "worker.log").read_text()
 
-                def sealed() -> bool:
-                    proofs = client.get(f"/v1/assists/{aid}/proofs", headers=officer).json()
-                    return all(e["bundle"]["status"] != "pending" for e in proofs["entries"])
+            def sealed() -> bool:
+                proofs = client.get(f"/v1/assists/{aid}/proofs", headers=officer).json()
+                return all(e["bundle"]["status"] != "pending" for e in proofs["entries"])
 
-                # the worker's seal task seals the flag's entry (the service runs no sealer)
-                wait_until(sealed, 60, "the worker to seal the overdue entry")
-                steps = client.get(f"/v1/clues/{cid}", headers=officer).json()["steps"]
-                assert [s["step"] for s in steps].count("transfer_overdue") == 1
-            finally:
-                stop_subprocess(beat)
-                stop_subprocess(worker)
+            # the worker's seal task seals the flag's entry (the service runs no sealer)
+            wait_until(sealed, 60, "the worker to seal the overdue entry")
+            steps = client.get(f"/v1/clues/{cid}", headers=officer).json()["steps"]
+            assert [s["step"] for s in steps].count("transfer_overdue") == 1

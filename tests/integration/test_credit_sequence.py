@@ -34,20 +34,11 @@ import pytest
 
 from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
-from evidence_api.core.config import Settings
 from evidence_api.registry import cases
 from evidence_api.registry.models import TradingEntity
-from tests.support.api import (
-    Stack,
-    evidence_subprocess,
-    fresh_postgres_database,
-    running_stack,
-    s3_settings,
-    stop_subprocess,
-    submit,
-)
+from tests.support.api import Stack, s3_settings, submit
+from tests.support.beat import beat_stack, worker_and_beat
 from tests.support.clues import ClueWorld, seed_clue_world
-from tests.support.redis import redis_server
 from tests.support.repairs import PDF, application, client_at, fresh_uscc
 from tests.support.seaweed import SeaweedS3
 from tests.support.waiting import wait_until
@@ -199,52 +190,26 @@ def entries_verify(env: Env, answer: dict[str, Any], entity_id: int) -> dict[str
 
 @pytest.fixture
 def env(tmp_path: Path, postgres_url: str, seaweed: SeaweedS3) -> Iterator[Env]:
-    data = tmp_path / "data"
     s3 = s3_settings(seaweed.endpoint, seaweed.access_key, seaweed.secret_key)
-    with fresh_postgres_database(postgres_url) as url, redis_server() as redis_url:
-        settings = Settings(
-            database_url=url,
-            data_dir=data,
-            chain="none",
-            run_sealer=False,
-            run_supervisor=False,
-            seal_interval=0.5,
-            **s3,
-        )
-        worker_env = {
-            "EVIDENCE_DATA_DIR": str(data),
-            "EVIDENCE_DATABASE_URL": url,
-            "EVIDENCE_CHAIN": "none",
-            "EVIDENCE_STORAGE": "s3",
-            "EVIDENCE_S3_ENDPOINT": seaweed.endpoint,
-            "EVIDENCE_S3_ACCESS_KEY": seaweed.access_key,
-            "EVIDENCE_S3_SECRET_KEY": seaweed.secret_key,
-            "EVIDENCE_S3_BUCKET": s3["s3_bucket"],
-            "EVIDENCE_RETENTION_DAYS": "1",
-            "EVIDENCE_BROKER_URL": f"{redis_url}/0",
-            "EVIDENCE_RESULT_BACKEND": f"{redis_url}/1",
-            "EVIDENCE_SEAL_INTERVAL": "0.5",
-            "EVIDENCE_OVERDUE_INTERVAL": "0.5",
-            "EVIDENCE_CREDIT_REGRADE_INTERVAL": "0.5",
-            "EVIDENCE_RUN_SUPERVISOR": "false",
-            "EVIDENCE_RUN_MONITORS": "false",
-            "EVIDENCE_RUN_CAPTURES": "false",
-        }
-        with running_stack(settings) as stack:
-            with stack.runtime.session() as session:
-                world = seed_clue_world(session)
-            worker = evidence_subprocess(["worker"], worker_env, tmp_path / "worker.log")
-            beat = evidence_subprocess(["beat"], worker_env, tmp_path / "beat.log")
-            try:
-                wait_until(
-                    lambda: b" ready." in (tmp_path / "worker.log").read_bytes(), 90, "the worker"
-                )
-                yield Env(
-                    stack, world, next(iter(world.platforms)), stack.client.get("/v1/log/key").text
-                )
-            finally:
-                stop_subprocess(beat)
-                stop_subprocess(worker)
+    s3_and_jobs = {
+        "EVIDENCE_STORAGE": "s3",
+        "EVIDENCE_S3_ENDPOINT": seaweed.endpoint,
+        "EVIDENCE_S3_ACCESS_KEY": seaweed.access_key,
+        "EVIDENCE_S3_SECRET_KEY": seaweed.secret_key,
+        "EVIDENCE_S3_BUCKET": s3["s3_bucket"],
+        "EVIDENCE_RETENTION_DAYS": "1",
+        "EVIDENCE_OVERDUE_INTERVAL": "0.5",
+        "EVIDENCE_CREDIT_REGRADE_INTERVAL": "0.5",
+        "EVIDENCE_RUN_MONITORS": "false",
+        "EVIDENCE_RUN_CAPTURES": "false",
+    }
+    with beat_stack(tmp_path / "data", postgres_url, s3_and_jobs, **s3) as (stack, worker_env):
+        with stack.runtime.session() as session:
+            world = seed_clue_world(session)
+        with worker_and_beat(worker_env, tmp_path):
+            yield Env(
+                stack, world, next(iter(world.platforms)), stack.client.get("/v1/log/key").text
+            )
 
 
 def test_a_to_c_to_d_to_repair_to_b_each_step_explained_and_logged(

@@ -16,18 +16,11 @@ from sqlalchemy import select
 
 from anchoring.queue import get_entry
 from evidence_api.complaints.models import Complaint
-from evidence_api.core.config import Settings
 from evidence_api.core.models import OrgUnit
 from evidence_api.registry.models import Platform
-from tests.support.api import (
-    evidence_subprocess,
-    fresh_postgres_database,
-    running_stack,
-    stop_subprocess,
-)
+from tests.support.beat import beat_stack, worker_and_beat
 from tests.support.clues import seed_clue_world
 from tests.support.odr import new_complaint, open_case
-from tests.support.redis import redis_server
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -36,78 +29,53 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 def test_a_mediation_past_its_deadline_closed_by_celery_beat(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    data = tmp_path / "data"
-    with fresh_postgres_database(postgres_url) as url, redis_server() as redis_url:
-        settings = Settings(
-            database_url=url,
-            data_dir=data,
-            chain="none",
-            run_sealer=False,
-            run_supervisor=False,
-            seal_interval=0.5,
+    with beat_stack(tmp_path / "data", postgres_url, {"EVIDENCE_ODR_DEADLINE_INTERVAL": "0.5"}) as (
+        stack,
+        env,
+    ):
+        with stack.runtime.session() as session:
+            world = seed_clue_world(session)
+            unit_id = session.execute(
+                select(OrgUnit.id).where(OrgUnit.code == world.units["a"])
+            ).scalar_one()
+            platform_id = session.execute(
+                select(Platform.id).where(Platform.code == next(iter(world.platforms)))
+            ).scalar_one()
+        complaint_id, _ = new_complaint(
+            stack, entity_id=world.entity_id, platform_id=platform_id, unit_id=unit_id
         )
-        env = {
-            "EVIDENCE_DATA_DIR": str(data),
-            "EVIDENCE_DATABASE_URL": url,
-            "EVIDENCE_CHAIN": "none",
-            "EVIDENCE_BROKER_URL": f"{redis_url}/0",
-            "EVIDENCE_RESULT_BACKEND": f"{redis_url}/1",
-            "EVIDENCE_ODR_DEADLINE_INTERVAL": "0.5",
-            "EVIDENCE_SEAL_INTERVAL": "0.5",
-            "EVIDENCE_RUN_SUPERVISOR": "false",
-        }
-        with running_stack(settings) as stack:
-            with stack.runtime.session() as session:
-                world = seed_clue_world(session)
-                unit_id = session.execute(
-                    select(OrgUnit.id).where(OrgUnit.code == world.units["a"])
-                ).scalar_one()
-                platform_id = session.execute(
-                    select(Platform.id).where(Platform.code == next(iter(world.platforms)))
-                ).scalar_one()
-            complaint_id, _ = new_complaint(
-                stack, entity_id=world.entity_id, platform_id=platform_id, unit_id=unit_id
+        client, officer = stack.client, world.officer("a")
+        with worker_and_beat(env, tmp_path):
+            # A day's mediation opened a day ago, less six seconds: its deadline comes soon.
+            deadline = datetime.now(UTC) + timedelta(seconds=6)
+            odr_id = open_case(stack, complaint_id, days=1, at=deadline - timedelta(days=1))
+            page = f"/v1/odr/{odr_id}"
+            assert client.get(page, headers=officer).json()["status"] == "open"
+
+            def closed() -> bool:
+                return bool(client.get(page, headers=officer).json()["status"] == "failed")
+
+            wait_until(closed, 90, "Celery beat to close the mediation")
+            answer = client.get(page, headers=officer).json()
+            last = answer["events"][-1]
+            assert (last["kind"], last["party"], last["actor"]) == (
+                "failed",
+                "system",
+                "system",
             )
-            client, officer = stack.client, world.officer("a")
-            worker = evidence_subprocess(["worker"], env, tmp_path / "worker.log")
-            beat = evidence_subprocess(["beat"], env, tmp_path / "beat.log")
-            try:
-                wait_until(
-                    lambda: b" ready." in (tmp_path / "worker.log").read_bytes(), 60, "the worker"
-                )
-                # A day's mediation opened a day ago, less six seconds: its deadline comes soon.
-                deadline = datetime.now(UTC) + timedelta(seconds=6)
-                odr_id = open_case(stack, complaint_id, days=1, at=deadline - timedelta(days=1))
-                page = f"/v1/odr/{odr_id}"
-                assert client.get(page, headers=officer).json()["status"] == "open"
+            assert datetime.fromisoformat(last["at"]) >= deadline - timedelta(milliseconds=1)
+            assert answer["outcome"]["reason"] == "deadline"
+            assert [e["kind"] for e in answer["events"]].count("failed") == 1
+            with stack.runtime.session() as session:
+                status = session.execute(
+                    select(Complaint.status).where(Complaint.id == complaint_id)
+                ).scalar_one()
+            assert status == "resolved"
+            assert "evidence.odr_deadlines" in (tmp_path / "worker.log").read_text()
 
-                def closed() -> bool:
-                    return bool(client.get(page, headers=officer).json()["status"] == "failed")
-
-                wait_until(closed, 90, "Celery beat to close the mediation")
-                answer = client.get(page, headers=officer).json()
-                last = answer["events"][-1]
-                assert (last["kind"], last["party"], last["actor"]) == (
-                    "failed",
-                    "system",
-                    "system",
-                )
-                assert datetime.fromisoformat(last["at"]) >= deadline - timedelta(milliseconds=1)
-                assert answer["outcome"]["reason"] == "deadline"
-                assert [e["kind"] for e in answer["events"]].count("failed") == 1
+            def sealed() -> bool:
                 with stack.runtime.session() as session:
-                    status = session.execute(
-                        select(Complaint.status).where(Complaint.id == complaint_id)
-                    ).scalar_one()
-                assert status == "resolved"
-                assert "evidence.odr_deadlines" in (tmp_path / "worker.log").read_text()
+                    record = get_entry(session.connection(), last["entry_id"])
+                return record is not None and record.leaf_index is not None
 
-                def sealed() -> bool:
-                    with stack.runtime.session() as session:
-                        record = get_entry(session.connection(), last["entry_id"])
-                    return record is not None and record.leaf_index is not None
-
-                wait_until(sealed, 60, "the worker to seal the closing entry")
-            finally:
-                stop_subprocess(beat)
-                stop_subprocess(worker)
+            wait_until(sealed, 60, "the worker to seal the closing entry")
