@@ -160,18 +160,19 @@ def public(
 # --- the feed lock ----------------------------------------------------------------------
 
 
-def _next_change_seq(conn: Connection, platform_id: int) -> int:
-    """Lock the platform's feed row until commit and return its next ``change_seq``.
+def bump_feed(conn: Connection, feed: Table, key: str, value: int) -> int:
+    """Lock the feed row whose ``key`` column is ``value`` until commit and return its next
+    ``last_seq`` (the row is made at 0 first if missing). The takedowns' per-platform feeds
+    and the serious-violator list's one feed (:func:`evidence_api.violators.service.next_seq`)
+    count their changes through it.
 
     The increment is the transaction's first write, so on SQLite it takes the
     database's write lock (waiting out others) and on PostgreSQL the row lock;
-    concurrent changes for one platform queue here and commit in seq order.
+    concurrent changes of one feed queue here and commit in seq order.
     """
-    feed = TakedownFeed.__table__
-    assert isinstance(feed, Table)
     bump = (
         update(feed)
-        .where(feed.c.platform_id == platform_id)
+        .where(feed.c[key] == value)
         .values(last_seq=feed.c.last_seq + 1)
         .returning(feed.c.last_seq)
     )
@@ -181,10 +182,17 @@ def _next_change_seq(conn: Connection, platform_id: int) -> int:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     conn.execute(
         dialect.insert(feed)
-        .values(platform_id=platform_id, last_seq=0)
-        .on_conflict_do_nothing(index_elements=["platform_id"])
+        .values({key: value, "last_seq": 0})
+        .on_conflict_do_nothing(index_elements=[key])
     )
     return int(conn.execute(bump).scalar_one())
+
+
+def _next_change_seq(conn: Connection, platform_id: int) -> int:
+    """Lock the platform's feed row until commit and return its next ``change_seq``."""
+    feed = TakedownFeed.__table__
+    assert isinstance(feed, Table)
+    return bump_feed(conn, feed, "platform_id", platform_id)
 
 
 # --- changes ----------------------------------------------------------------------------

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,7 +48,7 @@ from evidence_api.credit.records import add_record
 from evidence_api.disclosure import record as disclosure_record
 from evidence_api.disclosure.service import entry_bundle
 from evidence_api.registry.models import CaseFile, Platform, TradingEntity
-from evidence_api.takedowns.service import Ledger
+from evidence_api.takedowns.service import Ledger, bump_feed
 from evidence_api.violators import schemas as s
 from evidence_api.violators.models import (
     SeriousViolation,
@@ -96,22 +95,7 @@ def next_seq(conn: Connection) -> int:
     """Lock the feed row until commit and return the next change's number."""
     feed = ViolatorFeed.__table__
     assert isinstance(feed, Table)
-    bump = (
-        update(feed)
-        .where(feed.c.id == FEED_ROW)
-        .values(last_seq=feed.c.last_seq + 1)
-        .returning(feed.c.last_seq)
-    )
-    seq = conn.execute(bump).scalar_one_or_none()
-    if seq is not None:
-        return int(seq)
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(
-        dialect.insert(feed)
-        .values(id=FEED_ROW, last_seq=0)
-        .on_conflict_do_nothing(index_elements=["id"])
-    )
-    return int(conn.execute(bump).scalar_one())
+    return bump_feed(conn, feed, "id", FEED_ROW)
 
 
 def high_water(session: Session) -> int:
