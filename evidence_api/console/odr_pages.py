@@ -199,16 +199,24 @@ def odr_detail(request: Request, who: Officer, odr_id: OdrId) -> Response:
     return _detail_page(request, who, odr_id)
 
 
+def _offer_action(
+    form: dict[str, str], model: type[MediatorOffer] | type[PlatformOffer], actor: str
+) -> service.Action:
+    """The offer form (the mediator's or the platform's: ``model``) as the API's body, then
+    as an action; the amount typed in 元."""
+    data = _given(form, "who", "remedy", "text")
+    data["amount_fen"] = yuan_to_fen(form.get("amount"))
+    if (counter := _number(form.get("counter_to"))) is not None:
+        data["counter_to"] = counter
+    offer = validated(model, data)
+    return service.offer_action(offer.who, actor, offer)
+
+
 def _mediator_action(form: dict[str, str], kind: str, actor: str) -> service.Action:
     """The mediator's form ``kind`` as the API's body, then as an action."""
     body: BaseModel
     if kind == "offers":
-        data = _given(form, "who", "remedy", "text")
-        data["amount_fen"] = yuan_to_fen(form.get("amount"))
-        if (counter := _number(form.get("counter_to"))) is not None:
-            data["counter_to"] = counter
-        offer = validated(MediatorOffer, data)
-        return service.offer_action(offer.who, actor, offer)
+        return _offer_action(form, MediatorOffer, actor)
     if kind == "answer":
         data = _given(form, "who", "reason", prefix="a_")
         body = validated(AnswerBody, data | {"offer": _number(form.get("a_offer"))})
@@ -277,12 +285,7 @@ def platform_odr_detail(request: Request, who: PlatformViewer, odr_id: OdrId) ->
 
 def _platform_action(form: dict[str, str], kind: str, actor: str) -> service.Action:
     if kind == "offers":
-        data = _given(form, "who", "remedy", "text")
-        data["amount_fen"] = yuan_to_fen(form.get("amount"))
-        if (counter := _number(form.get("counter_to"))) is not None:
-            data["counter_to"] = counter
-        offer = validated(PlatformOffer, data)
-        return service.offer_action(offer.who, actor, offer)
+        return _offer_action(form, PlatformOffer, actor)
     data = _given(form, "action", "reason", "who", prefix="r_")
     data["offer"] = _number(form.get("r_offer"))
     body = validated(RespondBody, {k: v for k, v in data.items() if v is not None})
