@@ -42,6 +42,7 @@ from evidence_api.odr.schemas import (
     FailBody,
     MediatorOffer,
     NoteBody,
+    OdrPage,
     PlatformOffer,
     RespondBody,
 )
@@ -94,6 +95,32 @@ def _labels() -> dict[str, Any]:
     }
 
 
+def _list_page(
+    request: Request,
+    who: Viewer,
+    found: OdrPage,
+    base: str,
+    *,
+    status_filter: str = "",
+    overdue: str = "",
+    statuses: list[tuple[str, str]] | None = None,
+) -> Response:
+    """A page of mediations (``found``), each linked below ``base``; the filters only on
+    the officers' list."""
+    return render(
+        request,
+        who,
+        "odr/list.html",
+        cases=found.items,
+        status_filter=status_filter,
+        overdue=overdue,
+        statuses=statuses or [],
+        next_url=page_url(request, cursor=found.next_cursor) if found.next_cursor else None,
+        base=base,
+        **_labels(),
+    )
+
+
 # --- officers -----------------------------------------------------------------------------
 
 
@@ -118,17 +145,14 @@ def odr_list(
             cursor=cursor,
         ),
     )
-    return render(
+    return _list_page(
         request,
         who,
-        "odr/list.html",
-        cases=found.items,
+        found,
+        "/console/odr",
         status_filter=status or "",
         overdue=overdue or "",
         statuses=[(s.value, label) for s, label in wf.STATUS_LABELS.items()],
-        next_url=page_url(request, cursor=found.next_cursor) if found.next_cursor else None,
-        base="/console/odr",
-        **_labels(),
     )
 
 
@@ -264,18 +288,7 @@ def platform_odr_list(request: Request, who: PlatformViewer, cursor: Cursor = No
     found = in_session(
         request, lambda s: service.list_cases(s, who.principal, limit=PAGE, cursor=cursor)
     )
-    return render(
-        request,
-        who,
-        "odr/list.html",
-        cases=found.items,
-        status_filter="",
-        overdue="",
-        statuses=[],
-        next_url=page_url(request, cursor=found.next_cursor) if found.next_cursor else None,
-        base="/console/platform/odr",
-        **_labels(),
-    )
+    return _list_page(request, who, found, "/console/platform/odr")
 
 
 @router.get("/platform/odr/{odr_id}", response_class=HTMLResponse)
