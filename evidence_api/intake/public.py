@@ -41,7 +41,8 @@ Three parts, used in this order by a public ``POST`` route:
      that is one of :data:`MEDIA_TYPES` (415 otherwise); the evidence records that type.
 
    Errors are the API's problem documents: 400 (not multipart, malformed, truncated),
-   413, 415, 422 (with the offending ``field``), 429.
+   413, 415, 422 (with the offending ``field``), 429. :func:`receive_public` is what a
+   route calls: the client's key, :func:`check_rate`, then the bounded form.
 
 3. **The attachments fixed as evidence** (:func:`fix_attachments`): each attachment
    becomes one evidence item through :func:`evidence_api.intake.submit.record_evidence`,
@@ -54,6 +55,10 @@ Three parts, used in this order by a public ``POST`` route:
    An attachment fixed before its submission failed (429 on the final count, a database
    error) stays as unlinked evidence: nothing acknowledged is ever lost, and an orphan
    costs nothing.
+
+The submitter's **access token** (:func:`new_access_token`, :func:`access_token_matches`):
+32 random bytes, URL-safe base64, shown once; only its SHA-256 (hex) is kept, and a token
+presented is compared with it in constant time.
 """
 
 from __future__ import annotations
