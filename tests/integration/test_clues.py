@@ -36,6 +36,7 @@ from tests.support.api import (
     assert_verifies,
     evidence_form,
     fresh_postgres_database,
+    ok,
     run_verifier,
     running_stack,
     wait_for_bundle,
@@ -85,12 +86,6 @@ def env(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator
 
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def new_clue(env: Env, who: str = "a", evidence_ids: list[str] | None = None) -> dict[str, Any]:

@@ -16,9 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -32,8 +30,11 @@ from evidence_api.intake.public import form_limit
 from tests.support.api import (
     Stack,
     assert_verifies,
+    client_at,
     fresh_postgres_database,
     multipart_body,
+    ok,
+    problem,
     running_stack,
     wait_for_bundle,
 )
@@ -42,7 +43,6 @@ from tests.support.complaints import (
     JPEG,
     PDF,
     PNG,
-    client_at,
     complaint_fields,
     make_complaint,
     post_complaint,
@@ -99,21 +99,6 @@ def fresh_client(env: Env) -> TestClient:
     """A client at an address no other test used (its own rate-limit window)."""
     n = next(_ADDRESSES)
     return client_at(env.stack, f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
-
-
-def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def problem(response: httpx.Response, status: int, *words: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    for word in words:
-        assert word in body["detail"], body
-    return body
 
 
 def counts(env: Env) -> tuple[int, int, int]:

@@ -36,10 +36,10 @@ from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
 from evidence_api.registry import cases
 from evidence_api.registry.models import TradingEntity
-from tests.support.api import Stack, s3_settings, submit
+from tests.support.api import Stack, client_at, s3_settings, submit
 from tests.support.beat import beat_stack, worker_and_beat
 from tests.support.clues import ClueWorld, seed_clue_world
-from tests.support.repairs import PDF, application, client_at, fresh_uscc
+from tests.support.repairs import PDF, application, fresh_uscc
 from tests.support.seaweed import SeaweedS3
 from tests.support.waiting import wait_until
 from verifier.bundle import Bundle

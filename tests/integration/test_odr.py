@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -34,9 +33,17 @@ from evidence_api.odr import service
 from evidence_api.odr.deadlines import close_once
 from evidence_api.odr.models import OdrCase, OdrEvent
 from evidence_api.registry.models import Platform
-from tests.support.api import Stack, fresh_postgres_database, run_verifier, running_stack
+from tests.support.api import (
+    Stack,
+    client_at,
+    fresh_postgres_database,
+    ok,
+    problem,
+    run_verifier,
+    running_stack,
+)
 from tests.support.clues import ClueWorld, seed_clue_world
-from tests.support.complaints import client_at, complaint_fields, post_complaint
+from tests.support.complaints import complaint_fields, post_complaint
 from tests.support.console import Person, login, make_user
 from tests.support.odr import new_complaint, offer_body, open_case
 from tests.support.waiting import wait_until
@@ -69,20 +76,6 @@ def env(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator
                 world = seed_clue_world(session)
             mall, other = list(world.platforms)
             yield Env(stack, world, mall, other)
-
-
-def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def refused(response: httpx.Response, status: int, words: str = "") -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert words in body["detail"], body
-    return body
 
 
 def mediation(
@@ -169,7 +162,7 @@ def test_offer_counter_accept_agreed_and_the_complaint_resolved(env: Env) -> Non
         (2, "open"),
     ]
     # The consumer cannot accept their own counter-offer, nor the countered one.
-    refused(
+    problem(
         client.post(
             f"/v1/public/odr/{odr_id}/respond",
             json={"action": "accept", "offer": 2},
@@ -178,7 +171,7 @@ def test_offer_counter_accept_agreed_and_the_complaint_resolved(env: Env) -> Non
         409,
         "only the other side",
     )
-    refused(
+    problem(
         client.post(
             f"/v1/public/odr/{odr_id}/respond",
             json={"action": "accept", "offer": 1},
@@ -236,7 +229,7 @@ def test_offer_counter_accept_agreed_and_the_complaint_resolved(env: Env) -> Non
         (f"/v1/platform/odr/{odr_id}/offers", offer_body(), platform),
         (f"/v1/public/odr/{odr_id}/respond", {"action": "refuse", "reason": "x"}, consumer(token)),
     ):
-        refused(client.post(url, json=body, headers=headers), 409, "final")
+        problem(client.post(url, json=body, headers=headers), 409, "final")
 
 
 def test_a_mediators_proposal_needs_both_sides(env: Env) -> None:
@@ -318,7 +311,7 @@ def test_the_deadline_job_closes_overdue_mediations_once(env: Env) -> None:
     assert late in {i["odr_id"] for i in listed["items"]}
     assert fresh not in {i["odr_id"] for i in listed["items"]}
     # Past its deadline, nobody can act on it any more.
-    refused(
+    problem(
         client.post(f"/v1/odr/{late}/notes", json={"text": "x"}, headers=w.officer("a")),
         409,
         "deadline passed",
@@ -373,7 +366,7 @@ def test_extensions_move_the_deadline_and_are_bounded(env: Env) -> None:
             f"/v1/odr/{odr_id}/extend", json={"days": 1, "reason": "x"}, headers=w.officer("a")
         )
     )
-    refused(
+    problem(
         client.post(
             f"/v1/odr/{odr_id}/extend", json={"days": 1, "reason": "x"}, headers=w.officer("a")
         ),
@@ -393,8 +386,8 @@ def test_a_platform_sees_only_its_own(env: Env) -> None:
     assert all(i["platform"] == env.mall for i in mine["items"])
     theirs = ok(client.get("/v1/platform/odr", headers=w.platform(env.other)))
     assert odr_id not in {i["odr_id"] for i in theirs["items"]}
-    missing = refused(client.get(f"/v1/platform/odr/{odr_id}", headers=w.platform(env.other)), 404)
-    nowhere = refused(
+    missing = problem(client.get(f"/v1/platform/odr/{odr_id}", headers=w.platform(env.other)), 404)
+    nowhere = problem(
         client.get(
             "/v1/platform/odr/odr-00000000000000000000000000ff", headers=w.platform(env.other)
         ),
@@ -403,7 +396,7 @@ def test_a_platform_sees_only_its_own(env: Env) -> None:
     assert missing["detail"].replace(odr_id, "X") == nowhere["detail"].replace(
         "odr-00000000000000000000000000ff", "X"
     )
-    refused(
+    problem(
         client.post(
             f"/v1/platform/odr/{odr_id}/offers", json=offer_body(), headers=w.platform(env.other)
         ),
@@ -416,8 +409,8 @@ def test_officers_reach_only_their_jurisdiction(env: Env) -> None:
     odr_id, _, _ = mediation(env, unit="a")
     assert ok(client.get(f"/v1/odr/{odr_id}", headers=w.officer("city")))["odr_id"] == odr_id
     for who in ("b", "outside"):
-        refused(client.get(f"/v1/odr/{odr_id}", headers=w.officer(who)), 404)
-        refused(
+        problem(client.get(f"/v1/odr/{odr_id}", headers=w.officer(who)), 404)
+        problem(
             client.post(f"/v1/odr/{odr_id}/notes", json={"text": "x"}, headers=w.officer(who)),
             404,
         )
@@ -438,11 +431,11 @@ def test_the_consumers_token_is_checked(env: Env) -> None:
     odr_id, _, token = mediation(env)
     _, _, other_token = mediation(env)
     unknown = "odr-00000000000000000000000000aa"
-    wrong = refused(client.get(f"/v1/public/odr/{odr_id}", headers=consumer(other_token)), 404)
-    none = refused(client.get(f"/v1/public/odr/{unknown}", headers=consumer(token)), 404)
+    wrong = problem(client.get(f"/v1/public/odr/{odr_id}", headers=consumer(other_token)), 404)
+    none = problem(client.get(f"/v1/public/odr/{unknown}", headers=consumer(token)), 404)
     assert wrong["detail"].replace(odr_id, "X") == none["detail"].replace(unknown, "X")
     assert "complaint" not in wrong["detail"]  # nothing about the complaint leaks
-    refused(
+    problem(
         client.post(
             f"/v1/public/odr/{odr_id}/respond",
             json={"action": "refuse", "reason": "x"},
@@ -450,9 +443,9 @@ def test_the_consumers_token_is_checked(env: Env) -> None:
         ),
         404,
     )
-    refused(client.get(f"/v1/public/odr/{odr_id}"), 422)  # no token at all
-    refused(client.get(f"/v1/public/odr/{odr_id}", headers=consumer("a b")), 422)
-    refused(client.get(f"/v1/public/odr/{odr_id}", headers=consumer("t" * 257)), 422)
+    problem(client.get(f"/v1/public/odr/{odr_id}"), 422)  # no token at all
+    problem(client.get(f"/v1/public/odr/{odr_id}", headers=consumer("a b")), 422)
+    problem(client.get(f"/v1/public/odr/{odr_id}", headers=consumer("t" * 257)), 422)
     assert ok(client.get(f"/v1/public/odr/{odr_id}", headers=consumer(token)))["status"] == "open"
 
 
@@ -485,7 +478,7 @@ def test_the_consumers_token_is_checked(env: Env) -> None:
 )
 def test_hostile_mediator_input_is_422(env: Env, path: str, body: Any, words: str) -> None:
     odr_id, _, _ = mediation(env)
-    refused(
+    problem(
         env.client.post(f"/v1/odr/{odr_id}/{path}", json=body, headers=env.world.officer("a")),
         422,
         words,
@@ -508,7 +501,7 @@ def test_hostile_mediator_input_is_422(env: Env, path: str, body: Any, words: st
 )
 def test_hostile_consumer_input_is_422(env: Env, body: Any, words: str) -> None:
     odr_id, _, token = mediation(env)
-    refused(
+    problem(
         env.client.post(f"/v1/public/odr/{odr_id}/respond", json=body, headers=consumer(token)),
         422,
         words,
@@ -517,16 +510,16 @@ def test_hostile_consumer_input_is_422(env: Env, body: Any, words: str) -> None:
 
 def test_bad_ids_and_filters_and_answers_to_no_offer(env: Env) -> None:
     w, client = env.world, env.client
-    refused(client.get("/v1/odr/odr-XYZ", headers=w.officer("a")), 422)
-    refused(
+    problem(client.get("/v1/odr/odr-XYZ", headers=w.officer("a")), 422)
+    problem(
         client.get("/v1/odr", params={"status": "closed"}, headers=w.officer("a")), 422, "status"
     )
-    refused(client.get("/v1/odr", params={"limit": 201}, headers=w.officer("a")), 422)
-    refused(client.get("/v1/odr", params={"cursor": "zzz"}, headers=w.officer("a")), 422)
-    refused(client.get("/v1/odr", params={"platform": "Bad Code"}, headers=w.officer("a")), 422)
-    refused(client.get("/v1/odr", params={"entity": 2**63}, headers=w.officer("a")), 422)
+    problem(client.get("/v1/odr", params={"limit": 201}, headers=w.officer("a")), 422)
+    problem(client.get("/v1/odr", params={"cursor": "zzz"}, headers=w.officer("a")), 422)
+    problem(client.get("/v1/odr", params={"platform": "Bad Code"}, headers=w.officer("a")), 422)
+    problem(client.get("/v1/odr", params={"entity": 2**63}, headers=w.officer("a")), 422)
     odr_id, _, token = mediation(env)
-    refused(
+    problem(
         client.post(
             f"/v1/public/odr/{odr_id}/respond",
             json={"action": "accept", "offer": 7},
@@ -535,7 +528,7 @@ def test_bad_ids_and_filters_and_answers_to_no_offer(env: Env) -> None:
         409,
         "no offer 7",
     )
-    refused(
+    problem(
         client.post(
             f"/v1/odr/{odr_id}/offers", json=offer_body(counter_to=3), headers=w.officer("a")
         ),

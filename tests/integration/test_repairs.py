@@ -29,7 +29,14 @@ from evidence_api.credit.models import CreditRecord
 from evidence_api.registry.models import TradingEntity
 from evidence_api.repairs.models import CreditRepair
 from evidence_api.violators.models import SeriousViolation
-from tests.support.api import Stack, fresh_postgres_database, running_stack
+from tests.support.api import (
+    Stack,
+    client_at,
+    fresh_postgres_database,
+    ok,
+    problem,
+    running_stack,
+)
 from tests.support.console import Person
 from tests.support.repairs import (
     PDF,
@@ -39,7 +46,6 @@ from tests.support.repairs import (
     add_entity,
     add_placement,
     application,
-    client_at,
     fresh_uscc,
     seed_world,
 )
@@ -86,21 +92,6 @@ def applicant(env: Env) -> TestClient:
     """A client at an address of its own (its own rate-limit window)."""
     n = next(_ADDRESSES)
     return client_at(env.stack, f"192.0.{n // 250}.{n % 250 + 1}")
-
-
-def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def refused(response: httpx.Response, status: int, *words: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    for word in words:
-        assert word in body["detail"], body
-    return body
 
 
 RAW_TYPE = "multipart/form-data; boundary=repairbound"
@@ -183,8 +174,8 @@ def test_apply_then_accept_removes_the_listing_covers_the_records_and_logs_every
     assert repair_id in [i["repair_id"] for i in listed["items"]]
     other = ok(env.client.get("/v1/credit-repairs", headers=env.world.officer("b")))
     assert repair_id not in [i["repair_id"] for i in other["items"]]
-    refused(env.client.get(f"/v1/credit-repairs/{repair_id}", headers=env.world.officer("b")), 404)
-    refused(decide(env, repair_id, "accept", who="b"), 404)
+    problem(env.client.get(f"/v1/credit-repairs/{repair_id}", headers=env.world.officer("b")), 404)
+    problem(decide(env, repair_id, "accept", who="b"), 404)
     detail = ok(env.client.get(f"/v1/credit-repairs/{repair_id}", headers=env.world.officer("a")))
     assert [a["evidence_id"] for a in detail["attachments"]] == [
         a["evidence_id"] for a in receipt["attachments"]
@@ -232,7 +223,7 @@ def test_apply_then_accept_removes_the_listing_covers_the_records_and_logs_every
     assert (
         status["status"] == "accepted" and status["decision_reason"] == "已履行处罚决定，整改到位"
     )
-    refused(decide(env, repair_id, "reject"), 409, "final")
+    problem(decide(env, repair_id, "reject"), 409, "final")
 
     # A (listed: D) → repair covering the penalty and the listing: 100, capped at B.
     assert entity_row(env, entity_id).risk_grade == "B"
@@ -251,14 +242,14 @@ def test_records_only_repair_is_independent_of_the_list(env: Env) -> None:
     assert accepted["covers"] == [penalty, reduced]
     # Repaired records cannot be repaired again.
     parts = application(shop_name=name, platform=env.world.platform, record_refs=penalty)
-    refused(applicant(env).post(APPLY, files=parts), 409, "already repaired")
+    problem(applicant(env).post(APPLY, files=parts), 409, "already repaired")
 
 
 def test_waiting_periods_refuse_early_applications_and_early_decisions(env: Env) -> None:
     uscc = fresh_uscc()
     entity_id = add_entity(env.stack, env.world, uscc=uscc)
     young = add_credit_record(env.stack, entity_id, "case_penalty", days_ago=30)
-    body = refused(
+    body = problem(
         applicant(env).post(APPLY, files=application(uscc=uscc, record_refs=young)),
         422,
         young,
@@ -267,7 +258,7 @@ def test_waiting_periods_refuse_early_applications_and_early_decisions(env: Env)
     )
     assert body["field"] == "record_refs"
     violation_id = add_placement(env.stack, env.world, entity_id, days_ago=100)
-    body = refused(
+    body = problem(
         applicant(env).post(APPLY, files=application(uscc=uscc, violation_id=violation_id)),
         422,
         violation_id,
@@ -278,7 +269,7 @@ def test_waiting_periods_refuse_early_applications_and_early_decisions(env: Env)
     # Food: a year, not six months.
     food = add_entity(env.stack, env.world, uscc=(food_uscc := fresh_uscc()), risk_class="食品")
     seven_months = add_credit_record(env.stack, food, "case_penalty", days_ago=215)
-    refused(
+    problem(
         applicant(env).post(APPLY, files=application(uscc=food_uscc, record_refs=seven_months)),
         422,
         "食品",
@@ -294,7 +285,7 @@ def test_waiting_periods_refuse_early_applications_and_early_decisions(env: Env)
             .where(CreditRecord.id == int(old[3:]))
             .values(occurred_at=datetime.now(UTC) - timedelta(days=10))
         )
-    refused(decide(env, repair_id, "accept"), 422, "may be repaired from")
+    problem(decide(env, repair_id, "accept"), 422, "may be repaired from")
     detail = ok(env.client.get(f"/v1/credit-repairs/{repair_id}", headers=env.world.officer("a")))
     assert detail["status"] == "applied" and detail["waiting"][0]["due"] is False
 
@@ -305,15 +296,15 @@ def test_reject_needs_a_reason_and_is_final(env: Env) -> None:
     receipt = ok(applicant(env).post(APPLY, files=application(uscc=uscc, record_refs=ref)), 201)
     repair_id = receipt["repair_id"]
     # A second application for the same record while the first is pending: 409.
-    refused(
+    problem(
         applicant(env).post(APPLY, files=application(uscc=uscc, record_refs=ref)), 409, repair_id
     )
-    refused(decide(env, repair_id, "reject", reason=""), 422)
-    refused(decide(env, repair_id, "maybe"), 422)
+    problem(decide(env, repair_id, "reject", reason=""), 422)
+    problem(decide(env, repair_id, "maybe"), 422)
     rejected = ok(decide(env, repair_id, "reject", reason="整改材料不能证明已消除不良影响"))
     assert rejected["status"] == "rejected" and rejected["record_ref"] is None
     assert [s["step"] for s in rejected["steps"]] == ["applied", "rejected"]
-    refused(decide(env, repair_id, "accept"), 409, "final")
+    problem(decide(env, repair_id, "accept"), 409, "final")
     status = ok(
         env.client.get(f"{APPLY}/{repair_id}", headers={"X-Access-Token": receipt["access_token"]})
     )
@@ -339,11 +330,11 @@ def test_the_access_token_is_needed_and_a_wrong_one_reveals_nothing(env: Env) ->
         env.client.get(unknown, headers={"X-Access-Token": receipt["access_token"]}),
     ]
     for response in answers:
-        refused(response, 404)
+        problem(response, 404)
     details = {r.json()["detail"].replace(receipt["repair_id"], "ID") for r in answers[:3]}
     details.add(answers[3].json()["detail"].replace(f"rp-{'0' * 28}", "ID"))
     assert len(details) == 1, details
-    refused(env.client.get(f"{APPLY}/not-an-id"), 422)
+    problem(env.client.get(f"{APPLY}/not-an-id"), 422)
     ok(env.client.get(url, headers={"X-Access-Token": receipt["access_token"]}))
 
 
@@ -359,47 +350,47 @@ def test_hostile_and_wrong_applications_are_refused_precisely(env: Env) -> None:
         return response
 
     big = PDF + b"0" * MAX_FILE_BYTES
-    refused(send(files={"big.pdf": (big, "application/pdf")}), 413)
+    problem(send(files={"big.pdf": (big, "application/pdf")}), 413)
     many = {f"p{i}.png": (PNG, "image/png") for i in range(MAX_FILES + 1)}
-    refused(send(files=many), 422)
-    refused(send(files={"../etc.png": (PNG, "image/png")}), 422, "path")
+    problem(send(files=many), 422)
+    problem(send(files={"../etc.png": (PNG, "image/png")}), 422, "path")
     raw = raw_form(
         {"uscc": uscc, "record_refs": ref, "applicant_name": "张某", "pledge": "true"},
         b"a\x01b.png",
     )
-    refused(client.post(APPLY, content=raw, headers={"content-type": RAW_TYPE}), 422, "control")
-    refused(send(files={"fake.png": (b"just text", "image/png")}), 415)
-    refused(send(files={"x.exe": (b"MZ\x90\x00", "application/x-msdownload")}), 415)
-    refused(send(files={}), 422, "整改材料")
-    refused(send(pledge="false"), 422, "信用承诺书")
-    refused(send(statement="整改\x00完成"), 422, "NUL")
-    refused(send(record_refs="cr-abc"), 422, "cr-")
-    refused(send(record_refs="cr-99999999999999999999"), 422)
-    refused(send(record_refs=f"cr-{2**63 - 1}"), 422, "no credit record")
-    refused(send(record_refs=None), 422, "name what to repair")
-    refused(send(uscc="91350100M000100Y44"), 422, "uscc")
-    refused(send(uscc=None, shop_name="无此店铺", platform=env.world.platform), 422, "no entity")
-    refused(send(uscc=None, shop_name="某店"), 422, "platform")
-    refused(send(violation_id="sv-123"), 422, "violation_id")
-    refused(send(applicant_name=None), 422, "applicant_name")
+    problem(client.post(APPLY, content=raw, headers={"content-type": RAW_TYPE}), 422, "control")
+    problem(send(files={"fake.png": (b"just text", "image/png")}), 415)
+    problem(send(files={"x.exe": (b"MZ\x90\x00", "application/x-msdownload")}), 415)
+    problem(send(files={}), 422, "整改材料")
+    problem(send(pledge="false"), 422, "信用承诺书")
+    problem(send(statement="整改\x00完成"), 422, "NUL")
+    problem(send(record_refs="cr-abc"), 422, "cr-")
+    problem(send(record_refs="cr-99999999999999999999"), 422)
+    problem(send(record_refs=f"cr-{2**63 - 1}"), 422, "no credit record")
+    problem(send(record_refs=None), 422, "name what to repair")
+    problem(send(uscc="91350100M000100Y44"), 422, "uscc")
+    problem(send(uscc=None, shop_name="无此店铺", platform=env.world.platform), 422, "no entity")
+    problem(send(uscc=None, shop_name="某店"), 422, "platform")
+    problem(send(violation_id="sv-123"), 422, "violation_id")
+    problem(send(applicant_name=None), 422, "applicant_name")
     # A listing's own record is repaired through its placement.
     violation_id = add_placement(env.stack, env.world, entity_id, days_ago=400)
     with env.stack.runtime.session() as session:
         listed = session.execute(
             select(CreditRecord.id).where(CreditRecord.source == f"violation:{violation_id}")
         ).scalar_one()
-    refused(send(record_refs=f"cr-{listed}"), 422, "name the placement")
+    problem(send(record_refs=f"cr-{listed}"), 422, "name the placement")
     # Another entity's record.
     other = add_entity(env.stack, env.world, uscc=fresh_uscc())
     foreign = add_credit_record(env.stack, other, "case_penalty", days_ago=400)
-    refused(send(record_refs=foreign), 422, "no credit record")
+    problem(send(record_refs=foreign), 422, "no credit record")
     # Two shops with one USCC: say which.
     twin = fresh_uscc()
     add_entity(env.stack, env.world, uscc=twin)
     add_entity(env.stack, env.world, uscc=twin)
-    refused(send(uscc=twin), 422, "several shops")
+    problem(send(uscc=twin), 422, "several shops")
     # Not multipart at all.
-    refused(client.post(APPLY, json={"uscc": uscc}), 400)
+    problem(client.post(APPLY, json={"uscc": uscc}), 400)
     # None of these was an application: the client's window is untouched.
     ok(send(), 201)
 
@@ -414,7 +405,7 @@ def test_one_client_is_rate_limited_with_retry_after_and_another_is_not(env: Env
     ref = add_credit_record(env.stack, entity_id, "case_penalty", days_ago=400)
     parts = application(uscc=uscc, record_refs=ref)
     response = client.post(APPLY, files=parts)
-    refused(response, 429)
+    problem(response, 429)
     assert 1 <= int(response.headers["Retry-After"]) <= 3600
     ok(other.post(APPLY, files=parts), 201)
 
@@ -425,10 +416,10 @@ def test_officer_listing_filters_and_bounds(env: Env) -> None:
         entity_id = add_entity(env.stack, env.world, uscc=(uscc := fresh_uscc()))
         ref = add_credit_record(env.stack, entity_id, "case_penalty", days_ago=400)
         ok(applicant(env).post(APPLY, files=application(uscc=uscc, record_refs=ref)), 201)
-    refused(env.client.get("/v1/credit-repairs?status=done", headers=headers), 422)
-    refused(env.client.get("/v1/credit-repairs?entity=0", headers=headers), 422)
-    refused(env.client.get("/v1/credit-repairs?cursor=nonsense", headers=headers), 422)
-    refused(env.client.get("/v1/credit-repairs?limit=201", headers=headers), 422)
+    problem(env.client.get("/v1/credit-repairs?status=done", headers=headers), 422)
+    problem(env.client.get("/v1/credit-repairs?entity=0", headers=headers), 422)
+    problem(env.client.get("/v1/credit-repairs?cursor=nonsense", headers=headers), 422)
+    problem(env.client.get("/v1/credit-repairs?limit=201", headers=headers), 422)
     page = ok(env.client.get("/v1/credit-repairs?limit=1", headers=headers))
     assert len(page["items"]) == 1 and page["next_cursor"]
     second = ok(
@@ -439,7 +430,7 @@ def test_officer_listing_filters_and_bounds(env: Env) -> None:
         )
     )
     assert second["items"][0]["repair_id"] != page["items"][0]["repair_id"]
-    refused(
+    problem(
         env.client.post(
             f"/v1/credit-repairs/rp-{'0' * 28}/decision",
             json={"decision": "accept", "reason": "x"},

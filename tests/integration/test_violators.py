@@ -45,6 +45,7 @@ from tests.support.api import (
     auth_header,
     ensure_example_platform,
     fresh_postgres_database,
+    ok,
     run_verifier,
     running_stack,
 )
@@ -133,12 +134,6 @@ def env(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator
         )
         with running_stack(settings) as stack:
             yield Env(stack)
-
-
-def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def problem(response: httpx.Response, status: int) -> str:

@@ -79,6 +79,28 @@ class Stack:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
 
+def client_at(stack: Stack, address: str) -> TestClient:
+    """A client of the same app calling from ``address`` (the rate limit's client)."""
+    return TestClient(stack.client.app, client=(address, 50000))
+
+
+def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+    """The JSON object of a ``status`` answer (200 unless told)."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def problem(response: httpx.Response, status: int, *words: str) -> dict[str, Any]:
+    """The problem+json of a ``status`` refusal, whose detail says each of ``words``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    for word in words:
+        assert word in body["detail"], body
+    return body
+
+
 def ensure_example_platform(session: Session) -> None:
     """Register ``example-mall`` (the test platform token's binding) if it is not yet."""
     if session.execute(select(Platform.id).where(Platform.code == "example-mall")).first():

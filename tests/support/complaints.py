@@ -1,6 +1,6 @@
 """Test material for evidence_api.complaints: the public form, complaints made straight
-through the service (no rate limit: a fresh client key each), clients at other addresses,
-and the valid request of each route for the auth matrix (tests/integration/test_api_auth.py)."""
+through the service (no rate limit: a fresh client key each), and the valid request of
+each route for the auth matrix (tests/integration/test_api_auth.py)."""
 
 from __future__ import annotations
 
@@ -53,11 +53,6 @@ def post_complaint(
         (k, (None, v.encode(), "text/plain; charset=utf-8")) for k, v in data.items()
     ]
     return client.post("/v1/public/complaints", files=[*text_parts, *parts])
-
-
-def client_at(stack: Stack, address: str) -> TestClient:
-    """A client of the same app, calling from ``address``."""
-    return TestClient(stack.client.app, client=(address, 50000))
 
 
 def make_complaint(stack: Stack, *, status: str | None = None, **fields: str | None) -> str:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from evidence_api.core.auth import create_token
@@ -25,7 +24,7 @@ from evidence_api.registry.uscc import ALPHABET, check_character
 from evidence_api.units import service as units
 from evidence_api.units.schemas import UnitCreate
 from evidence_api.violators.models import SeriousViolation
-from tests.support.api import Stack, auth_header
+from tests.support.api import Stack, auth_header, client_at
 
 #: The smallest valid PNG and PDF heads (the public intake checks content by its bytes).
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + secrets.token_bytes(32)
@@ -205,11 +204,6 @@ def application(
     chosen = {"整改报告.pdf": (PDF, "application/pdf")} if files is None else files
     parts += [("files", (name, data, media)) for name, (data, media) in chosen.items()]
     return parts
-
-
-def client_at(stack: Stack, address: str) -> TestClient:
-    """A client of the same app seen from ``address`` (the rate limit's client)."""
-    return TestClient(stack.client.app, client=(address, 50000))
 
 
 # --- the auth matrix -----------------------------------------------------------------------
