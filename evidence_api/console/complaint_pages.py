@@ -68,10 +68,7 @@ def complaint_list(request: Request, who: Officer) -> Response:
             cursor=cursor,
         )
 
-    try:
-        page = in_session(request, work)
-    except ApiError as exc:  # a cursor that is not one
-        return render(request, who, "error.html", exc.status, code=exc.status, detail=exc.detail)
+    page = in_session(request, work)  # a cursor that is not one: the app's error page
     return render(
         request,
         who,
@@ -97,12 +94,9 @@ def _detail_page(
     form: str | None = None,
     status: int = 200,
 ) -> Response:
-    try:
-        found = in_session(
-            request, lambda s: service.detail(s, service.load(s, who.principal, complaint_id))
-        )
-    except ApiError as exc:
-        return render(request, who, "error.html", exc.status, code=exc.status, detail=exc.detail)
+    found = in_session(
+        request, lambda s: service.detail(s, service.load(s, who.principal, complaint_id))
+    )
     return render(
         request,
         who,
