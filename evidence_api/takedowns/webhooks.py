@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, select, update
@@ -326,8 +326,20 @@ def send_signed(
     return done(code, None if 200 <= code < 300 else f"HTTP {code}")
 
 
+class Deliverable(Protocol):
+    """An outbox row as sent: the platforms' takedown deliveries and the serious-violator
+    list's."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def payload(self) -> str: ...
+
+
 def attempt(
-    url: str | None, secret: str | None, delivery: WebhookDelivery, *, settings: Settings
+    url: str | None, secret: str | None, delivery: Deliverable, *, settings: Settings
 ) -> Outcome:
     """One signed POST of ``delivery`` (``secret`` in clear); never raises."""
     if not url or not secret:
@@ -438,24 +450,40 @@ def open_secret(settings: Settings, platform: Platform) -> str | None:
     )
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """A platform's webhook as an attempt finds it: the URL (None while disabled), the
+    secret in clear (None when it has none), or why the sealed secret would not open."""
+
+    url: str | None
+    secret: str | None
+    sealed_error: str | None = None
+
+    def send(self, delivery: Deliverable, settings: Settings) -> Outcome:
+        """One attempt (:func:`attempt`); never raises."""
+        if self.sealed_error is not None:
+            return Outcome(None, f"webhook secret: {self.sealed_error}"[:512], 0)
+        return attempt(self.url, self.secret, delivery, settings=settings)
+
+
+def endpoint(settings: Settings, platform: Platform) -> Endpoint:
+    """The platform's webhook now (read in the session that loaded ``platform``). The
+    takedowns' and the serious-violator list's deliveries both find it here."""
+    url = platform.webhook_url if platform.webhook_enabled else None
+    try:
+        return Endpoint(url, open_secret(settings, platform))
+    except secretbox.SecretError as exc:
+        return Endpoint(url, None, str(exc))
+
+
 def deliver(
     transaction: Transaction, settings: Settings, seq: int, *, now: datetime | None = None
 ) -> Outcome:
     """Send one claimed delivery and record the attempt and the delivery's new state."""
     with transaction() as session:
         delivery = session.get_one(WebhookDelivery, seq)
-        platform = session.get_one(Platform, delivery.platform_id)
-        url = platform.webhook_url if platform.webhook_enabled else None
-        secret: str | None = None
-        sealed_error: str | None = None
-        try:
-            secret = open_secret(settings, platform)
-        except secretbox.SecretError as exc:
-            sealed_error = str(exc)
-    if sealed_error is not None:
-        outcome = Outcome(None, f"webhook secret: {sealed_error}"[:512], 0)
-    else:
-        outcome = attempt(url, secret, delivery, settings=settings)
+        target = endpoint(settings, session.get_one(Platform, delivery.platform_id))
+    outcome = target.send(delivery, settings)
     at = now or datetime.now(UTC)
     with transaction() as session:
         row = session.get_one(WebhookDelivery, seq)
@@ -495,8 +523,15 @@ class Dispatcher:
     platform that has due deliveries and none running here, and returns at
     once; a lane sends its platform's due deliveries in order, one at a time,
     then ends. Several processes may dispatch at once: claims are leases in the
-    database.
+    database. This one sends the takedowns' outbox; another outbox of deliveries to
+    the platforms subclasses it with its own :meth:`due`, :meth:`claim` and :meth:`send`
+    (the serious-violator list: :class:`evidence_api.violators.dispatch.Pusher`).
     """
+
+    #: the lanes' thread names: ``<lane_name>-<platform id>``
+    lane_name = "webhook"
+    #: what a failed lane's log line calls it
+    lane_label = "webhook"
 
     def __init__(
         self, transaction: Transaction, settings: Settings, *, max_lanes: int = MAX_LANES
@@ -507,6 +542,18 @@ class Dispatcher:
         self._lanes: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+
+    def due(self, now: datetime, skip: set[int], limit: int) -> list[int]:
+        """Ids of platforms with a due delivery, besides those in ``skip``."""
+        return due_platforms(self.transaction, now, skip=skip, limit=limit)
+
+    def claim(self, platform_id: int, now: datetime) -> int | None:
+        """Claim the platform's next due delivery, or None."""
+        return claim_next(self.transaction, self.settings, platform_id, now)
+
+    def send(self, seq: int) -> Outcome:
+        """Send one claimed delivery and settle it."""
+        return deliver(self.transaction, self.settings, seq)
 
     def busy(self) -> set[int]:
         with self._lock:
@@ -521,11 +568,12 @@ class Dispatcher:
         if free <= 0:
             return 0
         started = 0
-        for platform_id in due_platforms(
-            self.transaction, datetime.now(UTC), skip=running, limit=free
-        ):
+        for platform_id in self.due(datetime.now(UTC), running, free):
             lane = threading.Thread(
-                target=self._lane, args=(platform_id,), name=f"webhook-{platform_id}", daemon=True
+                target=self._lane,
+                args=(platform_id,),
+                name=f"{self.lane_name}-{platform_id}",
+                daemon=True,
             )
             with self._lock:
                 if platform_id in self._lanes:
@@ -540,12 +588,12 @@ class Dispatcher:
             for _ in range(LANE_BATCH):
                 if self._stop.is_set():
                     return
-                seq = claim_next(self.transaction, self.settings, platform_id, datetime.now(UTC))
+                seq = self.claim(platform_id, datetime.now(UTC))
                 if seq is None:
                     return
-                deliver(self.transaction, self.settings, seq)
+                self.send(seq)
         except Exception:  # a database hiccup ends the lane; the next tick starts it again
-            log.exception("webhook lane of platform %d failed", platform_id)
+            log.exception("%s lane of platform %d failed", self.lane_label, platform_id)
         finally:
             with self._lock:
                 self._lanes.pop(platform_id, None)

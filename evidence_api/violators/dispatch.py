@@ -6,46 +6,39 @@ signature headers (:mod:`~evidence_api.takedowns.webhook_sign`), address checks,
 and deadline (:func:`~evidence_api.takedowns.webhooks.send_signed`), the same claims (a
 lease in the database: :func:`~evidence_api.takedowns.webhooks.claim_first`) and the same
 retries (:func:`~evidence_api.takedowns.webhooks.settle`: ``webhook_backoff`` doubling per
-attempt until ``webhook_max_attempts``). One lane (thread) per platform, each sending its
-deliveries in change order; the delivery id is stable across retries.
+attempt until ``webhook_max_attempts``), through the same dispatcher
+(:class:`~evidence_api.takedowns.webhooks.Dispatcher`). One lane (thread) per platform, each
+sending its deliveries in change order; the delivery id is stable across retries.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from evidence_api.core import secretbox
 from evidence_api.core.config import Settings
 from evidence_api.core.db import Transaction
 from evidence_api.registry.models import Platform
 from evidence_api.takedowns.service import ledger_of
 from evidence_api.takedowns.webhooks import (
-    MAX_LANES,
+    Dispatcher,
     Outbox,
     Outcome,
     claim_first,
+    endpoint,
     lease,
-    open_secret,
-    send_signed,
     settle,
 )
 from evidence_api.violators.models import ViolatorDelivery
 from evidence_api.violators.service import expire_due
 
-log = logging.getLogger(__name__)
-
 #: The list's deliveries as an outbox.
 VIOLATOR_OUTBOX = Outbox(
     ViolatorDelivery.seq, ViolatorDelivery.state, ViolatorDelivery.next_attempt_at
 )
-LANE_BATCH = 100
 
 
 def claim_next(
@@ -68,23 +61,8 @@ def deliver(
     secret, and settle the row: delivered, due again after the backoff, or failed."""
     with transaction() as session:
         delivery = session.get_one(ViolatorDelivery, seq)
-        platform = session.get_one(Platform, delivery.platform_id)
-        body, delivery_id, event = delivery.payload.encode("utf-8"), delivery.id, delivery.event
-        url = platform.webhook_url if platform.webhook_enabled else None
-        secret: str | None = None
-        problem: str | None = None
-        try:
-            secret = open_secret(settings, platform)
-        except secretbox.SecretError as exc:
-            problem = f"webhook secret: {exc}"
-    if problem is not None:
-        outcome = Outcome(None, problem[:512], 0)
-    elif not url or not secret:
-        outcome = Outcome(None, "the platform has no webhook URL or secret", 0)
-    else:
-        outcome = send_signed(
-            url, secret, body, delivery_id=delivery_id, event=event, settings=settings
-        )
+        target = endpoint(settings, session.get_one(Platform, delivery.platform_id))
+    outcome = target.send(delivery, settings)
     at = now or datetime.now(UTC)
     with transaction() as session:
         row = session.get_one(ViolatorDelivery, seq)
@@ -93,12 +71,14 @@ def deliver(
     return outcome
 
 
-def due_platforms(transaction: Transaction, now: datetime, *, skip: set[int]) -> list[int]:
+def due_platforms(
+    transaction: Transaction, now: datetime, *, skip: set[int], limit: int
+) -> list[int]:
     query = (
         select(ViolatorDelivery.platform_id)
         .where(ViolatorDelivery.state == "pending", ViolatorDelivery.next_attempt_at <= now)
         .distinct()
-        .limit(MAX_LANES)
+        .limit(limit)
     )
     if skip:
         query = query.where(ViolatorDelivery.platform_id.not_in(skip))
@@ -106,66 +86,22 @@ def due_platforms(transaction: Transaction, now: datetime, *, skip: set[int]) ->
         return [int(p) for p in session.execute(query).scalars()]
 
 
-class Pusher:
-    """One process's sender of the list's deliveries: a lane per platform with due ones.
-    :meth:`tick` starts the lanes not running here and returns at once."""
+class Pusher(Dispatcher):
+    """One process's sender of the list's deliveries: the platforms' webhook dispatcher
+    (lanes, batches, waiting and stopping) over the list's outbox. :meth:`tick` starts the
+    lanes not running here and returns at once."""
 
-    def __init__(self, transaction: Transaction, settings: Settings) -> None:
-        self.transaction = transaction
-        self.settings = settings
-        self._lanes: dict[int, threading.Thread] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
+    lane_name = "violators"
+    lane_label = "serious-violator webhook"
 
-    def tick(self) -> int:
-        if self._stop.is_set():
-            return 0
-        with self._lock:
-            running = set(self._lanes)
-        started = 0
-        for platform_id in due_platforms(self.transaction, datetime.now(UTC), skip=running):
-            lane = threading.Thread(
-                target=self._lane, args=(platform_id,), name=f"violators-{platform_id}", daemon=True
-            )
-            with self._lock:
-                if platform_id in self._lanes or len(self._lanes) >= MAX_LANES:
-                    continue
-                self._lanes[platform_id] = lane
-            lane.start()
-            started += 1
-        return started
+    def due(self, now: datetime, skip: set[int], limit: int) -> list[int]:
+        return due_platforms(self.transaction, now, skip=skip, limit=limit)
 
-    def _lane(self, platform_id: int) -> None:
-        try:
-            for _ in range(LANE_BATCH):
-                if self._stop.is_set():
-                    return
-                seq = claim_next(self.transaction, self.settings, platform_id, datetime.now(UTC))
-                if seq is None:
-                    return
-                deliver(self.transaction, self.settings, seq)
-        except Exception:  # a database hiccup ends the lane; the next tick starts it again
-            log.exception("serious-violator webhook lane of platform %d failed", platform_id)
-        finally:
-            with self._lock:
-                self._lanes.pop(platform_id, None)
+    def claim(self, platform_id: int, now: datetime) -> int | None:
+        return claim_next(self.transaction, self.settings, platform_id, now)
 
-    def wait(self, timeout: float | None = None) -> bool:
-        ends = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                lanes = list(self._lanes.values())
-            if not lanes:
-                return True
-            for lane in lanes:
-                lane.join(None if ends is None else max(ends - time.monotonic(), 0))
-            if ends is not None and time.monotonic() >= ends:
-                with self._lock:
-                    return not self._lanes
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self.wait(timeout)
+    def send(self, seq: int) -> Outcome:
+        return deliver(self.transaction, self.settings, seq)
 
 
 def push_due(transaction: Transaction, settings: Settings, *, timeout: float = 60.0) -> int:
