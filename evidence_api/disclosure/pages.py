@@ -35,24 +35,23 @@ def _portal(request: Request) -> str | None:
     return service.portal_page(runtime_of(request).settings.verifier_mount)
 
 
-def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return render(
-        request,
-        None,
-        template,
-        status,
-        lang="zh",
-        portal=_portal(request),
-        day=service.decision_day,
-        proof_labels=PROOF_LABELS,
-        step_labels=STEP_LABELS,
-        max_query=MAX_QUERY,
-        **context,
-    )
+def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page of the 信息公示 site: its frame's names (the portal, the search bound, the
+    date and proof labels), to which ``context`` adds or which it replaces (the
+    serious-violator list's pages, :mod:`evidence_api.violators.pages`, show instants as
+    Beijing-time days)."""
+    frame: dict[str, Any] = {
+        "portal": _portal(request),
+        "day": service.decision_day,
+        "proof_labels": PROOF_LABELS,
+        "step_labels": STEP_LABELS,
+        "max_query": MAX_QUERY,
+    }
+    return render(request, None, template, status, lang="zh", **(frame | context))
 
 
-def _error(request: Request, exc: ApiError, tab: str) -> HTMLResponse:
-    return _page(
+def error_page(request: Request, exc: ApiError, tab: str) -> HTMLResponse:
+    return page(
         request, "public/error.html", exc.status, tab=tab, code=exc.status, detail=exc.detail
     )
 
@@ -64,17 +63,24 @@ def _page_number(text: str | None) -> int:
     return min(max(int(text), 1), MAX_PAGE)
 
 
-async def _listing(
-    request: Request, tab: str, template: str, read: Callable[[Session, str | None, int], Any]
+async def listing(
+    request: Request,
+    tab: str,
+    template: str,
+    read: Callable[[Session, str | None, int], Any],
+    **context: Any,
 ) -> HTMLResponse:
+    """A tab's search page: ``?q=`` and ``?page=`` read through ``read(session, q, offset)``
+    (the public API's own reader, :data:`PAGE_SIZE` rows), a refused search shown on the
+    page with 422; ``context`` as for :func:`page`."""
     q = request.query_params.get("q")
-    page = _page_number(request.query_params.get("page"))
+    number = _page_number(request.query_params.get("page"))
     try:
         found = await run_in_threadpool(
-            in_session, request, lambda s: read(s, q, (page - 1) * PAGE_SIZE)
+            in_session, request, lambda s: read(s, q, (number - 1) * PAGE_SIZE)
         )
     except ApiError as exc:  # a search too long or with control characters
-        return _page(
+        return page(
             request,
             template,
             422,
@@ -85,9 +91,10 @@ async def _listing(
             total=0,
             page=1,
             pages=1,
+            **context,
         )
     pages = max(1, -(-found.total // PAGE_SIZE))
-    return _page(
+    return page(
         request,
         template,
         tab=tab,
@@ -95,8 +102,9 @@ async def _listing(
         error=None,
         rows=found.items,
         total=found.total,
-        page=page,
+        page=number,
         pages=pages,
+        **context,
     )
 
 
@@ -108,7 +116,7 @@ async def home() -> Response:
 @router.get("/penalties")
 async def penalties(request: Request) -> HTMLResponse:
     origin = runtime_of(request).signer.name
-    return await _listing(
+    return await listing(
         request,
         "penalties",
         "public/penalties.html",
@@ -126,13 +134,13 @@ async def penalty(request: Request, publication_id: str) -> HTMLResponse:
             lambda s: service.public_penalty(s, origin, publication_id[:64], portal),
         )
     except ApiError as exc:
-        return _error(request, exc, "penalties")
-    return _page(request, "public/penalty.html", tab="penalties", p=found)
+        return error_page(request, exc, "penalties")
+    return page(request, "public/penalty.html", tab="penalties", p=found)
 
 
 @router.get("/spot-checks")
 async def spot_checks(request: Request) -> HTMLResponse:
-    return await _listing(
+    return await listing(
         request,
         "spot-checks",
         "public/spot_checks.html",
@@ -148,5 +156,5 @@ async def spot_check(request: Request, plan_id: str) -> HTMLResponse:
             in_session, request, lambda s: spotchecks.public_spot_check(s, origin, plan_id[:64])
         )
     except ApiError as exc:
-        return _error(request, exc, "spot-checks")
-    return _page(request, "public/spot_check.html", tab="spot-checks", s=found)
+        return error_page(request, exc, "spot-checks")
+    return page(request, "public/spot_check.html", tab="spot-checks", s=found)

@@ -3,29 +3,27 @@
 ``/public/serious-violators/{id}``, in the 信息公示 site's frame (docs/violators.md §7).
 
 They read through the same functions as the public API (:func:`service.public_list`,
-:func:`service.public_detail`), so they show nothing the API does not.
+:func:`service.public_detail`), so they show nothing the API does not, and are drawn as the
+site's other tabs are (:func:`evidence_api.disclosure.pages.listing` and ``page``: search,
+pages of :data:`~evidence_api.disclosure.pages.PAGE_SIZE`, the error page).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from evidence_api.console.web import in_session, render, runtime_of
+from evidence_api.console.web import in_session, runtime_of
 from evidence_api.core.errors import ApiError
-from evidence_api.disclosure.schemas import MAX_OFFSET, MAX_QUERY
-from evidence_api.disclosure.service import portal_page
+from evidence_api.disclosure.pages import PAGE_SIZE, error_page, listing, page
 from evidence_api.violators import service
 
 router = APIRouter(prefix="/public", include_in_schema=False)
 
 TAB = "serious-violators"
-PAGE_SIZE = 20
-MAX_PAGE = MAX_OFFSET // PAGE_SIZE + 1
 
 
 def day(value: datetime) -> str:
@@ -34,52 +32,14 @@ def day(value: datetime) -> str:
     return f"{local.year}年{local.month}月{local.day}日"
 
 
-def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return render(
-        request,
-        None,
-        template,
-        status,
-        lang="zh",
-        portal=portal_page(runtime_of(request).settings.verifier_mount),
-        day=day,
-        max_query=MAX_QUERY,
-        tab=TAB,
-        **context,
-    )
-
-
-def _page_number(text: str | None) -> int:
-    if text is None or not text.isdigit() or len(text) > 6:
-        return 1
-    return min(max(int(text), 1), MAX_PAGE)
-
-
 @router.get("/serious-violators")
 async def violators(request: Request) -> HTMLResponse:
-    q = request.query_params.get("q")
-    page = _page_number(request.query_params.get("page"))
-    template = "violators/public_list.html"
-    try:
-        found = await run_in_threadpool(
-            in_session,
-            request,
-            lambda s: service.public_list(s, q, (page - 1) * PAGE_SIZE, PAGE_SIZE),
-        )
-    except ApiError as exc:  # a search too long or with control characters
-        return _page(
-            request, template, 422, q=None, error=exc.detail, rows=[], total=0, page=1, pages=1
-        )
-    pages = max(1, -(-found.total // PAGE_SIZE))
-    return _page(
+    return await listing(
         request,
-        template,
-        q=found.q,
-        error=None,
-        rows=found.items,
-        total=found.total,
-        page=page,
-        pages=pages,
+        TAB,
+        "violators/public_list.html",
+        lambda s, q, offset: service.public_list(s, q, offset, PAGE_SIZE),
+        day=day,
     )
 
 
@@ -91,5 +51,5 @@ async def violator(request: Request, violation_id: str) -> HTMLResponse:
             in_session, request, lambda s: service.public_detail(s, origin, violation_id[:64])
         )
     except ApiError as exc:
-        return _page(request, "public/error.html", exc.status, code=exc.status, detail=exc.detail)
-    return _page(request, "violators/public_detail.html", v=found)
+        return error_page(request, exc, TAB)
+    return page(request, "violators/public_detail.html", tab=TAB, day=day, v=found)
