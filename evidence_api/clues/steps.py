@@ -7,7 +7,6 @@ holding a proof); the bodies are specified field by field in docs/clues.md §4.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,9 +18,13 @@ from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
 from evidence_api.clues.models import ClueTransfer, SupervisionStep
 from evidence_api.clues.schemas import StepProof, StepPublic
-from evidence_api.core.db import Transaction
+from evidence_api.core import ledger
 from evidence_api.core.errors import NotFoundError
-from evidence_api.core.ledger import SignReceipt, record_entry
+from evidence_api.core.ledger import record_entry
+
+#: The ledger a step is recorded with (one for every workflow: core.ledger).
+StepLedger = ledger.Ledger
+ledger_of = ledger.ledger_of
 
 #: The actor of what the service does by itself (flagging overdue items).
 SYSTEM_ACTOR = "system"
@@ -29,20 +32,6 @@ CLUE_KIND = "clue"
 ASSIST_KIND = "assist"
 #: Entry id prefixes: ``cl-…`` for clue steps, ``as-…`` for assist steps.
 PREFIXES = {CLUE_KIND: "cl", ASSIST_KIND: "as"}
-
-
-@dataclass(frozen=True)
-class StepLedger:
-    """What recording a step uses: transactions, the receipt issuer, the sealer's nudge."""
-
-    transaction: Transaction
-    sign_receipt: SignReceipt
-    queued: Callable[[int], None]
-
-
-def ledger_of(runtime: Any) -> StepLedger:
-    """The ledger out of a process's runtime (service, worker or CLI)."""
-    return StepLedger(runtime.session, runtime.sign_receipt, runtime.queued)
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from evidence_api.core.ledger import Ledger, ledger_of
 from evidence_api.odr import workflow as wf
 from evidence_api.odr.models import OdrCase
-from evidence_api.odr.service import SYSTEM_ACTOR, Action, Ledger, apply_action, ledger_of
+from evidence_api.odr.service import SYSTEM_ACTOR, Action, apply_action
 
 #: Mediations closed per transaction (a scan continues until none is left).
 BATCH = 100

@@ -18,7 +18,6 @@ recorded and the complaint is told: its ``status`` becomes ``resolved`` with
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,12 +27,12 @@ from sqlalchemy.orm import Session
 
 from anchoring.entries import utc_timestamp
 from evidence_api.complaints.models import Complaint
+from evidence_api.core import ledger
 from evidence_api.core.auth import Principal
-from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ConflictError, InvalidInputError, NotFoundError
 from evidence_api.core.ids import new_id
 from evidence_api.core.jurisdiction import labels, scope
-from evidence_api.core.ledger import SignReceipt, record_entry
+from evidence_api.core.ledger import Ledger, SignReceipt, record_entry
 from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.monitoring.observation import sha256_text
 from evidence_api.odr import workflow as wf
@@ -59,22 +58,10 @@ PREFIX = "oe"
 #: Who the consumer is in events (the access token, not a person's name).
 CONSUMER_ACTOR = "consumer"
 SYSTEM_ACTOR = "system"
+#: The ledger of a step (core.ledger: one for every workflow).
+ledger_of = ledger.ledger_of
 #: The complaint's status once its mediation closed (the complaints feature's code).
 RESOLVED = "resolved"
-
-
-@dataclass(frozen=True)
-class Ledger:
-    """What recording a step uses: transactions, the receipt issuer, the sealer's nudge."""
-
-    transaction: Transaction
-    sign_receipt: SignReceipt
-    queued: Callable[[int], None]
-
-
-def ledger_of(runtime: Any) -> Ledger:
-    """The ledger out of a process's runtime (service, worker or CLI)."""
-    return Ledger(runtime.session, runtime.sign_receipt, runtime.queued)
 
 
 @dataclass(frozen=True)
