@@ -13,7 +13,7 @@ from evidence_api.core.auth import Principal
 from evidence_api.core.deps import RuntimeDep, Submitter, require
 from evidence_api.core.guard import GuardedRoute
 from evidence_api.core.schemas import problem_responses
-from evidence_api.disclosure.schemas import MAX_LIMIT, MAX_OFFSET, MAX_QUERY
+from evidence_api.disclosure.routes import Limit, Offset, Q
 from evidence_api.takedowns.service import ledger_of
 from evidence_api.units.schemas import UNIT_CODE
 from evidence_api.violators import service
@@ -205,13 +205,7 @@ def acknowledge(
     summary="The published serious-violator list, no token (严重违法失信名单公示)",
 )
 def public_list(
-    runtime: RuntimeDep,
-    q: Annotated[
-        str | None,
-        Query(max_length=MAX_QUERY, description="entity name (part) or exact 统一社会信用代码"),
-    ] = None,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+    runtime: RuntimeDep, q: Q = None, offset: Offset = 0, limit: Limit = 20
 ) -> PublicViolationPage:
     """Placements listed and within their period, newest first, `offset`/`limit` paged
     with the `total`; removed and expired ones are not shown. Allow-listed fields only."""
