@@ -23,9 +23,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 def test_overdue_flagged_by_a_real_celery_worker_and_beat(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    with beat_stack(
-        tmp_path / "data", postgres_url, {"EVIDENCE_CLUE_DEADLINE_INTERVAL": "0.5"}
-    ) as (stack, env):
+    jobs = {"EVIDENCE_CLUE_DEADLINE_INTERVAL": "0.5"}  # the beat's schedule, every half second
+    with beat_stack(tmp_path / "data", postgres_url, jobs) as (stack, env):
         with stack.runtime.session() as session:
             world = seed_clue_world(session)
         client, officer = stack.client, world.officer("a")

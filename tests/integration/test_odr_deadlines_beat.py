@@ -29,10 +29,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 def test_a_mediation_past_its_deadline_closed_by_celery_beat(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    with beat_stack(tmp_path / "data", postgres_url, {"EVIDENCE_ODR_DEADLINE_INTERVAL": "0.5"}) as (
-        stack,
-        env,
-    ):
+    jobs = {"EVIDENCE_ODR_DEADLINE_INTERVAL": "0.5"}  # the beat's schedule, every half second
+    with beat_stack(tmp_path / "data", postgres_url, jobs) as (stack, env):
         with stack.runtime.session() as session:
             world = seed_clue_world(session)
             unit_id = session.execute(
