@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from anchoring.node import anvil_binary
 from evidence_api.clues.deadlines import flag_once
 from evidence_api.clues.steps import ledger_of
-from evidence_api.core.config import Settings
 from tests.support.api import (
     VERIFY_CLI,
     Stack,
@@ -38,13 +37,13 @@ from tests.support.api import (
     fresh_postgres_database,
     ok,
     run_verifier,
-    running_stack,
     wait_for_bundle,
 )
 from tests.support.clues import (
     ClueWorld,
     assist_body,
     clue_body,
+    clue_world_stack,
     deadline,
     reply_form,
     seed_clue_world,
@@ -72,16 +71,10 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Env]:
+    # No in-process deadline scans: the overdue test flags at a time of its choosing.
     data = tmp_path_factory.mktemp("clues") / "data"
-    with fresh_postgres_database(postgres_url) as url:
-        # No in-process deadline scans: the overdue test flags at a time of its choosing.
-        settings = Settings(
-            database_url=url, data_dir=data, seal_interval=0.1, run_supervisor=False
-        )
-        with running_stack(settings) as stack:
-            with stack.runtime.session() as session:
-                world = seed_clue_world(session)
-            yield Env(stack, world, stack.client.get("/v1/log/key").text)
+    with clue_world_stack(data, postgres_url) as (stack, world):
+        yield Env(stack, world, stack.client.get("/v1/log/key").text)
 
 
 def sha256(text: str) -> str:

@@ -23,7 +23,6 @@ from sqlalchemy import func, select
 
 from evidence_api.complaints.models import Complaint, PublicSubmission
 from evidence_api.complaints.service import FIELDS
-from evidence_api.core.config import Settings
 from evidence_api.credit.models import CreditRecord
 from evidence_api.intake.models import Evidence
 from evidence_api.intake.public import form_limit
@@ -31,14 +30,12 @@ from tests.support.api import (
     Stack,
     assert_verifies,
     client_at,
-    fresh_postgres_database,
     multipart_body,
     ok,
     problem,
-    running_stack,
     wait_for_bundle,
 )
-from tests.support.clues import ClueWorld, seed_clue_world
+from tests.support.clues import ClueWorld, clue_world_stack
 from tests.support.complaints import (
     JPEG,
     PDF,
@@ -71,25 +68,13 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Env]:
     data = tmp_path_factory.mktemp("complaints") / "data"
-    with fresh_postgres_database(postgres_url) as url:
-        settings = Settings(
-            database_url=url,
-            data_dir=data,
-            seal_interval=0.1,
-            run_supervisor=False,
-            public_rate_limit=RATE_LIMIT,
-            public_max_attachments=MAX_FILES,
-            public_max_attachment_bytes=MAX_BYTES,
-        )
-        with running_stack(settings) as stack:
-            with stack.runtime.session() as session:
-                world = seed_clue_world(session)
-            yield Env(
-                stack,
-                world,
-                next(iter(world.platforms)),
-                stack.client.get("/v1/log/key").text,
-            )
+    limits = {
+        "public_rate_limit": RATE_LIMIT,
+        "public_max_attachments": MAX_FILES,
+        "public_max_attachment_bytes": MAX_BYTES,
+    }
+    with clue_world_stack(data, postgres_url, **limits) as (stack, world):
+        yield Env(stack, world, next(iter(world.platforms)), stack.client.get("/v1/log/key").text)
 
 
 _ADDRESSES = iter(range(1, 60000))

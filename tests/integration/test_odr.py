@@ -27,7 +27,6 @@ from sqlalchemy import func, select
 from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
 from evidence_api.complaints.models import Complaint
-from evidence_api.core.config import Settings
 from evidence_api.core.models import OrgUnit
 from evidence_api.odr import service
 from evidence_api.odr.deadlines import close_once
@@ -36,13 +35,11 @@ from evidence_api.registry.models import Platform
 from tests.support.api import (
     Stack,
     client_at,
-    fresh_postgres_database,
     ok,
     problem,
     run_verifier,
-    running_stack,
 )
-from tests.support.clues import ClueWorld, seed_clue_world
+from tests.support.clues import ClueWorld, clue_world_stack
 from tests.support.complaints import complaint_fields, post_complaint
 from tests.support.console import Person, login, make_user
 from tests.support.odr import new_complaint, offer_body, open_case
@@ -65,17 +62,11 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Env]:
+    # No in-process deadline scans: the deadline tests close at times of their choosing.
     data = tmp_path_factory.mktemp("odr") / "data"
-    with fresh_postgres_database(postgres_url) as url:
-        # No in-process deadline scans: the deadline tests close at times of their choosing.
-        settings = Settings(
-            database_url=url, data_dir=data, seal_interval=0.1, run_supervisor=False
-        )
-        with running_stack(settings) as stack:
-            with stack.runtime.session() as session:
-                world = seed_clue_world(session)
-            mall, other = list(world.platforms)
-            yield Env(stack, world, mall, other)
+    with clue_world_stack(data, postgres_url) as (stack, world):
+        mall, other = list(world.platforms)
+        yield Env(stack, world, mall, other)
 
 
 def mediation(

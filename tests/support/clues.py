@@ -1,25 +1,34 @@
 """线索转办 / 协查 test helpers: a small unit tree with an officer in each unit, two
-platforms with a token each and an entity; the clue and assist calls the tests repeat;
-and the auth matrix's valid requests to ``/v1/clues``, ``/v1/assists`` and
-``/v1/platform/assists``."""
+platforms with a token each and an entity, alone or in a running stack of its own; the
+clue and assist calls the tests repeat; and the auth matrix's valid requests to
+``/v1/clues``, ``/v1/assists`` and ``/v1/platform/assists``."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence_api.core.auth import create_token
+from evidence_api.core.config import Settings
 from evidence_api.registry.models import Platform, TradingEntity
 from evidence_api.units import service as units
 from evidence_api.units.schemas import UnitCreate
-from tests.support.api import Stack, auth_header, ensure_example_platform
+from tests.support.api import (
+    Stack,
+    auth_header,
+    ensure_example_platform,
+    fresh_postgres_database,
+    running_stack,
+)
 
 #: The tree: a city with two counties, and another city outside it.
 TREE = (
@@ -80,6 +89,23 @@ def seed_clue_world(session: Session) -> ClueWorld:
     session.flush()
     world.entity_id = entity.id
     return world
+
+
+@contextmanager
+def clue_world_stack(
+    data: Path, postgres_url: str, **settings: Any
+) -> Iterator[tuple[Stack, ClueWorld]]:
+    """The stack on a fresh database under ``data`` (sealing every 0.1 s, no supervisor:
+    no in-process deadline scans, the tests act at times of their choosing), with
+    ``settings`` added, and a clue world seeded in it."""
+    with fresh_postgres_database(postgres_url) as url:
+        config = Settings(
+            database_url=url, data_dir=data, seal_interval=0.1, run_supervisor=False, **settings
+        )
+        with running_stack(config) as stack:
+            with stack.runtime.session() as session:
+                world = seed_clue_world(session)
+            yield stack, world
 
 
 def deadline(seconds: float = 86400) -> str:
