@@ -31,13 +31,13 @@ from evidence_api.complaints.models import Complaint
 from evidence_api.core.models import OrgUnit
 from evidence_api.credit.models import CreditGrade
 from evidence_api.odr.models import OdrCase
-from evidence_api.registry.models import Platform, TradingEntity
+from evidence_api.registry.models import TradingEntity
 from evidence_api.spotcheck.models import SpotCheckPlan, SpotCheckResult
 from evidence_api.stats.export import FORMULA_STARTS
 from evidence_api.stats.schemas import COLUMNS
 from evidence_api.stats.service import CST, two_years_before
 from tests.integration.test_api_alerts import KINDS
-from tests.support.api import Stack, ensure_example_platform, open_backend, running_stack
+from tests.support.api import Stack, example_platform_id, open_backend, running_stack
 from tests.support.clues import ClueWorld, seed_clue_world
 from tests.support.console import Person, field_error
 
@@ -69,11 +69,7 @@ def unit_ids(session: Session, world: ClueWorld) -> dict[str, int]:
 
 def seed_entities(session: Session, units: dict[str, int], today: date) -> None:
     """Five entities in the city's reach (three in a, two in b), one outside."""
-    ensure_example_platform(session)
-    session.flush()
-    platform = session.execute(
-        select(Platform.id).where(Platform.code == "example-mall")
-    ).scalar_one()
+    platform = example_platform_id(session)
     now = datetime.now(UTC)
     edge = two_years_before(today)
     rows: list[tuple[str, str, str | None, str | None, str | None, date | None]] = [

@@ -109,6 +109,15 @@ def ensure_example_platform(session: Session) -> None:
     session.add(Platform(code="example-mall", name="示例商城", created_at=now, updated_at=now))
 
 
+def example_platform_id(session: Session) -> int:
+    """The id of ``example-mall``, registered first if it is not yet."""
+    ensure_example_platform(session)
+    session.flush()
+    return int(
+        session.execute(select(Platform.id).where(Platform.code == "example-mall")).scalar_one()
+    )
+
+
 def make_tokens(runtime: Runtime) -> dict[str, str]:
     tokens = {}
     with runtime.session() as session:

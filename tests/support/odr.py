@@ -15,8 +15,8 @@ from evidence_api.complaints.models import Complaint
 from evidence_api.odr import service
 from evidence_api.odr import workflow as wf
 from evidence_api.odr.models import OdrCase
-from evidence_api.registry.models import Platform, TradingEntity
-from tests.support.api import Stack, ensure_example_platform
+from evidence_api.registry.models import TradingEntity
+from tests.support.api import Stack, example_platform_id
 from tests.support.complaints import make_complaint_with_token
 
 #: The actor a test's triage names (an officer's pseudonym).
@@ -107,11 +107,7 @@ def odr_request(stack: Stack, method: str, path: str) -> Callable[[dict[str, str
 
     def send(headers: dict[str, str]) -> Any:
         with stack.runtime.session() as session:
-            ensure_example_platform(session)
-            session.flush()
-            platform_id = session.execute(
-                select(Platform.id).where(Platform.code == "example-mall")
-            ).scalar_one()
+            platform_id = example_platform_id(session)
             now = datetime.now(UTC)
             entity = TradingEntity(
                 platform_id=platform_id, shop_name="矩阵测试店", created_at=now, updated_at=now
