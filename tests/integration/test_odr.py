@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -91,6 +92,11 @@ def consumer(token: str) -> dict[str, str]:
     return {"X-Access-Token": token}
 
 
+def respond(client: TestClient, odr_id: str, token: str, body: Any) -> httpx.Response:
+    """The consumer's answer ``body`` to mediation ``odr_id``, by access token."""
+    return client.post(f"/v1/public/odr/{odr_id}/respond", json=body, headers=consumer(token))
+
+
 def complaint_row(env: Env, complaint_id: str) -> Complaint:
     with env.stack.runtime.session() as session:
         row = session.execute(select(Complaint).where(Complaint.id == complaint_id)).scalar_one()
@@ -136,16 +142,17 @@ def test_offer_counter_accept_agreed_and_the_complaint_resolved(env: Env) -> Non
     assert seen["offers"][0]["remedy_label"] == "退款"
 
     countered = ok(
-        client.post(
-            f"/v1/public/odr/{odr_id}/respond",
-            json={
+        respond(
+            client,
+            odr_id,
+            token,
+            {
                 "action": "counter",
                 "offer": 1,
                 "remedy": "refund",
                 "amount_fen": 19900,
                 "text": "要求全额退款199元",
             },
-            headers=consumer(token),
         )
     )
     assert [(o["offer"], o["state"]) for o in countered["offers"]] == [
@@ -154,20 +161,12 @@ def test_offer_counter_accept_agreed_and_the_complaint_resolved(env: Env) -> Non
     ]
     # The consumer cannot accept their own counter-offer, nor the countered one.
     problem(
-        client.post(
-            f"/v1/public/odr/{odr_id}/respond",
-            json={"action": "accept", "offer": 2},
-            headers=consumer(token),
-        ),
+        respond(client, odr_id, token, {"action": "accept", "offer": 2}),
         409,
         "only the other side",
     )
     problem(
-        client.post(
-            f"/v1/public/odr/{odr_id}/respond",
-            json={"action": "accept", "offer": 1},
-            headers=consumer(token),
-        ),
+        respond(client, odr_id, token, {"action": "accept", "offer": 1}),
         409,
         "countered",
     )
@@ -227,13 +226,7 @@ def test_a_mediators_proposal_needs_both_sides(env: Env) -> None:
     w, client = env.world, env.client
     odr_id, _, token = mediation(env)
     ok(client.post(f"/v1/odr/{odr_id}/offers", json=offer_body("mediator"), headers=w.officer("a")))
-    half = ok(
-        client.post(
-            f"/v1/public/odr/{odr_id}/respond",
-            json={"action": "accept", "offer": 1},
-            headers=consumer(token),
-        )
-    )
+    half = ok(respond(client, odr_id, token, {"action": "accept", "offer": 1}))
     assert half["status"] == "open" and half["offers"][0]["assents"] == ["consumer"]
     done = ok(
         client.post(
@@ -263,13 +256,7 @@ def test_failure_by_the_mediator_and_by_a_refusal(env: Env) -> None:
     assert entries_of(env, odr_id)[-1]["body"]["reason"] == "ended"
 
     odr_id, _, token = mediation(env)
-    gone = ok(
-        client.post(
-            f"/v1/public/odr/{odr_id}/respond",
-            json={"action": "refuse", "reason": "将另行起诉"},
-            headers=consumer(token),
-        )
-    )
+    gone = ok(respond(client, odr_id, token, {"action": "refuse", "reason": "将另行起诉"}))
     assert gone["status"] == "failed"
     assert gone["outcome"]["reason"] == "refused" and gone["outcome"]["party"] == "consumer"
 
@@ -279,11 +266,7 @@ def test_a_rejection_keeps_the_mediation_open(env: Env) -> None:
     odr_id, _, token = mediation(env)
     ok(client.post(f"/v1/odr/{odr_id}/offers", json=offer_body(), headers=w.officer("a")))
     answer = ok(
-        client.post(
-            f"/v1/public/odr/{odr_id}/respond",
-            json={"action": "reject", "offer": 1, "reason": "金额太低"},
-            headers=consumer(token),
-        )
+        respond(client, odr_id, token, {"action": "reject", "offer": 1, "reason": "金额太低"})
     )
     assert answer["status"] == "open"
     assert answer["offers"][0]["state"] == "rejected"
@@ -427,11 +410,7 @@ def test_the_consumers_token_is_checked(env: Env) -> None:
     assert wrong["detail"].replace(odr_id, "X") == none["detail"].replace(unknown, "X")
     assert "complaint" not in wrong["detail"]  # nothing about the complaint leaks
     problem(
-        client.post(
-            f"/v1/public/odr/{odr_id}/respond",
-            json={"action": "refuse", "reason": "x"},
-            headers=consumer("x" * 43),
-        ),
+        respond(client, odr_id, "x" * 43, {"action": "refuse", "reason": "x"}),
         404,
     )
     problem(client.get(f"/v1/public/odr/{odr_id}"), 422)  # no token at all
@@ -493,7 +472,7 @@ def test_hostile_mediator_input_is_422(env: Env, path: str, body: Any, words: st
 def test_hostile_consumer_input_is_422(env: Env, body: Any, words: str) -> None:
     odr_id, _, token = mediation(env)
     problem(
-        env.client.post(f"/v1/public/odr/{odr_id}/respond", json=body, headers=consumer(token)),
+        respond(env.client, odr_id, token, body),
         422,
         words,
     )
@@ -511,11 +490,7 @@ def test_bad_ids_and_filters_and_answers_to_no_offer(env: Env) -> None:
     problem(client.get("/v1/odr", params={"entity": 2**63}, headers=w.officer("a")), 422)
     odr_id, _, token = mediation(env)
     problem(
-        client.post(
-            f"/v1/public/odr/{odr_id}/respond",
-            json={"action": "accept", "offer": 7},
-            headers=consumer(token),
-        ),
+        respond(client, odr_id, token, {"action": "accept", "offer": 7}),
         409,
         "no offer 7",
     )
@@ -616,13 +591,7 @@ def test_from_the_public_intake_through_triage_to_the_consumers_answer(env: Env)
     )
     assert datetime.fromisoformat(detail["deadline"]) == expected
     ok(stack.client.post(f"/v1/odr/{odr_id}/offers", json=offer_body(), headers=admin))
-    agreed = ok(
-        stack.client.post(
-            f"/v1/public/odr/{odr_id}/respond",
-            json={"action": "accept", "offer": 1},
-            headers=consumer(token),
-        )
-    )
+    agreed = ok(respond(stack.client, odr_id, token, {"action": "accept", "offer": 1}))
     assert agreed["status"] == "agreed"
     status = ok(stack.client.get(f"/v1/public/complaints/{complaint_id}", headers=consumer(token)))
     assert status["status"] == "resolved"
@@ -671,13 +640,7 @@ def test_every_event_entry_is_sealed_and_verifies_offline(env: Env, tmp_path: Pa
     w, client = env.world, env.client
     odr_id, _, token = mediation(env)
     ok(client.post(f"/v1/odr/{odr_id}/offers", json=offer_body(), headers=w.officer("a")))
-    ok(
-        client.post(
-            f"/v1/public/odr/{odr_id}/respond",
-            json={"action": "accept", "offer": 1},
-            headers=consumer(token),
-        )
-    )
+    ok(respond(client, odr_id, token, {"action": "accept", "offer": 1}))
     events = ok(client.get(f"/v1/odr/{odr_id}", headers=w.officer("a")))["events"]
     vkey = client.get("/v1/log/key").text
 
