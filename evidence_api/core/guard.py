@@ -46,6 +46,7 @@ from evidence_api.core.errors import (
     ApiError,
     BadRequestError,
     ForbiddenError,
+    NotFoundError,
     PayloadTooLargeError,
     UnauthorizedError,
 )
@@ -113,14 +114,33 @@ def route_roles(route: APIRoute) -> tuple[str, ...] | None:
     return None
 
 
+#: A route's check of a credential other than a bearer token (a public route's access
+#: token): called with the request before its body is read; raises an ``ApiError`` to refuse.
+AccessCheck = Callable[[Request], None]
+
+
+def route_access_check(route: APIRoute) -> AccessCheck | None:
+    """The ``access_check`` a route's dependency carries (None: none)."""
+    stack = [route.dependant]
+    while stack:
+        dependant = stack.pop()
+        check: AccessCheck | None = getattr(dependant.call, "access_check", None)
+        if check is not None:
+            return check
+        stack.extend(dependant.dependencies)
+    return None
+
+
 @dataclass(frozen=True)
 class Policy:
     """What a route admits: the roles that may call it (None: public), the ``Settings``
-    field bounding its body, and whether that body is JSON to check before parsing."""
+    field bounding its body, whether that body is JSON to check before parsing, and the
+    check of another credential (an access token) made before the body is read."""
 
     roles: tuple[str, ...] | None
     limit_setting: str
     json: bool
+    access: AccessCheck | None = None
 
 
 class GuardedRoute(APIRoute):
@@ -141,6 +161,7 @@ class GuardedRoute(APIRoute):
             route_roles(self),
             limit_setting=streamed or "max_json_bytes",
             json=streamed is None and self.body_field is not None,
+            access=route_access_check(self),
         )
 
         async def guarded(request: Request) -> Response:
@@ -158,6 +179,8 @@ async def guard_request(request: Request, policy: Policy) -> None:
     declared = _declared_length(request)
     if policy.roles is not None:
         await _authorise(request, policy.roles)
+    if policy.access is not None:
+        await _check_access(request, policy.access)
     if declared is not None and declared > limit:
         raise PayloadTooLargeError(f"request body of {declared} bytes exceeds the limit of {limit}")
     if policy.json and request.method in ("POST", "PUT", "PATCH"):
@@ -214,6 +237,24 @@ async def _authorise(request: Request, roles: tuple[str, ...]) -> None:
             f"role {principal.role!r} may not do this; allowed: {', '.join(roles)}"
         )
     request.state.principal = principal
+
+
+async def _check_access(request: Request, check: AccessCheck) -> None:
+    """Run a route's access-token check; a token that is not the resource's (404) counts
+    as a failed credential towards the client's limit, as a bad bearer token does; a
+    missing or malformed one (401) does not, as a missing bearer token does not."""
+    failures: AuthFailures = request.app.state.auth_failures
+    client = request.client.host if request.client else "unknown"
+    wait = failures.retry_after(client)
+    if wait is not None:
+        raise _TooManyFailuresError(
+            f"too many invalid tokens from this client; retry in {wait} s", wait
+        )
+    try:
+        await run_in_threadpool(check, request)
+    except NotFoundError:
+        failures.failed(client)
+        raise
 
 
 async def _session_principal(request: Request, cookie: str, roles: tuple[str, ...]) -> Principal:

@@ -3,13 +3,14 @@ and ``/v1/public/odr`` (the consumer, by the complaint's access token); docs/odr
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 
 from evidence_api.core.auth import PLATFORM_CODE, Principal
 from evidence_api.core.deps import RuntimeDep, Submitter, require
-from evidence_api.core.errors import InvalidInputError
+from evidence_api.core.errors import InvalidInputError, UnauthorizedError
 from evidence_api.core.guard import GuardedRoute
 from evidence_api.core.schemas import problem_responses
 from evidence_api.odr import service
@@ -35,7 +36,35 @@ mediator = APIRouter(prefix="/v1/odr", tags=[TAG], route_class=GuardedRoute)
 platform = APIRouter(
     prefix="/v1/platform/odr", tags=["platform 平台接口"], route_class=GuardedRoute
 )
-public = APIRouter(prefix="/v1/public/odr", tags=[TAG], route_class=GuardedRoute)
+
+
+def _consumer_access(request: Request) -> None:
+    """The consumer's credential, checked before the body is read (core.guard): no or a
+    malformed ``X-Access-Token`` is 401; a token that is not the mediation's complaint's,
+    404 as an unknown mediation. A malformed mediation id is left to the path's 422."""
+    token = request.headers.get("x-access-token")
+    if not token or re.fullmatch(ACCESS_TOKEN, token) is None:
+        raise UnauthorizedError("the complaint's access token is required (X-Access-Token)")
+    odr_id = str(request.path_params.get("odr_id", ""))
+    if re.fullmatch(ODR_ID, odr_id) is None:
+        return
+    with request.app.state.runtime.session() as session:
+        service.load_for_consumer(session, odr_id, token)
+
+
+def consumer_access() -> None:
+    """Marks a route as the consumer's: core.guard runs :func:`_consumer_access` first."""
+
+
+consumer_access.access_check = _consumer_access  # type: ignore[attr-defined]
+
+
+public = APIRouter(
+    prefix="/v1/public/odr",
+    tags=[TAG],
+    route_class=GuardedRoute,
+    dependencies=[Depends(consumer_access)],
+)
 
 PlatformToken = Annotated[Principal, Depends(require("platform"))]
 OdrId = Annotated[str, Path(pattern=ODR_ID, description="mediation id (odr-…)")]
@@ -50,10 +79,11 @@ AccessToken = Annotated[
         description="the complaint's access token (shown once when it was filed)",
     ),
 ]
+
 READ_ERRORS = problem_responses(401, 403, 404, 422, 503)
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422, 503)
-PUBLIC_READ = problem_responses(404, 422, 503)
-PUBLIC_WRITE = problem_responses(404, 409, 422, 503)
+PUBLIC_READ = problem_responses(401, 404, 422, 429, 503)
+PUBLIC_WRITE = problem_responses(401, 404, 409, 422, 429, 503)
 
 
 # --- the mediator -------------------------------------------------------------------------

@@ -413,9 +413,11 @@ def test_the_consumers_token_is_checked(env: Env) -> None:
         respond(client, odr_id, "x" * 43, {"action": "refuse", "reason": "x"}),
         404,
     )
-    problem(client.get(f"/v1/public/odr/{odr_id}"), 422)  # no token at all
-    problem(client.get(f"/v1/public/odr/{odr_id}", headers=consumer("a b")), 422)
-    problem(client.get(f"/v1/public/odr/{odr_id}", headers=consumer("t" * 257)), 422)
+    problem(
+        client.get(f"/v1/public/odr/{odr_id}"), 401
+    )  # no token at all: refused before the body is read
+    problem(client.get(f"/v1/public/odr/{odr_id}", headers=consumer("a b")), 401)
+    problem(client.get(f"/v1/public/odr/{odr_id}", headers=consumer("t" * 257)), 401)
     assert ok(client.get(f"/v1/public/odr/{odr_id}", headers=consumer(token)))["status"] == "open"
 
 

@@ -90,12 +90,22 @@ def test_deep_json_on_every_json_route_is_a_400_and_the_process_lives(
     server, tokens = guarded
     routes = json_routes(server.base_url)
     assert ("POST", "/v1/stamps") in routes and len(routes) >= 8, routes
+    access_token_routes = {"/v1/public/odr/x-1/respond"}  # the consumer's (docs/odr.md)
+    assert access_token_routes <= {path for _, path in routes}
     with httpx.Client(base_url=server.base_url, timeout=60) as client:
         for method, path in routes:
             for body in (DEEP_ARRAY, DEEP_OBJECT):
                 # without a token: refused before the body is read
                 plain = {"Content-Type": "application/json"}
                 assert_problem(client.request(method, path, content=body, headers=plain), 401)
+                if path in access_token_routes:
+                    # its credential is an access token, not a bearer token: a token of
+                    # any role is no credential for it, refused before the body too
+                    for token in tokens.values():
+                        headers = {**plain, "Authorization": f"Bearer {token}"}
+                        response = client.request(method, path, content=body, headers=headers)
+                        assert_problem(response, 401)
+                    continue
                 # with every role: the role the route admits gets the 400, the others 403
                 statuses = set()
                 for token in tokens.values():
