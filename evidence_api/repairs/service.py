@@ -22,7 +22,6 @@ application is final (409).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -42,6 +41,7 @@ from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.credit.models import CreditRecord
 from evidence_api.credit.records import add_record, record_ref
 from evidence_api.intake.public import access_token_matches
+from evidence_api.monitoring.observation import sha256_text
 from evidence_api.registry.entities import normalise_uscc
 from evidence_api.registry.models import Platform, TradingEntity
 from evidence_api.repairs import waiting
@@ -380,10 +380,6 @@ def counting(sign_receipt: SignReceipt) -> tuple[SignReceipt, Callable[[], int]]
         return sign_receipt(entry)
 
     return sign, lambda: calls[0]
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

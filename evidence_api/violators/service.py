@@ -18,7 +18,6 @@ transactions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from evidence_api.core.pagination import cursor_after, keyset
 from evidence_api.credit.records import add_record
 from evidence_api.disclosure import record as disclosure_record
 from evidence_api.disclosure.service import entry_bundle
+from evidence_api.monitoring.observation import sha256_text
 from evidence_api.registry.models import CaseFile, Platform, TradingEntity
 from evidence_api.takedowns.service import Ledger, bump_feed
 from evidence_api.violators import schemas as s
@@ -82,10 +82,6 @@ def listed_source(violation_id: str) -> str:
 def removed_source(violation_id: str) -> str:
     """The ``serious_removed`` credit record's source (removal, repair or expiry)."""
     return f"violation:{violation_id}/removed"
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # --- the feed lock ----------------------------------------------------------------------
