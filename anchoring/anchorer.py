@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from anchoring import locks
 from anchoring.errors import RevertError
 from anchoring.log import MerkleLog
 from anchoring.queue import latest_checkpoint
@@ -71,7 +72,9 @@ def _now() -> datetime:
 
 
 def _lock(conn: Connection) -> None:
-    """Serialise anchorers (row lock on PostgreSQL, write lock on SQLite)."""
+    """Serialise anchorers (the cluster-wide anchorer lock of :mod:`anchoring.locks` and a
+    row lock on PostgreSQL, the write lock on SQLite)."""
+    locks.take(conn, locks.ANCHORER_LOCK)
     conn.execute(update(chain_binding).where(chain_binding.c.id == 1).values(id=1))
 
 
@@ -207,6 +210,7 @@ def confirm_step(
     """
     head = chain.head()
     with engine.begin() as conn:
+        _lock(conn)
         rows = conn.execute(
             select(anchor_tx).where(
                 anchor_tx.c.state.in_(IN_FLIGHT)

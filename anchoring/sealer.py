@@ -2,8 +2,9 @@
 
 Each seal takes pending entries in receive order, appends their leaves,
 records each entry's index, and signs a C2SP checkpoint — all in one database
-transaction that starts by locking the ``merkle_log`` row, so two sealers
-(threads, processes or machines) can never interleave. A crash at any point
+transaction that starts with the cluster-wide sealer lock (:mod:`anchoring.locks`) and
+the ``merkle_log`` row lock, so two sealers (threads, processes or machines) can never
+interleave. A crash at any point
 leaves either the whole seal or none of it.
 """
 
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, TextClause, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from anchoring import locks
 from anchoring.issuing import issue_checkpoint
 from anchoring.log import MerkleLog
 from anchoring.queue import CheckpointRecord
@@ -96,6 +98,7 @@ def _mark_sealed(conn: Connection, seqs: list[int], first: int, now: datetime) -
 def seal_once(engine: Engine, signer: SignerKey, *, max_batch: int) -> SealResult | None:
     """Seal up to ``max_batch`` pending entries; ``None`` if nothing was pending."""
     with engine.begin() as conn:
+        locks.take(conn, locks.SEALER_LOCK)
         _lock_log(conn)
         rows = conn.execute(_PENDING, {"max_batch": max_batch}).all()
         if not rows:

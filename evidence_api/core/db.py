@@ -13,6 +13,8 @@ from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, 
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session
 
+from anchoring.locks import application_name
+
 if TYPE_CHECKING:  # Alembic loads only when there is something to migrate
     from alembic.config import Config
 
@@ -71,7 +73,14 @@ def make_engine(url: str) -> Engine:
     # the reads that matter retry once (anchoring.store.sql.read_retrying).
     engine = create_engine(url)
     event.listen(engine, "checkout", _drop_if_closed_by_server)
+    event.listen(engine, "do_connect", _name_connection)
     return engine
+
+
+def _name_connection(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+    """Each PostgreSQL connection names its process (``evidence worker pid 4242``), so
+    ``pg_stat_activity`` shows which process holds a lock (anchoring.locks.holders)."""
+    params.setdefault("application_name", application_name())
 
 
 def _drop_if_closed_by_server(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
