@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -36,55 +37,86 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _as_postgres() -> list[str]:
+    """The prefix that runs a server binary as the ``postgres`` user (it refuses root)."""
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+@dataclass
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster of the installed binaries, on one loopback port and
+    one data directory for its whole life: :meth:`stop` and :meth:`start` restart the same
+    server (same port, same data), as an outage drill needs."""
+
+    bindir: str
+    root: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        """The ``postgres`` database's libpq URL (trust authentication, no password)."""
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def data(self) -> str:
+        return os.path.join(self.root, "data")
+
+    def _pg_ctl(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*_as_postgres(), f"{self.bindir}/pg_ctl", "-D", self.data, *args],
+            check=check,
+            capture_output=True,
+            text=True,
+        )
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections (generous: a loaded
+        machine); ``RuntimeError`` with its log if it does not."""
+        started = self._pg_ctl(
+            "-w",
+            "-t",
+            "120",
+            "-l",
+            f"{self.root}/log",
+            "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
+        if started.returncode != 0:
+            raise RuntimeError(
+                f"throwaway PostgreSQL did not start: {started.stderr.strip()}\n"
+                f"{tail(Path(self.root) / 'log')}"
+            )
+
+    def stop(self) -> None:
+        """Stop the server at once (``-m immediate``: clients are cut off mid-statement,
+        as in a crash; what was committed stays, as after a crash)."""
+        self._pg_ctl("-m", "immediate", "-w", "stop")
+
+
 @contextmanager
-def _throwaway_cluster() -> Iterator[str]:
+def throwaway_cluster() -> Iterator[PostgresCluster]:
+    """A new cluster (``initdb`` as the ``postgres`` user) started on a free port; stopped
+    and removed afterwards."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
         raise RuntimeError("no PostgreSQL server reachable and no initdb installed")
-    bindir = os.path.dirname(bins[-1])
     root = tempfile.mkdtemp(prefix="evidence-pg-")
-    shutil.chown(root, "postgres")
-    data = os.path.join(root, "data")
-    port = _free_port()
-    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run(
-        [*as_pg, f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-    )
-    started = subprocess.run(
-        [
-            *as_pg,
-            f"{bindir}/pg_ctl",
-            "-D",
-            data,
-            "-w",
-            "-t",
-            "120",  # generous: a loaded machine
-            "-l",
-            f"{root}/log",
-            "-o",
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off",
-            "start",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if started.returncode != 0:
-        server_log = tail(Path(root) / "log")
-        shutil.rmtree(root, ignore_errors=True)
-        raise RuntimeError(
-            f"throwaway PostgreSQL did not start: {started.stderr.strip()}\n{server_log}"
-        )
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
+        shutil.chown(root, "postgres")
+        cluster = PostgresCluster(os.path.dirname(bins[-1]), root, _free_port())
+        initdb = [f"{cluster.bindir}/initdb", "-D", cluster.data, "-U", "postgres"]
         subprocess.run(
-            [*as_pg, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"],
+            [*_as_postgres(), *initdb, "--auth=trust", "-E", "UTF8"],
+            check=True,
             capture_output=True,
-            check=False,
         )
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+    finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -119,5 +151,5 @@ def _server(admin: str) -> Iterator[str]:
     if _reachable(admin):
         yield admin
     else:
-        with _throwaway_cluster() as url:
-            yield url
+        with throwaway_cluster() as cluster:
+            yield cluster.url

@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import urllib3
@@ -35,14 +35,20 @@ SECRET_KEY = "evidence-test-secret-0123456789"  # a throwaway test server's key
 _GRPC_OFFSET = 10_000
 
 
-@dataclass(frozen=True)
+@dataclass
 class SeaweedS3:
+    """One ``weed mini`` on loopback: its S3 endpoint and keys, and the means to stop and
+    start it again on the same ports and data dir (an outage drill)."""
+
     endpoint: str
     access_key: str
     secret_key: str
     root: Path
-    #: Seconds from spawning ``weed`` to the first successful S3 request.
-    startup_seconds: float
+    #: Seconds from spawning ``weed`` to the first successful S3 request (the last start).
+    startup_seconds: float = 0.0
+    #: The command line, built once: every start runs exactly the same server.
+    command: list[str] = field(default_factory=list, repr=False)
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def client(self) -> Minio:
         """A plain SDK client (short timeouts) for checks the adapter does not offer."""
@@ -53,6 +59,26 @@ class SeaweedS3:
             secure=False,
             http_client=_quick_http(),
         )
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Spawn ``weed mini`` and return once S3 answers (``startup_seconds`` is set)."""
+        assert self.process is None or self.process.poll() is not None, "already running"
+        with open(self.root / "weed.out", "ab") as output:
+            started = time.monotonic()
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.root,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _wait_ready(self, self.process, started, timeout)
+        self.startup_seconds = time.monotonic() - started
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, SIGKILL after 3 s); its data dir stays for a start."""
+        if self.process is not None:
+            stop_process(self.process, grace=3.0)
 
 
 def _quick_http() -> urllib3.PoolManager:
@@ -109,9 +135,44 @@ def _identity_config(path: Path) -> None:
     )
 
 
+def _command(root: Path, ports: list[int], admin: int) -> list[str]:
+    """``weed mini`` with every port given (``ports``: S3, master, volume and filer, each
+    followed by its gRPC port) and its state under ``root``."""
+    s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc = ports
+    return [
+        str(WEED),
+        f"-logdir={root / 'logs'}",
+        "mini",
+        f"-dir={root / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.port={s3}",
+        f"-s3.port.grpc={s3_grpc}",
+        f"-s3.config={root / 's3.json'}",
+        "-s3.autoCreateBucket=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.localSocket={root / 's3.sock'}",
+        f"-master.port={master}",
+        f"-master.port.grpc={master_grpc}",
+        "-master.telemetry=false",
+        f"-volume.port={volume}",
+        f"-volume.port.grpc={volume_grpc}",
+        "-volume.preStopSeconds=0",  # nothing to drain: stop at once
+        f"-filer.port={filer}",
+        f"-filer.port.grpc={filer_grpc}",
+        f"-filer.localSocket={root / 'filer.sock'}",
+        f"-admin.port={admin}",
+        f"-admin.port.grpc={admin + _GRPC_OFFSET}",
+        "-admin.ui=false",
+        "-webdav=false",
+    ]
+
+
 @contextmanager
 def seaweed_s3(timeout: float = 120.0) -> Iterator[SeaweedS3]:
-    """Start ``weed mini``, wait until S3 answers, yield its endpoint and keys, stop it."""
+    """Start ``weed mini``, wait until S3 answers, yield it (endpoint, keys, and
+    ``stop()``/``start()`` for a restart), stop it and remove its data."""
     if not WEED.is_file():
         raise FileNotFoundError(f"SeaweedFS binary not found at {WEED}")
     root = Path(tempfile.mkdtemp(prefix="evidence-seaweed-"))
@@ -119,62 +180,23 @@ def seaweed_s3(timeout: float = 120.0) -> Iterator[SeaweedS3]:
         (root / "data").mkdir()
         (root / "logs").mkdir()
         _identity_config(root / "s3.json")
-        (s3, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc), admin = (
-            _reserve_ports(8)
+        ports, admin = _reserve_ports(8)
+        server = SeaweedS3(
+            f"127.0.0.1:{ports[0]}",
+            ACCESS_KEY,
+            SECRET_KEY,
+            root,
+            command=_command(root, ports, admin),
         )
-        command = [
-            str(WEED),
-            f"-logdir={root / 'logs'}",
-            "mini",
-            f"-dir={root / 'data'}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-s3.port={s3}",
-            f"-s3.port.grpc={s3_grpc}",
-            f"-s3.config={root / 's3.json'}",
-            "-s3.autoCreateBucket=false",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            f"-s3.localSocket={root / 's3.sock'}",
-            f"-master.port={master}",
-            f"-master.port.grpc={master_grpc}",
-            "-master.telemetry=false",
-            f"-volume.port={volume}",
-            f"-volume.port.grpc={volume_grpc}",
-            "-volume.preStopSeconds=0",  # nothing to drain: stop at once
-            f"-filer.port={filer}",
-            f"-filer.port.grpc={filer_grpc}",
-            f"-filer.localSocket={root / 'filer.sock'}",
-            f"-admin.port={admin}",
-            f"-admin.port.grpc={admin + _GRPC_OFFSET}",
-            "-admin.ui=false",
-            "-webdav=false",
-        ]
-        with open(root / "weed.out", "wb") as output:
-            started = time.monotonic()
-            process = subprocess.Popen(
-                command,
-                cwd=root,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
         try:
-            server = SeaweedS3(f"127.0.0.1:{s3}", ACCESS_KEY, SECRET_KEY, root, startup_seconds=0.0)
-            _wait_ready(server, process, started, timeout)
-            yield SeaweedS3(
-                server.endpoint,
-                ACCESS_KEY,
-                SECRET_KEY,
-                root,
-                startup_seconds=time.monotonic() - started,
-            )
+            server.start(timeout)
+            yield server
         finally:
-            stop_process(process, grace=3.0)
+            server.stop()
             # weed also opens a unix socket per gRPC port in /tmp (not configurable)
             # and removes it on a clean stop; ports were ours, so are the names.
-            grpc = {"master": master_grpc, "volume": volume_grpc, "filer": filer_grpc}
-            grpc |= {"s3": s3_grpc, "admin": admin + _GRPC_OFFSET}
+            grpc = {"master": ports[3], "volume": ports[5], "filer": ports[7]}
+            grpc |= {"s3": ports[1], "admin": admin + _GRPC_OFFSET}
             for service, port in grpc.items():
                 Path(f"/tmp/seaweedfs-{service}-grpc-{port}.sock").unlink(missing_ok=True)
     finally:
