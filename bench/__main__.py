@@ -52,6 +52,12 @@ Sections (default: all of them, about 8 minutes on 2 cores, ``anchor`` and ``gas
   through the service's ``credit.grading.regrade_all`` on SQLite and PostgreSQL, beside a
   plain SELECT of the same records grouped per entity (the ratio), with the pure grading of
   the same records in memory as a third line (2,000 entities with ``--quick``, seconds).
+* ``scale``: small evidence/s and stamps/s with 1, 2 and 3 ``evidence serve`` replicas on
+  one scale-out stack (PostgreSQL, S3, Redis, 2 Celery workers + beat, anvil), beside the
+  1-replica figure of the same run, the CPU split by process class and a py-spy profile of
+  a replica naming the bottleneck; then drill (a) at full size: 20,000 items by 64 clients,
+  every receipt in the log once, every bundle through tier 5 (not with ``--quick`` unless
+  ``--full-drill``; ``--quick``: 1 and 2 replicas, 300 items a run).
 
 Tables go to stdout, progress to stderr, and a machine-readable summary to
 ``.bench/results.json`` (or ``--out``), every row with its own verdict. Every
@@ -103,6 +109,7 @@ from bench import (
     monitoring,
     package,
     proofs,
+    scale,
     sealing,
     small,
     spotcheck,
@@ -148,6 +155,7 @@ SECTIONS = (
     "audit",
     "spotcheck",
     "credit",
+    "scale",
 )
 
 
@@ -228,6 +236,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, default=DEFAULT_OUT, help=f"JSON summary (default {DEFAULT_OUT})"
     )
     parser.add_argument("--report-only", action="store_true", help=REPORT_ONLY_HELP)
+    parser.add_argument(
+        "--full-drill",
+        action="store_true",
+        help="scale: run drill (a) at full size (20,000 items) with --quick too",
+    )
     args = parser.parse_args(argv)
     unknown = [name for name in args.sections if name not in SECTIONS]
     if unknown:
@@ -273,6 +286,9 @@ class Results:
     audit: audit.AuditResult | None = None
     spotcheck: spotcheck.SpotcheckResult | None = None
     credit: credit.CreditResult | None = None
+    scale: scale.ScaleResult | None = None
+    #: ``--full-drill``: the scale section runs drill (a) at full size with ``--quick`` too
+    full_drill: bool = False
     #: gas per anchor, one row per chain, log size and anchor (first, odd, even)
     gas: list[gas.GasRow] = field(default_factory=list)
     #: sections that raised instead of finishing: name -> the error
@@ -300,6 +316,7 @@ class Results:
             self.audit,
             self.spotcheck,
             self.credit,
+            self.scale,
         ):
             if part is not None:
                 found += part.problems
@@ -346,11 +363,17 @@ class Results:
             "audit": audit.rows(self.audit) if self.audit else [],
             "spotcheck": spotcheck.rows(self.spotcheck) if self.spotcheck else [],
             "credit": credit.rows(self.credit) if self.credit else [],
+            "scale": scale.rows(self.scale) if self.scale else [],
         }
 
 
-def run(settings: Settings, progress: Progress, sections: tuple[str, ...] = SECTIONS) -> Results:
-    results = Results(settings, sections)
+def run(
+    settings: Settings,
+    progress: Progress,
+    sections: tuple[str, ...] = SECTIONS,
+    full_drill: bool = False,
+) -> Results:
+    results = Results(settings, sections, full_drill=full_drill)
     if "log" in sections:
         try:
             _run_log(settings, progress, results)
@@ -429,6 +452,11 @@ def _run_services(settings: Settings, progress: Progress, results: Results) -> N
         ),
         "credit": lambda s3: setattr(
             results, "credit", credit.run(credit.CreditSettings.make(quick), progress)
+        ),
+        "scale": lambda s3: setattr(
+            results,
+            "scale",
+            scale.run(scale.ScaleSettings.make(quick, results.full_drill), s3, progress),
         ),
     }
     wanted = [name for name in steps if name in results.sections]
@@ -698,6 +726,8 @@ def _render_services(results: Results, rows: dict[str, list[Row]]) -> list[str]:
         ]
     if results.credit is not None:
         out += [format_table(credit.TITLE, rows["credit"], credit.legend(results.credit)), ""]
+    if results.scale is not None:
+        out += [format_table(scale.TITLE, rows["scale"], scale.legend(results.scale)), ""]
     for name, error in results.failed.items():
         out += [f"Section {name} FAILED: {error}", ""]
     return out
@@ -764,6 +794,7 @@ def summary_json(results: Results, seconds: float, report_only: bool = False) ->
         "audit": audit.raw(results.audit) if results.audit else None,
         "spotcheck": spotcheck.raw(results.spotcheck) if results.spotcheck else None,
         "credit": credit.raw(results.credit) if results.credit else None,
+        "scale": scale.raw(results.scale) if results.scale else None,
         "gas": [row.as_dict() for row in results.gas] if "gas" in results.sections else None,
         "service_problems": results.service_problems,
     }
@@ -800,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
         else ""
     )
     progress(f"sections {', '.join(sections)}{log}{'; quick' if settings.quick else ''}")
-    results = run(settings, progress, sections)
+    results = run(settings, progress, sections, bool(args.full_drill))
     report_only: bool = args.report_only
     print(render(results, report_only), flush=True)
     out: Path = args.out
