@@ -637,3 +637,163 @@ def test_the_witnesses_setting_the_entrypoint_builds_is_valid() -> None:
             ("http://witness-court:8300", keys["court"]),
             ("http://witness-notary:8300", keys["notary"]),
         ]
+
+
+# --- the `scale` profile (docs/deployment.md) ---------------------------------------------------
+
+SCALE = "scale"
+SCALE_SERVICES = {"lb", "api-replica", "worker-replica"}
+#: Settings every service of a deployment must share: one database, broker, bucket, chain, log.
+SHARED_SETTINGS = (
+    "EVIDENCE_DATABASE_URL",
+    "EVIDENCE_BROKER_URL",
+    "EVIDENCE_RESULT_BACKEND",
+    "EVIDENCE_STORAGE",
+    "EVIDENCE_S3_ENDPOINT",
+    "EVIDENCE_S3_SECURE",
+    "EVIDENCE_S3_BUCKET",
+    "EVIDENCE_S3_ACCESS_KEY",
+    "EVIDENCE_S3_SECRET_KEY",
+    "EVIDENCE_RETENTION_DAYS",
+    "EVIDENCE_LOG_ORIGIN",
+    "EVIDENCE_LOG_KEY_FILE",
+    "EVIDENCE_CHAIN",
+    "EVIDENCE_CHAIN_RPC_URL",
+    "EVIDENCE_CHAIN_KEY_FILE",
+    "EVIDENCE_SECRETS_KEY_FILE",
+    "EVIDENCE_CONFIRMATIONS",
+)
+#: What an API replica sets beyond `api`'s environment: its remaining timers off, server
+#: processes, and what sitting behind the balancer needs.
+REPLICA_EXTRA = {
+    "EVIDENCE_RUN_SUPERVISOR",
+    "EVIDENCE_RUN_CERTIFICATES",
+    "EVIDENCE_RUN_INTEGRITY",
+    "EVIDENCE_WORKERS",
+    "EVIDENCE_MAX_CONNECTIONS_PER_CLIENT",
+    "FORWARDED_ALLOW_IPS",
+}
+HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
+
+
+def active(profile: str | None) -> dict[str, Any]:
+    """The services `docker compose [--profile P] up` starts: those without profiles, and
+    those listing P."""
+    return {
+        name: service
+        for name, service in SERVICES.items()
+        if not service.get("profiles") or profile in service["profiles"]
+    }
+
+
+def replicas(service: dict[str, Any]) -> int:
+    return int(service.get("deploy", {}).get("replicas", 1))
+
+
+def processes(profile: str | None, command: list[str]) -> int:
+    """How many containers of ``command`` run with ``profile`` active."""
+    return sum(replicas(s) for s in active(profile).values() if s.get("command") == command)
+
+
+def haproxy_sections() -> dict[str, list[str]]:
+    """deploy/haproxy.cfg as {"<section> <name>": [its directive lines]}, comments dropped."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] = []
+    for raw in HAPROXY_CFG.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line:
+            continue
+        if not line.startswith(" "):
+            current = sections.setdefault(line.strip(), [])
+        else:
+            current.append(" ".join(line.split()))
+    return sections
+
+
+def test_the_scale_profile_exists_and_leaves_the_default_up_alone() -> None:
+    profiled = {n for n, s in SERVICES.items() if s.get("profiles")}
+    assert profiled == SCALE_SERVICES
+    assert all(SERVICES[n]["profiles"] == [SCALE] for n in SCALE_SERVICES)
+    assert not SCALE_SERVICES & set(active(None))
+    assert set(active(SCALE)) == set(SERVICES)
+    # The default `docker compose up`: one API, one worker, one beat, as before.
+    assert processes(None, ["evidence", "serve"]) == 1
+    assert processes(None, ["evidence", "worker"]) == 1
+
+
+def test_api_replicas_run_with_every_timer_off() -> None:
+    replica = SERVICES["api-replica"]
+    assert replicas(replica) >= 2 and replica["command"] == ["evidence", "serve"]
+    values = env("api-replica")
+    switches = {f"EVIDENCE_{n.upper()}" for n in Settings.model_fields if n.startswith("run_")}
+    assert len(switches) >= 7  # sealer, anchorer, supervisor, captures, monitors, ...
+    assert {k: values.get(k) for k in switches} == dict.fromkeys(switches, "false")
+    assert int(values["EVIDENCE_WORKERS"]) >= 1
+    # Reached only through lb: no published port, which is what makes trusting every
+    # peer's X-Forwarded-For (lb's, replaced by lb) acceptable.
+    assert "ports" not in replica and values["FORWARDED_ALLOW_IPS"] == "*"
+    assert int(values["EVIDENCE_MAX_CONNECTIONS_PER_CLIENT"]) == Settings().max_connections
+    # Started after the base api migrated and bound the chain: replicas never race to deploy.
+    assert replica["depends_on"] == {"api": {"condition": "service_healthy"}}
+    assert replica["healthcheck"] == SERVICES["api"]["healthcheck"]
+
+
+def test_the_scale_profile_runs_several_workers_and_exactly_one_beat() -> None:
+    worker = SERVICES["worker-replica"]
+    assert replicas(worker) >= 2 and worker["command"] == ["evidence", "worker"]
+    assert processes(SCALE, ["evidence", "worker"]) >= 3  # with the base worker
+    assert processes(SCALE, ["evidence", "serve"]) >= 3
+    for profile in (None, SCALE):
+        assert processes(profile, ["evidence", "beat"]) == 1, profile
+    assert replicas(SERVICES["beat"]) == 1 and "deploy" not in SERVICES["beat"]
+
+
+def test_every_scaled_service_shares_the_base_services_settings() -> None:
+    for scaled, base in (("api-replica", "api"), ("worker-replica", "worker")):
+        mine, theirs = env(scaled), env(base)
+        extra = REPLICA_EXTRA if scaled == "api-replica" else set()
+        assert set(mine) - set(theirs) == extra, scaled
+        assert {k: v for k, v in mine.items() if k not in extra} == theirs, scaled
+        for field in ("image", "build", "entrypoint", "secrets"):
+            assert SERVICES[scaled][field] == SERVICES[base][field], (scaled, field)
+        assert SERVICES[scaled]["volumes"] == ["witness-vkeys:/srv/witnesses:ro"]
+    # One database, broker, bucket, chain and log key across every app process of the profile.
+    app = [n for n, s in active(SCALE).items() if s.get("command", [""])[0] == "evidence"]
+    assert {"api", "api-replica", "worker", "worker-replica", "beat"} <= set(app)
+    for key in SHARED_SETTINGS:
+        values = {env(n)[key] for n in app if key in env(n)}
+        assert len(values) == 1, (key, values)
+    for key in ("EVIDENCE_DATABASE_URL", "EVIDENCE_BROKER_URL", "EVIDENCE_LOG_ORIGIN"):
+        assert all(key in env(n) for n in app), key
+
+
+def test_the_balancer_targets_the_api_replicas_on_readyz() -> None:
+    lb = SERVICES["lb"]
+    assert lb["depends_on"] == {"api-replica": {"condition": "service_healthy"}}
+    assert lb["configs"] == ["lb_haproxy_cfg"]
+    assert COMPOSE["configs"]["lb_haproxy_cfg"] == {"file": "./deploy/haproxy.cfg"}
+    assert lb["command"] == ["haproxy", "-f", "/lb_haproxy_cfg"]  # short syntax: /<name>
+    cfg = haproxy_sections()
+    frontend = cfg["frontend evidence"]
+    bind = next(d for d in frontend if d.startswith("bind "))
+    assert lb["ports"] == [f"{bind.split(':')[-1]}:{bind.split(':')[-1]}"]
+    backend_name = next(d for d in frontend if d.startswith("default_backend ")).split()[1]
+    backend = cfg[f"backend {backend_name}"]
+    port = env("api-replica")["EVIDENCE_PORT"]
+    template = next(d for d in backend if d.startswith("server-template "))
+    slots, target = template.split()[2:4]
+    assert target == f"api-replica:{port}" and int(slots) >= replicas(SERVICES["api-replica"])
+    assert "option httpchk GET /readyz" in backend and "http-check expect status 200" in backend
+    default_server = next(d for d in backend if d.startswith("default-server "))
+    assert " check " in f"{default_server} " and "resolvers docker" in default_server
+    assert "resolvers docker" in cfg
+    # The client's address replaces any X-Forwarded-For it sent (uvicorn trusting "*" takes
+    # the first entry, so appending, as `option forwardfor` does, would let clients forge it).
+    assert "http-request set-header X-Forwarded-For %[src]" in frontend
+    assert not any("forwardfor" in d for lines in cfg.values() for d in lines)
+    # A request a replica received is never sent to a second one (a submission twice).
+    defaults = cfg["defaults"]
+    retry_on = next(d for d in defaults if d.startswith("retry-on ")).split()[1:]
+    assert retry_on == ["conn-failure"]
+    # The balancer takes over the per-client cap the replicas cannot apply behind it.
+    assert any("sc0_conn_cur gt" in d and "deny_status 429" in d for d in frontend)
