@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event, text
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    Engine,
+    TypeDecorator,
+    create_engine,
+    event,
+    make_url,
+    text,
+)
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session
 
@@ -71,10 +80,21 @@ def make_engine(url: str) -> Engine:
     # goodbye (an error message, then EOF) waiting on the socket, which a zero-timeout poll
     # sees without a round trip; a connection that dies unnoticed fails its statement, and
     # the reads that matter retry once (anchoring.store.sql.read_retrying).
-    engine = create_engine(url)
+    engine = create_engine(url, connect_args=_connect_args(url))
     event.listen(engine, "checkout", _drop_if_closed_by_server)
     event.listen(engine, "do_connect", _name_connection)
     return engine
+
+
+#: Seconds a new PostgreSQL connection may take (libpq ``connect_timeout``) unless the URL
+#: says otherwise: a server that is down or hung fails the request (503) within this bound
+#: instead of holding it for the operating system's TCP timeout (minutes).
+CONNECT_TIMEOUT = 5
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    """``connect_timeout`` of :data:`CONNECT_TIMEOUT`, unless ``url`` sets its own."""
+    return {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT}
 
 
 def _name_connection(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:

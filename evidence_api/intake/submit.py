@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from anchoring.entries import evidence_entry, make_entry, new_salt, utc_timestamp
@@ -94,10 +94,13 @@ class GroupCommit:
     once the transaction holding it has committed (or raises what it raised). The
     writer takes every write queued while its previous commit ran (up to
     :data:`MAX_GROUP`), runs them in order in one transaction and commits once. If
-    that transaction fails (one write's unique key taken by a concurrent retry, the
-    database gone), each write of the group is run again alone in its own
-    transaction, so one write's failure is its own. ``work`` must therefore be
-    safe to run twice when its first transaction rolled back: it only adds rows.
+    that transaction fails (one write's unique key taken by a concurrent retry), each
+    write of the group is run again alone in its own transaction, so one write's failure
+    is its own; but when the database is unreachable every write of the group fails at
+    once (each would only wait for the same failure).
+    ``work`` must be safe to run twice when its first transaction rolled back: it only
+    adds rows. The writer outlives a failed commit: the next write opens a new
+    transaction, so writes succeed again as soon as the database is back.
 
     The thread starts with the first write and ends after :data:`WRITER_IDLE`
     seconds without one; a process holds one per database (:func:`group_commit`).
@@ -139,14 +142,25 @@ class GroupCommit:
             with self._transaction() as session:
                 results = [item.work(session) for item in group]
         except BaseException as exc:
-            if len(group) == 1:
-                group[0].future.set_exception(exc)
+            if len(group) == 1 or _database_unavailable(exc):
+                # Gone database: every write of the group fails now (the caller answers
+                # 503) rather than waiting, one after another, for its own attempt to fail.
+                for item in group:
+                    item.future.set_exception(exc)
                 return
             for item in group:  # each alone: only the write that fails fails
                 self._commit([item])
             return
         for item, result in zip(group, results, strict=True):
             item.future.set_result(result)
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (no connection, or the one in
+    use was lost), as opposed to refusing one write (a unique key taken, a bad value)."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 _WRITERS: dict[object, GroupCommit] = {}

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from evidence_api.intake.submit import GroupCommit, group_commit
 
@@ -147,3 +148,44 @@ def test_one_writer_per_transaction_factory() -> None:
     db, other = FakeDatabase(), FakeDatabase()
     assert group_commit(db.transaction) is group_commit(db.transaction)
     assert group_commit(db.transaction) is not group_commit(other.transaction)
+
+
+def test_a_lost_database_fails_the_whole_group_at_once_and_the_writer_recovers() -> None:
+    db = FakeDatabase()
+    attempts: list[int] = []
+    down = threading.Event()
+    down.set()
+
+    @contextmanager
+    def flaky() -> Iterator[Any]:
+        with db.transaction() as session:
+            yield session
+            assert db.gate.wait(DEADLINE)
+            attempts.append(len(session.added))
+            if down.is_set():  # the connection is lost at COMMIT: nothing recorded
+                raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    writer = GroupCommit(flaky)
+    db.gate.clear()
+    outcomes: dict[int, Any] = {}
+
+    def submit(n: int) -> None:
+        try:
+            outcomes[n] = writer.write(add(n))
+        except OperationalError as exc:
+            outcomes[n] = exc
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    assert db.entered.wait(DEADLINE)
+    others = [threading.Thread(target=submit, args=(n,)) for n in range(1, 11)]
+    for thread in others:
+        thread.start()
+    wait_until(lambda: len(writer._queue) == 10)
+    db.gate.set()
+    for thread in [first, *others]:
+        thread.join(DEADLINE)
+    assert all(isinstance(outcomes[n], OperationalError) for n in range(11))
+    assert attempts == [1, 10]  # one attempt per group: no write retried alone
+    down.clear()
+    assert writer.write(add(11)) == "done 11"  # the same writer, once the database is back

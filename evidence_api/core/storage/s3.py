@@ -78,12 +78,16 @@ MAX_VERSION_ID = 1024
 
 
 def default_http_client(
-    *, connect_timeout: float = 3.0, read_timeout: float = 30.0
+    *, connect_timeout: float = 3.0, read_timeout: float = 8.0
 ) -> urllib3.PoolManager:
-    """A connection pool that fails fast when the store is unreachable.
+    """A connection pool that fails fast when the store is unreachable or hung.
 
-    One retry on connection errors, two on 5xx (PUTs of parts are idempotent);
-    the SDK's own default waits up to five minutes and retries five times.
+    One retry on a refused or timed-out connection, two on 5xx (PUTs of parts are
+    idempotent), none after a read timeout, and a 503's ``Retry-After`` not obeyed: a
+    request that cannot be served gets its 503 within about ``read_timeout`` plus two
+    connect attempts (:data:`REQUEST_BUDGET`), not the minutes of the SDK's default
+    (five retries, five-minute timeouts). ``read_timeout`` bounds each wait for the
+    server (an answer, or room to send the next block), never a whole large upload.
     """
     return urllib3.PoolManager(
         timeout=Timeout(connect=connect_timeout, read=read_timeout),
@@ -94,12 +98,18 @@ def default_http_client(
         retries=Retry(
             total=3,
             connect=1,
-            read=1,
+            read=0,
             status=2,
             backoff_factor=0.2,
             status_forcelist=(500, 502, 503, 504),
+            respect_retry_after_header=False,
         ),
     )
+
+
+#: Seconds within which one storage operation fails when the server is down or hung (the
+#: defaults of :func:`default_http_client`: a read timeout, two connect attempts, backoff).
+REQUEST_BUDGET = 8.0 + 2 * 3.0 + 1.0
 
 
 def _b64(raw: bytes) -> str:
