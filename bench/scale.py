@@ -18,9 +18,10 @@ beat, PostgreSQL (the backends of the bench's database; the server's shared back
 processes on their own line), SeaweedFS, Redis, anvil, the load generator (this process),
 and what the rest of the machine used meanwhile (other users of a shared machine). The
 bottleneck is named from that split: the cores saturated or not, and the class that used
-the most. Then a sampling profile of one replica under load (py-spy, when installed: its
-top functions by samples on CPU); without py-spy the CPU split alone is reported and the
-legend says so (cProfile cannot attach to a running server).
+the most. Then a sampling profile of one replica alone under evidence load, a run of its
+own outside the curve (py-spy when installed: its top functions in the samples of the
+thread holding the GIL); without py-spy the CPU split alone is reported and the legend
+says so (cProfile cannot attach to a running server).
 
 Drill (a) of the issue at full size (the default run, or ``--full-drill``): 20,000 items
 (evidence and stamps, half each) from 64 clients over the 3 replicas; after everything is
@@ -34,8 +35,10 @@ check is a problem (exit status 1); no figure has a target.
 from __future__ import annotations
 
 import argparse
+import importlib
 import itertools
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -48,6 +51,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import psutil  # type: ignore[import-untyped]
@@ -58,7 +62,7 @@ from bench.ingest import SharedS3, support
 
 if TYPE_CHECKING:
     from tests.support.scale import ScaleStack
-    from tests.support.scale_load import LoadResult
+    from tests.support.scale_load import Ack, LoadResult
 
 REPO = Path(__file__).resolve().parent.parent
 KINDS = ("evidence", "stamps")
@@ -81,7 +85,8 @@ SAMPLE_S = 0.5
 #: adding a replica that raises the rate by less than this factor: the curve has flattened
 FLAT = 1.10
 TOP_FUNCTIONS = 12
-DRILL_DEADLINE_S = 900.0
+#: seconds a load may take (generous: the drill's 20,000 items on a loaded 2-core machine)
+LOAD_DEADLINE_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ class ScaleSettings:
         drill = (20_000, 64, 500) if full_drill or not quick else (0, 64, 0)
         if quick:
             return cls(True, (1, 2), 16, 300, 150, *drill)
-        return cls(False, (1, 2, 3), 32, 3_000, 1_000, *drill)
+        return cls(False, (1, 2, 3), 32, 2_000, 600, *drill)
 
 
 # --- where the CPU goes -----------------------------------------------------------------
@@ -253,10 +258,12 @@ def py_spy() -> str | None:
 
 @contextmanager
 def profiled(pid: int, out: Path, binary: str) -> Iterator[None]:
-    """``py-spy record`` of ``pid`` (raw collapsed stacks, without pausing it) for the
-    duration of the block; stopped with SIGINT, on which py-spy writes its file."""
+    """``py-spy record`` of ``pid`` for the duration of the block: raw collapsed stacks of
+    the thread holding the GIL (where the replica's Python spends its CPU; a thread waiting
+    on a socket or a lock is not sampled), without pausing the process. Stopped with
+    SIGINT, on which py-spy writes its file."""
     process = subprocess.Popen(
-        [binary, "record", "-p", str(pid), "-f", "raw", "-o", str(out), "--nonblocking"],
+        [binary, "record", "-p", str(pid), "-f", "raw", "-o", str(out), "--nonblocking", "--gil"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -276,7 +283,7 @@ def profiled(pid: int, out: Path, binary: str) -> Iterator[None]:
 @dataclass
 class Profile:
     samples: int = 0
-    #: (function (file), samples on CPU in it) by samples, the function itself running
+    #: (function (file), samples with it running: the innermost frame), most first
     self_top: list[tuple[str, int]] = field(default_factory=list)
     #: (function (file), samples with it on the stack), the request handlers' share
     total_top: list[tuple[str, int]] = field(default_factory=list)
@@ -347,11 +354,15 @@ class RunFigure:
 
     def bottleneck(self) -> str:
         """The class that used the most CPU in the run, and whether the cores saturated."""
+        total = max(sum(self.cpu.values()), 1e-9)
         ours = {k: v for k, v in self.cpu.items() if k != "rest of the machine"}
         name = max(ours, key=lambda k: ours[k])
-        share = ours[name] / max(sum(self.cpu.values()), 1e-9)
         state = "cores saturated" if self.utilisation >= 0.9 else "cores not saturated"
-        return f"{name} ({share:.0%} of the CPU used; {state}, {self.utilisation:.0%} busy)"
+        return (
+            f"{name} ({ours[name] / total:.0%} of the CPU used; {state}, "
+            f"{self.utilisation:.0%} busy, {self.cpu['rest of the machine'] / total:.0%} of it "
+            "by the rest of the machine)"
+        )
 
 
 @dataclass
@@ -359,18 +370,26 @@ class DrillResult:
     items: int = 0
     clients: int = 0
     seconds: float = 0.0
+    #: receipts of the drill's load
     receipts: int = 0
+    #: receipts of every load the stack took (warm-up, curve, profile, drill)
+    receipts_all: int = 0
     log_size: int = 0
+    #: log entries of the loads' kinds (evidence, stamps): equal to ``receipts_all``
     entries: int = 0
     duplicates: int = 0
     missing: int = 0
-    checkpoint_sizes: int = 0
+    checkpoints_seen: int = 0
     library_verified: int = 0
     cli_verified: int = 0
     per_replica: dict[str, int] = field(default_factory=dict)
     refusals: dict[str, int] = field(default_factory=dict)
+    #: seconds from the load's end until every entry was sealed and checked
     sealed_after_s: float = 0.0
-    verify_s: float = 0.0
+    #: seconds more until the newest checkpoint was anchored and the bundles read
+    anchored_after_s: float = 0.0
+    library_s: float = 0.0
+    cli_s: float = 0.0
 
     @property
     def per_s(self) -> float:
@@ -404,19 +423,6 @@ class ScaleResult:
         return f"still growing at {runs[-1].replicas} replicas"
 
 
-def s3_env(server: Any) -> dict[str, str]:
-    """The ``EVIDENCE_S3_*`` settings of the stack: a fresh bucket on ``server``, Object
-    Lock for a day."""
-    return {
-        "EVIDENCE_STORAGE": "s3",
-        "EVIDENCE_S3_ENDPOINT": server.endpoint,
-        "EVIDENCE_S3_ACCESS_KEY": server.access_key,
-        "EVIDENCE_S3_SECRET_KEY": server.secret_key,
-        "EVIDENCE_S3_BUCKET": support("api").random_bucket(),
-        "EVIDENCE_RETENTION_DAYS": "1",
-    }
-
-
 def roots_of(stack: ScaleStack) -> dict[int, str]:
     """The stack's own processes by pid: every descendant of one is of its class."""
     roots: dict[int, str] = {}
@@ -431,65 +437,114 @@ def roots_of(stack: ScaleStack) -> dict[int, str]:
     return roots
 
 
-def latencies_ms(result: LoadResult) -> tuple[float | None, float | None]:
-    """p50 and p99 of the load's request latencies, ms (None when the load did not
-    record them)."""
-    values: list[float] = list(getattr(result, "latencies", None) or [])
-    if not values:
-        return None, None
-    return percentile(values, 50) * 1e3, percentile(values, 99) * 1e3
+def drill_support() -> ModuleType:
+    """Helper B's drill functions (``anchored_bundles``, ``verify_with_library``,
+    ``verify_with_console_script``, ``assert_nothing_lost``, ``Ledger``): the checks of
+    drill (a) in CI, run here at full size."""
+    support("scale")  # puts the repository on sys.path
+    return importlib.import_module("tests.e2e.test_scale_stack")
 
 
-def run_load(
-    stack: ScaleStack,
-    replicas: int,
-    *,
-    clients: int,
-    items: int,
-    stamp_share: float,
-    timeout: float = DRILL_DEADLINE_S,
-) -> LoadResult:
-    """``items`` through the first ``replicas`` replicas; every one acknowledged."""
-    urls = stack.urls()[:replicas]
-    load = support("scale_load").Load(
-        lambda: urls, stack.token, clients=clients, total=items, stamp_share=stamp_share
-    )
-    load.start()
-    result: LoadResult = load.join(timeout)
-    return result
+def timed_load(urls: Callable[[], list[str]], token: str, **options: Any) -> Any:
+    """A :class:`tests.support.scale_load.Load` that also keeps each item's latency: from
+    its first request to its acknowledgement, retries included (``latencies``, seconds)."""
+    base = support("scale_load").Load
+
+    class TimedLoad(base):  # type: ignore[misc,valid-type]  # base reached through support()
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.latencies: list[float] = []
+
+        def _send(self, client: Any, item: int, turn: int) -> int:
+            began = time.perf_counter()
+            turn = super()._send(client, item, turn)
+            with self._lock:
+                self.latencies.append(time.perf_counter() - began)
+            return int(turn)
+
+    return TimedLoad(urls, token, **options)
 
 
-def measure(
-    stack: ScaleStack, database: str, kind: str, replicas: int, settings: ScaleSettings
-) -> RunFigure:
-    share = 1.0 if kind == "stamps" else 0.0
-    with CpuSampler(lambda: roots_of(stack), database) as sampler:
-        result = run_load(
-            stack, replicas, clients=settings.clients, items=settings.items, stamp_share=share
+@dataclass
+class Bench:
+    """The stack under measurement and everything its loads were acknowledged (the log's
+    checks cover every load the stack took)."""
+
+    stack: ScaleStack
+    #: the scratch database's name (its PostgreSQL backends are the ``postgres`` class)
+    database: str
+    acks: list[Ack] = field(default_factory=list)
+    in_doubt: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def load(
+        self, replicas: int, *, clients: int, items: int, stamp_share: float
+    ) -> tuple[LoadResult, list[float]]:
+        """``items`` through the first ``replicas`` replicas; what was acknowledged and
+        each item's latency. An unexpected answer or an item never acknowledged is a
+        problem."""
+        urls = self.stack.urls()[:replicas]
+        load = timed_load(
+            lambda: urls, self.stack.token, clients=clients, total=items, stamp_share=stamp_share
         )
-    p50, p99 = latencies_ms(result)
+        load.start()
+        result: LoadResult = load.join(LOAD_DEADLINE_S)
+        self.acks += result.acks
+        self.in_doubt += result.in_doubt
+        if result.failures:
+            self.problems.append(
+                f"scale: unexpected answers {result.failures}: {result.failure_samples[:3]}"
+            )
+        if result.unfinished:
+            self.problems.append(f"scale: {result.unfinished} items never acknowledged")
+        return result, list(load.latencies)
+
+    def sampler(self) -> CpuSampler:
+        return CpuSampler(lambda: roots_of(self.stack), self.database)
+
+    def check(self, what: str, call: Callable[[], object]) -> bool:
+        """Run one of the drill's checks; its ``AssertionError`` is a problem."""
+        try:
+            call()
+        except AssertionError as exc:
+            self.problems.append(f"scale: {what}: {str(exc)[:500]}")
+            return False
+        return True
+
+    def nothing_lost(self, last: LoadResult) -> None:
+        """Once sealed, every acknowledged entry of every load is in the log once, and the
+        checkpoints seen (and in the table) are one history."""
+        e2e = drill_support()
+        ledger = e2e.Ledger(acks=list(self.acks), in_doubt=self.in_doubt)
+        self.check("nothing lost", lambda: e2e.assert_nothing_lost(self.stack, ledger, last))
+
+
+def measure(bench: Bench, kind: str, replicas: int, settings: ScaleSettings) -> RunFigure:
+    share = 1.0 if kind == "stamps" else 0.0
+    with bench.sampler() as sampler:
+        result, latencies = bench.load(
+            replicas, clients=settings.clients, items=settings.items, stamp_share=share
+        )
     return RunFigure(
         kind,
         replicas,
         settings.clients,
         len(result.acks),
         result.seconds,
-        p50,
-        p99,
+        percentile(latencies, 50) * 1e3 if latencies else None,
+        percentile(latencies, 99) * 1e3 if latencies else None,
         dict(result.refusals),
         sampler.split(),
-        dict(Counter(a.replica for a in result.acks)),
+        result.by_replica(),
     )
 
 
-def curve(
-    stack: ScaleStack, database: str, settings: ScaleSettings, progress: Progress
-) -> list[RunFigure]:
+def curve(bench: Bench, settings: ScaleSettings, progress: Progress) -> list[RunFigure]:
     """Every kind at every replica count, on the same stack."""
     runs = []
     for replicas in settings.replicas:
         for kind in KINDS:
-            fig = measure(stack, database, kind, replicas, settings)
+            fig = measure(bench, kind, replicas, settings)
             runs.append(fig)
             lat = f", p50 {fig.p50_ms:.0f} ms, p99 {fig.p99_ms:.0f} ms" if fig.p99_ms else ""
             progress(
@@ -500,87 +555,72 @@ def curve(
 
 
 def profile_replica(
-    stack: ScaleStack, database: str, settings: ScaleSettings, folder: Path, result: ScaleResult
-) -> None:
+    bench: Bench, settings: ScaleSettings, folder: Path, result: ScaleResult
+) -> LoadResult | None:
     """Evidence through replica 0 alone while py-spy samples it (a run of its own, not
     part of the curve: the sampler takes CPU)."""
     binary = py_spy()
     if binary is None:
         result.profile = Profile(note="py-spy is not installed: the CPU split alone")
-        return
-    replica = stack.replicas[0]
+        return None
+    replica = bench.stack.replicas[0]
     assert replica.process is not None
     out = folder / "replica-0.pyspy.txt"
-    with (
-        CpuSampler(lambda: roots_of(stack), database) as sampler,
-        profiled(replica.process.pid, out, binary),
-    ):
-        run_load(stack, 1, clients=settings.clients, items=settings.profile_items, stamp_share=0)
+    with bench.sampler() as sampler, profiled(replica.process.pid, out, binary):
+        loaded, _ = bench.load(
+            1, clients=settings.clients, items=settings.profile_items, stamp_share=0
+        )
     result.profile = parse_raw(out.read_text())
     result.profile_cpu = sampler.split()
+    return loaded
 
 
 # --- drill (a) ------------------------------------------------------------------------------
 
 
-def drill(
-    stack: ScaleStack, settings: ScaleSettings, folder: Path, progress: Progress
-) -> tuple[DrillResult, list[str]]:
-    """Drill (a) at full size: the load over every replica, then its checks."""
-    scale_load = support("scale_load")
+def drill(bench: Bench, settings: ScaleSettings, folder: Path, progress: Progress) -> DrillResult:
+    """Drill (a) at full size: the load over every replica, then helper B's checks."""
+    e2e = drill_support()
+    stack = bench.stack
     out = DrillResult(items=settings.drill_items, clients=settings.drill_clients)
     progress(
         f"drill (a): {settings.drill_items:,} items by {settings.drill_clients} clients over "
         f"{len(stack.urls())} replicas"
     )
-    load = run_load(
-        stack,
+    load, _ = bench.load(
         len(stack.replicas),
         clients=settings.drill_clients,
         items=settings.drill_items,
         stamp_share=0.5,
     )
     out.seconds, out.receipts = load.seconds, len(load.acks)
-    out.per_replica = dict(Counter(a.replica for a in load.acks))
-    out.refusals = dict(load.refusals)
+    out.per_replica, out.refusals = load.by_replica(), dict(load.refusals)
+    out.checkpoints_seen = len(load.checkpoints)
     progress(f"drill (a): {out.receipts:,} receipts in {out.seconds:.1f} s ({out.per_s:.0f}/s)")
     began = time.monotonic()
-    checks = drill_checks(stack, load, folder, settings.cli_sample)
-    out.sealed_after_s = checks.get("sealed_after_s", 0.0)
-    log = scale_load.check_log(stack.engine, load.acks)
-    out.log_size, out.entries = log.log_size, log.entries
-    out.duplicates, out.missing = len(log.duplicates), len(log.missing)
-    out.checkpoint_sizes = scale_load.check_checkpoints(
-        load.checkpoints, stack.vkey, stack.urls()[0]
-    )
-    out.library_verified = int(checks.get("library", 0))
-    out.cli_verified = int(checks.get("cli", 0))
-    out.verify_s = time.monotonic() - began
-    problems = [f"drill (a): entry {e} recorded twice" for e in log.duplicates[:5]]
-    problems += [f"drill (a): acknowledged entry {e} missing" for e in log.missing[:5]]
-    if log.entries != out.receipts:
-        problems.append(f"drill (a): {log.entries:,} log entries for {out.receipts:,} receipts")
-    if out.library_verified != out.receipts:
-        problems.append(
-            f"drill (a): {out.library_verified:,} of {out.receipts:,} bundles verified (tier 5)"
-        )
-    if out.cli_verified != min(settings.cli_sample, out.receipts):
-        problems.append(f"drill (a): evidence-verify verified {out.cli_verified} bundles")
-    progress(
-        f"drill (a): log {out.log_size:,}, {out.entries:,} entries for {out.receipts:,} "
-        f"receipts, {out.duplicates} twice, {out.missing} missing; {out.library_verified:,} "
-        f"bundles through tier 5, {out.cli_verified} by evidence-verify"
-    )
-    return out, problems
-
-
-def drill_checks(
-    stack: ScaleStack, load: LoadResult, folder: Path, cli_sample: int
-) -> dict[str, float]:
-    """Wait until every acknowledged entry is sealed and anchored, then verify every
-    bundle through tier 5 with the library and ``cli_sample`` of them with
-    ``evidence-verify``: helper B's functions (filled in once they exist)."""
-    raise NotImplementedError("drill (a) checks: waiting for tests.support.scale_load")
+    bench.nothing_lost(load)
+    out.sealed_after_s = time.monotonic() - began
+    check = support("scale_load").check_log(stack.engine, bench.acks)
+    out.log_size, out.entries, out.receipts_all = check.log_size, check.entries, len(bench.acks)
+    out.duplicates, out.missing = len(check.duplicates), len(check.missing)
+    began = time.monotonic()
+    bundles: list[Any] = []
+    bench.check("anchored", lambda: bundles.extend(e2e.anchored_bundles(stack, load.acks)))
+    out.anchored_after_s = time.monotonic() - began
+    began = time.monotonic()
+    if bundles and bench.check("tier 5", lambda: e2e.verify_with_library(stack, bundles)):
+        out.library_verified = len(bundles)
+    out.library_s = time.monotonic() - began
+    sample = random.Random(19).sample(bundles, min(settings.cli_sample, len(bundles)))
+    began = time.monotonic()
+    if sample and bench.check(
+        "evidence-verify",
+        lambda: e2e.verify_with_console_script(stack, sample, folder / "bundles"),
+    ):
+        out.cli_verified = len(sample)
+    out.cli_s = time.monotonic() - began
+    progress(drill_text(out))
+    return out
 
 
 # --- the section --------------------------------------------------------------------------
@@ -598,7 +638,6 @@ def run(settings: ScaleSettings, s3: SharedS3, progress: Progress) -> ScaleResul
         tempfile.TemporaryDirectory(prefix="evidence-bench-scale-") as tmp,
     ):
         url = stack_of.enter_context(scratch_postgres())
-        database = url.rsplit("/", 1)[-1].split("?", 1)[0]
         progress(f"scale: starting {max(settings.replicas)} replicas, {settings.workers} workers")
         stack: ScaleStack = stack_of.enter_context(
             scale.scale_stack(
@@ -606,22 +645,21 @@ def run(settings: ScaleSettings, s3: SharedS3, progress: Progress) -> ScaleResul
                 replicas=max(settings.replicas),
                 workers=settings.workers,
                 database_url=url,
-                s3_env=s3_env(s3.get()),
+                s3_env=scale.s3_env(s3.get()),
             )
         )
-        run_load(
-            stack,
-            len(stack.replicas),
-            clients=settings.clients,
-            items=2 * settings.clients,
-            stamp_share=0.5,
-        )  # warm-up, untimed
-        result.runs = curve(stack, database, settings, progress)
+        bench = Bench(stack, url.rsplit("/", 1)[-1].split("?", 1)[0])
+        replicas = len(stack.replicas)
+        bench.load(replicas, clients=settings.clients, items=4 * settings.clients, stamp_share=0.5)
+        result.runs = curve(bench, settings, progress)
+        last, _ = bench.load(replicas, clients=settings.clients, items=10, stamp_share=0.5)
         if settings.profile_items:
-            profile_replica(stack, database, settings, Path(tmp), result)
+            profile_replica(bench, settings, Path(tmp), result)
+        progress(f"scale: checking the log for {len(bench.acks):,} receipts")
+        bench.nothing_lost(last)
         if settings.drill_items:
-            result.drill, problems = drill(stack, settings, Path(tmp), progress)
-            result.problems += problems
+            result.drill = drill(bench, settings, Path(tmp), progress)
+        result.problems += bench.problems
     for problem in result.problems[:10]:
         progress(f"scale: PROBLEM: {problem}")
     return result
@@ -704,8 +742,8 @@ def profile_text(result: ScaleResult) -> str:
     if not profile.samples:
         return f"Profile of replica 0: {profile.note or 'no samples'}"
     lines = [
-        f"Profile of replica 0 alone under evidence load (py-spy, {profile.samples:,} samples "
-        "on CPU), top functions by own samples:"
+        f"Profile of replica 0 alone under evidence load (py-spy --gil, {profile.samples:,} "
+        "samples of the thread holding the GIL), top functions by own samples:"
     ]
     lines += [f"  {n * 100 / profile.samples:5.1f}%  {name}" for name, n in profile.self_top]
     lines.append("  on the stack (inclusive):")
@@ -718,13 +756,16 @@ def drill_text(drill: DrillResult | None) -> str:
         return "Drill (a): not run (--full-drill or the default full run)"
     spread = ", ".join(f"{n:,}" for _, n in sorted(drill.per_replica.items()))
     return (
-        f"Drill (a): {drill.receipts:,} receipts ({drill.items:,} asked) by {drill.clients} "
-        f"clients in {drill.seconds:.1f} s, per replica {spread}; refusals retried "
-        f"{sum(drill.refusals.values())}; log size {drill.log_size:,}, {drill.entries:,} "
-        f"entries of the load, {drill.duplicates} twice, {drill.missing} missing; "
-        f"{drill.checkpoint_sizes} checkpoint sizes seen, one history; "
-        f"{drill.library_verified:,} bundles verified through tier 5 by the library, "
-        f"{drill.cli_verified} by evidence-verify ({drill.verify_s:.0f} s of checks)"
+        f"Drill (a): {drill.receipts:,} receipts ({drill.items:,} items asked) by "
+        f"{drill.clients} clients in {drill.seconds:.1f} s = {drill.per_s:.0f}/s, per replica "
+        f"{spread}, {sum(drill.refusals.values())} refusals retried.\n"
+        f"  log: tree size {drill.log_size:,}; {drill.entries:,} entries of the loads' kinds "
+        f"for {drill.receipts_all:,} receipts of every load on the stack; {drill.duplicates} "
+        f"twice, {drill.missing} missing; sealed and checked {drill.sealed_after_s:.1f} s after "
+        f"the load; {drill.checkpoints_seen} checkpoints seen by clients, one history.\n"
+        f"  bundles: anchored and read in {drill.anchored_after_s:.1f} s; "
+        f"{drill.library_verified:,} verified through tier 5 by the library in "
+        f"{drill.library_s:.1f} s, {drill.cli_verified} by evidence-verify in {drill.cli_s:.1f} s"
     )
 
 
