@@ -186,8 +186,10 @@ def read(issuer: Issuer, record: EvidenceCertificate) -> bytes:
 class Backlog:
     """Issues certificates for the items without one, oldest first, ``batch`` per tick.
 
-    An item that fails (a damaged item, the store down) is logged and set aside for
-    ``retry_after`` seconds in this process, so it never holds up the items behind it.
+    An item that fails (a damaged item) is logged and set aside for ``retry_after``
+    seconds in this process, so it never holds up the items behind it. An outage (the
+    store down: ``ServiceUnavailableError``) ends the tick instead: the next one starts
+    again at the same item.
 
     A tick does not scan every item: it looks above a floor, the highest ``seq`` it has
     handled, so its cost stays that of the new items. Below the floor, an item committed
@@ -239,6 +241,13 @@ class Backlog:
             try:
                 issue(self.issuer, evidence_id)
                 issued += 1
+            except ServiceUnavailableError as exc:
+                # An outage (the store down), not this item's fault: stop here and let the
+                # next tick start again from this item, rather than wait on the outage
+                # for every item of the batch (holding a worker from sealing) and then
+                # set them all aside.
+                log.warning("certificates wait for the next tick: %s", str(exc)[:300])
+                break
             except Exception as exc:  # one item's failure is its own
                 log.warning(
                     "certificate for %s not issued: %s: %s; retried in %.0f s",

@@ -24,6 +24,7 @@ from evidence_api.certificates.issuing import issuer_of, portal_url
 from evidence_api.certificates.models import EvidenceCertificate
 from evidence_api.certificates.service import Backlog, Issuer, NoSigningCertificateError, issue
 from evidence_api.core.config import Settings
+from evidence_api.core.errors import ServiceUnavailableError
 from evidence_api.intake.models import Evidence
 from tests.support.api import Stack, running_stack, submit
 from verifier.models import Manifest
@@ -174,3 +175,20 @@ def test_a_key_that_is_not_the_certificates_or_a_certificate_without_non_repudia
     )
     with pytest.raises(CertificateConfigError, match="nonRepudiation"):
         material(ca_as_signer)
+
+
+def test_an_outage_ends_the_tick_and_sets_nothing_aside(stack: Stack) -> None:
+    for i in range(3):
+        submit(stack, {f"f{i}.txt": b"y" * (i + 1)})
+    real = issuer_of(stack.runtime)
+    tried: list[str] = []
+
+    def unavailable(row: Evidence) -> Manifest:
+        tried.append(row.id)
+        raise ServiceUnavailableError("evidence storage is unavailable: connection refused")
+
+    backlog = Backlog(replace(real, verified_manifest=unavailable), batch=3, full_scan_every=100)
+    assert backlog.tick() == 0
+    assert len(tried) == 1  # the first item only: the outage is not waited on three times
+    backlog.issuer = real  # the store is back: the next tick issues all three, none set aside
+    assert backlog.tick() == 3 and issued(stack) == 3
