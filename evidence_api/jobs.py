@@ -57,6 +57,10 @@ class Job:
     #: runs only with a chain configured
     needs_chain: bool = False
     off: Callable[[Runtime], None] = field(default=lambda _runtime: None)
+    #: while a chain is being bound (``evidence serve``), its timer waits for the binding,
+    #: which first checks that the log holds the chain's newest anchored checkpoint: the
+    #: sealer must not sign on a log restored behind the chain (a fork)
+    after_binding: bool = False
 
 
 def _seal(runtime: Runtime) -> Running:
@@ -191,7 +195,14 @@ def _integrity_off(runtime: Runtime) -> None:
 
 
 JOBS: tuple[Job, ...] = (
-    Job("sealer", "seal_interval", "run_sealer", _seal, tasks=(("seal", "evidence.seal"),)),
+    Job(
+        "sealer",
+        "seal_interval",
+        "run_sealer",
+        _seal,
+        tasks=(("seal", "evidence.seal"),),
+        after_binding=True,
+    ),
     Job(
         "anchorer",
         "anchor_interval",
@@ -317,10 +328,15 @@ def start_timers(
 ) -> None:
     """Start the in-process timer of each job switched on (``switches`` by settings field
     name override the settings); call :attr:`Job.off` for the others. A job that needs the
-    chain is left out while the runtime has none; ``needing_chain``: only those jobs (the
-    chain was bound after the others started)."""
+    chain is left out while the runtime has none, a job :attr:`Job.after_binding` while its
+    chain is being bound; ``needing_chain``: only those jobs (the chain was bound after the
+    others started)."""
+    binding = runtime.binding is not None and runtime.chain is None
     for job in JOBS:
-        if needing_chain and not job.needs_chain:
+        waits = job.needs_chain or job.after_binding
+        if needing_chain and not waits:
+            continue
+        if job.after_binding and binding and not needing_chain:
             continue
         wanted = switches.get(job.switch)
         on = wanted if wanted is not None else bool(getattr(runtime.settings, job.switch))

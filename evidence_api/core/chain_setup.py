@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, delete, insert, select, update
 
 from anchoring.anchorer import AnchorConfig
+from anchoring.log import MerkleLog
 from anchoring.node import (
     ANVIL_DEV_KEY,
     ManagedAnvil,
@@ -32,6 +33,7 @@ from anchoring.node import (
     rpc_ready,
 )
 from anchoring.schema import anchor_tx, chain_binding
+from anchoring.store.sql import SqlNodeStore
 from evidence_api.core.config import ConfigurationError, Settings
 
 if TYPE_CHECKING:  # web3 is imported when the chain is bound, not when this module is
@@ -212,6 +214,7 @@ def bind_chain(plan: ChainPlan, engine: Engine, *, rebind: bool = False) -> Chai
             assert address is not None
             client = ChainClient(w3, address, key)
             _check(client, binding)
+        _check_history(client, engine, log_id)
         confirmations = settings.confirmations
         return ChainContext(
             client,
@@ -317,6 +320,33 @@ def _bind(engine: Engine, client: ChainClient, log_id: bytes, *, replace: bool) 
             )
         conn.execute(insert(chain_binding).values(id=1, **values))
     log.info("log bound to chain %s contract %s", values["chain_id"], values["contract_address"])
+
+
+def _check_history(client: ChainClient, engine: Engine, log_id: bytes) -> None:
+    """Refuse a log that does not hold the chain's newest anchored checkpoint: a database
+    restored from a backup older than that anchor, or another log's. Sealing on would sign
+    a second checkpoint of a size already signed and anchored with other contents (a fork),
+    so neither the service nor a worker starts (docs/deployment.md §7.3)."""
+    onchain = client.latest(log_id)
+    if not onchain.size:
+        return
+    with engine.connect() as conn:
+        tree = MerkleLog(SqlNodeStore(conn))
+        size = tree.size
+        if size >= onchain.size and tree.root(onchain.size) == onchain.root:
+            return
+    anchored = f"size {onchain.size} root {onchain.root.hex()}"
+    if size < onchain.size:
+        why = (
+            f"the log holds {size} entries but the chain's newest anchor is at {anchored}: "
+            "this database is behind the anchored history (restored from an older backup?)"
+        )
+    else:
+        why = f"the log's first {onchain.size} entries do not have the anchored {anchored}"
+    raise ChainBindingError(
+        f"refusing to start: {why}. Sealing would sign a fork; restore a backup that holds "
+        "the anchored checkpoint (docs/deployment.md §7.3)."
+    )
 
 
 def _check(client: ChainClient, binding: object) -> None:

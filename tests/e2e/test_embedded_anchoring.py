@@ -18,8 +18,11 @@ import io
 import json
 import os
 import re
+import shutil
+import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,11 @@ import httpx
 import psutil
 import pytest
 
+from anchoring.entries import make_entry, utc_timestamp
 from anchoring.node import anvil_binary
+from anchoring.queue import QueuedEntry, enqueue
+from evidence_api.core.db import make_engine
+from evidence_api.core.ids import new_id
 from tests.support.api import (
     EVIDENCE_CLI,
     VERIFY_CLI,
@@ -40,6 +47,7 @@ from tests.support.api import (
     wait_for_bundle,
 )
 from verifier import cli as verify_cli
+from verifier.merkle import leaf_hash
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
@@ -244,3 +252,80 @@ def test_embedded_chain_anchors_survives_restart_and_refuses_another_chain(
         assert_verified(tier5(tmp_path / "v-new", bundle, first_files, vkey, rpc_url, new_chain))
         stale = tier5(tmp_path / "v-stale", again, first_files, vkey, rpc_url, new_chain)
         assert stale["exit_code"] == 1 and stale["statuses"][4] == "failed", stale
+
+
+def checkpoint_sizes(db: Path) -> list[int]:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return [row[0] for row in conn.execute("SELECT size FROM log_checkpoint ORDER BY size")]
+
+
+def test_a_log_restored_behind_the_chain_is_refused_at_start(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A backup taken before the newest anchor, restored: the start is refused in one line
+    naming both sizes, and nothing is sealed on that log meanwhile (an entry acknowledged
+    before the backup stays pending: sealing it would sign a second checkpoint of a size
+    the chain already holds with other contents, a fork)."""
+    data = Path(env["EVIDENCE_DATA_DIR"])
+    made = create_token_cli(env, "officer", "officer Lin", None, "--init")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    db, backup = data / "evidence.db", tmp_path / "backup.db"
+    with service(env, tmp_path / "serve-1.log") as (_server, client):
+        first_id, started = submit(client, token, {"a.html": b"<html>one</html>"})
+        first = wait_for_bundle(
+            client,
+            first_id,
+            auth_header(token),
+            status="anchored",
+            timeout=ANCHORED_WITHIN,
+            started=started,
+        )
+        # The backup: SQLite's online backup of the running service's database.
+        with (
+            contextlib.closing(sqlite3.connect(db)) as src,
+            contextlib.closing(sqlite3.connect(backup)) as dst,
+        ):
+            src.backup(dst)
+        second_id, started = submit(client, token, {"b.html": b"<html>two</html>"})
+        second = wait_for_bundle(
+            client,
+            second_id,
+            auth_header(token),
+            status="anchored",
+            timeout=ANCHORED_WITHIN,
+            started=started,
+        )
+    anchored = second["anchor"]["size"]
+    assert anchored > first["anchor"]["size"]
+
+    # The restore, with one more entry acknowledged before the backup and not yet sealed.
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(backup, db)
+    restored = checkpoint_sizes(db)
+    assert max(restored) < anchored
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        with engine.begin() as conn:
+            enqueue(conn, [pending_stamp()])
+    finally:
+        engine.dispose()
+
+    refused = evidence(env, "serve")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr
+    (line,) = [x for x in refused.stderr.splitlines() if x.startswith("error:")]
+    assert line.startswith(f"error: refusing to start: the log holds {max(restored)} entries")
+    assert f"newest anchor is at size {anchored} root " in line
+    assert "docs/deployment.md" in line
+    assert checkpoint_sizes(db) == restored  # nothing signed on the restored log
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        unsealed = conn.execute("SELECT count(*) FROM log_entry WHERE leaf_index IS NULL")
+        assert unsealed.fetchone()[0] == 1
+
+
+def pending_stamp() -> QueuedEntry:
+    """A stamp entry as intake queues it (acknowledged, not sealed)."""
+    entry = make_entry("stamp", new_id("st"), {"sha256": "ab" * 32}, at=utc_timestamp())
+    return QueuedEntry(entry, leaf_hash(entry.leaf_data()), datetime.now(UTC), "(unread)")
