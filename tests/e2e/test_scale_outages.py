@@ -21,6 +21,7 @@ the first acknowledged item and to the first new checkpoint.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import signal
 import sys
@@ -78,12 +79,6 @@ class Restartable(Protocol):
     def start(self) -> None: ...
 
 
-@pytest.fixture(autouse=True)
-def _needs_anvil() -> None:
-    if anvil_binary() is None:
-        pytest.skip("anvil is not installed: run `make install`")
-
-
 def progress(message: str) -> None:
     print(f"[outage drill {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -101,6 +96,9 @@ class Outage:
     #: stamps the probes were acknowledged for (while S3 is down)
     acks: list[Ack] = field(default_factory=list)
     down_seconds: float = 0.0
+    #: from the server's return (its own readiness check passed) to a write of our own
+    #: straight to it succeeding: the part of the delays below that is the server's
+    writable: float = 0.0
     #: from the server's return to the first acknowledged item of the load
     first_ack: float = 0.0
     #: from the server's return to the first evidence upload acknowledged
@@ -207,23 +205,28 @@ def acks_after(load: Load, moment: float, kind: str | None = None) -> list[Ack]:
     ]
 
 
-def measure_recovery(stack: ScaleStack, load: Load, back: float, outage: Outage) -> None:
-    """Wait for the first acknowledgement, the first evidence acknowledgement and the first
-    checkpoint larger than any signed before the server's return; record their delays."""
+def measure_recovery(
+    stack: ScaleStack, load: Load, back: float, outage: Outage, writable: Callable[[], bool]
+) -> None:
+    """Wait for a direct write to the server, the first acknowledgement, the first
+    evidence acknowledgement and the first checkpoint larger than any signed before the
+    server's return; record their delays."""
     size_then = newest_size(stack)
     marks: dict[str, float] = {}
 
     def recovered() -> bool:
-        now = time.monotonic()
+        if "writable" not in marks and writable():
+            marks["writable"] = time.monotonic() - back
         if "ack" not in marks and acks_after(load, back):
             marks["ack"] = min(ack.at for ack in acks_after(load, back)) - back
         if "evidence" not in marks and acks_after(load, back, "evidence"):
             marks["evidence"] = min(ack.at for ack in acks_after(load, back, "evidence")) - back
         if "checkpoint" not in marks and newest_size(stack) > size_then:
-            marks["checkpoint"] = now - back
-        return len(marks) == 3
+            marks["checkpoint"] = time.monotonic() - back
+        return len(marks) == 4
 
     wait_until(recovered, RECOVERY_DEADLINE, "acknowledgements and a new checkpoint", 0.05)
+    outage.writable = marks["writable"]
     outage.first_ack = marks["ack"]
     outage.first_evidence = marks["evidence"]
     outage.first_checkpoint = marks["checkpoint"]
@@ -232,6 +235,7 @@ def measure_recovery(stack: ScaleStack, load: Load, back: float, outage: Outage)
 def run_drill(
     stack: ScaleStack,
     server: Restartable,
+    writable: Callable[[], bool],
     refused: tuple[str, ...],
     served: tuple[str, ...],
 ) -> tuple[LoadResult, Outage, float]:
@@ -241,15 +245,21 @@ def run_drill(
     outage = Outage()
     load = Load(stack.urls, stack.token, clients=CLIENTS, total=TOTAL)
     load.start()
-    wait_until(lambda: load.done() >= STOP_AT, LOAD_DEADLINE, f"{STOP_AT} acknowledgements")
+    wait_until(
+        lambda: load.done() >= STOP_AT and newest_size(stack) > 0,
+        LOAD_DEADLINE,
+        f"{STOP_AT} acknowledgements and a first checkpoint (the workers sealing)",
+        0.1,
+    )
     server.stop()
     progress(f"server stopped after {load.done()} acknowledgements")
     probe_while_down(stack, refused, served, outage)
     server.start()
     back = time.monotonic()
     progress(f"server back after {outage.down_seconds:.1f} s down")
-    measure_recovery(stack, load, back, outage)
+    measure_recovery(stack, load, back, outage, writable)
     result = load.join(LOAD_DEADLINE)
+    progress(f"load over: {len(result.acks)} acknowledgements")
     return result, outage, back
 
 
@@ -295,46 +305,105 @@ def report(name: str, result: LoadResult, outage: Outage, sizes: int) -> None:
         f"{result.in_doubt}; down {outage.down_seconds:.1f} s; "
         + "; ".join(f"503 to {kind}: {span(t)}" for kind, t in outage.refused.items())
         + "".join(f"; 200 to {kind}: {span(t)}" for kind, t in outage.served.items())
-        + f"; after the return: first ack {outage.first_ack:.2f} s, first evidence ack "
+        + f"; after the return: server writable {outage.writable:.2f} s, first ack "
+        f"{outage.first_ack:.2f} s, first evidence ack "
         f"{outage.first_evidence:.2f} s, first new checkpoint {outage.first_checkpoint:.2f} s; "
         f"{sizes} checkpoint sizes consistent"
     )
 
 
-@contextmanager
-def drill_stack(tmp_path: Path) -> Iterator[tuple[ScaleStack, PostgresCluster, SeaweedS3]]:
+@dataclass
+class Drills:
+    """The stack both drills run on (one start for the module), its servers, and what
+    earlier drills were acknowledged for: each drill checks the whole log."""
+
+    stack: ScaleStack
+    cluster: PostgresCluster
+    s3: SeaweedS3
+    acks: list[Ack] = field(default_factory=list)
+    in_doubt: int = 0
+
+
+@pytest.fixture(scope="module")
+def drills(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drills]:
+    if anvil_binary() is None:
+        pytest.skip("anvil is not installed: run `make install`")
     with ExitStack() as stack:
         cluster, s3, database = stack.enter_context(drill_servers())
         scale = stack.enter_context(
             scale_stack(
-                tmp_path / "stack",
+                tmp_path_factory.mktemp("outages") / "stack",
                 replicas=REPLICAS,
                 workers=WORKERS,
                 database_url=database,
                 s3_env=s3_env(s3),
             )
         )
-        yield scale, cluster, s3
+        progress(f"stack up: {REPLICAS} replicas, {WORKERS} workers")
+        yield Drills(scale, cluster, s3)
+        progress("stopping the stack")
 
 
-def test_postgres_restarted_under_load(tmp_path: Path) -> None:
-    with drill_stack(tmp_path) as (stack, cluster, _):
-        result, outage, back = run_drill(
-            stack, cluster, refused=("evidence", "stamp", "checkpoint"), served=()
-        )
-        sizes = assert_nothing_lost(stack, result, outage, back)
-        report("PostgreSQL restart", result, outage, sizes)
+def drill(
+    drills: Drills,
+    server: Restartable,
+    writable: Callable[[], bool],
+    name: str,
+    **probes: tuple[str, ...],
+) -> Outage:
+    """Run a drill on ``server`` and check it; add its acknowledgements to ``drills``."""
+    stack = drills.stack
+    result, outage, back = run_drill(stack, server, writable, probes["refused"], probes["served"])
+    outage.acks = drills.acks + outage.acks
+    result.in_doubt += drills.in_doubt
+    sizes = assert_nothing_lost(stack, result, outage, back)
+    drills.acks = result.acks + outage.acks
+    drills.in_doubt = result.in_doubt
+    report(name, result, outage, sizes)
+    return outage
 
 
-def test_s3_restarted_under_load(tmp_path: Path) -> None:
-    with drill_stack(tmp_path) as (stack, _, s3):
-        result, outage, back = run_drill(
-            stack, s3, refused=("evidence",), served=("stamp", "checkpoint")
-        )
-        sizes = assert_nothing_lost(stack, result, outage, back)
-        # stamps need no S3: the load's stamps kept being acknowledged while it was down
-        assert outage.served["stamp"], "no stamp probe acknowledged while S3 was down"
-        report("S3 restart", result, outage, sizes)
+def test_postgres_restarted_under_load(drills: Drills) -> None:
+    def writable() -> bool:
+        try:
+            with psycopg.connect(drills.cluster.url, connect_timeout=2, autocommit=True) as conn:
+                conn.execute("CREATE TEMPORARY TABLE probe (n int)")
+                conn.execute("INSERT INTO probe VALUES (1)")
+            return True
+        except psycopg.Error:
+            return False
+
+    drill(
+        drills,
+        drills.cluster,
+        writable,
+        "PostgreSQL restart",
+        refused=("evidence", "stamp", "checkpoint"),
+        served=(),
+    )
+
+
+def test_s3_restarted_under_load(drills: Drills) -> None:
+    client, bucket = drills.s3.client(), random_bucket()
+    client.make_bucket(bucket, object_lock=True)
+
+    def writable() -> bool:
+        try:
+            client.put_object(bucket, f"probe-{time.monotonic()}", io.BytesIO(b"probe"), 5)
+            return True
+        except Exception:  # refused, reset, timed out, 503 ...: not yet
+            return False
+
+    outage = drill(
+        drills,
+        drills.s3,
+        writable,
+        "S3 restart",
+        refused=("evidence",),
+        served=("stamp", "checkpoint"),
+    )
+    # stamps need no S3: they kept being acknowledged while it was down
+    assert outage.served["stamp"], "no stamp probe acknowledged while S3 was down"
 
 
 def test_a_hung_database_fails_a_new_connection_within_the_connect_timeout() -> None:
