@@ -81,6 +81,8 @@ CLASSES = (
     "other (ours)",
     "rest of the machine",
 )
+#: classes that are not the stack's work
+OUTSIDE = ("profiler", "rest of the machine")
 SAMPLE_S = 0.5
 #: adding a replica that raises the rate by less than this factor: the curve has flattened
 FLAT = 1.10
@@ -352,6 +354,15 @@ class RunFigure:
     def cpu_ms_per_item(self, name: str) -> float:
         return self.cpu[name] / self.items * 1e3 if self.items else 0.0
 
+    @property
+    def cpu_bound_per_s(self) -> float:
+        """The rate the machine's cores would sustain if the stack had them to itself:
+        cores / the stack's CPU seconds per item (every class but the profiler and the
+        rest of the machine). An upper bound, less noisy than the rate on a shared
+        machine: it moves with the work an item costs, not with the neighbours."""
+        stack = sum(v for k, v in self.cpu.items() if k not in OUTSIDE)
+        return (os.cpu_count() or 1) * self.items / stack if stack else 0.0
+
     def bottleneck(self) -> str:
         """The class that used the most CPU in the run, and whether the cores saturated."""
         total = max(sum(self.cpu.values()), 1e-9)
@@ -408,15 +419,19 @@ class ScaleResult:
     def baseline(self, kind: str) -> RunFigure | None:
         return next((r for r in self.runs if r.kind == kind and r.replicas == 1), None)
 
-    def flattens(self, kind: str) -> str:
+    def flattens(self, kind: str, bound: bool = False) -> str:
         """Where the curve flattens: the first replica count that adds less than
-        :data:`FLAT` to the rate of the one before."""
+        :data:`FLAT` to the rate of the one before (``bound``: the CPU bound's curve)."""
         runs = sorted((r for r in self.runs if r.kind == kind), key=lambda r: r.replicas)
+
+        def rate(run: RunFigure) -> float:
+            return run.cpu_bound_per_s if bound else run.per_s
+
         for before, after in itertools.pairwise(runs):
-            if after.per_s < before.per_s * FLAT:
+            if rate(after) < rate(before) * FLAT:
                 return (
                     f"flat from {before.replicas} replica(s): {after.replicas} give "
-                    f"{after.per_s / before.per_s:.2f}x the rate of {before.replicas}"
+                    f"{rate(after) / max(rate(before), 1e-9):.2f}x the rate of {before.replicas}"
                 )
         if len(runs) < 2:
             return "one replica count only"
@@ -683,6 +698,17 @@ def rows(result: ScaleResult) -> list[Row]:
                 higher_is_better=True,
             )
         )
+        out.append(
+            Row(
+                id=f"{name}.cpu_bound_per_s",
+                figure=f"{what}: CPU bound, {os.cpu_count()} cores / stack CPU per item",
+                unit="items/s",
+                ours=fig.cpu_bound_per_s,
+                baseline=base.cpu_bound_per_s if base else None,
+                baseline_name="1 replica, same run",
+                higher_is_better=True,
+            )
+        )
         for stat in ("p50", "p99"):
             value: float | None = getattr(fig, f"{stat}_ms")
             if value is None:
@@ -724,6 +750,7 @@ def cpu_table(result: ScaleResult) -> str:
             continue
         lines.append([name] + [f"{r.cpu_ms_per_item(name):.2f}" for r in runs])
     lines.append(["machine busy"] + [f"{r.utilisation:.0%}" for r in runs])
+    lines.append(["CPU bound, items/s"] + [f"{r.cpu_bound_per_s:.0f}" for r in runs])
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     text = [
         "  ".join(
@@ -774,7 +801,13 @@ def legend(result: ScaleResult) -> str:
     lines = [
         "ratio = ours / 1 replica in the same run (rates: times the rate; latencies: "
         "1 replica / ours). Not judged: 2 cores bound the figures.",
-        *(f"{kind}: {result.flattens(kind)}" for kind in KINDS),
+        "CPU bound: the cores / the stack's CPU seconds per item (every process of the stack, "
+        "not the profiler nor the rest of the machine):\nthe rate if the stack had the "
+        "machine to itself, steadier than the measured rate on a shared machine.",
+        *(
+            f"{kind}: measured {result.flattens(kind)}; CPU bound {result.flattens(kind, True)}"
+            for kind in KINDS
+        ),
         *(f"bottleneck, {r.kind} x{r.replicas}: {r.bottleneck()}" for r in result.runs),
         f"CPU ms per item by process class ({st.items:,} items a run, {st.clients} clients):",
         cpu_table(result),
@@ -791,12 +824,14 @@ def raw(result: ScaleResult) -> dict[str, Any]:
             {
                 **asdict(r),
                 "per_s": r.per_s,
+                "cpu_bound_per_s": r.cpu_bound_per_s,
                 "utilisation": r.utilisation,
                 "bottleneck": r.bottleneck(),
             }
             for r in result.runs
         ],
         "flattens": {kind: result.flattens(kind) for kind in KINDS},
+        "cpu_bound_flattens": {kind: result.flattens(kind, True) for kind in KINDS},
         "profile": asdict(result.profile) if result.profile else None,
         "profile_cpu": result.profile_cpu,
         "drill": {**asdict(result.drill), "per_s": result.drill.per_s} if result.drill else None,

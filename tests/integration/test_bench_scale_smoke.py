@@ -57,6 +57,8 @@ def test_scale_section_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         for busy in ("serve replicas", "postgres", "load generator"):
             assert run["cpu"][busy] > 0, (busy, run["cpu"])
         assert 0 < run["utilisation"] <= 1.05
+        # the stack's CPU per item bounds the rate from above, whatever the neighbours do
+        assert run["cpu_bound_per_s"] >= run["per_s"] * 0.9, run
         assert run["bottleneck"].split(" (")[0] in CLASSES
     assert set(section["flattens"]) == {"evidence", "stamps"}
     assert section["drill"] is None  # not with --quick
@@ -67,7 +69,12 @@ def test_scale_section_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert "py-spy is not installed" in profile["note"]
     rows = {r["id"]: r for r in data["figures"] if r["id"].startswith("scale.")}
     kinds = ("evidence", "stamps")
-    assert {f"scale.{kind}.r{n}.per_s" for n in settings.replicas for kind in kinds} <= set(rows)
+    assert {
+        f"scale.{kind}.r{n}.{what}"
+        for n in settings.replicas
+        for kind in kinds
+        for what in ("per_s", "cpu_bound_per_s", "p50_ms", "p99_ms")
+    } == set(rows)
     for kind in kinds:
         one = rows[f"scale.{kind}.r1.per_s"]
         assert one["baseline"] == one["ours"] and one["ratio"] == pytest.approx(1.0)
