@@ -38,6 +38,7 @@ SLOW_FIRST = (
     "tests/integration/test_bench_smoke.py",
     "tests/e2e/test_takedown_verification_stack.py",
     "tests/e2e/test_capture_stack.py",
+    "tests/e2e/test_scale_stack.py",
     "tests/e2e/test_anchoring_stack.py",
     "tests/integration/test_bench_capture_smoke.py",
     "tests/integration/test_monitor_runs.py",
