@@ -219,8 +219,8 @@ class CpuSampler:
     def __enter__(self) -> CpuSampler:
         self._begin = time.time()
         self._busy = _machine_busy()
-        self.sample(first=True)
         self.seconds = time.monotonic()
+        self.sample(first=True)
         self._thread.start()
         return self
 
@@ -340,6 +340,8 @@ class RunFigure:
     #: CPU seconds by process class over the run
     cpu: dict[str, float]
     per_replica: dict[str, int]
+    #: seconds the CPU was sampled over (the load and its start and join around it)
+    window_s: float = 0.0
 
     @property
     def per_s(self) -> float:
@@ -347,9 +349,10 @@ class RunFigure:
 
     @property
     def utilisation(self) -> float:
-        """The machine's busy share over the run (1.0: every core busy all the time)."""
+        """The machine's busy share over the sampled window (1.0: every core busy all the
+        time)."""
         cores = os.cpu_count() or 1
-        return sum(self.cpu.values()) / (self.seconds * cores) if self.seconds else 0.0
+        return sum(self.cpu.values()) / (self.window_s * cores) if self.window_s else 0.0
 
     def cpu_ms_per_item(self, name: str) -> float:
         return self.cpu[name] / self.items * 1e3 if self.items else 0.0
@@ -551,6 +554,7 @@ def measure(bench: Bench, kind: str, replicas: int, settings: ScaleSettings) -> 
         dict(result.refusals),
         sampler.split(),
         result.by_replica(),
+        sampler.seconds,
     )
 
 
