@@ -17,7 +17,8 @@ caller proceeds to the row lock.
 The keys are fixed 63-bit numbers (below), so an operator sees the holder with::
 
     SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-    WHERE l.locktype = 'advisory' AND l.granted
+    WHERE l.locktype = 'advisory' AND l.granted AND l.database =
+          (SELECT oid FROM pg_database WHERE datname = current_database())
       AND (l.classid::bigint << 32) | l.objid::bigint = <key>;
 
 (each connection names its process in ``application_name``: see :func:`application_name`).
@@ -43,6 +44,7 @@ _HOLDERS = text(
     "SELECT ((l.classid::bigint << 32) | l.objid::bigint) AS key, a.application_name"
     " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
     " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
 
 

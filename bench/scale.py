@@ -464,11 +464,12 @@ def roots_of(stack: ScaleStack) -> dict[int, str]:
 
 
 def drill_support() -> ModuleType:
-    """Helper B's drill functions (``anchored_bundles``, ``verify_with_library``,
-    ``verify_with_console_script``, ``assert_nothing_lost``, ``Ledger``): the checks of
-    drill (a) in CI, run here at full size."""
+    """The drills' checks (``tests.support.scale_checks``: ``Ledger``,
+    ``assert_nothing_lost``, ``wait_anchored``, ``anchored_bundles``,
+    ``verify_with_library``, ``verify_with_console_script``): drill (a)'s checks in CI,
+    run here at full size."""
     support("scale")  # puts the repository on sys.path
-    return importlib.import_module("tests.e2e.test_scale_stack")
+    return importlib.import_module("tests.support.scale_checks")
 
 
 def timed_load(urls: Callable[[], list[str]], token: str, **options: Any) -> Any:

@@ -123,7 +123,9 @@ def fake_run(problems: list[str]) -> Callable[..., Any]:
     from bench import sealing  # noqa: PLC0415
     from bench.__main__ import Results  # noqa: PLC0415
 
-    def run(settings: Any, progress: Any, sections: tuple[str, ...]) -> Results:
+    def run(
+        settings: Any, progress: Any, sections: tuple[str, ...], full_drill: bool = False
+    ) -> Results:
         measured = sealing.SealingResult(
             sealing.SealingSettings.make(quick=True),
             entries=3_000,
