@@ -39,6 +39,7 @@ SLOW_FIRST = (
     "tests/e2e/test_takedown_verification_stack.py",
     "tests/e2e/test_capture_stack.py",
     "tests/e2e/test_scale_stack.py",
+    "tests/e2e/test_scale_outages.py",
     "tests/e2e/test_anchoring_stack.py",
     "tests/integration/test_bench_capture_smoke.py",
     "tests/integration/test_monitor_runs.py",
@@ -46,6 +47,7 @@ SLOW_FIRST = (
     "tests/integration/test_capture_browser.py",
     "tests/e2e/test_embedded_anchoring.py",
     "tests/integration/test_capture_worker.py",
+    "tests/integration/test_bench_scale_smoke.py",
 )
 
 
