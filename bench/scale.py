@@ -701,7 +701,7 @@ def run(settings: ScaleSettings, s3: SharedS3, progress: Progress) -> ScaleResul
                 replicas=max(settings.replicas),
                 workers=settings.workers,
                 database_url=url,
-                s3_env=scale.s3_env(s3.get()),
+                s3_env=support("api").s3_env(s3.get()),
             )
         )
         bench = Bench(stack, url.rsplit("/", 1)[-1].split("?", 1)[0])

@@ -28,9 +28,7 @@ where they must not be wider than the phone) under ``test-artifacts/console/`` (
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,7 +38,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import VERIFY_CLI
+from tests.support.api import evidence_verify
 from tests.support.browser import chromium
 from tests.support.console_browser import (
     ACTION_MS,
@@ -195,25 +193,8 @@ def id_from(url: str, prefix: str) -> str:
 
 def verifier_run(cs: ConsoleStack, package: Path) -> dict[str, Any]:
     """``evidence-verify`` on the package, through tier 5 (log key and chain out of band)."""
-    stack = cs.stack
-    done = subprocess.run(
-        [
-            str(VERIFY_CLI),
-            str(package),
-            "--log-key",
-            stack.vkey.strip(),
-            *stack.chain.verifier_args(),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    statuses = {t["tier"]: t["status"] for t in report["tiers"]}
-    assert (done.returncode, report["outcome"]) == (0, "verified"), report
+    code, report, statuses = evidence_verify(package, cs.stack.vkey, cs.stack.chain)
+    assert (code, report["outcome"]) == (0, "verified"), report
     assert statuses == dict.fromkeys(range(1, 6), "verified"), report
     return report
 

@@ -41,9 +41,9 @@ from anchoring.node import anvil_binary
 from evidence_api.core.db import CONNECT_TIMEOUT, make_engine
 from evidence_api.core.storage import StorageUnavailableError
 from evidence_api.core.storage.s3 import REQUEST_BUDGET, S3ObjectStore
-from tests.support.api import auth_header, evidence_form, metadata, random_bucket
+from tests.support.api import auth_header, evidence_form, metadata, random_bucket, s3_env
 from tests.support.postgres import PostgresCluster, throwaway_cluster
-from tests.support.scale import ScaleStack, s3_env, scale_stack
+from tests.support.scale import ScaleStack, scale_stack
 from tests.support.scale_load import Ack, Load, LoadResult, check_checkpoints, check_log
 from tests.support.seaweed import SeaweedS3, seaweed_s3
 from tests.support.waiting import wait_until

@@ -31,8 +31,8 @@ from sqlalchemy import func, select
 
 from anchoring.node import anvil_binary
 from anchoring.schema import log_entry
-from tests.support.api import auth_header, fresh_postgres_database
-from tests.support.scale import ScaleStack, s3_env, scale_stack
+from tests.support.api import auth_header, fresh_postgres_database, s3_env
+from tests.support.scale import ScaleStack, scale_stack
 from tests.support.scale_checks import (
     SEAL_DEADLINE,
     Ledger,

@@ -244,6 +244,19 @@ VERIFY_CLI = BIN / "evidence-verify"
 BACKENDS = ("sqlite-local", "sqlite-s3", "postgres-s3")
 
 
+def s3_env(s3: SeaweedS3) -> dict[str, str]:
+    """The ``EVIDENCE_S3_*`` settings for a fresh bucket (Object Lock, retention one day)
+    on the SeaweedFS server ``s3``."""
+    return {
+        "EVIDENCE_STORAGE": "s3",
+        "EVIDENCE_S3_ENDPOINT": s3.endpoint,
+        "EVIDENCE_S3_ACCESS_KEY": s3.access_key,
+        "EVIDENCE_S3_SECRET_KEY": s3.secret_key,
+        "EVIDENCE_S3_BUCKET": random_bucket(),
+        "EVIDENCE_RETENTION_DAYS": "1",
+    }
+
+
 def random_bucket() -> str:
     """A bucket name nobody used before (buckets with locked objects cannot be emptied)."""
     return f"evidence-api-{uuid.uuid4().hex[:16]}"
@@ -664,6 +677,24 @@ class ChainFacts:
             "--chain-id",
             str(self.chain_id),
         ]
+
+
+def evidence_verify(
+    path: Path, vkey: str, chain: ChainFacts, timeout: float = 300.0
+) -> tuple[int, dict[str, Any], dict[int, str]]:
+    """The real ``evidence-verify`` console script on a bundle or package, the log key and
+    tier 5's chain given out of band, ``--json``: (exit status, report, status by tier).
+    It must not print a traceback."""
+    done = subprocess.run(
+        [str(VERIFY_CLI), str(path), "--log-key", vkey.strip(), *chain.verifier_args(), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return done.returncode, report, {t["tier"]: t["status"] for t in report["tiers"]}
 
 
 def chain_facts(engine: Engine, rpc_url: str) -> ChainFacts:

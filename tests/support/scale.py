@@ -38,12 +38,10 @@ from tests.support.api import (
     chain_facts,
     evidence_subprocess,
     free_port,
-    random_bucket,
     started,
     stop_subprocess,
 )
 from tests.support.redis import redis_server
-from tests.support.seaweed import SeaweedS3
 from tests.support.waiting import wait_until
 
 #: Every in-process timer switch of ``evidence_api.core.config.Settings`` (``run_*``):
@@ -60,19 +58,6 @@ NO_TIMERS_ENV = {
         "CAPTURES",
     )
 }
-
-
-def s3_env(s3: SeaweedS3) -> dict[str, str]:
-    """The ``EVIDENCE_S3_*`` settings for a fresh bucket (Object Lock, retention one day)
-    on the SeaweedFS server ``s3``."""
-    return {
-        "EVIDENCE_STORAGE": "s3",
-        "EVIDENCE_S3_ENDPOINT": s3.endpoint,
-        "EVIDENCE_S3_ACCESS_KEY": s3.access_key,
-        "EVIDENCE_S3_SECRET_KEY": s3.secret_key,
-        "EVIDENCE_S3_BUCKET": random_bucket(),
-        "EVIDENCE_RETENTION_DAYS": "1",
-    }
 
 
 @dataclass

@@ -5,8 +5,6 @@ bundle through tier 5 with the library and a sample with ``evidence-verify``."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from sqlalchemy import func, select
 from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
 from anchoring.schema import anchor_tx, log_checkpoint
-from tests.support.api import VERIFY_CLI
+from tests.support.api import evidence_verify
 from tests.support.scale import ScaleStack
 from tests.support.scale_load import Ack, LoadResult, check_checkpoints, check_log
 from tests.support.waiting import wait_until
@@ -133,25 +131,9 @@ def verify_with_console_script(stack: ScaleStack, bundles: list[Bundle], folder:
     for i, bundle in enumerate(bundles):
         path = folder / f"bundle-{i}.json"
         path.write_text(bundle.to_json(), encoding="utf-8")
-        done = subprocess.run(
-            [
-                str(VERIFY_CLI),
-                str(path),
-                "--log-key",
-                stack.vkey.strip(),
-                *stack.chain.verifier_args(),
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert "Traceback" not in done.stderr, done.stderr
-        report = json.loads(done.stdout)
-        statuses = {t["tier"]: t["status"] for t in report["tiers"]}
+        code, report, statuses = evidence_verify(path, stack.vkey, stack.chain, timeout=120)
         assert [statuses[t] for t in (3, 4, 5)] == ["verified"] * 3, report
-        assert report["outcome"] != "failed" and done.returncode in (0, 2), report
+        assert report["outcome"] != "failed" and code in (0, 2), report
 
 
 # --- (a) load over every replica ----------------------------------------------------------

@@ -13,7 +13,6 @@ tier 5 by the ``evidence-verify`` console script.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,12 +27,12 @@ from anchoring.node import anvil_binary
 from anchoring.proofs import bundle_for
 from anchoring.queue import get_entry
 from tests.support.api import (
-    VERIFY_CLI,
     AnchoringStack,
     anchoring_stack,
     evidence_subprocess,
+    evidence_verify,
     fresh_postgres_database,
-    random_bucket,
+    s3_env,
     stop_subprocess,
 )
 from tests.support.browser import chromium_missing
@@ -76,12 +75,7 @@ def capture_stack_env(s3: SeaweedS3, upstream_ca: Path, **more: str) -> dict[str
     ``localhost`` the one allow-listed name, the fixture's CA trusted by the recording
     proxy only; ``more`` (``EVIDENCE_...`` names) added or overriding."""
     return {
-        "EVIDENCE_STORAGE": "s3",
-        "EVIDENCE_S3_ENDPOINT": s3.endpoint,
-        "EVIDENCE_S3_ACCESS_KEY": s3.access_key,
-        "EVIDENCE_S3_SECRET_KEY": s3.secret_key,
-        "EVIDENCE_S3_BUCKET": random_bucket(),
-        "EVIDENCE_RETENTION_DAYS": "1",
+        **s3_env(s3),
         "EVIDENCE_RUN_CAPTURES": "false",
         "EVIDENCE_CAPTURE_ALLOW": "localhost",
         "EVIDENCE_CAPTURE_UPSTREAM_CA": str(upstream_ca),
@@ -204,23 +198,7 @@ def verify_package_through_tier5(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{evidence_id}.zip"
     path.write_bytes(response.content)
-    done = subprocess.run(
-        [
-            str(VERIFY_CLI),
-            str(path),
-            "--log-key",
-            stack.vkey.strip(),
-            *stack.chain.verifier_args(),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    report: dict[str, Any] = json.loads(done.stdout)
-    statuses = {t["tier"]: t["status"] for t in report["tiers"]}
-    assert (done.returncode, report["outcome"]) == (0, "verified"), report
+    code, report, statuses = evidence_verify(path, stack.vkey, stack.chain)
+    assert (code, report["outcome"]) == (0, "verified"), report
     assert statuses == dict.fromkeys(range(1, 6), "verified"), report
     return response.content, report
