@@ -233,31 +233,43 @@ def measure_recovery(
 
 
 def run_drill(
-    stack: ScaleStack,
+    drills: Drills,
     server: Restartable,
     writable: Callable[[], bool],
     refused: tuple[str, ...],
     served: tuple[str, ...],
 ) -> tuple[LoadResult, Outage, float]:
-    """The load; the server stopped a third of the way in, probed while down, started
-    again; the load finished. Returns its result, the outage's figures and the moment the
-    server came back."""
+    """The load, held a third of the way in until the server is stopped (so that the
+    outage falls inside it however slow the machine); probed while down, started again;
+    the load finished. Returns its result, the outage's figures and the moment the server
+    came back. Should a step fail, what the load was acknowledged for still goes into
+    ``drills``, so that the next drill's check of the whole log does not count it as
+    unacknowledged."""
+    stack = drills.stack
     outage = Outage()
-    load = Load(stack.urls, stack.token, clients=CLIENTS, total=TOTAL)
+    load = Load(stack.urls, stack.token, clients=CLIENTS, total=TOTAL, hold_at=STOP_AT)
     load.start()
-    wait_until(
-        lambda: load.done() >= STOP_AT and newest_size(stack) > 0,
-        LOAD_DEADLINE,
-        f"{STOP_AT} acknowledgements and a first checkpoint (the workers sealing)",
-        0.1,
-    )
-    server.stop()
-    progress(f"server stopped after {load.done()} acknowledgements")
-    probe_while_down(stack, refused, served, outage)
-    server.start()
-    back = time.monotonic()
-    progress(f"server back after {outage.down_seconds:.1f} s down")
-    measure_recovery(stack, load, back, outage, writable)
+    try:
+        wait_until(
+            lambda: load.done() >= STOP_AT and newest_size(stack) > 0,
+            LOAD_DEADLINE,
+            f"{STOP_AT} acknowledgements and a first checkpoint (the workers sealing)",
+            0.1,
+        )
+        server.stop()
+        load.release()
+        progress(f"server stopped after {load.done()} acknowledgements")
+        probe_while_down(stack, refused, served, outage)
+        server.start()
+        back = time.monotonic()
+        progress(f"server back after {outage.down_seconds:.1f} s down")
+        measure_recovery(stack, load, back, outage, writable)
+    except BaseException:
+        load.release()
+        result = load.join(LOAD_DEADLINE)
+        drills.acks += result.acks + outage.acks
+        drills.in_doubt += result.in_doubt
+        raise
     result = load.join(LOAD_DEADLINE)
     progress(f"load over: {len(result.acks)} acknowledgements")
     return result, outage, back
@@ -353,12 +365,12 @@ def drill(
 ) -> Outage:
     """Run a drill on ``server`` and check it; add its acknowledgements to ``drills``."""
     stack = drills.stack
-    result, outage, back = run_drill(stack, server, writable, probes["refused"], probes["served"])
+    result, outage, back = run_drill(drills, server, writable, probes["refused"], probes["served"])
     outage.acks = drills.acks + outage.acks
     result.in_doubt += drills.in_doubt
-    sizes = assert_nothing_lost(stack, result, outage, back)
     drills.acks = result.acks + outage.acks
     drills.in_doubt = result.in_doubt
+    sizes = assert_nothing_lost(stack, result, outage, back)
     report(name, result, outage, sizes)
     return outage
 

@@ -102,17 +102,23 @@ def ledger() -> Ledger:
 
 
 def run_load(
-    stack: ScaleStack, ledger: Ledger, total: int, during: Callable[[Load], None] | None = None
+    stack: ScaleStack,
+    ledger: Ledger,
+    total: int,
+    during: Callable[[Load], None] | None = None,
+    hold_at: int | None = None,
 ) -> LoadResult:
     """``total`` items from :data:`CLIENTS` clients over the live replicas; ``during`` runs
-    meanwhile (a kill). Every acknowledgement goes to the ledger, even if ``during`` fails;
-    no item may be answered unexpectedly."""
-    load = Load(stack.urls, stack.token, clients=CLIENTS, total=total)
+    meanwhile (a kill; items from ``hold_at`` on wait until it calls ``load.release()``, so
+    that the kill falls inside the load however slow the machine). Every acknowledgement
+    goes to the ledger, even if ``during`` fails; no item may be answered unexpectedly."""
+    load = Load(stack.urls, stack.token, clients=CLIENTS, total=total, hold_at=hold_at)
     load.start()
     try:
         if during is not None:
             during(load)
     finally:
+        load.release()
         result = load.join(LOAD_DEADLINE)
         ledger.acks += result.acks
         ledger.in_doubt += result.in_doubt
@@ -172,12 +178,13 @@ def test_kill_a_replica_mid_load(scale: ScaleStack, ledger: Ledger) -> None:
 
     def kill(load: Load) -> None:
         wait_done(load, DRILL_ITEMS // 3)
-        scale.kill_replica(victim)
+        scale.kill_replica(victim)  # mid-request: the load runs on until two thirds
         killed_at = len(load.result.acks)
         wait_done(load, DRILL_ITEMS * 2 // 3)
         seen_after_kill.append({ack.replica for ack in load.result.acks[killed_at + CLIENTS :]})
+        load.release()
 
-    result = run_load(scale, ledger, DRILL_ITEMS, kill)
+    result = run_load(scale, ledger, DRILL_ITEMS, kill, hold_at=DRILL_ITEMS * 2 // 3)
     assert url not in seen_after_kill[0], "a killed replica answered"
     assert len(seen_after_kill[0]) == len(scale.replicas) - 1, seen_after_kill
     assert_nothing_lost(scale, ledger, result)
@@ -193,6 +200,7 @@ def test_kill_the_sealer_lock_holder_mid_load(scale: ScaleStack, ledger: Ledger)
 
     def kill(load: Load) -> None:
         wait_done(load, DRILL_ITEMS // 3)
+        load.release()
         holder: list[int] = []
 
         def held() -> bool:
@@ -213,7 +221,7 @@ def test_kill_the_sealer_lock_holder_mid_load(scale: ScaleStack, ledger: Ledger)
         )
         handover.append(time.monotonic() - killed)
 
-    result = run_load(scale, ledger, DRILL_ITEMS, kill)
+    result = run_load(scale, ledger, DRILL_ITEMS, kill, hold_at=DRILL_ITEMS // 3)
     print(f"sealer lock hand-over: next checkpoint {handover[0]:.2f} s after kill -9")
     assert handover[0] <= HANDOVER_BOUND, handover
     assert_nothing_lost(scale, ledger, result)
@@ -263,6 +271,7 @@ def test_kill_beat_mid_load(scale: ScaleStack, ledger: Ledger) -> None:
     def kill(load: Load) -> None:
         wait_done(load, DRILL_ITEMS // 10)
         scale.kill_beat()
+        load.release()
         stalled_at = stalled_size(scale)
         # Beat is down and its queued ticks are spent: what is acknowledged now stays
         # pending until beat is back (one more stamp if the load had none left).
@@ -281,7 +290,7 @@ def test_kill_beat_mid_load(scale: ScaleStack, ledger: Ledger) -> None:
         )
         resumed.append(time.monotonic() - restarted)
 
-    result = run_load(scale, ledger, DRILL_ITEMS, kill)
+    result = run_load(scale, ledger, DRILL_ITEMS, kill, hold_at=DRILL_ITEMS // 10)
     print(f"beat back: sealing resumed {resumed[0]:.2f} s after its restart")
     assert_nothing_lost(scale, ledger, result)
     assert scale.beat is not None and scale.beat.poll() is None

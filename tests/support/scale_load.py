@@ -105,7 +105,9 @@ class Load:
     requests of ``stamp_batch`` digests each, the rest 1 KB evidence uploads) to the URLs
     ``urls()`` returns at each request, round-robin; a refused or broken request goes to
     the next replica after ``retry_pause`` seconds (a 503's ``Retry-After`` capped by it),
-    until acknowledged."""
+    until acknowledged. With ``hold_at``, items from that number on wait for
+    :meth:`release` (a drill pauses the load there until it has stopped its server, so the
+    outage falls inside the load however slow the machine)."""
 
     def __init__(
         self,
@@ -118,6 +120,7 @@ class Load:
         stamp_batch: int = 1,
         retry_pause: float = 0.2,
         watch_checkpoints: bool = True,
+        hold_at: int | None = None,
     ) -> None:
         self.urls = urls
         self.headers = auth_header(token)
@@ -135,6 +138,10 @@ class Load:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._started = 0.0
+        self._hold_at = total if hold_at is None else hold_at
+        self._released = threading.Event()
+        if hold_at is None:
+            self._released.set()
 
     # -- running ---------------------------------------------------------------------
 
@@ -172,13 +179,21 @@ class Load:
             self.result.checkpoints = sorted(self._notes)
             return self.result
 
+    def release(self) -> None:
+        """Let the items held at ``hold_at`` go."""
+        self._released.set()
+
     def _claim(self) -> int | None:
-        """The next item's number, or None once ``total`` are claimed (or stopped)."""
-        with self._lock:
-            if self._next >= self.total or self._stop.is_set():
-                return None
-            self._next += 1
-            return self._next - 1
+        """The next item's number, or None once ``total`` are claimed (or stopped); items
+        from ``hold_at`` on wait for :meth:`release`."""
+        while True:
+            with self._lock:
+                if self._next >= self.total or self._stop.is_set():
+                    return None
+                if self._next < self._hold_at or self._released.is_set():
+                    self._next += 1
+                    return self._next - 1
+            self._released.wait(0.5)
 
     def _is_stamp(self, item: int) -> bool:
         """Spread the stamps evenly: item ``n`` is one if the share's count steps at it."""
