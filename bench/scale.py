@@ -263,6 +263,10 @@ def py_spy() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("py-spy")
 
 
+class ProfilerError(RuntimeError):
+    """py-spy ran but wrote no profile (it could not attach, for one)."""
+
+
 @contextmanager
 def profiled(pid: int, out: Path, binary: str) -> Iterator[None]:
     """``py-spy record`` of ``pid`` for the duration of the block: raw collapsed stacks of
@@ -284,7 +288,7 @@ def profiled(pid: int, out: Path, binary: str) -> Iterator[None]:
             process.kill()
             _, err = process.communicate()
         if not out.is_file():
-            raise RuntimeError(f"py-spy wrote no profile: {err.decode(errors='replace')[-500:]}")
+            raise ProfilerError(f"py-spy wrote no profile: {err.decode(errors='replace')[-500:]}")
 
 
 @dataclass
@@ -594,10 +598,14 @@ def profile_replica(
     replica = bench.stack.replicas[0]
     assert replica.process is not None
     out = folder / "replica-0.pyspy.txt"
-    with bench.sampler() as sampler, profiled(replica.process.pid, out, binary):
-        loaded, _ = bench.load(
-            1, clients=settings.clients, items=settings.profile_items, stamp_share=0
-        )
+    try:
+        with bench.sampler() as sampler, profiled(replica.process.pid, out, binary):
+            loaded, _ = bench.load(
+                1, clients=settings.clients, items=settings.profile_items, stamp_share=0
+            )
+    except ProfilerError as exc:  # e.g. ptrace not permitted in this container
+        result.profile = Profile(note=f"py-spy could not profile the replica: {exc}")
+        return None
     result.profile = parse_raw(out.read_text())
     result.profile_cpu = sampler.split()
     return loaded
