@@ -247,7 +247,7 @@ def test_kill_9_of_the_managed_anvil_mid_stream_every_item_anchored_once(
 
     # The outage in the log: one line when the node went down, one when it came back,
     # at most a few from the anchorer; no traceback per tick.
-    outage = log_path.read_text(errors="replace")[logged_before:]
+    outage = log_path.read_bytes()[logged_before:].decode(errors="replace")  # a byte offset
     assert outage.count("is down: anvil killed by SIGKILL") == 1, outage[-3000:]
     assert outage.count("managed anvil back on") == 1, outage[-3000:]
     assert outage.count("anchorer failing") <= 2, outage[-3000:]
