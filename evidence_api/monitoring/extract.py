@@ -27,6 +27,7 @@ from typing import Any
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from evidence_api.monitoring.observation import MAX_PRICES, MAX_TEXT, Observation
+from verifier.canonical import without_strings
 
 #: Most characters of HTML considered (the rest is ignored; captures limit sizes too).
 MAX_HTML_CHARS = 10_000_000
@@ -94,7 +95,6 @@ _TEXT_PRICE = re.compile(
     rf"|(?:价格|售价|促销价|到手价|Price)\s?[:：]?\s?(?:{_CURRENCY}|\$)?\s?({_NUMBER})",
     re.IGNORECASE,
 )
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _JSON_BRACKET = re.compile(r"[\[\]{}]")
 _FIRST_NUMBER = re.compile(r"-?" + _NUMBER)
 # Availability words in text; the earliest occurrence decides ("not in stock" before
@@ -307,7 +307,7 @@ def _jsonld_offers(tree: LexborHTMLParser) -> Iterator[dict[str, Any]]:
 
 def json_depth(raw: str) -> int:
     """The deepest nesting of ``[``/``{`` in JSON text (strings skipped)."""
-    brackets = _JSON_BRACKET.findall(_JSON_STRING.sub("", raw))
+    brackets = _JSON_BRACKET.findall(without_strings(raw))
     steps = (1 if bracket in "[{" else -1 for bracket in brackets)
     return max(itertools.accumulate(steps, initial=0))
 

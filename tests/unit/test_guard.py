@@ -6,10 +6,12 @@ from __future__ import annotations
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from evidence_api.core.guard import AuthFailures
 from evidence_api.core.limits import RECURSION_LIMIT, restore_recursion_limit
-from verifier.canonical import exceeds_depth
+from verifier.canonical import _STRINGS, exceeds_depth
 
 
 @pytest.mark.parametrize("opener", [b"[", b'{"a":'])
@@ -31,6 +33,57 @@ def test_a_huge_document_is_refused_at_the_first_level_over() -> None:
 
 def test_siblings_do_not_add_up() -> None:
     assert not exceeds_depth((b"[" + b"[[]]," * 10_000 + b"[]]").decode(), 3)
+
+
+def _depth_by_walk(text: str, limit: int) -> bool:
+    """The plain character walk (in a string or not, a backslash escaping the next
+    character) that exceeds_depth's cut-the-strings-then-count form must agree with."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+@given(st.text(alphabet='[]{}"\\ab,:\n', max_size=80), st.integers(min_value=0, max_value=6))
+def test_depth_agrees_with_the_character_walk_on_any_text(text: str, limit: int) -> None:
+    assert exceeds_depth(text, limit) == _depth_by_walk(text, limit)
+
+
+@given(st.text(alphabet='[]"\\a\n', max_size=80))
+def test_a_string_match_never_fails_from_a_quote(text: str) -> None:
+    """What keeps the scan linear: from any quote, the string pattern matches (to the
+    closing quote or the end). The old pattern failed on an unclosed string, and the scan
+    retried from every later quote: a 40 KB body of escaped quotes took seven seconds."""
+    for pos, char in enumerate(text):
+        if char == '"':
+            assert _STRINGS.match(text, pos) is not None, (text, pos)
+
+
+def test_an_unclosed_string_of_escaped_quotes() -> None:
+    text = '"' + '\\"' * 32_768
+    assert not exceeds_depth(text, 32)
+    assert exceeds_depth("[" * 33 + text, 32)
+    assert not exceeds_depth("[" * 32 + text, 32)
+
+
+def test_a_thousand_strings_in_one_list_are_one_level() -> None:
+    body = "[" + ",".join(f'"{n:064x}[{{"' for n in range(1000)) + "]"
+    assert not exceeds_depth(body, 1)
+    assert exceeds_depth("[" + body + "]", 1)
 
 
 def test_bad_tokens_over_the_limit_wait_until_the_window_passes(
