@@ -45,27 +45,53 @@ class CheckpointRecord:
     created_at: datetime
 
 
+#: The columns :func:`enqueue` writes, in order.
+_QUEUED_COLUMNS = (
+    "entry_id",
+    "kind",
+    "entry",
+    "leaf_hash",
+    "received_at",
+    "receipt",
+    "stamp_sha256",
+)
+#: SQLite's insert of those columns, in the DB-API's own placeholders.
+_SQLITE_INSERT = (
+    "INSERT INTO log_entry (entry_id, kind, entry, leaf_hash, received_at, receipt, "
+    "stamp_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def enqueue(conn: Connection, items: Sequence[QueuedEntry]) -> None:
-    """Record accepted entries (pending) inside the caller's transaction."""
+    """Record accepted entries (pending) inside the caller's transaction.
+
+    On SQLite the rows go to the driver's ``executemany`` directly, with the timestamp in
+    the form SQLAlchemy's own ``DateTime`` binding writes (so reads see no difference): a
+    thousand stamps a request spent more time in SQLAlchemy's per-row parameter handling
+    than in SQLite. Other databases take SQLAlchemy's batched insert.
+    """
     if not items:
         return
-    conn.execute(
-        insert(log_entry),
-        [
-            {
-                "entry_id": item.entry.id,
-                "kind": item.entry.kind,
-                "entry": item.entry.leaf_data().decode("utf-8"),
-                "leaf_hash": item.leaf_hash,
-                "received_at": item.received_at,
-                "receipt": item.receipt,
-                "stamp_sha256": (
-                    bytes.fromhex(item.entry.body["sha256"]) if item.entry.kind == "stamp" else None
-                ),
-            }
-            for item in items
-        ],
-    )
+    rows = [
+        (
+            item.entry.id,
+            item.entry.kind,
+            item.entry.leaf_data().decode("utf-8"),
+            item.leaf_hash,
+            item.received_at,
+            item.receipt,
+            bytes.fromhex(item.entry.body["sha256"]) if item.entry.kind == "stamp" else None,
+        )
+        for item in items
+    ]
+    if conn.dialect.name == "sqlite":
+        when = log_entry.c.received_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if when is not None:
+            stamps = {at: when(at) for at in {row[4] for row in rows}}
+            rows = [(*row[:4], stamps[row[4]], *row[5:]) for row in rows]
+        conn.exec_driver_sql(_SQLITE_INSERT, rows)
+        return
+    conn.execute(insert(log_entry), [dict(zip(_QUEUED_COLUMNS, row, strict=True)) for row in rows])
 
 
 def _record(row: object) -> EntryRecord:

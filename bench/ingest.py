@@ -28,7 +28,7 @@ signing alone (``Receipt.sign``, the per-digest cost no design of the
 endpoint can avoid while it signs one receipt per digest), the service's own
 ``intake.submit_stamps`` called in-process on a scratch SQLite database (no
 HTTP, no sealer), and ``anchoring.queue.enqueue`` inserting the same number of
-prepared rows with SQLAlchemy.
+prepared rows (on SQLite straight through the driver, as the service does).
 
 The service helpers here (:func:`evidence_service`, :class:`SharedS3`) are
 reused by :mod:`bench.memory` and :mod:`bench.sealing`.
@@ -947,7 +947,7 @@ def rows(result: IngestResult) -> list[Row]:
                 verdict=verdict(http * 1e3 >= STAMPS_TARGET_S),
             ),
             beside("in_process", s.inprocess_seconds, "intake.submit_stamps in-process, no HTTP"),
-            beside("enqueue", s.enqueue_seconds, "SQLAlchemy insert of the rows alone"),
+            beside("enqueue", s.enqueue_seconds, "enqueue: the rows' insert alone"),
         ]
     return out
 

@@ -105,11 +105,49 @@ class Entry(_Strict):
         self._leaf_data = data
         return self
 
+    @classmethod
+    def stamp(cls, entry_id: str, sha256: str, at: str, salt: str) -> Entry:
+        """The ``stamp`` entry of ``sha256``, built without the general validator.
+
+        The same checks as validation (each field's pattern), and the same canonical bytes:
+        every field is ASCII from a pattern that admits no character JSON escapes, so the
+        RFC 8785 form is the sorted keys spelled out (a test checks it against
+        :func:`canonical_json` on the validated model). Stamps come a thousand to a
+        request; this is about seven times cheaper than ``Entry(...)``.
+        """
+        if not _STAMP_ID.fullmatch(entry_id):
+            raise ValueError(f"id {entry_id!r} does not match {_STAMP_ID.pattern}")
+        if not _HEX64.fullmatch(sha256):
+            raise ValueError("body.sha256 must be 64 lowercase hex digits")
+        if not _TIMESTAMP.fullmatch(at):
+            raise ValueError(f"at {at!r} is not an RFC 3339 UTC timestamp ending in Z")
+        if not _SALT.fullmatch(salt):
+            raise ValueError("salt must be 16 to 32 bytes of lowercase hex")
+        entry = cls.model_construct(
+            v=1, kind="stamp", id=entry_id, at=at, body={"sha256": sha256}, salt=salt
+        )
+        entry._leaf_data = (
+            f'{{"at":"{at}","body":{{"sha256":"{sha256}"}},"id":"{entry_id}",'
+            f'"kind":"stamp","salt":"{salt}","v":1}}'
+        ).encode("ascii")
+        return entry
+
     def leaf_data(self) -> bytes:
         """The RFC 9162 leaf data: the entry's RFC 8785 canonical bytes."""
-        if not self._leaf_data:  # built without validation (model_construct)
+        # Read from pydantic's private store directly: the attribute lookup goes through
+        # BaseModel.__getattr__ (several microseconds, and leaf_data is read per stamp).
+        private = self.__pydantic_private__
+        data: bytes = private["_leaf_data"] if private else b""
+        if not data:  # built without validation (model_construct)
             return canonical_json(self.model_dump(mode="json"))
-        return self._leaf_data
+        return data
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+# The patterns of Identifier, Timestamp and Salt above, for Entry.stamp.
+_STAMP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z")
+_SALT = re.compile(r"(?:[0-9a-f]{2}){16,32}")
 
 
 def _require_hex_keys(body: dict[str, Any], keys: tuple[str, ...]) -> None:
@@ -117,7 +155,7 @@ def _require_hex_keys(body: dict[str, Any], keys: tuple[str, ...]) -> None:
         raise ValueError(f"body must have exactly the keys {sorted(keys)}")
     for key in keys:
         value = body[key]
-        if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
+        if not isinstance(value, str) or not _HEX64.fullmatch(value):
             raise ValueError(f"body.{key} must be 64 lowercase hex digits")
 
 

@@ -76,7 +76,7 @@ class VerifierKey:
         if len(self.public_key) != 32:
             raise NoteFormatError("Ed25519 public key must be 32 bytes")
 
-    @property
+    @cached_property
     def key_id(self) -> bytes:
         return key_id(self.name, self.public_key)
 

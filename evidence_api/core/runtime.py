@@ -8,7 +8,7 @@ use; routes, the CLI and the background jobs hand them out of this object.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from anchoring.anchorer import anchor_step, confirm_step
-from anchoring.issuing import issue_receipt
+from anchoring.issuing import issue_receipt, issue_receipts
 from anchoring.periodic import Periodic
 from anchoring.sealer import SealResult, seal_pending
 from evidence_api.core.config import Settings
@@ -76,6 +76,10 @@ class Runtime:
     def sign_receipt(self, entry: Entry) -> tuple[bytes, str]:
         """The entry's leaf hash and the log's signed receipt promising its inclusion."""
         return issue_receipt(self.signer, entry, self.settings.max_merge_delay)
+
+    def sign_receipts(self, leaves: Sequence[bytes], received_at: str) -> list[str]:
+        """The log's signed receipts for leaves received together, at ``received_at``."""
+        return issue_receipts(self.signer, leaves, received_at, self.settings.max_merge_delay)
 
     def seal(self) -> list[SealResult]:
         """Seal every queued entry (in batches of ``max_batch``)."""

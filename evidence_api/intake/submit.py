@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,12 +29,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from anchoring.entries import evidence_entry, make_entry, new_salt, utc_timestamp
+from anchoring.entries import evidence_entry, new_salt, new_salts, utc_timestamp
 from anchoring.queue import QueuedEntry, enqueue
 from evidence_api.core.auth import Principal
 from evidence_api.core.db import Transaction
 from evidence_api.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
-from evidence_api.core.ids import new_id
+from evidence_api.core.ids import new_id, new_ids
 from evidence_api.core.runtime import Runtime
 from evidence_api.core.storage import ObjectStore, StorageError, StoredObject
 from evidence_api.intake.models import Evidence, EvidenceFile, IdempotencyRecord
@@ -43,12 +43,11 @@ from evidence_api.intake.schemas import (
     EvidenceMetadata,
     FilePublic,
     ManifestDigests,
-    StampReceipt,
-    StampResponse,
 )
 from evidence_api.intake.upload import ReceivedFile
 from verifier.canonical import parse_json
 from verifier.errors import JSONFormatError
+from verifier.merkle import leaf_hash
 from verifier.models import Entry, Manifest
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -195,6 +194,7 @@ class Recorder:
     store: ObjectStore
     io_pool: Executor
     sign_receipt: Callable[[Entry], tuple[bytes, str]]
+    sign_receipts: Callable[[Sequence[bytes], str], list[str]]
     queued: Callable[[int], None]
     max_merge_delay: int
 
@@ -207,6 +207,7 @@ def recorder_of(runtime: Runtime) -> Recorder:
         store=runtime.store,
         io_pool=runtime.io_pool,
         sign_receipt=runtime.sign_receipt,
+        sign_receipts=runtime.sign_receipts,
         queued=runtime.queued,
         max_merge_delay=runtime.settings.max_merge_delay,
     )
@@ -464,23 +465,48 @@ def normalise_digests(digests: list[str], limit: int) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class StampsIssued:
+    """What ``POST /v1/stamps`` answers (:class:`StampResponse`'s shape) as plain values:
+    a thousand receipts are written out as JSON without a model object each."""
+
+    received_at: str
+    max_merge_delay: int
+    receipts: list[dict[str, str]]
+
+    def json(self) -> bytes:
+        body = {
+            "received_at": self.received_at,
+            "max_merge_delay": self.max_merge_delay,
+            "receipts": self.receipts,
+        }
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def submit_stamps(
     recorder: Recorder, principal: Principal, digests: list[str], *, max_stamps: int
-) -> StampResponse:
+) -> StampsIssued:
     """One ``stamp`` entry and one signed receipt per digest, in one transaction."""
     values = normalise_digests(digests, max_stamps)
     received = datetime.now(UTC)
     at = utc_timestamp(received)
-    queued, receipts = [], []
-    for value in values:
-        entry = make_entry("stamp", new_id("st"), {"sha256": value}, at=at)
-        leaf, receipt = recorder.sign_receipt(entry)
-        queued.append(QueuedEntry(entry, leaf, received, receipt))
-        receipts.append(
-            StampReceipt(digest=value, entry_id=entry.id, leaf_hash=leaf.hex(), receipt=receipt)
+    count = len(values)
+    entries = [
+        Entry.stamp(entry_id, value, at, salt)
+        for value, entry_id, salt in zip(
+            values, new_ids("st", count), new_salts(count), strict=True
         )
+    ]
+    leaves = [leaf_hash(entry.leaf_data()) for entry in entries]
+    signed = recorder.sign_receipts(leaves, at)
+    queued = [
+        QueuedEntry(entry, leaf, received, receipt)
+        for entry, leaf, receipt in zip(entries, leaves, signed, strict=True)
+    ]
     group_commit(recorder.transaction).write(lambda session: enqueue(session.connection(), queued))
-    recorder.queued(len(queued))
-    return StampResponse(
-        received_at=at, max_merge_delay=recorder.max_merge_delay, receipts=receipts
-    )
+    recorder.queued(count)
+    receipts = [
+        {"digest": value, "entry_id": entry.id, "leaf_hash": leaf.hex(), "receipt": receipt}
+        for value, entry, leaf, receipt in zip(values, entries, leaves, signed, strict=True)
+    ]
+    return StampsIssued(at, recorder.max_merge_delay, receipts)
