@@ -308,6 +308,21 @@ def test_the_qr_code_points_to_the_portal(zh: tuple[ReportInput, bytes]) -> None
     assert "扫码在线核验" in text_of(pdf)
 
 
+def test_the_qr_code_is_encoded_once_per_drawing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its bounds and its page both draw the widget; the code is encoded (eight masks
+    tried) once, and the second draw is the first's shapes."""
+    from reportlab.graphics import renderPDF  # type: ignore[import-untyped]  # noqa: PLC0415
+    from reportlab.graphics.barcode import qrencoder  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    made: list[object] = []
+    make = qrencoder.QRCode.make
+    monkeypatch.setattr(qrencoder.QRCode, "make", lambda self: made.append(self) or make(self))
+    drawing = qr_drawing(PORTAL + "?leaf=" + "ab" * 32)
+    pdf = renderPDF.drawToString(drawing)
+    assert len(made) == 1
+    assert count_rectangles(pdf) > 200  # the modules, as filled rectangles
+
+
 def count_rectangles(pdf: bytes) -> int:
     page = PdfReader(io.BytesIO(pdf)).pages[0]
     return len(re.findall(rb"\sre\s", page.get_contents().get_data()))  # type: ignore[union-attr]
