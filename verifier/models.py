@@ -24,16 +24,16 @@ from pydantic import (
 
 from verifier.canonical import canonical_json
 
-Hex32 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", min_length=64, max_length=64)]
-Salt = Annotated[str, Field(pattern=r"^(?:[0-9a-f]{2}){16,32}$")]
-Timestamp = Annotated[
-    str,
-    Field(
-        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$",
-        max_length=40,
-    ),
-]
-Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+# Each pattern once: the field types anchor it, Entry.stamp compiles it.
+_HEX64_RE = r"[0-9a-f]{64}"
+_SALT_RE = r"(?:[0-9a-f]{2}){16,32}"
+_TIMESTAMP_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z"
+_IDENTIFIER_RE = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
+
+Hex32 = Annotated[str, Field(pattern=f"^{_HEX64_RE}$", min_length=64, max_length=64)]
+Salt = Annotated[str, Field(pattern=f"^{_SALT_RE}$")]
+Timestamp = Annotated[str, Field(pattern=f"^{_TIMESTAMP_RE}$", max_length=40)]
+Identifier = Annotated[str, Field(pattern=f"^{_IDENTIFIER_RE}$")]
 ShortText = Annotated[str, Field(max_length=256)]
 LongText = Annotated[str, Field(max_length=4096)]
 
@@ -143,11 +143,10 @@ class Entry(_Strict):
         return data
 
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-# The patterns of Identifier, Timestamp and Salt above, for Entry.stamp.
-_STAMP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z")
-_SALT = re.compile(r"(?:[0-9a-f]{2}){16,32}")
+_HEX64 = re.compile(_HEX64_RE)
+_STAMP_ID = re.compile(_IDENTIFIER_RE)
+_TIMESTAMP = re.compile(_TIMESTAMP_RE)
+_SALT = re.compile(_SALT_RE)
 
 
 def _require_hex_keys(body: dict[str, Any], keys: tuple[str, ...]) -> None:

@@ -13,14 +13,13 @@ merge delay. It is a C2SP signed note, signed by the log key, whose text is::
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from verifier.errors import NoteFormatError, SignatureError
 from verifier.note import (
-    SIG_PREFIX,
+    NoteSignature,
     SignerKey,
     VerifierKey,
     check_note_text,
@@ -88,11 +87,10 @@ def sign_receipts(
     head = f"{RECEIPT_HEADER}\n{signer.name}\n"
     tail = f"\n{received_at}\n{max_merge_delay}\n"
     key = signer.verifier()
-    line = f"{SIG_PREFIX}{key.name} "
     for leaf in leaves[1:]:
         text = head + leaf.hex() + tail
-        blob = base64.b64encode(key.key_id + signer.sign(text.encode("utf-8"))).decode("ascii")
-        out.append(f"{text}\n{line}{blob}\n")
+        line = NoteSignature(key.name, key.key_id, signer.sign(text.encode("utf-8"))).to_line()
+        out.append(f"{text}\n{line}")
     return out
 
 

@@ -7,7 +7,7 @@ import time
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}-{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
+    return new_ids(prefix, 1)[0]
 
 
 def new_ids(prefix: str, count: int) -> list[str]:
