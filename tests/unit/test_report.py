@@ -298,9 +298,7 @@ def test_same_input_same_bytes(zh: tuple[ReportInput, bytes]) -> None:
 def test_the_qr_code_points_to_the_portal(zh: tuple[ReportInput, bytes]) -> None:
     data, pdf = zh
     assert data.portal_url is not None
-    drawing = qr_drawing(data.portal_url)
-    (widget,) = drawing.contents
-    assert widget.value == data.portal_url
+    assert qr_drawing(data.portal_url).value == data.portal_url
     # Drawn as vector modules on page 1: hundreds of filled rectangles ("re" operators).
     with_qr = count_rectangles(pdf)
     without_qr = count_rectangles(rendered("zh", portal=False))
@@ -308,19 +306,41 @@ def test_the_qr_code_points_to_the_portal(zh: tuple[ReportInput, bytes]) -> None
     assert "扫码在线核验" in text_of(pdf)
 
 
-def test_the_qr_code_is_encoded_once_per_drawing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Its bounds and its page both draw the widget; the code is encoded (eight masks
-    tried) once, and the second draw is the first's shapes."""
-    from reportlab.graphics import renderPDF  # type: ignore[import-untyped]  # noqa: PLC0415
+def test_the_qr_code_drawn_is_the_encoders_modules_once_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every dark module is covered by exactly one drawn rectangle and no light module by
+    any, inside the quiet zone; the code is encoded (eight masks tried) once."""
     from reportlab.graphics.barcode import qrencoder  # type: ignore[import-untyped]  # noqa: PLC0415
+    from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]  # noqa: PLC0415
 
     made: list[object] = []
     make = qrencoder.QRCode.make
     monkeypatch.setattr(qrencoder.QRCode, "make", lambda self: made.append(self) or make(self))
-    drawing = qr_drawing(PORTAL + "?leaf=" + "ab" * 32)
-    pdf = renderPDF.drawToString(drawing)
+    value = PORTAL + "?leaf=" + "ab" * 32
+    code = qr_drawing(value)
+    out = io.BytesIO()
+    canvas = Canvas(out, pagesize=(code.size, code.size), invariant=1, pageCompression=0)
+    assert code.wrap(500, 500) == (code.size, code.size)
+    code.drawOn(canvas, 0, 0)
+    canvas.save()
     assert len(made) == 1
-    assert count_rectangles(pdf) > 200  # the modules, as filled rectangles
+
+    reference = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+    reference.addData(value)
+    make(reference)
+    count = reference.getModuleCount()
+    drawn = [[0] * count for _ in range(count)]
+    content = PdfReader(out).pages[0].get_contents().get_data()  # type: ignore[union-attr]
+    for x, y, w, h in re.findall(rb"(\S+) (\S+) (\S+) (\S+) re", content):
+        col, bottom, width = int(float(x)), int(float(y)), int(float(w))
+        assert (col, bottom, width, 1) == (float(x), float(y), float(w), float(h))  # whole modules
+        assert col >= 0 and col + width <= count and 0 <= bottom < count
+        for c in range(col, col + width):
+            drawn[count - 1 - bottom][c] += 1
+    expected = [[int(reference.isDark(r, c)) for c in range(count)] for r in range(count)]
+    assert drawn == expected
+    assert sum(map(sum, expected)) > 200
 
 
 def count_rectangles(pdf: bytes) -> int:

@@ -20,12 +20,14 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from reportlab.graphics.barcode.qr import QrCodeWidget  # type: ignore[import-untyped]
-from reportlab.graphics.shapes import Drawing  # type: ignore[import-untyped]
-from reportlab.lib.colors import grey  # type: ignore[import-untyped]
+from reportlab.graphics.barcode.qrencoder import (  # type: ignore[import-untyped]
+    QRCode,
+    QRErrorCorrectLevel,
+)
+from reportlab.lib.colors import black, grey  # type: ignore[import-untyped]
 from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
-from reportlab.platypus import SimpleDocTemplate  # type: ignore[import-untyped]
+from reportlab.platypus import Flowable, SimpleDocTemplate  # type: ignore[import-untyped]
 
 from verifier.report import capture, sections
 from verifier.report.font import ReportFont, report_font
@@ -47,25 +49,70 @@ def report_number(leaf_hash: str, generated_at: datetime) -> str:
     return f"VR-{moment:%Y%m%d-%H%M%S}-{leaf_hash[:8].upper()}"
 
 
-class _QrCode(QrCodeWidget):  # type: ignore[misc]
-    """reportlab's QR widget, encoded and drawn once: the widget draws itself again for
-    its bounds and for the page, and each draw encodes the code anew (eight trial masks
-    scored): half of a 存证证书's rendering time went to it."""
-
-    def draw(self) -> Any:
-        drawn = self.__dict__.get("_drawn")
-        if drawn is None:
-            drawn = self.__dict__["_drawn"] = super().draw()
-        return drawn
+#: Light modules around the code on each side (the QR standard's quiet zone).
+QR_QUIET = 4
 
 
-def qr_drawing(url: str, size: float = QR_SIZE) -> Drawing:
-    """A vector QR code of ``url`` (reportlab's encoder, error correction level M)."""
-    widget = _QrCode(url, barLevel="M")
-    x0, y0, x1, y1 = widget.getBounds()
-    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), 0, 0])
-    drawing.add(widget)
-    return drawing
+def qr_modules(value: str) -> list[list[bool]]:
+    """The QR code of ``value`` (reportlab's encoder, error correction level M, the mask
+    its penalty rules score best), as rows of modules from the top, True for dark."""
+    code = QRCode(None, QRErrorCorrectLevel.M)
+    code.addData(value)
+    code.make()
+    count = code.getModuleCount()
+    return [[bool(code.isDark(row, col)) for col in range(count)] for row in range(count)]
+
+
+def dark_runs(modules: list[list[bool]]) -> list[tuple[int, int, int]]:
+    """Each row's dark runs as ``(row, first column, length)``, rows from the top."""
+    runs = []
+    for row, cells in enumerate(modules):
+        col = 0
+        while col < len(cells):
+            if cells[col]:
+                start = col
+                while col < len(cells) and cells[col]:
+                    col += 1
+                runs.append((row, start, col - start))
+            else:
+                col += 1
+    return runs
+
+
+class QrCode(Flowable):  # type: ignore[misc]
+    """A vector QR code of ``value``, ``size`` points square with its quiet zone, drawn
+    straight on the canvas as one filled path: a rectangle per horizontal run of dark
+    modules. reportlab's QR widget made a shape object per module (a thousand, each
+    through its attribute checks) and drew them one by one: together with encoding the
+    code twice, most of a 存证证书's rendering time."""
+
+    def __init__(self, value: str, size: float = QR_SIZE) -> None:
+        super().__init__()
+        self.value = value
+        self.size = size
+        self.modules = qr_modules(value)
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self.size, self.size
+
+    def draw(self) -> None:
+        count = len(self.modules)
+        module = self.size / (count + 2 * QR_QUIET)
+        canvas = self.canv
+        canvas.saveState()
+        canvas.translate(QR_QUIET * module, QR_QUIET * module)
+        canvas.scale(module, module)
+        canvas.setFillColor(black)
+        path = canvas.beginPath()
+        for row, col, length in dark_runs(self.modules):
+            path.rect(col, count - 1 - row, length, 1)
+        canvas.drawPath(path, stroke=0, fill=1)
+        canvas.restoreState()
+
+
+def qr_drawing(url: str, size: float = QR_SIZE) -> QrCode:
+    """A vector QR code of ``url`` (see :class:`QrCode`)."""
+    return QrCode(url, size)
 
 
 def _pdf_date(moment: datetime) -> str:
