@@ -77,22 +77,18 @@ def qr_svg(uri: str) -> str | None:
     no ``style`` attribute: the console's CSP admits neither), or None if reportlab's
     encoder fails (the page shows the secret and URI as text anyway)."""
     try:
-        from reportlab.graphics.barcode import (  # type: ignore[import-untyped]  # noqa: PLC0415
-            qrencoder,
-        )
+        from verifier.report.qr import qr_modules  # noqa: PLC0415 - reportlab, on this page only
 
-        code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
-        code.addData(uri)
-        code.make()
-        count = code.getModuleCount()
-        cells = [
-            f'<rect x="{col + 4}" y="{row + 4}" width="1" height="1"/>'
-            for row in range(count)
-            for col in range(count)
-            if code.isDark(row, col)
-        ]
+        modules = qr_modules(uri)
     except Exception:  # a convenience: the text secret is what matters
         return None
+    count = len(modules)
+    cells = [
+        f'<rect x="{col + 4}" y="{row + 4}" width="1" height="1"/>'
+        for row, line in enumerate(modules)
+        for col, dark in enumerate(line)
+        if dark
+    ]
     side = count + 8  # the quiet zone of 4 cells on each side
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {side} {side}" width="200" '

@@ -20,10 +20,6 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from reportlab.graphics.barcode.qrencoder import (  # type: ignore[import-untyped]
-    QRCode,
-    QRErrorCorrectLevel,
-)
 from reportlab.lib.colors import black, grey  # type: ignore[import-untyped]
 from reportlab.lib.pagesizes import A4  # type: ignore[import-untyped]
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
@@ -32,6 +28,7 @@ from reportlab.platypus import Flowable, SimpleDocTemplate  # type: ignore[impor
 from verifier.report import capture, sections
 from verifier.report.font import ReportFont, report_font
 from verifier.report.model import ReportInput
+from verifier.report.qr import qr_modules
 from verifier.report.style import Styles
 from verifier.report.text import LABELS, label
 
@@ -51,16 +48,6 @@ def report_number(leaf_hash: str, generated_at: datetime) -> str:
 
 #: Light modules around the code on each side (the QR standard's quiet zone).
 QR_QUIET = 4
-
-
-def qr_modules(value: str) -> list[list[bool]]:
-    """The QR code of ``value`` (reportlab's encoder, error correction level M, the mask
-    its penalty rules score best), as rows of modules from the top, True for dark."""
-    code = QRCode(None, QRErrorCorrectLevel.M)
-    code.addData(value)
-    code.make()
-    count = code.getModuleCount()
-    return [[bool(code.isDark(row, col)) for col in range(count)] for row in range(count)]
 
 
 def dark_runs(modules: list[list[bool]]) -> list[tuple[int, int, int]]:
