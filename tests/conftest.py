@@ -27,6 +27,10 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 os.environ.setdefault("EVIDENCE_CHAIN", "none")
 # A managed anvil takes any free port: tests run side by side, and 8545 is the user's.
 os.environ.setdefault("EVIDENCE_ANVIL_PORT", "0")
+# One server process per `evidence serve` unless a test says otherwise: without a chain the
+# default is one per core, and worker processes have their own tests (test_workers,
+# test_group_commit_kill, the scale stack); the rest would pay for processes they never use.
+os.environ.setdefault("EVIDENCE_WORKERS", "1")
 
 
 #: The longest test files (minutes each, measured in CI), slowest first. Under xdist's

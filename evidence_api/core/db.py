@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import select
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +86,45 @@ def make_engine(url: str) -> Engine:
     event.listen(engine, "checkout", _drop_if_closed_by_server)
     event.listen(engine, "do_connect", _name_connection)
     return engine
+
+
+#: A context manager held around a write transaction (:func:`writer_lock`).
+WriterLock = Callable[[], AbstractContextManager[None]]
+
+
+def writer_lock(engine: Engine) -> WriterLock:
+    """What the group commit writers of all processes on one database hold around each
+    transaction: for a SQLite file, an exclusive ``flock`` on ``<database>-writer.lock``
+    beside it; for other databases, nothing.
+
+    Several ``evidence serve`` processes share one SQLite file, and SQLite has one writer.
+    A writer that finds the file locked polls for it, sleeping 1, 2, 5 … up to 100 ms
+    between tries, so under steady load one process's writes waited hundreds of
+    milliseconds while the other's kept going (1 KB evidence p99 775 ms at 32 clients on
+    2 processes). Waiting on the lock file instead, a writer is woken by the kernel the
+    moment the other lets go. Each acquisition opens the file anew: locks on separate
+    opens exclude each other in one process too. PostgreSQL writers take row locks and
+    need nothing more."""
+    url = engine.url
+    database = url.database or ""
+    if (
+        url.get_backend_name() != "sqlite"
+        or database in ("", ":memory:")
+        or "mode=memory" in (str(url.query.get("mode", "")))
+    ):
+        return nullcontext
+    path = Path(database + "-writer.lock")
+
+    @contextmanager
+    def held() -> Iterator[None]:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    return held
 
 
 #: Seconds a new PostgreSQL connection may take (libpq ``connect_timeout``) unless the URL

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -22,6 +23,7 @@ from anchoring.issuing import issue_receipt, issue_receipts
 from anchoring.periodic import Periodic
 from anchoring.sealer import SealResult, seal_pending
 from evidence_api.core.config import Settings
+from evidence_api.core.db import WriterLock, writer_lock
 from evidence_api.core.storage import ObjectStore
 from verifier.models import Entry
 from verifier.note import SignerKey
@@ -51,6 +53,12 @@ class Runtime:
     io_pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(8, thread_name_prefix="store")
     )
+
+    @cached_property
+    def writer_lock(self) -> WriterLock:
+        """Held around each group commit: on a SQLite file, this database's lock file
+        (:func:`evidence_api.core.db.writer_lock`)."""
+        return writer_lock(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -20,6 +20,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 from anchoring.entries import evidence_entry, new_salt, new_salts, utc_timestamp
 from anchoring.queue import QueuedEntry, enqueue
 from evidence_api.core.auth import Principal
-from evidence_api.core.db import Transaction
+from evidence_api.core.db import Transaction, WriterLock
 from evidence_api.core.errors import ConflictError, InvalidInputError, ServiceUnavailableError
 from evidence_api.core.ids import new_id, new_ids
 from evidence_api.core.runtime import Runtime
@@ -105,9 +106,16 @@ class GroupCommit:
     seconds without one; a process holds one per database (:func:`group_commit`).
     """
 
-    def __init__(self, transaction: Transaction, *, on_idle: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        transaction: Transaction,
+        *,
+        on_idle: Callable[[], None] = lambda: None,
+        exclusive: WriterLock = nullcontext,
+    ):
         self._transaction = transaction
         self._on_idle = on_idle
+        self._exclusive = exclusive
         self._queue: list[_Write] = []
         self._ready = threading.Condition()
         self._running = False
@@ -138,7 +146,7 @@ class GroupCommit:
 
     def _commit(self, group: list[_Write]) -> None:
         try:
-            with self._transaction() as session:
+            with self._exclusive(), self._transaction() as session:
                 results = [item.work(session) for item in group]
         except BaseException as exc:
             if len(group) == 1 or _database_unavailable(exc):
@@ -166,9 +174,11 @@ _WRITERS: dict[object, GroupCommit] = {}
 _WRITERS_LOCK = threading.Lock()
 
 
-def group_commit(transaction: Transaction) -> GroupCommit:
+def group_commit(transaction: Transaction, exclusive: WriterLock = nullcontext) -> GroupCommit:
     """This process's :class:`GroupCommit` for ``transaction`` (the runtime's session
-    factory: one per database), made on first use; forgotten while it is idle."""
+    factory: one per database), made on first use; forgotten while it is idle. Its
+    transactions run holding ``exclusive()`` (:func:`evidence_api.core.db.writer_lock`:
+    the writers of several processes on one SQLite file take turns without polling)."""
     key: object = transaction
     with _WRITERS_LOCK:
         writer = _WRITERS.get(key)
@@ -179,7 +189,7 @@ def group_commit(transaction: Transaction) -> GroupCommit:
                     if _WRITERS.get(key) is writer:
                         del _WRITERS[key]
 
-            writer = GroupCommit(transaction, on_idle=forget)
+            writer = GroupCommit(transaction, on_idle=forget, exclusive=exclusive)
             _WRITERS[key] = writer
         return writer
 
@@ -197,6 +207,8 @@ class Recorder:
     sign_receipts: Callable[[Sequence[bytes], str], list[str]]
     queued: Callable[[int], None]
     max_merge_delay: int
+    #: held around each group commit (:func:`evidence_api.core.db.writer_lock`)
+    writer_lock: WriterLock = nullcontext
 
 
 def recorder_of(runtime: Runtime) -> Recorder:
@@ -210,6 +222,7 @@ def recorder_of(runtime: Runtime) -> Recorder:
         sign_receipts=runtime.sign_receipts,
         queued=runtime.queued,
         max_merge_delay=runtime.settings.max_merge_delay,
+        writer_lock=runtime.writer_lock,
     )
 
 
@@ -442,7 +455,7 @@ def record_evidence(
             session.flush()  # the evidence row first: the link may refer to it
             link(session, evidence_id)
 
-    group_commit(recorder.transaction).write(record)
+    group_commit(recorder.transaction, recorder.writer_lock).write(record)
     recorder.queued(1)
     return created
 
@@ -503,7 +516,8 @@ def submit_stamps(
         QueuedEntry(entry, leaf, received, receipt)
         for entry, leaf, receipt in zip(entries, leaves, signed, strict=True)
     ]
-    group_commit(recorder.transaction).write(lambda session: enqueue(session.connection(), queued))
+    writer = group_commit(recorder.transaction, recorder.writer_lock)
+    writer.write(lambda session: enqueue(session.connection(), queued))
     recorder.queued(count)
     receipts = [
         {"digest": value, "entry_id": entry.id, "leaf_hash": leaf.hex(), "receipt": receipt}

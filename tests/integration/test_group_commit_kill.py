@@ -89,7 +89,8 @@ def kill_all(pid: int) -> None:
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(database URL, EVIDENCE_WORKERS)"""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'data' / 'evidence.db'}", "1"
+        # two processes: their group commits share SQLite's one writer through the lock file
+        yield f"sqlite:///{tmp_path / 'data' / 'evidence.db'}", "2"
     else:
         with fresh_postgres_database(request.getfixturevalue("postgres_url")) as url:
             yield url, "2"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from evidence_api.core.config import Settings
 from tests.support.api import auth_header, evidence_form, provision_tokens, serve_subprocess
@@ -80,8 +81,11 @@ def test_more_than_one_process_is_refused_with_the_managed_anvil(tmp_path: Path)
     ]
 
 
-def test_default_worker_count() -> None:
-    assert Settings().resolved_workers == 1  # SQLite
+def test_default_worker_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EVIDENCE_WORKERS", raising=False)  # tests/conftest.py pins 1
+    cores = min(os.cpu_count() or 1, 4)
+    assert Settings(chain="none").resolved_workers == cores  # SQLite too
+    assert Settings(chain="anvil").resolved_workers == 1
     postgres = "postgresql+psycopg://u@h/db"
     assert Settings(database_url=postgres, chain="anvil").resolved_workers == 1
     assert Settings(database_url=postgres, chain="rpc").resolved_workers == min(

@@ -1,0 +1,75 @@
+"""The SQLite writer lock: processes' group commits take SQLite's one writer in turn."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from evidence_api.core.db import writer_lock
+from evidence_api.intake.submit import GroupCommit
+
+
+def test_a_second_holder_waits_until_the_first_lets_go(tmp_path: Path) -> None:
+    """Two acquisitions (separate opens of the lock file, as two processes make) never hold
+    it at once: the second gets it only after the first is released."""
+    lock = writer_lock(create_engine(f"sqlite:///{tmp_path / 'evidence.db'}"))
+    assert (tmp_path / "evidence.db-writer.lock").exists() is False
+    first_holds, release, second_holds = threading.Event(), threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def first() -> None:
+        with lock():
+            order.append("first in")
+            first_holds.set()
+            release.wait(60)
+            order.append("first out")
+
+    def second() -> None:
+        first_holds.wait(60)
+        with lock():
+            order.append("second in")
+            second_holds.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    assert first_holds.wait(60)
+    assert not second_holds.wait(0.3)  # can only fail if the lock admits two holders
+    release.set()
+    assert second_holds.wait(60)
+    for t in threads:
+        t.join(60)
+    assert order == ["first in", "first out", "second in"]
+    assert (tmp_path / "evidence.db-writer.lock").exists()
+
+
+def test_other_databases_need_no_lock() -> None:
+    assert writer_lock(create_engine("sqlite://")) is nullcontext
+    assert writer_lock(create_engine("sqlite:///:memory:")) is nullcontext
+    postgres = create_engine("postgresql+psycopg://u@127.0.0.1:1/db")  # never connects
+    assert writer_lock(postgres) is nullcontext
+
+
+def test_a_group_commit_holds_the_lock_around_its_whole_transaction() -> None:
+    events: list[str] = []
+
+    @contextmanager
+    def exclusive() -> Iterator[None]:
+        events.append("lock")
+        yield
+        events.append("unlock")
+
+    @contextmanager
+    def transaction() -> Iterator[Session]:
+        events.append("begin")
+        yield Session()
+        events.append("commit")
+
+    writer = GroupCommit(transaction, exclusive=exclusive)
+    assert writer.write(lambda session: events.append("work") or 7) == 7
+    assert events == ["lock", "begin", "work", "commit", "unlock"]
