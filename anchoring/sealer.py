@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -123,9 +125,20 @@ def seal_once(engine: Engine, signer: SignerKey, *, max_batch: int) -> SealResul
     return SealResult(first, len(rows), size, note)
 
 
-def seal_pending(engine: Engine, signer: SignerKey, *, max_batch: int) -> list[SealResult]:
-    """Seal until nothing is pending."""
-    results = []
-    while (result := seal_once(engine, signer, max_batch=max_batch)) is not None:
+def seal_pending(
+    engine: Engine,
+    signer: SignerKey,
+    *,
+    max_batch: int,
+    exclusive: Callable[[], AbstractContextManager[None]] = nullcontext,
+) -> list[SealResult]:
+    """Seal until nothing is pending, each seal holding ``exclusive()``: the service's
+    writer lock on SQLite, so the sealer waits its turn beside the group commits instead
+    of polling for SQLite's lock while they hand it to each other."""
+    results: list[SealResult] = []
+    while True:
+        with exclusive():
+            result = seal_once(engine, signer, max_batch=max_batch)
+        if result is None:
+            return results
         results.append(result)
-    return results

@@ -91,7 +91,12 @@ class Runtime:
 
     def seal(self) -> list[SealResult]:
         """Seal every queued entry (in batches of ``max_batch``)."""
-        return seal_pending(self.engine, self.signer, max_batch=self.settings.max_batch)
+        return seal_pending(
+            self.engine,
+            self.signer,
+            max_batch=self.settings.max_batch,
+            exclusive=self.writer_lock,
+        )
 
     def confirm(self) -> None:
         """Advance the anchoring transactions in flight (confirmed, dropped, resent)."""

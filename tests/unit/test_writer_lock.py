@@ -5,13 +5,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
+from anchoring.entries import make_entry, utc_timestamp
+from anchoring.queue import QueuedEntry, enqueue
+from anchoring.sealer import seal_pending
 from evidence_api.core.db import writer_lock
+from evidence_api.core.ids import new_id
 from evidence_api.intake.submit import GroupCommit
+from verifier.merkle import leaf_hash
+from verifier.note import SignerKey
 
 
 def test_a_second_holder_waits_until_the_first_lets_go(tmp_path: Path) -> None:
@@ -73,3 +80,27 @@ def test_a_group_commit_holds_the_lock_around_its_whole_transaction() -> None:
     writer = GroupCommit(transaction, exclusive=exclusive)
     assert writer.write(lambda session: events.append("work") or 7) == 7
     assert events == ["lock", "begin", "work", "commit", "unlock"]
+
+
+def test_the_sealer_holds_the_lock_around_each_seal(sqlite_engine: Engine) -> None:
+    """seal_pending takes ``exclusive`` around every batch it seals and around its last,
+    empty look, never across batches (the group commits get their turns in between)."""
+    at, received = utc_timestamp(), datetime.now(UTC)
+    queued = []
+    for n in range(5):
+        entry = make_entry("stamp", new_id("st"), {"sha256": f"{n:064x}"}, at=at)
+        queued.append(QueuedEntry(entry, leaf_hash(entry.leaf_data()), received, "(unread)"))
+    with sqlite_engine.begin() as conn:
+        enqueue(conn, queued)
+    events: list[str] = []
+
+    @contextmanager
+    def exclusive() -> Iterator[None]:
+        events.append("lock")
+        yield
+        events.append("unlock")
+
+    signer = SignerKey.generate("test.local/log")
+    sealed = seal_pending(sqlite_engine, signer, max_batch=2, exclusive=exclusive)
+    assert [s.count for s in sealed] == [2, 2, 1]
+    assert events == ["lock", "unlock"] * 4
