@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from anchoring.entries import make_entry, utc_timestamp
 from anchoring.queue import QueuedEntry, enqueue
 from anchoring.sealer import seal_pending
-from evidence_api.core.db import writer_lock
+from evidence_api.core.db import WriterLock, writer_lock
 from evidence_api.core.ids import new_id
 from evidence_api.intake.submit import GroupCommit
 from verifier.merkle import leaf_hash
@@ -62,14 +62,21 @@ def test_other_databases_need_no_lock() -> None:
     assert writer_lock(postgres) is nullcontext
 
 
-def test_a_group_commit_holds_the_lock_around_its_whole_transaction() -> None:
-    events: list[str] = []
+def recording_lock(events: list[str]) -> WriterLock:
+    """A writer lock that writes down when it is taken and let go."""
 
     @contextmanager
     def exclusive() -> Iterator[None]:
         events.append("lock")
         yield
         events.append("unlock")
+
+    return exclusive
+
+
+def test_a_group_commit_holds_the_lock_around_its_whole_transaction() -> None:
+    events: list[str] = []
+    exclusive = recording_lock(events)
 
     @contextmanager
     def transaction() -> Iterator[Session]:
@@ -93,12 +100,7 @@ def test_the_sealer_holds_the_lock_around_each_seal(sqlite_engine: Engine) -> No
     with sqlite_engine.begin() as conn:
         enqueue(conn, queued)
     events: list[str] = []
-
-    @contextmanager
-    def exclusive() -> Iterator[None]:
-        events.append("lock")
-        yield
-        events.append("unlock")
+    exclusive = recording_lock(events)
 
     signer = SignerKey.generate("test.local/log")
     sealed = seal_pending(sqlite_engine, signer, max_batch=2, exclusive=exclusive)
