@@ -110,7 +110,7 @@ def writer_lock(engine: Engine) -> WriterLock:
     if (
         url.get_backend_name() != "sqlite"
         or database in ("", ":memory:")
-        or "mode=memory" in (str(url.query.get("mode", "")))
+        or url.query.get("mode") == "memory"
     ):
         return nullcontext
     path = Path(database + "-writer.lock")

@@ -58,6 +58,8 @@ def test_a_second_holder_waits_until_the_first_lets_go(tmp_path: Path) -> None:
 def test_other_databases_need_no_lock() -> None:
     assert writer_lock(create_engine("sqlite://")) is nullcontext
     assert writer_lock(create_engine("sqlite:///:memory:")) is nullcontext
+    shared_memory = "sqlite:///file:evidence?mode=memory&cache=shared&uri=true"
+    assert writer_lock(create_engine(shared_memory)) is nullcontext
     postgres = create_engine("postgresql+psycopg://u@127.0.0.1:1/db")  # never connects
     assert writer_lock(postgres) is nullcontext
 
