@@ -64,7 +64,7 @@ class SplitHasher:
         """Hash ``chunk`` (a memoryview must be of bytes: its length counts them)."""
         self._sha256.update(chunk)
         self.size += len(chunk)
-        if self.size <= PARALLEL_FROM and self._running is None and not self._batch:
+        if self.size <= PARALLEL_FROM:  # size only grows: nothing has been batched yet
             self._sm3.update(chunk)
             return
         self._batch.append(_held(chunk))

@@ -80,16 +80,11 @@ def _rule1(lines: list[str]) -> int:
 def _rule2(rows: list[int], n: int) -> int:
     """Each 2x2 block of one colour: 3."""
     full = (1 << (n - 1)) - 1  # pairs (c, c + 1) for c < n - 1, at bit n - 2 - c
-    score = 0
-    same_before = None
-    for before, row in pairwise(rows):
-        if same_before is None:
-            same_before = ~(before ^ (before >> 1)) & full
-        same_row = ~(row ^ (row >> 1)) & full
-        same_column = ~(before ^ row) & full
-        score += 3 * (same_before & same_row & same_column).bit_count()
-        same_before = same_row
-    return score
+    same_in_row = [~(row ^ (row >> 1)) & full for row in rows]
+    return 3 * sum(
+        (same_in_row[r] & same_in_row[r + 1] & ~(above ^ below) & full).bit_count()
+        for r, (above, below) in enumerate(pairwise(rows))
+    )
 
 
 def _rule3(lines: list[str]) -> int:
