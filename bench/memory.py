@@ -4,8 +4,8 @@ A 1 GiB file (GiB = 2^30 bytes) is written to a temp dir, then streamed with
 httpx from the open file object (the client reads 64 KiB at a time, so it
 stays small too) to a real ``evidence serve`` subprocess: once with the local
 store, once with S3 (SeaweedFS with Object Lock). While it uploads, the RSS of
-each of the server's processes (``evidence serve`` and its worker processes,
-one per core by default) is sampled with psutil every 50 ms, and the largest
+each of the server's processes (``evidence serve``, its worker processes, one
+per core by default, and its certificate helper once started) is sampled with psutil every 50 ms, and the largest
 is kept: the target is per process, and whichever process the kernel hands
 the connection receives the file. The figure is the peak, beside the baseline:
 the same server's idle RSS measured just before the upload (after one small

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -124,11 +122,10 @@ def serve(
     )
     if runtime.binding is None:
         started()
-        server.listening = [partial(_warm_routes, api, None)]
     else:  # bound in the background once the socket listens; a failure stops the server
         runtime.binding.on_bound.append(started)
         runtime.binding.on_failed.append(server.refuse)
-        server.listening = [runtime.binding.start, partial(_warm_routes, api, runtime.binding.wait)]
+        server.listening = [runtime.binding.start]
     workers = _start_workers(settings, host, port)  # EVIDENCE_WORKERS - 1 more processes
     try:
         # The app closes the runtime at shutdown (uvicorn re-raises SIGTERM once it has
@@ -271,24 +268,6 @@ def _any_user(runtime: Runtime) -> bool:
             return session.execute(select(User.id).limit(1)).first() is not None
     except Exception:  # the banner never stops the start; the hint is then shown
         return False
-
-
-def _warm_routes(api: FastAPI, after: Callable[[], object] | None) -> None:
-    """Build in the background what FastAPI builds on an included router's first request
-    (its routes' validators), so that the first API request does not wait for it; ``after``
-    (the chain's binding) first, not to compete with it for the interpreter."""
-    from fastapi import routing  # noqa: PLC0415
-
-    contexts = getattr(routing, "iter_route_contexts", None)
-    if contexts is None:  # FastAPI 0.16x; older ones build the routes when included
-        return
-
-    def warm() -> None:
-        if after is not None:
-            after()
-        list(contexts(api.routes))
-
-    threading.Thread(target=warm, name="warm-routes", daemon=True).start()
 
 
 def _listening_server(config: Any) -> Any:

@@ -31,6 +31,10 @@ os.environ.setdefault("EVIDENCE_ANVIL_PORT", "0")
 # default is one per core, and worker processes have their own tests (test_workers,
 # test_group_commit_kill, the scale stack); the rest would pay for processes they never use.
 os.environ.setdefault("EVIDENCE_WORKERS", "1")
+# 存证证书 rendered in the process that issues them unless a test says otherwise: the helper
+# process (the default) costs each server a spawn and a second import of reportlab and
+# pyHanko; its own tests (test_certificate_pdf, test_certificates) turn it on.
+os.environ.setdefault("EVIDENCE_CERTIFICATE_PROCESS", "false")
 
 
 #: The longest test files (minutes each, measured in CI), slowest first. Under xdist's

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from evidence_api.certificates.devca import CertificateConfigError, SigningMaterial, material
+from evidence_api.certificates.pdf import HelperProcess, PdfJob, make_pdf
 from evidence_api.certificates.service import Backlog, Issuer
 from evidence_api.core.config import Settings
 from evidence_api.core.runtime import Runtime
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _materials: dict[tuple[object, ...], SigningMaterial | None] = {}
+#: This process's certificate helper (``certificate_process``), shared by the background
+#: job and the on-demand route; it starts at the first certificate.
+helper = HelperProcess()
 
 
 def signing_material(settings: Settings) -> SigningMaterial | None:
@@ -72,10 +76,17 @@ def issuer_of(runtime: Runtime) -> Issuer:
         material=partial(signing_material, runtime.settings),
         portal_url=portal_url(runtime.settings),
         verified_manifest=partial(integrity.verified_manifest, holdings),
+        make_pdf=pdf_maker(runtime.settings),
     )
+
+
+def pdf_maker(settings: Settings) -> Callable[[PdfJob], bytes]:
+    """How this process makes a certificate's PDF: in its helper process
+    (``certificate_process``), or here."""
+    return helper if settings.certificate_process else make_pdf
 
 
 def start_issuing(runtime: Runtime) -> tuple[Sequence[Step], Callable[[float], None]]:
     """This process's issuing steps (one per tick) and how to stop them."""
     backlog = Backlog(issuer_of(runtime))
-    return [backlog.tick], lambda _timeout: None
+    return [backlog.tick], lambda _timeout: helper.close()

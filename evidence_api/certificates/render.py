@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import io
 import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from reportlab.lib import colors  # type: ignore[import-untyped]
@@ -26,6 +25,7 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     TableStyle,
 )
 
+from evidence_api.certificates.pdf import CertificateInput
 from verifier.certificate import STATEMENT_NAME, Statement
 from verifier.report.font import ReportFont, report_font
 from verifier.report.render import qr_drawing
@@ -45,25 +45,6 @@ DEVELOPMENT_NOTE = "开发用证书，不具法律效力 / development certifica
 RED = colors.HexColor("#b42318")
 
 _lock = threading.Lock()  # reportlab keeps per-font state globally
-
-
-@dataclass(frozen=True)
-class CertificateInput:
-    """What a certificate prints: the statement, and facts for people."""
-
-    statement: Statement
-    #: the submitter as people know them (display name, unit), never the pseudonym alone
-    submitter: str
-    received_at: datetime
-    captured_at: str
-    source_url: str | None
-    platform: str | None
-    case_ref: str | None
-    #: the signing certificate's subject and SHA-256 fingerprint
-    signer: str
-    signer_fingerprint: str
-    development: bool
-    portal_url: str | None = None
 
 
 def certificate_number(statement: Statement) -> str:
@@ -219,8 +200,3 @@ def _dated_canvas(created: str) -> type[Canvas]:
             self.setDateFormatter(lambda *_: created)
 
     return DatedCanvas
-
-
-def issued_now() -> str:
-    """The issue time as a statement records it (UTC, seconds, ``Z``)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from evidence_api.certificates.devca import SigningMaterial
 from evidence_api.certificates.models import EvidenceCertificate
-from evidence_api.certificates.render import CertificateInput, issued_now, render_certificate
+from evidence_api.certificates.pdf import CertificateInput, PdfJob, issued_now, make_pdf
 from evidence_api.core.db import Transaction
 from evidence_api.core.errors import NotFoundError, ServiceUnavailableError
 from evidence_api.core.models import ApiToken
@@ -31,7 +31,7 @@ from evidence_api.core.storage import ObjectStore, StorageError, StorageIntegrit
 from evidence_api.intake.models import Evidence
 from verifier.certificate import STATEMENT_NAME, statement_for
 from verifier.models import Manifest
-from verifier.pades import Attachment, sign_pdf
+from verifier.pades import Attachment
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ class Issuer:
     #: the logged manifest of a row (raises a 409 ApiError, and records an incident,
     #: when the item is not what the log committed to)
     verified_manifest: Callable[[Evidence], Manifest]
+    #: renders and signs a certificate (:func:`~evidence_api.certificates.pdf.make_pdf`
+    #: here, or a :class:`~evidence_api.certificates.pdf.HelperProcess`)
+    make_pdf: Callable[[PdfJob], bytes] = make_pdf
 
 
 def _submitter(token: ApiToken | None) -> str:
@@ -115,21 +118,22 @@ def issue(issuer: Issuer, evidence_id: str) -> EvidenceCertificate:
         # as the report's QR code: the portal looks the entry up by its leaf hash
         portal_url=f"{issuer.portal_url}?leaf={row.leaf_hash}" if issuer.portal_url else None,
     )
-    pdf = sign_pdf(
-        render_certificate(data),
+    job = PdfJob(
+        data,
         material.cert_pem,
         material.key_pem,
         reason=SIGN_REASON,
         location=issuer.origin,
-        attachments=[
+        attachments=(
             Attachment(
                 STATEMENT_NAME,
                 statement.to_bytes(),
                 "application/json",
                 "evidence-certificate/v1 statement (docs/certificates.md)",
-            )
-        ],
+            ),
+        ),
     )
+    pdf = issuer.make_pdf(job)
     try:
         stored = issuer.store.put_bytes(pdf, "application/pdf")
     except StorageError as exc:

@@ -471,6 +471,12 @@ class Settings(BaseSettings):
     certificate_interval: float = Field(
         5.0, gt=0, le=3600, description="seconds between looks for evidence without a 存证证书"
     )
+    certificate_process: bool = Field(
+        True,
+        description="render and sign 存证证书 in a helper process (started at the first one), "
+        "so the processes receiving evidence never load reportlab, pyHanko and the CJK font "
+        "(~80 MiB) nor share their GIL with a certificate; false: in the issuing process",
+    )
 
     @property
     def resolved_database_url(self) -> str:

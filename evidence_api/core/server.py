@@ -139,6 +139,7 @@ def uvicorn_options(settings: Any) -> dict[str, Any]:
         "timeout_keep_alive": settings.keepalive_timeout,
         "limit_concurrency": settings.max_connections,
         "h11_max_incomplete_event_size": 64 * 1024,  # request line + headers
+        "ws": "none",  # no WebSocket routes: uvicorn need not load a WebSocket library
     }
 
 

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from evidence_api.app import create_app
+from evidence_api.certificates import issuing
 from evidence_api.certificates.models import EvidenceCertificate
 from evidence_api.core.config import Settings
 from evidence_api.verifier_mount import mount_verifier
@@ -42,7 +43,12 @@ FILES = {"listing.html": b"<p>\xe5\x95\x86\xe5\x93\x81</p>", "shot.png": b"\x89P
 def stack(backend: Backend) -> Iterator[Stack]:
     """The API on each backend (SQLite with the local folder; SQLite and PostgreSQL with S3)."""
     settings = backend.settings.model_copy(
-        update={"chain": "none", "seal_interval": 0.1, "certificate_interval": 0.2}
+        update={
+            "chain": "none",
+            "seal_interval": 0.1,
+            "certificate_interval": 0.2,
+            "certificate_process": True,  # the default, which tests/conftest.py turns off
+        }
     )
     with running_stack(settings) as running:
         yield running
@@ -96,6 +102,8 @@ def test_the_job_issues_the_certificate_and_evidence_verify_checks_it(
     wait_until(lambda: recorded(stack, evidence_id) is not None, 60, "the certificate job")
     row = recorded(stack, evidence_id)
     assert row is not None and "DEVELOPMENT" in row.signer
+    helper = issuing.helper.pid  # rendered and signed in the helper process, not here
+    assert helper is not None and helper != os.getpid()
 
     response = stack.client.get(
         f"/v1/evidence/{evidence_id}/certificate", headers=stack.auth("appraiser")

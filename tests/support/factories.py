@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from anchoring.entries import evidence_entry, make_entry, sealed_bundle, sign_checkpoint
 from anchoring.log import MerkleLog
 from anchoring.store import MemoryNodeStore
+from evidence_api.certificates.pdf import CertificateInput
 from verifier.bundle import Bundle
+from verifier.certificate import Statement
 from verifier.digests import sm3_hex
 from verifier.models import Entry, Manifest
 from verifier.note import SignerKey
@@ -101,3 +104,20 @@ def sealed_evidence(
     note = sign_checkpoint(log, key)
     bundle = sealed_bundle(log, entry, index, note, log.size, origin=key.name, manifest=manifest)
     return Sealed(log, key, manifest, entry, index, bundle, files)
+
+
+def certificate_input(statement: Statement) -> CertificateInput:
+    """What a 存证证书 stating ``statement`` prints, with fixed facts for people."""
+    return CertificateInput(
+        statement=statement,
+        submitter="张三（泉州市市场监督管理局） [token-1]",
+        received_at=datetime(2026, 12, 3, 10, 0, tzinfo=UTC),
+        captured_at="2026-12-03T09:59:00Z",
+        source_url="https://shop.example.com/item/42",
+        platform="example-mall",
+        case_ref=None,
+        signer="CN=test",
+        signer_fingerprint="00" * 32,
+        development=True,
+        portal_url="http://127.0.0.1:8000/verifier/verify",
+    )

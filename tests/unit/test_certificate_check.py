@@ -5,14 +5,13 @@ named."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from anchoring.entries import make_entry, pending_bundle
 from evidence_api.certificates.devca import make_development_ca
-from evidence_api.certificates.render import CertificateInput, render_certificate
-from tests.support.factories import Sealed, sealed_evidence
+from evidence_api.certificates.render import render_certificate
+from tests.support.factories import Sealed, certificate_input, sealed_evidence
 from verifier.bundle import Bundle
 from verifier.certificate import (
     MAX_CERTIFICATE_BYTES,
@@ -53,19 +52,7 @@ def certificate(
     """A signed certificate PDF (rendered as the service does) stating ``statement``, or
     embedding ``raw`` bytes as the statement."""
     shown = statement or statement_of(sealed_evidence())
-    data = CertificateInput(
-        statement=shown,
-        submitter="张三（泉州市市场监督管理局） [token-1]",
-        received_at=datetime(2026, 12, 3, 10, 0, tzinfo=UTC),
-        captured_at="2026-12-03T09:59:00Z",
-        source_url="https://shop.example.com/item/42",
-        platform="example-mall",
-        case_ref=None,
-        signer="CN=test",
-        signer_fingerprint="00" * 32,
-        development=True,
-        portal_url="http://127.0.0.1:8000/verifier/verify",
-    )
+    data = certificate_input(shown)
     body = raw if raw is not None else (statement.to_bytes() if statement else None)
     attachments = [Attachment(STATEMENT_NAME, body)] if body is not None else []
     return sign_pdf(

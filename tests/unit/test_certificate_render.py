@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 from pypdf import PdfReader
 
+from evidence_api.certificates.pdf import CertificateInput
 from evidence_api.certificates.render import (
     DEVELOPMENT_NOTE,
-    CertificateInput,
     certificate_number,
     render_certificate,
 )
