@@ -20,9 +20,8 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from verifier.certificate import Statement
+from evidence_api.certificates.content import CertificateInput
 from verifier.pades import Attachment
 
 log = logging.getLogger(__name__)
@@ -30,30 +29,6 @@ log = logging.getLogger(__name__)
 #: Longest wait for one certificate from the helper process (its first one includes the
 #: process's start and imports, a few seconds on a loaded machine).
 HELPER_TIMEOUT_S = 300.0
-
-
-@dataclass(frozen=True)
-class CertificateInput:
-    """What a certificate prints: the statement, and facts for people."""
-
-    statement: Statement
-    #: the submitter as people know them (display name, unit), never the pseudonym alone
-    submitter: str
-    received_at: datetime
-    captured_at: str
-    source_url: str | None
-    platform: str | None
-    case_ref: str | None
-    #: the signing certificate's subject and SHA-256 fingerprint
-    signer: str
-    signer_fingerprint: str
-    development: bool
-    portal_url: str | None = None
-
-
-def issued_now() -> str:
-    """The issue time as a statement records it (UTC, seconds, ``Z``)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

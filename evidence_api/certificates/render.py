@@ -25,7 +25,7 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     TableStyle,
 )
 
-from evidence_api.certificates.pdf import CertificateInput
+from evidence_api.certificates.content import CertificateInput
 from verifier.certificate import STATEMENT_NAME, Statement
 from verifier.report.font import ReportFont, report_font
 from verifier.report.render import qr_drawing

@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from evidence_api.certificates.content import CertificateInput, issued_now
 from evidence_api.certificates.devca import SigningMaterial
 from evidence_api.certificates.models import EvidenceCertificate
-from evidence_api.certificates.pdf import CertificateInput, PdfJob, issued_now, make_pdf
+from evidence_api.certificates.pdf import PdfJob, make_pdf
 from evidence_api.core.db import Transaction
 from evidence_api.core.errors import NotFoundError, ServiceUnavailableError
 from evidence_api.core.models import ApiToken

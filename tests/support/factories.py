@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from anchoring.entries import evidence_entry, make_entry, sealed_bundle, sign_checkpoint
 from anchoring.log import MerkleLog
 from anchoring.store import MemoryNodeStore
-from evidence_api.certificates.pdf import CertificateInput
+from evidence_api.certificates.content import CertificateInput
 from verifier.bundle import Bundle
 from verifier.certificate import Statement
 from verifier.digests import sm3_hex

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from pypdf import PdfReader
 
-from evidence_api.certificates.pdf import CertificateInput
+from evidence_api.certificates.content import CertificateInput
 from evidence_api.certificates.render import (
     DEVELOPMENT_NOTE,
     certificate_number,
