@@ -5,11 +5,12 @@ httpx from the open file object (the client reads 64 KiB at a time, so it
 stays small too) to a real ``evidence serve`` subprocess: once with the local
 store, once with S3 (SeaweedFS with Object Lock). While it uploads, the RSS of
 each of the server's processes (``evidence serve``, its worker processes, one
-per core by default, and its certificate helper once started) is sampled with psutil every 50 ms, and the largest
-is kept: the target is per process, and whichever process the kernel hands
-the connection receives the file. The figure is the peak, beside the baseline:
-the same server's idle RSS measured just before the upload (after one small
-warm-up submission, so the code paths are loaded). The 201's SHA-256 must equal the local file's.
+per core by default, and its certificate helper once started) is sampled with
+psutil every 50 ms, and the largest is kept: the target is per process, and
+whichever process the kernel hands the connection receives the file. The
+figure is the peak, beside the baseline: the same server's idle RSS measured
+just before the upload (after one small warm-up submission, so the code paths
+are loaded). The 201's SHA-256 must equal the local file's.
 """
 
 from __future__ import annotations
@@ -257,7 +258,7 @@ def rows(result: MemoryResult) -> list[Row]:
 def legend(result: MemoryResult) -> str:
     lines = [
         "ratio = peak / idle. RSS of the largest of `evidence serve`'s processes (it and "
-        "its worker processes), sampled every "
+        "its worker processes, and its certificate helper once started), sampled every "
         f"{SAMPLE_S * 1e3:.0f} ms with psutil; idle: {IDLE_S:g} s before the upload, after a "
         "warm-up submission."
     ]
