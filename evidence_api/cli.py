@@ -94,7 +94,7 @@ def serve(
         StartupLogs,
         configure_logging,
     )
-    from evidence_api.core.server import serve_options  # noqa: PLC0415
+    from evidence_api.core.server import freeze_startup_heap, serve_options  # noqa: PLC0415
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
@@ -127,6 +127,7 @@ def serve(
         runtime.binding.on_failed.append(server.refuse)
         server.listening = [runtime.binding.start]
     workers = _start_workers(settings, host, port)  # EVIDENCE_WORKERS - 1 more processes
+    freeze_startup_heap()
     try:
         # The app closes the runtime at shutdown (uvicorn re-raises SIGTERM once it has
         # shut down, so nothing after this call runs then); closing again is harmless.

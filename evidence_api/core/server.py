@@ -23,6 +23,7 @@ limits above hold per process: a client address may hold
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -234,6 +235,20 @@ def serve_options(settings: Any) -> dict[str, Any]:
     }
 
 
+def freeze_startup_heap() -> None:
+    """Move every object alive now (the imported modules, the app and its routes, the
+    runtime: ~290,000 objects) out of the garbage collector's reach (``gc.freeze``).
+
+    A full collection otherwise walks them all: ~100 ms with every thread of the
+    process stopped, a pause that lands in some request's latency whenever the
+    collector runs its oldest generation under load. Frozen, it walks only what was made
+    since (measured on the built app: 95–107 ms per full collection before, under 0.1 ms
+    after). Called once, just before a server process starts serving."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(app: Any, sock: socket.socket, settings: Any) -> None:
     """Run uvicorn on the already listening ``sock`` with :func:`serve_options`."""
+    freeze_startup_heap()
     uvicorn.Server(uvicorn.Config(app, **serve_options(settings))).run(sockets=[sock])
