@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, integration (real services) and e2e.
 # Services the tests need are started by fixtures on free loopback ports.
-# Four processes by default (PYTEST_WORKERS=0 for one): most integration and e2e
-# time is spent waiting on real services. With three on 2 cores the run kept the CPU
-# busy 79% of the time (24 min 18 s, 38 min 35 s of CPU); a fourth fills the waits.
-# --dist loadfile keeps each file in one process, so module fixtures (a browser, a
-# stack) are shared as written.
+# Three processes by default (PYTEST_WORKERS=0 for one): most integration and e2e
+# time is spent waiting on real services. --dist loadfile keeps each file in
+# one process, so module fixtures (a browser, a stack) are shared as written.
 # --no-loadscope-reorder: files are handed out in collection order (tests/conftest.py
 # puts the longest first), not xdist's default of the files with most tests first,
 # which left the few-but-slow files to run alone at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-WORKERS="${PYTEST_WORKERS:-4}"
+WORKERS="${PYTEST_WORKERS:-3}"
 if [ "$WORKERS" = 0 ]; then
     exec $BIN/pytest -q tests "$@"
 fi
