@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
 
+import psutil
 import pytest
 from pypdf import PdfReader
 
@@ -95,7 +96,7 @@ def test_close_stops_the_helper_and_a_later_job_starts_it_again() -> None:
 def test_the_app_loads_neither_reportlab_nor_pyhanko() -> None:
     # What the helper process keeps out of the serving processes (~80 MiB).
     probe = (
-        "import sys, evidence_api.app as a; a.create_app; "
+        "import sys, evidence_api.app; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'reportlab', 'pyhanko'}))"
     )
     done = subprocess.run(
@@ -105,13 +106,8 @@ def test_the_app_loads_neither_reportlab_nor_pyhanko() -> None:
 
 
 def _alive(pid: int) -> bool:
+    # a zombie still has its pid: it is dead once it is reaped or in the zombie state
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie still answers signal 0: it is dead once its parent reaped it or it is "Z"
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
