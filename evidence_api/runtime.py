@@ -15,6 +15,7 @@ from sqlalchemy.orm import sessionmaker
 
 from anchoring.schema import log_entry
 from evidence_api import schema as _schema  # noqa: F401 - every feature's models mapped
+from evidence_api.accounts import passwords
 from evidence_api.core.config import Settings, check_production
 from evidence_api.core.data_files import prepare_data_dir
 from evidence_api.core.db import make_engine, upgrade
@@ -105,6 +106,7 @@ def build_runtime(
     runtime's :attr:`~Runtime.binding` binds it once the caller starts it, and the
     anchorer's timer starts then."""
     check_production(settings)
+    passwords.use_profile(settings.password_profile)
     key_given = settings.log_key is not None or settings.log_key_file is not None
     if key_given or settings.mode == "production" or settings.dev_key_path.exists():
         load_signer(settings, may_create=False)  # a bad key: refused before anything is migrated

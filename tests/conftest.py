@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
+from evidence_api.accounts import passwords
 from evidence_api.core.db import make_engine, upgrade
 from evidence_api.schema import schema_metadata
 from tests.support.postgres import postgres_database
@@ -35,6 +36,13 @@ os.environ.setdefault("EVIDENCE_WORKERS", "1")
 # process (the default) costs each server a spawn and a second import of reportlab and
 # pyHanko; its own tests (test_certificate_pdf, test_certificates) turn it on.
 os.environ.setdefault("EVIDENCE_CERTIFICATE_PROCESS", "false")
+# Console logins hash with the cheaper of the two Argon2id profiles unless a test says
+# otherwise: the default's 64 MiB and 3 passes cost ~0.25 s of CPU per hash, and the
+# console tests log in hundreds of times. Both profiles are tested in
+# tests/unit/test_accounts_passwords.py. The test process's own hashes (users made
+# in-process, before any runtime) follow the same setting.
+os.environ.setdefault("EVIDENCE_PASSWORD_PROFILE", "owasp-minimum")
+passwords.use_profile(os.environ["EVIDENCE_PASSWORD_PROFILE"])
 
 
 #: The longest test files (minutes each, measured in CI), slowest first. Under xdist's

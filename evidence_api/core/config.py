@@ -385,6 +385,12 @@ class Settings(BaseSettings):
     login_failure_limit: int = Field(
         5, ge=1, le=1000, description="wrong passwords (or codes) in a row before a user is locked"
     )
+    password_profile: Literal["rfc9106-low-memory", "owasp-minimum"] = Field(
+        "rfc9106-low-memory",
+        description="Argon2id cost of new password hashes: rfc9106-low-memory (64 MiB, 3 "
+        "passes, 4 lanes) or owasp-minimum (19 MiB, 2 passes, 1 lane; about an eighth of the "
+        "CPU per login). A stored hash keeps its own parameters and is redone at its next login",
+    )
     login_lockout: float = Field(
         900.0, ge=1, le=86400 * 30, description="seconds a locked user must wait to log in again"
     )

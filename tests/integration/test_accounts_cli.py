@@ -24,11 +24,15 @@ from tests.support.offline import offline_runtime
 SECRET = "a-cli-passphrase-9f3c"  # the string that must never be printed
 
 
-def admin(data: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def admin(
+    data: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``evidence admin ARGS`` on ``data`` with no other ``EVIDENCE_*`` setting than ``env``'s
+    (the suite's cheaper password profile included: the default applies)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("EVIDENCE_")}
     return subprocess.run(
         [str(EVIDENCE_CLI), "admin", *args],
-        env={**clean, "EVIDENCE_DATA_DIR": str(data)},
+        env={**clean, **(env or {}), "EVIDENCE_DATA_DIR": str(data)},
         input=stdin,
         capture_output=True,
         text=True,
@@ -84,10 +88,29 @@ def test_create_user_reads_the_password_from_stdin_or_a_hidden_prompt(tmp_path: 
     assert set(found) == {"zhangsan", "lisi"}
     assert found["zhangsan"].unit == "泉州市市场监督管理局"
     assert SECRET not in found["zhangsan"].password_hash
+    # the default profile (RFC 9106's low-memory option)
+    assert found["zhangsan"].password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert sorted(events(data, "user_created")) == [
         ("cli", "user:lisi"),
         ("cli", "user:zhangsan"),
     ]
+
+
+def test_the_password_profile_setting_sets_the_hash_parameters(tmp_path: Path) -> None:
+    created = admin(
+        tmp_path / "data", "create-user", "--username", "wangwu", "--display-name", "王五",
+        "--role", "officer", "--password-stdin", "--init",
+        stdin=SECRET + "\n", env={"EVIDENCE_PASSWORD_PROFILE": "owasp-minimum"},
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    stored = users(tmp_path / "data")["wangwu"].password_hash
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    refused = admin(tmp_path / "data", "list-users", env={"EVIDENCE_PASSWORD_PROFILE": "md5"})
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "error: invalid setting: EVIDENCE_PASSWORD_PROFILE: "
+        "Input should be 'rfc9106-low-memory' or 'owasp-minimum'\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -36,6 +37,7 @@ from evidence_api.core.db import MIGRATIONS, alembic_config, make_engine, upgrad
 from evidence_api.core.models import Base
 from evidence_api.schema import schema_metadata
 from tests.support.api import fresh_postgres_database
+from tests.support.migrated import seed_sqlite_file
 from verifier.merkle import leaf_hash, node_hash
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +50,7 @@ EVIDENCE_CLI = Path(sys.executable).parent / "evidence"
 @pytest.fixture
 def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
     """An empty database of its own on the session's PostgreSQL server."""
-    with fresh_postgres_database(postgres_url) as url:
+    with fresh_postgres_database(postgres_url, migrated=False) as url:
         yield url
 
 
@@ -130,6 +132,26 @@ def test_upgrade_head_creates_exactly_the_declared_schema(fresh_url: str, engine
     assert table_names(engine) == set()
     upgrade(fresh_url)
     check_migrated_to_head(engine)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_the_test_suites_migrated_copies_are_exactly_at_head(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The copies most tests start from (tests/support/migrated.py) are what ``upgrade
+    head`` makes, so the service's start leaves them alone as it would a migrated one."""
+    with ExitStack() as stack:
+        if kind == "sqlite":
+            seed_sqlite_file(tmp_path / "data")
+            assert (tmp_path / "data" / "evidence.db").stat().st_mode & 0o777 == 0o600
+            url = f"sqlite:///{tmp_path / 'data' / 'evidence.db'}"
+        else:
+            url = stack.enter_context(
+                fresh_postgres_database(request.getfixturevalue("postgres_url"))
+            )
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        check_migrated_to_head(engine)
 
 
 def test_upgrade_head_twice_changes_nothing(fresh_url: str, engine_of: Any) -> None:

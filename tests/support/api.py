@@ -35,6 +35,7 @@ from evidence_api.core.db import make_engine, upgrade
 from evidence_api.core.storage.local import LocalObjectStore
 from evidence_api.registry.models import Platform
 from evidence_api.runtime import Runtime, build_runtime
+from tests.support.migrated import postgres_template, seed_sqlite, seed_sqlite_env
 from tests.support.redis import redis_server
 from tests.support.seaweed import SeaweedS3
 from tests.support.waiting import wait_until
@@ -134,6 +135,7 @@ def make_tokens(runtime: Runtime) -> dict[str, str]:
 
 @contextmanager
 def running_stack(settings: Settings, tokens: dict[str, str] | None = None) -> Iterator[Stack]:
+    seed_sqlite(settings)
     runtime = build_runtime(settings)
     try:
         tokens = tokens or make_tokens(runtime)
@@ -199,6 +201,7 @@ def serve_subprocess(env: dict[str, str], log_path: Path) -> Iterator[Server]:
 def _start_serve(env: dict[str, str], log_path: Path) -> Server:
     port = free_port()
     full_env = {**os.environ, **env, "EVIDENCE_HOST": "127.0.0.1", "EVIDENCE_PORT": str(port)}
+    seed_sqlite_env(full_env)
     evidence = Path(sys.executable).parent / "evidence"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
@@ -275,18 +278,21 @@ def s3_settings(endpoint: str, access_key: str, secret_key: str) -> dict[str, An
 
 
 @contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
+def fresh_postgres_database(server_url: str, *, migrated: bool = True) -> Iterator[str]:
     """A database of its own on the PostgreSQL server of ``server_url``; dropped afterwards.
 
     A fresh database (rather than truncating a shared one) keeps every test's
-    log starting at size 0, whatever ran before it.
+    log starting at size 0, whatever ran before it. ``migrated``: a copy of the
+    process's template at head (:func:`tests.support.migrated.postgres_template`), which
+    the service's start then leaves alone; else empty.
     """
     server = make_url(server_url)
     name = f"evidence_api_{uuid.uuid4().hex[:12]}"
+    template = f' TEMPLATE "{postgres_template(server_url)}"' if migrated else ""
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
         yield server.set(database=name).render_as_string(hide_password=False)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

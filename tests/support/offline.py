@@ -12,6 +12,7 @@ from typing import Any
 from evidence_api.core.auth import Principal, create_token
 from evidence_api.core.config import Settings
 from evidence_api.runtime import NO_TIMERS, Runtime, build_runtime
+from tests.support.migrated import seed_sqlite
 
 
 @contextmanager
@@ -24,7 +25,9 @@ def offline_runtime(data: Path, **settings: Any) -> Iterator[Runtime]:
         "capture_allow": "127.0.0.1",
         "run_integrity": False,
     }
-    built = build_runtime(Settings(**(values | settings)), **NO_TIMERS)
+    chosen = Settings(**(values | settings))
+    seed_sqlite(chosen)
+    built = build_runtime(chosen, **NO_TIMERS)
     try:
         yield built
     finally:

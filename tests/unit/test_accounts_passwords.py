@@ -3,13 +3,16 @@ rehash when the parameters rise, and a TOTP code accepted once only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import pyotp
 import pytest
 from argon2 import PasswordHasher
 
 from evidence_api.accounts import passwords, totp
+from evidence_api.core.config import Settings
 from evidence_api.core.errors import InvalidInputError
 
 
@@ -43,6 +46,48 @@ def test_hashes_are_argon2id_salted_and_verify() -> None:
     assert passwords.verify_password(first, "a passphrasE") == (False, False)
     assert passwords.verify_password("not a hash", "a passphrase") == (False, False)
     assert passwords.verify_password(first, "x" * 300) == (False, False)  # never hashed
+
+
+@pytest.fixture
+def profile() -> Iterator[Callable[[str], None]]:
+    """Switch the active profile for one test; the suite's is restored after."""
+    before = passwords.active_profile()
+    yield passwords.use_profile
+    passwords.use_profile(before)
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters"),
+    [("rfc9106-low-memory", "m=65536,t=3,p=4"), ("owasp-minimum", "m=19456,t=2,p=1")],
+)
+def test_each_profile_hashes_with_its_parameters(
+    profile: Callable[[str], None], name: str, parameters: str
+) -> None:
+    profile(name)
+    stored = passwords.hash_password("a passphrase")
+    assert stored.startswith(f"$argon2id$v=19${parameters}$")
+    assert passwords.dummy_hash().startswith(f"$argon2id$v=19${parameters}$")
+    assert passwords.verify_password(stored, "a passphrase") == (True, False)
+
+
+def test_a_hash_of_the_other_profile_verifies_and_is_redone(
+    profile: Callable[[str], None],
+) -> None:
+    profile("owasp-minimum")
+    cheap = passwords.hash_password("a passphrase")
+    profile("rfc9106-low-memory")
+    assert passwords.verify_password(cheap, "a passphrase") == (True, True)
+    assert passwords.verify_password(cheap, "wrong one!!") == (False, False)
+
+
+def test_the_setting_offers_exactly_the_profiles_and_defaults_to_rfc9106(
+    profile: Callable[[str], None],
+) -> None:
+    field = Settings.model_fields["password_profile"]
+    assert field.default == passwords.DEFAULT_PROFILE == "rfc9106-low-memory"
+    assert set(get_args(field.annotation)) == set(passwords.PROFILES)
+    with pytest.raises(ValueError, match="unknown password profile 'md5'"):
+        profile("md5")
 
 
 def test_a_weaker_hash_verifies_and_asks_for_a_rehash() -> None:

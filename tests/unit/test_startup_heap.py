@@ -12,8 +12,10 @@ import pytest
 from evidence_api.core.server import freeze_startup_heap
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def frozen() -> Iterator[None]:
+    """One freeze for the module: its full collection walks the whole test process's heap
+    (several seconds in a worker that has run many tests)."""
     freeze_startup_heap()
     yield
     gc.unfreeze()

@@ -1,0 +1,104 @@
+"""Databases at the newest migration without running every migration again.
+
+A fresh deployment's first start runs the whole Alembic history: about 0.5 s of CPU on
+SQLite and more on PostgreSQL, which hundreds of tests paid for a database they then
+threw away. Here each test process migrates one template per kind, once, and copies it:
+
+* SQLite: :func:`seed_sqlite` copies the template file to a deployment's default
+  database path (``<data_dir>/evidence.db``) when that file does not exist yet;
+* PostgreSQL: :func:`postgres_template` is a database at head on the server, and
+  ``CREATE DATABASE … TEMPLATE`` copies it (``tests.support.api.fresh_postgres_database``).
+
+The service then finds the database at head and its start skips Alembic
+(``evidence_api.core.db.upgrade``: one SELECT), exactly as on any later start of a
+deployment. The migrations themselves are tested on empty databases in
+``tests/integration/test_migrations.py``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from evidence_api.core.config import Settings
+from evidence_api.core.db import upgrade
+
+_lock = threading.Lock()
+_sqlite: list[Path] = []
+_postgres: dict[str, str] = {}
+
+
+def sqlite_template() -> Path:
+    """This process's SQLite database at head (made on first use, removed at exit)."""
+    with _lock:
+        if not _sqlite:
+            folder = Path(tempfile.mkdtemp(prefix="evidence-sqlite-head-"))
+            atexit.register(shutil.rmtree, folder, True)
+            path = folder / "evidence.db"
+            upgrade(f"sqlite:///{path}")
+            _sqlite.append(path)
+        return _sqlite[0]
+
+
+def seed_sqlite(settings: Settings) -> None:
+    """Give a deployment on the default SQLite file (no ``database_url``) a copy of the
+    template, if its database file does not exist yet."""
+    if settings.database_url is None:
+        seed_sqlite_file(settings.data_dir)
+
+
+def seed_sqlite_env(env: dict[str, str]) -> None:
+    """:func:`seed_sqlite` for a subprocess configured by ``EVIDENCE_*`` variables."""
+    data = env.get("EVIDENCE_DATA_DIR")
+    if data and not env.get("EVIDENCE_DATABASE_URL"):
+        seed_sqlite_file(Path(data))
+
+
+def seed_sqlite_file(data_dir: Path) -> None:
+    """Copy the template to ``data_dir/evidence.db`` unless that exists: the folder is
+    made 0700 and the file 0600, as the service makes them."""
+    target = data_dir / "evidence.db"
+    if target.exists():
+        return
+    template = sqlite_template()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    shutil.copyfile(template, target)
+    os.chmod(target, 0o600)
+
+
+def postgres_template(server_url: str) -> str:
+    """The name of a database at head on the server of ``server_url`` (an admin URL with
+    CREATE DATABASE), made once per process and server and dropped at exit. Nothing stays
+    connected to it, so ``CREATE DATABASE … TEMPLATE`` may copy it."""
+    server = make_url(server_url)
+    key = server.set(database="").render_as_string(hide_password=False)
+    with _lock:
+        if key not in _postgres:
+            name = f"evidence_head_{uuid.uuid4().hex[:12]}"
+            admin = create_engine(server, isolation_level="AUTOCOMMIT")
+            try:
+                with admin.connect() as conn:
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+            finally:
+                admin.dispose()
+            upgrade(server.set(database=name).render_as_string(hide_password=False))
+            atexit.register(_drop, server_url, name)
+            _postgres[key] = name
+        return _postgres[key]
+
+
+def _drop(server_url: str, name: str) -> None:
+    admin = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
+    # the server may be gone at exit (a throwaway cluster stopped before)
+    with contextlib.suppress(SQLAlchemyError), admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
