@@ -83,22 +83,33 @@ def postgres_template(server_url: str) -> str:
     key = server.set(database="").render_as_string(hide_password=False)
     with _lock:
         if key not in _postgres:
-            name = f"evidence_head_{uuid.uuid4().hex[:12]}"
-            admin = create_engine(server, isolation_level="AUTOCOMMIT")
-            try:
-                with admin.connect() as conn:
-                    conn.execute(text(f'CREATE DATABASE "{name}"'))
-            finally:
-                admin.dispose()
-            upgrade(server.set(database=name).render_as_string(hide_password=False))
-            atexit.register(_drop, server_url, name)
+            url = create_database(server_url, "evidence_head")
+            upgrade(url)
+            name = make_url(url).database or ""
+            atexit.register(drop_database, server_url, name)
             _postgres[key] = name
         return _postgres[key]
 
 
-def _drop(server_url: str, name: str) -> None:
+def create_database(server_url: str, prefix: str, template: str | None = None) -> str:
+    """The URL of a new database ``<prefix>_<random>`` on the server of ``server_url``:
+    empty, or a copy of the database ``template``."""
+    server = make_url(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    finally:
+        admin.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop the database ``name`` (its sessions ended); nothing if the server is gone
+    (a throwaway cluster stopped first)."""
     admin = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
-    # the server may be gone at exit (a throwaway cluster stopped before)
     with contextlib.suppress(SQLAlchemyError), admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
