@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 from evidence_api.accounts import passwords
 from evidence_api.core.db import make_engine, upgrade
 from evidence_api.schema import schema_metadata
+from tests.support import migrated
 from tests.support.postgres import postgres_database
 
 # anvil, anvil_w3, tester_w3 fixtures
@@ -71,6 +72,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run :data:`SLOW_FIRST`'s files first (a stable sort: every other order is kept)."""
     rank = {path: i for i, path in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_migrated_templates() -> Iterator[None]:
+    """At the end of the session, remove the migrated templates this process made
+    (tests/support/migrated.py)."""
+    yield
+    migrated.drop_templates()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,7 +17,6 @@ deployment. The migrations themselves are tested on empty databases in
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import shutil
@@ -34,15 +33,16 @@ from evidence_api.core.db import upgrade
 
 _lock = threading.Lock()
 _sqlite: list[Path] = []
-_postgres: dict[str, str] = {}
+#: server (without a database) -> (the admin URL it was made with, the template's name)
+_postgres: dict[str, tuple[str, str]] = {}
 
 
 def sqlite_template() -> Path:
-    """This process's SQLite database at head (made on first use, removed at exit)."""
+    """This process's SQLite database at head (made on first use; removed by
+    :func:`drop_templates`)."""
     with _lock:
         if not _sqlite:
             folder = Path(tempfile.mkdtemp(prefix="evidence-sqlite-head-"))
-            atexit.register(shutil.rmtree, folder, True)
             path = folder / "evidence.db"
             upgrade(f"sqlite:///{path}")
             _sqlite.append(path)
@@ -77,18 +77,33 @@ def seed_sqlite_file(data_dir: Path) -> None:
 
 def postgres_template(server_url: str) -> str:
     """The name of a database at head on the server of ``server_url`` (an admin URL with
-    CREATE DATABASE), made once per process and server and dropped at exit. Nothing stays
-    connected to it, so ``CREATE DATABASE … TEMPLATE`` may copy it."""
+    CREATE DATABASE), made once per process and server (dropped by
+    :func:`drop_templates`). Nothing stays connected to it, so ``CREATE DATABASE …
+    TEMPLATE`` may copy it."""
     server = make_url(server_url)
     key = server.set(database="").render_as_string(hide_password=False)
     with _lock:
         if key not in _postgres:
             url = create_database(server_url, "evidence_head")
             upgrade(url)
-            name = make_url(url).database or ""
-            atexit.register(drop_database, server_url, name)
-            _postgres[key] = name
-        return _postgres[key]
+            _postgres[key] = (server_url, make_url(url).database or "")
+        return _postgres[key][1]
+
+
+def drop_templates() -> None:
+    """Remove the templates this process made, SQLite and PostgreSQL (tests/conftest.py
+    calls it when the session ends: xdist's workers leave without running ``atexit``
+    handlers)."""
+    with _lock:
+        for path in _sqlite:
+            shutil.rmtree(path.parent, ignore_errors=True)
+        _sqlite.clear()
+        for server_url, name in _postgres.values():
+            # through the server's maintenance database: the test session's database
+            # that ``server_url`` names is dropped by then
+            maintenance = make_url(server_url).set(database="postgres")
+            drop_database(maintenance.render_as_string(hide_password=False), name)
+        _postgres.clear()
 
 
 def create_database(server_url: str, prefix: str, template: str | None = None) -> str:
