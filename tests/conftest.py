@@ -7,7 +7,6 @@ really run against its real service there.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,20 +100,12 @@ def postgres_url() -> Iterator[str]:
         pytest.skip(f"PostgreSQL unavailable: {exc}")
 
 
-@pytest.fixture(scope="session")
-def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite database migrated to head once per session (Alembic takes a while)."""
-    path = tmp_path_factory.mktemp("sqlite-head") / "evidence.db"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
 @pytest.fixture
-def sqlite_engine(tmp_path: Path, migrated_sqlite_file: Path) -> Iterator[Engine]:
-    """A migrated SQLite database in a temp dir: a copy of the session's migrated file."""
-    path = tmp_path / "evidence.db"
-    shutil.copyfile(migrated_sqlite_file, path)
-    engine = make_engine(f"sqlite:///{path}")
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite database in a temp dir: a copy of the process's migrated template
+    (tests/support/migrated.py)."""
+    migrated.seed_sqlite_file(tmp_path)
+    engine = make_engine(f"sqlite:///{tmp_path / 'evidence.db'}")
     yield engine
     engine.dispose()
 
