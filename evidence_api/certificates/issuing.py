@@ -83,10 +83,19 @@ def issuer_of(runtime: Runtime) -> Issuer:
 def pdf_maker(settings: Settings) -> Callable[[PdfJob], bytes]:
     """How this process makes a certificate's PDF: in its helper process
     (``certificate_process``), or here."""
-    return helper if settings.certificate_process else make_pdf
+    if not settings.certificate_process:
+        return make_pdf
+    helper.niceness = settings.certificate_niceness
+    return helper
 
 
 def start_issuing(runtime: Runtime) -> tuple[Sequence[Step], Callable[[float], None]]:
     """This process's issuing steps (one per tick) and how to stop them."""
     backlog = Backlog(issuer_of(runtime))
-    return [backlog.tick], lambda _timeout: helper.close()
+    stopping = threading.Event()
+
+    def stop(_timeout: float) -> None:
+        stopping.set()  # a drain in the timer's thread ends after the batch it is in
+        helper.close()
+
+    return [partial(backlog.drain, stopping=stopping)], stop

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -59,6 +60,12 @@ def make_pdf(job: PdfJob) -> bytes:
     )
 
 
+def _lower_priority(niceness: int) -> None:
+    """The helper's first act: step back ``niceness`` in the CPU scheduler's order."""
+    if niceness > 0:
+        os.nice(niceness)
+
+
 class HelperProcess:
     """:func:`make_pdf` in one helper process, started (``spawn``) at the first job.
 
@@ -67,8 +74,11 @@ class HelperProcess:
     job starts a new helper. :meth:`close` stops it; a later job starts it again.
     """
 
-    def __init__(self, timeout: float = HELPER_TIMEOUT_S) -> None:
+    def __init__(self, timeout: float = HELPER_TIMEOUT_S, niceness: int = 0) -> None:
         self.timeout = timeout
+        #: added to the helper's nice value when it starts (a helper already running keeps
+        #: the one it started with)
+        self.niceness = niceness
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
@@ -76,7 +86,10 @@ class HelperProcess:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_lower_priority,
+                    initargs=(self.niceness,),
                 )
             return self._pool
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ MAX_STORED_BYTES = 16 * 1024 * 1024
 #: Failed items a process remembers setting aside (beyond them, the oldest failures are
 #: retried at every tick).
 MAX_SET_ASIDE = 1000
+#: Longest a :meth:`Backlog.drain` goes on issuing batches before it returns (seconds).
+DRAIN_SECONDS = 10.0
 SIGN_REASON = "电子数据存证证书 / evidence certificate"
 
 
@@ -200,6 +203,9 @@ class Backlog:
     handled, so its cost stays that of the new items. Below the floor, an item committed
     late (a lower ``seq`` can commit after a higher one) or set aside is picked up by the
     full look every ``full_scan_every`` ticks (and the first).
+
+    The background job runs :meth:`drain`: batch after batch while each one is full, so
+    the certificates keep up with intake faster than ``batch`` per interval.
     """
 
     issuer: Issuer
@@ -224,6 +230,20 @@ class Backlog:
                 .limit(self.batch + min(len(aside), MAX_SET_ASIDE))
             )
             return [(seq, i) for seq, i in session.execute(query).all()]
+
+    def drain(self, budget: float = DRAIN_SECONDS, stopping: threading.Event | None = None) -> int:
+        """:meth:`tick` again while the last tick issued a full batch (more may be
+        waiting), for at most ``budget`` seconds and until ``stopping`` is set; the number
+        issued."""
+        started = time.monotonic()
+        issued = 0
+        while True:
+            count = self.tick()
+            issued += count
+            if count < self.batch or time.monotonic() - started >= budget:
+                return issued
+            if stopping is not None and stopping.is_set():
+                return issued
 
     def tick(self) -> int:
         """Issue up to ``batch`` certificates; the number issued."""

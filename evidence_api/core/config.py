@@ -483,6 +483,15 @@ class Settings(BaseSettings):
         "so the processes receiving evidence never load reportlab, pyHanko and the CJK font "
         "(~80 MiB) nor share their GIL with a certificate; false: in the issuing process",
     )
+    certificate_niceness: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="how far the certificate helper process steps back for the CPU (added "
+        "to its nice value when it starts): 存证证书 are drawn in the background, so on a "
+        "busy machine intake and reads go first and certificates catch up when it is less "
+        "busy; 0: the same priority as the service",
+    )
 
     @property
     def resolved_database_url(self) -> str:

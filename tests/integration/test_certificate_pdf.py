@@ -1,7 +1,7 @@
 """The certificate helper process (evidence_api.certificates.pdf), really spawned: it makes
 the same signed certificate as the issuing process would, in another process; a helper that
-dies fails its job and is replaced at the next; and the serving process never loads what it
-runs."""
+dies fails its job and is replaced at the next; it runs at the niceness it is given; and the
+serving process never loads what it runs."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def test_the_helper_makes_the_certificate_in_another_process(helper: HelperProce
     assert helper.pid is None  # nothing starts before the first job
     pdf = helper(JOB)
     assert helper.pid is not None and helper.pid != os.getpid()
+    assert psutil.Process(helper.pid).nice() == os.nice(0)  # niceness 0: our priority
     check = check_certificate(pdf, SEALED.bundle, [CA["dev-ca.pem"]])
     assert check.ok, check.detail
     assert read_attachment(pdf, STATEMENT_NAME) == STATEMENT.to_bytes()
@@ -89,6 +90,17 @@ def test_close_stops_the_helper_and_a_later_job_starts_it_again() -> None:
         assert running.pid is None and not _alive(pid)
         running(JOB)
         assert running.pid not in (None, pid)
+    finally:
+        running.close()
+
+
+def test_the_helper_steps_back_for_the_cpu_by_its_niceness() -> None:
+    running = HelperProcess(timeout=120.0, niceness=7)
+    try:
+        pdf = running(JOB)
+        assert running.pid is not None
+        assert psutil.Process(running.pid).nice() == min(19, os.nice(0) + 7)
+        assert check_certificate(pdf, SEALED.bundle, [CA["dev-ca.pem"]]).ok
     finally:
         running.close()
 

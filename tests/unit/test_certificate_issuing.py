@@ -1,11 +1,13 @@
 """Which certificate signs 存证证书 (the development CA, generated once with private keys;
 configured files; none in production), and the background backlog: oldest first, a bounded
-batch, one failing item set aside without holding up the others, nothing issued twice."""
+batch, one failing item set aside without holding up the others, nothing issued twice, batch
+after batch while batches come full."""
 
 from __future__ import annotations
 
 import logging
 import stat
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,8 +22,9 @@ from evidence_api.certificates.devca import (
     make_development_ca,
     material,
 )
-from evidence_api.certificates.issuing import issuer_of, portal_url
+from evidence_api.certificates.issuing import helper, issuer_of, pdf_maker, portal_url
 from evidence_api.certificates.models import EvidenceCertificate
+from evidence_api.certificates.pdf import make_pdf
 from evidence_api.certificates.service import Backlog, Issuer, NoSigningCertificateError, issue
 from evidence_api.core.config import Settings
 from evidence_api.core.errors import ServiceUnavailableError
@@ -92,6 +95,16 @@ def test_the_portal_url_for_the_qr_code() -> None:
     assert portal_url(Settings(verifier_mount="")) is None
 
 
+def test_the_setting_gives_the_helper_its_niceness(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(helper, "niceness", helper.niceness)  # restored afterwards
+    assert Settings().certificate_niceness == 10
+    chosen = pdf_maker(Settings(certificate_process=True, certificate_niceness=3))
+    assert chosen is helper and helper.niceness == 3
+    assert pdf_maker(Settings(certificate_process=False)) is make_pdf
+    with pytest.raises(ValueError, match="certificate_niceness"):
+        Settings(certificate_niceness=20)
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     settings = Settings(
@@ -139,6 +152,22 @@ def test_the_backlog_issues_oldest_first_and_sets_a_failure_aside(
     backlog.issuer = real
     assert [backlog.tick() for _ in range(4)] == [0, 0, 0, 1] and issued(stack) == 4
     assert Backlog(real).tick() == 0  # nothing issued twice
+
+
+def test_a_drain_issues_batch_after_batch_until_the_backlog_is_empty(stack: Stack) -> None:
+    for i in range(5):
+        submit(stack, {f"f{i}.txt": b"y" * (i + 1)})
+    issuer = issuer_of(stack.runtime)
+    assert Backlog(issuer, batch=2).drain(budget=0.0) == 2  # out of time: one batch
+    assert issued(stack) == 2
+    stopping = threading.Event()
+    stopping.set()
+    assert Backlog(issuer, batch=2).drain(stopping=stopping) == 2  # stopping: one batch
+    assert issued(stack) == 4
+    submit(stack, {"late.txt": b"z"})
+    # Two left, in batches of one: a full batch, another, then an empty look ends it.
+    assert Backlog(issuer, batch=1).drain() == 2 and issued(stack) == 6
+    assert Backlog(issuer, batch=1).drain() == 0
 
 
 def test_without_signing_material_nothing_is_issued_and_requests_get_503(stack: Stack) -> None:
