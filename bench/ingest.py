@@ -855,8 +855,8 @@ def run_s3(
             _, found = _post_evidence(service, payload, files_per, tag, 1, 1)
             result.problems += found
             _put_raw(raw_client, raw_bucket, payload, files_per, tag, 1, 1)
-        # Stamps first: after the evidence loads, their 存证证书 (drawn a few a second in
-        # the background) would take half the server's CPU for minutes.
+        # Stamps first: after the evidence loads, their 存证证书 (drawn in the background,
+        # some 20 a second at most) would take the server's spare CPU for a minute.
         result.stamps = measure_stamps(service, settings, root, progress)
         ours_name = "evidence serve (HTTP, S3)"
         raw_name = "minio put_object (raw)"
