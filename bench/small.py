@@ -244,8 +244,8 @@ def run(
                 tag += 1
                 post_small(service, 8, 4, tag, payload)  # warm-up, untimed
                 # The baselines and stamps before the evidence loads: each evidence's
-                # 存证证书 is drawn in the background, a few a second, and that backlog
-                # would take half the server's CPU from whatever is measured after it.
+                # 存证证书 is drawn in the background after the load, and that backlog
+                # would take the server's spare CPU from whatever is measured after it.
                 stamp_ids: list[str] = []
                 if storage == storages[0]:
                     for clients in (8, 32):
