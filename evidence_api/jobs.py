@@ -39,6 +39,9 @@ class Running:
 
     steps: Sequence[Step]
     stop: Callable[[float], None] = lambda _timeout: None
+    #: asks a step that is running to end early; called before the timer's thread is
+    #: joined (``stop`` after it)
+    interrupt: Callable[[], None] = lambda: None
     #: run the first time at once rather than after one interval
     at_once: bool = False
 
@@ -171,8 +174,8 @@ def _certificates(runtime: Runtime) -> Running:
     """存证证书 issued for the evidence items that have none yet."""
     from evidence_api.certificates.issuing import start_issuing  # noqa: PLC0415
 
-    steps, stop = start_issuing(runtime)
-    return Running(steps, stop=stop, at_once=True)
+    steps, stop, interrupt = start_issuing(runtime)
+    return Running(steps, stop=stop, interrupt=interrupt, at_once=True)
 
 
 def _integrity_checker(runtime: Runtime) -> Any:
@@ -319,6 +322,7 @@ class JobTimer(Periodic):
             step()
 
     def stop(self, timeout: float = 10.0) -> None:
+        self.running.interrupt()
         super().stop(timeout)
         self.running.stop(timeout)
 

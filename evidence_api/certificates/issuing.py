@@ -89,13 +89,13 @@ def pdf_maker(settings: Settings) -> Callable[[PdfJob], bytes]:
     return helper
 
 
-def start_issuing(runtime: Runtime) -> tuple[Sequence[Step], Callable[[float], None]]:
-    """This process's issuing steps (one per tick) and how to stop them."""
-    backlog = Backlog(issuer_of(runtime))
+def start_issuing(
+    runtime: Runtime,
+) -> tuple[Sequence[Step], Callable[[float], None], Callable[[], None]]:
+    """This process's issuing step (one :meth:`~Backlog.drain` per tick), how to stop it,
+    and how to make a running drain end after its current certificate (before its
+    thread is joined: a drain left running would start the helper again after
+    :meth:`~HelperProcess.close`, and the helper would outlive the process)."""
     stopping = threading.Event()
-
-    def stop(_timeout: float) -> None:
-        stopping.set()  # a drain in the timer's thread ends after the batch it is in
-        helper.close()
-
-    return [partial(backlog.drain, stopping=stopping)], stop
+    backlog = Backlog(issuer_of(runtime), stopping=stopping)
+    return [backlog.drain], lambda _timeout: helper.close(), stopping.set

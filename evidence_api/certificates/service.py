@@ -205,13 +205,16 @@ class Backlog:
     full look every ``full_scan_every`` ticks (and the first).
 
     The background job runs :meth:`drain`: batch after batch while each one is full, so
-    the certificates keep up with intake faster than ``batch`` per interval.
+    the certificates keep up with intake faster than ``batch`` per interval. Once
+    ``stopping`` is set, no further certificate is started.
     """
 
     issuer: Issuer
     batch: int = 20
     retry_after: float = 600.0
     full_scan_every: int = 120
+    #: once set, no further certificate is started (the one being made is finished)
+    stopping: threading.Event | None = None
     _set_aside: dict[str, float] = field(default_factory=dict)
     _floor: int = 0
     _ticks: int = 0
@@ -231,18 +234,15 @@ class Backlog:
             )
             return [(seq, i) for seq, i in session.execute(query).all()]
 
-    def drain(self, budget: float = DRAIN_SECONDS, stopping: threading.Event | None = None) -> int:
+    def drain(self, budget: float = DRAIN_SECONDS) -> int:
         """:meth:`tick` again while the last tick issued a full batch (more may be
-        waiting), for at most ``budget`` seconds and until ``stopping`` is set; the number
-        issued."""
+        waiting), for at most ``budget`` seconds; the number issued."""
         started = time.monotonic()
         issued = 0
         while True:
             count = self.tick()
             issued += count
             if count < self.batch or time.monotonic() - started >= budget:
-                return issued
-            if stopping is not None and stopping.is_set():
                 return issued
 
     def tick(self) -> int:
@@ -263,6 +263,8 @@ class Backlog:
             return 0
         issued = 0
         for seq, evidence_id in todo:
+            if self.stopping is not None and self.stopping.is_set():
+                break
             try:
                 issue(self.issuer, evidence_id)
                 issued += 1

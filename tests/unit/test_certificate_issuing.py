@@ -24,7 +24,7 @@ from evidence_api.certificates.devca import (
 )
 from evidence_api.certificates.issuing import helper, issuer_of, pdf_maker, portal_url
 from evidence_api.certificates.models import EvidenceCertificate
-from evidence_api.certificates.pdf import make_pdf
+from evidence_api.certificates.pdf import PdfJob, make_pdf
 from evidence_api.certificates.service import Backlog, Issuer, NoSigningCertificateError, issue
 from evidence_api.core.config import Settings
 from evidence_api.core.errors import ServiceUnavailableError
@@ -160,14 +160,28 @@ def test_a_drain_issues_batch_after_batch_until_the_backlog_is_empty(stack: Stac
     issuer = issuer_of(stack.runtime)
     assert Backlog(issuer, batch=2).drain(budget=0.0) == 2  # out of time: one batch
     assert issued(stack) == 2
-    stopping = threading.Event()
-    stopping.set()
-    assert Backlog(issuer, batch=2).drain(stopping=stopping) == 2  # stopping: one batch
-    assert issued(stack) == 4
+    assert Backlog(issuer, batch=2).drain(budget=0.0) == 2 and issued(stack) == 4
     submit(stack, {"late.txt": b"z"})
     # Two left, in batches of one: a full batch, another, then an empty look ends it.
     assert Backlog(issuer, batch=1).drain() == 2 and issued(stack) == 6
     assert Backlog(issuer, batch=1).drain() == 0
+
+
+def test_a_stopping_backlog_finishes_its_certificate_and_starts_no_other(stack: Stack) -> None:
+    for i in range(3):
+        submit(stack, {f"s{i}.txt": b"s" * (i + 1)})
+    real = issuer_of(stack.runtime)
+    stopping = threading.Event()
+    stopping.set()
+    assert Backlog(real, stopping=stopping).drain() == 0 and issued(stack) == 0
+
+    def make_pdf_then_stop(job: PdfJob) -> bytes:
+        stopping.set()  # the server stops while this certificate is being made
+        return real.make_pdf(job)
+
+    stopping.clear()
+    stopped = replace(real, make_pdf=make_pdf_then_stop)
+    assert Backlog(stopped, batch=2, stopping=stopping).drain() == 1 and issued(stack) == 1
 
 
 def test_without_signing_material_nothing_is_issued_and_requests_get_503(stack: Stack) -> None:

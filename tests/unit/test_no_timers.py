@@ -1,13 +1,17 @@
 """``NO_TIMERS``: a runtime built with it (an admin command, a Celery worker, an extra
 ``evidence serve`` worker) starts no in-process timer at all, whatever the settings say —
-every job's switch is covered, the monitors' and certificates' included."""
+every job's switch is covered, the monitors' and certificates' included. And a timer that is
+stopped asks its running step to end before it waits for the thread."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from evidence_api.core.config import Settings
-from evidence_api.jobs import JOBS
+from evidence_api.jobs import JOBS, Job, JobTimer, Running
 from evidence_api.runtime import NO_TIMERS, build_runtime
 
 
@@ -25,3 +29,29 @@ def test_a_no_timers_runtime_starts_none(tmp_path: Path) -> None:
         assert runtime.timers == {}
     finally:
         runtime.close()
+
+
+def test_a_stopped_timer_interrupts_its_step_before_joining_it_then_stops_the_job() -> None:
+    entered, interrupted = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def step() -> None:
+        entered.set()
+        interrupted.wait(60)  # a long step (a certificates drain) that ends when asked
+        order.append("step ended")
+
+    def interrupt() -> None:
+        order.append("interrupted")
+        interrupted.set()
+
+    def start(_runtime: Any) -> Running:
+        return Running([step], stop=lambda _timeout: order.append("stopped"), interrupt=interrupt)
+
+    job = Job("test", "certificate_interval", "run_certificates", start)
+    timer = JobTimer(job, SimpleNamespace(settings=Settings(certificate_interval=0.01)))  # type: ignore[arg-type]
+    timer.start()
+    assert entered.wait(60)
+    timer.stop(timeout=60)
+    # Without the interrupt the join would wait out its timeout and stop the job (the
+    # certificate helper) while the step still ran.
+    assert order == ["interrupted", "step ended", "stopped"]
