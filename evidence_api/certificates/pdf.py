@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import threading
 from collections.abc import Sequence
@@ -60,10 +61,22 @@ def make_pdf(job: PdfJob) -> bytes:
     )
 
 
-def _lower_priority(niceness: int) -> None:
-    """The helper's first act: step back ``niceness`` in the CPU scheduler's order."""
+def _helper_started(niceness: int) -> None:
+    """The helper's first act: step back ``niceness`` in the CPU scheduler's order, and
+    exit when the process that started it is gone (killed with SIGKILL, say: the pool's
+    own queue never tells a worker, which would wait for jobs for ever)."""
     if niceness > 0:
         os.nice(niceness)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(
+            target=_exit_with, args=(parent.sentinel,), name="parent-watch", daemon=True
+        ).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])  # ready once the parent has exited
+    os._exit(0)
 
 
 class HelperProcess:
@@ -88,7 +101,7 @@ class HelperProcess:
                 self._pool = ProcessPoolExecutor(
                     max_workers=1,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_lower_priority,
+                    initializer=_helper_started,
                     initargs=(self.niceness,),
                 )
             return self._pool

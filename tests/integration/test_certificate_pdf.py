@@ -1,7 +1,7 @@
 """The certificate helper process (evidence_api.certificates.pdf), really spawned: it makes
 the same signed certificate as the issuing process would, in another process; a helper that
 dies fails its job and is replaced at the next; it runs at the niceness it is given; and the
-serving process never loads what it runs."""
+serving process never loads what it runs; a helper whose process is killed exits too."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import psutil
 import pytest
@@ -103,6 +104,37 @@ def test_the_helper_steps_back_for_the_cpu_by_its_niceness() -> None:
         assert check_certificate(pdf, SEALED.bundle, [CA["dev-ca.pem"]]).ok
     finally:
         running.close()
+
+
+def test_a_helper_exits_when_its_process_is_killed() -> None:
+    # The process that started the helper dies with SIGKILL (the OOM killer, kill -9): no
+    # close() ever runs, and the helper must not wait for jobs for ever.
+    script = (
+        "import sys\n"
+        "if __name__ == '__main__':\n"
+        "    from tests.integration.test_certificate_pdf import JOB\n"
+        "    from evidence_api.certificates.pdf import HelperProcess\n"
+        "    helper = HelperProcess(timeout=120.0)\n"
+        "    helper(JOB)\n"
+        "    print(helper.pid, flush=True)\n"
+        "    sys.stdin.read()\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert parent.stdout is not None
+        helper_pid = int(parent.stdout.readline())
+        assert _alive(helper_pid)
+        parent.kill()
+        parent.wait(60)
+        wait_until(lambda: not _alive(helper_pid), 60, "the orphaned helper to exit")
+    finally:
+        parent.kill()
+        parent.wait(60)
 
 
 def test_the_app_loads_neither_reportlab_nor_pyhanko() -> None:
