@@ -12,7 +12,7 @@ is one transaction: lock the log, read the batch, append the leaf hashes and
 store the tree's tiles, set every entry's index, sign and store a checkpoint.
 Between seals, pymerkle's ``InmemoryTree`` appends the same entries' leaf data
 in the same batches (it also hashes the leaf: a few hundred nanoseconds of
-its 9-25 microseconds per leaf, by machine), the order rotating from batch to batch so a
+its 6-25 microseconds per leaf, by machine), the order rotating from batch to batch so a
 noisy neighbour slows every line alike. After each size, the checkpoint each
 database signed must verify and carry pymerkle's root for the same leaves, or
 the run fails. Sizes above :data:`SEALER_MAX_SIZE` are left out of these rows
