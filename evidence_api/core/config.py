@@ -475,7 +475,11 @@ class Settings(BaseSettings):
         True, description="issue each evidence item's 存证证书 in the background after intake"
     )
     certificate_interval: float = Field(
-        5.0, gt=0, le=3600, description="seconds between looks for evidence without a 存证证书"
+        5.0,
+        gt=0,
+        le=3600,
+        description="seconds between looks for evidence without a 存证证书 (a look that "
+        "finds a backlog draws it batch after batch, for up to 10 s)",
     )
     certificate_process: bool = Field(
         True,
