@@ -71,6 +71,19 @@ _MARK_SEALED: dict[str, TextClause] = {
     ).bindparams(bindparam("now", type_=log_entry.c.sealed_at.type)),
 }
 
+#: PostgreSQL: the seal's transaction reads ``log_entry`` through its indexes only
+#: (``set_config(..., true)`` is ``SET LOCAL``: it ends with the transaction). The
+#: planner's statistics lag behind a backlog (autovacuum analyses a table again only after
+#: a tenth of it has changed): with a fresh backlog counted as a few rows, it found the
+#: batch's rows for their update by reading the whole table (a sequential scan), or read
+#: every pending row and sorted them to take the batch (a bitmap scan), so each seal cost
+#: O(all entries) and a backlog took quadratic time to drain. Through the indexes each
+#: statement costs O(batch log n) whatever the statistics say
+#: (``tests/integration/test_sealer_sql.py`` checks the plans).
+_INDEX_PLANS = text(
+    "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+)
+
 _PENDING = (
     select(log_entry.c.seq, log_entry.c.leaf_hash)
     .where(log_entry.c.leaf_index.is_(None))
@@ -101,6 +114,8 @@ def seal_once(engine: Engine, signer: SignerKey, *, max_batch: int) -> SealResul
     """Seal up to ``max_batch`` pending entries; ``None`` if nothing was pending."""
     with engine.begin() as conn:
         locks.take(conn, locks.SEALER_LOCK)
+        if conn.dialect.name == "postgresql":
+            conn.execute(_INDEX_PLANS)
         _lock_log(conn)
         rows = conn.execute(_PENDING, {"max_batch": max_batch}).all()
         if not rows:

@@ -14,9 +14,10 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Connection, Engine, delete, event, func, select, text
 
 from anchoring.entries import make_entry, utc_timestamp
 from anchoring.log import MerkleLog
@@ -231,3 +232,57 @@ def test_a_seal_that_cannot_mark_every_entry_keeps_nothing(
         conn.execute(delete(log_entry).where(log_entry.c.seq == victim))
     assert seal_pending(engine, SIGNER, max_batch=100)[-1].size == 9
     check_log(engine, 9)
+
+
+def test_a_backlog_the_statistics_do_not_know_is_read_through_the_indexes(
+    postgres_engine: Engine,
+) -> None:
+    """The table was analysed while nothing was pending, then a backlog arrived (an outage,
+    a burst), and autovacuum has not analysed it again yet: the seal's statements on
+    ``log_entry`` still find their batch through the indexes, never by reading every
+    pending row (a bitmap scan and a sort) or the whole table (a sequential scan)."""
+    engine = postgres_engine
+    plans: list[str] = []
+
+    def explain(
+        conn: Connection,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        if "log_entry" in statement and statement.lstrip().startswith(("SELECT", "UPDATE")):
+            cursor.execute("EXPLAIN " + statement, parameters)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE log_entry SET (autovacuum_enabled = off)"))
+    try:
+        with engine.begin() as conn:
+            enqueue(conn, stamps("known", 20))
+        seal_pending(engine, SIGNER, max_batch=100)
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE log_entry"))
+        with engine.begin() as conn:
+            enqueue(conn, stamps("unknown", 3000))
+        event.listen(engine, "before_cursor_execute", explain)
+        try:
+            seal = seal_once(engine, SIGNER, max_batch=1000)
+        finally:
+            event.remove(engine, "before_cursor_execute", explain)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE log_entry RESET (autovacuum_enabled)"))
+    assert seal is not None and (seal.first_index, seal.count) == (20, 1000)
+    assert len(plans) == 2, plans  # the batch's read and its indices' update
+    read, mark = plans
+    assert "Index Scan using ix_log_entry_pending on log_entry" in read, read
+    assert "Index Scan using log_entry_pkey on log_entry" in mark, mark[:600]
+    for plan in plans:
+        assert "Seq Scan on log_entry" not in plan, plan[:600]
+        assert "Bitmap Heap Scan on log_entry" not in plan, plan[:600]
+        assert "Sort" not in plan, plan[:600]
+    rows = entries(engine)
+    assert [index for _, index, _, _ in rows[:1020]] == list(range(1020))
+    assert all(index is None for _, index, _, _ in rows[1020:])
