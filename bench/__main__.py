@@ -120,6 +120,7 @@ from bench import (
 from bench.common import (
     EXIT_BROKEN,
     EXIT_MISSED,
+    REPO,
     REPORT_ONLY_HELP,
     Progress,
     Row,
@@ -127,13 +128,12 @@ from bench.common import (
     exit_status,
     format_table,
     missed,
+    support,
     tally,
     verdict,
     verdict_summary,
 )
 from bench.trees import LABELS, PYMERKLE_SQLITE, all_trees
-
-REPO = Path(__file__).resolve().parent.parent
 
 FULL_SIZES = (10**4, 10**5, 10**6)
 QUICK_SIZES = (10**3, 10**4)
@@ -477,7 +477,7 @@ def _run_services(settings: Settings, progress: Progress, results: Results) -> N
 
 
 def _run_gas(quick: bool, progress: Progress) -> list[gas.GasRow]:
-    ingest.support("anvil")  # puts the repository on sys.path: gas imports tests.support.anvil
+    support("anvil")  # puts the repository on sys.path: gas imports tests.support.anvil
     chains, sizes = gas.default_chains(quick), gas.default_sizes(quick)
     progress(f"gas: chains {', '.join(chains)}; sizes {', '.join(f'{n:,}' for n in sizes)}")
     return gas.run(chains, sizes, load_artifact())

@@ -56,8 +56,7 @@ from anchoring.contract import log_id_for
 from anchoring.log import MerkleLog
 from anchoring.schema import anchor_tx, log_entry
 from anchoring.store.memory import MemoryNodeStore
-from bench.common import Progress, Row, format_table, percentile, verdict
-from bench.ingest import support
+from bench.common import Progress, Row, format_table, percentile, support, verdict
 from verifier.merkle import consistency_proof_length, leaf_hash
 
 #: anvil's second well-known development account (the service anchors from the first):

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import Progress, Row, percentile
-from bench.ingest import support
+from bench.common import Progress, Row, percentile, support
 
 MB = 10**6
 CHUNK = 1 << 20

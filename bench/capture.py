@@ -51,8 +51,7 @@ from typing import Any
 
 import psutil
 
-from bench.common import Progress, Row, format_table, percentile
-from bench.ingest import support
+from bench.common import Progress, Row, format_table, percentile, support
 from bench.memory import SAMPLE_S
 
 MiB = 1 << 20

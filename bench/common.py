@@ -13,12 +13,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib
 import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 #: ``N/A``: the row has a target but its baseline was skipped, so it cannot be judged.
@@ -395,3 +398,15 @@ def report(
     elif status == EXIT_MISSED:
         print("TARGET MISSED: see the MISS rows above", file=sys.stderr)
     return status
+
+
+#: the repository's root (``tests.support`` lives under it)
+REPO = Path(__file__).resolve().parent.parent
+
+
+def support(name: str) -> ModuleType:
+    """``tests.support.<name>``, importable from any working directory."""
+    root = str(REPO)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module(f"tests.support.{name}")

@@ -12,14 +12,14 @@ quietly leaves PostgreSQL out is the misleading one this module exists to avoid.
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine
 
+from bench.common import support
 from evidence_api.core.config import Settings as ServiceSettings
 from evidence_api.core.db import make_engine, upgrade
 
@@ -39,28 +39,14 @@ def pg_admin_url() -> str:
 
 @contextmanager
 def scratch_postgres(admin_url: str | None = None) -> Iterator[str]:
-    """The SQLAlchemy URL of a fresh, empty database on the PostgreSQL server; dropped after."""
-    server = make_url(admin_url or pg_admin_url()).set(drivername="postgresql+psycopg")
-    name = f"evidence_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield server.set(database=name).render_as_string(hide_password=False)
-        finally:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with admin.connect() as conn:
-                        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
-    finally:
-        admin.dispose()
+    """The SQLAlchemy URL of a fresh, empty database on the PostgreSQL server; dropped after
+    (trying for 30 s while the server refuses, then failing the run): the tests' throwaway
+    database (``tests.support.postgres.throwaway_database``)."""
+    postgres = support("postgres")
+    with postgres.throwaway_database(
+        admin_url or pg_admin_url(), "evidence_bench", patience=30
+    ) as url:
+        yield url
 
 
 @contextmanager

@@ -37,14 +37,12 @@ reused by :mod:`bench.memory` and :mod:`bench.sealing`.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import io
 import json
 import os
 import random
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -54,18 +52,15 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 import httpx
 from minio import Minio
 
-from bench.common import NO_TARGET, Progress, Row, percentile, verdict
+from bench.common import NO_TARGET, Progress, Row, percentile, support, verdict
 from evidence_api.core.auth import Principal, create_token
 from evidence_api.core.config import Settings as ServiceSettings
 from evidence_api.runtime import NO_TIMERS, build_runtime
-
-REPO = Path(__file__).resolve().parent.parent
 
 #: issue 3's targets (on 2 cores)
 SMALL_TARGET_EVIDENCE_S = 200.0
@@ -86,14 +81,6 @@ PART_SIZE = 16 << 20
 
 T = TypeVar("T")
 S = TypeVar("S")
-
-
-def support(name: str) -> ModuleType:
-    """``tests.support.<name>``, importable from any working directory."""
-    root = str(REPO)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module(f"tests.support.{name}")
 
 
 # --- the service under test ---------------------------------------------------------------

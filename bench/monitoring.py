@@ -52,9 +52,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, event, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from bench.common import Latency, Progress, Row, time_interleaved
+from bench.common import Latency, Progress, Row, support, time_interleaved
 from bench.databases import BACKENDS, LABELS, POSTGRES, SQLITE, scratch_engine
-from bench.ingest import support
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: A run on a loaded machine (Chromium start, light capture, entry) before the section gives up.

@@ -49,8 +49,8 @@ from bench.common import (
     percentile,
     report,
     section_args,
+    support,
 )
-from bench.ingest import support
 from verifier.chain.anchor import make_anchor_check
 from verifier.note import VerifierKey
 from verifier.package import read_package

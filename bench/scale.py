@@ -57,15 +57,23 @@ from typing import TYPE_CHECKING, Any
 
 import psutil  # type: ignore[import-untyped]
 
-from bench.common import REPORT_ONLY_HELP, Progress, Row, format_table, percentile, report
+from bench.common import (
+    REPO,
+    REPORT_ONLY_HELP,
+    Progress,
+    Row,
+    format_table,
+    percentile,
+    report,
+    support,
+)
 from bench.databases import scratch_postgres
-from bench.ingest import SharedS3, support
+from bench.ingest import SharedS3
 
 if TYPE_CHECKING:
     from tests.support.scale import ScaleStack
     from tests.support.scale_load import Ack, LoadResult
 
-REPO = Path(__file__).resolve().parent.parent
 KINDS = ("evidence", "stamps")
 #: the process classes of the CPU split, in print order
 CLASSES = (

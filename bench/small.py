@@ -31,7 +31,7 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 from sqlalchemy import text
 
-from bench.common import Progress, Row, percentile, verdict
+from bench.common import Progress, Row, percentile, support, verdict
 from bench.databases import scratch_postgres
 from bench.ingest import (
     Payload,
@@ -40,7 +40,6 @@ from bench.ingest import (
     evidence_service,
     random_digests,
     run_concurrent,
-    support,
 )
 from evidence_api.core.db import make_engine
 

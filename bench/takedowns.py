@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from bench.common import Progress, Row, percentile
-from bench.ingest import service_fields, support
+from bench.common import Progress, Row, percentile, support
+from bench.ingest import service_fields
 from evidence_api.core.auth import create_token
 from evidence_api.core.config import Settings as ServiceSettings
 from evidence_api.registry.models import Platform

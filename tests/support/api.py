@@ -23,7 +23,7 @@ import pytest
 from celery import Celery
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, make_url, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
 from web3 import Web3
@@ -37,13 +37,8 @@ from evidence_api.core.db import make_engine, upgrade
 from evidence_api.core.storage.local import LocalObjectStore
 from evidence_api.registry.models import Platform
 from evidence_api.runtime import Runtime, build_runtime
-from tests.support.migrated import (
-    create_database,
-    drop_database,
-    postgres_template,
-    seed_sqlite,
-    seed_sqlite_env,
-)
+from tests.support.migrated import postgres_template, seed_sqlite, seed_sqlite_env
+from tests.support.postgres import throwaway_database
 from tests.support.redis import redis_server
 from tests.support.seaweed import SeaweedS3
 from tests.support.waiting import wait_until
@@ -319,11 +314,9 @@ def fresh_postgres_database(server_url: str, *, migrated: bool = True) -> Iterat
     process's template at head (:func:`tests.support.migrated.postgres_template`), which
     the service's start then leaves alone; else empty.
     """
-    url = create_database(
-        server_url, "evidence_api", postgres_template(server_url) if migrated else None
-    )
-    yield url
-    drop_database(server_url, make_url(url).database or "")
+    template = postgres_template(server_url) if migrated else None
+    with throwaway_database(server_url, "evidence_api", template=template) as url:
+        yield url
 
 
 def auth_header(token: str) -> dict[str, str]:

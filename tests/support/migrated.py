@@ -17,19 +17,17 @@ deployment. The migrations themselves are tested on empty databases in
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
 import threading
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import make_url
 
 from evidence_api.core.config import Settings
 from evidence_api.core.db import upgrade
+from tests.support.postgres import create_database, drop_database
 
 _lock = threading.Lock()
 _sqlite: list[Path] = []
@@ -104,27 +102,3 @@ def drop_templates() -> None:
             maintenance = make_url(server_url).set(database="postgres")
             drop_database(maintenance.render_as_string(hide_password=False), name)
         _postgres.clear()
-
-
-def create_database(server_url: str, prefix: str, template: str | None = None) -> str:
-    """The URL of a new database ``<prefix>_<random>`` on the server of ``server_url``:
-    empty, or a copy of the database ``template``."""
-    server = make_url(server_url)
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    copy = f' TEMPLATE "{template}"' if template else ""
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
-    finally:
-        admin.dispose()
-    return server.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(server_url: str, name: str) -> None:
-    """Drop the database ``name`` (its sessions ended); nothing if the server is gone
-    (a throwaway cluster stopped first)."""
-    admin = create_engine(make_url(server_url), isolation_level="AUTOCOMMIT")
-    with contextlib.suppress(SQLAlchemyError), admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()

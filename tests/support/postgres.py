@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from tests.support.process import tail
 
@@ -120,30 +122,71 @@ def throwaway_cluster() -> Iterator[PostgresCluster]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+#: The driver every throwaway database's URL names (psycopg 3, as the service's).
+DRIVER = "postgresql+psycopg"
+
+
+def create_database(server_url: str, prefix: str, template: str | None = None) -> str:
+    """The SQLAlchemy URL (psycopg 3) of a new database ``<prefix>_<random>`` on the server
+    of ``server_url`` (a libpq or SQLAlchemy URL of a role with CREATE DATABASE): empty,
+    or a copy of the database ``template``."""
+    server = make_url(server_url).set(drivername=DRIVER)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    finally:
+        admin.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, name: str, *, patience: float | None = None) -> None:
+    """Drop the database ``name`` on the server of ``server_url``, ending its sessions.
+
+    ``patience`` ``None``: one attempt, and nothing if it fails (the server is gone: a
+    throwaway cluster stopped first). Seconds: try again until then while the server
+    refuses (a session still closing, a restarting server), then raise its error.
+    """
+    admin = create_engine(make_url(server_url).set(drivername=DRIVER), isolation_level="AUTOCOMMIT")
+    deadline = time.monotonic() + (patience or 0.0)
+    try:
+        while True:
+            try:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                return
+            except SQLAlchemyError:
+                if patience is None:
+                    return
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def throwaway_database(
+    server_url: str, prefix: str, *, template: str | None = None, patience: float | None = None
+) -> Iterator[str]:
+    """:func:`create_database`, dropped afterwards (:func:`drop_database` with
+    ``patience``), also when the body raises."""
+    url = create_database(server_url, prefix, template)
+    try:
+        yield url
+    finally:
+        drop_database(server_url, make_url(url).database or "", patience=patience)
+
+
 @contextmanager
 def postgres_database() -> Iterator[str]:
-    """Yield a SQLAlchemy URL of a fresh, empty database; drop it afterwards."""
+    """Yield a SQLAlchemy URL of a fresh, empty database; drop it afterwards (trying for
+    10 s: an error then is the test session's)."""
     admin = os.environ.get("EVIDENCE_TEST_PG_ADMIN_URL", DEFAULT_ADMIN_URL)
-    with _server(admin) as server:
-        name = f"evidence_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield (
-                server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-                + f"/{name}"
-            )
-        finally:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    with psycopg.connect(server, autocommit=True) as conn:
-                        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                    break
-                except psycopg.Error:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+    with _server(admin) as server, throwaway_database(server, "evidence_test", patience=10) as url:
+        yield url
 
 
 @contextmanager
