@@ -25,7 +25,13 @@ from evidence_api.certificates.devca import (
 from evidence_api.certificates.issuing import helper, issuer_of, pdf_maker, portal_url
 from evidence_api.certificates.models import EvidenceCertificate
 from evidence_api.certificates.pdf import PdfJob, make_pdf
-from evidence_api.certificates.service import Backlog, Issuer, NoSigningCertificateError, issue
+from evidence_api.certificates.service import (
+    DRAIN_SECONDS,
+    Backlog,
+    Issuer,
+    NoSigningCertificateError,
+    issue,
+)
 from evidence_api.core.config import Settings
 from evidence_api.core.errors import ServiceUnavailableError
 from evidence_api.intake.models import Evidence
@@ -165,6 +171,13 @@ def test_a_drain_issues_batch_after_batch_until_the_backlog_is_empty(stack: Stac
     # Two left, in batches of one: a full batch, another, then an empty look ends it.
     assert Backlog(issuer, batch=1).drain() == 2 and issued(stack) == 6
     assert Backlog(issuer, batch=1).drain() == 0
+
+
+def test_the_interval_setting_states_the_drain_budget_the_backlog_uses() -> None:
+    """The setting's description (in ``evidence_api.core``, which may not import a feature)
+    repeats :data:`DRAIN_SECONDS`: the two must agree, in the operators' docs as in code."""
+    description = Settings.model_fields["certificate_interval"].description or ""
+    assert f"for up to {DRAIN_SECONDS:g} s" in description, description
 
 
 def test_a_stopping_backlog_finishes_its_certificate_and_starts_no_other(stack: Stack) -> None:
