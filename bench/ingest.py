@@ -275,9 +275,12 @@ def run_concurrent(
     make_state: Callable[[], S],
     job: Callable[[S, int], T],
     close_state: Callable[[S], object] = lambda _: None,
+    clock: tuple[Callable[[], object], Callable[[], object]] | None = None,
 ) -> Load[T]:
     """Run ``job(state, i)`` for i in 0..count-1 on ``threads`` threads, each with its own
-    state (e.g. a keep-alive HTTP client) made before the clock starts."""
+    state (e.g. a keep-alive HTTP client) made before the clock starts; ``clock``: called
+    as the clock starts and as it stops (a CPU meter over exactly the timed window)."""
+    on_start, on_stop = clock or (lambda: None, lambda: None)
     states = [make_state() for _ in range(threads)]
     results: list[Any] = [None] * count
     latencies = [0.0] * count
@@ -300,12 +303,14 @@ def run_concurrent(
 
     pool = [threading.Thread(target=worker, args=(s,), daemon=True) for s in states]
     try:
+        on_start()
         start = time.perf_counter()
         for thread in pool:
             thread.start()
         for thread in pool:
             thread.join()
         seconds = time.perf_counter() - start
+        on_stop()
     finally:
         for state in states:
             close_state(state)

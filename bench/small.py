@@ -19,9 +19,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import resource
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +54,10 @@ STAMPS_PER_REQUEST = 1000
 TITLE = "Small items: 1 KB evidence and /v1/stamps through a real evidence serve"
 LEGEND = (
     "Rates and p99 are wall-clock on this machine (the clients share its cores with the\n"
-    "server); the baseline is GET /healthz at the same concurrency. Server CPU per item\n"
-    "(all server processes, user + system) is in results.json."
+    "server and, on S3, with SeaweedFS); the baseline is GET /healthz at the same\n"
+    "concurrency. The CPU bound: the machine's cores divided by the CPU seconds per\n"
+    "evidence of the server (all its processes), the S3 server and the client threads\n"
+    "during that load: the rate these parties could reach with every core theirs alone."
 )
 
 
@@ -83,7 +87,8 @@ def multipart(n: int, tag: int, payload: Payload) -> tuple[bytes, str, list[str]
 
 
 def server_cpu(pid: int) -> float:
-    """CPU seconds (user + system) the server and its worker processes have used."""
+    """CPU seconds (user + system) process ``pid`` and its children have used (the server
+    and its worker processes and certificate helper; the S3 server)."""
     parent = psutil.Process(pid)
     total = 0.0
     for process in [parent, *parent.children(recursive=True)]:
@@ -93,6 +98,64 @@ def server_cpu(pid: int) -> float:
     return total
 
 
+def own_cpu() -> float:
+    """CPU seconds (user + system) of this process: the client threads and their driver."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class CpuSplit:
+    """CPU per item, ms, of each party on the machine's cores during a load."""
+
+    server_ms: float = 0.0
+    #: the S3 server's processes (0 on the local store: its writes are the server's)
+    store_ms: float = 0.0
+    #: this process: the client threads (on the same cores, not part of a deployment)
+    clients_ms: float = 0.0
+
+    @property
+    def total_ms(self) -> float:
+        return self.server_ms + self.store_ms + self.clients_ms
+
+    def bound(self, cores: int) -> float:
+        """Items/s the machine's ``cores`` could give with every one of them busy with this
+        load's parties alone (0 when nothing was measured)."""
+        return cores * 1e3 / self.total_ms if self.total_ms > 0 else 0.0
+
+
+class CpuMeter:
+    """:class:`CpuSplit` of one load: :meth:`start` as its clock starts, :meth:`stop` as it
+    stops (``run_concurrent(..., clock=meter.clock)``), then :meth:`per_item`."""
+
+    def __init__(self, server_pid: int, store_pid: int | None = None) -> None:
+        self.server_pid = server_pid
+        self.store_pid = store_pid
+        self._start = self._stop = (0.0, 0.0, 0.0)
+
+    def _now(self) -> tuple[float, float, float]:
+        store = server_cpu(self.store_pid) if self.store_pid is not None else 0.0
+        return server_cpu(self.server_pid), store, own_cpu()
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self) -> None:
+        self._stop = self._now()
+
+    @property
+    def clock(self) -> tuple[Callable[[], None], Callable[[], None]]:
+        return self.start, self.stop
+
+    def per_item(self, count: int) -> CpuSplit:
+        used = [1e3 * (b - a) / count for a, b in zip(self._start, self._stop, strict=True)]
+        return CpuSplit(*used)
+
+
+#: the cores the load, the server and the S3 server share (the CPU bound's numerator)
+CORES = psutil.cpu_count() or 1
+
+
 @dataclass
 class Figure:
     label: str
@@ -100,8 +163,14 @@ class Figure:
     count: int
     seconds: float
     latencies: list[float]
-    #: server CPU (all its processes) per item, ms: unlike the rates, not skewed by a busy machine
-    cpu_ms: float = 0.0
+    #: CPU per item of the server (all its processes), the S3 server and the clients:
+    #: unlike the rates, not skewed by a busy machine
+    cpu: CpuSplit = field(default_factory=CpuSplit)
+
+    @property
+    def cpu_ms(self) -> float:
+        """The server's CPU per item, ms."""
+        return self.cpu.server_ms
 
     @property
     def per_s(self) -> float:
@@ -125,7 +194,12 @@ class SmallResult:
 
 
 def post_small(
-    service: Service, count: int, clients: int, tag: int, payload: Payload
+    service: Service,
+    count: int,
+    clients: int,
+    tag: int,
+    payload: Payload,
+    store_pid: int | None = None,
 ) -> tuple[Figure, list[str], list[str]]:
     bodies = [multipart(n, tag, payload) for n in range(count)]
 
@@ -137,25 +211,28 @@ def post_small(
         answer: dict[str, Any] = response.json()
         return answer
 
-    cpu = server_cpu(service.pid)
-    load = run_concurrent(count, clients, service.client, job, lambda c: c.close())
-    cpu_ms = (server_cpu(service.pid) - cpu) / count * 1e3
+    meter = CpuMeter(service.pid, store_pid)
+    load = run_concurrent(
+        count, clients, service.client, job, lambda c: c.close(), clock=meter.clock
+    )
+    cpu = meter.per_item(count)
     problems = []
     for n, answer in enumerate(load.results):
         if [f["sha256"] for f in answer["files"]] != bodies[n][2]:
             problems.append(f"evidence {answer['evidence_id']}: files differ from those sent")
     ids = [a["evidence_id"] for a in load.results]
-    return Figure("", clients, count, load.seconds, load.latencies, cpu_ms), ids, problems
+    return Figure("", clients, count, load.seconds, load.latencies, cpu), ids, problems
 
 
 def get_healthz(service: Service, count: int, clients: int) -> Figure:
     def job(client: httpx.Client, n: int) -> None:
         client.get("/healthz").raise_for_status()
 
-    cpu = server_cpu(service.pid)
-    load = run_concurrent(count, clients, service.client, job, lambda c: c.close())
-    cpu_ms = (server_cpu(service.pid) - cpu) / count * 1e3
-    return Figure("healthz", clients, count, load.seconds, load.latencies, cpu_ms)
+    meter = CpuMeter(service.pid)
+    load = run_concurrent(
+        count, clients, service.client, job, lambda c: c.close(), clock=meter.clock
+    )
+    return Figure("healthz", clients, count, load.seconds, load.latencies, meter.per_item(count))
 
 
 def post_stamps(service: Service, requests: int, clients: int) -> tuple[Figure, list[str]]:
@@ -170,12 +247,13 @@ def post_stamps(service: Service, requests: int, clients: int) -> tuple[Figure, 
             raise RuntimeError("POST /v1/stamps answered for other digests than were sent")
         return [r["entry_id"] for r in receipts]
 
-    cpu = server_cpu(service.pid)
-    load = run_concurrent(requests, clients, service.client, job, lambda c: c.close())
+    meter = CpuMeter(service.pid)
+    load = run_concurrent(
+        requests, clients, service.client, job, lambda c: c.close(), clock=meter.clock
+    )
     digests = requests * STAMPS_PER_REQUEST
-    cpu_ms = (server_cpu(service.pid) - cpu) / digests * 1e3
     ids = [i for batch in load.results for i in batch]
-    fig = Figure("stamps", clients, digests, load.seconds, load.latencies, cpu_ms)
+    fig = Figure("stamps", clients, digests, load.seconds, load.latencies, meter.per_item(digests))
     return fig, ids
 
 
@@ -219,11 +297,13 @@ def run(
     with tempfile.TemporaryDirectory(prefix="evidence-bench-small-") as tmp:
         for storage in storages:
             server = None
+            store_pid: int | None = None
             if storage == "s3":
                 if s3 is None or not s3.available:
                     result.problems.append("s3: SeaweedFS binary not found")
                     continue
                 server = s3.get()
+                store_pid = server.process.pid if server.process is not None else None
             root = Path(tmp) / storage
             with ExitStack() as scratch:
                 url = None
@@ -267,7 +347,9 @@ def run(
                 for clients in (8, 32):
                     tag += 1
                     service.settle(progress)
-                    fig, ids, problems = post_small(service, count, clients, tag, payload)
+                    fig, ids, problems = post_small(
+                        service, count, clients, tag, payload, store_pid
+                    )
                     fig.label = storage
                     acknowledged += ids
                     result.problems += problems
@@ -275,7 +357,9 @@ def run(
                     progress(
                         f"small {storage} {clients} clients: {fig.per_s:.1f} evidence/s, "
                         f"p50 {fig.p50_ms:.0f} ms, p99 {fig.p99_ms:.0f} ms, "
-                        f"server CPU {fig.cpu_ms:.2f} ms/evidence"
+                        f"CPU per evidence: server {fig.cpu.server_ms:.2f} ms, "
+                        f"S3 server {fig.cpu.store_ms:.2f} ms, clients {fig.cpu.clients_ms:.2f} "
+                        f"ms: CPU bound {fig.cpu.bound(CORES):.0f}/s on {CORES} cores"
                     )
                 result.problems += [
                     f"{storage}: {p}" for p in check_durable(service, acknowledged, stamp_ids)
@@ -296,7 +380,10 @@ def raw(result: SmallResult) -> dict[str, Any]:
             "per_s": f.per_s,
             "p50_ms": f.p50_ms,
             "p99_ms": f.p99_ms,
-            "server_cpu_ms": f.cpu_ms,
+            "server_cpu_ms": f.cpu.server_ms,
+            "store_cpu_ms": f.cpu.store_ms,
+            "clients_cpu_ms": f.cpu.clients_ms,
+            "cpu_bound_per_s": f.cpu.bound(CORES),
         }
 
     return {
@@ -338,6 +425,19 @@ def rows(result: SmallResult) -> list[Row]:
                 ratio_kind="none",
                 target=f"< {TARGET_P99_MS:.0f} ms",
                 verdict=verdict(fig.p99_ms < TARGET_P99_MS),
+            )
+        )
+        parties = "server + S3 server + clients" if fig.cpu.store_ms else "server + clients"
+        out.append(
+            Row(
+                id=f"{name}.cpu_bound",
+                figure=f"evidence/s, {fig.label}, {fig.clients} clients, beside the CPU bound",
+                unit="items/s",
+                ours=fig.per_s,
+                baseline=fig.cpu.bound(CORES),
+                baseline_name=f"{CORES} cores / CPU per evidence ({parties})",
+                ratio_kind="share",
+                higher_is_better=True,
             )
         )
     if result.stamps is not None:
