@@ -15,6 +15,7 @@ import contextlib
 import gc
 import importlib
 import math
+import resource
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
+
+import psutil  # type: ignore[import-untyped]
 
 #: ``N/A``: the row has a target but its baseline was skipped, so it cannot be judged.
 Verdict = Literal["PASS", "MISS", "N/A", "-"]
@@ -410,3 +413,79 @@ def support(name: str) -> ModuleType:
     if root not in sys.path:
         sys.path.insert(0, root)
     return importlib.import_module(f"tests.support.{name}")
+
+
+# --- CPU per item, by party -----------------------------------------------------------
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` and its children have used (the server
+    and its worker processes and certificate helper; the S3 server)."""
+    parent = psutil.Process(pid)
+    total = 0.0
+    for process in [parent, *parent.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def own_cpu() -> float:
+    """CPU seconds (user + system) of this process: the client threads and their driver."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class CpuSplit:
+    """CPU per item, ms, of each party on the machine's cores during a load."""
+
+    #: the service's processes (0 for a baseline without one)
+    server_ms: float = 0.0
+    #: the S3 server's processes (0 on the local store: its writes are the server's)
+    store_ms: float = 0.0
+    #: this process: the client threads (on the same cores, not part of a deployment)
+    clients_ms: float = 0.0
+
+    @property
+    def total_ms(self) -> float:
+        return self.server_ms + self.store_ms + self.clients_ms
+
+    def bound(self, cores: int) -> float:
+        """Items/s the machine's ``cores`` could give with every one of them busy with this
+        load's parties alone (0 when nothing was measured)."""
+        return cores * 1e3 / self.total_ms if self.total_ms > 0 else 0.0
+
+
+class CpuMeter:
+    """:class:`CpuSplit` of one load: :meth:`start` as its clock starts, :meth:`stop` as it
+    stops (``bench.ingest.run_concurrent(..., clock=meter.clock)``), then :meth:`per_item`;
+    ``server_pid`` / ``store_pid`` ``None``: no such party (a baseline, the local store)."""
+
+    def __init__(self, server_pid: int | None, store_pid: int | None = None) -> None:
+        self.server_pid = server_pid
+        self.store_pid = store_pid
+        self._start = self._stop = (0.0, 0.0, 0.0)
+
+    def _now(self) -> tuple[float, float, float]:
+        store = process_cpu(self.store_pid) if self.store_pid is not None else 0.0
+        server = process_cpu(self.server_pid) if self.server_pid is not None else 0.0
+        return server, store, own_cpu()
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self) -> None:
+        self._stop = self._now()
+
+    @property
+    def clock(self) -> tuple[Callable[[], None], Callable[[], None]]:
+        return self.start, self.stop
+
+    def per_item(self, count: int) -> CpuSplit:
+        used = [1e3 * (b - a) / count for a, b in zip(self._start, self._stop, strict=True)]
+        return CpuSplit(*used)
+
+
+#: the cores the load, the server and the S3 server share (the CPU bound's numerator)
+CORES = psutil.cpu_count() or 1

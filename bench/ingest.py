@@ -57,7 +57,17 @@ from typing import Any, Generic, TypeVar
 import httpx
 from minio import Minio
 
-from bench.common import NO_TARGET, Progress, Row, percentile, support, verdict
+from bench.common import (
+    CORES,
+    NO_TARGET,
+    CpuMeter,
+    CpuSplit,
+    Progress,
+    Row,
+    percentile,
+    support,
+    verdict,
+)
 from evidence_api.core.auth import Principal, create_token
 from evidence_api.core.config import Settings as ServiceSettings
 from evidence_api.runtime import NO_TIMERS, build_runtime
@@ -374,14 +384,28 @@ class Side:
     latencies: list[float] = field(default_factory=list)
     #: each round's MB/s
     round_mb_s: list[float] = field(default_factory=list)
+    #: CPU seconds over the rounds' timed windows: the service's, the S3 server's, the
+    #: clients' (this process)
+    cpu_seconds: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
 
-    def add(self, load: Load[Any], items: int, objects: int, payload: int) -> None:
+    def add(self, load: Load[Any], items: int, objects: int, payload: int, cpu: CpuSplit) -> None:
         self.items += items
         self.objects += objects
         self.payload_bytes += payload
         self.seconds += load.seconds
         self.latencies += load.latencies
         self.round_mb_s.append(payload / MB / load.seconds if load.seconds else 0.0)
+        used = (cpu.server_ms, cpu.store_ms, cpu.clients_ms)
+        self.cpu_seconds = [
+            t + ms * items / 1e3 for t, ms in zip(self.cpu_seconds, used, strict=True)
+        ]
+
+    @property
+    def cpu(self) -> CpuSplit:
+        """CPU per evidence over every round."""
+        if not self.items:
+            return CpuSplit()
+        return CpuSplit(*(1e3 * t / self.items for t in self.cpu_seconds))
 
     @property
     def per_s(self) -> float:
@@ -410,6 +434,8 @@ class Side:
             "median_mb_per_s": self.median_mb_s,
             "latency_p50_ms": percentile(lat, 50) if lat else None,
             "latency_p99_ms": percentile(lat, 99) if lat else None,
+            "cpu_ms_per_item": asdict(self.cpu),
+            "cpu_bound_per_s": self.cpu.bound(CORES),
         }
 
 
@@ -434,7 +460,13 @@ class _Tags:
 
 
 def _post_evidence(
-    service: Service, payload: Payload, files_per: int, tag: int, count: int, threads: int
+    service: Service,
+    payload: Payload,
+    files_per: int,
+    tag: int,
+    count: int,
+    threads: int,
+    clock: tuple[Callable[[], object], Callable[[], object]] | None = None,
 ) -> tuple[Load[dict[str, Any]], list[str]]:
     def job(client: httpx.Client, n: int) -> dict[str, Any]:
         parts: list[tuple[str, tuple[str | None, Any, str]]] = [
@@ -450,7 +482,7 @@ def _post_evidence(
         body: dict[str, Any] = response.json()
         return body
 
-    load = run_concurrent(count, threads, service.client, job, lambda c: c.close())
+    load = run_concurrent(count, threads, service.client, job, lambda c: c.close(), clock)
     problems: list[str] = []
     for n, body in enumerate(load.results):  # checked after the clock stopped
         expected = []
@@ -548,11 +580,13 @@ def compare_evidence(
     raw: tuple[str, RawRound],
     floor: tuple[str, RawRound] | None = None,
     settle: bool = False,
+    store_pid: int | None = None,
 ) -> tuple[Comparison, list[str]]:
     """``rounds`` rounds of every side, their order rotating from round to round;
     ``settle``: each side's load on a settled service (:meth:`Service.settle`: for the
     20 MB loads, which a few dozen seconds of 存证证书 left from the 1 KB or 50 KB loads
-    before would slow by a third)."""
+    before would slow by a third). Each round's CPU is metered over its timed window: the
+    service's (ours only), the S3 server's at ``store_pid``, this process's (the clients)."""
     sides: dict[str, Side] = {"ours": Side(ours_name, threads), "raw": Side(raw[0], threads)}
     baselines = {"raw": raw[1]}
     if floor is not None:
@@ -567,12 +601,19 @@ def compare_evidence(
             if settle:
                 service.settle(progress)
             tag = tags()
+            meter = CpuMeter(service.pid if name == "ours" else None, store_pid)
             if name == "ours":
-                load, found = _post_evidence(service, payload, files_per, tag, count, threads)
+                load, found = _post_evidence(
+                    service, payload, files_per, tag, count, threads, meter.clock
+                )
                 problems += found
             else:
+                meter.start()  # its clients are made inside: a plain thread, the shared SDK
                 load = baselines[name](tag, count, threads)
-            sides[name].add(load, count, count * (files_per + 1), count * per_evidence)
+                meter.stop()
+            sides[name].add(
+                load, count, count * (files_per + 1), count * per_evidence, meter.per_item(count)
+            )
             progress(
                 f"ingest {label}: round {r + 1}/{rounds}: {sides[name].name}: {count} evidence "
                 f"in {load.seconds:.2f} s ({count / load.seconds:.1f}/s, "
@@ -832,6 +873,7 @@ def run_s3(
     settings: IngestSettings, s3: SharedS3, root: Path, result: IngestResult, progress: Progress
 ) -> None:
     server = s3.get()
+    store_pid = server.process.pid if server.process is not None else None
     raw_bucket = s3.new_bucket("bench-raw")
     raw_client = _raw_client(server)
     raw_client.make_bucket(raw_bucket, object_lock=True)
@@ -864,6 +906,7 @@ def run_s3(
             progress,
             ours_name=ours_name,
             raw=(raw_name, _put_raw_round(raw_client, raw_bucket, small, SMALL_FILES)),
+            store_pid=store_pid,
         )
         result.problems += found
         result.large, found = compare_evidence(
@@ -879,6 +922,7 @@ def run_s3(
             ours_name=ours_name,
             raw=(raw_name, _put_raw_round(raw_client, raw_bucket, large, 1)),
             settle=True,
+            store_pid=store_pid,
         )
         result.problems += found
 
@@ -915,6 +959,29 @@ def _rate_row(id_: str, c: Comparison, base_name: str, **judged: Any) -> Row:
     )
 
 
+def _bound_rows(id_: str, c: Comparison, raw_name: str) -> list[Row]:
+    """Ours and the raw side, each beside its CPU bound (unjudged): the machine's cores over
+    the CPU per evidence of every party on them over the timed windows."""
+
+    def row(suffix: str, side: Side, name: str, parties: str) -> Row:
+        return Row(
+            id=f"{id_}.{suffix}",
+            figure=f"evidence {c.label}, {side.threads} threads, {name}, beside the CPU bound",
+            unit="evidence/s",
+            ours=side.per_s,
+            baseline=side.cpu.bound(CORES),
+            baseline_name=f"{CORES} cores / CPU per evidence ({parties})",
+            ratio_kind="share",
+            higher_is_better=True,
+        )
+
+    if c.ours.cpu.store_ms > 0 or c.raw.cpu.store_ms > 0:
+        ours, raw = "server + S3 server + clients", "S3 server + clients"
+    else:
+        ours, raw = "server + clients", "the writing threads"
+    return [row("cpu_bound", c.ours, "ours", ours), row("raw_cpu_bound", c.raw, raw_name, raw)]
+
+
 def rows(result: IngestResult) -> list[Row]:
     out: list[Row] = []
     if result.local_large is not None:
@@ -932,6 +999,7 @@ def rows(result: IngestResult) -> list[Row]:
                     target=False,
                 )
             )
+        out += _bound_rows("ingest.local.large", c, "fsync'd writes")
     if result.local_tiny is not None:
         c = result.local_tiny
         out.append(
@@ -957,12 +1025,14 @@ def rows(result: IngestResult) -> list[Row]:
                 ratio_kind="share",
                 higher_is_better=True,
             ),
+            *_bound_rows("ingest.small", c, "raw PUTs"),
         ]
     if result.large is not None:
         c = result.large
         out += [
             _large_row("ingest.large.mb_per_s", c, c.raw, "raw PUTs, same bytes", target=True),
             _rate_row("ingest.large.evidence_per_s", c, "raw PUTs, 2 objects/evidence"),
+            *_bound_rows("ingest.large", c, "raw PUTs"),
         ]
     if result.stamps is not None:
         s = result.stamps

@@ -19,21 +19,27 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import resource
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil  # type: ignore[import-untyped]
 from sqlalchemy import text
 
-from bench.common import Progress, Row, percentile, support, verdict
+from bench.common import (
+    CORES,
+    CpuMeter,
+    CpuSplit,
+    Progress,
+    Row,
+    percentile,
+    support,
+    verdict,
+)
 from bench.databases import scratch_postgres
 from bench.ingest import (
     Payload,
@@ -84,76 +90,6 @@ def multipart(n: int, tag: int, payload: Payload) -> tuple[bytes, str, list[str]
         ]
     out.append(f"--{boundary}--\r\n".encode())
     return b"".join(out), f"multipart/form-data; boundary={boundary}", digests
-
-
-def server_cpu(pid: int) -> float:
-    """CPU seconds (user + system) process ``pid`` and its children have used (the server
-    and its worker processes and certificate helper; the S3 server)."""
-    parent = psutil.Process(pid)
-    total = 0.0
-    for process in [parent, *parent.children(recursive=True)]:
-        with suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
-
-
-def own_cpu() -> float:
-    """CPU seconds (user + system) of this process: the client threads and their driver."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-@dataclass
-class CpuSplit:
-    """CPU per item, ms, of each party on the machine's cores during a load."""
-
-    server_ms: float = 0.0
-    #: the S3 server's processes (0 on the local store: its writes are the server's)
-    store_ms: float = 0.0
-    #: this process: the client threads (on the same cores, not part of a deployment)
-    clients_ms: float = 0.0
-
-    @property
-    def total_ms(self) -> float:
-        return self.server_ms + self.store_ms + self.clients_ms
-
-    def bound(self, cores: int) -> float:
-        """Items/s the machine's ``cores`` could give with every one of them busy with this
-        load's parties alone (0 when nothing was measured)."""
-        return cores * 1e3 / self.total_ms if self.total_ms > 0 else 0.0
-
-
-class CpuMeter:
-    """:class:`CpuSplit` of one load: :meth:`start` as its clock starts, :meth:`stop` as it
-    stops (``run_concurrent(..., clock=meter.clock)``), then :meth:`per_item`."""
-
-    def __init__(self, server_pid: int, store_pid: int | None = None) -> None:
-        self.server_pid = server_pid
-        self.store_pid = store_pid
-        self._start = self._stop = (0.0, 0.0, 0.0)
-
-    def _now(self) -> tuple[float, float, float]:
-        store = server_cpu(self.store_pid) if self.store_pid is not None else 0.0
-        return server_cpu(self.server_pid), store, own_cpu()
-
-    def start(self) -> None:
-        self._start = self._now()
-
-    def stop(self) -> None:
-        self._stop = self._now()
-
-    @property
-    def clock(self) -> tuple[Callable[[], None], Callable[[], None]]:
-        return self.start, self.stop
-
-    def per_item(self, count: int) -> CpuSplit:
-        used = [1e3 * (b - a) / count for a, b in zip(self._start, self._stop, strict=True)]
-        return CpuSplit(*used)
-
-
-#: the cores the load, the server and the S3 server share (the CPU bound's numerator)
-CORES = psutil.cpu_count() or 1
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bench import anchor, gas
+from bench import anchor, gas, small
 from bench.__main__ import SECTIONS, main, parse_args
 from bench.common import leaf_data
 from bench.databases import BACKENDS
@@ -38,6 +38,8 @@ QUICK_SIZES = (1_000, 10_000)
 ALL_TREES = {OURS_MEMORY, OURS_SQLITE, OURS_POSTGRES, PYMERKLE_MEMORY, PYMERKLE_SQLITE}
 HAVE_S3 = WEED.is_file()
 PER_S = ("evidence_per_s", "mb_per_s")
+#: each side of an ingest comparison beside its CPU bound (unjudged)
+BOUNDS = ("cpu_bound", "raw_cpu_bound")
 #: the default sections but the chain ones, which have their own smoke runs below
 CORE_SECTIONS = ["log", "ingest", "memory", "sealing"]
 
@@ -92,10 +94,12 @@ def expected_figures() -> set[str]:
         }
     ids |= {"memory.local.peak_rss", "sealing.first_submit_to_sealed"}
     ids |= {f"ingest.local.{row}" for row in ("large.mb_per_s", "large.vs_hashed")}
+    ids |= {f"ingest.local.large.{bound}" for bound in BOUNDS}
     ids.add("ingest.local.tiny.evidence_per_s")
     ids |= {f"sealing.sealer_capacity.{db}" for db in BACKENDS}
     if HAVE_S3:
         ids |= {f"ingest.{size}.{unit}" for size in ("small", "large") for unit in PER_S}
+        ids |= {f"ingest.{size}.{bound}" for size in ("small", "large") for bound in BOUNDS}
         ids |= {f"ingest.stamps.vs.{base}" for base in ("sign_only", "in_process", "enqueue")}
         ids.add("memory.s3.peak_rss")
     return ids
@@ -184,6 +188,19 @@ def test_uploads_arrive_intact(results: dict[str, Any]) -> None:
         assert ingest["problems"] == []
         assert ingest["small"]["ours"]["items"] == ingest["small"]["raw"]["items"] > 0
         assert ingest["stamps"]["digests"] > 0
+        # CPU per evidence by party: the service and the S3 server on our side, the S3
+        # server and the client threads alone on the raw side; the bound is the cores over it
+        ours, raw = (ingest["small"][side]["cpu_ms_per_item"] for side in ("ours", "raw"))
+        assert ours["server_ms"] > 0 and ours["store_ms"] > 0 and ours["clients_ms"] > 0
+        assert raw["server_ms"] == 0 and raw["store_ms"] > 0 and raw["clients_ms"] > 0
+        figures = {f["id"]: f for f in results["figures"]}
+        bound = figures["ingest.small.cpu_bound"]
+        assert bound["baseline"] == pytest.approx(
+            small.CORES * 1e3 / (ours["server_ms"] + ours["store_ms"] + ours["clients_ms"])
+        )
+        assert bound["ours"] == pytest.approx(ingest["small"]["ours"]["per_s"])
+    local = results["ingest"]["local_large"]["ours"]["cpu_ms_per_item"]
+    assert local["server_ms"] > 0 and local["store_ms"] == 0
 
 
 def test_no_sealed_stamp_is_lost_or_duplicated(results: dict[str, Any]) -> None:
