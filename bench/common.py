@@ -489,3 +489,18 @@ class CpuMeter:
 
 #: the cores the load, the server and the S3 server share (the CPU bound's numerator)
 CORES = psutil.cpu_count() or 1
+
+
+def bound_row(id_: str, figure: str, unit: str, rate: float, cpu: CpuSplit, parties: str) -> Row:
+    """``rate`` (items/s) beside the CPU bound that ``cpu`` gives on this machine's cores,
+    unjudged; ``parties``: whose CPU ``cpu`` counts, for the row's baseline name."""
+    return Row(
+        id=id_,
+        figure=f"{figure}, beside the CPU bound",
+        unit=unit,
+        ours=rate,
+        baseline=cpu.bound(CORES),
+        baseline_name=f"{CORES} cores / CPU per evidence ({parties})",
+        ratio_kind="share",
+        higher_is_better=True,
+    )

@@ -64,6 +64,7 @@ from bench.common import (
     CpuSplit,
     Progress,
     Row,
+    bound_row,
     percentile,
     support,
     verdict,
@@ -964,16 +965,8 @@ def _bound_rows(id_: str, c: Comparison, raw_name: str) -> list[Row]:
     the CPU per evidence of every party on them over the timed windows."""
 
     def row(suffix: str, side: Side, name: str, parties: str) -> Row:
-        return Row(
-            id=f"{id_}.{suffix}",
-            figure=f"evidence {c.label}, {side.threads} threads, {name}, beside the CPU bound",
-            unit="evidence/s",
-            ours=side.per_s,
-            baseline=side.cpu.bound(CORES),
-            baseline_name=f"{CORES} cores / CPU per evidence ({parties})",
-            ratio_kind="share",
-            higher_is_better=True,
-        )
+        figure = f"evidence {c.label}, {side.threads} threads, {name}"
+        return bound_row(f"{id_}.{suffix}", figure, "evidence/s", side.per_s, side.cpu, parties)
 
     if c.ours.cpu.store_ms > 0 or c.raw.cpu.store_ms > 0:
         ours, raw = "server + S3 server + clients", "S3 server + clients"

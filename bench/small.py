@@ -36,6 +36,7 @@ from bench.common import (
     CpuSplit,
     Progress,
     Row,
+    bound_row,
     percentile,
     support,
     verdict,
@@ -364,18 +365,8 @@ def rows(result: SmallResult) -> list[Row]:
             )
         )
         parties = "server + S3 server + clients" if fig.cpu.store_ms else "server + clients"
-        out.append(
-            Row(
-                id=f"{name}.cpu_bound",
-                figure=f"evidence/s, {fig.label}, {fig.clients} clients, beside the CPU bound",
-                unit="items/s",
-                ours=fig.per_s,
-                baseline=fig.cpu.bound(CORES),
-                baseline_name=f"{CORES} cores / CPU per evidence ({parties})",
-                ratio_kind="share",
-                higher_is_better=True,
-            )
-        )
+        figure = f"evidence/s, {fig.label}, {fig.clients} clients"
+        out.append(bound_row(f"{name}.cpu_bound", figure, "items/s", fig.per_s, fig.cpu, parties))
     if result.stamps is not None:
         s = result.stamps
         out.append(
