@@ -451,10 +451,25 @@ class CpuSplit:
     def total_ms(self) -> float:
         return self.server_ms + self.store_ms + self.clients_ms
 
+    @property
+    def parties(self) -> str:
+        """Whose CPU this counts: the parties that used any ("server + S3 server + clients")."""
+        used = zip(
+            ("server", "S3 server", "clients"),
+            (self.server_ms, self.store_ms, self.clients_ms),
+            strict=True,
+        )
+        return " + ".join(name for name, ms in used if ms > 0) or "nothing measured"
+
     def bound(self, cores: int) -> float:
         """Items/s the machine's ``cores`` could give with every one of them busy with this
         load's parties alone (0 when nothing was measured)."""
         return cores * 1e3 / self.total_ms if self.total_ms > 0 else 0.0
+
+
+#: what a timed load calls as its clock starts and as it stops
+#: (``bench.ingest.run_concurrent``'s ``clock``)
+Clock = tuple[Callable[[], object], Callable[[], object]]
 
 
 class CpuMeter:
@@ -479,7 +494,7 @@ class CpuMeter:
         self._stop = self._now()
 
     @property
-    def clock(self) -> tuple[Callable[[], None], Callable[[], None]]:
+    def clock(self) -> Clock:
         return self.start, self.stop
 
     def per_item(self, count: int) -> CpuSplit:
@@ -491,16 +506,16 @@ class CpuMeter:
 CORES = psutil.cpu_count() or 1
 
 
-def bound_row(id_: str, figure: str, unit: str, rate: float, cpu: CpuSplit, parties: str) -> Row:
+def bound_row(id_: str, figure: str, unit: str, rate: float, cpu: CpuSplit) -> Row:
     """``rate`` (items/s) beside the CPU bound that ``cpu`` gives on this machine's cores,
-    unjudged; ``parties``: whose CPU ``cpu`` counts, for the row's baseline name."""
+    unjudged; the baseline's name says whose CPU ``cpu`` counts."""
     return Row(
         id=id_,
         figure=f"{figure}, beside the CPU bound",
         unit=unit,
         ours=rate,
         baseline=cpu.bound(CORES),
-        baseline_name=f"{CORES} cores / CPU per evidence ({parties})",
+        baseline_name=f"{CORES} cores / CPU per evidence ({cpu.parties})",
         ratio_kind="share",
         higher_is_better=True,
     )

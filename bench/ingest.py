@@ -60,6 +60,7 @@ from minio import Minio
 from bench.common import (
     CORES,
     NO_TARGET,
+    Clock,
     CpuMeter,
     CpuSplit,
     Progress,
@@ -286,7 +287,7 @@ def run_concurrent(
     make_state: Callable[[], S],
     job: Callable[[S, int], T],
     close_state: Callable[[S], object] = lambda _: None,
-    clock: tuple[Callable[[], object], Callable[[], object]] | None = None,
+    clock: Clock | None = None,
 ) -> Load[T]:
     """Run ``job(state, i)`` for i in 0..count-1 on ``threads`` threads, each with its own
     state (e.g. a keep-alive HTTP client) made before the clock starts; ``clock``: called
@@ -467,7 +468,7 @@ def _post_evidence(
     tag: int,
     count: int,
     threads: int,
-    clock: tuple[Callable[[], object], Callable[[], object]] | None = None,
+    clock: Clock | None = None,
 ) -> tuple[Load[dict[str, Any]], list[str]]:
     def job(client: httpx.Client, n: int) -> dict[str, Any]:
         parts: list[tuple[str, tuple[str | None, Any, str]]] = [
@@ -874,7 +875,7 @@ def run_s3(
     settings: IngestSettings, s3: SharedS3, root: Path, result: IngestResult, progress: Progress
 ) -> None:
     server = s3.get()
-    store_pid = server.process.pid if server.process is not None else None
+    store_pid = server.pid
     raw_bucket = s3.new_bucket("bench-raw")
     raw_client = _raw_client(server)
     raw_client.make_bucket(raw_bucket, object_lock=True)
@@ -964,15 +965,11 @@ def _bound_rows(id_: str, c: Comparison, raw_name: str) -> list[Row]:
     """Ours and the raw side, each beside its CPU bound (unjudged): the machine's cores over
     the CPU per evidence of every party on them over the timed windows."""
 
-    def row(suffix: str, side: Side, name: str, parties: str) -> Row:
+    def row(suffix: str, side: Side, name: str) -> Row:
         figure = f"evidence {c.label}, {side.threads} threads, {name}"
-        return bound_row(f"{id_}.{suffix}", figure, "evidence/s", side.per_s, side.cpu, parties)
+        return bound_row(f"{id_}.{suffix}", figure, "evidence/s", side.per_s, side.cpu)
 
-    if c.ours.cpu.store_ms > 0 or c.raw.cpu.store_ms > 0:
-        ours, raw = "server + S3 server + clients", "S3 server + clients"
-    else:
-        ours, raw = "server + clients", "the writing threads"
-    return [row("cpu_bound", c.ours, "ours", ours), row("raw_cpu_bound", c.raw, raw_name, raw)]
+    return [row("cpu_bound", c.ours, "ours"), row("raw_cpu_bound", c.raw, raw_name)]
 
 
 def rows(result: IngestResult) -> list[Row]:

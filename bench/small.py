@@ -240,7 +240,7 @@ def run(
                     result.problems.append("s3: SeaweedFS binary not found")
                     continue
                 server = s3.get()
-                store_pid = server.process.pid if server.process is not None else None
+                store_pid = server.pid
             root = Path(tmp) / storage
             with ExitStack() as scratch:
                 url = None
@@ -364,9 +364,8 @@ def rows(result: SmallResult) -> list[Row]:
                 verdict=verdict(fig.p99_ms < TARGET_P99_MS),
             )
         )
-        parties = "server + S3 server + clients" if fig.cpu.store_ms else "server + clients"
         figure = f"evidence/s, {fig.label}, {fig.clients} clients"
-        out.append(bound_row(f"{name}.cpu_bound", figure, "items/s", fig.per_s, fig.cpu, parties))
+        out.append(bound_row(f"{name}.cpu_bound", figure, "items/s", fig.per_s, fig.cpu))
     if result.stamps is not None:
         s = result.stamps
         out.append(

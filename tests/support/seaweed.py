@@ -50,6 +50,11 @@ class SeaweedS3:
     command: list[str] = field(default_factory=list, repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
+    @property
+    def pid(self) -> int | None:
+        """The running ``weed`` process's id (``None`` before the first start)."""
+        return self.process.pid if self.process is not None else None
+
     def client(self) -> Minio:
         """A plain SDK client (short timeouts) for checks the adapter does not offer."""
         return Minio(
