@@ -13,6 +13,12 @@ REPLAY_STAMP := $(REPLAY_DIR)/node_modules/.installed
 CONSOLE_DIR := evidence_api/console/assets
 CONSOLE_STAMP := $(CONSOLE_DIR)/node_modules/.installed
 
+# Compiled modules are cached (__pycache__) even where the environment says not to
+# (PYTHONDONTWRITEBYTECODE, set on some machines): without the cache every process the
+# service and the tests start compiles the project's modules again (0.4 s of CPU per
+# `evidence serve`; pytest's collection of the suite 25 s instead of 14, in each worker).
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: install sysdeps run test test-unit bench lint fmt lock clean contracts verifier-dist
 
 install: $(STAMP) $(NODE_STAMP) $(REPLAY_STAMP) $(CONSOLE_STAMP)

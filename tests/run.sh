@@ -10,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
+# Cache compiled modules whatever the environment says (see the Makefile): each worker
+# collects the whole suite, and the tests start hundreds of Python processes.
+unset PYTHONDONTWRITEBYTECODE
 WORKERS="${PYTEST_WORKERS:-3}"
 if [ "$WORKERS" = 0 ]; then
     exec $BIN/pytest -q tests "$@"
