@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from evidence_api.app import create_app
 from evidence_api.core.auth import ROLES, TOKEN_PREFIX, create_token
 from evidence_api.core.config import Settings
 from evidence_api.core.models import ApiToken
@@ -36,6 +35,7 @@ from tests.support.api import (
     auth_header,
     create_token_cli,
     evidence_form,
+    published_document,
     running_stack,
     submit,
     wait_for_bundle,
@@ -333,7 +333,7 @@ PUBLIC: frozenset[tuple[str, str]] = (
 
 def published_operations() -> list[tuple[str, str]]:
     """Every (method, path) in the app's OpenAPI schema; building the app connects to nothing."""
-    schema = create_app(Settings()).openapi()
+    schema = published_document()
     return sorted(
         (method.upper(), path)
         for path, item in schema["paths"].items()

@@ -29,7 +29,6 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from evidence_api.app import create_app
 from evidence_api.core.auth import create_token
 from evidence_api.core.config import Settings
 from evidence_api.core.models import ApiToken
@@ -44,6 +43,7 @@ from tests.support.api import (
     auth_header,
     create_token_cli,
     fresh_postgres_database,
+    published_document,
     running_stack,
     submit,
     wait_for_bundle,
@@ -80,7 +80,7 @@ TAGS = (
 
 
 def _operations() -> list[tuple[str, str]]:
-    schema = create_app(Settings()).openapi()
+    schema = published_document()
     return sorted(
         (method.upper(), path)
         for path, item in schema["paths"].items()

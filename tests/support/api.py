@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,15 @@ def problem(response: httpx.Response, status: int, *words: str) -> dict[str, Any
     for word in words:
         assert word in body["detail"], body
     return body
+
+
+@cache
+def published_document() -> dict[str, Any]:
+    """The app's OpenAPI document, built once per test process (building it costs a second
+    or two of CPU, and test modules parametrize on it at collection, in every xdist
+    worker). Read it, never change it. Building the app connects to nothing."""
+    document: dict[str, Any] = create_app(Settings()).openapi()
+    return document
 
 
 def ensure_example_platform(session: Session) -> None:
