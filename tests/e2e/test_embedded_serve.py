@@ -63,7 +63,11 @@ def test_embedded_serve_takes_evidence_and_its_bundle_verifies(
                 name: hashlib.sha256(data).hexdigest() for name, data in files.items()
             }
             bundle = wait_for_bundle(
-                client, created["evidence_id"], auth_header(token), started=acknowledged
+                client,
+                created["evidence_id"],
+                auth_header(token),
+                timeout=2.0,
+                started=acknowledged,
             )
             vkey = client.get("/v1/log/key").text
             assert_verifies(bundle, files, vkey, tmp_path / "verify")

@@ -147,7 +147,12 @@ def test_submission_is_stored_sealed_within_2s_and_verifies(
 
         # Sealed within 2 s of the submission, and the offline verifier agrees.
         bundle = wait_for_bundle(
-            stack.client, evidence_id, stack.auth("officer"), status="sealed", started=acknowledged
+            stack.client,
+            evidence_id,
+            stack.auth("officer"),
+            status="sealed",
+            timeout=2.0,
+            started=acknowledged,
         )
         assert bundle["manifest"] == manifest
         assert bundle["leaf_hash"] == created["leaf_hash"]
