@@ -25,12 +25,12 @@ install: $(STAMP) $(NODE_STAMP) $(REPLAY_STAMP) $(CONSOLE_STAMP)
 
 # uv (hash-pinned in requirements-uv.lock, installed by pip) installs the lock: about 5 s
 # where pip took 80 s of CPU on a fresh machine. Modules are compiled on first import.
-# Should uv fail, pip installs the same hash-checked lock.
+# Should uv not install or fail, pip installs the same hash-checked lock.
 $(STAMP): requirements.lock requirements-uv.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-uv.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --no-deps \
-		-r requirements.lock || \
+	{ $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-uv.lock && \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --no-deps \
+		-r requirements.lock; } || \
 		$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
