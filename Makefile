@@ -26,10 +26,12 @@ install: $(STAMP) $(NODE_STAMP) $(REPLAY_STAMP) $(CONSOLE_STAMP)
 # uv (hash-pinned in requirements-uv.lock, installed by pip) installs the lock: about 5 s
 # where pip took 80 s of CPU on a fresh machine. Modules are compiled on first import.
 # Should uv not install or fail, pip installs the same hash-checked lock.
+# (pip installs that uv: here and in `lock`)
+INSTALL_UV = $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-uv.lock
+
 $(STAMP): requirements.lock requirements-uv.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	{ $(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-uv.lock && \
-		$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --no-deps \
+	{ $(INSTALL_UV) && $(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --no-deps \
 		-r requirements.lock; } || \
 		$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
@@ -106,7 +108,7 @@ fmt: install
 ## pinned uv
 lock:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-uv.lock
+	$(INSTALL_UV)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
 		--index-url https://pypi.org/simple --prerelease=if-necessary-or-explicit -o requirements.lock
 	# The image's lock: runtime packages only, at exactly the versions the tests ran.
