@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -25,9 +25,10 @@ from evidence_api.complaints.routes import receive_complaint
 from evidence_api.complaints.schemas import ACCESS_TOKEN, COMPLAINT_ID, MAX_TEXT
 from evidence_api.console.web import in_session, read_form, render, runtime_of
 from evidence_api.core.errors import ApiError, NotFoundError
+from evidence_api.core.routing import page_router
 from evidence_api.intake.public import MEDIA_TYPES
 
-router = APIRouter(prefix="/public", include_in_schema=False)
+router = page_router("/public")
 
 #: The receipt page carries the access token: never cached, never kept.
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}

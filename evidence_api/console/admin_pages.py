@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -47,6 +47,7 @@ from evidence_api.core.auth import ROLES, create_token, is_expired, list_tokens,
 from evidence_api.core.auth import revoke_token as revoke
 from evidence_api.core.errors import ApiError, NotFoundError
 from evidence_api.core.models import User, UserSession
+from evidence_api.core.routing import page_router
 from evidence_api.core.runtime import Runtime
 from evidence_api.registry import platforms
 from evidence_api.registry.schemas import (
@@ -58,7 +59,7 @@ from evidence_api.registry.schemas import (
 from evidence_api.trust.roots import runtime_trust_roots
 from verifier.chain.rpc import endpoint_name
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 Admin = Annotated[Viewer, Depends(viewer("admin"))]
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,8 +38,9 @@ from evidence_api.console.web import (
 )
 from evidence_api.core.errors import ApiError, InvalidInputError
 from evidence_api.core.pagination import cursor_after, decode_cursor, encode_cursor, keyset
+from evidence_api.core.routing import page_router
 
-router = APIRouter(prefix="/console/admin/audits", include_in_schema=False)
+router = page_router("/console/admin/audits")
 Admin = Annotated[Viewer, Depends(viewer("admin"))]
 RunId = Annotated[int, Path(ge=1, le=2**53)]
 Cursor = Annotated[str | None, Query(max_length=64)]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -37,8 +37,9 @@ from evidence_api.console.web import (
 from evidence_api.core import sessions
 from evidence_api.core.auth import ROLES
 from evidence_api.core.errors import ApiError, InvalidInputError
+from evidence_api.core.routing import page_router
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 #: The login-CSRF cookie (HttpOnly, SameSite=Strict, only sent to the login form).
 LOGIN_COOKIE = "ea_login"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -17,9 +17,10 @@ from evidence_api.capture.schemas import CapturePublic
 from evidence_api.console.evidence_facts import submitter_name
 from evidence_api.console.evidence_pages import SUBMITTERS, when
 from evidence_api.console.web import FormErrors, Viewer, render, runtime_of, viewer
+from evidence_api.core.routing import page_router
 from evidence_api.core.runtime import Runtime
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 CaptureId = Annotated[str, Path(pattern=r"^cap-[0-9a-f]{28}$")]
 #: Statuses after which nothing changes (the fragment stops polling).

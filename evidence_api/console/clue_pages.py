@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -47,8 +47,9 @@ from evidence_api.console.web import (
     runtime_of,
 )
 from evidence_api.core.errors import ApiError
+from evidence_api.core.routing import page_router
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 ClueId = Annotated[str, Path(pattern=CLUE_ID)]
 TransferId = Annotated[str, Path(pattern=TRANSFER_ID)]

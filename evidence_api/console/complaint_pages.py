@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -36,8 +36,9 @@ from evidence_api.console.web import (
     runtime_of,
 )
 from evidence_api.core.errors import ApiError
+from evidence_api.core.routing import page_router
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 ComplaintId = Annotated[str, Path(pattern=COMPLAINT_ID)]
 PAGE = 50

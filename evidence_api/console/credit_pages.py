@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -28,10 +28,11 @@ from evidence_api.console.web import (
     viewer,
 )
 from evidence_api.core.errors import ApiError, InvalidInputError
+from evidence_api.core.routing import page_router
 from evidence_api.credit import service
 from evidence_api.credit.schemas import PolicyInstalled
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 Admin = Annotated[Viewer, Depends(viewer("admin"))]
 EntityId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -26,13 +26,14 @@ from evidence_api.console import listing
 from evidence_api.console.listing import BEIJING
 from evidence_api.console.web import FormErrors, Viewer, render, runtime_of, viewer
 from evidence_api.core.errors import InvalidInputError, NotFoundError
+from evidence_api.core.routing import page_router
 from evidence_api.core.runtime import Runtime
 from evidence_api.core.timestamps import check_client_time
 from evidence_api.intake import service as evidence_service
 from evidence_api.intake.routes import archive
 from evidence_api.intake.schemas import EvidencePage, EvidencePublic
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 READERS = ("officer", "admin", "appraiser")
 SUBMITTERS = ("officer", "admin")

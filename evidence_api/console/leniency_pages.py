@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -27,11 +27,12 @@ from evidence_api.console.web import (
     viewer,
 )
 from evidence_api.core.errors import ApiError, InvalidInputError
+from evidence_api.core.routing import page_router
 from evidence_api.leniency import service
 from evidence_api.leniency.labels import LENIENT, OUTCOMES
 from evidence_api.leniency.schemas import ITEM_CODE, ItemCreate, ItemPublic, ItemUpdate
 
-router = APIRouter(prefix="/console/admin/leniency", include_in_schema=False)
+router = page_router("/console/admin/leniency")
 Admin = Annotated[Viewer, Depends(viewer("admin"))]
 Code = Annotated[str, Path(pattern=ITEM_CODE, max_length=32)]
 FIELDS = ("code", "title", "violation", "legal_basis", "outcome", "window_days", "scope")

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -38,6 +38,7 @@ from evidence_api.console.web import (
 )
 from evidence_api.core.auth import Principal, holders
 from evidence_api.core.errors import ApiError, InvalidInputError, NotFoundError
+from evidence_api.core.routing import page_router
 from evidence_api.core.runtime import Runtime
 from evidence_api.intake import service as evidence_service
 from evidence_api.intake.routes import archive
@@ -69,7 +70,7 @@ from evidence_api.monitoring.schemas import (
 from evidence_api.units.schemas import UNIT_CODE, UnitPublic
 from evidence_api.units.service import units_within
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 OfficerViewer = Annotated[Viewer, Depends(viewer("officer", "admin"))]
 #: Items on one list page, runs on a monitor's page.

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +33,7 @@ from evidence_api.console.web import (
     runtime_of,
 )
 from evidence_api.core.errors import ApiError, InvalidInputError
+from evidence_api.core.routing import page_router
 from evidence_api.odr import service
 from evidence_api.odr import workflow as wf
 from evidence_api.odr.schemas import (
@@ -47,7 +48,7 @@ from evidence_api.odr.schemas import (
     RespondBody,
 )
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 OdrId = Annotated[str, Path(pattern=ODR_ID)]
 Cursor = Annotated[str | None, Query(max_length=64)]

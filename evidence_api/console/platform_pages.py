@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +36,7 @@ from evidence_api.console.web import (
 )
 from evidence_api.core.auth import holders
 from evidence_api.core.errors import ApiError, InvalidInputError, NotFoundError
+from evidence_api.core.routing import page_router
 from evidence_api.core.runtime import Runtime
 from evidence_api.intake.routes import archive
 from evidence_api.registry import platforms
@@ -53,7 +54,7 @@ from evidence_api.takedowns.schemas import (
     TakedownPublic,
 )
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 PlatformViewer = Annotated[Viewer, Depends(viewer("platform"))]
 #: Orders on one page of the list.

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -33,6 +33,7 @@ from evidence_api.console.web import (
     viewer,
 )
 from evidence_api.core.errors import ApiError, InvalidInputError, NotFoundError
+from evidence_api.core.routing import page_router
 from evidence_api.intake import service as evidence_service
 from evidence_api.intake.routes import archive
 from evidence_api.leniency import service as leniency_service
@@ -55,7 +56,7 @@ from evidence_api.takedowns.schemas import TakedownPublic
 from evidence_api.units.schemas import UnitPublic
 from evidence_api.units.service import UnitQuery, units_within
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 #: Officers and admins, as ``/v1/entities`` and ``/v1/cases`` admit.
 Officer = Annotated[Viewer, Depends(viewer("officer", "admin"))]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -31,10 +31,11 @@ from evidence_api.console.web import (
     runtime_of,
 )
 from evidence_api.core.errors import ApiError
+from evidence_api.core.routing import page_router
 from evidence_api.repairs import service
 from evidence_api.repairs.schemas import REPAIR_ID, STATUS_LABELS, DecisionBody
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 RepairId = Annotated[str, Path(pattern=REPAIR_ID)]
 PAGE = 50

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -25,13 +25,14 @@ from evidence_api.console.web import (
     viewer,
 )
 from evidence_api.core.errors import ApiError
+from evidence_api.core.routing import page_router
 from evidence_api.core.runtime import Runtime
 from evidence_api.spotcheck import items as item_list
 from evidence_api.spotcheck import service
 from evidence_api.spotcheck.labels import OUTCOMES, RECUSALS
 from evidence_api.spotcheck.schemas import GRADES, PLAN_ID, PlanCreate, ResultCreate
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 Officer = Annotated[Viewer, Depends(viewer("officer", "admin"))]
 PlanId = Annotated[str, Path(pattern=PLAN_ID)]

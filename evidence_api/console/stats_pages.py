@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -22,12 +22,13 @@ from starlette.concurrency import run_in_threadpool
 from evidence_api.console.registry_pages import Officer
 from evidence_api.console.web import FormErrors, in_session, render
 from evidence_api.core.errors import ApiError
+from evidence_api.core.routing import page_router
 from evidence_api.stats import service
 from evidence_api.stats.schemas import Figure, MarketStats
 from evidence_api.units.schemas import UnitPublic
 from evidence_api.units.service import units_within
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 #: The page's tables: (heading key, the indicators shown in it), in order.
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -34,6 +34,7 @@ from evidence_api.console.web import (
 from evidence_api.core.auth import holders
 from evidence_api.core.errors import ApiError, NotFoundError
 from evidence_api.core.jurisdiction import guard
+from evidence_api.core.routing import page_router
 from evidence_api.intake import service as evidence_service
 from evidence_api.intake.routes import archive
 from evidence_api.registry.schemas import PlatformPublic
@@ -53,7 +54,7 @@ from evidence_api.takedowns.schemas import (
 from evidence_api.units.schemas import UnitPublic
 from evidence_api.units.service import UnitQuery, units_within
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 OrderId = Annotated[str, Path(pattern=ORDER_ID)]
 PAGE = 50

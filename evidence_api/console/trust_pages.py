@@ -9,17 +9,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from anchoring.schema import anchor_tx, checkpoint_timestamp
 from evidence_api.console.listing import when
 from evidence_api.console.web import Viewer, render, runtime_of, viewer
+from evidence_api.core.routing import page_router
 from evidence_api.core.runtime import Runtime
 from evidence_api.trust.cosigning import WitnessView, witness_views
 
-router = APIRouter(prefix="/console/admin/trust", include_in_schema=False)
+router = page_router("/console/admin/trust")
 Admin = Annotated[Viewer, Depends(viewer("admin"))]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -23,10 +23,11 @@ from evidence_api.console.web import (
     viewer,
 )
 from evidence_api.core.errors import ApiError
+from evidence_api.core.routing import page_router
 from evidence_api.units import service
 from evidence_api.units.schemas import LEVELS, UnitCreate, UnitPublic
 
-router = APIRouter(prefix="/console/admin/units", include_in_schema=False)
+router = page_router("/console/admin/units")
 Admin = Annotated[Viewer, Depends(viewer("admin"))]
 FIELDS = ("code", "name", "level", "parent", "region_code")
 

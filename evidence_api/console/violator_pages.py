@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +33,7 @@ from evidence_api.console.web import (
     runtime_of,
 )
 from evidence_api.core.errors import ApiError, ForbiddenError
+from evidence_api.core.routing import page_router
 from evidence_api.takedowns.service import ledger_of
 from evidence_api.violators import service
 from evidence_api.violators.schemas import (
@@ -44,7 +45,7 @@ from evidence_api.violators.schemas import (
     RemoveBody,
 )
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = page_router("/console")
 
 ViolationId = Annotated[str, Path(pattern=VIOLATION_ID)]
 PAGE = 50

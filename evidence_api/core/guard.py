@@ -29,12 +29,12 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from fastapi import Request, Response
+from fastapi import Request, Response, params
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -50,6 +50,7 @@ from evidence_api.core.errors import (
     PayloadTooLargeError,
     UnauthorizedError,
 )
+from evidence_api.core.routing import DeferredRoute, built_copy, dependency_calls
 from verifier.canonical import exceeds_depth
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -104,13 +105,17 @@ def streamed_body(limit_setting: str) -> Callable[[_F], _F]:
 
 def route_roles(route: APIRoute) -> tuple[str, ...] | None:
     """The roles a route's ``require(...)`` dependency admits (None: no token needed)."""
-    stack = [route.dependant]
-    while stack:
-        dependant = stack.pop()
-        roles = getattr(dependant.call, "roles", None)
+    return declared_roles(route.endpoint, route.dependencies)
+
+
+def declared_roles(
+    endpoint: Callable[..., Any], dependencies: Sequence[params.Depends] | None
+) -> tuple[str, ...] | None:
+    """The roles the ``require(...)`` dependency among an endpoint's admits (None: none)."""
+    for call in dependency_calls(endpoint, dependencies):
+        roles = getattr(call, "roles", None)
         if roles is not None:
             return tuple(roles)
-        stack.extend(dependant.dependencies)
     return None
 
 
@@ -121,13 +126,10 @@ AccessCheck = Callable[[Request], None]
 
 def route_access_check(route: APIRoute) -> AccessCheck | None:
     """The ``access_check`` a route's dependency carries (None: none)."""
-    stack = [route.dependant]
-    while stack:
-        dependant = stack.pop()
-        check: AccessCheck | None = getattr(dependant.call, "access_check", None)
+    for call in dependency_calls(route.endpoint, route.dependencies):
+        check: AccessCheck | None = getattr(call, "access_check", None)
         if check is not None:
             return check
-        stack.extend(dependant.dependencies)
     return None
 
 
@@ -143,16 +145,18 @@ class Policy:
     access: AccessCheck | None = None
 
 
-class GuardedRoute(APIRoute):
+class GuardedRoute(DeferredRoute):
     """An ``APIRoute`` whose handler runs the guard before FastAPI reads the body.
 
     Needs ``app.state.runtime`` (settings, sessions) and ``app.state.auth_failures``.
     """
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, endpoint, **kwargs)
-        if route_roles(self) is not None:  # documented: the bearer scheme and its refusals
-            self.openapi_extra = {"security": [{"bearer": []}], **(self.openapi_extra or {})}
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        if declared_roles(endpoint, options.get("dependencies")) is not None:
+            # documented: the bearer scheme and its refusals
+            extra = options.get("openapi_extra") or {}
+            options["openapi_extra"] = {"security": [{"bearer": []}], **extra}
+        super().__init__(path, endpoint, **options)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -160,7 +164,7 @@ class GuardedRoute(APIRoute):
         policy = Policy(
             route_roles(self),
             limit_setting=streamed or "max_json_bytes",
-            json=streamed is None and self.body_field is not None,
+            json=streamed is None and built_copy(self).body_field is not None,
             access=route_access_check(self),
         )
 

@@ -12,17 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from evidence_api.console.web import in_session, render, runtime_of
 from evidence_api.core.errors import ApiError
+from evidence_api.core.routing import page_router
 from evidence_api.disclosure import service, spotchecks
 from evidence_api.disclosure.schemas import MAX_OFFSET, MAX_QUERY
 
-router = APIRouter(prefix="/public", include_in_schema=False)
+router = page_router("/public")
 
 #: Rows per page, and the highest page number (the API's deepest offset).
 PAGE_SIZE = 20

@@ -16,20 +16,21 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from evidence_api.console.web import in_session, render, runtime_of
 from evidence_api.core.errors import ApiError, InvalidInputError, PayloadTooLargeError
+from evidence_api.core.routing import page_router
 from evidence_api.disclosure.service import portal_page
 from evidence_api.intake.public import receive_public
 from evidence_api.registry.models import Platform
 from evidence_api.repairs import intake, service, waiting
 from evidence_api.repairs.schemas import MAX_STATEMENT, REPAIR_ID
 
-router = APIRouter(prefix="/public", include_in_schema=False)
+router = page_router("/public")
 
 TAB = "credit-repair"
 #: Bytes of the status lookup form (an id and a token).

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from evidence_api.console.web import in_session, runtime_of
 from evidence_api.core.errors import ApiError
+from evidence_api.core.routing import page_router
 from evidence_api.disclosure.pages import PAGE_SIZE, error_page, listing, page
 from evidence_api.violators import service
 
-router = APIRouter(prefix="/public", include_in_schema=False)
+router = page_router("/public")
 
 TAB = "serious-violators"
 

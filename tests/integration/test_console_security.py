@@ -15,18 +15,16 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi.routing import APIRoute
 from sqlalchemy import select, update
 
 from evidence_api.core import sessions
 from evidence_api.core.auth import create_token
 from evidence_api.core.guard import route_roles
 from evidence_api.core.models import ApiToken, AuditEvent, User, UserSession
-from tests.support.api import Stack, auth_header
+from tests.support.api import Stack, api_routes, auth_header
 from tests.support.console import PASSWORD, login, make_user
 
 NEW_PASSWORD = "a different passphrase"
@@ -211,18 +209,6 @@ def test_token_use_is_audited_once_and_last_use_written(stack: Stack) -> None:
 
 
 # --- a platform user against officer routes and pages ---------------------------------
-
-
-def api_routes(routes: Iterable[object], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
-    """(full path, route) of every route, included routers' routes one by one (FastAPI
-    0.16x keeps an included router as one entry and builds its routes on first use)."""
-    for route in routes:
-        router = getattr(route, "original_router", None)
-        if router is not None:
-            context = getattr(route, "include_context", None)
-            yield from api_routes(router.routes, prefix + str(getattr(context, "prefix", "")))
-        elif isinstance(route, APIRoute):
-            yield prefix + route.path, route
 
 
 def officer_only(stack: Stack, prefix: str) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +23,7 @@ import httpx
 import pytest
 from celery import Celery
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
@@ -899,3 +900,15 @@ def named_officer(stack: Stack) -> tuple[str, str]:
             unit=OFFICER_UNIT,
         )
         return f"token-{row.id}", token
+
+
+def api_routes(routes: Iterable[object], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """(full path, route) of every route, included routers' routes one by one (FastAPI
+    0.16x keeps an included router as one entry and builds its routes on first use)."""
+    for route in routes:
+        router = getattr(route, "original_router", None)
+        if router is not None:
+            context = getattr(route, "include_context", None)
+            yield from api_routes(router.routes, prefix + str(getattr(context, "prefix", "")))
+        elif isinstance(route, APIRoute):
+            yield prefix + route.path, route
