@@ -196,7 +196,7 @@ ROUTERS = (
     monitor_routes.router,
     alert_routes.router,
     log.router,
-    registry.router,
+    *registry.routers,
     takedown_routes.router,
     platform_routes.router,
     accounts.router,
@@ -206,7 +206,7 @@ ROUTERS = (
     audits.router,
     tiles.router,
     units.router,
-    clues.router,
+    *clues.routers,
     spotchecks.router,
     disclosure.router,
     disclosure_pages.router,
@@ -218,7 +218,7 @@ ROUTERS = (
     leniency.router,
     complaints.router,
     complaint_pages.router,
-    odr.router,
+    *odr.routers,
     stats.router,
 )
 

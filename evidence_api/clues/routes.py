@@ -274,6 +274,5 @@ def close_assist(
     return assists.close(ledger_of(runtime), principal, assist_id, note)
 
 
-router = APIRouter()
-router.include_router(officers)
-router.include_router(platform_routes.router)
+#: Included one by one: FastAPI builds a nested router's routes when it is included.
+routers = (officers, platform_routes.router)

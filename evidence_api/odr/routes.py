@@ -337,7 +337,5 @@ def consumer_respond(
     return service.consumer_act(service.ledger_of(runtime), odr_id, token, action)
 
 
-router = APIRouter()
-router.include_router(mediator)
-router.include_router(platform)
-router.include_router(public)
+#: Included one by one: FastAPI builds a nested router's routes when it is included.
+routers = (mediator, platform, public)

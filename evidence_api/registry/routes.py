@@ -309,7 +309,5 @@ def case_events(
         return cases.case_events(session, case_id, limit=limit, cursor=cursor, principal=principal)
 
 
-router = APIRouter(route_class=GuardedRoute)
-router.include_router(platform_router)
-router.include_router(entity_router)
-router.include_router(case_router)
+#: Included one by one: FastAPI builds a nested router's routes when it is included.
+routers = (platform_router, entity_router, case_router)
