@@ -32,6 +32,7 @@ from evidence_api.core.guard import AuthFailures
 from evidence_api.core.limits import restore_recursion_limit
 from evidence_api.core.observability import instrument
 from evidence_api.core.openapi import allowed_methods, install_openapi
+from evidence_api.core.routing import DeferredRoute
 from evidence_api.core.storage import StorageError
 from evidence_api.credit import routes as credit
 from evidence_api.disclosure import pages as disclosure_pages
@@ -251,6 +252,7 @@ def create_app(
         docs_url=None,  # FastAPI's /docs and /redoc load from a CDN: ours is served locally
         redoc_url=None,
     )
+    app.router.route_class = DeferredRoute  # its own routes too: built when first matched
     _install_handlers(app)
     install_openapi(app)
     install_docs(app)

@@ -61,6 +61,21 @@ def test_serving_through_the_app_builds_none_of_the_routers_own_models(app: Fast
     assert [route.path for route in pending if PENDING not in route.__dict__] == []
 
 
+def test_the_apps_own_routes_are_built_when_first_matched(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path, chain="tester", run_sealer=False))
+    own = {route.path: route for route in app.routes if isinstance(route, APIRoute)}
+    assert {"/healthz", "/readyz", "/docs", "/metrics", "/console"} <= set(own)
+    assert all(isinstance(route, DeferredRoute) for route in own.values())
+    assert all(PENDING in route.__dict__ for route in own.values())
+    with TestClient(app) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/docs").status_code == 200
+        # A 405's Allow comes from the OpenAPI document, which reads the documented routes.
+        assert client.post("/healthz").status_code == 405
+    built = {path for path, route in own.items() if PENDING not in route.__dict__}
+    assert built == {"/healthz", "/readyz", "/docs"}
+
+
 class Item(BaseModel):
     name: str
 
