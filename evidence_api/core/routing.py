@@ -142,8 +142,8 @@ def dependency_calls(
 ) -> Iterator[Callable[..., Any]]:
     """Every dependency a route declares, depth first: its router's ``dependencies``,
     its endpoint's ``Depends`` parameters (a default, or in ``Annotated``), theirs in turn."""
-    stack = [d.dependency for d in reversed(dependencies or ()) if d.dependency is not None]
-    stack += reversed(_declared(endpoint))
+    stack = list(reversed(_declared(endpoint)))  # popped from the end: the router's first
+    stack += [d.dependency for d in reversed(dependencies or ()) if d.dependency is not None]
     seen: set[int] = set()
     while stack:
         call = stack.pop()
@@ -161,9 +161,16 @@ def built_copy(route: APIRoute) -> Any:
     return context if getattr(context, "original_route", None) is route else route
 
 
-@cache
 def _declared(call: Callable[..., Any]) -> tuple[Callable[..., Any], ...]:
-    """The dependencies ``call``'s own parameters declare."""
+    """The dependencies ``call``'s own parameters declare (remembered per callable)."""
+    try:
+        hash(call)
+    except TypeError:  # e.g. an instance of a class that defines __eq__ only
+        return _scan(call)
+    return _scan_once(call)
+
+
+def _scan(call: Callable[..., Any]) -> tuple[Callable[..., Any], ...]:
     try:
         signature = get_typed_signature(call)
     except (TypeError, ValueError):  # a builtin or a class without a signature
@@ -180,6 +187,9 @@ def _declared(call: Callable[..., Any]) -> tuple[Callable[..., Any], ...]:
         if callable(dependency):
             found.append(dependency)
     return tuple(found)
+
+
+_scan_once = cache(_scan)
 
 
 def page_router(prefix: str) -> APIRouter:

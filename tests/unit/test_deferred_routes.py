@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from evidence_api.app import create_app
 from evidence_api.core.config import Settings
 from evidence_api.core.guard import GuardedRoute, route_access_check, route_roles
-from evidence_api.core.routing import BUILT, DeferredRoute
+from evidence_api.core.routing import BUILT, DeferredRoute, dependency_calls
 from tests.support.api import api_routes
 
 PENDING = "_deferred_build"
@@ -214,3 +214,38 @@ def test_roles_from_signatures_are_the_dependants_for_every_route(tmp_path: Path
         secured += roles is not None
         public += roles is None
     assert secured > 100 and public > 10
+
+
+class Gate:
+    """A callable dependency whose instances are unhashable (as with ``__eq__`` alone)."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, roles: tuple[str, ...]) -> None:
+        self.roles = roles
+
+    def __call__(self) -> str:
+        return "gate"
+
+
+GATE = Gate(("admin",))
+PLATFORM = member("platform")
+
+
+def nested(who: Annotated[str, Depends(PLATFORM)]) -> str:
+    return who
+
+
+def gated(
+    x: Annotated[str, Depends(GATE)], y: str = Depends(nested), z: None = Depends(checked)
+) -> str:
+    return x
+
+
+def test_dependencies_are_walked_through_unhashable_callables_and_router_dependencies() -> None:
+    calls = list(dependency_calls(gated, [Depends(checked)]))
+    # the router's first, then the endpoint's in order, each one's own depth first; once each
+    assert calls == [checked, GATE, nested, PLATFORM]
+    route = GuardedRoute("/gated", gated, dependencies=[Depends(checked)])
+    assert route_roles(route) == ("admin",)
+    assert route.openapi_extra == {"security": [{"bearer": []}]}
