@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from anchoring.schema import chain_binding
 from evidence_api.app import CHAIN_RETRY_AFTER, problem
 from evidence_api.core.config import ConfigurationError
+from evidence_api.core.routing import declared_routes
 from evidence_api.runtime import Runtime
 
 if TYPE_CHECKING:  # the verifier service (tier 5's keccak among it) is loaded to build it
@@ -132,17 +133,12 @@ def verifier_config(runtime: Runtime, api_url: str) -> ServiceConfig:
 _CONVERTER = re.compile(r"\{(\w+):\w+\}")
 
 
-def _route_paths(routes: Iterable[object], prefix: str = "") -> Iterator[str]:
-    """The path of every route, included routers' routes one by one, read off the routers
-    as declared: FastAPI builds an included router's effective routes (their models'
-    validators: a third of a second) on its first request, not here."""
-    for route in routes:
-        router = getattr(route, "original_router", None)  # an included router (FastAPI 0.16x)
-        if router is not None:
-            context = getattr(route, "include_context", None)
-            yield from _route_paths(router.routes, prefix + str(getattr(context, "prefix", "")))
-        else:  # "{index:path}" is "{index}" in the OpenAPI document
-            yield _CONVERTER.sub(r"{\1}", prefix + str(getattr(route, "path", "")))
+def _route_paths(routes: Iterable[object]) -> Iterator[str]:
+    """The path of every route, read off the routers as declared (:func:`declared_routes`):
+    FastAPI builds an included router's effective routes (their models' validators: a third
+    of a second) on its first request, not here."""
+    for path, _ in declared_routes(routes):  # "{index:path}" is "{index}" in the document
+        yield _CONVERTER.sub(r"{\1}", path)
 
 
 def _overlaps(app: FastAPI, prefix: str) -> str | None:

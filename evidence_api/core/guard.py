@@ -112,11 +112,8 @@ def declared_roles(
     endpoint: Callable[..., Any], dependencies: Sequence[params.Depends] | None
 ) -> tuple[str, ...] | None:
     """The roles the ``require(...)`` dependency among an endpoint's admits (None: none)."""
-    for call in dependency_calls(endpoint, dependencies):
-        roles = getattr(call, "roles", None)
-        if roles is not None:
-            return tuple(roles)
-    return None
+    roles = _carried(endpoint, dependencies, "roles")
+    return None if roles is None else tuple(roles)
 
 
 #: A route's check of a credential other than a bearer token (a public route's access
@@ -126,10 +123,18 @@ AccessCheck = Callable[[Request], None]
 
 def route_access_check(route: APIRoute) -> AccessCheck | None:
     """The ``access_check`` a route's dependency carries (None: none)."""
-    for call in dependency_calls(route.endpoint, route.dependencies):
-        check: AccessCheck | None = getattr(call, "access_check", None)
-        if check is not None:
-            return check
+    check: AccessCheck | None = _carried(route.endpoint, route.dependencies, "access_check")
+    return check
+
+
+def _carried(
+    endpoint: Callable[..., Any], dependencies: Sequence[params.Depends] | None, name: str
+) -> Any:
+    """The first ``name`` attribute among the dependencies declared (None: none has one)."""
+    for call in dependency_calls(endpoint, dependencies):
+        value = getattr(call, name, None)
+        if value is not None:
+            return value
     return None
 
 

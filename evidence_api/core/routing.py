@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import IntEnum
 from functools import cache
 from typing import Any
@@ -190,6 +190,19 @@ def _scan(call: Callable[..., Any]) -> tuple[Callable[..., Any], ...]:
 
 
 _scan_once = cache(_scan)
+
+
+def declared_routes(routes: Iterable[object], prefix: str = "") -> Iterator[tuple[str, object]]:
+    """(full path, route) of every route, an included router's routes one by one, read off
+    the routers as declared: nothing is built (FastAPI keeps an included router as one
+    entry and builds its routes' copies at its first request)."""
+    for route in routes:
+        router = getattr(route, "original_router", None)  # an included router (FastAPI 0.16x)
+        if router is not None:
+            context = getattr(route, "include_context", None)
+            yield from declared_routes(router.routes, prefix + str(getattr(context, "prefix", "")))
+        else:
+            yield prefix + str(getattr(route, "path", "")), route
 
 
 def page_router(prefix: str) -> APIRouter:

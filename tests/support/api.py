@@ -36,6 +36,7 @@ from evidence_api.app import create_app
 from evidence_api.core.auth import create_token
 from evidence_api.core.config import Settings
 from evidence_api.core.db import make_engine, upgrade
+from evidence_api.core.routing import declared_routes
 from evidence_api.core.storage.local import LocalObjectStore
 from evidence_api.registry.models import Platform
 from evidence_api.runtime import Runtime, build_runtime
@@ -902,13 +903,8 @@ def named_officer(stack: Stack) -> tuple[str, str]:
         return f"token-{row.id}", token
 
 
-def api_routes(routes: Iterable[object], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
-    """(full path, route) of every route, included routers' routes one by one (FastAPI
-    0.16x keeps an included router as one entry and builds its routes on first use)."""
-    for route in routes:
-        router = getattr(route, "original_router", None)
-        if router is not None:
-            context = getattr(route, "include_context", None)
-            yield from api_routes(router.routes, prefix + str(getattr(context, "prefix", "")))
-        elif isinstance(route, APIRoute):
-            yield prefix + route.path, route
+def api_routes(routes: Iterable[object]) -> Iterator[tuple[str, APIRoute]]:
+    """(full path, route) of every API route, included routers' routes one by one."""
+    for path, route in declared_routes(routes):
+        if isinstance(route, APIRoute):
+            yield path, route
