@@ -852,6 +852,10 @@ def anchoring_stack(
             "EVIDENCE_RUN_ANCHORER": "false" if celery else "true",
             # A transaction a restarted node forgot is re-sent after this many seconds.
             "EVIDENCE_ANCHOR_DROP_AFTER": "8",
+            # The first credit regrade installs the built-in credit policy: one more log
+            # entry, 300 s after the start by default. The anchoring tests count the log's
+            # entries (the last anchor covers exactly what they submitted) and may run longer.
+            "EVIDENCE_CREDIT_REGRADE_INTERVAL": "86400",
         }
         redis_url = None
         if celery:
