@@ -27,6 +27,10 @@ ANVIL = REPO / "contracts" / "node_modules" / "@foundry-rs" / "anvil-linux-amd64
 #: anvil's first well-known development account, funded on every anvil chain (public test key).
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 DEFAULT_CHAIN_ID = 31337
+#: Seconds a test's anvil (ours or a ManagedAnvil of a test stack) may take to answer:
+#: generous, as a loaded machine starts several stacks at once (the product's managed node
+#: allows 20 s, which a CI run's first minute exceeded).
+READY_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ def anvil(
     state: Path | None = None,
     chain_id: int | None = None,
     extra_args: Sequence[str] = (),
-    timeout: float = 60.0,  # generous: a loaded machine, several suites side by side
+    timeout: float = READY_TIMEOUT,
 ) -> Iterator[Anvil]:
     """Start anvil on a free 127.0.0.1 port, wait until ``eth_chainId`` answers, stop it after.
 

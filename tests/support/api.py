@@ -40,6 +40,7 @@ from evidence_api.core.routing import declared_routes
 from evidence_api.core.storage.local import LocalObjectStore
 from evidence_api.registry.models import Platform
 from evidence_api.runtime import Runtime, build_runtime
+from tests.support.anvil import READY_TIMEOUT
 from tests.support.migrated import postgres_template, seed_sqlite, seed_sqlite_env
 from tests.support.postgres import throwaway_database
 from tests.support.redis import redis_server
@@ -837,7 +838,7 @@ def anchoring_stack(
     database_url = database_url or f"sqlite:///{data / 'evidence.db'}"
     node = ManagedAnvil(root / "anvil-state.json", block_time=block_time)
     with ExitStack() as stack:
-        node.start()
+        node.start(timeout=READY_TIMEOUT)
         stack.callback(node.stop)
         env = {
             "EVIDENCE_DATA_DIR": str(data),

@@ -33,6 +33,7 @@ from anchoring.node import ANVIL_DEV_KEY, ManagedAnvil
 from evidence_api.core.auth import create_token
 from evidence_api.core.db import make_engine
 from evidence_api.core.storage.s3 import S3ObjectStore
+from tests.support.anvil import READY_TIMEOUT
 from tests.support.api import (
     ChainFacts,
     chain_facts,
@@ -224,7 +225,7 @@ def scale_stack(
     root.mkdir(parents=True, exist_ok=True)
     node = ManagedAnvil(root / "anvil-state.json", block_time=block_time)
     with ExitStack() as stack:
-        node.start()
+        node.start(timeout=READY_TIMEOUT)
         stack.callback(node.stop)
         redis_url = stack.enter_context(redis_server())
         env = {
